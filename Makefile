@@ -1,0 +1,85 @@
+# chatstream — streaming LLM chat over FastCGI.
+#
+#   make            build build/chatstream
+#   make run        install missing Debian packages, build, serve www/ and the
+#                   API behind lighttpd on http://127.0.0.1:$(PORT)/
+#   make test       install missing packages, build, run the whole suite
+#   make test SANITIZE=1   the same with ASan+UBSan (build/asan/)
+#   make deps       only install missing Debian packages (needs root)
+
+PORT     ?= 8080
+SANITIZE ?=
+WERROR   ?= $(if $(CI),1,)
+
+ifeq ($(SANITIZE),1)
+BUILD   ?= build/asan
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD   ?= build
+SANFLAGS =
+endif
+
+PKGS     = libfcgi-dev libcurl4-openssl-dev libjson-c-dev libcmocka-dev \
+           pkg-config gcc make lighttpd python3 curl
+CC      ?= cc
+PKGCONF  = pkg-config
+WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wpointer-arith -Wwrite-strings -Wcast-qual -Wformat=2 \
+           -Wno-missing-field-initializers
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(if $(WERROR),-Werror,) \
+           $(SANFLAGS) -Isrc $(CFLAGS) \
+           $(shell $(PKGCONF) --cflags libcurl json-c 2>/dev/null)
+LDLIBS   = -lfcgi $(shell $(PKGCONF) --libs libcurl json-c 2>/dev/null) -lpthread
+TEST_LDLIBS = $(shell $(PKGCONF) --libs cmocka 2>/dev/null)
+
+SRCS     = $(sort $(wildcard src/*.c src/providers/*.c src/encoders/*.c))
+OBJS     = $(SRCS:%.c=$(BUILD)/obj/%.o)
+LIB_OBJS = $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
+UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps run test unit e2e check-config clean format
+
+all: $(BUILD)/chatstream
+
+$(BUILD)/chatstream: $(OBJS)
+	$(CC) $(SANFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+$(BUILD)/obj/%.o: %.c $(wildcard src/*.h src/*/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/testutil.h $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJS) $(LDLIBS) $(TEST_LDLIBS)
+
+# Install whatever Debian packages are missing (no-op when all are there).
+deps:
+	@missing=""; for p in $(PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root, or: sudo apt-get install$$missing" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+unit: $(UNIT_BINS)
+
+test: deps
+	$(MAKE) --no-print-directory all unit
+	BUILD=$(BUILD) tests/run
+
+check-config: all
+	$(BUILD)/chatstream --check-config conf/chatstream.conf
+
+run: deps
+	$(MAKE) --no-print-directory all
+	PORT=$(PORT) BUILD=$(BUILD) tests/lib/serve
+
+clean:
+	rm -rf build
+
+format:
+	clang-format -i src/*.c src/*.h src/*/*.c tests/unit/*.c

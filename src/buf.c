@@ -1,0 +1,148 @@
+/* buf.c — bounded growable buffer; see buf.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+void
+cs_buf_init(struct cs_buf *b, size_t max)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->max = max;
+}
+
+void
+cs_buf_free(struct cs_buf *b)
+{
+	if (b == NULL)
+		return;
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+void
+cs_buf_reset(struct cs_buf *b)
+{
+	b->len = 0;
+	if (b->data != NULL)
+		b->data[0] = '\0';
+}
+
+static enum cs_err
+reserve(struct cs_buf *b, size_t extra)
+{
+	size_t need, ncap;
+	char *p;
+
+	if (extra > b->max - b->len)
+		return CS_ETOOBIG;
+	need = b->len + extra + 1;
+	if (need <= b->cap)
+		return CS_OK;
+	ncap = b->cap ? b->cap : 256;
+	while (ncap < need)
+		ncap *= 2;
+	if (ncap > b->max + 1)
+		ncap = b->max + 1;
+	if ((p = realloc(b->data, ncap)) == NULL)
+		return CS_ENOMEM;
+	b->data = p;
+	b->cap = ncap;
+	return CS_OK;
+}
+
+enum cs_err
+cs_buf_append(struct cs_buf *b, const void *p, size_t n)
+{
+	enum cs_err e;
+
+	if ((e = reserve(b, n)) != CS_OK)
+		return e;
+	if (n > 0)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return CS_OK;
+}
+
+enum cs_err
+cs_buf_puts(struct cs_buf *b, const char *s)
+{
+	return cs_buf_append(b, s, strlen(s));
+}
+
+enum cs_err
+cs_buf_printf(struct cs_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	enum cs_err e;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return CS_ESYS;
+	if ((e = reserve(b, (size_t)n)) != CS_OK)
+		return e;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return CS_OK;
+}
+
+enum cs_err
+cs_buf_json_str(struct cs_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, run = 0;
+	enum cs_err e;
+	char esc[7];
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		const char *rep = NULL;
+		size_t rlen = 2;
+
+		switch (c) {
+		case '"':  rep = "\\\""; break;
+		case '\\': rep = "\\\\"; break;
+		case '\n': rep = "\\n"; break;
+		case '\r': rep = "\\r"; break;
+		case '\t': rep = "\\t"; break;
+		default:
+			if (c < 0x20 || c == 0x7f) {
+				esc[0] = '\\'; esc[1] = 'u'; esc[2] = '0';
+				esc[3] = '0'; esc[4] = hex[c >> 4];
+				esc[5] = hex[c & 15]; esc[6] = '\0';
+				rep = esc;
+				rlen = 6;
+			}
+		}
+		if (rep == NULL)
+			continue;
+		if ((e = cs_buf_append(b, s + run, i - run)) != CS_OK)
+			return e;
+		if ((e = cs_buf_append(b, rep, rlen)) != CS_OK)
+			return e;
+		run = i + 1;
+	}
+	return cs_buf_append(b, s + run, n - run);
+}
+
+void
+cs_buf_consume(struct cs_buf *b, size_t n)
+{
+	if (n >= b->len) {
+		cs_buf_reset(b);
+		return;
+	}
+	memmove(b->data, b->data + n, b->len - n);
+	b->len -= n;
+	b->data[b->len] = '\0';
+}

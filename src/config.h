@@ -1,0 +1,96 @@
+/*
+ * config.h — the one configuration, read at start-up and read-only after.
+ *
+ * conf/chatstream.conf is a list of "key = value" lines; '#' starts a
+ * comment at the beginning of a line; values may be double-quoted (then \"
+ * and \\ are the only escapes).  Every key is one row of a table in
+ * config.c (name, type, bounds, default), so errors name file:line.
+ * Repeatable keys: "model".
+ */
+#ifndef CS_CONFIG_H
+#define CS_CONFIG_H
+
+#include <stddef.h>
+
+#include "cs.h"
+
+enum cs_provider_kind {
+	CS_PROVIDER_AUTO = 0,   /* openai-chat when a key or base_url is
+	                           configured, else demo */
+	CS_PROVIDER_DEMO,
+	CS_PROVIDER_OPENAI_CHAT,
+};
+
+struct cs_model_cfg {
+	char name[CS_MAX_NAME];
+	long max_tokens;        /* cap on a request's max_tokens; 0 = none */
+};
+
+struct cs_config {
+	/* process */
+	char   listen[256];          /* --listen default; "" = inherit fd 0 */
+	int    threads;              /* worker threads, 1..1024 */
+	/* request limits */
+	size_t max_body_bytes;       /* POST body */
+	size_t max_messages;         /* entries in messages[] */
+	size_t max_message_bytes;    /* one message's content */
+	/* streaming */
+	long   keepalive_ms;         /* keepalive_seconds */
+	long   shutdown_grace_ms;    /* SIGTERM: let streams finish this long */
+	/* upstream */
+	enum cs_provider_kind provider;
+	char   base_url[512];        /* "" = OPENAI_BASE_URL or OpenAI */
+	char   api_key_file[512];    /* "" = none */
+	char   api_key_env[64];      /* env var with the key; default
+	                                OPENAI_API_KEY */
+	long   connect_timeout_ms;
+	long   first_byte_timeout_ms;
+	long   idle_timeout_ms;
+	long   total_timeout_ms;
+	int    max_retries;          /* 0..5, default 2 */
+	/* models */
+	struct cs_model_cfg models[CS_MAX_MODELS];
+	size_t n_models;
+	char   default_model[CS_MAX_NAME]; /* "" = the first model */
+	/* instructions (system prompt) */
+	int    client_instructions;  /* may clients send "instructions"? */
+	char   instructions[8192];   /* server system prompt, "" = none */
+	/* demo provider */
+	int    demo_words_per_second;
+
+	/* Filled by cs_config_resolve(), not from the file: */
+	char  *api_key;              /* secret; NULL if none; wiped on free */
+	const char *base_url_eff;    /* base_url to use, never NULL */
+	char   base_url_buf[512];    /* base_url_eff, trailing '/' removed */
+	enum cs_provider_kind provider_eff; /* DEMO or OPENAI_CHAT */
+	const char *key_source;      /* "file", "env", or "none" (for logs) */
+};
+
+/* Set every field to its default (as documented in conf/chatstream.conf). */
+void cs_config_defaults(struct cs_config *cfg);
+
+/*
+ * Read path over the defaults already in cfg.  On error returns
+ * CS_ECONFIG (or CS_ESYS if the file cannot be read) and writes a message
+ * "path:line: what is wrong" into err.
+ */
+enum cs_err cs_config_load(struct cs_config *cfg, const char *path,
+    char *err, size_t errlen);
+
+/*
+ * Apply the environment (api_key_env, OPENAI_BASE_URL when base_url is
+ * unset), read the key file (warning on stderr when it is readable by group
+ * or others), pick provider_eff, check cross-field rules (default_model is
+ * one of the models, ...).  Returns CS_ECONFIG with a message in err.
+ */
+enum cs_err cs_config_resolve(struct cs_config *cfg, char *err,
+    size_t errlen);
+
+/* Model by name, or NULL; name NULL or "" = the default model. */
+const struct cs_model_cfg *cs_config_model(const struct cs_config *cfg,
+    const char *name);
+
+/* Wipe and free the key.  NULL-safe. */
+void cs_config_free(struct cs_config *cfg);
+
+#endif

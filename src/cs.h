@@ -1,0 +1,40 @@
+/*
+ * cs.h — project-wide error codes, limits and tiny helpers.
+ *
+ * Every module returns an enum cs_err; CS_OK is 0.  "Client gone", "bad
+ * input", "upstream failed" and "system error" stay distinct so callers can
+ * map each to the right HTTP status or log outcome.
+ */
+#ifndef CS_H
+#define CS_H
+
+#include <stddef.h>
+
+enum cs_err {
+	CS_OK = 0,
+	CS_ENOMEM,       /* allocation failed */
+	CS_ETOOBIG,      /* a bounded buffer or limit was exceeded */
+	CS_EBADINPUT,    /* malformed or invalid input from a peer */
+	CS_ECLIENTGONE,  /* the downstream client disconnected */
+	CS_EUPSTREAM,    /* the provider failed or sent garbage */
+	CS_ETIMEOUT,     /* a configured timeout expired */
+	CS_ESHUTDOWN,    /* the server is shutting down */
+	CS_ESYS,         /* a system call failed (see errno) */
+	CS_ECONFIG,      /* configuration error */
+	CS_EDONE,        /* not an error: a producer has no more events */
+};
+
+const char *cs_strerror(enum cs_err e);
+
+#define CS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Hard limits that are not configurable (configurable ones live in config). */
+#define CS_MAX_MODELS        32     /* model entries in the config */
+#define CS_MAX_NAME          128    /* model names, header names, ids */
+#define CS_MAX_SSE_LINE      (1024 * 1024) /* one upstream SSE line */
+#define CS_MAX_SSE_EVENT     (4 * 1024 * 1024) /* one upstream SSE event */
+#define CS_MAX_UPSTREAM_ERR  (16 * 1024) /* captured provider error body */
+#define CS_MAX_REQUEST_BODY  (16 * 1024 * 1024) /* ceiling for max_body_bytes */
+#define CS_JSON_MAX_DEPTH    32     /* nesting accepted in client JSON */
+
+#endif

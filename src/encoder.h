@@ -1,0 +1,43 @@
+/*
+ * encoder.h — downstream protocols.  An encoder turns normalized events
+ * (event.h) into response bytes; one file per protocol in src/encoders/.
+ * Encoders only format: the stream (stream.h) writes and flushes.
+ */
+#ifndef CS_ENCODER_H
+#define CS_ENCODER_H
+
+#include "buf.h"
+#include "event.h"
+
+#define CS_STREAM_ID_LEN 16
+
+/* Per-response encoder state. */
+struct cs_enc {
+	const struct cs_encoder *ops;
+	char stream_id[CS_STREAM_ID_LEN + 1];
+	unsigned long seq;    /* events written so far */
+};
+
+struct cs_encoder {
+	const char *name;
+	/* Response header lines after Status (each ending in \r\n). */
+	const char *headers;
+	/* Bytes right after the headers (may write nothing). */
+	enum cs_err (*prologue)(struct cs_enc *e, struct cs_buf *out);
+	enum cs_err (*event)(struct cs_enc *e, const struct cs_event *ev,
+	    struct cs_buf *out);
+	/* Bytes that keep an idle connection alive (and probe it). */
+	enum cs_err (*keepalive)(struct cs_enc *e, struct cs_buf *out);
+	/* The end-of-stream marker, after a finish or error event. */
+	enum cs_err (*done)(struct cs_enc *e, struct cs_buf *out);
+	/* An error before streaming began: body of an HTTP error response,
+	 * and its Content-Type. */
+	const char *error_content_type;
+	enum cs_err (*error_body)(const char *type, const char *message,
+	    struct cs_buf *out);
+};
+
+/* The native protocol (docs/protocol.md). */
+extern const struct cs_encoder cs_encoder_sse;
+
+#endif

@@ -1,0 +1,129 @@
+/*
+ * encoders/sse.c — the native protocol: Server-Sent Events carrying
+ * {"content":...} deltas, "finish", "error" and a final [DONE]; every
+ * event has "id: <stream-id>:<n>".  Documented in docs/protocol.md.
+ */
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "encoder.h"
+
+static enum cs_err
+put_id(struct cs_enc *e, struct cs_buf *out)
+{
+	e->seq++;
+	return cs_buf_printf(out, "id: %s:%lu\n", e->stream_id, e->seq);
+}
+
+static enum cs_err
+sse_prologue(struct cs_enc *e, struct cs_buf *out)
+{
+	return e->ops->keepalive(e, out);
+}
+
+static enum cs_err
+sse_keepalive(struct cs_enc *e, struct cs_buf *out)
+{
+	(void)e;
+	return cs_buf_puts(out, ": keep-alive\n\n");
+}
+
+static enum cs_err
+error_json(const char *type, const char *message, struct cs_buf *out)
+{
+	enum cs_err r;
+
+	if ((r = cs_buf_puts(out, "{\"error\":{\"type\":\"")) != CS_OK ||
+	    (r = cs_buf_json_str(out, type, strlen(type))) != CS_OK ||
+	    (r = cs_buf_puts(out, "\",\"message\":\"")) != CS_OK ||
+	    (r = cs_buf_json_str(out, message, strlen(message))) != CS_OK)
+		return r;
+	return cs_buf_puts(out, "\"}}");
+}
+
+static enum cs_err
+sse_event(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
+{
+	enum cs_err r;
+
+	switch (ev->type) {
+	case CS_EV_TEXT:
+		if ((r = put_id(e, out)) != CS_OK ||
+		    (r = cs_buf_puts(out, ev->kind == CS_TEXT_REFUSAL ?
+		    "data: {\"refusal\":\"" : ev->kind == CS_TEXT_REASONING ?
+		    "data: {\"reasoning\":\"" : "data: {\"content\":\""))
+		    != CS_OK ||
+		    (r = cs_buf_json_str(out, ev->text, ev->text_len)) != CS_OK)
+			return r;
+		return cs_buf_puts(out, "\"}\n\n");
+	case CS_EV_TOOL_CALL:
+		if ((r = put_id(e, out)) != CS_OK ||
+		    (r = cs_buf_puts(out, "event: tool_call\ndata: {\"id\":\""))
+		    != CS_OK ||
+		    (r = cs_buf_json_str(out, ev->tool_id ? ev->tool_id : "",
+		    ev->tool_id ? strlen(ev->tool_id) : 0)) != CS_OK ||
+		    (r = cs_buf_puts(out, "\",\"name\":\"")) != CS_OK ||
+		    (r = cs_buf_json_str(out, ev->tool_name ? ev->tool_name : "",
+		    ev->tool_name ? strlen(ev->tool_name) : 0)) != CS_OK ||
+		    (r = cs_buf_puts(out, "\",\"arguments\":\"")) != CS_OK ||
+		    (r = cs_buf_json_str(out, ev->tool_args ? ev->tool_args : "",
+		    ev->tool_args ? strlen(ev->tool_args) : 0)) != CS_OK)
+			return r;
+		return cs_buf_puts(out, "\"}\n\n");
+	case CS_EV_FINISH:
+		if ((r = put_id(e, out)) != CS_OK ||
+		    (r = cs_buf_puts(out,
+		    "event: finish\ndata: {\"finish_reason\":\"")) != CS_OK ||
+		    (r = cs_buf_json_str(out, ev->finish_reason,
+		    strlen(ev->finish_reason))) != CS_OK ||
+		    (r = cs_buf_puts(out, "\",\"usage\":")) != CS_OK ||
+		    (r = cs_buf_puts(out, ev->usage == NULL ? "null" :
+		    json_object_to_json_string_ext(ev->usage,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)))
+		    != CS_OK)
+			return r;
+		if (ev->native_finish_reason != NULL &&
+		    strcmp(ev->native_finish_reason, ev->finish_reason) != 0) {
+			if ((r = cs_buf_puts(out,
+			    ",\"native_finish_reason\":\"")) != CS_OK ||
+			    (r = cs_buf_json_str(out, ev->native_finish_reason,
+			    strlen(ev->native_finish_reason))) != CS_OK ||
+			    (r = cs_buf_puts(out, "\"")) != CS_OK)
+				return r;
+		}
+		return cs_buf_puts(out, "}\n\n");
+	case CS_EV_ERROR:
+		if ((r = put_id(e, out)) != CS_OK ||
+		    (r = cs_buf_puts(out, "event: error\ndata: ")) != CS_OK ||
+		    (r = error_json(ev->error_type, ev->error_message, out))
+		    != CS_OK)
+			return r;
+		return cs_buf_puts(out, "\n\n");
+	}
+	return CS_EBADINPUT;
+}
+
+static enum cs_err
+sse_done(struct cs_enc *e, struct cs_buf *out)
+{
+	enum cs_err r;
+
+	if ((r = put_id(e, out)) != CS_OK)
+		return r;
+	return cs_buf_puts(out, "data: [DONE]\n\n");
+}
+
+const struct cs_encoder cs_encoder_sse = {
+	.name = "sse",
+	.headers = "Content-Type: text/event-stream; charset=utf-8\r\n"
+	    "Cache-Control: no-cache\r\n"
+	    "X-Accel-Buffering: no\r\n"
+	    "X-Content-Type-Options: nosniff\r\n",
+	.prologue = sse_prologue,
+	.event = sse_event,
+	.keepalive = sse_keepalive,
+	.done = sse_done,
+	.error_content_type = "application/json",
+	.error_body = error_json,
+};

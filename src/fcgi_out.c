@@ -1,0 +1,165 @@
+/* fcgi_out.c — FastCGI / CGI connection I/O; see fcgi_out.h. */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "fcgi_out.h"
+
+extern char **environ;
+
+struct cs_conn {
+	FCGX_Request *req;    /* NULL in CGI mode */
+	int  gone;
+	unsigned long long bytes_out;
+};
+
+struct cs_conn *
+cs_conn_new_fcgi(FCGX_Request *req)
+{
+	struct cs_conn *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->req = req;
+	return c;
+}
+
+struct cs_conn *
+cs_conn_new_cgi(void)
+{
+	return calloc(1, sizeof(struct cs_conn));
+}
+
+void
+cs_conn_free(struct cs_conn *c)
+{
+	free(c);
+}
+
+const char *
+cs_conn_param(struct cs_conn *c, const char *name)
+{
+	if (c->req != NULL)
+		return FCGX_GetParam(name, c->req->envp);
+	return getenv(name);
+}
+
+ssize_t
+cs_conn_read(struct cs_conn *c, char *buf, size_t len)
+{
+	ssize_t n;
+
+	if (len > INT_MAX)
+		len = INT_MAX;
+	if (c->req != NULL) {
+		n = FCGX_GetStr(buf, (int)len, c->req->in);
+		if (n == 0 && FCGX_GetError(c->req->in) != 0)
+			return -1;
+		return n;
+	}
+	do
+		n = read(STDIN_FILENO, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+static enum cs_err
+write_fd(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return CS_ECLIENTGONE;
+		p += w;
+		n -= (size_t)w;
+	}
+	return CS_OK;
+}
+
+enum cs_err
+cs_conn_write(struct cs_conn *c, const char *p, size_t n)
+{
+	if (c->gone)
+		return CS_ECLIENTGONE;
+	if (c->req != NULL) {
+		/*
+		 * libfcgi reports a dead peer only on the first failing
+		 * flush; the stream's error flag is what stays set.
+		 */
+		if ((n > 0 && FCGX_PutStr(p, (int)n, c->req->out) != (int)n) ||
+		    FCGX_FFlush(c->req->out) != 0 ||
+		    FCGX_GetError(c->req->out) != 0) {
+			c->gone = 1;
+			return CS_ECLIENTGONE;
+		}
+	} else if (write_fd(STDOUT_FILENO, p, n) != CS_OK) {
+		c->gone = 1;
+		return CS_ECLIENTGONE;
+	}
+	c->bytes_out += n;
+	return CS_OK;
+}
+
+int
+cs_conn_fd(const struct cs_conn *c)
+{
+	/* A CGI stdout pipe cannot be waited on for hang-up with POLLIN. */
+	return c->req != NULL ? c->req->ipcFd : -1;
+}
+
+enum cs_err
+cs_conn_check(struct cs_conn *c)
+{
+	struct pollfd pfd;
+	char byte;
+	ssize_t n;
+
+	if (c->gone)
+		return CS_ECLIENTGONE;
+	pfd.fd = c->req != NULL ? c->req->ipcFd : STDOUT_FILENO;
+	if (pfd.fd < 0)
+		return CS_OK;
+	/*
+	 * FastCGI: after the request body the server sends nothing more, so
+	 * readability means EOF (the server closed the connection because
+	 * its client left) or an abort record.  CGI: POLLERR on our stdout
+	 * pipe means the reader went away.
+	 */
+	pfd.events = c->req != NULL ? POLLIN | POLLRDHUP : 0;
+	pfd.revents = 0;
+	if (poll(&pfd, 1, 0) <= 0)
+		return CS_OK;
+	if (pfd.revents & (POLLERR | POLLHUP | POLLRDHUP | POLLNVAL)) {
+		c->gone = 1;
+		return CS_ECLIENTGONE;
+	}
+	if (pfd.revents & POLLIN) {
+		do
+			n = recv(pfd.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+		if (n == 0 || (n < 0 && errno != EAGAIN)) {
+			c->gone = 1;
+			return CS_ECLIENTGONE;
+		}
+		/* Data after the body: FCGI_ABORT_REQUEST or similar. */
+		c->gone = 1;
+		return CS_ECLIENTGONE;
+	}
+	return CS_OK;
+}
+
+unsigned long long
+cs_conn_bytes_out(const struct cs_conn *c)
+{
+	return c->bytes_out;
+}

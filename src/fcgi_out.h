@@ -1,0 +1,50 @@
+/*
+ * fcgi_out.h — one request's connection to the web server: CGI parameters,
+ * the request body, and response bytes written and flushed at once.
+ *
+ * Two transports share this interface: a libfcgi request (FastCGI on an
+ * inherited or --listen socket) and plain CGI (environment, stdin, stdout).
+ * A failed write means the client (or the server on its behalf) is gone;
+ * so does hang-up on the connection while we wait for the upstream.
+ */
+#ifndef CS_FCGI_OUT_H
+#define CS_FCGI_OUT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "cs.h"
+
+struct FCGX_Request;
+struct cs_conn;
+
+/* Wrap an accepted libfcgi request (borrowed; must outlive the conn). */
+struct cs_conn *cs_conn_new_fcgi(struct FCGX_Request *req);
+/* Plain CGI on this process's environment, stdin and stdout. */
+struct cs_conn *cs_conn_new_cgi(void);
+/* NULL-safe.  Does not finish the FastCGI request. */
+void cs_conn_free(struct cs_conn *c);
+
+/* A CGI/FastCGI parameter, or NULL. */
+const char *cs_conn_param(struct cs_conn *c, const char *name);
+
+/* Read up to len body bytes; returns bytes read, 0 at end, -1 on error. */
+ssize_t cs_conn_read(struct cs_conn *c, char *buf, size_t len);
+
+/* Write n bytes and flush them to the server.  CS_ECLIENTGONE once the
+ * peer is gone (and on every later call). */
+enum cs_err cs_conn_write(struct cs_conn *c, const char *p, size_t n);
+
+/* Non-blocking check whether the server closed the connection (client
+ * gone).  CS_OK or CS_ECLIENTGONE. */
+enum cs_err cs_conn_check(struct cs_conn *c);
+
+/* File descriptor that turns readable when the server hangs up (see
+ * cs_conn_check), or -1 when there is none to wait on (CGI): then poll
+ * cs_conn_check() instead. */
+int cs_conn_fd(const struct cs_conn *c);
+
+/* Total body bytes written so far. */
+unsigned long long cs_conn_bytes_out(const struct cs_conn *c);
+
+#endif

@@ -1,0 +1,299 @@
+/* handler.c — route, check and serve one request; see handler.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include <json-c/json.h>
+
+#include "config.h"
+#include "fcgi_out.h"
+#include "handler.h"
+#include "log.h"
+#include "provider.h"
+#include "request.h"
+#include "stream.h"
+#include "upstream.h"
+
+enum route { ROUTE_NONE, ROUTE_CHAT, ROUTE_MODELS };
+
+#define READ_CHUNK 16384
+
+static void
+new_stream_id(char id[CS_STREAM_ID_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char rnd[CS_STREAM_ID_LEN / 2];
+	size_t i;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		memset(rnd, 0, sizeof(rnd));
+	for (i = 0; i < sizeof(rnd); i++) {
+		id[2 * i] = hex[rnd[i] >> 4];
+		id[2 * i + 1] = hex[rnd[i] & 15];
+	}
+	id[CS_STREAM_ID_LEN] = '\0';
+}
+
+/* The last path segment of p (up to '?'), without trailing slashes. */
+static enum route
+match_route(const char *p)
+{
+	size_t end, start;
+
+	if (p == NULL || *p == '\0')
+		return ROUTE_NONE;
+	end = strcspn(p, "?#");
+	while (end > 0 && p[end - 1] == '/')
+		end--;
+	start = end;
+	while (start > 0 && p[start - 1] != '/')
+		start--;
+	if (end - start == 4 && strncmp(p + start, "chat", 4) == 0)
+		return ROUTE_CHAT;
+	if (end - start == 6 && strncmp(p + start, "models", 6) == 0)
+		return ROUTE_MODELS;
+	return ROUTE_NONE;
+}
+
+/*
+ * Servers name the endpoint differently: lighttpd puts the whole path in
+ * SCRIPT_NAME, Apache's ScriptAlias splits it into SCRIPT_NAME + PATH_INFO,
+ * a rewrite to a .fcgi file leaves it only in REQUEST_URI.  Take the first
+ * that names an endpoint, so chatstream works wherever it is mounted.
+ */
+static enum route
+find_route(struct cs_conn *c, const char **path)
+{
+	static const char *const vars[] = { "PATH_INFO", "SCRIPT_NAME",
+	    "REQUEST_URI" };
+	enum route rt;
+	const char *v;
+	size_t i;
+
+	*path = cs_conn_param(c, "REQUEST_URI");
+	for (i = 0; i < CS_ARRAY_LEN(vars); i++) {
+		v = cs_conn_param(c, vars[i]);
+		if ((rt = match_route(v)) != ROUTE_NONE) {
+			if (*path == NULL)
+				*path = v;
+			return rt;
+		}
+	}
+	if (*path == NULL)
+		*path = cs_conn_param(c, "SCRIPT_NAME");
+	return ROUTE_NONE;
+}
+
+static int
+is_json_type(const char *ct)
+{
+	static const char want[] = "application/json";
+	size_t n = sizeof(want) - 1;
+
+	if (ct == NULL || strncasecmp(ct, want, n) != 0)
+		return 0;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t';
+}
+
+/* Strict CONTENT_LENGTH: digits only; -1 if absent, -2 if malformed. */
+static long long
+content_length(const char *v)
+{
+	long long n = 0;
+
+	if (v == NULL || *v == '\0')
+		return -1;
+	for (; *v != '\0'; v++) {
+		if (*v < '0' || *v > '9')
+			return -2;
+		if (n > (CS_MAX_REQUEST_BODY * 4LL))
+			return CS_MAX_REQUEST_BODY * 4LL; /* too big anyway */
+		n = n * 10 + (*v - '0');
+	}
+	return n;
+}
+
+/*
+ * Read the whole body (to EOF, so the FastCGI stdin stream is drained and
+ * a later readable socket can only mean hang-up), at most max bytes.
+ */
+static enum cs_err
+read_body(struct cs_conn *c, size_t max, struct cs_buf *b)
+{
+	char chunk[READ_CHUNK];
+	ssize_t n;
+	int over = 0;
+
+	for (;;) {
+		n = cs_conn_read(c, chunk, sizeof(chunk));
+		if (n < 0)
+			return CS_ECLIENTGONE;
+		if (n == 0)
+			break;
+		if (!over && cs_buf_append(b, chunk, (size_t)n) != CS_OK)
+			over = 1;  /* keep draining, store nothing more */
+	}
+	return over || b->len > max ? CS_ETOOBIG : CS_OK;
+}
+
+static void
+serve_models(const struct cs_config *cfg, struct cs_stream *s)
+{
+	struct json_object *root, *data, *m;
+	const char *body;
+	size_t i;
+
+	root = json_object_new_object();
+	data = json_object_new_array();
+	if (root == NULL || data == NULL) {
+		json_object_put(root);
+		json_object_put(data);
+		cs_stream_fail(s, 500, "internal_error", "out of memory", 0,
+		    "internal_error");
+		return;
+	}
+	json_object_object_add(root, "object", json_object_new_string("list"));
+	json_object_object_add(root, "data", data);
+	for (i = 0; i < cfg->n_models; i++) {
+		if ((m = json_object_new_object()) == NULL)
+			break;
+		json_object_object_add(m, "id",
+		    json_object_new_string(cfg->models[i].name));
+		json_object_object_add(m, "object",
+		    json_object_new_string("model"));
+		json_object_object_add(m, "owned_by",
+		    json_object_new_string(cfg->provider_eff ==
+		    CS_PROVIDER_DEMO ? "demo" : "chatstream"));
+		if (cfg->models[i].max_tokens > 0)
+			json_object_object_add(m, "max_tokens",
+			    json_object_new_int64(cfg->models[i].max_tokens));
+		json_object_array_add(data, m);
+	}
+	json_object_object_add(root, "default", json_object_new_string(
+	    cs_config_model(cfg, NULL)->name));
+	json_object_object_add(root, "instructions_allowed",
+	    json_object_new_boolean(cfg->client_instructions));
+	body = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
+	cs_stream_reply(s, 200, "application/json", body, strlen(body));
+	s->outcome = "done";
+	json_object_put(root);
+}
+
+static void
+serve_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
+    const char **model)
+{
+	const struct cs_config *cfg = w->cfg;
+	struct cs_chat_request *req = NULL;
+	struct cs_reqerr rerr;
+	struct cs_buf body;
+	long long clen;
+	char msg[128];
+	enum cs_err r = CS_OK;
+	int retries = 0;
+
+	/* The buffer may grow one chunk past the limit so "too big" can be
+	 * told apart from "exactly the limit". */
+	cs_buf_init(&body, cfg->max_body_bytes + READ_CHUNK);
+	if (!is_json_type(cs_conn_param(c, "CONTENT_TYPE"))) {
+		cs_stream_fail(s, 415, "invalid_request", "Content-Type must "
+		    "be application/json", 0, "bad_request");
+		goto out;
+	}
+	clen = content_length(cs_conn_param(c, "CONTENT_LENGTH"));
+	if (clen == -2) {
+		cs_stream_fail(s, 400, "invalid_request",
+		    "malformed Content-Length", 0, "bad_request");
+		goto out;
+	}
+	if (clen > (long long)cfg->max_body_bytes ||
+	    (r = read_body(c, cfg->max_body_bytes, &body)) == CS_ETOOBIG) {
+		snprintf(msg, sizeof(msg), "request body exceeds %zu bytes",
+		    cfg->max_body_bytes);
+		cs_stream_fail(s, 413, "invalid_request", msg, 0,
+		    "bad_request");
+		goto out;
+	}
+	if (r != CS_OK) {
+		s->outcome = "client_gone";
+		goto out;
+	}
+	memset(&rerr, 0, sizeof(rerr));
+	r = cs_request_parse(cfg, body.data ? body.data : "", body.len, &req,
+	    &rerr);
+	if (r == CS_ENOMEM) {
+		cs_stream_fail(s, 500, "internal_error", "out of memory", 0,
+		    "internal_error");
+		goto out;
+	}
+	if (r != CS_OK) {
+		cs_stream_fail(s, rerr.status ? rerr.status : 400,
+		    "invalid_request", rerr.message, 0, "bad_request");
+		goto out;
+	}
+	*model = req->model->name;
+	if (cfg->provider_eff == CS_PROVIDER_DEMO)
+		cs_provider_demo.run(cfg, req, s);
+	else
+		cs_upstream_run(w->up, cfg, &cs_provider_openai_chat, req, s,
+		    &retries);
+	cs_stream_end(s);
+out:
+	s->retries = retries;
+	cs_buf_free(&body);
+	/* *model points into the config, not into req. */
+	cs_request_free(req);
+}
+
+void
+cs_handle(struct cs_worker *w, struct cs_conn *c)
+{
+	struct cs_stream s;
+	struct cs_access a;
+	const char *method, *path = NULL, *model = NULL;
+	char id[CS_STREAM_ID_LEN + 1];
+	enum route rt;
+
+	new_stream_id(id);
+	cs_stream_init(&s, c, w->cfg, &cs_encoder_sse, id);
+	method = cs_conn_param(c, "REQUEST_METHOD");
+	if (method == NULL)
+		method = "";
+	rt = find_route(c, &path);
+	if (rt == ROUTE_NONE)
+		cs_stream_fail(&s, 404, "not_found", "no such endpoint "
+		    "(try POST /api/chat or GET /api/models)", 0,
+		    "bad_request");
+	else if (rt == ROUTE_MODELS && strcmp(method, "GET") != 0)
+		cs_stream_fail(&s, 405, "invalid_request",
+		    "use GET for the model list", 0, "bad_request");
+	else if (rt == ROUTE_MODELS)
+		serve_models(w->cfg, &s);
+	else if (strcmp(method, "POST") != 0)
+		cs_stream_fail(&s, 405, "invalid_request",
+		    "use POST with a JSON body", 0, "bad_request");
+	else
+		serve_chat(w, c, &s, &model);
+
+	memset(&a, 0, sizeof(a));
+	a.id = id;
+	a.client = cs_conn_param(c, "REMOTE_ADDR");
+	a.method = method;
+	a.path = path;
+	a.model = model;
+	a.status = s.status;
+	a.outcome = s.outcome;
+	a.ttfd_ms = s.t_first_delta < 0 ? -1 : (long)(s.t_first_delta -
+	    s.t_start);
+	a.duration_ms = (long)(cs_now_ms() - s.t_start);
+	a.deltas = s.deltas;
+	a.prompt_tokens = s.prompt_tokens;
+	a.completion_tokens = s.completion_tokens;
+	a.bytes_out = cs_conn_bytes_out(c);
+	a.retries = s.retries;
+	a.error = s.error[0] ? s.error : NULL;
+	cs_log_access(&a);
+	cs_stream_cleanup(&s);
+}

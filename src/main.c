@@ -1,0 +1,275 @@
+/*
+ * main.c — start-up and process model.
+ *
+ *   FastCGI on an inherited socket (fd 0: mod_fcgid, lighttpd bin-path,
+ *   spawn-fcgi), FastCGI on --listen ADDR (nginx, mod_proxy_fcgi, systemd),
+ *   or plain CGI (one request from the environment, then exit).
+ *
+ * N worker threads each run an FCGX_Accept_r loop, so one process serves
+ * many concurrent streams.  The main thread waits for SIGTERM/SIGINT, then
+ * stops accepting and gives running streams shutdown_grace_seconds.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <fcgiapp.h>
+
+#include "config.h"
+#include "fcgi_out.h"
+#include "handler.h"
+#include "log.h"
+#include "stream.h"
+#include "upstream.h"
+
+#define CS_VERSION      "0.1.0"
+#define LISTEN_BACKLOG  1024
+#define THREAD_STACK    (256 * 1024)
+
+static struct cs_config cfg;
+static int listen_fd;
+static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: chatstream [--config FILE] [--listen ADDR] [--threads N]\n"
+	    "       chatstream --check-config FILE\n"
+	    "\n"
+	    "Streams LLM chat replies as Server-Sent Events over FastCGI.\n"
+	    "Started by a web server it uses the socket on fd 0 (mod_fcgid,\n"
+	    "lighttpd bin-path, spawn-fcgi) or runs as CGI; with --listen\n"
+	    "it serves FastCGI on ADDR (host:port or /path/to/socket).\n"
+	    "The config file is FILE, else $CHATSTREAM_CONFIG, else built-in\n"
+	    "defaults.\n");
+}
+
+static int
+parse_threads(const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 1 || v > 1024)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static void *
+worker(void *arg)
+{
+	struct cs_worker w;
+	struct cs_conn *conn;
+	FCGX_Request req;
+	int rc;
+
+	(void)arg;
+	w.cfg = &cfg;
+	if ((w.up = cs_upstream_new()) == NULL) {
+		cs_warnx("worker: cannot create a libcurl handle");
+		return NULL;
+	}
+	if (FCGX_InitRequest(&req, listen_fd, 0) != 0) {
+		cs_warnx("worker: FCGX_InitRequest failed");
+		cs_upstream_free(w.up);
+		return NULL;
+	}
+	for (;;) {
+		pthread_mutex_lock(&accept_lock);
+		rc = FCGX_Accept_r(&req);
+		pthread_mutex_unlock(&accept_lock);
+		if (rc < 0)
+			break;       /* listen socket shut down, or fatal */
+		if ((conn = cs_conn_new_fcgi(&req)) != NULL) {
+			cs_handle(&w, conn);
+			cs_conn_free(conn);
+		}
+		FCGX_Finish_r(&req);
+	}
+	FCGX_Free(&req, 1);
+	cs_upstream_free(w.up);
+	return NULL;
+}
+
+static int
+run_cgi(void)
+{
+	struct cs_worker w;
+	struct cs_conn *conn;
+
+	if (getenv("REQUEST_METHOD") == NULL) {
+		fprintf(stderr, "chatstream: not started by a web server "
+		    "(no FastCGI socket on fd 0, no CGI environment)\n");
+		usage(stderr);
+		return 2;
+	}
+	w.cfg = &cfg;
+	if ((w.up = cs_upstream_new()) == NULL ||
+	    (conn = cs_conn_new_cgi()) == NULL) {
+		cs_warnx("out of memory");
+		cs_upstream_free(w.up);
+		return 1;
+	}
+	cs_handle(&w, conn);
+	cs_conn_free(conn);
+	cs_upstream_free(w.up);
+	return 0;
+}
+
+static int
+load_config(const char *path, int check_only)
+{
+	char err[1024];
+
+	cs_config_defaults(&cfg);
+	if (path != NULL && cs_config_load(&cfg, path, err, sizeof(err))
+	    != CS_OK) {
+		fprintf(stderr, "chatstream: %s\n", err);
+		return -1;
+	}
+	if (cs_config_resolve(&cfg, err, sizeof(err)) != CS_OK) {
+		fprintf(stderr, "chatstream: %s%s%s\n", path ? path : "",
+		    path ? ": " : "", err);
+		return -1;
+	}
+	if (check_only)
+		printf("%s: ok (provider %s, %zu model(s), default %s, "
+		    "key from %s)\n", path ? path : "(defaults)",
+		    cfg.provider_eff == CS_PROVIDER_DEMO ? "demo" :
+		    "openai-chat", cfg.n_models,
+		    cs_config_model(&cfg, NULL)->name, cfg.key_source);
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	const char *config_path = getenv("CHATSTREAM_CONFIG");
+	const char *listen_addr = NULL;
+	pthread_t *threads = NULL;
+	pthread_attr_t attr;
+	sigset_t sigs;
+	int i, sig, nthreads = 0, threads_opt = 0, started = 0, rc = 1;
+	int check_only = 0;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--check-config") == 0 && i + 1 < argc) {
+			config_path = argv[++i];
+			check_only = 1;
+		} else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			config_path = argv[++i];
+		else if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc)
+			listen_addr = argv[++i];
+		else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+			if (parse_threads(argv[++i], &threads_opt) != 0) {
+				fprintf(stderr, "chatstream: --threads: "
+				    "expected 1..1024\n");
+				return 2;
+			}
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("chatstream %s\n", CS_VERSION);
+			return 0;
+		} else if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (config_path != NULL && *config_path == '\0')
+		config_path = NULL;
+	if (load_config(config_path, check_only) != 0)
+		return 1;
+	if (check_only) {
+		rc = 0;
+		goto out;
+	}
+	nthreads = threads_opt > 0 ? threads_opt : cfg.threads;
+	if (listen_addr == NULL && cfg.listen[0] != '\0')
+		listen_addr = cfg.listen;
+
+	/* A dead client must surface as a write error, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		cs_warnx("curl_global_init failed");
+		goto out;
+	}
+	if (FCGX_Init() != 0) {
+		cs_warnx("FCGX_Init failed");
+		goto out_curl;
+	}
+	if (listen_addr != NULL) {
+		if ((listen_fd = FCGX_OpenSocket(listen_addr, LISTEN_BACKLOG))
+		    < 0) {
+			cs_warn("cannot listen on %s", listen_addr);
+			goto out_curl;
+		}
+	} else if (FCGX_IsCGI()) {
+		rc = run_cgi();
+		goto out_curl;
+	} else
+		listen_fd = 0;
+	if (cfg.provider_eff == CS_PROVIDER_DEMO)
+		cs_warnx("no API key configured: serving the built-in demo "
+		    "provider");
+
+	/* Workers inherit a mask that leaves these to sigwait() below. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	if ((threads = calloc((size_t)nthreads, sizeof(*threads))) == NULL)
+		goto out_curl;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, THREAD_STACK);
+	for (i = 0; i < nthreads; i++) {
+		if ((errno = pthread_create(&threads[i], &attr, worker, NULL))
+		    != 0) {
+			cs_warn("pthread_create");
+			break;
+		}
+		started++;
+	}
+	pthread_attr_destroy(&attr);
+	if (started == 0)
+		goto out_curl;
+	cs_warnx("ready: %d worker thread(s), pid %d, %s", started,
+	    (int)getpid(), listen_addr ? listen_addr : "socket on fd 0");
+
+	do {
+		if (sigwait(&sigs, &sig) != 0)
+			sig = SIGTERM;
+	} while (sig == SIGHUP);  /* no reload: config is read-only */
+
+	/* Stop accepting; running streams get the grace period. */
+	cs_warnx("signal %d: stopping (grace %ld ms)", sig,
+	    cfg.shutdown_grace_ms);
+	cs_stream_set_shutdown_deadline(cs_now_ms() + cfg.shutdown_grace_ms);
+	FCGX_ShutdownPending();
+	shutdown(listen_fd, SHUT_RDWR);
+	for (i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	rc = 0;
+out_curl:
+	curl_global_cleanup();
+out:
+	free(threads);
+	cs_config_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,53 @@
+/* provider.c — helpers shared by the provider adapters. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "provider.h"
+
+#define URL_MAX  4096
+#define BODY_MAX (CS_MAX_REQUEST_BODY * 2)
+
+void
+cs_http_request_init(struct cs_http_request *hr)
+{
+	cs_buf_init(&hr->url, URL_MAX);
+	cs_buf_init(&hr->body, BODY_MAX);
+	hr->headers = NULL;
+}
+
+void
+cs_http_request_free(struct cs_http_request *hr)
+{
+	cs_buf_free(&hr->url);
+	/* The body may hold the conversation: no secret, but be tidy. */
+	cs_buf_free(&hr->body);
+	if (hr->headers != NULL) {
+		/* Header values hold the API key: wipe before freeing. */
+		struct curl_slist *h;
+
+		for (h = hr->headers; h != NULL; h = h->next)
+			explicit_bzero(h->data, strlen(h->data));
+		curl_slist_free_all(hr->headers);
+		hr->headers = NULL;
+	}
+}
+
+const char *
+cs_finish_reason_native(const char *r)
+{
+	static const char *const known[] = {
+		"stop", "length", "tool_calls", "content_filter",
+	};
+	size_t i;
+
+	if (r == NULL)
+		return "unknown";
+	for (i = 0; i < CS_ARRAY_LEN(known); i++)
+		if (strcmp(r, known[i]) == 0)
+			return known[i];
+	if (strcmp(r, "function_call") == 0)
+		return "tool_calls";
+	return "other";
+}

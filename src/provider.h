@@ -1,0 +1,59 @@
+/*
+ * provider.h — provider adapters, one file each in src/providers/.
+ *
+ * An HTTP provider builds the upstream request and parses the response
+ * body into normalized events (event.h); upstream.c runs the transfer.  A
+ * local provider (demo) produces events itself.
+ */
+#ifndef CS_PROVIDER_H
+#define CS_PROVIDER_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "event.h"
+
+struct curl_slist;
+struct cs_config;
+struct cs_chat_request;
+struct cs_stream;
+
+/* The upstream HTTP request an adapter asks for.  Owned by the caller;
+ * release with cs_http_request_free(). */
+struct cs_http_request {
+	struct cs_buf url;
+	struct cs_buf body;
+	struct curl_slist *headers;
+};
+
+void cs_http_request_init(struct cs_http_request *hr);
+void cs_http_request_free(struct cs_http_request *hr);
+
+struct cs_adapter;   /* per-transfer parser state, provider-specific */
+
+struct cs_provider {
+	const char *name;
+	/* HTTP providers. */
+	enum cs_err (*build)(const struct cs_config *cfg,
+	    const struct cs_chat_request *req, struct cs_http_request *hr);
+	struct cs_adapter *(*adapter_new)(cs_emit_fn emit, void *ctx);
+	/* Feed response body bytes; emits events.  A non-CS_OK return stops
+	 * the transfer (the emit callback's code, or CS_EUPSTREAM after an
+	 * error event was emitted). */
+	enum cs_err (*adapter_feed)(struct cs_adapter *a, const char *buf,
+	    size_t len);
+	/* The body ended: emits the finish, or an error if it was cut. */
+	enum cs_err (*adapter_end)(struct cs_adapter *a);
+	void (*adapter_free)(struct cs_adapter *a);
+	/* Local providers: produce the whole stream into s. */
+	enum cs_err (*run)(const struct cs_config *cfg,
+	    const struct cs_chat_request *req, struct cs_stream *s);
+};
+
+extern const struct cs_provider cs_provider_openai_chat;
+extern const struct cs_provider cs_provider_demo;
+
+/* Map an OpenAI-style finish reason onto the native set. */
+const char *cs_finish_reason_native(const char *provider_reason);
+
+#endif

@@ -1,0 +1,458 @@
+/*
+ * providers/openai_chat.c — OpenAI chat completions and compatible servers
+ * (POST {base_url}/chat/completions, stream:true).
+ *
+ * The body is SSE; each data event is a chunk object.  Text deltas go out
+ * at once; tool-call fragments are gathered by index and id and emitted
+ * whole when the choice finishes; the finish event waits for [DONE] so it
+ * can carry the usage chunk that arrives after the finish reason.  EOF
+ * before [DONE] is a truncated stream.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "config.h"
+#include "provider.h"
+#include "request.h"
+#include "sse_parse.h"
+
+#define MAX_TOOL_CALLS  64
+#define TOOL_ARGS_MAX   (1024 * 1024)
+#define TOOL_FIELD_MAX  256
+
+struct tool_call {
+	int  index;
+	char id[TOOL_FIELD_MAX];
+	char name[TOOL_FIELD_MAX];
+	struct cs_buf args;
+};
+
+struct cs_adapter {
+	cs_emit_fn emit;
+	void *ctx;
+	struct cs_sse *sse;
+	struct json_tokener *tok;
+	int done;                       /* [DONE] seen */
+	int failed;                     /* error event emitted */
+	char finish[64];                /* provider's finish_reason */
+	struct json_object *usage;      /* owned reference or NULL */
+	struct tool_call calls[MAX_TOOL_CALLS];
+	size_t n_calls;
+	int calls_emitted;
+};
+
+static enum cs_err
+emit_error(struct cs_adapter *a, const char *type, const char *msg)
+{
+	struct cs_event ev;
+	enum cs_err r;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_ERROR;
+	ev.error_type = type;
+	ev.error_message = msg;
+	a->failed = 1;
+	r = a->emit(a->ctx, &ev);
+	return r != CS_OK ? r : CS_EUPSTREAM;
+}
+
+static enum cs_err
+emit_text(struct cs_adapter *a, int kind, struct json_object *v)
+{
+	struct cs_event ev;
+	size_t len;
+
+	if (v == NULL || !json_object_is_type(v, json_type_string))
+		return CS_OK;
+	len = (size_t)json_object_get_string_len(v);
+	if (len == 0)
+		return CS_OK;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_TEXT;
+	ev.kind = kind;
+	ev.text = json_object_get_string(v);
+	ev.text_len = len;
+	return a->emit(a->ctx, &ev);
+}
+
+static void
+copy_str(char *dst, size_t dstlen, struct json_object *v)
+{
+	const char *s;
+	size_t n;
+
+	if (v == NULL || !json_object_is_type(v, json_type_string))
+		return;
+	s = json_object_get_string(v);
+	n = strlen(s);
+	if (n >= dstlen)
+		n = dstlen - 1;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
+/* Find or open the accumulator for one tool-call fragment.  Some servers
+ * reuse index 0 for parallel calls, so a new id opens a new call. */
+static struct tool_call *
+tool_slot(struct cs_adapter *a, int index, const char *id)
+{
+	struct tool_call *tc;
+	size_t i;
+
+	for (i = a->n_calls; i > 0; i--) {
+		tc = &a->calls[i - 1];
+		if (tc->index != index)
+			continue;
+		if (id == NULL || id[0] == '\0' || strcmp(tc->id, id) == 0 ||
+		    tc->id[0] == '\0')
+			return tc;
+		break;
+	}
+	if (a->n_calls == MAX_TOOL_CALLS)
+		return NULL;
+	tc = &a->calls[a->n_calls++];
+	memset(tc, 0, sizeof(*tc));
+	tc->index = index;
+	cs_buf_init(&tc->args, TOOL_ARGS_MAX);
+	return tc;
+}
+
+static enum cs_err
+tool_fragment(struct cs_adapter *a, int index, struct json_object *id,
+    struct json_object *fn)
+{
+	struct json_object *name = NULL, *args = NULL;
+	struct tool_call *tc;
+	const char *ids = NULL;
+
+	if (id != NULL && json_object_is_type(id, json_type_string))
+		ids = json_object_get_string(id);
+	if ((tc = tool_slot(a, index, ids)) == NULL)
+		return emit_error(a, "upstream_error",
+		    "the provider sent too many tool calls");
+	if (ids != NULL && tc->id[0] == '\0')
+		copy_str(tc->id, sizeof(tc->id), id);
+	if (fn != NULL) {
+		json_object_object_get_ex(fn, "name", &name);
+		json_object_object_get_ex(fn, "arguments", &args);
+	}
+	if (name != NULL && tc->name[0] == '\0')
+		copy_str(tc->name, sizeof(tc->name), name);
+	if (args != NULL && json_object_is_type(args, json_type_string) &&
+	    cs_buf_append(&tc->args, json_object_get_string(args),
+	    (size_t)json_object_get_string_len(args)) != CS_OK)
+		return emit_error(a, "upstream_error",
+		    "a tool call's arguments exceed the size limit");
+	return CS_OK;
+}
+
+static enum cs_err
+emit_tool_calls(struct cs_adapter *a)
+{
+	struct cs_event ev;
+	enum cs_err r;
+	size_t i;
+
+	if (a->calls_emitted)
+		return CS_OK;
+	a->calls_emitted = 1;
+	for (i = 0; i < a->n_calls; i++) {
+		memset(&ev, 0, sizeof(ev));
+		ev.type = CS_EV_TOOL_CALL;
+		ev.tool_id = a->calls[i].id;
+		ev.tool_name = a->calls[i].name;
+		ev.tool_args = a->calls[i].args.data ? a->calls[i].args.data
+		    : "";
+		if ((r = a->emit(a->ctx, &ev)) != CS_OK)
+			return r;
+	}
+	return CS_OK;
+}
+
+static enum cs_err
+handle_choice(struct cs_adapter *a, struct json_object *choice)
+{
+	struct json_object *delta = NULL, *v = NULL, *fr = NULL, *tcs;
+	struct json_object *tc, *idx, *id, *fn;
+	enum cs_err r;
+	size_t i, n;
+
+	if (json_object_object_get_ex(choice, "delta", &delta) &&
+	    json_object_is_type(delta, json_type_object)) {
+		json_object_object_get_ex(delta, "content", &v);
+		if ((r = emit_text(a, CS_TEXT_CONTENT, v)) != CS_OK)
+			return r;
+		v = NULL;
+		json_object_object_get_ex(delta, "refusal", &v);
+		if ((r = emit_text(a, CS_TEXT_REFUSAL, v)) != CS_OK)
+			return r;
+		v = NULL;
+		json_object_object_get_ex(delta, "reasoning_content", &v);
+		if ((r = emit_text(a, CS_TEXT_REASONING, v)) != CS_OK)
+			return r;
+		if (json_object_object_get_ex(delta, "tool_calls", &tcs) &&
+		    json_object_is_type(tcs, json_type_array)) {
+			n = json_object_array_length(tcs);
+			for (i = 0; i < n; i++) {
+				tc = json_object_array_get_idx(tcs, i);
+				idx = id = fn = NULL;
+				json_object_object_get_ex(tc, "index", &idx);
+				json_object_object_get_ex(tc, "id", &id);
+				json_object_object_get_ex(tc, "function", &fn);
+				if ((r = tool_fragment(a, idx ?
+				    json_object_get_int(idx) : 0, id, fn))
+				    != CS_OK)
+					return r;
+			}
+		}
+		/* Legacy single function_call. */
+		if (json_object_object_get_ex(delta, "function_call", &fn) &&
+		    json_object_is_type(fn, json_type_object) &&
+		    (r = tool_fragment(a, -1, NULL, fn)) != CS_OK)
+			return r;
+	}
+	if (json_object_object_get_ex(choice, "finish_reason", &fr) &&
+	    json_object_is_type(fr, json_type_string)) {
+		copy_str(a->finish, sizeof(a->finish), fr);
+		return emit_tool_calls(a);
+	}
+	return CS_OK;
+}
+
+static enum cs_err
+emit_finish(struct cs_adapter *a)
+{
+	struct cs_event ev;
+	enum cs_err r;
+
+	if ((r = emit_tool_calls(a)) != CS_OK)
+		return r;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_FINISH;
+	ev.native_finish_reason = a->finish[0] ? a->finish : NULL;
+	ev.finish_reason = cs_finish_reason_native(ev.native_finish_reason);
+	ev.usage = a->usage;
+	return a->emit(a->ctx, &ev);
+}
+
+static enum cs_err
+in_band_error(struct cs_adapter *a, struct json_object *err)
+{
+	struct json_object *m = NULL;
+	const char *msg = "the provider reported an error";
+
+	if (json_object_is_type(err, json_type_object) &&
+	    json_object_object_get_ex(err, "message", &m) &&
+	    json_object_is_type(m, json_type_string))
+		msg = json_object_get_string(m);
+	else if (json_object_is_type(err, json_type_string))
+		msg = json_object_get_string(err);
+	return emit_error(a, "upstream_error", msg);
+}
+
+static enum cs_err
+on_sse(void *ctx, const struct cs_sse_event *sev)
+{
+	struct cs_adapter *a = ctx;
+	struct json_object *chunk = NULL, *v, *choice, *idx;
+	enum cs_err r = CS_OK;
+	size_t i, n;
+
+	if (a->done || a->failed)
+		return CS_OK;      /* e.g. a moderation chunk after [DONE] */
+	if (strcmp(sev->data, "[DONE]") == 0) {
+		a->done = 1;
+		return emit_finish(a);
+	}
+	json_tokener_reset(a->tok);
+	chunk = json_tokener_parse_ex(a->tok, sev->data, (int)sev->data_len);
+	if (chunk == NULL || !json_object_is_type(chunk, json_type_object)) {
+		r = emit_error(a, "upstream_error",
+		    "the provider sent a malformed stream chunk");
+		goto out;
+	}
+	if (json_object_object_get_ex(chunk, "error", &v) && v != NULL) {
+		r = in_band_error(a, v);
+		goto out;
+	}
+	if (strcmp(sev->type, "error") == 0) {
+		r = emit_error(a, "upstream_error",
+		    "the provider reported an error");
+		goto out;
+	}
+	if (json_object_object_get_ex(chunk, "usage", &v) &&
+	    json_object_is_type(v, json_type_object)) {
+		json_object_put(a->usage);
+		a->usage = json_object_get(v);
+	}
+	if (json_object_object_get_ex(chunk, "choices", &v) &&
+	    json_object_is_type(v, json_type_array)) {
+		n = json_object_array_length(v);
+		for (i = 0; i < n; i++) {
+			choice = json_object_array_get_idx(v, i);
+			idx = NULL;
+			/* With n > 1 only choice 0 is streamed. */
+			if (!json_object_is_type(choice, json_type_object) ||
+			    (json_object_object_get_ex(choice, "index", &idx) &&
+			    json_object_get_int(idx) != 0))
+				continue;
+			if ((r = handle_choice(a, choice)) != CS_OK)
+				goto out;
+		}
+	}
+out:
+	json_object_put(chunk);
+	return r;
+}
+
+static struct cs_adapter *
+oa_new(cs_emit_fn emit, void *ctx)
+{
+	struct cs_adapter *a;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return NULL;
+	a->emit = emit;
+	a->ctx = ctx;
+	a->sse = cs_sse_new(CS_MAX_SSE_LINE, CS_MAX_SSE_EVENT, on_sse, a);
+	a->tok = json_tokener_new_ex(64);
+	if (a->sse == NULL || a->tok == NULL) {
+		cs_sse_free(a->sse);
+		if (a->tok != NULL)
+			json_tokener_free(a->tok);
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+static enum cs_err
+oa_feed(struct cs_adapter *a, const char *buf, size_t len)
+{
+	enum cs_err r;
+
+	if (a->failed)
+		return CS_EUPSTREAM;
+	r = cs_sse_feed(a->sse, buf, len);
+	if (r == CS_ETOOBIG)
+		return emit_error(a, "upstream_error",
+		    "the provider sent an oversized stream event");
+	return r;
+}
+
+static enum cs_err
+oa_end(struct cs_adapter *a)
+{
+	cs_sse_end(a->sse);
+	if (a->done || a->failed)
+		return CS_OK;
+	return emit_error(a, "upstream_error",
+	    "the provider's stream ended before [DONE] (truncated)");
+}
+
+static void
+oa_free(struct cs_adapter *a)
+{
+	size_t i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i < a->n_calls; i++)
+		cs_buf_free(&a->calls[i].args);
+	json_object_put(a->usage);
+	json_tokener_free(a->tok);
+	cs_sse_free(a->sse);
+	free(a);
+}
+
+static enum cs_err
+add_header(struct cs_http_request *hr, const char *h)
+{
+	struct curl_slist *n;
+
+	if ((n = curl_slist_append(hr->headers, h)) == NULL)
+		return CS_ENOMEM;
+	hr->headers = n;
+	return CS_OK;
+}
+
+static enum cs_err
+oa_build(const struct cs_config *cfg, const struct cs_chat_request *req,
+    struct cs_http_request *hr)
+{
+	struct json_object *root = NULL, *msgs, *m, *so;
+	struct cs_buf auth;
+	enum cs_err r = CS_ENOMEM;
+	const char *s;
+	size_t i;
+
+	cs_buf_init(&auth, 8192);
+	if ((r = cs_buf_printf(&hr->url, "%s/chat/completions",
+	    cfg->base_url_eff)) != CS_OK)
+		goto fail;
+	r = CS_ENOMEM;
+	if ((root = json_object_new_object()) == NULL ||
+	    (msgs = json_object_new_array()) == NULL)
+		goto fail;
+	json_object_object_add(root, "model",
+	    json_object_new_string(req->model->name));
+	json_object_object_add(root, "messages", msgs);
+	for (i = 0; i < req->n_messages; i++) {
+		if ((m = json_object_new_object()) == NULL)
+			goto fail;
+		json_object_array_add(msgs, m);
+		json_object_object_add(m, "role", json_object_new_string(
+		    cs_role_name(req->messages[i].role)));
+		json_object_object_add(m, "content", json_object_new_string_len(
+		    req->messages[i].content,
+		    (int)req->messages[i].content_len));
+		if (req->messages[i].tool_call_id != NULL)
+			json_object_object_add(m, "tool_call_id",
+			    json_object_new_string(
+			    req->messages[i].tool_call_id));
+	}
+	json_object_object_add(root, "stream", json_object_new_boolean(1));
+	if ((so = json_object_new_object()) == NULL)
+		goto fail;
+	json_object_object_add(so, "include_usage",
+	    json_object_new_boolean(1));
+	json_object_object_add(root, "stream_options", so);
+	if (req->has_temperature)
+		json_object_object_add(root, "temperature",
+		    json_object_new_double(req->temperature));
+	if (req->max_tokens > 0)
+		json_object_object_add(root, "max_tokens",
+		    json_object_new_int64(req->max_tokens));
+	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (s == NULL || (r = cs_buf_puts(&hr->body, s)) != CS_OK)
+		goto fail;
+	if ((r = add_header(hr, "Content-Type: application/json")) != CS_OK ||
+	    (r = add_header(hr, "Accept: text/event-stream")) != CS_OK)
+		goto fail;
+	if (cfg->api_key != NULL) {
+		if ((r = cs_buf_printf(&auth, "Authorization: Bearer %s",
+		    cfg->api_key)) != CS_OK ||
+		    (r = add_header(hr, auth.data)) != CS_OK)
+			goto fail;
+	}
+	r = CS_OK;
+fail:
+	if (auth.data != NULL)
+		explicit_bzero(auth.data, auth.len);
+	cs_buf_free(&auth);
+	json_object_put(root);
+	return r;
+}
+
+const struct cs_provider cs_provider_openai_chat = {
+	.name = "openai-chat",
+	.build = oa_build,
+	.adapter_new = oa_new,
+	.adapter_feed = oa_feed,
+	.adapter_end = oa_end,
+	.adapter_free = oa_free,
+};

@@ -1,0 +1,369 @@
+/* stream.c — one streamed response; see stream.h. */
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "config.h"
+#include "stream.h"
+
+/* One encoded event may carry at most this much (a whole tool call). */
+#define STREAM_EVENT_MAX (8 * 1024 * 1024)
+
+static _Atomic int64_t shutdown_deadline;
+
+int64_t
+cs_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+cs_stream_set_shutdown_deadline(int64_t deadline_ms)
+{
+	atomic_store(&shutdown_deadline, deadline_ms);
+}
+
+void
+cs_stream_init(struct cs_stream *s, struct cs_conn *conn,
+    const struct cs_config *cfg, const struct cs_encoder *enc,
+    const char *stream_id)
+{
+	memset(s, 0, sizeof(*s));
+	s->conn = conn;
+	s->cfg = cfg;
+	s->enc.ops = enc;
+	snprintf(s->enc.stream_id, sizeof(s->enc.stream_id), "%s", stream_id);
+	cs_buf_init(&s->out, STREAM_EVENT_MAX);
+	s->outcome = "done";
+	s->t_start = s->t_last_write = cs_now_ms();
+	s->t_first_delta = -1;
+	s->prompt_tokens = s->completion_tokens = -1;
+}
+
+void
+cs_stream_cleanup(struct cs_stream *s)
+{
+	cs_buf_free(&s->out);
+}
+
+static const char *
+reason_phrase(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	}
+	return "Error";
+}
+
+/* Write whatever is in s->out, then empty it. */
+static enum cs_err
+flush_out(struct cs_stream *s)
+{
+	enum cs_err r;
+
+	r = cs_conn_write(s->conn, s->out.data, s->out.len);
+	cs_buf_reset(&s->out);
+	if (r != CS_OK) {
+		s->outcome = "client_gone";
+		return r;
+	}
+	s->t_last_write = cs_now_ms();
+	return CS_OK;
+}
+
+enum cs_err
+cs_stream_start(struct cs_stream *s)
+{
+	enum cs_err r;
+
+	if (s->headers_sent)
+		return CS_OK;
+	s->headers_sent = 1;
+	s->status = 200;
+	cs_buf_reset(&s->out);
+	if ((r = cs_buf_printf(&s->out, "Status: 200 OK\r\n%s\r\n",
+	    s->enc.ops->headers)) != CS_OK ||
+	    (r = s->enc.ops->prologue(&s->enc, &s->out)) != CS_OK)
+		return r;
+	return flush_out(s);
+}
+
+/*
+ * Provider error texts can echo the API key (or a masked form of it):
+ * those never reach the client or the log.
+ */
+static const char *
+safe_message(const struct cs_stream *s, const char *msg)
+{
+	const char *key = s->cfg->api_key;
+	size_t klen;
+	char part[16];
+
+	if (key == NULL || msg == NULL)
+		return msg;
+	klen = strlen(key);
+	if (klen == 0)
+		return msg;
+	if (strstr(msg, key) != NULL)
+		goto redact;
+	if (klen >= 16) {
+		memcpy(part, key, 12);
+		part[12] = '\0';
+		if (strstr(msg, part) != NULL)
+			goto redact;
+		memcpy(part, key + klen - 6, 6);
+		part[6] = '\0';
+		if (strstr(msg, part) != NULL)
+			goto redact;
+	}
+	return msg;
+redact:
+	return "the provider reported an error (details withheld: they "
+	    "quoted the server's credentials)";
+}
+
+static void
+note_usage(struct cs_stream *s, struct json_object *usage)
+{
+	static const char *const pkeys[] = { "prompt_tokens", "input_tokens" };
+	static const char *const ckeys[] = { "completion_tokens",
+	    "output_tokens" };
+	struct json_object *v;
+	size_t i;
+
+	if (usage == NULL)
+		return;
+	for (i = 0; i < 2; i++) {
+		if (json_object_object_get_ex(usage, pkeys[i], &v) &&
+		    json_object_is_type(v, json_type_int))
+			s->prompt_tokens = (long)json_object_get_int64(v);
+		if (json_object_object_get_ex(usage, ckeys[i], &v) &&
+		    json_object_is_type(v, json_type_int))
+			s->completion_tokens = (long)json_object_get_int64(v);
+	}
+}
+
+enum cs_err
+cs_stream_emit(void *stream, const struct cs_event *ev)
+{
+	struct cs_stream *s = stream;
+	struct cs_event safe;
+	enum cs_err r;
+
+	if (s->terminal)
+		return CS_OK;     /* nothing may follow finish or error */
+	if ((r = cs_stream_start(s)) != CS_OK)
+		return r;
+	if (ev->type == CS_EV_ERROR) {
+		safe = *ev;
+		safe.error_message = safe_message(s, ev->error_message);
+		ev = &safe;
+	}
+	if ((r = s->enc.ops->event(&s->enc, ev, &s->out)) != CS_OK) {
+		cs_buf_reset(&s->out);
+		return r;
+	}
+	switch (ev->type) {
+	case CS_EV_TEXT:
+		if (s->t_first_delta < 0)
+			s->t_first_delta = cs_now_ms();
+		s->deltas++;
+		break;
+	case CS_EV_TOOL_CALL:
+		break;
+	case CS_EV_FINISH:
+		s->terminal = 1;
+		note_usage(s, ev->usage);
+		break;
+	case CS_EV_ERROR:
+		s->terminal = 1;
+		if (strcmp(s->outcome, "done") == 0)
+			s->outcome = strcmp(ev->error_type, "upstream_timeout")
+			    == 0 ? "timeout" : "upstream_error";
+		if (s->error[0] == '\0')
+			snprintf(s->error, sizeof(s->error), "%s",
+			    ev->error_type);
+		break;
+	}
+	return flush_out(s);
+}
+
+enum cs_err
+cs_stream_fail(struct cs_stream *s, int status, const char *type,
+    const char *message, long retry_after_s, const char *outcome)
+{
+	struct cs_event ev;
+	enum cs_err r;
+
+	s->outcome = outcome;
+	snprintf(s->error, sizeof(s->error), "%s", type);
+	if (s->headers_sent) {
+		memset(&ev, 0, sizeof(ev));
+		ev.type = CS_EV_ERROR;
+		ev.error_type = type;
+		ev.error_message = message;
+		if ((r = cs_stream_emit(s, &ev)) != CS_OK)
+			return r;
+		return cs_stream_end(s);
+	}
+	s->headers_sent = 1;
+	s->terminal = s->done_sent = 1;
+	s->status = status;
+	cs_buf_reset(&s->out);
+	if ((r = cs_buf_printf(&s->out, "Status: %d %s\r\n"
+	    "Content-Type: %s\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "X-Content-Type-Options: nosniff\r\n", status,
+	    reason_phrase(status), s->enc.ops->error_content_type)) != CS_OK)
+		return r;
+	if (retry_after_s > 0 && (r = cs_buf_printf(&s->out,
+	    "Retry-After: %ld\r\n", retry_after_s)) != CS_OK)
+		return r;
+	if (status == 405 && (r = cs_buf_puts(&s->out,
+	    "Allow: POST\r\n")) != CS_OK)
+		return r;
+	if ((r = cs_buf_puts(&s->out, "\r\n")) != CS_OK ||
+	    (r = s->enc.ops->error_body(type, safe_message(s, message),
+	    &s->out)) != CS_OK ||
+	    (r = cs_buf_puts(&s->out, "\n")) != CS_OK)
+		return r;
+	r = flush_out(s);
+	if (r == CS_ECLIENTGONE)
+		s->outcome = "client_gone";
+	return r;
+}
+
+enum cs_err
+cs_stream_end(struct cs_stream *s)
+{
+	struct cs_event ev;
+	enum cs_err r;
+
+	if (!s->headers_sent || s->done_sent)
+		return CS_OK;
+	if (strcmp(s->outcome, "client_gone") == 0)
+		return CS_ECLIENTGONE;   /* nobody to tell */
+	if (!s->terminal) {
+		memset(&ev, 0, sizeof(ev));
+		ev.type = CS_EV_ERROR;
+		ev.error_type = "internal_error";
+		ev.error_message = "the stream ended without a finish event";
+		if ((r = cs_stream_emit(s, &ev)) != CS_OK)
+			return r;
+	}
+	s->done_sent = 1;
+	if ((r = s->enc.ops->done(&s->enc, &s->out)) != CS_OK)
+		return r;
+	return flush_out(s);
+}
+
+enum cs_err
+cs_stream_reply(struct cs_stream *s, int status, const char *content_type,
+    const char *body, size_t len)
+{
+	enum cs_err r;
+
+	s->headers_sent = s->terminal = s->done_sent = 1;
+	s->status = status;
+	cs_buf_reset(&s->out);
+	if ((r = cs_buf_printf(&s->out, "Status: %d %s\r\n"
+	    "Content-Type: %s\r\n"
+	    "Cache-Control: no-cache\r\n"
+	    "X-Content-Type-Options: nosniff\r\n\r\n", status,
+	    reason_phrase(status), content_type)) != CS_OK ||
+	    (r = cs_buf_append(&s->out, body, len)) != CS_OK)
+		return r;
+	return flush_out(s);
+}
+
+long
+cs_stream_keepalive_in(const struct cs_stream *s)
+{
+	int64_t due = s->t_last_write + s->cfg->keepalive_ms - cs_now_ms();
+
+	return due > 0 ? (long)due : 0;
+}
+
+enum cs_err
+cs_stream_keepalive(struct cs_stream *s)
+{
+	enum cs_err r;
+
+	if (cs_stream_keepalive_in(s) > 0)
+		return CS_OK;
+	if (!s->headers_sent)
+		return cs_stream_start(s);   /* headers + first comment */
+	if ((r = s->enc.ops->keepalive(&s->enc, &s->out)) != CS_OK)
+		return r;
+	return flush_out(s);
+}
+
+enum cs_err
+cs_stream_check(struct cs_stream *s)
+{
+	int64_t deadline = atomic_load(&shutdown_deadline);
+
+	if (cs_conn_check(s->conn) != CS_OK) {
+		s->outcome = "client_gone";
+		return CS_ECLIENTGONE;
+	}
+	if (deadline != 0 && cs_now_ms() >= deadline)
+		return CS_ESHUTDOWN;
+	return CS_OK;
+}
+
+enum cs_err
+cs_stream_wait(struct cs_stream *s, long ms)
+{
+	int64_t until = cs_now_ms() + ms, now;
+	struct pollfd pfd;
+	long step;
+	enum cs_err r;
+
+	for (;;) {
+		if ((r = cs_stream_check(s)) != CS_OK)
+			return r;
+		if ((r = cs_stream_keepalive(s)) != CS_OK)
+			return r;
+		now = cs_now_ms();
+		if (now >= until)
+			return CS_OK;
+		step = (long)(until - now);
+		if (step > cs_stream_keepalive_in(s))
+			step = cs_stream_keepalive_in(s);
+		/* Shutdown is noticed within a second. */
+		if (step > 1000)
+			step = 1000;
+		pfd.fd = cs_conn_fd(s->conn);
+		pfd.events = POLLIN | POLLRDHUP;
+		pfd.revents = 0;
+		if (pfd.fd < 0) {
+			poll(NULL, 0, (int)step);
+			continue;
+		}
+		if (poll(&pfd, 1, (int)step) <= 0)
+			continue;
+		/* Something happened on the connection: let check decide;
+		 * if it says fine, avoid spinning on a readable fd. */
+		if ((r = cs_stream_check(s)) != CS_OK)
+			return r;
+		poll(NULL, 0, (int)(step < 10 ? step : 10));
+	}
+}

@@ -1,0 +1,90 @@
+/*
+ * stream.h — one streamed response: sends the headers at the right moment,
+ * encodes each normalized event, writes and flushes it, sends keep-alives,
+ * notices a departed client, and keeps the numbers for the access log.
+ *
+ * Before the headers went out a failure is an HTTP status with a JSON body;
+ * after, it is an error event followed by the end marker.
+ */
+#ifndef CS_STREAM_H
+#define CS_STREAM_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "encoder.h"
+#include "event.h"
+#include "fcgi_out.h"
+
+struct cs_config;
+
+struct cs_stream {
+	struct cs_conn *conn;          /* borrowed */
+	const struct cs_config *cfg;   /* borrowed */
+	struct cs_enc enc;
+	struct cs_buf out;             /* scratch for one event */
+	int       headers_sent;
+	int       terminal;            /* finish or error event written */
+	int       done_sent;
+	int       status;              /* HTTP status sent */
+	const char *outcome;           /* for the access log */
+	char      error[160];          /* short reason for the log */
+	int64_t   t_start;             /* ms, monotonic */
+	int64_t   t_first_delta;       /* -1 until the first delta */
+	int64_t   t_last_write;
+	unsigned long deltas;
+	long      prompt_tokens;
+	long      completion_tokens;
+	int       retries;             /* upstream retries made */
+};
+
+/* Monotonic milliseconds. */
+int64_t cs_now_ms(void);
+
+/* Set up s for conn; enc decides the protocol.  stream_id must be
+ * CS_STREAM_ID_LEN characters.  Free with cs_stream_cleanup(). */
+void cs_stream_init(struct cs_stream *s, struct cs_conn *conn,
+    const struct cs_config *cfg, const struct cs_encoder *enc,
+    const char *stream_id);
+void cs_stream_cleanup(struct cs_stream *s);
+
+/* Send the 200 headers and prologue if not yet sent. */
+enum cs_err cs_stream_start(struct cs_stream *s);
+
+/* cs_emit_fn: encode and flush one event (starting the stream if needed).
+ * Returns CS_ECLIENTGONE when the client left. */
+enum cs_err cs_stream_emit(void *stream, const struct cs_event *ev);
+
+/*
+ * Fail the request.  Before the headers: HTTP status with the encoder's
+ * JSON error body (retry_after_s > 0 adds Retry-After).  After: an error
+ * event.  outcome goes to the access log.
+ */
+enum cs_err cs_stream_fail(struct cs_stream *s, int status, const char *type,
+    const char *message, long retry_after_s, const char *outcome);
+
+/* Write the end marker ([DONE]) if the stream started and it is not yet
+ * written.  If no finish or error was sent, an error event goes first. */
+enum cs_err cs_stream_end(struct cs_stream *s);
+
+/* Milliseconds until a keep-alive is due (0 = now). */
+long cs_stream_keepalive_in(const struct cs_stream *s);
+/* If a keep-alive is due: start the stream if needed and write one. */
+enum cs_err cs_stream_keepalive(struct cs_stream *s);
+
+/* Non-blocking client check, and shutdown deadline check. */
+enum cs_err cs_stream_check(struct cs_stream *s);
+
+/* Wait up to ms, sending keep-alives and watching for a departed client.
+ * CS_OK when the time passed. */
+enum cs_err cs_stream_wait(struct cs_stream *s, long ms);
+
+/* Send a complete non-streaming response (e.g. GET /api/models). */
+enum cs_err cs_stream_reply(struct cs_stream *s, int status,
+    const char *content_type, const char *body, size_t len);
+
+/* Set by the signal thread: after this monotonic ms deadline (0 = none),
+ * running streams end with a server_shutdown error. */
+void cs_stream_set_shutdown_deadline(int64_t deadline_ms);
+
+#endif

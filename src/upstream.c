@@ -1,0 +1,512 @@
+/* upstream.c — libcurl transfer loop for HTTP providers; see upstream.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "config.h"
+#include "log.h"
+#include "provider.h"
+#include "request.h"
+#include "stream.h"
+#include "upstream.h"
+
+#define RETRY_AFTER_CAP_MS 60000L
+#define BACKOFF_BASE_MS    500L
+#define BACKOFF_MAX_MS     8000L
+#define POLL_SLICE_MS      1000L   /* shutdown is noticed this fast */
+
+struct cs_upstream {
+	CURLM *multi;
+	CURL  *easy;
+};
+
+/* State of one attempt. */
+struct xfer {
+	CURL    *easy;
+	struct cs_stream *s;
+	const struct cs_provider *p;
+	struct cs_adapter *ad;
+	long     status;        /* final HTTP status, 0 until known */
+	int      headers_done;
+	int      got_body;      /* a 2xx body byte arrived */
+	int64_t  t_begin;
+	int64_t  t_last_byte;
+	long     retry_after_ms; /* from the provider, -1 if none */
+	enum cs_err stop;       /* why a callback aborted the transfer */
+	struct cs_buf errbody;  /* body of a non-2xx answer */
+};
+
+struct cs_upstream *
+cs_upstream_new(void)
+{
+	struct cs_upstream *u;
+
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return NULL;
+	if ((u->multi = curl_multi_init()) == NULL ||
+	    (u->easy = curl_easy_init()) == NULL) {
+		cs_upstream_free(u);
+		return NULL;
+	}
+	return u;
+}
+
+void
+cs_upstream_free(struct cs_upstream *u)
+{
+	if (u == NULL)
+		return;
+	if (u->easy != NULL)
+		curl_easy_cleanup(u->easy);
+	if (u->multi != NULL)
+		curl_multi_cleanup(u->multi);
+	free(u);
+}
+
+/* Strict non-negative integer prefix of a header value. */
+static long
+header_number(const char *v, size_t n, long cap)
+{
+	long x = 0;
+	size_t i = 0;
+
+	while (i < n && (v[i] == ' ' || v[i] == '\t'))
+		i++;
+	if (i == n || v[i] < '0' || v[i] > '9')
+		return -1;
+	for (; i < n && v[i] >= '0' && v[i] <= '9'; i++) {
+		x = x * 10 + (v[i] - '0');
+		if (x > cap)
+			x = cap;
+	}
+	while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == '\r' ||
+	    v[i] == '\n'))
+		i++;
+	return i == n ? x : -1;
+}
+
+static size_t
+on_header(char *p, size_t size, size_t n, void *ctx)
+{
+	struct xfer *x = ctx;
+	size_t len = size * n;
+	long v;
+
+	if (len <= 2 && (p[0] == '\r' || p[0] == '\n')) {
+		/* End of a header block; a 1xx block is followed by more. */
+		v = 0;
+		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &v);
+		if (v < 200)
+			return len;
+		x->status = v;
+		x->headers_done = 1;
+		/* The provider accepted the request: headers go out now. */
+		if (v <= 299 && (x->stop = cs_stream_start(x->s)) != CS_OK)
+			return 0;
+		return len;
+	}
+	if (strncasecmp(p, "HTTP/", 5) == 0) {
+		x->retry_after_ms = -1;
+		return len;
+	}
+	if (len > 15 && strncasecmp(p, "retry-after-ms:", 15) == 0) {
+		if ((v = header_number(p + 15, len - 15, RETRY_AFTER_CAP_MS * 10))
+		    >= 0)
+			x->retry_after_ms = v;
+	} else if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0 &&
+	    x->retry_after_ms < 0) {
+		/* Only delta-seconds; an HTTP-date falls back to backoff. */
+		if ((v = header_number(p + 12, len - 12, 86400)) >= 0)
+			x->retry_after_ms = v * 1000;
+	}
+	return len;
+}
+
+static size_t
+on_body(char *p, size_t size, size_t n, void *ctx)
+{
+	struct xfer *x = ctx;
+	size_t len = size * n;
+	enum cs_err r;
+
+	if (!x->headers_done) {
+		x->headers_done = 1;
+		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+	}
+	if (x->status < 200 || x->status > 299) {
+		/* Keep the start of an error body; drop the rest. */
+		cs_buf_append(&x->errbody, p, len < x->errbody.max -
+		    x->errbody.len ? len : x->errbody.max - x->errbody.len);
+		return len;
+	}
+	x->got_body = 1;
+	x->t_last_byte = cs_now_ms();
+	if ((r = cs_stream_start(x->s)) != CS_OK ||
+	    (r = x->p->adapter_feed(x->ad, p, len)) != CS_OK) {
+		x->stop = r;
+		return 0;   /* short return: libcurl aborts the transfer */
+	}
+	return len;
+}
+
+static int
+retryable_status(long st)
+{
+	return st == 408 || st == 409 || st == 429 || st >= 500;
+}
+
+static int
+retryable_curl(CURLcode c)
+{
+	switch (c) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SSL_CONNECT_ERROR:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* The official SDKs' policy: 0.5 s doubling to 8 s, minus up to 25 %
+ * jitter, unless the provider said how long to wait (capped at 60 s). */
+static long
+backoff_ms(int attempt, long retry_after_ms)
+{
+	unsigned short rnd = 0;
+	long ms;
+
+	if (retry_after_ms >= 0 && retry_after_ms <= RETRY_AFTER_CAP_MS)
+		return retry_after_ms;
+	ms = BACKOFF_BASE_MS << (attempt < 5 ? attempt : 5);
+	if (ms > BACKOFF_MAX_MS)
+		ms = BACKOFF_MAX_MS;
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+		rnd = 0;
+	return ms - (ms / 4) * rnd / 65535;
+}
+
+/* The provider's error message from a JSON error body, if any. */
+static void
+provider_message(const struct cs_buf *body, char *dst, size_t dstlen)
+{
+	struct json_object *root, *err, *m;
+	const char *s = NULL;
+
+	dst[0] = '\0';
+	if (body->len == 0 || (root = json_tokener_parse(body->data)) == NULL)
+		return;
+	if (json_object_object_get_ex(root, "error", &err)) {
+		if (json_object_is_type(err, json_type_string))
+			s = json_object_get_string(err);
+		else if (json_object_object_get_ex(err, "message", &m) &&
+		    json_object_is_type(m, json_type_string))
+			s = json_object_get_string(m);
+	}
+	if (s != NULL)
+		snprintf(dst, dstlen, ": %s", s);
+	json_object_put(root);
+}
+
+/* Report a non-2xx answer from the provider. */
+static enum cs_err
+fail_status(struct cs_stream *s, const struct xfer *x)
+{
+	char msg[512], detail[400];
+	long ra;
+
+	if (x->status == 401 || x->status == 403) {
+		/* Never forward the body: it may echo the key. */
+		snprintf(msg, sizeof(msg), "the server's provider credentials "
+		    "were rejected (HTTP %ld); the site owner must fix the "
+		    "API key", x->status);
+		cs_stream_fail(s, 502, "upstream_auth_error", msg, 0,
+		    "upstream_error");
+		return CS_EUPSTREAM;
+	}
+	if (x->status == 429) {
+		ra = x->retry_after_ms > 0 ? (x->retry_after_ms + 999) / 1000 :
+		    1;
+		cs_stream_fail(s, 429, "rate_limited", "the provider is "
+		    "rate-limiting this server; try again later", ra,
+		    "upstream_error");
+		return CS_EUPSTREAM;
+	}
+	provider_message(&x->errbody, detail, sizeof(detail));
+	if (x->status >= 500)
+		snprintf(msg, sizeof(msg), "the provider failed (HTTP %ld)%s",
+		    x->status, detail);
+	else
+		snprintf(msg, sizeof(msg), "the provider rejected the request "
+		    "(HTTP %ld)%s", x->status, detail);
+	cs_stream_fail(s, 502, "upstream_error", msg, 0, "upstream_error");
+	return CS_EUPSTREAM;
+}
+
+static enum cs_err
+fail_timeout(struct cs_stream *s, const char *what)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "the provider did not answer in time (%s)",
+	    what);
+	cs_stream_fail(s, 504, "upstream_timeout", msg, 0, "timeout");
+	return CS_ETIMEOUT;
+}
+
+static enum cs_err
+setup_easy(CURL *e, const struct cs_config *cfg,
+    const struct cs_http_request *hr, struct xfer *x)
+{
+	curl_easy_reset(e);
+	if (curl_easy_setopt(e, CURLOPT_URL, hr->url.data) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_POST, 1L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_POSTFIELDS, hr->body.data) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+	    (curl_off_t)hr->body.len) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hr->headers) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_WRITEDATA, x) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_HEADERDATA, x) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	    cfg->connect_timeout_ms) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https")
+	    != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_USERAGENT, "chatstream/0.1")
+	    != CURLE_OK)
+		return CS_ESYS;
+	/* Don't follow redirects: they could carry the key elsewhere. */
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	return CS_OK;
+}
+
+/* Why an attempt ended. */
+enum attempt_end {
+	END_DONE,        /* transfer finished (any status) */
+	END_CURL,        /* libcurl error in result */
+	END_STOPPED,     /* a callback or the loop stopped it: x->stop */
+	END_FIRST_BYTE,  /* first_byte_timeout */
+	END_IDLE,        /* idle_timeout */
+	END_TOTAL,       /* total_timeout */
+};
+
+static enum attempt_end
+run_attempt(struct cs_upstream *u, const struct cs_config *cfg,
+    struct xfer *x, int64_t t_total_end, CURLcode *result)
+{
+	struct curl_waitfd wfd;
+	struct CURLMsg *msg;
+	enum attempt_end end = END_DONE;
+	int running = 1, left, fd;
+	int64_t now, due;
+	long wait;
+	enum cs_err r;
+
+	*result = CURLE_OK;
+	if (curl_multi_add_handle(u->multi, u->easy) != CURLM_OK) {
+		*result = CURLE_FAILED_INIT;
+		return END_CURL;
+	}
+	fd = cs_conn_fd(x->s->conn);
+	for (;;) {
+		if (curl_multi_perform(u->multi, &running) != CURLM_OK) {
+			*result = CURLE_FAILED_INIT;
+			end = END_CURL;
+			break;
+		}
+		if (x->stop != CS_OK) {
+			end = END_STOPPED;
+			break;
+		}
+		if (running == 0) {
+			while ((msg = curl_multi_info_read(u->multi, &left))
+			    != NULL)
+				if (msg->msg == CURLMSG_DONE)
+					*result = msg->data.result;
+			end = *result == CURLE_OK ? END_DONE : END_CURL;
+			break;
+		}
+		now = cs_now_ms();
+		if (now >= t_total_end) {
+			end = END_TOTAL;
+			break;
+		}
+		if (!x->got_body && now - x->t_begin >=
+		    cfg->first_byte_timeout_ms) {
+			end = END_FIRST_BYTE;
+			break;
+		}
+		if (x->got_body && now - x->t_last_byte >=
+		    cfg->idle_timeout_ms) {
+			end = END_IDLE;
+			break;
+		}
+		if ((r = cs_stream_keepalive(x->s)) != CS_OK ||
+		    (fd < 0 && (r = cs_stream_check(x->s)) != CS_OK)) {
+			x->stop = r;
+			end = END_STOPPED;
+			break;
+		}
+		/* Sleep until the next deadline, keep-alive, or activity on
+		 * either connection. */
+		due = x->got_body ? x->t_last_byte + cfg->idle_timeout_ms :
+		    x->t_begin + cfg->first_byte_timeout_ms;
+		if (due > t_total_end)
+			due = t_total_end;
+		wait = (long)(due - now);
+		if (wait > cs_stream_keepalive_in(x->s))
+			wait = cs_stream_keepalive_in(x->s);
+		if (wait > POLL_SLICE_MS)
+			wait = POLL_SLICE_MS;
+		if (wait < 1)
+			wait = 1;
+		memset(&wfd, 0, sizeof(wfd));
+		wfd.fd = fd;
+		wfd.events = CURL_WAIT_POLLIN;
+		curl_multi_poll(u->multi, fd >= 0 ? &wfd : NULL,
+		    fd >= 0 ? 1 : 0, (int)wait, NULL);
+		/* Readable FastCGI connection = the server hung up; also
+		 * look at it every slice for shutdown. */
+		if ((wfd.revents != 0 || wait == POLL_SLICE_MS) &&
+		    (r = cs_stream_check(x->s)) != CS_OK) {
+			x->stop = r;
+			end = END_STOPPED;
+			break;
+		}
+	}
+	/* Removing an unfinished transfer closes its connection: this is
+	 * what cancels generation at the provider. */
+	curl_multi_remove_handle(u->multi, u->easy);
+	return end;
+}
+
+enum cs_err
+cs_upstream_run(struct cs_upstream *u, const struct cs_config *cfg,
+    const struct cs_provider *p, const struct cs_chat_request *req,
+    struct cs_stream *s, int *retries)
+{
+	struct cs_http_request hr;
+	struct xfer x;
+	enum attempt_end end;
+	enum cs_err r;
+	CURLcode result;
+	int attempt;
+	int64_t t_total_end = cs_now_ms() + cfg->total_timeout_ms;
+	char msg[256];
+
+	*retries = 0;
+	memset(&x, 0, sizeof(x));
+	cs_buf_init(&x.errbody, CS_MAX_UPSTREAM_ERR);
+	cs_http_request_init(&hr);
+	if ((r = p->build(cfg, req, &hr)) != CS_OK) {
+		cs_stream_fail(s, 500, "internal_error",
+		    "could not build the provider request", 0,
+		    "internal_error");
+		goto out;
+	}
+	for (attempt = 0;; attempt++) {
+		*retries = attempt;
+		x.easy = u->easy;
+		x.s = s;
+		x.p = p;
+		x.status = 0;
+		x.headers_done = x.got_body = 0;
+		x.retry_after_ms = -1;
+		x.stop = CS_OK;
+		x.t_begin = x.t_last_byte = cs_now_ms();
+		cs_buf_reset(&x.errbody);
+		if ((x.ad = p->adapter_new(cs_stream_emit, s)) == NULL ||
+		    setup_easy(u->easy, cfg, &hr, &x) != CS_OK) {
+			r = CS_ENOMEM;
+			cs_stream_fail(s, 500, "internal_error",
+			    "out of memory", 0, "internal_error");
+			goto out;
+		}
+		end = run_attempt(u, cfg, &x, t_total_end, &result);
+
+		if (end == END_STOPPED) {
+			r = x.stop;
+			if (r == CS_ESHUTDOWN)
+				cs_stream_fail(s, 503, "server_shutdown",
+				    "the server is shutting down", 0,
+				    "shutdown");
+			else if (r == CS_EUPSTREAM)
+				cs_stream_end(s);   /* error event is out */
+			else if (r != CS_ECLIENTGONE)
+				cs_stream_fail(s, 500, "internal_error",
+				    cs_strerror(r), 0, "internal_error");
+			goto out;
+		}
+		if (end == END_FIRST_BYTE || end == END_IDLE ||
+		    end == END_TOTAL) {
+			r = fail_timeout(s, end == END_FIRST_BYTE ?
+			    "first_byte_timeout" : end == END_IDLE ?
+			    "idle_timeout" : "total_timeout");
+			goto out;
+		}
+		if (end == END_DONE && x.status >= 200 && x.status <= 299) {
+			r = p->adapter_end(x.ad);
+			if (r == CS_OK)
+				r = cs_stream_end(s);
+			else
+				cs_stream_end(s);
+			goto out;
+		}
+		/* A failed attempt: retry only while the client has seen no
+		 * event, so nothing is duplicated. */
+		if (attempt < cfg->max_retries && s->enc.seq == 0 &&
+		    ((end == END_DONE && retryable_status(x.status)) ||
+		    (end == END_CURL && retryable_curl(result)))) {
+			p->adapter_free(x.ad);
+			x.ad = NULL;
+			if ((r = cs_stream_wait(s, backoff_ms(attempt,
+			    x.retry_after_ms))) != CS_OK) {
+				if (r == CS_ESHUTDOWN)
+					cs_stream_fail(s, 503,
+					    "server_shutdown",
+					    "the server is shutting down", 0,
+					    "shutdown");
+				goto out;
+			}
+			continue;
+		}
+		if (end == END_DONE) {
+			r = fail_status(s, &x);
+			goto out;
+		}
+		if (result == CURLE_OPERATION_TIMEDOUT) {
+			r = fail_timeout(s, "connect_timeout");
+			goto out;
+		}
+		if (x.got_body)
+			snprintf(msg, sizeof(msg), "the connection to the "
+			    "provider was lost mid-stream (%s)",
+			    curl_easy_strerror(result));
+		else
+			snprintf(msg, sizeof(msg), "could not reach the "
+			    "provider (%s)", curl_easy_strerror(result));
+		cs_stream_fail(s, 502, "upstream_error", msg, 0,
+		    "upstream_error");
+		r = CS_EUPSTREAM;
+		goto out;
+	}
+out:
+	if (x.ad != NULL)
+		p->adapter_free(x.ad);
+	cs_buf_free(&x.errbody);
+	cs_http_request_free(&hr);
+	return r;
+}

@@ -1,0 +1,1111 @@
+/*
+ * test_config.c — the config file: every bad fixture fails on the right
+ * line with the right message, the shipped sample equals the defaults, each
+ * value type's edge cases, and cs_config_resolve(): key file and its
+ * permission warning (never showing the key), environment, provider choice
+ * and model rules.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "testutil.h"
+
+#define SAMPLE_CONF "conf/chatstream.conf"
+
+static char tmpdir[64];
+
+/* tests/fixtures/config/NAME, honouring $CS_FIXTURES. */
+static const char *
+fixture(const char *name)
+{
+	static char path[512];
+	const char *dir = getenv("CS_FIXTURES");
+
+	snprintf(path, sizeof(path), "%s/config/%s",
+	    dir != NULL && *dir != '\0' ? dir : "tests/fixtures", name);
+	return path;
+}
+
+/* Write n bytes to TMPDIR/name with the given mode; returns the path. */
+static const char *
+write_tmp(const char *name, const char *data, size_t n, mode_t mode)
+{
+	static char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, n), (ssize_t)n);
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+	return path;
+}
+
+static const char *
+write_conf(const char *text)
+{
+	return write_tmp("t.conf", text, strlen(text), 0600);
+}
+
+/*
+ * The whole small file at path, NUL-terminated (tu_read_file() trips
+ * -Wmaybe-uninitialized at -O2 because fail_msg() may return).
+ */
+static char *
+slurp(const char *path)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	buf = malloc(65536);
+	assert_non_null(buf);
+	while (len < 65535 && (n = read(fd, buf + len, 65535 - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	close(fd);
+	return buf;
+}
+
+static void
+clear_env(void)
+{
+	unsetenv("OPENAI_API_KEY");
+	unsetenv("OPENAI_BASE_URL");
+	unsetenv("CS_TEST_KEY");
+}
+
+static int
+group_setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/cs_test_config.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	clear_env();
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Load path over the defaults; expect rc and, on error, errsub in err. */
+static void
+load_expect(struct cs_config *cfg, const char *path, enum cs_err want,
+    const char *errsub)
+{
+	char err[1024] = "";
+	enum cs_err rc;
+
+	cs_config_defaults(cfg);
+	rc = cs_config_load(cfg, path, err, sizeof(err));
+	if (rc != want)
+		fail_msg("%s: rc %d, want %d (err \"%s\")", path, rc, want,
+		    err);
+	if (errsub != NULL && strstr(err, errsub) == NULL)
+		fail_msg("%s: error \"%s\" lacks \"%s\"", path, err, errsub);
+}
+
+/* ---- defaults and the shipped sample ---------------------------------- */
+
+static void
+test_defaults(void **state)
+{
+	struct cs_config c;
+
+	(void)state;
+	cs_config_defaults(&c);
+	assert_string_equal(c.listen, "");
+	assert_int_equal(c.threads, 16);
+	assert_int_equal(c.max_body_bytes, 262144);
+	assert_int_equal(c.max_messages, 256);
+	assert_int_equal(c.max_message_bytes, 65536);
+	assert_int_equal(c.keepalive_ms, 15000);
+	assert_int_equal(c.shutdown_grace_ms, 30000);
+	assert_int_equal(c.provider, CS_PROVIDER_AUTO);
+	assert_string_equal(c.base_url, "");
+	assert_string_equal(c.api_key_file, "");
+	assert_string_equal(c.api_key_env, "OPENAI_API_KEY");
+	assert_int_equal(c.connect_timeout_ms, 10000);
+	assert_int_equal(c.first_byte_timeout_ms, 120000);
+	assert_int_equal(c.idle_timeout_ms, 90000);
+	assert_int_equal(c.total_timeout_ms, 900000);
+	assert_int_equal(c.max_retries, 2);
+	assert_int_equal(c.n_models, 0);
+	assert_string_equal(c.default_model, "");
+	assert_int_equal(c.client_instructions, 1);
+	assert_string_equal(c.instructions, "");
+	assert_int_equal(c.demo_words_per_second, 20);
+	assert_null(c.api_key);
+	assert_string_equal(c.base_url_eff, "https://api.openai.com/v1");
+	assert_string_equal(c.key_source, "none");
+}
+
+static void
+test_sample_equals_defaults(void **state)
+{
+	static const char *const names[] = {
+		"listen", "threads", "max_body_bytes", "max_messages",
+		"max_message_bytes", "keepalive_seconds",
+		"shutdown_grace_seconds", "provider", "base_url",
+		"api_key_file", "api_key_env", "connect_timeout_seconds",
+		"first_byte_timeout_seconds", "idle_timeout_seconds",
+		"total_timeout_seconds", "max_retries", "default_model",
+		"client_instructions", "instructions",
+		"demo_words_per_second",
+	};
+	struct cs_config def, c;
+	char *text, pat[64];
+	size_t i;
+
+	(void)state;
+	cs_config_defaults(&def);
+	load_expect(&c, SAMPLE_CONF, CS_OK, NULL);
+	assert_memory_equal(&c, &def, sizeof(c));
+
+	/* Every key is shown, as a live line, and the model line too. */
+	text = slurp(SAMPLE_CONF);
+	for (i = 0; i < CS_ARRAY_LEN(names); i++) {
+		snprintf(pat, sizeof(pat), "\n%s = ", names[i]);
+		if (strstr(text, pat) == NULL)
+			fail_msg("%s does not show key %s", SAMPLE_CONF,
+			    names[i]);
+	}
+	assert_non_null(strstr(text, "\n#model = "));
+	free(text);
+}
+
+static void
+test_empty_file(void **state)
+{
+	struct cs_config def, c;
+
+	(void)state;
+	cs_config_defaults(&def);
+	load_expect(&c, write_conf(""), CS_OK, NULL);
+	assert_memory_equal(&c, &def, sizeof(c));
+	load_expect(&c, write_conf("\n\n  \n\t# only comments\n#x=y"), CS_OK,
+	    NULL);
+	assert_memory_equal(&c, &def, sizeof(c));
+}
+
+/* ---- bad files --------------------------------------------------------- */
+
+static void
+test_bad_fixtures(void **state)
+{
+	static const struct {
+		const char *file;
+		const char *want;
+	} bad[] = {
+		{ "bad_unknown_key.conf",
+		    "bad_unknown_key.conf:4: unknown key \"colour\"" },
+		{ "bad_no_equals.conf",
+		    "bad_no_equals.conf:2: expected \"key = value\"" },
+		{ "bad_empty_key.conf",
+		    "bad_empty_key.conf:3: missing key before '='" },
+		{ "bad_duplicate.conf",
+		    "bad_duplicate.conf:5: threads: already set on line 2" },
+		{ "bad_int.conf", "bad_int.conf:3: threads: \"abc\" is not an "
+		    "integer (1..1024)" },
+		{ "bad_int_range.conf", "bad_int_range.conf:1: threads: \"0\" "
+		    "is out of range (1..1024)" },
+		{ "bad_int_plus.conf", "bad_int_plus.conf:2: threads: \"+5\" "
+		    "is not an integer (1..1024)" },
+		{ "bad_int_overflow.conf", "bad_int_overflow.conf:2: "
+		    "max_messages: \"99999999999999999999999\" is out of "
+		    "range (1..10000)" },
+		{ "bad_int_trailing_comment.conf",
+		    "bad_int_trailing_comment.conf:2: threads: \"4 # four\" "
+		    "is not an integer" },
+		{ "bad_size.conf", "bad_size.conf:2: max_body_bytes: \"64x\" "
+		    "is not a size" },
+		{ "bad_size_range.conf", "bad_size_range.conf:4: "
+		    "max_body_bytes: \"512\" is out of range "
+		    "(1024..16777216 bytes)" },
+		{ "bad_size_ceiling.conf", "bad_size_ceiling.conf:2: "
+		    "max_body_bytes: \"17m\" is out of range" },
+		{ "bad_duration_exp.conf", "bad_duration_exp.conf:2: "
+		    "keepalive_seconds: \"1e3\" is not a duration" },
+		{ "bad_duration_frac.conf", "bad_duration_frac.conf:2: "
+		    "idle_timeout_seconds: \"1.2345\" is not a duration" },
+		{ "bad_duration_neg.conf", "bad_duration_neg.conf:2: "
+		    "shutdown_grace_seconds: \"-1\" is not a duration" },
+		{ "bad_duration_range.conf", "bad_duration_range.conf:2: "
+		    "keepalive_seconds: \"0.05\" is out of range (0.1..300 "
+		    "seconds)" },
+		{ "bad_bool_value.conf", "bad_bool_value.conf:2: "
+		    "client_instructions: \"maybe\" is not a boolean" },
+		{ "bad_enum.conf", "bad_enum.conf:2: provider: \"anthropic\" "
+		    "is not one of auto, demo, openai-chat" },
+		{ "bad_base_url.conf", "bad_base_url.conf:2: base_url: "
+		    "\"ftp://example.com/v1\" must start with http:// or "
+		    "https://" },
+		{ "bad_base_url_nohost.conf", "bad_base_url_nohost.conf:1: "
+		    "base_url: \"https://\" must start with" },
+		{ "bad_api_key_env.conf", "bad_api_key_env.conf:2: "
+		    "api_key_env: \"1BAD-NAME\" is not an environment "
+		    "variable name" },
+		{ "bad_string_long.conf", "bad_string_long.conf:2: listen: "
+		    "value is too long (at most 255 bytes)" },
+		{ "bad_quote_unterminated.conf",
+		    "bad_quote_unterminated.conf:2: unterminated quoted "
+		    "value" },
+		{ "bad_quote_escape.conf", "bad_quote_escape.conf:2: invalid "
+		    "escape \"\\n\" in quoted value" },
+		{ "bad_quote_trailing.conf", "bad_quote_trailing.conf:2: "
+		    "unexpected text after the closing quote" },
+		{ "bad_model_name.conf", "bad_model_name.conf:3: model: "
+		    "\"bad!name\" is not a valid model name" },
+		{ "bad_model_dup.conf", "bad_model_dup.conf:3: model: "
+		    "\"gpt-4o\" is listed twice" },
+		{ "bad_model_tokens.conf", "bad_model_tokens.conf:2: model: "
+		    "max_tokens \"10000001\" is out of range (0..10000000" },
+		{ "bad_model_tokens_neg.conf", "bad_model_tokens_neg.conf:2: "
+		    "model: max_tokens \"-5\" is not an integer" },
+		{ "bad_model_fields.conf", "bad_model_fields.conf:2: model: "
+		    "expected \"NAME [MAX_TOKENS]\"" },
+		{ "bad_model_empty.conf", "bad_model_empty.conf:2: model: "
+		    "expected \"NAME [MAX_TOKENS]\"" },
+		{ "bad_too_many_models.conf", "bad_too_many_models.conf:34: "
+		    "model: more than 32 models" },
+	};
+	struct cs_config c;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < CS_ARRAY_LEN(bad); i++)
+		load_expect(&c, fixture(bad[i].file), CS_ECONFIG, bad[i].want);
+}
+
+static void
+test_unreadable(void **state)
+{
+	struct cs_config c;
+	char want[1024];
+
+	(void)state;
+	load_expect(&c, fixture("no_such_file.conf"), CS_ESYS, NULL);
+	snprintf(want, sizeof(want), "%s: No such file or directory",
+	    fixture("no_such_file.conf"));
+	load_expect(&c, fixture("no_such_file.conf"), CS_ESYS, want);
+	snprintf(want, sizeof(want), "%s: Is a directory", tmpdir);
+	load_expect(&c, tmpdir, CS_ESYS, want);
+}
+
+/* NUL, control characters, over-long lines: written here, not in git. */
+static void
+test_bad_bytes(void **state)
+{
+	struct cs_config c;
+	char *big;
+	size_t n = 16 * 1024;
+
+	(void)state;
+	load_expect(&c, write_tmp("t.conf", "threads = 4\nlisten = a\0b\n",
+	    25, 0600), CS_ECONFIG, "t.conf:2: line contains a NUL byte");
+	load_expect(&c, write_conf("# ok\n\ninstructions = a\x01z\n"),
+	    CS_ECONFIG, "t.conf:3: line contains a control character");
+	load_expect(&c, write_conf("instructions = \"a\tb\"\n"), CS_OK, NULL);
+	assert_string_equal(c.instructions, "a\tb");
+
+	/* Exactly the cap is fine (a comment), one byte more is not. */
+	big = malloc(n + 3);
+	assert_non_null(big);
+	memset(big, 'x', n + 2);
+	big[0] = '#';
+	big[n] = '\n';
+	load_expect(&c, write_tmp("t.conf", big, n + 1, 0600), CS_OK, NULL);
+	big[n] = 'x';
+	big[n + 1] = '\n';
+	load_expect(&c, write_tmp("t.conf", big, n + 2, 0600), CS_ECONFIG,
+	    "t.conf:1: line is longer than 16384 bytes");
+	/* Also without a final newline, and on a later line. */
+	memset(big, 'x', n + 3);
+	memcpy(big, "\n\n#", 3);
+	load_expect(&c, write_tmp("t.conf", big, n + 3, 0600), CS_ECONFIG,
+	    "t.conf:3: line is longer than 16384 bytes");
+	free(big);
+}
+
+/* ---- good files ------------------------------------------------------- */
+
+static void
+test_good_full(void **state)
+{
+	struct cs_config c;
+
+	(void)state;
+	load_expect(&c, fixture("good_full.conf"), CS_OK, NULL);
+	assert_string_equal(c.listen, "127.0.0.1:9000");
+	assert_int_equal(c.threads, 4);
+	assert_int_equal(c.max_body_bytes, 1024 * 1024);
+	assert_int_equal(c.max_messages, 50);
+	assert_int_equal(c.max_message_bytes, 4096);
+	assert_int_equal(c.keepalive_ms, 500);
+	assert_int_equal(c.shutdown_grace_ms, 0);
+	assert_int_equal(c.provider, CS_PROVIDER_OPENAI_CHAT);
+	assert_string_equal(c.base_url, "http://127.0.0.1:11434/v1/");
+	assert_string_equal(c.api_key_file, "/nonexistent/key");
+	assert_string_equal(c.api_key_env, "MY_KEY_VAR");
+	assert_int_equal(c.connect_timeout_ms, 2250);
+	assert_int_equal(c.first_byte_timeout_ms, 60000);
+	assert_int_equal(c.idle_timeout_ms, 30125);
+	assert_int_equal(c.total_timeout_ms, 86400000);
+	assert_int_equal(c.max_retries, 0);
+	assert_int_equal(c.n_models, 3);
+	assert_string_equal(c.models[0].name, "gpt-4o-mini");
+	assert_int_equal(c.models[0].max_tokens, 4096);
+	assert_string_equal(c.models[1].name, "llama3.1:8b");
+	assert_int_equal(c.models[1].max_tokens, 0);
+	assert_string_equal(c.models[2].name, "org/model@v1+x_y");
+	assert_int_equal(c.models[2].max_tokens, 0);
+	assert_string_equal(c.default_model, "llama3.1:8b");
+	assert_int_equal(c.client_instructions, 0);
+	assert_string_equal(c.instructions, "Be brief.");
+	assert_int_equal(c.demo_words_per_second, 1000);
+}
+
+static void
+test_quoted(void **state)
+{
+	struct cs_config c;
+
+	(void)state;
+	load_expect(&c, fixture("good_quoted.conf"), CS_OK, NULL);
+	assert_string_equal(c.listen, "  spaced  ");
+	assert_string_equal(c.instructions,
+	    "You are \"helpful\" \\ and # not a comment");
+	assert_string_equal(c.api_key_env, "CHATSTREAM_KEY");
+	/* Unquoted: '#' inside a value is literal. */
+	assert_string_equal(c.base_url, "https://example.com/v1#frag");
+	assert_string_equal(c.default_model, "");
+
+	load_expect(&c, write_conf("instructions = \"\"\n"), CS_OK, NULL);
+	assert_string_equal(c.instructions, "");
+	load_expect(&c, write_conf("instructions = \"\\\\\"\n"), CS_OK, NULL);
+	assert_string_equal(c.instructions, "\\");
+	load_expect(&c, write_conf("instructions = a \"b\" c\n"), CS_OK, NULL);
+	assert_string_equal(c.instructions, "a \"b\" c");
+	load_expect(&c, write_conf("instructions = \"ab\\\"\n"), CS_ECONFIG,
+	    "t.conf:1: unterminated quoted value");
+	load_expect(&c, write_conf("instructions = \"ab\\"), CS_ECONFIG,
+	    "t.conf:1: unterminated quoted value");
+	/* Quoted numbers are numbers; quoting does not hide spaces. */
+	load_expect(&c, write_conf("threads = \"8\"\n"), CS_OK, NULL);
+	assert_int_equal(c.threads, 8);
+	load_expect(&c, write_conf("keepalive_seconds = \" 5\"\n"),
+	    CS_ECONFIG, "keepalive_seconds: \" 5\" is not a duration");
+}
+
+static void
+test_crlf_bom(void **state)
+{
+	struct cs_config c;
+
+	(void)state;
+	load_expect(&c, write_conf("\xef\xbb\xbfthreads = 3\r\n"
+	    "instructions = \"hi\"\r\n\r\n# c\r\n"), CS_OK, NULL);
+	assert_int_equal(c.threads, 3);
+	assert_string_equal(c.instructions, "hi");
+}
+
+static void
+test_string_bounds(void **state)
+{
+	struct cs_config c;
+	char line[9000];
+	int n;
+
+	(void)state;
+	n = snprintf(line, sizeof(line), "listen = %0255d\n", 0);
+	load_expect(&c, write_tmp("t.conf", line, (size_t)n, 0600), CS_OK,
+	    NULL);
+	assert_int_equal(strlen(c.listen), 255);
+	n = snprintf(line, sizeof(line), "instructions = \"%08191d\"\n", 0);
+	load_expect(&c, write_tmp("t.conf", line, (size_t)n, 0600), CS_OK,
+	    NULL);
+	assert_int_equal(strlen(c.instructions), 8191);
+	n = snprintf(line, sizeof(line), "instructions = %08192d\n", 0);
+	load_expect(&c, write_tmp("t.conf", line, (size_t)n, 0600),
+	    CS_ECONFIG, "t.conf:1: instructions: value is too long (at most "
+	    "8191 bytes)");
+	n = snprintf(line, sizeof(line), "model = %0127d\n", 0);
+	load_expect(&c, write_tmp("t.conf", line, (size_t)n, 0600), CS_OK,
+	    NULL);
+	n = snprintf(line, sizeof(line), "model = %0128d\n", 0);
+	load_expect(&c, write_tmp("t.conf", line, (size_t)n, 0600),
+	    CS_ECONFIG, "is not a valid model name");
+}
+
+/* ---- one table per value type ------------------------------------------ */
+
+struct edge {
+	const char *line;
+	long long   want;     /* value of the field when ok */
+	const char *errsub;   /* NULL = must load */
+};
+
+typedef long long (*getter)(const struct cs_config *);
+
+static void
+run_edges(const struct edge *e, size_t n, getter get)
+{
+	struct cs_config c;
+	char text[256];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(text, sizeof(text), "%s\n", e[i].line);
+		load_expect(&c, write_conf(text),
+		    e[i].errsub ? CS_ECONFIG : CS_OK, e[i].errsub);
+		if (e[i].errsub == NULL && get(&c) != e[i].want)
+			fail_msg("\"%s\": got %lld, want %lld", e[i].line,
+			    get(&c), e[i].want);
+	}
+}
+
+static long long
+get_threads(const struct cs_config *c)
+{
+	return c->threads;
+}
+
+static long long
+get_max_messages(const struct cs_config *c)
+{
+	return (long long)c->max_messages;
+}
+
+static long long
+get_max_retries(const struct cs_config *c)
+{
+	return c->max_retries;
+}
+
+static long long
+get_body(const struct cs_config *c)
+{
+	return (long long)c->max_body_bytes;
+}
+
+static long long
+get_msg_bytes(const struct cs_config *c)
+{
+	return (long long)c->max_message_bytes;
+}
+
+static long long
+get_keepalive(const struct cs_config *c)
+{
+	return c->keepalive_ms;
+}
+
+static long long
+get_grace(const struct cs_config *c)
+{
+	return c->shutdown_grace_ms;
+}
+
+static long long
+get_total(const struct cs_config *c)
+{
+	return c->total_timeout_ms;
+}
+
+static long long
+get_ci(const struct cs_config *c)
+{
+	return c->client_instructions;
+}
+
+static long long
+get_provider(const struct cs_config *c)
+{
+	return c->provider;
+}
+
+
+static void
+test_int_edges(void **state)
+{
+	/* Leading zeros are decimal ("08" is 8, not an octal error). */
+	static const struct edge threads[] = {
+		{ "threads = 1", 1, NULL },
+		{ "threads = 1024", 1024, NULL },
+		{ "threads = 08", 8, NULL },
+		{ "threads = 0000000000000000000000000000007", 7, NULL },
+		{ "threads = 1025", 0, "\"1025\" is out of range (1..1024)" },
+		{ "threads = -1", 0, "\"-1\" is out of range (1..1024)" },
+		{ "threads = -0", 0, "\"-0\" is out of range" },
+		{ "threads = +5", 0, "\"+5\" is not an integer" },
+		{ "threads = 0x10", 0, "\"0x10\" is not an integer" },
+		{ "threads = 1 6", 0, "\"1 6\" is not an integer" },
+		{ "threads = 16.0", 0, "\"16.0\" is not an integer" },
+		{ "threads = -", 0, "\"-\" is not an integer" },
+		{ "threads = --1", 0, "\"--1\" is not an integer" },
+		{ "threads =", 0, "\"\" is not an integer" },
+		{ "threads = 9223372036854775807", 0, "is out of range" },
+		{ "threads = 9223372036854775808", 0, "is out of range" },
+		{ "threads = -9223372036854775809", 0, "is out of range" },
+		{ "threads = 4294967312", 0, "is out of range" },
+	};
+	static const struct edge msgs[] = {
+		{ "max_messages = 10000", 10000, NULL },
+		{ "max_messages = 10001", 0, "out of range (1..10000)" },
+	};
+	static const struct edge retries[] = {
+		{ "max_retries = 0", 0, NULL },
+		{ "max_retries = 5", 5, NULL },
+		{ "max_retries = 6", 0, "out of range (0..5)" },
+	};
+
+	(void)state;
+	run_edges(threads, CS_ARRAY_LEN(threads), get_threads);
+	run_edges(msgs, CS_ARRAY_LEN(msgs), get_max_messages);
+	run_edges(retries, CS_ARRAY_LEN(retries), get_max_retries);
+}
+
+static void
+test_size_edges(void **state)
+{
+	static const struct edge body[] = {
+		{ "max_body_bytes = 1024", 1024, NULL },
+		{ "max_body_bytes = 1k", 1024, NULL },
+		{ "max_body_bytes = 64k", 65536, NULL },
+		{ "max_body_bytes = 64K", 65536, NULL },
+		{ "max_body_bytes = 2m", 2097152, NULL },
+		{ "max_body_bytes = 16M", 16777216, NULL },
+		{ "max_body_bytes = 16384k", 16777216, NULL },
+		{ "max_body_bytes = 16777217", 0, "out of range" },
+		{ "max_body_bytes = 1023", 0, "out of range" },
+		{ "max_body_bytes = 0k", 0, "out of range" },
+		{ "max_body_bytes = k", 0, "\"k\" is not a size" },
+		{ "max_body_bytes = 64 k", 0, "is not a size" },
+		{ "max_body_bytes = 64kb", 0, "is not a size" },
+		{ "max_body_bytes = 64g", 0, "is not a size" },
+		{ "max_body_bytes = -64k", 0, "is not a size" },
+		{ "max_body_bytes = 1.5m", 0, "is not a size" },
+		{ "max_body_bytes = 9999999999999999m", 0, "out of range" },
+		{ "max_body_bytes = 99999999999999999999999k", 0,
+		    "out of range" },
+	};
+	static const struct edge msg[] = {
+		{ "max_message_bytes = 1", 1, NULL },
+		{ "max_message_bytes = 0", 0, "out of range (1..16777216" },
+	};
+
+	(void)state;
+	run_edges(body, CS_ARRAY_LEN(body), get_body);
+	run_edges(msg, CS_ARRAY_LEN(msg), get_msg_bytes);
+}
+
+static void
+test_duration_edges(void **state)
+{
+	static const struct edge ka[] = {
+		{ "keepalive_seconds = 0.5", 500, NULL },
+		{ "keepalive_seconds = 2.25", 2250, NULL },
+		{ "keepalive_seconds = 0.1", 100, NULL },
+		{ "keepalive_seconds = 0.100", 100, NULL },
+		{ "keepalive_seconds = 300", 300000, NULL },
+		{ "keepalive_seconds = 300.000", 300000, NULL },
+		{ "keepalive_seconds = 007", 7000, NULL },
+		{ "keepalive_seconds = 300.001", 0,
+		    "\"300.001\" is out of range (0.1..300 seconds)" },
+		{ "keepalive_seconds = 0.099", 0, "out of range" },
+		{ "keepalive_seconds = 0", 0, "out of range" },
+		{ "keepalive_seconds = 1.2345", 0, "is not a duration" },
+		{ "keepalive_seconds = -1", 0, "is not a duration" },
+		{ "keepalive_seconds = 1e3", 0, "is not a duration" },
+		{ "keepalive_seconds = 1E3", 0, "is not a duration" },
+		{ "keepalive_seconds =", 0, "\"\" is not a duration" },
+		{ "keepalive_seconds = 5.", 0, "is not a duration" },
+		{ "keepalive_seconds = .5", 0, "is not a duration" },
+		{ "keepalive_seconds = 1.2.3", 0, "is not a duration" },
+		{ "keepalive_seconds = +5", 0, "is not a duration" },
+		{ "keepalive_seconds = 5s", 0, "is not a duration" },
+		{ "keepalive_seconds = 0x10", 0, "is not a duration" },
+		{ "keepalive_seconds = 1.-5", 0, "is not a duration" },
+		{ "keepalive_seconds = 99999999999999999999", 0,
+		    "out of range" },
+		{ "keepalive_seconds = 9223372036854775.807", 0,
+		    "out of range" },
+	};
+	static const struct edge grace[] = {
+		{ "shutdown_grace_seconds = 0", 0, NULL },
+		{ "shutdown_grace_seconds = 0.001", 1, NULL },
+		{ "shutdown_grace_seconds = 3600", 3600000, NULL },
+		{ "shutdown_grace_seconds = 3600.5", 0,
+		    "out of range (0..3600 seconds)" },
+	};
+	static const struct edge total[] = {
+		{ "total_timeout_seconds = 86400", 86400000, NULL },
+		{ "total_timeout_seconds = 0.999", 0,
+		    "out of range (1..86400 seconds)" },
+	};
+
+	(void)state;
+	run_edges(ka, CS_ARRAY_LEN(ka), get_keepalive);
+	run_edges(grace, CS_ARRAY_LEN(grace), get_grace);
+	run_edges(total, CS_ARRAY_LEN(total), get_total);
+}
+
+static void
+test_bool_enum_edges(void **state)
+{
+	static const struct edge ci[] = {
+		{ "client_instructions = yes", 1, NULL },
+		{ "client_instructions = no", 0, NULL },
+		{ "client_instructions = true", 1, NULL },
+		{ "client_instructions = false", 0, NULL },
+		{ "client_instructions = on", 1, NULL },
+		{ "client_instructions = off", 0, NULL },
+		{ "client_instructions = 1", 1, NULL },
+		{ "client_instructions = 0", 0, NULL },
+		{ "client_instructions = YES", 1, NULL },
+		{ "client_instructions = Off", 0, NULL },
+		{ "client_instructions = 2", 0, "is not a boolean" },
+		{ "client_instructions = y", 0, "is not a boolean" },
+		{ "client_instructions =", 0, "is not a boolean" },
+	};
+	static const struct edge prov[] = {
+		{ "provider = auto", CS_PROVIDER_AUTO, NULL },
+		{ "provider = demo", CS_PROVIDER_DEMO, NULL },
+		{ "provider = openai-chat", CS_PROVIDER_OPENAI_CHAT, NULL },
+		{ "provider = Demo", 0, "is not one of auto, demo, "
+		    "openai-chat" },
+		{ "provider = openai", 0, "is not one of" },
+		{ "provider =", 0, "is not one of" },
+	};
+
+	(void)state;
+	run_edges(ci, CS_ARRAY_LEN(ci), get_ci);
+	run_edges(prov, CS_ARRAY_LEN(prov), get_provider);
+}
+
+static void
+test_models(void **state)
+{
+	struct cs_config c;
+
+	(void)state;
+	load_expect(&c, write_conf("model = a\nmodel =  b \t 10000000\n"
+	    "model = \"c 0\"\n"), CS_OK, NULL);
+	assert_int_equal(c.n_models, 3);
+	assert_string_equal(c.models[0].name, "a");
+	assert_int_equal(c.models[0].max_tokens, 0);
+	assert_string_equal(c.models[1].name, "b");
+	assert_int_equal(c.models[1].max_tokens, 10000000);
+	assert_string_equal(c.models[2].name, "c");
+	assert_int_equal(c.models[2].max_tokens, 0);
+	load_expect(&c, write_conf("model = a 1x\n"), CS_ECONFIG,
+	    "t.conf:1: model: max_tokens \"1x\" is not an integer");
+	load_expect(&c, write_conf("model = a +1\n"), CS_ECONFIG,
+	    "is not an integer");
+	load_expect(&c, write_conf("model = a 99999999999999999999\n"),
+	    CS_ECONFIG, "is out of range");
+	load_expect(&c, write_conf("model = caf\xc3\xa9\n"), CS_ECONFIG,
+	    "is not a valid model name");
+	/* Names differing only in case are different models. */
+	load_expect(&c, write_conf("model = A\nmodel = a\n"), CS_OK, NULL);
+	assert_int_equal(c.n_models, 2);
+}
+
+static void
+test_duplicates(void **state)
+{
+	struct cs_config c;
+
+	(void)state;
+	load_expect(&c, write_conf("provider = demo\n\nprovider = demo\n"),
+	    CS_ECONFIG, "t.conf:3: provider: already set on line 1");
+	load_expect(&c, write_conf("listen = a\nlisten = a\n"), CS_ECONFIG,
+	    "t.conf:2: listen: already set on line 1");
+	/* Keys are case-sensitive and must not have a '=' in them. */
+	load_expect(&c, write_conf("Threads = 4\n"), CS_ECONFIG,
+	    "unknown key \"Threads\"");
+	load_expect(&c, write_conf("max retries = 4\n"), CS_ECONFIG,
+	    "unknown key \"max retries\"");
+	/* '=' inside a value is part of the value. */
+	load_expect(&c, write_conf("instructions = a=b\n"), CS_OK, NULL);
+	assert_string_equal(c.instructions, "a=b");
+}
+
+/* ---- resolve ------------------------------------------------------------ */
+
+/* Run resolve with stderr in a file; returns what was written there. */
+static char *
+resolve_capture(struct cs_config *c, enum cs_err want, const char *errsub)
+{
+	char err[1024] = "", path[256];
+	enum cs_err rc;
+	int fd, saved;
+
+	snprintf(path, sizeof(path), "%s/stderr", tmpdir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	fflush(stderr);
+	saved = dup(2);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(fd, 2), 2);
+	close(fd);
+	rc = cs_config_resolve(c, err, sizeof(err));
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	if (rc != want)
+		fail_msg("resolve: rc %d, want %d (err \"%s\")", rc, want,
+		    err);
+	if (errsub != NULL && strstr(err, errsub) == NULL)
+		fail_msg("resolve: error \"%s\" lacks \"%s\"", err, errsub);
+	return slurp(path);
+}
+
+static void
+resolve_quiet(struct cs_config *c, enum cs_err want, const char *errsub)
+{
+	char *out = resolve_capture(c, want, errsub);
+
+	if (*out != '\0')
+		fail_msg("unexpected stderr: %s", out);
+	free(out);
+}
+
+static void
+set_key_file(struct cs_config *c, const char *path)
+{
+	assert_true(strlen(path) < sizeof(c->api_key_file));
+	snprintf(c->api_key_file, sizeof(c->api_key_file), "%s", path);
+}
+
+static void
+test_resolve_defaults(void **state)
+{
+	struct cs_config c;
+
+	(void)state;
+	clear_env();
+	cs_config_defaults(&c);
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_int_equal(c.provider_eff, CS_PROVIDER_DEMO);
+	assert_null(c.api_key);
+	assert_string_equal(c.key_source, "none");
+	assert_string_equal(c.base_url_eff, "https://api.openai.com/v1");
+	assert_int_equal(c.n_models, 1);
+	assert_string_equal(c.models[0].name, "demo");
+	assert_int_equal(c.models[0].max_tokens, 0);
+	assert_string_equal(cs_config_model(&c, NULL)->name, "demo");
+	assert_string_equal(cs_config_model(&c, "")->name, "demo");
+	assert_ptr_equal(cs_config_model(&c, "demo"), &c.models[0]);
+	assert_null(cs_config_model(&c, "gpt-4o-mini"));
+	/* A second resolve changes nothing. */
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_int_equal(c.n_models, 1);
+	cs_config_free(&c);
+
+	/* The sample resolves to the same thing. */
+	load_expect(&c, SAMPLE_CONF, CS_OK, NULL);
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_int_equal(c.provider_eff, CS_PROVIDER_DEMO);
+	assert_string_equal(cs_config_model(&c, NULL)->name, "demo");
+	cs_config_free(&c);
+}
+
+static void
+test_resolve_env_key(void **state)
+{
+	struct cs_config c;
+
+	(void)state;
+	clear_env();
+	setenv("OPENAI_API_KEY", "sk-env-123", 1);
+	cs_config_defaults(&c);
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_string_equal(c.api_key, "sk-env-123");
+	assert_string_equal(c.key_source, "env");
+	assert_int_equal(c.provider_eff, CS_PROVIDER_OPENAI_CHAT);
+	assert_string_equal(c.models[0].name, "gpt-4o-mini");
+	assert_string_equal(cs_config_model(&c, NULL)->name, "gpt-4o-mini");
+	cs_config_free(&c);
+	assert_null(c.api_key);
+	cs_config_free(&c);            /* twice is fine */
+	cs_config_free(NULL);
+
+	/* An empty variable is no key. */
+	setenv("OPENAI_API_KEY", "", 1);
+	cs_config_defaults(&c);
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_null(c.api_key);
+	assert_int_equal(c.provider_eff, CS_PROVIDER_DEMO);
+
+	/* api_key_env names another variable. */
+	setenv("OPENAI_API_KEY", "sk-not-this-one", 1);
+	setenv("CS_TEST_KEY", "sk-other", 1);
+	cs_config_defaults(&c);
+	snprintf(c.api_key_env, sizeof(c.api_key_env), "CS_TEST_KEY");
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_string_equal(c.api_key, "sk-other");
+	cs_config_free(&c);
+
+	/* A key with a line break is refused without being shown. */
+	setenv("CS_TEST_KEY", "sk-sec\r\nX-Evil: 1", 1);
+	cs_config_defaults(&c);
+	snprintf(c.api_key_env, sizeof(c.api_key_env), "CS_TEST_KEY");
+	{
+		char err[512] = "";
+
+		assert_int_equal(cs_config_resolve(&c, err, sizeof(err)),
+		    CS_ECONFIG);
+		assert_non_null(strstr(err, "$CS_TEST_KEY contains control"));
+		assert_null(strstr(err, "sk-sec"));
+	}
+	assert_null(c.api_key);
+	clear_env();
+}
+
+static void
+test_resolve_key_file(void **state)
+{
+	static const char secret[] = "sk-file-SECRET-42";
+	struct cs_config c;
+	char *out;
+
+	(void)state;
+	clear_env();
+	/* The file wins over the environment. */
+	setenv("OPENAI_API_KEY", "sk-env-loses", 1);
+
+	/* 0600: silent. Trailing newline and blanks are dropped. */
+	cs_config_defaults(&c);
+	set_key_file(&c, write_tmp("key600", "sk-file-SECRET-42 \r\n\n", 21,
+	    0600));
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_string_equal(c.api_key, secret);
+	assert_string_equal(c.key_source, "file");
+	assert_int_equal(c.provider_eff, CS_PROVIDER_OPENAI_CHAT);
+	cs_config_free(&c);
+
+	/* 0644: works, warns, and the warning does not contain the key. */
+	cs_config_defaults(&c);
+	set_key_file(&c, write_tmp("key644", secret, sizeof(secret) - 1,
+	    0644));
+	out = resolve_capture(&c, CS_OK, NULL);
+	assert_string_equal(c.api_key, secret);
+	assert_non_null(strstr(out, "chatstream: warning: key file "));
+	assert_non_null(strstr(out, "/key644 is readable by group/others"));
+	assert_non_null(strstr(out, "chmod 600"));
+	assert_null(strstr(out, "SECRET"));
+	free(out);
+	cs_config_free(&c);
+
+	/* 0620: not readable by others, still worth a warning. */
+	cs_config_defaults(&c);
+	set_key_file(&c, write_tmp("key620", secret, sizeof(secret) - 1,
+	    0620));
+	out = resolve_capture(&c, CS_OK, NULL);
+	assert_non_null(strstr(out, "/key620 is accessible by group/others"));
+	assert_null(strstr(out, "SECRET"));
+	free(out);
+	cs_config_free(&c);
+	clear_env();
+}
+
+static void
+test_resolve_key_file_errors(void **state)
+{
+	struct cs_config c;
+	char big[5000];
+	char *out;
+
+	(void)state;
+	clear_env();
+	cs_config_defaults(&c);
+	set_key_file(&c, write_tmp("empty", " \n\t\r\n", 5, 0600));
+	resolve_quiet(&c, CS_ECONFIG, "/empty: key file is empty");
+	assert_null(c.api_key);
+
+	cs_config_defaults(&c);
+	set_key_file(&c, "/nonexistent/chatstream.key");
+	resolve_quiet(&c, CS_ECONFIG,
+	    "/nonexistent/chatstream.key: No such file or directory");
+
+	cs_config_defaults(&c);
+	set_key_file(&c, tmpdir);
+	resolve_quiet(&c, CS_ECONFIG, "not a regular file");
+
+	cs_config_defaults(&c);
+	set_key_file(&c, write_tmp("twoline", "sk-SECRET-a\nsk-b\n", 17,
+	    0600));
+	out = resolve_capture(&c, CS_ECONFIG, "control characters");
+	assert_null(strstr(out, "SECRET"));
+	free(out);
+	assert_null(c.api_key);
+
+	memset(big, 'k', sizeof(big));
+	cs_config_defaults(&c);
+	set_key_file(&c, write_tmp("big", big, 4097, 0600));
+	resolve_quiet(&c, CS_ECONFIG, "larger than 4096 bytes");
+	cs_config_defaults(&c);
+	set_key_file(&c, write_tmp("big", big, 4096, 0600));
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_int_equal(strlen(c.api_key), 4096);
+	cs_config_free(&c);
+}
+
+static void
+test_resolve_base_url(void **state)
+{
+	struct cs_config c;
+
+	(void)state;
+	clear_env();
+	/* auto + OPENAI_BASE_URL and no key: a keyless local server. */
+	setenv("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1//", 1);
+	cs_config_defaults(&c);
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_int_equal(c.provider_eff, CS_PROVIDER_OPENAI_CHAT);
+	assert_null(c.api_key);
+	assert_string_equal(c.key_source, "none");
+	assert_string_equal(c.base_url_eff, "http://127.0.0.1:8000/v1");
+	assert_string_equal(c.models[0].name, "gpt-4o-mini");
+
+	/* The config's base_url wins over the environment. */
+	cs_config_defaults(&c);
+	snprintf(c.base_url, sizeof(c.base_url), "https://example.com/");
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_string_equal(c.base_url_eff, "https://example.com");
+	assert_string_equal(c.base_url, "https://example.com/");
+
+	/* A bad OPENAI_BASE_URL is an error, and is not echoed. */
+	setenv("OPENAI_BASE_URL", "localhost:8000", 1);
+	cs_config_defaults(&c);
+	resolve_quiet(&c, CS_ECONFIG,
+	    "OPENAI_BASE_URL must start with http:// or https://");
+	setenv("OPENAI_BASE_URL", "", 1);
+	cs_config_defaults(&c);
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_string_equal(c.base_url_eff, "https://api.openai.com/v1");
+	assert_int_equal(c.provider_eff, CS_PROVIDER_DEMO);
+
+	/* base_url from a file: auto picks openai-chat. */
+	unsetenv("OPENAI_BASE_URL");
+	load_expect(&c, write_conf("base_url = http://h:1/v1\n"), CS_OK,
+	    NULL);
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_int_equal(c.provider_eff, CS_PROVIDER_OPENAI_CHAT);
+	assert_string_equal(c.base_url_eff, "http://h:1/v1");
+	clear_env();
+}
+
+static void
+test_resolve_provider(void **state)
+{
+	struct cs_config c;
+
+	(void)state;
+	clear_env();
+	/* openai-chat without a key is allowed (the provider will say 401). */
+	load_expect(&c, write_conf("provider = openai-chat\n"), CS_OK, NULL);
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_int_equal(c.provider_eff, CS_PROVIDER_OPENAI_CHAT);
+	assert_string_equal(cs_config_model(&c, NULL)->name, "gpt-4o-mini");
+
+	/* demo even with a key. */
+	setenv("OPENAI_API_KEY", "sk-x", 1);
+	load_expect(&c, write_conf("provider = demo\n"), CS_OK, NULL);
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_int_equal(c.provider_eff, CS_PROVIDER_DEMO);
+	assert_string_equal(cs_config_model(&c, NULL)->name, "demo");
+	assert_string_equal(c.key_source, "env");
+	cs_config_free(&c);
+	clear_env();
+}
+
+static void
+test_resolve_models(void **state)
+{
+	struct cs_config c;
+	const struct cs_model_cfg *m;
+
+	(void)state;
+	clear_env();
+	load_expect(&c, fixture("good_models.conf"), CS_OK, NULL);
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_int_equal(c.n_models, 2);
+	assert_string_equal(cs_config_model(&c, NULL)->name, "demo-fast");
+	m = cs_config_model(&c, "demo-fast");
+	assert_non_null(m);
+	assert_int_equal(m->max_tokens, 256);
+	assert_string_equal(cs_config_model(&c, "demo")->name, "demo");
+	assert_null(cs_config_model(&c, "DEMO"));
+	assert_null(cs_config_model(&c, "demo-"));
+
+	/* Configured models are kept as they are, even for demo. */
+	load_expect(&c, write_conf("model = x\nmodel = y 9\n"), CS_OK, NULL);
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_int_equal(c.n_models, 2);
+	assert_string_equal(cs_config_model(&c, NULL)->name, "x");
+	assert_string_equal(c.default_model, "x");
+
+	load_expect(&c, fixture("good_default_model_missing.conf"), CS_OK,
+	    NULL);
+	resolve_quiet(&c, CS_ECONFIG,
+	    "default_model \"c\" is not one of the configured models");
+
+	/* default_model must match a model even when the list is implied. */
+	load_expect(&c, write_conf("default_model = gpt-4o\n"), CS_OK, NULL);
+	resolve_quiet(&c, CS_ECONFIG,
+	    "default_model \"gpt-4o\" is not one of the configured models");
+	load_expect(&c, write_conf("default_model = demo\n"), CS_OK, NULL);
+	resolve_quiet(&c, CS_OK, NULL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_sample_equals_defaults),
+		cmocka_unit_test(test_empty_file),
+		cmocka_unit_test(test_bad_fixtures),
+		cmocka_unit_test(test_unreadable),
+		cmocka_unit_test(test_bad_bytes),
+		cmocka_unit_test(test_good_full),
+		cmocka_unit_test(test_quoted),
+		cmocka_unit_test(test_crlf_bom),
+		cmocka_unit_test(test_string_bounds),
+		cmocka_unit_test(test_int_edges),
+		cmocka_unit_test(test_size_edges),
+		cmocka_unit_test(test_duration_edges),
+		cmocka_unit_test(test_bool_enum_edges),
+		cmocka_unit_test(test_models),
+		cmocka_unit_test(test_duplicates),
+		cmocka_unit_test(test_resolve_defaults),
+		cmocka_unit_test(test_resolve_env_key),
+		cmocka_unit_test(test_resolve_key_file),
+		cmocka_unit_test(test_resolve_key_file_errors),
+		cmocka_unit_test(test_resolve_base_url),
+		cmocka_unit_test(test_resolve_provider),
+		cmocka_unit_test(test_resolve_models),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
