@@ -315,18 +315,22 @@ cs_stream_keepalive(struct cs_stream *s)
 	return flush_out(s);
 }
 
-enum cs_err
-cs_stream_check(struct cs_stream *s)
+int
+cs_stream_shutdown_due(void)
 {
 	int64_t deadline = atomic_load(&shutdown_deadline);
 
+	return deadline != 0 && cs_now_ms() >= deadline;
+}
+
+enum cs_err
+cs_stream_check(struct cs_stream *s)
+{
 	if (cs_conn_check(s->conn) != CS_OK) {
 		s->outcome = "client_gone";
 		return CS_ECLIENTGONE;
 	}
-	if (deadline != 0 && cs_now_ms() >= deadline)
-		return CS_ESHUTDOWN;
-	return CS_OK;
+	return cs_stream_shutdown_due() ? CS_ESHUTDOWN : CS_OK;
 }
 
 enum cs_err

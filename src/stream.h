@@ -72,6 +72,9 @@ long cs_stream_keepalive_in(const struct cs_stream *s);
 /* If a keep-alive is due: start the stream if needed and write one. */
 enum cs_err cs_stream_keepalive(struct cs_stream *s);
 
+/* Has the shutdown grace period run out?  (No system call.) */
+int cs_stream_shutdown_due(void);
+
 /* Non-blocking client check, and shutdown deadline check. */
 enum cs_err cs_stream_check(struct cs_stream *s);
 

@@ -354,6 +354,11 @@ run_attempt(struct cs_upstream *u, const struct cs_config *cfg,
 			end = END_IDLE;
 			break;
 		}
+		if (cs_stream_shutdown_due()) {
+			x->stop = CS_ESHUTDOWN;
+			end = END_STOPPED;
+			break;
+		}
 		if ((r = cs_stream_keepalive(x->s)) != CS_OK ||
 		    (fd < 0 && (r = cs_stream_check(x->s)) != CS_OK)) {
 			x->stop = r;
@@ -378,10 +383,8 @@ run_attempt(struct cs_upstream *u, const struct cs_config *cfg,
 		wfd.events = CURL_WAIT_POLLIN;
 		curl_multi_poll(u->multi, fd >= 0 ? &wfd : NULL,
 		    fd >= 0 ? 1 : 0, (int)wait, NULL);
-		/* Readable FastCGI connection = the server hung up; also
-		 * look at it every slice for shutdown. */
-		if ((wfd.revents != 0 || wait == POLL_SLICE_MS) &&
-		    (r = cs_stream_check(x->s)) != CS_OK) {
+		/* A readable FastCGI connection means the server hung up. */
+		if (wfd.revents != 0 && (r = cs_stream_check(x->s)) != CS_OK) {
 			x->stop = r;
 			end = END_STOPPED;
 			break;
@@ -485,6 +488,12 @@ cs_upstream_run(struct cs_upstream *u, const struct cs_config *cfg,
 		}
 		if (end == END_DONE) {
 			r = fail_status(s, &x);
+			goto out;
+		}
+		if (s->terminal) {
+			/* The stream was complete; only the connection's
+			 * teardown failed. */
+			r = cs_stream_end(s);
 			goto out;
 		}
 		if (result == CURLE_OPERATION_TIMEDOUT) {
