@@ -6,6 +6,7 @@
 #   make test       install missing packages, build, run the whole suite
 #   make test SANITIZE=1   the same with ASan+UBSan (build/asan/)
 #   make deps       only install missing Debian packages (needs root)
+#   make fuzz       fuzz the parsers for FUZZ_SECONDS each (clang, libFuzzer)
 
 PORT     ?= 8080
 SANITIZE ?=
@@ -39,7 +40,7 @@ LIB_OBJS = $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit e2e check-config clean format
+.PHONY: all deps run test unit e2e check-config clean format fuzz
 
 all: $(BUILD)/chatstream
 
@@ -77,6 +78,19 @@ check-config: all
 run: deps
 	$(MAKE) --no-print-directory all
 	PORT=$(PORT) BUILD=$(BUILD) tests/lib/serve
+
+# Coverage-guided fuzzing of the parsers (libFuzzer, needs clang):
+#   make fuzz FUZZ_SECONDS=300
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc
+fuzz:
+	@command -v clang >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq clang; }
+	@mkdir -p build/fuzz
+	clang $(FUZZ_FLAGS) -o build/fuzz/sse_parse tests/fuzz/fuzz_sse_parse.c src/sse_parse.c src/buf.c src/cs.c
+	clang $(FUZZ_FLAGS) -o build/fuzz/request tests/fuzz/fuzz_request.c src/request.c src/config.c src/buf.c src/cs.c -ljson-c
+	cp -r tests/fuzz/corpus build/fuzz/
+	build/fuzz/sse_parse -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus/sse
+	build/fuzz/request -max_len=8192 -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus/request
 
 clean:
 	rm -rf build
