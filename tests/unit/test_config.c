@@ -54,29 +54,6 @@ write_conf(const char *text)
 	return write_tmp("t.conf", text, strlen(text), 0600);
 }
 
-/*
- * The whole small file at path, NUL-terminated (tu_read_file() trips
- * -Wmaybe-uninitialized at -O2 because fail_msg() may return).
- */
-static char *
-slurp(const char *path)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY);
-	assert_true(fd >= 0);
-	buf = malloc(65536);
-	assert_non_null(buf);
-	while (len < 65535 && (n = read(fd, buf + len, 65535 - len)) > 0)
-		len += (size_t)n;
-	buf[len] = '\0';
-	close(fd);
-	return buf;
-}
-
 static void
 clear_env(void)
 {
@@ -181,7 +158,7 @@ test_sample_equals_defaults(void **state)
 	assert_memory_equal(&c, &def, sizeof(c));
 
 	/* Every key is shown, as a live line, and the model line too. */
-	text = slurp(SAMPLE_CONF);
+	text = tu_read_file(SAMPLE_CONF, NULL);
 	for (i = 0; i < CS_ARRAY_LEN(names); i++) {
 		snprintf(pat, sizeof(pat), "\n%s = ", names[i]);
 		if (strstr(text, pat) == NULL)
@@ -776,7 +753,7 @@ resolve_capture(struct cs_config *c, enum cs_err want, const char *errsub)
 		    err);
 	if (errsub != NULL && strstr(err, errsub) == NULL)
 		fail_msg("resolve: error \"%s\" lacks \"%s\"", err, errsub);
-	return slurp(path);
+	return tu_read_file(path, NULL);
 }
 
 static void

@@ -133,7 +133,7 @@ check_fixture(const char *name)
 	struct json_object *exp, *v;
 	struct collected c;
 	char *body, *expjs;
-	size_t len, elen, i;
+	size_t len = 0, elen = 0, i;
 
 	snprintf(path, sizeof(path), "%s/upstream/%s.sse", fixdir(), name);
 	body = tu_read_file(path, &len);

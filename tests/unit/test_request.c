@@ -41,39 +41,6 @@ fixtures(void)
 	return d != NULL && *d != '\0' ? d : "tests/fixtures";
 }
 
-/*
- * Read a whole fixture.  Not tu_read_file(): with cmocka 1.1.5, whose
- * _fail() is not noreturn, gcc 12 -O2 flags its "long n" as maybe
- * uninitialised, which -Werror turns into a build failure.
- */
-static char *
-read_fixture(const char *path, size_t *len)
-{
-	FILE *f;
-	char *buf = NULL, *nb;
-	size_t cap = 0, n;
-
-	*len = 0;
-	if ((f = fopen(path, "rb")) == NULL) {
-		fail_msg("cannot open %s", path);
-		return NULL;
-	}
-	do {
-		if (cap - *len < 4096) {
-			cap = cap ? cap * 2 : 65536;
-			nb = realloc(buf, cap + 1);
-			assert_non_null(nb);
-			buf = nb;
-		}
-		n = fread(buf + *len, 1, cap - *len, f);
-		*len += n;
-	} while (n > 0);
-	assert_false(ferror(f));
-	fclose(f);
-	buf[*len] = '\0';
-	return buf;
-}
-
 /* Parse a copy of exactly len bytes, so over-reads hit a redzone. */
 static enum cs_err
 parse_exact(const struct cs_config *cfg, const char *body, size_t len,
@@ -512,7 +479,7 @@ test_good_fixtures(void **state)
 	assert_int_equal(glob(pattern, 0, NULL, &g), 0);
 	assert_true(g.gl_pathc >= 3);
 	for (i = 0; i < g.gl_pathc; i++) {
-		body = read_fixture(g.gl_pathv[i], &len);
+		body = tu_read_file(g.gl_pathv[i], &len);
 		req = NULL;
 		if (parse_exact(&cfg, body, len, &req, &err) != CS_OK)
 			fail_msg("%s: refused: %s", g.gl_pathv[i],
@@ -665,7 +632,7 @@ test_hostile(void **state)
 	(void)state;
 	test_config(&cfg);
 	snprintf(path, sizeof(path), "%s/requests/hostile.txt", fixtures());
-	file = read_fixture(path, &flen);
+	file = tu_read_file(path, &flen);
 	memset(&c, 0, sizeof(c));
 	end = file + flen;
 	for (p = file; p < end; p = nl + 1) {

@@ -233,33 +233,6 @@ struct fx_set {
 	size_t           n;
 };
 
-/*
- * Like tu_read_file, which gcc -O2 -Werror rejects when inlined (it cannot
- * tell that fail_msg() does not return, so sees a size used uninitialized).
- */
-static char *
-read_fixture(const char *path, size_t *len)
-{
-	FILE *f;
-	char *buf;
-	long n = -1;
-
-	if ((f = fopen(path, "rb")) == NULL)
-		fail_msg("cannot open %s", path);
-	if (fseek(f, 0, SEEK_END) == 0)
-		n = ftell(f);
-	if (n < 0 || fseek(f, 0, SEEK_SET) != 0)
-		fail_msg("cannot size %s", path);
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	if (fread(buf, 1, (size_t)n, f) != (size_t)n)
-		fail_msg("short read on %s", path);
-	buf[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
 static void
 fx_path(char *buf, size_t sz, const char *file)
 {
@@ -309,7 +282,7 @@ fx_load(struct fx_set *set)
 		assert_non_null(fc->name);
 
 		fx_path(path, sizeof(path), js_str(c, "input"));
-		fc->input = read_fixture(path, &fc->len);
+		fc->input = tu_read_file(path, &fc->len);
 		if (json_object_object_get_ex(c, "bytes", &v))
 			assert_int_equal(json_object_get_int64(v), fc->len);
 
