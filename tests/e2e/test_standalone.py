@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""chatstream without lighttpd: `--listen` (FastCGI over TCP, as for nginx
+and mod_proxy_fcgi), SIGTERM with shutdown_grace_seconds, and plain CGI."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness as h  # noqa: E402
+
+SHORT = "gen-10+delay:100"      # 1 s: finishes within a 2 s grace
+LONG = "gen-100+delay:100"      # 10 s: cut by a 1 s grace
+MODELS = ["gen-3", SHORT, LONG]
+S = {}
+
+
+def setup(stack):
+    stack.start_replay()
+    S["stack"] = stack
+    S["replay"] = stack.replay
+    S["sa"] = stack.standalone(MODELS, name="listen")
+
+
+def listen_stream(t):
+    r = S["sa"].chat("hi", tag=h.new_tag(), model="gen-3")
+    h.check_stream_shape(t, r)
+    t.eq(r.text, h.gen_text(3), "text")
+    t.check(r.complete, "FCGI_END_REQUEST received", r.summary())
+    line = S["sa"].log_line_for(r.stream_id or "?", timeout=5)
+    t.check(line is not None and "outcome=done" in line,
+            "stderr has the access line with outcome=done: %r" % line)
+
+
+def listen_models(t):
+    r = h.fcgi_request(S["sa"].addr, h.cgi_env("GET", "/api/models"))
+    t.eq(r.status, 200, "status", r.summary())
+    ids = [m.get("id") for m in (r.json() or {}).get("data") or []]
+    t.eq(ids, MODELS, "models")
+
+
+def listen_error(t):
+    body = b"{"
+    r = h.fcgi_request(S["sa"].addr, h.cgi_env(body=body), body)
+    h.check_error_json(t, r, 400, "invalid_request")
+
+
+def sigterm(model, grace, want_complete):
+    def run(t):
+        sa = S["stack"].standalone(MODELS, name="term%d" % grace,
+                                   shutdown_grace_seconds=grace)
+        tag = h.new_tag()
+        sent = {}
+        after = {}
+
+        def probe():
+            # Once chatstream has handled SIGTERM (it says so on stderr), no
+            # new stream may start.
+            after["line"] = sa.wait_log(r"signal 15|stopping", timeout=5)
+            after["r"] = sa.chat("late", tag=h.new_tag(), model="gen-3", timeout=10)
+
+        def on_event(resp, ev):
+            if "t" not in sent and ev.kind == "event" and "content" in (ev.json() or {}):
+                sent["t"] = h.mono()
+                os.kill(sa.proc.pid, signal.SIGTERM)
+                th = threading.Thread(target=probe)
+                th.start()
+                sent["th"] = th
+            return False
+
+        r = sa.chat("hi", tag=tag, model=model, stop=on_event, timeout=30)
+        t.require("t" in sent, "got a delta and sent SIGTERM", r.summary())
+        if want_complete:
+            h.check_stream_shape(t, r)
+            t.eq(r.text, h.gen_text(10), "the stream finished within the grace")
+        else:
+            h.check_error_event(t, r, "server_shutdown")
+            dt = r.t_end - sent["t"]
+            t.diag("stream ended %.2f s after SIGTERM (grace %d s)" % (dt, grace))
+            t.check(grace - 0.3 <= dt <= grace + 2.0,
+                    "ended after about the grace period (%.2f s)" % dt)
+            t.check(S["replay"].wait(tag, "peer_closed", timeout=10) is not None,
+                    "the provider request was cancelled")
+        try:
+            rc = sa.proc.wait(timeout=grace + 5)
+        except subprocess.TimeoutExpired:
+            rc = None
+        t.eq(rc, 0, "exit status after SIGTERM")
+        sent["th"].join()
+        t.check(after.get("line"), "chatstream logged that it is stopping")
+        late = after["r"]
+        refused = late.status is None and late.error is not None
+        t.diag("request after SIGTERM: %s" % (late.error if refused else
+                                               "HTTP %s" % late.status))
+        t.check(refused or late.status == 503,
+                "a request after SIGTERM is refused or gets 503 server_shutdown",
+                late.summary())
+        if late.status == 503:
+            h.check_error_json(t, late, 503, "server_shutdown")
+    return run
+
+
+def cgi_mode(t):
+    conf = os.path.join(S["stack"].tmp, "listen", "chatstream.conf")
+    tag = h.new_tag()
+    body = json.dumps({"messages": [{"role": "user", "content": "tag:%s hi" % tag}],
+                       "model": "gen-3"}).encode()
+    env = {k: v for k, v in os.environ.items() if k not in h.HERMETIC_DROP}
+    env.update(h.cgi_env(body=body))
+    env["CHATSTREAM_CONFIG"] = conf
+    p = subprocess.run([S["stack"].bin], input=body, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, env=env, timeout=30)
+    r = h.Response()
+    h.CGIStream(r).feed(p.stdout, h.mono(), final=True)
+    r.complete = True
+    with h._SEEN_LOCK:
+        h.SEEN_BODIES.append(p.stdout + p.stderr)
+    t.eq(p.returncode, 0, "exit status", p.stderr.decode(errors="replace")[-2000:])
+    h.check_stream_shape(t, r)
+    t.eq(r.text, h.gen_text(3), "text")
+    t.check(b"chatstream:" in p.stderr and b"outcome=done" in p.stderr,
+            "the access line on stderr", p.stderr[-1000:])
+    t.check(S["stack"].key.encode() not in p.stderr, "no key on stderr")
+
+
+def cgi_error(t):
+    env = {k: v for k, v in os.environ.items() if k not in h.HERMETIC_DROP}
+    env.update(h.cgi_env("GET", "/api/chat"))
+    env["CHATSTREAM_CONFIG"] = os.path.join(S["stack"].tmp, "listen", "chatstream.conf")
+    p = subprocess.run([S["stack"].bin], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=30)
+    r = h.Response()
+    h.CGIStream(r).feed(p.stdout, h.mono(), final=True)
+    h.check_error_json(t, r, 405, "invalid_request")
+
+
+CASES = [
+    ("--listen: a stream over FastCGI/TCP, access line on stderr", listen_stream),
+    ("--listen: GET /api/models", listen_models),
+    ("--listen: invalid JSON -> 400", listen_error),
+    ("SIGTERM: a stream shorter than shutdown_grace finishes, exit 0",
+     sigterm(SHORT, 2, True)),
+    ("SIGTERM: a stream longer than shutdown_grace -> error server_shutdown, exit 0",
+     sigterm(LONG, 1, False)),
+    ("plain CGI: POST /api/chat streams on stdout", cgi_mode),
+    ("plain CGI: GET /api/chat -> Status: 405 JSON", cgi_error),
+]
+
+if __name__ == "__main__":
+    sys.exit(h.main("standalone", CASES, setup))
