@@ -200,6 +200,14 @@ main(int argc, char *argv[])
 	nthreads = threads_opt > 0 ? threads_opt : cfg.threads;
 	if (listen_addr == NULL && cfg.listen[0] != '\0')
 		listen_addr = cfg.listen;
+	if (listen_addr != NULL && listen_addr[0] == ':') {
+		/* libfcgi would bind every interface: make that explicit. */
+		fprintf(stderr, "chatstream: --listen %s would listen on all "
+		    "interfaces; write 127.0.0.1%s (or 0.0.0.0%s if you mean "
+		    "it)\n", listen_addr, listen_addr, listen_addr);
+		rc = 2;
+		goto out;
+	}
 
 	/* A dead client must surface as a write error, not kill us. */
 	signal(SIGPIPE, SIG_IGN);

@@ -137,10 +137,53 @@ def cgi_error(t):
     h.check_error_json(t, r, 405, "invalid_request")
 
 
+def routing(t):
+    """The endpoint is found wherever the server puts the path."""
+    def env(method, script, path_info=None, uri=None):
+        e = h.cgi_env(method, script)
+        e["REQUEST_URI"] = uri if uri is not None else script
+        if path_info is not None:
+            e["PATH_INFO"] = path_info
+        return e
+
+    cases = [
+        # Apache ScriptAlias /app/api /path/chatstream: split path
+        ("ScriptAlias: SCRIPT_NAME + PATH_INFO", env("GET", "/app/api",
+         "/models", "/app/api/models"), 200),
+        # .htaccess rewrite of /site/api/* to a .fcgi file
+        ("rewrite: only REQUEST_URI", env("GET", "/site/chatstream.fcgi",
+         "", "/site/api/models?x=1"), 200),
+        ("trailing slash", env("GET", "/api/models/"), 200),
+        # routed to chat (405 names POST), not to models or 404
+        ("PATH_INFO /chat under a .fcgi", env("GET", "/cgi/chatstream.fcgi",
+         "/chat", "/cgi/chatstream.fcgi/chat"), 405),
+        ("a longer name is not the endpoint", env("GET", "/api/chatx"), 404),
+        ("no path at all", env("GET", ""), 404),
+    ]
+    for name, e, want in cases:
+        r = h.fcgi_request(S["sa"].addr, e)
+        t.eq(r.status, want, name, r.summary())
+        if want == 405:
+            t.eq(r.header("Allow"), "POST", name + ": Allow header")
+
+
+def listen_all_interfaces_refused(t):
+    p = subprocess.run([S["stack"].bin, "--listen", ":0"],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=10,
+                       env={"PATH": os.environ.get("PATH", "")})
+    t.eq(p.returncode, 2, "exit status")
+    t.check(b"all interfaces" in p.stderr and b"127.0.0.1:0" in p.stderr,
+            "stderr explains and suggests 127.0.0.1", p.stderr)
+
+
 CASES = [
     ("--listen: a stream over FastCGI/TCP, access line on stderr", listen_stream),
     ("--listen: GET /api/models", listen_models),
     ("--listen: invalid JSON -> 400", listen_error),
+    ("routing: PATH_INFO, SCRIPT_NAME or only REQUEST_URI", routing),
+    ("--listen :PORT (all interfaces) is refused with advice",
+     listen_all_interfaces_refused),
     ("SIGTERM: a stream shorter than shutdown_grace finishes, exit 0",
      sigterm(SHORT, 2, True)),
     ("SIGTERM: a stream longer than shutdown_grace -> error server_shutdown, exit 0",
