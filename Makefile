@@ -20,8 +20,13 @@ BUILD   ?= build
 SANFLAGS =
 endif
 
-PKGS     = libfcgi-dev libcurl4-openssl-dev libjson-c-dev libcmocka-dev \
-           pkg-config gcc make lighttpd python3 curl
+# Build: libfcgi, libcurl, json-c.  make run adds lighttpd.  make test adds
+# cmocka, python3 (replay provider, e2e), the web servers the deployment
+# tests run and chromium (the browser tests of www/).
+RUN_PKGS = libfcgi-dev libcurl4-openssl-dev libjson-c-dev pkg-config gcc make \
+           lighttpd python3 curl
+PKGS     = $(RUN_PKGS) libcmocka-dev apache2 libapache2-mod-fcgid nginx \
+           chromium
 CC      ?= cc
 PKGCONF  = pkg-config
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -40,7 +45,7 @@ LIB_OBJS = $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit e2e check-config clean format fuzz
+.PHONY: all deps deps-run run test unit e2e check-config clean format fuzz
 
 all: $(BUILD)/chatstream
 
@@ -56,13 +61,20 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/testutil.h $(LIB_OBJS)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJS) $(LDLIBS) $(TEST_LDLIBS)
 
 # Install whatever Debian packages are missing (no-op when all are there).
-deps:
-	@missing=""; for p in $(PKGS); do \
+# The tests start their own servers on loopback ports: while installing, a
+# temporary policy-rc.d keeps Debian from starting apache2 and nginx as
+# system services (both would want port 80).
+deps deps-run:
+	@missing=""; for p in $(if $(filter deps-run,$@),$(RUN_PKGS),$(PKGS)); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "run as root, or: sudo apt-get install$$missing" >&2; exit 1; fi; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    trap 'rm -f /usr/sbin/policy-rc.d' EXIT; \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; \
+	  fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
@@ -75,7 +87,7 @@ test: deps
 check-config: all
 	$(BUILD)/chatstream --check-config conf/chatstream.conf
 
-run: deps
+run: deps-run
 	$(MAKE) --no-print-directory all
 	PORT=$(PORT) BUILD=$(BUILD) tests/lib/serve
 

@@ -106,6 +106,7 @@ static const struct ckey keys[] = {
 	    NULL },
 	{ "demo_words_per_second", CT_INT, FIELD(demo_words_per_second),
 	    1, 1000, "20", NULL, NULL },
+	{ "self_check", CT_BOOL, FIELD(self_check), 0, 1, "yes", NULL, NULL },
 };
 
 static void

@@ -57,6 +57,8 @@ struct cs_config {
 	char   instructions[8192];   /* server system prompt, "" = none */
 	/* demo provider */
 	int    demo_words_per_second;
+	/* GET /api/check, the deployment self-check stream */
+	int    self_check;
 
 	/* Filled by cs_config_resolve(), not from the file: */
 	char  *api_key;              /* secret; NULL if none; wiped on free */

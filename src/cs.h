@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#define CS_VERSION "0.1.0"
+
 enum cs_err {
 	CS_OK = 0,
 	CS_ENOMEM,       /* allocation failed */

@@ -158,6 +158,12 @@ cs_conn_check(struct cs_conn *c)
 	return CS_OK;
 }
 
+int
+cs_conn_is_fcgi(const struct cs_conn *c)
+{
+	return c->req != NULL;
+}
+
 unsigned long long
 cs_conn_bytes_out(const struct cs_conn *c)
 {

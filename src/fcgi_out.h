@@ -44,6 +44,9 @@ enum cs_err cs_conn_check(struct cs_conn *c);
  * cs_conn_check() instead. */
 int cs_conn_fd(const struct cs_conn *c);
 
+/* 1 for FastCGI, 0 for plain CGI. */
+int cs_conn_is_fcgi(const struct cs_conn *c);
+
 /* Total body bytes written so far. */
 unsigned long long cs_conn_bytes_out(const struct cs_conn *c);
 

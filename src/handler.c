@@ -7,6 +7,7 @@
 
 #include <json-c/json.h>
 
+#include "check.h"
 #include "config.h"
 #include "fcgi_out.h"
 #include "handler.h"
@@ -16,7 +17,7 @@
 #include "stream.h"
 #include "upstream.h"
 
-enum route { ROUTE_NONE, ROUTE_CHAT, ROUTE_MODELS };
+enum route { ROUTE_NONE, ROUTE_CHAT, ROUTE_MODELS, ROUTE_INFO, ROUTE_CHECK };
 
 #define READ_CHUNK 16384
 
@@ -54,6 +55,10 @@ match_route(const char *p)
 		return ROUTE_CHAT;
 	if (end - start == 6 && strncmp(p + start, "models", 6) == 0)
 		return ROUTE_MODELS;
+	if (end - start == 4 && strncmp(p + start, "info", 4) == 0)
+		return ROUTE_INFO;
+	if (end - start == 5 && strncmp(p + start, "check", 5) == 0)
+		return ROUTE_CHECK;
 	return ROUTE_NONE;
 }
 
@@ -175,7 +180,8 @@ serve_models(const struct cs_config *cfg, struct cs_stream *s)
 	    cs_config_model(cfg, NULL)->name));
 	json_object_object_add(root, "instructions_allowed",
 	    json_object_new_boolean(cfg->client_instructions));
-	body = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
+	body = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	cs_stream_reply(s, 200, "application/json", body, strlen(body));
 	s->outcome = "done";
 	json_object_put(root);
@@ -264,13 +270,18 @@ cs_handle(struct cs_worker *w, struct cs_conn *c)
 	rt = find_route(c, &path);
 	if (rt == ROUTE_NONE)
 		cs_stream_fail(&s, 404, "not_found", "no such endpoint "
-		    "(try POST /api/chat or GET /api/models)", 0,
+		    "(try POST /api/chat, GET /api/models, /api/info or /api/check)", 0,
 		    "bad_request");
-	else if (rt == ROUTE_MODELS && strcmp(method, "GET") != 0)
-		cs_stream_fail(&s, 405, "invalid_request",
-		    "use GET for the model list", 0, "bad_request");
-	else if (rt == ROUTE_MODELS)
+	else if (rt != ROUTE_CHAT && strcmp(method, "GET") != 0) {
+		s.allow = "GET";
+		cs_stream_fail(&s, 405, "invalid_request", "use GET here", 0,
+		    "bad_request");
+	} else if (rt == ROUTE_MODELS)
 		serve_models(w->cfg, &s);
+	else if (rt == ROUTE_INFO)
+		cs_check_info(w->cfg, c, &s);
+	else if (rt == ROUTE_CHECK)
+		cs_check_stream(w->cfg, c, &s);
 	else if (strcmp(method, "POST") != 0)
 		cs_stream_fail(&s, 405, "invalid_request",
 		    "use POST with a JSON body", 0, "bad_request");

@@ -29,7 +29,6 @@
 #include "stream.h"
 #include "upstream.h"
 
-#define CS_VERSION      "0.1.0"
 #define LISTEN_BACKLOG  1024
 #define THREAD_STACK    (256 * 1024)
 

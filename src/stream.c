@@ -236,8 +236,8 @@ cs_stream_fail(struct cs_stream *s, int status, const char *type,
 	if (retry_after_s > 0 && (r = cs_buf_printf(&s->out,
 	    "Retry-After: %ld\r\n", retry_after_s)) != CS_OK)
 		return r;
-	if (status == 405 && (r = cs_buf_puts(&s->out,
-	    "Allow: POST\r\n")) != CS_OK)
+	if (status == 405 && (r = cs_buf_printf(&s->out, "Allow: %s\r\n",
+	    s->allow ? s->allow : "POST")) != CS_OK)
 		return r;
 	if ((r = cs_buf_puts(&s->out, "\r\n")) != CS_OK ||
 	    (r = s->enc.ops->error_body(type, safe_message(s, message),
@@ -270,6 +270,17 @@ cs_stream_end(struct cs_stream *s)
 	}
 	s->done_sent = 1;
 	if ((r = s->enc.ops->done(&s->enc, &s->out)) != CS_OK)
+		return r;
+	return flush_out(s);
+}
+
+enum cs_err
+cs_stream_write_raw(struct cs_stream *s, const char *p, size_t n)
+{
+	enum cs_err r;
+
+	if ((r = cs_stream_start(s)) != CS_OK ||
+	    (r = cs_buf_append(&s->out, p, n)) != CS_OK)
 		return r;
 	return flush_out(s);
 }

@@ -36,6 +36,7 @@ struct cs_stream {
 	long      prompt_tokens;
 	long      completion_tokens;
 	int       retries;             /* upstream retries made */
+	const char *allow;             /* Allow: on a 405 (default POST) */
 };
 
 /* Monotonic milliseconds. */
@@ -81,6 +82,11 @@ enum cs_err cs_stream_check(struct cs_stream *s);
 /* Wait up to ms, sending keep-alives and watching for a departed client.
  * CS_OK when the time passed. */
 enum cs_err cs_stream_wait(struct cs_stream *s, long ms);
+
+/* Write n bytes of already-encoded stream body (starting the stream if
+ * needed) and flush them.  For endpoints that speak the native protocol
+ * directly, such as the self-check. */
+enum cs_err cs_stream_write_raw(struct cs_stream *s, const char *p, size_t n);
 
 /* Send a complete non-streaming response (e.g. GET /api/models). */
 enum cs_err cs_stream_reply(struct cs_stream *s, int status,

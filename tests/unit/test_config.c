@@ -130,6 +130,7 @@ test_defaults(void **state)
 	assert_int_equal(c.client_instructions, 1);
 	assert_string_equal(c.instructions, "");
 	assert_int_equal(c.demo_words_per_second, 20);
+	assert_int_equal(c.self_check, 1);
 	assert_null(c.api_key);
 	assert_string_equal(c.base_url_eff, "https://api.openai.com/v1");
 	assert_string_equal(c.key_source, "none");
@@ -146,7 +147,7 @@ test_sample_equals_defaults(void **state)
 		"first_byte_timeout_seconds", "idle_timeout_seconds",
 		"total_timeout_seconds", "max_retries", "default_model",
 		"client_instructions", "instructions",
-		"demo_words_per_second",
+		"demo_words_per_second", "self_check",
 	};
 	struct cs_config def, c;
 	char *text, pat[64];

@@ -1,0 +1,195 @@
+/*
+ * check.c — deployment self-check endpoints; see check.h.
+ *
+ * GET /api/check?seconds=S&interval_ms=I&pad=P streams S seconds of
+ * "tick" events every I ms, each padded with P bytes so a buffering server
+ * shows how much it holds back:
+ *
+ *   id: <stream-id>:<n>
+ *   event: tick
+ *   data: {"seq":n,"of":N,"elapsed_ms":...,"pad":"....."}
+ *
+ * then the usual finish event and [DONE].  elapsed_ms is the server's send
+ * time relative to its first tick; comparing it with arrival times shows
+ * whether the web server in between streams.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "check.h"
+#include "config.h"
+#include "fcgi_out.h"
+#include "stream.h"
+
+#define CHECK_SECONDS_DEF   4
+#define CHECK_SECONDS_MAX   300
+#define CHECK_INTERVAL_DEF  100
+#define CHECK_INTERVAL_MIN  10
+#define CHECK_INTERVAL_MAX  10000
+#define CHECK_PAD_DEF       512
+#define CHECK_PAD_MAX       16384
+
+struct check_params {
+	long seconds;
+	long interval_ms;
+	long pad;
+};
+
+/* Strict decimal in [min, max] from s[0..n). */
+static int
+parse_num(const char *s, size_t n, long min, long max, long *out)
+{
+	long v = 0;
+	size_t i;
+
+	if (n == 0 || n > 9)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Parse QUERY_STRING; unknown keys are refused so typos show. */
+static int
+parse_query(const char *q, struct check_params *p, char *err, size_t errlen)
+{
+	const char *amp, *eq;
+	size_t klen, vlen;
+
+	p->seconds = CHECK_SECONDS_DEF;
+	p->interval_ms = CHECK_INTERVAL_DEF;
+	p->pad = CHECK_PAD_DEF;
+	for (; q != NULL && *q != '\0'; q = *amp ? amp + 1 : amp) {
+		amp = q + strcspn(q, "&");
+		if (amp == q)
+			continue;
+		eq = memchr(q, '=', (size_t)(amp - q));
+		klen = eq ? (size_t)(eq - q) : (size_t)(amp - q);
+		vlen = eq ? (size_t)(amp - eq - 1) : 0;
+		if (klen == 7 && strncmp(q, "seconds", 7) == 0) {
+			if (!eq || parse_num(eq + 1, vlen, 1, CHECK_SECONDS_MAX,
+			    &p->seconds) != 0)
+				goto bad;
+		} else if (klen == 11 && strncmp(q, "interval_ms", 11) == 0) {
+			if (!eq || parse_num(eq + 1, vlen, CHECK_INTERVAL_MIN,
+			    CHECK_INTERVAL_MAX, &p->interval_ms) != 0)
+				goto bad;
+		} else if (klen == 3 && strncmp(q, "pad", 3) == 0) {
+			if (!eq || parse_num(eq + 1, vlen, 0, CHECK_PAD_MAX,
+			    &p->pad) != 0)
+				goto bad;
+		} else {
+			snprintf(err, errlen, "unknown parameter (accepted: "
+			    "seconds=1..%d, interval_ms=%d..%d, pad=0..%d)",
+			    CHECK_SECONDS_MAX, CHECK_INTERVAL_MIN,
+			    CHECK_INTERVAL_MAX, CHECK_PAD_MAX);
+			return -1;
+		}
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "bad value: seconds=1..%d, interval_ms=%d..%d, "
+	    "pad=0..%d", CHECK_SECONDS_MAX, CHECK_INTERVAL_MIN,
+	    CHECK_INTERVAL_MAX, CHECK_PAD_MAX);
+	return -1;
+}
+
+void
+cs_check_stream(const struct cs_config *cfg, struct cs_conn *c,
+    struct cs_stream *s)
+{
+	struct check_params p;
+	struct cs_buf ev;
+	struct cs_event fin;
+	char err[160];
+	long n, of, i;
+	int64_t t0;
+	enum cs_err r;
+
+	cs_buf_init(&ev, CHECK_PAD_MAX + 512);
+	if (!cfg->self_check) {
+		cs_stream_fail(s, 404, "not_found", "the self-check is "
+		    "disabled on this server (self_check = no)", 0,
+		    "bad_request");
+		goto out;
+	}
+	if (parse_query(cs_conn_param(c, "QUERY_STRING"), &p, err,
+	    sizeof(err)) != 0) {
+		cs_stream_fail(s, 400, "invalid_request", err, 0,
+		    "bad_request");
+		goto out;
+	}
+	of = p.seconds * 1000 / p.interval_ms;
+	if (of < 1)
+		of = 1;
+	if (cs_stream_start(s) != CS_OK)
+		goto out;
+	t0 = cs_now_ms();
+	for (n = 1; n <= of; n++) {
+		if (n > 1 && (r = cs_stream_wait(s, t0 + (n - 1) *
+		    p.interval_ms - cs_now_ms())) != CS_OK) {
+			if (r == CS_ESHUTDOWN)
+				cs_stream_fail(s, 503, "server_shutdown",
+				    "the server is shutting down", 0,
+				    "shutdown");
+			goto out;
+		}
+		cs_buf_reset(&ev);
+		s->enc.seq++;
+		if (cs_buf_printf(&ev, "id: %s:%lu\nevent: tick\ndata: "
+		    "{\"seq\":%ld,\"of\":%ld,\"elapsed_ms\":%lld,\"pad\":\"",
+		    s->enc.stream_id, s->enc.seq, n, of,
+		    (long long)(cs_now_ms() - t0)) != CS_OK)
+			goto out;
+		for (i = 0; i < p.pad; i++)
+			if (cs_buf_append(&ev, ".", 1) != CS_OK)
+				goto out;
+		if (cs_buf_puts(&ev, "\"}\n\n") != CS_OK ||
+		    cs_stream_write_raw(s, ev.data, ev.len) != CS_OK)
+			goto out;
+	}
+	memset(&fin, 0, sizeof(fin));
+	fin.type = CS_EV_FINISH;
+	fin.finish_reason = fin.native_finish_reason = "stop";
+	cs_stream_emit(s, &fin);
+out:
+	cs_stream_end(s);
+	cs_buf_free(&ev);
+}
+
+void
+cs_check_info(const struct cs_config *cfg, struct cs_conn *c,
+    struct cs_stream *s)
+{
+	struct json_object *o;
+	const char *sw = cs_conn_param(c, "SERVER_SOFTWARE"), *body;
+
+	if ((o = json_object_new_object()) == NULL) {
+		cs_stream_fail(s, 500, "internal_error", "out of memory", 0,
+		    "internal_error");
+		return;
+	}
+	json_object_object_add(o, "chatstream",
+	    json_object_new_string(CS_VERSION));
+	json_object_object_add(o, "server_software",
+	    json_object_new_string(sw ? sw : ""));
+	json_object_object_add(o, "gateway", json_object_new_string(
+	    cs_conn_is_fcgi(c) ? "fastcgi" : "cgi"));
+	json_object_object_add(o, "keepalive_seconds",
+	    json_object_new_double(cfg->keepalive_ms / 1000.0));
+	json_object_object_add(o, "self_check",
+	    json_object_new_boolean(cfg->self_check));
+	body = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	cs_stream_reply(s, 200, "application/json", body, strlen(body));
+	json_object_put(o);
+}

@@ -1,0 +1,22 @@
+/*
+ * check.h — the deployment self-check endpoints behind www/check.html.
+ *
+ *   GET /api/info   what is serving: chatstream version, the web server's
+ *                   SERVER_SOFTWARE, FastCGI or CGI, keepalive interval.
+ *                   Nothing secret.
+ *   GET /api/check  a short stream of timed "tick" events (never calls the
+ *                   provider), so a page can tell streaming from buffering.
+ */
+#ifndef CS_CHECK_H
+#define CS_CHECK_H
+
+struct cs_config;
+struct cs_conn;
+struct cs_stream;
+
+void cs_check_info(const struct cs_config *cfg, struct cs_conn *c,
+    struct cs_stream *s);
+void cs_check_stream(const struct cs_config *cfg, struct cs_conn *c,
+    struct cs_stream *s);
+
+#endif
