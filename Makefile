@@ -22,10 +22,11 @@ endif
 
 # Build: libfcgi, libcurl, json-c.  make run adds lighttpd.  make test adds
 # cmocka, python3 (replay provider, e2e), the web servers the deployment
-# tests run and chromium (the browser tests of www/).
+# tests run, chromium (the browser tests of www/) and nodejs (unit tests of
+# www/js).
 RUN_PKGS = libfcgi-dev libcurl4-openssl-dev libjson-c-dev pkg-config gcc make \
            lighttpd python3 curl
-PKGS     = $(RUN_PKGS) libcmocka-dev apache2 libapache2-mod-fcgid nginx \
+PKGS     = $(RUN_PKGS) libcmocka-dev apache2 libapache2-mod-fcgid nginx nodejs \
            chromium
 CC      ?= cc
 PKGCONF  = pkg-config

@@ -3,7 +3,9 @@
  *
  * GET /api/check?seconds=S&interval_ms=I&pad=P streams S seconds of
  * "tick" events every I ms, each padded with P bytes so a buffering server
- * shows how much it holds back:
+ * shows how much it holds back.  Nobody logs in to use it, so it is small
+ * by construction: at most 60 s and 1 MiB of padding, and at most
+ * CHECK_CONCURRENT at once (503 beyond).
  *
  *   id: <stream-id>:<n>
  *   event: tick
@@ -13,6 +15,7 @@
  * time relative to its first tick; comparing it with arrival times shows
  * whether the web server in between streams.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,12 +28,17 @@
 #include "stream.h"
 
 #define CHECK_SECONDS_DEF   4
-#define CHECK_SECONDS_MAX   300
+#define CHECK_SECONDS_MAX   60
+#define CHECK_BYTES_MAX     (1024 * 1024)  /* padding in one check */
+#define CHECK_CONCURRENT    4              /* checks running at once */
 #define CHECK_INTERVAL_DEF  100
 #define CHECK_INTERVAL_MIN  10
 #define CHECK_INTERVAL_MAX  10000
 #define CHECK_PAD_DEF       512
 #define CHECK_PAD_MAX       16384
+
+/* An unauthenticated endpoint must not tie up every worker thread. */
+static atomic_int running;
 
 struct check_params {
 	long seconds;
@@ -95,6 +103,12 @@ parse_query(const char *q, struct check_params *p, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if (p->seconds * 1000 / p->interval_ms * p->pad > CHECK_BYTES_MAX) {
+		snprintf(err, errlen, "too much padding: seconds*1000/"
+		    "interval_ms*pad must stay within %d bytes",
+		    CHECK_BYTES_MAX);
+		return -1;
+	}
 	return 0;
 bad:
 	snprintf(err, errlen, "bad value: seconds=1..%d, interval_ms=%d..%d, "
@@ -114,6 +128,7 @@ cs_check_stream(const struct cs_config *cfg, struct cs_conn *c,
 	long n, of, i;
 	int64_t t0;
 	enum cs_err r;
+	int counted = 0;
 
 	cs_buf_init(&ev, CHECK_PAD_MAX + 512);
 	if (!cfg->self_check) {
@@ -128,6 +143,13 @@ cs_check_stream(const struct cs_config *cfg, struct cs_conn *c,
 		    "bad_request");
 		goto out;
 	}
+	if (atomic_fetch_add(&running, 1) >= CHECK_CONCURRENT) {
+		atomic_fetch_sub(&running, 1);
+		cs_stream_fail(s, 503, "server_busy", "too many self-checks "
+		    "are running; try again in a minute", 60, "bad_request");
+		goto out;
+	}
+	counted = 1;
 	of = p.seconds * 1000 / p.interval_ms;
 	if (of < 1)
 		of = 1;
@@ -162,6 +184,8 @@ cs_check_stream(const struct cs_config *cfg, struct cs_conn *c,
 	fin.finish_reason = fin.native_finish_reason = "stop";
 	cs_stream_emit(s, &fin);
 out:
+	if (counted)
+		atomic_fetch_sub(&running, 1);
 	cs_stream_end(s);
 	cs_buf_free(&ev);
 }
@@ -173,6 +197,12 @@ cs_check_info(const struct cs_config *cfg, struct cs_conn *c,
 	struct json_object *o;
 	const char *sw = cs_conn_param(c, "SERVER_SOFTWARE"), *body;
 
+	if (!cfg->self_check) {
+		cs_stream_fail(s, 404, "not_found", "the self-check is "
+		    "disabled on this server (self_check = no)", 0,
+		    "bad_request");
+		return;
+	}
 	if ((o = json_object_new_object()) == NULL) {
 		cs_stream_fail(s, 500, "internal_error", "out of memory", 0,
 		    "internal_error");

@@ -259,7 +259,7 @@ cs_handle(struct cs_worker *w, struct cs_conn *c)
 	struct cs_stream s;
 	struct cs_access a;
 	const char *method, *path = NULL, *model = NULL;
-	char id[CS_STREAM_ID_LEN + 1];
+	char id[CS_STREAM_ID_LEN + 1], logpath[256];
 	enum route rt;
 
 	new_stream_id(id);
@@ -289,6 +289,12 @@ cs_handle(struct cs_worker *w, struct cs_conn *c)
 		serve_chat(w, c, &s, &model);
 
 	memset(&a, 0, sizeof(a));
+	/* Log the path without its query string. */
+	if (path != NULL) {
+		snprintf(logpath, sizeof(logpath), "%.*s",
+		    (int)strcspn(path, "?"), path);
+		path = logpath;
+	}
 	a.id = id;
 	a.client = cs_conn_param(c, "REMOTE_ADDR");
 	a.method = method;

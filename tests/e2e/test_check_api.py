@@ -52,8 +52,10 @@ def ticks(t):
 
 
 def bad_params(t):
-    for q in ("seconds=0", "seconds=301", "interval_ms=5", "pad=99999",
-              "seconds=1x", "seconds=", "secs=1", "seconds=-1"):
+    for q in ("seconds=0", "seconds=61", "interval_ms=5", "pad=99999",
+              "seconds=1x", "seconds=", "secs=1", "seconds=-1",
+              # 6000 ticks x 2000 bytes: over the 1 MiB padding budget
+              "seconds=60&interval_ms=10&pad=2000"):
         r = S["on"].get("/api/check?" + q)
         h.check_error_json(t, r, 400, "invalid_request")
 
@@ -71,7 +73,41 @@ def disabled(t):
     t.check("self_check" in ((r.json() or {}).get("error") or {}).get("message", ""),
             "the message says how it is disabled", r.summary())
     r = S["off"].get("/api/info")
-    t.eq((r.json() or {}).get("self_check"), False, "info reports it off")
+    h.check_error_json(t, r, 404, "not_found")
+
+
+def concurrency_cap(t):
+    """At most 4 checks at once: an open endpoint must not take every
+    worker.  The fifth gets 503 with Retry-After; afterwards they work."""
+    import threading
+    ticking = [threading.Event() for _ in range(4)]
+    results = [None] * 4
+
+    def one(i):
+        def on_item(resp, ev):
+            if ev.kind == "event" and ev.event == "tick":
+                ticking[i].set()
+            return False
+        results[i] = S["on"].get("/api/check?seconds=2&interval_ms=100&pad=0",
+                                 timeout=20, stop=on_item)
+        ticking[i].set()      # never leave the main thread waiting
+
+    th = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    for x in th:
+        x.start()
+    for ev in ticking:
+        ev.wait(timeout=10)
+    fifth = S["on"].get("/api/check?seconds=1&interval_ms=100&pad=0", timeout=20)
+    for x in th:
+        x.join()
+    h.check_error_json(t, fifth, 503, "server_busy")
+    t.check(fifth.header("Retry-After") is not None, "Retry-After is set",
+            fifth.summary())
+    t.check(all(r is not None and r.status == 200 and r.done_events
+                for r in results), "the four running checks completed",
+            [r.summary() for r in results if r is None or r.status != 200])
+    r = S["on"].get("/api/check?seconds=1&interval_ms=500&pad=0", timeout=20)
+    t.eq(r.status, 200, "after they end, checks work again", r.summary())
 
 
 CASES = [
@@ -79,7 +115,9 @@ CASES = [
     ("GET /api/check: timed ticks, finish, [DONE], streamed", ticks),
     ("GET /api/check: bad parameters -> 400 JSON", bad_params),
     ("POST to /api/check and /api/info -> 405 Allow: GET", methods),
-    ("self_check = no: /api/check -> 404 naming the setting", disabled),
+    ("self_check = no: /api/check and /api/info -> 404", disabled),
+    ("at most 4 checks at once; the fifth gets 503 + Retry-After",
+     concurrency_cap),
 ]
 
 if __name__ == "__main__":
