@@ -17,6 +17,7 @@ struct cs_conn {
 	FCGX_Request *req;    /* NULL in CGI mode */
 	int  gone;
 	unsigned long long bytes_out;
+	unsigned long long body_left;  /* CGI: CONTENT_LENGTH not yet read */
 };
 
 struct cs_conn *
@@ -30,10 +31,28 @@ cs_conn_new_fcgi(FCGX_Request *req)
 	return c;
 }
 
+/*
+ * RFC 3875: a CGI reads exactly CONTENT_LENGTH bytes; the server need not
+ * signal end of input after them.  No (or a malformed) CONTENT_LENGTH
+ * means no body.
+ */
 struct cs_conn *
 cs_conn_new_cgi(void)
 {
-	return calloc(1, sizeof(struct cs_conn));
+	struct cs_conn *c;
+	const char *v = getenv("CONTENT_LENGTH");
+	unsigned long long n = 0;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	for (; v != NULL && *v >= '0' && *v <= '9'; v++) {
+		if (n > ULLONG_MAX / 10 - 10)
+			break;
+		n = n * 10 + (unsigned long long)(*v - '0');
+	}
+	if (v != NULL && *v == '\0')
+		c->body_left = n;
+	return c;
 }
 
 void
@@ -63,9 +82,15 @@ cs_conn_read(struct cs_conn *c, char *buf, size_t len)
 			return -1;
 		return n;
 	}
+	if (len > c->body_left)
+		len = (size_t)c->body_left;
+	if (len == 0)
+		return 0;
 	do
 		n = read(STDIN_FILENO, buf, len);
 	while (n < 0 && errno == EINTR);
+	if (n > 0)
+		c->body_left -= (unsigned long long)n;
 	return n;
 }
 

@@ -28,7 +28,8 @@ void cs_conn_free(struct cs_conn *c);
 /* A CGI/FastCGI parameter, or NULL. */
 const char *cs_conn_param(struct cs_conn *c, const char *name);
 
-/* Read up to len body bytes; returns bytes read, 0 at end, -1 on error. */
+/* Read up to len body bytes; returns bytes read, 0 at end, -1 on error.
+ * Under CGI the body ends after CONTENT_LENGTH bytes (RFC 3875). */
 ssize_t cs_conn_read(struct cs_conn *c, char *buf, size_t len);
 
 /* Write n bytes and flush them to the server.  CS_ECLIENTGONE once the

@@ -20,6 +20,7 @@
 enum route { ROUTE_NONE, ROUTE_CHAT, ROUTE_MODELS, ROUTE_INFO, ROUTE_CHECK };
 
 #define READ_CHUNK 16384
+#define DRAIN_MAX  (64ULL * 1024 * 1024)
 
 static void
 new_stream_id(char id[CS_STREAM_ID_LEN + 1])
@@ -121,13 +122,17 @@ content_length(const char *v)
 }
 
 /*
- * Read the whole body (to EOF, so the FastCGI stdin stream is drained and
- * a later readable socket can only mean hang-up), at most max bytes.
+ * Read the whole body to EOF, keeping at most max bytes.  Always drain it,
+ * even when the answer will be an error: a CGI that exits with unread
+ * input makes mod_cgid reset the connection before the answer is sent, and
+ * under FastCGI a drained stdin means a later readable socket can only be
+ * hang-up.  Draining stops after DRAIN_MAX bytes.
  */
 static enum cs_err
 read_body(struct cs_conn *c, size_t max, struct cs_buf *b)
 {
 	char chunk[READ_CHUNK];
+	unsigned long long total = 0;
 	ssize_t n;
 	int over = 0;
 
@@ -137,10 +142,24 @@ read_body(struct cs_conn *c, size_t max, struct cs_buf *b)
 			return CS_ECLIENTGONE;
 		if (n == 0)
 			break;
+		total += (unsigned long long)n;
+		if (total > DRAIN_MAX)
+			return CS_ETOOBIG;
 		if (!over && cs_buf_append(b, chunk, (size_t)n) != CS_OK)
 			over = 1;  /* keep draining, store nothing more */
 	}
 	return over || b->len > max ? CS_ETOOBIG : CS_OK;
+}
+
+/* Read and discard the body of a request we answer without it. */
+static void
+drain_body(struct cs_conn *c)
+{
+	struct cs_buf none;
+
+	cs_buf_init(&none, 0);
+	read_body(c, 0, &none);
+	cs_buf_free(&none);
 }
 
 static void
@@ -203,6 +222,11 @@ serve_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
 	/* The buffer may grow one chunk past the limit so "too big" can be
 	 * told apart from "exactly the limit". */
 	cs_buf_init(&body, cfg->max_body_bytes + READ_CHUNK);
+	r = read_body(c, cfg->max_body_bytes, &body);
+	if (r == CS_ECLIENTGONE) {
+		s->outcome = "client_gone";
+		goto out;
+	}
 	if (!is_json_type(cs_conn_param(c, "CONTENT_TYPE"))) {
 		cs_stream_fail(s, 415, "invalid_request", "Content-Type must "
 		    "be application/json", 0, "bad_request");
@@ -214,16 +238,11 @@ serve_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
 		    "malformed Content-Length", 0, "bad_request");
 		goto out;
 	}
-	if (clen > (long long)cfg->max_body_bytes ||
-	    (r = read_body(c, cfg->max_body_bytes, &body)) == CS_ETOOBIG) {
+	if (r == CS_ETOOBIG || clen > (long long)cfg->max_body_bytes) {
 		snprintf(msg, sizeof(msg), "request body exceeds %zu bytes",
 		    cfg->max_body_bytes);
 		cs_stream_fail(s, 413, "invalid_request", msg, 0,
 		    "bad_request");
-		goto out;
-	}
-	if (r != CS_OK) {
-		s->outcome = "client_gone";
 		goto out;
 	}
 	memset(&rerr, 0, sizeof(rerr));
@@ -268,6 +287,8 @@ cs_handle(struct cs_worker *w, struct cs_conn *c)
 	if (method == NULL)
 		method = "";
 	rt = find_route(c, &path);
+	if (rt != ROUTE_CHAT || strcmp(method, "POST") != 0)
+		drain_body(c);
 	if (rt == ROUTE_NONE)
 		cs_stream_fail(&s, 404, "not_found", "no such endpoint "
 		    "(try POST /api/chat, GET /api/models, /api/info or /api/check)", 0,
