@@ -8,15 +8,24 @@
  * N worker threads each run an FCGX_Accept_r loop, so one process serves
  * many concurrent streams.  The main thread waits for SIGTERM/SIGINT, then
  * stops accepting and gives running streams shutdown_grace_seconds.
+ *
+ * The listen socket may be shared with the process that passed it (systemd
+ * socket activation, multiwatch, spawn-fcgi -F): it is never shut down.
+ * Workers wait in poll() on it and on a wake-up pipe, one at a time under
+ * accept_lock, and the signal only writes the pipe.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -31,9 +40,15 @@
 
 #define LISTEN_BACKLOG  1024
 #define THREAD_STACK    (256 * 1024)
+#define ACCEPT_RETRIES  10        /* consecutive accept failures a worker
+                                     survives, a second apart */
+#define JOIN_MARGIN_MS  5000      /* after the grace period */
 
 static struct cs_config cfg;
 static int listen_fd;
+static int wake_pipe[2] = { -1, -1 };
+static atomic_int stopping;
+static atomic_int workers_alive;
 static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void
@@ -65,40 +80,106 @@ parse_threads(const char *s, int *out)
 	return 0;
 }
 
+/*
+ * Wait until a connection is pending (1) or shutdown was asked for (0).
+ * Called with accept_lock held, so one thread at a time blocks here.
+ */
+static int
+wait_for_connection(void)
+{
+	struct pollfd pfd[2];
+
+	pfd[0].fd = listen_fd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = wake_pipe[0];
+	pfd[1].events = POLLIN;
+	for (;;) {
+		pfd[0].revents = pfd[1].revents = 0;
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return 1;   /* let accept report the problem */
+		}
+		if (pfd[1].revents != 0 || atomic_load(&stopping))
+			return 0;
+		if (pfd[0].revents != 0)
+			return 1;
+	}
+}
+
 static void *
 worker(void *arg)
 {
 	struct cs_worker w;
 	struct cs_conn *conn;
 	FCGX_Request req;
-	int rc;
+	int rc, failures = 0;
 
 	(void)arg;
 	w.cfg = &cfg;
 	if ((w.up = cs_upstream_new()) == NULL) {
 		cs_warnx("worker: cannot create a libcurl handle");
-		return NULL;
+		goto dead;
 	}
 	if (FCGX_InitRequest(&req, listen_fd, 0) != 0) {
 		cs_warnx("worker: FCGX_InitRequest failed");
 		cs_upstream_free(w.up);
-		return NULL;
+		goto dead;
 	}
-	for (;;) {
+	while (!atomic_load(&stopping)) {
 		pthread_mutex_lock(&accept_lock);
-		rc = FCGX_Accept_r(&req);
+		rc = wait_for_connection() ? FCGX_Accept_r(&req) : -1;
 		pthread_mutex_unlock(&accept_lock);
-		if (rc < 0)
-			break;       /* listen socket shut down, or fatal */
+		if (rc < 0) {
+			if (atomic_load(&stopping))
+				break;
+			if (++failures > ACCEPT_RETRIES) {
+				cs_warnx("worker: accept keeps failing; "
+				    "giving up");
+				break;
+			}
+			cs_warn("worker: accept failed");
+			poll(NULL, 0, 1000);
+			continue;
+		}
+		failures = 0;
 		if ((conn = cs_conn_new_fcgi(&req)) != NULL) {
 			cs_handle(&w, conn);
 			cs_conn_free(conn);
 		}
 		FCGX_Finish_r(&req);
 	}
-	FCGX_Free(&req, 1);
+	FCGX_Free(&req, 0);
 	cs_upstream_free(w.up);
+dead:
+	/* The last worker to die unasked wakes main, which exits non-zero
+	 * so a supervisor can restart the process. */
+	if (atomic_fetch_sub(&workers_alive, 1) == 1 &&
+	    !atomic_load(&stopping))
+		kill(getpid(), SIGUSR1);
 	return NULL;
+}
+
+/* Join every worker, but give up after the grace period plus a margin:
+ * a worker blocked in accept() on a shared socket may never return. */
+static int
+join_workers(pthread_t *threads, int n)
+{
+	struct timespec until;
+	int i, left = 0;
+	long long ms = cfg.shutdown_grace_ms + JOIN_MARGIN_MS;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)(ms / 1000);
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	for (i = 0; i < n; i++)
+		if (pthread_timedjoin_np(threads[i], NULL, &until) != 0)
+			left++;
+	return left;
 }
 
 static int
@@ -241,14 +322,17 @@ main(int argc, char *argv[])
 	sigaddset(&sigs, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	if ((threads = calloc((size_t)nthreads, sizeof(*threads))) == NULL)
+	if ((threads = calloc((size_t)nthreads, sizeof(*threads))) == NULL ||
+	    pipe2(wake_pipe, O_CLOEXEC) != 0)
 		goto out_curl;
+	atomic_store(&workers_alive, nthreads);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, THREAD_STACK);
 	for (i = 0; i < nthreads; i++) {
 		if ((errno = pthread_create(&threads[i], &attr, worker, NULL))
 		    != 0) {
 			cs_warn("pthread_create");
+			atomic_fetch_sub(&workers_alive, nthreads - i);
 			break;
 		}
 		started++;
@@ -262,16 +346,27 @@ main(int argc, char *argv[])
 	do {
 		if (sigwait(&sigs, &sig) != 0)
 			sig = SIGTERM;
-	} while (sig == SIGHUP);  /* no reload: config is read-only */
+	} while (sig == SIGHUP ||   /* no reload: config is read-only */
+	    (sig == SIGUSR1 && atomic_load(&workers_alive) > 0));
+	if (sig == SIGUSR1) {
+		cs_warnx("every worker thread failed; exiting");
+		rc = 1;
+		goto out_curl;
+	}
 
 	/* Stop accepting; running streams get the grace period. */
 	cs_warnx("signal %d: stopping (grace %ld ms)", sig,
 	    cfg.shutdown_grace_ms);
 	cs_stream_set_shutdown_deadline(cs_now_ms() + cfg.shutdown_grace_ms);
-	FCGX_ShutdownPending();
-	shutdown(listen_fd, SHUT_RDWR);
-	for (i = 0; i < started; i++)
-		pthread_join(threads[i], NULL);
+	atomic_store(&stopping, 1);
+	if (write(wake_pipe[1], "x", 1) != 1)
+		cs_warn("wake-up pipe");
+	/* A socket we made is ours alone: refuse new connections at once
+	 * instead of letting them queue until exit. */
+	if (listen_addr != NULL)
+		shutdown(listen_fd, SHUT_RDWR);
+	if ((i = join_workers(threads, started)) > 0)
+		cs_warnx("%d worker(s) did not stop; exiting anyway", i);
 	rc = 0;
 out_curl:
 	curl_global_cleanup();
