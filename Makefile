@@ -26,8 +26,8 @@ endif
 # www/js).
 RUN_PKGS = libfcgi-dev libcurl4-openssl-dev libjson-c-dev pkg-config gcc make \
            lighttpd python3 curl
-PKGS     = $(RUN_PKGS) libcmocka-dev apache2 libapache2-mod-fcgid nginx nodejs \
-           chromium
+PKGS     = $(RUN_PKGS) libcmocka-dev apache2 libapache2-mod-fcgid nginx spawn-fcgi \
+           nodejs chromium
 CC      ?= cc
 PKGCONF  = pkg-config
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
