@@ -129,9 +129,10 @@ export function estimateHeld(a, totalBytes) {
 // --- advice ------------------------------------------------------------------
 
 const LOG_HINT = {
-  text: "The web server's error log has one line per request from chatstream " +
-    "(\"chatstream: … path=/api/check … outcome=…\"); it tells whether chatstream " +
-    "finished the stream and how long it took.",
+  text: "chatstream logs one line per request (\"chatstream: … path=/api/check … " +
+    "outcome=…\") to the web server's error log under mod_fcgid and CGI, or to the " +
+    "journal under systemd and Debian's lighttpd (docs/deploy.md says where); it tells " +
+    "whether chatstream finished the stream and how long it took.",
 };
 
 function bufferFixes(kind, info) {
@@ -158,7 +159,7 @@ function bufferFixes(kind, info) {
             "virtual-host configuration (it has no effect in .htaccess) and reload Apache:",
           code: "FcgidOutputBufferSize 0" },
         { text: "With mod_proxy_fcgi, add flushpackets=on to the ProxyPass line:",
-          code: "ProxyPass \"/api/\" \"fcgi://127.0.0.1:9000/\" flushpackets=on" },
+          code: "ProxyPass \"/api/\" \"unix:/run/chatstream/chatstream.sock|fcgi://localhost/api/\" flushpackets=on timeout=60" },
         { text: "Also make sure mod_deflate does not compress text/event-stream." },
       ];
     case "nginx":
@@ -195,8 +196,8 @@ function cutoffFixes(kind, info) {
     case "apache":
       return [
         { text: `With mod_fcgid, FcgidIOTimeout must be longer than keepalive_seconds (${kaText}) ` +
-            "and FcgidBusyTimeout longer than the longest answer, e.g.:",
-          code: "FcgidIOTimeout 120\nFcgidBusyTimeout 900" },
+            "and FcgidBusyTimeout longer than chatstream's total_timeout_seconds (900), e.g.:",
+          code: "FcgidIOTimeout 60\nFcgidBusyTimeout 960" },
         { text: "With mod_proxy_fcgi, raise timeout= on the ProxyPass line (or ProxyTimeout)." },
         between, LOG_HINT,
       ];
