@@ -84,22 +84,8 @@ def cancel_silent(t):
 
 def cancel_before_headers(t):
     """The client leaves before any response byte (provider silent)."""
-    import socket
-    tag = h.new_tag()
-    body = ('{"model":"%s","messages":[{"role":"user","content":"tag:%s hi"}]}'
-            % (SILENT, tag)).encode()
-    s = socket.create_connection(("127.0.0.1", S["ng"].port))
-    s.sendall(b"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Type: "
-              b"application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-    t.require(S["replay"].wait(tag, "request", timeout=10) is not None,
-              "the request reached the provider")
-    s.close()
-    closed = h.mono()
-    ev = S["replay"].wait(tag, "peer_closed", timeout=10)
-    t.require(ev is not None, "the provider connection was closed")
-    dt = ev["t"] - closed
-    t.diag("cancel propagation (nginx, before headers): %.3f s" % dt)
-    t.check(dt < 0.5, "within 0.5 s (%.3f s)" % dt)
+    h.deploy_cancel_before_headers(t, S["ng"], S["replay"], SILENT, "nginx",
+                                   0.5)
 
 
 def slow_first_token(t):

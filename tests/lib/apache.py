@@ -379,22 +379,7 @@ class Apache:
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
             cwd=self.dir, start_new_session=True, preexec_fn=h._die_with_parent)
         log.close()
-        deadline = h.mono() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                text = self.log_text()[start_size:]
-                self.proc = None
-                if "Address already in use" in text:
-                    raise OSError("port %d in use" % port)
-                raise RuntimeError("apache2 exited at start-up:\n" + text[-3000:])
-            if h.port_open(port):
-                self.port = port
-                return self
-            if h.mono() > deadline:
-                h.kill_group(self.proc)
-                raise RuntimeError("apache2 did not listen on %d:\n%s"
-                                   % (port, self.log_text()[-3000:]))
-            time.sleep(0.02)
+        return h.wait_listening(self, port, "apache2", start_size, timeout)
 
     died_early = None
 

@@ -92,6 +92,28 @@ def port_open(port, host="127.0.0.1"):
         return False
 
 
+def wait_listening(srv, port, name, start_size, timeout):
+    """Wait until srv.proc listens on port (polling the port, with a
+    deadline); then srv.port = port and srv is returned.  OSError if the
+    port was taken, RuntimeError if the server died or never listened."""
+    deadline = mono() + timeout
+    while True:
+        if srv.proc.poll() is not None:
+            text = srv.log_text()[start_size:]
+            srv.proc = None
+            if "Address already in use" in text:
+                raise OSError("port %d in use" % port)
+            raise RuntimeError("%s exited at start-up:\n%s" % (name, text[-3000:]))
+        if port_open(port):
+            srv.port = port
+            return srv
+        if mono() > deadline:
+            kill_group(srv.proc)
+            raise RuntimeError("%s did not listen on %d:\n%s"
+                               % (name, port, srv.log_text()[-3000:]))
+        time.sleep(0.02)
+
+
 def new_tag():
     return secrets.token_hex(6)
 
@@ -449,22 +471,7 @@ class Lighttpd:
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
             cwd=self.dir, start_new_session=True, preexec_fn=_die_with_parent)
         log.close()
-        deadline = mono() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                text = self.log_text()[start_size:]
-                self.proc = None
-                if "Address already in use" in text:
-                    raise OSError("port %d in use" % port)
-                raise RuntimeError("lighttpd exited at start-up:\n" + text[-3000:])
-            if port_open(port):
-                self.port = port
-                return self
-            if mono() > deadline:
-                kill_group(self.proc)
-                raise RuntimeError("lighttpd did not listen on %d:\n%s"
-                                   % (port, self.log_text()[-3000:]))
-            time.sleep(0.02)
+        return wait_listening(self, port, "lighttpd", start_size, timeout)
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is not None:
@@ -1555,6 +1562,28 @@ def deploy_streams(t, srv, replay, model, n):
     t.check(last[0]["t"] - deltas[0].t >= 1.0,
             "first delta arrived >= 1 s before the provider's last event")
     return spread
+
+
+def deploy_cancel_before_headers(t, srv, replay, model, label, bound):
+    """The client sends a request and leaves before any response byte while
+    the provider stays silent; the provider connection must close within
+    bound seconds.  Prints the measured time; returns it."""
+    tag = new_tag()
+    body = ('{"model":"%s","messages":[{"role":"user","content":"tag:%s hi"}]}'
+            % (model, tag)).encode()
+    s = socket.create_connection(("127.0.0.1", srv.port))
+    s.sendall(b"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Type: "
+              b"application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    t.require(replay.wait(tag, "request", timeout=10) is not None,
+              "the request reached the provider")
+    s.close()
+    closed = mono()
+    ev = replay.wait(tag, "peer_closed", timeout=10)
+    t.require(ev is not None, "the provider connection was closed")
+    dt = ev["t"] - closed
+    t.diag("cancel propagation (%s, before headers): %.3f s" % (label, dt))
+    t.check(dt < bound, "within %.1f s (%.3f s)" % (bound, dt))
+    return dt
 
 
 def deploy_cancel(t, srv, replay, model, stop, what, max_s, label):

@@ -475,22 +475,7 @@ class Nginx:
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(self.dir, "stderr.log"), "ab"),
             cwd=self.dir, start_new_session=True, preexec_fn=h._die_with_parent)
-        deadline = h.mono() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                text = self.log_text()[start_size:]
-                self.proc = None
-                if "Address already in use" in text:
-                    raise OSError("port %d in use" % port)
-                raise RuntimeError("nginx exited at start-up:\n" + text[-3000:])
-            if h.port_open(port):
-                self.port = port
-                return self
-            if h.mono() > deadline:
-                h.kill_group(self.proc)
-                raise RuntimeError("nginx did not listen on %d:\n%s"
-                                   % (port, self.log_text()[-3000:]))
-            time.sleep(0.02)
+        return h.wait_listening(self, port, "nginx", start_size, timeout)
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is not None:
