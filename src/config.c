@@ -58,8 +58,10 @@ struct ckey {
 static int check_url(const struct ckey *, const char *, struct pos *);
 static int check_envname(const struct ckey *, const char *, struct pos *);
 
+/* Indexed by enum cs_provider_kind. */
 static const char *const provider_names[] = {
-	"auto", "demo", "openai-chat", NULL
+	"auto", "demo", "openai-chat", "openai-responses",
+	"openai-completions", "anthropic", "ollama", NULL
 };
 
 #define FIELD(f) offsetof(struct cs_config, f), \
@@ -776,10 +778,54 @@ set_base_url(struct cs_config *cfg, const char *url, const char *what,
 	return CS_OK;
 }
 
+/*
+ * What each wire format assumes when the config says nothing: where the
+ * API lives, which environment variables name it and its key (as the
+ * providers' own SDKs read them), and a model to offer.
+ */
+static const struct provider_defaults {
+	enum cs_provider_kind kind;
+	const char *base_url;
+	const char *url_env;      /* NULL: none */
+	const char *key_env;      /* replaces the default api_key_env */
+	const char *model;
+} provider_defaults[] = {
+	{ CS_PROVIDER_OPENAI_CHAT, DEFAULT_BASE_URL, "OPENAI_BASE_URL",
+	    "OPENAI_API_KEY", "gpt-4o-mini" },
+	{ CS_PROVIDER_OPENAI_RESPONSES, DEFAULT_BASE_URL, "OPENAI_BASE_URL",
+	    "OPENAI_API_KEY", "gpt-4o-mini" },
+	{ CS_PROVIDER_OPENAI_COMPLETIONS, DEFAULT_BASE_URL, "OPENAI_BASE_URL",
+	    "OPENAI_API_KEY", "gpt-3.5-turbo-instruct" },
+	{ CS_PROVIDER_ANTHROPIC, "https://api.anthropic.com/v1",
+	    "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "claude-3-5-haiku-latest" },
+	{ CS_PROVIDER_OLLAMA, "http://127.0.0.1:11434", NULL, NULL,
+	    "llama3.2" },
+};
+
+static const struct provider_defaults *
+defaults_for(enum cs_provider_kind k)
+{
+	size_t i;
+
+	for (i = 0; i < CS_ARRAY_LEN(provider_defaults); i++)
+		if (provider_defaults[i].kind == k)
+			return &provider_defaults[i];
+	return &provider_defaults[0];   /* auto, demo: OpenAI's */
+}
+
+const char *
+cs_provider_kind_name(enum cs_provider_kind k)
+{
+	if ((size_t)k >= CS_ARRAY_LEN(provider_names) - 1)
+		return "unknown";
+	return provider_names[k];
+}
+
 enum cs_err
 cs_config_resolve(struct cs_config *cfg, char *err, size_t errlen)
 {
-	const char *env, *name;
+	const struct provider_defaults *pd = defaults_for(cfg->provider);
+	const char *env, *name, *key_env = cfg->api_key_env;
 	enum cs_err rc;
 	int explicit_url = 0;
 	size_t i;
@@ -788,14 +834,17 @@ cs_config_resolve(struct cs_config *cfg, char *err, size_t errlen)
 	cs_config_free(cfg);
 	cfg->key_source = "none";
 
+	/* The default OPENAI_API_KEY means "the provider's usual variable". */
+	if (strcmp(key_env, "OPENAI_API_KEY") == 0)
+		key_env = pd->key_env;
 	if (cfg->api_key_file[0] != '\0') {
 		if ((rc = read_key_file(cfg, err, errlen)) != CS_OK)
 			return rc;
-	} else if (cfg->api_key_env[0] != '\0' &&
-	    (env = getenv(cfg->api_key_env)) != NULL && *env != '\0') {
+	} else if (key_env != NULL && key_env[0] != '\0' &&
+	    (env = getenv(key_env)) != NULL && *env != '\0') {
 		if (has_ctl(env)) {
 			seterr(err, errlen, "the key in $%s contains control "
-			    "characters or line breaks", cfg->api_key_env);
+			    "characters or line breaks", key_env);
 			return CS_ECONFIG;
 		}
 		if ((cfg->api_key = strdup(env)) == NULL) {
@@ -810,32 +859,25 @@ cs_config_resolve(struct cs_config *cfg, char *err, size_t errlen)
 		    errlen)) != CS_OK)
 			return rc;
 		explicit_url = 1;
-	} else if ((env = getenv("OPENAI_BASE_URL")) != NULL && *env != '\0') {
-		if ((rc = set_base_url(cfg, env, "OPENAI_BASE_URL", err,
+	} else if (pd->url_env != NULL && (env = getenv(pd->url_env)) != NULL &&
+	    *env != '\0') {
+		if ((rc = set_base_url(cfg, env, pd->url_env, err,
 		    errlen)) != CS_OK)
 			return rc;
 		explicit_url = 1;
 	} else
-		cfg->base_url_eff = DEFAULT_BASE_URL;
+		cfg->base_url_eff = pd->base_url;
 
-	switch (cfg->provider) {
-	case CS_PROVIDER_DEMO:
-		cfg->provider_eff = CS_PROVIDER_DEMO;
-		break;
-	case CS_PROVIDER_OPENAI_CHAT:
-		cfg->provider_eff = CS_PROVIDER_OPENAI_CHAT;
-		break;
-	case CS_PROVIDER_AUTO:
-	default:
+	if (cfg->provider == CS_PROVIDER_AUTO)
 		/* A URL alone counts: local servers often need no key. */
 		cfg->provider_eff = (cfg->api_key != NULL || explicit_url) ?
 		    CS_PROVIDER_OPENAI_CHAT : CS_PROVIDER_DEMO;
-		break;
-	}
+	else
+		cfg->provider_eff = cfg->provider;
 
 	if (cfg->n_models == 0) {
 		name = cfg->provider_eff == CS_PROVIDER_DEMO ? "demo" :
-		    "gpt-4o-mini";
+		    defaults_for(cfg->provider_eff)->model;
 		memset(&cfg->models[0], 0, sizeof(cfg->models[0]));
 		memcpy(cfg->models[0].name, name, strlen(name));
 		cfg->n_models = 1;

@@ -19,7 +19,14 @@ enum cs_provider_kind {
 	                           configured, else demo */
 	CS_PROVIDER_DEMO,
 	CS_PROVIDER_OPENAI_CHAT,
+	CS_PROVIDER_OPENAI_RESPONSES,
+	CS_PROVIDER_OPENAI_COMPLETIONS,
+	CS_PROVIDER_ANTHROPIC,
+	CS_PROVIDER_OLLAMA,
 };
+
+/* The config's name of a provider kind ("openai-chat", ...). */
+const char *cs_provider_kind_name(enum cs_provider_kind k);
 
 struct cs_model_cfg {
 	char name[CS_MAX_NAME];
@@ -64,7 +71,7 @@ struct cs_config {
 	char  *api_key;              /* secret; NULL if none; wiped on free */
 	const char *base_url_eff;    /* base_url to use, never NULL */
 	char   base_url_buf[512];    /* base_url_eff, trailing '/' removed */
-	enum cs_provider_kind provider_eff; /* DEMO or OPENAI_CHAT */
+	enum cs_provider_kind provider_eff; /* never AUTO */
 	const char *key_source;      /* "file", "env", or "none" (for logs) */
 };
 

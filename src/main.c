@@ -226,8 +226,7 @@ load_config(const char *path, int check_only)
 	if (check_only)
 		printf("%s: ok (provider %s, %zu model(s), default %s, "
 		    "key from %s)\n", path ? path : "(defaults)",
-		    cfg.provider_eff == CS_PROVIDER_DEMO ? "demo" :
-		    "openai-chat", cfg.n_models,
+		    cs_provider_kind_name(cfg.provider_eff), cfg.n_models,
 		    cs_config_model(&cfg, NULL)->name, cfg.key_source);
 	return 0;
 }
@@ -313,6 +312,10 @@ main(int argc, char *argv[])
 	if (cfg.provider_eff == CS_PROVIDER_DEMO)
 		cs_warnx("no API key configured: serving the built-in demo "
 		    "provider");
+	else
+		/* Not the URL: it may carry credentials. */
+		cs_warnx("provider %s, key from %s",
+		    cs_provider_kind_name(cfg.provider_eff), cfg.key_source);
 
 	/* Workers inherit a mask that leaves these to sigwait() below. */
 	sigemptyset(&sigs);

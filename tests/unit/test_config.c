@@ -231,8 +231,9 @@ test_bad_fixtures(void **state)
 		    "seconds)" },
 		{ "bad_bool_value.conf", "bad_bool_value.conf:2: "
 		    "client_instructions: \"maybe\" is not a boolean" },
-		{ "bad_enum.conf", "bad_enum.conf:2: provider: \"anthropic\" "
-		    "is not one of auto, demo, openai-chat" },
+		{ "bad_enum.conf", "bad_enum.conf:2: provider: \"bedrock\" "
+		    "is not one of auto, demo, openai-chat, openai-responses, "
+		    "openai-completions, anthropic, ollama" },
 		{ "bad_base_url.conf", "bad_base_url.conf:2: base_url: "
 		    "\"ftp://example.com/v1\" must start with http:// or "
 		    "https://" },
@@ -668,6 +669,12 @@ test_bool_enum_edges(void **state)
 		{ "provider = auto", CS_PROVIDER_AUTO, NULL },
 		{ "provider = demo", CS_PROVIDER_DEMO, NULL },
 		{ "provider = openai-chat", CS_PROVIDER_OPENAI_CHAT, NULL },
+		{ "provider = openai-responses", CS_PROVIDER_OPENAI_RESPONSES,
+		    NULL },
+		{ "provider = openai-completions",
+		    CS_PROVIDER_OPENAI_COMPLETIONS, NULL },
+		{ "provider = anthropic", CS_PROVIDER_ANTHROPIC, NULL },
+		{ "provider = ollama", CS_PROVIDER_OLLAMA, NULL },
 		{ "provider = Demo", 0, "is not one of auto, demo, "
 		    "openai-chat" },
 		{ "provider = openai", 0, "is not one of" },
@@ -993,6 +1000,54 @@ test_resolve_base_url(void **state)
 	clear_env();
 }
 
+/* Each wire format brings its own default URL, key variable and model;
+ * an explicit api_key_env still wins. */
+static void
+test_resolve_provider_defaults(void **state)
+{
+	struct cs_config c;
+
+	(void)state;
+	clear_env();
+	setenv("ANTHROPIC_API_KEY", "sk-ant-test", 1);
+	setenv("OPENAI_API_KEY", "sk-openai-test", 1);
+	load_expect(&c, write_conf("provider = anthropic\n"), CS_OK, NULL);
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_int_equal(c.provider_eff, CS_PROVIDER_ANTHROPIC);
+	assert_string_equal(c.base_url_eff, "https://api.anthropic.com/v1");
+	assert_string_equal(c.api_key, "sk-ant-test");
+	assert_string_equal(cs_config_model(&c, NULL)->name,
+	    "claude-3-5-haiku-latest");
+	cs_config_free(&c);
+
+	setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9/v1/", 1);
+	load_expect(&c, write_conf("provider = anthropic\n"
+	    "api_key_env = CS_TEST_KEY\n"), CS_OK, NULL);
+	setenv("CS_TEST_KEY", "sk-explicit", 1);
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_string_equal(c.api_key, "sk-explicit");
+	assert_string_equal(c.base_url_eff, "http://127.0.0.1:9/v1");
+	cs_config_free(&c);
+	unsetenv("ANTHROPIC_BASE_URL");
+
+	load_expect(&c, write_conf("provider = ollama\n"), CS_OK, NULL);
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_int_equal(c.provider_eff, CS_PROVIDER_OLLAMA);
+	assert_string_equal(c.base_url_eff, "http://127.0.0.1:11434");
+	assert_null(c.api_key);   /* not OPENAI_API_KEY: Ollama needs none */
+	assert_string_equal(cs_provider_kind_name(c.provider_eff), "ollama");
+	cs_config_free(&c);
+
+	load_expect(&c, write_conf("provider = openai-responses\n"), CS_OK,
+	    NULL);
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_string_equal(c.api_key, "sk-openai-test");
+	assert_string_equal(c.base_url_eff, "https://api.openai.com/v1");
+	cs_config_free(&c);
+	unsetenv("ANTHROPIC_API_KEY");
+	clear_env();
+}
+
 static void
 test_resolve_provider(void **state)
 {
@@ -1082,6 +1137,7 @@ main(void)
 		cmocka_unit_test(test_resolve_key_file_errors),
 		cmocka_unit_test(test_resolve_base_url),
 		cmocka_unit_test(test_resolve_provider),
+		cmocka_unit_test(test_resolve_provider_defaults),
 		cmocka_unit_test(test_resolve_models),
 	};
 
