@@ -216,6 +216,7 @@ serve_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
 	struct cs_buf body;
 	long long clen;
 	char msg[128];
+	const struct cs_provider *prov;
 	enum cs_err r = CS_OK;
 	int retries = 0;
 
@@ -259,10 +260,11 @@ serve_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
 		goto out;
 	}
 	*model = req->model->name;
-	if (cfg->provider_eff == CS_PROVIDER_DEMO)
-		cs_provider_demo.run(cfg, req, s);
+	prov = cs_provider_for(cfg->provider_eff);
+	if (prov->run != NULL)
+		prov->run(cfg, req, s);
 	else
-		cs_upstream_run(w->up, cfg, &cs_provider_openai_chat, req, s,
+		cs_upstream_run(w->up, cfg, prov, req, s,
 		    &retries);
 	cs_stream_end(s);
 out:

@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 
+#include "config.h"
 #include "provider.h"
 
 #define URL_MAX  4096
@@ -50,4 +51,20 @@ cs_finish_reason_native(const char *r)
 	if (strcmp(r, "function_call") == 0)
 		return "tool_calls";
 	return "other";
+}
+
+const struct cs_provider *
+cs_provider_for(int kind)
+{
+	switch ((enum cs_provider_kind)kind) {
+	case CS_PROVIDER_OPENAI_CHAT:        return &cs_provider_openai_chat;
+	case CS_PROVIDER_OPENAI_RESPONSES:   return &cs_provider_openai_responses;
+	case CS_PROVIDER_OPENAI_COMPLETIONS: return &cs_provider_openai_completions;
+	case CS_PROVIDER_ANTHROPIC:          return &cs_provider_anthropic;
+	case CS_PROVIDER_OLLAMA:             return &cs_provider_ollama;
+	case CS_PROVIDER_DEMO:
+	case CS_PROVIDER_AUTO:
+		break;
+	}
+	return &cs_provider_demo;
 }

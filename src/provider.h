@@ -52,6 +52,13 @@ struct cs_provider {
 
 extern const struct cs_provider cs_provider_openai_chat;
 extern const struct cs_provider cs_provider_demo;
+extern const struct cs_provider cs_provider_openai_responses;
+extern const struct cs_provider cs_provider_openai_completions;
+extern const struct cs_provider cs_provider_anthropic;
+extern const struct cs_provider cs_provider_ollama;
+
+/* The adapter for an enum cs_provider_kind (demo for DEMO and AUTO). */
+const struct cs_provider *cs_provider_for(int kind);
 
 /* Map an OpenAI-style finish reason onto the native set. */
 const char *cs_finish_reason_native(const char *provider_reason);

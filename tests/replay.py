@@ -253,8 +253,15 @@ def load_events(base, mods):
             return None
         path = os.path.join(FIXTURES, base + ".sse")
         try:
-            with open(path, "rb") as f:
-                blocks = split_events(f.read())
+            if not os.path.exists(path) and os.path.exists(
+                    os.path.join(FIXTURES, base + ".ndjson")):
+                # Ollama: one JSON object per line, no SSE framing.
+                with open(os.path.join(FIXTURES, base + ".ndjson"), "rb") as f:
+                    blocks = [l for l in f.read().decode("utf-8").split("\n") if l]
+                mods["_ndjson"] = True
+            else:
+                with open(path, "rb") as f:
+                    blocks = split_events(f.read())
         except OSError:
             return None
     if "repeat" in mods:
@@ -458,7 +465,10 @@ class Handler(BaseHTTPRequestHandler):
                   headers=[[k, v] for k, v in self.headers.items()],
                   body=req if req is not None else body.decode("utf-8", "replace"))
 
-        if not u.path.endswith("/chat/completions"):
+        # Every wire format chatstream speaks; the scenario (model) decides
+        # what is served.
+        if not u.path.endswith(("/chat/completions", "/responses",
+                                "/completions", "/messages", "/api/chat")):
             self.send_json(404, {"error": {"message": "Unknown path " + u.path,
                                            "type": "invalid_request_error",
                                            "param": None, "code": None}})
@@ -514,8 +524,11 @@ class Handler(BaseHTTPRequestHandler):
             return
 
         eol = "\r\n" if "crlf" in mods else "\n"
-        payloads = [(b.replace("\n", eol) + eol + eol).encode("utf-8")
-                    for b in blocks]
+        if mods.get("_ndjson"):
+            payloads = [(b + "\n").encode("utf-8") for b in blocks]
+        else:
+            payloads = [(b.replace("\n", eol) + eol + eol).encode("utf-8")
+                        for b in blocks]
         delay = float(mods.get("delay") or 0)
         stall_mid = None
         if "stall_mid" in mods:
@@ -525,12 +538,14 @@ class Handler(BaseHTTPRequestHandler):
         reset = int(mods["reset"]) if "reset" in mods else None
         split = int(mods["split"]) if mods.get("split") else 0
 
+        ctype = ("application/x-ndjson" if mods.get("_ndjson")
+                 else "text/event-stream; charset=utf-8")
         head = ("HTTP/1.1 200 OK\r\n"
-                "Content-Type: text/event-stream; charset=utf-8\r\n"
+                "Content-Type: %s\r\n"
                 "Cache-Control: no-cache\r\n"
                 "Transfer-Encoding: chunked\r\n"
                 "x-request-id: req_replay_%s\r\n"
-                "\r\n" % re.sub(r"[^A-Za-z0-9]", "", tag)[:32])
+                "\r\n" % (ctype, re.sub(r"[^A-Za-z0-9]", "", tag)[:32]))
         self.write(head.encode())
         STORE.add(tag, "first_byte", status=200)
 

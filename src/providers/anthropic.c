@@ -1,0 +1,558 @@
+/*
+ * providers/anthropic.c — Anthropic Messages API (POST {base_url}/messages,
+ * stream:true).
+ *
+ * The body is SSE with typed events: message_start (usage base),
+ * content_block_start/delta/stop (text, thinking, tool_use blocks),
+ * message_delta (stop_reason, cumulative usage), message_stop, ping and
+ * in-band error.  Text deltas go out at once; a tool_use block's
+ * input_json_delta fragments are gathered and the call is emitted whole at
+ * its content_block_stop; the finish event waits for message_stop.  EOF
+ * before message_stop is a truncated stream.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "config.h"
+#include "provider.h"
+#include "request.h"
+#include "sse_parse.h"
+
+#define MAX_TOOL_CALLS      64
+#define TOOL_ARGS_MAX       (1024 * 1024)
+#define TOOL_FIELD_MAX      256
+#define DEFAULT_MAX_TOKENS  4096
+#define ANTHROPIC_VERSION   "2023-06-01"
+
+struct tool_call {
+	int  index;                     /* content block index */
+	int  emitted;
+	char id[TOOL_FIELD_MAX];
+	char name[TOOL_FIELD_MAX];
+	struct cs_buf args;
+	struct json_object *input;      /* content_block_start input, owned */
+};
+
+struct cs_adapter {
+	cs_emit_fn emit;
+	void *ctx;
+	struct cs_sse *sse;
+	struct json_tokener *tok;
+	int done;                       /* message_stop seen */
+	int failed;                     /* error event emitted */
+	char finish[64];                /* provider's stop_reason */
+	struct json_object *usage;      /* owned, merged, or NULL */
+	struct tool_call calls[MAX_TOOL_CALLS];
+	size_t n_calls;
+};
+
+static enum cs_err
+emit_error(struct cs_adapter *a, const char *type, const char *msg)
+{
+	struct cs_event ev;
+	enum cs_err r;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_ERROR;
+	ev.error_type = type;
+	ev.error_message = msg;
+	a->failed = 1;
+	r = a->emit(a->ctx, &ev);
+	return r != CS_OK ? r : CS_EUPSTREAM;
+}
+
+static enum cs_err
+emit_text(struct cs_adapter *a, int kind, struct json_object *v)
+{
+	struct cs_event ev;
+	size_t len;
+
+	if (v == NULL || !json_object_is_type(v, json_type_string))
+		return CS_OK;
+	len = (size_t)json_object_get_string_len(v);
+	if (len == 0)
+		return CS_OK;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_TEXT;
+	ev.kind = kind;
+	ev.text = json_object_get_string(v);
+	ev.text_len = len;
+	return a->emit(a->ctx, &ev);
+}
+
+static void
+copy_str(char *dst, size_t dstlen, struct json_object *v)
+{
+	const char *s;
+	size_t n;
+
+	if (v == NULL || !json_object_is_type(v, json_type_string))
+		return;
+	s = json_object_get_string(v);
+	n = strlen(s);
+	if (n >= dstlen)
+		n = dstlen - 1;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
+static int
+get_index(struct json_object *o)
+{
+	struct json_object *v = NULL;
+
+	if (json_object_object_get_ex(o, "index", &v) &&
+	    json_object_is_type(v, json_type_int))
+		return json_object_get_int(v);
+	return -1;
+}
+
+/* The open (not yet emitted) tool call of content block index, or NULL. */
+static struct tool_call *
+find_call(struct cs_adapter *a, int index)
+{
+	size_t i;
+
+	for (i = a->n_calls; i > 0; i--)
+		if (a->calls[i - 1].index == index && !a->calls[i - 1].emitted)
+			return &a->calls[i - 1];
+	return NULL;
+}
+
+static enum cs_err
+emit_call(struct cs_adapter *a, struct tool_call *tc)
+{
+	struct cs_event ev;
+	const char *args = tc->args.data ? tc->args.data : "";
+
+	tc->emitted = 1;
+	/* No input_json_delta at all: fall back to the block's own input
+	 * when it is not the usual empty placeholder. */
+	if (tc->args.len == 0 && tc->input != NULL &&
+	    json_object_is_type(tc->input, json_type_object) &&
+	    json_object_object_length(tc->input) > 0)
+		args = json_object_to_json_string_ext(tc->input,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_TOOL_CALL;
+	ev.tool_id = tc->id;
+	ev.tool_name = tc->name;
+	ev.tool_args = args;
+	return a->emit(a->ctx, &ev);
+}
+
+static enum cs_err
+block_start(struct cs_adapter *a, struct json_object *chunk)
+{
+	struct json_object *cb = NULL, *type = NULL, *v = NULL;
+	struct tool_call *tc;
+
+	if (!json_object_object_get_ex(chunk, "content_block", &cb) ||
+	    !json_object_is_type(cb, json_type_object))
+		return CS_OK;
+	json_object_object_get_ex(cb, "type", &type);
+	if (type == NULL || !json_object_is_type(type, json_type_string))
+		return CS_OK;
+	if (strcmp(json_object_get_string(type), "text") == 0) {
+		json_object_object_get_ex(cb, "text", &v);
+		return emit_text(a, CS_TEXT_CONTENT, v);
+	}
+	if (strcmp(json_object_get_string(type), "thinking") == 0) {
+		json_object_object_get_ex(cb, "thinking", &v);
+		return emit_text(a, CS_TEXT_REASONING, v);
+	}
+	if (strcmp(json_object_get_string(type), "tool_use") != 0)
+		return CS_OK;
+	if (a->n_calls == MAX_TOOL_CALLS)
+		return emit_error(a, "upstream_error",
+		    "the provider sent too many tool calls");
+	tc = &a->calls[a->n_calls++];
+	memset(tc, 0, sizeof(*tc));
+	tc->index = get_index(chunk);
+	cs_buf_init(&tc->args, TOOL_ARGS_MAX);
+	json_object_object_get_ex(cb, "id", &v);
+	copy_str(tc->id, sizeof(tc->id), v);
+	v = NULL;
+	json_object_object_get_ex(cb, "name", &v);
+	copy_str(tc->name, sizeof(tc->name), v);
+	v = NULL;
+	if (json_object_object_get_ex(cb, "input", &v) && v != NULL)
+		tc->input = json_object_get(v);
+	return CS_OK;
+}
+
+static enum cs_err
+block_delta(struct cs_adapter *a, struct json_object *chunk)
+{
+	struct json_object *d = NULL, *type = NULL, *v = NULL;
+	struct tool_call *tc;
+	const char *t;
+
+	if (!json_object_object_get_ex(chunk, "delta", &d) ||
+	    !json_object_is_type(d, json_type_object) ||
+	    !json_object_object_get_ex(d, "type", &type) ||
+	    !json_object_is_type(type, json_type_string))
+		return CS_OK;
+	t = json_object_get_string(type);
+	if (strcmp(t, "text_delta") == 0) {
+		json_object_object_get_ex(d, "text", &v);
+		return emit_text(a, CS_TEXT_CONTENT, v);
+	}
+	if (strcmp(t, "thinking_delta") == 0) {
+		json_object_object_get_ex(d, "thinking", &v);
+		return emit_text(a, CS_TEXT_REASONING, v);
+	}
+	if (strcmp(t, "input_json_delta") != 0)
+		return CS_OK;      /* signature_delta, citations_delta, ... */
+	if ((tc = find_call(a, get_index(chunk))) == NULL)
+		return CS_OK;      /* a block we do not surface */
+	if (json_object_object_get_ex(d, "partial_json", &v) &&
+	    json_object_is_type(v, json_type_string) &&
+	    cs_buf_append(&tc->args, json_object_get_string(v),
+	    (size_t)json_object_get_string_len(v)) != CS_OK)
+		return emit_error(a, "upstream_error",
+		    "a tool call's arguments exceed the size limit");
+	return CS_OK;
+}
+
+/* message_delta usage is cumulative: every non-null field overrides the
+ * message_start value. */
+static enum cs_err
+merge_usage(struct cs_adapter *a, struct json_object *u)
+{
+	if (!json_object_is_type(u, json_type_object))
+		return CS_OK;
+	if (a->usage == NULL && (a->usage = json_object_new_object()) == NULL)
+		return CS_ENOMEM;
+	json_object_object_foreach(u, key, val) {
+		if (val == NULL)
+			continue;
+		json_object_object_add(a->usage, key, json_object_get(val));
+	}
+	return CS_OK;
+}
+
+static const char *
+map_finish(const char *r)
+{
+	static const struct { const char *from, *to; } map[] = {
+		{ "end_turn", "stop" },
+		{ "stop_sequence", "stop" },
+		{ "max_tokens", "length" },
+		{ "tool_use", "tool_calls" },
+		{ "refusal", "content_filter" },
+	};
+	size_t i;
+
+	if (r == NULL)
+		return "unknown";
+	for (i = 0; i < CS_ARRAY_LEN(map); i++)
+		if (strcmp(r, map[i].from) == 0)
+			return map[i].to;
+	return "other";
+}
+
+static enum cs_err
+emit_finish(struct cs_adapter *a)
+{
+	struct cs_event ev;
+	enum cs_err r;
+	size_t i;
+
+	/* Blocks never closed with content_block_stop still go out. */
+	for (i = 0; i < a->n_calls; i++)
+		if (!a->calls[i].emitted &&
+		    (r = emit_call(a, &a->calls[i])) != CS_OK)
+			return r;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_FINISH;
+	ev.native_finish_reason = a->finish[0] ? a->finish : NULL;
+	ev.finish_reason = map_finish(ev.native_finish_reason);
+	ev.usage = a->usage;
+	return a->emit(a->ctx, &ev);
+}
+
+static enum cs_err
+in_band_error(struct cs_adapter *a, struct json_object *err)
+{
+	struct json_object *m = NULL;
+	const char *msg = "the provider reported an error";
+
+	if (err != NULL && json_object_is_type(err, json_type_object) &&
+	    json_object_object_get_ex(err, "message", &m) &&
+	    json_object_is_type(m, json_type_string))
+		msg = json_object_get_string(m);
+	else if (err != NULL && json_object_is_type(err, json_type_string))
+		msg = json_object_get_string(err);
+	return emit_error(a, "upstream_error", msg);
+}
+
+static enum cs_err
+handle(struct cs_adapter *a, const char *type, struct json_object *chunk)
+{
+	struct json_object *v = NULL, *w = NULL;
+	struct tool_call *tc;
+
+	if (strcmp(type, "message_start") == 0) {
+		if (json_object_object_get_ex(chunk, "message", &v) &&
+		    json_object_is_type(v, json_type_object) &&
+		    json_object_object_get_ex(v, "usage", &w) &&
+		    json_object_is_type(w, json_type_object)) {
+			json_object_put(a->usage);
+			a->usage = NULL;
+			if (json_object_deep_copy(w, &a->usage, NULL) != 0)
+				return CS_ENOMEM;
+		}
+		return CS_OK;
+	}
+	if (strcmp(type, "content_block_start") == 0)
+		return block_start(a, chunk);
+	if (strcmp(type, "content_block_delta") == 0)
+		return block_delta(a, chunk);
+	if (strcmp(type, "content_block_stop") == 0) {
+		if ((tc = find_call(a, get_index(chunk))) != NULL)
+			return emit_call(a, tc);
+		return CS_OK;
+	}
+	if (strcmp(type, "message_delta") == 0) {
+		if (json_object_object_get_ex(chunk, "delta", &v) &&
+		    json_object_is_type(v, json_type_object) &&
+		    json_object_object_get_ex(v, "stop_reason", &w))
+			copy_str(a->finish, sizeof(a->finish), w);
+		if (json_object_object_get_ex(chunk, "usage", &v))
+			return merge_usage(a, v);
+		return CS_OK;
+	}
+	if (strcmp(type, "message_stop") == 0) {
+		a->done = 1;
+		return emit_finish(a);
+	}
+	if (strcmp(type, "error") == 0) {
+		json_object_object_get_ex(chunk, "error", &v);
+		return in_band_error(a, v);
+	}
+	return CS_OK;              /* ping and event types added later */
+}
+
+static enum cs_err
+on_sse(void *ctx, const struct cs_sse_event *sev)
+{
+	struct cs_adapter *a = ctx;
+	struct json_object *chunk = NULL, *v = NULL;
+	const char *type;
+	enum cs_err r;
+
+	if (a->done || a->failed)
+		return CS_OK;
+	json_tokener_reset(a->tok);
+	chunk = json_tokener_parse_ex(a->tok, sev->data, (int)sev->data_len);
+	if (chunk == NULL || !json_object_is_type(chunk, json_type_object)) {
+		if (strcmp(sev->type, "error") == 0)
+			r = emit_error(a, "upstream_error",
+			    "the provider reported an error");
+		else
+			r = emit_error(a, "upstream_error",
+			    "the provider sent a malformed stream event");
+		goto out;
+	}
+	/* The data's own "type" names the event; the SSE event: line is
+	 * the fallback. */
+	if (json_object_object_get_ex(chunk, "type", &v) &&
+	    json_object_is_type(v, json_type_string))
+		type = json_object_get_string(v);
+	else
+		type = sev->type;
+	if (strcmp(sev->type, "error") == 0)
+		type = "error";
+	r = handle(a, type, chunk);
+out:
+	json_object_put(chunk);
+	return r;
+}
+
+static struct cs_adapter *
+an_new(cs_emit_fn emit, void *ctx)
+{
+	struct cs_adapter *a;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return NULL;
+	a->emit = emit;
+	a->ctx = ctx;
+	a->sse = cs_sse_new(CS_MAX_SSE_LINE, CS_MAX_SSE_EVENT, on_sse, a);
+	a->tok = json_tokener_new_ex(64);
+	if (a->sse == NULL || a->tok == NULL) {
+		cs_sse_free(a->sse);
+		if (a->tok != NULL)
+			json_tokener_free(a->tok);
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+static enum cs_err
+an_feed(struct cs_adapter *a, const char *buf, size_t len)
+{
+	enum cs_err r;
+
+	if (a->failed)
+		return CS_EUPSTREAM;
+	r = cs_sse_feed(a->sse, buf, len);
+	if (r == CS_ETOOBIG && !a->failed)
+		return emit_error(a, "upstream_error",
+		    "the provider sent an oversized stream event");
+	return r;
+}
+
+static enum cs_err
+an_end(struct cs_adapter *a)
+{
+	cs_sse_end(a->sse);
+	if (a->done || a->failed)
+		return CS_OK;
+	return emit_error(a, "upstream_error",
+	    "the provider's stream ended before message_stop (truncated)");
+}
+
+static void
+an_free(struct cs_adapter *a)
+{
+	size_t i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i < a->n_calls; i++) {
+		cs_buf_free(&a->calls[i].args);
+		json_object_put(a->calls[i].input);
+	}
+	json_object_put(a->usage);
+	json_tokener_free(a->tok);
+	cs_sse_free(a->sse);
+	free(a);
+}
+
+static enum cs_err
+add_header(struct cs_http_request *hr, const char *h)
+{
+	struct curl_slist *n;
+
+	if ((n = curl_slist_append(hr->headers, h)) == NULL)
+		return CS_ENOMEM;
+	hr->headers = n;
+	return CS_OK;
+}
+
+static struct json_object *
+new_string(const struct cs_message *m)
+{
+	return json_object_new_string_len(m->content, (int)m->content_len);
+}
+
+static enum cs_err
+an_build(const struct cs_config *cfg, const struct cs_chat_request *req,
+    struct cs_http_request *hr)
+{
+	struct json_object *root = NULL, *msgs, *m, *parts, *part;
+	struct cs_buf auth, sys;
+	enum cs_err r = CS_ENOMEM;
+	const struct cs_message *msg;
+	const char *s;
+	size_t i;
+
+	cs_buf_init(&auth, 8192);
+	cs_buf_init(&sys, CS_MAX_REQUEST_BODY);
+	if ((r = cs_buf_printf(&hr->url, "%s/messages",
+	    cfg->base_url_eff)) != CS_OK)
+		goto fail;
+	r = CS_ENOMEM;
+	if ((root = json_object_new_object()) == NULL)
+		goto fail;
+	json_object_object_add(root, "model",
+	    json_object_new_string(req->model->name));
+	json_object_object_add(root, "max_tokens", json_object_new_int64(
+	    req->max_tokens > 0 ? req->max_tokens : DEFAULT_MAX_TOKENS));
+	json_object_object_add(root, "stream", json_object_new_boolean(1));
+	/* System messages go to the top-level "system", joined. */
+	for (i = 0; i < req->n_messages; i++) {
+		msg = &req->messages[i];
+		if (msg->role != CS_ROLE_SYSTEM)
+			continue;
+		if ((sys.len > 0 && (r = cs_buf_puts(&sys, "\n\n")) != CS_OK) ||
+		    (r = cs_buf_append(&sys, msg->content, msg->content_len))
+		    != CS_OK)
+			goto fail;
+	}
+	r = CS_ENOMEM;
+	if (sys.len > 0)
+		json_object_object_add(root, "system",
+		    json_object_new_string_len(sys.data, (int)sys.len));
+	if ((msgs = json_object_new_array()) == NULL)
+		goto fail;
+	json_object_object_add(root, "messages", msgs);
+	for (i = 0; i < req->n_messages; i++) {
+		msg = &req->messages[i];
+		if (msg->role == CS_ROLE_SYSTEM)
+			continue;
+		if ((m = json_object_new_object()) == NULL)
+			goto fail;
+		json_object_array_add(msgs, m);
+		json_object_object_add(m, "role", json_object_new_string(
+		    msg->role == CS_ROLE_ASSISTANT ? "assistant" : "user"));
+		if (msg->role != CS_ROLE_TOOL) {
+			json_object_object_add(m, "content", new_string(msg));
+			continue;
+		}
+		if ((parts = json_object_new_array()) == NULL ||
+		    (part = json_object_new_object()) == NULL) {
+			json_object_put(parts);
+			goto fail;
+		}
+		json_object_object_add(m, "content", parts);
+		json_object_array_add(parts, part);
+		json_object_object_add(part, "type",
+		    json_object_new_string("tool_result"));
+		json_object_object_add(part, "tool_use_id",
+		    json_object_new_string(msg->tool_call_id ?
+		    msg->tool_call_id : ""));
+		json_object_object_add(part, "content", new_string(msg));
+	}
+	if (req->has_temperature)
+		json_object_object_add(root, "temperature",
+		    json_object_new_double(req->temperature));
+	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (s == NULL || (r = cs_buf_puts(&hr->body, s)) != CS_OK)
+		goto fail;
+	if ((r = add_header(hr, "Content-Type: application/json")) != CS_OK ||
+	    (r = add_header(hr, "Accept: text/event-stream")) != CS_OK ||
+	    (r = add_header(hr, "anthropic-version: " ANTHROPIC_VERSION))
+	    != CS_OK)
+		goto fail;
+	if (cfg->api_key != NULL) {
+		if ((r = cs_buf_printf(&auth, "x-api-key: %s",
+		    cfg->api_key)) != CS_OK ||
+		    (r = add_header(hr, auth.data)) != CS_OK)
+			goto fail;
+	}
+	r = CS_OK;
+fail:
+	if (auth.data != NULL)
+		explicit_bzero(auth.data, auth.len);
+	cs_buf_free(&auth);
+	cs_buf_free(&sys);
+	json_object_put(root);
+	return r;
+}
+
+const struct cs_provider cs_provider_anthropic = {
+	.name = "anthropic",
+	.build = an_build,
+	.adapter_new = an_new,
+	.adapter_feed = an_feed,
+	.adapter_end = an_end,
+	.adapter_free = an_free,
+};

@@ -1,0 +1,376 @@
+/*
+ * providers/ollama.c — Ollama's native chat API (POST {base_url}/api/chat,
+ * stream:true), base_url being the server root (http://127.0.0.1:11434).
+ *
+ * The body is NDJSON: one JSON object per LF-terminated line.  Each line's
+ * message.content / message.thinking goes out at once as text; tool calls
+ * arrive whole (arguments as a JSON object, serialized for the event); the
+ * done:true line carries done_reason and the token counters and ends the
+ * stream.  A {"error":...} line is an in-band error; EOF before done:true
+ * is a truncated stream.  A last line without its LF is still parsed.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "config.h"
+#include "provider.h"
+#include "request.h"
+
+#define TOO_BIG "the provider sent an oversized stream line"
+
+struct cs_adapter {
+	cs_emit_fn emit;
+	void *ctx;
+	struct cs_buf line;             /* a line split across feeds */
+	struct json_tokener *tok;
+	int done;                       /* done:true seen */
+	int failed;                     /* error event emitted */
+	size_t n_calls;                 /* tool calls emitted */
+};
+
+static enum cs_err
+emit_error(struct cs_adapter *a, const char *type, const char *msg)
+{
+	struct cs_event ev;
+	enum cs_err r;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_ERROR;
+	ev.error_type = type;
+	ev.error_message = msg;
+	a->failed = 1;
+	r = a->emit(a->ctx, &ev);
+	return r != CS_OK ? r : CS_EUPSTREAM;
+}
+
+static enum cs_err
+emit_text(struct cs_adapter *a, int kind, struct json_object *v)
+{
+	struct cs_event ev;
+	size_t len;
+
+	if (v == NULL || !json_object_is_type(v, json_type_string))
+		return CS_OK;
+	len = (size_t)json_object_get_string_len(v);
+	if (len == 0)
+		return CS_OK;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_TEXT;
+	ev.kind = kind;
+	ev.text = json_object_get_string(v);
+	ev.text_len = len;
+	return a->emit(a->ctx, &ev);
+}
+
+static const char *
+str_or(struct json_object *v, const char *dflt)
+{
+	if (v != NULL && json_object_is_type(v, json_type_string))
+		return json_object_get_string(v);
+	return dflt;
+}
+
+static enum cs_err
+emit_tool_call(struct cs_adapter *a, struct json_object *tc)
+{
+	struct json_object *fn = NULL, *id = NULL, *name = NULL, *args = NULL;
+	struct cs_event ev;
+	const char *s = "";
+
+	if (!json_object_is_type(tc, json_type_object))
+		return CS_OK;
+	json_object_object_get_ex(tc, "id", &id);
+	if (json_object_object_get_ex(tc, "function", &fn) &&
+	    json_object_is_type(fn, json_type_object)) {
+		json_object_object_get_ex(fn, "name", &name);
+		json_object_object_get_ex(fn, "arguments", &args);
+	}
+	/* Arguments are a JSON object; a string (some proxies) is kept as
+	 * is; none at all is "". */
+	if (args != NULL && json_object_is_type(args, json_type_string))
+		s = json_object_get_string(args);
+	else if (args != NULL && (s = json_object_to_json_string_ext(args,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) == NULL)
+		return CS_ENOMEM;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_TOOL_CALL;
+	ev.tool_id = str_or(id, "");
+	ev.tool_name = str_or(name, "");
+	ev.tool_args = s;
+	a->n_calls++;
+	return a->emit(a->ctx, &ev);
+}
+
+static const char *
+map_finish(const char *r, size_t n_calls)
+{
+	if (r == NULL)
+		return "unknown";
+	/* Ollama says "stop" after tool calls; clients loop on tool_calls. */
+	if (strcmp(r, "stop") == 0)
+		return n_calls > 0 ? "tool_calls" : "stop";
+	if (strcmp(r, "length") == 0)
+		return "length";
+	return "other";
+}
+
+static enum cs_err
+emit_finish(struct cs_adapter *a, struct json_object *chunk)
+{
+	static const char *const counters[] = {
+		"prompt_eval_count", "eval_count",
+	};
+	struct json_object *usage = NULL, *v;
+	struct cs_event ev;
+	enum cs_err r;
+	size_t i;
+
+	for (i = 0; i < CS_ARRAY_LEN(counters); i++) {
+		v = NULL;
+		if (!json_object_object_get_ex(chunk, counters[i], &v) ||
+		    !json_object_is_type(v, json_type_int))
+			continue;
+		if (usage == NULL &&
+		    (usage = json_object_new_object()) == NULL)
+			return CS_ENOMEM;
+		json_object_object_add(usage, counters[i],
+		    json_object_new_int64(json_object_get_int64(v)));
+	}
+	v = NULL;
+	json_object_object_get_ex(chunk, "done_reason", &v);
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_FINISH;
+	ev.native_finish_reason = str_or(v, NULL);
+	ev.finish_reason = map_finish(ev.native_finish_reason, a->n_calls);
+	ev.usage = usage;
+	r = a->emit(a->ctx, &ev);
+	json_object_put(usage);
+	return r;
+}
+
+static enum cs_err
+handle_line(struct cs_adapter *a, const char *p, size_t len)
+{
+	struct json_object *chunk, *v = NULL, *msg = NULL, *m = NULL;
+	enum cs_err r = CS_OK;
+	size_t i, n;
+
+	while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == ' ' ||
+	    p[len - 1] == '\t'))
+		len--;
+	if (len == 0 || a->done || a->failed)
+		return CS_OK;
+	json_tokener_reset(a->tok);
+	chunk = json_tokener_parse_ex(a->tok, p, (int)len);
+	if (chunk == NULL || !json_object_is_type(chunk, json_type_object) ||
+	    json_tokener_get_parse_end(a->tok) != len) {
+		r = emit_error(a, "upstream_error",
+		    "the provider sent a malformed stream line");
+		goto out;
+	}
+	if (json_object_object_get_ex(chunk, "error", &v) && v != NULL) {
+		if (json_object_is_type(v, json_type_object))
+			json_object_object_get_ex(v, "message", &m);
+		else
+			m = v;
+		r = emit_error(a, "upstream_error", str_or(m,
+		    "the provider reported an error"));
+		goto out;
+	}
+	if (json_object_object_get_ex(chunk, "message", &msg) &&
+	    json_object_is_type(msg, json_type_object)) {
+		v = NULL;
+		json_object_object_get_ex(msg, "thinking", &v);
+		if ((r = emit_text(a, CS_TEXT_REASONING, v)) != CS_OK)
+			goto out;
+		v = NULL;
+		json_object_object_get_ex(msg, "content", &v);
+		if ((r = emit_text(a, CS_TEXT_CONTENT, v)) != CS_OK)
+			goto out;
+		if (json_object_object_get_ex(msg, "tool_calls", &v) &&
+		    json_object_is_type(v, json_type_array)) {
+			n = json_object_array_length(v);
+			for (i = 0; i < n; i++)
+				if ((r = emit_tool_call(a,
+				    json_object_array_get_idx(v, i))) != CS_OK)
+					goto out;
+		}
+	}
+	v = NULL;
+	if (json_object_object_get_ex(chunk, "done", &v) &&
+	    json_object_is_type(v, json_type_boolean) &&
+	    json_object_get_boolean(v)) {
+		a->done = 1;
+		r = emit_finish(a, chunk);
+	}
+out:
+	json_object_put(chunk);
+	return r;
+}
+
+static struct cs_adapter *
+ol_new(cs_emit_fn emit, void *ctx)
+{
+	struct cs_adapter *a;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return NULL;
+	a->emit = emit;
+	a->ctx = ctx;
+	cs_buf_init(&a->line, CS_MAX_SSE_LINE);
+	if ((a->tok = json_tokener_new_ex(64)) == NULL) {
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+static enum cs_err
+ol_feed(struct cs_adapter *a, const char *buf, size_t len)
+{
+	const char *nl;
+	size_t n;
+	enum cs_err r;
+
+	if (a->failed)
+		return CS_EUPSTREAM;
+	while (len > 0 && !a->done) {
+		if ((nl = memchr(buf, '\n', len)) == NULL) {
+			r = cs_buf_append(&a->line, buf, len);
+			if (r == CS_ETOOBIG)
+				return emit_error(a, "upstream_error", TOO_BIG);
+			return r;
+		}
+		n = (size_t)(nl - buf);
+		if (a->line.len + n > a->line.max)
+			return emit_error(a, "upstream_error", TOO_BIG);
+		if (a->line.len == 0)
+			r = handle_line(a, buf, n);
+		else if ((r = cs_buf_append(&a->line, buf, n)) == CS_OK) {
+			r = handle_line(a, a->line.data, a->line.len);
+			cs_buf_reset(&a->line);
+		}
+		if (r != CS_OK)
+			return r;
+		buf += n + 1;
+		len -= n + 1;
+	}
+	return CS_OK;          /* anything after done:true is ignored */
+}
+
+static enum cs_err
+ol_end(struct cs_adapter *a)
+{
+	enum cs_err r;
+
+	if (a->failed)
+		return CS_OK;
+	if (a->line.len > 0) {
+		r = handle_line(a, a->line.data, a->line.len);
+		cs_buf_reset(&a->line);
+		if (r != CS_OK)
+			return r;
+	}
+	if (a->done || a->failed)
+		return CS_OK;
+	return emit_error(a, "upstream_error",
+	    "the provider's stream ended before done:true (truncated)");
+}
+
+static void
+ol_free(struct cs_adapter *a)
+{
+	if (a == NULL)
+		return;
+	cs_buf_free(&a->line);
+	json_tokener_free(a->tok);
+	free(a);
+}
+
+static enum cs_err
+add_header(struct cs_http_request *hr, const char *h)
+{
+	struct curl_slist *n;
+
+	if ((n = curl_slist_append(hr->headers, h)) == NULL)
+		return CS_ENOMEM;
+	hr->headers = n;
+	return CS_OK;
+}
+
+static enum cs_err
+ol_build(const struct cs_config *cfg, const struct cs_chat_request *req,
+    struct cs_http_request *hr)
+{
+	struct json_object *root = NULL, *msgs, *m, *opts = NULL;
+	struct cs_buf auth;
+	enum cs_err r = CS_ENOMEM;
+	const char *s;
+	size_t i;
+
+	cs_buf_init(&auth, 8192);
+	if ((r = cs_buf_printf(&hr->url, "%s/api/chat",
+	    cfg->base_url_eff)) != CS_OK)
+		goto fail;
+	r = CS_ENOMEM;
+	if ((root = json_object_new_object()) == NULL ||
+	    (msgs = json_object_new_array()) == NULL)
+		goto fail;
+	json_object_object_add(root, "model",
+	    json_object_new_string(req->model->name));
+	json_object_object_add(root, "messages", msgs);
+	for (i = 0; i < req->n_messages; i++) {
+		if ((m = json_object_new_object()) == NULL)
+			goto fail;
+		json_object_array_add(msgs, m);
+		json_object_object_add(m, "role", json_object_new_string(
+		    cs_role_name(req->messages[i].role)));
+		json_object_object_add(m, "content", json_object_new_string_len(
+		    req->messages[i].content,
+		    (int)req->messages[i].content_len));
+	}
+	json_object_object_add(root, "stream", json_object_new_boolean(1));
+	if (req->has_temperature || req->max_tokens > 0) {
+		if ((opts = json_object_new_object()) == NULL)
+			goto fail;
+		json_object_object_add(root, "options", opts);
+		if (req->has_temperature)
+			json_object_object_add(opts, "temperature",
+			    json_object_new_double(req->temperature));
+		if (req->max_tokens > 0)
+			json_object_object_add(opts, "num_predict",
+			    json_object_new_int64(req->max_tokens));
+	}
+	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (s == NULL || (r = cs_buf_puts(&hr->body, s)) != CS_OK)
+		goto fail;
+	if ((r = add_header(hr, "Content-Type: application/json")) != CS_OK ||
+	    (r = add_header(hr, "Accept: application/x-ndjson")) != CS_OK)
+		goto fail;
+	if (cfg->api_key != NULL) {
+		if ((r = cs_buf_printf(&auth, "Authorization: Bearer %s",
+		    cfg->api_key)) != CS_OK ||
+		    (r = add_header(hr, auth.data)) != CS_OK)
+			goto fail;
+	}
+	r = CS_OK;
+fail:
+	if (auth.data != NULL)
+		explicit_bzero(auth.data, auth.len);
+	cs_buf_free(&auth);
+	json_object_put(root);
+	return r;
+}
+
+const struct cs_provider cs_provider_ollama = {
+	.name = "ollama",
+	.build = ol_build,
+	.adapter_new = ol_new,
+	.adapter_feed = ol_feed,
+	.adapter_end = ol_end,
+	.adapter_free = ol_free,
+};

@@ -1,0 +1,571 @@
+/*
+ * providers/openai_responses.c — OpenAI Responses API
+ * (POST {base_url}/responses, stream:true).
+ *
+ * The body is SSE; every event is "event: <type>" plus a data object with
+ * the same "type".  Text, refusal and reasoning deltas go out at once;
+ * function calls are gathered by output_index and emitted whole when
+ * their arguments are done (or their output item is, or at the latest
+ * before the finish).  There is no [DONE]: response.completed and
+ * response.incomplete end the stream with the finish event (usage is the
+ * terminal response.usage), response.failed and an "error" event end it
+ * with an error.  EOF before a terminal event is a truncated stream.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "config.h"
+#include "provider.h"
+#include "request.h"
+#include "sse_parse.h"
+
+#define MAX_TOOL_CALLS  64
+#define TOOL_ARGS_MAX   (1024 * 1024)
+#define TOOL_FIELD_MAX  256
+#define INSTR_MAX       (CS_MAX_REQUEST_BODY * 2)
+
+struct tool_call {
+	long index;                     /* output_index */
+	char id[TOOL_FIELD_MAX];        /* call_id */
+	char name[TOOL_FIELD_MAX];
+	struct cs_buf args;
+	int emitted;
+};
+
+struct cs_adapter {
+	cs_emit_fn emit;
+	void *ctx;
+	struct cs_sse *sse;
+	struct json_tokener *tok;
+	int done;                       /* terminal event seen */
+	int failed;                     /* error event emitted */
+	struct tool_call calls[MAX_TOOL_CALLS];
+	size_t n_calls;
+	int n_emitted;                  /* tool calls emitted */
+};
+
+static enum cs_err
+emit_error(struct cs_adapter *a, const char *type, const char *msg)
+{
+	struct cs_event ev;
+	enum cs_err r;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_ERROR;
+	ev.error_type = type;
+	ev.error_message = msg;
+	a->failed = 1;
+	r = a->emit(a->ctx, &ev);
+	return r != CS_OK ? r : CS_EUPSTREAM;
+}
+
+static enum cs_err
+emit_text(struct cs_adapter *a, int kind, struct json_object *v)
+{
+	struct cs_event ev;
+	size_t len;
+
+	if (v == NULL || !json_object_is_type(v, json_type_string))
+		return CS_OK;
+	len = (size_t)json_object_get_string_len(v);
+	if (len == 0)
+		return CS_OK;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_TEXT;
+	ev.kind = kind;
+	ev.text = json_object_get_string(v);
+	ev.text_len = len;
+	return a->emit(a->ctx, &ev);
+}
+
+static void
+copy_str(char *dst, size_t dstlen, struct json_object *v)
+{
+	const char *s;
+	size_t n;
+
+	if (v == NULL || !json_object_is_type(v, json_type_string))
+		return;
+	s = json_object_get_string(v);
+	n = strlen(s);
+	if (n >= dstlen)
+		n = dstlen - 1;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
+/* A member of o that is a string, or NULL. */
+static struct json_object *
+get_str(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	if (o == NULL || !json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return v;
+}
+
+/* A member of o that is an object, or NULL. */
+static struct json_object *
+get_obj(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	if (o == NULL || !json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_object))
+		return NULL;
+	return v;
+}
+
+static long
+output_index(struct json_object *ev)
+{
+	struct json_object *v = NULL;
+
+	if (json_object_object_get_ex(ev, "output_index", &v) &&
+	    json_object_is_type(v, json_type_int))
+		return (long)json_object_get_int64(v);
+	return -1;
+}
+
+/* The open call at output_index index, or NULL. */
+static struct tool_call *
+tool_find(struct cs_adapter *a, long index)
+{
+	size_t i;
+
+	for (i = a->n_calls; i > 0; i--)
+		if (a->calls[i - 1].index == index)
+			return &a->calls[i - 1];
+	return NULL;
+}
+
+static struct tool_call *
+tool_open(struct cs_adapter *a, long index)
+{
+	struct tool_call *tc;
+
+	if (a->n_calls == MAX_TOOL_CALLS)
+		return NULL;
+	tc = &a->calls[a->n_calls++];
+	memset(tc, 0, sizeof(*tc));
+	tc->index = index;
+	cs_buf_init(&tc->args, TOOL_ARGS_MAX);
+	return tc;
+}
+
+static enum cs_err
+tool_set_args(struct cs_adapter *a, struct tool_call *tc,
+    struct json_object *args)
+{
+	cs_buf_reset(&tc->args);
+	if (cs_buf_append(&tc->args, json_object_get_string(args),
+	    (size_t)json_object_get_string_len(args)) != CS_OK)
+		return emit_error(a, "upstream_error",
+		    "a tool call's arguments exceed the size limit");
+	return CS_OK;
+}
+
+static enum cs_err
+emit_tool_call(struct cs_adapter *a, struct tool_call *tc)
+{
+	struct cs_event ev;
+
+	if (tc->emitted)
+		return CS_OK;
+	tc->emitted = 1;
+	a->n_emitted++;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_TOOL_CALL;
+	ev.tool_id = tc->id;
+	ev.tool_name = tc->name;
+	ev.tool_args = tc->args.data ? tc->args.data : "";
+	return a->emit(a->ctx, &ev);
+}
+
+/* Emit the calls whose done events never came, in output order. */
+static enum cs_err
+emit_pending_calls(struct cs_adapter *a)
+{
+	enum cs_err r;
+	size_t i;
+
+	for (i = 0; i < a->n_calls; i++)
+		if ((r = emit_tool_call(a, &a->calls[i])) != CS_OK)
+			return r;
+	return CS_OK;
+}
+
+/* response.output_item.added / .done with a function_call item. */
+static enum cs_err
+function_item(struct cs_adapter *a, struct json_object *ev, int done)
+{
+	struct json_object *item = get_obj(ev, "item"), *args;
+	struct tool_call *tc;
+	long index = output_index(ev);
+	enum cs_err r;
+
+	if (item == NULL || get_str(item, "type") == NULL ||
+	    strcmp(json_object_get_string(get_str(item, "type")),
+	    "function_call") != 0)
+		return CS_OK;
+	if ((tc = tool_find(a, index)) == NULL || (!done && tc->emitted)) {
+		if ((tc = tool_open(a, index)) == NULL)
+			return emit_error(a, "upstream_error",
+			    "the provider sent too many tool calls");
+	}
+	if (tc->emitted)
+		return CS_OK;
+	if (tc->id[0] == '\0')
+		copy_str(tc->id, sizeof(tc->id), get_str(item, "call_id"));
+	if (tc->name[0] == '\0')
+		copy_str(tc->name, sizeof(tc->name), get_str(item, "name"));
+	if (!done)
+		return CS_OK;
+	/* The done item carries the complete arguments. */
+	if ((args = get_str(item, "arguments")) != NULL &&
+	    (r = tool_set_args(a, tc, args)) != CS_OK)
+		return r;
+	return emit_tool_call(a, tc);
+}
+
+static enum cs_err
+function_args(struct cs_adapter *a, struct json_object *ev, int done)
+{
+	struct json_object *v;
+	struct tool_call *tc;
+	long index = output_index(ev);
+
+	if ((tc = tool_find(a, index)) != NULL && tc->emitted)
+		return CS_OK;      /* a repeated done */
+	/* Arguments for an item we never saw added open one. */
+	if (tc == NULL && (tc = tool_open(a, index)) == NULL)
+		return emit_error(a, "upstream_error",
+		    "the provider sent too many tool calls");
+	if (!done) {
+		if ((v = get_str(ev, "delta")) != NULL &&
+		    cs_buf_append(&tc->args, json_object_get_string(v),
+		    (size_t)json_object_get_string_len(v)) != CS_OK)
+			return emit_error(a, "upstream_error",
+			    "a tool call's arguments exceed the size limit");
+		return CS_OK;
+	}
+	if ((v = get_str(ev, "arguments")) != NULL) {
+		enum cs_err r = tool_set_args(a, tc, v);
+
+		if (r != CS_OK)
+			return r;
+	}
+	/* Without a name yet, wait for output_item.done to supply it. */
+	if (tc->name[0] == '\0')
+		return CS_OK;
+	return emit_tool_call(a, tc);
+}
+
+/* Map response.incomplete_details.reason onto the native set. */
+static const char *
+incomplete_reason(struct json_object *resp)
+{
+	struct json_object *reason = get_str(get_obj(resp,
+	    "incomplete_details"), "reason");
+	const char *s;
+
+	if (reason == NULL)
+		return "other";
+	s = json_object_get_string(reason);
+	if (strcmp(s, "max_output_tokens") == 0)
+		return "length";
+	if (strcmp(s, "content_filter") == 0)
+		return "content_filter";
+	return "other";
+}
+
+/* response.completed / response.incomplete. */
+static enum cs_err
+emit_finish(struct cs_adapter *a, struct json_object *resp, int incomplete)
+{
+	struct json_object *status = get_str(resp, "status");
+	struct cs_event ev;
+	enum cs_err r;
+
+	a->done = 1;
+	if ((r = emit_pending_calls(a)) != CS_OK)
+		return r;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_FINISH;
+	ev.native_finish_reason = status != NULL ?
+	    json_object_get_string(status) :
+	    incomplete ? "incomplete" : "completed";
+	if (incomplete)
+		ev.finish_reason = incomplete_reason(resp);
+	else
+		ev.finish_reason = a->n_emitted > 0 ? "tool_calls" : "stop";
+	ev.usage = get_obj(resp, "usage");
+	return a->emit(a->ctx, &ev);
+}
+
+/* An "error" event: {"type":"error","code","message",...}, or the same
+ * fields nested in "error". */
+static enum cs_err
+error_event(struct cs_adapter *a, struct json_object *ev)
+{
+	struct json_object *m = get_str(ev, "message");
+
+	if (m == NULL)
+		m = get_str(get_obj(ev, "error"), "message");
+	if (m == NULL)
+		m = get_str(ev, "error");
+	return emit_error(a, "upstream_error", m != NULL ?
+	    json_object_get_string(m) : "the provider reported an error");
+}
+
+static enum cs_err
+failed_event(struct cs_adapter *a, struct json_object *resp)
+{
+	struct json_object *m = get_str(get_obj(resp, "error"), "message");
+
+	return emit_error(a, "upstream_error", m != NULL ?
+	    json_object_get_string(m) : "the provider reported the response "
+	    "failed");
+}
+
+static enum cs_err
+on_sse(void *ctx, const struct cs_sse_event *sev)
+{
+	struct cs_adapter *a = ctx;
+	struct json_object *ev = NULL, *t;
+	enum cs_err r = CS_OK;
+	const char *type;
+
+	if (a->done || a->failed)
+		return CS_OK;      /* nothing counts after the terminal event */
+	if (strcmp(sev->data, "[DONE]") == 0)
+		return emit_error(a, "upstream_error",
+		    "the provider's stream ended before response.completed "
+		    "(truncated)");
+	json_tokener_reset(a->tok);
+	ev = json_tokener_parse_ex(a->tok, sev->data, (int)sev->data_len);
+	if (ev == NULL || !json_object_is_type(ev, json_type_object)) {
+		r = emit_error(a, "upstream_error",
+		    "the provider sent a malformed stream event");
+		goto out;
+	}
+	/* The data's "type" is authoritative; the event: line repeats it. */
+	t = get_str(ev, "type");
+	type = t != NULL ? json_object_get_string(t) : sev->type;
+	if (strcmp(type, "response.output_text.delta") == 0)
+		r = emit_text(a, CS_TEXT_CONTENT, get_str(ev, "delta"));
+	else if (strcmp(type, "response.refusal.delta") == 0)
+		r = emit_text(a, CS_TEXT_REFUSAL, get_str(ev, "delta"));
+	else if (strcmp(type, "response.reasoning_summary_text.delta") == 0 ||
+	    strcmp(type, "response.reasoning_text.delta") == 0)
+		r = emit_text(a, CS_TEXT_REASONING, get_str(ev, "delta"));
+	else if (strcmp(type, "response.output_item.added") == 0)
+		r = function_item(a, ev, 0);
+	else if (strcmp(type, "response.output_item.done") == 0)
+		r = function_item(a, ev, 1);
+	else if (strcmp(type, "response.function_call_arguments.delta") == 0)
+		r = function_args(a, ev, 0);
+	else if (strcmp(type, "response.function_call_arguments.done") == 0)
+		r = function_args(a, ev, 1);
+	else if (strcmp(type, "response.completed") == 0)
+		r = emit_finish(a, get_obj(ev, "response"), 0);
+	else if (strcmp(type, "response.incomplete") == 0)
+		r = emit_finish(a, get_obj(ev, "response"), 1);
+	else if (strcmp(type, "response.failed") == 0)
+		r = failed_event(a, get_obj(ev, "response"));
+	else if (strcmp(type, "error") == 0)
+		r = error_event(a, ev);
+	/* Anything else (created, in_progress, content_part.*, *.done,
+	 * annotations, ...) carries nothing new. */
+out:
+	json_object_put(ev);
+	return r;
+}
+
+static struct cs_adapter *
+or_new(cs_emit_fn emit, void *ctx)
+{
+	struct cs_adapter *a;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return NULL;
+	a->emit = emit;
+	a->ctx = ctx;
+	a->sse = cs_sse_new(CS_MAX_SSE_LINE, CS_MAX_SSE_EVENT, on_sse, a);
+	a->tok = json_tokener_new_ex(64);
+	if (a->sse == NULL || a->tok == NULL) {
+		cs_sse_free(a->sse);
+		if (a->tok != NULL)
+			json_tokener_free(a->tok);
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+static enum cs_err
+or_feed(struct cs_adapter *a, const char *buf, size_t len)
+{
+	enum cs_err r;
+
+	if (a->failed)
+		return CS_EUPSTREAM;
+	r = cs_sse_feed(a->sse, buf, len);
+	if (r == CS_ETOOBIG)
+		return emit_error(a, "upstream_error",
+		    "the provider sent an oversized stream event");
+	return r;
+}
+
+static enum cs_err
+or_end(struct cs_adapter *a)
+{
+	cs_sse_end(a->sse);
+	if (a->done || a->failed)
+		return CS_OK;
+	return emit_error(a, "upstream_error",
+	    "the provider's stream ended before response.completed "
+	    "(truncated)");
+}
+
+static void
+or_free(struct cs_adapter *a)
+{
+	size_t i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i < a->n_calls; i++)
+		cs_buf_free(&a->calls[i].args);
+	json_tokener_free(a->tok);
+	cs_sse_free(a->sse);
+	free(a);
+}
+
+static enum cs_err
+add_header(struct cs_http_request *hr, const char *h)
+{
+	struct curl_slist *n;
+
+	if ((n = curl_slist_append(hr->headers, h)) == NULL)
+		return CS_ENOMEM;
+	hr->headers = n;
+	return CS_OK;
+}
+
+/*
+ * System messages become "instructions" (joined with a blank line); user
+ * and assistant messages become input messages; tool results become
+ * function_call_output items.  Empty assistant messages (a turn that only
+ * made tool calls) are left out.
+ */
+static enum cs_err
+or_build(const struct cs_config *cfg, const struct cs_chat_request *req,
+    struct cs_http_request *hr)
+{
+	struct json_object *root = NULL, *input, *m;
+	const struct cs_message *msg;
+	struct cs_buf auth, instr;
+	enum cs_err r = CS_ENOMEM;
+	const char *s;
+	size_t i, n_sys = 0;
+
+	cs_buf_init(&auth, 8192);
+	cs_buf_init(&instr, INSTR_MAX);
+	if ((r = cs_buf_printf(&hr->url, "%s/responses",
+	    cfg->base_url_eff)) != CS_OK)
+		goto fail;
+	r = CS_ENOMEM;
+	if ((root = json_object_new_object()) == NULL ||
+	    (input = json_object_new_array()) == NULL)
+		goto fail;
+	json_object_object_add(root, "model",
+	    json_object_new_string(req->model->name));
+	json_object_object_add(root, "stream", json_object_new_boolean(1));
+	for (i = 0; i < req->n_messages; i++) {
+		msg = &req->messages[i];
+		if (msg->role != CS_ROLE_SYSTEM)
+			continue;
+		if ((n_sys++ > 0 &&
+		    (r = cs_buf_puts(&instr, "\n\n")) != CS_OK) ||
+		    (r = cs_buf_append(&instr, msg->content,
+		    msg->content_len)) != CS_OK) {
+			json_object_put(input);
+			goto fail;
+		}
+	}
+	r = CS_ENOMEM;
+	if (n_sys > 0)
+		json_object_object_add(root, "instructions",
+		    json_object_new_string_len(instr.data ? instr.data : "",
+		    (int)instr.len));
+	json_object_object_add(root, "input", input);
+	for (i = 0; i < req->n_messages; i++) {
+		msg = &req->messages[i];
+		if (msg->role == CS_ROLE_SYSTEM)
+			continue;
+		if (msg->role == CS_ROLE_ASSISTANT && msg->content_len == 0)
+			continue;
+		if ((m = json_object_new_object()) == NULL)
+			goto fail;
+		json_object_array_add(input, m);
+		if (msg->role == CS_ROLE_TOOL) {
+			json_object_object_add(m, "type", json_object_new_string(
+			    "function_call_output"));
+			if (msg->tool_call_id != NULL)
+				json_object_object_add(m, "call_id",
+				    json_object_new_string(msg->tool_call_id));
+			json_object_object_add(m, "output",
+			    json_object_new_string_len(msg->content,
+			    (int)msg->content_len));
+			continue;
+		}
+		json_object_object_add(m, "role", json_object_new_string(
+		    cs_role_name(msg->role)));
+		json_object_object_add(m, "content", json_object_new_string_len(
+		    msg->content, (int)msg->content_len));
+	}
+	if (req->max_tokens > 0)
+		json_object_object_add(root, "max_output_tokens",
+		    json_object_new_int64(req->max_tokens));
+	if (req->has_temperature)
+		json_object_object_add(root, "temperature",
+		    json_object_new_double(req->temperature));
+	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (s == NULL || (r = cs_buf_puts(&hr->body, s)) != CS_OK)
+		goto fail;
+	if ((r = add_header(hr, "Content-Type: application/json")) != CS_OK ||
+	    (r = add_header(hr, "Accept: text/event-stream")) != CS_OK)
+		goto fail;
+	if (cfg->api_key != NULL) {
+		if ((r = cs_buf_printf(&auth, "Authorization: Bearer %s",
+		    cfg->api_key)) != CS_OK ||
+		    (r = add_header(hr, auth.data)) != CS_OK)
+			goto fail;
+	}
+	r = CS_OK;
+fail:
+	if (auth.data != NULL)
+		explicit_bzero(auth.data, auth.len);
+	cs_buf_free(&auth);
+	cs_buf_free(&instr);
+	json_object_put(root);
+	return r;
+}
+
+const struct cs_provider cs_provider_openai_responses = {
+	.name = "openai-responses",
+	.build = or_build,
+	.adapter_new = or_new,
+	.adapter_feed = or_feed,
+	.adapter_end = or_end,
+	.adapter_free = or_free,
+};

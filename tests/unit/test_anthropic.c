@@ -1,0 +1,666 @@
+/*
+ * test_anthropic.c — golden tests for the anthropic (Messages API)
+ * adapter: every recorded Anthropic stream in tests/fixtures/upstream, fed
+ * whole, line by line, in 7-byte pieces and byte by byte, must assemble
+ * exactly the text, tool calls, finish reason and usage of its
+ * .expect.json.  Plus the failure paths (truncation, in-band error,
+ * malformed and oversized events) and the request build().
+ */
+#include <dirent.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "buf.h"
+#include "config.h"
+#include "event.h"
+#include "provider.h"
+#include "request.h"
+#include "testutil.h"
+
+static const struct cs_provider *const P = &cs_provider_anthropic;
+
+struct collected {
+	struct cs_buf text;
+	struct cs_buf reasoning;
+	struct json_object *tools;   /* array of {id,name,arguments} */
+	char finish[64];
+	char native[64];
+	char *usage;                 /* JSON text or NULL */
+	int n_finish;
+	int n_error;
+	char error_type[64];
+	char error_message[256];
+	int after_terminal;          /* events after finish/error */
+	int stop_after_text;         /* return CLIENTGONE at this delta */
+	int texts;
+};
+
+static enum cs_err
+collect(void *ctx, const struct cs_event *ev)
+{
+	struct collected *c = ctx;
+	struct json_object *t;
+
+	if (c->n_finish || c->n_error)
+		c->after_terminal++;
+	switch (ev->type) {
+	case CS_EV_TEXT:
+		c->texts++;
+		assert_true(ev->kind == CS_TEXT_CONTENT ||
+		    ev->kind == CS_TEXT_REASONING);
+		cs_buf_append(ev->kind == CS_TEXT_REASONING ? &c->reasoning :
+		    &c->text, ev->text, ev->text_len);
+		if (c->stop_after_text && c->texts == c->stop_after_text)
+			return CS_ECLIENTGONE;
+		break;
+	case CS_EV_TOOL_CALL:
+		t = json_object_new_object();
+		json_object_object_add(t, "id",
+		    json_object_new_string(ev->tool_id));
+		json_object_object_add(t, "name",
+		    json_object_new_string(ev->tool_name));
+		json_object_object_add(t, "arguments",
+		    json_object_new_string(ev->tool_args));
+		json_object_array_add(c->tools, t);
+		break;
+	case CS_EV_FINISH:
+		c->n_finish++;
+		snprintf(c->finish, sizeof(c->finish), "%s", ev->finish_reason);
+		snprintf(c->native, sizeof(c->native), "%s",
+		    ev->native_finish_reason ? ev->native_finish_reason : "");
+		free(c->usage);
+		c->usage = ev->usage ? strdup(json_object_to_json_string_ext(
+		    ev->usage, JSON_C_TO_STRING_PLAIN)) : NULL;
+		break;
+	case CS_EV_ERROR:
+		c->n_error++;
+		snprintf(c->error_type, sizeof(c->error_type), "%s",
+		    ev->error_type);
+		snprintf(c->error_message, sizeof(c->error_message), "%s",
+		    ev->error_message);
+		break;
+	}
+	return CS_OK;
+}
+
+static void
+collected_init(struct collected *c)
+{
+	memset(c, 0, sizeof(*c));
+	cs_buf_init(&c->text, 1 << 20);
+	cs_buf_init(&c->reasoning, 1 << 20);
+	c->tools = json_object_new_array();
+}
+
+static void
+collected_free(struct collected *c)
+{
+	cs_buf_free(&c->text);
+	cs_buf_free(&c->reasoning);
+	json_object_put(c->tools);
+	free(c->usage);
+}
+
+/* Feed buf in pieces of size step (0 = split after every LF). */
+static enum cs_err
+feed(struct collected *c, const char *buf, size_t len, size_t step)
+{
+	struct cs_adapter *a = P->adapter_new(collect, c);
+	size_t off = 0, n;
+	enum cs_err r = CS_OK;
+
+	assert_non_null(a);
+	while (off < len) {
+		if (step == 0) {
+			const char *nl = memchr(buf + off, '\n', len - off);
+			n = nl ? (size_t)(nl - (buf + off)) + 1 : len - off;
+		} else
+			n = len - off < step ? len - off : step;
+		if ((r = P->adapter_feed(a, buf + off, n)) != CS_OK)
+			break;
+		off += n;
+	}
+	if (r == CS_OK)
+		r = P->adapter_end(a);
+	P->adapter_free(a);
+	return r;
+}
+
+static enum cs_err
+feed_str(struct collected *c, const char *s)
+{
+	return feed(c, s, strlen(s), (size_t)-1);
+}
+
+static const char *
+fixdir(void)
+{
+	const char *d = getenv("CS_FIXTURES");
+
+	return d != NULL ? d : "tests/fixtures";
+}
+
+static void
+assert_usage(const char *got, struct json_object *want)
+{
+	struct json_object *g;
+
+	if (want == NULL) {
+		assert_null(got);
+		return;
+	}
+	assert_non_null(got);
+	g = json_tokener_parse(got);
+	if (!json_object_equal(g, want))
+		fail_msg("usage %s != %s", got,
+		    json_object_to_json_string(want));
+	json_object_put(g);
+}
+
+/* name is the fixture file name without .sse. */
+static void
+check_fixture(const char *name)
+{
+	static const size_t steps[] = { (size_t)-1, 0, 7, 1 };
+	char path[512];
+	struct json_object *exp, *v, *err = NULL;
+	struct collected c;
+	char *body, *expjs;
+	size_t len = 0, elen = 0, i;
+
+	snprintf(path, sizeof(path), "%s/upstream/%s.sse", fixdir(), name);
+	body = tu_read_file(path, &len);
+	snprintf(path, sizeof(path), "%s/upstream/%s.expect.json", fixdir(),
+	    name);
+	expjs = tu_read_file(path, &elen);
+	exp = json_tokener_parse(expjs);
+	assert_non_null(exp);
+	/* An in-band error, or no finish_reason at all (a cut stream),
+	 * must end in one error event and no finish. */
+	if (!json_object_object_get_ex(exp, "error", &err) || err == NULL) {
+		err = NULL;
+		if (json_object_object_get_ex(exp, "finish_reason", &v) &&
+		    v == NULL)
+			err = exp;
+	}
+
+	for (i = 0; i < CS_ARRAY_LEN(steps); i++) {
+		collected_init(&c);
+		if (err != NULL) {
+			assert_int_equal(feed(&c, body, len, steps[i]),
+			    CS_EUPSTREAM);
+			assert_int_equal(c.n_error, 1);
+			assert_int_equal(c.n_finish, 0);
+			assert_string_equal(c.error_type, "upstream_error");
+		} else {
+			assert_int_equal(feed(&c, body, len, steps[i]), CS_OK);
+			assert_int_equal(c.n_error, 0);
+			assert_int_equal(c.n_finish, 1);
+			json_object_object_get_ex(exp, "finish_reason", &v);
+			assert_string_equal(c.native, v ?
+			    json_object_get_string(v) : "");
+			json_object_object_get_ex(exp, "usage", &v);
+			assert_usage(c.usage, v);
+		}
+		assert_int_equal(c.after_terminal, 0);
+		json_object_object_get_ex(exp, "text", &v);
+		assert_string_equal(c.text.data ? c.text.data : "",
+		    json_object_get_string(v));
+		if (json_object_object_get_ex(exp, "reasoning", &v))
+			assert_string_equal(c.reasoning.data ?
+			    c.reasoning.data : "", json_object_get_string(v));
+		json_object_object_get_ex(exp, "tool_calls", &v);
+		if (!json_object_equal(c.tools, v))
+			fail_msg("%s: tool calls %s != %s", name,
+			    json_object_to_json_string(c.tools),
+			    json_object_to_json_string(v));
+		collected_free(&c);
+	}
+	json_object_put(exp);
+	free(body);
+	free(expjs);
+}
+
+static void
+test_text(void **state)
+{
+	(void)state;
+	check_fixture("anthropic-text");
+}
+
+static void
+test_tool_use(void **state)
+{
+	(void)state;
+	check_fixture("anthropic-tool-use");
+}
+
+/* Every anthropic-*.sse with an .expect.json, including ones added later. */
+static void
+test_all_fixtures(void **state)
+{
+	char dir[512], name[256], path[800];
+	struct dirent *de;
+	DIR *d;
+	size_t n, count = 0;
+	FILE *f;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/upstream", fixdir());
+	assert_non_null(d = opendir(dir));
+	while ((de = readdir(d)) != NULL) {
+		n = strlen(de->d_name);
+		if (strncmp(de->d_name, "anthropic-", 10) != 0 || n < 5 ||
+		    n - 4 >= sizeof(name) ||
+		    strcmp(de->d_name + n - 4, ".sse") != 0)
+			continue;
+		memcpy(name, de->d_name, n - 4);
+		name[n - 4] = '\0';
+		snprintf(path, sizeof(path), "%s/%s.expect.json", dir, name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		fclose(f);
+		check_fixture(name);
+		count++;
+	}
+	closedir(d);
+	assert_true(count >= 2);
+}
+
+#define START \
+	"event: message_start\ndata: {\"type\":\"message_start\",\"message\":" \
+	"{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":10," \
+	"\"cache_read_input_tokens\":5,\"output_tokens\":1}}}\n\n"
+#define TEXT_BLOCK \
+	"event: content_block_start\ndata: {\"type\":\"content_block_start\"," \
+	"\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+#define DELTA(s) \
+	"event: content_block_delta\ndata: {\"type\":\"content_block_delta\"," \
+	"\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" s "\"}}\n\n"
+#define STOP_BLOCK(i) \
+	"event: content_block_stop\ndata: {\"type\":\"content_block_stop\"," \
+	"\"index\":" #i "}\n\n"
+#define MDELTA(reason) \
+	"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":" \
+	"{\"stop_reason\":\"" reason "\"},\"usage\":{\"output_tokens\":7," \
+	"\"cache_read_input_tokens\":null}}\n\n"
+#define MSTOP "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+
+static void
+test_truncated(void **state)
+{
+	struct collected c;
+
+	(void)state;
+	collected_init(&c);
+	assert_int_equal(feed_str(&c, START TEXT_BLOCK DELTA("Hi")),
+	    CS_EUPSTREAM);
+	assert_string_equal(c.text.data, "Hi");
+	assert_int_equal(c.n_error, 1);
+	assert_int_equal(c.n_finish, 0);
+	assert_string_equal(c.error_type, "upstream_error");
+	collected_free(&c);
+
+	/* message_delta alone is not the end either. */
+	collected_init(&c);
+	assert_int_equal(feed_str(&c, START TEXT_BLOCK DELTA("Hi")
+	    STOP_BLOCK(0) MDELTA("end_turn")), CS_EUPSTREAM);
+	assert_int_equal(c.n_error, 1);
+	assert_int_equal(c.n_finish, 0);
+	collected_free(&c);
+}
+
+static void
+test_in_band_error(void **state)
+{
+	struct collected c;
+
+	(void)state;
+	collected_init(&c);
+	assert_int_equal(feed_str(&c, START TEXT_BLOCK DELTA("a")
+	    "event: error\ndata: {\"type\": \"error\", \"error\": {\"details\":"
+	    " null, \"type\": \"overloaded_error\", \"message\": \"Overloaded\"}"
+	    "}\n\n" DELTA("b") MSTOP), CS_EUPSTREAM);
+	assert_string_equal(c.text.data, "a");
+	assert_int_equal(c.n_error, 1);
+	assert_int_equal(c.n_finish, 0);
+	assert_int_equal(c.after_terminal, 0);
+	assert_string_equal(c.error_type, "upstream_error");
+	assert_string_equal(c.error_message, "Overloaded");
+	collected_free(&c);
+
+	/* An error event whose data is not JSON still fails cleanly. */
+	collected_init(&c);
+	assert_int_equal(feed_str(&c, "event: error\ndata: oops\n\n"),
+	    CS_EUPSTREAM);
+	assert_int_equal(c.n_error, 1);
+	collected_free(&c);
+}
+
+static void
+test_malformed(void **state)
+{
+	struct collected c;
+
+	(void)state;
+	collected_init(&c);
+	assert_int_equal(feed_str(&c, START
+	    "event: content_block_delta\ndata: {\"type\":\n\n" MSTOP),
+	    CS_EUPSTREAM);
+	assert_int_equal(c.n_error, 1);
+	assert_int_equal(c.n_finish, 0);
+	assert_int_equal(c.after_terminal, 0);
+	collected_free(&c);
+}
+
+static void
+test_oversized(void **state)
+{
+	struct collected c;
+	size_t n = CS_MAX_SSE_LINE + 16;
+	char *big = malloc(n + 1);
+
+	(void)state;
+	assert_non_null(big);
+	memcpy(big, "data: ", 6);
+	memset(big + 6, 'x', n - 6);
+	big[n] = '\0';
+	collected_init(&c);
+	assert_int_equal(feed(&c, big, n, 4096), CS_EUPSTREAM);
+	assert_int_equal(c.n_error, 1);
+	assert_int_equal(c.n_finish, 0);
+	assert_string_equal(c.error_type, "upstream_error");
+	assert_non_null(strstr(c.error_message, "oversized"));
+	collected_free(&c);
+	free(big);
+}
+
+static void
+test_usage_merge_and_finish_map(void **state)
+{
+	static const struct { const char *native, *mapped; } m[] = {
+		{ "end_turn", "stop" }, { "stop_sequence", "stop" },
+		{ "max_tokens", "length" }, { "tool_use", "tool_calls" },
+		{ "refusal", "content_filter" }, { "pause_turn", "other" },
+	};
+	struct collected c;
+	struct cs_buf s;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < CS_ARRAY_LEN(m); i++) {
+		cs_buf_init(&s, 1 << 16);
+		assert_int_equal(cs_buf_printf(&s, "%s%s%s"
+		    "event: message_delta\ndata: {\"type\":\"message_delta\","
+		    "\"delta\":{\"stop_reason\":\"%s\"},\"usage\":{"
+		    "\"output_tokens\":7,\"cache_read_input_tokens\":null}}\n\n"
+		    "%s", START, TEXT_BLOCK, DELTA("x"), m[i].native, MSTOP),
+		    CS_OK);
+		collected_init(&c);
+		assert_int_equal(feed(&c, s.data, s.len, 3), CS_OK);
+		assert_string_equal(c.native, m[i].native);
+		assert_string_equal(c.finish, m[i].mapped);
+		/* output_tokens overridden, null leaves the start value. */
+		assert_string_equal(c.usage, "{\"input_tokens\":10,"
+		    "\"cache_read_input_tokens\":5,\"output_tokens\":7}");
+		collected_free(&c);
+		cs_buf_free(&s);
+	}
+
+	/* No message_delta at all: reason unknown, usage from the start. */
+	collected_init(&c);
+	assert_int_equal(feed_str(&c, START MSTOP), CS_OK);
+	assert_string_equal(c.finish, "unknown");
+	assert_string_equal(c.native, "");
+	assert_non_null(c.usage);
+	collected_free(&c);
+
+	/* No usage anywhere: NULL. */
+	collected_init(&c);
+	assert_int_equal(feed_str(&c, MSTOP), CS_OK);
+	assert_null(c.usage);
+	collected_free(&c);
+}
+
+static void
+test_thinking_and_tools(void **state)
+{
+	struct collected c;
+	struct json_object *t;
+
+	(void)state;
+	collected_init(&c);
+	assert_int_equal(feed_str(&c, START
+	    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+	    "\"index\":0,\"content_block\":{\"type\":\"thinking\","
+	    "\"thinking\":\"\"}}\n\n"
+	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+	    "\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":"
+	    "\"hmm\"}}\n\n"
+	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+	    "\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":"
+	    "\"abc\"}}\n\n" STOP_BLOCK(0)
+	    /* Two tool_use blocks; the second never gets its stop. */
+	    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+	    "\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t1\","
+	    "\"name\":\"f\",\"input\":{}}}\n\n"
+	    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+	    "\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t2\","
+	    "\"name\":\"g\",\"input\":{}}}\n\n"
+	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+	    "\"index\":2,\"delta\":{\"type\":\"input_json_delta\","
+	    "\"partial_json\":\"{\\\"b\\\":\"}}\n\n"
+	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+	    "\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
+	    "\"partial_json\":\"{\\\"a\\\":1}\"}}\n\n" STOP_BLOCK(1)
+	    /* A tool_use with its input inline and no deltas. */
+	    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+	    "\"index\":3,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t3\","
+	    "\"name\":\"h\",\"input\":{\"z\":true}}}\n\n" STOP_BLOCK(3)
+	    "event: ping\ndata: {\"type\": \"ping\"}\n\n"
+	    MDELTA("max_tokens") MSTOP), CS_OK);
+	assert_string_equal(c.reasoning.data, "hmm");
+	assert_null(c.text.data);
+	assert_int_equal(json_object_array_length(c.tools), 3);
+	t = json_object_array_get_idx(c.tools, 0);
+	assert_string_equal(json_object_get_string(
+	    json_object_object_get(t, "id")), "t1");
+	assert_string_equal(json_object_get_string(
+	    json_object_object_get(t, "arguments")), "{\"a\":1}");
+	t = json_object_array_get_idx(c.tools, 1);
+	assert_string_equal(json_object_get_string(
+	    json_object_object_get(t, "id")), "t3");
+	assert_string_equal(json_object_get_string(
+	    json_object_object_get(t, "arguments")), "{\"z\":true}");
+	/* Emitted before the finish although never stopped, truncated. */
+	t = json_object_array_get_idx(c.tools, 2);
+	assert_string_equal(json_object_get_string(
+	    json_object_object_get(t, "name")), "g");
+	assert_string_equal(json_object_get_string(
+	    json_object_object_get(t, "arguments")), "{\"b\":");
+	assert_string_equal(c.finish, "length");
+	assert_int_equal(c.n_finish, 1);
+	collected_free(&c);
+}
+
+static void
+test_after_stop_ignored(void **state)
+{
+	struct collected c;
+
+	(void)state;
+	collected_init(&c);
+	assert_int_equal(feed_str(&c, START TEXT_BLOCK DELTA("ok") STOP_BLOCK(0)
+	    MDELTA("end_turn") MSTOP DELTA("late") MSTOP
+	    "event: error\ndata: {\"type\":\"error\",\"error\":{}}\n\n"),
+	    CS_OK);
+	assert_string_equal(c.text.data, "ok");
+	assert_int_equal(c.n_finish, 1);
+	assert_int_equal(c.n_error, 0);
+	assert_int_equal(c.after_terminal, 0);
+	collected_free(&c);
+}
+
+static void
+test_client_gone_stops(void **state)
+{
+	struct collected c;
+
+	(void)state;
+	collected_init(&c);
+	c.stop_after_text = 1;
+	assert_int_equal(feed_str(&c, START TEXT_BLOCK DELTA("a") DELTA("b")),
+	    CS_ECLIENTGONE);
+	assert_string_equal(c.text.data, "a");
+	assert_int_equal(c.n_error, 0);
+	collected_free(&c);
+}
+
+/* ---- build() ---- */
+
+static int
+has_header(const struct curl_slist *h, const char *want)
+{
+	for (; h != NULL; h = h->next)
+		if (strcmp(h->data, want) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+has_header_prefix(const struct curl_slist *h, const char *prefix)
+{
+	for (; h != NULL; h = h->next)
+		if (strncasecmp(h->data, prefix, strlen(prefix)) == 0)
+			return 1;
+	return 0;
+}
+
+static const char *
+jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	assert_true(json_object_object_get_ex(o, key, &v));
+	return json_object_get_string(v);
+}
+
+static void
+test_build(void **state)
+{
+	static struct cs_config cfg;
+	struct cs_model_cfg model;
+	char key[] = "sk-ant-test";
+	char s1[] = "Be brief.", s2[] = "Be kind.", u1[] = "hi",
+	    a1[] = "hello", t1[] = "42", u2[] = "thanks", tid[] = "toolu_9";
+	struct cs_message msgs[] = {
+		{ CS_ROLE_SYSTEM, s1, sizeof(s1) - 1, NULL },
+		{ CS_ROLE_USER, u1, sizeof(u1) - 1, NULL },
+		{ CS_ROLE_SYSTEM, s2, sizeof(s2) - 1, NULL },
+		{ CS_ROLE_ASSISTANT, a1, sizeof(a1) - 1, NULL },
+		{ CS_ROLE_TOOL, t1, sizeof(t1) - 1, tid },
+		{ CS_ROLE_USER, u2, sizeof(u2) - 1, NULL },
+	};
+	struct cs_chat_request req;
+	struct cs_http_request hr;
+	struct json_object *body, *v, *m, *p;
+
+	(void)state;
+	cs_config_defaults(&cfg);
+	cfg.base_url_eff = "https://api.anthropic.com/v1";
+	cfg.api_key = key;
+	memset(&model, 0, sizeof(model));
+	snprintf(model.name, sizeof(model.name), "claude-sonnet-4-5");
+	memset(&req, 0, sizeof(req));
+	req.model = &model;
+	req.messages = msgs;
+	req.n_messages = CS_ARRAY_LEN(msgs);
+	req.has_temperature = 1;
+	req.temperature = 0.5;
+
+	cs_http_request_init(&hr);
+	assert_int_equal(P->build(&cfg, &req, &hr), CS_OK);
+	assert_string_equal(hr.url.data,
+	    "https://api.anthropic.com/v1/messages");
+	assert_true(has_header(hr.headers, "x-api-key: sk-ant-test"));
+	assert_true(has_header(hr.headers, "anthropic-version: 2023-06-01"));
+	assert_true(has_header_prefix(hr.headers,
+	    "content-type: application/json"));
+	assert_true(has_header_prefix(hr.headers,
+	    "accept: text/event-stream"));
+	assert_false(has_header_prefix(hr.headers, "authorization:"));
+	body = json_tokener_parse(hr.body.data);
+	assert_non_null(body);
+	assert_string_equal(jstr(body, "model"), "claude-sonnet-4-5");
+	assert_true(json_object_object_get_ex(body, "max_tokens", &v));
+	assert_int_equal(json_object_get_int64(v), 4096);
+	assert_true(json_object_object_get_ex(body, "stream", &v));
+	assert_true(json_object_get_boolean(v));
+	assert_string_equal(jstr(body, "system"), "Be brief.\n\nBe kind.");
+	assert_true(json_object_object_get_ex(body, "temperature", &v));
+	assert_true(json_object_get_double(v) == 0.5);
+	assert_true(json_object_object_get_ex(body, "messages", &v));
+	assert_int_equal(json_object_array_length(v), 4);
+	m = json_object_array_get_idx(v, 0);
+	assert_string_equal(jstr(m, "role"), "user");
+	assert_string_equal(jstr(m, "content"), "hi");
+	m = json_object_array_get_idx(v, 1);
+	assert_string_equal(jstr(m, "role"), "assistant");
+	assert_string_equal(jstr(m, "content"), "hello");
+	m = json_object_array_get_idx(v, 2);
+	assert_string_equal(jstr(m, "role"), "user");
+	assert_true(json_object_object_get_ex(m, "content", &p));
+	assert_true(json_object_is_type(p, json_type_array));
+	assert_int_equal(json_object_array_length(p), 1);
+	p = json_object_array_get_idx(p, 0);
+	assert_string_equal(jstr(p, "type"), "tool_result");
+	assert_string_equal(jstr(p, "tool_use_id"), "toolu_9");
+	assert_string_equal(jstr(p, "content"), "42");
+	m = json_object_array_get_idx(v, 3);
+	assert_string_equal(jstr(m, "role"), "user");
+	assert_string_equal(jstr(m, "content"), "thanks");
+	json_object_put(body);
+	cs_http_request_free(&hr);
+
+	/* No key, no system, no temperature, explicit max_tokens. */
+	cfg.api_key = NULL;
+	req.messages = msgs + 1;
+	req.n_messages = 1;
+	req.has_temperature = 0;
+	req.max_tokens = 100;
+	cs_http_request_init(&hr);
+	assert_int_equal(P->build(&cfg, &req, &hr), CS_OK);
+	assert_false(has_header_prefix(hr.headers, "x-api-key:"));
+	assert_true(has_header(hr.headers, "anthropic-version: 2023-06-01"));
+	body = json_tokener_parse(hr.body.data);
+	assert_non_null(body);
+	assert_false(json_object_object_get_ex(body, "system", NULL));
+	assert_false(json_object_object_get_ex(body, "temperature", NULL));
+	assert_true(json_object_object_get_ex(body, "max_tokens", &v));
+	assert_int_equal(json_object_get_int64(v), 100);
+	json_object_put(body);
+	cs_http_request_free(&hr);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_tool_use),
+		cmocka_unit_test(test_all_fixtures),
+		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_in_band_error),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_oversized),
+		cmocka_unit_test(test_usage_merge_and_finish_map),
+		cmocka_unit_test(test_thinking_and_tools),
+		cmocka_unit_test(test_after_stop_ignored),
+		cmocka_unit_test(test_client_gone_stops),
+		cmocka_unit_test(test_build),
+	};
+
+	return cmocka_run_group_tests_name("anthropic", tests, NULL, NULL);
+}
