@@ -106,6 +106,8 @@ static const struct ckey keys[] = {
 	    "yes", NULL, NULL },
 	{ "instructions", CT_STRING, FIELD(instructions), 0, 0, "", NULL,
 	    NULL },
+	{ "client_tools", CT_BOOL, FIELD(client_tools), 0, 1, "yes", NULL,
+	    NULL },
 	{ "demo_words_per_second", CT_INT, FIELD(demo_words_per_second),
 	    1, 1000, "20", NULL, NULL },
 	{ "self_check", CT_BOOL, FIELD(self_check), 0, 1, "yes", NULL, NULL },

@@ -62,6 +62,8 @@ struct cs_config {
 	/* instructions (system prompt) */
 	int    client_instructions;  /* may clients send "instructions"? */
 	char   instructions[8192];   /* server system prompt, "" = none */
+	/* tools */
+	int    client_tools;         /* may clients send "tools"? */
 	/* demo provider */
 	int    demo_words_per_second;
 	/* GET /api/check, the deployment self-check stream */

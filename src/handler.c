@@ -199,6 +199,8 @@ serve_models(const struct cs_config *cfg, struct cs_stream *s)
 	    cs_config_model(cfg, NULL)->name));
 	json_object_object_add(root, "instructions_allowed",
 	    json_object_new_boolean(cfg->client_instructions));
+	json_object_object_add(root, "tools_allowed",
+	    json_object_new_boolean(cfg->client_tools));
 	body = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	cs_stream_reply(s, 200, "application/json", body, strlen(body));

@@ -1,8 +1,10 @@
 /* provider.c — helpers shared by the provider adapters. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
+#include <json-c/json.h>
 
 #include "config.h"
 #include "provider.h"
@@ -67,4 +69,31 @@ cs_provider_for(int kind)
 		break;
 	}
 	return &cs_provider_demo;
+}
+
+struct json_object *
+cs_json_args_object(const char *s, size_t len)
+{
+	struct json_tokener *tok;
+	struct json_object *o = NULL;
+	size_t i;
+
+	if (len <= INT_MAX &&
+	    (tok = json_tokener_new_ex(CS_JSON_MAX_DEPTH)) != NULL) {
+		json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+		o = json_tokener_parse_ex(tok, s, (int)len);
+		i = json_tokener_get_parse_end(tok);
+		while (i < len && (s[i] == ' ' || s[i] == '\t' ||
+		    s[i] == '\n' || s[i] == '\r'))
+			i++;
+		if (o != NULL && (i != len ||
+		    !json_object_is_type(o, json_type_object))) {
+			json_object_put(o);
+			o = NULL;
+		}
+		json_tokener_free(tok);
+	}
+	if (o == NULL)
+		o = json_object_new_object();
+	return o;
 }

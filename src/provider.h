@@ -60,6 +60,15 @@ extern const struct cs_provider cs_provider_ollama;
 /* The adapter for an enum cs_provider_kind (demo for DEMO and AUTO). */
 const struct cs_provider *cs_provider_for(int kind);
 
+/*
+ * Tool-call arguments (JSON text from the client, len bytes) as a new
+ * JSON object for the providers that want an object rather than text: the
+ * parsed value if it is one object and nothing else, else an empty
+ * object.  NULL only when out of memory.  Shared by anthropic and ollama.
+ */
+struct json_object;
+struct json_object *cs_json_args_object(const char *s, size_t len);
+
 /* Map an OpenAI-style finish reason onto the native set. */
 const char *cs_finish_reason_native(const char *provider_reason);
 

@@ -17,9 +17,18 @@
  *    so that typos ("max_token") surface instead of being ignored.
  *  - a JSON null for an optional field means "absent", as OpenAI SDKs
  *    serialise unset options that way.
+ *  - tools (array of at most 64 {"type":"function","function":{name,
+ *    description?, parameters?, strict?}}, names 1..64 of [A-Za-z0-9_-],
+ *    unique) and tool_choice ("auto", "none", "required" or
+ *    {"type":"function","function":{"name":<one of the tools>}}): kept,
+ *    normalised; refused when the config has client_tools = no.
+ *    tool_choice "required" or named needs tools; "auto"/"none" without
+ *    tools are accepted and dropped.
  *  - messages[]: role, content, name (string <= 64 bytes, not kept),
  *    tool_call_id (string <= 128 bytes, kept for tool messages only, as
- *    only those may carry one upstream), tool_calls (not kept).
+ *    only those may carry one upstream), tool_calls (assistant messages
+ *    only: at most 64 {"id","type":"function","function":{"name",
+ *    "arguments":"<JSON text>"}}, kept).
  *  - content parts: {"type":"text","text":"..."} only.
  *  - duplicate keys: json-c keeps the last one; so do we.
  *  - lone surrogate escapes ("\ud800"): json-c turns them into U+FFFD,
@@ -40,13 +49,27 @@
 #define MAX_TOKENS_CEIL   10000000L
 #define MAX_NAME_BYTES    64      /* messages[].name */
 #define MAX_TOOLID_BYTES  128     /* messages[].tool_call_id */
+#define MAX_TOOLS         64      /* tools[], messages[].tool_calls[] */
+#define MAX_TOOLNAME      64      /* function names */
 #define ECHO_MAX          40      /* client bytes quoted in a message */
 #define WHERE_MAX         96      /* "messages[N].content[M].type" */
 
 static const char *const top_fields[] = {
 	"messages", "model", "instructions", "temperature", "max_tokens",
-	"stream", "n", "user",
+	"stream", "n", "user", "tools", "tool_choice",
 };
+
+static const char *const tool_fields[] = { "type", "function" };
+
+static const char *const fn_fields[] = {
+	"name", "description", "parameters", "strict",
+};
+
+static const char *const call_fields[] = { "id", "type", "function" };
+
+static const char *const call_fn_fields[] = { "name", "arguments" };
+
+static const char *const choice_fn_fields[] = { "name" };
 
 static const char *const msg_fields[] = {
 	"role", "content", "name", "tool_call_id", "tool_calls",
@@ -561,6 +584,411 @@ parse_role(struct json_object *o, size_t i, enum cs_role *role,
 	return CS_EBADINPUT;
 }
 
+/* Refuse any field of o not in list; where names o. */
+static enum cs_err
+check_fields(struct json_object *o, const char *const *list, size_t n,
+    const char *where, struct cs_reqerr *err)
+{
+	struct json_object_iterator it, end;
+	const char *key;
+	char q[ECHO_MAX + 4];
+
+	it = json_object_iter_begin(o);
+	end = json_object_iter_end(o);
+	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+		key = json_object_iter_peek_name(&it);
+		if (!in_list(key, list, n)) {
+			seterr(err, 400, "%s: unknown field \"%s\"", where,
+			    echo(q, key, strlen(key)));
+			return CS_EBADINPUT;
+		}
+	}
+	return CS_OK;
+}
+
+/* o.type (o named by where) must be "function". */
+static enum cs_err
+check_function_type(struct json_object *o, const char *where,
+    const char *what, struct cs_reqerr *err)
+{
+	struct json_object *v;
+	const char *s;
+	size_t n;
+	char w[WHERE_MAX + 32], q[ECHO_MAX + 4];
+	enum cs_err r;
+
+	snprintf(w, sizeof(w), "%s.type", where);
+	if ((v = opt_field(o, "type")) == NULL) {
+		seterr(err, 400, "%s: missing (must be \"function\")", w);
+		return CS_EBADINPUT;
+	}
+	if ((r = check_str(v, w, SIZE_MAX, 0, &s, &n, err)) != CS_OK)
+		return r;
+	if (strcmp(s, "function") != 0) {
+		seterr(err, 400, "%s: unsupported %s type \"%s\" (only "
+		    "\"function\")", w, what, echo(q, s, n));
+		return CS_EBADINPUT;
+	}
+	return CS_OK;
+}
+
+/* o.function (o named by where) must be an object; returns it or NULL. */
+static struct json_object *
+function_obj(struct json_object *o, const char *where, struct cs_reqerr *err)
+{
+	struct json_object *v;
+
+	if ((v = opt_field(o, "function")) == NULL) {
+		seterr(err, 400, "%s.function: missing", where);
+		return NULL;
+	}
+	if (!json_object_is_type(v, json_type_object)) {
+		seterr(err, 400, "%s.function: must be an object", where);
+		return NULL;
+	}
+	return v;
+}
+
+/* fn.name: 1..MAX_TOOLNAME bytes of [A-Za-z0-9_-]. */
+static enum cs_err
+check_fname(struct json_object *fn, const char *where, const char **s,
+    size_t *n, struct cs_reqerr *err)
+{
+	struct json_object *v;
+	char w[WHERE_MAX + 32], q[ECHO_MAX + 4];
+	size_t k;
+	unsigned char c;
+	enum cs_err r;
+
+	snprintf(w, sizeof(w), "%s.function.name", where);
+	if ((v = opt_field(fn, "name")) == NULL) {
+		seterr(err, 400, "%s: missing", w);
+		return CS_EBADINPUT;
+	}
+	if ((r = check_str(v, w, MAX_TOOLNAME, 0, s, n, err)) != CS_OK)
+		return r;
+	if (*n == 0) {
+		seterr(err, 400, "%s: must not be empty", w);
+		return CS_EBADINPUT;
+	}
+	for (k = 0; k < *n; k++) {
+		c = (unsigned char)(*s)[k];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '-')) {
+			seterr(err, 400, "%s: \"%s\" has characters other "
+			    "than A-Z, a-z, 0-9, _ and -", w, echo(q, *s, *n));
+			return CS_EBADINPUT;
+		}
+	}
+	return CS_OK;
+}
+
+/* tools[j] into a new normalised object *out. */
+static enum cs_err
+parse_tool(const struct cs_config *cfg, struct json_object *o, size_t j,
+    struct json_object **out, struct cs_reqerr *err)
+{
+	struct json_object *fn, *v, *nt = NULL, *nfn;
+	const char *s;
+	size_t n;
+	char where[WHERE_MAX], w[WHERE_MAX + 32];
+	enum cs_err r;
+
+	*out = NULL;
+	snprintf(where, sizeof(where), "tools[%zu]", j);
+	if (!json_object_is_type(o, json_type_object)) {
+		seterr(err, 400, "%s: must be an object {\"type\":\"function\","
+		    "\"function\":{...}}", where);
+		return CS_EBADINPUT;
+	}
+	if ((r = check_fields(o, tool_fields, CS_ARRAY_LEN(tool_fields),
+	    where, err)) != CS_OK ||
+	    (r = check_function_type(o, where, "tool", err)) != CS_OK)
+		return r;
+	if ((fn = function_obj(o, where, err)) == NULL)
+		return CS_EBADINPUT;
+	snprintf(w, sizeof(w), "%s.function", where);
+	if ((r = check_fields(fn, fn_fields, CS_ARRAY_LEN(fn_fields), w,
+	    err)) != CS_OK)
+		return r;
+	if ((r = check_fname(fn, where, &s, &n, err)) != CS_OK)
+		return r;
+
+	r = CS_ENOMEM;
+	if ((nt = json_object_new_object()) == NULL ||
+	    (nfn = json_object_new_object()) == NULL)
+		goto fail;
+	json_object_object_add(nt, "type", json_object_new_string("function"));
+	json_object_object_add(nt, "function", nfn);
+	json_object_object_add(nfn, "name", json_object_new_string_len(s,
+	    (int)n));
+	if ((v = opt_field(fn, "description")) != NULL) {
+		snprintf(w, sizeof(w), "%s.function.description", where);
+		if ((r = check_str(v, w, cfg->max_message_bytes, 1, &s, &n,
+		    err)) != CS_OK)
+			goto fail;
+		json_object_object_add(nfn, "description",
+		    json_object_new_string_len(s, (int)n));
+	}
+	if ((v = opt_field(fn, "parameters")) != NULL) {
+		if (!json_object_is_type(v, json_type_object)) {
+			seterr(err, 400, "%s.function.parameters: must be a "
+			    "JSON schema object", where);
+			r = CS_EBADINPUT;
+			goto fail;
+		}
+		json_object_object_add(nfn, "parameters", json_object_get(v));
+	}
+	if ((v = opt_field(fn, "strict")) != NULL) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			seterr(err, 400, "%s.function.strict: must be true or "
+			    "false", where);
+			r = CS_EBADINPUT;
+			goto fail;
+		}
+		json_object_object_add(nfn, "strict",
+		    json_object_new_boolean(json_object_get_boolean(v)));
+	}
+	*out = nt;
+	return CS_OK;
+fail:
+	if (r == CS_ENOMEM)
+		seterr(err, 500, "out of memory");
+	json_object_put(nt);
+	return r;
+}
+
+/* The name of normalised tool k. */
+static const char *
+tool_name(struct json_object *tools, size_t k)
+{
+	return json_object_get_string(json_object_object_get(
+	    json_object_object_get(json_object_array_get_idx(tools, k),
+	    "function"), "name"));
+}
+
+/* "tools" into req->tools, req->n_tools. */
+static enum cs_err
+parse_tools(const struct cs_config *cfg, struct json_object *top,
+    struct cs_chat_request *req, struct cs_reqerr *err)
+{
+	struct json_object *v, *t;
+	size_t n, j, k;
+	char q[ECHO_MAX + 4];
+	enum cs_err r;
+
+	if ((v = opt_field(top, "tools")) == NULL)
+		return CS_OK;
+	if (!json_object_is_type(v, json_type_array)) {
+		seterr(err, 400, "tools: must be an array");
+		return CS_EBADINPUT;
+	}
+	if ((n = json_object_array_length(v)) == 0)
+		return CS_OK;
+	if (!cfg->client_tools) {
+		seterr(err, 400, "tools: not allowed by this server");
+		return CS_EBADINPUT;
+	}
+	if (n > MAX_TOOLS) {
+		seterr(err, 400, "tools: too many (%zu > max %d)", n,
+		    MAX_TOOLS);
+		return CS_EBADINPUT;
+	}
+	if ((req->tools = json_object_new_array()) == NULL) {
+		seterr(err, 500, "out of memory");
+		return CS_ENOMEM;
+	}
+	for (j = 0; j < n; j++) {
+		if ((r = parse_tool(cfg, json_object_array_get_idx(v, j), j,
+		    &t, err)) != CS_OK)
+			return r;
+		if (json_object_array_add(req->tools, t) != 0) {
+			json_object_put(t);
+			seterr(err, 500, "out of memory");
+			return CS_ENOMEM;
+		}
+		req->n_tools = j + 1;
+		for (k = 0; k < j; k++)
+			if (strcmp(tool_name(req->tools, k),
+			    tool_name(req->tools, j)) == 0) {
+				seterr(err, 400, "tools[%zu].function.name: "
+				    "\"%s\" repeats tools[%zu]", j,
+				    echo(q, tool_name(req->tools, j),
+				    strlen(tool_name(req->tools, j))), k);
+				return CS_EBADINPUT;
+			}
+	}
+	return CS_OK;
+}
+
+#define TOOL_CHOICE_RULE "must be \"auto\", \"none\", \"required\" or " \
+	"{\"type\":\"function\",\"function\":{\"name\":...}}"
+
+/* "tool_choice", after parse_tools(). */
+static enum cs_err
+parse_tool_choice(struct json_object *top, struct cs_chat_request *req,
+    struct cs_reqerr *err)
+{
+	struct json_object *v, *fn;
+	const char *s;
+	size_t n, k;
+	char q[ECHO_MAX + 4];
+	enum cs_err r;
+
+	if ((v = opt_field(top, "tool_choice")) == NULL)
+		return CS_OK;
+	if (json_object_is_type(v, json_type_string)) {
+		s = json_object_get_string(v);
+		if (strcmp(s, "auto") == 0)
+			req->tool_choice = CS_TOOL_CHOICE_AUTO;
+		else if (strcmp(s, "none") == 0)
+			req->tool_choice = CS_TOOL_CHOICE_NONE;
+		else if (strcmp(s, "required") == 0)
+			req->tool_choice = CS_TOOL_CHOICE_REQUIRED;
+		else {
+			seterr(err, 400, "tool_choice: %s", TOOL_CHOICE_RULE);
+			return CS_EBADINPUT;
+		}
+		if (req->tools == NULL) {
+			if (req->tool_choice == CS_TOOL_CHOICE_REQUIRED) {
+				seterr(err, 400, "tool_choice: \"required\" "
+				    "needs tools");
+				return CS_EBADINPUT;
+			}
+			/* Nothing to choose from: drop it. */
+			req->tool_choice = CS_TOOL_CHOICE_UNSET;
+		}
+		return CS_OK;
+	}
+	if (!json_object_is_type(v, json_type_object)) {
+		seterr(err, 400, "tool_choice: %s", TOOL_CHOICE_RULE);
+		return CS_EBADINPUT;
+	}
+	if ((r = check_fields(v, tool_fields, CS_ARRAY_LEN(tool_fields),
+	    "tool_choice", err)) != CS_OK ||
+	    (r = check_function_type(v, "tool_choice", "tool", err)) != CS_OK)
+		return r;
+	if ((fn = function_obj(v, "tool_choice", err)) == NULL)
+		return CS_EBADINPUT;
+	if ((r = check_fields(fn, choice_fn_fields,
+	    CS_ARRAY_LEN(choice_fn_fields), "tool_choice.function", err)) !=
+	    CS_OK ||
+	    (r = check_fname(fn, "tool_choice", &s, &n, err)) != CS_OK)
+		return r;
+	for (k = 0; k < req->n_tools; k++)
+		if (strcmp(tool_name(req->tools, k), s) == 0)
+			break;
+	if (k == req->n_tools) {
+		seterr(err, 400, "tool_choice.function.name: \"%s\" is not one "
+		    "of the tools", echo(q, s, n));
+		return CS_EBADINPUT;
+	}
+	if ((req->tool_choice_name = dupmem(s, n)) == NULL) {
+		seterr(err, 500, "out of memory");
+		return CS_ENOMEM;
+	}
+	req->tool_choice = CS_TOOL_CHOICE_NAMED;
+	return CS_OK;
+}
+
+/* messages[i].tool_calls[j] into tc. */
+static enum cs_err
+parse_tool_call(const struct cs_config *cfg, struct json_object *o,
+    size_t i, size_t j, struct cs_tool_call *tc, struct cs_reqerr *err)
+{
+	struct json_object *v, *fn;
+	const char *s;
+	size_t n;
+	char where[WHERE_MAX], w[WHERE_MAX + 32];
+	enum cs_err r;
+
+	snprintf(where, sizeof(where), "messages[%zu].tool_calls[%zu]", i, j);
+	if (!json_object_is_type(o, json_type_object)) {
+		seterr(err, 400, "%s: must be an object {\"id\",\"type\":"
+		    "\"function\",\"function\":{\"name\",\"arguments\"}}",
+		    where);
+		return CS_EBADINPUT;
+	}
+	if ((r = check_fields(o, call_fields, CS_ARRAY_LEN(call_fields),
+	    where, err)) != CS_OK ||
+	    (r = check_function_type(o, where, "tool call", err)) != CS_OK)
+		return r;
+	snprintf(w, sizeof(w), "%s.id", where);
+	if ((v = opt_field(o, "id")) == NULL) {
+		seterr(err, 400, "%s: missing", w);
+		return CS_EBADINPUT;
+	}
+	if ((r = check_str(v, w, MAX_TOOLID_BYTES, 0, &s, &n, err)) != CS_OK)
+		return r;
+	if (n == 0) {
+		seterr(err, 400, "%s: must not be empty", w);
+		return CS_EBADINPUT;
+	}
+	if ((tc->id = dupmem(s, n)) == NULL)
+		goto nomem;
+	if ((fn = function_obj(o, where, err)) == NULL)
+		return CS_EBADINPUT;
+	snprintf(w, sizeof(w), "%s.function", where);
+	if ((r = check_fields(fn, call_fn_fields,
+	    CS_ARRAY_LEN(call_fn_fields), w, err)) != CS_OK ||
+	    (r = check_fname(fn, where, &s, &n, err)) != CS_OK)
+		return r;
+	if ((tc->name = dupmem(s, n)) == NULL)
+		goto nomem;
+	snprintf(w, sizeof(w), "%s.function.arguments", where);
+	if ((v = opt_field(fn, "arguments")) == NULL) {
+		seterr(err, 400, "%s: missing (a string of JSON)", w);
+		return CS_EBADINPUT;
+	}
+	if ((r = check_str(v, w, cfg->max_message_bytes, 1, &s, &n, err)) !=
+	    CS_OK)
+		return r;
+	if ((tc->arguments = dupmem(s, n)) == NULL)
+		goto nomem;
+	tc->arguments_len = n;
+	return CS_OK;
+nomem:
+	seterr(err, 500, "out of memory");
+	return CS_ENOMEM;
+}
+
+/* messages[i].tool_calls (v not null) into m; role already parsed. */
+static enum cs_err
+parse_tool_calls(const struct cs_config *cfg, struct json_object *v,
+    size_t i, struct cs_message *m, struct cs_reqerr *err)
+{
+	size_t n, j;
+	enum cs_err r;
+
+	if (!json_object_is_type(v, json_type_array)) {
+		seterr(err, 400, "messages[%zu].tool_calls: must be an array",
+		    i);
+		return CS_EBADINPUT;
+	}
+	if ((n = json_object_array_length(v)) == 0)
+		return CS_OK;
+	if (m->role != CS_ROLE_ASSISTANT) {
+		seterr(err, 400, "messages[%zu].tool_calls: only assistant "
+		    "messages may carry tool calls", i);
+		return CS_EBADINPUT;
+	}
+	if (n > MAX_TOOLS) {
+		seterr(err, 400, "messages[%zu].tool_calls: too many (%zu > "
+		    "max %d)", i, n, MAX_TOOLS);
+		return CS_EBADINPUT;
+	}
+	if ((m->tool_calls = calloc(n, sizeof(*m->tool_calls))) == NULL) {
+		seterr(err, 500, "out of memory");
+		return CS_ENOMEM;
+	}
+	m->n_tool_calls = n;
+	for (j = 0; j < n; j++)
+		if ((r = parse_tool_call(cfg, json_object_array_get_idx(v, j),
+		    i, j, &m->tool_calls[j], err)) != CS_OK)
+			return r;
+	return CS_OK;
+}
+
 /* messages[i] into m. */
 static enum cs_err
 parse_message(const struct cs_config *cfg, struct json_object *o, size_t i,
@@ -609,10 +1037,16 @@ parse_message(const struct cs_config *cfg, struct json_object *o, size_t i,
 			return CS_ENOMEM;
 		}
 	}
-	/* tool_calls: accepted for round trips, value not used yet. */
+	if ((v = opt_field(o, "tool_calls")) != NULL &&
+	    (r = parse_tool_calls(cfg, v, i, m, err)) != CS_OK)
+		return r;
 
 	snprintf(where, sizeof(where), "messages[%zu].content", i);
 	if (!json_object_object_get_ex(o, "content", &v)) {
+		/* OpenAI lets an assistant message with tool calls omit
+		 * its content. */
+		if (m->n_tool_calls > 0)
+			return set_content(m, "", 0, err);
 		seterr(err, 400, "%s: missing", where);
 		return CS_EBADINPUT;
 	}
@@ -794,7 +1228,7 @@ cs_request_parse(const struct cs_config *cfg, const char *body, size_t len,
 		if (!in_list(key, top_fields, CS_ARRAY_LEN(top_fields))) {
 			seterr(err, 400, "unknown field \"%s\" (accepted: "
 			    "messages, model, instructions, temperature, "
-			    "max_tokens, stream, n, user)",
+			    "max_tokens, stream, n, user, tools, tool_choice)",
 			    echo(q, key, strlen(key)));
 			goto fail;
 		}
@@ -808,6 +1242,9 @@ cs_request_parse(const struct cs_config *cfg, const char *body, size_t len,
 	if ((r = parse_model(cfg, top, &req->model, err)) != CS_OK)
 		goto fail;
 	if ((r = parse_options(top, req, err)) != CS_OK)
+		goto fail;
+	if ((r = parse_tools(cfg, top, req, err)) != CS_OK ||
+	    (r = parse_tool_choice(top, req, err)) != CS_OK)
 		goto fail;
 
 	if ((v = opt_field(top, "instructions")) != NULL) {
@@ -885,15 +1322,23 @@ fail:
 void
 cs_request_free(struct cs_chat_request *r)
 {
-	size_t i;
+	size_t i, j;
 
 	if (r == NULL)
 		return;
 	for (i = 0; i < r->n_messages; i++) {
 		free(r->messages[i].content);
 		free(r->messages[i].tool_call_id);
+		for (j = 0; j < r->messages[i].n_tool_calls; j++) {
+			free(r->messages[i].tool_calls[j].id);
+			free(r->messages[i].tool_calls[j].name);
+			free(r->messages[i].tool_calls[j].arguments);
+		}
+		free(r->messages[i].tool_calls);
 	}
 	free(r->messages);
+	json_object_put(r->tools);
+	free(r->tool_choice_name);
 	free(r);
 }
 

@@ -7,10 +7,12 @@
  * content is a string, or an array of {"type":"text","text":"..."} parts
  * (joined); null content is accepted only for assistant messages.
  * Also accepted: "stream" (boolean, ignored), "user" (string, ignored),
- * "n" (must be 1), and on messages "name", "tool_call_id" (kept for tool
- * messages) and "tool_calls" (ignored); any other field is refused.  A
- * JSON null for an optional field means the field is absent.  The full
- * policy is at the top of request.c.
+ * "n" (must be 1), "tools" and "tool_choice" (OpenAI Chat Completions
+ * shape, kept; refused when the config says client_tools = no), and on
+ * messages "name", "tool_call_id" (kept for tool messages) and
+ * "tool_calls" (assistant messages only, kept); any other field is
+ * refused.  A JSON null for an optional field means the field is absent.
+ * The full policy is at the top of request.c.
  */
 #ifndef CS_REQUEST_H
 #define CS_REQUEST_H
@@ -20,15 +22,37 @@
 #include "cs.h"
 #include "config.h"
 
+struct json_object;
+
 enum cs_role { CS_ROLE_SYSTEM, CS_ROLE_USER, CS_ROLE_ASSISTANT, CS_ROLE_TOOL };
 
 const char *cs_role_name(enum cs_role r);
+
+/* One tool call an assistant message made; all strings NUL-terminated
+ * UTF-8 owned by the request.  arguments is the client's JSON text as
+ * given (not checked to be JSON; adapters that need an object parse it). */
+struct cs_tool_call {
+	char  *id;
+	char  *name;          /* 1..64 of [A-Za-z0-9_-] */
+	char  *arguments;
+	size_t arguments_len;
+};
 
 struct cs_message {
 	enum cs_role role;
 	char  *content;       /* NUL-terminated UTF-8, owned by the request */
 	size_t content_len;
 	char  *tool_call_id;  /* tool messages: may be NULL */
+	struct cs_tool_call *tool_calls;  /* assistant messages: owned */
+	size_t n_tool_calls;              /* 0 = none (tool_calls NULL) */
+};
+
+enum cs_tool_choice {
+	CS_TOOL_CHOICE_UNSET,     /* not sent: provider default */
+	CS_TOOL_CHOICE_AUTO,
+	CS_TOOL_CHOICE_NONE,
+	CS_TOOL_CHOICE_REQUIRED,
+	CS_TOOL_CHOICE_NAMED      /* tool_choice_name, one of the tools */
 };
 
 struct cs_chat_request {
@@ -38,6 +62,20 @@ struct cs_chat_request {
 	int    has_temperature;
 	double temperature;               /* 0..2 */
 	long   max_tokens;                /* 0 = not set (cap applied) */
+	/*
+	 * Tools, or NULL when none were sent (an empty array counts as
+	 * none).  An owned reference to a json-c array (release it with
+	 * json_object_put(); cs_request_free() does) built by the parser,
+	 * normalised to the OpenAI shape: every element is exactly
+	 * {"type":"function","function":{"name":"...","description"?:"...",
+	 * "parameters"?:{...},"strict"?:bool}} with validated types and no
+	 * other or null fields.  Adapters may take references to parts of it
+	 * (json_object_get) but must not modify it.
+	 */
+	struct json_object *tools;
+	size_t n_tools;
+	enum cs_tool_choice tool_choice;  /* UNSET/AUTO/NONE if tools NULL */
+	char  *tool_choice_name;          /* NAMED: owned; else NULL */
 };
 
 /* Why a request was refused: HTTP status (400, 413, ...) and a message

@@ -452,6 +452,117 @@ new_string(const struct cs_message *m)
 	return json_object_new_string_len(m->content, (int)m->content_len);
 }
 
+/*
+ * An assistant message with tool calls as content blocks: its text (if
+ * any), then one tool_use per call with the arguments parsed into "input"
+ * ({} if they are not a JSON object).
+ */
+static struct json_object *
+an_tool_use_blocks(const struct cs_message *msg)
+{
+	struct json_object *parts, *part;
+	const struct cs_tool_call *tc;
+	size_t j;
+
+	if ((parts = json_object_new_array()) == NULL)
+		return NULL;
+	if (msg->content_len > 0) {
+		if ((part = json_object_new_object()) == NULL ||
+		    json_object_array_add(parts, part) != 0)
+			goto fail;
+		json_object_object_add(part, "type",
+		    json_object_new_string("text"));
+		json_object_object_add(part, "text", new_string(msg));
+	}
+	for (j = 0; j < msg->n_tool_calls; j++) {
+		tc = &msg->tool_calls[j];
+		if ((part = json_object_new_object()) == NULL ||
+		    json_object_array_add(parts, part) != 0)
+			goto fail;
+		json_object_object_add(part, "type",
+		    json_object_new_string("tool_use"));
+		json_object_object_add(part, "id",
+		    json_object_new_string(tc->id));
+		json_object_object_add(part, "name",
+		    json_object_new_string(tc->name));
+		json_object_object_add(part, "input",
+		    cs_json_args_object(tc->arguments, tc->arguments_len));
+	}
+	return parts;
+fail:
+	json_object_put(part);
+	json_object_put(parts);
+	return NULL;
+}
+
+/*
+ * tools: {"name","description"?,"input_schema"} each (a tool without
+ * parameters gets an empty object schema), and tool_choice: auto ->
+ * {"type":"auto"}, required -> {"type":"any"}, named -> {"type":"tool",
+ * "name"}, none -> {"type":"none"} (the tools stay defined, as a history
+ * with tool_use blocks needs them).
+ */
+static enum cs_err
+an_tools(const struct cs_chat_request *req, struct json_object *root)
+{
+	struct json_object *tools, *t, *fn, *v, *tc;
+	size_t k;
+
+	if ((tools = json_object_new_array()) == NULL)
+		return CS_ENOMEM;
+	json_object_object_add(root, "tools", tools);
+	for (k = 0; k < req->n_tools; k++) {
+		fn = json_object_object_get(json_object_array_get_idx(
+		    req->tools, k), "function");
+		if ((t = json_object_new_object()) == NULL)
+			return CS_ENOMEM;
+		json_object_array_add(tools, t);
+		json_object_object_add(t, "name", json_object_get(
+		    json_object_object_get(fn, "name")));
+		if (json_object_object_get_ex(fn, "description", &v))
+			json_object_object_add(t, "description",
+			    json_object_get(v));
+		if (json_object_object_get_ex(fn, "parameters", &v))
+			json_object_object_add(t, "input_schema",
+			    json_object_get(v));
+		else {
+			if ((v = json_object_new_object()) == NULL)
+				return CS_ENOMEM;
+			json_object_object_add(t, "input_schema", v);
+			json_object_object_add(v, "type",
+			    json_object_new_string("object"));
+			json_object_object_add(v, "properties",
+			    json_object_new_object());
+		}
+	}
+	if (req->tool_choice == CS_TOOL_CHOICE_UNSET)
+		return CS_OK;
+	if ((tc = json_object_new_object()) == NULL)
+		return CS_ENOMEM;
+	json_object_object_add(root, "tool_choice", tc);
+	switch (req->tool_choice) {
+	case CS_TOOL_CHOICE_NONE:
+		json_object_object_add(tc, "type",
+		    json_object_new_string("none"));
+		break;
+	case CS_TOOL_CHOICE_REQUIRED:
+		json_object_object_add(tc, "type",
+		    json_object_new_string("any"));
+		break;
+	case CS_TOOL_CHOICE_NAMED:
+		json_object_object_add(tc, "type",
+		    json_object_new_string("tool"));
+		json_object_object_add(tc, "name",
+		    json_object_new_string(req->tool_choice_name));
+		break;
+	default:
+		json_object_object_add(tc, "type",
+		    json_object_new_string("auto"));
+		break;
+	}
+	return CS_OK;
+}
+
 static enum cs_err
 an_build(const struct cs_config *cfg, const struct cs_chat_request *req,
     struct cs_http_request *hr)
@@ -502,6 +613,12 @@ an_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 		json_object_array_add(msgs, m);
 		json_object_object_add(m, "role", json_object_new_string(
 		    msg->role == CS_ROLE_ASSISTANT ? "assistant" : "user"));
+		if (msg->n_tool_calls > 0) {
+			if ((parts = an_tool_use_blocks(msg)) == NULL)
+				goto fail;
+			json_object_object_add(m, "content", parts);
+			continue;
+		}
 		if (msg->role != CS_ROLE_TOOL) {
 			json_object_object_add(m, "content", new_string(msg));
 			continue;
@@ -523,6 +640,9 @@ an_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 	if (req->has_temperature)
 		json_object_object_add(root, "temperature",
 		    json_object_new_double(req->temperature));
+	if (req->tools != NULL && (r = an_tools(req, root)) != CS_OK)
+		goto fail;
+	r = CS_ENOMEM;
 	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (s == NULL || (r = cs_buf_puts(&hr->body, s)) != CS_OK)

@@ -379,11 +379,73 @@ add_header(struct cs_http_request *hr, const char *h)
 	return CS_OK;
 }
 
+/* The assistant message m's tool_calls in the OpenAI shape. */
+static struct json_object *
+oa_tool_calls(const struct cs_message *m)
+{
+	struct json_object *arr, *tc, *fn;
+	size_t j;
+
+	if ((arr = json_object_new_array()) == NULL)
+		return NULL;
+	for (j = 0; j < m->n_tool_calls; j++) {
+		if ((tc = json_object_new_object()) == NULL ||
+		    json_object_array_add(arr, tc) != 0 ||
+		    (fn = json_object_new_object()) == NULL) {
+			json_object_put(tc);
+			json_object_put(arr);
+			return NULL;
+		}
+		json_object_object_add(tc, "id",
+		    json_object_new_string(m->tool_calls[j].id));
+		json_object_object_add(tc, "type",
+		    json_object_new_string("function"));
+		json_object_object_add(tc, "function", fn);
+		json_object_object_add(fn, "name",
+		    json_object_new_string(m->tool_calls[j].name));
+		json_object_object_add(fn, "arguments",
+		    json_object_new_string_len(m->tool_calls[j].arguments,
+		    (int)m->tool_calls[j].arguments_len));
+	}
+	return arr;
+}
+
+/* tool_choice in the OpenAI Chat shape, or NULL if unset (or no memory). */
+static struct json_object *
+oa_tool_choice(const struct cs_chat_request *req)
+{
+	struct json_object *o, *fn;
+
+	switch (req->tool_choice) {
+	case CS_TOOL_CHOICE_AUTO:
+		return json_object_new_string("auto");
+	case CS_TOOL_CHOICE_NONE:
+		return json_object_new_string("none");
+	case CS_TOOL_CHOICE_REQUIRED:
+		return json_object_new_string("required");
+	case CS_TOOL_CHOICE_NAMED:
+		if ((o = json_object_new_object()) == NULL)
+			return NULL;
+		if ((fn = json_object_new_object()) == NULL) {
+			json_object_put(o);
+			return NULL;
+		}
+		json_object_object_add(o, "type",
+		    json_object_new_string("function"));
+		json_object_object_add(o, "function", fn);
+		json_object_object_add(fn, "name",
+		    json_object_new_string(req->tool_choice_name));
+		return o;
+	default:
+		return NULL;
+	}
+}
+
 static enum cs_err
 oa_build(const struct cs_config *cfg, const struct cs_chat_request *req,
     struct cs_http_request *hr)
 {
-	struct json_object *root = NULL, *msgs, *m, *so;
+	struct json_object *root = NULL, *msgs, *m, *so, *v;
 	struct cs_buf auth;
 	enum cs_err r = CS_ENOMEM;
 	const char *s;
@@ -406,9 +468,21 @@ oa_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 		json_object_array_add(msgs, m);
 		json_object_object_add(m, "role", json_object_new_string(
 		    cs_role_name(req->messages[i].role)));
-		json_object_object_add(m, "content", json_object_new_string_len(
-		    req->messages[i].content,
-		    (int)req->messages[i].content_len));
+		/* An assistant message that only calls tools has null
+		 * content, as OpenAI sends it. */
+		if (req->messages[i].n_tool_calls > 0 &&
+		    req->messages[i].content_len == 0)
+			json_object_object_add(m, "content", NULL);
+		else
+			json_object_object_add(m, "content",
+			    json_object_new_string_len(
+			    req->messages[i].content,
+			    (int)req->messages[i].content_len));
+		if (req->messages[i].n_tool_calls > 0) {
+			if ((v = oa_tool_calls(&req->messages[i])) == NULL)
+				goto fail;
+			json_object_object_add(m, "tool_calls", v);
+		}
 		if (req->messages[i].tool_call_id != NULL)
 			json_object_object_add(m, "tool_call_id",
 			    json_object_new_string(
@@ -426,6 +500,16 @@ oa_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 	if (req->max_tokens > 0)
 		json_object_object_add(root, "max_tokens",
 		    json_object_new_int64(req->max_tokens));
+	if (req->tools != NULL) {
+		/* Already in this API's shape (request.h). */
+		json_object_object_add(root, "tools",
+		    json_object_get(req->tools));
+		if (req->tool_choice != CS_TOOL_CHOICE_UNSET) {
+			if ((v = oa_tool_choice(req)) == NULL)
+				goto fail;
+			json_object_object_add(root, "tool_choice", v);
+		}
+	}
 	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (s == NULL || (r = cs_buf_puts(&hr->body, s)) != CS_OK)

@@ -266,26 +266,37 @@ turn_label(enum cs_role role)
 }
 
 /*
- * "System: ...\n\nUser: ...\n\nAssistant: ...\n\n...Assistant:".  Empty
- * assistant turns (tool calls only) are left out.
+ * "System: ...\n\nUser: ...\n\nAssistant: ...\n\n...Assistant:".  The
+ * legacy API has no tools: the request's tools are not sent, an
+ * assistant's tool calls become "Assistant called NAME(ARGUMENTS)" lines
+ * after its text (an empty text is left out) and tool results "Tool: ...".
  */
 static enum cs_err
 render_prompt(const struct cs_chat_request *req, struct cs_buf *p)
 {
 	const struct cs_message *m;
+	const struct cs_tool_call *tc;
 	enum cs_err r;
-	size_t i;
+	size_t i, j;
 
 	for (i = 0; i < req->n_messages; i++) {
 		m = &req->messages[i];
-		if (m->role == CS_ROLE_ASSISTANT && m->content_len == 0)
-			continue;
-		if ((r = cs_buf_printf(p, "%s: ", turn_label(m->role)))
+		if ((m->role != CS_ROLE_ASSISTANT || m->content_len > 0) &&
+		    ((r = cs_buf_printf(p, "%s: ", turn_label(m->role)))
 		    != CS_OK ||
 		    (r = cs_buf_append(p, m->content, m->content_len))
 		    != CS_OK ||
-		    (r = cs_buf_puts(p, "\n\n")) != CS_OK)
+		    (r = cs_buf_puts(p, "\n\n")) != CS_OK))
 			return r;
+		for (j = 0; j < m->n_tool_calls; j++) {
+			tc = &m->tool_calls[j];
+			if ((r = cs_buf_printf(p, "Assistant called %s(",
+			    tc->name)) != CS_OK ||
+			    (r = cs_buf_append(p, tc->arguments,
+			    tc->arguments_len)) != CS_OK ||
+			    (r = cs_buf_puts(p, ")\n\n")) != CS_OK)
+				return r;
+		}
 	}
 	return cs_buf_puts(p, "Assistant:");
 }

@@ -461,10 +461,92 @@ add_header(struct cs_http_request *hr, const char *h)
 }
 
 /*
+ * tools flattened to {"type":"function","name","description"?,
+ * "parameters"?,"strict"?}; tool_choice "auto", "none", "required" or
+ * {"type":"function","name"}.
+ */
+static enum cs_err
+or_tools(const struct cs_chat_request *req, struct json_object *root)
+{
+	static const char *const keys[] = {
+		"name", "description", "parameters", "strict",
+	};
+	struct json_object *tools, *t, *fn, *v;
+	size_t k, j;
+
+	if ((tools = json_object_new_array()) == NULL)
+		return CS_ENOMEM;
+	json_object_object_add(root, "tools", tools);
+	for (k = 0; k < req->n_tools; k++) {
+		fn = json_object_object_get(json_object_array_get_idx(
+		    req->tools, k), "function");
+		if ((t = json_object_new_object()) == NULL)
+			return CS_ENOMEM;
+		json_object_array_add(tools, t);
+		json_object_object_add(t, "type",
+		    json_object_new_string("function"));
+		for (j = 0; j < CS_ARRAY_LEN(keys); j++)
+			if (json_object_object_get_ex(fn, keys[j], &v))
+				json_object_object_add(t, keys[j],
+				    json_object_get(v));
+	}
+	switch (req->tool_choice) {
+	case CS_TOOL_CHOICE_AUTO:
+		v = json_object_new_string("auto");
+		break;
+	case CS_TOOL_CHOICE_NONE:
+		v = json_object_new_string("none");
+		break;
+	case CS_TOOL_CHOICE_REQUIRED:
+		v = json_object_new_string("required");
+		break;
+	case CS_TOOL_CHOICE_NAMED:
+		if ((v = json_object_new_object()) == NULL)
+			return CS_ENOMEM;
+		json_object_object_add(v, "type",
+		    json_object_new_string("function"));
+		json_object_object_add(v, "name",
+		    json_object_new_string(req->tool_choice_name));
+		break;
+	default:
+		return CS_OK;
+	}
+	if (v == NULL)
+		return CS_ENOMEM;
+	json_object_object_add(root, "tool_choice", v);
+	return CS_OK;
+}
+
+/* The function_call input items of an assistant message's tool calls. */
+static enum cs_err
+or_function_calls(const struct cs_message *msg, struct json_object *input)
+{
+	struct json_object *m;
+	size_t j;
+
+	for (j = 0; j < msg->n_tool_calls; j++) {
+		if ((m = json_object_new_object()) == NULL)
+			return CS_ENOMEM;
+		json_object_array_add(input, m);
+		json_object_object_add(m, "type",
+		    json_object_new_string("function_call"));
+		json_object_object_add(m, "call_id",
+		    json_object_new_string(msg->tool_calls[j].id));
+		json_object_object_add(m, "name",
+		    json_object_new_string(msg->tool_calls[j].name));
+		json_object_object_add(m, "arguments",
+		    json_object_new_string_len(msg->tool_calls[j].arguments,
+		    (int)msg->tool_calls[j].arguments_len));
+	}
+	return CS_OK;
+}
+
+/*
  * System messages become "instructions" (joined with a blank line); user
- * and assistant messages become input messages; tool results become
- * function_call_output items.  Empty assistant messages (a turn that only
- * made tool calls) are left out.
+ * and assistant messages become input messages; an assistant's tool calls
+ * become function_call items after its text; tool results become
+ * function_call_output items.  Empty assistant text (a turn that only
+ * made tool calls) is left out.
  */
 static enum cs_err
 or_build(const struct cs_config *cfg, const struct cs_chat_request *req,
@@ -511,8 +593,12 @@ or_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 		msg = &req->messages[i];
 		if (msg->role == CS_ROLE_SYSTEM)
 			continue;
-		if (msg->role == CS_ROLE_ASSISTANT && msg->content_len == 0)
+		if (msg->role == CS_ROLE_ASSISTANT && msg->content_len == 0) {
+			if ((r = or_function_calls(msg, input)) != CS_OK)
+				goto fail;
+			r = CS_ENOMEM;
 			continue;
+		}
 		if ((m = json_object_new_object()) == NULL)
 			goto fail;
 		json_object_array_add(input, m);
@@ -531,6 +617,9 @@ or_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 		    cs_role_name(msg->role)));
 		json_object_object_add(m, "content", json_object_new_string_len(
 		    msg->content, (int)msg->content_len));
+		if ((r = or_function_calls(msg, input)) != CS_OK)
+			goto fail;
+		r = CS_ENOMEM;
 	}
 	if (req->max_tokens > 0)
 		json_object_object_add(root, "max_output_tokens",
@@ -538,6 +627,9 @@ or_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 	if (req->has_temperature)
 		json_object_object_add(root, "temperature",
 		    json_object_new_double(req->temperature));
+	if (req->tools != NULL && (r = or_tools(req, root)) != CS_OK)
+		goto fail;
+	r = CS_ENOMEM;
 	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (s == NULL || (r = cs_buf_puts(&hr->body, s)) != CS_OK)

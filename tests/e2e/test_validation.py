@@ -240,10 +240,8 @@ def tool_round_trip(t):
 
 
 def tool_calls_forwarded(t):
-    # src/request.c: "tool_calls: accepted for round trips, value not used
-    # yet" -- a real provider rejects a tool message whose tool_call_id is
-    # not announced by a preceding assistant tool_calls.
-    t.todo("assistant tool_calls are accepted but not forwarded yet")
+    # A real provider rejects a tool message whose tool_call_id is not
+    # announced by a preceding assistant tool_calls, so they must be sent.
     tag = h.new_tag()
     r, up = upstream_messages(S["lt"], t, tag, messages=tool_messages(tag), model="gen-3")
     t.require(len(up) == 4, "4 messages upstream", up)

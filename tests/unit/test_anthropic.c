@@ -7,6 +7,7 @@
  * malformed and oversized events) and the request build().
  */
 #include <dirent.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -644,6 +645,121 @@ test_build(void **state)
 	cs_http_request_free(&hr);
 }
 
+#define TOOLS_PROVIDER (&cs_provider_anthropic)
+
+/* ---- build() with tools ---- */
+
+/* A tool round trip with two tools; %s is the tool_choice value. */
+static const char tools_body_fmt[] = "{\"tools\":[{\"type\":\"function\","
+    "\"function\":{\"name\":\"get_weather\",\"description\":\"Weather now\","
+    "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":"
+    "\"string\"}},\"required\":[\"city\"]},\"strict\":true}},{\"type\":"
+    "\"function\",\"function\":{\"name\":\"now\"}}],\"tool_choice\":%s,"
+    "\"messages\":[{\"role\":\"user\",\"content\":\"w?\"},{\"role\":"
+    "\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\","
+    "\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+    "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},{\"id\":\"call_2\","
+    "\"type\":\"function\",\"function\":{\"name\":\"now\",\"arguments\":"
+    "\"not json\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"call_1\","
+    "\"content\":\"18C\"},{\"role\":\"tool\",\"tool_call_id\":\"call_2\","
+    "\"content\":\"noon\"},{\"role\":\"assistant\",\"content\":\"Sunny.\","
+    "\"tool_calls\":[{\"id\":\"call_3\",\"type\":\"function\",\"function\":"
+    "{\"name\":\"now\",\"arguments\":\"{}\"}}]},{\"role\":\"user\","
+    "\"content\":\"thanks\"}]}";
+
+/* Build the round trip with tool_choice choice (JSON text) and return the
+ * upstream body, parsed; fails the test if anything goes wrong. */
+static struct json_object *
+tools_build(const char *choice)
+{
+	static struct cs_config cfg;
+	struct cs_chat_request *req = NULL;
+	struct cs_http_request hr;
+	struct cs_reqerr err;
+	struct json_object *body;
+	char text[4096];
+	int n;
+
+	cs_config_defaults(&cfg);
+	cfg.base_url_eff = "https://api.example.test/v1";
+	snprintf(cfg.models[0].name, sizeof(cfg.models[0].name), "m1");
+	cfg.n_models = 1;
+	n = snprintf(text, sizeof(text), tools_body_fmt, choice);
+	assert_true(n > 0 && (size_t)n < sizeof(text));
+	if (cs_request_parse(&cfg, text, (size_t)n, &req, &err) != CS_OK)
+		fail_msg("refused: %s", err.message);
+	cs_http_request_init(&hr);
+	assert_int_equal(TOOLS_PROVIDER->build(&cfg, req, &hr), CS_OK);
+	body = json_tokener_parse(hr.body.data);
+	assert_non_null(body);
+	cs_http_request_free(&hr);
+	cs_request_free(req);
+	return body;
+}
+
+/* body[key] (key NULL: body itself) must equal the JSON text want. */
+static void
+assert_json_at(struct json_object *body, const char *key, const char *want)
+{
+	struct json_object *v = body, *exp;
+
+	if (key != NULL && !json_object_object_get_ex(body, key, &v))
+		fail_msg("no \"%s\" in %s", key, json_object_to_json_string(
+		    body));
+	exp = json_tokener_parse(want);
+	assert_non_null(exp);
+	if (!json_object_equal(v, exp))
+		fail_msg("%s:\n got  %s\n want %s", key ? key : "body",
+		    json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN),
+		    json_object_to_json_string_ext(exp,
+		    JSON_C_TO_STRING_PLAIN));
+	json_object_put(exp);
+}
+
+static void
+test_build_tools(void **state)
+{
+	struct json_object *body;
+
+	(void)state;
+	body = tools_build("{\"type\":\"function\",\"function\":{\"name\":"
+	    "\"now\"}}");
+	assert_json_at(body, "tools", "[{\"name\":\"get_weather\","
+	    "\"description\":\"Weather now\",\"input_schema\":{\"type\":"
+	    "\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},"
+	    "\"required\":[\"city\"]}},{\"name\":\"now\",\"input_schema\":{"
+	    "\"type\":\"object\",\"properties\":{}}}]");
+	assert_json_at(body, "tool_choice", "{\"type\":\"tool\",\"name\":"
+	    "\"now\"}");
+	assert_json_at(body, "messages", "[{\"role\":\"user\",\"content\":"
+	    "\"w?\"},{\"role\":\"assistant\",\"content\":[{\"type\":"
+	    "\"tool_use\",\"id\":\"call_1\",\"name\":\"get_weather\",\"input\":"
+	    "{\"city\":\"Paris\"}},{\"type\":\"tool_use\",\"id\":\"call_2\","
+	    "\"name\":\"now\",\"input\":{}}]},{\"role\":\"user\",\"content\":[{"
+	    "\"type\":\"tool_result\",\"tool_use_id\":\"call_1\",\"content\":"
+	    "\"18C\"}]},{\"role\":\"user\",\"content\":[{\"type\":"
+	    "\"tool_result\",\"tool_use_id\":\"call_2\",\"content\":\"noon\"}]},"
+	    "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":"
+	    "\"Sunny.\"},{\"type\":\"tool_use\",\"id\":\"call_3\",\"name\":"
+	    "\"now\",\"input\":{}}]},{\"role\":\"user\",\"content\":"
+	    "\"thanks\"}]");
+	json_object_put(body);
+
+	body = tools_build("\"auto\"");
+	assert_json_at(body, "tool_choice", "{\"type\":\"auto\"}");
+	json_object_put(body);
+	body = tools_build("\"required\"");
+	assert_json_at(body, "tool_choice", "{\"type\":\"any\"}");
+	json_object_put(body);
+	body = tools_build("\"none\"");
+	assert_json_at(body, "tool_choice", "{\"type\":\"none\"}");
+	assert_true(json_object_object_get_ex(body, "tools", NULL));
+	json_object_put(body);
+	body = tools_build("null");
+	assert_false(json_object_object_get_ex(body, "tool_choice", NULL));
+	json_object_put(body);
+}
+
 int
 main(void)
 {
@@ -660,6 +776,7 @@ main(void)
 		cmocka_unit_test(test_after_stop_ignored),
 		cmocka_unit_test(test_client_gone_stops),
 		cmocka_unit_test(test_build),
+		cmocka_unit_test(test_build_tools),
 	};
 
 	return cmocka_run_group_tests_name("anthropic", tests, NULL, NULL);

@@ -129,6 +129,7 @@ test_defaults(void **state)
 	assert_string_equal(c.default_model, "");
 	assert_int_equal(c.client_instructions, 1);
 	assert_string_equal(c.instructions, "");
+	assert_int_equal(c.client_tools, 1);
 	assert_int_equal(c.demo_words_per_second, 20);
 	assert_int_equal(c.self_check, 1);
 	assert_null(c.api_key);
@@ -146,7 +147,7 @@ test_sample_equals_defaults(void **state)
 		"api_key_file", "api_key_env", "connect_timeout_seconds",
 		"first_byte_timeout_seconds", "idle_timeout_seconds",
 		"total_timeout_seconds", "max_retries", "default_model",
-		"client_instructions", "instructions",
+		"client_instructions", "instructions", "client_tools",
 		"demo_words_per_second", "self_check",
 	};
 	struct cs_config def, c;
@@ -516,6 +517,12 @@ get_ci(const struct cs_config *c)
 }
 
 static long long
+get_ct(const struct cs_config *c)
+{
+	return c->client_tools;
+}
+
+static long long
 get_provider(const struct cs_config *c)
 {
 	return c->provider;
@@ -665,6 +672,12 @@ test_bool_enum_edges(void **state)
 		{ "client_instructions = y", 0, "is not a boolean" },
 		{ "client_instructions =", 0, "is not a boolean" },
 	};
+	static const struct edge ct[] = {
+		{ "client_tools = yes", 1, NULL },
+		{ "client_tools = no", 0, NULL },
+		{ "client_tools = off", 0, NULL },
+		{ "client_tools = maybe", 0, "is not a boolean" },
+	};
 	static const struct edge prov[] = {
 		{ "provider = auto", CS_PROVIDER_AUTO, NULL },
 		{ "provider = demo", CS_PROVIDER_DEMO, NULL },
@@ -683,6 +696,7 @@ test_bool_enum_edges(void **state)
 
 	(void)state;
 	run_edges(ci, CS_ARRAY_LEN(ci), get_ci);
+	run_edges(ct, CS_ARRAY_LEN(ct), get_ct);
 	run_edges(prov, CS_ARRAY_LEN(prov), get_provider);
 }
 

@@ -8,6 +8,7 @@
  * request build().
  */
 #include <dirent.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -615,6 +616,102 @@ test_build(void **state)
 	cs_http_request_free(&hr);
 }
 
+#define TOOLS_PROVIDER (&cs_provider_ollama)
+
+/* ---- build() with tools ---- */
+
+/* A tool round trip with two tools; %s is the tool_choice value. */
+static const char tools_body_fmt[] = "{\"tools\":[{\"type\":\"function\","
+    "\"function\":{\"name\":\"get_weather\",\"description\":\"Weather now\","
+    "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":"
+    "\"string\"}},\"required\":[\"city\"]},\"strict\":true}},{\"type\":"
+    "\"function\",\"function\":{\"name\":\"now\"}}],\"tool_choice\":%s,"
+    "\"messages\":[{\"role\":\"user\",\"content\":\"w?\"},{\"role\":"
+    "\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\","
+    "\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+    "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},{\"id\":\"call_2\","
+    "\"type\":\"function\",\"function\":{\"name\":\"now\",\"arguments\":"
+    "\"not json\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"call_1\","
+    "\"content\":\"18C\"},{\"role\":\"tool\",\"tool_call_id\":\"call_2\","
+    "\"content\":\"noon\"},{\"role\":\"assistant\",\"content\":\"Sunny.\","
+    "\"tool_calls\":[{\"id\":\"call_3\",\"type\":\"function\",\"function\":"
+    "{\"name\":\"now\",\"arguments\":\"{}\"}}]},{\"role\":\"user\","
+    "\"content\":\"thanks\"}]}";
+
+/* Build the round trip with tool_choice choice (JSON text) and return the
+ * upstream body, parsed; fails the test if anything goes wrong. */
+static struct json_object *
+tools_build(const char *choice)
+{
+	static struct cs_config cfg;
+	struct cs_chat_request *req = NULL;
+	struct cs_http_request hr;
+	struct cs_reqerr err;
+	struct json_object *body;
+	char text[4096];
+	int n;
+
+	cs_config_defaults(&cfg);
+	cfg.base_url_eff = "https://api.example.test/v1";
+	snprintf(cfg.models[0].name, sizeof(cfg.models[0].name), "m1");
+	cfg.n_models = 1;
+	n = snprintf(text, sizeof(text), tools_body_fmt, choice);
+	assert_true(n > 0 && (size_t)n < sizeof(text));
+	if (cs_request_parse(&cfg, text, (size_t)n, &req, &err) != CS_OK)
+		fail_msg("refused: %s", err.message);
+	cs_http_request_init(&hr);
+	assert_int_equal(TOOLS_PROVIDER->build(&cfg, req, &hr), CS_OK);
+	body = json_tokener_parse(hr.body.data);
+	assert_non_null(body);
+	cs_http_request_free(&hr);
+	cs_request_free(req);
+	return body;
+}
+
+/* body[key] (key NULL: body itself) must equal the JSON text want. */
+static void
+assert_json_at(struct json_object *body, const char *key, const char *want)
+{
+	struct json_object *v = body, *exp;
+
+	if (key != NULL && !json_object_object_get_ex(body, key, &v))
+		fail_msg("no \"%s\" in %s", key, json_object_to_json_string(
+		    body));
+	exp = json_tokener_parse(want);
+	assert_non_null(exp);
+	if (!json_object_equal(v, exp))
+		fail_msg("%s:\n got  %s\n want %s", key ? key : "body",
+		    json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN),
+		    json_object_to_json_string_ext(exp,
+		    JSON_C_TO_STRING_PLAIN));
+	json_object_put(exp);
+}
+
+static void
+test_build_tools(void **state)
+{
+	struct json_object *body;
+
+	(void)state;
+	body = tools_build("\"required\"");
+	assert_json_at(body, "tools", "[{\"type\":\"function\",\"function\":{"
+	    "\"name\":\"get_weather\",\"description\":\"Weather now\","
+	    "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{"
+	    "\"type\":\"string\"}},\"required\":[\"city\"]}}},{\"type\":"
+	    "\"function\",\"function\":{\"name\":\"now\"}}]");
+	/* Ollama has no tool_choice. */
+	assert_false(json_object_object_get_ex(body, "tool_choice", NULL));
+	assert_json_at(body, "messages", "[{\"role\":\"user\",\"content\":"
+	    "\"w?\"},{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":["
+	    "{\"function\":{\"name\":\"get_weather\",\"arguments\":{\"city\":"
+	    "\"Paris\"}}},{\"function\":{\"name\":\"now\",\"arguments\":{}}}]},"
+	    "{\"role\":\"tool\",\"content\":\"18C\"},{\"role\":\"tool\","
+	    "\"content\":\"noon\"},{\"role\":\"assistant\",\"content\":"
+	    "\"Sunny.\",\"tool_calls\":[{\"function\":{\"name\":\"now\","
+	    "\"arguments\":{}}}]},{\"role\":\"user\",\"content\":\"thanks\"}]");
+	json_object_put(body);
+}
+
 int
 main(void)
 {
@@ -630,6 +727,7 @@ main(void)
 		cmocka_unit_test(test_thinking_and_streamed_tool_calls),
 		cmocka_unit_test(test_client_gone_stops),
 		cmocka_unit_test(test_build),
+		cmocka_unit_test(test_build_tools),
 	};
 
 	return cmocka_run_group_tests_name("ollama", tests, NULL, NULL);

@@ -7,6 +7,7 @@
  * response.failed, malformed events), response.incomplete, and the request
  * build() produces.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -702,6 +703,119 @@ test_build_minimal(void **state)
 	cs_http_request_free(&hr);
 }
 
+#define TOOLS_PROVIDER (&cs_provider_openai_responses)
+
+/* ---- build() with tools ---- */
+
+/* A tool round trip with two tools; %s is the tool_choice value. */
+static const char tools_body_fmt[] = "{\"tools\":[{\"type\":\"function\","
+    "\"function\":{\"name\":\"get_weather\",\"description\":\"Weather now\","
+    "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":"
+    "\"string\"}},\"required\":[\"city\"]},\"strict\":true}},{\"type\":"
+    "\"function\",\"function\":{\"name\":\"now\"}}],\"tool_choice\":%s,"
+    "\"messages\":[{\"role\":\"user\",\"content\":\"w?\"},{\"role\":"
+    "\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\","
+    "\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+    "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},{\"id\":\"call_2\","
+    "\"type\":\"function\",\"function\":{\"name\":\"now\",\"arguments\":"
+    "\"not json\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"call_1\","
+    "\"content\":\"18C\"},{\"role\":\"tool\",\"tool_call_id\":\"call_2\","
+    "\"content\":\"noon\"},{\"role\":\"assistant\",\"content\":\"Sunny.\","
+    "\"tool_calls\":[{\"id\":\"call_3\",\"type\":\"function\",\"function\":"
+    "{\"name\":\"now\",\"arguments\":\"{}\"}}]},{\"role\":\"user\","
+    "\"content\":\"thanks\"}]}";
+
+/* Build the round trip with tool_choice choice (JSON text) and return the
+ * upstream body, parsed; fails the test if anything goes wrong. */
+static struct json_object *
+tools_build(const char *choice)
+{
+	static struct cs_config cfg;
+	struct cs_chat_request *req = NULL;
+	struct cs_http_request hr;
+	struct cs_reqerr err;
+	struct json_object *body;
+	char text[4096];
+	int n;
+
+	cs_config_defaults(&cfg);
+	cfg.base_url_eff = "https://api.example.test/v1";
+	snprintf(cfg.models[0].name, sizeof(cfg.models[0].name), "m1");
+	cfg.n_models = 1;
+	n = snprintf(text, sizeof(text), tools_body_fmt, choice);
+	assert_true(n > 0 && (size_t)n < sizeof(text));
+	if (cs_request_parse(&cfg, text, (size_t)n, &req, &err) != CS_OK)
+		fail_msg("refused: %s", err.message);
+	cs_http_request_init(&hr);
+	assert_int_equal(TOOLS_PROVIDER->build(&cfg, req, &hr), CS_OK);
+	body = json_tokener_parse(hr.body.data);
+	assert_non_null(body);
+	cs_http_request_free(&hr);
+	cs_request_free(req);
+	return body;
+}
+
+/* body[key] (key NULL: body itself) must equal the JSON text want. */
+static void
+assert_json_at(struct json_object *body, const char *key, const char *want)
+{
+	struct json_object *v = body, *exp;
+
+	if (key != NULL && !json_object_object_get_ex(body, key, &v))
+		fail_msg("no \"%s\" in %s", key, json_object_to_json_string(
+		    body));
+	exp = json_tokener_parse(want);
+	assert_non_null(exp);
+	if (!json_object_equal(v, exp))
+		fail_msg("%s:\n got  %s\n want %s", key ? key : "body",
+		    json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN),
+		    json_object_to_json_string_ext(exp,
+		    JSON_C_TO_STRING_PLAIN));
+	json_object_put(exp);
+}
+
+static void
+test_build_tools(void **state)
+{
+	struct json_object *body;
+
+	(void)state;
+	body = tools_build("{\"type\":\"function\",\"function\":{\"name\":"
+	    "\"now\"}}");
+	assert_json_at(body, "tools", "[{\"type\":\"function\",\"name\":"
+	    "\"get_weather\",\"description\":\"Weather now\",\"parameters\":{"
+	    "\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\""
+	    "}},\"required\":[\"city\"]},\"strict\":true},{\"type\":"
+	    "\"function\",\"name\":\"now\"}]");
+	assert_json_at(body, "tool_choice", "{\"type\":\"function\","
+	    "\"name\":\"now\"}");
+	assert_json_at(body, "input", "[{\"role\":\"user\",\"content\":"
+	    "\"w?\"},{\"type\":\"function_call\",\"call_id\":\"call_1\","
+	    "\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":"
+	    "\\\"Paris\\\"}\"},{\"type\":\"function_call\",\"call_id\":"
+	    "\"call_2\",\"name\":\"now\",\"arguments\":\"not json\"},{\"type\":"
+	    "\"function_call_output\",\"call_id\":\"call_1\",\"output\":"
+	    "\"18C\"},{\"type\":\"function_call_output\",\"call_id\":\"call_2\","
+	    "\"output\":\"noon\"},{\"role\":\"assistant\",\"content\":"
+	    "\"Sunny.\"},{\"type\":\"function_call\",\"call_id\":\"call_3\","
+	    "\"name\":\"now\",\"arguments\":\"{}\"},{\"role\":\"user\","
+	    "\"content\":\"thanks\"}]");
+	json_object_put(body);
+
+	body = tools_build("\"auto\"");
+	assert_json_at(body, "tool_choice", "\"auto\"");
+	json_object_put(body);
+	body = tools_build("\"none\"");
+	assert_json_at(body, "tool_choice", "\"none\"");
+	json_object_put(body);
+	body = tools_build("\"required\"");
+	assert_json_at(body, "tool_choice", "\"required\"");
+	json_object_put(body);
+	body = tools_build("null");
+	assert_false(json_object_object_get_ex(body, "tool_choice", NULL));
+	json_object_put(body);
+}
+
 int
 main(void)
 {
@@ -727,6 +841,7 @@ main(void)
 		cmocka_unit_test(test_client_gone_stops),
 		cmocka_unit_test(test_build_full),
 		cmocka_unit_test(test_build_minimal),
+		cmocka_unit_test(test_build_tools),
 	};
 
 	return cmocka_run_group_tests_name("openai_responses", tests, NULL,

@@ -8,7 +8,10 @@
  */
 #include <glob.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <json-c/json.h>
 
 #include "config.h"
 #include "request.h"
@@ -30,6 +33,7 @@ test_config(struct cs_config *cfg)
 	cfg->n_models = 2;
 	memcpy(cfg->default_model, "gpt-4o-mini", sizeof("gpt-4o-mini"));
 	cfg->client_instructions = 1;
+	cfg->client_tools = 1;
 	cfg->instructions[0] = '\0';
 }
 
@@ -235,6 +239,106 @@ test_assistant_null_content(void **state)
 	expect_refused(&cfg, "{\"messages\":[{\"role\":\"tool\",\"content\":"
 	    "null}]}", 400, "messages[0].content: null is allowed only for "
 	    "assistant messages");
+}
+
+static void
+test_tools(void **state)
+{
+	static const char body[] = "{\"tools\":[{\"type\":\"function\","
+	    "\"function\":{\"name\":\"get_weather\",\"description\":\"Weather"
+	    "\",\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":"
+	    "{\"type\":\"string\"}}},\"strict\":true}},{\"type\":\"function\","
+	    "\"function\":{\"name\":\"now\",\"description\":null}}],"
+	    "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":"
+	    "\"now\"}},\"messages\":[{\"role\":\"user\",\"content\":\"w?\"},"
+	    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":"
+	    "\"call_1\",\"type\":\"function\",\"function\":{\"name\":"
+	    "\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},"
+	    "{\"id\":\"call_2\",\"type\":\"function\",\"function\":{\"name\":"
+	    "\"now\",\"arguments\":\"\"}}]},{\"role\":\"tool\",\"tool_call_id\":"
+	    "\"call_1\",\"content\":\"18C\"}]}";
+	static const char want[] = "[{\"type\":\"function\",\"function\":{"
+	    "\"name\":\"get_weather\",\"description\":\"Weather\",\"parameters"
+	    "\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":"
+	    "\"string\"}}},\"strict\":true}},{\"type\":\"function\",\"function"
+	    "\":{\"name\":\"now\"}}]";
+	static const char nocfg[] = "{\"tools\":[{\"type\":\"function\","
+	    "\"function\":{\"name\":\"f\"}}],\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"x\"}]}";
+	struct cs_config cfg;
+	struct cs_chat_request *req;
+	struct json_object *exp;
+	const struct cs_message *m;
+	char *big, *p;
+	size_t i, cap;
+
+	(void)state;
+	test_config(&cfg);
+	req = parse_ok(&cfg, body);
+	assert_int_equal(req->n_tools, 2);
+	exp = json_tokener_parse(want);
+	assert_non_null(exp);
+	assert_true(json_object_equal(req->tools, exp));
+	json_object_put(exp);
+	assert_int_equal(req->tool_choice, CS_TOOL_CHOICE_NAMED);
+	assert_string_equal(req->tool_choice_name, "now");
+	assert_int_equal(req->n_messages, 3);
+	m = &req->messages[1];
+	assert_msg(m, CS_ROLE_ASSISTANT, "");
+	assert_int_equal(m->n_tool_calls, 2);
+	assert_string_equal(m->tool_calls[0].id, "call_1");
+	assert_string_equal(m->tool_calls[0].name, "get_weather");
+	assert_string_equal(m->tool_calls[0].arguments, "{\"city\":\"Paris\"}");
+	assert_int_equal(m->tool_calls[0].arguments_len, 16);
+	assert_string_equal(m->tool_calls[1].arguments, "");
+	assert_null(req->messages[0].tool_calls);
+	assert_string_equal(req->messages[2].tool_call_id, "call_1");
+	cs_request_free(req);
+
+	/* Choices without tools: "auto" and "none" dropped. */
+	req = parse_ok(&cfg, "{\"tool_choice\":\"none\",\"tools\":[],"
+	    "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+	assert_null(req->tools);
+	assert_int_equal(req->n_tools, 0);
+	assert_int_equal(req->tool_choice, CS_TOOL_CHOICE_UNSET);
+	cs_request_free(req);
+	req = parse_ok(&cfg, "{\"tool_choice\":\"required\",\"tools\":[{"
+	    "\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
+	    "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+	assert_int_equal(req->tool_choice, CS_TOOL_CHOICE_REQUIRED);
+	assert_null(req->tool_choice_name);
+	cs_request_free(req);
+
+	/* client_tools = no: non-empty tools refused, [] still taken. */
+	cfg.client_tools = 0;
+	expect_refused(&cfg, nocfg, 400, "tools: not allowed by this server");
+	req = parse_ok(&cfg, "{\"tools\":[],\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"x\"}]}");
+	assert_null(req->tools);
+	cs_request_free(req);
+	expect_refused(&cfg, "{\"tool_choice\":\"required\",\"messages\":[{"
+	    "\"role\":\"user\",\"content\":\"x\"}]}", 400,
+	    "tool_choice: \"required\" needs tools");
+	cfg.client_tools = 1;
+
+	/* 64 distinct tools: the limit. */
+	cap = 64 * 64 + 128;
+	big = malloc(cap);
+	assert_non_null(big);
+	p = big;
+	p += snprintf(p, cap, "{\"tools\":[");
+	for (i = 0; i < 64; i++)
+		p += snprintf(p, cap - (size_t)(p - big), "%s{\"type\":"
+		    "\"function\",\"function\":{\"name\":\"t%zu\"}}",
+		    i > 0 ? "," : "", i);
+	snprintf(p, cap - (size_t)(p - big), "],\"tool_choice\":{\"type\":"
+	    "\"function\",\"function\":{\"name\":\"t63\"}},\"messages\":[{"
+	    "\"role\":\"user\",\"content\":\"x\"}]}");
+	req = parse_ok(&cfg, big);
+	assert_int_equal(req->n_tools, 64);
+	assert_string_equal(req->tool_choice_name, "t63");
+	cs_request_free(req);
+	free(big);
 }
 
 static void
@@ -684,6 +788,7 @@ main(void)
 		cmocka_unit_test(test_content_parts),
 		cmocka_unit_test(test_instructions_prepended),
 		cmocka_unit_test(test_assistant_null_content),
+		cmocka_unit_test(test_tools),
 		cmocka_unit_test(test_max_tokens),
 		cmocka_unit_test(test_default_model_is_first_when_unset),
 		cmocka_unit_test(test_limits_exact),
