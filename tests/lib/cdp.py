@@ -82,6 +82,12 @@ _CSP_HOOK = """
 """
 
 
+# Errors an evaluation gets while the page is navigating, not bugs.
+NAVIGATION_ERRORS = ("Inspected target navigated or closed",
+                     "Execution context was destroyed",
+                     "Cannot find context with specified id")
+
+
 class CDPError(Exception):
     """A CDP command answered with an error, or the browser went away."""
 
@@ -455,7 +461,15 @@ class Page:
         TimeoutError after timeout seconds.  Events keep being recorded."""
         deadline = time.monotonic() + timeout
         while True:
-            v = self.evaluate(js_condition, timeout=max(1.0, deadline - time.monotonic()))
+            try:
+                v = self.evaluate(js_condition,
+                                  timeout=max(1.0, deadline - time.monotonic()))
+            except CDPError as e:
+                # A navigation in progress tears the old document down
+                # under the evaluation; the new one answers next time.
+                if not any(m in str(e) for m in NAVIGATION_ERRORS):
+                    raise
+                v = None
             if v:
                 return v
             if time.monotonic() > deadline:
