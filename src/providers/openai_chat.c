@@ -7,6 +7,10 @@
  * whole when the choice finishes; the finish event waits for [DONE] so it
  * can carry the usage chunk that arrives after the finish reason.  EOF
  * before [DONE] is a truncated stream.
+ *
+ * The legacy Completions stream is the same but for choices[0].text in
+ * place of choices[0].delta: openai_completions.c reuses this parser
+ * (openai_stream.h) and only builds its own request.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +21,7 @@
 #include "config.h"
 #include "provider.h"
 #include "request.h"
+#include "openai_stream.h"
 #include "sse_parse.h"
 
 #define MAX_TOOL_CALLS  64
@@ -180,6 +185,11 @@ handle_choice(struct cs_adapter *a, struct json_object *choice)
 	enum cs_err r;
 	size_t i, n;
 
+	/* Legacy Completions: the text is on the choice itself. */
+	v = NULL;
+	if (json_object_object_get_ex(choice, "text", &v) &&
+	    (r = emit_text(a, CS_TEXT_CONTENT, v)) != CS_OK)
+		return r;
 	if (json_object_object_get_ex(choice, "delta", &delta) &&
 	    json_object_is_type(delta, json_type_object)) {
 		json_object_object_get_ex(delta, "content", &v);
@@ -308,8 +318,8 @@ out:
 	return r;
 }
 
-static struct cs_adapter *
-oa_new(cs_emit_fn emit, void *ctx)
+struct cs_adapter *
+cs_openai_stream_new(cs_emit_fn emit, void *ctx)
 {
 	struct cs_adapter *a;
 
@@ -329,8 +339,8 @@ oa_new(cs_emit_fn emit, void *ctx)
 	return a;
 }
 
-static enum cs_err
-oa_feed(struct cs_adapter *a, const char *buf, size_t len)
+enum cs_err
+cs_openai_stream_feed(struct cs_adapter *a, const char *buf, size_t len)
 {
 	enum cs_err r;
 
@@ -343,8 +353,8 @@ oa_feed(struct cs_adapter *a, const char *buf, size_t len)
 	return r;
 }
 
-static enum cs_err
-oa_end(struct cs_adapter *a)
+enum cs_err
+cs_openai_stream_end(struct cs_adapter *a)
 {
 	cs_sse_end(a->sse);
 	if (a->done || a->failed)
@@ -353,8 +363,8 @@ oa_end(struct cs_adapter *a)
 	    "the provider's stream ended before [DONE] (truncated)");
 }
 
-static void
-oa_free(struct cs_adapter *a)
+void
+cs_openai_stream_free(struct cs_adapter *a)
 {
 	size_t i;
 
@@ -535,8 +545,8 @@ fail:
 const struct cs_provider cs_provider_openai_chat = {
 	.name = "openai-chat",
 	.build = oa_build,
-	.adapter_new = oa_new,
-	.adapter_feed = oa_feed,
-	.adapter_end = oa_end,
-	.adapter_free = oa_free,
+	.adapter_new = cs_openai_stream_new,
+	.adapter_feed = cs_openai_stream_feed,
+	.adapter_end = cs_openai_stream_end,
+	.adapter_free = cs_openai_stream_free,
 };
