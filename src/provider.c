@@ -5,6 +5,7 @@
 
 #include <curl/curl.h>
 #include <json-c/json.h>
+#include <json-c/json.h>
 
 #include "config.h"
 #include "provider.h"
@@ -96,4 +97,64 @@ cs_json_args_object(const char *s, size_t len)
 	if (o == NULL)
 		o = json_object_new_object();
 	return o;
+}
+
+enum cs_err
+cs_emit_error(cs_emit_fn emit, void *ctx, const char *type, const char *msg)
+{
+	struct cs_event ev;
+	enum cs_err r;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_ERROR;
+	ev.error_type = type;
+	ev.error_message = msg;
+	r = emit(ctx, &ev);
+	return r != CS_OK ? r : CS_EUPSTREAM;
+}
+
+enum cs_err
+cs_emit_text(cs_emit_fn emit, void *ctx, int kind, struct json_object *v)
+{
+	struct cs_event ev;
+	size_t len;
+
+	if (v == NULL || !json_object_is_type(v, json_type_string))
+		return CS_OK;
+	len = (size_t)json_object_get_string_len(v);
+	if (len == 0)
+		return CS_OK;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_TEXT;
+	ev.kind = kind;
+	ev.text = json_object_get_string(v);
+	ev.text_len = len;
+	return emit(ctx, &ev);
+}
+
+void
+cs_json_copy_str(char *dst, size_t dstlen, struct json_object *v)
+{
+	const char *s;
+	size_t n;
+
+	if (v == NULL || !json_object_is_type(v, json_type_string))
+		return;
+	s = json_object_get_string(v);
+	n = strlen(s);
+	if (n >= dstlen)
+		n = dstlen - 1;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
+enum cs_err
+cs_http_add_header(struct cs_http_request *hr, const char *h)
+{
+	struct curl_slist *n;
+
+	if ((n = curl_slist_append(hr->headers, h)) == NULL)
+		return CS_ENOMEM;
+	hr->headers = n;
+	return CS_OK;
 }

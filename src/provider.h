@@ -57,6 +57,19 @@ extern const struct cs_provider cs_provider_openai_completions;
 extern const struct cs_provider cs_provider_anthropic;
 extern const struct cs_provider cs_provider_ollama;
 
+/* Helpers the adapters share. */
+/* Emit an error event; returns the emit's failure, else CS_EUPSTREAM (so
+ * the caller stops the transfer). */
+enum cs_err cs_emit_error(cs_emit_fn emit, void *ctx, const char *type,
+    const char *msg);
+/* Emit v as a text delta of that kind if it is a non-empty string. */
+enum cs_err cs_emit_text(cs_emit_fn emit, void *ctx, int kind,
+    struct json_object *v);
+/* Copy string v into dst (truncated, terminated); no-op if not a string. */
+void cs_json_copy_str(char *dst, size_t dstlen, struct json_object *v);
+/* Append one "Name: value" header to hr. */
+enum cs_err cs_http_add_header(struct cs_http_request *hr, const char *h);
+
 /* The adapter for an enum cs_provider_kind (demo for DEMO and AUTO). */
 const struct cs_provider *cs_provider_for(int kind);
 

@@ -52,51 +52,14 @@ struct cs_adapter {
 static enum cs_err
 emit_error(struct cs_adapter *a, const char *type, const char *msg)
 {
-	struct cs_event ev;
-	enum cs_err r;
-
-	memset(&ev, 0, sizeof(ev));
-	ev.type = CS_EV_ERROR;
-	ev.error_type = type;
-	ev.error_message = msg;
 	a->failed = 1;
-	r = a->emit(a->ctx, &ev);
-	return r != CS_OK ? r : CS_EUPSTREAM;
+	return cs_emit_error(a->emit, a->ctx, type, msg);
 }
 
 static enum cs_err
 emit_text(struct cs_adapter *a, int kind, struct json_object *v)
 {
-	struct cs_event ev;
-	size_t len;
-
-	if (v == NULL || !json_object_is_type(v, json_type_string))
-		return CS_OK;
-	len = (size_t)json_object_get_string_len(v);
-	if (len == 0)
-		return CS_OK;
-	memset(&ev, 0, sizeof(ev));
-	ev.type = CS_EV_TEXT;
-	ev.kind = kind;
-	ev.text = json_object_get_string(v);
-	ev.text_len = len;
-	return a->emit(a->ctx, &ev);
-}
-
-static void
-copy_str(char *dst, size_t dstlen, struct json_object *v)
-{
-	const char *s;
-	size_t n;
-
-	if (v == NULL || !json_object_is_type(v, json_type_string))
-		return;
-	s = json_object_get_string(v);
-	n = strlen(s);
-	if (n >= dstlen)
-		n = dstlen - 1;
-	memcpy(dst, s, n);
-	dst[n] = '\0';
+	return cs_emit_text(a->emit, a->ctx, kind, v);
 }
 
 static int
@@ -174,10 +137,10 @@ block_start(struct cs_adapter *a, struct json_object *chunk)
 	tc->index = get_index(chunk);
 	cs_buf_init(&tc->args, TOOL_ARGS_MAX);
 	json_object_object_get_ex(cb, "id", &v);
-	copy_str(tc->id, sizeof(tc->id), v);
+	cs_json_copy_str(tc->id, sizeof(tc->id), v);
 	v = NULL;
 	json_object_object_get_ex(cb, "name", &v);
-	copy_str(tc->name, sizeof(tc->name), v);
+	cs_json_copy_str(tc->name, sizeof(tc->name), v);
 	v = NULL;
 	if (json_object_object_get_ex(cb, "input", &v) && v != NULL)
 		tc->input = json_object_get(v);
@@ -321,7 +284,7 @@ handle(struct cs_adapter *a, const char *type, struct json_object *chunk)
 		if (json_object_object_get_ex(chunk, "delta", &v) &&
 		    json_object_is_type(v, json_type_object) &&
 		    json_object_object_get_ex(v, "stop_reason", &w))
-			copy_str(a->finish, sizeof(a->finish), w);
+			cs_json_copy_str(a->finish, sizeof(a->finish), w);
 		if (json_object_object_get_ex(chunk, "usage", &v))
 			return merge_usage(a, v);
 		return CS_OK;
@@ -433,17 +396,6 @@ an_free(struct cs_adapter *a)
 	json_tokener_free(a->tok);
 	cs_sse_free(a->sse);
 	free(a);
-}
-
-static enum cs_err
-add_header(struct cs_http_request *hr, const char *h)
-{
-	struct curl_slist *n;
-
-	if ((n = curl_slist_append(hr->headers, h)) == NULL)
-		return CS_ENOMEM;
-	hr->headers = n;
-	return CS_OK;
 }
 
 static struct json_object *
@@ -647,15 +599,15 @@ an_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (s == NULL || (r = cs_buf_puts(&hr->body, s)) != CS_OK)
 		goto fail;
-	if ((r = add_header(hr, "Content-Type: application/json")) != CS_OK ||
-	    (r = add_header(hr, "Accept: text/event-stream")) != CS_OK ||
-	    (r = add_header(hr, "anthropic-version: " ANTHROPIC_VERSION))
+	if ((r = cs_http_add_header(hr, "Content-Type: application/json")) != CS_OK ||
+	    (r = cs_http_add_header(hr, "Accept: text/event-stream")) != CS_OK ||
+	    (r = cs_http_add_header(hr, "anthropic-version: " ANTHROPIC_VERSION))
 	    != CS_OK)
 		goto fail;
 	if (cfg->api_key != NULL) {
 		if ((r = cs_buf_printf(&auth, "x-api-key: %s",
 		    cfg->api_key)) != CS_OK ||
-		    (r = add_header(hr, auth.data)) != CS_OK)
+		    (r = cs_http_add_header(hr, auth.data)) != CS_OK)
 			goto fail;
 	}
 	r = CS_OK;

@@ -34,35 +34,14 @@ struct cs_adapter {
 static enum cs_err
 emit_error(struct cs_adapter *a, const char *type, const char *msg)
 {
-	struct cs_event ev;
-	enum cs_err r;
-
-	memset(&ev, 0, sizeof(ev));
-	ev.type = CS_EV_ERROR;
-	ev.error_type = type;
-	ev.error_message = msg;
 	a->failed = 1;
-	r = a->emit(a->ctx, &ev);
-	return r != CS_OK ? r : CS_EUPSTREAM;
+	return cs_emit_error(a->emit, a->ctx, type, msg);
 }
 
 static enum cs_err
 emit_text(struct cs_adapter *a, int kind, struct json_object *v)
 {
-	struct cs_event ev;
-	size_t len;
-
-	if (v == NULL || !json_object_is_type(v, json_type_string))
-		return CS_OK;
-	len = (size_t)json_object_get_string_len(v);
-	if (len == 0)
-		return CS_OK;
-	memset(&ev, 0, sizeof(ev));
-	ev.type = CS_EV_TEXT;
-	ev.kind = kind;
-	ev.text = json_object_get_string(v);
-	ev.text_len = len;
-	return a->emit(a->ctx, &ev);
+	return cs_emit_text(a->emit, a->ctx, kind, v);
 }
 
 static const char *
@@ -290,17 +269,6 @@ ol_free(struct cs_adapter *a)
 	free(a);
 }
 
-static enum cs_err
-add_header(struct cs_http_request *hr, const char *h)
-{
-	struct curl_slist *n;
-
-	if ((n = curl_slist_append(hr->headers, h)) == NULL)
-		return CS_ENOMEM;
-	hr->headers = n;
-	return CS_OK;
-}
-
 /*
  * tools in the OpenAI shape without "strict" (Ollama has none).  Ollama
  * has no tool_choice either, so the request's is not sent.
@@ -419,13 +387,13 @@ ol_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (s == NULL || (r = cs_buf_puts(&hr->body, s)) != CS_OK)
 		goto fail;
-	if ((r = add_header(hr, "Content-Type: application/json")) != CS_OK ||
-	    (r = add_header(hr, "Accept: application/x-ndjson")) != CS_OK)
+	if ((r = cs_http_add_header(hr, "Content-Type: application/json")) != CS_OK ||
+	    (r = cs_http_add_header(hr, "Accept: application/x-ndjson")) != CS_OK)
 		goto fail;
 	if (cfg->api_key != NULL) {
 		if ((r = cs_buf_printf(&auth, "Authorization: Bearer %s",
 		    cfg->api_key)) != CS_OK ||
-		    (r = add_header(hr, auth.data)) != CS_OK)
+		    (r = cs_http_add_header(hr, auth.data)) != CS_OK)
 			goto fail;
 	}
 	r = CS_OK;

@@ -52,51 +52,14 @@ struct cs_adapter {
 static enum cs_err
 emit_error(struct cs_adapter *a, const char *type, const char *msg)
 {
-	struct cs_event ev;
-	enum cs_err r;
-
-	memset(&ev, 0, sizeof(ev));
-	ev.type = CS_EV_ERROR;
-	ev.error_type = type;
-	ev.error_message = msg;
 	a->failed = 1;
-	r = a->emit(a->ctx, &ev);
-	return r != CS_OK ? r : CS_EUPSTREAM;
+	return cs_emit_error(a->emit, a->ctx, type, msg);
 }
 
 static enum cs_err
 emit_text(struct cs_adapter *a, int kind, struct json_object *v)
 {
-	struct cs_event ev;
-	size_t len;
-
-	if (v == NULL || !json_object_is_type(v, json_type_string))
-		return CS_OK;
-	len = (size_t)json_object_get_string_len(v);
-	if (len == 0)
-		return CS_OK;
-	memset(&ev, 0, sizeof(ev));
-	ev.type = CS_EV_TEXT;
-	ev.kind = kind;
-	ev.text = json_object_get_string(v);
-	ev.text_len = len;
-	return a->emit(a->ctx, &ev);
-}
-
-static void
-copy_str(char *dst, size_t dstlen, struct json_object *v)
-{
-	const char *s;
-	size_t n;
-
-	if (v == NULL || !json_object_is_type(v, json_type_string))
-		return;
-	s = json_object_get_string(v);
-	n = strlen(s);
-	if (n >= dstlen)
-		n = dstlen - 1;
-	memcpy(dst, s, n);
-	dst[n] = '\0';
+	return cs_emit_text(a->emit, a->ctx, kind, v);
 }
 
 /* Find or open the accumulator for one tool-call fragment.  Some servers
@@ -139,13 +102,13 @@ tool_fragment(struct cs_adapter *a, int index, struct json_object *id,
 		return emit_error(a, "upstream_error",
 		    "the provider sent too many tool calls");
 	if (ids != NULL && tc->id[0] == '\0')
-		copy_str(tc->id, sizeof(tc->id), id);
+		cs_json_copy_str(tc->id, sizeof(tc->id), id);
 	if (fn != NULL) {
 		json_object_object_get_ex(fn, "name", &name);
 		json_object_object_get_ex(fn, "arguments", &args);
 	}
 	if (name != NULL && tc->name[0] == '\0')
-		copy_str(tc->name, sizeof(tc->name), name);
+		cs_json_copy_str(tc->name, sizeof(tc->name), name);
 	if (args != NULL && json_object_is_type(args, json_type_string) &&
 	    cs_buf_append(&tc->args, json_object_get_string(args),
 	    (size_t)json_object_get_string_len(args)) != CS_OK)
@@ -226,7 +189,7 @@ handle_choice(struct cs_adapter *a, struct json_object *choice)
 	}
 	if (json_object_object_get_ex(choice, "finish_reason", &fr) &&
 	    json_object_is_type(fr, json_type_string)) {
-		copy_str(a->finish, sizeof(a->finish), fr);
+		cs_json_copy_str(a->finish, sizeof(a->finish), fr);
 		return emit_tool_calls(a);
 	}
 	return CS_OK;
@@ -378,17 +341,6 @@ cs_openai_stream_free(struct cs_adapter *a)
 	free(a);
 }
 
-static enum cs_err
-add_header(struct cs_http_request *hr, const char *h)
-{
-	struct curl_slist *n;
-
-	if ((n = curl_slist_append(hr->headers, h)) == NULL)
-		return CS_ENOMEM;
-	hr->headers = n;
-	return CS_OK;
-}
-
 /* The assistant message m's tool_calls in the OpenAI shape. */
 static struct json_object *
 oa_tool_calls(const struct cs_message *m)
@@ -524,13 +476,13 @@ oa_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (s == NULL || (r = cs_buf_puts(&hr->body, s)) != CS_OK)
 		goto fail;
-	if ((r = add_header(hr, "Content-Type: application/json")) != CS_OK ||
-	    (r = add_header(hr, "Accept: text/event-stream")) != CS_OK)
+	if ((r = cs_http_add_header(hr, "Content-Type: application/json")) != CS_OK ||
+	    (r = cs_http_add_header(hr, "Accept: text/event-stream")) != CS_OK)
 		goto fail;
 	if (cfg->api_key != NULL) {
 		if ((r = cs_buf_printf(&auth, "Authorization: Bearer %s",
 		    cfg->api_key)) != CS_OK ||
-		    (r = add_header(hr, auth.data)) != CS_OK)
+		    (r = cs_http_add_header(hr, auth.data)) != CS_OK)
 			goto fail;
 	}
 	r = CS_OK;

@@ -20,17 +20,6 @@
 
 #define PROMPT_MAX  (CS_MAX_REQUEST_BODY * 2)
 
-static enum cs_err
-add_header(struct cs_http_request *hr, const char *h)
-{
-	struct curl_slist *n;
-
-	if ((n = curl_slist_append(hr->headers, h)) == NULL)
-		return CS_ENOMEM;
-	hr->headers = n;
-	return CS_OK;
-}
-
 /* The speaker label of a transcript turn. */
 static const char *
 turn_label(enum cs_role role)
@@ -122,13 +111,13 @@ oc_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (s == NULL || (r = cs_buf_puts(&hr->body, s)) != CS_OK)
 		goto fail;
-	if ((r = add_header(hr, "Content-Type: application/json")) != CS_OK ||
-	    (r = add_header(hr, "Accept: text/event-stream")) != CS_OK)
+	if ((r = cs_http_add_header(hr, "Content-Type: application/json")) != CS_OK ||
+	    (r = cs_http_add_header(hr, "Accept: text/event-stream")) != CS_OK)
 		goto fail;
 	if (cfg->api_key != NULL) {
 		if ((r = cs_buf_printf(&auth, "Authorization: Bearer %s",
 		    cfg->api_key)) != CS_OK ||
-		    (r = add_header(hr, auth.data)) != CS_OK)
+		    (r = cs_http_add_header(hr, auth.data)) != CS_OK)
 			goto fail;
 	}
 	r = CS_OK;

@@ -50,51 +50,14 @@ struct cs_adapter {
 static enum cs_err
 emit_error(struct cs_adapter *a, const char *type, const char *msg)
 {
-	struct cs_event ev;
-	enum cs_err r;
-
-	memset(&ev, 0, sizeof(ev));
-	ev.type = CS_EV_ERROR;
-	ev.error_type = type;
-	ev.error_message = msg;
 	a->failed = 1;
-	r = a->emit(a->ctx, &ev);
-	return r != CS_OK ? r : CS_EUPSTREAM;
+	return cs_emit_error(a->emit, a->ctx, type, msg);
 }
 
 static enum cs_err
 emit_text(struct cs_adapter *a, int kind, struct json_object *v)
 {
-	struct cs_event ev;
-	size_t len;
-
-	if (v == NULL || !json_object_is_type(v, json_type_string))
-		return CS_OK;
-	len = (size_t)json_object_get_string_len(v);
-	if (len == 0)
-		return CS_OK;
-	memset(&ev, 0, sizeof(ev));
-	ev.type = CS_EV_TEXT;
-	ev.kind = kind;
-	ev.text = json_object_get_string(v);
-	ev.text_len = len;
-	return a->emit(a->ctx, &ev);
-}
-
-static void
-copy_str(char *dst, size_t dstlen, struct json_object *v)
-{
-	const char *s;
-	size_t n;
-
-	if (v == NULL || !json_object_is_type(v, json_type_string))
-		return;
-	s = json_object_get_string(v);
-	n = strlen(s);
-	if (n >= dstlen)
-		n = dstlen - 1;
-	memcpy(dst, s, n);
-	dst[n] = '\0';
+	return cs_emit_text(a->emit, a->ctx, kind, v);
 }
 
 /* A member of o that is a string, or NULL. */
@@ -223,9 +186,9 @@ function_item(struct cs_adapter *a, struct json_object *ev, int done)
 	if (tc->emitted)
 		return CS_OK;
 	if (tc->id[0] == '\0')
-		copy_str(tc->id, sizeof(tc->id), get_str(item, "call_id"));
+		cs_json_copy_str(tc->id, sizeof(tc->id), get_str(item, "call_id"));
 	if (tc->name[0] == '\0')
-		copy_str(tc->name, sizeof(tc->name), get_str(item, "name"));
+		cs_json_copy_str(tc->name, sizeof(tc->name), get_str(item, "name"));
 	if (!done)
 		return CS_OK;
 	/* The done item carries the complete arguments. */
@@ -449,17 +412,6 @@ or_free(struct cs_adapter *a)
 	free(a);
 }
 
-static enum cs_err
-add_header(struct cs_http_request *hr, const char *h)
-{
-	struct curl_slist *n;
-
-	if ((n = curl_slist_append(hr->headers, h)) == NULL)
-		return CS_ENOMEM;
-	hr->headers = n;
-	return CS_OK;
-}
-
 /*
  * tools flattened to {"type":"function","name","description"?,
  * "parameters"?,"strict"?}; tool_choice "auto", "none", "required" or
@@ -634,13 +586,13 @@ or_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (s == NULL || (r = cs_buf_puts(&hr->body, s)) != CS_OK)
 		goto fail;
-	if ((r = add_header(hr, "Content-Type: application/json")) != CS_OK ||
-	    (r = add_header(hr, "Accept: text/event-stream")) != CS_OK)
+	if ((r = cs_http_add_header(hr, "Content-Type: application/json")) != CS_OK ||
+	    (r = cs_http_add_header(hr, "Accept: text/event-stream")) != CS_OK)
 		goto fail;
 	if (cfg->api_key != NULL) {
 		if ((r = cs_buf_printf(&auth, "Authorization: Bearer %s",
 		    cfg->api_key)) != CS_OK ||
-		    (r = add_header(hr, auth.data)) != CS_OK)
+		    (r = cs_http_add_header(hr, auth.data)) != CS_OK)
 			goto fail;
 	}
 	r = CS_OK;
