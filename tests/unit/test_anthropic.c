@@ -18,210 +18,17 @@
 #include "event.h"
 #include "provider.h"
 #include "request.h"
-#include "testutil.h"
+#include "adapter_util.h"
 
 static const struct cs_provider *const P = &cs_provider_anthropic;
-
-struct collected {
-	struct cs_buf text;
-	struct cs_buf reasoning;
-	struct json_object *tools;   /* array of {id,name,arguments} */
-	char finish[64];
-	char native[64];
-	char *usage;                 /* JSON text or NULL */
-	int n_finish;
-	int n_error;
-	char error_type[64];
-	char error_message[256];
-	int after_terminal;          /* events after finish/error */
-	int stop_after_text;         /* return CLIENTGONE at this delta */
-	int texts;
-};
-
-static enum cs_err
-collect(void *ctx, const struct cs_event *ev)
-{
-	struct collected *c = ctx;
-	struct json_object *t;
-
-	if (c->n_finish || c->n_error)
-		c->after_terminal++;
-	switch (ev->type) {
-	case CS_EV_TEXT:
-		c->texts++;
-		assert_true(ev->kind == CS_TEXT_CONTENT ||
-		    ev->kind == CS_TEXT_REASONING);
-		cs_buf_append(ev->kind == CS_TEXT_REASONING ? &c->reasoning :
-		    &c->text, ev->text, ev->text_len);
-		if (c->stop_after_text && c->texts == c->stop_after_text)
-			return CS_ECLIENTGONE;
-		break;
-	case CS_EV_TOOL_CALL:
-		t = json_object_new_object();
-		json_object_object_add(t, "id",
-		    json_object_new_string(ev->tool_id));
-		json_object_object_add(t, "name",
-		    json_object_new_string(ev->tool_name));
-		json_object_object_add(t, "arguments",
-		    json_object_new_string(ev->tool_args));
-		json_object_array_add(c->tools, t);
-		break;
-	case CS_EV_FINISH:
-		c->n_finish++;
-		snprintf(c->finish, sizeof(c->finish), "%s", ev->finish_reason);
-		snprintf(c->native, sizeof(c->native), "%s",
-		    ev->native_finish_reason ? ev->native_finish_reason : "");
-		free(c->usage);
-		c->usage = ev->usage ? strdup(json_object_to_json_string_ext(
-		    ev->usage, JSON_C_TO_STRING_PLAIN)) : NULL;
-		break;
-	case CS_EV_ERROR:
-		c->n_error++;
-		snprintf(c->error_type, sizeof(c->error_type), "%s",
-		    ev->error_type);
-		snprintf(c->error_message, sizeof(c->error_message), "%s",
-		    ev->error_message);
-		break;
-	}
-	return CS_OK;
-}
-
-static void
-collected_init(struct collected *c)
-{
-	memset(c, 0, sizeof(*c));
-	cs_buf_init(&c->text, 1 << 20);
-	cs_buf_init(&c->reasoning, 1 << 20);
-	c->tools = json_object_new_array();
-}
-
-static void
-collected_free(struct collected *c)
-{
-	cs_buf_free(&c->text);
-	cs_buf_free(&c->reasoning);
-	json_object_put(c->tools);
-	free(c->usage);
-}
-
-/* Feed buf in pieces of size step (0 = split after every LF). */
-static enum cs_err
-feed(struct collected *c, const char *buf, size_t len, size_t step)
-{
-	struct cs_adapter *a = P->adapter_new(collect, c);
-	size_t off = 0, n;
-	enum cs_err r = CS_OK;
-
-	assert_non_null(a);
-	while (off < len) {
-		if (step == 0) {
-			const char *nl = memchr(buf + off, '\n', len - off);
-			n = nl ? (size_t)(nl - (buf + off)) + 1 : len - off;
-		} else
-			n = len - off < step ? len - off : step;
-		if ((r = P->adapter_feed(a, buf + off, n)) != CS_OK)
-			break;
-		off += n;
-	}
-	if (r == CS_OK)
-		r = P->adapter_end(a);
-	P->adapter_free(a);
-	return r;
-}
-
-static enum cs_err
-feed_str(struct collected *c, const char *s)
-{
-	return feed(c, s, strlen(s), (size_t)-1);
-}
-
-static const char *
-fixdir(void)
-{
-	const char *d = getenv("CS_FIXTURES");
-
-	return d != NULL ? d : "tests/fixtures";
-}
-
-static void
-assert_usage(const char *got, struct json_object *want)
-{
-	struct json_object *g;
-
-	if (want == NULL) {
-		assert_null(got);
-		return;
-	}
-	assert_non_null(got);
-	g = json_tokener_parse(got);
-	if (!json_object_equal(g, want))
-		fail_msg("usage %s != %s", got,
-		    json_object_to_json_string(want));
-	json_object_put(g);
-}
+/* How collect() records this adapter's events (adapter_util.h). */
+#define COLLECT_FLAGS (COLLECT_NO_REFUSAL)
 
 /* name is the fixture file name without .sse. */
 static void
 check_fixture(const char *name)
 {
-	static const size_t steps[] = { (size_t)-1, 0, 7, 1 };
-	char path[512];
-	struct json_object *exp, *v, *err = NULL;
-	struct collected c;
-	char *body, *expjs;
-	size_t len = 0, elen = 0, i;
-
-	snprintf(path, sizeof(path), "%s/upstream/%s.sse", fixdir(), name);
-	body = tu_read_file(path, &len);
-	snprintf(path, sizeof(path), "%s/upstream/%s.expect.json", fixdir(),
-	    name);
-	expjs = tu_read_file(path, &elen);
-	exp = json_tokener_parse(expjs);
-	assert_non_null(exp);
-	/* An in-band error, or no finish_reason at all (a cut stream),
-	 * must end in one error event and no finish. */
-	if (!json_object_object_get_ex(exp, "error", &err) || err == NULL) {
-		err = NULL;
-		if (json_object_object_get_ex(exp, "finish_reason", &v) &&
-		    v == NULL)
-			err = exp;
-	}
-
-	for (i = 0; i < CS_ARRAY_LEN(steps); i++) {
-		collected_init(&c);
-		if (err != NULL) {
-			assert_int_equal(feed(&c, body, len, steps[i]),
-			    CS_EUPSTREAM);
-			assert_int_equal(c.n_error, 1);
-			assert_int_equal(c.n_finish, 0);
-			assert_string_equal(c.error_type, "upstream_error");
-		} else {
-			assert_int_equal(feed(&c, body, len, steps[i]), CS_OK);
-			assert_int_equal(c.n_error, 0);
-			assert_int_equal(c.n_finish, 1);
-			json_object_object_get_ex(exp, "finish_reason", &v);
-			assert_string_equal(c.native, v ?
-			    json_object_get_string(v) : "");
-			json_object_object_get_ex(exp, "usage", &v);
-			assert_usage(c.usage, v);
-		}
-		assert_int_equal(c.after_terminal, 0);
-		json_object_object_get_ex(exp, "text", &v);
-		assert_string_equal(c.text.data ? c.text.data : "",
-		    json_object_get_string(v));
-		if (json_object_object_get_ex(exp, "reasoning", &v))
-			assert_string_equal(c.reasoning.data ?
-			    c.reasoning.data : "", json_object_get_string(v));
-		json_object_object_get_ex(exp, "tool_calls", &v);
-		if (!json_object_equal(c.tools, v))
-			fail_msg("%s: tool calls %s != %s", name,
-			    json_object_to_json_string(c.tools),
-			    json_object_to_json_string(v));
-		collected_free(&c);
-	}
-	json_object_put(exp);
-	free(body);
-	free(expjs);
+	check_fixture_ext(P, COLLECT_FLAGS, name, "sse");
 }
 
 static void
@@ -295,8 +102,8 @@ test_truncated(void **state)
 	struct collected c;
 
 	(void)state;
-	collected_init(&c);
-	assert_int_equal(feed_str(&c, START TEXT_BLOCK DELTA("Hi")),
+	collected_init_flags(&c, COLLECT_FLAGS);
+	assert_int_equal(feed_str(P, &c, START TEXT_BLOCK DELTA("Hi")),
 	    CS_EUPSTREAM);
 	assert_string_equal(c.text.data, "Hi");
 	assert_int_equal(c.n_error, 1);
@@ -305,8 +112,8 @@ test_truncated(void **state)
 	collected_free(&c);
 
 	/* message_delta alone is not the end either. */
-	collected_init(&c);
-	assert_int_equal(feed_str(&c, START TEXT_BLOCK DELTA("Hi")
+	collected_init_flags(&c, COLLECT_FLAGS);
+	assert_int_equal(feed_str(P, &c, START TEXT_BLOCK DELTA("Hi")
 	    STOP_BLOCK(0) MDELTA("end_turn")), CS_EUPSTREAM);
 	assert_int_equal(c.n_error, 1);
 	assert_int_equal(c.n_finish, 0);
@@ -319,8 +126,8 @@ test_in_band_error(void **state)
 	struct collected c;
 
 	(void)state;
-	collected_init(&c);
-	assert_int_equal(feed_str(&c, START TEXT_BLOCK DELTA("a")
+	collected_init_flags(&c, COLLECT_FLAGS);
+	assert_int_equal(feed_str(P, &c, START TEXT_BLOCK DELTA("a")
 	    "event: error\ndata: {\"type\": \"error\", \"error\": {\"details\":"
 	    " null, \"type\": \"overloaded_error\", \"message\": \"Overloaded\"}"
 	    "}\n\n" DELTA("b") MSTOP), CS_EUPSTREAM);
@@ -333,8 +140,8 @@ test_in_band_error(void **state)
 	collected_free(&c);
 
 	/* An error event whose data is not JSON still fails cleanly. */
-	collected_init(&c);
-	assert_int_equal(feed_str(&c, "event: error\ndata: oops\n\n"),
+	collected_init_flags(&c, COLLECT_FLAGS);
+	assert_int_equal(feed_str(P, &c, "event: error\ndata: oops\n\n"),
 	    CS_EUPSTREAM);
 	assert_int_equal(c.n_error, 1);
 	collected_free(&c);
@@ -346,8 +153,8 @@ test_malformed(void **state)
 	struct collected c;
 
 	(void)state;
-	collected_init(&c);
-	assert_int_equal(feed_str(&c, START
+	collected_init_flags(&c, COLLECT_FLAGS);
+	assert_int_equal(feed_str(P, &c, START
 	    "event: content_block_delta\ndata: {\"type\":\n\n" MSTOP),
 	    CS_EUPSTREAM);
 	assert_int_equal(c.n_error, 1);
@@ -368,8 +175,8 @@ test_oversized(void **state)
 	memcpy(big, "data: ", 6);
 	memset(big + 6, 'x', n - 6);
 	big[n] = '\0';
-	collected_init(&c);
-	assert_int_equal(feed(&c, big, n, 4096), CS_EUPSTREAM);
+	collected_init_flags(&c, COLLECT_FLAGS);
+	assert_int_equal(feed(P, &c, big, n, 4096), CS_EUPSTREAM);
 	assert_int_equal(c.n_error, 1);
 	assert_int_equal(c.n_finish, 0);
 	assert_string_equal(c.error_type, "upstream_error");
@@ -399,8 +206,8 @@ test_usage_merge_and_finish_map(void **state)
 		    "\"output_tokens\":7,\"cache_read_input_tokens\":null}}\n\n"
 		    "%s", START, TEXT_BLOCK, DELTA("x"), m[i].native, MSTOP),
 		    CS_OK);
-		collected_init(&c);
-		assert_int_equal(feed(&c, s.data, s.len, 3), CS_OK);
+		collected_init_flags(&c, COLLECT_FLAGS);
+		assert_int_equal(feed(P, &c, s.data, s.len, 3), CS_OK);
 		assert_string_equal(c.native, m[i].native);
 		assert_string_equal(c.finish, m[i].mapped);
 		/* output_tokens overridden, null leaves the start value. */
@@ -411,16 +218,16 @@ test_usage_merge_and_finish_map(void **state)
 	}
 
 	/* No message_delta at all: reason unknown, usage from the start. */
-	collected_init(&c);
-	assert_int_equal(feed_str(&c, START MSTOP), CS_OK);
+	collected_init_flags(&c, COLLECT_FLAGS);
+	assert_int_equal(feed_str(P, &c, START MSTOP), CS_OK);
 	assert_string_equal(c.finish, "unknown");
 	assert_string_equal(c.native, "");
 	assert_non_null(c.usage);
 	collected_free(&c);
 
 	/* No usage anywhere: NULL. */
-	collected_init(&c);
-	assert_int_equal(feed_str(&c, MSTOP), CS_OK);
+	collected_init_flags(&c, COLLECT_FLAGS);
+	assert_int_equal(feed_str(P, &c, MSTOP), CS_OK);
 	assert_null(c.usage);
 	collected_free(&c);
 }
@@ -432,8 +239,8 @@ test_thinking_and_tools(void **state)
 	struct json_object *t;
 
 	(void)state;
-	collected_init(&c);
-	assert_int_equal(feed_str(&c, START
+	collected_init_flags(&c, COLLECT_FLAGS);
+	assert_int_equal(feed_str(P, &c, START
 	    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
 	    "\"index\":0,\"content_block\":{\"type\":\"thinking\","
 	    "\"thinking\":\"\"}}\n\n"
@@ -492,8 +299,9 @@ test_after_stop_ignored(void **state)
 	struct collected c;
 
 	(void)state;
-	collected_init(&c);
-	assert_int_equal(feed_str(&c, START TEXT_BLOCK DELTA("ok") STOP_BLOCK(0)
+	collected_init_flags(&c, COLLECT_FLAGS);
+	assert_int_equal(feed_str(P, &c,
+	    START TEXT_BLOCK DELTA("ok") STOP_BLOCK(0)
 	    MDELTA("end_turn") MSTOP DELTA("late") MSTOP
 	    "event: error\ndata: {\"type\":\"error\",\"error\":{}}\n\n"),
 	    CS_OK);
@@ -510,9 +318,10 @@ test_client_gone_stops(void **state)
 	struct collected c;
 
 	(void)state;
-	collected_init(&c);
+	collected_init_flags(&c, COLLECT_FLAGS);
 	c.stop_after_text = 1;
-	assert_int_equal(feed_str(&c, START TEXT_BLOCK DELTA("a") DELTA("b")),
+	assert_int_equal(feed_str(P, &c,
+	    START TEXT_BLOCK DELTA("a") DELTA("b")),
 	    CS_ECLIENTGONE);
 	assert_string_equal(c.text.data, "a");
 	assert_int_equal(c.n_error, 0);
@@ -520,33 +329,6 @@ test_client_gone_stops(void **state)
 }
 
 /* ---- build() ---- */
-
-static int
-has_header(const struct curl_slist *h, const char *want)
-{
-	for (; h != NULL; h = h->next)
-		if (strcmp(h->data, want) == 0)
-			return 1;
-	return 0;
-}
-
-static int
-has_header_prefix(const struct curl_slist *h, const char *prefix)
-{
-	for (; h != NULL; h = h->next)
-		if (strncasecmp(h->data, prefix, strlen(prefix)) == 0)
-			return 1;
-	return 0;
-}
-
-static const char *
-jstr(struct json_object *o, const char *key)
-{
-	struct json_object *v = NULL;
-
-	assert_true(json_object_object_get_ex(o, key, &v));
-	return json_object_get_string(v);
-}
 
 static void
 test_build(void **state)
@@ -645,76 +427,7 @@ test_build(void **state)
 	cs_http_request_free(&hr);
 }
 
-#define TOOLS_PROVIDER (&cs_provider_anthropic)
-
 /* ---- build() with tools ---- */
-
-/* A tool round trip with two tools; %s is the tool_choice value. */
-static const char tools_body_fmt[] = "{\"tools\":[{\"type\":\"function\","
-    "\"function\":{\"name\":\"get_weather\",\"description\":\"Weather now\","
-    "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":"
-    "\"string\"}},\"required\":[\"city\"]},\"strict\":true}},{\"type\":"
-    "\"function\",\"function\":{\"name\":\"now\"}}],\"tool_choice\":%s,"
-    "\"messages\":[{\"role\":\"user\",\"content\":\"w?\"},{\"role\":"
-    "\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\","
-    "\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
-    "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},{\"id\":\"call_2\","
-    "\"type\":\"function\",\"function\":{\"name\":\"now\",\"arguments\":"
-    "\"not json\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"call_1\","
-    "\"content\":\"18C\"},{\"role\":\"tool\",\"tool_call_id\":\"call_2\","
-    "\"content\":\"noon\"},{\"role\":\"assistant\",\"content\":\"Sunny.\","
-    "\"tool_calls\":[{\"id\":\"call_3\",\"type\":\"function\",\"function\":"
-    "{\"name\":\"now\",\"arguments\":\"{}\"}}]},{\"role\":\"user\","
-    "\"content\":\"thanks\"}]}";
-
-/* Build the round trip with tool_choice choice (JSON text) and return the
- * upstream body, parsed; fails the test if anything goes wrong. */
-static struct json_object *
-tools_build(const char *choice)
-{
-	static struct cs_config cfg;
-	struct cs_chat_request *req = NULL;
-	struct cs_http_request hr;
-	struct cs_reqerr err;
-	struct json_object *body;
-	char text[4096];
-	int n;
-
-	cs_config_defaults(&cfg);
-	cfg.base_url_eff = "https://api.example.test/v1";
-	snprintf(cfg.models[0].name, sizeof(cfg.models[0].name), "m1");
-	cfg.n_models = 1;
-	n = snprintf(text, sizeof(text), tools_body_fmt, choice);
-	assert_true(n > 0 && (size_t)n < sizeof(text));
-	if (cs_request_parse(&cfg, text, (size_t)n, &req, &err) != CS_OK)
-		fail_msg("refused: %s", err.message);
-	cs_http_request_init(&hr);
-	assert_int_equal(TOOLS_PROVIDER->build(&cfg, req, &hr), CS_OK);
-	body = json_tokener_parse(hr.body.data);
-	assert_non_null(body);
-	cs_http_request_free(&hr);
-	cs_request_free(req);
-	return body;
-}
-
-/* body[key] (key NULL: body itself) must equal the JSON text want. */
-static void
-assert_json_at(struct json_object *body, const char *key, const char *want)
-{
-	struct json_object *v = body, *exp;
-
-	if (key != NULL && !json_object_object_get_ex(body, key, &v))
-		fail_msg("no \"%s\" in %s", key, json_object_to_json_string(
-		    body));
-	exp = json_tokener_parse(want);
-	assert_non_null(exp);
-	if (!json_object_equal(v, exp))
-		fail_msg("%s:\n got  %s\n want %s", key ? key : "body",
-		    json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN),
-		    json_object_to_json_string_ext(exp,
-		    JSON_C_TO_STRING_PLAIN));
-	json_object_put(exp);
-}
 
 static void
 test_build_tools(void **state)
@@ -722,7 +435,7 @@ test_build_tools(void **state)
 	struct json_object *body;
 
 	(void)state;
-	body = tools_build("{\"type\":\"function\",\"function\":{\"name\":"
+	body = tools_build(P, "{\"type\":\"function\",\"function\":{\"name\":"
 	    "\"now\"}}");
 	assert_json_at(body, "tools", "[{\"name\":\"get_weather\","
 	    "\"description\":\"Weather now\",\"input_schema\":{\"type\":"
@@ -745,17 +458,17 @@ test_build_tools(void **state)
 	    "\"thanks\"}]");
 	json_object_put(body);
 
-	body = tools_build("\"auto\"");
+	body = tools_build(P, "\"auto\"");
 	assert_json_at(body, "tool_choice", "{\"type\":\"auto\"}");
 	json_object_put(body);
-	body = tools_build("\"required\"");
+	body = tools_build(P, "\"required\"");
 	assert_json_at(body, "tool_choice", "{\"type\":\"any\"}");
 	json_object_put(body);
-	body = tools_build("\"none\"");
+	body = tools_build(P, "\"none\"");
 	assert_json_at(body, "tool_choice", "{\"type\":\"none\"}");
 	assert_true(json_object_object_get_ex(body, "tools", NULL));
 	json_object_put(body);
-	body = tools_build("null");
+	body = tools_build(P, "null");
 	assert_false(json_object_object_get_ex(body, "tool_choice", NULL));
 	json_object_put(body);
 }

@@ -18,139 +18,9 @@
 #include "event.h"
 #include "provider.h"
 #include "request.h"
-#include "testutil.h"
+#include "adapter_util.h"
 
 static const struct cs_provider *const P = &cs_provider_openai_responses;
-
-struct collected {
-	struct cs_buf text;
-	struct cs_buf refusal;
-	struct cs_buf reasoning;
-	struct json_object *tools;   /* array of {id,name,arguments} */
-	char finish[64];
-	char native[64];
-	char *usage;                 /* JSON text or NULL */
-	int n_finish;
-	int n_error;
-	char error_type[64];
-	char error_message[256];
-	int after_terminal;          /* events after finish/error */
-	int stop_after_text;         /* return CLIENTGONE at this delta */
-	int texts;
-};
-
-static enum cs_err
-collect(void *ctx, const struct cs_event *ev)
-{
-	struct collected *c = ctx;
-	struct json_object *t;
-	struct cs_buf *b;
-
-	if (c->n_finish || c->n_error)
-		c->after_terminal++;
-	switch (ev->type) {
-	case CS_EV_TEXT:
-		c->texts++;
-		b = ev->kind == CS_TEXT_REFUSAL ? &c->refusal :
-		    ev->kind == CS_TEXT_REASONING ? &c->reasoning : &c->text;
-		cs_buf_append(b, ev->text, ev->text_len);
-		if (c->stop_after_text && c->texts == c->stop_after_text)
-			return CS_ECLIENTGONE;
-		break;
-	case CS_EV_TOOL_CALL:
-		t = json_object_new_object();
-		json_object_object_add(t, "id",
-		    json_object_new_string(ev->tool_id));
-		json_object_object_add(t, "name",
-		    json_object_new_string(ev->tool_name));
-		json_object_object_add(t, "arguments",
-		    json_object_new_string(ev->tool_args));
-		json_object_array_add(c->tools, t);
-		break;
-	case CS_EV_FINISH:
-		c->n_finish++;
-		snprintf(c->finish, sizeof(c->finish), "%s", ev->finish_reason);
-		snprintf(c->native, sizeof(c->native), "%s",
-		    ev->native_finish_reason ? ev->native_finish_reason : "");
-		free(c->usage);
-		c->usage = ev->usage ? strdup(json_object_to_json_string_ext(
-		    ev->usage, JSON_C_TO_STRING_PLAIN)) : NULL;
-		break;
-	case CS_EV_ERROR:
-		c->n_error++;
-		snprintf(c->error_type, sizeof(c->error_type), "%s",
-		    ev->error_type);
-		snprintf(c->error_message, sizeof(c->error_message), "%s",
-		    ev->error_message ? ev->error_message : "");
-		break;
-	}
-	return CS_OK;
-}
-
-static void
-collected_init(struct collected *c)
-{
-	memset(c, 0, sizeof(*c));
-	cs_buf_init(&c->text, 1 << 20);
-	cs_buf_init(&c->refusal, 1 << 20);
-	cs_buf_init(&c->reasoning, 1 << 20);
-	c->tools = json_object_new_array();
-}
-
-static void
-collected_free(struct collected *c)
-{
-	cs_buf_free(&c->text);
-	cs_buf_free(&c->refusal);
-	cs_buf_free(&c->reasoning);
-	json_object_put(c->tools);
-	free(c->usage);
-}
-
-static const char *
-str_or_empty(const struct cs_buf *b)
-{
-	return b->data ? b->data : "";
-}
-
-/* Feed buf in pieces of size step (0 = split after every LF). */
-static enum cs_err
-feed(struct collected *c, const char *buf, size_t len, size_t step)
-{
-	struct cs_adapter *a = P->adapter_new(collect, c);
-	size_t off = 0, n;
-	enum cs_err r = CS_OK;
-
-	assert_non_null(a);
-	while (off < len) {
-		if (step == 0) {
-			const char *nl = memchr(buf + off, '\n', len - off);
-			n = nl ? (size_t)(nl - (buf + off)) + 1 : len - off;
-		} else
-			n = len - off < step ? len - off : step;
-		if ((r = P->adapter_feed(a, buf + off, n)) != CS_OK)
-			break;
-		off += n;
-	}
-	if (r == CS_OK)
-		r = P->adapter_end(a);
-	P->adapter_free(a);
-	return r;
-}
-
-static enum cs_err
-feed_str(struct collected *c, const char *s)
-{
-	return feed(c, s, strlen(s), (size_t)-1);
-}
-
-static const char *
-fixdir(void)
-{
-	const char *d = getenv("CS_FIXTURES");
-
-	return d != NULL ? d : "tests/fixtures";
-}
 
 /* finish: the normalized reason expected besides the native one. */
 static void
@@ -173,7 +43,7 @@ check_fixture(const char *name, const char *finish)
 
 	for (i = 0; i < CS_ARRAY_LEN(steps); i++) {
 		collected_init(&c);
-		assert_int_equal(feed(&c, body, len, steps[i]), CS_OK);
+		assert_int_equal(feed(P, &c, body, len, steps[i]), CS_OK);
 		assert_int_equal(c.n_error, 0);
 		assert_int_equal(c.n_finish, 1);
 		assert_int_equal(c.after_terminal, 0);
@@ -234,7 +104,7 @@ test_truncated(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(&c, TEXT("Hi")), CS_EUPSTREAM);
+	assert_int_equal(feed_str(P, &c, TEXT("Hi")), CS_EUPSTREAM);
 	assert_string_equal(c.text.data, "Hi");
 	assert_int_equal(c.n_error, 1);
 	assert_int_equal(c.n_finish, 0);
@@ -254,7 +124,7 @@ test_truncated_inside_terminal_event(void **state)
 	snprintf(buf, sizeof(buf), "%s%s", TEXT("Hi"), COMPLETED);
 	buf[strlen(buf) - 2] = '\0';
 	collected_init(&c);
-	assert_int_equal(feed_str(&c, buf), CS_EUPSTREAM);
+	assert_int_equal(feed_str(P, &c, buf), CS_EUPSTREAM);
 	assert_int_equal(c.n_error, 1);
 	assert_int_equal(c.n_finish, 0);
 	collected_free(&c);
@@ -267,7 +137,7 @@ test_done_before_terminal_is_truncated(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(&c, TEXT("Hi") "data: [DONE]\n\n"),
+	assert_int_equal(feed_str(P, &c, TEXT("Hi") "data: [DONE]\n\n"),
 	    CS_EUPSTREAM);
 	assert_int_equal(c.n_error, 1);
 	assert_int_equal(c.n_finish, 0);
@@ -281,7 +151,7 @@ test_error_event(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(&c, TEXT("a")
+	assert_int_equal(feed_str(P, &c, TEXT("a")
 	    EV("error", ",\"code\":\"server_error\",\"message\":\"overloaded\","
 	    "\"param\":null,\"sequence_number\":3")
 	    TEXT("b") COMPLETED), CS_EUPSTREAM);
@@ -301,7 +171,7 @@ test_error_event_nested(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(&c,
+	assert_int_equal(feed_str(P, &c,
 	    EV("error", ",\"error\":{\"type\":\"invalid_request_error\","
 	    "\"message\":\"bad model\"}")), CS_EUPSTREAM);
 	assert_int_equal(c.n_error, 1);
@@ -316,7 +186,7 @@ test_failed(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(&c, TEXT("partial")
+	assert_int_equal(feed_str(P, &c, TEXT("partial")
 	    EV("response.failed", ",\"response\":{\"status\":\"failed\","
 	    "\"error\":{\"code\":\"server_error\",\"message\":\"The model "
 	    "failed\"},\"usage\":null}")), CS_EUPSTREAM);
@@ -335,7 +205,7 @@ test_failed_without_message(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(&c, EV("response.failed",
+	assert_int_equal(feed_str(P, &c, EV("response.failed",
 	    ",\"response\":{\"status\":\"failed\",\"error\":null}")),
 	    CS_EUPSTREAM);
 	assert_int_equal(c.n_error, 1);
@@ -350,7 +220,7 @@ test_incomplete_max_tokens(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(&c, TEXT("The")
+	assert_int_equal(feed_str(P, &c, TEXT("The")
 	    EV("response.incomplete", ",\"response\":{\"status\":"
 	    "\"incomplete\",\"incomplete_details\":{\"reason\":"
 	    "\"max_output_tokens\"},\"usage\":{\"output_tokens\":1}}")),
@@ -370,7 +240,7 @@ test_incomplete_content_filter_and_other(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(&c, EV("response.incomplete",
+	assert_int_equal(feed_str(P, &c, EV("response.incomplete",
 	    ",\"response\":{\"status\":\"incomplete\",\"incomplete_details\":"
 	    "{\"reason\":\"content_filter\"}}")), CS_OK);
 	assert_string_equal(c.native, "incomplete");
@@ -379,7 +249,7 @@ test_incomplete_content_filter_and_other(void **state)
 	collected_free(&c);
 
 	collected_init(&c);
-	assert_int_equal(feed_str(&c, EV("response.incomplete",
+	assert_int_equal(feed_str(P, &c, EV("response.incomplete",
 	    ",\"response\":{\"incomplete_details\":null}")), CS_OK);
 	assert_string_equal(c.native, "incomplete");
 	assert_string_equal(c.finish, "other");
@@ -393,7 +263,7 @@ test_malformed_event(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(&c, "event: response.output_text.delta\n"
+	assert_int_equal(feed_str(P, &c, "event: response.output_text.delta\n"
 	    "data: {\"type\":\"response.output_text.delta\",\"delta\":\n\n"
 	    COMPLETED), CS_EUPSTREAM);
 	assert_int_equal(c.n_error, 1);
@@ -402,7 +272,7 @@ test_malformed_event(void **state)
 	collected_free(&c);
 
 	collected_init(&c);
-	assert_int_equal(feed_str(&c, "data: [1,2]\n\n"), CS_EUPSTREAM);
+	assert_int_equal(feed_str(P, &c, "data: [1,2]\n\n"), CS_EUPSTREAM);
 	assert_int_equal(c.n_error, 1);
 	collected_free(&c);
 }
@@ -414,7 +284,7 @@ test_refusal_and_reasoning(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(&c,
+	assert_int_equal(feed_str(P, &c,
 	    EV("response.reasoning_summary_text.delta",
 	    ",\"output_index\":0,\"summary_index\":0,\"delta\":\"think \"")
 	    EV("response.reasoning_text.delta",
@@ -441,7 +311,7 @@ test_nothing_after_completed(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(&c, TEXT("ok") COMPLETED TEXT("late")
+	assert_int_equal(feed_str(P, &c, TEXT("ok") COMPLETED TEXT("late")
 	    "data: [DONE]\n\ndata: not json\n\n"
 	    EV("error", ",\"message\":\"late\"")), CS_OK);
 	assert_string_equal(c.text.data, "ok");
@@ -469,7 +339,7 @@ test_parallel_calls_interleaved(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(&c,
+	assert_int_equal(feed_str(P, &c,
 	    ADDED("0", "call_a", "f") ADDED("1", "call_b", "g")
 	    ARGS_DELTA("1", "{\\\"y\\\"") ARGS_DELTA("0", "{\\\"x\\\":1}")
 	    ARGS_DELTA("1", ":2}")
@@ -502,7 +372,7 @@ test_done_arguments_win(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(&c, ADDED("0", "call_a", "f")
+	assert_int_equal(feed_str(P, &c, ADDED("0", "call_a", "f")
 	    ARGS_DELTA("0", "{\\\"x\\\":")
 	    EV("response.function_call_arguments.done",
 	    ",\"output_index\":0,\"arguments\":\"{\\\"x\\\":42}\"")
@@ -522,7 +392,7 @@ test_call_never_done_flushed_at_finish(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(&c, TEXT("Let me check.")
+	assert_int_equal(feed_str(P, &c, TEXT("Let me check.")
 	    ADDED("1", "call_z", "lookup") ARGS_DELTA("1", "{}")
 	    COMPLETED), CS_OK);
 	assert_string_equal(c.text.data, "Let me check.");
@@ -546,7 +416,7 @@ test_non_function_items_ignored(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(&c, EV("response.output_item.added",
+	assert_int_equal(feed_str(P, &c, EV("response.output_item.added",
 	    ",\"output_index\":0,\"item\":{\"type\":\"web_search_call\","
 	    "\"id\":\"ws_1\"}")
 	    EV("response.output_item.done",
@@ -569,7 +439,7 @@ test_client_gone_stops(void **state)
 	(void)state;
 	collected_init(&c);
 	c.stop_after_text = 1;
-	assert_int_equal(feed_str(&c, TEXT("a") TEXT("b") COMPLETED),
+	assert_int_equal(feed_str(P, &c, TEXT("a") TEXT("b") COMPLETED),
 	    CS_ECLIENTGONE);
 	assert_string_equal(c.text.data, "a");
 	assert_int_equal(c.n_finish, 0);
@@ -577,61 +447,6 @@ test_client_gone_stops(void **state)
 }
 
 /* build() */
-
-static char *
-headers_text(const struct curl_slist *h)
-{
-	struct cs_buf b;
-
-	cs_buf_init(&b, 1 << 16);
-	for (; h != NULL; h = h->next) {
-		cs_buf_puts(&b, h->data);
-		cs_buf_puts(&b, "\n");
-	}
-	return b.data;   /* malloc'd by cs_buf */
-}
-
-struct build_fixture {
-	struct cs_config cfg;
-	struct cs_model_cfg model;
-	struct cs_message msgs[8];
-	struct cs_chat_request req;
-	char key[32];
-};
-
-static void
-msg(struct build_fixture *f, enum cs_role role, const char *content,
-    const char *tool_call_id)
-{
-	struct cs_message *m = &f->msgs[f->req.n_messages++];
-
-	m->role = role;
-	m->content = (char *)(uintptr_t)content;
-	m->content_len = strlen(content);
-	m->tool_call_id = (char *)(uintptr_t)tool_call_id;
-}
-
-static void
-build_fixture_init(struct build_fixture *f)
-{
-	memset(f, 0, sizeof(*f));
-	f->cfg.base_url_eff = "https://api.example.test/v1";
-	snprintf(f->model.name, sizeof(f->model.name), "gpt-4o");
-	f->req.model = &f->model;
-	f->req.messages = f->msgs;
-}
-
-static struct json_object *
-build_json(struct build_fixture *f, struct cs_http_request *hr)
-{
-	struct json_object *body;
-
-	cs_http_request_init(hr);
-	assert_int_equal(P->build(&f->cfg, &f->req, hr), CS_OK);
-	body = json_tokener_parse(hr->body.data);
-	assert_non_null(body);
-	return body;
-}
 
 static void
 test_build_full(void **state)
@@ -655,7 +470,7 @@ test_build_full(void **state)
 	f.req.max_tokens = 128;
 	f.req.has_temperature = 1;
 	f.req.temperature = 0.5;
-	body = build_json(&f, &hr);
+	body = build_json(P, &f, &hr);
 	assert_string_equal(hr.url.data,
 	    "https://api.example.test/v1/responses");
 	h = headers_text(hr.headers);
@@ -688,7 +503,7 @@ test_build_minimal(void **state)
 	(void)state;
 	build_fixture_init(&f);
 	msg(&f, CS_ROLE_USER, "hi", NULL);
-	body = build_json(&f, &hr);
+	body = build_json(P, &f, &hr);
 	h = headers_text(hr.headers);
 	/* No key, no Authorization header. */
 	assert_string_equal(h, "Content-Type: application/json\n"
@@ -703,76 +518,7 @@ test_build_minimal(void **state)
 	cs_http_request_free(&hr);
 }
 
-#define TOOLS_PROVIDER (&cs_provider_openai_responses)
-
 /* ---- build() with tools ---- */
-
-/* A tool round trip with two tools; %s is the tool_choice value. */
-static const char tools_body_fmt[] = "{\"tools\":[{\"type\":\"function\","
-    "\"function\":{\"name\":\"get_weather\",\"description\":\"Weather now\","
-    "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":"
-    "\"string\"}},\"required\":[\"city\"]},\"strict\":true}},{\"type\":"
-    "\"function\",\"function\":{\"name\":\"now\"}}],\"tool_choice\":%s,"
-    "\"messages\":[{\"role\":\"user\",\"content\":\"w?\"},{\"role\":"
-    "\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\","
-    "\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
-    "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},{\"id\":\"call_2\","
-    "\"type\":\"function\",\"function\":{\"name\":\"now\",\"arguments\":"
-    "\"not json\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"call_1\","
-    "\"content\":\"18C\"},{\"role\":\"tool\",\"tool_call_id\":\"call_2\","
-    "\"content\":\"noon\"},{\"role\":\"assistant\",\"content\":\"Sunny.\","
-    "\"tool_calls\":[{\"id\":\"call_3\",\"type\":\"function\",\"function\":"
-    "{\"name\":\"now\",\"arguments\":\"{}\"}}]},{\"role\":\"user\","
-    "\"content\":\"thanks\"}]}";
-
-/* Build the round trip with tool_choice choice (JSON text) and return the
- * upstream body, parsed; fails the test if anything goes wrong. */
-static struct json_object *
-tools_build(const char *choice)
-{
-	static struct cs_config cfg;
-	struct cs_chat_request *req = NULL;
-	struct cs_http_request hr;
-	struct cs_reqerr err;
-	struct json_object *body;
-	char text[4096];
-	int n;
-
-	cs_config_defaults(&cfg);
-	cfg.base_url_eff = "https://api.example.test/v1";
-	snprintf(cfg.models[0].name, sizeof(cfg.models[0].name), "m1");
-	cfg.n_models = 1;
-	n = snprintf(text, sizeof(text), tools_body_fmt, choice);
-	assert_true(n > 0 && (size_t)n < sizeof(text));
-	if (cs_request_parse(&cfg, text, (size_t)n, &req, &err) != CS_OK)
-		fail_msg("refused: %s", err.message);
-	cs_http_request_init(&hr);
-	assert_int_equal(TOOLS_PROVIDER->build(&cfg, req, &hr), CS_OK);
-	body = json_tokener_parse(hr.body.data);
-	assert_non_null(body);
-	cs_http_request_free(&hr);
-	cs_request_free(req);
-	return body;
-}
-
-/* body[key] (key NULL: body itself) must equal the JSON text want. */
-static void
-assert_json_at(struct json_object *body, const char *key, const char *want)
-{
-	struct json_object *v = body, *exp;
-
-	if (key != NULL && !json_object_object_get_ex(body, key, &v))
-		fail_msg("no \"%s\" in %s", key, json_object_to_json_string(
-		    body));
-	exp = json_tokener_parse(want);
-	assert_non_null(exp);
-	if (!json_object_equal(v, exp))
-		fail_msg("%s:\n got  %s\n want %s", key ? key : "body",
-		    json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN),
-		    json_object_to_json_string_ext(exp,
-		    JSON_C_TO_STRING_PLAIN));
-	json_object_put(exp);
-}
 
 static void
 test_build_tools(void **state)
@@ -780,7 +526,7 @@ test_build_tools(void **state)
 	struct json_object *body;
 
 	(void)state;
-	body = tools_build("{\"type\":\"function\",\"function\":{\"name\":"
+	body = tools_build(P, "{\"type\":\"function\",\"function\":{\"name\":"
 	    "\"now\"}}");
 	assert_json_at(body, "tools", "[{\"type\":\"function\",\"name\":"
 	    "\"get_weather\",\"description\":\"Weather now\",\"parameters\":{"
@@ -802,16 +548,16 @@ test_build_tools(void **state)
 	    "\"content\":\"thanks\"}]");
 	json_object_put(body);
 
-	body = tools_build("\"auto\"");
+	body = tools_build(P, "\"auto\"");
 	assert_json_at(body, "tool_choice", "\"auto\"");
 	json_object_put(body);
-	body = tools_build("\"none\"");
+	body = tools_build(P, "\"none\"");
 	assert_json_at(body, "tool_choice", "\"none\"");
 	json_object_put(body);
-	body = tools_build("\"required\"");
+	body = tools_build(P, "\"required\"");
 	assert_json_at(body, "tool_choice", "\"required\"");
 	json_object_put(body);
-	body = tools_build("null");
+	body = tools_build(P, "null");
 	assert_false(json_object_object_get_ex(body, "tool_choice", NULL));
 	json_object_put(body);
 }
