@@ -158,3 +158,38 @@ cs_http_add_header(struct cs_http_request *hr, const char *h)
 	hr->headers = n;
 	return CS_OK;
 }
+
+enum cs_err
+cs_http_json_request(struct cs_http_request *hr, struct json_object *body,
+    const char *accept, const char *key_header, const char *key)
+{
+	struct cs_buf h;
+	const char *json;
+	enum cs_err r;
+
+	cs_buf_init(&h, 8192);
+	json = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (json == NULL) {
+		r = CS_ENOMEM;
+		goto out;
+	}
+	if ((r = cs_buf_puts(&hr->body, json)) != CS_OK ||
+	    (r = cs_http_add_header(hr, "Content-Type: application/json"))
+	    != CS_OK ||
+	    (r = cs_buf_printf(&h, "Accept: %s", accept)) != CS_OK ||
+	    (r = cs_http_add_header(hr, h.data)) != CS_OK)
+		goto out;
+	if (key != NULL) {
+		cs_buf_reset(&h);
+		if ((r = cs_buf_printf(&h, "%s%s", key_header, key)) != CS_OK ||
+		    (r = cs_http_add_header(hr, h.data)) != CS_OK)
+			goto out;
+	}
+out:
+	/* The buffer may have held the key. */
+	if (h.data != NULL)
+		explicit_bzero(h.data, h.cap);
+	cs_buf_free(&h);
+	return r;
+}

@@ -69,6 +69,12 @@ enum cs_err cs_emit_text(cs_emit_fn emit, void *ctx, int kind,
 void cs_json_copy_str(char *dst, size_t dstlen, struct json_object *v);
 /* Append one "Name: value" header to hr. */
 enum cs_err cs_http_add_header(struct cs_http_request *hr, const char *h);
+/* Finish a JSON request: body serialized into hr->body, Content-Type,
+ * Accept, and when key is non-NULL the header key_header+key (e.g.
+ * "Authorization: Bearer "); the scratch copy of the key is wiped. */
+enum cs_err cs_http_json_request(struct cs_http_request *hr,
+    struct json_object *body, const char *accept, const char *key_header,
+    const char *key);
 
 /* The adapter for an enum cs_provider_kind (demo for DEMO and AUTO). */
 const struct cs_provider *cs_provider_for(int kind);

@@ -520,13 +520,11 @@ an_build(const struct cs_config *cfg, const struct cs_chat_request *req,
     struct cs_http_request *hr)
 {
 	struct json_object *root = NULL, *msgs, *m, *parts, *part;
-	struct cs_buf auth, sys;
+	struct cs_buf sys;
 	enum cs_err r = CS_ENOMEM;
 	const struct cs_message *msg;
-	const char *s;
 	size_t i;
 
-	cs_buf_init(&auth, 8192);
 	cs_buf_init(&sys, CS_MAX_REQUEST_BODY);
 	if ((r = cs_buf_printf(&hr->url, "%s/messages",
 	    cfg->base_url_eff)) != CS_OK)
@@ -595,26 +593,12 @@ an_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 	if (req->tools != NULL && (r = an_tools(req, root)) != CS_OK)
 		goto fail;
 	r = CS_ENOMEM;
-	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (s == NULL || (r = cs_buf_puts(&hr->body, s)) != CS_OK)
+	if ((r = cs_http_add_header(hr, "anthropic-version: "
+	    ANTHROPIC_VERSION)) != CS_OK)
 		goto fail;
-	if ((r = cs_http_add_header(hr, "Content-Type: application/json")) != CS_OK ||
-	    (r = cs_http_add_header(hr, "Accept: text/event-stream")) != CS_OK ||
-	    (r = cs_http_add_header(hr, "anthropic-version: " ANTHROPIC_VERSION))
-	    != CS_OK)
-		goto fail;
-	if (cfg->api_key != NULL) {
-		if ((r = cs_buf_printf(&auth, "x-api-key: %s",
-		    cfg->api_key)) != CS_OK ||
-		    (r = cs_http_add_header(hr, auth.data)) != CS_OK)
-			goto fail;
-	}
-	r = CS_OK;
+	r = cs_http_json_request(hr, root, "text/event-stream", "x-api-key: ",
+	    cfg->api_key);
 fail:
-	if (auth.data != NULL)
-		explicit_bzero(auth.data, auth.len);
-	cs_buf_free(&auth);
 	cs_buf_free(&sys);
 	json_object_put(root);
 	return r;

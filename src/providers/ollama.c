@@ -337,12 +337,9 @@ ol_build(const struct cs_config *cfg, const struct cs_chat_request *req,
     struct cs_http_request *hr)
 {
 	struct json_object *root = NULL, *msgs, *m, *opts = NULL, *v;
-	struct cs_buf auth;
 	enum cs_err r = CS_ENOMEM;
-	const char *s;
 	size_t i;
 
-	cs_buf_init(&auth, 8192);
 	if ((r = cs_buf_printf(&hr->url, "%s/api/chat",
 	    cfg->base_url_eff)) != CS_OK)
 		goto fail;
@@ -383,24 +380,9 @@ ol_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 			json_object_object_add(opts, "num_predict",
 			    json_object_new_int64(req->max_tokens));
 	}
-	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (s == NULL || (r = cs_buf_puts(&hr->body, s)) != CS_OK)
-		goto fail;
-	if ((r = cs_http_add_header(hr, "Content-Type: application/json")) != CS_OK ||
-	    (r = cs_http_add_header(hr, "Accept: application/x-ndjson")) != CS_OK)
-		goto fail;
-	if (cfg->api_key != NULL) {
-		if ((r = cs_buf_printf(&auth, "Authorization: Bearer %s",
-		    cfg->api_key)) != CS_OK ||
-		    (r = cs_http_add_header(hr, auth.data)) != CS_OK)
-			goto fail;
-	}
-	r = CS_OK;
+	r = cs_http_json_request(hr, root, "application/x-ndjson", "Authorization: Bearer ",
+	    cfg->api_key);
 fail:
-	if (auth.data != NULL)
-		explicit_bzero(auth.data, auth.len);
-	cs_buf_free(&auth);
 	json_object_put(root);
 	return r;
 }

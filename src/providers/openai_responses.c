@@ -506,12 +506,10 @@ or_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 {
 	struct json_object *root = NULL, *input, *m;
 	const struct cs_message *msg;
-	struct cs_buf auth, instr;
+	struct cs_buf instr;
 	enum cs_err r = CS_ENOMEM;
-	const char *s;
 	size_t i, n_sys = 0;
 
-	cs_buf_init(&auth, 8192);
 	cs_buf_init(&instr, INSTR_MAX);
 	if ((r = cs_buf_printf(&hr->url, "%s/responses",
 	    cfg->base_url_eff)) != CS_OK)
@@ -582,24 +580,9 @@ or_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 	if (req->tools != NULL && (r = or_tools(req, root)) != CS_OK)
 		goto fail;
 	r = CS_ENOMEM;
-	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (s == NULL || (r = cs_buf_puts(&hr->body, s)) != CS_OK)
-		goto fail;
-	if ((r = cs_http_add_header(hr, "Content-Type: application/json")) != CS_OK ||
-	    (r = cs_http_add_header(hr, "Accept: text/event-stream")) != CS_OK)
-		goto fail;
-	if (cfg->api_key != NULL) {
-		if ((r = cs_buf_printf(&auth, "Authorization: Bearer %s",
-		    cfg->api_key)) != CS_OK ||
-		    (r = cs_http_add_header(hr, auth.data)) != CS_OK)
-			goto fail;
-	}
-	r = CS_OK;
+	r = cs_http_json_request(hr, root, "text/event-stream", "Authorization: Bearer ",
+	    cfg->api_key);
 fail:
-	if (auth.data != NULL)
-		explicit_bzero(auth.data, auth.len);
-	cs_buf_free(&auth);
 	cs_buf_free(&instr);
 	json_object_put(root);
 	return r;
