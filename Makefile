@@ -46,7 +46,7 @@ LIB_OBJS = $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps deps-run run test unit e2e check-config clean format fuzz
+.PHONY: all deps deps-run browser-deps run test unit e2e check-config clean format fuzz
 
 all: $(BUILD)/chatstream
 
@@ -82,8 +82,17 @@ deps deps-run:
 unit: $(UNIT_BINS)
 
 test: deps
-	$(MAKE) --no-print-directory all unit
+	$(MAKE) --no-print-directory all unit browser-deps
 	BUILD=$(BUILD) tests/run
+
+# The browser tests drive Debian's chromium through playwright-core (npm,
+# pinned in tests/browser/package-lock.json; it downloads no browser).
+# Debian ships npm apart from nodejs; NodeSource's nodejs includes it.
+browser-deps: tests/browser/node_modules/.package-lock.json
+tests/browser/node_modules/.package-lock.json: tests/browser/package.json tests/browser/package-lock.json
+	@command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm
+	cd tests/browser && npm ci --no-audit --no-fund
+	@touch $@
 
 check-config: all
 	$(BUILD)/chatstream --check-config conf/chatstream.conf

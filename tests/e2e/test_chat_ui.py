@@ -28,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness as h  # noqa: E402
-import cdp  # noqa: E402
+import pw as cdp  # noqa: E402  (the browser, through playwright-core)
 
 M = {
     "stream": "gen-40+delay:100",
@@ -735,9 +735,10 @@ def check_page_still_works(t):
 def browser_closes(t):
     b = S.pop("browser", None)
     t.require(b is not None, "no browser")
-    pid = b.proc.pid
+    pid, cpg = b.proc.pid, b.chromium_pgid
     b.close()
-    t.check(not h.group_pids(pid), "chromium's process group is gone")
+    t.check(not h.group_pids(pid), "the driver's process group is gone")
+    t.check(cpg is not None and not h.group_pids(cpg), "chromium's process group is gone")
 
 
 CASES = [

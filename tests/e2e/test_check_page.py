@@ -26,7 +26,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness as h  # noqa: E402
-import cdp  # noqa: E402
+import pw as cdp  # noqa: E402  (the browser, through playwright-core)
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; "
        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
@@ -249,9 +249,10 @@ def disabled(t):
 def browser_closes(t):
     b = S.pop("browser", None)
     t.require(b is not None, "no browser")
-    pid = b.proc.pid
+    pid, cpg = b.proc.pid, b.chromium_pgid
     b.close()
-    t.check(not h.group_pids(pid), "chromium's process group is gone")
+    t.check(not h.group_pids(pid), "the driver's process group is gone")
+    t.check(cpg is not None and not h.group_pids(cpg), "chromium's process group is gone")
 
 
 CASES = [
