@@ -741,6 +741,99 @@ def browser_closes(t):
     t.check(cpg is not None and not h.group_pids(cpg), "chromium's process group is gone")
 
 
+# --- chunk boundaries: a test-only server writes crafted pieces ----------------
+
+CRAFTED_TEXT = "Grüß 😀 café"
+
+
+def crafted_pieces():
+    """The native stream for CRAFTED_TEXT, cut where parsers break: inside
+    an event, inside a 2-byte (ü, é) and a 4-byte (😀) UTF-8 character, and
+    between the CR and LF of a CRLF line end."""
+    deltas = ["Grüß ", "😀 ", "café"]
+    body = b": keep-alive\n\n"
+    for i, d in enumerate(deltas, 1):
+        body += ("id: c:%d\ndata: %s\n\n" % (i, json.dumps({"content": d},
+                 ensure_ascii=False))).encode()
+    body += (b'id: c:4\r\nevent: finish\r\ndata: {"finish_reason":"stop",'
+             b'"usage":null}\r\n\r\nid: c:5\r\ndata: [DONE]\r\n\r\n')
+    cuts = [body.index(b"data: ") + 3,                  # inside an event
+            body.index("ü".encode()) + 1,               # inside ü
+            body.index("😀".encode()) + 2,              # inside the emoji
+            body.index("é".encode()) + 1,               # inside é
+            body.index(b"\r\n\r\nid: c:5") + 1]       # between CR and LF
+    pieces, last = [], 0
+    for c in sorted(cuts):
+        pieces.append(body[last:c])
+        last = c
+    pieces.append(body[last:])
+    return pieces
+
+
+def start_crafted():
+    """Serve www/ and a test-only /api/chat that writes crafted_pieces()
+    with a pause between pieces, so each arrives as its own read."""
+    import http.server
+    import threading
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=h.WWW, **kw)
+
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            if self.path.startswith("/api/models"):
+                body = json.dumps({"object": "list", "default": "crafted",
+                                   "data": [{"id": "crafted", "object": "model"}],
+                                   "instructions_allowed": True}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            super().do_GET()
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Cache-Control", "no-cache")
+            self.end_headers()
+            for i, piece in enumerate(crafted_pieces()):
+                if i:
+                    time.sleep(0.15)   # pacing the pieces, not synchronising
+                self.wfile.write(piece)
+                self.wfile.flush()
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    srv.port = srv.server_address[1]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def chunk_boundaries(t):
+    pieces = crafted_pieces()
+    t.require(len(pieces) == 6, "six pieces")
+    srv = start_crafted()
+    page = None
+    try:
+        page = open_app(t, lt=srv)
+        send(page, "hello")
+        a = wait_idle(page)
+        t.eq(a["text"].strip(), CRAFTED_TEXT, "the exact text, across every cut")
+        t.eq(a["error"], "", "no error shown")
+        t.check(not a["retry"], "no Retry offered: the stream ended with [DONE]", a)
+        no_problems(t, page, "crafted chunk boundaries")
+    finally:
+        if page is not None:
+            page.close()
+        srv.shutdown()
+
+
 CASES = [
     ("a reply streams: grows while streaming, ends complete; cursor, Stop, usage", streams),
     ("Stop mid-stream: partial answer stays, marked stopped; upstream closed", stop),
@@ -754,6 +847,8 @@ CASES = [
     ("phone width, dark theme: drawer, no overflow, Jump to latest", phone_dark),
     ("desktop dark theme (screenshot)", desktop_dark),
     ("check.html still works next to the new client", check_page_still_works),
+    ("chunk boundaries inside an event, inside UTF-8 characters and a CRLF "
+     "(test-only server writing crafted pieces): exact text", chunk_boundaries),
 ]
 AFTER = [("chromium closes and leaves no process behind", browser_closes)]
 
