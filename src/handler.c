@@ -201,6 +201,9 @@ serve_models(const struct cs_config *cfg, struct cs_stream *s)
 	    json_object_new_boolean(cfg->client_instructions));
 	json_object_object_add(root, "tools_allowed",
 	    json_object_new_boolean(cfg->client_tools));
+	/* So a client can trim long histories to what will be accepted. */
+	json_object_object_add(root, "max_body_bytes",
+	    json_object_new_int64((int64_t)cfg->max_body_bytes));
 	body = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	cs_stream_reply(s, 200, "application/json", body, strlen(body));

@@ -96,6 +96,7 @@ async function loadModels() {
       models: Array.isArray(j.data) ? j.data : [],
       default: typeof j.default === "string" ? j.default : "",
       instructionsAllowed: j.instructions_allowed !== false,
+      maxBodyBytes: Number.isInteger(j.max_body_bytes) ? j.max_body_bytes : 0,
       loaded: true,
     };
   } catch {
@@ -422,7 +423,10 @@ function scheduleRender() {
 
 async function run(conv) {
   const settings = store.settings;
-  const { messages, dropped } = historyFor(conv.messages, settings.historySize);
+  // Leave room for the instructions and the other fields of the request.
+  const budget = server.maxBodyBytes > 0 ?
+    Math.floor(server.maxBodyBytes * 0.9) - settings.instructions.length * 2 : 0;
+  const { messages, dropped } = historyFor(conv.messages, settings.historySize, budget);
   const model = ui.model.value || undefined;
   const msg = { role: "assistant", content: "", state: "streaming", model: model || server.default || "" };
   if (dropped) { msg.trimmed = dropped; msg.sent = messages.length; }

@@ -117,7 +117,7 @@ export class Store {
 // A question the server refused outright (HTTP 4xx other than 429, e.g. a
 // message over max_message_bytes) is left out too, or every later request
 // of the conversation would be refused the same way.
-export function historyFor(messages, limit) {
+export function historyFor(messages, limit, maxBytes = 0) {
   const refused = (m) => m?.role === "assistant" && m.state === "error" &&
     m.status >= 400 && m.status < 500 && m.status !== 429;
   const usable = messages.filter((m, i) =>
@@ -126,6 +126,13 @@ export function historyFor(messages, limit) {
     !(m.role === "user" && refused(messages[i + 1])));
   const n = Math.max(1, Math.floor(Number(limit) || DEFAULT_SETTINGS.historySize));
   let start = Math.max(0, usable.length - n);
+  // Within the server's body limit too (bytes of JSON, as sent); the last
+  // message always goes, so the server can say if that alone is too big.
+  if (maxBytes > 0) {
+    const size = (m) => new TextEncoder().encode(JSON.stringify(m.content)).length + 32;
+    let total = usable.slice(start).reduce((a, m) => a + size(m), 0);
+    while (start < usable.length - 1 && total > maxBytes) total -= size(usable[start++]);
+  }
   while (start < usable.length - 1 && usable[start].role !== "user") start++;
   return {
     messages: usable.slice(start).map((m) => ({ role: m.role, content: m.content })),
