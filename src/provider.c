@@ -5,13 +5,13 @@
 
 #include <curl/curl.h>
 #include <json-c/json.h>
-#include <json-c/json.h>
 
 #include "config.h"
 #include "provider.h"
 
 #define URL_MAX  4096
 #define BODY_MAX (CS_MAX_REQUEST_BODY * 2)
+#define SSE_JSON_DEPTH 64  /* nesting limit for one stream event */
 
 void
 cs_http_request_init(struct cs_http_request *hr)
@@ -192,4 +192,69 @@ out:
 		explicit_bzero(h.data, h.cap);
 	cs_buf_free(&h);
 	return r;
+}
+
+enum cs_err
+cs_sse_base_init(struct cs_sse_adapter_base *b, cs_emit_fn emit, void *ctx,
+    cs_sse_cb on_event, void *cb_ctx)
+{
+	memset(b, 0, sizeof(*b));
+	b->emit = emit;
+	b->ctx = ctx;
+	b->sse = cs_sse_new(CS_MAX_SSE_LINE, CS_MAX_SSE_EVENT, on_event,
+	    cb_ctx);
+	b->tok = json_tokener_new_ex(SSE_JSON_DEPTH);
+	if (b->sse == NULL || b->tok == NULL) {
+		cs_sse_base_cleanup(b);
+		return CS_ENOMEM;
+	}
+	return CS_OK;
+}
+
+enum cs_err
+cs_sse_base_fail(struct cs_sse_adapter_base *b, const char *type,
+    const char *msg)
+{
+	b->failed = 1;
+	return cs_emit_error(b->emit, b->ctx, type, msg);
+}
+
+enum cs_err
+cs_sse_base_feed(struct cs_sse_adapter_base *b, const char *buf, size_t len)
+{
+	enum cs_err r;
+
+	if (b->failed)
+		return CS_EUPSTREAM;
+	r = cs_sse_feed(b->sse, buf, len);
+	if (r == CS_ETOOBIG && !b->failed)
+		return cs_sse_base_fail(b, "upstream_error",
+		    "the provider sent an oversized stream event");
+	return r;
+}
+
+enum cs_err
+cs_sse_base_end(struct cs_sse_adapter_base *b, const char *truncated_msg)
+{
+	cs_sse_end(b->sse);
+	if (b->done || b->failed)
+		return CS_OK;
+	return cs_sse_base_fail(b, "upstream_error", truncated_msg);
+}
+
+void
+cs_sse_base_cleanup(struct cs_sse_adapter_base *b)
+{
+	if (b->tok != NULL)
+		json_tokener_free(b->tok);
+	b->tok = NULL;
+	cs_sse_free(b->sse);
+	b->sse = NULL;
+}
+
+struct json_object *
+cs_sse_base_parse(struct cs_sse_adapter_base *b, const struct cs_sse_event *ev)
+{
+	json_tokener_reset(b->tok);
+	return json_tokener_parse_ex(b->tok, ev->data, (int)ev->data_len);
 }

@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "event.h"
+#include "sse_parse.h"
 
 struct curl_slist;
 struct cs_config;
@@ -75,6 +76,44 @@ enum cs_err cs_http_add_header(struct cs_http_request *hr, const char *h);
 enum cs_err cs_http_json_request(struct cs_http_request *hr,
     struct json_object *body, const char *accept, const char *key_header,
     const char *key);
+
+/*
+ * The head shared by the SSE-based adapters (openai_chat/completions,
+ * openai_responses, anthropic): each embeds it as the first member of its
+ * struct cs_adapter and passes its own event callback to init.  Once an
+ * error event went out (failed) feed refuses more input; nothing is
+ * dispatched after done (the adapter's terminal event) or failed.
+ */
+struct cs_sse_adapter_base {
+	cs_emit_fn emit;
+	void *ctx;
+	struct cs_sse *sse;             /* owned */
+	struct json_tokener *tok;       /* owned, one per adapter */
+	int done;                       /* terminal event seen */
+	int failed;                     /* error event emitted */
+};
+
+/* Set up b; on_event gets cb_ctx (the adapter).  CS_ENOMEM leaves
+ * nothing allocated. */
+enum cs_err cs_sse_base_init(struct cs_sse_adapter_base *b, cs_emit_fn emit,
+    void *ctx, cs_sse_cb on_event, void *cb_ctx);
+/* Feed body bytes to the SSE parser; an oversized event becomes an error
+ * event.  After a failure returns CS_EUPSTREAM without parsing. */
+enum cs_err cs_sse_base_feed(struct cs_sse_adapter_base *b, const char *buf,
+    size_t len);
+/* The body ended: CS_OK if done or failed, else the error event
+ * truncated_msg (the stream was cut). */
+enum cs_err cs_sse_base_end(struct cs_sse_adapter_base *b,
+    const char *truncated_msg);
+/* Free what init allocated (not b itself); NULL-safe members. */
+void cs_sse_base_cleanup(struct cs_sse_adapter_base *b);
+/* cs_emit_error() that also marks b failed. */
+enum cs_err cs_sse_base_fail(struct cs_sse_adapter_base *b, const char *type,
+    const char *msg);
+/* The event's data parsed as JSON: a new reference the caller puts, or
+ * NULL when it is not one JSON value. */
+struct json_object *cs_sse_base_parse(struct cs_sse_adapter_base *b,
+    const struct cs_sse_event *ev);
 
 /* The adapter for an enum cs_provider_kind (demo for DEMO and AUTO). */
 const struct cs_provider *cs_provider_for(int kind);

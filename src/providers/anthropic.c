@@ -37,12 +37,7 @@ struct tool_call {
 };
 
 struct cs_adapter {
-	cs_emit_fn emit;
-	void *ctx;
-	struct cs_sse *sse;
-	struct json_tokener *tok;
-	int done;                       /* message_stop seen */
-	int failed;                     /* error event emitted */
+	struct cs_sse_adapter_base b;   /* first; done: message_stop seen */
 	char finish[64];                /* provider's stop_reason */
 	struct json_object *usage;      /* owned, merged, or NULL */
 	struct tool_call calls[MAX_TOOL_CALLS];
@@ -50,16 +45,9 @@ struct cs_adapter {
 };
 
 static enum cs_err
-emit_error(struct cs_adapter *a, const char *type, const char *msg)
-{
-	a->failed = 1;
-	return cs_emit_error(a->emit, a->ctx, type, msg);
-}
-
-static enum cs_err
 emit_text(struct cs_adapter *a, int kind, struct json_object *v)
 {
-	return cs_emit_text(a->emit, a->ctx, kind, v);
+	return cs_emit_text(a->b.emit, a->b.ctx, kind, v);
 }
 
 static int
@@ -104,7 +92,7 @@ emit_call(struct cs_adapter *a, struct tool_call *tc)
 	ev.tool_id = tc->id;
 	ev.tool_name = tc->name;
 	ev.tool_args = args;
-	return a->emit(a->ctx, &ev);
+	return a->b.emit(a->b.ctx, &ev);
 }
 
 static enum cs_err
@@ -130,7 +118,7 @@ block_start(struct cs_adapter *a, struct json_object *chunk)
 	if (strcmp(json_object_get_string(type), "tool_use") != 0)
 		return CS_OK;
 	if (a->n_calls == MAX_TOOL_CALLS)
-		return emit_error(a, "upstream_error",
+		return cs_sse_base_fail(&a->b, "upstream_error",
 		    "the provider sent too many tool calls");
 	tc = &a->calls[a->n_calls++];
 	memset(tc, 0, sizeof(*tc));
@@ -176,7 +164,7 @@ block_delta(struct cs_adapter *a, struct json_object *chunk)
 	    json_object_is_type(v, json_type_string) &&
 	    cs_buf_append(&tc->args, json_object_get_string(v),
 	    (size_t)json_object_get_string_len(v)) != CS_OK)
-		return emit_error(a, "upstream_error",
+		return cs_sse_base_fail(&a->b, "upstream_error",
 		    "a tool call's arguments exceed the size limit");
 	return CS_OK;
 }
@@ -235,7 +223,7 @@ emit_finish(struct cs_adapter *a)
 	ev.native_finish_reason = a->finish[0] ? a->finish : NULL;
 	ev.finish_reason = map_finish(ev.native_finish_reason);
 	ev.usage = a->usage;
-	return a->emit(a->ctx, &ev);
+	return a->b.emit(a->b.ctx, &ev);
 }
 
 static enum cs_err
@@ -250,7 +238,7 @@ in_band_error(struct cs_adapter *a, struct json_object *err)
 		msg = json_object_get_string(m);
 	else if (err != NULL && json_object_is_type(err, json_type_string))
 		msg = json_object_get_string(err);
-	return emit_error(a, "upstream_error", msg);
+	return cs_sse_base_fail(&a->b, "upstream_error", msg);
 }
 
 static enum cs_err
@@ -290,7 +278,7 @@ handle(struct cs_adapter *a, const char *type, struct json_object *chunk)
 		return CS_OK;
 	}
 	if (strcmp(type, "message_stop") == 0) {
-		a->done = 1;
+		a->b.done = 1;
 		return emit_finish(a);
 	}
 	if (strcmp(type, "error") == 0) {
@@ -308,16 +296,15 @@ on_sse(void *ctx, const struct cs_sse_event *sev)
 	const char *type;
 	enum cs_err r;
 
-	if (a->done || a->failed)
+	if (a->b.done || a->b.failed)
 		return CS_OK;
-	json_tokener_reset(a->tok);
-	chunk = json_tokener_parse_ex(a->tok, sev->data, (int)sev->data_len);
+	chunk = cs_sse_base_parse(&a->b, sev);
 	if (chunk == NULL || !json_object_is_type(chunk, json_type_object)) {
 		if (strcmp(sev->type, "error") == 0)
-			r = emit_error(a, "upstream_error",
+			r = cs_sse_base_fail(&a->b, "upstream_error",
 			    "the provider reported an error");
 		else
-			r = emit_error(a, "upstream_error",
+			r = cs_sse_base_fail(&a->b, "upstream_error",
 			    "the provider sent a malformed stream event");
 		goto out;
 	}
@@ -343,14 +330,7 @@ an_new(cs_emit_fn emit, void *ctx)
 
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
-	a->emit = emit;
-	a->ctx = ctx;
-	a->sse = cs_sse_new(CS_MAX_SSE_LINE, CS_MAX_SSE_EVENT, on_sse, a);
-	a->tok = json_tokener_new_ex(64);
-	if (a->sse == NULL || a->tok == NULL) {
-		cs_sse_free(a->sse);
-		if (a->tok != NULL)
-			json_tokener_free(a->tok);
+	if (cs_sse_base_init(&a->b, emit, ctx, on_sse, a) != CS_OK) {
 		free(a);
 		return NULL;
 	}
@@ -360,24 +340,13 @@ an_new(cs_emit_fn emit, void *ctx)
 static enum cs_err
 an_feed(struct cs_adapter *a, const char *buf, size_t len)
 {
-	enum cs_err r;
-
-	if (a->failed)
-		return CS_EUPSTREAM;
-	r = cs_sse_feed(a->sse, buf, len);
-	if (r == CS_ETOOBIG && !a->failed)
-		return emit_error(a, "upstream_error",
-		    "the provider sent an oversized stream event");
-	return r;
+	return cs_sse_base_feed(&a->b, buf, len);
 }
 
 static enum cs_err
 an_end(struct cs_adapter *a)
 {
-	cs_sse_end(a->sse);
-	if (a->done || a->failed)
-		return CS_OK;
-	return emit_error(a, "upstream_error",
+	return cs_sse_base_end(&a->b,
 	    "the provider's stream ended before message_stop (truncated)");
 }
 
@@ -393,8 +362,7 @@ an_free(struct cs_adapter *a)
 		json_object_put(a->calls[i].input);
 	}
 	json_object_put(a->usage);
-	json_tokener_free(a->tok);
-	cs_sse_free(a->sse);
+	cs_sse_base_cleanup(&a->b);
 	free(a);
 }
 

@@ -36,12 +36,7 @@ struct tool_call {
 };
 
 struct cs_adapter {
-	cs_emit_fn emit;
-	void *ctx;
-	struct cs_sse *sse;
-	struct json_tokener *tok;
-	int done;                       /* [DONE] seen */
-	int failed;                     /* error event emitted */
+	struct cs_sse_adapter_base b;   /* first; done: [DONE] seen */
 	char finish[64];                /* provider's finish_reason */
 	struct json_object *usage;      /* owned reference or NULL */
 	struct tool_call calls[MAX_TOOL_CALLS];
@@ -50,16 +45,9 @@ struct cs_adapter {
 };
 
 static enum cs_err
-emit_error(struct cs_adapter *a, const char *type, const char *msg)
-{
-	a->failed = 1;
-	return cs_emit_error(a->emit, a->ctx, type, msg);
-}
-
-static enum cs_err
 emit_text(struct cs_adapter *a, int kind, struct json_object *v)
 {
-	return cs_emit_text(a->emit, a->ctx, kind, v);
+	return cs_emit_text(a->b.emit, a->b.ctx, kind, v);
 }
 
 /* Find or open the accumulator for one tool-call fragment.  Some servers
@@ -99,7 +87,7 @@ tool_fragment(struct cs_adapter *a, int index, struct json_object *id,
 	if (id != NULL && json_object_is_type(id, json_type_string))
 		ids = json_object_get_string(id);
 	if ((tc = tool_slot(a, index, ids)) == NULL)
-		return emit_error(a, "upstream_error",
+		return cs_sse_base_fail(&a->b, "upstream_error",
 		    "the provider sent too many tool calls");
 	if (ids != NULL && tc->id[0] == '\0')
 		cs_json_copy_str(tc->id, sizeof(tc->id), id);
@@ -112,7 +100,7 @@ tool_fragment(struct cs_adapter *a, int index, struct json_object *id,
 	if (args != NULL && json_object_is_type(args, json_type_string) &&
 	    cs_buf_append(&tc->args, json_object_get_string(args),
 	    (size_t)json_object_get_string_len(args)) != CS_OK)
-		return emit_error(a, "upstream_error",
+		return cs_sse_base_fail(&a->b, "upstream_error",
 		    "a tool call's arguments exceed the size limit");
 	return CS_OK;
 }
@@ -134,7 +122,7 @@ emit_tool_calls(struct cs_adapter *a)
 		ev.tool_name = a->calls[i].name;
 		ev.tool_args = a->calls[i].args.data ? a->calls[i].args.data
 		    : "";
-		if ((r = a->emit(a->ctx, &ev)) != CS_OK)
+		if ((r = a->b.emit(a->b.ctx, &ev)) != CS_OK)
 			return r;
 	}
 	return CS_OK;
@@ -208,7 +196,7 @@ emit_finish(struct cs_adapter *a)
 	ev.native_finish_reason = a->finish[0] ? a->finish : NULL;
 	ev.finish_reason = cs_finish_reason_native(ev.native_finish_reason);
 	ev.usage = a->usage;
-	return a->emit(a->ctx, &ev);
+	return a->b.emit(a->b.ctx, &ev);
 }
 
 static enum cs_err
@@ -223,7 +211,7 @@ in_band_error(struct cs_adapter *a, struct json_object *err)
 		msg = json_object_get_string(m);
 	else if (json_object_is_type(err, json_type_string))
 		msg = json_object_get_string(err);
-	return emit_error(a, "upstream_error", msg);
+	return cs_sse_base_fail(&a->b, "upstream_error", msg);
 }
 
 static enum cs_err
@@ -234,16 +222,15 @@ on_sse(void *ctx, const struct cs_sse_event *sev)
 	enum cs_err r = CS_OK;
 	size_t i, n;
 
-	if (a->done || a->failed)
+	if (a->b.done || a->b.failed)
 		return CS_OK;      /* e.g. a moderation chunk after [DONE] */
 	if (strcmp(sev->data, "[DONE]") == 0) {
-		a->done = 1;
+		a->b.done = 1;
 		return emit_finish(a);
 	}
-	json_tokener_reset(a->tok);
-	chunk = json_tokener_parse_ex(a->tok, sev->data, (int)sev->data_len);
+	chunk = cs_sse_base_parse(&a->b, sev);
 	if (chunk == NULL || !json_object_is_type(chunk, json_type_object)) {
-		r = emit_error(a, "upstream_error",
+		r = cs_sse_base_fail(&a->b, "upstream_error",
 		    "the provider sent a malformed stream chunk");
 		goto out;
 	}
@@ -252,7 +239,7 @@ on_sse(void *ctx, const struct cs_sse_event *sev)
 		goto out;
 	}
 	if (strcmp(sev->type, "error") == 0) {
-		r = emit_error(a, "upstream_error",
+		r = cs_sse_base_fail(&a->b, "upstream_error",
 		    "the provider reported an error");
 		goto out;
 	}
@@ -288,14 +275,7 @@ cs_openai_stream_new(cs_emit_fn emit, void *ctx)
 
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
-	a->emit = emit;
-	a->ctx = ctx;
-	a->sse = cs_sse_new(CS_MAX_SSE_LINE, CS_MAX_SSE_EVENT, on_sse, a);
-	a->tok = json_tokener_new_ex(64);
-	if (a->sse == NULL || a->tok == NULL) {
-		cs_sse_free(a->sse);
-		if (a->tok != NULL)
-			json_tokener_free(a->tok);
+	if (cs_sse_base_init(&a->b, emit, ctx, on_sse, a) != CS_OK) {
 		free(a);
 		return NULL;
 	}
@@ -305,24 +285,13 @@ cs_openai_stream_new(cs_emit_fn emit, void *ctx)
 enum cs_err
 cs_openai_stream_feed(struct cs_adapter *a, const char *buf, size_t len)
 {
-	enum cs_err r;
-
-	if (a->failed)
-		return CS_EUPSTREAM;
-	r = cs_sse_feed(a->sse, buf, len);
-	if (r == CS_ETOOBIG)
-		return emit_error(a, "upstream_error",
-		    "the provider sent an oversized stream event");
-	return r;
+	return cs_sse_base_feed(&a->b, buf, len);
 }
 
 enum cs_err
 cs_openai_stream_end(struct cs_adapter *a)
 {
-	cs_sse_end(a->sse);
-	if (a->done || a->failed)
-		return CS_OK;
-	return emit_error(a, "upstream_error",
+	return cs_sse_base_end(&a->b,
 	    "the provider's stream ended before [DONE] (truncated)");
 }
 
@@ -336,8 +305,7 @@ cs_openai_stream_free(struct cs_adapter *a)
 	for (i = 0; i < a->n_calls; i++)
 		cs_buf_free(&a->calls[i].args);
 	json_object_put(a->usage);
-	json_tokener_free(a->tok);
-	cs_sse_free(a->sse);
+	cs_sse_base_cleanup(&a->b);
 	free(a);
 }
 

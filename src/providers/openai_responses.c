@@ -36,28 +36,16 @@ struct tool_call {
 };
 
 struct cs_adapter {
-	cs_emit_fn emit;
-	void *ctx;
-	struct cs_sse *sse;
-	struct json_tokener *tok;
-	int done;                       /* terminal event seen */
-	int failed;                     /* error event emitted */
+	struct cs_sse_adapter_base b;   /* first; done: terminal event seen */
 	struct tool_call calls[MAX_TOOL_CALLS];
 	size_t n_calls;
 	int n_emitted;                  /* tool calls emitted */
 };
 
 static enum cs_err
-emit_error(struct cs_adapter *a, const char *type, const char *msg)
-{
-	a->failed = 1;
-	return cs_emit_error(a->emit, a->ctx, type, msg);
-}
-
-static enum cs_err
 emit_text(struct cs_adapter *a, int kind, struct json_object *v)
 {
-	return cs_emit_text(a->emit, a->ctx, kind, v);
+	return cs_emit_text(a->b.emit, a->b.ctx, kind, v);
 }
 
 /* A member of o that is a string, or NULL. */
@@ -130,7 +118,7 @@ tool_set_args(struct cs_adapter *a, struct tool_call *tc,
 	cs_buf_reset(&tc->args);
 	if (cs_buf_append(&tc->args, json_object_get_string(args),
 	    (size_t)json_object_get_string_len(args)) != CS_OK)
-		return emit_error(a, "upstream_error",
+		return cs_sse_base_fail(&a->b, "upstream_error",
 		    "a tool call's arguments exceed the size limit");
 	return CS_OK;
 }
@@ -149,7 +137,7 @@ emit_tool_call(struct cs_adapter *a, struct tool_call *tc)
 	ev.tool_id = tc->id;
 	ev.tool_name = tc->name;
 	ev.tool_args = tc->args.data ? tc->args.data : "";
-	return a->emit(a->ctx, &ev);
+	return a->b.emit(a->b.ctx, &ev);
 }
 
 /* Emit the calls whose done events never came, in output order. */
@@ -180,7 +168,7 @@ function_item(struct cs_adapter *a, struct json_object *ev, int done)
 		return CS_OK;
 	if ((tc = tool_find(a, index)) == NULL || (!done && tc->emitted)) {
 		if ((tc = tool_open(a, index)) == NULL)
-			return emit_error(a, "upstream_error",
+			return cs_sse_base_fail(&a->b, "upstream_error",
 			    "the provider sent too many tool calls");
 	}
 	if (tc->emitted)
@@ -209,13 +197,13 @@ function_args(struct cs_adapter *a, struct json_object *ev, int done)
 		return CS_OK;      /* a repeated done */
 	/* Arguments for an item we never saw added open one. */
 	if (tc == NULL && (tc = tool_open(a, index)) == NULL)
-		return emit_error(a, "upstream_error",
+		return cs_sse_base_fail(&a->b, "upstream_error",
 		    "the provider sent too many tool calls");
 	if (!done) {
 		if ((v = get_str(ev, "delta")) != NULL &&
 		    cs_buf_append(&tc->args, json_object_get_string(v),
 		    (size_t)json_object_get_string_len(v)) != CS_OK)
-			return emit_error(a, "upstream_error",
+			return cs_sse_base_fail(&a->b, "upstream_error",
 			    "a tool call's arguments exceed the size limit");
 		return CS_OK;
 	}
@@ -257,7 +245,7 @@ emit_finish(struct cs_adapter *a, struct json_object *resp, int incomplete)
 	struct cs_event ev;
 	enum cs_err r;
 
-	a->done = 1;
+	a->b.done = 1;
 	if ((r = emit_pending_calls(a)) != CS_OK)
 		return r;
 	memset(&ev, 0, sizeof(ev));
@@ -270,7 +258,7 @@ emit_finish(struct cs_adapter *a, struct json_object *resp, int incomplete)
 	else
 		ev.finish_reason = a->n_emitted > 0 ? "tool_calls" : "stop";
 	ev.usage = get_obj(resp, "usage");
-	return a->emit(a->ctx, &ev);
+	return a->b.emit(a->b.ctx, &ev);
 }
 
 /* An "error" event: {"type":"error","code","message",...}, or the same
@@ -284,7 +272,7 @@ error_event(struct cs_adapter *a, struct json_object *ev)
 		m = get_str(get_obj(ev, "error"), "message");
 	if (m == NULL)
 		m = get_str(ev, "error");
-	return emit_error(a, "upstream_error", m != NULL ?
+	return cs_sse_base_fail(&a->b, "upstream_error", m != NULL ?
 	    json_object_get_string(m) : "the provider reported an error");
 }
 
@@ -293,7 +281,7 @@ failed_event(struct cs_adapter *a, struct json_object *resp)
 {
 	struct json_object *m = get_str(get_obj(resp, "error"), "message");
 
-	return emit_error(a, "upstream_error", m != NULL ?
+	return cs_sse_base_fail(&a->b, "upstream_error", m != NULL ?
 	    json_object_get_string(m) : "the provider reported the response "
 	    "failed");
 }
@@ -306,16 +294,15 @@ on_sse(void *ctx, const struct cs_sse_event *sev)
 	enum cs_err r = CS_OK;
 	const char *type;
 
-	if (a->done || a->failed)
+	if (a->b.done || a->b.failed)
 		return CS_OK;      /* nothing counts after the terminal event */
 	if (strcmp(sev->data, "[DONE]") == 0)
-		return emit_error(a, "upstream_error",
+		return cs_sse_base_fail(&a->b, "upstream_error",
 		    "the provider's stream ended before response.completed "
 		    "(truncated)");
-	json_tokener_reset(a->tok);
-	ev = json_tokener_parse_ex(a->tok, sev->data, (int)sev->data_len);
+	ev = cs_sse_base_parse(&a->b, sev);
 	if (ev == NULL || !json_object_is_type(ev, json_type_object)) {
-		r = emit_error(a, "upstream_error",
+		r = cs_sse_base_fail(&a->b, "upstream_error",
 		    "the provider sent a malformed stream event");
 		goto out;
 	}
@@ -359,14 +346,7 @@ or_new(cs_emit_fn emit, void *ctx)
 
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
-	a->emit = emit;
-	a->ctx = ctx;
-	a->sse = cs_sse_new(CS_MAX_SSE_LINE, CS_MAX_SSE_EVENT, on_sse, a);
-	a->tok = json_tokener_new_ex(64);
-	if (a->sse == NULL || a->tok == NULL) {
-		cs_sse_free(a->sse);
-		if (a->tok != NULL)
-			json_tokener_free(a->tok);
+	if (cs_sse_base_init(&a->b, emit, ctx, on_sse, a) != CS_OK) {
 		free(a);
 		return NULL;
 	}
@@ -376,24 +356,13 @@ or_new(cs_emit_fn emit, void *ctx)
 static enum cs_err
 or_feed(struct cs_adapter *a, const char *buf, size_t len)
 {
-	enum cs_err r;
-
-	if (a->failed)
-		return CS_EUPSTREAM;
-	r = cs_sse_feed(a->sse, buf, len);
-	if (r == CS_ETOOBIG)
-		return emit_error(a, "upstream_error",
-		    "the provider sent an oversized stream event");
-	return r;
+	return cs_sse_base_feed(&a->b, buf, len);
 }
 
 static enum cs_err
 or_end(struct cs_adapter *a)
 {
-	cs_sse_end(a->sse);
-	if (a->done || a->failed)
-		return CS_OK;
-	return emit_error(a, "upstream_error",
+	return cs_sse_base_end(&a->b,
 	    "the provider's stream ended before response.completed "
 	    "(truncated)");
 }
@@ -407,8 +376,7 @@ or_free(struct cs_adapter *a)
 		return;
 	for (i = 0; i < a->n_calls; i++)
 		cs_buf_free(&a->calls[i].args);
-	json_tokener_free(a->tok);
-	cs_sse_free(a->sse);
+	cs_sse_base_cleanup(&a->b);
 	free(a);
 }
 
