@@ -6,7 +6,8 @@
 #   make test       install missing packages, build, run the whole suite
 #   make test SANITIZE=1   the same with ASan+UBSan (build/asan/)
 #   make deps       only install missing Debian packages (needs root)
-#   make fuzz       fuzz the parsers for FUZZ_SECONDS each (clang, libFuzzer)
+#   make fuzz       fuzz the parsers and adapters for FUZZ_SECONDS each
+#                   (clang, libFuzzer); make fuzz-smoke: a few seconds each
 
 PORT     ?= 8080
 SANITIZE ?=
@@ -23,11 +24,11 @@ endif
 # Build: libfcgi, libcurl, json-c.  make run adds lighttpd.  make test adds
 # cmocka, python3 (replay provider, e2e), the web servers the deployment
 # tests run, chromium (the browser tests of www/) and nodejs (unit tests of
-# www/js).
+# www/js), clang and its libFuzzer runtime (the fuzz smoke test).
 RUN_PKGS = libfcgi-dev libcurl4-openssl-dev libjson-c-dev pkg-config gcc make \
            lighttpd python3 curl
 PKGS     = $(RUN_PKGS) libcmocka-dev apache2 libapache2-mod-fcgid nginx spawn-fcgi \
-           nodejs chromium
+           nodejs chromium clang libclang-rt-14-dev
 CC      ?= cc
 PKGCONF  = pkg-config
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -46,7 +47,7 @@ LIB_OBJS = $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps deps-run browser-deps run test unit e2e check-config clean format fuzz
+.PHONY: all deps deps-run browser-deps run test unit e2e check-config clean format
 
 all: $(BUILD)/chatstream
 
@@ -101,18 +102,95 @@ run: deps-run
 	$(MAKE) --no-print-directory all
 	PORT=$(PORT) BUILD=$(BUILD) tests/lib/serve
 
-# Coverage-guided fuzzing of the parsers (libFuzzer, needs clang):
-#   make fuzz FUZZ_SECONDS=300
-FUZZ_SECONDS ?= 60
-FUZZ_FLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc
-fuzz:
-	@command -v clang >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq clang; }
-	@mkdir -p build/fuzz
-	clang $(FUZZ_FLAGS) -o build/fuzz/sse_parse tests/fuzz/fuzz_sse_parse.c src/sse_parse.c src/buf.c src/cs.c
-	clang $(FUZZ_FLAGS) -o build/fuzz/request tests/fuzz/fuzz_request.c src/request.c src/config.c src/buf.c src/cs.c -ljson-c
-	cp -r tests/fuzz/corpus build/fuzz/
-	build/fuzz/sse_parse -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus/sse
-	build/fuzz/request -max_len=8192 -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus/request
+# Coverage-guided fuzzing (libFuzzer, Debian's clang): the SSE parser, the
+# request parser and one target per provider adapter (tests/fuzz/
+# fuzz_adapter.c built with -DFUZZ_KIND=CS_PROVIDER_<KIND>).  Seeds: the
+# files in tests/fuzz/corpus/<target>/ plus, for the adapters and the SSE
+# parser, tests/fixtures/upstream/ with the harness's control bytes in
+# front; dictionaries: tests/fuzz/*.dict plus the adapter's string literals.
+#   make fuzz FUZZ_SECONDS=300    every target for FUZZ_SECONDS
+#   make fuzz-smoke               every target for FUZZ_SMOKE_SECONDS (what
+#                                 make test runs, tests/e2e/test_fuzz_smoke.py)
+# Crash inputs land in build/fuzz/artifacts/.
+FUZZ_SECONDS       ?= 60
+FUZZ_SMOKE_SECONDS ?= 4
+FUZZ_DIR      = build/fuzz
+FUZZ_CC       = clang
+FUZZ_FLAGS    = -std=gnu11 -D_GNU_SOURCE -g -O1 -Isrc \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                $(shell $(PKGCONF) --cflags libcurl json-c 2>/dev/null)
+FUZZ_ADAPTERS = openai-chat openai-completions openai-responses anthropic ollama
+FUZZ_TARGETS  = sse request $(FUZZ_ADAPTERS)
+FUZZ_LIB_SRCS = src/provider.c \
+                $(filter-out %/demo.c,$(sort $(wildcard src/providers/*.c))) \
+                src/sse_parse.c src/buf.c src/cs.c src/request.c src/config.c
+FUZZ_LIB_OBJS = $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_FIXTURES = tests/fixtures/upstream
+# Fixtures that seed a target besides <target>-*.sse and <target>-*.ndjson.
+FUZZ_SEEDS_openai-chat = $(FUZZ_FIXTURES)/openai-compat-*.sse \
+                         $(FUZZ_FIXTURES)/hostile-markdown.sse
+FUZZ_SEEDS_sse         = $(FUZZ_FIXTURES)/*.sse
+
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-corpus
+fuzz: fuzz-build
+	tests/fuzz/run --dir $(FUZZ_DIR) --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz-build
+	tests/fuzz/run --dir $(FUZZ_DIR) --seconds $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%) $(FUZZ_ADAPTERS:%=$(FUZZ_DIR)/%.dict) \
+            $(FUZZ_DIR)/request.dict $(FUZZ_DIR)/sse.dict fuzz-corpus
+
+$(FUZZ_DIR)/obj/%.o: %.c $(wildcard src/*.h src/*/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/sse: tests/fuzz/fuzz_sse_parse.c $(filter %/sse_parse.o %/buf.o %/cs.o,$(FUZZ_LIB_OBJS))
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^
+
+$(FUZZ_DIR)/request: tests/fuzz/fuzz_request.c $(filter %/request.o %/config.o %/buf.o %/cs.o,$(FUZZ_LIB_OBJS))
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c
+
+$(FUZZ_ADAPTERS:%=$(FUZZ_DIR)/%): $(FUZZ_DIR)/%: tests/fuzz/fuzz_adapter.c $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer \
+	    -DFUZZ_KIND=CS_PROVIDER_$$(echo $* | tr a-z- A-Z_) -o $@ $^ -ljson-c -lcurl
+
+# An adapter's dictionary: SSE framing (but for ollama), JSON, and every
+# string literal of its source, bare and as a JSON string.
+$(FUZZ_ADAPTERS:%=$(FUZZ_DIR)/%.dict): $(FUZZ_DIR)/%.dict: tests/fuzz/sse.dict tests/fuzz/json.dict $(FUZZ_LIB_SRCS)
+	@mkdir -p $(dir $@)
+	@{ [ $* = ollama ] || cat tests/fuzz/sse.dict; cat tests/fuzz/json.dict; \
+	  $(call fuzz_literals,src/providers/$$(echo $* | tr - _).c); } > $@
+
+$(FUZZ_DIR)/request.dict: tests/fuzz/json.dict src/request.c
+	@mkdir -p $(dir $@)
+	@{ cat tests/fuzz/json.dict; $(call fuzz_literals,src/request.c); } > $@
+
+$(FUZZ_DIR)/sse.dict: tests/fuzz/sse.dict
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+# $(call fuzz_literals,FILE): FILE's plain string literals as dictionary
+# entries, bare and as a JSON string.
+fuzz_literals = grep -ho '"[A-Za-z0-9_.:/ -]\{2,\}"' $(1) | sort -u | \
+	sed 's/^"\(.*\)"$$/"\1"\n"\\"\1\\""/'
+
+# Seeds: the committed corpora, and the fixtures with the control bytes of
+# the harness in front (adapters: fed whole and cut; sse: no limits, cut).
+fuzz-corpus:
+	@mkdir -p $(FUZZ_TARGETS:%=$(FUZZ_DIR)/corpus/%)
+	@cp -r tests/fuzz/corpus/. $(FUZZ_DIR)/corpus/
+	$(foreach t,$(FUZZ_ADAPTERS),$(call fuzz_seed,$(t),'\0\0' '\7\0'))
+	$(call fuzz_seed,sse,'\377\377\7')
+
+# $(call fuzz_seed,TARGET,PREFIXES): one seed per fixture and prefix.
+define fuzz_seed
+@i=0; for pre in $(2); do i=$$((i + 1)); \
+	  for f in $(wildcard $(FUZZ_FIXTURES)/$(1)-*.sse $(FUZZ_FIXTURES)/$(1)-*.ndjson $(FUZZ_SEEDS_$(1))); do \
+	    { printf "$$pre"; cat $$f; } > $(FUZZ_DIR)/corpus/$(1)/fixture$$i-$${f##*/}; \
+	  done; done
+
+endef
 
 clean:
 	rm -rf build
