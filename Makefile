@@ -136,7 +136,8 @@ fuzz: fuzz-build
 	tests/fuzz/run --dir $(FUZZ_DIR) --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 fuzz-smoke: fuzz-build
-	tests/fuzz/run --dir $(FUZZ_DIR) --seconds $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
+	tests/fuzz/run --dir $(FUZZ_DIR) --seconds $(FUZZ_SMOKE_SECONDS) \
+	    --jobs $$(nproc) $(FUZZ_TARGETS)
 
 fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%) $(FUZZ_ADAPTERS:%=$(FUZZ_DIR)/%.dict) \
             $(FUZZ_DIR)/request.dict $(FUZZ_DIR)/sse.dict fuzz-corpus
