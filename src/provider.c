@@ -72,6 +72,16 @@ cs_provider_for(int kind)
 	return &cs_provider_demo;
 }
 
+/* The index of the first byte at or after i that is not JSON whitespace. */
+static size_t
+skip_json_ws(const char *s, size_t i, size_t len)
+{
+	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' ||
+	    s[i] == '\r'))
+		i++;
+	return i;
+}
+
 struct json_object *
 cs_json_args_object(const char *s, size_t len)
 {
@@ -83,10 +93,7 @@ cs_json_args_object(const char *s, size_t len)
 	    (tok = json_tokener_new_ex(CS_JSON_MAX_DEPTH)) != NULL) {
 		json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 		o = json_tokener_parse_ex(tok, s, (int)len);
-		i = json_tokener_get_parse_end(tok);
-		while (i < len && (s[i] == ' ' || s[i] == '\t' ||
-		    s[i] == '\n' || s[i] == '\r'))
-			i++;
+		i = skip_json_ws(s, json_tokener_get_parse_end(tok), len);
 		if (o != NULL && (i != len ||
 		    !json_object_is_type(o, json_type_object))) {
 			json_object_put(o);
@@ -255,6 +262,19 @@ cs_sse_base_cleanup(struct cs_sse_adapter_base *b)
 struct json_object *
 cs_sse_base_parse(struct cs_sse_adapter_base *b, const struct cs_sse_event *ev)
 {
+	struct json_object *o;
+	size_t i;
+
 	json_tokener_reset(b->tok);
-	return json_tokener_parse_ex(b->tok, ev->data, (int)ev->data_len);
+	o = json_tokener_parse_ex(b->tok, ev->data, (int)ev->data_len);
+	if (o == NULL)
+		return NULL;
+	/* One value and nothing else: "{...}garbage" is not a chunk. */
+	i = skip_json_ws(ev->data, json_tokener_get_parse_end(b->tok),
+	    ev->data_len);
+	if (i != ev->data_len) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
 }

@@ -111,7 +111,7 @@ void cs_sse_base_cleanup(struct cs_sse_adapter_base *b);
 enum cs_err cs_sse_base_fail(struct cs_sse_adapter_base *b, const char *type,
     const char *msg);
 /* The event's data parsed as JSON: a new reference the caller puts, or
- * NULL when it is not one JSON value. */
+ * NULL when it is not exactly one JSON value (whitespace may follow). */
 struct json_object *cs_sse_base_parse(struct cs_sse_adapter_base *b,
     const struct cs_sse_event *ev);
 

@@ -150,8 +150,13 @@ handle_choice(struct cs_adapter *a, struct json_object *choice)
 		json_object_object_get_ex(delta, "refusal", &v);
 		if ((r = emit_text(a, CS_TEXT_REFUSAL, v)) != CS_OK)
 			return r;
+		/* DeepSeek says reasoning_content, OpenRouter reasoning; a
+		 * server that sends both has reasoning_content win. */
 		v = NULL;
-		json_object_object_get_ex(delta, "reasoning_content", &v);
+		if (!json_object_object_get_ex(delta, "reasoning_content", &v) ||
+		    !json_object_is_type(v, json_type_string) ||
+		    json_object_get_string_len(v) == 0)
+			json_object_object_get_ex(delta, "reasoning", &v);
 		if ((r = emit_text(a, CS_TEXT_REASONING, v)) != CS_OK)
 			return r;
 		if (json_object_object_get_ex(delta, "tool_calls", &tcs) &&
@@ -175,8 +180,11 @@ handle_choice(struct cs_adapter *a, struct json_object *choice)
 		    (r = tool_fragment(a, -1, NULL, fn)) != CS_OK)
 			return r;
 	}
+	/* Some compatible servers send "finish_reason":"" on every chunk:
+	 * only a non-empty reason finishes the choice. */
 	if (json_object_object_get_ex(choice, "finish_reason", &fr) &&
-	    json_object_is_type(fr, json_type_string)) {
+	    json_object_is_type(fr, json_type_string) &&
+	    json_object_get_string_len(fr) > 0) {
 		cs_json_copy_str(a->finish, sizeof(a->finish), fr);
 		return emit_tool_calls(a);
 	}
@@ -239,8 +247,8 @@ on_sse(void *ctx, const struct cs_sse_event *sev)
 		goto out;
 	}
 	if (strcmp(sev->type, "error") == 0) {
-		r = cs_sse_base_fail(&a->b, "upstream_error",
-		    "the provider reported an error");
+		/* event: error with the error fields at the top level. */
+		r = in_band_error(a, chunk);
 		goto out;
 	}
 	if (json_object_object_get_ex(chunk, "usage", &v) &&

@@ -227,7 +227,7 @@ assert_usage(const char *got, struct json_object *want)
 }
 
 /*
- * The anthropic/ollama golden test: upstream/<name>.<ext> fed through p
+ * The golden test (openai-chat, anthropic, ollama): upstream/<name>.<ext> fed through p
  * whole, per line, in 7-byte pieces and byte by byte must give exactly
  * the text, reasoning, tool calls, finish reason and usage of
  * upstream/<name>.expect.json; an expected error (or a null
@@ -287,6 +287,9 @@ check_fixture_ext(const struct cs_provider *p, unsigned flags,
 		if (json_object_object_get_ex(exp, "reasoning", &v))
 			assert_string_equal(c.reasoning.data ?
 			    c.reasoning.data : "", json_object_get_string(v));
+		if (json_object_object_get_ex(exp, "refusal", &v))
+			assert_string_equal(str_or_empty(&c.refusal),
+			    json_object_get_string(v));
 		json_object_object_get_ex(exp, "tool_calls", &v);
 		if (!json_object_equal(c.tools, v))
 			fail_msg("%s: tool calls %s != %s", name,
@@ -297,6 +300,136 @@ check_fixture_ext(const struct cs_provider *p, unsigned flags,
 	json_object_put(exp);
 	free(body);
 	free(expjs);
+}
+
+/* ---- hostile streams ---- */
+
+/* Exactly one error event, of type upstream_error, whose message contains
+ * want (NULL: any); no finish and nothing after the error. */
+static inline void
+assert_one_error(const struct collected *c, const char *want)
+{
+	assert_int_equal(c->n_error, 1);
+	assert_int_equal(c->n_finish, 0);
+	assert_int_equal(c->after_terminal, 0);
+	assert_string_equal(c->error_type, "upstream_error");
+	if (want != NULL && strstr(c->error_message, want) == NULL)
+		fail_msg("error \"%s\" lacks \"%s\"", c->error_message, want);
+}
+
+/* Feed s to a new adapter of p cut inside every UTF-8 sequence (before
+ * each continuation byte) and right after every backslash, so each
+ * escape sequence and multi-byte character straddles two feeds. */
+static inline enum cs_err
+feed_split_escapes(const struct cs_provider *p, struct collected *c,
+    const char *s)
+{
+	struct cs_adapter *a = p->adapter_new(collect, c);
+	size_t len = strlen(s), start = 0, i;
+	enum cs_err r = CS_OK;
+
+	assert_non_null(a);
+	for (i = 1; i <= len && r == CS_OK; i++) {
+		if (i < len && ((unsigned char)s[i] & 0xc0) != 0x80 &&
+		    s[i - 1] != '\\')
+			continue;
+		r = p->adapter_feed(a, s + start, i - start);
+		start = i;
+	}
+	if (r == CS_OK)
+		r = p->adapter_end(a);
+	p->adapter_free(a);
+	return r;
+}
+
+/*
+ * Tool-call arguments built from two fragments that split an escape
+ * (SPLIT_FRAG1 ends inside the arguments' own \u00e9, between "\" and
+ * "u00e9") and carry characters the stream writes as \u escapes, a
+ * surrogate pair and raw 2- and 4-byte UTF-8; assembled, they must be
+ * SPLIT_ARGS byte for byte.  Both fragments are JSON string contents.
+ */
+#define SPLIT_FRAG1 "{\\\"s\\\":\\\"caf\\\\"
+#define SPLIT_FRAG2 "u00e9 \\u00e9 \xc3\xa9 \\ud83d\\ude00 \xf0\x9f\x98\x80\\\"}"
+#define SPLIT_ARGS \
+	"{\"s\":\"caf\\u00e9 \xc3\xa9 \xc3\xa9 \xf0\x9f\x98\x80 \xf0\x9f\x98\x80\"}"
+
+/*
+ * Stream s, fed whole, byte by byte and by feed_split_escapes(), must
+ * finish without error, with text want_text (NULL: not checked) and, if
+ * want_args is not NULL, exactly one tool call whose arguments are
+ * want_args byte for byte.
+ */
+static inline void
+check_split(const struct cs_provider *p, unsigned flags, const char *s,
+    const char *want_text, const char *want_args)
+{
+	struct json_object *args;
+	struct collected c;
+	int mode;
+
+	for (mode = 0; mode < 3; mode++) {
+		collected_init_flags(&c, flags);
+		assert_int_equal(mode == 2 ? feed_split_escapes(p, &c, s) :
+		    feed(p, &c, s, strlen(s), mode == 0 ? (size_t)-1 : 1),
+		    CS_OK);
+		assert_int_equal(c.n_error, 0);
+		assert_int_equal(c.n_finish, 1);
+		if (want_text != NULL)
+			assert_string_equal(str_or_empty(&c.text), want_text);
+		if (want_args != NULL) {
+			assert_int_equal(json_object_array_length(c.tools), 1);
+			args = (flags & COLLECT_TOOL_ARGS_JSON) ?
+			    json_object_array_get_idx(c.raw_args, 0) :
+			    json_object_object_get(json_object_array_get_idx(
+			    c.tools, 0), "arguments");
+			assert_string_equal(json_object_get_string(args),
+			    want_args);
+		}
+		collected_free(&c);
+	}
+}
+
+/*
+ * An SSE event too big to hold must end in one "oversized" error and no
+ * crash: one data line past CS_MAX_SSE_LINE, and an event of many
+ * shorter lines past CS_MAX_SSE_EVENT.  prefix (e.g. an event: line)
+ * goes before the data.
+ */
+static inline void
+check_sse_oversized(const struct cs_provider *p, unsigned flags,
+    const char *prefix)
+{
+	size_t plen = strlen(prefix), line = CS_MAX_SSE_LINE / 2;
+	size_t n = plen + CS_MAX_SSE_EVENT + 2 * line, off;
+	struct collected c;
+	char *big = malloc(n + 1);
+	int mode;
+
+	assert_non_null(big);
+	for (mode = 0; mode < 2; mode++) {
+		memcpy(big, prefix, plen);
+		off = plen;
+		if (mode == 0) {
+			/* one line: "data: xxx..." */
+			memcpy(big + off, "data: ", 6);
+			memset(big + off + 6, 'x', CS_MAX_SSE_LINE + 16);
+			off += 6 + CS_MAX_SSE_LINE + 16;
+		} else {
+			/* many lines of line bytes each */
+			while (off + line + 7 < n) {
+				memcpy(big + off, "data: ", 6);
+				memset(big + off + 6, 'x', line);
+				big[off + 6 + line] = '\n';
+				off += line + 7;
+			}
+		}
+		collected_init_flags(&c, flags);
+		assert_int_equal(feed(p, &c, big, off, 4096), CS_EUPSTREAM);
+		assert_one_error(&c, "oversized");
+		collected_free(&c);
+	}
+	free(big);
 }
 
 /* ---- build() ---- */

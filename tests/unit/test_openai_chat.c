@@ -2,8 +2,11 @@
  * test_openai_chat.c — golden tests for the openai-chat adapter: every
  * recorded OpenAI stream in tests/fixtures/upstream, fed whole, line by
  * line, in 7-byte pieces and byte by byte, must assemble exactly the text,
- * tool calls, finish reason and usage of its .expect.json.  Plus the
- * failure paths: truncation, in-band errors, malformed chunks.
+ * tool calls, finish reason and usage of its .expect.json; the
+ * hand-made openai-compat-* streams prove the quirks of compatible
+ * servers (docs/protocol.md).  Plus the failure paths and hostile
+ * streams: truncation, in-band errors, malformed, unknown and oversized
+ * chunks, tool-call arguments split inside escapes and characters.
  */
 #include <stdio.h>
 #include <string.h>
@@ -19,57 +22,20 @@
 
 static const struct cs_provider *const P = &cs_provider_openai_chat;
 /* How collect() records this adapter's events (adapter_util.h). */
-#define COLLECT_FLAGS (COLLECT_REASONING_AS_TEXT)
+#define COLLECT_FLAGS 0
 
+/* name is the fixture file name without .sse. */
 static void
 check_fixture(const char *name)
 {
-	static const size_t steps[] = { (size_t)-1, 0, 7, 1 };
-	char path[512];
-	struct json_object *exp, *v;
-	struct collected c;
-	char *body, *expjs;
-	size_t len = 0, elen = 0, i;
-
-	snprintf(path, sizeof(path), "%s/upstream/%s.sse", fixdir(), name);
-	body = tu_read_file(path, &len);
-	snprintf(path, sizeof(path), "%s/upstream/%s.expect.json", fixdir(),
-	    name);
-	expjs = tu_read_file(path, &elen);
-	exp = json_tokener_parse(expjs);
-	assert_non_null(exp);
-
-	for (i = 0; i < CS_ARRAY_LEN(steps); i++) {
-		collected_init_flags(&c, COLLECT_FLAGS);
-		assert_int_equal(feed(P, &c, body, len, steps[i]), CS_OK);
-		assert_int_equal(c.n_error, 0);
-		assert_int_equal(c.n_finish, 1);
-		assert_int_equal(c.after_terminal, 0);
-		json_object_object_get_ex(exp, "text", &v);
-		assert_string_equal(c.text.data ? c.text.data : "",
-		    json_object_get_string(v));
-		if (json_object_object_get_ex(exp, "refusal", &v))
-			assert_string_equal(c.refusal.data ?
-			    c.refusal.data : "", json_object_get_string(v));
-		json_object_object_get_ex(exp, "finish_reason", &v);
-		assert_string_equal(c.native, json_object_get_string(v));
-		json_object_object_get_ex(exp, "usage", &v);
-		if (v == NULL)
-			assert_null(c.usage);
-		else {
-			struct json_object *got = json_tokener_parse(c.usage);
-
-			assert_true(json_object_equal(got, v));
-			json_object_put(got);
-		}
-		json_object_object_get_ex(exp, "tool_calls", &v);
-		assert_true(json_object_equal(c.tools, v));
-		collected_free(&c);
-	}
-	json_object_put(exp);
-	free(body);
-	free(expjs);
+	check_fixture_ext(P, COLLECT_FLAGS, name, "sse");
 }
+
+/* One chunk with a content delta t, one with finish reason r. */
+#define OA_TEXT(t) "data: {\"choices\":[{\"index\":0,\"delta\":{" \
+	"\"content\":\"" t "\"}}]}\n\n"
+#define OA_FINISH(r) "data: {\"choices\":[{\"index\":0,\"delta\":{}," \
+	"\"finish_reason\":\"" r "\"}]}\n\n"
 
 static void
 test_text_usage(void **state)
@@ -151,7 +117,41 @@ test_malformed_chunk(void **state)
 	collected_init_flags(&c, COLLECT_FLAGS);
 	assert_int_equal(feed_str(P, &c, "data: {\"choices\":[\n\n"),
 	    CS_EUPSTREAM);
-	assert_int_equal(c.n_error, 1);
+	assert_one_error(&c, "malformed");
+	collected_free(&c);
+}
+
+static void
+test_malformed_among_good(void **state)
+{
+	static const char *const bad[] = {
+		"data: {\"choices\":[]}}\n\n",       /* trailing garbage */
+		"data: {\"choices\":[]} {}\n\n",     /* two values */
+		"data: [1,2]\n\n",
+		"data: \"text\"\n\n",
+	};
+	struct collected c;
+	struct cs_buf s;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < CS_ARRAY_LEN(bad); i++) {
+		cs_buf_init(&s, 4096);
+		assert_int_equal(cs_buf_printf(&s, "%s%s%s", OA_TEXT("a"),
+		    bad[i], OA_TEXT("b") OA_FINISH("stop") "data: [DONE]\n\n"),
+		    CS_OK);
+		collected_init_flags(&c, COLLECT_FLAGS);
+		assert_int_equal(feed(P, &c, s.data, s.len, 0), CS_EUPSTREAM);
+		assert_string_equal(c.text.data, "a");
+		assert_one_error(&c, "malformed");
+		collected_free(&c);
+		cs_buf_free(&s);
+	}
+	/* Whitespace after the value is fine. */
+	collected_init_flags(&c, COLLECT_FLAGS);
+	assert_int_equal(feed_str(P, &c, "data: {\"choices\":[]}  \t\n\n"
+	    OA_TEXT("a") OA_FINISH("stop") "data: [DONE]\n\n"), CS_OK);
+	assert_int_equal(c.n_finish, 1);
 	collected_free(&c);
 }
 
@@ -223,6 +223,125 @@ test_client_gone_stops(void **state)
 	collected_free(&c);
 }
 
+/* The hand-made streams of OpenAI-compatible servers' quirks
+ * (docs/protocol.md, "OpenAI-compatible servers: quirks handled"). */
+static void
+test_compat_reasoning_content(void **state)
+{
+	(void)state;
+	check_fixture("openai-compat-reasoning-content");
+}
+
+static void
+test_compat_reasoning_field(void **state)
+{
+	(void)state;
+	check_fixture("openai-compat-reasoning-field");
+}
+
+static void
+test_compat_azure_empty_choices(void **state)
+{
+	(void)state;
+	check_fixture("openai-compat-azure-empty-choices");
+}
+
+static void
+test_compat_crlf_nospace(void **state)
+{
+	(void)state;
+	check_fixture("openai-compat-crlf-nospace");
+}
+
+static void
+test_compat_n2(void **state)
+{
+	(void)state;
+	check_fixture("openai-compat-n2");
+}
+
+static void
+test_in_band_error_shapes(void **state)
+{
+	static const struct { const char *ev, *msg; } cases[] = {
+		/* event: error, the fields at the top level */
+		{ "event: error\ndata: {\"message\":\"rate limited\","
+		  "\"code\":429}\n\n", "rate limited" },
+		/* error as a plain string */
+		{ "data: {\"error\":\"boom\"}\n\n", "boom" },
+		/* error object without a message */
+		{ "data: {\"error\":{\"code\":500}}\n\n",
+		  "the provider reported an error" },
+		/* event: error whose data is not JSON */
+		{ "event: error\ndata: upstream timeout\n\n", "malformed" },
+	};
+	struct collected c;
+	struct cs_buf s;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < CS_ARRAY_LEN(cases); i++) {
+		cs_buf_init(&s, 4096);
+		/* A tool call in progress must not be emitted. */
+		assert_int_equal(cs_buf_printf(&s, "%s%s%s%s", OA_TEXT("a"),
+		    "data: {\"choices\":[{\"index\":0,\"delta\":{"
+		    "\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"function\":"
+		    "{\"name\":\"f\",\"arguments\":\"{\"}}]}}]}\n\n",
+		    cases[i].ev, OA_FINISH("stop") "data: [DONE]\n\n"), CS_OK);
+		collected_init_flags(&c, COLLECT_FLAGS);
+		assert_int_equal(feed(P, &c, s.data, s.len, 1), CS_EUPSTREAM);
+		assert_string_equal(c.text.data, "a");
+		assert_int_equal(json_object_array_length(c.tools), 0);
+		assert_one_error(&c, cases[i].msg);
+		collected_free(&c);
+		cs_buf_free(&s);
+	}
+}
+
+static void
+test_unknown_events_ignored(void **state)
+{
+	struct collected c;
+
+	(void)state;
+	collected_init_flags(&c, COLLECT_FLAGS);
+	assert_int_equal(feed_str(P, &c,
+	    "event: ping\ndata: {}\n\n"
+	    "event: future.thing\ndata: {\"choices\":[]}\n\n"
+	    "data: {\"object\":\"chat.completion.keepalive\"}\n\n"
+	    "id: 7\nretry: 10\nfoo: bar\n\n"
+	    "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\","
+	    "\"audio\":{\"id\":\"x\"},\"annotations\":[]},\"extra\":1}]}\n\n"
+	    OA_FINISH("stop") "data: [DONE]\n\n"), CS_OK);
+	assert_string_equal(c.text.data, "ok");
+	assert_int_equal(c.n_error, 0);
+	assert_int_equal(c.n_finish, 1);
+	assert_string_equal(c.native, "stop");
+	collected_free(&c);
+}
+
+static void
+test_oversized(void **state)
+{
+	(void)state;
+	check_sse_oversized(P, COLLECT_FLAGS, "");
+}
+
+static void
+test_split_tool_args(void **state)
+{
+	(void)state;
+	check_split(P, COLLECT_FLAGS,
+	    OA_TEXT("caf\\u00e9 \xc3\xa9 \xf0\x9f\x98\x80")
+	    "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
+	    "\"index\":0,\"id\":\"c1\",\"type\":\"function\",\"function\":{"
+	    "\"name\":\"f\",\"arguments\":\"" SPLIT_FRAG1 "\"}}]}}]}\n\n"
+	    "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
+	    "\"index\":0,\"function\":{\"arguments\":\"" SPLIT_FRAG2
+	    "\"}}]}}]}\n\n" OA_FINISH("tool_calls") "data: [DONE]\n\n",
+	    "caf\xc3\xa9 \xc3\xa9 \xf0\x9f\x98\x80", SPLIT_ARGS);
+}
+
 /* ---- build() with tools ---- */
 
 static void
@@ -275,6 +394,16 @@ main(void)
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_in_band_error),
 		cmocka_unit_test(test_malformed_chunk),
+		cmocka_unit_test(test_malformed_among_good),
+		cmocka_unit_test(test_compat_reasoning_content),
+		cmocka_unit_test(test_compat_reasoning_field),
+		cmocka_unit_test(test_compat_azure_empty_choices),
+		cmocka_unit_test(test_compat_crlf_nospace),
+		cmocka_unit_test(test_compat_n2),
+		cmocka_unit_test(test_in_band_error_shapes),
+		cmocka_unit_test(test_unknown_events_ignored),
+		cmocka_unit_test(test_oversized),
+		cmocka_unit_test(test_split_tool_args),
 		cmocka_unit_test(test_choices_other_index_and_chunk_after_done),
 		cmocka_unit_test(test_parallel_tool_calls_same_index),
 		cmocka_unit_test(test_client_gone_stops),
