@@ -317,6 +317,47 @@ assert_one_error(const struct collected *c, const char *want)
 		fail_msg("error \"%s\" lacks \"%s\"", c->error_message, want);
 }
 
+/* Stream s, fed whole and line by line, must end in one error whose
+ * message contains want_msg, after exactly the text want_text. */
+static inline void
+check_error_stream(const struct cs_provider *p, unsigned flags,
+    const char *s, const char *want_text, const char *want_msg)
+{
+	struct collected c;
+	int mode;
+
+	for (mode = 0; mode < 2; mode++) {
+		collected_init_flags(&c, flags);
+		assert_int_equal(feed(p, &c, s, strlen(s), mode == 0 ?
+		    (size_t)-1 : 0), CS_EUPSTREAM);
+		assert_string_equal(str_or_empty(&c.text), want_text);
+		assert_one_error(&c, want_msg);
+		collected_free(&c);
+	}
+}
+
+/* Stream s, fed whole and byte by byte, must finish without error with
+ * exactly the text want_text and finish reason want_native. */
+static inline void
+check_ok_stream(const struct cs_provider *p, unsigned flags, const char *s,
+    const char *want_text, const char *want_native)
+{
+	struct collected c;
+	int mode;
+
+	for (mode = 0; mode < 2; mode++) {
+		collected_init_flags(&c, flags);
+		assert_int_equal(feed(p, &c, s, strlen(s), mode == 0 ?
+		    (size_t)-1 : 1), CS_OK);
+		assert_string_equal(str_or_empty(&c.text), want_text);
+		assert_int_equal(c.n_error, 0);
+		assert_int_equal(c.n_finish, 1);
+		assert_int_equal(c.after_terminal, 0);
+		assert_string_equal(c.native, want_native);
+		collected_free(&c);
+	}
+}
+
 /* Feed s to a new adapter of p cut inside every UTF-8 sequence (before
  * each continuation byte) and right after every backslash, so each
  * escape sequence and multi-byte character straddles two feeds. */

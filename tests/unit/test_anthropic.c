@@ -166,23 +166,8 @@ test_malformed(void **state)
 static void
 test_oversized(void **state)
 {
-	struct collected c;
-	size_t n = CS_MAX_SSE_LINE + 16;
-	char *big = malloc(n + 1);
-
 	(void)state;
-	assert_non_null(big);
-	memcpy(big, "data: ", 6);
-	memset(big + 6, 'x', n - 6);
-	big[n] = '\0';
-	collected_init_flags(&c, COLLECT_FLAGS);
-	assert_int_equal(feed(P, &c, big, n, 4096), CS_EUPSTREAM);
-	assert_int_equal(c.n_error, 1);
-	assert_int_equal(c.n_finish, 0);
-	assert_string_equal(c.error_type, "upstream_error");
-	assert_non_null(strstr(c.error_message, "oversized"));
-	collected_free(&c);
-	free(big);
+	check_sse_oversized(P, COLLECT_FLAGS, "event: content_block_delta\n");
 }
 
 static void
@@ -310,6 +295,55 @@ test_after_stop_ignored(void **state)
 	assert_int_equal(c.n_error, 0);
 	assert_int_equal(c.after_terminal, 0);
 	collected_free(&c);
+}
+
+static void
+test_malformed_trailing_garbage(void **state)
+{
+	(void)state;
+	check_error_stream(P, COLLECT_FLAGS, START TEXT_BLOCK DELTA("a")
+	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+	    "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"b\"}}}\n\n"
+	    STOP_BLOCK(0) MSTOP, "a", "malformed");
+}
+
+static void
+test_unknown_events_ignored(void **state)
+{
+	(void)state;
+	/* A server tool block and an unknown delta: no tool call. */
+	check_ok_stream(P, COLLECT_FLAGS, START
+	    "event: future_event\ndata: {\"type\":\"future_event\",\"x\":1}\n\n"
+	    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+	    "\"index\":0,\"content_block\":{\"type\":\"server_tool_use\","
+	    "\"id\":\"s1\",\"name\":\"web_search\",\"input\":{}}}\n\n"
+	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+	    "\"index\":0,\"delta\":{\"type\":\"brand_new_delta\",\"v\":2}}\n\n"
+	    STOP_BLOCK(0)
+	    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+	    "\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+	    "\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"ok\"}}\n\n"
+	    STOP_BLOCK(1) MDELTA("end_turn") MSTOP, "ok", "end_turn");
+}
+
+static void
+test_split_tool_args(void **state)
+{
+	(void)state;
+	check_split(P, COLLECT_FLAGS, START TEXT_BLOCK DELTA("caf\\u00e9 "
+	    "\xf0\x9f\x98\x80") STOP_BLOCK(0)
+	    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+	    "\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t1\","
+	    "\"name\":\"f\",\"input\":{}}}\n\n"
+	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+	    "\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
+	    "\"partial_json\":\"" SPLIT_FRAG1 "\"}}\n\n"
+	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+	    "\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
+	    "\"partial_json\":\"" SPLIT_FRAG2 "\"}}\n\n"
+	    STOP_BLOCK(1) MDELTA("tool_use") MSTOP,
+	    "caf\xc3\xa9 \xf0\x9f\x98\x80", SPLIT_ARGS);
 }
 
 static void
@@ -483,6 +517,9 @@ main(void)
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_in_band_error),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_malformed_trailing_garbage),
+		cmocka_unit_test(test_unknown_events_ignored),
+		cmocka_unit_test(test_split_tool_args),
 		cmocka_unit_test(test_oversized),
 		cmocka_unit_test(test_usage_merge_and_finish_map),
 		cmocka_unit_test(test_thinking_and_tools),

@@ -284,6 +284,39 @@ test_thinking_and_streamed_tool_calls(void **state)
 }
 
 static void
+test_unknown_lines_ignored(void **state)
+{
+	(void)state;
+	check_ok_stream(P, COLLECT_FLAGS, "{\"status\":\"loading model\"}\n"
+	    "{\"model\":\"m\",\"future\":{\"x\":1},\"done\":false}\n"
+	    "{\"model\":\"m\",\"message\":{\"role\":\"assistant\","
+	    "\"content\":\"ok\",\"images\":null,\"new_field\":[1]},"
+	    "\"done\":false}\n" DONE("stop") "\n", "ok", "stop");
+}
+
+/* Ollama sends arguments as an object: it goes out re-serialized, the
+ * escapes decoded and the characters as raw UTF-8.  A proxy's string
+ * arguments go out as they are. */
+#define TOOL_LINE(args) \
+	"{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":" \
+	"\"caf\\u00e9 \xf0\x9f\x98\x80\",\"tool_calls\":[{\"function\":{" \
+	"\"name\":\"f\",\"arguments\":" args "}}]},\"done\":false}\n"
+
+static void
+test_split_tool_args(void **state)
+{
+	(void)state;
+	check_split(P, COLLECT_FLAGS, TOOL_LINE("{\"s\":\"caf\\u00e9 \xc3\xa9 "
+	    "\\ud83d\\ude00 \xf0\x9f\x98\x80\",\"q\":\"a\\\"b\\\\c\"}")
+	    DONE("stop") "\n", "caf\xc3\xa9 \xf0\x9f\x98\x80",
+	    "{\"s\":\"caf\xc3\xa9 \xc3\xa9 \xf0\x9f\x98\x80 \xf0\x9f\x98\x80\","
+	    "\"q\":\"a\\\"b\\\\c\"}");
+	check_split(P, COLLECT_FLAGS, TOOL_LINE("\"" SPLIT_FRAG1 SPLIT_FRAG2
+	    "\"") DONE("stop") "\n", "caf\xc3\xa9 \xf0\x9f\x98\x80",
+	    SPLIT_ARGS);
+}
+
+static void
 test_client_gone_stops(void **state)
 {
 	struct collected c;
@@ -425,6 +458,8 @@ main(void)
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_in_band_error),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_unknown_lines_ignored),
+		cmocka_unit_test(test_split_tool_args),
 		cmocka_unit_test(test_oversized),
 		cmocka_unit_test(test_last_line_without_lf_and_crlf),
 		cmocka_unit_test(test_thinking_and_streamed_tool_calls),

@@ -140,11 +140,7 @@ test_malformed_among_good(void **state)
 		assert_int_equal(cs_buf_printf(&s, "%s%s%s", OA_TEXT("a"),
 		    bad[i], OA_TEXT("b") OA_FINISH("stop") "data: [DONE]\n\n"),
 		    CS_OK);
-		collected_init_flags(&c, COLLECT_FLAGS);
-		assert_int_equal(feed(P, &c, s.data, s.len, 0), CS_EUPSTREAM);
-		assert_string_equal(c.text.data, "a");
-		assert_one_error(&c, "malformed");
-		collected_free(&c);
+		check_error_stream(P, COLLECT_FLAGS, s.data, "a", "malformed");
 		cs_buf_free(&s);
 	}
 	/* Whitespace after the value is fine. */
@@ -301,23 +297,15 @@ test_in_band_error_shapes(void **state)
 static void
 test_unknown_events_ignored(void **state)
 {
-	struct collected c;
-
 	(void)state;
-	collected_init_flags(&c, COLLECT_FLAGS);
-	assert_int_equal(feed_str(P, &c,
+	check_ok_stream(P, COLLECT_FLAGS,
 	    "event: ping\ndata: {}\n\n"
 	    "event: future.thing\ndata: {\"choices\":[]}\n\n"
 	    "data: {\"object\":\"chat.completion.keepalive\"}\n\n"
 	    "id: 7\nretry: 10\nfoo: bar\n\n"
 	    "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\","
 	    "\"audio\":{\"id\":\"x\"},\"annotations\":[]},\"extra\":1}]}\n\n"
-	    OA_FINISH("stop") "data: [DONE]\n\n"), CS_OK);
-	assert_string_equal(c.text.data, "ok");
-	assert_int_equal(c.n_error, 0);
-	assert_int_equal(c.n_finish, 1);
-	assert_string_equal(c.native, "stop");
-	collected_free(&c);
+	    OA_FINISH("stop") "data: [DONE]\n\n", "ok", "stop");
 }
 
 static void

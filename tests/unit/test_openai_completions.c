@@ -207,6 +207,43 @@ test_malformed_chunk(void **state)
 }
 
 static void
+test_malformed_trailing_garbage(void **state)
+{
+	(void)state;
+	check_error_stream(P, 0, CHUNK("a") "data: {\"choices\":[]}]\n\n"
+	    CHUNK("b") DONE, "a", "malformed");
+}
+
+static void
+test_unknown_events_ignored(void **state)
+{
+	(void)state;
+	check_ok_stream(P, 0, ": keep-alive\n\n"
+	    "event: ping\ndata: {}\n\n"
+	    "data: {\"object\":\"text_completion.future\",\"warning\":\"x\"}\n\n"
+	    CHUNK("ok") FINISH("stop") DONE, "ok", "stop");
+}
+
+static void
+test_oversized(void **state)
+{
+	(void)state;
+	check_sse_oversized(P, 0, "");
+}
+
+/* No tool calls in this API: the text carries the split escapes and
+ * characters instead. */
+static void
+test_split_escapes_and_utf8(void **state)
+{
+	(void)state;
+	check_split(P, 0, CHUNK("caf\\u00e9 \\\\u00e9") CHUNK(
+	    "\xc3\xa9 \\ud83d\\ude00 \xf0\x9f\x98\x80") FINISH("stop") DONE,
+	    "caf\xc3\xa9 \\u00e9\xc3\xa9 \xf0\x9f\x98\x80 \xf0\x9f\x98\x80",
+	    NULL);
+}
+
+static void
 test_client_gone_stops(void **state)
 {
 	struct collected c;
@@ -319,6 +356,10 @@ main(void)
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_in_band_error),
 		cmocka_unit_test(test_malformed_chunk),
+		cmocka_unit_test(test_malformed_trailing_garbage),
+		cmocka_unit_test(test_unknown_events_ignored),
+		cmocka_unit_test(test_oversized),
+		cmocka_unit_test(test_split_escapes_and_utf8),
 		cmocka_unit_test(test_client_gone_stops),
 		cmocka_unit_test(test_build_full),
 		cmocka_unit_test(test_build_minimal),

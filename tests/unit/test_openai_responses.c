@@ -432,6 +432,51 @@ test_non_function_items_ignored(void **state)
 }
 
 static void
+test_malformed_trailing_garbage(void **state)
+{
+	(void)state;
+	check_error_stream(P, 0, TEXT("a")
+	    "event: response.output_text.delta\ndata: {\"type\":"
+	    "\"response.output_text.delta\",\"delta\":\"b\"} x\n\n" COMPLETED,
+	    "a", "malformed");
+}
+
+static void
+test_unknown_events_ignored(void **state)
+{
+	(void)state;
+	check_ok_stream(P, 0,
+	    EV("response.future_feature.delta", ",\"delta\":\"nope\"")
+	    "event: keepalive\ndata: {}\n\n"
+	    "event: response.output_text.delta\ndata: {\"type\":"
+	    "\"response.brand_new\",\"delta\":\"hidden\"}\n\n"
+	    TEXT("ok") COMPLETED, "ok", "completed");
+}
+
+static void
+test_oversized(void **state)
+{
+	(void)state;
+	check_sse_oversized(P, 0,
+	    "event: response.function_call_arguments.delta\n");
+}
+
+static void
+test_split_tool_args(void **state)
+{
+	(void)state;
+	check_split(P, 0, TEXT("caf\\u00e9 \xf0\x9f\x98\x80")
+	    EV("response.output_item.added", ",\"output_index\":1,\"item\":{"
+	    "\"type\":\"function_call\",\"id\":\"fc_1\",\"call_id\":\"call_1\","
+	    "\"name\":\"f\",\"arguments\":\"\"}")
+	    EV("response.function_call_arguments.delta", ",\"output_index\":1,"
+	    "\"item_id\":\"fc_1\",\"delta\":\"" SPLIT_FRAG1 "\"")
+	    EV("response.function_call_arguments.delta", ",\"output_index\":1,"
+	    "\"item_id\":\"fc_1\",\"delta\":\"" SPLIT_FRAG2 "\"")
+	    COMPLETED, "caf\xc3\xa9 \xf0\x9f\x98\x80", SPLIT_ARGS);
+}
+
+static void
 test_client_gone_stops(void **state)
 {
 	struct collected c;
@@ -578,6 +623,10 @@ main(void)
 		cmocka_unit_test(test_incomplete_max_tokens),
 		cmocka_unit_test(test_incomplete_content_filter_and_other),
 		cmocka_unit_test(test_malformed_event),
+		cmocka_unit_test(test_malformed_trailing_garbage),
+		cmocka_unit_test(test_unknown_events_ignored),
+		cmocka_unit_test(test_oversized),
+		cmocka_unit_test(test_split_tool_args),
 		cmocka_unit_test(test_refusal_and_reasoning),
 		cmocka_unit_test(test_nothing_after_completed),
 		cmocka_unit_test(test_parallel_calls_interleaved),
