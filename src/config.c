@@ -29,10 +29,20 @@ enum ctype {
 	CT_INT,         /* decimal integer */
 	CT_SIZE,        /* bytes; k/K and m/M suffixes */
 	CT_DURATION,    /* seconds, up to 3 decimals; stored in ms */
+	CT_DECIMAL,     /* a number, up to 3 decimals; stored x1000 */
 	CT_BOOL,        /* yes/no, true/false, on/off, 1/0 */
 	CT_STRING,      /* bounded by the field's size */
 	CT_ENUM,        /* one of names[]; stored as enum cs_provider_kind */
 	CT_MODEL,       /* "NAME [MAX_TOKENS]", repeatable */
+	CT_HEADER,      /* "Name: value", repeatable */
+};
+
+/* Which struct a key's field lives in, i.e. where the key may appear. */
+enum scope {
+	SC_TOP,         /* struct cs_config: top level only */
+	SC_UPSTREAM,    /* struct cs_upstream_cfg: top level (for "default")
+	                   or an [upstream] section */
+	SC_MODEL,       /* struct cs_model_cfg: a [model] section */
 };
 
 /* Where an error is reported: "path:line: ". */
@@ -45,73 +55,103 @@ struct pos {
 
 struct ckey {
 	const char  *name;
-	enum ctype   type;
-	size_t       off;      /* offsetof(struct cs_config, field) */
+	enum scope   scope;
+	size_t       off;      /* offsetof(the scope's struct, field) */
 	size_t       size;     /* sizeof the field */
+	enum ctype   type;
 	long long    min, max; /* int, size: the value; duration: ms */
 	const char  *def;      /* default, as written in the file */
 	const char *const *names; /* CT_ENUM: names, index = value */
 	/* CT_STRING: extra rule on the value; 0 or -1 with an error set. */
 	int        (*check)(const struct ckey *, const char *, struct pos *);
+	int          inherit;  /* SC_UPSTREAM: an [upstream] section starts
+	                          with the top-level value, not def */
 };
 
 static int check_url(const struct ckey *, const char *, struct pos *);
 static int check_envname(const struct ckey *, const char *, struct pos *);
+static int check_name(const struct ckey *, const char *, struct pos *);
+static int check_token(const struct ckey *, const char *, struct pos *);
 
 /* Indexed by enum cs_provider_kind. */
 static const char *const provider_names[] = {
 	"auto", "demo", "openai-chat", "openai-responses",
-	"openai-completions", "anthropic", "ollama", NULL
+	"openai-completions", "anthropic", "ollama", "azure-openai", NULL
 };
 
-#define FIELD(f) offsetof(struct cs_config, f), \
-	sizeof(((struct cs_config *)0)->f)
+#define FIELD_OF(type, f) offsetof(type, f), sizeof(((type *)0)->f)
+#define TOP(f)  SC_TOP, FIELD_OF(struct cs_config, f)
+#define UP(f)   SC_UPSTREAM, FIELD_OF(struct cs_upstream_cfg, f)
+#define MOD(f)  SC_MODEL, FIELD_OF(struct cs_model_cfg, f)
 
+/* A row: name, where the field is, its type, then what applies of
+ * .min/.max (bounds), .def (default as written in the file; none = zero
+ * or set by the section's initialiser), .names, .check, .inherit. */
+#define ROW(n, where, t) { n, where, t
 static const struct ckey keys[] = {
-	{ "listen", CT_STRING, FIELD(listen), 0, 0, "", NULL, NULL },
-	{ "threads", CT_INT, FIELD(threads), 1, 1024, "16", NULL, NULL },
-	{ "max_body_bytes", CT_SIZE, FIELD(max_body_bytes),
-	    1024, CS_MAX_REQUEST_BODY, "256k", NULL, NULL },
-	{ "max_messages", CT_INT, FIELD(max_messages), 1, 10000, "256",
-	    NULL, NULL },
-	{ "max_message_bytes", CT_SIZE, FIELD(max_message_bytes),
-	    1, CS_MAX_REQUEST_BODY, "64k", NULL, NULL },
-	{ "keepalive_seconds", CT_DURATION, FIELD(keepalive_ms),
-	    100, 300 * 1000, "15", NULL, NULL },
-	{ "shutdown_grace_seconds", CT_DURATION, FIELD(shutdown_grace_ms),
-	    0, 3600 * 1000, "30", NULL, NULL },
-	{ "provider", CT_ENUM, FIELD(provider), 0, 0, "auto",
-	    provider_names, NULL },
-	{ "base_url", CT_STRING, FIELD(base_url), 0, 0, "", NULL,
-	    check_url },
-	{ "api_key_file", CT_STRING, FIELD(api_key_file), 0, 0, "", NULL,
-	    NULL },
-	{ "api_key_env", CT_STRING, FIELD(api_key_env), 0, 0,
-	    "OPENAI_API_KEY", NULL, check_envname },
-	{ "connect_timeout_seconds", CT_DURATION, FIELD(connect_timeout_ms),
-	    100, 600 * 1000, "10", NULL, NULL },
-	{ "first_byte_timeout_seconds", CT_DURATION,
-	    FIELD(first_byte_timeout_ms), 100, 3600 * 1000, "120", NULL,
-	    NULL },
-	{ "idle_timeout_seconds", CT_DURATION, FIELD(idle_timeout_ms),
-	    100, 3600 * 1000, "90", NULL, NULL },
-	{ "total_timeout_seconds", CT_DURATION, FIELD(total_timeout_ms),
-	    1000, 86400 * 1000, "900", NULL, NULL },
-	{ "max_retries", CT_INT, FIELD(max_retries), 0, 5, "2", NULL, NULL },
-	{ "model", CT_MODEL, FIELD(models), 0, CONF_MAX_TOKENS, NULL, NULL,
-	    NULL },
-	{ "default_model", CT_STRING, FIELD(default_model), 0, 0, "", NULL,
-	    NULL },
-	{ "client_instructions", CT_BOOL, FIELD(client_instructions), 0, 1,
-	    "yes", NULL, NULL },
-	{ "instructions", CT_STRING, FIELD(instructions), 0, 0, "", NULL,
-	    NULL },
-	{ "client_tools", CT_BOOL, FIELD(client_tools), 0, 1, "yes", NULL,
-	    NULL },
-	{ "demo_words_per_second", CT_INT, FIELD(demo_words_per_second),
-	    1, 1000, "20", NULL, NULL },
-	{ "self_check", CT_BOOL, FIELD(self_check), 0, 1, "yes", NULL, NULL },
+	ROW("listen", TOP(listen), CT_STRING), .def = "" },
+	ROW("threads", TOP(threads), CT_INT), .min = 1, .max = 1024,
+	    .def = "16" },
+	ROW("max_body_bytes", TOP(max_body_bytes), CT_SIZE), .min = 1024,
+	    .max = CS_MAX_REQUEST_BODY, .def = "256k" },
+	ROW("max_messages", TOP(max_messages), CT_INT), .min = 1,
+	    .max = 10000, .def = "256" },
+	ROW("max_message_bytes", TOP(max_message_bytes), CT_SIZE), .min = 1,
+	    .max = CS_MAX_REQUEST_BODY, .def = "64k" },
+	ROW("keepalive_seconds", TOP(keepalive_ms), CT_DURATION), .min = 100,
+	    .max = 300 * 1000, .def = "15" },
+	ROW("shutdown_grace_seconds", TOP(shutdown_grace_ms), CT_DURATION),
+	    .min = 0, .max = 3600 * 1000, .def = "30" },
+	/* upstream: top level for "default", or in [upstream NAME] */
+	ROW("provider", UP(provider), CT_ENUM), .def = "auto",
+	    .names = provider_names },
+	ROW("base_url", UP(base_url), CT_STRING), .def = "",
+	    .check = check_url },
+	ROW("api_key_file", UP(api_key_file), CT_STRING), .def = "" },
+	ROW("api_key_env", UP(api_key_env), CT_STRING),
+	    .def = "OPENAI_API_KEY", .check = check_envname },
+	ROW("api_version", UP(api_version), CT_STRING), .def = "",
+	    .check = check_token },
+	ROW("header", UP(headers), CT_HEADER), .def = NULL },
+	ROW("connect_timeout_seconds", UP(connect_timeout_ms), CT_DURATION),
+	    .min = 100, .max = 600 * 1000, .def = "10", .inherit = 1 },
+	ROW("first_byte_timeout_seconds", UP(first_byte_timeout_ms),
+	    CT_DURATION), .min = 100, .max = 3600 * 1000, .def = "120",
+	    .inherit = 1 },
+	ROW("idle_timeout_seconds", UP(idle_timeout_ms), CT_DURATION),
+	    .min = 100, .max = 3600 * 1000, .def = "90", .inherit = 1 },
+	ROW("total_timeout_seconds", UP(total_timeout_ms), CT_DURATION),
+	    .min = 1000, .max = 86400 * 1000, .def = "900", .inherit = 1 },
+	ROW("max_retries", UP(max_retries), CT_INT), .min = 0, .max = 5,
+	    .def = "2", .inherit = 1 },
+	/* models */
+	ROW("model", TOP(models), CT_MODEL), .min = 0,
+	    .max = CONF_MAX_TOKENS },
+	ROW("default_model", TOP(default_model), CT_STRING), .def = "" },
+	ROW("client_instructions", TOP(client_instructions), CT_BOOL),
+	    .min = 0, .max = 1, .def = "yes" },
+	ROW("instructions", TOP(instructions), CT_STRING), .def = "" },
+	ROW("client_tools", TOP(client_tools), CT_BOOL), .min = 0, .max = 1,
+	    .def = "yes" },
+	ROW("demo_words_per_second", TOP(demo_words_per_second), CT_INT),
+	    .min = 1, .max = 1000, .def = "20" },
+	ROW("self_check", TOP(self_check), CT_BOOL), .min = 0, .max = 1,
+	    .def = "yes" },
+	/* [model ALIAS] sections */
+	ROW("upstream", MOD(upstream), CT_STRING), .def = "",
+	    .check = check_name },
+	ROW("upstream_model", MOD(upstream_model), CT_STRING), .def = "",
+	    .check = check_name },
+	ROW("description", MOD(description), CT_STRING), .def = "" },
+	ROW("max_tokens", MOD(max_tokens), CT_INT), .min = 0,
+	    .max = CONF_MAX_TOKENS, .def = "0" },
+	ROW("temperature", MOD(temperature_milli), CT_DECIMAL), .min = 0,
+	    .max = 2000 },
+	ROW("instructions", MOD(instructions), CT_STRING), .def = "" },
+	ROW("client_instructions", MOD(client_instructions), CT_BOOL),
+	    .min = 0, .max = 1 },
 };
+#undef ROW
 
 static void
 seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -266,6 +306,7 @@ set_size(const struct ckey *k, void *field, const char *v, struct pos *p)
 	return store_int(k, field, x * mult, p);
 }
 
+/* CT_DURATION (seconds, stored in ms) and CT_DECIMAL (stored x1000). */
 static int
 set_duration(const struct ckey *k, void *field, const char *v,
     struct pos *p)
@@ -273,6 +314,7 @@ set_duration(const struct ckey *k, void *field, const char *v,
 	const char *dot = strchr(v, '.');
 	size_t ni = dot ? (size_t)(dot - v) : strlen(v);
 	size_t nf = dot ? strlen(dot + 1) : 0;
+	int secs_unit = k->type == CT_DURATION;
 	long long secs, frac = 0, ms;
 	char lo[32], hi[32];
 	int rc;
@@ -287,16 +329,18 @@ set_duration(const struct ckey *k, void *field, const char *v,
 	fmt_secs(lo, sizeof(lo), k->min);
 	fmt_secs(hi, sizeof(hi), k->max);
 	if (rc < 0)
-		return perr(p, "%s: \"%.80s\" is not a duration (seconds like "
-		    "15 or 0.5, at most 3 decimals; %s..%s)", k->name, v, lo,
-		    hi);
+		return perr(p, "%s: \"%.80s\" is not a %s (%s, at most 3 "
+		    "decimals; %s..%s)", k->name, v,
+		    secs_unit ? "duration" : "number",
+		    secs_unit ? "seconds like 15 or 0.5" : "like 1 or 0.7",
+		    lo, hi);
 	if (rc > 0 || secs > (LLONG_MAX - 999) / 1000)
 		ms = LLONG_MAX;
 	else
 		ms = secs * 1000 + frac;
 	if (ms < k->min || ms > k->max)
-		return perr(p, "%s: \"%.80s\" is out of range (%s..%s "
-		    "seconds)", k->name, v, lo, hi);
+		return perr(p, "%s: \"%.80s\" is out of range (%s..%s%s)",
+		    k->name, v, lo, hi, secs_unit ? " seconds" : "");
 	return store_int(k, field, ms, p);
 }
 
@@ -372,13 +416,65 @@ valid_model_name(const char *s, size_t n)
 	return 1;
 }
 
+/* A model with every section key at its default (= not set). */
+static void
+model_init(struct cs_model_cfg *m, size_t line)
+{
+	memset(m, 0, sizeof(*m));
+	m->line = line;
+}
+
+/* The [model] keys that override a top-level setting only when set. */
+static void
+model_mark_set(struct cs_model_cfg *m, size_t off)
+{
+	if (off == offsetof(struct cs_model_cfg, instructions))
+		m->has_instructions = 1;
+	else if (off == offsetof(struct cs_model_cfg, client_instructions))
+		m->has_client_instructions = 1;
+	else if (off == offsetof(struct cs_model_cfg, temperature_milli))
+		m->has_temperature = 1;
+}
+
+/* Append a model called name (nlen bytes) to cfg, or fail with why. */
+static struct cs_model_cfg *
+model_new(struct cs_config *cfg, const char *name, size_t nlen,
+    struct pos *p)
+{
+	struct cs_model_cfg *m;
+	size_t i;
+
+	if (!valid_model_name(name, nlen)) {
+		perr(p, "model: \"%.*s\" is not a valid model name "
+		    "(1..%d of A-Z a-z 0-9 . _ : / @ + -)",
+		    (int)(nlen > 80 ? 80 : nlen), name, CS_MAX_NAME - 1);
+		return NULL;
+	}
+	for (i = 0; i < cfg->n_models; i++)
+		if (strlen(cfg->models[i].name) == nlen &&
+		    memcmp(cfg->models[i].name, name, nlen) == 0) {
+			perr(p, "model: \"%.*s\" is listed twice (first on "
+			    "line %zu)", (int)nlen, name, cfg->models[i].line);
+			return NULL;
+		}
+	if (cfg->n_models >= CS_MAX_MODELS) {
+		perr(p, "model: more than %d models", CS_MAX_MODELS);
+		return NULL;
+	}
+	m = &cfg->models[cfg->n_models++];
+	model_init(m, p->line);
+	memcpy(m->name, name, nlen);
+	return m;
+}
+
 /* "model = NAME [MAX_TOKENS]": append one entry to cfg->models. */
 static int
 set_model(const struct ckey *k, struct cs_config *cfg, const char *v,
     struct pos *p)
 {
 	const char *name = v, *tok, *rest;
-	size_t nlen, tlen, i;
+	struct cs_model_cfg *m;
+	size_t nlen, tlen;
 	long long max = 0;
 	int rc;
 
@@ -388,10 +484,6 @@ set_model(const struct ckey *k, struct cs_config *cfg, const char *v,
 	rest = tok + tlen + strspn(tok + tlen, " \t");
 	if (nlen == 0 || *rest != '\0')
 		return perr(p, "model: expected \"NAME [MAX_TOKENS]\"");
-	if (!valid_model_name(name, nlen))
-		return perr(p, "model: \"%.*s\" is not a valid model name "
-		    "(1..%d of A-Z a-z 0-9 . _ : / @ + -)",
-		    (int)(nlen > 80 ? 80 : nlen), name, CS_MAX_NAME - 1);
 	if (tlen > 0) {
 		rc = parse_dec(tok, tlen, &max);
 		if (rc < 0)
@@ -405,17 +497,56 @@ set_model(const struct ckey *k, struct cs_config *cfg, const char *v,
 			    (int)(tlen > 80 ? 80 : tlen), tok, k->min,
 			    k->max);
 	}
-	for (i = 0; i < cfg->n_models; i++)
-		if (strlen(cfg->models[i].name) == nlen &&
-		    memcmp(cfg->models[i].name, name, nlen) == 0)
-			return perr(p, "model: \"%.*s\" is listed twice",
-			    (int)nlen, name);
-	if (cfg->n_models >= CS_MAX_MODELS)
-		return perr(p, "model: more than %d models", CS_MAX_MODELS);
-	memset(&cfg->models[cfg->n_models], 0, sizeof(cfg->models[0]));
-	memcpy(cfg->models[cfg->n_models].name, name, nlen);
-	cfg->models[cfg->n_models].max_tokens = (long)max;
-	cfg->n_models++;
+	if ((m = model_new(cfg, name, nlen, p)) == NULL)
+		return -1;
+	m->max_tokens = (long)max;
+	return 0;
+}
+
+/* RFC 9110 token characters (header names). */
+static int
+is_tchar(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || (c != '\0' &&
+	    strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/*
+ * "header = Name: value": one more request header for an upstream.  The
+ * headers chatstream sets itself, and the key's, are refused: the key
+ * belongs in api_key_file / api_key_env, where it is kept out of logs.
+ */
+static int
+set_header(const struct ckey *k, struct cs_upstream_cfg *u, const char *v,
+    struct pos *p)
+{
+	static const char *const own[] = { "host", "content-length",
+	    "content-type", "transfer-encoding", "connection", "accept",
+	    "authorization", "x-api-key", "api-key", "expect" };
+	size_t n = strlen(v), nlen, i;
+	const char *colon = strchr(v, ':');
+
+	for (nlen = 0; nlen < n && is_tchar(v[nlen]); nlen++)
+		continue;
+	if (nlen == 0 || colon != v + nlen)
+		return perr(p, "%s: expected \"Name: value\" (a header name "
+		    "of letters, digits and !#$%%&'*+-.^_`|~, then ':')",
+		    k->name);
+	for (i = 0; i < CS_ARRAY_LEN(own); i++)
+		if (strlen(own[i]) == nlen && strncasecmp(v, own[i], nlen) == 0)
+			return perr(p, "%s: %.*s is set by chatstream itself%s",
+			    k->name, (int)nlen, v, i >= 6 ? " (put the key "
+			    "in api_key_file or api_key_env)" : "");
+	if (n >= sizeof(u->headers[0]))
+		return perr(p, "%s: value is too long (at most %zu bytes)",
+		    k->name, sizeof(u->headers[0]) - 1);
+	if (u->n_headers >= CS_ARRAY_LEN(u->headers))
+		return perr(p, "%s: more than %zu headers", k->name,
+		    CS_ARRAY_LEN(u->headers));
+	memset(u->headers[u->n_headers], 0, sizeof(u->headers[0]));
+	memcpy(u->headers[u->n_headers], v, n);
+	u->n_headers++;
 	return 0;
 }
 
@@ -464,11 +595,37 @@ check_envname(const struct ckey *k, const char *v, struct pos *p)
 	    k->name, v);
 }
 
+/* Section and upstream names: the same tame characters as model names. */
 static int
-set_value(const struct ckey *k, struct cs_config *cfg, const char *v,
-    struct pos *p)
+check_name(const struct ckey *k, const char *v, struct pos *p)
 {
-	void *field = (char *)cfg + k->off;
+	if (*v == '\0' || valid_model_name(v, strlen(v)))
+		return 0;
+	return perr(p, "%s: \"%.80s\" is not a valid name (1..%d of A-Z a-z "
+	    "0-9 . _ : / @ + -)", k->name, v, CS_MAX_NAME - 1);
+}
+
+/* A value that goes into a URL query as is. */
+static int
+check_token(const struct ckey *k, const char *v, struct pos *p)
+{
+	const char *s;
+
+	for (s = v; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '-' || *s == '.' ||
+		    *s == '_'))
+			return perr(p, "%s: \"%.80s\" may only contain A-Z a-z "
+			    "0-9 - . _", k->name, v);
+	return 0;
+}
+
+/* base: the struct k->scope names (cfg itself for SC_TOP). */
+static int
+set_value(const struct ckey *k, struct cs_config *cfg, void *base,
+    const char *v, struct pos *p)
+{
+	void *field = (char *)base + k->off;
 
 	switch (k->type) {
 	case CT_INT:
@@ -476,6 +633,7 @@ set_value(const struct ckey *k, struct cs_config *cfg, const char *v,
 	case CT_SIZE:
 		return set_size(k, field, v, p);
 	case CT_DURATION:
+	case CT_DECIMAL:
 		return set_duration(k, field, v, p);
 	case CT_BOOL:
 		return set_bool(k, field, v, p);
@@ -485,31 +643,69 @@ set_value(const struct ckey *k, struct cs_config *cfg, const char *v,
 		return set_enum(k, field, v, p);
 	case CT_MODEL:
 		return set_model(k, cfg, v, p);
+	case CT_HEADER:
+		return set_header(k, base, v, p);
 	}
 	return perr(p, "%s: internal error: bad type", k->name);
+}
+
+/*
+ * Set every key of scope sc in base to its default; with from (an
+ * upstream), the .inherit keys are copied from it instead.
+ */
+static void
+scope_defaults(struct cs_config *cfg, enum scope sc, void *base,
+    const void *from)
+{
+	char err[256];
+	struct pos p = { "config.c defaults", 0, err, sizeof(err) };
+	const struct ckey *k;
+	size_t i;
+
+	for (i = 0; i < CS_ARRAY_LEN(keys); i++) {
+		k = &keys[i];
+		p.line = i + 1;
+		if (k->scope != sc)
+			continue;
+		if (from != NULL && k->inherit) {
+			memcpy((char *)base + k->off,
+			    (const char *)from + k->off, k->size);
+			continue;
+		}
+		if (k->def == NULL)
+			continue;
+		/* A default that fails its own parser is a bug in keys[]. */
+		if (set_value(k, cfg, base, k->def, &p) != 0) {
+			fprintf(stderr, "chatstream: %s\n", err);
+			abort();
+		}
+	}
+}
+
+/* Open upstream name (defined on line) with its defaults; for sections,
+ * the timeouts and retries start as the top-level ones. */
+static struct cs_upstream_cfg *
+upstream_new(struct cs_config *cfg, const char *name, size_t line)
+{
+	struct cs_upstream_cfg *u = &cfg->upstreams[cfg->n_upstreams++];
+
+	memset(u, 0, sizeof(*u));
+	memcpy(u->name, name, strnlen(name, sizeof(u->name) - 1));
+	u->line = line;
+	scope_defaults(cfg, SC_UPSTREAM, u,
+	    cfg->n_upstreams > 1 ? &cfg->upstreams[0] : NULL);
+	u->base_url_eff = DEFAULT_BASE_URL;
+	u->provider_eff = CS_PROVIDER_DEMO;
+	u->key_source = "none";
+	return u;
 }
 
 void
 cs_config_defaults(struct cs_config *cfg)
 {
-	char err[256];
-	struct pos p = { "config.c defaults", 0, err, sizeof(err) };
-	size_t i;
-
 	memset(cfg, 0, sizeof(*cfg));
-	for (i = 0; i < CS_ARRAY_LEN(keys); i++) {
-		p.line = i + 1;
-		if (keys[i].def == NULL)
-			continue;
-		/* A default that fails its own parser is a bug in keys[]. */
-		if (set_value(&keys[i], cfg, keys[i].def, &p) != 0) {
-			fprintf(stderr, "chatstream: %s\n", err);
-			abort();
-		}
-	}
-	cfg->base_url_eff = DEFAULT_BASE_URL;
-	cfg->provider_eff = CS_PROVIDER_DEMO;
-	cfg->key_source = "none";
+	scope_defaults(cfg, SC_TOP, cfg, NULL);
+	upstream_new(cfg, "default", 0);
 }
 
 static int
@@ -551,13 +747,86 @@ unquote(char *v, struct pos *p)
 	return 0;
 }
 
-/* One line without its newline; seen[] holds the line each key was set on. */
+/* Where the lines being read go: the top level or a section. */
+struct section {
+	enum scope sc;          /* SC_TOP before the first section */
+	void      *base;        /* the section's struct; NULL at top */
+	size_t     seen[CS_ARRAY_LEN(keys)]; /* line each key was set on */
+};
+
+static const char *
+scope_name(enum scope sc)
+{
+	switch (sc) {
+	case SC_TOP:
+		return "the top level, before any [section]";
+	case SC_UPSTREAM:
+		return "the top level or an [upstream NAME] section";
+	case SC_MODEL:
+		return "a [model NAME] section";
+	}
+	return "?";
+}
+
+/* "[upstream NAME]" or "[model NAME]" (s points at '['): start it. */
 static int
-parse_line(struct cs_config *cfg, char *line, size_t len, size_t *seen,
+open_section(struct cs_config *cfg, char *s, struct section *sec,
     struct pos *p)
 {
+	char *kind = s + 1, *name, *end = s + strlen(s);
+	size_t klen, nlen, i;
+
+	while (end > s && is_blank(end[-1]))
+		end--;
+	if (end - s < 2 || end[-1] != ']')
+		return perr(p, "a section header must end with ']'");
+	*--end = '\0';
+	while (is_blank(*kind))
+		kind++;
+	klen = strcspn(kind, " \t");
+	for (name = kind + klen; is_blank(*name); name++)
+		continue;
+	nlen = strcspn(name, " \t");
+	for (i = nlen; is_blank(name[i]); i++)
+		continue;
+	if (name[i] != '\0' || nlen == 0)
+		return perr(p, "expected [upstream NAME] or [model NAME]");
+	name[nlen] = '\0';
+	memset(sec->seen, 0, sizeof(sec->seen));
+	if (klen == 5 && strncmp(kind, "model", 5) == 0) {
+		sec->sc = SC_MODEL;
+		return (sec->base = model_new(cfg, name, nlen, p)) != NULL ?
+		    0 : -1;
+	}
+	if (klen != 8 || strncmp(kind, "upstream", 8) != 0)
+		return perr(p, "unknown section [%.*s] (expected upstream or "
+		    "model)", (int)(klen > 40 ? 40 : klen), kind);
+	if (!valid_model_name(name, nlen))
+		return perr(p, "upstream: \"%.80s\" is not a valid name "
+		    "(1..%d of A-Z a-z 0-9 . _ : / @ + -)", name,
+		    CS_MAX_NAME - 1);
+	for (i = 0; i < cfg->n_upstreams; i++)
+		if (strcmp(cfg->upstreams[i].name, name) == 0)
+			return perr(p, "upstream: \"%s\" is %s", name,
+			    i == 0 ? "the name of the top-level upstream" :
+			    "already defined");
+	if (cfg->n_upstreams >= CS_MAX_UPSTREAMS)
+		return perr(p, "upstream: more than %d upstreams",
+		    CS_MAX_UPSTREAMS - 1);
+	sec->sc = SC_UPSTREAM;
+	sec->base = upstream_new(cfg, name, p->line);
+	return 0;
+}
+
+/* One line without its newline. */
+static int
+parse_line(struct cs_config *cfg, char *line, size_t len,
+    struct section *sec, struct pos *p)
+{
+	const struct ckey *k;
 	char *s = line, *eq, *end, *v;
-	size_t i, klen;
+	size_t i, klen, other;
+	void *base;
 
 	if (len > 0 && line[len - 1] == '\r')  /* CRLF files */
 		line[--len] = '\0';
@@ -571,6 +840,8 @@ parse_line(struct cs_config *cfg, char *line, size_t len, size_t *seen,
 		s++;
 	if (*s == '\0' || *s == '#')
 		return 0;
+	if (*s == '[')
+		return open_section(cfg, s, sec, p);
 	if ((eq = strchr(s, '=')) == NULL)
 		return perr(p, "expected \"key = value\"");
 	for (end = eq; end > s && is_blank(end[-1]); end--)
@@ -586,25 +857,46 @@ parse_line(struct cs_config *cfg, char *line, size_t len, size_t *seen,
 	if (*v == '"' && unquote(v, p) != 0)
 		return -1;
 
-	for (i = 0; i < CS_ARRAY_LEN(keys); i++)
-		if (strlen(keys[i].name) == klen &&
-		    memcmp(keys[i].name, s, klen) == 0)
+	/* The row for this key where we are; else where it would belong. */
+	other = CS_ARRAY_LEN(keys);
+	for (i = 0; i < CS_ARRAY_LEN(keys); i++) {
+		if (strlen(keys[i].name) != klen ||
+		    memcmp(keys[i].name, s, klen) != 0)
+			continue;
+		if (keys[i].scope == sec->sc || (sec->sc == SC_TOP &&
+		    keys[i].scope == SC_UPSTREAM))
 			break;
+		other = i;
+	}
+	if (i == CS_ARRAY_LEN(keys) && other < CS_ARRAY_LEN(keys))
+		return perr(p, "%s: only allowed in %s", keys[other].name,
+		    scope_name(keys[other].scope));
 	if (i == CS_ARRAY_LEN(keys))
 		return perr(p, "unknown key \"%.*s\"",
 		    (int)(klen > 80 ? 80 : klen), s);
-	if (keys[i].type != CT_MODEL && seen[i] != 0)
-		return perr(p, "%s: already set on line %zu", keys[i].name,
-		    seen[i]);
-	seen[i] = p->line;
-	return set_value(&keys[i], cfg, v, p);
+	k = &keys[i];
+	if (k->type != CT_MODEL && k->type != CT_HEADER && sec->seen[i] != 0)
+		return perr(p, "%s: already set on line %zu", k->name,
+		    sec->seen[i]);
+	sec->seen[i] = p->line;
+	if (k->scope == SC_TOP)
+		base = cfg;
+	else if (sec->sc == SC_TOP)
+		base = &cfg->upstreams[0];
+	else
+		base = sec->base;
+	if (set_value(k, cfg, base, v, p) != 0)
+		return -1;
+	if (k->scope == SC_MODEL)
+		model_mark_set(base, k->off);
+	return 0;
 }
 
 enum cs_err
 cs_config_load(struct cs_config *cfg, const char *path, char *err,
     size_t errlen)
 {
-	size_t seen[CS_ARRAY_LEN(keys)];
+	struct section *sec;
 	struct pos p = { path, 0, err, errlen };
 	enum cs_err rc = CS_ECONFIG;
 	FILE *f;
@@ -612,13 +904,14 @@ cs_config_load(struct cs_config *cfg, const char *path, char *err,
 	size_t len;
 	int c;
 
-	memset(seen, 0, sizeof(seen));
 	if ((f = fopen(path, "re")) == NULL) {
 		seterr(err, errlen, "%s: %s", path, strerror(errno));
 		return CS_ESYS;
 	}
 	/* +2: room for one byte too many, to detect long lines, and NUL. */
-	if ((line = malloc(CONF_MAX_LINE + 2)) == NULL) {
+	line = malloc(CONF_MAX_LINE + 2);
+	sec = calloc(1, sizeof(*sec));
+	if (line == NULL || sec == NULL) {
 		seterr(err, errlen, "%s: %s", path, strerror(ENOMEM));
 		rc = CS_ENOMEM;
 		goto out;
@@ -652,11 +945,12 @@ cs_config_load(struct cs_config *cfg, const char *path, char *err,
 			memmove(line, line + 3, len - 2);
 			len -= 3;
 		}
-		if (parse_line(cfg, line, len, seen, &p) != 0)
+		if (parse_line(cfg, line, len, sec, &p) != 0)
 			goto out;
 	}
 	rc = CS_OK;
 out:
+	free(sec);
 	free(line);
 	fclose(f);
 	return rc;
@@ -672,9 +966,9 @@ has_ctl(const char *s)
 	return 0;
 }
 
-/* Read, trim and check api_key_file into cfg->api_key. */
+/* Read, trim and check api_key_file into u->api_key. */
 static enum cs_err
-read_key_file(struct cs_config *cfg, char *err, size_t errlen)
+read_key_file(struct cs_upstream_cfg *cfg, char *err, size_t errlen)
 {
 	const char *path = cfg->api_key_file;
 	char buf[CONF_MAX_KEYFILE + 1];
@@ -756,7 +1050,7 @@ out:
 
 /* Validate url and store it without trailing slashes as base_url_eff. */
 static enum cs_err
-set_base_url(struct cs_config *cfg, const char *url, const char *what,
+set_base_url(struct cs_upstream_cfg *cfg, const char *url, const char *what,
     char *err, size_t errlen)
 {
 	size_t n = strlen(url);
@@ -787,7 +1081,7 @@ set_base_url(struct cs_config *cfg, const char *url, const char *what,
  */
 static const struct provider_defaults {
 	enum cs_provider_kind kind;
-	const char *base_url;
+	const char *base_url;     /* NULL: must be configured */
 	const char *url_env;      /* NULL: none */
 	const char *key_env;      /* replaces the default api_key_env */
 	const char *model;
@@ -802,7 +1096,12 @@ static const struct provider_defaults {
 	    "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "claude-3-5-haiku-latest" },
 	{ CS_PROVIDER_OLLAMA, "http://127.0.0.1:11434", NULL, NULL,
 	    "llama3.2" },
+	{ CS_PROVIDER_AZURE_OPENAI, NULL, "AZURE_OPENAI_ENDPOINT",
+	    "AZURE_OPENAI_API_KEY", "gpt-4o-mini" },
 };
+
+/* Azure OpenAI's latest GA data-plane inference version. */
+#define AZURE_API_VERSION "2024-10-21"
 
 static const struct provider_defaults *
 defaults_for(enum cs_provider_kind k)
@@ -823,67 +1122,134 @@ cs_provider_kind_name(enum cs_provider_kind k)
 	return provider_names[k];
 }
 
-enum cs_err
-cs_config_resolve(struct cs_config *cfg, char *err, size_t errlen)
+/* The key, base URL and provider of one upstream.  Errors name a
+ * section's upstream as "[upstream NAME] (line N): ...". */
+static enum cs_err
+resolve_upstream(struct cs_upstream_cfg *u, char *err, size_t errlen)
 {
-	const struct provider_defaults *pd = defaults_for(cfg->provider);
-	const char *env, *name, *key_env = cfg->api_key_env;
-	enum cs_err rc;
+	const struct provider_defaults *pd = defaults_for(u->provider);
+	const char *env, *key_env = u->api_key_env;
+	char where[CS_MAX_NAME + 48], msg[512];
+	enum cs_err rc = CS_ECONFIG;
 	int explicit_url = 0;
-	size_t i;
 
-	/* Resolving twice must not leak the first key. */
-	cs_config_free(cfg);
-	cfg->key_source = "none";
+	where[0] = '\0';
+	if (u->line > 0)
+		snprintf(where, sizeof(where), "[upstream %s] (line %zu): ",
+		    u->name, u->line);
+	msg[0] = '\0';
+	u->key_source = "none";
 
 	/* The default OPENAI_API_KEY means "the provider's usual variable". */
 	if (strcmp(key_env, "OPENAI_API_KEY") == 0)
 		key_env = pd->key_env;
-	if (cfg->api_key_file[0] != '\0') {
-		if ((rc = read_key_file(cfg, err, errlen)) != CS_OK)
-			return rc;
+	if (u->api_key_file[0] != '\0') {
+		if ((rc = read_key_file(u, msg, sizeof(msg))) != CS_OK)
+			goto out;
 	} else if (key_env != NULL && key_env[0] != '\0' &&
 	    (env = getenv(key_env)) != NULL && *env != '\0') {
 		if (has_ctl(env)) {
-			seterr(err, errlen, "the key in $%s contains control "
-			    "characters or line breaks", key_env);
-			return CS_ECONFIG;
+			snprintf(msg, sizeof(msg), "the key in $%s contains "
+			    "control characters or line breaks", key_env);
+			goto out;
 		}
-		if ((cfg->api_key = strdup(env)) == NULL) {
-			seterr(err, errlen, "%s", strerror(ENOMEM));
-			return CS_ENOMEM;
+		if ((u->api_key = strdup(env)) == NULL) {
+			snprintf(msg, sizeof(msg), "%s", strerror(ENOMEM));
+			rc = CS_ENOMEM;
+			goto out;
 		}
-		cfg->key_source = "env";
+		u->key_source = "env";
 	}
 
-	if (cfg->base_url[0] != '\0') {
-		if ((rc = set_base_url(cfg, cfg->base_url, "base_url", err,
-		    errlen)) != CS_OK)
-			return rc;
+	if (u->base_url[0] != '\0') {
+		if ((rc = set_base_url(u, u->base_url, "base_url", msg,
+		    sizeof(msg))) != CS_OK)
+			goto out;
 		explicit_url = 1;
 	} else if (pd->url_env != NULL && (env = getenv(pd->url_env)) != NULL &&
 	    *env != '\0') {
-		if ((rc = set_base_url(cfg, env, pd->url_env, err,
-		    errlen)) != CS_OK)
-			return rc;
+		if ((rc = set_base_url(u, env, pd->url_env, msg,
+		    sizeof(msg))) != CS_OK)
+			goto out;
 		explicit_url = 1;
-	} else
-		cfg->base_url_eff = pd->base_url;
+	} else if (pd->base_url != NULL)
+		u->base_url_eff = pd->base_url;
+	else {
+		snprintf(msg, sizeof(msg), "provider %s needs base_url (or "
+		    "$%s), e.g. https://RESOURCE.openai.azure.com",
+		    cs_provider_kind_name(u->provider), pd->url_env);
+		rc = CS_ECONFIG;
+		goto out;
+	}
 
-	if (cfg->provider == CS_PROVIDER_AUTO)
+	if (u->provider == CS_PROVIDER_AUTO)
 		/* A URL alone counts: local servers often need no key. */
-		cfg->provider_eff = (cfg->api_key != NULL || explicit_url) ?
+		u->provider_eff = (u->api_key != NULL || explicit_url) ?
 		    CS_PROVIDER_OPENAI_CHAT : CS_PROVIDER_DEMO;
 	else
-		cfg->provider_eff = cfg->provider;
+		u->provider_eff = u->provider;
+	if (u->provider_eff == CS_PROVIDER_AZURE_OPENAI &&
+	    u->api_version[0] == '\0')
+		memcpy(u->api_version, AZURE_API_VERSION,
+		    sizeof(AZURE_API_VERSION));
+	rc = CS_OK;
+out:
+	if (rc != CS_OK)
+		seterr(err, errlen, "%s%s", where, msg);
+	return rc;
+}
+
+/* Tie model m to its upstream. */
+static enum cs_err
+resolve_model(struct cs_config *cfg, struct cs_model_cfg *m, char *err,
+    size_t errlen)
+{
+	if ((m->up = cs_config_upstream(cfg, m->upstream)) == NULL) {
+		seterr(err, errlen, "[model %s] (line %zu): upstream \"%s\" "
+		    "is not defined (add an [upstream %s] section)", m->name,
+		    m->line, m->upstream, m->upstream);
+		return CS_ECONFIG;
+	}
+	/* An Azure deployment name goes into the URL path as is. */
+	if (m->up->provider_eff == CS_PROVIDER_AZURE_OPENAI &&
+	    strcmp(m->up->api_version, "v1") != 0 &&
+	    strspn(cs_model_wire_name(m), "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789._-") !=
+	    strlen(cs_model_wire_name(m))) {
+		seterr(err, errlen, "model %s: \"%s\" is not an Azure "
+		    "deployment name (A-Z a-z 0-9 . _ -)", m->name,
+		    cs_model_wire_name(m));
+		return CS_ECONFIG;
+	}
+	return CS_OK;
+}
+
+enum cs_err
+cs_config_resolve(struct cs_config *cfg, char *err, size_t errlen)
+{
+	const struct cs_upstream_cfg *u0 = &cfg->upstreams[0];
+	const char *name;
+	enum cs_err rc;
+	size_t i;
+
+	/* Resolving twice must not leak the first keys. */
+	cs_config_free(cfg);
+	for (i = 0; i < cfg->n_upstreams; i++)
+		if ((rc = resolve_upstream(&cfg->upstreams[i], err,
+		    errlen)) != CS_OK)
+			return rc;
 
 	if (cfg->n_models == 0) {
-		name = cfg->provider_eff == CS_PROVIDER_DEMO ? "demo" :
-		    defaults_for(cfg->provider_eff)->model;
-		memset(&cfg->models[0], 0, sizeof(cfg->models[0]));
+		name = u0->provider_eff == CS_PROVIDER_DEMO ? "demo" :
+		    defaults_for(u0->provider_eff)->model;
+		model_init(&cfg->models[0], 0);
 		memcpy(cfg->models[0].name, name, strlen(name));
 		cfg->n_models = 1;
 	}
+	for (i = 0; i < cfg->n_models; i++)
+		if ((rc = resolve_model(cfg, &cfg->models[i], err,
+		    errlen)) != CS_OK)
+			return rc;
 	if (cfg->default_model[0] == '\0') {
 		memcpy(cfg->default_model, cfg->models[0].name,
 		    sizeof(cfg->default_model));
@@ -915,12 +1281,54 @@ cs_config_model(const struct cs_config *cfg, const char *name)
 	return NULL;
 }
 
+const struct cs_upstream_cfg *
+cs_config_upstream(const struct cs_config *cfg, const char *name)
+{
+	size_t i;
+
+	if (name == NULL || *name == '\0')
+		name = "default";
+	for (i = 0; i < cfg->n_upstreams; i++)
+		if (strcmp(cfg->upstreams[i].name, name) == 0)
+			return &cfg->upstreams[i];
+	return NULL;
+}
+
+const char *
+cs_model_wire_name(const struct cs_model_cfg *m)
+{
+	return m->upstream_model[0] != '\0' ? m->upstream_model : m->name;
+}
+
+const char *
+cs_model_instructions(const struct cs_config *cfg,
+    const struct cs_model_cfg *m)
+{
+	return m->has_instructions ? m->instructions : cfg->instructions;
+}
+
+int
+cs_model_client_instructions(const struct cs_config *cfg,
+    const struct cs_model_cfg *m)
+{
+	return m->has_client_instructions ? m->client_instructions :
+	    cfg->client_instructions;
+}
+
 void
 cs_config_free(struct cs_config *cfg)
 {
-	if (cfg == NULL || cfg->api_key == NULL)
+	struct cs_upstream_cfg *u;
+	size_t i;
+
+	if (cfg == NULL)
 		return;
-	explicit_bzero(cfg->api_key, strlen(cfg->api_key));
-	free(cfg->api_key);
-	cfg->api_key = NULL;
+	for (i = 0; i < cfg->n_upstreams; i++) {
+		u = &cfg->upstreams[i];
+		if (u->api_key == NULL)
+			continue;
+		explicit_bzero(u->api_key, strlen(u->api_key));
+		free(u->api_key);
+		u->api_key = NULL;
+	}
 }

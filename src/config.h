@@ -5,7 +5,10 @@
  * comment at the beginning of a line; values may be double-quoted (then \"
  * and \\ are the only escapes).  Every key is one row of a table in
  * config.c (name, type, bounds, default), so errors name file:line.
- * Repeatable keys: "model".
+ * Repeatable keys: "model", "header".  After the top-level keys come
+ * optional sections: [upstream NAME] (another provider endpoint) and
+ * [model ALIAS] (a model clients may choose, on any upstream, with its own
+ * caps and instructions).
  */
 #ifndef CS_CONFIG_H
 #define CS_CONFIG_H
@@ -23,14 +26,65 @@ enum cs_provider_kind {
 	CS_PROVIDER_OPENAI_COMPLETIONS,
 	CS_PROVIDER_ANTHROPIC,
 	CS_PROVIDER_OLLAMA,
+	CS_PROVIDER_AZURE_OPENAI,  /* Chat Completions on Azure OpenAI */
 };
 
 /* The config's name of a provider kind ("openai-chat", ...). */
 const char *cs_provider_kind_name(enum cs_provider_kind k);
 
+/*
+ * One provider endpoint: the top-level keys describe upstream "default";
+ * each [upstream NAME] section adds another.
+ */
+struct cs_upstream_cfg {
+	char   name[CS_MAX_NAME];
+	enum cs_provider_kind provider;
+	char   base_url[512];        /* "" = the provider's env var or default */
+	char   api_key_file[512];    /* "" = none */
+	char   api_key_env[64];      /* env var with the key; the default
+	                                OPENAI_API_KEY means the provider's
+	                                usual variable */
+	char   api_version[64];      /* azure-openai: api-version, or "v1" */
+	char   headers[CS_MAX_UPSTREAM_HEADERS][CS_MAX_HEADER_LINE];
+	size_t n_headers;            /* extra "Name: value" request headers */
+	long   connect_timeout_ms;
+	long   first_byte_timeout_ms;
+	long   idle_timeout_ms;
+	long   total_timeout_ms;
+	int    max_retries;          /* 0..5, default 2 */
+	size_t line;                 /* where the section starts; 0 = top */
+
+	/* Filled by cs_config_resolve(), not from the file: */
+	char  *api_key;              /* secret; NULL if none; wiped on free */
+	const char *base_url_eff;    /* base_url to use, never NULL */
+	char   base_url_buf[512];    /* base_url_eff, trailing '/' removed */
+	enum cs_provider_kind provider_eff; /* never AUTO */
+	const char *key_source;      /* "file", "env", or "none" (for logs) */
+};
+
+/*
+ * A model clients may choose: a "model = NAME [MAX_TOKENS]" line (on the
+ * default upstream, under its own name) or a [model ALIAS] section.
+ */
 struct cs_model_cfg {
-	char name[CS_MAX_NAME];
-	long max_tokens;        /* cap on a request's max_tokens; 0 = none */
+	char   name[CS_MAX_NAME];    /* what clients send and see */
+	char   upstream[CS_MAX_NAME];/* "" = "default" */
+	char   upstream_model[CS_MAX_NAME]; /* sent to the provider; "" =
+	                                name */
+	char   description[256];     /* shown in GET /api/models; "" = none */
+	long   max_tokens;           /* cap on a request's max_tokens; 0 = none */
+	/* Each has_X says X was set in the section; else the top-level
+	 * setting applies (temperature: the provider's default). */
+	int    has_temperature;
+	long   temperature_milli;    /* default temperature x1000 */
+	int    has_client_instructions;
+	int    client_instructions;
+	int    has_instructions;
+	char   instructions[CS_MAX_INSTRUCTIONS]; /* replaces the top-level */
+	size_t line;                 /* where it was defined */
+
+	/* Filled by cs_config_resolve(): */
+	const struct cs_upstream_cfg *up;
 };
 
 struct cs_config {
@@ -44,37 +98,22 @@ struct cs_config {
 	/* streaming */
 	long   keepalive_ms;         /* keepalive_seconds */
 	long   shutdown_grace_ms;    /* SIGTERM: let streams finish this long */
-	/* upstream */
-	enum cs_provider_kind provider;
-	char   base_url[512];        /* "" = OPENAI_BASE_URL or OpenAI */
-	char   api_key_file[512];    /* "" = none */
-	char   api_key_env[64];      /* env var with the key; default
-	                                OPENAI_API_KEY */
-	long   connect_timeout_ms;
-	long   first_byte_timeout_ms;
-	long   idle_timeout_ms;
-	long   total_timeout_ms;
-	int    max_retries;          /* 0..5, default 2 */
+	/* upstreams: [0] is "default", from the top-level keys */
+	struct cs_upstream_cfg upstreams[CS_MAX_UPSTREAMS];
+	size_t n_upstreams;
 	/* models */
 	struct cs_model_cfg models[CS_MAX_MODELS];
 	size_t n_models;
 	char   default_model[CS_MAX_NAME]; /* "" = the first model */
 	/* instructions (system prompt) */
 	int    client_instructions;  /* may clients send "instructions"? */
-	char   instructions[8192];   /* server system prompt, "" = none */
+	char   instructions[CS_MAX_INSTRUCTIONS]; /* server system prompt */
 	/* tools */
 	int    client_tools;         /* may clients send "tools"? */
 	/* demo provider */
 	int    demo_words_per_second;
 	/* GET /api/check, the deployment self-check stream */
 	int    self_check;
-
-	/* Filled by cs_config_resolve(), not from the file: */
-	char  *api_key;              /* secret; NULL if none; wiped on free */
-	const char *base_url_eff;    /* base_url to use, never NULL */
-	char   base_url_buf[512];    /* base_url_eff, trailing '/' removed */
-	enum cs_provider_kind provider_eff; /* never AUTO */
-	const char *key_source;      /* "file", "env", or "none" (for logs) */
 };
 
 /* Set every field to its default (as documented in conf/chatstream.conf). */
@@ -89,10 +128,11 @@ enum cs_err cs_config_load(struct cs_config *cfg, const char *path,
     char *err, size_t errlen);
 
 /*
- * Apply the environment (api_key_env, OPENAI_BASE_URL when base_url is
- * unset), read the key file (warning on stderr when it is readable by group
- * or others), pick provider_eff, check cross-field rules (default_model is
- * one of the models, ...).  Returns CS_ECONFIG with a message in err.
+ * For every upstream: apply the environment (api_key_env, OPENAI_BASE_URL
+ * when base_url is unset), read the key file (warning on stderr when it is
+ * readable by group or others), pick provider_eff.  Then tie each model to
+ * its upstream and check cross-field rules (default_model is one of the
+ * models, ...).  Returns CS_ECONFIG with a message in err.
  */
 enum cs_err cs_config_resolve(struct cs_config *cfg, char *err,
     size_t errlen);
@@ -101,7 +141,20 @@ enum cs_err cs_config_resolve(struct cs_config *cfg, char *err,
 const struct cs_model_cfg *cs_config_model(const struct cs_config *cfg,
     const char *name);
 
-/* Wipe and free the key.  NULL-safe. */
+/* The upstream called name ("" = "default"), or NULL. */
+const struct cs_upstream_cfg *cs_config_upstream(const struct cs_config *cfg,
+    const char *name);
+
+/* The instructions and client_instructions that apply to model m. */
+const char *cs_model_instructions(const struct cs_config *cfg,
+    const struct cs_model_cfg *m);
+int cs_model_client_instructions(const struct cs_config *cfg,
+    const struct cs_model_cfg *m);
+
+/* The name to send the provider for m: upstream_model, else the name. */
+const char *cs_model_wire_name(const struct cs_model_cfg *m);
+
+/* Wipe and free the keys.  NULL-safe. */
 void cs_config_free(struct cs_config *cfg);
 
 #endif

@@ -33,6 +33,10 @@ const char *cs_strerror(enum cs_err e);
 /* Hard limits that are not configurable (configurable ones live in config). */
 #define CS_MAX_MODELS        32     /* model entries in the config */
 #define CS_MAX_NAME          128    /* model names, header names, ids */
+#define CS_MAX_UPSTREAMS     16     /* [upstream] sections + "default" */
+#define CS_MAX_UPSTREAM_HEADERS 8   /* "header" lines per upstream */
+#define CS_MAX_HEADER_LINE   1024   /* one "Name: value" header */
+#define CS_MAX_INSTRUCTIONS  8192   /* a configured system prompt */
 #define CS_MAX_SSE_LINE      (1024 * 1024) /* one upstream SSE line */
 #define CS_MAX_SSE_EVENT     (4 * 1024 * 1024) /* one upstream SSE event */
 #define CS_MAX_UPSTREAM_ERR  (16 * 1024) /* captured provider error body */

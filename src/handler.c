@@ -165,6 +165,7 @@ drain_body(struct cs_conn *c)
 static void
 serve_models(const struct cs_config *cfg, struct cs_stream *s)
 {
+	const struct cs_model_cfg *mc;
 	struct json_object *root, *data, *m;
 	const char *body;
 	size_t i;
@@ -181,24 +182,33 @@ serve_models(const struct cs_config *cfg, struct cs_stream *s)
 	json_object_object_add(root, "object", json_object_new_string("list"));
 	json_object_object_add(root, "data", data);
 	for (i = 0; i < cfg->n_models; i++) {
+		mc = &cfg->models[i];
 		if ((m = json_object_new_object()) == NULL)
 			break;
 		json_object_object_add(m, "id",
-		    json_object_new_string(cfg->models[i].name));
+		    json_object_new_string(mc->name));
 		json_object_object_add(m, "object",
 		    json_object_new_string("model"));
 		json_object_object_add(m, "owned_by",
-		    json_object_new_string(cfg->provider_eff ==
+		    json_object_new_string(mc->up->provider_eff ==
 		    CS_PROVIDER_DEMO ? "demo" : "chatstream"));
-		if (cfg->models[i].max_tokens > 0)
+		if (mc->description[0] != '\0')
+			json_object_object_add(m, "description",
+			    json_object_new_string(mc->description));
+		if (mc->max_tokens > 0)
 			json_object_object_add(m, "max_tokens",
-			    json_object_new_int64(cfg->models[i].max_tokens));
+			    json_object_new_int64(mc->max_tokens));
+		json_object_object_add(m, "instructions_allowed",
+		    json_object_new_boolean(
+		    cs_model_client_instructions(cfg, mc)));
 		json_object_array_add(data, m);
 	}
 	json_object_object_add(root, "default", json_object_new_string(
 	    cs_config_model(cfg, NULL)->name));
+	/* The default model's; each entry has its own. */
 	json_object_object_add(root, "instructions_allowed",
-	    json_object_new_boolean(cfg->client_instructions));
+	    json_object_new_boolean(cs_model_client_instructions(cfg,
+	    cs_config_model(cfg, NULL))));
 	json_object_object_add(root, "tools_allowed",
 	    json_object_new_boolean(cfg->client_tools));
 	/* So a client can trim long histories to what will be accepted. */
@@ -265,12 +275,11 @@ serve_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
 		goto out;
 	}
 	*model = req->model->name;
-	prov = cs_provider_for(cfg->provider_eff);
+	prov = cs_provider_for(req->model->up->provider_eff);
 	if (prov->run != NULL)
 		prov->run(cfg, req, s);
 	else
-		cs_upstream_run(w->up, cfg, prov, req, s,
-		    &retries);
+		cs_upstream_run(w->up, prov, req, s, &retries);
 	cs_stream_end(s);
 out:
 	s->retries = retries;

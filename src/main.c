@@ -207,6 +207,30 @@ run_cgi(void)
 	return 0;
 }
 
+/* --check-config: what the file amounts to, with no secrets. */
+static void
+print_check(const char *path)
+{
+	const struct cs_model_cfg *def = cs_config_model(&cfg, NULL), *m;
+	size_t i;
+
+	printf("%s: ok (provider %s, %zu model(s), default %s, key from "
+	    "%s)\n", path ? path : "(defaults)",
+	    cs_provider_kind_name(def->up->provider_eff), cfg.n_models,
+	    def->name, def->up->key_source);
+	for (i = 0; i < cfg.n_models; i++) {
+		m = &cfg.models[i];
+		printf("  model %s: upstream %s (%s, key from %s), sends "
+		    "model %s", m->name, m->up->name,
+		    cs_provider_kind_name(m->up->provider_eff),
+		    m->up->key_source, cs_model_wire_name(m));
+		if (m->max_tokens > 0)
+			printf(", max_tokens <= %ld", m->max_tokens);
+		printf(", instructions %s\n",
+		    cs_model_client_instructions(&cfg, m) ? "open" : "fixed");
+	}
+}
+
 static int
 load_config(const char *path, int check_only)
 {
@@ -224,10 +248,7 @@ load_config(const char *path, int check_only)
 		return -1;
 	}
 	if (check_only)
-		printf("%s: ok (provider %s, %zu model(s), default %s, "
-		    "key from %s)\n", path ? path : "(defaults)",
-		    cs_provider_kind_name(cfg.provider_eff), cfg.n_models,
-		    cs_config_model(&cfg, NULL)->name, cfg.key_source);
+		print_check(path);
 	return 0;
 }
 
@@ -241,6 +262,8 @@ main(int argc, char *argv[])
 	sigset_t sigs;
 	int i, sig, nthreads = 0, threads_opt = 0, started = 0, rc = 1;
 	int check_only = 0;
+	const struct cs_upstream_cfg *u;
+	size_t ui;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--check-config") == 0 && i + 1 < argc) {
@@ -309,13 +332,18 @@ main(int argc, char *argv[])
 		goto out_curl;
 	} else
 		listen_fd = 0;
-	if (cfg.provider_eff == CS_PROVIDER_DEMO)
-		cs_warnx("no API key configured: serving the built-in demo "
-		    "provider");
-	else
-		/* Not the URL: it may carry credentials. */
-		cs_warnx("provider %s, key from %s",
-		    cs_provider_kind_name(cfg.provider_eff), cfg.key_source);
+	for (ui = 0; ui < cfg.n_upstreams; ui++) {
+		u = &cfg.upstreams[ui];
+		if (cfg.n_upstreams == 1 &&
+		    u->provider_eff == CS_PROVIDER_DEMO)
+			cs_warnx("no API key configured: serving the built-in "
+			    "demo provider");
+		else
+			/* Not the URL: it may carry credentials. */
+			cs_warnx("upstream %s: provider %s, key from %s",
+			    u->name, cs_provider_kind_name(u->provider_eff),
+			    u->key_source);
+	}
 
 	/* Workers inherit a mask that leaves these to sigwait() below. */
 	sigemptyset(&sigs);

@@ -60,7 +60,8 @@ const struct cs_provider *
 cs_provider_for(int kind)
 {
 	switch ((enum cs_provider_kind)kind) {
-	case CS_PROVIDER_OPENAI_CHAT:        return &cs_provider_openai_chat;
+	case CS_PROVIDER_OPENAI_CHAT:
+	case CS_PROVIDER_AZURE_OPENAI:       return &cs_provider_openai_chat;
 	case CS_PROVIDER_OPENAI_RESPONSES:   return &cs_provider_openai_responses;
 	case CS_PROVIDER_OPENAI_COMPLETIONS: return &cs_provider_openai_completions;
 	case CS_PROVIDER_ANTHROPIC:          return &cs_provider_anthropic;

@@ -16,6 +16,7 @@
 
 struct curl_slist;
 struct cs_config;
+struct cs_upstream_cfg;
 struct cs_chat_request;
 struct cs_stream;
 
@@ -35,7 +36,7 @@ struct cs_adapter;   /* per-transfer parser state, provider-specific */
 struct cs_provider {
 	const char *name;
 	/* HTTP providers. */
-	enum cs_err (*build)(const struct cs_config *cfg,
+	enum cs_err (*build)(const struct cs_upstream_cfg *up,
 	    const struct cs_chat_request *req, struct cs_http_request *hr);
 	struct cs_adapter *(*adapter_new)(cs_emit_fn emit, void *ctx);
 	/* Feed response body bytes; emits events.  A non-CS_OK return stops

@@ -991,8 +991,9 @@ parse_tool_calls(const struct cs_config *cfg, struct json_object *v,
 
 /* messages[i] into m. */
 static enum cs_err
-parse_message(const struct cs_config *cfg, struct json_object *o, size_t i,
-    struct cs_message *m, struct cs_reqerr *err)
+parse_message(const struct cs_config *cfg, const struct cs_model_cfg *model,
+    struct json_object *o, size_t i, struct cs_message *m,
+    struct cs_reqerr *err)
 {
 	struct json_object_iterator it, end;
 	struct json_object *v;
@@ -1019,6 +1020,13 @@ parse_message(const struct cs_config *cfg, struct json_object *o, size_t i,
 	}
 	if ((r = parse_role(o, i, &m->role, err)) != CS_OK)
 		return r;
+	/* Fixed instructions: a system message would get around them. */
+	if (m->role == CS_ROLE_SYSTEM &&
+	    !cs_model_client_instructions(cfg, model)) {
+		seterr(err, 400, "messages[%zu].role: system messages are not "
+		    "allowed by this server (its instructions are fixed)", i);
+		return CS_EBADINPUT;
+	}
 
 	if ((v = opt_field(o, "name")) != NULL) {
 		snprintf(where, sizeof(where), "messages[%zu].name", i);
@@ -1143,6 +1151,12 @@ parse_options(struct json_object *top, struct cs_chat_request *req,
 		req->temperature = d == 0.0 ? 0.0 : d;
 	}
 
+	/* The model's default temperature when the client sends none. */
+	if (!req->has_temperature && req->model->has_temperature) {
+		req->has_temperature = 1;
+		req->temperature = (double)req->model->temperature_milli /
+		    1000.0;
+	}
 	req->max_tokens = req->model->max_tokens > 0 ?
 	    req->model->max_tokens : 0;
 	if ((v = opt_field(top, "max_tokens")) != NULL) {
@@ -1195,7 +1209,7 @@ cs_request_parse(const struct cs_config *cfg, const char *body, size_t len,
 	struct json_object_iterator it, end;
 	struct json_object *top = NULL, *msgs, *v;
 	struct cs_chat_request *req = NULL;
-	const char *instr = NULL, *key;
+	const char *instr = NULL, *key, *srv;
 	size_t instr_len = 0, srv_len, nmsgs, k, i;
 	char q[ECHO_MAX + 4];
 	enum cs_err r = CS_EBADINPUT;
@@ -1251,7 +1265,8 @@ cs_request_parse(const struct cs_config *cfg, const char *body, size_t len,
 		if ((r = check_str(v, "instructions", cfg->max_message_bytes,
 		    1, &instr, &instr_len, err)) != CS_OK)
 			goto fail;
-		if (instr_len > 0 && !cfg->client_instructions) {
+		if (instr_len > 0 &&
+		    !cs_model_client_instructions(cfg, req->model)) {
 			seterr(err, 400, "instructions: not allowed by this "
 			    "server");
 			r = CS_EBADINPUT;
@@ -1283,7 +1298,8 @@ cs_request_parse(const struct cs_config *cfg, const char *body, size_t len,
 
 	/* Server prompt first, then the client's, then the conversation;
 	 * the count is bounded by max_messages + 2. */
-	srv_len = strnlen(cfg->instructions, sizeof(cfg->instructions));
+	srv = cs_model_instructions(cfg, req->model);
+	srv_len = strnlen(srv, CS_MAX_INSTRUCTIONS);
 	req->n_messages = nmsgs + (srv_len > 0) + (instr_len > 0);
 	r = CS_ENOMEM;
 	if ((req->messages = calloc(req->n_messages,
@@ -1295,8 +1311,8 @@ cs_request_parse(const struct cs_config *cfg, const char *body, size_t len,
 	k = 0;
 	if (srv_len > 0) {
 		req->messages[k].role = CS_ROLE_SYSTEM;
-		if ((r = set_content(&req->messages[k++], cfg->instructions,
-		    srv_len, err)) != CS_OK)
+		if ((r = set_content(&req->messages[k++], srv, srv_len,
+		    err)) != CS_OK)
 			goto fail;
 	}
 	if (instr_len > 0) {
@@ -1306,8 +1322,9 @@ cs_request_parse(const struct cs_config *cfg, const char *body, size_t len,
 			goto fail;
 	}
 	for (i = 0; i < nmsgs; i++)
-		if ((r = parse_message(cfg, json_object_array_get_idx(msgs,
-		    i), i, &req->messages[k++], err)) != CS_OK)
+		if ((r = parse_message(cfg, req->model,
+		    json_object_array_get_idx(msgs, i), i,
+		    &req->messages[k++], err)) != CS_OK)
 			goto fail;
 
 	*out = req;

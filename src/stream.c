@@ -109,30 +109,41 @@ cs_stream_start(struct cs_stream *s)
  * Provider error texts can echo the API key (or a masked form of it):
  * those never reach the client or the log.
  */
-static const char *
-safe_message(const struct cs_stream *s, const char *msg)
+static int
+quotes_key(const char *msg, const char *key)
 {
-	const char *key = s->cfg->api_key;
 	size_t klen;
 	char part[16];
 
-	if (key == NULL || msg == NULL)
-		return msg;
-	klen = strlen(key);
-	if (klen == 0)
-		return msg;
+	if (key == NULL || (klen = strlen(key)) == 0)
+		return 0;
 	if (strstr(msg, key) != NULL)
-		goto redact;
+		return 1;
 	if (klen >= 16) {
 		memcpy(part, key, 12);
 		part[12] = '\0';
 		if (strstr(msg, part) != NULL)
-			goto redact;
+			return 1;
 		memcpy(part, key + klen - 6, 6);
 		part[6] = '\0';
 		if (strstr(msg, part) != NULL)
-			goto redact;
+			return 1;
 	}
+	return 0;
+}
+
+/* Any configured key counts, not only the one of this request's upstream:
+ * a proxy in front of several providers may echo any of them. */
+static const char *
+safe_message(const struct cs_stream *s, const char *msg)
+{
+	size_t i;
+
+	if (msg == NULL)
+		return msg;
+	for (i = 0; i < s->cfg->n_upstreams; i++)
+		if (quotes_key(msg, s->cfg->upstreams[i].api_key))
+			goto redact;
 	return msg;
 redact:
 	return "the provider reported an error (details withheld: they "

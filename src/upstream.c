@@ -263,8 +263,21 @@ fail_timeout(struct cs_stream *s, const char *what)
 	return CS_ETIMEOUT;
 }
 
+/* The upstream's configured extra headers, after the adapter's. */
 static enum cs_err
-setup_easy(CURL *e, const struct cs_config *cfg,
+add_headers(const struct cs_upstream_cfg *cfg, struct cs_http_request *hr)
+{
+	enum cs_err r;
+	size_t i;
+
+	for (i = 0; i < cfg->n_headers; i++)
+		if ((r = cs_http_add_header(hr, cfg->headers[i])) != CS_OK)
+			return r;
+	return CS_OK;
+}
+
+static enum cs_err
+setup_easy(CURL *e, const struct cs_upstream_cfg *cfg,
     const struct cs_http_request *hr, struct xfer *x)
 {
 	curl_easy_reset(e);
@@ -304,7 +317,7 @@ enum attempt_end {
 };
 
 static enum attempt_end
-run_attempt(struct cs_upstream *u, const struct cs_config *cfg,
+run_attempt(struct cs_upstream *u, const struct cs_upstream_cfg *cfg,
     struct xfer *x, int64_t t_total_end, CURLcode *result)
 {
 	struct curl_waitfd wfd;
@@ -397,10 +410,10 @@ run_attempt(struct cs_upstream *u, const struct cs_config *cfg,
 }
 
 enum cs_err
-cs_upstream_run(struct cs_upstream *u, const struct cs_config *cfg,
-    const struct cs_provider *p, const struct cs_chat_request *req,
-    struct cs_stream *s, int *retries)
+cs_upstream_run(struct cs_upstream *u, const struct cs_provider *p,
+    const struct cs_chat_request *req, struct cs_stream *s, int *retries)
 {
+	const struct cs_upstream_cfg *cfg = req->model->up;
 	struct cs_http_request hr;
 	struct xfer x;
 	enum attempt_end end;
@@ -414,7 +427,8 @@ cs_upstream_run(struct cs_upstream *u, const struct cs_config *cfg,
 	memset(&x, 0, sizeof(x));
 	cs_buf_init(&x.errbody, CS_MAX_UPSTREAM_ERR);
 	cs_http_request_init(&hr);
-	if ((r = p->build(cfg, req, &hr)) != CS_OK) {
+	if ((r = p->build(cfg, req, &hr)) != CS_OK ||
+	    (r = add_headers(cfg, &hr)) != CS_OK) {
 		cs_stream_fail(s, 500, "internal_error",
 		    "could not build the provider request", 0,
 		    "internal_error");

@@ -24,12 +24,13 @@ struct cs_upstream *cs_upstream_new(void);
 void cs_upstream_free(struct cs_upstream *u);
 
 /*
- * Stream req through provider p into s.  Every outcome is written to s
+ * Stream req through provider p into s, with the endpoint, key, headers,
+ * timeouts and retries of req->model->up.  Every outcome is written to s
  * (events, an error event, or an HTTP error); the return value says how it
  * ended (CS_OK, CS_ECLIENTGONE, CS_EUPSTREAM, CS_ETIMEOUT, ...).
  * *retries receives the number of retries made.
  */
-enum cs_err cs_upstream_run(struct cs_upstream *u, const struct cs_config *cfg,
+enum cs_err cs_upstream_run(struct cs_upstream *u,
     const struct cs_provider *p, const struct cs_chat_request *req,
     struct cs_stream *s, int *retries);
 

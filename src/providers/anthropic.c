@@ -484,7 +484,7 @@ an_tools(const struct cs_chat_request *req, struct json_object *root)
 }
 
 static enum cs_err
-an_build(const struct cs_config *cfg, const struct cs_chat_request *req,
+an_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
     struct cs_http_request *hr)
 {
 	struct json_object *root = NULL, *msgs, *m, *parts, *part;
@@ -495,13 +495,13 @@ an_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 
 	cs_buf_init(&sys, CS_MAX_REQUEST_BODY);
 	if ((r = cs_buf_printf(&hr->url, "%s/messages",
-	    cfg->base_url_eff)) != CS_OK)
+	    up->base_url_eff)) != CS_OK)
 		goto fail;
 	r = CS_ENOMEM;
 	if ((root = json_object_new_object()) == NULL)
 		goto fail;
 	json_object_object_add(root, "model",
-	    json_object_new_string(req->model->name));
+	    json_object_new_string(cs_model_wire_name(req->model)));
 	json_object_object_add(root, "max_tokens", json_object_new_int64(
 	    req->max_tokens > 0 ? req->max_tokens : DEFAULT_MAX_TOKENS));
 	json_object_object_add(root, "stream", json_object_new_boolean(1));
@@ -565,7 +565,7 @@ an_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 	    ANTHROPIC_VERSION)) != CS_OK)
 		goto fail;
 	r = cs_http_json_request(hr, root, "text/event-stream", "x-api-key: ",
-	    cfg->api_key);
+	    up->api_key);
 fail:
 	cs_buf_free(&sys);
 	json_object_put(root);

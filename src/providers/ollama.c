@@ -333,7 +333,7 @@ ol_tool_calls(const struct cs_message *msg)
 }
 
 static enum cs_err
-ol_build(const struct cs_config *cfg, const struct cs_chat_request *req,
+ol_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
     struct cs_http_request *hr)
 {
 	struct json_object *root = NULL, *msgs, *m, *opts = NULL, *v;
@@ -341,14 +341,14 @@ ol_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 	size_t i;
 
 	if ((r = cs_buf_printf(&hr->url, "%s/api/chat",
-	    cfg->base_url_eff)) != CS_OK)
+	    up->base_url_eff)) != CS_OK)
 		goto fail;
 	r = CS_ENOMEM;
 	if ((root = json_object_new_object()) == NULL ||
 	    (msgs = json_object_new_array()) == NULL)
 		goto fail;
 	json_object_object_add(root, "model",
-	    json_object_new_string(req->model->name));
+	    json_object_new_string(cs_model_wire_name(req->model)));
 	json_object_object_add(root, "messages", msgs);
 	for (i = 0; i < req->n_messages; i++) {
 		if ((m = json_object_new_object()) == NULL)
@@ -381,7 +381,7 @@ ol_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 			    json_object_new_int64(req->max_tokens));
 	}
 	r = cs_http_json_request(hr, root, "application/x-ndjson", "Authorization: Bearer ",
-	    cfg->api_key);
+	    up->api_key);
 fail:
 	json_object_put(root);
 	return r;

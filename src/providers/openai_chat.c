@@ -379,23 +379,50 @@ oa_tool_choice(const struct cs_chat_request *req)
 	}
 }
 
+/*
+ * {base_url}/chat/completions; on Azure OpenAI base_url is the resource
+ * endpoint and the deployment (the model's upstream name) goes in the
+ * path with ?api-version=, unless api_version is "v1" (the v1 API, which
+ * takes the model in the body).  config.c checks that deployment names
+ * and api_version need no escaping.
+ */
 static enum cs_err
-oa_build(const struct cs_config *cfg, const struct cs_chat_request *req,
+oa_url(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
+    struct cs_buf *url)
+{
+	const char *base = up->base_url_eff;
+	size_t n = strlen(base);
+
+	if (up->provider_eff != CS_PROVIDER_AZURE_OPENAI)
+		return cs_buf_printf(url, "%s/chat/completions", base);
+	/* Accept the endpoint with or without its "/openai" path. */
+	if (n >= 7 && strcmp(base + n - 7, "/openai") == 0)
+		n -= 7;
+	if (strcmp(up->api_version, "v1") == 0)
+		return cs_buf_printf(url, "%.*s/openai/v1/chat/completions",
+		    (int)n, base);
+	return cs_buf_printf(url, "%.*s/openai/deployments/%s/chat/completions"
+	    "?api-version=%s", (int)n, base, cs_model_wire_name(req->model),
+	    up->api_version);
+}
+
+static enum cs_err
+oa_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
     struct cs_http_request *hr)
 {
+	int azure = up->provider_eff == CS_PROVIDER_AZURE_OPENAI;
 	struct json_object *root = NULL, *msgs, *m, *so, *v;
 	enum cs_err r = CS_ENOMEM;
 	size_t i;
 
-	if ((r = cs_buf_printf(&hr->url, "%s/chat/completions",
-	    cfg->base_url_eff)) != CS_OK)
+	if ((r = oa_url(up, req, &hr->url)) != CS_OK)
 		goto fail;
 	r = CS_ENOMEM;
 	if ((root = json_object_new_object()) == NULL ||
 	    (msgs = json_object_new_array()) == NULL)
 		goto fail;
 	json_object_object_add(root, "model",
-	    json_object_new_string(req->model->name));
+	    json_object_new_string(cs_model_wire_name(req->model)));
 	json_object_object_add(root, "messages", msgs);
 	for (i = 0; i < req->n_messages; i++) {
 		if ((m = json_object_new_object()) == NULL)
@@ -445,8 +472,9 @@ oa_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 			json_object_object_add(root, "tool_choice", v);
 		}
 	}
-	r = cs_http_json_request(hr, root, "text/event-stream", "Authorization: Bearer ",
-	    cfg->api_key);
+	/* Azure OpenAI takes the key in its own header. */
+	r = cs_http_json_request(hr, root, "text/event-stream",
+	    azure ? "api-key: " : "Authorization: Bearer ", up->api_key);
 fail:
 	json_object_put(root);
 	return r;

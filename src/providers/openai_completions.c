@@ -74,7 +74,7 @@ render_prompt(const struct cs_chat_request *req, struct cs_buf *p)
 }
 
 static enum cs_err
-oc_build(const struct cs_config *cfg, const struct cs_chat_request *req,
+oc_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
     struct cs_http_request *hr)
 {
 	struct json_object *root = NULL, *so;
@@ -83,14 +83,14 @@ oc_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 
 	cs_buf_init(&prompt, PROMPT_MAX);
 	if ((r = cs_buf_printf(&hr->url, "%s/completions",
-	    cfg->base_url_eff)) != CS_OK ||
+	    up->base_url_eff)) != CS_OK ||
 	    (r = render_prompt(req, &prompt)) != CS_OK)
 		goto fail;
 	r = CS_ENOMEM;
 	if ((root = json_object_new_object()) == NULL)
 		goto fail;
 	json_object_object_add(root, "model",
-	    json_object_new_string(req->model->name));
+	    json_object_new_string(cs_model_wire_name(req->model)));
 	json_object_object_add(root, "prompt", json_object_new_string_len(
 	    prompt.data, (int)prompt.len));
 	json_object_object_add(root, "stream", json_object_new_boolean(1));
@@ -106,7 +106,7 @@ oc_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 		json_object_object_add(root, "max_tokens",
 		    json_object_new_int64(req->max_tokens));
 	r = cs_http_json_request(hr, root, "text/event-stream", "Authorization: Bearer ",
-	    cfg->api_key);
+	    up->api_key);
 fail:
 	cs_buf_free(&prompt);
 	json_object_put(root);

@@ -469,7 +469,7 @@ or_function_calls(const struct cs_message *msg, struct json_object *input)
  * made tool calls) is left out.
  */
 static enum cs_err
-or_build(const struct cs_config *cfg, const struct cs_chat_request *req,
+or_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
     struct cs_http_request *hr)
 {
 	struct json_object *root = NULL, *input, *m;
@@ -480,14 +480,14 @@ or_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 
 	cs_buf_init(&instr, INSTR_MAX);
 	if ((r = cs_buf_printf(&hr->url, "%s/responses",
-	    cfg->base_url_eff)) != CS_OK)
+	    up->base_url_eff)) != CS_OK)
 		goto fail;
 	r = CS_ENOMEM;
 	if ((root = json_object_new_object()) == NULL ||
 	    (input = json_object_new_array()) == NULL)
 		goto fail;
 	json_object_object_add(root, "model",
-	    json_object_new_string(req->model->name));
+	    json_object_new_string(cs_model_wire_name(req->model)));
 	json_object_object_add(root, "stream", json_object_new_boolean(1));
 	for (i = 0; i < req->n_messages; i++) {
 		msg = &req->messages[i];
@@ -549,7 +549,7 @@ or_build(const struct cs_config *cfg, const struct cs_chat_request *req,
 		goto fail;
 	r = CS_ENOMEM;
 	r = cs_http_json_request(hr, root, "text/event-stream", "Authorization: Bearer ",
-	    cfg->api_key);
+	    up->api_key);
 fail:
 	cs_buf_free(&instr);
 	json_object_put(root);

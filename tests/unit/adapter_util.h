@@ -539,7 +539,7 @@ static inline void
 build_fixture_init(struct build_fixture *f)
 {
 	memset(f, 0, sizeof(*f));
-	f->cfg.base_url_eff = "https://api.example.test/v1";
+	f->cfg.upstreams[0].base_url_eff = "https://api.example.test/v1";
 	snprintf(f->model.name, sizeof(f->model.name), "gpt-4o");
 	f->req.model = &f->model;
 	f->req.messages = f->msgs;
@@ -552,7 +552,7 @@ build_json(const struct cs_provider *p, struct build_fixture *f,
 	struct json_object *body;
 
 	cs_http_request_init(hr);
-	assert_int_equal(p->build(&f->cfg, &f->req, hr), CS_OK);
+	assert_int_equal(p->build(&f->cfg.upstreams[0], &f->req, hr), CS_OK);
 	body = json_tokener_parse(hr->body.data);
 	assert_non_null(body);
 	return body;
@@ -594,7 +594,7 @@ tools_build(const struct cs_provider *p, const char *choice)
 	int n;
 
 	cs_config_defaults(&cfg);
-	cfg.base_url_eff = "https://api.example.test/v1";
+	cfg.upstreams[0].base_url_eff = "https://api.example.test/v1";
 	snprintf(cfg.models[0].name, sizeof(cfg.models[0].name), "m1");
 	cfg.n_models = 1;
 	n = snprintf(text, sizeof(text), tools_body_fmt, choice);
@@ -602,7 +602,7 @@ tools_build(const struct cs_provider *p, const char *choice)
 	if (cs_request_parse(&cfg, text, (size_t)n, &req, &err) != CS_OK)
 		fail_msg("refused: %s", err.message);
 	cs_http_request_init(&hr);
-	assert_int_equal(p->build(&cfg, req, &hr), CS_OK);
+	assert_int_equal(p->build(&cfg.upstreams[0], req, &hr), CS_OK);
 	body = json_tokener_parse(hr.body.data);
 	assert_non_null(body);
 	cs_http_request_free(&hr);

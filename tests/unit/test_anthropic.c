@@ -386,8 +386,8 @@ test_build(void **state)
 
 	(void)state;
 	cs_config_defaults(&cfg);
-	cfg.base_url_eff = "https://api.anthropic.com/v1";
-	cfg.api_key = key;
+	cfg.upstreams[0].base_url_eff = "https://api.anthropic.com/v1";
+	cfg.upstreams[0].api_key = key;
 	memset(&model, 0, sizeof(model));
 	snprintf(model.name, sizeof(model.name), "claude-sonnet-4-5");
 	memset(&req, 0, sizeof(req));
@@ -398,7 +398,7 @@ test_build(void **state)
 	req.temperature = 0.5;
 
 	cs_http_request_init(&hr);
-	assert_int_equal(P->build(&cfg, &req, &hr), CS_OK);
+	assert_int_equal(P->build(&cfg.upstreams[0], &req, &hr), CS_OK);
 	assert_string_equal(hr.url.data,
 	    "https://api.anthropic.com/v1/messages");
 	assert_true(has_header(hr.headers, "x-api-key: sk-ant-test"));
@@ -442,13 +442,13 @@ test_build(void **state)
 	cs_http_request_free(&hr);
 
 	/* No key, no system, no temperature, explicit max_tokens. */
-	cfg.api_key = NULL;
+	cfg.upstreams[0].api_key = NULL;
 	req.messages = msgs + 1;
 	req.n_messages = 1;
 	req.has_temperature = 0;
 	req.max_tokens = 100;
 	cs_http_request_init(&hr);
-	assert_int_equal(P->build(&cfg, &req, &hr), CS_OK);
+	assert_int_equal(P->build(&cfg.upstreams[0], &req, &hr), CS_OK);
 	assert_false(has_header_prefix(hr.headers, "x-api-key:"));
 	assert_true(has_header(hr.headers, "anthropic-version: 2023-06-01"));
 	body = json_tokener_parse(hr.body.data);

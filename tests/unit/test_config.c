@@ -116,15 +116,15 @@ test_defaults(void **state)
 	assert_int_equal(c.max_message_bytes, 65536);
 	assert_int_equal(c.keepalive_ms, 15000);
 	assert_int_equal(c.shutdown_grace_ms, 30000);
-	assert_int_equal(c.provider, CS_PROVIDER_AUTO);
-	assert_string_equal(c.base_url, "");
-	assert_string_equal(c.api_key_file, "");
-	assert_string_equal(c.api_key_env, "OPENAI_API_KEY");
-	assert_int_equal(c.connect_timeout_ms, 10000);
-	assert_int_equal(c.first_byte_timeout_ms, 120000);
-	assert_int_equal(c.idle_timeout_ms, 90000);
-	assert_int_equal(c.total_timeout_ms, 900000);
-	assert_int_equal(c.max_retries, 2);
+	assert_int_equal(c.upstreams[0].provider, CS_PROVIDER_AUTO);
+	assert_string_equal(c.upstreams[0].base_url, "");
+	assert_string_equal(c.upstreams[0].api_key_file, "");
+	assert_string_equal(c.upstreams[0].api_key_env, "OPENAI_API_KEY");
+	assert_int_equal(c.upstreams[0].connect_timeout_ms, 10000);
+	assert_int_equal(c.upstreams[0].first_byte_timeout_ms, 120000);
+	assert_int_equal(c.upstreams[0].idle_timeout_ms, 90000);
+	assert_int_equal(c.upstreams[0].total_timeout_ms, 900000);
+	assert_int_equal(c.upstreams[0].max_retries, 2);
 	assert_int_equal(c.n_models, 0);
 	assert_string_equal(c.default_model, "");
 	assert_int_equal(c.client_instructions, 1);
@@ -132,9 +132,9 @@ test_defaults(void **state)
 	assert_int_equal(c.client_tools, 1);
 	assert_int_equal(c.demo_words_per_second, 20);
 	assert_int_equal(c.self_check, 1);
-	assert_null(c.api_key);
-	assert_string_equal(c.base_url_eff, "https://api.openai.com/v1");
-	assert_string_equal(c.key_source, "none");
+	assert_null(c.upstreams[0].api_key);
+	assert_string_equal(c.upstreams[0].base_url_eff, "https://api.openai.com/v1");
+	assert_string_equal(c.upstreams[0].key_source, "none");
 }
 
 static void
@@ -266,6 +266,37 @@ test_bad_fixtures(void **state)
 		    "expected \"NAME [MAX_TOKENS]\"" },
 		{ "bad_too_many_models.conf", "bad_too_many_models.conf:34: "
 		    "model: more than 32 models" },
+		{ "bad_section_header.conf", "bad_section_header.conf:2: a "
+		    "section header must end with ']'" },
+		{ "bad_section_kind.conf", "bad_section_kind.conf:1: unknown "
+		    "section [provider] (expected upstream or model)" },
+		{ "bad_section_noname.conf", "bad_section_noname.conf:2: "
+		    "expected [upstream NAME] or [model NAME]" },
+		{ "bad_section_top_key.conf", "bad_section_top_key.conf:2: "
+		    "threads: only allowed in the top level, before any "
+		    "[section]" },
+		{ "bad_section_wrong_scope.conf",
+		    "bad_section_wrong_scope.conf:3: max_tokens: only allowed "
+		    "in a [model NAME] section" },
+		{ "bad_upstream_dup.conf", "bad_upstream_dup.conf:2: upstream: "
+		    "\"a\" is already defined" },
+		{ "bad_upstream_default.conf", "bad_upstream_default.conf:1: "
+		    "upstream: \"default\" is the name of the top-level "
+		    "upstream" },
+		{ "bad_model_section_dup.conf", "bad_model_section_dup.conf:2: "
+		    "model: \"fast\" is listed twice (first on line 1)" },
+		{ "bad_header.conf", "bad_header.conf:1: header: expected "
+		    "\"Name: value\"" },
+		{ "bad_header_own.conf", "bad_header_own.conf:2: header: "
+		    "Content-Type is set by chatstream itself" },
+		{ "bad_too_many_headers.conf", "bad_too_many_headers.conf:9: "
+		    "header: more than 8 headers" },
+		{ "bad_temperature.conf", "bad_temperature.conf:2: "
+		    "temperature: \"2.5\" is out of range (0..2)" },
+		{ "bad_api_version.conf", "bad_api_version.conf:3: "
+		    "api_version: \"2024/10\" may only contain" },
+		{ "bad_model_key_twice.conf", "bad_model_key_twice.conf:3: "
+		    "max_tokens: already set on line 2" },
 	};
 	struct cs_config c;
 	size_t i;
@@ -341,15 +372,15 @@ test_good_full(void **state)
 	assert_int_equal(c.max_message_bytes, 4096);
 	assert_int_equal(c.keepalive_ms, 500);
 	assert_int_equal(c.shutdown_grace_ms, 0);
-	assert_int_equal(c.provider, CS_PROVIDER_OPENAI_CHAT);
-	assert_string_equal(c.base_url, "http://127.0.0.1:11434/v1/");
-	assert_string_equal(c.api_key_file, "/nonexistent/key");
-	assert_string_equal(c.api_key_env, "MY_KEY_VAR");
-	assert_int_equal(c.connect_timeout_ms, 2250);
-	assert_int_equal(c.first_byte_timeout_ms, 60000);
-	assert_int_equal(c.idle_timeout_ms, 30125);
-	assert_int_equal(c.total_timeout_ms, 86400000);
-	assert_int_equal(c.max_retries, 0);
+	assert_int_equal(c.upstreams[0].provider, CS_PROVIDER_OPENAI_CHAT);
+	assert_string_equal(c.upstreams[0].base_url, "http://127.0.0.1:11434/v1/");
+	assert_string_equal(c.upstreams[0].api_key_file, "/nonexistent/key");
+	assert_string_equal(c.upstreams[0].api_key_env, "MY_KEY_VAR");
+	assert_int_equal(c.upstreams[0].connect_timeout_ms, 2250);
+	assert_int_equal(c.upstreams[0].first_byte_timeout_ms, 60000);
+	assert_int_equal(c.upstreams[0].idle_timeout_ms, 30125);
+	assert_int_equal(c.upstreams[0].total_timeout_ms, 86400000);
+	assert_int_equal(c.upstreams[0].max_retries, 0);
 	assert_int_equal(c.n_models, 3);
 	assert_string_equal(c.models[0].name, "gpt-4o-mini");
 	assert_int_equal(c.models[0].max_tokens, 4096);
@@ -373,9 +404,9 @@ test_quoted(void **state)
 	assert_string_equal(c.listen, "  spaced  ");
 	assert_string_equal(c.instructions,
 	    "You are \"helpful\" \\ and # not a comment");
-	assert_string_equal(c.api_key_env, "CHATSTREAM_KEY");
+	assert_string_equal(c.upstreams[0].api_key_env, "CHATSTREAM_KEY");
 	/* Unquoted: '#' inside a value is literal. */
-	assert_string_equal(c.base_url, "https://example.com/v1#frag");
+	assert_string_equal(c.upstreams[0].base_url, "https://example.com/v1#frag");
 	assert_string_equal(c.default_model, "");
 
 	load_expect(&c, write_conf("instructions = \"\"\n"), CS_OK, NULL);
@@ -477,7 +508,7 @@ get_max_messages(const struct cs_config *c)
 static long long
 get_max_retries(const struct cs_config *c)
 {
-	return c->max_retries;
+	return c->upstreams[0].max_retries;
 }
 
 static long long
@@ -507,7 +538,7 @@ get_grace(const struct cs_config *c)
 static long long
 get_total(const struct cs_config *c)
 {
-	return c->total_timeout_ms;
+	return c->upstreams[0].total_timeout_ms;
 }
 
 static long long
@@ -525,7 +556,7 @@ get_ct(const struct cs_config *c)
 static long long
 get_provider(const struct cs_config *c)
 {
-	return c->provider;
+	return c->upstreams[0].provider;
 }
 
 
@@ -791,8 +822,8 @@ resolve_quiet(struct cs_config *c, enum cs_err want, const char *errsub)
 static void
 set_key_file(struct cs_config *c, const char *path)
 {
-	assert_true(strlen(path) < sizeof(c->api_key_file));
-	snprintf(c->api_key_file, sizeof(c->api_key_file), "%s", path);
+	assert_true(strlen(path) < sizeof(c->upstreams[0].api_key_file));
+	snprintf(c->upstreams[0].api_key_file, sizeof(c->upstreams[0].api_key_file), "%s", path);
 }
 
 static void
@@ -804,10 +835,10 @@ test_resolve_defaults(void **state)
 	clear_env();
 	cs_config_defaults(&c);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_int_equal(c.provider_eff, CS_PROVIDER_DEMO);
-	assert_null(c.api_key);
-	assert_string_equal(c.key_source, "none");
-	assert_string_equal(c.base_url_eff, "https://api.openai.com/v1");
+	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_DEMO);
+	assert_null(c.upstreams[0].api_key);
+	assert_string_equal(c.upstreams[0].key_source, "none");
+	assert_string_equal(c.upstreams[0].base_url_eff, "https://api.openai.com/v1");
 	assert_int_equal(c.n_models, 1);
 	assert_string_equal(c.models[0].name, "demo");
 	assert_int_equal(c.models[0].max_tokens, 0);
@@ -823,7 +854,7 @@ test_resolve_defaults(void **state)
 	/* The sample resolves to the same thing. */
 	load_expect(&c, SAMPLE_CONF, CS_OK, NULL);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_int_equal(c.provider_eff, CS_PROVIDER_DEMO);
+	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_DEMO);
 	assert_string_equal(cs_config_model(&c, NULL)->name, "demo");
 	cs_config_free(&c);
 }
@@ -838,13 +869,13 @@ test_resolve_env_key(void **state)
 	setenv("OPENAI_API_KEY", "sk-env-123", 1);
 	cs_config_defaults(&c);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_string_equal(c.api_key, "sk-env-123");
-	assert_string_equal(c.key_source, "env");
-	assert_int_equal(c.provider_eff, CS_PROVIDER_OPENAI_CHAT);
+	assert_string_equal(c.upstreams[0].api_key, "sk-env-123");
+	assert_string_equal(c.upstreams[0].key_source, "env");
+	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_OPENAI_CHAT);
 	assert_string_equal(c.models[0].name, "gpt-4o-mini");
 	assert_string_equal(cs_config_model(&c, NULL)->name, "gpt-4o-mini");
 	cs_config_free(&c);
-	assert_null(c.api_key);
+	assert_null(c.upstreams[0].api_key);
 	cs_config_free(&c);            /* twice is fine */
 	cs_config_free(NULL);
 
@@ -852,22 +883,22 @@ test_resolve_env_key(void **state)
 	setenv("OPENAI_API_KEY", "", 1);
 	cs_config_defaults(&c);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_null(c.api_key);
-	assert_int_equal(c.provider_eff, CS_PROVIDER_DEMO);
+	assert_null(c.upstreams[0].api_key);
+	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_DEMO);
 
 	/* api_key_env names another variable. */
 	setenv("OPENAI_API_KEY", "sk-not-this-one", 1);
 	setenv("CS_TEST_KEY", "sk-other", 1);
 	cs_config_defaults(&c);
-	snprintf(c.api_key_env, sizeof(c.api_key_env), "CS_TEST_KEY");
+	snprintf(c.upstreams[0].api_key_env, sizeof(c.upstreams[0].api_key_env), "CS_TEST_KEY");
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_string_equal(c.api_key, "sk-other");
+	assert_string_equal(c.upstreams[0].api_key, "sk-other");
 	cs_config_free(&c);
 
 	/* A key with a line break is refused without being shown. */
 	setenv("CS_TEST_KEY", "sk-sec\r\nX-Evil: 1", 1);
 	cs_config_defaults(&c);
-	snprintf(c.api_key_env, sizeof(c.api_key_env), "CS_TEST_KEY");
+	snprintf(c.upstreams[0].api_key_env, sizeof(c.upstreams[0].api_key_env), "CS_TEST_KEY");
 	{
 		char err[512] = "";
 
@@ -876,7 +907,7 @@ test_resolve_env_key(void **state)
 		assert_non_null(strstr(err, "$CS_TEST_KEY contains control"));
 		assert_null(strstr(err, "sk-sec"));
 	}
-	assert_null(c.api_key);
+	assert_null(c.upstreams[0].api_key);
 	clear_env();
 }
 
@@ -897,9 +928,9 @@ test_resolve_key_file(void **state)
 	set_key_file(&c, write_tmp("key600", "sk-file-SECRET-42 \r\n\n", 21,
 	    0600));
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_string_equal(c.api_key, secret);
-	assert_string_equal(c.key_source, "file");
-	assert_int_equal(c.provider_eff, CS_PROVIDER_OPENAI_CHAT);
+	assert_string_equal(c.upstreams[0].api_key, secret);
+	assert_string_equal(c.upstreams[0].key_source, "file");
+	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_OPENAI_CHAT);
 	cs_config_free(&c);
 
 	/* 0644: works, warns, and the warning does not contain the key. */
@@ -907,7 +938,7 @@ test_resolve_key_file(void **state)
 	set_key_file(&c, write_tmp("key644", secret, sizeof(secret) - 1,
 	    0644));
 	out = resolve_capture(&c, CS_OK, NULL);
-	assert_string_equal(c.api_key, secret);
+	assert_string_equal(c.upstreams[0].api_key, secret);
 	assert_non_null(strstr(out, "chatstream: warning: key file "));
 	assert_non_null(strstr(out, "/key644 is readable by group/others"));
 	assert_non_null(strstr(out, "chmod 600"));
@@ -939,7 +970,7 @@ test_resolve_key_file_errors(void **state)
 	cs_config_defaults(&c);
 	set_key_file(&c, write_tmp("empty", " \n\t\r\n", 5, 0600));
 	resolve_quiet(&c, CS_ECONFIG, "/empty: key file is empty");
-	assert_null(c.api_key);
+	assert_null(c.upstreams[0].api_key);
 
 	cs_config_defaults(&c);
 	set_key_file(&c, "/nonexistent/chatstream.key");
@@ -956,7 +987,7 @@ test_resolve_key_file_errors(void **state)
 	out = resolve_capture(&c, CS_ECONFIG, "control characters");
 	assert_null(strstr(out, "SECRET"));
 	free(out);
-	assert_null(c.api_key);
+	assert_null(c.upstreams[0].api_key);
 
 	memset(big, 'k', sizeof(big));
 	cs_config_defaults(&c);
@@ -965,7 +996,7 @@ test_resolve_key_file_errors(void **state)
 	cs_config_defaults(&c);
 	set_key_file(&c, write_tmp("big", big, 4096, 0600));
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_int_equal(strlen(c.api_key), 4096);
+	assert_int_equal(strlen(c.upstreams[0].api_key), 4096);
 	cs_config_free(&c);
 }
 
@@ -980,18 +1011,18 @@ test_resolve_base_url(void **state)
 	setenv("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1//", 1);
 	cs_config_defaults(&c);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_int_equal(c.provider_eff, CS_PROVIDER_OPENAI_CHAT);
-	assert_null(c.api_key);
-	assert_string_equal(c.key_source, "none");
-	assert_string_equal(c.base_url_eff, "http://127.0.0.1:8000/v1");
+	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_OPENAI_CHAT);
+	assert_null(c.upstreams[0].api_key);
+	assert_string_equal(c.upstreams[0].key_source, "none");
+	assert_string_equal(c.upstreams[0].base_url_eff, "http://127.0.0.1:8000/v1");
 	assert_string_equal(c.models[0].name, "gpt-4o-mini");
 
 	/* The config's base_url wins over the environment. */
 	cs_config_defaults(&c);
-	snprintf(c.base_url, sizeof(c.base_url), "https://example.com/");
+	snprintf(c.upstreams[0].base_url, sizeof(c.upstreams[0].base_url), "https://example.com/");
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_string_equal(c.base_url_eff, "https://example.com");
-	assert_string_equal(c.base_url, "https://example.com/");
+	assert_string_equal(c.upstreams[0].base_url_eff, "https://example.com");
+	assert_string_equal(c.upstreams[0].base_url, "https://example.com/");
 
 	/* A bad OPENAI_BASE_URL is an error, and is not echoed. */
 	setenv("OPENAI_BASE_URL", "localhost:8000", 1);
@@ -1001,16 +1032,16 @@ test_resolve_base_url(void **state)
 	setenv("OPENAI_BASE_URL", "", 1);
 	cs_config_defaults(&c);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_string_equal(c.base_url_eff, "https://api.openai.com/v1");
-	assert_int_equal(c.provider_eff, CS_PROVIDER_DEMO);
+	assert_string_equal(c.upstreams[0].base_url_eff, "https://api.openai.com/v1");
+	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_DEMO);
 
 	/* base_url from a file: auto picks openai-chat. */
 	unsetenv("OPENAI_BASE_URL");
 	load_expect(&c, write_conf("base_url = http://h:1/v1\n"), CS_OK,
 	    NULL);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_int_equal(c.provider_eff, CS_PROVIDER_OPENAI_CHAT);
-	assert_string_equal(c.base_url_eff, "http://h:1/v1");
+	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_OPENAI_CHAT);
+	assert_string_equal(c.upstreams[0].base_url_eff, "http://h:1/v1");
 	clear_env();
 }
 
@@ -1027,9 +1058,9 @@ test_resolve_provider_defaults(void **state)
 	setenv("OPENAI_API_KEY", "sk-openai-test", 1);
 	load_expect(&c, write_conf("provider = anthropic\n"), CS_OK, NULL);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_int_equal(c.provider_eff, CS_PROVIDER_ANTHROPIC);
-	assert_string_equal(c.base_url_eff, "https://api.anthropic.com/v1");
-	assert_string_equal(c.api_key, "sk-ant-test");
+	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_ANTHROPIC);
+	assert_string_equal(c.upstreams[0].base_url_eff, "https://api.anthropic.com/v1");
+	assert_string_equal(c.upstreams[0].api_key, "sk-ant-test");
 	assert_string_equal(cs_config_model(&c, NULL)->name,
 	    "claude-3-5-haiku-latest");
 	cs_config_free(&c);
@@ -1039,24 +1070,24 @@ test_resolve_provider_defaults(void **state)
 	    "api_key_env = CS_TEST_KEY\n"), CS_OK, NULL);
 	setenv("CS_TEST_KEY", "sk-explicit", 1);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_string_equal(c.api_key, "sk-explicit");
-	assert_string_equal(c.base_url_eff, "http://127.0.0.1:9/v1");
+	assert_string_equal(c.upstreams[0].api_key, "sk-explicit");
+	assert_string_equal(c.upstreams[0].base_url_eff, "http://127.0.0.1:9/v1");
 	cs_config_free(&c);
 	unsetenv("ANTHROPIC_BASE_URL");
 
 	load_expect(&c, write_conf("provider = ollama\n"), CS_OK, NULL);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_int_equal(c.provider_eff, CS_PROVIDER_OLLAMA);
-	assert_string_equal(c.base_url_eff, "http://127.0.0.1:11434");
-	assert_null(c.api_key);   /* not OPENAI_API_KEY: Ollama needs none */
-	assert_string_equal(cs_provider_kind_name(c.provider_eff), "ollama");
+	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_OLLAMA);
+	assert_string_equal(c.upstreams[0].base_url_eff, "http://127.0.0.1:11434");
+	assert_null(c.upstreams[0].api_key);   /* not OPENAI_API_KEY: Ollama needs none */
+	assert_string_equal(cs_provider_kind_name(c.upstreams[0].provider_eff), "ollama");
 	cs_config_free(&c);
 
 	load_expect(&c, write_conf("provider = openai-responses\n"), CS_OK,
 	    NULL);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_string_equal(c.api_key, "sk-openai-test");
-	assert_string_equal(c.base_url_eff, "https://api.openai.com/v1");
+	assert_string_equal(c.upstreams[0].api_key, "sk-openai-test");
+	assert_string_equal(c.upstreams[0].base_url_eff, "https://api.openai.com/v1");
 	cs_config_free(&c);
 	unsetenv("ANTHROPIC_API_KEY");
 	clear_env();
@@ -1072,16 +1103,16 @@ test_resolve_provider(void **state)
 	/* openai-chat without a key is allowed (the provider will say 401). */
 	load_expect(&c, write_conf("provider = openai-chat\n"), CS_OK, NULL);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_int_equal(c.provider_eff, CS_PROVIDER_OPENAI_CHAT);
+	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_OPENAI_CHAT);
 	assert_string_equal(cs_config_model(&c, NULL)->name, "gpt-4o-mini");
 
 	/* demo even with a key. */
 	setenv("OPENAI_API_KEY", "sk-x", 1);
 	load_expect(&c, write_conf("provider = demo\n"), CS_OK, NULL);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_int_equal(c.provider_eff, CS_PROVIDER_DEMO);
+	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_DEMO);
 	assert_string_equal(cs_config_model(&c, NULL)->name, "demo");
-	assert_string_equal(c.key_source, "env");
+	assert_string_equal(c.upstreams[0].key_source, "env");
 	cs_config_free(&c);
 	clear_env();
 }
@@ -1125,6 +1156,119 @@ test_resolve_models(void **state)
 	resolve_quiet(&c, CS_OK, NULL);
 }
 
+/* ---- [upstream] and [model] sections ---------------------------------- */
+
+static void
+test_sections(void **state)
+{
+	static struct cs_config c;
+	const struct cs_upstream_cfg *u, *claude, *azure;
+	const struct cs_model_cfg *m;
+	char err[512] = "";
+
+	(void)state;
+	setenv("CS_TEST_KEY", "sk-ant-from-env", 1);
+	load_expect(&c, fixture("good_sections.conf"), CS_OK, NULL);
+	assert_int_equal(cs_config_resolve(&c, err, sizeof(err)), CS_OK);
+	assert_int_equal(c.n_upstreams, 3);
+	assert_int_equal(c.n_models, 3);
+
+	u = cs_config_upstream(&c, "");
+	assert_ptr_equal(u, &c.upstreams[0]);
+	assert_ptr_equal(cs_config_upstream(&c, "default"), u);
+	assert_null(cs_config_upstream(&c, "nope"));
+	assert_int_equal(u->n_headers, 1);
+	assert_string_equal(u->headers[0], "OpenAI-Organization: org-test");
+
+	/* A section starts from the top-level timeouts and retries, not
+	 * from the built-in defaults; identity keys start fresh. */
+	claude = cs_config_upstream(&c, "claude");
+	assert_non_null(claude);
+	assert_int_equal(claude->provider_eff, CS_PROVIDER_ANTHROPIC);
+	assert_int_equal(claude->idle_timeout_ms, 30000);
+	assert_int_equal(claude->max_retries, 1);
+	assert_int_equal(claude->connect_timeout_ms, 3000);
+	assert_int_equal(u->connect_timeout_ms, 10000);
+	assert_string_equal(claude->base_url_eff,
+	    "https://api.anthropic.com/v1");
+	assert_string_equal(claude->api_key, "sk-ant-from-env");
+	assert_string_equal(claude->key_source, "env");
+	assert_int_equal(claude->n_headers, 2);
+	assert_string_equal(claude->headers[1], "X-Trace: on");
+
+	azure = cs_config_upstream(&c, "azure");
+	assert_non_null(azure);
+	assert_int_equal(azure->provider_eff, CS_PROVIDER_AZURE_OPENAI);
+	assert_string_equal(azure->base_url_eff,
+	    "https://example.openai.azure.com");
+	assert_string_equal(azure->api_version, "v1");
+	assert_int_equal(azure->n_headers, 0);
+
+	m = cs_config_model(&c, NULL);        /* the first: a plain line */
+	assert_string_equal(m->name, "gpt-4o-mini");
+	assert_ptr_equal(m->up, u);
+	assert_int_equal(m->max_tokens, 1000);
+	assert_string_equal(cs_model_instructions(&c, m), "Top rules.");
+	assert_true(cs_model_client_instructions(&c, m));
+	assert_false(m->has_temperature);
+
+	m = cs_config_model(&c, "fast");
+	assert_non_null(m);
+	assert_ptr_equal(m->up, u);
+	assert_string_equal(cs_model_wire_name(m), "gpt-4o-mini");
+	assert_string_equal(m->description, "Fast and cheap");
+	assert_int_equal(m->max_tokens, 512);
+	assert_true(m->has_temperature);
+	assert_int_equal(m->temperature_milli, 250);
+
+	m = cs_config_model(&c, "smart");
+	assert_non_null(m);
+	assert_ptr_equal(m->up, claude);
+	assert_string_equal(cs_model_wire_name(m), "claude-sonnet-4-5");
+	assert_string_equal(cs_model_instructions(&c, m), "Smart rules.");
+	assert_false(cs_model_client_instructions(&c, m));
+	assert_null(cs_config_model(&c, "claude-sonnet-4-5"));
+	cs_config_free(&c);
+	unsetenv("CS_TEST_KEY");
+}
+
+/* Write text to a file in tmpdir, load and resolve it: resolve's error. */
+static void
+resolve_expect(const char *text, const char *errsub)
+{
+	static struct cs_config c;
+	char path[4096], err[512] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/resolve.conf", tmpdir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs(text, f);
+	fclose(f);
+	load_expect(&c, path, CS_OK, NULL);
+	assert_int_equal(cs_config_resolve(&c, err, sizeof(err)), CS_ECONFIG);
+	if (strstr(err, errsub) == NULL)
+		fail_msg("error \"%s\" lacks \"%s\"", err, errsub);
+	cs_config_free(&c);
+}
+
+static void
+test_sections_resolve_errors(void **state)
+{
+	(void)state;
+	resolve_expect("provider = demo\n[model x]\nupstream = nope\n",
+	    "[model x] (line 2): upstream \"nope\" is not defined");
+	resolve_expect("[upstream az]\nprovider = azure-openai\n",
+	    "[upstream az] (line 1): provider azure-openai needs base_url "
+	    "(or $AZURE_OPENAI_ENDPOINT)");
+	resolve_expect("[upstream az]\nprovider = azure-openai\nbase_url = "
+	    "https://r.openai.azure.com\n[model x]\nupstream = az\n"
+	    "upstream_model = gpt/4o\n",
+	    "model x: \"gpt/4o\" is not an Azure deployment name");
+	resolve_expect("[upstream k]\nprovider = openai-chat\napi_key_file = "
+	    "/nonexistent/key\n", "[upstream k] (line 1): api_key_file "
+	    "/nonexistent/key: No such file");
+}
+
 int
 main(void)
 {
@@ -1133,6 +1277,8 @@ main(void)
 		cmocka_unit_test(test_sample_equals_defaults),
 		cmocka_unit_test(test_empty_file),
 		cmocka_unit_test(test_bad_fixtures),
+		cmocka_unit_test(test_sections),
+		cmocka_unit_test(test_sections_resolve_errors),
 		cmocka_unit_test(test_unreadable),
 		cmocka_unit_test(test_bad_bytes),
 		cmocka_unit_test(test_good_full),

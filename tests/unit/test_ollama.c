@@ -358,8 +358,8 @@ test_build(void **state)
 
 	(void)state;
 	cs_config_defaults(&cfg);
-	cfg.base_url_eff = "http://127.0.0.1:11434";
-	cfg.api_key = NULL;
+	cfg.upstreams[0].base_url_eff = "http://127.0.0.1:11434";
+	cfg.upstreams[0].api_key = NULL;
 	memset(&model, 0, sizeof(model));
 	snprintf(model.name, sizeof(model.name), "gemma3:1b");
 	memset(&req, 0, sizeof(req));
@@ -368,7 +368,7 @@ test_build(void **state)
 	req.n_messages = CS_ARRAY_LEN(msgs);
 
 	cs_http_request_init(&hr);
-	assert_int_equal(P->build(&cfg, &req, &hr), CS_OK);
+	assert_int_equal(P->build(&cfg.upstreams[0], &req, &hr), CS_OK);
 	assert_string_equal(hr.url.data, "http://127.0.0.1:11434/api/chat");
 	assert_true(has_header_prefix(hr.headers,
 	    "content-type: application/json"));
@@ -390,12 +390,12 @@ test_build(void **state)
 	cs_http_request_free(&hr);
 
 	/* Key (for a proxy), temperature and max_tokens -> options. */
-	cfg.api_key = key;
+	cfg.upstreams[0].api_key = key;
 	req.has_temperature = 1;
 	req.temperature = 0.25;
 	req.max_tokens = 50;
 	cs_http_request_init(&hr);
-	assert_int_equal(P->build(&cfg, &req, &hr), CS_OK);
+	assert_int_equal(P->build(&cfg.upstreams[0], &req, &hr), CS_OK);
 	assert_true(has_header(hr.headers, "Authorization: Bearer proxy-key"));
 	body = json_tokener_parse(hr.body.data);
 	assert_non_null(body);
@@ -408,10 +408,10 @@ test_build(void **state)
 	cs_http_request_free(&hr);
 
 	/* Only max_tokens. */
-	cfg.api_key = NULL;
+	cfg.upstreams[0].api_key = NULL;
 	req.has_temperature = 0;
 	cs_http_request_init(&hr);
-	assert_int_equal(P->build(&cfg, &req, &hr), CS_OK);
+	assert_int_equal(P->build(&cfg.upstreams[0], &req, &hr), CS_OK);
 	body = json_tokener_parse(hr.body.data);
 	assert_non_null(body);
 	assert_true(json_object_object_get_ex(body, "options", &o));

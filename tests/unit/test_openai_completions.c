@@ -271,7 +271,7 @@ test_build_full(void **state)
 	(void)state;
 	build_fixture_init(&f);
 	snprintf(f.key, sizeof(f.key), "sk-test");
-	f.cfg.api_key = f.key;
+	f.cfg.upstreams[0].api_key = f.key;
 	msg(&f, CS_ROLE_SYSTEM, "Be brief.", NULL);
 	msg(&f, CS_ROLE_USER, "Capital of France?", NULL);
 	msg(&f, CS_ROLE_ASSISTANT, "", NULL);   /* tool calls only: dropped */
