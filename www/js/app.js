@@ -109,14 +109,28 @@ async function loadModels() {
   }
   for (const m of server.models) {
     if (typeof m?.id !== "string") continue;
-    const label = m.id + (m.id === server.default ? " (default)" : "");
+    let label = m.id;
+    if (typeof m.description === "string" && m.description) label += " — " + m.description;
+    if (m.id === server.default) label += " (default)";
     sel.append(new Option(label, m.id));
   }
   const wanted = store.settings.model;
   const ids = server.models.map((m) => m.id);
   sel.value = ids.includes(wanted) ? wanted : (server.default || ids[0] || "");
-  ui.instructionsField.hidden = !server.instructionsAllowed;
+  showInstructionsField();
   document.documentElement.dataset.models = "loaded";
+}
+
+// Each model says whether it takes client instructions (an alias may fix
+// its own); the top-level flag is the default model's.
+function instructionsAllowed() {
+  const m = server.models.find((x) => x?.id === ui.model.value);
+  if (m && typeof m.instructions_allowed === "boolean") return m.instructions_allowed;
+  return server.instructionsAllowed;
+}
+
+function showInstructionsField() {
+  ui.instructionsField.hidden = !instructionsAllowed();
 }
 
 // --- conversations list -------------------------------------------------
@@ -436,7 +450,7 @@ async function run(conv) {
 
   const body = { messages };
   if (model) body.model = model;
-  if (server.instructionsAllowed && settings.instructions.trim()) {
+  if (instructionsAllowed() && settings.instructions.trim()) {
     body.instructions = settings.instructions;
   }
   if (settings.temperature !== "") body.temperature = Number(settings.temperature);
@@ -564,7 +578,10 @@ ui.prompt.addEventListener("input", autosize);
 ui.stop.addEventListener("click", () => active?.controller.abort());
 ui.cancelEdit.addEventListener("click", () => { cancelEdit(); ui.prompt.value = ""; autosize(); });
 ui.newChat.addEventListener("click", newChat);
-ui.model.addEventListener("change", readSettings);
+ui.model.addEventListener("change", () => {
+  readSettings();
+  showInstructionsField();
+});
 for (const input of [ui.instructions, ui.temperature, ui.historySize]) {
   input.addEventListener("change", readSettings);
 }
