@@ -29,6 +29,8 @@ RUN_PKGS = libfcgi-dev libcurl4-openssl-dev libjson-c-dev pkg-config gcc make \
            lighttpd python3 curl
 PKGS     = $(RUN_PKGS) libcmocka-dev apache2 libapache2-mod-fcgid nginx spawn-fcgi \
            nodejs chromium clang libclang-rt-14-dev
+# make bench also plots (gnuplot) and counts syscalls and instructions.
+BENCH_PKGS = $(PKGS) gnuplot-nox strace valgrind
 CC      ?= cc
 PKGCONF  = pkg-config
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -47,7 +49,7 @@ LIB_OBJS = $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps deps-run browser-deps run test unit e2e check-config clean format
+.PHONY: all deps deps-run deps-bench browser-deps run test unit e2e check-config clean format
 
 all: $(BUILD)/chatstream
 
@@ -66,8 +68,8 @@ $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB_OBJS)
 # The tests start their own servers on loopback ports: while installing, a
 # temporary policy-rc.d keeps Debian from starting apache2 and nginx as
 # system services (both would want port 80).
-deps deps-run:
-	@missing=""; for p in $(if $(filter deps-run,$@),$(RUN_PKGS),$(PKGS)); do \
+deps deps-run deps-bench:
+	@missing=""; for p in $(if $(filter deps-run,$@),$(RUN_PKGS),$(if $(filter deps-bench,$@),$(BENCH_PKGS),$(PKGS))); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -198,3 +200,7 @@ clean:
 
 format:
 	clang-format -i src/*.c src/*.h src/*/*.c tests/unit/*.c
+
+# Benchmarks (bench/): the load tools, then make bench / make bench-quick.
+-include bench/tools.mk
+-include bench/bench.mk
