@@ -77,6 +77,7 @@ struct req {
 
 struct stats {
 	uint64_t started, completed, aborted, deltas, max_late_ns;
+	uint64_t late_1ms, late_10ms;  /* writes more than 1 / 10 ms late */
 };
 
 static int ep = -1, listen_fd = -1, timer_fd = -1, sig_fd = -1;
@@ -304,6 +305,15 @@ queue_stream_end(struct conn *c)
 
 static void conn_process(struct conn *c);
 
+static void
+note_lateness(uint64_t late_ns)
+{
+	if (late_ns > st.max_late_ns)
+		st.max_late_ns = late_ns;
+	st.late_1ms += late_ns > 1000000;
+	st.late_10ms += late_ns > 10000000;
+}
+
 /*
  * Write c's next delta now; then schedule the one after, or end the stream
  * and go back to reading the next request on the connection.
@@ -313,8 +323,7 @@ stream_tick(struct conn *c)
 {
 	uint64_t now = bench_now_ns();
 
-	if (now > c->due_ns && now - c->due_ns > st.max_late_ns)
-		st.max_late_ns = now - c->due_ns;
+	note_lateness(now > c->due_ns ? now - c->due_ns : 0);
 	if (queue_chunk(c, "data: {\"id\":\"chatcmpl-bench\",\"object\":"
 	    "\"chat.completion.chunk\",\"created\":0,\"model\":\"%s\","
 	    "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"t=%llu \"},"
@@ -736,9 +745,11 @@ main(int argc, char **argv)
 	}
 done:
 	fprintf(stderr, "upstream: streams started=%llu completed=%llu "
-	    "aborted=%llu deltas=%llu max_lateness_us=%llu\n",
+	    "aborted=%llu deltas=%llu max_lateness_us=%llu late_1ms=%llu "
+	    "late_10ms=%llu\n",
 	    (unsigned long long)st.started, (unsigned long long)st.completed,
 	    (unsigned long long)st.aborted, (unsigned long long)st.deltas,
-	    (unsigned long long)(st.max_late_ns / 1000));
+	    (unsigned long long)(st.max_late_ns / 1000),
+	    (unsigned long long)st.late_1ms, (unsigned long long)st.late_10ms);
 	return 0;
 }
