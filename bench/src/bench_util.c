@@ -153,17 +153,23 @@ bench_queue_append(struct bench_queue *q, const void *p, size_t n)
 int
 bench_queue_printf(struct bench_queue *q, const char *fmt, ...)
 {
+	size_t room = q->cap - q->len;
 	va_list ap;
 	int n;
 
+	/* Usually the text fits behind the queued bytes: format once. */
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(room ? q->data + q->len : NULL, room, fmt, ap);
 	va_end(ap);
-	if (n < 0 || queue_reserve(q, (size_t)n + 1) != 0)
+	if (n < 0 || (size_t)n > q->max - bench_queue_pending(q))
 		return -1;
-	va_start(ap, fmt);
-	(void)vsnprintf(q->data + q->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
+	if ((size_t)n >= room) {
+		if (queue_reserve(q, (size_t)n + 1) != 0)
+			return -1;
+		va_start(ap, fmt);
+		(void)vsnprintf(q->data + q->len, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
 	q->len += (size_t)n;
 	return 0;
 }

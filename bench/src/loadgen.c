@@ -502,6 +502,9 @@ stream_read(struct stream *s)
 			head_feed(s, rbuf, (size_t)n, now);
 		else
 			body_feed(s, rbuf, (size_t)n, now);
+		/* A short read drained the socket; epoll is level-triggered. */
+		if ((size_t)n < sizeof(rbuf))
+			return;
 	}
 }
 
@@ -511,6 +514,7 @@ stream_event(struct stream *s, uint32_t events)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
+	/* PH_CONNECT lasts until the whole request is written. */
 	if (s->phase == PH_CONNECT) {
 		if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 ||
 		    err != 0) {

@@ -609,14 +609,17 @@ conn_event(struct conn *c, uint32_t events)
 static void
 accept_all(void)
 {
+	static int warned_fds;
 	struct conn *c;
 	int fd, one = 1;
 
 	for (;;) {
 		fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
+			if ((errno == EMFILE || errno == ENFILE) && !warned_fds) {
 				perror("upstream: accept");
+				warned_fds = 1;
+			}
 			return;
 		}
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
