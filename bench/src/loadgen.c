@@ -733,7 +733,7 @@ static void
 run(uint64_t t0)
 {
 	struct epoll_event evs[EVENTS_MAX];
-	uint64_t now, next_start = 0, n = opt.streams;
+	uint64_t now, j, next_start = 0, n = opt.streams;
 	uint64_t deadline = t0 + opt.timeout_s * NS_PER_SEC;
 	uint64_t ramp_ns = opt.ramp_ms * 1000000;
 	int i, k, timeout;
@@ -750,8 +750,8 @@ run(uint64_t t0)
 		for (i = 0; i < k; i++)
 			stream_event(evs[i].data.ptr, evs[i].events);
 	}
-	for (k = 0; (uint64_t)k < n; k++)
-		stream_end(&streams[k], "timeout");
+	for (j = 0; j < n; j++)   /* no-op for streams already ended */
+		stream_end(&streams[j], "timeout");
 }
 
 int

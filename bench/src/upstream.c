@@ -482,6 +482,8 @@ parse_head(const struct conn *c, struct req *r)
 	if ((end = memmem(p, c->in_len, "\r\n\r\n", 4)) == NULL)
 		return c->in_len >= REQ_HEAD_MAX ? -1 : 0;
 	r->head_len = (size_t)(end - p) + 4;
+	if (r->head_len > REQ_HEAD_MAX)
+		return -1;
 	eol = memmem(p, (size_t)(end - p) + 2, "\r\n", 2);
 	r->method = p;
 	if ((sp = memchr(p, ' ', (size_t)(eol - p))) == NULL)
