@@ -18,8 +18,8 @@
  * abort() on violation:
  *   - no event after a finish or an error, none after CS_ECLIENTGONE;
  *   - text deltas non-empty, of a known kind; tool calls with id, name
- *     and arguments as strings; finish reasons in the native set; error
- *     type and message non-empty strings;
+ *     and arguments as strings; finish reasons in the native set; an
+ *     error's type a non-empty string, its message a string;
  *   - the result: CS_ECLIENTGONE once the client is gone; else CS_OK
  *     with exactly one finish and no error; else CS_EUPSTREAM with
  *     exactly one error event (provider.h: a non-CS_OK return is the
@@ -117,9 +117,12 @@ on_event(void *ctx, const struct cs_event *ev)
 		st->n_finish++;
 		break;
 	case CS_EV_ERROR:
-		if (check_str(ev->error_type) == 0 ||
-		    check_str(ev->error_message) == 0)
+		/* The message may be the provider's own text, and every
+		 * adapter passes an empty one on as is (corpus seeds
+		 * <kind>/error-empty-message); only its presence is checked. */
+		if (check_str(ev->error_type) == 0)
 			abort();
+		check_str(ev->error_message);
 		st->n_error++;
 		break;
 	default:
