@@ -353,15 +353,14 @@ head_value(const char *h, const char *name)
 }
 
 /*
- * The response head is complete in s->in (NUL-terminated after it).  Returns the status, or -1 when malformed.
+ * The response head is complete in s->in (NUL-terminated after it): note
+ * how the body is framed.  Returns the status, or -1 when malformed.
  */
 static int
 parse_response_head(struct stream *s)
 {
-	const char *v;
+	const char *h = s->in.data, *v;
 	uint64_t status;
-
-	const char *h = s->in.data;
 
 	if (strncmp(h, "HTTP/1.", 7) != 0 || h[8] != ' ' ||
 	    bench_parse_u64n(h + 9, 3, 100, 599, &status) != 0)
@@ -604,6 +603,8 @@ parse_args(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+			usage(NULL);
 		if (v == NULL)
 			usage("option needs a value");
 		i++;
