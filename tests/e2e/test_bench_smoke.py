@@ -51,7 +51,7 @@ def case_rows_filled(t):
     for section, cells in rows:
         if cells[0].startswith("↳"):         # a failure-reason line
             continue
-        if cells[0] in ("", "path", "scenario", "measure", "target", "Ir incl."):
+        if cells[0] in ("", "path", "scenario", "measure", "target", "Ir incl.", "Ir self"):
             continue                          # header rows
         for c in cells:
             t.check(c != "", "%s: empty cell in %r" % (section, cells))
