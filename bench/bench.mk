@@ -6,7 +6,7 @@
 #
 #   make bench         all six paths, 1 / 500 / 2000 streams, strace and
 #                      callgrind; writes bench/results.md and bench/latency.svg
-#                      (~6-8 minutes)
+#                      (~3 minutes on 2 cores)
 #   make bench-quick   1 and 50 streams, four paths, no valgrind; writes
 #                      build/bench/results.md and latency.svg (< 1 minute)
 
