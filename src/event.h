@@ -32,7 +32,7 @@ struct cs_event {
 	const char *tool_name;
 	const char *tool_args;
 	/* CS_EV_FINISH: reason in the native set (stop, length, tool_calls,
-	 * content_filter, error, unknown), the provider's own spelling, and
+	 * content_filter, other, unknown), the provider's own spelling, and
 	 * the provider's usage object or NULL. */
 	const char *finish_reason;
 	const char *native_finish_reason;

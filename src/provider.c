@@ -116,7 +116,9 @@ cs_emit_error(cs_emit_fn emit, void *ctx, const char *type, const char *msg)
 	memset(&ev, 0, sizeof(ev));
 	ev.type = CS_EV_ERROR;
 	ev.error_type = type;
-	ev.error_message = msg;
+	/* Providers do send {"error":""}: the client still gets a sentence. */
+	ev.error_message = msg != NULL && *msg != '\0' ? msg :
+	    "the provider reported an error without a message";
 	r = emit(ctx, &ev);
 	return r != CS_OK ? r : CS_EUPSTREAM;
 }
