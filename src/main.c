@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -107,6 +108,24 @@ wait_for_connection(void)
 	}
 }
 
+/*
+ * Run this thread in glibc's built-in "C" locale object.  json-c 0.16
+ * switches to a "C" LC_NUMERIC around every json_tokener_parse_ex() call
+ * (duplocale + newlocale + freelocale); from any other locale, including
+ * the default global one, both take glibc's process-wide locale write
+ * lock and allocate, so hundreds of streaming threads contend on it for
+ * every provider event.  From the built-in C object all three return at
+ * once.  chatstream never calls setlocale(), so nothing else changes.
+ */
+static void
+c_locale_for_thread(void)
+{
+	locale_t c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+
+	if (c != (locale_t)0)
+		uselocale(c);
+}
+
 static void *
 worker(void *arg)
 {
@@ -117,6 +136,7 @@ worker(void *arg)
 
 	(void)arg;
 	w.cfg = &cfg;
+	c_locale_for_thread();
 	if ((w.up = cs_upstream_new()) == NULL) {
 		cs_warnx("worker: cannot create a libcurl handle");
 		goto dead;
