@@ -1,4 +1,15 @@
-/* upstream.c — libcurl transfer loop for HTTP providers; see upstream.h. */
+/*
+ * upstream.c — libcurl transfer loop for HTTP providers; see upstream.h.
+ *
+ * Each worker drives its transfer with curl_multi_socket_action() and its
+ * own poll() over libcurl's sockets and the client's FastCGI socket, so
+ * per provider event the worker makes one poll, one recv and one write
+ * (plus libcurl's own readability check after each read).  With
+ * curl_multi_perform()/curl_multi_poll() libcurl also polled the socket
+ * before reading and added a wake-up pipe to every wait.
+ */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +31,20 @@
 #define BACKOFF_MAX_MS     8000L
 #define POLL_SLICE_MS      1000L   /* shutdown is noticed this fast */
 
+#define MAX_CURL_SOCKETS   4       /* a transfer uses 1 (2 while racing
+                                      IPv6 and IPv4) */
+
 struct cs_upstream {
 	CURLM *multi;
 	CURL  *easy;
+	/* What libcurl asks to be watched (CURLMOPT_SOCKETFUNCTION) ... */
+	struct {
+		curl_socket_t fd;
+		short events;         /* POLLIN, POLLOUT */
+	} socks[MAX_CURL_SOCKETS];
+	size_t nsocks;
+	/* ... and when it wants to run anyway (CURLMOPT_TIMERFUNCTION). */
+	int64_t timer_due;            /* cs_now_ms() time, -1 = none */
 };
 
 /* State of one attempt. */
@@ -41,6 +63,44 @@ struct xfer {
 	struct cs_buf errbody;  /* body of a non-2xx answer */
 };
 
+/* CURLMOPT_SOCKETFUNCTION: keep u->socks as libcurl wants it. */
+static int
+on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	struct cs_upstream *u = userp;
+	size_t i;
+
+	(void)e;
+	(void)socketp;
+	for (i = 0; i < u->nsocks; i++)
+		if (u->socks[i].fd == fd)
+			break;
+	if (what == CURL_POLL_REMOVE) {
+		if (i < u->nsocks)
+			u->socks[i] = u->socks[--u->nsocks];
+		return 0;
+	}
+	if (i == u->nsocks) {
+		if (u->nsocks == MAX_CURL_SOCKETS)
+			return -1;    /* libcurl fails the transfer */
+		u->socks[u->nsocks++].fd = fd;
+	}
+	u->socks[i].events = (short)(((what & CURL_POLL_IN) ? POLLIN : 0) |
+	    ((what & CURL_POLL_OUT) ? POLLOUT : 0));
+	return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: -1 = no timer, 0 = as soon as possible. */
+static int
+on_timer(CURLM *m, long timeout_ms, void *userp)
+{
+	struct cs_upstream *u = userp;
+
+	(void)m;
+	u->timer_due = timeout_ms < 0 ? -1 : cs_now_ms() + timeout_ms;
+	return 0;
+}
+
 struct cs_upstream *
 cs_upstream_new(void)
 {
@@ -48,8 +108,15 @@ cs_upstream_new(void)
 
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return NULL;
+	u->timer_due = -1;
 	if ((u->multi = curl_multi_init()) == NULL ||
-	    (u->easy = curl_easy_init()) == NULL) {
+	    (u->easy = curl_easy_init()) == NULL ||
+	    curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, on_socket)
+	    != CURLM_OK ||
+	    curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u) != CURLM_OK ||
+	    curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, on_timer)
+	    != CURLM_OK ||
+	    curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u) != CURLM_OK) {
 		cs_upstream_free(u);
 		return NULL;
 	}
@@ -316,26 +383,64 @@ enum attempt_end {
 	END_TOTAL,       /* total_timeout */
 };
 
+/*
+ * Tell libcurl what poll() saw on its sockets (pfd[0..n-1]), and run its
+ * timer when due.  Returns 0, or -1 if libcurl failed.
+ */
+static int
+curl_act(struct cs_upstream *u, const struct pollfd *pfd, size_t n,
+    int *running)
+{
+	int mask;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (pfd[i].revents == 0)
+			continue;
+		mask = 0;
+		/* A hang-up still has data (or the EOF) to read. */
+		if (pfd[i].revents & (POLLIN | POLLHUP))
+			mask |= CURL_CSELECT_IN;
+		if (pfd[i].revents & POLLOUT)
+			mask |= CURL_CSELECT_OUT;
+		if (pfd[i].revents & (POLLERR | POLLNVAL))
+			mask |= CURL_CSELECT_ERR;
+		if (curl_multi_socket_action(u->multi, pfd[i].fd, mask,
+		    running) != CURLM_OK)
+			return -1;
+	}
+	if (u->timer_due >= 0 && cs_now_ms() >= u->timer_due) {
+		u->timer_due = -1;
+		if (curl_multi_socket_action(u->multi, CURL_SOCKET_TIMEOUT, 0,
+		    running) != CURLM_OK)
+			return -1;
+	}
+	return 0;
+}
+
 static enum attempt_end
 run_attempt(struct cs_upstream *u, const struct cs_upstream_cfg *cfg,
     struct xfer *x, int64_t t_total_end, CURLcode *result)
 {
-	struct curl_waitfd wfd;
+	struct pollfd pfd[MAX_CURL_SOCKETS + 1];
 	struct CURLMsg *msg;
 	enum attempt_end end = END_DONE;
 	int running = 1, left, fd;
+	size_t n = 0;
 	int64_t now, due;
 	long wait;
 	enum cs_err r;
 
 	*result = CURLE_OK;
+	u->timer_due = -1;
 	if (curl_multi_add_handle(u->multi, u->easy) != CURLM_OK) {
 		*result = CURLE_FAILED_INIT;
 		return END_CURL;
 	}
 	fd = cs_conn_fd(x->s->conn);
 	for (;;) {
-		if (curl_multi_perform(u->multi, &running) != CURLM_OK) {
+		/* Adding the handle set a timer: the first pass starts it. */
+		if (curl_act(u, pfd, n, &running) != 0) {
 			*result = CURLE_FAILED_INIT;
 			end = END_CURL;
 			break;
@@ -378,26 +483,39 @@ run_attempt(struct cs_upstream *u, const struct cs_upstream_cfg *cfg,
 			end = END_STOPPED;
 			break;
 		}
-		/* Sleep until the next deadline, keep-alive, or activity on
-		 * either connection. */
+		/* Sleep until the next deadline, libcurl's timer, keep-alive,
+		 * or activity on either connection. */
 		due = x->got_body ? x->t_last_byte + cfg->idle_timeout_ms :
 		    x->t_begin + cfg->first_byte_timeout_ms;
 		if (due > t_total_end)
 			due = t_total_end;
+		if (u->timer_due >= 0 && u->timer_due < due)
+			due = u->timer_due;
 		wait = (long)(due - now);
 		if (wait > cs_stream_keepalive_in(x->s))
 			wait = cs_stream_keepalive_in(x->s);
 		if (wait > POLL_SLICE_MS)
 			wait = POLL_SLICE_MS;
-		if (wait < 1)
-			wait = 1;
-		memset(&wfd, 0, sizeof(wfd));
-		wfd.fd = fd;
-		wfd.events = CURL_WAIT_POLLIN;
-		curl_multi_poll(u->multi, fd >= 0 ? &wfd : NULL,
-		    fd >= 0 ? 1 : 0, (int)wait, NULL);
+		if (wait < 0)
+			wait = 0;
+		for (n = 0; n < u->nsocks; n++) {
+			pfd[n].fd = u->socks[n].fd;
+			pfd[n].events = u->socks[n].events;
+			pfd[n].revents = 0;
+		}
+		if (fd >= 0) {
+			pfd[n].fd = fd;
+			pfd[n].events = POLLIN;
+			pfd[n].revents = 0;
+		}
+		if (poll(pfd, n + (fd >= 0), (int)wait) < 0 && errno != EINTR) {
+			*result = CURLE_RECV_ERROR;
+			end = END_CURL;
+			break;
+		}
 		/* A readable FastCGI connection means the server hung up. */
-		if (wfd.revents != 0 && (r = cs_stream_check(x->s)) != CS_OK) {
+		if (fd >= 0 && pfd[n].revents != 0 &&
+		    (r = cs_stream_check(x->s)) != CS_OK) {
 			x->stop = r;
 			end = END_STOPPED;
 			break;
