@@ -21,6 +21,7 @@
 #include "config.h"
 #include "provider.h"
 #include "request.h"
+#include "openai_fastpath.h"
 #include "openai_stream.h"
 #include "sse_parse.h"
 
@@ -42,6 +43,7 @@ struct cs_adapter {
 	struct tool_call calls[MAX_TOOL_CALLS];
 	size_t n_calls;
 	int calls_emitted;
+	struct cs_buf fast;             /* a plain chunk's content */
 };
 
 static enum cs_err
@@ -222,6 +224,22 @@ in_band_error(struct cs_adapter *a, struct json_object *err)
 	return cs_sse_base_fail(&a->b, "upstream_error", msg);
 }
 
+/* What cs_emit_text() emits for the content of a plain chunk. */
+static enum cs_err
+emit_fast_text(struct cs_adapter *a)
+{
+	struct cs_event ev;
+
+	if (a->fast.len == 0)
+		return CS_OK;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_TEXT;
+	ev.kind = CS_TEXT_CONTENT;
+	ev.text = a->fast.data;
+	ev.text_len = a->fast.len;
+	return a->b.emit(a->b.ctx, &ev);
+}
+
 static enum cs_err
 on_sse(void *ctx, const struct cs_sse_event *sev)
 {
@@ -236,6 +254,10 @@ on_sse(void *ctx, const struct cs_sse_event *sev)
 		a->b.done = 1;
 		return emit_finish(a);
 	}
+	/* Most chunks are a plain text delta: read those without json-c. */
+	if (strcmp(sev->type, "message") == 0 &&
+	    cs_openai_fast_delta(sev->data, sev->data_len, &a->fast))
+		return emit_fast_text(a);
 	chunk = cs_sse_base_parse(&a->b, sev);
 	if (chunk == NULL || !json_object_is_type(chunk, json_type_object)) {
 		r = cs_sse_base_fail(&a->b, "upstream_error",
@@ -287,6 +309,7 @@ cs_openai_stream_new(cs_emit_fn emit, void *ctx)
 		free(a);
 		return NULL;
 	}
+	cs_buf_init(&a->fast, CS_MAX_SSE_EVENT);
 	return a;
 }
 
@@ -313,6 +336,7 @@ cs_openai_stream_free(struct cs_adapter *a)
 	for (i = 0; i < a->n_calls; i++)
 		cs_buf_free(&a->calls[i].args);
 	json_object_put(a->usage);
+	cs_buf_free(&a->fast);
 	cs_sse_base_cleanup(&a->b);
 	free(a);
 }
