@@ -56,6 +56,30 @@ cs_finish_reason_native(const char *r)
 	return "other";
 }
 
+enum cs_err
+cs_array_reserve(void *arrp, size_t *cap, size_t n, size_t elem, size_t max)
+{
+	void *old, *p;
+	size_t ncap;
+
+	if (n < *cap)
+		return CS_OK;
+	if (n >= max)
+		return CS_ETOOBIG;
+	ncap = *cap == 0 ? 4 : *cap * 2;
+	if (ncap > max)
+		ncap = max;
+	/* The pointer is copied as bytes: arrp points at a T *, not a
+	 * void *. */
+	memcpy(&old, arrp, sizeof(old));
+	if ((p = realloc(old, ncap * elem)) == NULL)
+		return CS_ENOMEM;
+	memset((char *)p + *cap * elem, 0, (ncap - *cap) * elem);
+	memcpy(arrp, &p, sizeof(p));
+	*cap = ncap;
+	return CS_OK;
+}
+
 const struct cs_provider *
 cs_provider_for(int kind)
 {

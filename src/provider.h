@@ -116,6 +116,17 @@ enum cs_err cs_sse_base_fail(struct cs_sse_adapter_base *b, const char *type,
 struct json_object *cs_sse_base_parse(struct cs_sse_adapter_base *b,
     const struct cs_sse_event *ev);
 
+/*
+ * Room for element n (0-based) in the growable array whose pointer is at
+ * arrp (e.g. &a->calls) with capacity *cap elements of elem bytes: grows it
+ * (doubling, new elements zeroed) when n == *cap.  CS_ETOOBIG when n has
+ * reached max, CS_ENOMEM when out of memory (the array is left as it was).
+ * Adapters keep per-stream arrays small this way instead of sizing them
+ * for the worst case.
+ */
+enum cs_err cs_array_reserve(void *arrp, size_t *cap, size_t n, size_t elem,
+    size_t max);
+
 /* The adapter for an enum cs_provider_kind (demo for DEMO and AUTO). */
 const struct cs_provider *cs_provider_for(int kind);
 

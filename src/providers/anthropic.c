@@ -40,8 +40,8 @@ struct cs_adapter {
 	struct cs_sse_adapter_base b;   /* first; done: message_stop seen */
 	char finish[64];                /* provider's stop_reason */
 	struct json_object *usage;      /* owned, merged, or NULL */
-	struct tool_call calls[MAX_TOOL_CALLS];
-	size_t n_calls;
+	struct tool_call *calls;        /* grown as calls arrive */
+	size_t n_calls, cap_calls;
 };
 
 static enum cs_err
@@ -100,6 +100,7 @@ block_start(struct cs_adapter *a, struct json_object *chunk)
 {
 	struct json_object *cb = NULL, *type = NULL, *v = NULL;
 	struct tool_call *tc;
+	enum cs_err r;
 
 	if (!json_object_object_get_ex(chunk, "content_block", &cb) ||
 	    !json_object_is_type(cb, json_type_object))
@@ -117,8 +118,10 @@ block_start(struct cs_adapter *a, struct json_object *chunk)
 	}
 	if (strcmp(json_object_get_string(type), "tool_use") != 0)
 		return CS_OK;
-	if (a->n_calls == MAX_TOOL_CALLS)
-		return cs_sse_base_fail(&a->b, "upstream_error",
+	if ((r = cs_array_reserve(&a->calls, &a->cap_calls, a->n_calls,
+	    sizeof(*a->calls), MAX_TOOL_CALLS)) != CS_OK)
+		return cs_sse_base_fail(&a->b, r == CS_ENOMEM ? "internal_error" :
+		    "upstream_error", r == CS_ENOMEM ? "out of memory" :
 		    "the provider sent too many tool calls");
 	tc = &a->calls[a->n_calls++];
 	memset(tc, 0, sizeof(*tc));
@@ -361,6 +364,7 @@ an_free(struct cs_adapter *a)
 		cs_buf_free(&a->calls[i].args);
 		json_object_put(a->calls[i].input);
 	}
+	free(a->calls);
 	json_object_put(a->usage);
 	cs_sse_base_cleanup(&a->b);
 	free(a);

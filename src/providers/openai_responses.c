@@ -37,8 +37,8 @@ struct tool_call {
 
 struct cs_adapter {
 	struct cs_sse_adapter_base b;   /* first; done: terminal event seen */
-	struct tool_call calls[MAX_TOOL_CALLS];
-	size_t n_calls;
+	struct tool_call *calls;        /* grown as calls arrive */
+	size_t n_calls, cap_calls;
 	int n_emitted;                  /* tool calls emitted */
 };
 
@@ -102,7 +102,8 @@ tool_open(struct cs_adapter *a, long index)
 {
 	struct tool_call *tc;
 
-	if (a->n_calls == MAX_TOOL_CALLS)
+	if (cs_array_reserve(&a->calls, &a->cap_calls, a->n_calls,
+	    sizeof(*a->calls), MAX_TOOL_CALLS) != CS_OK)
 		return NULL;
 	tc = &a->calls[a->n_calls++];
 	memset(tc, 0, sizeof(*tc));
@@ -376,6 +377,7 @@ or_free(struct cs_adapter *a)
 		return;
 	for (i = 0; i < a->n_calls; i++)
 		cs_buf_free(&a->calls[i].args);
+	free(a->calls);
 	cs_sse_base_cleanup(&a->b);
 	free(a);
 }
