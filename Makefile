@@ -105,7 +105,8 @@ run: deps-run
 	PORT=$(PORT) BUILD=$(BUILD) tests/lib/serve
 
 # Coverage-guided fuzzing (libFuzzer, Debian's clang): the SSE parser, the
-# request parser and one target per provider adapter (tests/fuzz/
+# request parser, the OpenAI chat fast path against json-c
+# (tests/fuzz/fuzz_openai_fastpath.c) and one target per provider adapter (tests/fuzz/
 # fuzz_adapter.c built with -DFUZZ_KIND=CS_PROVIDER_<KIND>).  Seeds: the
 # files in tests/fuzz/corpus/<target>/ plus, for the adapters and the SSE
 # parser, tests/fixtures/upstream/ with the harness's control bytes in
@@ -122,7 +123,7 @@ FUZZ_FLAGS    = -std=gnu11 -D_GNU_SOURCE -g -O1 -Isrc \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                 $(shell $(PKGCONF) --cflags libcurl json-c 2>/dev/null)
 FUZZ_ADAPTERS = openai-chat openai-completions openai-responses anthropic ollama
-FUZZ_TARGETS  = sse request $(FUZZ_ADAPTERS)
+FUZZ_TARGETS  = sse request openai-fastpath $(FUZZ_ADAPTERS)
 FUZZ_LIB_SRCS = src/provider.c \
                 $(filter-out %/demo.c,$(sort $(wildcard src/providers/*.c))) \
                 src/sse_parse.c src/buf.c src/cs.c src/request.c src/config.c
@@ -142,7 +143,8 @@ fuzz-smoke: fuzz-build
 	    --jobs $$(nproc) $(FUZZ_TARGETS)
 
 fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%) $(FUZZ_ADAPTERS:%=$(FUZZ_DIR)/%.dict) \
-            $(FUZZ_DIR)/request.dict $(FUZZ_DIR)/sse.dict fuzz-corpus
+            $(FUZZ_DIR)/request.dict $(FUZZ_DIR)/sse.dict \
+            $(FUZZ_DIR)/openai-fastpath.dict fuzz-corpus
 
 $(FUZZ_DIR)/obj/%.o: %.c $(wildcard src/*.h src/*/*.h) Makefile
 	@mkdir -p $(dir $@)
@@ -152,6 +154,10 @@ $(FUZZ_DIR)/sse: tests/fuzz/fuzz_sse_parse.c $(filter %/sse_parse.o %/buf.o %/cs
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^
 
 $(FUZZ_DIR)/request: tests/fuzz/fuzz_request.c $(filter %/request.o %/config.o %/buf.o %/cs.o,$(FUZZ_LIB_OBJS))
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c
+
+# The chat fast path against json-c (differential).
+$(FUZZ_DIR)/openai-fastpath: tests/fuzz/fuzz_openai_fastpath.c $(filter %/openai_fastpath.o %/buf.o %/cs.o,$(FUZZ_LIB_OBJS))
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c
 
 $(FUZZ_ADAPTERS:%=$(FUZZ_DIR)/%): $(FUZZ_DIR)/%: tests/fuzz/fuzz_adapter.c $(FUZZ_LIB_OBJS)
@@ -169,6 +175,11 @@ $(FUZZ_DIR)/request.dict: tests/fuzz/json.dict src/request.c
 	@mkdir -p $(dir $@)
 	@{ cat tests/fuzz/json.dict; $(call fuzz_literals,src/request.c); } > $@
 
+$(FUZZ_DIR)/openai-fastpath.dict: tests/fuzz/json.dict src/providers/openai_fastpath.c
+	@mkdir -p $(dir $@)
+	@{ cat tests/fuzz/json.dict; \
+	  $(call fuzz_literals,src/providers/openai_fastpath.c); } > $@
+
 $(FUZZ_DIR)/sse.dict: tests/fuzz/sse.dict
 	@mkdir -p $(dir $@)
 	cp $< $@
@@ -179,12 +190,18 @@ fuzz_literals = grep -ho '"[A-Za-z0-9_.:/ -]\{2,\}"' $(1) | sort -u | \
 	sed 's/^"\(.*\)"$$/"\1"\n"\\"\1\\""/'
 
 # Seeds: the committed corpora, and the fixtures with the control bytes of
-# the harness in front (adapters: fed whole and cut; sse: no limits, cut).
+# the harness in front (adapters: fed whole and cut; sse: no limits, cut);
+# openai-fastpath: each JSON data line of the OpenAI fixtures on its own.
 fuzz-corpus:
 	@mkdir -p $(FUZZ_TARGETS:%=$(FUZZ_DIR)/corpus/%)
 	@cp -r tests/fuzz/corpus/. $(FUZZ_DIR)/corpus/
 	$(foreach t,$(FUZZ_ADAPTERS),$(call fuzz_seed,$(t),'\0\0' '\7\0'))
 	$(call fuzz_seed,sse,'\377\377\7')
+	@for f in $(wildcard $(FUZZ_FIXTURES)/openai-*.sse); do \
+	  sed -n 's/^data: \{0,1\}\({.*[^\r]\)\r\{0,1\}$$/\1/p' $$f | \
+	    awk -v p=$(FUZZ_DIR)/corpus/openai-fastpath/$${f##*/}- \
+	    '{ printf "%s", $$0 > (p NR); close(p NR) }'; \
+	done
 
 # $(call fuzz_seed,TARGET,PREFIXES): one seed per fixture and prefix.
 define fuzz_seed

@@ -13,6 +13,8 @@
 
 #include "openai_fastpath.h"
 
+/* The byte loops work on local copies of i: s may alias the reader (it
+ * is unsigned char), so the compiler would store r->i at every byte. */
 struct reader {
 	const unsigned char *s;
 	size_t i;                  /* cursor */
@@ -20,10 +22,16 @@ struct reader {
 	struct cs_buf *content;    /* delta.content goes here */
 };
 
+struct key {
+	const char *name;
+	size_t len;
+};
+#define KEY(s) { s, sizeof(s) - 1 }
+
 /* One object level: its allowed keys (at most 32), a mask of the keys it
  * requires, and the reader of the value of key number k. */
 struct shape {
-	const char *const *keys;
+	const struct key *keys;
 	size_t n_keys;
 	unsigned required;
 	int (*value)(struct reader *r, size_t k);
@@ -32,9 +40,12 @@ struct shape {
 static void
 skip_ws(struct reader *r)
 {
-	while (r->i < r->len && (r->s[r->i] == ' ' || r->s[r->i] == '\t' ||
-	    r->s[r->i] == '\n' || r->s[r->i] == '\r'))
-		r->i++;
+	size_t i = r->i;
+
+	while (i < r->len && (r->s[i] == ' ' || r->s[i] == '\t' ||
+	    r->s[i] == '\n' || r->s[i] == '\r'))
+		i++;
+	r->i = i;
 }
 
 /* Skip whitespace, then consume c if it comes next. */
@@ -50,11 +61,11 @@ eat(struct reader *r, unsigned char c)
 }
 
 /* A literal token (null, 0); what follows it is the caller's check. */
-static int
-literal(struct reader *r, const char *lit)
-{
-	size_t n = strlen(lit);
+#define literal(r, lit) literal_n(r, lit, sizeof(lit) - 1)
 
+static int
+literal_n(struct reader *r, const char *lit, size_t n)
+{
 	skip_ws(r);
 	if (r->len - r->i < n || memcmp(r->s + r->i, lit, n) != 0)
 		return 0;
@@ -65,11 +76,12 @@ literal(struct reader *r, const char *lit)
 static size_t
 digits(struct reader *r)
 {
-	size_t start = r->i;
+	size_t start = r->i, i = r->i;
 
-	while (r->i < r->len && r->s[r->i] >= '0' && r->s[r->i] <= '9')
-		r->i++;
-	return r->i - start;
+	while (i < r->len && r->s[i] >= '0' && r->s[i] <= '9')
+		i++;
+	r->i = i;
+	return i - start;
 }
 
 /* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
@@ -200,24 +212,23 @@ escape(struct reader *r, unsigned char out[3])
 static int
 plain_run(struct reader *r)
 {
-	unsigned char c;
-	size_t n;
+	const unsigned char *s = r->s;
+	size_t i = r->i, n;
+	int ok = 1;
 
-	while (r->i < r->len) {
-		c = r->s[r->i];
-		if (c == '"' || c == '\\')
-			return 1;
-		if (c < 0x20)
-			return 0;
-		if (c < 0x80) {
-			r->i++;
+	while (i < r->len && s[i] != '"' && s[i] != '\\') {
+		if (s[i] >= 0x20 && s[i] < 0x80) {
+			i++;
 			continue;
 		}
-		if ((n = utf8_len(r->s + r->i, r->len - r->i)) == 0)
-			return 0;
-		r->i += n;
+		if (s[i] < 0x20 || (n = utf8_len(s + i, r->len - i)) == 0) {
+			ok = 0;
+			break;
+		}
+		i += n;
 	}
-	return 1;
+	r->i = i;
+	return ok;
 }
 
 /* A string; its decoded bytes are appended to out unless out is NULL. */
@@ -255,22 +266,20 @@ string_or_null(struct reader *r, struct cs_buf *out)
 static int
 key(struct reader *r, const struct shape *sh)
 {
-	size_t start, n, k;
+	size_t start, i, n, k;
 
 	if (!eat(r, '"'))
 		return -1;
-	start = r->i;
-	while (r->i < r->len && r->s[r->i] != '"') {
-		if (r->s[r->i] == '\\')
-			return -1;
-		r->i++;
-	}
-	if (r->i == r->len)
+	start = i = r->i;
+	while (i < r->len && r->s[i] != '"' && r->s[i] != '\\')
+		i++;
+	if (i == r->len || r->s[i] == '\\')
 		return -1;
-	n = r->i++ - start;
+	n = i - start;
+	r->i = i + 1;
 	for (k = 0; k < sh->n_keys; k++)
-		if (strlen(sh->keys[k]) == n &&
-		    memcmp(sh->keys[k], r->s + start, n) == 0)
+		if (sh->keys[k].len == n &&
+		    memcmp(sh->keys[k].name, r->s + start, n) == 0)
 			return eat(r, ':') ? (int)k : -1;
 	return -1;
 }
@@ -298,7 +307,9 @@ object(struct reader *r, const struct shape *sh)
 }
 
 enum { DELTA_ROLE, DELTA_CONTENT, DELTA_REFUSAL };
-static const char *const delta_keys[] = { "role", "content", "refusal" };
+static const struct key delta_keys[] = {
+	KEY("role"), KEY("content"), KEY("refusal")
+};
 
 static int
 delta_value(struct reader *r, size_t k)
@@ -318,8 +329,8 @@ static const struct shape delta_shape = {
 };
 
 enum { CHOICE_INDEX, CHOICE_DELTA, CHOICE_LOGPROBS, CHOICE_FINISH };
-static const char *const choice_keys[] = {
-	"index", "delta", "logprobs", "finish_reason"
+static const struct key choice_keys[] = {
+	KEY("index"), KEY("delta"), KEY("logprobs"), KEY("finish_reason")
 };
 
 static int
@@ -344,9 +355,10 @@ enum {
 	TOP_ID, TOP_OBJECT, TOP_MODEL, TOP_FINGERPRINT, TOP_TIER,
 	TOP_OBFUSCATION, TOP_CREATED, TOP_USAGE, TOP_CHOICES
 };
-static const char *const top_keys[] = {
-	"id", "object", "model", "system_fingerprint", "service_tier",
-	"obfuscation", "created", "usage", "choices"
+static const struct key top_keys[] = {
+	KEY("id"), KEY("object"), KEY("model"), KEY("system_fingerprint"),
+	KEY("service_tier"), KEY("obfuscation"), KEY("created"), KEY("usage"),
+	KEY("choices")
 };
 
 static int
