@@ -40,8 +40,8 @@ struct cs_adapter {
 	struct cs_sse_adapter_base b;   /* first; done: [DONE] seen */
 	char finish[64];                /* provider's finish_reason */
 	struct json_object *usage;      /* owned reference or NULL */
-	struct tool_call calls[MAX_TOOL_CALLS];
-	size_t n_calls;
+	struct tool_call *calls;        /* grown as calls arrive */
+	size_t n_calls, cap_calls;
 	int calls_emitted;
 	struct cs_buf fast;             /* a plain chunk's content */
 };
@@ -69,7 +69,8 @@ tool_slot(struct cs_adapter *a, int index, const char *id)
 			return tc;
 		break;
 	}
-	if (a->n_calls == MAX_TOOL_CALLS)
+	if (cs_array_reserve(&a->calls, &a->cap_calls, a->n_calls,
+	    sizeof(*a->calls), MAX_TOOL_CALLS) != CS_OK)
 		return NULL;
 	tc = &a->calls[a->n_calls++];
 	memset(tc, 0, sizeof(*tc));
@@ -335,6 +336,7 @@ cs_openai_stream_free(struct cs_adapter *a)
 		return;
 	for (i = 0; i < a->n_calls; i++)
 		cs_buf_free(&a->calls[i].args);
+	free(a->calls);
 	json_object_put(a->usage);
 	cs_buf_free(&a->fast);
 	cs_sse_base_cleanup(&a->b);
