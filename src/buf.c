@@ -97,6 +97,19 @@ cs_buf_printf(struct cs_buf *b, const char *fmt, ...)
 }
 
 enum cs_err
+cs_buf_put_ulong(struct cs_buf *b, unsigned long v)
+{
+	char tmp[24];
+	size_t i = sizeof(tmp);
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	return cs_buf_append(b, tmp + i, sizeof(tmp) - i);
+}
+
+enum cs_err
 cs_buf_json_str(struct cs_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";

@@ -12,8 +12,15 @@
 static enum cs_err
 put_id(struct cs_enc *e, struct cs_buf *out)
 {
+	enum cs_err r;
+
 	e->seq++;
-	return cs_buf_printf(out, "id: %s:%lu\n", e->stream_id, e->seq);
+	if ((r = cs_buf_puts(out, "id: ")) != CS_OK ||
+	    (r = cs_buf_puts(out, e->stream_id)) != CS_OK ||
+	    (r = cs_buf_puts(out, ":")) != CS_OK ||
+	    (r = cs_buf_put_ulong(out, e->seq)) != CS_OK)
+		return r;
+	return cs_buf_puts(out, "\n");
 }
 
 static enum cs_err

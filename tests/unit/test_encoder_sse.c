@@ -165,6 +165,34 @@ test_buffer_cap(void **state)
 	cs_buf_free(&b);
 }
 
+/* The event ids' counter is formatted without printf. */
+static void
+test_put_ulong(void **state)
+{
+	static const struct {
+		unsigned long v;
+		const char *want;
+	} cases[] = {
+		{ 0, "0" }, { 7, "7" }, { 10, "10" }, { 4294967296UL,
+		    "4294967296" }, { 18446744073709551615UL,
+		    "18446744073709551615" },
+	};
+	struct cs_buf b;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < CS_ARRAY_LEN(cases); i++) {
+		cs_buf_init(&b, 64);
+		assert_int_equal(cs_buf_put_ulong(&b, cases[i].v), CS_OK);
+		assert_int_equal(b.len, strlen(cases[i].want));
+		assert_memory_equal(b.data, cases[i].want, b.len);
+		cs_buf_free(&b);
+	}
+	cs_buf_init(&b, 3);    /* the cap holds */
+	assert_int_not_equal(cs_buf_put_ulong(&b, 1234), CS_OK);
+	cs_buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -175,6 +203,7 @@ main(void)
 		cmocka_unit_test(test_finish_without_usage),
 		cmocka_unit_test(test_keepalive_and_error_body),
 		cmocka_unit_test(test_buffer_cap),
+		cmocka_unit_test(test_put_ulong),
 	};
 
 	return cmocka_run_group_tests_name("encoder_sse", tests, NULL, NULL);
