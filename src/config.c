@@ -133,6 +133,8 @@ static const struct ckey keys[] = {
 	ROW("instructions", TOP(instructions), CT_STRING), .def = "" },
 	ROW("client_tools", TOP(client_tools), CT_BOOL), .min = 0, .max = 1,
 	    .def = "yes" },
+	ROW("chat_get", TOP(chat_get), CT_BOOL), .min = 0, .max = 1,
+	    .def = "yes" },
 	ROW("demo_words_per_second", TOP(demo_words_per_second), CT_INT),
 	    .min = 1, .max = 1000, .def = "20" },
 	ROW("self_check", TOP(self_check), CT_BOOL), .min = 0, .max = 1,

@@ -110,6 +110,8 @@ struct cs_config {
 	char   instructions[CS_MAX_INSTRUCTIONS]; /* server system prompt */
 	/* tools */
 	int    client_tools;         /* may clients send "tools"? */
+	/* GET /api/chat?prompt=... (EventSource) */
+	int    chat_get;
 	/* demo provider */
 	int    demo_words_per_second;
 	/* GET /api/check, the deployment self-check stream */

@@ -11,6 +11,13 @@
 
 #define CS_STREAM_ID_LEN 16
 
+/* Header lines every streaming protocol sends after its Content-Type:
+ * no caching, no buffering in nginx, no content sniffing. */
+#define CS_STREAM_HEADERS \
+	"Cache-Control: no-cache\r\n" \
+	"X-Accel-Buffering: no\r\n" \
+	"X-Content-Type-Options: nosniff\r\n"
+
 /* Per-response encoder state. */
 struct cs_enc {
 	const struct cs_encoder *ops;
@@ -39,5 +46,11 @@ struct cs_encoder {
 
 /* The native protocol (docs/protocol.md). */
 extern const struct cs_encoder cs_encoder_sse;
+/* Plain text: the answer's text only (docs/protocol.md "Plain text"). */
+extern const struct cs_encoder cs_encoder_text;
+
+/* The JSON body of an HTTP error, shared by the encoders. */
+enum cs_err cs_encoder_json_error_body(const char *type, const char *message,
+    struct cs_buf *out);
 
 #endif

@@ -13,6 +13,7 @@
 #include "handler.h"
 #include "log.h"
 #include "provider.h"
+#include "query.h"
 #include "request.h"
 #include "stream.h"
 #include "upstream.h"
@@ -221,19 +222,200 @@ serve_models(const struct cs_config *cfg, struct cs_stream *s)
 	json_object_put(root);
 }
 
+/* Validate the JSON request body (len bytes) and stream the answer. */
+static void
+run_chat(struct cs_worker *w, struct cs_stream *s, const char *body,
+    size_t len, const char **model)
+{
+	const struct cs_config *cfg = w->cfg;
+	struct cs_chat_request *req = NULL;
+	const struct cs_provider *prov;
+	struct cs_reqerr rerr;
+	enum cs_err r;
+	int retries = 0;
+
+	memset(&rerr, 0, sizeof(rerr));
+	r = cs_request_parse(cfg, body, len, &req, &rerr);
+	if (r == CS_ENOMEM) {
+		cs_stream_fail(s, 500, "internal_error", "out of memory", 0,
+		    "internal_error");
+		goto out;
+	}
+	if (r != CS_OK) {
+		cs_stream_fail(s, rerr.status ? rerr.status : 400,
+		    "invalid_request", rerr.message, 0, "bad_request");
+		goto out;
+	}
+	*model = req->model->name;
+	prov = cs_provider_for(req->model->up->provider_eff);
+	if (prov->run != NULL)
+		prov->run(cfg, req, s);
+	else
+		cs_upstream_run(w->up, prov, req, s, &retries);
+	cs_stream_end(s);
+out:
+	s->retries = retries;
+	/* *model points into the config, not into req. */
+	cs_request_free(req);
+}
+
+/*
+ * Is this GET allowed to spend the site's tokens?  Browsers mark every
+ * request with Sec-Fetch-Site, and cross-origin ones with Origin: a page
+ * elsewhere that points an <img> or EventSource here is refused, so a GET
+ * endpoint is no way around the same-origin rule that protects POST (whose
+ * JSON body needs a CORS preflight).  Clients that are not browsers send
+ * neither header and pass, as they could POST anyway.
+ */
+static int
+same_site(struct cs_conn *c)
+{
+	const char *site = cs_conn_param(c, "HTTP_SEC_FETCH_SITE");
+	const char *origin = cs_conn_param(c, "HTTP_ORIGIN");
+	const char *host = cs_conn_param(c, "HTTP_HOST");
+	const char *o;
+
+	if (site != NULL && strcmp(site, "same-origin") != 0 &&
+	    strcmp(site, "none") != 0)
+		return 0;
+	if (origin == NULL)
+		return 1;
+	/* Origin is scheme://host[:port]; compare that part with Host. */
+	if ((o = strstr(origin, "://")) == NULL || host == NULL)
+		return 0;
+	return strcasecmp(o + 3, host) == 0;
+}
+
+/*
+ * GET /api/chat?prompt=...[&model=...][&format=text]: one user message,
+ * for EventSource.  The request is built as the JSON a POST would carry and
+ * goes through the same validation and limits.
+ */
+static void
+serve_chat_get(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
+    const char **model)
+{
+	static const char *const keys[] = { "prompt", "model", "format" };
+	const struct cs_config *cfg = w->cfg;
+	const char *qs = cs_conn_param(c, "QUERY_STRING");
+	struct json_object *root = NULL, *msgs, *m;
+	struct cs_buf prompt, name;
+	const char *json;
+	char bad[80], msg[160];
+	int r;
+
+	cs_buf_init(&prompt, cfg->max_message_bytes);
+	cs_buf_init(&name, CS_MAX_NAME);
+	if (!cfg->chat_get) {
+		s->allow = "POST";
+		cs_stream_fail(s, 405, "invalid_request", "GET /api/chat is "
+		    "disabled on this server; POST a JSON body", 0,
+		    "bad_request");
+		goto out;
+	}
+	if (!same_site(c)) {
+		cs_stream_fail(s, 403, "forbidden", "cross-site GET requests "
+		    "are refused; POST from your own page instead", 0,
+		    "bad_request");
+		goto out;
+	}
+	/* EventSource reconnecting after the stream ended: a 204 makes it
+	 * stop instead of asking the model again. */
+	if (cs_conn_param(c, "HTTP_LAST_EVENT_ID") != NULL) {
+		cs_stream_no_content(s);
+		goto out;
+	}
+	if (cs_query_check_keys(qs, keys, CS_ARRAY_LEN(keys), bad,
+	    sizeof(bad)) != 0) {
+		snprintf(msg, sizeof(msg), "query: unknown, repeated or "
+		    "malformed parameter \"%.60s\" (accepted: prompt, model, "
+		    "format)", bad);
+		cs_stream_fail(s, 400, "invalid_request", msg, 0,
+		    "bad_request");
+		goto out;
+	}
+	r = cs_query_get(qs, "prompt", &prompt);
+	if (r == -2) {
+		snprintf(msg, sizeof(msg), "prompt: longer than %zu bytes",
+		    cfg->max_message_bytes);
+		cs_stream_fail(s, 413, "invalid_request", msg, 0,
+		    "bad_request");
+		goto out;
+	}
+	if (r != 1 || prompt.len == 0) {
+		cs_stream_fail(s, 400, "invalid_request", r == -1 ?
+		    "prompt: malformed %-escape" : "prompt: missing or empty "
+		    "(GET /api/chat?prompt=...)", 0, "bad_request");
+		goto out;
+	}
+	if ((r = cs_query_get(qs, "model", &name)) < 0) {
+		cs_stream_fail(s, 400, "invalid_request", "model: malformed "
+		    "or too long", 0, "bad_request");
+		goto out;
+	}
+	if ((root = json_object_new_object()) == NULL ||
+	    (msgs = json_object_new_array()) == NULL) {
+		cs_stream_fail(s, 500, "internal_error", "out of memory", 0,
+		    "internal_error");
+		goto out;
+	}
+	json_object_object_add(root, "messages", msgs);
+	if ((m = json_object_new_object()) == NULL) {
+		cs_stream_fail(s, 500, "internal_error", "out of memory", 0,
+		    "internal_error");
+		goto out;
+	}
+	json_object_array_add(msgs, m);
+	json_object_object_add(m, "role", json_object_new_string("user"));
+	json_object_object_add(m, "content", json_object_new_string_len(
+	    prompt.data, (int)prompt.len));
+	if (r == 1)
+		json_object_object_add(root, "model",
+		    json_object_new_string_len(name.data, (int)name.len));
+	json = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
+	run_chat(w, s, json, strlen(json), model);
+out:
+	json_object_put(root);
+	cs_buf_free(&prompt);
+	cs_buf_free(&name);
+}
+
+/*
+ * The protocol of the answer: ?format=text or ?format=sse if given, else
+ * plain text when the client accepts text/plain but not text/event-stream
+ * (curl -H 'Accept: text/plain'), else the native SSE.  0, or -1 for an
+ * unknown format.
+ */
+static int
+choose_encoder(struct cs_conn *c, struct cs_stream *s)
+{
+	const char *accept = cs_conn_param(c, "HTTP_ACCEPT");
+	struct cs_buf fmt;
+	int r;
+
+	cs_buf_init(&fmt, 16);
+	r = cs_query_get(cs_conn_param(c, "QUERY_STRING"), "format", &fmt);
+	if (r == 1 && fmt.len == 4 && memcmp(fmt.data, "text", 4) == 0)
+		cs_stream_use(s, &cs_encoder_text);
+	else if (r == 1 && !(fmt.len == 3 && memcmp(fmt.data, "sse", 3) == 0))
+		r = -1;
+	else if (r == 0 && accept != NULL &&
+	    strstr(accept, "text/event-stream") == NULL &&
+	    strstr(accept, "text/plain") != NULL)
+		cs_stream_use(s, &cs_encoder_text);
+	cs_buf_free(&fmt);
+	return r < 0 ? -1 : 0;
+}
+
 static void
 serve_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
     const char **model)
 {
 	const struct cs_config *cfg = w->cfg;
-	struct cs_chat_request *req = NULL;
-	struct cs_reqerr rerr;
 	struct cs_buf body;
 	long long clen;
 	char msg[128];
-	const struct cs_provider *prov;
 	enum cs_err r = CS_OK;
-	int retries = 0;
 
 	/* The buffer may grow one chunk past the limit so "too big" can be
 	 * told apart from "exactly the limit". */
@@ -261,31 +443,9 @@ serve_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
 		    "bad_request");
 		goto out;
 	}
-	memset(&rerr, 0, sizeof(rerr));
-	r = cs_request_parse(cfg, body.data ? body.data : "", body.len, &req,
-	    &rerr);
-	if (r == CS_ENOMEM) {
-		cs_stream_fail(s, 500, "internal_error", "out of memory", 0,
-		    "internal_error");
-		goto out;
-	}
-	if (r != CS_OK) {
-		cs_stream_fail(s, rerr.status ? rerr.status : 400,
-		    "invalid_request", rerr.message, 0, "bad_request");
-		goto out;
-	}
-	*model = req->model->name;
-	prov = cs_provider_for(req->model->up->provider_eff);
-	if (prov->run != NULL)
-		prov->run(cfg, req, s);
-	else
-		cs_upstream_run(w->up, prov, req, s, &retries);
-	cs_stream_end(s);
+	run_chat(w, s, body.data ? body.data : "", body.len, model);
 out:
-	s->retries = retries;
 	cs_buf_free(&body);
-	/* *model points into the config, not into req. */
-	cs_request_free(req);
 }
 
 void
@@ -319,10 +479,16 @@ cs_handle(struct cs_worker *w, struct cs_conn *c)
 		cs_check_info(w->cfg, c, &s);
 	else if (rt == ROUTE_CHECK)
 		cs_check_stream(w->cfg, c, &s);
-	else if (strcmp(method, "POST") != 0)
+	else if (choose_encoder(c, &s) != 0)
+		cs_stream_fail(&s, 400, "invalid_request", "format: must be "
+		    "text or sse", 0, "bad_request");
+	else if (strcmp(method, "GET") == 0)
+		serve_chat_get(w, c, &s, &model);
+	else if (strcmp(method, "POST") != 0) {
+		s.allow = "GET, POST";
 		cs_stream_fail(&s, 405, "invalid_request",
 		    "use POST with a JSON body", 0, "bad_request");
-	else
+	} else
 		serve_chat(w, c, &s, &model);
 
 	memset(&a, 0, sizeof(a));

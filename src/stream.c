@@ -58,7 +58,9 @@ reason_phrase(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 204: return "No Content";
 	case 400: return "Bad Request";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 413: return "Content Too Large";
@@ -315,6 +317,29 @@ cs_stream_reply(struct cs_stream *s, int status, const char *content_type,
 	return flush_out(s);
 }
 
+enum cs_err
+cs_stream_no_content(struct cs_stream *s)
+{
+	enum cs_err r;
+
+	s->headers_sent = s->terminal = s->done_sent = 1;
+	s->status = 204;
+	s->outcome = "no_content";
+	cs_buf_reset(&s->out);
+	if ((r = cs_buf_puts(&s->out, "Status: 204 No Content\r\n"
+	    "Cache-Control: no-store\r\n\r\n")) != CS_OK)
+		return r;
+	return flush_out(s);
+}
+
+void
+cs_stream_use(struct cs_stream *s, const struct cs_encoder *enc)
+{
+	/* Only before anything was written in the old protocol. */
+	if (!s->headers_sent)
+		s->enc.ops = enc;
+}
+
 long
 cs_stream_keepalive_in(const struct cs_stream *s)
 {
@@ -334,6 +359,12 @@ cs_stream_keepalive(struct cs_stream *s)
 		return cs_stream_start(s);   /* headers + first comment */
 	if ((r = s->enc.ops->keepalive(&s->enc, &s->out)) != CS_OK)
 		return r;
+	if (s->out.len == 0) {
+		/* A protocol without keep-alives (plain text): just wait
+		 * another interval. */
+		s->t_last_write = cs_now_ms();
+		return CS_OK;
+	}
 	return flush_out(s);
 }
 

@@ -89,6 +89,12 @@ enum cs_err cs_stream_wait(struct cs_stream *s, long ms);
 enum cs_err cs_stream_write_raw(struct cs_stream *s, const char *p, size_t n);
 
 /* Send a complete non-streaming response (e.g. GET /api/models). */
+/* 204 No Content (e.g. to stop an EventSource from reconnecting). */
+enum cs_err cs_stream_no_content(struct cs_stream *s);
+
+/* Answer in protocol enc instead; no-op once the headers went out. */
+void cs_stream_use(struct cs_stream *s, const struct cs_encoder *enc);
+
 enum cs_err cs_stream_reply(struct cs_stream *s, int status,
     const char *content_type, const char *body, size_t len);
 

@@ -36,8 +36,11 @@ sse_keepalive(struct cs_enc *e, struct cs_buf *out)
 	return cs_buf_puts(out, ": keep-alive\n\n");
 }
 
-static enum cs_err
-error_json(const char *type, const char *message, struct cs_buf *out)
+/* {"error":{"type":...,"message":...}}: the body of every HTTP error,
+ * whatever the protocol of the stream would have been. */
+enum cs_err
+cs_encoder_json_error_body(const char *type, const char *message,
+    struct cs_buf *out)
 {
 	enum cs_err r;
 
@@ -103,7 +106,8 @@ sse_event(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 	case CS_EV_ERROR:
 		if ((r = put_id(e, out)) != CS_OK ||
 		    (r = cs_buf_puts(out, "event: error\ndata: ")) != CS_OK ||
-		    (r = error_json(ev->error_type, ev->error_message, out))
+		    (r = cs_encoder_json_error_body(ev->error_type,
+		    ev->error_message, out))
 		    != CS_OK)
 			return r;
 		return cs_buf_puts(out, "\n\n");
@@ -123,14 +127,11 @@ sse_done(struct cs_enc *e, struct cs_buf *out)
 
 const struct cs_encoder cs_encoder_sse = {
 	.name = "sse",
-	.headers = "Content-Type: text/event-stream; charset=utf-8\r\n"
-	    "Cache-Control: no-cache\r\n"
-	    "X-Accel-Buffering: no\r\n"
-	    "X-Content-Type-Options: nosniff\r\n",
+	.headers = "Content-Type: text/event-stream; charset=utf-8\r\n" CS_STREAM_HEADERS,
 	.prologue = sse_prologue,
 	.event = sse_event,
 	.keepalive = sse_keepalive,
 	.done = sse_done,
 	.error_content_type = "application/json",
-	.error_body = error_json,
+	.error_body = cs_encoder_json_error_body,
 };

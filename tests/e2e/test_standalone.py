@@ -128,7 +128,7 @@ def cgi_mode(t):
 
 def cgi_error(t):
     env = {k: v for k, v in os.environ.items() if k not in h.HERMETIC_DROP}
-    env.update(h.cgi_env("GET", "/api/chat"))
+    env.update(h.cgi_env("PUT", "/api/chat"))
     env["CHATSTREAM_CONFIG"] = os.path.join(S["stack"].tmp, "listen", "chatstream.conf")
     p = subprocess.run([S["stack"].bin], stdin=subprocess.DEVNULL,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=30)
@@ -154,8 +154,8 @@ def routing(t):
         ("rewrite: only REQUEST_URI", env("GET", "/site/chatstream.fcgi",
          "", "/site/api/models?x=1"), 200),
         ("trailing slash", env("GET", "/api/models/"), 200),
-        # routed to chat (405 names POST), not to models or 404
-        ("PATH_INFO /chat under a .fcgi", env("GET", "/cgi/chatstream.fcgi",
+        # routed to chat (405 names GET, POST), not to models or 404
+        ("PATH_INFO /chat under a .fcgi", env("PUT", "/cgi/chatstream.fcgi",
          "/chat", "/cgi/chatstream.fcgi/chat"), 405),
         ("a longer name is not the endpoint", env("GET", "/api/chatx"), 404),
         ("no path at all", env("GET", ""), 404),
@@ -164,7 +164,7 @@ def routing(t):
         r = h.fcgi_request(S["sa"].addr, e)
         t.eq(r.status, want, name, r.summary())
         if want == 405:
-            t.eq(r.header("Allow"), "POST", name + ": Allow header")
+            t.eq(r.header("Allow"), "GET, POST", name + ": Allow header")
 
 
 def listen_all_interfaces_refused(t):
@@ -189,7 +189,7 @@ CASES = [
     ("SIGTERM: a stream longer than shutdown_grace -> error server_shutdown, exit 0",
      sigterm(LONG, 1, False)),
     ("plain CGI: POST /api/chat streams on stdout", cgi_mode),
-    ("plain CGI: GET /api/chat -> Status: 405 JSON", cgi_error),
+    ("plain CGI: PUT /api/chat -> Status: 405 JSON", cgi_error),
 ]
 
 if __name__ == "__main__":

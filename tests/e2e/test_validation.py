@@ -37,12 +37,23 @@ def not_forwarded(t, tag):
          "requests that reached the provider")
 
 
-def get_chat(t):
+def put_chat(t):
+    tag = h.new_tag()
+    r = h.request(S["lt"].port, "PUT", "/api/chat?tag:%s" % tag)
+    h.check_error_json(t, r, 405, "invalid_request")
+    t.eq(r.header("allow"), "GET, POST", "Allow header")
+    not_forwarded(t, tag)
+
+
+def get_chat_without_prompt(t):
+    """GET is for EventSource (test_protocols.py); without ?prompt it says
+    what it wants."""
     tag = h.new_tag()
     r = S["lt"].get("/api/chat?tag:%s" % tag)
-    h.check_error_json(t, r, 405, "invalid_request")
-    allow = r.header("allow") or ""
-    t.check("POST" in allow, "Allow header names POST: %r" % allow)
+    h.check_error_json(t, r, 400, "invalid_request")
+    msg = ((r.json() or {}).get("error") or {}).get("message", "")
+    t.check("tag:%s" % tag in msg and "prompt" in msg,
+            "names the unknown parameter and the accepted ones", msg)
     not_forwarded(t, tag)
 
 
@@ -255,7 +266,9 @@ def static(t):
 
 
 CASES = [
-    ("GET /api/chat -> 405 JSON with Allow: POST", get_chat),
+    ("PUT /api/chat -> 405 JSON with Allow: GET, POST", put_chat),
+    ("GET /api/chat without ?prompt -> 400 JSON naming the parameter",
+     get_chat_without_prompt),
     ("Content-Type text/plain -> 415 JSON, logged as bad_request", wrong_type),
     ("no Content-Type -> 415 JSON", no_type),
     ("Content-Type application/json; charset=utf-8 is accepted", json_charset),

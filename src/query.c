@@ -1,0 +1,133 @@
+/* query.c — strict query-string decoding; see query.h. */
+#include <stdio.h>
+#include <string.h>
+
+#include "query.h"
+
+#define KEY_MAX 64   /* longest key compared; longer ones match nothing */
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decode the n bytes at s into out; -1 on a bad escape, -2 when full. */
+static int
+decode(const char *s, size_t n, struct cs_buf *out)
+{
+	size_t i;
+	char c;
+	int hi, lo;
+
+	for (i = 0; i < n; i++) {
+		c = s[i];
+		if (c == '+')
+			c = ' ';
+		else if (c == '%') {
+			if (n - i < 3 || (hi = hexval(s[i + 1])) < 0 ||
+			    (lo = hexval(s[i + 2])) < 0)
+				return -1;
+			c = (char)(hi << 4 | lo);
+			i += 2;
+		}
+		if (cs_buf_append(out, &c, 1) != CS_OK)
+			return -2;
+	}
+	return 0;
+}
+
+/* The next pair at *p: key [k, k+klen), value [v, v+vlen); 0 at the end. */
+static int
+next_pair(const char **p, const char **k, size_t *klen, const char **v,
+    size_t *vlen)
+{
+	const char *s = *p, *end, *eq;
+
+	while (*s == '&')
+		s++;
+	if (*s == '\0')
+		return 0;
+	end = s + strcspn(s, "&");
+	eq = memchr(s, '=', (size_t)(end - s));
+	*k = s;
+	*klen = (size_t)((eq ? eq : end) - s);
+	*v = eq ? eq + 1 : end;
+	*vlen = (size_t)(end - *v);
+	*p = end;
+	return 1;
+}
+
+/* The key [k, k+klen) decoded into key (KEY_MAX bytes, NUL-terminated,
+ * truncated); -1 on a bad escape. */
+static int
+decode_key(const char *k, size_t klen, char key[KEY_MAX + 1])
+{
+	struct cs_buf b;
+	int r;
+
+	cs_buf_init(&b, KEY_MAX);
+	r = decode(k, klen, &b);
+	memset(key, 0, KEY_MAX + 1);
+	if (b.len > 0)
+		memcpy(key, b.data, b.len);
+	cs_buf_free(&b);
+	return r == -1 ? -1 : 0;
+}
+
+int
+cs_query_get(const char *qs, const char *key, struct cs_buf *out)
+{
+	const char *p = qs, *k, *v;
+	char name[KEY_MAX + 1];
+	size_t klen, vlen;
+	int r;
+
+	cs_buf_reset(out);
+	if (qs == NULL)
+		return 0;
+	while (next_pair(&p, &k, &klen, &v, &vlen)) {
+		if (decode_key(k, klen, name) != 0)
+			return -1;
+		if (strcmp(name, key) == 0) {
+			r = decode(v, vlen, out);
+			return r == 0 ? 1 : r;
+		}
+	}
+	return 0;
+}
+
+int
+cs_query_check_keys(const char *qs, const char *const *allowed, size_t n,
+    char *bad, size_t badlen)
+{
+	const char *p = qs, *k, *v, *q;
+	char name[KEY_MAX + 1], other[KEY_MAX + 1];
+	size_t klen, vlen, kl2, vl2, i;
+
+	if (qs == NULL)
+		return 0;
+	while (next_pair(&p, &k, &klen, &v, &vlen)) {
+		if (decode_key(k, klen, name) != 0)
+			goto fail;
+		for (i = 0; i < n && strcmp(name, allowed[i]) != 0; i++)
+			continue;
+		if (i == n || klen > KEY_MAX)
+			goto fail;
+		/* A key twice: which one counts would be a guess. */
+		for (q = p; next_pair(&q, &k, &kl2, &v, &vl2);)
+			if (decode_key(k, kl2, other) == 0 &&
+			    strcmp(other, name) == 0)
+				goto fail;
+	}
+	return 0;
+fail:
+	snprintf(bad, badlen, "%s", name);
+	return -1;
+}
