@@ -23,7 +23,16 @@ struct cs_enc {
 	const struct cs_encoder *ops;
 	char stream_id[CS_STREAM_ID_LEN + 1];
 	unsigned long seq;    /* events written so far */
+	/* For protocols that name the response (OpenAI-compatible, AI SDK):
+	 * set by the handler before the first byte. */
+	const char *model;    /* the model name the client asked for */
+	long long created;    /* Unix time the request arrived */
+	unsigned flags;       /* CS_ENC_* */
+	void *priv;           /* the encoder's own state; freed by its
+	                         cleanup op */
 };
+
+#define CS_ENC_INCLUDE_USAGE  (1u << 0)  /* OpenAI stream_options */
 
 struct cs_encoder {
 	const char *name;
@@ -37,6 +46,8 @@ struct cs_encoder {
 	enum cs_err (*keepalive)(struct cs_enc *e, struct cs_buf *out);
 	/* The end-of-stream marker, after a finish or error event. */
 	enum cs_err (*done)(struct cs_enc *e, struct cs_buf *out);
+	/* Optional: free e->priv (NULL-safe; may be NULL). */
+	void (*cleanup)(struct cs_enc *e);
 	/* An error before streaming began: body of an HTTP error response,
 	 * and its Content-Type. */
 	const char *error_content_type;

@@ -50,6 +50,8 @@ cs_stream_init(struct cs_stream *s, struct cs_conn *conn,
 void
 cs_stream_cleanup(struct cs_stream *s)
 {
+	if (s->enc.ops->cleanup != NULL)
+		s->enc.ops->cleanup(&s->enc);
 	cs_buf_free(&s->out);
 }
 
