@@ -49,7 +49,7 @@ LIB_OBJS = $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps deps-run deps-bench browser-deps run test unit e2e check-config clean format
+.PHONY: all deps deps-run deps-bench browser-deps clients-deps run test unit e2e check-config clean format
 
 all: $(BUILD)/chatstream
 
@@ -85,7 +85,7 @@ deps deps-run deps-bench:
 unit: $(UNIT_BINS)
 
 test: deps
-	$(MAKE) --no-print-directory all unit browser-deps
+	$(MAKE) --no-print-directory all unit browser-deps clients-deps
 	BUILD=$(BUILD) tests/run
 
 # The browser tests drive Debian's chromium through playwright-core (npm,
@@ -95,6 +95,14 @@ browser-deps: tests/browser/node_modules/.package-lock.json
 tests/browser/node_modules/.package-lock.json: tests/browser/package.json tests/browser/package-lock.json
 	@command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm
 	cd tests/browser && npm ci --no-audit --no-fund
+	@touch $@
+
+# The client-compatibility tests run the real openai npm package (pinned in
+# tests/clients/package-lock.json) against /api/v1.
+clients-deps: tests/clients/node_modules/.package-lock.json
+tests/clients/node_modules/.package-lock.json: tests/clients/package.json tests/clients/package-lock.json
+	@command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm
+	cd tests/clients && npm ci --no-audit --no-fund
 	@touch $@
 
 check-config: all

@@ -53,12 +53,27 @@ struct cs_encoder {
 	const char *error_content_type;
 	enum cs_err (*error_body)(const char *type, const char *message,
 	    struct cs_buf *out);
+	/* Nothing goes out before the end: events are kept in e->priv
+	 * (bounded; CS_ETOOBIG when full), keep-alives write nothing, an
+	 * error is an HTTP status, and at the end the headers go out with
+	 * whatever done writes (the whole answer). */
+	int deferred;
 };
 
 /* The native protocol (docs/protocol.md). */
 extern const struct cs_encoder cs_encoder_sse;
 /* Plain text: the answer's text only (docs/protocol.md "Plain text"). */
 extern const struct cs_encoder cs_encoder_text;
+
+/* OpenAI's Chat Completions: chunks (stream: true) or, deferred, one
+ * chat.completion object (docs/protocol.md "OpenAI-compatible API"). */
+extern const struct cs_encoder cs_encoder_openai;
+extern const struct cs_encoder cs_encoder_openai_json;
+
+/* Token counts from a provider's usage object (OpenAI, Anthropic or
+ * Ollama spelling); leaves a count unchanged when usage lacks it. */
+void cs_usage_tokens(struct json_object *usage, long *prompt,
+    long *completion);
 
 /* The JSON body of an HTTP error, shared by the encoders. */
 enum cs_err cs_encoder_json_error_body(const char *type, const char *message,

@@ -12,13 +12,15 @@
 #include "fcgi_out.h"
 #include "handler.h"
 #include "log.h"
+#include "openai_api.h"
 #include "provider.h"
 #include "query.h"
 #include "request.h"
 #include "stream.h"
 #include "upstream.h"
 
-enum route { ROUTE_NONE, ROUTE_CHAT, ROUTE_MODELS, ROUTE_INFO, ROUTE_CHECK };
+enum route { ROUTE_NONE, ROUTE_CHAT, ROUTE_MODELS, ROUTE_INFO, ROUTE_CHECK,
+    ROUTE_V1_CHAT, ROUTE_V1_MODELS };
 
 #define READ_CHUNK 16384
 #define DRAIN_MAX  (64ULL * 1024 * 1024)
@@ -39,11 +41,49 @@ new_stream_id(char id[CS_STREAM_ID_LEN + 1])
 	id[CS_STREAM_ID_LEN] = '\0';
 }
 
-/* The last path segment of p (up to '?'), without trailing slashes. */
+/* Is p[start..end) the segment name? */
+static int
+seg_is(const char *p, size_t start, size_t end, const char *name)
+{
+	return end - start == strlen(name) &&
+	    strncmp(p + start, name, end - start) == 0;
+}
+
+/* Step [*start, *end) back to the segment before it; 0 if none. */
+static int
+prev_seg(const char *p, size_t *start, size_t *end)
+{
+	if (*start == 0)
+		return 0;
+	*end = *start - 1;
+	*start = *end;
+	while (*start > 0 && p[*start - 1] != '/')
+		(*start)--;
+	return 1;
+}
+
+/* …/v1/models and …/v1/chat/completions (OpenAI-compatible); s..e is
+ * the last segment. */
+static enum route
+match_v1(const char *p, size_t s, size_t e)
+{
+	if (seg_is(p, s, e, "models"))
+		return prev_seg(p, &s, &e) && seg_is(p, s, e, "v1") ?
+		    ROUTE_V1_MODELS : ROUTE_MODELS;
+	if (seg_is(p, s, e, "completions") && prev_seg(p, &s, &e) &&
+	    seg_is(p, s, e, "chat") && prev_seg(p, &s, &e) &&
+	    seg_is(p, s, e, "v1"))
+		return ROUTE_V1_CHAT;
+	return ROUTE_NONE;
+}
+
+/* The last path segment of p (up to '?'), without trailing slashes (the
+ * last three for the OpenAI-compatible routes). */
 static enum route
 match_route(const char *p)
 {
 	size_t end, start;
+	enum route rt;
 
 	if (p == NULL || *p == '\0')
 		return ROUTE_NONE;
@@ -53,15 +93,32 @@ match_route(const char *p)
 	start = end;
 	while (start > 0 && p[start - 1] != '/')
 		start--;
+	if ((rt = match_v1(p, start, end)) != ROUTE_NONE)
+		return rt;
 	if (end - start == 4 && strncmp(p + start, "chat", 4) == 0)
 		return ROUTE_CHAT;
-	if (end - start == 6 && strncmp(p + start, "models", 6) == 0)
-		return ROUTE_MODELS;
 	if (end - start == 4 && strncmp(p + start, "info", 4) == 0)
 		return ROUTE_INFO;
 	if (end - start == 5 && strncmp(p + start, "check", 5) == 0)
 		return ROUTE_CHECK;
 	return ROUTE_NONE;
+}
+
+/* PATH_INFO as the tail of SCRIPT_NAME: lighttpd may split /api/v1/models
+ * into "/api/v1" + "/models", so the v1 routes need both. */
+static enum route
+match_path_info(struct cs_conn *c)
+{
+	const char *sn = cs_conn_param(c, "SCRIPT_NAME");
+	const char *pi = cs_conn_param(c, "PATH_INFO");
+	char full[1024];
+
+	if (pi == NULL)
+		return ROUTE_NONE;
+	if (snprintf(full, sizeof(full), "%s%s", sn ? sn : "", pi) >=
+	    (int)sizeof(full))
+		return match_route(pi);
+	return match_route(full);
 }
 
 /*
@@ -82,7 +139,8 @@ find_route(struct cs_conn *c, const char **path)
 	*path = cs_conn_param(c, "REQUEST_URI");
 	for (i = 0; i < CS_ARRAY_LEN(vars); i++) {
 		v = cs_conn_param(c, vars[i]);
-		if ((rt = match_route(v)) != ROUTE_NONE) {
+		rt = i == 0 ? match_path_info(c) : match_route(v);
+		if (rt != ROUTE_NONE) {
 			if (*path == NULL)
 				*path = v;
 			return rt;
@@ -463,12 +521,17 @@ cs_handle(struct cs_worker *w, struct cs_conn *c)
 	if (method == NULL)
 		method = "";
 	rt = find_route(c, &path);
-	if (rt != ROUTE_CHAT || strcmp(method, "POST") != 0)
+	if ((rt != ROUTE_CHAT || strcmp(method, "POST") != 0) &&
+	    rt != ROUTE_V1_CHAT)
 		drain_body(c);
 	if (rt == ROUTE_NONE)
 		cs_stream_fail(&s, 404, "not_found", "no such endpoint "
 		    "(try POST /api/chat, GET /api/models, /api/info or /api/check)", 0,
 		    "bad_request");
+	else if (rt == ROUTE_V1_CHAT)
+		cs_openai_chat(w, c, &s, &model);
+	else if (rt == ROUTE_V1_MODELS)
+		cs_openai_models(w, c, &s);
 	else if (rt != ROUTE_CHAT && strcmp(method, "GET") != 0) {
 		s.allow = "GET";
 		cs_stream_fail(&s, 405, "invalid_request", "use GET here", 0,

@@ -97,8 +97,8 @@ cs_stream_start(struct cs_stream *s)
 {
 	enum cs_err r;
 
-	if (s->headers_sent)
-		return CS_OK;
+	if (s->headers_sent || s->enc.ops->deferred)
+		return CS_OK;    /* a deferred protocol starts at the end */
 	s->headers_sent = 1;
 	s->status = 200;
 	cs_buf_reset(&s->out);
@@ -154,25 +154,40 @@ redact:
 	    "quoted the server's credentials)";
 }
 
-static void
-note_usage(struct cs_stream *s, struct json_object *usage)
+/* The three spellings providers use: OpenAI's, Anthropic's, Ollama's. */
+void
+cs_usage_tokens(struct json_object *usage, long *prompt, long *completion)
 {
-	static const char *const pkeys[] = { "prompt_tokens", "input_tokens" };
+	static const char *const pkeys[] = { "prompt_tokens", "input_tokens",
+	    "prompt_eval_count" };
 	static const char *const ckeys[] = { "completion_tokens",
-	    "output_tokens" };
+	    "output_tokens", "eval_count" };
 	struct json_object *v;
 	size_t i;
 
 	if (usage == NULL)
 		return;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < CS_ARRAY_LEN(pkeys); i++) {
 		if (json_object_object_get_ex(usage, pkeys[i], &v) &&
 		    json_object_is_type(v, json_type_int))
-			s->prompt_tokens = (long)json_object_get_int64(v);
+			*prompt = (long)json_object_get_int64(v);
 		if (json_object_object_get_ex(usage, ckeys[i], &v) &&
 		    json_object_is_type(v, json_type_int))
-			s->completion_tokens = (long)json_object_get_int64(v);
+			*completion = (long)json_object_get_int64(v);
 	}
+}
+
+/*
+ * A deferred protocol sends nothing before the end, so an error event is
+ * still an HTTP status: 504 for a timeout, 502 for the rest.
+ */
+static enum cs_err
+fail_deferred(struct cs_stream *s, const struct cs_event *ev)
+{
+	int timeout = strcmp(ev->error_type, "upstream_timeout") == 0;
+
+	return cs_stream_fail(s, timeout ? 504 : 502, ev->error_type,
+	    ev->error_message, 0, timeout ? "timeout" : "upstream_error");
 }
 
 enum cs_err
@@ -190,9 +205,15 @@ cs_stream_emit(void *stream, const struct cs_event *ev)
 		safe = *ev;
 		safe.error_message = safe_message(s, ev->error_message);
 		ev = &safe;
+		if (!s->headers_sent)
+			return fail_deferred(s, ev);
 	}
 	if ((r = s->enc.ops->event(&s->enc, ev, &s->out)) != CS_OK) {
 		cs_buf_reset(&s->out);
+		if (r == CS_ETOOBIG && !s->headers_sent)
+			cs_stream_fail(s, 502, "upstream_error", "the answer "
+			    "is too long to be sent in one piece; ask for a "
+			    "stream", 0, "upstream_error");
 		return r;
 	}
 	switch (ev->type) {
@@ -205,7 +226,8 @@ cs_stream_emit(void *stream, const struct cs_event *ev)
 		break;
 	case CS_EV_FINISH:
 		s->terminal = 1;
-		note_usage(s, ev->usage);
+		cs_usage_tokens(ev->usage, &s->prompt_tokens,
+		    &s->completion_tokens);
 		break;
 	case CS_EV_ERROR:
 		s->terminal = 1;
@@ -217,6 +239,8 @@ cs_stream_emit(void *stream, const struct cs_event *ev)
 			    ev->error_type);
 		break;
 	}
+	if (!s->headers_sent)
+		return CS_OK;    /* deferred: kept by the encoder */
 	return flush_out(s);
 }
 
@@ -265,12 +289,39 @@ cs_stream_fail(struct cs_stream *s, int status, const char *type,
 	return r;
 }
 
+/* A deferred protocol's whole answer: headers and the encoder's done. */
+static enum cs_err
+end_deferred(struct cs_stream *s)
+{
+	enum cs_err r;
+
+	if (strcmp(s->outcome, "client_gone") == 0)
+		return CS_ECLIENTGONE;
+	if (!s->terminal)
+		return cs_stream_fail(s, 502, "upstream_error", "the stream "
+		    "ended without a finish event", 0, "upstream_error");
+	s->headers_sent = s->done_sent = 1;
+	s->status = 200;
+	cs_buf_reset(&s->out);
+	if ((r = cs_buf_printf(&s->out, "Status: 200 OK\r\n%s\r\n",
+	    s->enc.ops->headers)) != CS_OK ||
+	    (r = s->enc.ops->done(&s->enc, &s->out)) != CS_OK) {
+		cs_buf_reset(&s->out);
+		s->headers_sent = s->done_sent = 0;
+		return cs_stream_fail(s, 500, "internal_error", "the answer "
+		    "could not be encoded", 0, "internal_error");
+	}
+	return flush_out(s);
+}
+
 enum cs_err
 cs_stream_end(struct cs_stream *s)
 {
 	struct cs_event ev;
 	enum cs_err r;
 
+	if (s->enc.ops->deferred && !s->headers_sent)
+		return end_deferred(s);
 	if (!s->headers_sent || s->done_sent)
 		return CS_OK;
 	if (strcmp(s->outcome, "client_gone") == 0)
@@ -357,6 +408,10 @@ cs_stream_keepalive(struct cs_stream *s)
 
 	if (cs_stream_keepalive_in(s) > 0)
 		return CS_OK;
+	if (!s->headers_sent && s->enc.ops->deferred) {
+		s->t_last_write = cs_now_ms();   /* nothing may go out yet */
+		return CS_OK;
+	}
 	if (!s->headers_sent)
 		return cs_stream_start(s);   /* headers + first comment */
 	if ((r = s->enc.ops->keepalive(&s->enc, &s->out)) != CS_OK)

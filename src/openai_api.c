@@ -1,0 +1,371 @@
+/*
+ * openai_api.c — the OpenAI-compatible API; see openai_api.h.
+ *
+ * A Chat Completions body is nearly chatstream's native request, so a
+ * small pre-pass reads what only OpenAI has and removes it, then the rest
+ * goes through cs_request_parse() with all its checks and limits:
+ *  - stream (boolean): true streams chunks, false or absent answers with
+ *    one chat.completion object (deferred: nothing is sent before the end);
+ *  - stream_options ({"include_usage": bool, "include_obfuscation": bool},
+ *    the latter ignored): include_usage adds the usage chunk;
+ *  - max_completion_tokens: another name for max_tokens (not both);
+ *  - store, metadata, service_tier, parallel_tool_calls, seed,
+ *    prompt_cache_key, safety_identifier and a false logprobs: accepted
+ *    and ignored, as none of them changes what the answer is;
+ *  - an unknown model is 404 model_not_found, as at OpenAI;
+ *  - everything else that request.c does not know (top_p, stop,
+ *    response_format, logprobs: true, ...) is refused with 400, as OpenAI
+ *    refuses unknown parameters: a client must not believe an option took
+ *    effect when it did not.
+ * A body json-c cannot parse goes to cs_request_parse() unchanged, which
+ * says precisely what is wrong with it.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "config.h"
+#include "fcgi_out.h"
+#include "handler.h"
+#include "openai_api.h"
+#include "provider.h"
+#include "request.h"
+#include "stream.h"
+#include "upstream.h"
+
+#define OAI_READ_CHUNK  16384
+#define OAI_DRAIN_MAX   (64ULL * 1024 * 1024)
+#define OAI_ECHO_MAX    64
+
+static const char *const ignored_fields[] = {
+	"store", "metadata", "service_tier", "parallel_tool_calls", "seed",
+	"prompt_cache_key", "safety_identifier",
+};
+
+struct oai_opts {
+	int stream;
+	int include_usage;
+};
+
+/*
+ * Read the body to EOF keeping at most max bytes; the rest is read and
+ * dropped (up to OAI_DRAIN_MAX), since a server may reset a connection
+ * whose input was left unread.
+ */
+static enum cs_err
+read_all(struct cs_conn *c, size_t max, struct cs_buf *b)
+{
+	char chunk[OAI_READ_CHUNK];
+	unsigned long long total = 0;
+	ssize_t n;
+
+	while ((n = cs_conn_read(c, chunk, sizeof(chunk))) > 0) {
+		total += (unsigned long long)n;
+		if (total > OAI_DRAIN_MAX)
+			return CS_ETOOBIG;
+		if (total <= max && cs_buf_append(b, chunk, (size_t)n) != CS_OK)
+			return CS_ENOMEM;
+	}
+	if (n < 0)
+		return CS_ECLIENTGONE;
+	return total > max ? CS_ETOOBIG : CS_OK;
+}
+
+static int
+bad(struct cs_stream *s, int status, const char *type, const char *msg)
+{
+	cs_stream_fail(s, status, type, msg, 0, status >= 500 ?
+	    "internal_error" : "bad_request");
+	return -1;
+}
+
+/* A field that must be a boolean if present (null = absent); removed. */
+static int
+take_bool(struct cs_stream *s, struct json_object *o, const char *key,
+    int *val)
+{
+	struct json_object *v;
+	char msg[96];
+
+	if (!json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (v != NULL && !json_object_is_type(v, json_type_boolean)) {
+		snprintf(msg, sizeof(msg), "%s: must be a boolean", key);
+		return bad(s, 400, "invalid_request", msg);
+	}
+	if (v != NULL)
+		*val = json_object_get_boolean(v);
+	json_object_object_del(o, key);
+	return 0;
+}
+
+static int
+take_stream_options(struct cs_stream *s, struct json_object *root,
+    struct oai_opts *opts)
+{
+	struct json_object *so;
+	int ignored = 0;
+
+	if (!json_object_object_get_ex(root, "stream_options", &so))
+		return 0;
+	if (so != NULL && !json_object_is_type(so, json_type_object))
+		return bad(s, 400, "invalid_request",
+		    "stream_options: must be an object");
+	if (so != NULL && (take_bool(s, so, "include_usage",
+	    &opts->include_usage) != 0 || take_bool(s, so,
+	    "include_obfuscation", &ignored) != 0))
+		return -1;
+	if (so != NULL && json_object_object_length(so) > 0)
+		return bad(s, 400, "invalid_request", "stream_options: only "
+		    "include_usage and include_obfuscation are accepted");
+	json_object_object_del(root, "stream_options");
+	return 0;
+}
+
+/* max_completion_tokens becomes max_tokens, which request.c checks. */
+static int
+take_max_completion_tokens(struct cs_stream *s, struct json_object *root)
+{
+	struct json_object *v, *old;
+
+	if (!json_object_object_get_ex(root, "max_completion_tokens", &v))
+		return 0;
+	if (v != NULL && json_object_object_get_ex(root, "max_tokens", &old)
+	    && old != NULL)
+		return bad(s, 400, "invalid_request", "max_completion_tokens: "
+		    "send it or max_tokens, not both");
+	if (v != NULL)
+		json_object_object_add(root, "max_tokens", json_object_get(v));
+	json_object_object_del(root, "max_completion_tokens");
+	return 0;
+}
+
+static int
+printable(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] < 0x20 || p[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* An unknown model is OpenAI's 404 model_not_found. */
+static int
+check_model(struct cs_stream *s, struct json_object *root)
+{
+	struct json_object *v;
+	const char *name;
+	size_t n;
+	char msg[192];
+
+	if (!json_object_object_get_ex(root, "model", &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return 0;   /* absent or not a string: request.c says so */
+	name = json_object_get_string(v);
+	n = (size_t)json_object_get_string_len(v);
+	if (n == 0 || cs_config_model(s->cfg, name) != NULL)
+		return 0;
+	if (n <= OAI_ECHO_MAX && printable(name, n))
+		snprintf(msg, sizeof(msg), "The model `%s` does not exist on "
+		    "this server (GET /api/v1/models lists them)", name);
+	else
+		snprintf(msg, sizeof(msg), "The model does not exist on this "
+		    "server (GET /api/v1/models lists them)");
+	return bad(s, 404, "model_not_found", msg);
+}
+
+static int
+drop_ignored(struct cs_stream *s, struct json_object *root)
+{
+	int logprobs = 0;
+	size_t i;
+
+	if (take_bool(s, root, "logprobs", &logprobs) != 0)
+		return -1;
+	if (logprobs)
+		return bad(s, 400, "invalid_request", "logprobs: not "
+		    "available on this server");
+	for (i = 0; i < CS_ARRAY_LEN(ignored_fields); i++)
+		json_object_object_del(root, ignored_fields[i]);
+	return 0;
+}
+
+/* Read and remove the OpenAI-only fields of root; -1 after a failure. */
+static int
+prepass(struct cs_stream *s, struct json_object *root, struct oai_opts *o)
+{
+	if (take_bool(s, root, "stream", &o->stream) != 0 ||
+	    take_stream_options(s, root, o) != 0 ||
+	    take_max_completion_tokens(s, root) != 0 ||
+	    drop_ignored(s, root) != 0 ||
+	    check_model(s, root) != 0)
+		return -1;
+	return 0;
+}
+
+/* NULL if body is not a JSON object json-c accepts. */
+static struct json_object *
+parse_object(const char *body, size_t len)
+{
+	struct json_tokener *tok;
+	struct json_object *o = NULL;
+
+	if (len > (size_t)0x7fffffff ||
+	    (tok = json_tokener_new_ex(CS_JSON_MAX_DEPTH)) == NULL)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	o = json_tokener_parse_ex(tok, body, (int)len);
+	if (json_tokener_get_error(tok) != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != len ||
+	    !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+/* Validate, pick the protocol and stream the answer. */
+static void
+run(struct cs_worker *w, struct cs_stream *s, const char *body, size_t len,
+    const char **model)
+{
+	struct json_object *root = parse_object(body, len);
+	struct cs_chat_request *req = NULL;
+	struct oai_opts opts = { 0, 0 };
+	struct cs_reqerr rerr;
+	const struct cs_provider *prov;
+	enum cs_err r;
+
+	memset(&rerr, 0, sizeof(rerr));
+	if (root != NULL && prepass(s, root, &opts) != 0)
+		goto out;
+	if (root != NULL) {
+		body = json_object_to_json_string_ext(root,
+		    JSON_C_TO_STRING_PLAIN);
+		len = strlen(body);
+	}
+	r = cs_request_parse(w->cfg, body, len, &req, &rerr);
+	if (r != CS_OK) {
+		bad(s, r == CS_ENOMEM ? 500 : rerr.status ? rerr.status : 400,
+		    r == CS_ENOMEM || r == CS_ECONFIG ? "internal_error" :
+		    "invalid_request", rerr.message[0] ? rerr.message :
+		    "out of memory");
+		goto out;
+	}
+	*model = s->enc.model = req->model->name;
+	if (opts.stream)
+		cs_stream_use(s, &cs_encoder_openai);
+	if (opts.stream && opts.include_usage)
+		s->enc.flags |= CS_ENC_INCLUDE_USAGE;
+	prov = cs_provider_for(req->model->up->provider_eff);
+	if (prov->run != NULL)
+		prov->run(w->cfg, req, s);
+	else
+		cs_upstream_run(w->up, prov, req, s, &s->retries);
+	cs_stream_end(s);
+out:
+	cs_request_free(req);
+	json_object_put(root);
+}
+
+static int
+json_content(const char *ct)
+{
+	static const char want[] = "application/json";
+	size_t n = sizeof(want) - 1;
+
+	return ct != NULL && strncasecmp(ct, want, n) == 0 &&
+	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+void
+cs_openai_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
+    const char **model)
+{
+	const char *method = cs_conn_param(c, "REQUEST_METHOD");
+	struct cs_buf body;
+	enum cs_err r;
+	char msg[96];
+
+	cs_stream_use(s, &cs_encoder_openai_json);
+	s->enc.created = (long long)time(NULL);
+	cs_buf_init(&body, w->cfg->max_body_bytes);
+	r = read_all(c, w->cfg->max_body_bytes, &body);
+	if (method == NULL || strcmp(method, "POST") != 0) {
+		s->allow = "POST";
+		bad(s, 405, "invalid_request", "use POST with a JSON body");
+	} else if (r == CS_ECLIENTGONE)
+		s->outcome = "client_gone";
+	else if (!json_content(cs_conn_param(c, "CONTENT_TYPE")))
+		bad(s, 415, "invalid_request", "Content-Type must be "
+		    "application/json");
+	else if (r == CS_ETOOBIG) {
+		snprintf(msg, sizeof(msg), "request body exceeds %zu bytes",
+		    w->cfg->max_body_bytes);
+		bad(s, 413, "invalid_request", msg);
+	} else if (r != CS_OK)
+		bad(s, 500, "internal_error", "out of memory");
+	else
+		run(w, s, body.data ? body.data : "", body.len, model);
+	cs_buf_free(&body);
+}
+
+static struct json_object *
+model_list(const struct cs_config *cfg)
+{
+	struct json_object *root, *data, *m;
+	size_t i;
+
+	if ((root = json_object_new_object()) == NULL)
+		return NULL;
+	if ((data = json_object_new_array()) == NULL) {
+		json_object_put(root);
+		return NULL;
+	}
+	json_object_object_add(root, "object", json_object_new_string("list"));
+	json_object_object_add(root, "data", data);
+	for (i = 0; i < cfg->n_models; i++) {
+		if ((m = json_object_new_object()) == NULL)
+			break;
+		json_object_object_add(m, "id",
+		    json_object_new_string(cfg->models[i].name));
+		json_object_object_add(m, "object",
+		    json_object_new_string("model"));
+		json_object_object_add(m, "created", json_object_new_int(0));
+		json_object_object_add(m, "owned_by",
+		    json_object_new_string("chatstream"));
+		json_object_array_add(data, m);
+	}
+	return root;
+}
+
+void
+cs_openai_models(struct cs_worker *w, struct cs_conn *c,
+    struct cs_stream *s)
+{
+	const char *method = cs_conn_param(c, "REQUEST_METHOD");
+	struct json_object *root;
+	const char *body;
+
+	cs_stream_use(s, &cs_encoder_openai_json);
+	if (method == NULL || strcmp(method, "GET") != 0) {
+		s->allow = "GET";
+		bad(s, 405, "invalid_request", "use GET here");
+		return;
+	}
+	if ((root = model_list(w->cfg)) == NULL) {
+		bad(s, 500, "internal_error", "out of memory");
+		return;
+	}
+	body = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	cs_stream_reply(s, 200, "application/json", body, strlen(body));
+	s->outcome = "done";
+	json_object_put(root);
+}
