@@ -85,7 +85,7 @@ deps deps-run deps-bench:
 unit: $(UNIT_BINS)
 
 test: deps
-	$(MAKE) --no-print-directory all unit browser-deps clients-deps
+	$(MAKE) --no-print-directory all unit browser-deps clients-deps clients-ai-deps
 	BUILD=$(BUILD) tests/run
 
 # The browser tests drive Debian's chromium through playwright-core (npm,
@@ -103,6 +103,16 @@ clients-deps: tests/clients/node_modules/.package-lock.json
 tests/clients/node_modules/.package-lock.json: tests/clients/package.json tests/clients/package-lock.json
 	@command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm
 	cd tests/clients && npm ci --no-audit --no-fund
+	@touch $@
+
+# The AI SDK tests run the real `ai` npm package, its oldest 5.x and its
+# latest release side by side (npm aliases, pinned in
+# tests/clients-ai/package-lock.json), against useChat's POST /api/chat.
+.PHONY: clients-ai-deps
+clients-ai-deps: tests/clients-ai/node_modules/.package-lock.json
+tests/clients-ai/node_modules/.package-lock.json: tests/clients-ai/package.json tests/clients-ai/package-lock.json
+	@command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm
+	cd tests/clients-ai && npm ci --no-audit --no-fund
 	@touch $@
 
 check-config: all

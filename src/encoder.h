@@ -64,6 +64,9 @@ struct cs_encoder {
 extern const struct cs_encoder cs_encoder_sse;
 /* Plain text: the answer's text only (docs/protocol.md "Plain text"). */
 extern const struct cs_encoder cs_encoder_text;
+/* The AI SDK's UI message stream v1, for useChat (docs/protocol.md
+ * "Vercel AI SDK (useChat)"). */
+extern const struct cs_encoder cs_encoder_ui_stream;
 
 /* OpenAI's Chat Completions: chunks (stream: true) or, deferred, one
  * chat.completion object (docs/protocol.md "OpenAI-compatible API"). */

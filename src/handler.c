@@ -16,6 +16,7 @@
 #include "provider.h"
 #include "query.h"
 #include "request.h"
+#include "request_ui.h"
 #include "stream.h"
 #include "upstream.h"
 
@@ -465,6 +466,36 @@ choose_encoder(struct cs_conn *c, struct cs_stream *s)
 	return r < 0 ? -1 : 0;
 }
 
+/*
+ * The AI SDK's useChat request (request_ui.h): translated to the native
+ * request, which then goes through the same validation and limits, and
+ * answered as a UI message stream.  CS_EDONE when body is not useChat's.
+ */
+static enum cs_err
+serve_ui_chat(struct cs_worker *w, struct cs_stream *s,
+    const struct cs_buf *body, const char **model)
+{
+	struct cs_buf native;
+	struct cs_reqerr rerr;
+	enum cs_err r;
+
+	memset(&rerr, 0, sizeof(rerr));
+	cs_buf_init(&native, 2 * w->cfg->max_body_bytes);
+	r = cs_ui_request_translate(body->data ? body->data : "", body->len,
+	    &native, &rerr);
+	if (r != CS_EDONE)
+		cs_stream_use(s, &cs_encoder_ui_stream);
+	if (r == CS_OK)
+		run_chat(w, s, native.data, native.len, model);
+	else if (r != CS_EDONE)
+		cs_stream_fail(s, rerr.status ? rerr.status : 400, r ==
+		    CS_ENOMEM ? "internal_error" : "invalid_request",
+		    rerr.message, 0, r == CS_ENOMEM ? "internal_error" :
+		    "bad_request");
+	cs_buf_free(&native);
+	return r;
+}
+
 static void
 serve_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
     const char **model)
@@ -501,6 +532,8 @@ serve_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
 		    "bad_request");
 		goto out;
 	}
+	if (serve_ui_chat(w, s, &body, model) != CS_EDONE)
+		goto out;
 	run_chat(w, s, body.data ? body.data : "", body.len, model);
 out:
 	cs_buf_free(&body);

@@ -373,8 +373,8 @@ fail:
 	return r;
 }
 
-static int
-in_list(const char *s, const char *const *list, size_t n)
+int
+cs_str_in_list(const char *s, const char *const *list, size_t n)
 {
 	size_t i;
 
@@ -385,8 +385,8 @@ in_list(const char *s, const char *const *list, size_t n)
 }
 
 /* The value of an optional field, or NULL when absent or JSON null. */
-static struct json_object *
-opt_field(struct json_object *o, const char *key)
+struct json_object *
+cs_json_opt_field(struct json_object *o, const char *key)
 {
 	struct json_object *v = NULL;
 
@@ -477,7 +477,7 @@ check_part(struct json_object *part, size_t i, size_t j, size_t max,
 	}
 	snprintf(where, sizeof(where), "messages[%zu].content[%zu].type", i,
 	    j);
-	if ((v = opt_field(part, "type")) == NULL) {
+	if ((v = cs_json_opt_field(part, "type")) == NULL) {
 		seterr(err, 400, "%s: missing", where);
 		return CS_EBADINPUT;
 	}
@@ -500,7 +500,7 @@ check_part(struct json_object *part, size_t i, size_t j, size_t max,
 	}
 	snprintf(where, sizeof(where), "messages[%zu].content[%zu].text", i,
 	    j);
-	if ((v = opt_field(part, "text")) == NULL) {
+	if ((v = cs_json_opt_field(part, "text")) == NULL) {
 		seterr(err, 400, "%s: missing", where);
 		return CS_EBADINPUT;
 	}
@@ -567,7 +567,7 @@ parse_role(struct json_object *o, size_t i, enum cs_role *role,
 	enum cs_err r;
 
 	snprintf(where, sizeof(where), "messages[%zu].role", i);
-	if ((v = opt_field(o, "role")) == NULL) {
+	if ((v = cs_json_opt_field(o, "role")) == NULL) {
 		seterr(err, 400, "%s: missing", where);
 		return CS_EBADINPUT;
 	}
@@ -597,7 +597,7 @@ check_fields(struct json_object *o, const char *const *list, size_t n,
 	end = json_object_iter_end(o);
 	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
 		key = json_object_iter_peek_name(&it);
-		if (!in_list(key, list, n)) {
+		if (!cs_str_in_list(key, list, n)) {
 			seterr(err, 400, "%s: unknown field \"%s\"", where,
 			    echo(q, key, strlen(key)));
 			return CS_EBADINPUT;
@@ -618,7 +618,7 @@ check_function_type(struct json_object *o, const char *where,
 	enum cs_err r;
 
 	snprintf(w, sizeof(w), "%s.type", where);
-	if ((v = opt_field(o, "type")) == NULL) {
+	if ((v = cs_json_opt_field(o, "type")) == NULL) {
 		seterr(err, 400, "%s: missing (must be \"function\")", w);
 		return CS_EBADINPUT;
 	}
@@ -638,7 +638,7 @@ function_obj(struct json_object *o, const char *where, struct cs_reqerr *err)
 {
 	struct json_object *v;
 
-	if ((v = opt_field(o, "function")) == NULL) {
+	if ((v = cs_json_opt_field(o, "function")) == NULL) {
 		seterr(err, 400, "%s.function: missing", where);
 		return NULL;
 	}
@@ -661,7 +661,7 @@ check_fname(struct json_object *fn, const char *where, const char **s,
 	enum cs_err r;
 
 	snprintf(w, sizeof(w), "%s.function.name", where);
-	if ((v = opt_field(fn, "name")) == NULL) {
+	if ((v = cs_json_opt_field(fn, "name")) == NULL) {
 		seterr(err, 400, "%s: missing", w);
 		return CS_EBADINPUT;
 	}
@@ -722,7 +722,7 @@ parse_tool(const struct cs_config *cfg, struct json_object *o, size_t j,
 	json_object_object_add(nt, "function", nfn);
 	json_object_object_add(nfn, "name", json_object_new_string_len(s,
 	    (int)n));
-	if ((v = opt_field(fn, "description")) != NULL) {
+	if ((v = cs_json_opt_field(fn, "description")) != NULL) {
 		snprintf(w, sizeof(w), "%s.function.description", where);
 		if ((r = check_str(v, w, cfg->max_message_bytes, 1, &s, &n,
 		    err)) != CS_OK)
@@ -730,7 +730,7 @@ parse_tool(const struct cs_config *cfg, struct json_object *o, size_t j,
 		json_object_object_add(nfn, "description",
 		    json_object_new_string_len(s, (int)n));
 	}
-	if ((v = opt_field(fn, "parameters")) != NULL) {
+	if ((v = cs_json_opt_field(fn, "parameters")) != NULL) {
 		if (!json_object_is_type(v, json_type_object)) {
 			seterr(err, 400, "%s.function.parameters: must be a "
 			    "JSON schema object", where);
@@ -739,7 +739,7 @@ parse_tool(const struct cs_config *cfg, struct json_object *o, size_t j,
 		}
 		json_object_object_add(nfn, "parameters", json_object_get(v));
 	}
-	if ((v = opt_field(fn, "strict")) != NULL) {
+	if ((v = cs_json_opt_field(fn, "strict")) != NULL) {
 		if (!json_object_is_type(v, json_type_boolean)) {
 			seterr(err, 400, "%s.function.strict: must be true or "
 			    "false", where);
@@ -777,7 +777,7 @@ parse_tools(const struct cs_config *cfg, struct json_object *top,
 	char q[ECHO_MAX + 4];
 	enum cs_err r;
 
-	if ((v = opt_field(top, "tools")) == NULL)
+	if ((v = cs_json_opt_field(top, "tools")) == NULL)
 		return CS_OK;
 	if (!json_object_is_type(v, json_type_array)) {
 		seterr(err, 400, "tools: must be an array");
@@ -835,7 +835,7 @@ parse_tool_choice(struct json_object *top, struct cs_chat_request *req,
 	char q[ECHO_MAX + 4];
 	enum cs_err r;
 
-	if ((v = opt_field(top, "tool_choice")) == NULL)
+	if ((v = cs_json_opt_field(top, "tool_choice")) == NULL)
 		return CS_OK;
 	if (json_object_is_type(v, json_type_string)) {
 		s = json_object_get_string(v);
@@ -914,7 +914,7 @@ parse_tool_call(const struct cs_config *cfg, struct json_object *o,
 	    (r = check_function_type(o, where, "tool call", err)) != CS_OK)
 		return r;
 	snprintf(w, sizeof(w), "%s.id", where);
-	if ((v = opt_field(o, "id")) == NULL) {
+	if ((v = cs_json_opt_field(o, "id")) == NULL) {
 		seterr(err, 400, "%s: missing", w);
 		return CS_EBADINPUT;
 	}
@@ -936,7 +936,7 @@ parse_tool_call(const struct cs_config *cfg, struct json_object *o,
 	if ((tc->name = dupmem(s, n)) == NULL)
 		goto nomem;
 	snprintf(w, sizeof(w), "%s.function.arguments", where);
-	if ((v = opt_field(fn, "arguments")) == NULL) {
+	if ((v = cs_json_opt_field(fn, "arguments")) == NULL) {
 		seterr(err, 400, "%s: missing (a string of JSON)", w);
 		return CS_EBADINPUT;
 	}
@@ -1011,7 +1011,7 @@ parse_message(const struct cs_config *cfg, const struct cs_model_cfg *model,
 	end = json_object_iter_end(o);
 	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
 		key = json_object_iter_peek_name(&it);
-		if (!in_list(key, msg_fields, CS_ARRAY_LEN(msg_fields))) {
+		if (!cs_str_in_list(key, msg_fields, CS_ARRAY_LEN(msg_fields))) {
 			seterr(err, 400, "messages[%zu]: unknown field \"%s\" "
 			    "(accepted: role, content, name, tool_call_id, "
 			    "tool_calls)", i, echo(q, key, strlen(key)));
@@ -1028,13 +1028,13 @@ parse_message(const struct cs_config *cfg, const struct cs_model_cfg *model,
 		return CS_EBADINPUT;
 	}
 
-	if ((v = opt_field(o, "name")) != NULL) {
+	if ((v = cs_json_opt_field(o, "name")) != NULL) {
 		snprintf(where, sizeof(where), "messages[%zu].name", i);
 		if ((r = check_str(v, where, MAX_NAME_BYTES, 0, &s, &n,
 		    err)) != CS_OK)
 			return r;
 	}
-	if ((v = opt_field(o, "tool_call_id")) != NULL) {
+	if ((v = cs_json_opt_field(o, "tool_call_id")) != NULL) {
 		snprintf(where, sizeof(where), "messages[%zu].tool_call_id", i);
 		if ((r = check_str(v, where, MAX_TOOLID_BYTES, 0, &s, &n,
 		    err)) != CS_OK)
@@ -1045,7 +1045,7 @@ parse_message(const struct cs_config *cfg, const struct cs_model_cfg *model,
 			return CS_ENOMEM;
 		}
 	}
-	if ((v = opt_field(o, "tool_calls")) != NULL &&
+	if ((v = cs_json_opt_field(o, "tool_calls")) != NULL &&
 	    (r = parse_tool_calls(cfg, v, i, m, err)) != CS_OK)
 		return r;
 
@@ -1091,7 +1091,7 @@ parse_model(const struct cs_config *cfg, struct json_object *top,
 	char q[ECHO_MAX + 4];
 	enum cs_err r;
 
-	if ((v = opt_field(top, "model")) != NULL) {
+	if ((v = cs_json_opt_field(top, "model")) != NULL) {
 		if ((r = check_str(v, "model", SIZE_MAX, 0, &s, &n, err)) !=
 		    CS_OK)
 			return r;
@@ -1133,7 +1133,7 @@ parse_options(struct json_object *top, struct cs_chat_request *req,
 	int64_t ll;
 	double d;
 
-	if ((v = opt_field(top, "temperature")) != NULL) {
+	if ((v = cs_json_opt_field(top, "temperature")) != NULL) {
 		if (!json_object_is_type(v, json_type_double) &&
 		    !json_object_is_type(v, json_type_int)) {
 			seterr(err, 400, "temperature: must be a number from 0 "
@@ -1159,7 +1159,7 @@ parse_options(struct json_object *top, struct cs_chat_request *req,
 	}
 	req->max_tokens = req->model->max_tokens > 0 ?
 	    req->model->max_tokens : 0;
-	if ((v = opt_field(top, "max_tokens")) != NULL) {
+	if ((v = cs_json_opt_field(top, "max_tokens")) != NULL) {
 		if (!json_object_is_type(v, json_type_int)) {
 			seterr(err, 400, "max_tokens: must be an integer");
 			return CS_EBADINPUT;
@@ -1182,18 +1182,18 @@ parse_options(struct json_object *top, struct cs_chat_request *req,
 		req->max_tokens = (long)ll;
 	}
 
-	if ((v = opt_field(top, "n")) != NULL &&
+	if ((v = cs_json_opt_field(top, "n")) != NULL &&
 	    (!json_object_is_type(v, json_type_int) ||
 	    json_object_get_int64(v) != 1)) {
 		seterr(err, 400, "n: only 1 is supported");
 		return CS_EBADINPUT;
 	}
-	if ((v = opt_field(top, "stream")) != NULL &&
+	if ((v = cs_json_opt_field(top, "stream")) != NULL &&
 	    !json_object_is_type(v, json_type_boolean)) {
 		seterr(err, 400, "stream: must be true or false");
 		return CS_EBADINPUT;
 	}
-	if ((v = opt_field(top, "user")) != NULL &&
+	if ((v = cs_json_opt_field(top, "user")) != NULL &&
 	    !json_object_is_type(v, json_type_string)) {
 		seterr(err, 400, "user: must be a string");
 		return CS_EBADINPUT;
@@ -1239,7 +1239,7 @@ cs_request_parse(const struct cs_config *cfg, const char *body, size_t len,
 	end = json_object_iter_end(top);
 	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
 		key = json_object_iter_peek_name(&it);
-		if (!in_list(key, top_fields, CS_ARRAY_LEN(top_fields))) {
+		if (!cs_str_in_list(key, top_fields, CS_ARRAY_LEN(top_fields))) {
 			seterr(err, 400, "unknown field \"%s\" (accepted: "
 			    "messages, model, instructions, temperature, "
 			    "max_tokens, stream, n, user, tools, tool_choice)",
@@ -1261,7 +1261,7 @@ cs_request_parse(const struct cs_config *cfg, const char *body, size_t len,
 	    (r = parse_tool_choice(top, req, err)) != CS_OK)
 		goto fail;
 
-	if ((v = opt_field(top, "instructions")) != NULL) {
+	if ((v = cs_json_opt_field(top, "instructions")) != NULL) {
 		if ((r = check_str(v, "instructions", cfg->max_message_bytes,
 		    1, &instr, &instr_len, err)) != CS_OK)
 			goto fail;

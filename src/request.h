@@ -96,6 +96,12 @@ struct cs_reqerr {
 enum cs_err cs_request_parse(const struct cs_config *cfg, const char *body,
     size_t len, struct cs_chat_request **out, struct cs_reqerr *err);
 
+/* Helpers shared with request_ui.c: is s one of the n strings of list;
+ * the value of key in o, or NULL when absent or JSON null. */
+int cs_str_in_list(const char *s, const char *const *list, size_t n);
+struct json_object *cs_json_opt_field(struct json_object *o,
+    const char *key);
+
 /* NULL-safe. */
 void cs_request_free(struct cs_chat_request *r);
 
