@@ -21,6 +21,7 @@ TEXT = "openai-chat-text-usage"
 TOOL = "openai-chat-tool-call"
 CLAUDE = "claude-tools"               # anthropic-tool-use via [model]
 DROP = "gen-10+drop:5"
+STALL = "gen-3+stall-first:3500"     # keep-alives (every 1 s) first
 S = {}
 
 # ai@5.0.0's uiMessageChunkSchema (strict objects): the fields each chunk
@@ -50,7 +51,7 @@ REQUIRED = {"text-start": {"id"}, "text-delta": {"id", "delta"}, "text-end": {"i
 def setup(stack):
     stack.start_replay()
     S["replay"] = stack.replay
-    S["lt"] = stack.server(None, name="aisdk", settings=stack.settings([TEXT, TOOL, DROP]) + [
+    S["lt"] = stack.server(None, name="aisdk", settings=stack.settings([TEXT, TOOL, DROP, STALL]) + [
         ("[upstream claude]", None),
         ("provider", "anthropic"),
         ("base_url", stack.replay.base_url),
@@ -196,6 +197,16 @@ def case_raw_error(t):
     check_schema(t, cs)
 
 
+def case_raw_keepalive(t):
+    r = post_raw(ui_body([user("x", h.new_tag())], model=STALL))
+    t.eq(r.status, 200, "status")
+    t.check(b"\n\n: keep-alive\n\n" in r.body, "keep-alive comments while stalled")
+    cs, done = chunks(r)
+    t.check(done, "[DONE]")
+    t.eq("".join(c.get("delta", "") for c in cs), "w1 w2 w3 ", "text")
+    check_schema(t, cs)
+
+
 def case_native_untouched(t):
     r = S["lt"].chat("hello", tag=h.new_tag(), model=TEXT)
     h.check_stream_shape(t, r)
@@ -257,6 +268,14 @@ def sdk_tool(pkg, model, fixture):
             t.eq(part.get("input"), json.loads(call["arguments"]), "input")
             t.eq(part.get("state"), "input-available", "state")
         t.eq(text_of(res["message"]), exp["text"], "text")
+    return case
+
+
+def sdk_keepalive(pkg):
+    def case(t):
+        res = run_client(pkg, [user("x", h.new_tag())], model=STALL)
+        clean(t, res, pkg)
+        t.eq(text_of(res["message"]), "w1 w2 w3 ", "text across keep-alives")
     return case
 
 
@@ -322,6 +341,7 @@ CASES = [
     ("raw: text answer is the documented chunk sequence, 5.0.0 fields only", case_raw_text),
     ("raw: text then a tool call (anthropic upstream)", case_raw_tool),
     ("raw: an upstream drop mid-stream is an error chunk then [DONE]", case_raw_error),
+    ("raw: keep-alives are SSE comments between chunks", case_raw_keepalive),
     ("a native request still gets the native stream", case_native_untouched),
     ("refused with 400 naming what: file part, unknown fields, pending tool, trigger",
      case_refusals),
@@ -332,6 +352,7 @@ for _pkg in PKGS:
         ("%s: openai tool call -> tool part" % _pkg, sdk_tool(_pkg, TOOL, TOOL)),
         ("%s: anthropic text + tool_use -> text and tool part" % _pkg,
          sdk_tool(_pkg, CLAUDE, "anthropic-tool-use")),
+        ("%s: keep-alive comments are skipped" % _pkg, sdk_keepalive(_pkg)),
         ("%s: upstream failure mid-stream surfaces as an error" % _pkg, sdk_error(_pkg)),
         ("%s: a refused request throws with the server's message" % _pkg, sdk_http_error(_pkg)),
         ("%s: tool results reach the provider as tool_calls + tool messages" % _pkg,
