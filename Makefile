@@ -44,7 +44,9 @@ LDLIBS   = -lfcgi $(shell $(PKGCONF) --libs libcurl json-c 2>/dev/null) -lpthrea
 TEST_LDLIBS = $(shell $(PKGCONF) --libs cmocka 2>/dev/null)
 
 SRCS     = $(sort $(wildcard src/*.c src/providers/*.c src/encoders/*.c))
-OBJS     = $(SRCS:%.c=$(BUILD)/obj/%.o)
+# docs/openapi.json is served from the binary (GET /api/openapi.json).
+GEN_OBJS = $(BUILD)/obj/gen/openapi_json.o
+OBJS     = $(SRCS:%.c=$(BUILD)/obj/%.o) $(GEN_OBJS)
 LIB_OBJS = $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
 UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -55,6 +57,14 @@ all: $(BUILD)/chatstream
 
 $(BUILD)/chatstream: $(OBJS)
 	$(CC) $(SANFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+$(BUILD)/gen/openapi_json.c: docs/openapi.json src/embed.py
+	@mkdir -p $(@D)
+	python3 src/embed.py docs/openapi.json cs_openapi_json > $@
+
+$(BUILD)/obj/gen/openapi_json.o: $(BUILD)/gen/openapi_json.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/%.o: %.c $(wildcard src/*.h src/*/*.h) Makefile
 	@mkdir -p $(dir $@)

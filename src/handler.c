@@ -21,7 +21,11 @@
 #include "upstream.h"
 
 enum route { ROUTE_NONE, ROUTE_CHAT, ROUTE_MODELS, ROUTE_INFO, ROUTE_CHECK,
-    ROUTE_V1_CHAT, ROUTE_V1_MODELS };
+    ROUTE_V1_CHAT, ROUTE_V1_MODELS, ROUTE_OPENAPI };
+
+/* docs/openapi.json, embedded at build time (src/embed.py). */
+extern const char cs_openapi_json[];
+extern const size_t cs_openapi_json_len;
 
 #define READ_CHUNK 16384
 #define DRAIN_MAX  (64ULL * 1024 * 1024)
@@ -102,6 +106,8 @@ match_route(const char *p)
 		return ROUTE_INFO;
 	if (end - start == 5 && strncmp(p + start, "check", 5) == 0)
 		return ROUTE_CHECK;
+	if (seg_is(p, start, end, "openapi.json"))
+		return ROUTE_OPENAPI;
 	return ROUTE_NONE;
 }
 
@@ -559,7 +565,7 @@ cs_handle(struct cs_worker *w, struct cs_conn *c)
 		drain_body(c);
 	if (rt == ROUTE_NONE)
 		cs_stream_fail(&s, 404, "not_found", "no such endpoint "
-		    "(try POST /api/chat, GET /api/models, /api/info or /api/check)", 0,
+		    "(GET /api/openapi.json lists them)", 0,
 		    "bad_request");
 	else if (rt == ROUTE_V1_CHAT)
 		cs_openai_chat(w, c, &s, &model);
@@ -571,6 +577,11 @@ cs_handle(struct cs_worker *w, struct cs_conn *c)
 		    "bad_request");
 	} else if (rt == ROUTE_MODELS)
 		serve_models(w->cfg, &s);
+	else if (rt == ROUTE_OPENAPI) {
+		cs_stream_reply(&s, 200, "application/json", cs_openapi_json,
+		    cs_openapi_json_len);
+		s.outcome = "done";
+	}
 	else if (rt == ROUTE_INFO)
 		cs_check_info(w->cfg, c, &s);
 	else if (rt == ROUTE_CHECK)

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""GET /api/openapi.json through lighttpd: the document chatstream serves
+is docs/openapi.json byte for byte (embedded at build time), it is a valid
+OpenAPI 3.1 document for a real validator from npm
+(@seriousme/openapi-schema-validator, tests/browser/validate_openapi.mjs),
+every path it documents is answered by the live server (not 404), and every
+endpoint chatstream routes is documented."""
+
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness as h  # noqa: E402
+
+DOC = os.path.join(h.REPO, "docs", "openapi.json")
+VALIDATE = os.path.join(h.REPO, "tests", "browser", "validate_openapi.mjs")
+# Every endpoint handler.c routes, as mounted under /api.
+ROUTED = ["/chat", "/models", "/info", "/check", "/openapi.json",
+          "/v1/chat/completions", "/v1/models"]
+S = {}
+
+
+def setup(stack):
+    stack.start_replay()
+    S["lt"] = stack.server(["openai-chat-text-usage"], name="openapi")
+
+
+def served(t):
+    r = S["lt"].get("/api/openapi.json")
+    t.eq(r.status, 200, "status")
+    t.eq(r.header("content-type"), "application/json", "content type")
+    with open(DOC, "rb") as f:
+        t.eq(r.body, f.read(), "the body is docs/openapi.json")
+
+
+def valid(t):
+    url = "http://127.0.0.1:%d/api/openapi.json" % S["lt"].port
+    p = subprocess.run(["node", VALIDATE, url], capture_output=True, text=True,
+                       timeout=60, cwd=os.path.dirname(VALIDATE))
+    try:
+        res = json.loads(p.stdout)
+    except ValueError:
+        res = {}
+    t.eq(p.returncode, 0, "the validator's exit status", p.stdout + p.stderr)
+    t.eq(res.get("valid"), True, "valid", res.get("errors"))
+    t.eq(res.get("version"), "3.1", "OpenAPI version")
+
+
+def documented_paths_answer(t):
+    with open(DOC) as f:
+        doc = json.load(f)
+    for path, ops in doc["paths"].items():
+        for method in ops:
+            if method == "post":
+                r = S["lt"].post("/api" + path, "{}")
+            else:
+                r = h.request(S["lt"].port, method.upper(), "/api" + path)
+            t.check(r.status not in (None, 404), "%s %s is answered (%s)"
+                    % (method.upper(), path, r.status))
+    t.eq(sorted(doc["paths"]), sorted(ROUTED), "documented paths = routed endpoints")
+
+
+def errors_as_documented(t):
+    with open(DOC) as f:
+        schema = json.load(f)["components"]["schemas"]["Error"]
+    r = S["lt"].post("/api/chat", "{}")
+    j = r.json() or {}
+    t.eq(r.status, 400, "status")
+    t.eq(sorted(j), schema["required"], "top-level keys")
+    t.eq(sorted(j.get("error", {})), sorted(schema["properties"]["error"]["required"]),
+         "error keys")
+
+
+CASES = [
+    ("GET /api/openapi.json serves docs/openapi.json", served),
+    ("it is a valid OpenAPI 3.1 document (npm validator)", valid),
+    ("every documented path is answered; every endpoint is documented",
+     documented_paths_answer),
+    ("an error body has the documented shape", errors_as_documented),
+]
+
+if __name__ == "__main__":
+    sys.exit(h.main("openapi", CASES, setup))
