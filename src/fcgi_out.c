@@ -9,7 +9,10 @@
 
 #include <fcgiapp.h>
 
+#include "buf.h"
 #include "fcgi_out.h"
+
+#define BODY_DRAIN_MAX  (64ULL * 1024 * 1024)    /* then give up */
 
 extern char **environ;
 
@@ -193,4 +196,34 @@ unsigned long long
 cs_conn_bytes_out(const struct cs_conn *c)
 {
 	return c->bytes_out;
+}
+
+/*
+ * Read the whole body to EOF, keeping at most max bytes.  Always drain it,
+ * even when the answer will be an error: a CGI that exits with unread
+ * input makes mod_cgid reset the connection before the answer is sent, and
+ * under FastCGI a drained stdin means a later readable socket can only be
+ * hang-up.  Draining stops after BODY_DRAIN_MAX bytes.
+ */
+enum cs_err
+cs_conn_read_body(struct cs_conn *c, size_t max, struct cs_buf *b)
+{
+	char chunk[CS_BODY_CHUNK];
+	unsigned long long total = 0;
+	ssize_t n;
+	int over = 0;
+
+	for (;;) {
+		n = cs_conn_read(c, chunk, sizeof(chunk));
+		if (n < 0)
+			return CS_ECLIENTGONE;
+		if (n == 0)
+			break;
+		total += (unsigned long long)n;
+		if (total > BODY_DRAIN_MAX)
+			return CS_ETOOBIG;
+		if (!over && cs_buf_append(b, chunk, (size_t)n) != CS_OK)
+			over = 1;  /* keep draining, store nothing more */
+	}
+	return over || b->len > max ? CS_ETOOBIG : CS_OK;
 }

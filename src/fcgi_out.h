@@ -51,4 +51,18 @@ int cs_conn_is_fcgi(const struct cs_conn *c);
 /* Total body bytes written so far. */
 unsigned long long cs_conn_bytes_out(const struct cs_conn *c);
 
+/*
+ * Read the whole request body to EOF, keeping what fits in b (its limit
+ * should be max plus a chunk, so "too big" shows).  Always drains it, even
+ * when the answer will be an error: a CGI that exits with unread input
+ * makes mod_cgid reset the connection before the answer is sent, and under
+ * FastCGI a drained stdin means a later readable socket can only be a
+ * hang-up.  CS_ETOOBIG if more than max bytes came (or more than 64 MiB:
+ * draining stops there), CS_ECLIENTGONE if the connection failed.
+ */
+#define CS_BODY_CHUNK 16384   /* one read */
+struct cs_buf;
+enum cs_err cs_conn_read_body(struct cs_conn *c, size_t max,
+    struct cs_buf *b);
+
 #endif

@@ -27,8 +27,6 @@ enum route { ROUTE_NONE, ROUTE_CHAT, ROUTE_MODELS, ROUTE_INFO, ROUTE_CHECK,
 extern const char cs_openapi_json[];
 extern const size_t cs_openapi_json_len;
 
-#define READ_CHUNK 16384
-#define DRAIN_MAX  (64ULL * 1024 * 1024)
 
 static void
 new_stream_id(char id[CS_STREAM_ID_LEN + 1])
@@ -187,36 +185,6 @@ content_length(const char *v)
 	return n;
 }
 
-/*
- * Read the whole body to EOF, keeping at most max bytes.  Always drain it,
- * even when the answer will be an error: a CGI that exits with unread
- * input makes mod_cgid reset the connection before the answer is sent, and
- * under FastCGI a drained stdin means a later readable socket can only be
- * hang-up.  Draining stops after DRAIN_MAX bytes.
- */
-static enum cs_err
-read_body(struct cs_conn *c, size_t max, struct cs_buf *b)
-{
-	char chunk[READ_CHUNK];
-	unsigned long long total = 0;
-	ssize_t n;
-	int over = 0;
-
-	for (;;) {
-		n = cs_conn_read(c, chunk, sizeof(chunk));
-		if (n < 0)
-			return CS_ECLIENTGONE;
-		if (n == 0)
-			break;
-		total += (unsigned long long)n;
-		if (total > DRAIN_MAX)
-			return CS_ETOOBIG;
-		if (!over && cs_buf_append(b, chunk, (size_t)n) != CS_OK)
-			over = 1;  /* keep draining, store nothing more */
-	}
-	return over || b->len > max ? CS_ETOOBIG : CS_OK;
-}
-
 /* Read and discard the body of a request we answer without it. */
 static void
 drain_body(struct cs_conn *c)
@@ -224,7 +192,7 @@ drain_body(struct cs_conn *c)
 	struct cs_buf none;
 
 	cs_buf_init(&none, 0);
-	read_body(c, 0, &none);
+	cs_conn_read_body(c, 0, &none);
 	cs_buf_free(&none);
 }
 
@@ -514,8 +482,8 @@ serve_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
 
 	/* The buffer may grow one chunk past the limit so "too big" can be
 	 * told apart from "exactly the limit". */
-	cs_buf_init(&body, cfg->max_body_bytes + READ_CHUNK);
-	r = read_body(c, cfg->max_body_bytes, &body);
+	cs_buf_init(&body, cfg->max_body_bytes + CS_BODY_CHUNK);
+	r = cs_conn_read_body(c, cfg->max_body_bytes, &body);
 	if (r == CS_ECLIENTGONE) {
 		s->outcome = "client_gone";
 		goto out;

@@ -36,8 +36,6 @@
 #include "stream.h"
 #include "upstream.h"
 
-#define OAI_READ_CHUNK  16384
-#define OAI_DRAIN_MAX   (64ULL * 1024 * 1024)
 #define OAI_ECHO_MAX    64
 
 static const char *const ignored_fields[] = {
@@ -49,30 +47,6 @@ struct oai_opts {
 	int stream;
 	int include_usage;
 };
-
-/*
- * Read the body to EOF keeping at most max bytes; the rest is read and
- * dropped (up to OAI_DRAIN_MAX), since a server may reset a connection
- * whose input was left unread.
- */
-static enum cs_err
-read_all(struct cs_conn *c, size_t max, struct cs_buf *b)
-{
-	char chunk[OAI_READ_CHUNK];
-	unsigned long long total = 0;
-	ssize_t n;
-
-	while ((n = cs_conn_read(c, chunk, sizeof(chunk))) > 0) {
-		total += (unsigned long long)n;
-		if (total > OAI_DRAIN_MAX)
-			return CS_ETOOBIG;
-		if (total <= max && cs_buf_append(b, chunk, (size_t)n) != CS_OK)
-			return CS_ENOMEM;
-	}
-	if (n < 0)
-		return CS_ECLIENTGONE;
-	return total > max ? CS_ETOOBIG : CS_OK;
-}
 
 static int
 bad(struct cs_stream *s, int status, const char *type, const char *msg)
@@ -295,8 +269,8 @@ cs_openai_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
 
 	cs_stream_use(s, &cs_encoder_openai_json);
 	s->enc.created = (long long)time(NULL);
-	cs_buf_init(&body, w->cfg->max_body_bytes);
-	r = read_all(c, w->cfg->max_body_bytes, &body);
+	cs_buf_init(&body, w->cfg->max_body_bytes + CS_BODY_CHUNK);
+	r = cs_conn_read_body(c, w->cfg->max_body_bytes, &body);
 	if (method == NULL || strcmp(method, "POST") != 0) {
 		s->allow = "POST";
 		bad(s, 405, "invalid_request", "use POST with a JSON body");
