@@ -23,7 +23,7 @@ get_expect(const char *qs, const char *key, size_t max, int want_rc,
 		fail_msg("\"%s\" [%s]: rc %d, want %d", qs ? qs : "(null)", key,
 		    rc, want_rc);
 	if (want != NULL && (b.len != strlen(want) ||
-	    memcmp(b.data, want, b.len) != 0))
+	    (b.len > 0 && memcmp(b.data, want, b.len) != 0)))
 		fail_msg("\"%s\" [%s]: got \"%.*s\", want \"%s\"", qs, key,
 		    (int)b.len, b.data ? b.data : "", want);
 	cs_buf_free(&b);
