@@ -20,9 +20,11 @@ TEXT_FIX = "openai-chat-text-usage"
 TOOL_FIX = "openai-chat-tool-call"
 A_TEXT_FIX = "anthropic-text"
 A_TOOL_FIX = "anthropic-tool-use"
+O_TEXT_FIX = "ollama-chat-stream"
 LIMITED = "gen-3+status:429"
 DROPPED = "gen-10+drop:5"
-ALIASES = [TEXT_FIX, TOOL_FIX, LIMITED, DROPPED, "claude", "claude-tools"]
+ALIASES = [TEXT_FIX, TOOL_FIX, LIMITED, DROPPED, "claude", "claude-tools",
+           "local"]
 CLIENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients")
 SCRIPT = os.path.join(CLIENTS, "openai_client.mjs")
 V1 = "/api/v1"
@@ -46,6 +48,13 @@ def setup(stack):
         ("[model claude-tools]", None),
         ("upstream", "anthropic"),
         ("upstream_model", A_TOOL_FIX),
+        # Ollama's native NDJSON API lives at the server's root.
+        ("[upstream ollama]", None),
+        ("provider", "ollama"),
+        ("base_url", stack.replay.base_url[:-len("/v1")]),
+        ("[model local]", None),
+        ("upstream", "ollama"),
+        ("upstream_model", O_TEXT_FIX),
     ]
     S["lt"] = stack.server(None, name="openai_api", settings=settings)
 
@@ -141,6 +150,25 @@ def case_sdk_anthropic_looks_like_openai(t):
     c = node(t, "create", "claude")
     t.eq(c.get("text"), exp["text"], "non-streaming text")
     t.eq(c.get("model"), "claude", "the alias is the model")
+
+
+def case_sdk_ollama_looks_like_openai(t):
+    exp = h.load_expect(O_TEXT_FIX)
+    tag, prompt = tagged()
+    r = node(t, "stream_usage", "local", prompt)
+    t.eq(r.get("error"), None, "no error")
+    t.eq(r.get("text"), exp["text"], "streamed text")
+    t.eq(r.get("finish"), "stop", "done_reason stop")
+    t.eq(r.get("usage"), {"prompt_tokens": exp["usage"]["prompt_eval_count"],
+                          "completion_tokens": exp["usage"]["eval_count"],
+                          "total_tokens": exp["usage"]["prompt_eval_count"]
+                          + exp["usage"]["eval_count"]},
+         "prompt_eval_count / eval_count became OpenAI usage")
+    seen = S["replay"].events(tag, "request")
+    t.check(seen and seen[0].get("path") == "/api/chat",
+            "the provider got Ollama's native /api/chat", seen[:1])
+    c = node(t, "create", "local")
+    t.eq(c.get("text"), exp["text"], "non-streaming text")
 
 
 def check_tools(t, mode, model, fix):
@@ -335,6 +363,7 @@ CASES = [
     ("SDK: include_usage yields one usage chunk", case_sdk_stream_usage),
     ("SDK: non-streaming returns text, finish_reason, usage", case_sdk_create),
     ("SDK: an Anthropic upstream looks like OpenAI", case_sdk_anthropic_looks_like_openai),
+    ("SDK: an Ollama upstream looks like OpenAI", case_sdk_ollama_looks_like_openai),
     ("SDK: stream helper assembles OpenAI tool calls", case_sdk_tools_stream_openai),
     ("SDK: stream helper assembles Anthropic tool calls", case_sdk_tools_stream_anthropic),
     ("SDK: non-streaming tool calls", case_sdk_tools_create),
