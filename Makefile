@@ -151,7 +151,7 @@ FUZZ_FLAGS    = -std=gnu11 -D_GNU_SOURCE -g -O1 -Isrc \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                 $(shell $(PKGCONF) --cflags libcurl json-c 2>/dev/null)
 FUZZ_ADAPTERS = openai-chat openai-completions openai-responses anthropic ollama
-FUZZ_TARGETS  = sse request openai-fastpath $(FUZZ_ADAPTERS)
+FUZZ_TARGETS  = sse request request-ui openai-fastpath $(FUZZ_ADAPTERS)
 FUZZ_LIB_SRCS = src/provider.c \
                 $(filter-out %/demo.c,$(sort $(wildcard src/providers/*.c))) \
                 src/sse_parse.c src/buf.c src/cs.c src/request.c src/config.c
@@ -171,7 +171,7 @@ fuzz-smoke: fuzz-build
 	    --jobs $$(nproc) $(FUZZ_TARGETS)
 
 fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%) $(FUZZ_ADAPTERS:%=$(FUZZ_DIR)/%.dict) \
-            $(FUZZ_DIR)/request.dict $(FUZZ_DIR)/sse.dict \
+            $(FUZZ_DIR)/request.dict $(FUZZ_DIR)/request-ui.dict $(FUZZ_DIR)/sse.dict \
             $(FUZZ_DIR)/openai-fastpath.dict fuzz-corpus
 
 $(FUZZ_DIR)/obj/%.o: %.c $(wildcard src/*.h src/*/*.h) Makefile
@@ -182,6 +182,10 @@ $(FUZZ_DIR)/sse: tests/fuzz/fuzz_sse_parse.c $(filter %/sse_parse.o %/buf.o %/cs
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^
 
 $(FUZZ_DIR)/request: tests/fuzz/fuzz_request.c $(filter %/request.o %/config.o %/buf.o %/cs.o,$(FUZZ_LIB_OBJS))
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c
+
+# useChat's request translated (request_ui.c), then parsed natively.
+$(FUZZ_DIR)/request-ui: tests/fuzz/fuzz_request_ui.c $(FUZZ_DIR)/obj/src/request_ui.o $(filter %/request.o %/config.o %/buf.o %/cs.o,$(FUZZ_LIB_OBJS))
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c
 
 # The chat fast path against json-c (differential).
@@ -202,6 +206,11 @@ $(FUZZ_ADAPTERS:%=$(FUZZ_DIR)/%.dict): $(FUZZ_DIR)/%.dict: tests/fuzz/sse.dict t
 $(FUZZ_DIR)/request.dict: tests/fuzz/json.dict src/request.c
 	@mkdir -p $(dir $@)
 	@{ cat tests/fuzz/json.dict; $(call fuzz_literals,src/request.c); } > $@
+
+$(FUZZ_DIR)/request-ui.dict: tests/fuzz/json.dict src/request_ui.c src/request.c
+	@mkdir -p $(dir $@)
+	@{ cat tests/fuzz/json.dict; \
+	  $(call fuzz_literals,src/request_ui.c src/request.c); } > $@
 
 $(FUZZ_DIR)/openai-fastpath.dict: tests/fuzz/json.dict src/providers/openai_fastpath.c
 	@mkdir -p $(dir $@)
