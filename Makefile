@@ -133,7 +133,8 @@ run: deps-run
 	PORT=$(PORT) BUILD=$(BUILD) tests/lib/serve
 
 # Coverage-guided fuzzing (libFuzzer, Debian's clang): the SSE parser, the
-# request parser, the OpenAI chat fast path against json-c
+# request parser, useChat's request translation before it
+# (tests/fuzz/fuzz_request_ui.c), the OpenAI chat fast path against json-c
 # (tests/fuzz/fuzz_openai_fastpath.c) and one target per provider adapter (tests/fuzz/
 # fuzz_adapter.c built with -DFUZZ_KIND=CS_PROVIDER_<KIND>).  Seeds: the
 # files in tests/fuzz/corpus/<target>/ plus, for the adapters and the SSE
