@@ -51,7 +51,7 @@
 #define MAX_TOOLID_BYTES  128     /* messages[].tool_call_id */
 #define MAX_TOOLS         64      /* tools[], messages[].tool_calls[] */
 #define MAX_TOOLNAME      64      /* function names */
-#define ECHO_MAX          40      /* client bytes quoted in a message */
+#define ECHO_MAX          CS_ECHO_MAX  /* client bytes quoted in a message */
 #define WHERE_MAX         96      /* "messages[N].content[M].type" */
 
 static const char *const top_fields[] = {
@@ -183,8 +183,8 @@ msg_append(struct cs_reqerr *err, const char *s, size_t reserve)
  * '"' and '\\' replaced by '?' so the message needs no escaping to be read
  * unambiguously, "..." when cut.  dst must hold ECHO_MAX + 4 bytes.
  */
-static const char *
-echo(char *dst, const char *s, size_t n)
+const char *
+cs_echo(char *dst, const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, o = 0, l;
@@ -485,7 +485,7 @@ check_part(struct json_object *part, size_t i, size_t j, size_t max,
 		return r;
 	if (strcmp(type, "text") != 0) {
 		seterr(err, 400, "%s: unsupported part type \"%s\" (only "
-		    "\"text\")", where, echo(q, type, tlen));
+		    "\"text\")", where, cs_echo(q, type, tlen));
 		return CS_EBADINPUT;
 	}
 	it = json_object_iter_begin(part);
@@ -494,7 +494,7 @@ check_part(struct json_object *part, size_t i, size_t j, size_t max,
 		key = json_object_iter_peek_name(&it);
 		if (strcmp(key, "type") != 0 && strcmp(key, "text") != 0) {
 			seterr(err, 400, "messages[%zu].content[%zu]: unknown "
-			    "field \"%s\"", i, j, echo(q, key, strlen(key)));
+			    "field \"%s\"", i, j, cs_echo(q, key, strlen(key)));
 			return CS_EBADINPUT;
 		}
 	}
@@ -580,7 +580,7 @@ parse_role(struct json_object *o, size_t i, enum cs_role *role,
 			return CS_OK;
 		}
 	seterr(err, 400, "%s: unknown role \"%s\" (expected system, user, "
-	    "assistant or tool)", where, echo(q, s, n));
+	    "assistant or tool)", where, cs_echo(q, s, n));
 	return CS_EBADINPUT;
 }
 
@@ -599,7 +599,7 @@ check_fields(struct json_object *o, const char *const *list, size_t n,
 		key = json_object_iter_peek_name(&it);
 		if (!cs_str_in_list(key, list, n)) {
 			seterr(err, 400, "%s: unknown field \"%s\"", where,
-			    echo(q, key, strlen(key)));
+			    cs_echo(q, key, strlen(key)));
 			return CS_EBADINPUT;
 		}
 	}
@@ -626,7 +626,7 @@ check_function_type(struct json_object *o, const char *where,
 		return r;
 	if (strcmp(s, "function") != 0) {
 		seterr(err, 400, "%s: unsupported %s type \"%s\" (only "
-		    "\"function\")", w, what, echo(q, s, n));
+		    "\"function\")", w, what, cs_echo(q, s, n));
 		return CS_EBADINPUT;
 	}
 	return CS_OK;
@@ -676,7 +676,7 @@ check_fname(struct json_object *fn, const char *where, const char **s,
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		    (c >= '0' && c <= '9') || c == '_' || c == '-')) {
 			seterr(err, 400, "%s: \"%s\" has characters other "
-			    "than A-Z, a-z, 0-9, _ and -", w, echo(q, *s, *n));
+			    "than A-Z, a-z, 0-9, _ and -", w, cs_echo(q, *s, *n));
 			return CS_EBADINPUT;
 		}
 	}
@@ -813,7 +813,7 @@ parse_tools(const struct cs_config *cfg, struct json_object *top,
 			    tool_name(req->tools, j)) == 0) {
 				seterr(err, 400, "tools[%zu].function.name: "
 				    "\"%s\" repeats tools[%zu]", j,
-				    echo(q, tool_name(req->tools, j),
+				    cs_echo(q, tool_name(req->tools, j),
 				    strlen(tool_name(req->tools, j))), k);
 				return CS_EBADINPUT;
 			}
@@ -880,7 +880,7 @@ parse_tool_choice(struct json_object *top, struct cs_chat_request *req,
 			break;
 	if (k == req->n_tools) {
 		seterr(err, 400, "tool_choice.function.name: \"%s\" is not one "
-		    "of the tools", echo(q, s, n));
+		    "of the tools", cs_echo(q, s, n));
 		return CS_EBADINPUT;
 	}
 	if ((req->tool_choice_name = dupmem(s, n)) == NULL) {
@@ -1014,7 +1014,7 @@ parse_message(const struct cs_config *cfg, const struct cs_model_cfg *model,
 		if (!cs_str_in_list(key, msg_fields, CS_ARRAY_LEN(msg_fields))) {
 			seterr(err, 400, "messages[%zu]: unknown field \"%s\" "
 			    "(accepted: role, content, name, tool_call_id, "
-			    "tool_calls)", i, echo(q, key, strlen(key)));
+			    "tool_calls)", i, cs_echo(q, key, strlen(key)));
 			return CS_EBADINPUT;
 		}
 	}
@@ -1103,7 +1103,7 @@ parse_model(const struct cs_config *cfg, struct json_object *top,
 		if ((*model = cs_config_model(cfg, s)) != NULL)
 			return CS_OK;
 		seterr(err, 400, "model: \"%s\" is not available on this "
-		    "server (available: ", echo(q, s, n));
+		    "server (available: ", cs_echo(q, s, n));
 		for (k = 0; k < cfg->n_models && k < CS_MAX_MODELS; k++) {
 			/* Leave room for ", ...)" so the list ends well. */
 			if ((k > 0 && !msg_append(err, ", ", 6)) ||
@@ -1243,7 +1243,7 @@ cs_request_parse(const struct cs_config *cfg, const char *body, size_t len,
 			seterr(err, 400, "unknown field \"%s\" (accepted: "
 			    "messages, model, instructions, temperature, "
 			    "max_tokens, stream, n, user, tools, tool_choice)",
-			    echo(q, key, strlen(key)));
+			    cs_echo(q, key, strlen(key)));
 			goto fail;
 		}
 	}

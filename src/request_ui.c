@@ -209,6 +209,7 @@ tool_result(struct json_object *part, const char *where,
 {
 	const char *state = get_str(part, "state");
 	struct json_object *v;
+	char q[CS_ECHO_MAX + 4];
 
 	if (state != NULL && strcmp(state, "output-available") == 0) {
 		if ((v = cs_json_opt_field(part, "output")) == NULL &&
@@ -229,9 +230,9 @@ tool_result(struct json_object *part, const char *where,
 		}
 		return json_object_get(v);
 	}
-	seterr(err, 400, "%s.state: \"%.30s\" has no tool result (expected "
-	    "output-available or output-error)", where,
-	    state != NULL ? state : "(missing)");
+	seterr(err, 400, "%s.state: \"%s\" has no tool result (expected "
+	    "output-available or output-error)", where, state != NULL ?
+	    cs_echo(q, state, strlen(state)) : "(missing)");
 	return NULL;
 }
 
@@ -275,7 +276,7 @@ static int
 add_part(struct block *b, struct json_object *out, int assistant,
     struct json_object *part, size_t i, size_t j, struct cs_reqerr *err)
 {
-	char where[WHERE_MAX];
+	char where[WHERE_MAX], q[CS_ECHO_MAX + 4];
 	const char *type = get_str(part, "type"), *name;
 
 	snprintf(where, sizeof(where), "messages[%zu].parts[%zu]", i, j);
@@ -297,19 +298,21 @@ add_part(struct block *b, struct json_object *out, int assistant,
 	}
 	if (assistant && (name = tool_name(part, type)) != NULL)
 		return add_tool_part(b, part, name, where, err);
-	seterr(err, 400, "%s.type: unsupported part type \"%.40s\"", where,
-	    type);
+	seterr(err, 400, "%s.type: unsupported part type \"%s\"", where,
+	    cs_echo(q, type, strlen(type)));
 	return -1;
 }
 
 static int
 check_msg_fields(struct json_object *m, size_t i, struct cs_reqerr *err)
 {
+	char q[CS_ECHO_MAX + 4];
+
 	json_object_object_foreach(m, key, val) {
 		(void)val;
 		if (!cs_str_in_list(key, msg_fields, CS_ARRAY_LEN(msg_fields))) {
 			seterr(err, 400, "messages[%zu]: unknown field "
-			    "\"%.40s\"", i, key);
+			    "\"%s\"", i, cs_echo(q, key, strlen(key)));
 			return -1;
 		}
 	}

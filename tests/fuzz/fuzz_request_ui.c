@@ -43,7 +43,7 @@
  * to 1 once they go through an echo() like request.c's.
  */
 #ifndef CHECK_ECHO
-#define CHECK_ECHO 0
+#define CHECK_ECHO 1
 #endif
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
