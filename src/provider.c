@@ -148,6 +148,34 @@ cs_emit_error(cs_emit_fn emit, void *ctx, const char *type, const char *msg)
 }
 
 enum cs_err
+cs_emit_tool_call(cs_emit_fn emit, void *ctx, const char *id,
+    const char *name, const char *args)
+{
+	struct cs_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_TOOL_CALL;
+	ev.tool_id = id;
+	ev.tool_name = name;
+	ev.tool_args = args;
+	return emit(ctx, &ev);
+}
+
+enum cs_err
+cs_emit_finish(cs_emit_fn emit, void *ctx, const char *reason,
+    const char *native, struct json_object *usage)
+{
+	struct cs_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_FINISH;
+	ev.finish_reason = reason;
+	ev.native_finish_reason = native;
+	ev.usage = usage;
+	return emit(ctx, &ev);
+}
+
+enum cs_err
 cs_emit_text(cs_emit_fn emit, void *ctx, int kind, struct json_object *v)
 {
 	struct cs_event ev;

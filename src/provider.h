@@ -67,6 +67,13 @@ enum cs_err cs_emit_error(cs_emit_fn emit, void *ctx, const char *type,
 /* Emit v as a text delta of that kind if it is a non-empty string. */
 enum cs_err cs_emit_text(cs_emit_fn emit, void *ctx, int kind,
     struct json_object *v);
+/* Emit one complete tool call (borrowed strings). */
+enum cs_err cs_emit_tool_call(cs_emit_fn emit, void *ctx, const char *id,
+    const char *name, const char *args);
+/* Emit the finish: reason in the native set, the provider's own word
+ * (or NULL), its usage object (borrowed, or NULL). */
+enum cs_err cs_emit_finish(cs_emit_fn emit, void *ctx, const char *reason,
+    const char *native, struct json_object *usage);
 /* Copy string v into dst (truncated, terminated); no-op if not a string. */
 void cs_json_copy_str(char *dst, size_t dstlen, struct json_object *v);
 /* Append one "Name: value" header to hr. */

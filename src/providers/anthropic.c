@@ -76,7 +76,6 @@ find_call(struct cs_adapter *a, int index)
 static enum cs_err
 emit_call(struct cs_adapter *a, struct tool_call *tc)
 {
-	struct cs_event ev;
 	const char *args = tc->args.data ? tc->args.data : "";
 
 	tc->emitted = 1;
@@ -87,12 +86,7 @@ emit_call(struct cs_adapter *a, struct tool_call *tc)
 	    json_object_object_length(tc->input) > 0)
 		args = json_object_to_json_string_ext(tc->input,
 		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	memset(&ev, 0, sizeof(ev));
-	ev.type = CS_EV_TOOL_CALL;
-	ev.tool_id = tc->id;
-	ev.tool_name = tc->name;
-	ev.tool_args = args;
-	return a->b.emit(a->b.ctx, &ev);
+	return cs_emit_tool_call(a->b.emit, a->b.ctx, tc->id, tc->name, args);
 }
 
 static enum cs_err
@@ -212,7 +206,7 @@ map_finish(const char *r)
 static enum cs_err
 emit_finish(struct cs_adapter *a)
 {
-	struct cs_event ev;
+	const char *native;
 	enum cs_err r;
 	size_t i;
 
@@ -221,12 +215,9 @@ emit_finish(struct cs_adapter *a)
 		if (!a->calls[i].emitted &&
 		    (r = emit_call(a, &a->calls[i])) != CS_OK)
 			return r;
-	memset(&ev, 0, sizeof(ev));
-	ev.type = CS_EV_FINISH;
-	ev.native_finish_reason = a->finish[0] ? a->finish : NULL;
-	ev.finish_reason = map_finish(ev.native_finish_reason);
-	ev.usage = a->usage;
-	return a->b.emit(a->b.ctx, &ev);
+	native = a->finish[0] ? a->finish : NULL;
+	return cs_emit_finish(a->b.emit, a->b.ctx, map_finish(native), native,
+	    a->usage);
 }
 
 static enum cs_err

@@ -130,11 +130,7 @@ demo_run(const struct cs_config *cfg, const struct cs_chat_request *req,
 	    json_object_new_int64((int64_t)deltas));
 	json_object_object_add(usage, "total_tokens",
 	    json_object_new_int64((int64_t)(prompt_words + deltas)));
-	memset(&ev, 0, sizeof(ev));
-	ev.type = CS_EV_FINISH;
-	ev.finish_reason = ev.native_finish_reason = "stop";
-	ev.usage = usage;
-	r = cs_stream_emit(s, &ev);
+	r = cs_emit_finish(cs_stream_emit, s, "stop", "stop", usage);
 fail:
 	json_object_put(usage);
 	cs_buf_free(&text);

@@ -56,7 +56,6 @@ static enum cs_err
 emit_tool_call(struct cs_adapter *a, struct json_object *tc)
 {
 	struct json_object *fn = NULL, *id = NULL, *name = NULL, *args = NULL;
-	struct cs_event ev;
 	const char *s = "";
 
 	if (!json_object_is_type(tc, json_type_object))
@@ -74,13 +73,9 @@ emit_tool_call(struct cs_adapter *a, struct json_object *tc)
 	else if (args != NULL && (s = json_object_to_json_string_ext(args,
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) == NULL)
 		return CS_ENOMEM;
-	memset(&ev, 0, sizeof(ev));
-	ev.type = CS_EV_TOOL_CALL;
-	ev.tool_id = str_or(id, "");
-	ev.tool_name = str_or(name, "");
-	ev.tool_args = s;
 	a->n_calls++;
-	return a->emit(a->ctx, &ev);
+	return cs_emit_tool_call(a->emit, a->ctx, str_or(id, ""),
+	    str_or(name, ""), s);
 }
 
 static const char *
@@ -103,7 +98,7 @@ emit_finish(struct cs_adapter *a, struct json_object *chunk)
 		"prompt_eval_count", "eval_count",
 	};
 	struct json_object *usage = NULL, *v;
-	struct cs_event ev;
+	const char *native;
 	enum cs_err r;
 	size_t i;
 
@@ -120,12 +115,9 @@ emit_finish(struct cs_adapter *a, struct json_object *chunk)
 	}
 	v = NULL;
 	json_object_object_get_ex(chunk, "done_reason", &v);
-	memset(&ev, 0, sizeof(ev));
-	ev.type = CS_EV_FINISH;
-	ev.native_finish_reason = str_or(v, NULL);
-	ev.finish_reason = map_finish(ev.native_finish_reason, a->n_calls);
-	ev.usage = usage;
-	r = a->emit(a->ctx, &ev);
+	native = str_or(v, NULL);
+	r = cs_emit_finish(a->emit, a->ctx, map_finish(native, a->n_calls),
+	    native, usage);
 	json_object_put(usage);
 	return r;
 }

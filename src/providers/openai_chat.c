@@ -111,23 +111,17 @@ tool_fragment(struct cs_adapter *a, int index, struct json_object *id,
 static enum cs_err
 emit_tool_calls(struct cs_adapter *a)
 {
-	struct cs_event ev;
 	enum cs_err r;
 	size_t i;
 
 	if (a->calls_emitted)
 		return CS_OK;
 	a->calls_emitted = 1;
-	for (i = 0; i < a->n_calls; i++) {
-		memset(&ev, 0, sizeof(ev));
-		ev.type = CS_EV_TOOL_CALL;
-		ev.tool_id = a->calls[i].id;
-		ev.tool_name = a->calls[i].name;
-		ev.tool_args = a->calls[i].args.data ? a->calls[i].args.data
-		    : "";
-		if ((r = a->b.emit(a->b.ctx, &ev)) != CS_OK)
+	for (i = 0; i < a->n_calls; i++)
+		if ((r = cs_emit_tool_call(a->b.emit, a->b.ctx, a->calls[i].id,
+		    a->calls[i].name, a->calls[i].args.data ?
+		    a->calls[i].args.data : "")) != CS_OK)
 			return r;
-	}
 	return CS_OK;
 }
 
@@ -197,17 +191,14 @@ handle_choice(struct cs_adapter *a, struct json_object *choice)
 static enum cs_err
 emit_finish(struct cs_adapter *a)
 {
-	struct cs_event ev;
+	const char *native;
 	enum cs_err r;
 
 	if ((r = emit_tool_calls(a)) != CS_OK)
 		return r;
-	memset(&ev, 0, sizeof(ev));
-	ev.type = CS_EV_FINISH;
-	ev.native_finish_reason = a->finish[0] ? a->finish : NULL;
-	ev.finish_reason = cs_finish_reason_native(ev.native_finish_reason);
-	ev.usage = a->usage;
-	return a->b.emit(a->b.ctx, &ev);
+	native = a->finish[0] ? a->finish : NULL;
+	return cs_emit_finish(a->b.emit, a->b.ctx,
+	    cs_finish_reason_native(native), native, a->usage);
 }
 
 static enum cs_err

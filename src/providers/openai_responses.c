@@ -127,18 +127,13 @@ tool_set_args(struct cs_adapter *a, struct tool_call *tc,
 static enum cs_err
 emit_tool_call(struct cs_adapter *a, struct tool_call *tc)
 {
-	struct cs_event ev;
 
 	if (tc->emitted)
 		return CS_OK;
 	tc->emitted = 1;
 	a->n_emitted++;
-	memset(&ev, 0, sizeof(ev));
-	ev.type = CS_EV_TOOL_CALL;
-	ev.tool_id = tc->id;
-	ev.tool_name = tc->name;
-	ev.tool_args = tc->args.data ? tc->args.data : "";
-	return a->b.emit(a->b.ctx, &ev);
+	return cs_emit_tool_call(a->b.emit, a->b.ctx, tc->id, tc->name,
+	    tc->args.data ? tc->args.data : "");
 }
 
 /* Emit the calls whose done events never came, in output order. */
@@ -243,23 +238,17 @@ static enum cs_err
 emit_finish(struct cs_adapter *a, struct json_object *resp, int incomplete)
 {
 	struct json_object *status = get_str(resp, "status");
-	struct cs_event ev;
+	const char *native;
 	enum cs_err r;
 
 	a->b.done = 1;
 	if ((r = emit_pending_calls(a)) != CS_OK)
 		return r;
-	memset(&ev, 0, sizeof(ev));
-	ev.type = CS_EV_FINISH;
-	ev.native_finish_reason = status != NULL ?
-	    json_object_get_string(status) :
+	native = status != NULL ? json_object_get_string(status) :
 	    incomplete ? "incomplete" : "completed";
-	if (incomplete)
-		ev.finish_reason = incomplete_reason(resp);
-	else
-		ev.finish_reason = a->n_emitted > 0 ? "tool_calls" : "stop";
-	ev.usage = get_obj(resp, "usage");
-	return a->b.emit(a->b.ctx, &ev);
+	return cs_emit_finish(a->b.emit, a->b.ctx, incomplete ?
+	    incomplete_reason(resp) : a->n_emitted > 0 ? "tool_calls" : "stop",
+	    native, get_obj(resp, "usage"));
 }
 
 /* An "error" event: {"type":"error","code","message",...}, or the same
