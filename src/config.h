@@ -95,6 +95,9 @@ struct cs_config {
 	size_t max_body_bytes;       /* POST body */
 	size_t max_messages;         /* entries in messages[] */
 	size_t max_message_bytes;    /* one message's content */
+	long   request_read_timeout_ms; /* params + body must arrive within */
+	long   max_tokens_cap;       /* cap for models without their own
+	                                max_tokens; 0 = none */
 	/* streaming */
 	long   keepalive_ms;         /* keepalive_seconds */
 	long   shutdown_grace_ms;    /* SIGTERM: let streams finish this long */
