@@ -10,6 +10,7 @@
 #include <fcgiapp.h>
 
 #include "buf.h"
+#include "deadline.h"
 #include "fcgi_out.h"
 
 #define BODY_DRAIN_MAX  (64ULL * 1024 * 1024)    /* then give up */
@@ -21,6 +22,8 @@ struct cs_conn {
 	int  gone;
 	unsigned long long bytes_out;
 	unsigned long long body_left;  /* CGI: CONTENT_LENGTH not yet read */
+	struct cs_deadline *deadline;  /* armed while the request is read */
+	int  timed_out;                /* it fired */
 };
 
 struct cs_conn *
@@ -56,6 +59,23 @@ cs_conn_new_cgi(void)
 	if (v != NULL && *v == '\0')
 		c->body_left = n;
 	return c;
+}
+
+void
+cs_conn_set_deadline(struct cs_conn *c, struct cs_deadline *d)
+{
+	c->deadline = d;
+}
+
+/* The request has been read (or the answer begun): stop its deadline. */
+static void
+end_read_phase(struct cs_conn *c)
+{
+	if (c->deadline == NULL)
+		return;
+	if (cs_deadline_disarm(c->deadline))
+		c->timed_out = 1;
+	c->deadline = NULL;
 }
 
 void
@@ -119,6 +139,7 @@ cs_conn_write(struct cs_conn *c, const char *p, size_t n)
 {
 	if (c->gone)
 		return CS_ECLIENTGONE;
+	end_read_phase(c);
 	if (c->req != NULL) {
 		/*
 		 * libfcgi reports a dead peer only on the first failing
@@ -203,7 +224,10 @@ cs_conn_bytes_out(const struct cs_conn *c)
  * even when the answer will be an error: a CGI that exits with unread
  * input makes mod_cgid reset the connection before the answer is sent, and
  * under FastCGI a drained stdin means a later readable socket can only be
- * hang-up.  Draining stops after BODY_DRAIN_MAX bytes.
+ * hang-up.  Draining stops after BODY_DRAIN_MAX bytes.  The request's
+ * deadline ends here; if it fired (even just as the body completed: the
+ * socket is shut for reading, so hang-up could no longer be told) the
+ * answer is CS_ETIMEOUT.
  */
 enum cs_err
 cs_conn_read_body(struct cs_conn *c, size_t max, struct cs_buf *b)
@@ -212,18 +236,26 @@ cs_conn_read_body(struct cs_conn *c, size_t max, struct cs_buf *b)
 	unsigned long long total = 0;
 	ssize_t n;
 	int over = 0;
+	enum cs_err r;
 
 	for (;;) {
 		n = cs_conn_read(c, chunk, sizeof(chunk));
-		if (n < 0)
-			return CS_ECLIENTGONE;
-		if (n == 0)
+		if (n < 0) {
+			r = CS_ECLIENTGONE;
 			break;
+		}
+		if (n == 0) {
+			r = over || b->len > max ? CS_ETOOBIG : CS_OK;
+			break;
+		}
 		total += (unsigned long long)n;
-		if (total > BODY_DRAIN_MAX)
-			return CS_ETOOBIG;
+		if (total > BODY_DRAIN_MAX) {
+			r = CS_ETOOBIG;
+			break;
+		}
 		if (!over && cs_buf_append(b, chunk, (size_t)n) != CS_OK)
 			over = 1;  /* keep draining, store nothing more */
 	}
-	return over || b->len > max ? CS_ETOOBIG : CS_OK;
+	end_read_phase(c);
+	return c->timed_out ? CS_ETIMEOUT : r;
 }

@@ -22,6 +22,11 @@ struct cs_conn;
 struct cs_conn *cs_conn_new_fcgi(struct FCGX_Request *req);
 /* Plain CGI on this process's environment, stdin and stdout. */
 struct cs_conn *cs_conn_new_cgi(void);
+/* Attach the deadline armed for reading this request (borrowed; see
+ * deadline.h).  The conn disarms it once the body has been read or the
+ * first response byte is written. */
+struct cs_deadline;
+void cs_conn_set_deadline(struct cs_conn *c, struct cs_deadline *d);
 /* NULL-safe.  Does not finish the FastCGI request. */
 void cs_conn_free(struct cs_conn *c);
 
@@ -58,7 +63,8 @@ unsigned long long cs_conn_bytes_out(const struct cs_conn *c);
  * makes mod_cgid reset the connection before the answer is sent, and under
  * FastCGI a drained stdin means a later readable socket can only be a
  * hang-up.  CS_ETOOBIG if more than max bytes came (or more than 64 MiB:
- * draining stops there), CS_ECLIENTGONE if the connection failed.
+ * draining stops there), CS_ECLIENTGONE if the connection failed,
+ * CS_ETIMEOUT if the request's read deadline fired (answer 408).
  */
 #define CS_BODY_CHUNK 16384   /* one read */
 struct cs_buf;

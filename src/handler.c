@@ -488,6 +488,12 @@ serve_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
 		s->outcome = "client_gone";
 		goto out;
 	}
+	if (r == CS_ETIMEOUT) {
+		cs_stream_fail(s, 408, "request_timeout", "the request body "
+		    "did not arrive within request_read_timeout_seconds", 0,
+		    "read_timeout");
+		goto out;
+	}
 	if (!is_json_type(cs_conn_param(c, "CONTENT_TYPE"))) {
 		cs_stream_fail(s, 415, "invalid_request", "Content-Type must "
 		    "be application/json", 0, "bad_request");

@@ -5,14 +5,28 @@
  *   spawn-fcgi), FastCGI on --listen ADDR (nginx, mod_proxy_fcgi, systemd),
  *   or plain CGI (one request from the environment, then exit).
  *
- * N worker threads each run an FCGX_Accept_r loop, so one process serves
- * many concurrent streams.  The main thread waits for SIGTERM/SIGINT, then
- * stops accepting and gives running streams shutdown_grace_seconds.
+ * N worker threads each serve one connection at a time, so one process
+ * serves many concurrent streams.  The main thread waits for
+ * SIGTERM/SIGINT, then stops accepting and gives running streams
+ * shutdown_grace_seconds.
  *
  * The listen socket may be shared with the process that passed it (systemd
  * socket activation, multiwatch, spawn-fcgi -F): it is never shut down.
- * Workers wait in poll() on it and on a wake-up pipe, one at a time under
- * accept_lock, and the signal only writes the pipe.
+ * Workers wait in poll() on it and on a wake-up pipe and accept(), one at
+ * a time under accept_lock, and the signal only writes the pipe.  Nothing
+ * else happens under the lock: libfcgi's own FCGX_Accept_r would go on to
+ * read the first records there, so one peer that connects and stalls
+ * would stop every worker.  Instead the accepted socket is handed to
+ * libfcgi as an open connection (listen socket -1, so it can never accept
+ * by itself), and reading the request's params and body must finish
+ * within request_read_timeout_seconds: a watchdog thread (deadline.h)
+ * shuts the socket for reading at the deadline, which ends libfcgi's
+ * blocking read; that connection alone is dropped (or answered 408 if its
+ * params had arrived), logged with outcome read_timeout.
+ *
+ * Each connection carries one request: the worker closes it after the
+ * answer even if the web server asked to keep it (nginx fastcgi_keep_conn),
+ * since an idle kept connection would pin a worker with no deadline.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +39,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +50,7 @@
 #include <fcgiapp.h>
 
 #include "config.h"
+#include "deadline.h"
 #include "fcgi_out.h"
 #include "handler.h"
 #include "log.h"
@@ -44,6 +62,7 @@
 #define ACCEPT_RETRIES  10        /* consecutive accept failures a worker
                                      survives, a second apart */
 #define JOIN_MARGIN_MS  5000      /* after the grace period */
+#define ADDR_MAX        64        /* one FCGI_WEB_SERVER_ADDRS entry */
 
 static struct cs_config cfg;
 static int listen_fd;
@@ -51,6 +70,9 @@ static int wake_pipe[2] = { -1, -1 };
 static atomic_int stopping;
 static atomic_int workers_alive;
 static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
+/* FCGI_WEB_SERVER_ADDRS: the IPv4 peers libfcgi's OS_Accept would allow
+ * (comma-separated; unset or empty: any).  We accept, so we check. */
+static const char *web_server_addrs;
 
 static void
 usage(FILE *f)
@@ -108,6 +130,131 @@ wait_for_connection(void)
 	}
 }
 
+/* Whether FCGI_WEB_SERVER_ADDRS lets this peer in (as libfcgi does: only
+ * IPv4 peers are checked, against each comma-separated entry). */
+static int
+peer_allowed(const struct sockaddr_storage *sa)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+	const char *p = web_server_addrs;
+	char one[ADDR_MAX];
+	struct in_addr a;
+	size_t n;
+
+	if (sa->ss_family != AF_INET || p == NULL || *p == '\0')
+		return 1;
+	for (; *p != '\0'; p += n + (p[n] == ',')) {
+		p += strspn(p, " \t");
+		n = strcspn(p, ",");
+		if (n == 0 || n >= sizeof(one))
+			continue;
+		memcpy(one, p, n);
+		one[n] = '\0';
+		one[strcspn(one, " \t")] = '\0';
+		if (inet_pton(AF_INET, one, &a) == 1 &&
+		    a.s_addr == in->sin_addr.s_addr)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Wait for and accept one connection, with accept_lock held: only this is
+ * serialised.  Returns its fd, -1 when shutdown was asked for, -2 when
+ * accept() failed (errno set).  Errors that concern only one connection
+ * that went away are skipped, as libfcgi does.
+ */
+static int
+accept_connection(void)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+	int fd, on = 1;
+
+	for (;;) {
+		if (!wait_for_connection())
+			return -1;
+		len = sizeof(sa);
+		memset(&sa, 0, sizeof(sa));
+		fd = accept4(listen_fd, (struct sockaddr *)&sa, &len,
+		    SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == EAGAIN ||
+			    errno == ECONNABORTED || errno == EPROTO)
+				continue;
+			return -2;
+		}
+		if (!peer_allowed(&sa)) {
+			close(fd);
+			continue;
+		}
+		/* No replies to what we send: Nagle would only delay deltas. */
+		if (sa.ss_family == AF_INET || sa.ss_family == AF_INET6)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on,
+			    sizeof(on));
+		return fd;
+	}
+}
+
+/* The one access line of a connection whose params never arrived. */
+static void
+log_read_timeout(long long t0)
+{
+	struct cs_access a;
+
+	memset(&a, 0, sizeof(a));
+	a.id = "-";
+	a.outcome = "read_timeout";
+	a.ttfd_ms = -1;
+	a.duration_ms = (long)(cs_now_ms() - t0);
+	a.prompt_tokens = a.completion_tokens = -1;
+	a.error = "request_timeout";   /* as the 408 a body timeout gets */
+	cs_log_access(&a);
+}
+
+/*
+ * Serve the request on accepted connection fd, then close it.  fd stays
+ * ours until the end (the watchdog acts on it); libfcgi gets a duplicate,
+ * which it closes itself.  With listen_sock -1 and keepConnection set,
+ * FCGX_Accept_r keeps that open connection and reads the request from it;
+ * if that fails it closes it and its accept on -1 fails at once, so < 0
+ * means "this connection failed", never "the listener failed".
+ */
+static void
+serve_connection(struct cs_worker *w, int fd, struct cs_deadline *dl)
+{
+	FCGX_Request req;
+	struct cs_conn *conn;
+	long long t0 = cs_now_ms();
+
+	FCGX_InitRequest(&req, -1, 0);
+	if ((req.ipcFd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		cs_warn("worker: dup");
+		goto out;
+	}
+	req.keepConnection = 1;
+	cs_deadline_arm(dl, fd, cfg.request_read_timeout_ms);
+	if (FCGX_Accept_r(&req) < 0) {
+		/* Timed out, or the peer closed or sent garbage (silent, as
+		 * libfcgi's own accept loop is). */
+		if (cs_deadline_disarm(dl))
+			log_read_timeout(t0);
+		FCGX_Free(&req, 1);
+		goto out;
+	}
+	if ((conn = cs_conn_new_fcgi(&req)) != NULL) {
+		cs_conn_set_deadline(conn, dl);
+		cs_handle(w, conn);
+		cs_conn_free(conn);
+	}
+	cs_deadline_disarm(dl);
+	/* One request per connection (see the top of this file). */
+	req.keepConnection = 0;
+	FCGX_Finish_r(&req);
+out:
+	close(fd);
+}
+
 /*
  * Run this thread in glibc's built-in "C" locale object.  json-c 0.16
  * switches to a "C" LC_NUMERIC around every json_tokener_parse_ex() call
@@ -130,28 +277,23 @@ static void *
 worker(void *arg)
 {
 	struct cs_worker w;
-	struct cs_conn *conn;
-	FCGX_Request req;
-	int rc, failures = 0;
+	struct cs_deadline dl;
+	int fd, failures = 0;
 
 	(void)arg;
 	w.cfg = &cfg;
+	memset(&dl, 0, sizeof(dl));
 	c_locale_for_thread();
 	if ((w.up = cs_upstream_new()) == NULL) {
 		cs_warnx("worker: cannot create a libcurl handle");
 		goto dead;
 	}
-	if (FCGX_InitRequest(&req, listen_fd, 0) != 0) {
-		cs_warnx("worker: FCGX_InitRequest failed");
-		cs_upstream_free(w.up);
-		goto dead;
-	}
 	while (!atomic_load(&stopping)) {
 		pthread_mutex_lock(&accept_lock);
-		rc = wait_for_connection() ? FCGX_Accept_r(&req) : -1;
+		fd = accept_connection();
 		pthread_mutex_unlock(&accept_lock);
-		if (rc < 0) {
-			if (atomic_load(&stopping))
+		if (fd < 0) {
+			if (fd == -1 || atomic_load(&stopping))
 				break;
 			if (++failures > ACCEPT_RETRIES) {
 				cs_warnx("worker: accept keeps failing; "
@@ -163,13 +305,8 @@ worker(void *arg)
 			continue;
 		}
 		failures = 0;
-		if ((conn = cs_conn_new_fcgi(&req)) != NULL) {
-			cs_handle(&w, conn);
-			cs_conn_free(conn);
-		}
-		FCGX_Finish_r(&req);
+		serve_connection(&w, fd, &dl);
 	}
-	FCGX_Free(&req, 0);
 	cs_upstream_free(w.up);
 dead:
 	/* The last worker to die unasked wakes main, which exits non-zero
@@ -352,6 +489,7 @@ main(int argc, char *argv[])
 		goto out_curl;
 	} else
 		listen_fd = 0;
+	web_server_addrs = getenv("FCGI_WEB_SERVER_ADDRS");
 	for (ui = 0; ui < cfg.n_upstreams; ui++) {
 		u = &cfg.upstreams[ui];
 		if (cfg.n_upstreams == 1 &&
@@ -376,6 +514,10 @@ main(int argc, char *argv[])
 	if ((threads = calloc((size_t)nthreads, sizeof(*threads))) == NULL ||
 	    pipe2(wake_pipe, O_CLOEXEC) != 0)
 		goto out_curl;
+	if (cs_watchdog_start() != 0) {
+		cs_warn("cannot start the request-read watchdog");
+		goto out_curl;
+	}
 	atomic_store(&workers_alive, nthreads);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, THREAD_STACK);
@@ -420,6 +562,7 @@ main(int argc, char *argv[])
 		cs_warnx("%d worker(s) did not stop; exiting anyway", i);
 	rc = 0;
 out_curl:
+	cs_watchdog_stop();
 	curl_global_cleanup();
 out:
 	free(threads);

@@ -276,6 +276,10 @@ cs_openai_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
 		bad(s, 405, "invalid_request", "use POST with a JSON body");
 	} else if (r == CS_ECLIENTGONE)
 		s->outcome = "client_gone";
+	else if (r == CS_ETIMEOUT)
+		cs_stream_fail(s, 408, "request_timeout", "the request body did "
+		    "not arrive within request_read_timeout_seconds", 0,
+		    "read_timeout");
 	else if (!json_content(cs_conn_param(c, "CONTENT_TYPE")))
 		bad(s, 415, "invalid_request", "Content-Type must be "
 		    "application/json");

@@ -1,0 +1,152 @@
+/* deadline.c — the request-read watchdog; see deadline.h. */
+#include <errno.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "deadline.h"
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake;
+static struct cs_deadline *armed;     /* list of armed slots, under lock */
+static pthread_t thread;
+static int running, stop;
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+unlink_slot(struct cs_deadline *d)
+{
+	if (d->prev != NULL)
+		d->prev->next = d->next;
+	else
+		armed = d->next;
+	if (d->next != NULL)
+		d->next->prev = d->prev;
+	d->prev = d->next = NULL;
+	d->linked = 0;
+}
+
+/* Act on every slot that is due; return the next due time, or -1. */
+static long long
+fire_due(long long now)
+{
+	struct cs_deadline *d;
+	long long next = -1;
+
+	for (d = armed; d != NULL; d = d->next) {
+		if (d->stage < 2 && d->at_ms <= now) {
+			/* Errors are harmless: the peer may be gone already. */
+			if (d->stage == 0) {
+				shutdown(d->fd, SHUT_RD);
+				d->at_ms = now + CS_DEADLINE_KILL_MS;
+			} else
+				shutdown(d->fd, SHUT_RDWR);
+			d->stage++;
+			d->fired = 1;
+		}
+		if (d->stage < 2 && (next < 0 || d->at_ms < next))
+			next = d->at_ms;
+	}
+	return next;
+}
+
+static void *
+watchdog(void *arg)
+{
+	struct timespec ts;
+	long long next;
+
+	(void)arg;
+	pthread_mutex_lock(&lock);
+	while (!stop) {
+		next = fire_due(mono_ms());
+		if (next < 0) {
+			pthread_cond_wait(&wake, &lock);
+			continue;
+		}
+		ts.tv_sec = (time_t)(next / 1000);
+		ts.tv_nsec = (long)(next % 1000) * 1000000L;
+		pthread_cond_timedwait(&wake, &lock, &ts);
+	}
+	pthread_mutex_unlock(&lock);
+	return NULL;
+}
+
+int
+cs_watchdog_start(void)
+{
+	pthread_condattr_t ca;
+	int e;
+
+	if (running)
+		return 0;
+	if ((e = pthread_condattr_init(&ca)) != 0 ||
+	    (e = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) != 0 ||
+	    (e = pthread_cond_init(&wake, &ca)) != 0) {
+		errno = e;
+		return -1;
+	}
+	pthread_condattr_destroy(&ca);
+	if ((e = pthread_create(&thread, NULL, watchdog, NULL)) != 0) {
+		pthread_cond_destroy(&wake);
+		errno = e;
+		return -1;
+	}
+	running = 1;
+	return 0;
+}
+
+void
+cs_watchdog_stop(void)
+{
+	if (!running)
+		return;
+	pthread_mutex_lock(&lock);
+	stop = 1;
+	pthread_cond_signal(&wake);
+	pthread_mutex_unlock(&lock);
+	pthread_join(thread, NULL);
+	running = 0;
+}
+
+void
+cs_deadline_arm(struct cs_deadline *d, int fd, long ms)
+{
+	pthread_mutex_lock(&lock);
+	if (d->linked)
+		unlink_slot(d);
+	d->linked = 1;
+	d->fd = fd;
+	d->at_ms = mono_ms() + ms;
+	d->stage = 0;
+	d->fired = 0;
+	d->prev = NULL;
+	d->next = armed;
+	if (armed != NULL)
+		armed->prev = d;
+	armed = d;
+	if (running)
+		pthread_cond_signal(&wake);
+	pthread_mutex_unlock(&lock);
+}
+
+int
+cs_deadline_disarm(struct cs_deadline *d)
+{
+	int fired;
+
+	pthread_mutex_lock(&lock);
+	if (d->linked)
+		unlink_slot(d);
+	fired = d->fired;
+	pthread_mutex_unlock(&lock);
+	return fired;
+}
