@@ -43,6 +43,7 @@ CHATSTREAM_KEEP_TMP=1 (keep the temp dir; it is kept anyway on failure),
 REPLAY_VERBOSE=1 (replay logs to <tmp>/replay.log).
 """
 
+import fcntl
 import json
 import os
 import re
@@ -1721,8 +1722,26 @@ def serve(argv):
     if not (os.path.isfile(bin_path) and os.access(bin_path, os.X_OK)):
         sys.stderr.write("serve: %s is missing; run make first\n" % bin_path)
         return 1
-    run_dir = os.path.join(REPO, "build", "run")
+    # Everything of one run lives in build/run/PORT/: two `make run` with
+    # different PORTs in one checkout must not share the backend socket
+    # (lighttpd would hand one server's requests to the other's chatstream).
+    run_dir = os.path.join(REPO, "build", "run", str(port))
     os.makedirs(run_dir, exist_ok=True)
+    # Held until we exit (not inherited by lighttpd): a second run on the
+    # same PORT fails here, before it touches the first one's files.
+    lock = open(os.path.join(run_dir, "serve.lock"), "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        sys.stderr.write("serve: another `make run` already serves PORT=%d "
+                         "from this checkout; stop it or choose another "
+                         "port: make run PORT=%d\n" % (port, port + 1))
+        return 1
+    if port_open(port):
+        sys.stderr.write("serve: 127.0.0.1:%d is already in use by another "
+                         "program; choose another port: make run PORT=%d\n"
+                         % (port, port + 1))
+        return 1
     cfg = os.environ.get("CHATSTREAM_CONFIG") or "conf/chatstream.conf"
     if not os.path.isabs(cfg):
         cfg = os.path.join(REPO, cfg)
@@ -1739,9 +1758,6 @@ def serve(argv):
     conf_path = os.path.join(run_dir, "lighttpd.conf")
     with open(conf_path, "w") as f:
         f.write(conf)
-    if port_open(port):
-        sys.stderr.write("serve: 127.0.0.1:%d is already in use (PORT=...)\n" % port)
-        return 1
     # lighttpd's environment (OPENAI_API_KEY, OPENAI_BASE_URL if set) is
     # inherited by the chatstream child; nothing secret is written to disk.
     proc = subprocess.Popen([find_lighttpd(), "-D", "-f", conf_path],
