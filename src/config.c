@@ -1216,6 +1216,10 @@ resolve_model(struct cs_config *cfg, struct cs_model_cfg *m, char *err,
 		    m->line, m->upstream, m->upstream);
 		return CS_ECONFIG;
 	}
+	/* The cost cap: a model without its own max_tokens gets
+	 * max_tokens_cap, as its limit and as what is sent by default. */
+	if (m->max_tokens == 0)
+		m->max_tokens = cfg->max_tokens_cap;
 	/* An Azure deployment name goes into the URL path as is. */
 	if (m->up->provider_eff == CS_PROVIDER_AZURE_OPENAI &&
 	    strcmp(m->up->api_version, "v1") != 0 &&

@@ -164,8 +164,8 @@ def models(t):
     capped = [m for m in data if m.get("id") == CAPPED[0]]
     t.check(capped and capped[0].get("max_tokens") == CAPPED[1],
             "the capped model lists max_tokens %d" % CAPPED[1], capped)
-    t.check(all("max_tokens" not in m for m in data if m.get("id") != CAPPED[0]),
-            "uncapped models have no max_tokens")
+    t.check(all(m.get("max_tokens") == 4096 for m in data if m.get("id") != CAPPED[0]),
+            "models without their own cap list max_tokens_cap (4096 by default)", data)
 
 
 def models_post(t):

@@ -826,6 +826,31 @@ set_key_file(struct cs_config *c, const char *path)
 	snprintf(c->upstreams[0].api_key_file, sizeof(c->upstreams[0].api_key_file), "%s", path);
 }
 
+/* max_tokens_cap caps every model without its own cap; 0 = none. */
+static void
+test_max_tokens_cap(void **state)
+{
+	struct cs_config c;
+
+	(void)state;
+	load_expect(&c, write_conf("model = a\nmodel = b 9000\n"), CS_OK,
+	    NULL);
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_int_equal(c.models[0].max_tokens, 4096);
+	assert_int_equal(c.models[1].max_tokens, 9000);
+	cs_config_free(&c);
+	load_expect(&c, write_conf("max_tokens_cap = 0\nmodel = a\n"),
+	    CS_OK, NULL);
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_int_equal(c.models[0].max_tokens, 0);
+	cs_config_free(&c);
+	load_expect(&c, write_conf("max_tokens_cap = 100\nmodel = a\n"),
+	    CS_OK, NULL);
+	resolve_quiet(&c, CS_OK, NULL);
+	assert_int_equal(c.models[0].max_tokens, 100);
+	cs_config_free(&c);
+}
+
 static void
 test_resolve_defaults(void **state)
 {
@@ -841,7 +866,7 @@ test_resolve_defaults(void **state)
 	assert_string_equal(c.upstreams[0].base_url_eff, "https://api.openai.com/v1");
 	assert_int_equal(c.n_models, 1);
 	assert_string_equal(c.models[0].name, "demo");
-	assert_int_equal(c.models[0].max_tokens, 0);
+	assert_int_equal(c.models[0].max_tokens, 4096); /* max_tokens_cap */
 	assert_string_equal(cs_config_model(&c, NULL)->name, "demo");
 	assert_string_equal(cs_config_model(&c, "")->name, "demo");
 	assert_ptr_equal(cs_config_model(&c, "demo"), &c.models[0]);
@@ -1292,6 +1317,7 @@ main(void)
 		cmocka_unit_test(test_models),
 		cmocka_unit_test(test_duplicates),
 		cmocka_unit_test(test_resolve_defaults),
+		cmocka_unit_test(test_max_tokens_cap),
 		cmocka_unit_test(test_resolve_env_key),
 		cmocka_unit_test(test_resolve_key_file),
 		cmocka_unit_test(test_resolve_key_file_errors),
