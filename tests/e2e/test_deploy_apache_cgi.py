@@ -86,8 +86,12 @@ CASES = [
     # mod_cgid gives a CGI one socket as stdin and stdout: an answer sent
     # with the body unread used to be reset (AH00574) now and then.
     ("every one of 20 oversized POSTs gets its 413", A.case_body_limit_all(S)),
+    # Each stream lasts about a second; under ASan on 2 cores starting 50
+    # CGI processes takes long enough that the first finish before the
+    # last start (a peak of 44 was seen), while serving them one at a time
+    # would give 1: 35 still proves they run side by side.
     ("50 concurrent streams (50 CGI processes) all complete with the right text",
-     A.case_many(S, 50, min_peak=45)),
+     A.case_many(S, 50, min_peak=35)),
     ("it ran as plain CGI", cgi_mode),
     ("the key, chatstream.conf and the binary in the web directory cannot be "
      "fetched",
