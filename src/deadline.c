@@ -5,21 +5,13 @@
 #include <time.h>
 
 #include "deadline.h"
+#include "stream.h"   /* cs_now_ms: the monotonic clock */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake;
 static struct cs_deadline *armed;     /* list of armed slots, under lock */
 static pthread_t thread;
 static int running, stop;
-
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 unlink_slot(struct cs_deadline *d)
@@ -67,7 +59,7 @@ watchdog(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&lock);
 	while (!stop) {
-		next = fire_due(mono_ms());
+		next = fire_due(cs_now_ms());
 		if (next < 0) {
 			pthread_cond_wait(&wake, &lock);
 			continue;
@@ -125,7 +117,7 @@ cs_deadline_arm(struct cs_deadline *d, int fd, long ms)
 		unlink_slot(d);
 	d->linked = 1;
 	d->fd = fd;
-	d->at_ms = mono_ms() + ms;
+	d->at_ms = cs_now_ms() + ms;
 	d->stage = 0;
 	d->fired = 0;
 	d->prev = NULL;

@@ -7,20 +7,11 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "deadline.h"
+#include "stream.h"
 #include "testutil.h"
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 setup(void **state)
@@ -55,10 +46,10 @@ test_fires(void **state)
 	(void)state;
 	memset(&d, 0, sizeof(d));
 	pair(sv);
-	t0 = now_ms();
+	t0 = cs_now_ms();
 	cs_deadline_arm(&d, sv[0], 200);
 	assert_int_equal(read(sv[0], &c, 1), 0);
-	dt = now_ms() - t0;
+	dt = cs_now_ms() - t0;
 	if (dt < 150 || dt > 2000)
 		fail_msg("read ended after %lld ms, want ~200", dt);
 	assert_int_equal(write(sv[0], "x", 1), 1);
@@ -105,12 +96,12 @@ test_kill(void **state)
 	(void)state;
 	memset(&d, 0, sizeof(d));
 	pair(sv);
-	t0 = now_ms();
+	t0 = cs_now_ms();
 	cs_deadline_arm(&d, sv[0], 50);
 	p.fd = sv[1];
 	p.events = POLLIN | POLLRDHUP;
 	assert_int_equal(poll(&p, 1, CS_DEADLINE_KILL_MS + 2000), 1);
-	dt = now_ms() - t0;
+	dt = cs_now_ms() - t0;
 	if (dt < CS_DEADLINE_KILL_MS)
 		fail_msg("the peer saw EOF after %lld ms, before the kill", dt);
 	assert_int_equal(cs_deadline_disarm(&d), 1);
@@ -130,14 +121,14 @@ test_many(void **state)
 
 	(void)state;
 	memset(d, 0, sizeof(d));
-	t0 = now_ms();
+	t0 = cs_now_ms();
 	for (i = 0; i < N; i++) {
 		pair(sv[i]);
 		cs_deadline_arm(&d[i], sv[i][0], 100L * (N - i));
 	}
 	for (i = N - 1; i >= 0; i--) {
 		assert_int_equal(read(sv[i][0], &c, 1), 0);
-		dt = now_ms() - t0;
+		dt = cs_now_ms() - t0;
 		if (dt < 100L * (N - i) - 50 || dt > 100L * (N - i) + 1000)
 			fail_msg("slot %d fired after %lld ms", i, dt);
 	}
