@@ -131,19 +131,135 @@ cs_json_args_object(const char *s, size_t len)
 	return o;
 }
 
+/*
+ * Bytes consumed by one step of a UTF-8 decoder at p: the length of the
+ * well-formed sequence there (*ok = 1), or of the maximal subpart of one
+ * (*ok = 0; at least 1 byte).  Unicode Table 3-7 gives the allowed second
+ * bytes; the others are 80..BF.
+ */
+static size_t
+utf8_step(const unsigned char *p, size_t avail, int *ok)
+{
+	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
+	size_t need, i;
+
+	*ok = 1;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		need = 1;
+	else if (c >= 0xe0 && c <= 0xef)
+		need = 2;
+	else if (c >= 0xf0 && c <= 0xf4)
+		need = 3;
+	else {
+		*ok = 0;   /* continuation byte, C0, C1, F5..FF */
+		return 1;
+	}
+	if (c == 0xe0)
+		lo = 0xa0;          /* overlong */
+	else if (c == 0xed)
+		hi = 0x9f;          /* surrogates */
+	else if (c == 0xf0)
+		lo = 0x90;          /* overlong */
+	else if (c == 0xf4)
+		hi = 0x8f;          /* past U+10FFFF */
+	for (i = 1; i <= need; i++) {
+		if (i == avail || p[i] < lo || p[i] > hi) {
+			*ok = 0;
+			return i;
+		}
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return i;
+}
+
+size_t
+cs_utf8_valid_len(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, l;
+	int ok;
+
+	while (i < n) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		l = utf8_step(p + i, n - i, &ok);
+		if (!ok)
+			break;
+		i += l;
+	}
+	return i;
+}
+
+enum cs_err
+cs_utf8_sanitize(const char *s, size_t n, struct cs_buf *out)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, run, l;
+	enum cs_err r;
+	int ok;
+
+	while (i < n) {
+		run = cs_utf8_valid_len(s + i, n - i);
+		if ((r = cs_buf_append(out, s + i, run)) != CS_OK)
+			return r;
+		i += run;
+		if (i == n)
+			break;
+		l = utf8_step(p + i, n - i, &ok);
+		if ((r = cs_buf_append(out, "\xef\xbf\xbd", 3)) != CS_OK)
+			return r;
+		i += l;
+	}
+	return cs_buf_append(out, "", 0);   /* out->data is never NULL */
+}
+
+/*
+ * s as valid UTF-8: s itself, or its repaired copy in tmp (which the
+ * caller frees).  NULL when the copy could not be made.  *len (may be
+ * NULL) gets the length.
+ */
+static const char *
+valid_utf8(const char *s, size_t n, struct cs_buf *tmp, size_t *len)
+{
+	if (len != NULL)
+		*len = n;
+	if (s == NULL || cs_utf8_valid_len(s, n) == n)
+		return s;
+	if (cs_utf8_sanitize(s, n, tmp) != CS_OK)
+		return NULL;
+	if (len != NULL)
+		*len = tmp->len;
+	return tmp->data;
+}
+
+/* Room for the repaired copy of n bytes: a bad byte becomes 3. */
+#define UTF8_TMP_MAX(n) ((n) * 3 + 1)
+
 enum cs_err
 cs_emit_error(cs_emit_fn emit, void *ctx, const char *type, const char *msg)
 {
 	struct cs_event ev;
+	struct cs_buf tmp;
 	enum cs_err r;
 
 	memset(&ev, 0, sizeof(ev));
 	ev.type = CS_EV_ERROR;
 	ev.error_type = type;
+	cs_buf_init(&tmp, msg != NULL ? UTF8_TMP_MAX(strlen(msg)) : 0);
+	if (msg != NULL && (msg = valid_utf8(msg, strlen(msg), &tmp, NULL))
+	    == NULL)
+		msg = "the provider reported an error (its message could not "
+		    "be decoded)";
 	/* Providers do send {"error":""}: the client still gets a sentence. */
 	ev.error_message = msg != NULL && *msg != '\0' ? msg :
 	    "the provider reported an error without a message";
 	r = emit(ctx, &ev);
+	cs_buf_free(&tmp);
 	return r != CS_OK ? r : CS_EUPSTREAM;
 }
 
@@ -152,13 +268,29 @@ cs_emit_tool_call(cs_emit_fn emit, void *ctx, const char *id,
     const char *name, const char *args)
 {
 	struct cs_event ev;
+	struct cs_buf t_id, t_name, t_args;
+	enum cs_err r = CS_ENOMEM;
 
+	cs_buf_init(&t_id, id != NULL ? UTF8_TMP_MAX(strlen(id)) : 0);
+	cs_buf_init(&t_name, name != NULL ? UTF8_TMP_MAX(strlen(name)) : 0);
+	cs_buf_init(&t_args, args != NULL ? UTF8_TMP_MAX(strlen(args)) : 0);
 	memset(&ev, 0, sizeof(ev));
 	ev.type = CS_EV_TOOL_CALL;
-	ev.tool_id = id;
-	ev.tool_name = name;
-	ev.tool_args = args;
-	return emit(ctx, &ev);
+	if ((ev.tool_id = valid_utf8(id, id ? strlen(id) : 0, &t_id, NULL))
+	    == NULL && id != NULL)
+		goto out;
+	if ((ev.tool_name = valid_utf8(name, name ? strlen(name) : 0,
+	    &t_name, NULL)) == NULL && name != NULL)
+		goto out;
+	if ((ev.tool_args = valid_utf8(args, args ? strlen(args) : 0,
+	    &t_args, NULL)) == NULL && args != NULL)
+		goto out;
+	r = emit(ctx, &ev);
+out:
+	cs_buf_free(&t_id);
+	cs_buf_free(&t_name);
+	cs_buf_free(&t_args);
+	return r;
 }
 
 enum cs_err
@@ -179,7 +311,9 @@ enum cs_err
 cs_emit_text(cs_emit_fn emit, void *ctx, int kind, struct json_object *v)
 {
 	struct cs_event ev;
+	struct cs_buf tmp;
 	size_t len;
+	enum cs_err r = CS_ENOMEM;
 
 	if (v == NULL || !json_object_is_type(v, json_type_string))
 		return CS_OK;
@@ -189,9 +323,13 @@ cs_emit_text(cs_emit_fn emit, void *ctx, int kind, struct json_object *v)
 	memset(&ev, 0, sizeof(ev));
 	ev.type = CS_EV_TEXT;
 	ev.kind = kind;
-	ev.text = json_object_get_string(v);
-	ev.text_len = len;
-	return emit(ctx, &ev);
+	/* json-c passes invalid UTF-8 in a string through as it came. */
+	cs_buf_init(&tmp, UTF8_TMP_MAX(len));
+	if ((ev.text = valid_utf8(json_object_get_string(v), len, &tmp,
+	    &ev.text_len)) != NULL)
+		r = emit(ctx, &ev);
+	cs_buf_free(&tmp);
+	return r;
 }
 
 void

@@ -59,7 +59,9 @@ extern const struct cs_provider cs_provider_openai_completions;
 extern const struct cs_provider cs_provider_anthropic;
 extern const struct cs_provider cs_provider_ollama;
 
-/* Helpers the adapters share. */
+/* Helpers the adapters share.  cs_emit_error, cs_emit_text and
+ * cs_emit_tool_call pass the provider's strings on as valid UTF-8
+ * (cs_utf8_sanitize). */
 /* Emit an error event; returns the emit's failure, else CS_EUPSTREAM (so
  * the caller stops the transfer). */
 enum cs_err cs_emit_error(cs_emit_fn emit, void *ctx, const char *type,
@@ -74,6 +76,15 @@ enum cs_err cs_emit_tool_call(cs_emit_fn emit, void *ctx, const char *id,
  * (or NULL), its usage object (borrowed, or NULL). */
 enum cs_err cs_emit_finish(cs_emit_fn emit, void *ctx, const char *reason,
     const char *native, struct json_object *usage);
+/*
+ * Append s (n bytes) to out as valid UTF-8: each maximal invalid
+ * subsequence (Unicode's "maximal subpart" practice, as WHATWG decoders
+ * do; overlongs, surrogates and code points past U+10FFFF are invalid)
+ * becomes one U+FFFD.  Returns out's error.
+ */
+enum cs_err cs_utf8_sanitize(const char *s, size_t n, struct cs_buf *out);
+/* Length of the longest valid UTF-8 prefix of s (n when all of it is). */
+size_t cs_utf8_valid_len(const char *s, size_t n);
 /* Copy string v into dst (truncated, terminated); no-op if not a string. */
 void cs_json_copy_str(char *dst, size_t dstlen, struct json_object *v);
 /* Append one "Name: value" header to hr. */
