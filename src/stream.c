@@ -1,7 +1,9 @@
 /* stream.c — one streamed response; see stream.h. */
 #include <poll.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -12,6 +14,8 @@
 
 /* One encoded event may carry at most this much (a whole tool call). */
 #define STREAM_EVENT_MAX (8 * 1024 * 1024)
+/* A provider error message longer than this is withheld, not redacted. */
+#define REDACT_MAX (256 * 1024)
 
 static _Atomic int64_t shutdown_deadline;
 
@@ -41,6 +45,7 @@ cs_stream_init(struct cs_stream *s, struct cs_conn *conn,
 	s->enc.ops = enc;
 	snprintf(s->enc.stream_id, sizeof(s->enc.stream_id), "%s", stream_id);
 	cs_buf_init(&s->out, STREAM_EVENT_MAX);
+	cs_buf_init(&s->redacted, REDACT_MAX);
 	s->outcome = "done";
 	s->t_start = s->t_last_write = cs_now_ms();
 	s->t_first_delta = -1;
@@ -53,6 +58,7 @@ cs_stream_cleanup(struct cs_stream *s)
 	if (s->enc.ops->cleanup != NULL)
 		s->enc.ops->cleanup(&s->enc);
 	cs_buf_free(&s->out);
+	cs_buf_free(&s->redacted);
 }
 
 static const char *
@@ -111,48 +117,201 @@ cs_stream_start(struct cs_stream *s)
 }
 
 /*
- * Provider error texts can echo the API key (or a masked form of it):
- * those never reach the client or the log.
+ * Provider error texts can echo the API key, a masked form of it, or a
+ * piece cut off by a length limit: those pieces never reach the client or
+ * the log.  A message is checked as a whole, before anything shortens it.
  */
-static int
-quotes_key(const char *msg, const char *key)
-{
-	size_t klen;
-	char part[16];
+#define REDACTED "[redacted]"
+#define ELLIPSIS "\xe2\x80\xa6"
+#define GRAM_MASK ((UINT64_C(1) << (8 * CS_REDACT_RUN)) - 1)
 
-	if (key == NULL || (klen = strlen(key)) == 0)
-		return 0;
-	if (strstr(msg, key) != NULL)
-		return 1;
-	if (klen >= 16) {
-		memcpy(part, key, 12);
-		part[12] = '\0';
-		if (strstr(msg, part) != NULL)
-			return 1;
-		memcpy(part, key + klen - 6, 6);
-		part[6] = '\0';
-		if (strstr(msg, part) != NULL)
-			return 1;
-	}
-	return 0;
+static int
+cmp_gram(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
-/* Any configured key counts, not only the one of this request's upstream:
- * a proxy in front of several providers may echo any of them. */
-static const char *
-safe_message(const struct cs_stream *s, const char *msg)
+/* Every CS_REDACT_RUN-byte piece of the keys as a number, sorted. */
+static enum cs_err
+key_grams(const char *const *keys, size_t nkeys, uint64_t **grams,
+    size_t *ng)
 {
+	size_t k, j, klen, n = 0;
+	uint64_t g;
+
+	*grams = NULL;
+	for (k = 0; k < nkeys; k++)
+		if (keys[k] != NULL && (klen = strlen(keys[k])) >= CS_REDACT_RUN)
+			n += klen - CS_REDACT_RUN + 1;
+	if (n > 0 && (*grams = malloc(n * sizeof(**grams))) == NULL)
+		return CS_ENOMEM;
+	*ng = 0;
+	for (k = 0; k < nkeys; k++) {
+		if (keys[k] == NULL || (klen = strlen(keys[k])) < CS_REDACT_RUN)
+			continue;
+		for (g = 0, j = 0; j < klen; j++) {
+			g = (g << 8 | (unsigned char)keys[k][j]) & GRAM_MASK;
+			if (j + 1 >= CS_REDACT_RUN)
+				(*grams)[(*ng)++] = g;
+		}
+	}
+	if (*ng > 0)
+		qsort(*grams, *ng, sizeof(**grams), cmp_gram);
+	return CS_OK;
+}
+
+/* Set hit[] over every run of msg that a key contains (whole short keys,
+ * CS_REDACT_RUN-byte pieces of the others). */
+static enum cs_err
+mark_key_runs(const char *const *keys, size_t nkeys, const char *msg,
+    size_t n, unsigned char *hit)
+{
+	uint64_t *grams, g = 0;
+	size_t ng = 0, i, k, klen;
+	const char *p;
+	enum cs_err r;
+
+	if ((r = key_grams(keys, nkeys, &grams, &ng)) != CS_OK)
+		return r;
+	for (k = 0; k < nkeys; k++) {
+		if (keys[k] == NULL || (klen = strlen(keys[k])) == 0 ||
+		    klen >= CS_REDACT_RUN)
+			continue;
+		for (p = msg; (p = memmem(p, n - (size_t)(p - msg), keys[k],
+		    klen)) != NULL; p++)
+			memset(hit + (p - msg), 1, klen);
+	}
+	for (i = 0; ng > 0 && i < n; i++) {
+		g = (g << 8 | (unsigned char)msg[i]) & GRAM_MASK;
+		if (i + 1 >= CS_REDACT_RUN && bsearch(&g, grams, ng,
+		    sizeof(g), cmp_gram) != NULL)
+			memset(hit + i + 1 - CS_REDACT_RUN, 1, CS_REDACT_RUN);
+	}
+	free(grams);
+	return CS_OK;
+}
+
+/* Bytes of a key character or mask ending at msg[i-1] (left) or starting
+ * at msg[i] (right); 0 if there is none. */
+static int
+key_byte(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+	    (c >= 'a' && c <= 'z') || c == '-' || c == '_' || c == '*' ||
+	    c == '.';
+}
+
+static size_t
+key_left(const char *msg, size_t i)
+{
+	if (i >= 3 && memcmp(msg + i - 3, ELLIPSIS, 3) == 0)
+		return 3;
+	return i > 0 && key_byte((unsigned char)msg[i - 1]);
+}
+
+static size_t
+key_right(const char *msg, size_t n, size_t i)
+{
+	if (n - i >= 3 && memcmp(msg + i, ELLIPSIS, 3) == 0)
+		return 3;
+	return i < n && key_byte((unsigned char)msg[i]);
+}
+
+/* Widen each marked run over the key characters and masks around it (not
+ * over a sentence's closing dots). */
+static void
+widen_runs(const char *msg, size_t n, unsigned char *hit)
+{
+	size_t i, a, b, end, w;
+
+	for (i = 0; i < n; i = b) {
+		b = i + 1;
+		if (!hit[i])
+			continue;
+		for (a = i; (w = key_left(msg, a)) > 0; a -= w)
+			;
+		for (b = i; b < n && hit[b]; b++)
+			;
+		end = b;
+		while (b < n && (hit[b] || (w = key_right(msg, n, b)) > 0))
+			b += hit[b] ? 1 : w;
+		while (b > end && msg[b - 1] == '.' && !hit[b - 1])
+			b--;
+		memset(hit + a, 1, b - a);
+	}
+}
+
+enum cs_err
+cs_redact_keys(const char *const *keys, size_t nkeys, const char *msg,
+    size_t n, struct cs_buf *out, int *found)
+{
+	unsigned char *hit;
+	size_t i, a;
+	enum cs_err r;
+
+	if (found != NULL)
+		*found = 0;
+	if ((hit = calloc(n + 1, 1)) == NULL)
+		return CS_ENOMEM;
+	if ((r = mark_key_runs(keys, nkeys, msg, n, hit)) != CS_OK)
+		goto out;
+	widen_runs(msg, n, hit);
+	for (i = 0; i < n;) {
+		for (a = i; i < n && !hit[i]; i++)
+			;
+		if ((r = cs_buf_append(out, msg + a, i - a)) != CS_OK)
+			goto out;
+		if (i == n)
+			break;
+		while (i < n && hit[i])
+			i++;
+		if (found != NULL)
+			*found = 1;
+		if ((r = cs_buf_puts(out, REDACTED)) != CS_OK)
+			goto out;
+	}
+	r = cs_buf_append(out, "", 0);   /* out->data is never NULL */
+out:
+	free(hit);
+	return r;
+}
+
+enum cs_err
+cs_stream_redact(const struct cs_stream *s, const char *msg, size_t n,
+    struct cs_buf *out, int *found)
+{
+	const char *keys[CS_MAX_UPSTREAMS];
 	size_t i;
 
-	if (msg == NULL)
-		return msg;
-	for (i = 0; i < s->cfg->n_upstreams; i++)
-		if (quotes_key(msg, s->cfg->upstreams[i].api_key))
-			goto redact;
-	return msg;
-redact:
-	return "the provider reported an error (details withheld: they "
-	    "quoted the server's credentials)";
+	/* Any configured key counts, not only the one of this request's
+	 * upstream: a proxy in front of several providers may echo any. */
+	for (i = 0; i < s->cfg->n_upstreams && i < CS_ARRAY_LEN(keys); i++)
+		keys[i] = s->cfg->upstreams[i].api_key;
+	return cs_redact_keys(keys, i, msg, n, out, found);
+}
+
+/* msg, or msg with the key pieces it quotes redacted (in s->redacted). */
+static const char *
+safe_message(struct cs_stream *s, const char *msg)
+{
+	int found = 0;
+
+	if (msg == NULL || msg == s->redacted.data)
+		return msg;       /* redacted already */
+	cs_buf_reset(&s->redacted);
+	if (cs_stream_redact(s, msg, strlen(msg), &s->redacted, &found)
+	    != CS_OK)
+		return "the provider reported an error (details withheld: "
+		    "the message was too long to check for credentials)";
+	return found ? s->redacted.data : msg;
+}
+
+int
+cs_stream_provider_output_sent(const struct cs_stream *s)
+{
+	return s->provider_events != 0;
 }
 
 /* The three spellings providers use: OpenAI's, Anthropic's, Ollama's. */
@@ -217,6 +376,8 @@ cs_stream_emit(void *stream, const struct cs_event *ev)
 			    "stream", 0, "upstream_error");
 		return r;
 	}
+	if (ev->type != CS_EV_ERROR)
+		s->provider_events++;
 	switch (ev->type) {
 	case CS_EV_TEXT:
 		if (s->t_first_delta < 0)

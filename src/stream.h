@@ -36,6 +36,9 @@ struct cs_stream {
 	long      prompt_tokens;
 	long      completion_tokens;
 	int       retries;             /* upstream retries made */
+	unsigned long provider_events; /* provider events (text, tool call,
+	                                  finish) accepted by the encoder */
+	struct cs_buf redacted;        /* scratch for a redacted message */
 	const char *allow;             /* Allow: on a 405 (default POST) */
 };
 
@@ -72,6 +75,31 @@ enum cs_err cs_stream_end(struct cs_stream *s);
 long cs_stream_keepalive_in(const struct cs_stream *s);
 /* If a keep-alive is due: start the stream if needed and write one. */
 enum cs_err cs_stream_keepalive(struct cs_stream *s);
+
+/*
+ * Has anything a provider produced gone into the response (written, or kept
+ * by a deferred encoder)?  Headers, prologues and keep-alives do not count:
+ * while this is 0 a failed provider attempt may be retried without the
+ * client seeing anything twice.
+ */
+int cs_stream_provider_output_sent(const struct cs_stream *s);
+
+/*
+ * Append msg (n bytes) to out with every fragment of an API key in keys
+ * replaced by "[redacted]": any run of CS_REDACT_RUN or more bytes that
+ * also occurs in a key, widened over the key characters and masks ('*',
+ * '.', "\u2026") around it -- so a whole key, a key cut short and a masked
+ * echo ("sk-abc-d*****wxyz") all go.  Keys shorter than CS_REDACT_RUN only
+ * match whole.  *found (may be NULL) is set when something was replaced.
+ * NULL or empty keys are skipped.  Returns out's error (CS_ETOOBIG,
+ * CS_ENOMEM); out is then incomplete and must not be shown.
+ */
+#define CS_REDACT_RUN 6
+enum cs_err cs_redact_keys(const char *const *keys, size_t nkeys,
+    const char *msg, size_t n, struct cs_buf *out, int *found);
+/* cs_redact_keys() with every API key configured in s->cfg. */
+enum cs_err cs_stream_redact(const struct cs_stream *s, const char *msg,
+    size_t n, struct cs_buf *out, int *found);
 
 /* Has the shutdown grace period run out?  (No system call.) */
 int cs_stream_shutdown_due(void);
