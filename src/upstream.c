@@ -30,6 +30,8 @@
 #define BACKOFF_BASE_MS    500L
 #define BACKOFF_MAX_MS     8000L
 #define POLL_SLICE_MS      1000L   /* shutdown is noticed this fast */
+#define DETAIL_MAX         400     /* bytes of a provider's message shown */
+#define HEADER_LINE_MAX    "100 KB" /* libcurl's CURL_MAX_HTTP_HEADER */
 
 #define MAX_CURL_SOCKETS   4       /* a transfer uses 1 (2 while racing
                                       IPv6 and IPv4) */
@@ -61,6 +63,7 @@ struct xfer {
 	long     retry_after_ms; /* from the provider, -1 if none */
 	enum cs_err stop;       /* why a callback aborted the transfer */
 	struct cs_buf errbody;  /* body of a non-2xx answer */
+	int      errbody_cut;   /* errbody filled up: the rest was refused */
 };
 
 /* CURLMOPT_SOCKETFUNCTION: keep u->socks as libcurl wants it. */
@@ -206,9 +209,15 @@ on_body(char *p, size_t size, size_t n, void *ctx)
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
 	}
 	if (x->status < 200 || x->status > 299) {
-		/* Keep the start of an error body; drop the rest. */
-		cs_buf_append(&x->errbody, p, len < x->errbody.max -
-		    x->errbody.len ? len : x->errbody.max - x->errbody.len);
+		/* Keep the start of an error body; once that is full, end
+		 * the transfer rather than read the rest. */
+		if (len > x->errbody.max - x->errbody.len) {
+			cs_buf_append(&x->errbody, p, x->errbody.max -
+			    x->errbody.len);
+			x->errbody_cut = 1;
+			return 0;
+		}
+		cs_buf_append(&x->errbody, p, len);
 		return len;
 	}
 	x->got_body = 1;
@@ -262,25 +271,41 @@ backoff_ms(int attempt, long retry_after_ms)
 	return ms - (ms / 4) * rnd / 65535;
 }
 
-/* The provider's error message from a JSON error body, if any. */
+/* The provider's error message from a JSON error body, if any, as ": "
+ * and at most DETAIL_MAX bytes of valid UTF-8 with the key pieces it
+ * quotes redacted (before it is shortened: a cut key is still a key). */
 static void
-provider_message(const struct cs_buf *body, char *dst, size_t dstlen)
+provider_message(struct cs_stream *s, const struct cs_buf *body, char *dst,
+    size_t dstlen)
 {
 	struct json_object *root, *err, *m;
-	const char *s = NULL;
+	const char *t = NULL;
+	struct cs_buf red, ok;
+	size_t n;
 
 	dst[0] = '\0';
 	if (body->len == 0 || (root = json_tokener_parse(body->data)) == NULL)
 		return;
 	if (json_object_object_get_ex(root, "error", &err)) {
 		if (json_object_is_type(err, json_type_string))
-			s = json_object_get_string(err);
+			t = json_object_get_string(err);
 		else if (json_object_object_get_ex(err, "message", &m) &&
 		    json_object_is_type(m, json_type_string))
-			s = json_object_get_string(m);
+			t = json_object_get_string(m);
 	}
-	if (s != NULL)
-		snprintf(dst, dstlen, ": %s", s);
+	cs_buf_init(&red, CS_MAX_UPSTREAM_ERR * 2);
+	cs_buf_init(&ok, CS_MAX_UPSTREAM_ERR * 6);
+	if (t != NULL && cs_stream_redact(s, t, strlen(t), &red, NULL)
+	    == CS_OK && cs_utf8_sanitize(red.data, red.len, &ok) == CS_OK) {
+		/* Cut on a character boundary. */
+		n = ok.len < dstlen - 3 ? ok.len : dstlen - 3;
+		while (n > 0 && n < ok.len &&
+		    ((unsigned char)ok.data[n] & 0xc0) == 0x80)
+			n--;
+		snprintf(dst, dstlen, ": %.*s", (int)n, ok.data);
+	}
+	cs_buf_free(&red);
+	cs_buf_free(&ok);
 	json_object_put(root);
 }
 
@@ -288,7 +313,7 @@ provider_message(const struct cs_buf *body, char *dst, size_t dstlen)
 static enum cs_err
 fail_status(struct cs_stream *s, const struct xfer *x)
 {
-	char msg[512], detail[400];
+	char msg[512], detail[DETAIL_MAX + 3];
 	long ra;
 
 	if (x->status == 401 || x->status == 403) {
@@ -301,14 +326,15 @@ fail_status(struct cs_stream *s, const struct xfer *x)
 		return CS_EUPSTREAM;
 	}
 	if (x->status == 429) {
+		/* Retry-After only when the provider gave one (rounded up). */
 		ra = x->retry_after_ms > 0 ? (x->retry_after_ms + 999) / 1000 :
-		    1;
+		    0;
 		cs_stream_fail(s, 429, "rate_limited", "the provider is "
 		    "rate-limiting this server; try again later", ra,
 		    "upstream_error");
 		return CS_EUPSTREAM;
 	}
-	provider_message(&x->errbody, detail, sizeof(detail));
+	provider_message(s, &x->errbody, detail, sizeof(detail));
 	if (x->status >= 500)
 		snprintf(msg, sizeof(msg), "the provider failed (HTTP %ld)%s",
 		    x->status, detail);
@@ -371,6 +397,33 @@ setup_easy(CURL *e, const struct cs_upstream_cfg *cfg,
 	/* Don't follow redirects: they could carry the key elsewhere. */
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	return CS_OK;
+}
+
+/*
+ * May a retry wait ms first?  Not when the wait would end past the total
+ * timeout, or alone outlast the first-byte timeout: the client would wait
+ * for nothing, so it gets the failure (e.g. a 429 with Retry-After) now.
+ */
+static int
+wait_fits(const struct cs_upstream_cfg *cfg, long ms, int64_t t_total_end)
+{
+	return ms < cfg->first_byte_timeout_ms && cs_now_ms() + ms <
+	    t_total_end;
+}
+
+/*
+ * libcurl refuses a header line over CURL_MAX_HTTP_HEADER and reports it
+ * as out of memory (CURLE_TOO_LARGE since 8.6); before the header block
+ * ended that is what it means.
+ */
+static int
+header_too_long(const struct xfer *x, CURLcode result)
+{
+#if LIBCURL_VERSION_NUM >= 0x080600
+	if (result == CURLE_TOO_LARGE)
+		return 1;
+#endif
+	return result == CURLE_OUT_OF_MEMORY && !x->headers_done;
 }
 
 /* Why an attempt ended. */
@@ -538,6 +591,7 @@ cs_upstream_run(struct cs_upstream *u, const struct cs_provider *p,
 	enum cs_err r;
 	CURLcode result;
 	int attempt;
+	long wait = 0;
 	int64_t t_total_end = cs_now_ms() + cfg->total_timeout_ms;
 	char msg[256];
 
@@ -558,7 +612,7 @@ cs_upstream_run(struct cs_upstream *u, const struct cs_provider *p,
 		x.s = s;
 		x.p = p;
 		x.status = 0;
-		x.headers_done = x.got_body = 0;
+		x.headers_done = x.got_body = x.errbody_cut = 0;
 		x.retry_after_ms = -1;
 		x.stop = CS_OK;
 		x.t_begin = x.t_last_byte = cs_now_ms();
@@ -571,6 +625,8 @@ cs_upstream_run(struct cs_upstream *u, const struct cs_provider *p,
 			goto out;
 		}
 		end = run_attempt(u, cfg, &x, t_total_end, &result);
+		if (end == END_CURL && x.errbody_cut)
+			end = END_DONE;   /* on_body refused the rest */
 
 		if (end == END_STOPPED) {
 			r = x.stop;
@@ -600,15 +656,18 @@ cs_upstream_run(struct cs_upstream *u, const struct cs_provider *p,
 				cs_stream_end(s);
 			goto out;
 		}
-		/* A failed attempt: retry only while the client has seen no
-		 * event, so nothing is duplicated. */
-		if (attempt < cfg->max_retries && s->enc.seq == 0 &&
+		/* A failed attempt: retry only while nothing the provider
+		 * produced went out, so nothing is duplicated, and only if the
+		 * wait fits in the timeouts. */
+		if (attempt < cfg->max_retries &&
+		    !cs_stream_provider_output_sent(s) &&
 		    ((end == END_DONE && retryable_status(x.status)) ||
-		    (end == END_CURL && retryable_curl(result)))) {
+		    (end == END_CURL && retryable_curl(result))) &&
+		    wait_fits(cfg, wait = backoff_ms(attempt, x.retry_after_ms),
+		    t_total_end)) {
 			p->adapter_free(x.ad);
 			x.ad = NULL;
-			if ((r = cs_stream_wait(s, backoff_ms(attempt,
-			    x.retry_after_ms))) != CS_OK) {
+			if ((r = cs_stream_wait(s, wait)) != CS_OK) {
 				if (r == CS_ESHUTDOWN)
 					cs_stream_fail(s, 503,
 					    "server_shutdown",
@@ -632,7 +691,10 @@ cs_upstream_run(struct cs_upstream *u, const struct cs_provider *p,
 			r = fail_timeout(s, "connect_timeout");
 			goto out;
 		}
-		if (x.got_body)
+		if (header_too_long(&x, result))
+			snprintf(msg, sizeof(msg), "the provider sent a header "
+			    "line longer than %s", HEADER_LINE_MAX);
+		else if (x.got_body)
 			snprintf(msg, sizeof(msg), "the connection to the "
 			    "provider was lost mid-stream (%s)",
 			    curl_easy_strerror(result));

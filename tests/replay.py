@@ -18,6 +18,8 @@ state):  BASE[+MOD[+MOD...]]
         esc: the deltas of ESC_DELTAS below (quotes, backslashes, control
         characters, multi-byte UTF-8, surrogate pairs; every other chunk
         JSON-escaped to ASCII), finish, usage, [DONE].
+        badutf8: the deltas of BAD_UTF8_DELTAS (raw invalid UTF-8 inside
+        the JSON strings), finish, usage, [DONE].
 
   MOD  key:value or a flag.  chatstream model names allow only
        [A-Za-z0-9._:/@+-] (no "_" and no "="), so keys are written with
@@ -39,6 +41,15 @@ state):  BASE[+MOD[+MOD...]]
     repeat:N          play the fixture's content events N times
     split:B           cut the body into chunks of B bytes (not per event)
     crlf              use CRLF line ends in the SSE body
+    err-pad:N         with status: pad the JSON error body with N bytes
+                      (sent in 64 KiB writes; "err_body" records how many
+                      bytes went out, and whether the peer hung up first)
+    big-header:N      add an "x-pad" header line of N bytes to the answer
+    key-echo:masked   with status: the message quotes the received key
+                      masked as providers print it (first 8 and last 4
+                      characters around asterisks); key-echo:cut quotes
+                      only its first 12 characters; key-echo:late puts the
+                      whole key at byte 387 of a long message
 
 Tags: the test puts "tag:SOMETHING" in the last user message; every
 request and what happened to it is recorded under that tag, with
@@ -216,6 +227,18 @@ ESC_DELTAS = [
 ]
 
 
+# Raw bytes no UTF-8 decoder accepts, and what chatstream must pass on
+# instead (each maximal invalid subsequence -> one U+FFFD).
+BAD_UTF8_DELTAS = [
+    (b"ok \xff end", "ok \ufffd end"),
+    (b"cut \xe6\x97", "cut \ufffd"),
+    (b"over \xc0\xaf long", "over \ufffd\ufffd long"),
+    (b"sur \xed\xa0\x80 gate", "sur \ufffd\ufffd\ufffd gate"),
+    (b"big \xf5\x80 \xf4\x90\x80\x80", "big \ufffd\ufffd \ufffd\ufffd\ufffd\ufffd"),
+    (b" fine \xc3\xa9", " fine \u00e9"),
+]
+
+
 def gen_events(n, deltas=None):
     base = {"id": "chatcmpl-replay", "object": "chat.completion.chunk",
             "created": 1700000000, "model": "replay-gen"}
@@ -248,6 +271,9 @@ def load_events(base, mods):
         blocks = gen_events(int(m.group(1)))
     elif base == "esc":
         blocks = gen_events(len(ESC_DELTAS), ESC_DELTAS)
+    elif base == "badutf8":
+        blocks = gen_events(len(BAD_UTF8_DELTAS), [
+            "@@BAD%d@@" % i for i in range(len(BAD_UTF8_DELTAS))])
     else:
         if not re.fullmatch(r"[A-Za-z0-9._-]+", base):
             return None
@@ -510,16 +536,31 @@ class Handler(BaseHTTPRequestHandler):
                 status, ("server_error", None, "Error %d (replay)." % status))
             auth = self.headers.get("Authorization") or ""
             key = auth[7:] if auth.lower().startswith("bearer ") else auth
+            if mods.get("key_echo") == "masked":
+                key = key[:8] + "*" * max(len(key) - 12, 3) + key[-4:]
+            elif mods.get("key_echo") == "cut":
+                key = key[:12]
+            if mods.get("key_echo") == "late":
+                # The key starts 10 bytes before chatstream's 400-byte cut.
+                msg = "A" * 386 + " " + key
+            elif "key_echo" in mods:
+                msg = "Incorrect API key provided: %s. You can find your " \
+                      "API key in your dashboard." % key
             msg = msg.format(key=key, model=model)
             extra = []
+            if "big_header" in mods:
+                extra.append(("x-pad", "a" * int(mods["big_header"])))
             if "retry_after_ms" in mods:
                 extra.append(("retry-after-ms", mods["retry_after_ms"]))
             if "retry_after" in mods:
                 extra.append(("retry-after", mods["retry_after"]))
             STORE.add(tag, "first_byte", status=status)
-            self.send_json(status, {"error": {"message": msg, "type": etype,
-                                              "param": None, "code": code}},
-                           extra)
+            err = {"error": {"message": msg, "type": etype,
+                             "param": None, "code": code}}
+            if "err_pad" in mods:
+                return self.send_padded_error(tag, status, err, extra,
+                                              int(mods["err_pad"]))
+            self.send_json(status, err, extra)
             STORE.add(tag, "completed", status=status)
             return
 
@@ -529,6 +570,9 @@ class Handler(BaseHTTPRequestHandler):
         else:
             payloads = [(b.replace("\n", eol) + eol + eol).encode("utf-8")
                         for b in blocks]
+        if base == "badutf8":
+            for i, (raw, _) in enumerate(BAD_UTF8_DELTAS):
+                payloads = [p.replace(b"@@BAD%d@@" % i, raw) for p in payloads]
         delay = float(mods.get("delay") or 0)
         stall_mid = None
         if "stall_mid" in mods:
@@ -545,7 +589,10 @@ class Handler(BaseHTTPRequestHandler):
                 "Cache-Control: no-cache\r\n"
                 "Transfer-Encoding: chunked\r\n"
                 "x-request-id: req_replay_%s\r\n"
-                "\r\n" % (ctype, re.sub(r"[^A-Za-z0-9]", "", tag)[:32]))
+                "%s"
+                "\r\n" % (ctype, re.sub(r"[^A-Za-z0-9]", "", tag)[:32],
+                           "x-pad: %s\r\n" % ("a" * int(mods["big_header"]))
+                           if "big_header" in mods else ""))
         self.write(head.encode())
         STORE.add(tag, "first_byte", status=200)
 
@@ -586,6 +633,36 @@ class Handler(BaseHTTPRequestHandler):
         STORE.add(tag, "last_event_sent", n=len(payloads))
         self.write(b"0\r\n\r\n")
         STORE.add(tag, "completed", status=200)
+
+    def send_padded_error(self, tag, status, err, extra, pad):
+        """The JSON error err with a "padding" member of pad bytes, written
+        64 KiB at a time; records err_body {sent, total, peer_closed}."""
+        head = json.dumps(err)[:-1].encode() + b', "padding": "'
+        tail = b'"}'
+        total = len(head) + pad + len(tail)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(total))
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        sent, piece = 0, b"x" * 65536
+        try:
+            self.write(head)
+            sent += len(head)
+            left = pad
+            while left > 0:
+                n = min(left, len(piece))
+                self.write(piece[:n])
+                sent += n
+                left -= n
+            self.write(tail)
+            sent += len(tail)
+        except PeerClosed:
+            STORE.add(tag, "err_body", sent=sent, total=total, peer_closed=True)
+            raise
+        STORE.add(tag, "err_body", sent=sent, total=total, peer_closed=False)
+        STORE.add(tag, "completed", status=status)
 
     def drop_conn(self, tag, rst, after):
         STORE.add(tag, "dropped", after=after, rst=rst)

@@ -10,6 +10,9 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness as h  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import replay  # noqa: E402
+
 # keepalive 1 s, first byte 5 s, idle 2 s, max_retries 2 (harness defaults)
 M = {
     "auth401": "gen-3+status:401",
@@ -32,6 +35,11 @@ M = {
     "backoff": "gen-3+status:502+fail-times:1",
     "err408": "gen-3+status:408+retry-after-ms:10+fail-times:1",
     "err409": "gen-3+status:409+retry-after-ms:10+fail-times:1",
+    "keymasked": "gen-3+status:400+key-echo:masked",
+    "keylate": "gen-3+status:400+key-echo:late",
+    "badutf8": "badutf8",
+    "bigheader": "gen-3+big-header:300000",
+    "bigerr": "gen-3+status:400+err-pad:20000000",
 }
 
 S = {}
@@ -230,6 +238,65 @@ def unreachable(t):
     t.check(r.t_end - r.t_start < 1.5, "answered at once (%.2f s)" % (r.t_end - r.t_start))
 
 
+def key_echo(model, want):
+    def run(t):
+        tag = h.new_tag()
+        r = S["lt"].chat("hi", tag=tag, model=M[model])
+        j = h.check_error_json(t, r, 502, "upstream_error")
+        msg = ((j or {}).get("error") or {}).get("message") or ""
+        key = S["stack"].key
+        t.check(want in msg, "the provider's message, key redacted: %r" % msg)
+        for piece in (key[:8], key[-4:], key[8:14]):
+            t.check(piece.encode() not in r.body,
+                    "no piece of the key (%d bytes) in the answer" % len(piece),
+                    r.body[:600])
+    return run
+
+
+def bad_utf8(t):
+    tag = h.new_tag()
+    r = S["lt"].chat("hi", tag=tag, model=M["badutf8"])
+    h.check_stream_shape(t, r)
+    raw = "".join(a.decode("utf-8", "replace") for a, _ in BAD_UTF8)
+    want = "".join(b for _, b in BAD_UTF8)
+    t.eq(want, raw, "the table agrees with Python's decoder")
+    t.eq(r.text, want, "each invalid sequence arrived as U+FFFD")
+    try:
+        r.body.decode("utf-8")
+        ok = True
+    except UnicodeDecodeError:
+        ok = False
+    t.check(ok, "the whole response is valid UTF-8", r.body[:600])
+
+
+# What tests/replay.py's badutf8 scenario sends, and what must arrive.
+BAD_UTF8 = replay.BAD_UTF8_DELTAS
+
+
+def big_header(t):
+    tag = h.new_tag()
+    r = S["lt"].chat("hi", tag=tag, model=M["bigheader"])
+    j = h.check_error_json(t, r, 502, "upstream_error")
+    msg = ((j or {}).get("error") or {}).get("message") or ""
+    t.check("header line longer than" in msg, "the message says what "
+            "happened: %r" % msg)
+    t.eq(requests_seen(tag), 1, "upstream requests (not retried)")
+
+
+def big_error_body(t):
+    tag = h.new_tag()
+    r = S["lt"].chat("hi", tag=tag, model=M["bigerr"], timeout=30)
+    h.check_error_json(t, r, 502, "upstream_error")
+    dt = r.t_end - r.t_start
+    t.check(dt < 2.0, "answered quickly (%.2f s)" % dt)
+    ev = S["replay"].wait(tag, "err_body", timeout=10)
+    t.require(ev is not None, "the replay finished sending the error body")
+    t.diag("replay sent %d of %d bytes" % (ev["sent"], ev["total"]))
+    t.check(ev["peer_closed"], "chatstream hung up before the end of the body")
+    t.check(ev["sent"] < ev["total"] // 2, "far less than the body was sent "
+            "(%d of %d)" % (ev["sent"], ev["total"]))
+
+
 def logged_outcomes(t):
     lines = S["lt"].access_lines()
     t.check(any("outcome=upstream_error" in l for l in lines),
@@ -270,6 +337,16 @@ CASES = [
     ("upstream 401 after headers went out -> error event upstream_auth_error, [DONE]",
      late_failure("late401", "upstream_auth_error")),
     ("provider port closed -> 502 upstream_error", unreachable),
+    ("provider error echoing a masked key -> the key is redacted, the rest "
+     "of the message kept",
+     key_echo("keymasked", "Incorrect API key provided: [redacted]. You can")),
+    ("provider error with a key at the 400-byte cut -> redacted before "
+     "the cut", key_echo("keylate", "AAA [redacted]")),
+    ("invalid UTF-8 in provider deltas -> U+FFFD per maximal subpart",
+     bad_utf8),
+    ("provider header line of 300 KB -> 502 saying so", big_header),
+    ("provider error body of 20 MB -> answered quickly, transfer cut at the "
+     "cap", big_error_body),
 ]
 
 AFTER = [("error.log records outcome=upstream_error and outcome=timeout",
