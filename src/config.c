@@ -1054,6 +1054,32 @@ out:
 	return rc;
 }
 
+/*
+ * Does u's upstream accept the "developer" role?  OpenAI's own API and
+ * Azure OpenAI do; OpenAI-compatible servers (vLLM, llama.cpp, gateways)
+ * may refuse it, so they get "system".
+ */
+static int
+knows_developer_role(const struct cs_upstream_cfg *u)
+{
+	static const char azure[] = ".openai.azure.com";
+	const char *h, *e;
+	size_t n;
+
+	if (u->provider_eff == CS_PROVIDER_AZURE_OPENAI)
+		return 1;
+	if (u->provider_eff != CS_PROVIDER_OPENAI_CHAT ||
+	    strncasecmp(u->base_url_eff, "https://", 8) != 0)
+		return 0;
+	h = u->base_url_eff + 8;
+	for (e = h; *e != '\0' && *e != '/' && *e != ':'; e++)
+		;
+	n = (size_t)(e - h);
+	return (n == 14 && strncasecmp(h, "api.openai.com", n) == 0) ||
+	    (n > sizeof(azure) - 1 && strncasecmp(e - (sizeof(azure) - 1),
+	    azure, sizeof(azure) - 1) == 0);
+}
+
 /* Validate url and store it without trailing slashes as base_url_eff. */
 static enum cs_err
 set_base_url(struct cs_upstream_cfg *cfg, const char *url, const char *what,
@@ -1194,6 +1220,7 @@ resolve_upstream(struct cs_upstream_cfg *u, char *err, size_t errlen)
 		    CS_PROVIDER_OPENAI_CHAT : CS_PROVIDER_DEMO;
 	else
 		u->provider_eff = u->provider;
+	u->developer_role = knows_developer_role(u);
 	if (u->provider_eff == CS_PROVIDER_AZURE_OPENAI &&
 	    u->api_version[0] == '\0')
 		memcpy(u->api_version, AZURE_API_VERSION,

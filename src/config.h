@@ -60,6 +60,8 @@ struct cs_upstream_cfg {
 	char   base_url_buf[512];    /* base_url_eff, trailing '/' removed */
 	enum cs_provider_kind provider_eff; /* never AUTO */
 	const char *key_source;      /* "file", "env", or "none" (for logs) */
+	int    developer_role;       /* the upstream knows the "developer"
+	                                role: OpenAI itself, Azure OpenAI */
 };
 
 /*

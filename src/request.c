@@ -556,8 +556,9 @@ parts_content(struct json_object *arr, size_t i, size_t max,
 	return CS_OK;
 }
 
+/* messages[i].role into m->role (and m->developer). */
 static enum cs_err
-parse_role(struct json_object *o, size_t i, enum cs_role *role,
+parse_role(struct json_object *o, size_t i, struct cs_message *m,
     struct cs_reqerr *err)
 {
 	struct json_object *v;
@@ -576,11 +577,18 @@ parse_role(struct json_object *o, size_t i, enum cs_role *role,
 	/* Exact and case-sensitive, as upstream APIs are. */
 	for (k = 0; k < CS_ARRAY_LEN(role_names); k++)
 		if (strcmp(s, role_names[k]) == 0) {
-			*role = (enum cs_role)k;
+			m->role = (enum cs_role)k;
 			return CS_OK;
 		}
-	seterr(err, 400, "%s: unknown role \"%s\" (expected system, user, "
-	    "assistant or tool)", where, cs_echo(q, s, n));
+	/* OpenAI's name for system messages to reasoning models; SDKs send
+	 * it by model name.  The adapter decides what the upstream gets. */
+	if (strcmp(s, "developer") == 0) {
+		m->role = CS_ROLE_SYSTEM;
+		m->developer = 1;
+		return CS_OK;
+	}
+	seterr(err, 400, "%s: unknown role \"%s\" (expected system, "
+	    "developer, user, assistant or tool)", where, cs_echo(q, s, n));
 	return CS_EBADINPUT;
 }
 
@@ -1018,13 +1026,14 @@ parse_message(const struct cs_config *cfg, const struct cs_model_cfg *model,
 			return CS_EBADINPUT;
 		}
 	}
-	if ((r = parse_role(o, i, &m->role, err)) != CS_OK)
+	if ((r = parse_role(o, i, m, err)) != CS_OK)
 		return r;
 	/* Fixed instructions: a system message would get around them. */
 	if (m->role == CS_ROLE_SYSTEM &&
 	    !cs_model_client_instructions(cfg, model)) {
-		seterr(err, 400, "messages[%zu].role: system messages are not "
-		    "allowed by this server (its instructions are fixed)", i);
+		seterr(err, 400, "messages[%zu].role: %s messages are not "
+		    "allowed by this server (its instructions are fixed)", i,
+		    m->developer ? "developer" : "system");
 		return CS_EBADINPUT;
 	}
 

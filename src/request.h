@@ -1,7 +1,7 @@
 /*
  * request.h — parse and validate a POSTed chat request.
  *
- * Body: {"messages":[{"role":"system|user|assistant|tool","content":...}],
+ * Body: {"messages":[{"role":"system|developer|user|assistant|tool","content":...}],
  *        "model":"...", "instructions":"...", "temperature":0.7,
  *        "max_tokens":256}
  * content is a string, or an array of {"type":"text","text":"..."} parts
@@ -45,6 +45,8 @@ struct cs_message {
 	char  *tool_call_id;  /* tool messages: may be NULL */
 	struct cs_tool_call *tool_calls;  /* assistant messages: owned */
 	size_t n_tool_calls;              /* 0 = none (tool_calls NULL) */
+	int    developer;     /* a system message the client sent with role
+	                         "developer" (OpenAI's newer name for it) */
 };
 
 enum cs_tool_choice {

@@ -446,7 +446,8 @@ oa_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 			goto fail;
 		json_object_array_add(msgs, m);
 		json_object_object_add(m, "role", json_object_new_string(
-		    cs_role_name(req->messages[i].role)));
+		    req->messages[i].developer && up->developer_role ?
+		    "developer" : cs_role_name(req->messages[i].role)));
 		/* An assistant message that only calls tools has null
 		 * content, as OpenAI sends it. */
 		if (req->messages[i].n_tool_calls > 0 &&

@@ -1070,6 +1070,47 @@ test_resolve_base_url(void **state)
 	clear_env();
 }
 
+/* Which upstreams are sent the "developer" role: OpenAI's own API and
+ * Azure OpenAI; any other OpenAI-compatible URL gets "system". */
+static void
+test_resolve_developer_role(void **state)
+{
+	static const struct {
+		const char *conf;
+		int want;
+	} cases[] = {
+		{ "provider = openai-chat\napi_key_env = CS_T_KEY\n", 1 },
+		{ "base_url = https://API.openai.com:443/v1\n", 1 },
+		{ "base_url = https://res.openai.azure.com/openai/v1\n", 1 },
+		{ "provider = azure-openai\nbase_url = https://res.example\n",
+		  1 },
+		{ "base_url = http://api.openai.com/v1\n", 0 },
+		{ "base_url = https://api.openai.com.example/v1\n", 0 },
+		{ "base_url = https://openai.azure.com.example/v1\n", 0 },
+		{ "base_url = https://.openai.azure.com/v1\n", 0 },
+		{ "base_url = http://127.0.0.1:8000/v1\n", 0 },
+		{ "provider = openai-responses\napi_key_env = CS_T_KEY\n", 0 },
+		{ "provider = anthropic\napi_key_env = CS_T_KEY\n", 0 },
+		{ "", 0 },   /* demo */
+	};
+	struct cs_config c;
+	size_t i;
+
+	(void)state;
+	clear_env();
+	setenv("CS_T_KEY", "sk-x", 1);
+	for (i = 0; i < CS_ARRAY_LEN(cases); i++) {
+		load_expect(&c, write_conf(cases[i].conf), CS_OK, NULL);
+		resolve_quiet(&c, CS_OK, NULL);
+		if (c.upstreams[0].developer_role != cases[i].want)
+			fail_msg("case %zu (%s): developer_role %d", i,
+			    cases[i].conf, c.upstreams[0].developer_role);
+		cs_config_free(&c);
+	}
+	unsetenv("CS_T_KEY");
+	clear_env();
+}
+
 /* Each wire format brings its own default URL, key variable and model;
  * an explicit api_key_env still wins. */
 static void
@@ -1322,6 +1363,7 @@ main(void)
 		cmocka_unit_test(test_resolve_key_file),
 		cmocka_unit_test(test_resolve_key_file_errors),
 		cmocka_unit_test(test_resolve_base_url),
+		cmocka_unit_test(test_resolve_developer_role),
 		cmocka_unit_test(test_resolve_provider),
 		cmocka_unit_test(test_resolve_provider_defaults),
 		cmocka_unit_test(test_resolve_models),

@@ -330,6 +330,39 @@ test_split_tool_args(void **state)
 	    "caf\xc3\xa9 \xc3\xa9 \xf0\x9f\x98\x80", SPLIT_ARGS);
 }
 
+/* ---- build(): the developer role ---- */
+
+/* A client's "developer" message goes on as "developer" only where the
+ * upstream knows the role; the server's own prompt stays "system". */
+static void
+test_build_developer(void **state)
+{
+	struct build_fixture f;
+	struct cs_http_request hr;
+	struct json_object *body;
+
+	(void)state;
+	build_fixture_init(&f);
+	msg(&f, CS_ROLE_SYSTEM, "SERVER", NULL);
+	msg(&f, CS_ROLE_SYSTEM, "Be brief.", NULL);
+	f.msgs[1].developer = 1;
+	msg(&f, CS_ROLE_USER, "hi", NULL);
+	body = build_json(P, &f, &hr);
+	assert_json_at(body, "messages", "[{\"role\":\"system\",\"content\":"
+	    "\"SERVER\"},{\"role\":\"system\",\"content\":\"Be brief.\"},"
+	    "{\"role\":\"user\",\"content\":\"hi\"}]");
+	json_object_put(body);
+	cs_http_request_free(&hr);
+
+	f.cfg.upstreams[0].developer_role = 1;
+	body = build_json(P, &f, &hr);
+	assert_json_at(body, "messages", "[{\"role\":\"system\",\"content\":"
+	    "\"SERVER\"},{\"role\":\"developer\",\"content\":\"Be brief.\"},"
+	    "{\"role\":\"user\",\"content\":\"hi\"}]");
+	json_object_put(body);
+	cs_http_request_free(&hr);
+}
+
 /* ---- build() with tools ---- */
 
 static void
@@ -395,6 +428,7 @@ main(void)
 		cmocka_unit_test(test_choices_other_index_and_chunk_after_done),
 		cmocka_unit_test(test_parallel_tool_calls_same_index),
 		cmocka_unit_test(test_client_gone_stops),
+		cmocka_unit_test(test_build_developer),
 		cmocka_unit_test(test_build_tools),
 	};
 

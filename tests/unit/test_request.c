@@ -451,7 +451,8 @@ test_messages_exact(void **state)
 	expect_refused(&cfg, "{\"messages\":[{\"role\":\"user\",\"content\":"
 	    "\"a\"},{\"role\":\"assistant\",\"content\":\"b\"},{\"role\":"
 	    "\"bot\",\"content\":\"c\"}]}", 400, "messages[2].role: unknown "
-	    "role \"bot\" (expected system, user, assistant or tool)");
+	    "role \"bot\" (expected system, developer, user, assistant or "
+	    "tool)");
 	expect_refused(&cfg, "{\"model\":\"gpt-5\",\"messages\":[]}", 400,
 	    "model: \"gpt-5\" is not available on this server (available: "
 	    "gpt-4o-mini, capped)");
@@ -564,6 +565,39 @@ test_err_optional_and_roles(void **state)
 	assert_string_equal(cs_role_name(CS_ROLE_ASSISTANT), "assistant");
 	assert_string_equal(cs_role_name(CS_ROLE_TOOL), "tool");
 	assert_string_equal(cs_role_name((enum cs_role)99), "unknown");
+}
+
+/* "developer" is a system message under the same rules; the adapter
+ * learns it was written "developer" (m->developer). */
+static void
+test_developer_role(void **state)
+{
+	static const char body[] = "{\"messages\":[{\"role\":\"developer\","
+	    "\"content\":\"Be brief.\"},{\"role\":\"system\",\"content\":"
+	    "\"S\"},{\"role\":\"user\",\"content\":\"u\"}]}";
+	struct cs_config cfg;
+	struct cs_chat_request *req;
+
+	(void)state;
+	test_config(&cfg);
+	req = parse_ok(&cfg, body);
+	assert_int_equal(req->n_messages, 3);
+	assert_msg(&req->messages[0], CS_ROLE_SYSTEM, "Be brief.");
+	assert_int_equal(req->messages[0].developer, 1);
+	assert_msg(&req->messages[1], CS_ROLE_SYSTEM, "S");
+	assert_int_equal(req->messages[1].developer, 0);
+	assert_int_equal(req->messages[2].developer, 0);
+	cs_request_free(req);
+
+	/* Fixed instructions refuse it as they refuse "system". */
+	cfg.client_instructions = 0;
+	expect_refused(&cfg, body, 400, "messages[0].role: developer messages "
+	    "are not allowed by this server (its instructions are fixed)");
+	/* Exact and case-sensitive, like the other roles. */
+	cfg.client_instructions = 1;
+	expect_refused(&cfg, "{\"messages\":[{\"role\":\"Developer\","
+	    "\"content\":\"x\"}]}", 400, "messages[0].role: unknown role "
+	    "\"Developer\"");
 }
 
 static void
@@ -797,6 +831,7 @@ main(void)
 		cmocka_unit_test(test_model_list_truncated),
 		cmocka_unit_test(test_echo_is_bounded),
 		cmocka_unit_test(test_err_optional_and_roles),
+		cmocka_unit_test(test_developer_role),
 		cmocka_unit_test(test_good_fixtures),
 		cmocka_unit_test(test_hostile),
 	};
