@@ -78,6 +78,10 @@ extern const struct cs_encoder cs_encoder_openai_json;
 void cs_usage_tokens(struct json_object *usage, long *prompt,
     long *completion);
 
+/* The SSE keep-alive, shared by the SSE encoders: ": keep-alive\n", a
+ * comment line alone (encoders/sse.c says why). */
+enum cs_err cs_encoder_sse_keepalive(struct cs_enc *e, struct cs_buf *out);
+
 /* The JSON body of an HTTP error, shared by the encoders. */
 enum cs_err cs_encoder_json_error_body(const char *type, const char *message,
     struct cs_buf *out);

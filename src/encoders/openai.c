@@ -261,13 +261,6 @@ oai_chunk(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 }
 
 static enum cs_err
-oai_keepalive(struct cs_enc *e, struct cs_buf *out)
-{
-	(void)e;
-	return cs_buf_puts(out, ": keep-alive\n\n");
-}
-
-static enum cs_err
 oai_done(struct cs_enc *e, struct cs_buf *out)
 {
 	(void)e;
@@ -361,9 +354,9 @@ const struct cs_encoder cs_encoder_openai = {
 	.name = "openai",
 	.headers = "Content-Type: text/event-stream; charset=utf-8\r\n"
 	    CS_STREAM_HEADERS,
-	.prologue = oai_keepalive,    /* a comment: the headers go out */
+	.prologue = cs_encoder_sse_keepalive,  /* the headers go out */
 	.event = oai_chunk,
-	.keepalive = oai_keepalive,
+	.keepalive = cs_encoder_sse_keepalive,
 	.done = oai_done,
 	.cleanup = oai_cleanup,
 	.error_content_type = "application/json",

@@ -29,11 +29,19 @@ sse_prologue(struct cs_enc *e, struct cs_buf *out)
 	return e->ops->keepalive(e, out);
 }
 
-static enum cs_err
-sse_keepalive(struct cs_enc *e, struct cs_buf *out)
+/* A comment line alone, with no blank line after it.  A blank line ends
+ * an event, and some parsers (@microsoft/fetch-event-source) hand every
+ * blank line to the application as a message, even one with no data, so
+ * ": keep-alive\n\n" reached their onmessage as data "" (JSON.parse
+ * throws, the library re-posts the chat).  Per the WHATWG grammar a
+ * comment belongs to the event after it, and every event ends with its
+ * own blank line, so nothing is lost; each event is written whole, so a
+ * comment never lands inside one. */
+enum cs_err
+cs_encoder_sse_keepalive(struct cs_enc *e, struct cs_buf *out)
 {
 	(void)e;
-	return cs_buf_puts(out, ": keep-alive\n\n");
+	return cs_buf_puts(out, ": keep-alive\n");
 }
 
 /* {"error":{"type":...,"message":...}}: the body of every HTTP error,
@@ -130,7 +138,7 @@ const struct cs_encoder cs_encoder_sse = {
 	.headers = "Content-Type: text/event-stream; charset=utf-8\r\n" CS_STREAM_HEADERS,
 	.prologue = sse_prologue,
 	.event = sse_event,
-	.keepalive = sse_keepalive,
+	.keepalive = cs_encoder_sse_keepalive,
 	.done = sse_done,
 	.error_content_type = "application/json",
 	.error_body = cs_encoder_json_error_body,

@@ -262,14 +262,6 @@ ui_prologue(struct cs_enc *e, struct cs_buf *out)
 	return chunk_end(out);
 }
 
-/* An SSE comment: the client's parser skips it. */
-static enum cs_err
-ui_keepalive(struct cs_enc *e, struct cs_buf *out)
-{
-	(void)e;
-	return cs_buf_puts(out, ": keep-alive\n\n");
-}
-
 static enum cs_err
 ui_done(struct cs_enc *e, struct cs_buf *out)
 {
@@ -283,7 +275,7 @@ const struct cs_encoder cs_encoder_ui_stream = {
 	    "x-vercel-ai-ui-message-stream: v1\r\n" CS_STREAM_HEADERS,
 	.prologue = ui_prologue,
 	.event = ui_event,
-	.keepalive = ui_keepalive,
+	.keepalive = cs_encoder_sse_keepalive,   /* the SDK's parser skips it */
 	.done = ui_done,
 	.cleanup = ui_cleanup,
 	.error_content_type = "application/json",

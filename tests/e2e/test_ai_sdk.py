@@ -98,15 +98,20 @@ def run_client(pkg, messages, model=None, trigger="submit-message", message_id=N
 
 def chunks(r):
     """The raw body split into SSE events: the JSON chunks, and whether
-    data: [DONE] came last.  Every event must be exactly "data: ..." or a
-    keep-alive comment."""
+    data: [DONE] came last.  Every event must be exactly "data: ..." after
+    any keep-alive comment lines (a comment line alone, no blank line
+    after it, so it opens the next event's block)."""
     out, done, bad = [], False, []
     events = r.body.decode("utf-8").split("\n\n")
     if events and events[-1] == "":
         events.pop()
     for ev in events:
-        if ev.startswith(":"):
+        lines = ev.split("\n")
+        while lines and lines[0].startswith(":"):
+            lines.pop(0)
+        if not lines:
             continue
+        ev = "\n".join(lines)
         if not ev.startswith("data: ") or "\n" in ev or done:
             bad.append(ev)
         elif ev == "data: [DONE]":
@@ -200,7 +205,9 @@ def case_raw_error(t):
 def case_raw_keepalive(t):
     r = post_raw(ui_body([user("x", h.new_tag())], model=STALL))
     t.eq(r.status, 200, "status")
-    t.check(b"\n\n: keep-alive\n\n" in r.body, "keep-alive comments while stalled")
+    t.check(b"\n\n: keep-alive\n" in r.body, "keep-alive comments while stalled")
+    t.check(b": keep-alive\n\n" not in r.body,
+            "a keep-alive is a comment line alone (no blank line after it)")
     cs, done = chunks(r)
     t.check(done, "[DONE]")
     t.eq("".join(c.get("delta", "") for c in cs), "w1 w2 w3 ", "text")

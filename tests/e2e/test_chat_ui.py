@@ -751,7 +751,7 @@ def crafted_pieces():
     an event, inside a 2-byte (ü, é) and a 4-byte (😀) UTF-8 character, and
     between the CR and LF of a CRLF line end."""
     deltas = ["Grüß ", "😀 ", "café"]
-    body = b": keep-alive\n\n"
+    body = b": keep-alive\n"          # a comment line alone, as chatstream sends
     for i, d in enumerate(deltas, 1):
         body += ("id: c:%d\ndata: %s\n\n" % (i, json.dumps({"content": d},
                  ensure_ascii=False))).encode()

@@ -9,7 +9,7 @@ import { verdict, analyse, serverKind, fmtMs, fmtBytes, runCheck, CHECK_URL }
   from "../../www/js/check.js";
 
 const N = 40, INTERVAL = 100, TICK_BYTES = 2048 + 90;   // ~ one tick on the wire
-const HEAD = 15;                                         // ": keep-alive\n\n"
+const HEAD = 13;                                         // ": keep-alive\n"
 const TAIL = 120;                                        // finish + [DONE]
 const TOTAL = HEAD + N * TICK_BYTES + TAIL;
 
@@ -285,7 +285,7 @@ function fakeResponse(status, contentType, chunks) {
 }
 
 function sseTicks(n, sid = "0123456789abcdef") {
-  const out = [": keep-alive\n\n"];
+  const out = [": keep-alive\n"];
   for (let i = 1; i <= n; i++) {
     out.push(`id: ${sid}:${i}\nevent: tick\ndata: {"seq":${i},"of":${n},"elapsed_ms":${(i - 1) * 100},"pad":"..."}\n\n`);
   }

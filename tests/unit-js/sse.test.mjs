@@ -207,7 +207,10 @@ test("feed() refuses non-strings (decode bytes first)", () => {
 });
 
 test("chatstream's own stream (docs/protocol.md), in chunks of 7 bytes", () => {
-  const s = ": keep-alive\n\nid: 9f2c4e1a7b3d5c60:1\ndata: {\"content\":\"Hel\"}\n\n" +
+  // keep-alives are a comment line alone (no blank line after), also right
+  // before an event and twice in a row
+  const s = ": keep-alive\nid: 9f2c4e1a7b3d5c60:1\ndata: {\"content\":\"Hel\"}\n\n" +
+    ": keep-alive\n: keep-alive\n" +
     "id: 9f2c4e1a7b3d5c60:2\ndata: {\"content\":\"lo!\"}\n\n" +
     "id: 9f2c4e1a7b3d5c60:3\nevent: finish\ndata: {\"finish_reason\":\"stop\",\"usage\":null}\n\n" +
     "id: 9f2c4e1a7b3d5c60:4\ndata: [DONE]\n\n";
