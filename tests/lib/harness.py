@@ -1532,6 +1532,18 @@ def check_error_event(t, r, etype):
     return ee
 
 
+def node_json(t, argv, cwd=None, timeout=60):
+    """Run a Node client script (tests/clients*/): node argv...; the JSON
+    object its last stdout line holds (the case fails otherwise)."""
+    p = subprocess.run(["node"] + list(argv), cwd=cwd, capture_output=True,
+                       text=True, timeout=timeout)
+    t.require(p.returncode == 0, "node exited 0", p.stderr)
+    try:
+        return json.loads(p.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        t.require(False, "node printed JSON", p.stdout + p.stderr)
+
+
 # ---------------------------------------------------------------------------
 # Deployment checks shared by tests/e2e/test_deploy_*.py: srv is anything
 # with chat()/get()/post()/log_text() (Lighttpd, nginx.Deployment).
