@@ -107,8 +107,9 @@ tests/browser/node_modules/.package-lock.json: tests/browser/package.json tests/
 	cd tests/browser && npm ci --no-audit --no-fund
 	@touch $@
 
-# The client-compatibility tests run the real openai npm package (pinned in
-# tests/clients/package-lock.json) against /api/v1.
+# The client-compatibility tests run the real openai npm package against
+# /api/v1 and @microsoft/fetch-event-source against the SSE streams (both
+# pinned in tests/clients/package-lock.json).
 clients-deps: tests/clients/node_modules/.package-lock.json
 tests/clients/node_modules/.package-lock.json: tests/clients/package.json tests/clients/package-lock.json
 	@command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm
@@ -117,7 +118,8 @@ tests/clients/node_modules/.package-lock.json: tests/clients/package.json tests/
 
 # The AI SDK tests run the real `ai` npm package, its oldest 5.x and its
 # latest release side by side (npm aliases, pinned in
-# tests/clients-ai/package-lock.json), against useChat's POST /api/chat.
+# tests/clients-ai/package-lock.json), against useChat's POST /api/chat,
+# and the AI SDK's OpenAI provider (@ai-sdk/openai) against /api/v1.
 .PHONY: clients-ai-deps
 clients-ai-deps: tests/clients-ai/node_modules/.package-lock.json
 tests/clients-ai/node_modules/.package-lock.json: tests/clients-ai/package.json tests/clients-ai/package-lock.json
