@@ -8,7 +8,9 @@ shared-hosting route: conf/htaccess.example with its wrapper script and
 the directives it tells you to ask your host for."""
 
 import os
+import shutil
 import sys
+import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness as h  # noqa: E402
@@ -20,6 +22,9 @@ SHARED_MODULES = A.BASE_MODULES + ["fcgid", "rewrite"]
 IO_TIMEOUT = 3          # FcgidIOTimeout in the test (shipped: 60)
 S = {}
 SH = {}                 # the shared-hosting (.htaccess) site
+# copies of the key and the config a user left in the chat directory
+SH_BACKUPS = ["api-key", "api-key~", "api-key.bak", "chatstream.conf.save",
+              ".chatstream.conf.swp", "#api-key#"]
 
 
 def setup(stack):
@@ -65,6 +70,10 @@ def setup(stack):
     with open(wrapper, "w") as f:
         f.write(A.htaccess_wrapper([("/home/USER", home)]))
     os.chmod(wrapper, 0o755)
+    for name in SH_BACKUPS:   # copies as a user makes them, readable by all
+        copy = os.path.join(web, name)
+        shutil.copyfile(sd.key_path if "api-key" in name else sd.conf, copy)
+        os.chmod(copy, 0o644)
     sh_dir = os.path.join(stack.tmp, "apache-shared")
     host = A.htaccess_host_directives()
     SH["host"] = host
@@ -180,6 +189,10 @@ CASES = [
      A.case_secrets(SH, ["/chat/.htaccess", "/chatstream/api-key",
                          "/chat/api-key", "/chat/chatstream.conf",
                          "/chat/api/../../chatstream/api-key"])),
+    ("shared hosting (.htaccess + wrapper, mod_fcgid): copies of the key and "
+     "config left in the chat directory are refused (deny by default)",
+     A.case_secrets(SH, ["/chat/" + urllib.parse.quote(n) for n in SH_BACKUPS],
+                    must_deny=["/chat/" + urllib.parse.quote(n) for n in SH_BACKUPS])),
 ]
 
 if __name__ == "__main__":
