@@ -10,11 +10,16 @@ the next delta; while the provider is silent at the next keep-alive, so
 within keepalive_seconds), keep-alives carry a slow first token over
 "read-timeout" (and without them the stream is cut), oversized bodies get
 chatstream's 413 JSON, 50 streams at once, no secret reachable, the static
-client's CSP, and `lighttpd -tt` in Debian's own /etc/lighttpd layout."""
+client's CSP, and `lighttpd -tt` in Debian's own /etc/lighttpd layout.
+server.max-request-size keeps lighttpd from taking (and spooling to
+/var/tmp) a body far over max_body_bytes: a declared 300 MB is refused
+right after the headers, a growing chunked body once it passes the limit."""
 
 import os
 import re
+import select
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -33,6 +38,8 @@ READ_TIMEOUT = 3           # lighttpd "read-timeout" for the slow-token cases
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; "
        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
        "base-uri 'none'; form-action 'self'")
+HUGE = 300 * 1000 * 1000  # the body size declared in the oversized cases
+SHIPPED_CS_CONF = os.path.join(h.REPO, "conf", "chatstream.conf")
 S = {}
 
 
@@ -45,6 +52,7 @@ def setup(stack):
                 lighttpd_args={"read_timeout": READ_TIMEOUT})
     S["ka1"] = stack.server(MODELS, name="ka1", **slow)
     S["ka10"] = stack.server(MODELS, name="ka10", keepalive_seconds=10, **slow)
+    S["big"] = stack.server(MODELS, name="big", max_body_bytes="2m")
     # control (not shipped): the /api/ block without stream-response-body
     tmp = os.path.join(stack.tmp, "lighttpd-nostream.conf")
     with open(h.SHIPPED_LIGHTTPD) as f:
@@ -119,11 +127,108 @@ def slow_first_token_cut(t):
 
 def too_big(t):
     h.deploy_too_big(t, S["lt"])
-    with open(h.SHIPPED_LIGHTTPD) as f:
-        text = f.read()
-    t.check(not re.search(r"(?m)^\s*server\.max-request-size", text),
-            "the snippet sets no server.max-request-size (lighttpd's default "
-            "is far above max_body_bytes)")
+    limit = h.shipped_max_request_kib() << 10
+    default = h.conf_max_body_bytes(SHIPPED_CS_CONF)
+    t.diag("server.max-request-size %d KiB, max_body_bytes default %d"
+           % (limit >> 10, default))
+    t.check(limit > default, "conf/lighttpd.conf server.max-request-size (%d "
+            "bytes) is above conf/chatstream.conf max_body_bytes (%d)"
+            % (limit, default))
+    # just over chatstream's default: lighttpd passes it on, chatstream's 413
+    r = S["lt"].post("/api/chat", b"{" + b" " * (default + 10) + b"}", timeout=30)
+    h.check_error_json(t, r, 413, "invalid_request")
+
+
+def _huge_request(tag, chunked):
+    """Headers of a 300 MB chat and its first KiB, nothing more."""
+    first = ('{"messages":[{"role":"user","content":"tag:%s ' % tag).encode()
+    first += b"x" * (1024 - len(first))
+    head = ("POST /api/chat HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/json\r\nConnection: close\r\n")
+    if chunked:   # one chunk that says it is 300 MB long
+        return (head + "Transfer-Encoding: chunked\r\n\r\n%x\r\n"
+                % HUGE).encode() + first
+    return (head + "Content-Length: %d\r\n\r\n" % HUGE).encode() + first
+
+
+def huge_declared(t):
+    """A body declared far over server.max-request-size (Content-Length, or
+    a chunk size) is refused by lighttpd as soon as it has the headers: it
+    neither waits for (and spools) 300 MB nor passes anything on."""
+    for chunked in (False, True):
+        what = "chunk size" if chunked else "Content-Length"
+        tag = h.new_tag()
+        r = h.request(S["lt"].port, "POST", "/api/chat", timeout=10,
+                      raw_request=_huge_request(tag, chunked))
+        dt = r.t_end - r.t_start
+        t.diag("%s %d, 1 KiB sent: HTTP %s after %.3f s" % (what, HUGE, r.status, dt))
+        t.eq(r.status, 413, "%s %d -> 413" % (what, HUGE), r.summary())
+        t.check(dt < 2.0, "answered at once, not after waiting for the body "
+                "(%.3f s)" % dt)
+        t.eq(S["replay"].events(tag), [], "nothing reached the provider")
+    line = S["lt"].wait_log(r"request-size too long: %d -> 413" % HUGE, timeout=5)
+    t.check(line is not None, "lighttpd refused it itself ('request-size too "
+            "long: %d -> 413')" % HUGE)
+
+
+def chunked_past_limit(t):
+    """A chunked body with no length up front: lighttpd refuses it once it
+    has read past server.max-request-size, not after the whole upload."""
+    limit = h.shipped_max_request_kib() << 10
+    piece, planned = b"x" * 65536, 64 * limit
+    sock = socket.create_connection(("127.0.0.1", S["lt"].port), timeout=10)
+    sent, answer = 0, b""
+    try:
+        sock.sendall(b"POST /api/chat HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/json\r\nConnection: close\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+        while sent < planned and not select.select([sock], [], [], 0)[0]:
+            try:
+                sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            except OSError:
+                break
+            sent += len(piece)
+        sock.settimeout(5)
+        try:
+            while True:
+                b = sock.recv(65536)
+                if not b:
+                    break
+                answer += b
+        except OSError:
+            pass
+    finally:
+        sock.close()
+    t.diag("chunked: %d KiB sent (sockets buffer some) when lighttpd answered "
+           "%r" % (sent >> 10, answer[:32]))
+    t.check(answer.startswith(b"HTTP/1.1 413"), "413 from lighttpd", answer[:300])
+    t.check(sent < planned, "answered before the whole %d KiB upload"
+            % (planned >> 10))
+    # lighttpd logs how much it had taken in when it refused
+    rx = re.compile(r"request-size too long: (\d+) -> 413")
+    took = [int(m.group(1)) for m in map(rx.search, S["lt"].log_text().splitlines())
+            if m and limit < int(m.group(1)) <= limit + len(piece)]
+    t.check(took, "lighttpd refused it after one piece past %d KiB (logged %r)"
+            % (limit >> 10, rx.findall(S["lt"].log_text())))
+
+
+def big_max_body(t):
+    """A chatstream.conf with max_body_bytes (2m) above the shipped
+    server.max-request-size: the lighttpd.conf the harness generates for
+    it (the tests' and `make run`'s) raises the limit to match, so a body
+    just over 2m still gets chatstream's 413 JSON."""
+    srv = S["big"]
+    with open(srv.conf_path) as f:
+        kib = int(re.search(r"(?m)^\s*server\.max-request-size\s*=\s*(\d+)",
+                            f.read()).group(1))
+    t.diag("max_body_bytes 2m -> server.max-request-size %d KiB" % kib)
+    t.check(kib << 10 > 2 << 20, "generated server.max-request-size (%d KiB) "
+            "is above max_body_bytes (2m)" % kib)
+    r = srv.post("/api/chat", b"{" + b" " * ((2 << 20) + 10) + b"}", timeout=30)
+    h.check_error_json(t, r, 413, "invalid_request")
+    kib = h.lighttpd_max_request_kib(SHIPPED_CS_CONF)
+    t.eq(kib, h.shipped_max_request_kib(),
+         "make run's default config (conf/chatstream.conf) keeps the shipped limit")
 
 
 def many(t):
@@ -186,7 +291,14 @@ CASES = [
      "keepalive_seconds", cancel_silent),
     ("client leaves before the headers -> cancelled within keepalive_seconds",
      cancel_before_headers),
-    ("100 KB body -> chatstream's 413 JSON", too_big),
+    ("100 KB body -> chatstream's 413 JSON; server.max-request-size > "
+     "max_body_bytes", too_big),
+    ("Content-Length or chunk size of 300 MB -> lighttpd's 413 at once, "
+     "nothing spooled or passed on", huge_declared),
+    ("a chunked body growing past server.max-request-size is cut off",
+     chunked_past_limit),
+    ("max_body_bytes above the shipped limit: the generated config follows",
+     big_max_body),
     ("50 concurrent streams complete", many),
     ("neither the key nor chatstream.conf is reachable over HTTP", secrets),
     ("static client: CSP and nosniff; API headers not doubled", static_headers),

@@ -11,6 +11,8 @@ What is here:
     by the tests and by `serve`) wraps the SHIPPED conf/lighttpd.conf,
     templated only for paths (lighttpd_snippet()), in the frame Debian's
     lighttpd.conf gives it, so the shipped snippet is what every test runs
+    (server.max-request-size follows a max_body_bytes that reaches it:
+    lighttpd_max_request_kib())
   * Replay: starts tests/replay.py, reads its "READY <port>" line, wraps the
     /_events and /_wait control endpoints
   * Lighttpd: starts `lighttpd -D -f CONF` in its own process group, waits
@@ -273,13 +275,51 @@ def _sub_once(text, pattern, repl, what, path):
     return out
 
 
+def shipped_max_request_kib(path=SHIPPED_LIGHTTPD):
+    """server.max-request-size (KiB) of the shipped snippet (set once)."""
+    with open(path) as f:
+        vals = re.findall(r"(?m)^\s*server\.max-request-size\s*=\s*(\d+)\s*$",
+                          f.read())
+    if len(vals) != 1:
+        raise ValueError("%s: %d server.max-request-size lines" % (path, len(vals)))
+    return int(vals[0])
+
+
+def conf_max_body_bytes(cs_config):
+    """max_body_bytes of a chatstream.conf (bytes), None when the file does
+    not set it (or cannot be read: chatstream will say why)."""
+    try:
+        with open(cs_config) as f:
+            m = re.search(r'(?m)^[ \t]*max_body_bytes[ \t]*=[ \t]*"?(\d+)([kKmM]?)"?[ \t]*$',
+                          f.read())
+    except (OSError, TypeError):
+        return None
+    if not m:
+        return None
+    return int(m.group(1)) << {"": 0, "k": 10, "m": 20}[m.group(2).lower()]
+
+
+def lighttpd_max_request_kib(cs_config, path=SHIPPED_LIGHTTPD):
+    """The server.max-request-size a generated lighttpd.conf carries for
+    chatstream at cs_config: the shipped value, or, for a max_body_bytes
+    that reaches it, twice max_body_bytes, so lighttpd always takes a body
+    a little over max_body_bytes and chatstream answers it with its 413
+    JSON (as the snippet says: keep it above max_body_bytes)."""
+    kib = shipped_max_request_kib(path)
+    body = conf_max_body_bytes(cs_config) if cs_config else None
+    if kib and body is not None and body >= kib << 10:   # 0: no limit
+        kib = 2 * ((body + 1023) >> 10)
+    return kib
+
+
 def lighttpd_snippet(*, bin_path, socket_path, docroot=WWW, cs_config=None,
                      bin_env=None, max_procs=None, read_timeout=None,
-                     path=SHIPPED_LIGHTTPD):
+                     max_request_kib=None, path=SHIPPED_LIGHTTPD):
     """The shipped conf/lighttpd.conf with its paths replaced: bin-path,
     socket, document root, bin-environment (CHATSTREAM_CONFIG = cs_config,
-    plus bin_env).  max_procs / read_timeout (None = as shipped) are for
-    tests that need another value."""
+    plus bin_env).  max_procs / read_timeout / max_request_kib
+    (server.max-request-size; None = as shipped) are for configs that
+    need another value."""
     with open(path) as f:
         text = f.read()
     env = dict(bin_env or {})
@@ -301,19 +341,29 @@ def lighttpd_snippet(*, bin_path, socket_path, docroot=WWW, cs_config=None,
     if read_timeout is not None:
         text = _sub_once(text, r'(\n\s*"read-timeout"\s*=>\s*)\d+',
                          str(int(read_timeout)), '"read-timeout"', path)
+    if max_request_kib is not None:
+        text = _sub_once(text, r'(\n\s*server\.max-request-size\s*=\s*)\d+',
+                         str(int(max_request_kib)), "server.max-request-size", path)
     return text
 
 
 def lighttpd_conf(*, port, bin_path, socket_path, pid_file, errorlog=None,
                   cs_config=None, docroot=WWW, bind="127.0.0.1",
                   bin_env=None, max_procs=None, accesslog=None,
-                  read_timeout=None, snippet_path=SHIPPED_LIGHTTPD):
+                  read_timeout=None, max_request_kib=None,
+                  snippet_path=SHIPPED_LIGHTTPD):
     """A complete lighttpd.conf that serves docroot at / and chatstream at
     /api/: what Debian's /etc/lighttpd/lighttpd.conf provides around a
     conf-enabled snippet (port, pid file, logs, MIME types), then the
     shipped conf/lighttpd.conf with only its paths replaced.  max_procs and
-    read_timeout None = the shipped values.  errorlog None = lighttpd's
+    read_timeout None = the shipped values; max_request_kib None = the
+    shipped server.max-request-size unless cs_config's max_body_bytes
+    reaches it (lighttpd_max_request_kib()).  errorlog None = lighttpd's
     stderr."""
+    if max_request_kib is None:
+        want = lighttpd_max_request_kib(cs_config, snippet_path)
+        if want != shipped_max_request_kib(snippet_path):
+            max_request_kib = want
     mods = ["mod_indexfile", "mod_access"]
     if accesslog:
         mods.append("mod_accesslog")
@@ -347,8 +397,9 @@ def lighttpd_conf(*, port, bin_path, socket_path, pid_file, errorlog=None,
     out.append("# ---- %s (paths templated) ----" % os.path.relpath(snippet_path, REPO))
     out.append(lighttpd_snippet(
         bin_path=bin_path, socket_path=socket_path, docroot=docroot,
-        cs_config=cs_config, bin_env=bin_env,
-        max_procs=max_procs, read_timeout=read_timeout, path=snippet_path).rstrip("\n"))
+        cs_config=cs_config, bin_env=bin_env, max_procs=max_procs,
+        read_timeout=read_timeout, max_request_kib=max_request_kib,
+        path=snippet_path).rstrip("\n"))
     out.append("# ---- end of %s ----" % os.path.relpath(snippet_path, REPO))
     out.append("")
     out.append("server.modules += ( \"mod_staticfile\" )   # last, as in Debian's")
