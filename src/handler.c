@@ -21,7 +21,12 @@
 #include "upstream.h"
 
 enum route { ROUTE_NONE, ROUTE_CHAT, ROUTE_MODELS, ROUTE_INFO, ROUTE_CHECK,
-    ROUTE_V1_CHAT, ROUTE_V1_MODELS, ROUTE_OPENAPI };
+    ROUTE_V1_CHAT, ROUTE_V1_MODELS, ROUTE_V1_MODEL, ROUTE_V1_OTHER,
+    ROUTE_OPENAPI };
+
+/* The raw (still %-encoded) model id of …/v1/models/{id}: room for a
+ * CS_MAX_NAME name with every byte escaped. */
+#define ROUTE_ID_MAX (3 * CS_MAX_NAME)
 
 /* docs/openapi.json, embedded at build time (src/embed.py). */
 extern const char cs_openapi_json[];
@@ -80,8 +85,59 @@ match_v1(const char *p, size_t s, size_t e)
 	return ROUTE_NONE;
 }
 
+/* The end of p's path: before '?' or '#', without trailing slashes. */
+static size_t
+path_end(const char *p)
+{
+	size_t end = strcspn(p, "?#");
+
+	while (end > 0 && p[end - 1] == '/')
+		end--;
+	return end;
+}
+
+/*
+ * …/v1/models/{id}: the id (what follows the first "v1/models/" that
+ * starts a segment, to the end of the path) as an offset into p, or 0 if
+ * p names no model.  An id may hold '/' (organisation/model), decoded by
+ * the web server or still %2F: either way it is the whole rest.
+ */
+static size_t
+v1_model_id(const char *p, size_t end)
+{
+	static const char seg[] = "v1/models/";
+	const char *q;
+
+	for (q = p; (q = strstr(q, seg)) != NULL && (size_t)(q - p) < end;
+	    q++) {
+		if (q != p && q[-1] != '/')
+			continue;
+		q += sizeof(seg) - 1;
+		return (size_t)(q - p) < end ? (size_t)(q - p) : 0;
+	}
+	return 0;
+}
+
+/* Does p's path have a segment "v1" (an OpenAI-compatible path)? */
+static int
+has_v1_segment(const char *p)
+{
+	size_t end, start;
+
+	if (p == NULL)
+		return 0;
+	end = path_end(p);
+	for (start = 0; start < end; start++)
+		if ((start == 0 || p[start - 1] == '/') &&
+		    strncmp(p + start, "v1", 2) == 0 && (start + 2 == end ||
+		    p[start + 2] == '/'))
+			return 1;
+	return 0;
+}
+
 /* The last path segment of p (up to '?'), without trailing slashes (the
- * last three for the OpenAI-compatible routes). */
+ * last three for the OpenAI-compatible routes); a model id after
+ * …/v1/models/ first. */
 static enum route
 match_route(const char *p)
 {
@@ -90,9 +146,9 @@ match_route(const char *p)
 
 	if (p == NULL || *p == '\0')
 		return ROUTE_NONE;
-	end = strcspn(p, "?#");
-	while (end > 0 && p[end - 1] == '/')
-		end--;
+	end = path_end(p);
+	if (v1_model_id(p, end) != 0)
+		return ROUTE_V1_MODEL;
 	start = end;
 	while (start > 0 && p[start - 1] != '/')
 		start--;
@@ -109,21 +165,39 @@ match_route(const char *p)
 	return ROUTE_NONE;
 }
 
+/* Copy the model id of path p (see v1_model_id) into id; "" if p names
+ * none or the id is too long to be a model name. */
+static void
+copy_model_id(const char *p, char id[ROUTE_ID_MAX + 1])
+{
+	size_t end, at;
+
+	id[0] = '\0';
+	if (p == NULL || (at = v1_model_id(p, end = path_end(p))) == 0 ||
+	    end - at > ROUTE_ID_MAX)
+		return;
+	memcpy(id, p + at, end - at);
+	id[end - at] = '\0';
+}
+
 /* PATH_INFO as the tail of SCRIPT_NAME: lighttpd may split /api/v1/models
  * into "/api/v1" + "/models", so the v1 routes need both. */
 static enum route
-match_path_info(struct cs_conn *c)
+match_path_info(struct cs_conn *c, char id[ROUTE_ID_MAX + 1])
 {
 	const char *sn = cs_conn_param(c, "SCRIPT_NAME");
 	const char *pi = cs_conn_param(c, "PATH_INFO");
 	char full[1024];
+	enum route rt;
 
 	if (pi == NULL)
 		return ROUTE_NONE;
 	if (snprintf(full, sizeof(full), "%s%s", sn ? sn : "", pi) >=
 	    (int)sizeof(full))
-		return match_route(pi);
-	return match_route(full);
+		snprintf(full, sizeof(full), "%s", pi);
+	if ((rt = match_route(full)) == ROUTE_V1_MODEL)
+		copy_model_id(full, id);
+	return rt;
 }
 
 /*
@@ -131,20 +205,32 @@ match_path_info(struct cs_conn *c)
  * SCRIPT_NAME, Apache's ScriptAlias splits it into SCRIPT_NAME + PATH_INFO,
  * a rewrite to a .fcgi file leaves it only in REQUEST_URI.  Take the first
  * that names an endpoint, so chatstream works wherever it is mounted.
+ *
+ * A model id is taken from REQUEST_URI when it has one: that is the URL as
+ * sent, so an id the client %-encoded (the openai SDK sends "org/model" as
+ * org%2Fmodel) arrives intact whatever the server decodes; ids never hold
+ * '%', so decoding it once more is harmless where another variable had it.
+ * Any other path with a "v1" segment is ROUTE_V1_OTHER, answered in
+ * OpenAI's error shape.
  */
 static enum route
-find_route(struct cs_conn *c, const char **path)
+find_route(struct cs_conn *c, const char **path, char id[ROUTE_ID_MAX + 1])
 {
 	static const char *const vars[] = { "PATH_INFO", "SCRIPT_NAME",
 	    "REQUEST_URI" };
 	enum route rt;
-	const char *v;
+	const char *v, *uri = cs_conn_param(c, "REQUEST_URI");
 	size_t i;
 
-	*path = cs_conn_param(c, "REQUEST_URI");
+	*path = uri;
+	id[0] = '\0';
 	for (i = 0; i < CS_ARRAY_LEN(vars); i++) {
 		v = cs_conn_param(c, vars[i]);
-		rt = i == 0 ? match_path_info(c) : match_route(v);
+		rt = i == 0 ? match_path_info(c, id) : match_route(v);
+		if (rt == ROUTE_V1_MODEL && i > 0)
+			copy_model_id(v, id);
+		if (rt == ROUTE_V1_MODEL && match_route(uri) == ROUTE_V1_MODEL)
+			copy_model_id(uri, id);
 		if (rt != ROUTE_NONE) {
 			if (*path == NULL)
 				*path = v;
@@ -153,7 +239,7 @@ find_route(struct cs_conn *c, const char **path)
 	}
 	if (*path == NULL)
 		*path = cs_conn_param(c, "SCRIPT_NAME");
-	return ROUTE_NONE;
+	return has_v1_segment(*path) ? ROUTE_V1_OTHER : ROUTE_NONE;
 }
 
 static int
@@ -280,6 +366,12 @@ run_chat(struct cs_worker *w, struct cs_stream *s, const char *body,
 		goto out;
 	}
 	*model = req->model->name;
+	if (s->head) {
+		/* HEAD: the stream's headers, as GET would get them after
+		 * the same checks, and no model asked. */
+		cs_stream_start(s);
+		goto out;
+	}
 	prov = cs_provider_for(req->model->up->provider_eff);
 	if (prov->run != NULL)
 		prov->run(cfg, req, s);
@@ -526,14 +618,19 @@ cs_handle(struct cs_worker *w, struct cs_conn *c)
 	struct cs_access a;
 	const char *method, *path = NULL, *model = NULL;
 	char id[CS_STREAM_ID_LEN + 1], logpath[256];
+	char model_id[ROUTE_ID_MAX + 1];
 	enum route rt;
+	int get;
 
 	new_stream_id(id);
 	cs_stream_init(&s, c, w->cfg, &cs_encoder_sse, id);
 	method = cs_conn_param(c, "REQUEST_METHOD");
 	if (method == NULL)
 		method = "";
-	rt = find_route(c, &path);
+	/* HEAD is GET without the body (stream.h), wherever GET is. */
+	s.head = strcmp(method, "HEAD") == 0;
+	get = s.head || strcmp(method, "GET") == 0;
+	rt = find_route(c, &path, model_id);
 	if ((rt != ROUTE_CHAT || strcmp(method, "POST") != 0) &&
 	    rt != ROUTE_V1_CHAT)
 		drain_body(c);
@@ -541,12 +638,15 @@ cs_handle(struct cs_worker *w, struct cs_conn *c)
 		cs_stream_fail(&s, 404, "not_found", "no such endpoint "
 		    "(GET /api/openapi.json lists them)", 0,
 		    "bad_request");
+	else if (rt == ROUTE_V1_OTHER)
+		cs_openai_not_found(c, &s, path);
 	else if (rt == ROUTE_V1_CHAT)
 		cs_openai_chat(w, c, &s, &model);
-	else if (rt == ROUTE_V1_MODELS)
-		cs_openai_models(w, c, &s);
-	else if (rt != ROUTE_CHAT && strcmp(method, "GET") != 0) {
-		s.allow = "GET";
+	else if (rt == ROUTE_V1_MODELS || rt == ROUTE_V1_MODEL)
+		cs_openai_models(w, c, &s, rt == ROUTE_V1_MODEL ? model_id :
+		    NULL);
+	else if (rt != ROUTE_CHAT && !get) {
+		s.allow = "GET, HEAD";
 		cs_stream_fail(&s, 405, "invalid_request", "use GET here", 0,
 		    "bad_request");
 	} else if (rt == ROUTE_MODELS)
@@ -563,10 +663,10 @@ cs_handle(struct cs_worker *w, struct cs_conn *c)
 	else if (choose_encoder(c, &s) != 0)
 		cs_stream_fail(&s, 400, "invalid_request", "format: must be "
 		    "text or sse", 0, "bad_request");
-	else if (strcmp(method, "GET") == 0)
+	else if (get)
 		serve_chat_get(w, c, &s, &model);
 	else if (strcmp(method, "POST") != 0) {
-		s.allow = "GET, POST";
+		s.allow = w->cfg->chat_get ? "GET, HEAD, POST" : "POST";
 		cs_stream_fail(&s, 405, "invalid_request",
 		    "use POST with a JSON body", 0, "bad_request");
 	} else

@@ -19,6 +19,10 @@
  *    effect when it did not.
  * A body json-c cannot parse goes to cs_request_parse() unchanged, which
  * says precisely what is wrong with it.
+ *
+ * GET …/v1/models/{id} (openai models.retrieve) answers one entry of the
+ * list; every other path under …/v1 is a 404 in OpenAI's error shape, so
+ * an OpenAI client never has to read the native one.
  */
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +36,7 @@
 #include "handler.h"
 #include "openai_api.h"
 #include "provider.h"
+#include "query.h"
 #include "request.h"
 #include "stream.h"
 #include "upstream.h"
@@ -294,6 +299,22 @@ cs_openai_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
 	cs_buf_free(&body);
 }
 
+/* One model object, as in the list and from GET …/v1/models/{id}. */
+static struct json_object *
+model_object(const struct cs_model_cfg *mc)
+{
+	struct json_object *m;
+
+	if ((m = json_object_new_object()) == NULL)
+		return NULL;
+	json_object_object_add(m, "id", json_object_new_string(mc->name));
+	json_object_object_add(m, "object", json_object_new_string("model"));
+	json_object_object_add(m, "created", json_object_new_int(0));
+	json_object_object_add(m, "owned_by",
+	    json_object_new_string("chatstream"));
+	return m;
+}
+
 static struct json_object *
 model_list(const struct cs_config *cfg)
 {
@@ -309,41 +330,92 @@ model_list(const struct cs_config *cfg)
 	json_object_object_add(root, "object", json_object_new_string("list"));
 	json_object_object_add(root, "data", data);
 	for (i = 0; i < cfg->n_models; i++) {
-		if ((m = json_object_new_object()) == NULL)
+		if ((m = model_object(&cfg->models[i])) == NULL)
 			break;
-		json_object_object_add(m, "id",
-		    json_object_new_string(cfg->models[i].name));
-		json_object_object_add(m, "object",
-		    json_object_new_string("model"));
-		json_object_object_add(m, "created", json_object_new_int(0));
-		json_object_object_add(m, "owned_by",
-		    json_object_new_string("chatstream"));
 		json_object_array_add(data, m);
 	}
 	return root;
 }
 
-void
-cs_openai_models(struct cs_worker *w, struct cs_conn *c,
-    struct cs_stream *s)
+/* Send obj (owned, freed here; NULL = out of memory) as a 200 JSON answer. */
+static void
+reply_json(struct cs_stream *s, struct json_object *obj)
 {
-	const char *method = cs_conn_param(c, "REQUEST_METHOD");
-	struct json_object *root;
 	const char *body;
 
-	cs_stream_use(s, &cs_encoder_openai_json);
-	if (method == NULL || strcmp(method, "GET") != 0) {
-		s->allow = "GET";
-		bad(s, 405, "invalid_request", "use GET here");
-		return;
-	}
-	if ((root = model_list(w->cfg)) == NULL) {
+	if (obj == NULL) {
 		bad(s, 500, "internal_error", "out of memory");
 		return;
 	}
-	body = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+	body = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	cs_stream_reply(s, 200, "application/json", body, strlen(body));
 	s->outcome = "done";
-	json_object_put(root);
+	json_object_put(obj);
+}
+
+/*
+ * GET …/v1/models/{id}: the model object, or OpenAI's 404.  raw_id is
+ * %-decoded; a bad escape, a NUL or a name too long names no model.
+ */
+static void
+serve_model(const struct cs_config *cfg, struct cs_stream *s,
+    const char *raw_id)
+{
+	const struct cs_model_cfg *mc = NULL;
+	struct cs_buf name;
+	char echo[CS_ECHO_MAX + 4], msg[192];
+
+	cs_buf_init(&name, CS_MAX_NAME);
+	if (cs_path_decode(raw_id, strlen(raw_id), &name) == 0 &&
+	    name.len > 0 && strlen(name.data) == name.len)
+		mc = cs_config_model(cfg, name.data);
+	if (mc != NULL)
+		reply_json(s, model_object(mc));
+	else {
+		if (name.len > 0)
+			snprintf(msg, sizeof(msg), "The model `%s` does not "
+			    "exist or you do not have access to it.",
+			    cs_echo(echo, name.data, name.len));
+		else
+			snprintf(msg, sizeof(msg), "The model does not exist "
+			    "or you do not have access to it.");
+		bad(s, 404, "model_not_found", msg);
+	}
+	cs_buf_free(&name);
+}
+
+void
+cs_openai_models(struct cs_worker *w, struct cs_conn *c,
+    struct cs_stream *s, const char *id)
+{
+	const char *method = cs_conn_param(c, "REQUEST_METHOD");
+
+	cs_stream_use(s, &cs_encoder_openai_json);
+	if (method == NULL || (strcmp(method, "GET") != 0 && !s->head)) {
+		s->allow = "GET, HEAD";
+		bad(s, 405, "invalid_request", "use GET here");
+	} else if (id != NULL)
+		serve_model(w->cfg, s, id);
+	else
+		reply_json(s, model_list(w->cfg));
+}
+
+void
+cs_openai_not_found(struct cs_conn *c, struct cs_stream *s,
+    const char *path)
+{
+	const char *method = cs_conn_param(c, "REQUEST_METHOD");
+	char em[CS_ECHO_MAX + 4], ep[CS_ECHO_MAX + 4], msg[256];
+
+	cs_stream_use(s, &cs_encoder_openai_json);
+	if (method == NULL)
+		method = "";
+	if (path == NULL)
+		path = "";
+	snprintf(msg, sizeof(msg), "Unknown request URL: %s %s (GET "
+	    "/api/openapi.json lists the endpoints)",
+	    cs_echo(em, method, strlen(method)),
+	    cs_echo(ep, path, strcspn(path, "?#")));
+	bad(s, 404, "not_found", msg);
 }

@@ -1,6 +1,6 @@
 /*
- * openai_api.h — the OpenAI-compatible API under …/v1: Chat Completions
- * and the model list, so OpenAI clients work unchanged against
+ * openai_api.h — the OpenAI-compatible API under …/v1: Chat Completions,
+ * the model list and each model, so OpenAI clients work unchanged against
  * chatstream with the server's key, aliases and caps (docs/protocol.md
  * "OpenAI-compatible API: /api/v1").
  */
@@ -16,8 +16,15 @@ struct cs_stream;
 void cs_openai_chat(struct cs_worker *w, struct cs_conn *c,
     struct cs_stream *s, const char **model);
 
-/* GET …/v1/models: the configured model names, nothing else. */
+/* GET (or HEAD) …/v1/models: the configured model names, nothing else;
+ * with id (the raw, still %-encoded path after …/v1/models/, borrowed) the
+ * one model object, or OpenAI's 404 model_not_found. */
 void cs_openai_models(struct cs_worker *w, struct cs_conn *c,
-    struct cs_stream *s);
+    struct cs_stream *s, const char *id);
+
+/* Any other path under …/v1: 404 in OpenAI's error shape, naming the
+ * method and path (without query; borrowed, may be NULL). */
+void cs_openai_not_found(struct cs_conn *c, struct cs_stream *s,
+    const char *path);
 
 #endif

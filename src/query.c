@@ -18,9 +18,10 @@ hexval(char c)
 	return -1;
 }
 
-/* Decode the n bytes at s into out; -1 on a bad escape, -2 when full. */
+/* Decode the n bytes at s into out ('+' is a space if plus); -1 on a bad
+ * escape, -2 when full. */
 static int
-decode(const char *s, size_t n, struct cs_buf *out)
+decode(const char *s, size_t n, int plus, struct cs_buf *out)
 {
 	size_t i;
 	char c;
@@ -28,7 +29,7 @@ decode(const char *s, size_t n, struct cs_buf *out)
 
 	for (i = 0; i < n; i++) {
 		c = s[i];
-		if (c == '+')
+		if (c == '+' && plus)
 			c = ' ';
 		else if (c == '%') {
 			if (n - i < 3 || (hi = hexval(s[i + 1])) < 0 ||
@@ -73,7 +74,7 @@ decode_key(const char *k, size_t klen, char key[KEY_MAX + 1])
 	int r;
 
 	cs_buf_init(&b, KEY_MAX);
-	r = decode(k, klen, &b);
+	r = decode(k, klen, 1, &b);
 	memset(key, 0, KEY_MAX + 1);
 	if (b.len > 0)
 		memcpy(key, b.data, b.len);
@@ -96,7 +97,7 @@ cs_query_get(const char *qs, const char *key, struct cs_buf *out)
 		if (decode_key(k, klen, name) != 0)
 			return -1;
 		if (strcmp(name, key) == 0) {
-			r = decode(v, vlen, out);
+			r = decode(v, vlen, 1, out);
 			return r == 0 ? 1 : r;
 		}
 	}
@@ -130,4 +131,11 @@ cs_query_check_keys(const char *qs, const char *const *allowed, size_t n,
 fail:
 	snprintf(bad, badlen, "%s", name);
 	return -1;
+}
+
+int
+cs_path_decode(const char *s, size_t n, struct cs_buf *out)
+{
+	cs_buf_reset(out);
+	return decode(s, n, 0, out);
 }

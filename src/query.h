@@ -2,7 +2,7 @@
  * query.h — the query string of a GET request (application/x-www-form-
  * urlencoded: key=value pairs joined by '&', '+' for space, %XX escapes),
  * decoded strictly: a '%' not followed by two hex digits is an error, not
- * passed through.
+ * passed through.  Also a path piece's %XX escapes (cs_path_decode).
  */
 #ifndef CS_QUERY_H
 #define CS_QUERY_H
@@ -22,5 +22,10 @@ int cs_query_get(const char *qs, const char *key, struct cs_buf *out);
  */
 int cs_query_check_keys(const char *qs, const char *const *allowed, size_t n,
     char *bad, size_t badlen);
+
+/* The same strict %XX decoding for a piece of a URL path ('+' stays a
+ * plus), into out (reset first).  0, -1 for a bad escape, -2 when out's
+ * limit was reached. */
+int cs_path_decode(const char *s, size_t n, struct cs_buf *out);
 
 #endif

@@ -83,14 +83,14 @@ reason_phrase(int status)
 	return "Error";
 }
 
-/* Write whatever is in s->out, then empty it. */
+/* Write whatever is in b, then empty it. */
 static enum cs_err
-flush_out(struct cs_stream *s)
+flush_buf(struct cs_stream *s, struct cs_buf *b)
 {
 	enum cs_err r;
 
-	r = cs_conn_write(s->conn, s->out.data, s->out.len);
-	cs_buf_reset(&s->out);
+	r = cs_conn_write(s->conn, b->data, b->len);
+	cs_buf_reset(b);
 	if (r != CS_OK) {
 		s->outcome = "client_gone";
 		return r;
@@ -99,19 +99,75 @@ flush_out(struct cs_stream *s)
 	return CS_OK;
 }
 
+static enum cs_err
+flush_out(struct cs_stream *s)
+{
+	return flush_buf(s, &s->out);
+}
+
+/*
+ * The start of every response head, the one place it is written: the
+ * status, then X-Request-Id (the stream id of the access log line and the
+ * SSE ids, so a client or a support request can name the request), then
+ * lines (each ending in \r\n; may be empty).  The caller ends the head.
+ */
+static enum cs_err
+put_head(struct cs_stream *s, struct cs_buf *b, int status, const char *lines)
+{
+	return cs_buf_printf(b, "Status: %d %s\r\n"
+	    "X-Request-Id: %s\r\n%s", status, reason_phrase(status),
+	    s->enc.stream_id, lines);
+}
+
+/*
+ * A whole (not streamed) response whose body is in s->out: head with lines
+ * and Content-Length, then the body unless the request is HEAD (the head
+ * is the same either way).
+ */
+static enum cs_err
+send_whole(struct cs_stream *s, int status, const char *lines)
+{
+	struct cs_buf msg;
+	enum cs_err r;
+
+	s->headers_sent = s->terminal = s->done_sent = 1;
+	s->status = status;
+	cs_buf_init(&msg, s->out.len + CS_MAX_HEADER_LINE * 4);
+	if ((r = put_head(s, &msg, status, lines)) != CS_OK ||
+	    (r = cs_buf_printf(&msg, "Content-Length: %zu\r\n\r\n",
+	    s->out.len)) != CS_OK ||
+	    (!s->head && (r = cs_buf_append(&msg, s->out.data, s->out.len))
+	    != CS_OK)) {
+		cs_buf_free(&msg);
+		return r;
+	}
+	cs_buf_reset(&s->out);
+	r = flush_buf(s, &msg);
+	cs_buf_free(&msg);
+	return r;
+}
+
 enum cs_err
 cs_stream_start(struct cs_stream *s)
 {
 	enum cs_err r;
 
+	if (s->head && s->headers_sent)
+		return CS_EDONE;
 	if (s->headers_sent || s->enc.ops->deferred)
 		return CS_OK;    /* a deferred protocol starts at the end */
 	s->headers_sent = 1;
 	s->status = 200;
 	cs_buf_reset(&s->out);
-	if ((r = cs_buf_printf(&s->out, "Status: 200 OK\r\n%s\r\n",
-	    s->enc.ops->headers)) != CS_OK ||
-	    (r = s->enc.ops->prologue(&s->enc, &s->out)) != CS_OK)
+	if ((r = put_head(s, &s->out, 200, s->enc.ops->headers)) != CS_OK ||
+	    (r = cs_buf_puts(&s->out, "\r\n")) != CS_OK)
+		return r;
+	if (s->head) {
+		/* The head a GET gets, and nothing after it. */
+		s->terminal = s->done_sent = 1;
+		return (r = flush_out(s)) != CS_OK ? r : CS_EDONE;
+	}
+	if ((r = s->enc.ops->prologue(&s->enc, &s->out)) != CS_OK)
 		return r;
 	return flush_out(s);
 }
@@ -411,6 +467,7 @@ cs_stream_fail(struct cs_stream *s, int status, const char *type,
     const char *message, long retry_after_s, const char *outcome)
 {
 	struct cs_event ev;
+	struct cs_buf lines;
 	enum cs_err r;
 
 	s->outcome = outcome;
@@ -424,30 +481,26 @@ cs_stream_fail(struct cs_stream *s, int status, const char *type,
 			return r;
 		return cs_stream_end(s);
 	}
-	s->headers_sent = 1;
-	s->terminal = s->done_sent = 1;
+	/* Whatever happens below, nothing else goes out. */
+	s->headers_sent = s->terminal = s->done_sent = 1;
 	s->status = status;
 	cs_buf_reset(&s->out);
-	if ((r = cs_buf_printf(&s->out, "Status: %d %s\r\n"
-	    "Content-Type: %s\r\n"
+	cs_buf_init(&lines, CS_MAX_HEADER_LINE);
+	if ((r = cs_buf_printf(&lines, "Content-Type: %s\r\n"
 	    "Cache-Control: no-store\r\n"
-	    "X-Content-Type-Options: nosniff\r\n", status,
-	    reason_phrase(status), s->enc.ops->error_content_type)) != CS_OK)
-		return r;
-	if (retry_after_s > 0 && (r = cs_buf_printf(&s->out,
-	    "Retry-After: %ld\r\n", retry_after_s)) != CS_OK)
-		return r;
-	if (status == 405 && (r = cs_buf_printf(&s->out, "Allow: %s\r\n",
-	    s->allow ? s->allow : "POST")) != CS_OK)
-		return r;
-	if ((r = cs_buf_puts(&s->out, "\r\n")) != CS_OK ||
+	    "X-Content-Type-Options: nosniff\r\n",
+	    s->enc.ops->error_content_type)) != CS_OK ||
+	    (retry_after_s > 0 && (r = cs_buf_printf(&lines,
+	    "Retry-After: %ld\r\n", retry_after_s)) != CS_OK) ||
+	    (status == 405 && (r = cs_buf_printf(&lines, "Allow: %s\r\n",
+	    s->allow ? s->allow : "POST")) != CS_OK) ||
 	    (r = s->enc.ops->error_body(type, safe_message(s, message),
 	    &s->out)) != CS_OK ||
 	    (r = cs_buf_puts(&s->out, "\n")) != CS_OK)
-		return r;
-	r = flush_out(s);
-	if (r == CS_ECLIENTGONE)
-		s->outcome = "client_gone";
+		goto out;
+	r = send_whole(s, status, lines.data);
+out:
+	cs_buf_free(&lines);
 	return r;
 }
 
@@ -462,18 +515,13 @@ end_deferred(struct cs_stream *s)
 	if (!s->terminal)
 		return cs_stream_fail(s, 502, "upstream_error", "the stream "
 		    "ended without a finish event", 0, "upstream_error");
-	s->headers_sent = s->done_sent = 1;
-	s->status = 200;
 	cs_buf_reset(&s->out);
-	if ((r = cs_buf_printf(&s->out, "Status: 200 OK\r\n%s\r\n",
-	    s->enc.ops->headers)) != CS_OK ||
-	    (r = s->enc.ops->done(&s->enc, &s->out)) != CS_OK) {
+	if ((r = s->enc.ops->done(&s->enc, &s->out)) != CS_OK) {
 		cs_buf_reset(&s->out);
-		s->headers_sent = s->done_sent = 0;
 		return cs_stream_fail(s, 500, "internal_error", "the answer "
 		    "could not be encoded", 0, "internal_error");
 	}
-	return flush_out(s);
+	return send_whole(s, 200, s->enc.ops->headers);
 }
 
 enum cs_err
@@ -519,17 +567,18 @@ cs_stream_reply(struct cs_stream *s, int status, const char *content_type,
 {
 	enum cs_err r;
 
-	s->headers_sent = s->terminal = s->done_sent = 1;
-	s->status = status;
-	cs_buf_reset(&s->out);
-	if ((r = cs_buf_printf(&s->out, "Status: %d %s\r\n"
-	    "Content-Type: %s\r\n"
+	char lines[CS_MAX_HEADER_LINE];
+	int n;
+
+	n = snprintf(lines, sizeof(lines), "Content-Type: %s\r\n"
 	    "Cache-Control: no-cache\r\n"
-	    "X-Content-Type-Options: nosniff\r\n\r\n", status,
-	    reason_phrase(status), content_type)) != CS_OK ||
-	    (r = cs_buf_append(&s->out, body, len)) != CS_OK)
+	    "X-Content-Type-Options: nosniff\r\n", content_type);
+	if (n < 0 || (size_t)n >= sizeof(lines))
+		return CS_ETOOBIG;
+	cs_buf_reset(&s->out);
+	if ((r = cs_buf_append(&s->out, body, len)) != CS_OK)
 		return r;
-	return flush_out(s);
+	return send_whole(s, status, lines);
 }
 
 enum cs_err
@@ -541,8 +590,8 @@ cs_stream_no_content(struct cs_stream *s)
 	s->status = 204;
 	s->outcome = "no_content";
 	cs_buf_reset(&s->out);
-	if ((r = cs_buf_puts(&s->out, "Status: 204 No Content\r\n"
-	    "Cache-Control: no-store\r\n\r\n")) != CS_OK)
+	if ((r = put_head(s, &s->out, 204, "Cache-Control: no-store\r\n"))
+	    != CS_OK || (r = cs_buf_puts(&s->out, "\r\n")) != CS_OK)
 		return r;
 	return flush_out(s);
 }
@@ -576,6 +625,8 @@ cs_stream_keepalive(struct cs_stream *s)
 	}
 	if (!s->headers_sent)
 		return cs_stream_start(s);   /* headers + first comment */
+	if (s->head)
+		return CS_EDONE;
 	if ((r = s->enc.ops->keepalive(&s->enc, &s->out)) != CS_OK)
 		return r;
 	if (s->out.len == 0) {

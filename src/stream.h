@@ -40,6 +40,9 @@ struct cs_stream {
 	                                  finish) accepted by the encoder */
 	struct cs_buf redacted;        /* scratch for a redacted message */
 	const char *allow;             /* Allow: on a 405 (default POST) */
+	int       head;                /* HEAD: the head a GET would get,
+	                                  never a body (set before the first
+	                                  byte) */
 };
 
 /* Monotonic milliseconds. */
@@ -52,7 +55,15 @@ void cs_stream_init(struct cs_stream *s, struct cs_conn *conn,
     const char *stream_id);
 void cs_stream_cleanup(struct cs_stream *s);
 
-/* Send the 200 headers and prologue if not yet sent. */
+/*
+ * Every response head starts with Status and X-Request-Id (the stream id,
+ * as in the access log line).  Whole responses (errors, replies, deferred
+ * answers) carry Content-Length; under s->head they send no body.
+ */
+
+/* Send the 200 headers and prologue if not yet sent.  Under s->head only
+ * the headers go out, and this (and every later write) returns CS_EDONE:
+ * the producer stops, nothing more is sent. */
 enum cs_err cs_stream_start(struct cs_stream *s);
 
 /* cs_emit_fn: encode and flush one event (starting the stream if needed).
@@ -116,13 +127,14 @@ enum cs_err cs_stream_wait(struct cs_stream *s, long ms);
  * directly, such as the self-check. */
 enum cs_err cs_stream_write_raw(struct cs_stream *s, const char *p, size_t n);
 
-/* Send a complete non-streaming response (e.g. GET /api/models). */
 /* 204 No Content (e.g. to stop an EventSource from reconnecting). */
 enum cs_err cs_stream_no_content(struct cs_stream *s);
 
 /* Answer in protocol enc instead; no-op once the headers went out. */
 void cs_stream_use(struct cs_stream *s, const struct cs_encoder *enc);
 
+/* Send a complete non-streaming response (e.g. GET /api/models); body
+ * (len bytes) is copied. */
 enum cs_err cs_stream_reply(struct cs_stream *s, int status,
     const char *content_type, const char *body, size_t len);
 

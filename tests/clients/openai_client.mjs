@@ -2,7 +2,8 @@
 // chatstream's /api/v1 for tests/e2e/test_openai_api.py.
 // Usage: node openai_client.mjs BASE_URL MODE MODEL PROMPT
 // Prints one JSON object: what the SDK produced, or {"error": ...} with
-// the SDK's error class and status.
+// the SDK's error class and status.  request_id (and error.requestID) is
+// what the SDK read from x-request-id.
 import OpenAI from "openai";
 
 const [baseURL, mode, model, prompt] = process.argv.slice(2);
@@ -42,7 +43,23 @@ const modes = {
       model, messages, max_completion_tokens: 100 });
     return { id: r.id, object: r.object, model: r.model,
       text: r.choices[0].message.content, finish: r.choices[0].finish_reason,
-      tool_calls: r.choices[0].message.tool_calls ?? null, usage: r.usage };
+      tool_calls: r.choices[0].message.tool_calls ?? null, usage: r.usage,
+      request_id: r._request_id ?? null };
+  },
+  // A stream's request id comes with the response, before any chunk.
+  stream_request_id: async () => {
+    const { data, request_id } = await client.chat.completions.create({
+      model, messages, stream: true }).withResponse();
+    let text = "";
+    for await (const chunk of data)
+      for (const c of chunk.choices) text += c.delta.content ?? "";
+    return { text, request_id };
+  },
+  // models.retrieve: MODEL is the id, passed as the SDK gets it (the SDK
+  // %-encodes it into the path).
+  retrieve: async () => {
+    const m = await client.models.retrieve(model);
+    return { model: { ...m }, request_id: m._request_id ?? null };
   },
   tools_stream: async () => {
     const runner = client.chat.completions.stream({ model, messages, tools });
@@ -70,5 +87,7 @@ try {
   console.log(JSON.stringify({ error: {
     class: e.constructor.name, status: e.status ?? null,
     isAPIError: e instanceof OpenAI.APIError, message: String(e.message),
-    code: e.code ?? null, type: e.type ?? null } }));
+    code: e.code ?? null, type: e.type ?? null,
+    param: e.param === undefined ? "absent" : e.param,
+    requestID: e.requestID ?? null } }));
 }

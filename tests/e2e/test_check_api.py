@@ -64,7 +64,7 @@ def methods(t):
     for path in ("/api/check", "/api/info"):
         r = S["on"].post(path, "{}")
         h.check_error_json(t, r, 405, "invalid_request")
-        t.eq(r.header("Allow"), "GET", path + ": Allow")
+        t.eq(r.header("Allow"), "GET, HEAD", path + ": Allow")
 
 
 def disabled(t):
@@ -114,7 +114,7 @@ CASES = [
     ("GET /api/info: server software, gateway, version, nothing secret", info),
     ("GET /api/check: timed ticks, finish, [DONE], streamed", ticks),
     ("GET /api/check: bad parameters -> 400 JSON", bad_params),
-    ("POST to /api/check and /api/info -> 405 Allow: GET", methods),
+    ("POST to /api/check and /api/info -> 405 Allow: GET, HEAD", methods),
     ("self_check = no: /api/check and /api/info -> 404", disabled),
     ("at most 4 checks at once; the fifth gets 503 + Retry-After",
      concurrency_cap),

@@ -306,7 +306,7 @@ def case_raw_errors(t):
     t.eq(r.header("allow"), "POST", "Allow on chat/completions")
     r = post_v1({}, path="/models")
     check_oai_error(t, r, 405, "invalid_request")
-    t.eq(r.header("allow"), "GET", "Allow on models")
+    t.eq(r.header("allow"), "GET, HEAD", "Allow on models")
 
 
 def case_raw_midstream_error(t):

@@ -154,7 +154,7 @@ def routing(t):
         ("rewrite: only REQUEST_URI", env("GET", "/site/chatstream.fcgi",
          "", "/site/api/models?x=1"), 200),
         ("trailing slash", env("GET", "/api/models/"), 200),
-        # routed to chat (405 names GET, POST), not to models or 404
+        # routed to chat (405 names GET, HEAD, POST), not to models or 404
         ("PATH_INFO /chat under a .fcgi", env("PUT", "/cgi/chatstream.fcgi",
          "/chat", "/cgi/chatstream.fcgi/chat"), 405),
         ("a longer name is not the endpoint", env("GET", "/api/chatx"), 404),
@@ -164,7 +164,7 @@ def routing(t):
         r = h.fcgi_request(S["sa"].addr, e)
         t.eq(r.status, want, name, r.summary())
         if want == 405:
-            t.eq(r.header("Allow"), "GET, POST", name + ": Allow header")
+            t.eq(r.header("Allow"), "GET, HEAD, POST", name + ": Allow header")
 
 
 def listen_all_interfaces_refused(t):

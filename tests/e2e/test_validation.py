@@ -41,7 +41,7 @@ def put_chat(t):
     tag = h.new_tag()
     r = h.request(S["lt"].port, "PUT", "/api/chat?tag:%s" % tag)
     h.check_error_json(t, r, 405, "invalid_request")
-    t.eq(r.header("allow"), "GET, POST", "Allow header")
+    t.eq(r.header("allow"), "GET, HEAD, POST", "Allow header")
     not_forwarded(t, tag)
 
 
@@ -266,7 +266,7 @@ def static(t):
 
 
 CASES = [
-    ("PUT /api/chat -> 405 JSON with Allow: GET, POST", put_chat),
+    ("PUT /api/chat -> 405 JSON with Allow: GET, HEAD, POST", put_chat),
     ("GET /api/chat without ?prompt -> 400 JSON naming the parameter",
      get_chat_without_prompt),
     ("Content-Type text/plain -> 415 JSON, logged as bad_request", wrong_type),

@@ -1,7 +1,7 @@
 /*
  * test_query.c — strict query-string decoding for GET /api/chat: escapes,
  * '+', bad escapes anywhere, absent and empty values, the buffer limit, and
- * the key check (unknown, repeated, malformed).
+ * the key check (unknown, repeated, malformed); path pieces ('+' kept).
  */
 #include <string.h>
 
@@ -88,12 +88,55 @@ test_keys(void **state)
 	check_keys("=a", -1, "");
 }
 
+/* cs_path_decode: '+' stays, %2F becomes '/', bad escapes and the limit. */
+static void
+test_path(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t max;
+		int rc;
+		const char *want;
+	} cases[] = {
+		{ "gpt-4o", 100, 0, "gpt-4o" },
+		{ "a+b@c:d", 100, 0, "a+b@c:d" },
+		{ "org%2Fname%3av1", 100, 0, "org/name:v1" },
+		{ "org/name", 100, 0, "org/name" },
+		{ "", 100, 0, "" },
+		{ "%zz", 100, -1, NULL },
+		{ "ab%4", 100, -1, NULL },
+		{ "ab%", 100, -1, NULL },
+		{ "abcd", 4, 0, "abcd" },
+		{ "abcde", 4, -2, NULL },
+		{ "%41%41%41%41%41", 4, -2, NULL },
+	};
+	struct cs_buf b;
+	size_t i;
+	int rc;
+
+	(void)state;
+	for (i = 0; i < CS_ARRAY_LEN(cases); i++) {
+		cs_buf_init(&b, cases[i].max);
+		rc = cs_path_decode(cases[i].in, strlen(cases[i].in), &b);
+		if (rc != cases[i].rc)
+			fail_msg("\"%s\": rc %d, want %d", cases[i].in, rc,
+			    cases[i].rc);
+		if (cases[i].want != NULL && (b.len != strlen(cases[i].want) ||
+		    (b.len > 0 && memcmp(b.data, cases[i].want, b.len) != 0)))
+			fail_msg("\"%s\": got \"%.*s\", want \"%s\"",
+			    cases[i].in, (int)b.len, b.data ? b.data : "",
+			    cases[i].want);
+		cs_buf_free(&b);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_get),
 		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_path),
 	};
 
 	return cmocka_run_group_tests_name("query", tests, NULL, NULL);
