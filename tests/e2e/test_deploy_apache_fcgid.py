@@ -165,6 +165,8 @@ CASES = [
      % IO_TIMEOUT, A.case_slow_first_token(S, "FcgidIOTimeout %d s" % IO_TIMEOUT)),
     ("a 100 KB body gets chatstream's 413 JSON, not Apache's 500",
      A.case_body_limit(S)),
+    ("GET /api/v1/models/vendor%2Fgen-3 (a slashed id) -> the model object",
+     A.case_model_slash(S)),
     ("the shipped FcgidMaxRequestLen/IOTimeout/BusyTimeout agree with "
      "chatstream's defaults", shipped_limits),
     ("50 concurrent streams all complete with the right text",

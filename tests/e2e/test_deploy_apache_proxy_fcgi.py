@@ -116,6 +116,8 @@ CASES = [
     ("a first token slower than the proxy timeout=%d survives on keep-alives"
      % IO_TIMEOUT, A.case_slow_first_token(S, "ProxyPass timeout=%d" % IO_TIMEOUT)),
     ("a 100 KB body gets chatstream's 413 JSON", A.case_body_limit(S)),
+    ("GET /api/v1/models/vendor%2Fgen-3 (a slashed id) -> the model object",
+     A.case_model_slash(S)),
     ("the shipped ProxyPass flushes, outwaits keep-alives, matches --listen",
      shipped_proxy),
     ("the socket is reachable by www-data only (as conf/chatstream.service "

@@ -540,7 +540,9 @@ LONG = "gen-200+delay:100"           # 20 s unless cancelled
 SILENT = "gen-5+stall-first:20000"   # 20 s of silence
 SLOW_FIRST = "gen-5+stall-first:6000"
 MANY = "gen-30+delay:20"             # 0.6 s
-MODELS = ["gen-3", SLOW, LONG, SILENT, SLOW_FIRST, MANY]
+# A model id with a slash, listed (never asked for): case_model_slash.
+SLASH_MODEL = "vendor/gen-3"
+MODELS = ["gen-3", SLOW, LONG, SILENT, SLOW_FIRST, MANY, SLASH_MODEL]
 KEEPALIVE = 1.0
 MAX_CANCEL_MID = 2.0                 # a delta every 0.1 s: Apache notices at once
 # silent provider: the client leaves after the first keep-alive; the next one
@@ -648,6 +650,21 @@ def case_slow_first_token(S, what):
         kas = [c for c in r.comments if c.t < first[0]["t"]]
         t.check(len(kas) >= 4, "keep-alive comments while the provider was silent "
                 "(%d)" % len(kas))
+    return run
+
+
+def case_model_slash(S):
+    """GET /api/v1/models/vendor%2Fgen-3, as the openai SDK sends a slashed
+    id, reaches chatstream through the shipped snippet (AllowEncodedSlashes
+    NoDecode) and gets the model object; an unknown id gets OpenAI's 404."""
+    def run(t):
+        r = h.request(S["srv"].port, "GET", "/api/v1/models/vendor%2Fgen-3")
+        t.eq(r.status, 200, "status", r.summary())
+        t.eq((r.json() or {}).get("id"), SLASH_MODEL, "the model object")
+        r = h.request(S["srv"].port, "GET", "/api/v1/models/vendor%2Fnone")
+        t.eq(r.status, 404, "unknown id", r.summary())
+        t.eq(((r.json() or {}).get("error") or {}).get("code"),
+             "model_not_found", "OpenAI's error code")
     return run
 
 
