@@ -106,6 +106,8 @@ static const struct ckey keys[] = {
 	    .max = 300 * 1000, .def = "15" },
 	ROW("shutdown_grace_seconds", TOP(shutdown_grace_ms), CT_DURATION),
 	    .min = 0, .max = 3600 * 1000, .def = "30" },
+	ROW("write_timeout_seconds", TOP(write_timeout_ms), CT_DURATION),
+	    .min = 100, .max = 3600 * 1000, .def = "30" },
 	/* upstream: top level for "default", or in [upstream NAME] */
 	ROW("provider", UP(provider), CT_ENUM), .def = "auto",
 	    .names = provider_names },

@@ -103,6 +103,8 @@ struct cs_config {
 	/* streaming */
 	long   keepalive_ms;         /* keepalive_seconds */
 	long   shutdown_grace_ms;    /* SIGTERM: let streams finish this long */
+	long   write_timeout_ms;     /* one write to the server may take this
+	                                long, then the stream ends slow_client */
 	/* upstreams: [0] is "default", from the top-level keys */
 	struct cs_upstream_cfg upstreams[CS_MAX_UPSTREAMS];
 	size_t n_upstreams;

@@ -1,4 +1,4 @@
-/* deadline.c — the request-read watchdog; see deadline.h. */
+/* deadline.c — the request-read and answer-write watchdog; see deadline.h. */
 #include <errno.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -10,6 +10,7 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake;
 static struct cs_deadline *armed;     /* list of armed slots, under lock */
+static struct cs_deadline *writers;   /* list of watched slots, under lock */
 static pthread_t thread;
 static int running, stop;
 
@@ -50,16 +51,47 @@ fire_due(long long now)
 	return next;
 }
 
+/*
+ * Cut every watched write that has run past its limit; return the next time
+ * one could (a write in progress: when it overruns; none: a write that
+ * starts now could overrun write_ms from now), or -1 with nothing watched.
+ */
+static long long
+cut_slow(long long now)
+{
+	struct cs_deadline *d;
+	long long next = -1, since, due;
+
+	for (d = writers; d != NULL; d = d->wnext) {
+		if (atomic_load(&d->cut))
+			continue;
+		since = atomic_load(&d->write_since);
+		due = (since != 0 ? since : now) + d->write_ms;
+		if (since != 0 && due <= now) {
+			shutdown(d->fd, SHUT_RDWR);
+			atomic_store(&d->cut, 1);
+			continue;
+		}
+		if (next < 0 || due < next)
+			next = due;
+	}
+	return next;
+}
+
 static void *
 watchdog(void *arg)
 {
 	struct timespec ts;
-	long long next;
+	long long now, next, wnext;
 
 	(void)arg;
 	pthread_mutex_lock(&lock);
 	while (!stop) {
-		next = fire_due(cs_now_ms());
+		now = cs_now_ms();
+		next = fire_due(now);
+		wnext = cut_slow(now);
+		if (next < 0 || (wnext >= 0 && wnext < next))
+			next = wnext;
 		if (next < 0) {
 			pthread_cond_wait(&wake, &lock);
 			continue;
@@ -141,4 +173,71 @@ cs_deadline_disarm(struct cs_deadline *d)
 	fired = d->fired;
 	pthread_mutex_unlock(&lock);
 	return fired;
+}
+
+void
+cs_deadline_watch(struct cs_deadline *d, long ms)
+{
+	if (d == NULL)
+		return;
+	pthread_mutex_lock(&lock);
+	if (!d->watched) {
+		d->watched = 1;
+		d->wprev = NULL;
+		d->wnext = writers;
+		if (writers != NULL)
+			writers->wprev = d;
+		writers = d;
+	}
+	d->write_ms = ms;
+	atomic_store(&d->write_since, 0);
+	atomic_store(&d->cut, 0);
+	if (running)
+		pthread_cond_signal(&wake);
+	pthread_mutex_unlock(&lock);
+}
+
+void
+cs_deadline_unwatch(struct cs_deadline *d)
+{
+	if (d == NULL)
+		return;
+	pthread_mutex_lock(&lock);
+	if (d->watched) {
+		if (d->wprev != NULL)
+			d->wprev->wnext = d->wnext;
+		else
+			writers = d->wnext;
+		if (d->wnext != NULL)
+			d->wnext->wprev = d->wprev;
+		d->wprev = d->wnext = NULL;
+		d->watched = 0;
+	}
+	atomic_store(&d->write_since, 0);
+	pthread_mutex_unlock(&lock);
+}
+
+/*
+ * No signal to the watchdog: it already sleeps at most write_ms past any
+ * instant (see cut_slow), so a write that starts now is looked at by the
+ * time it could overrun.  Clamp 0 (the clock's epoch) to 1: 0 means idle.
+ */
+void
+cs_deadline_write_begin(struct cs_deadline *d)
+{
+	long long now;
+
+	if (d == NULL || !d->watched)
+		return;
+	now = cs_now_ms();
+	atomic_store(&d->write_since, now != 0 ? now : 1);
+}
+
+int
+cs_deadline_write_end(struct cs_deadline *d)
+{
+	if (d == NULL || !d->watched)
+		return 0;
+	atomic_store(&d->write_since, 0);
+	return atomic_load(&d->cut);
 }

@@ -24,6 +24,8 @@ struct cs_conn {
 	unsigned long long body_left;  /* CGI: CONTENT_LENGTH not yet read */
 	struct cs_deadline *deadline;  /* armed while the request is read */
 	int  timed_out;                /* it fired */
+	struct cs_deadline *watch;     /* the same slot: bounds each write */
+	int  slow;                     /* a write overran write_timeout */
 };
 
 struct cs_conn *
@@ -64,7 +66,20 @@ cs_conn_new_cgi(void)
 void
 cs_conn_set_deadline(struct cs_conn *c, struct cs_deadline *d)
 {
-	c->deadline = d;
+	c->deadline = c->watch = d;
+}
+
+void
+cs_conn_set_write_timeout(struct cs_conn *c, long ms)
+{
+	if (c->req != NULL && ms > 0)
+		cs_deadline_watch(c->watch, ms);
+}
+
+int
+cs_conn_slow(const struct cs_conn *c)
+{
+	return c->slow;
 }
 
 /* The request has been read (or the answer begun): stop its deadline. */
@@ -137,17 +152,24 @@ write_fd(int fd, const char *p, size_t n)
 enum cs_err
 cs_conn_write(struct cs_conn *c, const char *p, size_t n)
 {
+	int failed;
+
 	if (c->gone)
 		return CS_ECLIENTGONE;
 	end_read_phase(c);
 	if (c->req != NULL) {
 		/*
 		 * libfcgi reports a dead peer only on the first failing
-		 * flush; the stream's error flag is what stays set.
+		 * flush; the stream's error flag is what stays set.  The
+		 * watchdog bounds how long the blocking write may take.
 		 */
-		if ((n > 0 && FCGX_PutStr(p, (int)n, c->req->out) != (int)n) ||
-		    FCGX_FFlush(c->req->out) != 0 ||
-		    FCGX_GetError(c->req->out) != 0) {
+		cs_deadline_write_begin(c->watch);
+		failed = (n > 0 && FCGX_PutStr(p, (int)n, c->req->out) !=
+		    (int)n) || FCGX_FFlush(c->req->out) != 0 ||
+		    FCGX_GetError(c->req->out) != 0;
+		if (cs_deadline_write_end(c->watch))
+			c->slow = 1;
+		if (failed) {
 			c->gone = 1;
 			return CS_ECLIENTGONE;
 		}

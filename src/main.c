@@ -248,9 +248,13 @@ serve_connection(struct cs_worker *w, int fd, struct cs_deadline *dl)
 		cs_conn_free(conn);
 	}
 	cs_deadline_disarm(dl);
-	/* One request per connection (see the top of this file). */
+	/* One request per connection (see the top of this file).  Finishing
+	 * writes the last records: the write timeout still bounds it. */
 	req.keepConnection = 0;
+	cs_deadline_write_begin(dl);
 	FCGX_Finish_r(&req);
+	cs_deadline_write_end(dl);
+	cs_deadline_unwatch(dl);
 out:
 	close(fd);
 }

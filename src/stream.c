@@ -50,6 +50,7 @@ cs_stream_init(struct cs_stream *s, struct cs_conn *conn,
 	s->t_start = s->t_last_write = cs_now_ms();
 	s->t_first_delta = -1;
 	s->prompt_tokens = s->completion_tokens = -1;
+	cs_conn_set_write_timeout(conn, cfg->write_timeout_ms);
 }
 
 void
@@ -83,6 +84,22 @@ reason_phrase(int status)
 	return "Error";
 }
 
+/* The outcome of a stream whose connection failed: the client left, or
+ * it stopped taking the answer (a write overran write_timeout_seconds). */
+static const char *
+lost_outcome(const struct cs_stream *s)
+{
+	return cs_conn_slow(s->conn) ? "slow_client" : "client_gone";
+}
+
+/* Nobody to tell: the connection failed (either way). */
+static int
+lost(const struct cs_stream *s)
+{
+	return strcmp(s->outcome, "client_gone") == 0 ||
+	    strcmp(s->outcome, "slow_client") == 0;
+}
+
 /* Write whatever is in b, then empty it. */
 static enum cs_err
 flush_buf(struct cs_stream *s, struct cs_buf *b)
@@ -92,7 +109,7 @@ flush_buf(struct cs_stream *s, struct cs_buf *b)
 	r = cs_conn_write(s->conn, b->data, b->len);
 	cs_buf_reset(b);
 	if (r != CS_OK) {
-		s->outcome = "client_gone";
+		s->outcome = lost_outcome(s);
 		return r;
 	}
 	s->t_last_write = cs_now_ms();
@@ -510,7 +527,7 @@ end_deferred(struct cs_stream *s)
 {
 	enum cs_err r;
 
-	if (strcmp(s->outcome, "client_gone") == 0)
+	if (lost(s))
 		return CS_ECLIENTGONE;
 	if (!s->terminal)
 		return cs_stream_fail(s, 502, "upstream_error", "the stream "
@@ -534,7 +551,7 @@ cs_stream_end(struct cs_stream *s)
 		return end_deferred(s);
 	if (!s->headers_sent || s->done_sent)
 		return CS_OK;
-	if (strcmp(s->outcome, "client_gone") == 0)
+	if (lost(s))
 		return CS_ECLIENTGONE;   /* nobody to tell */
 	if (!s->terminal) {
 		memset(&ev, 0, sizeof(ev));
@@ -650,7 +667,7 @@ enum cs_err
 cs_stream_check(struct cs_stream *s)
 {
 	if (cs_conn_check(s->conn) != CS_OK) {
-		s->outcome = "client_gone";
+		s->outcome = lost_outcome(s);
 		return CS_ECLIENTGONE;
 	}
 	return cs_stream_shutdown_due() ? CS_ESHUTDOWN : CS_OK;

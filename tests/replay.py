@@ -45,6 +45,8 @@ state):  BASE[+MOD[+MOD...]]
                       (sent in 64 KiB writes; "err_body" records how many
                       bytes went out, and whether the peer hung up first)
     big-header:N      add an "x-pad" header line of N bytes to the answer
+    wide:B            with gen-N: delta i is "wi" + B-1 "x"s + " " (a lot of
+                      text fast, to fill a client that does not read)
     key-echo:masked   with status: the message quotes the received key
                       masked as providers print it (first 8 and last 4
                       characters around asterisks); key-echo:cut quotes
@@ -267,7 +269,11 @@ def gen_events(n, deltas=None):
 
 def load_events(base, mods):
     m = re.fullmatch(r"gen-(\d+)", base)
-    if m:
+    if m and "wide" in mods:
+        pad = "x" * max(0, int(mods["wide"]) - 1)
+        n = int(m.group(1))
+        blocks = gen_events(n, ["w%d%s " % (i, pad) for i in range(1, n + 1)])
+    elif m:
         blocks = gen_events(int(m.group(1)))
     elif base == "esc":
         blocks = gen_events(len(ESC_DELTAS), ESC_DELTAS)

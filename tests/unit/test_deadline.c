@@ -2,9 +2,15 @@
  * test_deadline.c — the request-read watchdog on a socketpair: a blocked
  * read ends at the deadline while writes still work, disarming in time
  * leaves the socket alone, a peer that keeps sending is shut down both
- * ways a second later, and many slots fire independently.
+ * ways a second later, and many slots fire independently.  The write watch:
+ * a write blocked on a peer that reads nothing, or only a trickle, fails
+ * at its limit; writes that complete in time leave the socket alone.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -139,6 +145,136 @@ test_many(void **state)
 	}
 }
 
+/* Fill sv[0]'s send path until a write would block; leave it blocking. */
+static void
+fill(int fd)
+{
+	char buf[4096];
+	int fl = fcntl(fd, F_GETFL);
+
+	memset(buf, 'x', sizeof(buf));
+	assert_int_equal(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
+	while (write(fd, buf, sizeof(buf)) > 0)
+		;
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(fcntl(fd, F_SETFL, fl), 0);
+}
+
+/* Watch sv[0] with a limit of ms (the watch uses the armed fd). */
+static void
+watch(struct cs_deadline *d, int fd, long ms)
+{
+	memset(d, 0, sizeof(*d));
+	cs_deadline_arm(d, fd, 600000);
+	cs_deadline_disarm(d);
+	cs_deadline_watch(d, ms);
+}
+
+/* One blocked write of size n; returns how long it took, *res its result. */
+static long long
+timed_write(struct cs_deadline *d, int fd, size_t n, ssize_t *res)
+{
+	static char buf[1 << 20];
+	long long t0 = cs_now_ms();
+
+	cs_deadline_write_begin(d);
+	*res = write(fd, buf, n);
+	(void)cs_deadline_write_end(d);
+	return cs_now_ms() - t0;
+}
+
+/* A peer that reads nothing: the blocked write fails at the limit. */
+static void
+test_write_stalled(void **state)
+{
+	struct cs_deadline d;
+	int sv[2];
+	ssize_t res;
+	long long dt;
+
+	(void)state;
+	pair(sv);
+	watch(&d, sv[0], 200);
+	fill(sv[0]);
+	dt = timed_write(&d, sv[0], 1024, &res);
+	assert_int_equal(res, -1);
+	if (dt < 150 || dt > 2000)
+		fail_msg("write failed after %lld ms, want ~200", dt);
+	assert_int_equal(cs_deadline_write_end(&d), 1);
+	cs_deadline_unwatch(&d);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static _Atomic int trickle_stop;
+
+static void *
+trickle(void *arg)
+{
+	int fd = *(int *)arg;
+	char c;
+
+	/* A byte every 20 ms (there is always one: the writer filled the
+	 * buffer) until told to stop. */
+	while (!atomic_load(&trickle_stop) && read(fd, &c, 1) == 1)
+		poll(NULL, 0, 20);
+	return NULL;
+}
+
+/* A peer that keeps taking a byte now and then does not reset the limit:
+ * it bounds the whole write, not the time without progress. */
+static void
+test_write_trickled(void **state)
+{
+	struct cs_deadline d;
+	pthread_t th;
+	int sv[2];
+	ssize_t res;
+	long long dt;
+
+	(void)state;
+	pair(sv);
+	watch(&d, sv[0], 300);
+	fill(sv[0]);
+	assert_int_equal(pthread_create(&th, NULL, trickle, &sv[1]), 0);
+	dt = timed_write(&d, sv[0], 1 << 20, &res);
+	atomic_store(&trickle_stop, 1);
+	if (res == 1 << 20)
+		fail_msg("a trickling peer took the whole write");
+	if (dt < 250 || dt > 2000)
+		fail_msg("write ended after %lld ms, want ~300", dt);
+	assert_int_equal(cs_deadline_write_end(&d), 1);
+	pthread_join(th, NULL);
+	cs_deadline_unwatch(&d);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* Writes that complete leave the socket alone, however long the stream. */
+static void
+test_write_in_time(void **state)
+{
+	struct cs_deadline d;
+	int sv[2], i;
+	char c;
+
+	(void)state;
+	pair(sv);
+	watch(&d, sv[0], 100);
+	for (i = 0; i < 10; i++) {
+		cs_deadline_write_begin(&d);
+		assert_int_equal(write(sv[0], "x", 1), 1);
+		assert_int_equal(cs_deadline_write_end(&d), 0);
+		assert_int_equal(read(sv[1], &c, 1), 1);
+		poll(NULL, 0, 40);   /* 400 ms in all, 4 limits */
+	}
+	cs_deadline_unwatch(&d);
+	assert_int_equal(write(sv[0], "x", 1), 1);
+	assert_int_equal(read(sv[1], &c, 1), 1);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int
 main(void)
 {
@@ -147,6 +283,9 @@ main(void)
 		cmocka_unit_test(test_disarm_in_time),
 		cmocka_unit_test(test_kill),
 		cmocka_unit_test(test_many),
+		cmocka_unit_test(test_write_stalled),
+		cmocka_unit_test(test_write_trickled),
+		cmocka_unit_test(test_write_in_time),
 	};
 
 	return cmocka_run_group_tests_name("deadline", tests, setup, teardown);

@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""write_timeout_seconds: a client that stops reading its stream is cut
+off after the write timeout, logged slow_client, and its provider request
+is cancelled -- while streams beside it keep getting their deltas.  Through
+lighttpd (an HTTP client that reads the head and then nothing) and over
+--listen (a FastCGI peer that never reads).  Before the fix the stalled
+stream held its worker thread in a blocking write() until the web server
+gave up (lighttpd: minutes); every wait here is bounded so that shows as a
+failure, not a hang."""
+
+import json
+import os
+import socket
+import sys
+import threading
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness as h  # noqa: E402
+
+WRITE_TIMEOUT = 1       # write_timeout_seconds in these servers
+BIG = "gen-5000+wide:4000"          # 20 MB as fast as it can go
+NORMAL = "gen-40+delay:50"          # 2 s, a delta every 50 ms
+MODELS = [BIG, NORMAL, "gen-3"]
+MAX_GAP_S = 1.0         # normal streams: longest pause between deltas
+S = {}
+
+
+def setup(stack):
+    stack.start_replay()
+    S["replay"] = stack.replay
+    S["lt"] = stack.server(MODELS, name="lt", default_model="gen-3",
+                           write_timeout_seconds=WRITE_TIMEOUT)
+    S["sa"] = stack.standalone(MODELS, name="listen", default_model="gen-3",
+                               write_timeout_seconds=WRITE_TIMEOUT)
+
+
+def chat_body(tag, model):
+    return json.dumps({"model": model, "messages": [
+        {"role": "user", "content": "tag:%s hi" % tag}]}).encode()
+
+
+def small_socket(family):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    return s
+
+
+def request_id(head):
+    for line in head.split(b"\r\n"):
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"x-request-id":
+            return v.strip().decode()
+    return None
+
+
+def stall_http(port, tag):
+    """POST a chat to lighttpd, read the response head, then read nothing.
+    Returns (socket, stream id)."""
+    s = small_socket(socket.AF_INET)
+    s.connect(("127.0.0.1", port))
+    body = chat_body(tag, BIG)
+    s.sendall(b"POST /api/chat HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+              b"Content-Type: application/json\r\nAccept: text/event-stream\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    head = b""
+    while b"\r\n\r\n" not in head and len(head) < 65536:
+        d = s.recv(1)     # byte by byte: take no more than the head
+        if not d:
+            break
+        head += d
+    return s, request_id(head)
+
+
+def stall_fcgi(addr, tag):
+    """The same as a FastCGI peer (a web server that stops reading)."""
+    s = small_socket(socket.AF_INET)
+    s.connect(addr)
+    body = chat_body(tag, BIG)
+    env = h.cgi_env(body=body)
+    s.sendall(h._fcgi_record(1, 1, bytes([0, 1, 0, 0, 0, 0, 0, 0]))
+              + h._fcgi_record(4, 1, h._fcgi_params(env)) + h._fcgi_record(4, 1)
+              + h._fcgi_record(5, 1, body) + h._fcgi_record(5, 1))
+    out = b""
+    while b"\r\n\r\n" not in out and len(out) < 65536:
+        rec = b""
+        while len(rec) < 8:
+            d = s.recv(8 - len(rec))
+            if not d:
+                return s, None
+            rec += d
+        n = ((rec[4] << 8) | rec[5]) + rec[6]
+        content = b""
+        while len(content) < n:
+            d = s.recv(n - len(content))
+            if not d:
+                return s, None
+            content += d
+        if rec[1] == 6:
+            out += content[:(rec[4] << 8) | rec[5]]
+    return s, request_id(out)
+
+
+def normal_streams(srv, n):
+    """n concurrent NORMAL chats; returns their Responses."""
+    out = [None] * n
+
+    def one(i):
+        out[i] = srv.chat("hi", tag=h.new_tag(), model=NORMAL, timeout=30)
+    ths = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join(40)
+    return out
+
+
+def max_gap(r):
+    ts = [ev.t for ev in r.events if ev.kind == "event" and
+          "content" in (ev.json() or {})]
+    return max((b - a for a, b in zip(ts, ts[1:])), default=0.0)
+
+
+def stalled_beside_normal(key, stall):
+    def case(t):
+        srv = S[key]
+        tag = h.new_tag()
+        sock, sid = stall(srv, tag)
+        try:
+            t.require(sid is not None, "the stalled client got the response "
+                      "head with X-Request-Id")
+            t.require(S["replay"].wait(tag, "first_byte", timeout=10) is not None,
+                      "the provider request of the stalled stream started")
+            # Streams beside it, running for longer than the write timeout.
+            rs = normal_streams(srv, 3)
+            for i, r in enumerate(rs):
+                t.eq(r.text, h.gen_text(40), "normal stream %d: every delta"
+                     % i, r.summary())
+                gap = max_gap(r)
+                t.diag("normal stream %d: longest pause between deltas %.3f s"
+                       % (i, gap))
+                t.check(gap < MAX_GAP_S, "normal stream %d: deltas kept "
+                        "arriving (longest pause %.3f s < %.1f s)"
+                        % (i, gap, MAX_GAP_S))
+            ev = S["replay"].wait(tag, "peer_closed", timeout=20)
+            t.require(ev is not None, "the stalled stream's provider request "
+                      "was cancelled (the replay saw its connection closed)",
+                      S["replay"].events(tag)[-3:])
+            t.check(not S["replay"].events(tag, "completed"),
+                    "the provider never completed the stalled stream")
+            sent = len(S["replay"].events(tag, "event_sent"))
+            t.diag("events the provider sent before the cut: %d of 5003" % sent)
+            line = srv.log_line_for(sid, timeout=10)
+            t.require(line is not None, "an access line for the stalled stream")
+            t.check("outcome=slow_client" in line, "logged slow_client", line)
+        finally:
+            sock.close()
+        r = srv.chat("hi", tag=h.new_tag(), model="gen-3", timeout=20)
+        t.eq(r.text, h.gen_text(3), "the server still serves", r.summary())
+    return case
+
+
+def stall_lt(srv, tag):
+    return stall_http(srv.port, tag)
+
+
+def stall_sa(srv, tag):
+    return stall_fcgi(srv.addr, tag)
+
+
+def reader_in_time(t):
+    """A client that reads, slowly but steadily, is not cut: a stream of
+    40 deltas over 2 s is twice the write timeout."""
+    r = S["lt"].chat("hi", tag=h.new_tag(), model=NORMAL, timeout=30)
+    t.eq(r.text, h.gen_text(40), "all deltas", r.summary())
+    line = S["lt"].log_line_for(r.stream_id, timeout=10)
+    t.check(line is not None and "outcome=done" in line, "logged done", line)
+
+
+CASES = [
+    ("through lighttpd: an HTTP client that stops reading is cut after "
+     "write_timeout_seconds (slow_client, provider cancelled) while other "
+     "streams keep their pace", stalled_beside_normal("lt", stall_lt)),
+    ("over --listen: a FastCGI peer that stops reading, the same",
+     stalled_beside_normal("sa", stall_sa)),
+    ("a stream longer than the write timeout is not cut", reader_in_time),
+]
+
+if __name__ == "__main__":
+    sys.exit(h.main("slow_client", CASES, setup))
