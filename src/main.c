@@ -42,6 +42,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -392,6 +393,32 @@ print_check(const char *path)
 	}
 }
 
+/*
+ * Every stream holds descriptors (its FastCGI connection, its provider
+ * socket): raise the soft RLIMIT_NOFILE to the hard limit so a 1024
+ * default does not cap the streams a process can serve.  Descriptors
+ * above FD_SETSIZE are safe here: chatstream and libcurl wait with poll(),
+ * and the libfcgi calls used (FCGX_Accept_r only on a connection accepted
+ * here, so never its accept path; no async I/O) never put a connection in
+ * an fd_set.  Silent unless it fails.
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		cs_warn("getrlimit(RLIMIT_NOFILE)");
+		return;
+	}
+	if (rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		cs_warn("cannot raise the open-file limit to %llu",
+		    (unsigned long long)rl.rlim_max);
+}
+
 static int
 load_config(const char *path, int check_only)
 {
@@ -515,6 +542,7 @@ main(int argc, char *argv[])
 	sigaddset(&sigs, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+	raise_nofile();
 	if ((threads = calloc((size_t)nthreads, sizeof(*threads))) == NULL ||
 	    pipe2(wake_pipe, O_CLOEXEC) != 0)
 		goto out_curl;

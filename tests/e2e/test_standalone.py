@@ -177,6 +177,46 @@ def listen_all_interfaces_refused(t):
             "stderr explains and suggests 127.0.0.1", p.stderr)
 
 
+def nofile_raised(t):
+    """A process started with a low soft RLIMIT_NOFILE (1024 is common)
+    raises it to the hard limit, so the descriptors do not cap the
+    streams it can hold."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard <= 256:
+        t.skip("hard open-file limit is only %d here" % hard)
+    stack = S["stack"]
+    conf = h.write_chatstream_conf(os.path.join(stack.tmp, "nofile.conf"),
+                                   stack.settings(MODELS))
+    port = h.free_port()
+
+    def low():
+        h._die_with_parent()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    log = open(os.path.join(stack.tmp, "nofile.log"), "ab")
+    proc = subprocess.Popen(
+        [stack.bin, "--config", conf, "--listen", "127.0.0.1:%d" % port],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        start_new_session=True, preexec_fn=low)
+    log.close()
+    try:
+        deadline = h.mono() + 10
+        while not h.port_open(port) and h.mono() < deadline:
+            h.time.sleep(0.02)
+        t.require(h.port_open(port), "chatstream --listen started")
+        with open("/proc/%d/limits" % proc.pid) as f:
+            line = [l for l in f if l.startswith("Max open files")][0]
+        got = line.split()[3]
+        want = "unlimited" if hard == resource.RLIM_INFINITY else str(hard)
+        t.eq(got, want, "soft open-file limit raised from 256 to the hard "
+             "limit", line.strip())
+        r = h.fcgi_request(("127.0.0.1", port), h.cgi_env("GET", "/api/models"),
+                           timeout=5)
+        t.eq(r.status, 200, "and it serves", r.summary())
+    finally:
+        h.kill_group(proc)
+
+
 CASES = [
     ("--listen: a stream over FastCGI/TCP, access line on stderr", listen_stream),
     ("--listen: GET /api/models", listen_models),
@@ -190,6 +230,8 @@ CASES = [
      sigterm(LONG, 1, False)),
     ("plain CGI: POST /api/chat streams on stdout", cgi_mode),
     ("plain CGI: PUT /api/chat -> Status: 405 JSON", cgi_error),
+    ("RLIMIT_NOFILE: the soft limit is raised to the hard one at start",
+     nofile_raised),
 ]
 
 if __name__ == "__main__":
