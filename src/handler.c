@@ -631,10 +631,17 @@ cs_handle(struct cs_worker *w, struct cs_conn *c)
 	s.head = strcmp(method, "HEAD") == 0;
 	get = s.head || strcmp(method, "GET") == 0;
 	rt = find_route(c, &path, model_id);
-	if ((rt != ROUTE_CHAT || strcmp(method, "POST") != 0) &&
-	    rt != ROUTE_V1_CHAT)
+	if (((rt != ROUTE_CHAT || strcmp(method, "POST") != 0) &&
+	    rt != ROUTE_V1_CHAT) || w->overloaded)
 		drain_body(c);
-	if (rt == ROUTE_NONE)
+	if (w->overloaded) {
+		if (rt == ROUTE_V1_CHAT || rt == ROUTE_V1_MODELS ||
+		    rt == ROUTE_V1_MODEL || rt == ROUTE_V1_OTHER)
+			cs_stream_use(&s, &cs_encoder_openai_json);
+		cs_stream_fail(&s, 503, "overloaded", "the server is at "
+		    "capacity (every worker is busy); retry shortly", 1,
+		    "overloaded");
+	} else if (rt == ROUTE_NONE)
 		cs_stream_fail(&s, 404, "not_found", "no such endpoint "
 		    "(GET /api/openapi.json lists them)", 0,
 		    "bad_request");

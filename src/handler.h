@@ -13,6 +13,8 @@ struct cs_upstream;
 struct cs_worker {
 	const struct cs_config *cfg;
 	struct cs_upstream *up;
+	int overloaded;     /* every worker is busy: answer 503 + Retry-After
+	                       (logged overloaded), serve nothing */
 };
 
 /* Serve the request on conn completely (response written, line logged). */

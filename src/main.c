@@ -6,7 +6,8 @@
  *   or plain CGI (one request from the environment, then exit).
  *
  * N worker threads each serve one connection at a time, so one process
- * serves many concurrent streams.  The main thread waits for
+ * serves many concurrent streams; past N, one overflow thread answers new
+ * requests 503 + Retry-After at once (see overflow()).  The main thread waits for
  * SIGTERM/SIGINT, then stops accepting and gives running streams
  * shutdown_grace_seconds.
  *
@@ -42,6 +43,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -64,6 +66,7 @@
                                      survives, a second apart */
 #define JOIN_MARGIN_MS  5000      /* after the grace period */
 #define ADDR_MAX        64        /* one FCGI_WEB_SERVER_ADDRS entry */
+#define OVERFLOW_READ_MS 1000     /* the overflow thread's read deadline */
 
 static struct cs_config cfg;
 static int listen_fd;
@@ -71,6 +74,12 @@ static int wake_pipe[2] = { -1, -1 };
 static atomic_int stopping;
 static atomic_int workers_alive;
 static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Capacity: workers serving a connection, of nworkers.  When the count
+ * reaches nworkers (or leaves it) a worker writes full_fd (an eventfd):
+ * the overflow thread then answers new connections 503 itself. */
+static atomic_int busy;
+static int nworkers;
+static int full_fd = -1;
 /* FCGI_WEB_SERVER_ADDRS: the IPv4 peers libfcgi's OS_Accept would allow
  * (comma-separated; unset or empty: any).  We accept, so we check. */
 static const char *web_server_addrs;
@@ -160,6 +169,36 @@ peer_allowed(const struct sockaddr_storage *sa)
 }
 
 /*
+ * accept() one connection that poll() said is there.  Returns its fd, -3
+ * when there was none to take after all (or it went away, or the peer is
+ * not allowed), -2 when accept() failed (errno set).
+ */
+static int
+take_connection(void)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	int fd, on = 1;
+
+	memset(&sa, 0, sizeof(sa));
+	fd = accept4(listen_fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno == EINTR || errno == EAGAIN ||
+		    errno == ECONNABORTED || errno == EPROTO)
+			return -3;
+		return -2;
+	}
+	if (!peer_allowed(&sa)) {
+		close(fd);
+		return -3;
+	}
+	/* No replies to what we send: Nagle would only delay deltas. */
+	if (sa.ss_family == AF_INET || sa.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	return fd;
+}
+
+/*
  * Wait for and accept one connection, with accept_lock held: only this is
  * serialised.  Returns its fd, -1 when shutdown was asked for, -2 when
  * accept() failed (errno set).  Errors that concern only one connection
@@ -168,34 +207,17 @@ peer_allowed(const struct sockaddr_storage *sa)
 static int
 accept_connection(void)
 {
-	struct sockaddr_storage sa;
-	socklen_t len;
-	int fd, on = 1;
+	int fd;
 
 	for (;;) {
 		if (!wait_for_connection())
 			return -1;
-		len = sizeof(sa);
-		memset(&sa, 0, sizeof(sa));
-		fd = accept4(listen_fd, (struct sockaddr *)&sa, &len,
-		    SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR || errno == EAGAIN ||
-			    errno == ECONNABORTED || errno == EPROTO)
-				continue;
-			return -2;
-		}
-		if (!peer_allowed(&sa)) {
-			close(fd);
+		if ((fd = take_connection()) == -3)
 			continue;
-		}
-		/* No replies to what we send: Nagle would only delay deltas. */
-		if (sa.ss_family == AF_INET || sa.ss_family == AF_INET6)
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on,
-			    sizeof(on));
 		return fd;
 	}
 }
+
 
 /* The one access line of a connection whose params never arrived. */
 static void
@@ -234,7 +256,8 @@ serve_connection(struct cs_worker *w, int fd, struct cs_deadline *dl)
 		goto out;
 	}
 	req.keepConnection = 1;
-	cs_deadline_arm(dl, fd, cfg.request_read_timeout_ms);
+	cs_deadline_arm(dl, fd, w->overloaded && cfg.request_read_timeout_ms >
+	    OVERFLOW_READ_MS ? OVERFLOW_READ_MS : cfg.request_read_timeout_ms);
 	if (FCGX_Accept_r(&req) < 0) {
 		/* Timed out, or the peer closed or sent garbage (silent, as
 		 * libfcgi's own accept loop is). */
@@ -243,6 +266,14 @@ serve_connection(struct cs_worker *w, int fd, struct cs_deadline *dl)
 		FCGX_Free(&req, 1);
 		goto out;
 	}
+	/*
+	 * A worker counts as busy from the moment its request's params are
+	 * in: one still reading a stalled peer is not serving anybody, and
+	 * answering 503 because of such peers would let them turn every
+	 * visitor away instead of delaying one round.
+	 */
+	if (!w->overloaded && atomic_fetch_add(&busy, 1) + 1 == nworkers)
+		(void)eventfd_write(full_fd, 1);   /* now full */
 	if ((conn = cs_conn_new_fcgi(&req)) != NULL) {
 		cs_conn_set_deadline(conn, dl);
 		cs_handle(w, conn);
@@ -256,6 +287,8 @@ serve_connection(struct cs_worker *w, int fd, struct cs_deadline *dl)
 	FCGX_Finish_r(&req);
 	cs_deadline_write_end(dl);
 	cs_deadline_unwatch(dl);
+	if (!w->overloaded && atomic_fetch_sub(&busy, 1) == nworkers)
+		(void)eventfd_write(full_fd, 1);   /* no longer */
 out:
 	close(fd);
 }
@@ -286,6 +319,7 @@ worker(void *arg)
 	int fd, failures = 0;
 
 	(void)arg;
+	memset(&w, 0, sizeof(w));
 	w.cfg = &cfg;
 	memset(&dl, 0, sizeof(dl));
 	c_locale_for_thread();
@@ -319,6 +353,69 @@ dead:
 	if (atomic_fetch_sub(&workers_alive, 1) == 1 &&
 	    !atomic_load(&stopping))
 		kill(getpid(), SIGUSR1);
+	return NULL;
+}
+
+/*
+ * The overflow thread: while every worker is busy it takes accept_lock
+ * (free then: an idle worker would be holding it in poll) and answers each
+ * new connection itself with 503 and Retry-After (handler.h), so a visitor
+ * past capacity hears so at once instead of waiting in the listen queue
+ * for the web server's timeout.  It lets go of the lock the moment a
+ * worker is free again (full_fd).  Reading such a request has a short
+ * deadline (OVERFLOW_READ_MS): a peer that stalls delays the next 503 by
+ * that at most, never a worker.
+ */
+static void *
+overflow(void *arg)
+{
+	struct cs_worker w;
+	struct cs_deadline dl;
+	struct pollfd pfd[3];
+	eventfd_t v;
+	int fd, held, n;
+
+	(void)arg;
+	memset(&w, 0, sizeof(w));
+	w.cfg = &cfg;
+	w.overloaded = 1;
+	memset(&dl, 0, sizeof(dl));
+	c_locale_for_thread();
+	while (!atomic_load(&stopping)) {
+		held = atomic_load(&busy) >= nworkers &&
+		    pthread_mutex_trylock(&accept_lock) == 0;
+		pfd[0].fd = wake_pipe[0];
+		pfd[1].fd = full_fd;
+		pfd[2].fd = listen_fd;
+		pfd[0].events = pfd[1].events = pfd[2].events = POLLIN;
+		pfd[0].revents = pfd[1].revents = pfd[2].revents = 0;
+		n = held ? 3 : 2;
+		/* Full but the lock was taken: a worker is on its way to
+		 * accept; look again shortly. */
+		if (poll(pfd, (nfds_t)n, held || atomic_load(&busy) < nworkers ?
+		    -1 : 10) < 0 && errno != EINTR) {
+			if (held)
+				pthread_mutex_unlock(&accept_lock);
+			cs_warn("overflow: poll");
+			break;
+		}
+		if (pfd[1].revents != 0)
+			(void)eventfd_read(full_fd, &v);
+		fd = -1;
+		if (held && pfd[2].revents != 0 && !atomic_load(&stopping) &&
+		    atomic_load(&busy) >= nworkers)
+			fd = take_connection();
+		if (held)
+			pthread_mutex_unlock(&accept_lock);
+		if (pfd[0].revents != 0)
+			break;
+		if (fd >= 0)
+			serve_connection(&w, fd, &dl);
+		else if (fd == -2) {
+			cs_warn("overflow: accept failed");
+			poll(NULL, 0, 1000);
+		}
+	}
 	return NULL;
 }
 
@@ -356,6 +453,7 @@ run_cgi(void)
 		usage(stderr);
 		return 2;
 	}
+	memset(&w, 0, sizeof(w));
 	w.cfg = &cfg;
 	if ((w.up = cs_upstream_new()) == NULL ||
 	    (conn = cs_conn_new_cgi()) == NULL) {
@@ -449,6 +547,8 @@ main(int argc, char *argv[])
 	pthread_attr_t attr;
 	sigset_t sigs;
 	int i, sig, nthreads = 0, threads_opt = 0, started = 0, rc = 1;
+	int overflow_started = 0;
+	pthread_t overflow_thread;
 	int check_only = 0;
 	const struct cs_upstream_cfg *u;
 	size_t ui;
@@ -544,8 +644,10 @@ main(int argc, char *argv[])
 
 	raise_nofile();
 	if ((threads = calloc((size_t)nthreads, sizeof(*threads))) == NULL ||
-	    pipe2(wake_pipe, O_CLOEXEC) != 0)
+	    pipe2(wake_pipe, O_CLOEXEC) != 0 ||
+	    (full_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		goto out_curl;
+	nworkers = nthreads;
 	if (cs_watchdog_start() != 0) {
 		cs_warn("cannot start the request-read watchdog");
 		goto out_curl;
@@ -562,6 +664,12 @@ main(int argc, char *argv[])
 		}
 		started++;
 	}
+	if (started > 0 && (errno = pthread_create(&overflow_thread, &attr,
+	    overflow, NULL)) != 0)
+		cs_warn("cannot start the overflow thread (no 503 past "
+		    "capacity)");
+	else if (started > 0)
+		overflow_started = 1;
 	pthread_attr_destroy(&attr);
 	if (started == 0)
 		goto out_curl;
@@ -592,6 +700,8 @@ main(int argc, char *argv[])
 		shutdown(listen_fd, SHUT_RDWR);
 	if ((i = join_workers(threads, started)) > 0)
 		cs_warnx("%d worker(s) did not stop; exiting anyway", i);
+	if (overflow_started && join_workers(&overflow_thread, 1) > 0)
+		cs_warnx("the overflow thread did not stop; exiting anyway");
 	rc = 0;
 out_curl:
 	cs_watchdog_stop();

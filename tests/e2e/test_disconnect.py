@@ -103,8 +103,9 @@ def while_silent_before_headers(t):
 
 
 def many_disconnects(t):
-    """16 clients leave mid-stream (8 at a time); afterwards all 8 worker
-    threads must still be there: 8 concurrent streams complete."""
+    """16 clients leave mid-stream (8 at a time); afterwards the worker
+    threads must still be there: 8 concurrent streams complete (of the
+    harness's 16 threads: past them a request would get 503)."""
     tags = []
     for wave in range(2):
         res = {}

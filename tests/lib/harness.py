@@ -1308,7 +1308,7 @@ def run_cases(tap, cases, parallel=1):
 
 
 BASE_SETTINGS = [
-    ("threads", 8),
+    ("threads", 16),
     ("provider", "openai-chat"),
     ("keepalive_seconds", 1),
     ("connect_timeout_seconds", 2),
