@@ -69,13 +69,6 @@ cs_conn_set_deadline(struct cs_conn *c, struct cs_deadline *d)
 	c->deadline = c->watch = d;
 }
 
-void
-cs_conn_set_write_timeout(struct cs_conn *c, long ms)
-{
-	if (c->req != NULL && ms > 0)
-		cs_deadline_watch(c->watch, ms);
-}
-
 int
 cs_conn_slow(const struct cs_conn *c)
 {

@@ -27,13 +27,10 @@ struct cs_conn *cs_conn_new_cgi(void);
  * first response byte is written. */
 struct cs_deadline;
 void cs_conn_set_deadline(struct cs_conn *c, struct cs_deadline *d);
-/* Bound every write of the answer: one write that has not completed after
- * ms (the peer takes nothing, or a trickle) has the connection shut down,
- * and it and every later write fail with CS_ECLIENTGONE, cs_conn_slow()
- * then 1.  Needs the slot of cs_conn_set_deadline (whose owner unwatches
- * it after finishing the request); no-op without one, and under CGI. */
-void cs_conn_set_write_timeout(struct cs_conn *c, long ms);
-/* Did a write overrun the write timeout (rather than the peer leave)? */
+/* Every write is bracketed for the write watch of that slot, if its owner
+ * watches it (cs_deadline_watch): a write still blocked at the limit has
+ * the connection shut down, and it and every later write fail with
+ * CS_ECLIENTGONE.  Did that happen (rather than the peer leaving)? */
 int cs_conn_slow(const struct cs_conn *c);
 /* NULL-safe.  Does not finish the FastCGI request. */
 void cs_conn_free(struct cs_conn *c);

@@ -631,8 +631,9 @@ cs_handle(struct cs_worker *w, struct cs_conn *c)
 	s.head = strcmp(method, "HEAD") == 0;
 	get = s.head || strcmp(method, "GET") == 0;
 	rt = find_route(c, &path, model_id);
-	if (((rt != ROUTE_CHAT || strcmp(method, "POST") != 0) &&
-	    rt != ROUTE_V1_CHAT) || w->overloaded)
+	/* Only the chat endpoints read a body; every other answer drains it. */
+	if (w->overloaded || (rt != ROUTE_V1_CHAT &&
+	    (rt != ROUTE_CHAT || strcmp(method, "POST") != 0)))
 		drain_body(c);
 	if (w->overloaded) {
 		if (rt == ROUTE_V1_CHAT || rt == ROUTE_V1_MODELS ||

@@ -218,7 +218,6 @@ accept_connection(void)
 	}
 }
 
-
 /* The one access line of a connection whose params never arrived. */
 static void
 log_read_timeout(long long t0)
@@ -249,6 +248,7 @@ serve_connection(struct cs_worker *w, int fd, struct cs_deadline *dl)
 	FCGX_Request req;
 	struct cs_conn *conn;
 	long long t0 = cs_now_ms();
+	long read_ms;
 
 	FCGX_InitRequest(&req, -1, 0);
 	if ((req.ipcFd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
@@ -256,8 +256,10 @@ serve_connection(struct cs_worker *w, int fd, struct cs_deadline *dl)
 		goto out;
 	}
 	req.keepConnection = 1;
-	cs_deadline_arm(dl, fd, w->overloaded && cfg.request_read_timeout_ms >
-	    OVERFLOW_READ_MS ? OVERFLOW_READ_MS : cfg.request_read_timeout_ms);
+	read_ms = cfg.request_read_timeout_ms;
+	if (w->overloaded && read_ms > OVERFLOW_READ_MS)
+		read_ms = OVERFLOW_READ_MS;
+	cs_deadline_arm(dl, fd, read_ms);
 	if (FCGX_Accept_r(&req) < 0) {
 		/* Timed out, or the peer closed or sent garbage (silent, as
 		 * libfcgi's own accept loop is). */
@@ -274,6 +276,8 @@ serve_connection(struct cs_worker *w, int fd, struct cs_deadline *dl)
 	 */
 	if (!w->overloaded && atomic_fetch_add(&busy, 1) + 1 == nworkers)
 		(void)eventfd_write(full_fd, 1);   /* now full */
+	/* From here every write of the answer is bounded (deadline.h). */
+	cs_deadline_watch(dl, cfg.write_timeout_ms);
 	if ((conn = cs_conn_new_fcgi(&req)) != NULL) {
 		cs_conn_set_deadline(conn, dl);
 		cs_handle(w, conn);

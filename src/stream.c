@@ -50,7 +50,6 @@ cs_stream_init(struct cs_stream *s, struct cs_conn *conn,
 	s->t_start = s->t_last_write = cs_now_ms();
 	s->t_first_delta = -1;
 	s->prompt_tokens = s->completion_tokens = -1;
-	cs_conn_set_write_timeout(conn, cfg->write_timeout_ms);
 }
 
 void
