@@ -68,8 +68,13 @@ cut_slow(long long now)
 		since = atomic_load(&d->write_since);
 		due = (since != 0 ? since : now) + d->write_ms;
 		if (since != 0 && due <= now) {
-			shutdown(d->fd, SHUT_RDWR);
+			/*
+			 * Mark before cutting: the blocked write fails the
+			 * moment shutdown() returns, and its writer must then
+			 * see the mark (it reads it in cs_deadline_write_end).
+			 */
 			atomic_store(&d->cut, 1);
+			shutdown(d->fd, SHUT_RDWR);
 			continue;
 		}
 		if (next < 0 || due < next)
@@ -240,4 +245,10 @@ cs_deadline_write_end(struct cs_deadline *d)
 		return 0;
 	atomic_store(&d->write_since, 0);
 	return atomic_load(&d->cut);
+}
+
+int
+cs_deadline_was_cut(struct cs_deadline *d)
+{
+	return d != NULL && d->watched && atomic_load(&d->cut);
 }

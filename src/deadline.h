@@ -68,5 +68,9 @@ void cs_deadline_unwatch(struct cs_deadline *d);
  * or the next will), else 0.  No locks, no system calls; NULL-safe. */
 void cs_deadline_write_begin(struct cs_deadline *d);
 int cs_deadline_write_end(struct cs_deadline *d);
+/* 1 if the watchdog cut the connection since the watch began, else 0 (it
+ * may cut just as a write completes; the next write or probe then fails).
+ * NULL-safe. */
+int cs_deadline_was_cut(struct cs_deadline *d);
 
 #endif

@@ -72,7 +72,7 @@ cs_conn_set_deadline(struct cs_conn *c, struct cs_deadline *d)
 int
 cs_conn_slow(const struct cs_conn *c)
 {
-	return c->slow;
+	return c->slow || cs_deadline_was_cut(c->watch);
 }
 
 /* The request has been read (or the answer begun): stop its deadline. */
