@@ -132,21 +132,19 @@ cs_check_stream(const struct cs_config *cfg, struct cs_conn *c,
 
 	cs_buf_init(&ev, CHECK_PAD_MAX + 512);
 	if (!cfg->self_check) {
-		cs_stream_fail(s, 404, "not_found", "the self-check is "
-		    "disabled on this server (self_check = no)", 0,
-		    "bad_request");
+		cs_stream_fail(s, CS_FAIL_NOT_FOUND, "the self-check is "
+		    "disabled on this server (self_check = no)");
 		goto out;
 	}
 	if (parse_query(cs_conn_param(c, "QUERY_STRING"), &p, err,
 	    sizeof(err)) != 0) {
-		cs_stream_fail(s, 400, "invalid_request", err, 0,
-		    "bad_request");
+		cs_stream_fail(s, CS_FAIL_INVALID, err);
 		goto out;
 	}
 	if (atomic_fetch_add(&running, 1) >= CHECK_CONCURRENT) {
 		atomic_fetch_sub(&running, 1);
-		cs_stream_fail(s, 503, "server_busy", "too many self-checks "
-		    "are running; try again in a minute", 60, "bad_request");
+		cs_stream_fail_retry(s, CS_FAIL_BUSY, "too many self-checks "
+		    "are running; try again in a minute", 60);
 		goto out;
 	}
 	counted = 1;
@@ -160,16 +158,14 @@ cs_check_stream(const struct cs_config *cfg, struct cs_conn *c,
 		if (n > 1 && (r = cs_stream_wait(s, t0 + (n - 1) *
 		    p.interval_ms - cs_now_ms())) != CS_OK) {
 			if (r == CS_ESHUTDOWN)
-				cs_stream_fail(s, 503, "server_shutdown",
-				    "the server is shutting down", 0,
-				    "shutdown");
+				cs_stream_fail(s, CS_FAIL_SHUTDOWN,
+				    "the server is shutting down");
 			goto out;
 		}
 		cs_buf_reset(&ev);
-		s->enc.seq++;
 		if (cs_buf_printf(&ev, "id: %s:%lu\nevent: tick\ndata: "
 		    "{\"seq\":%ld,\"of\":%ld,\"elapsed_ms\":%lld,\"pad\":\"",
-		    s->enc.stream_id, s->enc.seq, n, of,
+		    cs_stream_id(s), cs_stream_next_seq(s), n, of,
 		    (long long)(cs_now_ms() - t0)) != CS_OK)
 			goto out;
 		for (i = 0; i < p.pad; i++)
@@ -198,14 +194,12 @@ cs_check_info(const struct cs_config *cfg, struct cs_conn *c,
 	const char *sw = cs_conn_param(c, "SERVER_SOFTWARE"), *body;
 
 	if (!cfg->self_check) {
-		cs_stream_fail(s, 404, "not_found", "the self-check is "
-		    "disabled on this server (self_check = no)", 0,
-		    "bad_request");
+		cs_stream_fail(s, CS_FAIL_NOT_FOUND, "the self-check is "
+		    "disabled on this server (self_check = no)");
 		return;
 	}
 	if ((o = json_object_new_object()) == NULL) {
-		cs_stream_fail(s, 500, "internal_error", "out of memory", 0,
-		    "internal_error");
+		cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
 		return;
 	}
 	json_object_object_add(o, "chatstream",

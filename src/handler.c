@@ -295,8 +295,7 @@ serve_models(const struct cs_config *cfg, struct cs_stream *s)
 	if (root == NULL || data == NULL) {
 		json_object_put(root);
 		json_object_put(data);
-		cs_stream_fail(s, 500, "internal_error", "out of memory", 0,
-		    "internal_error");
+		cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
 		return;
 	}
 	json_object_object_add(root, "object", json_object_new_string("list"));
@@ -337,7 +336,6 @@ serve_models(const struct cs_config *cfg, struct cs_stream *s)
 	body = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	cs_stream_reply(s, 200, "application/json", body, strlen(body));
-	s->outcome = "done";
 	json_object_put(root);
 }
 
@@ -351,22 +349,19 @@ run_chat(struct cs_worker *w, struct cs_stream *s, const char *body,
 	const struct cs_provider *prov;
 	struct cs_reqerr rerr;
 	enum cs_err r;
-	int retries = 0;
 
 	memset(&rerr, 0, sizeof(rerr));
 	r = cs_request_parse(cfg, body, len, &req, &rerr);
 	if (r == CS_ENOMEM) {
-		cs_stream_fail(s, 500, "internal_error", "out of memory", 0,
-		    "internal_error");
+		cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
 		goto out;
 	}
 	if (r != CS_OK) {
-		cs_stream_fail(s, rerr.status ? rerr.status : 400,
-		    "invalid_request", rerr.message, 0, "bad_request");
+		cs_stream_fail(s, rerr.fail, rerr.message);
 		goto out;
 	}
 	*model = req->model->name;
-	if (s->head) {
+	if (cs_stream_is_head(s)) {
 		/* HEAD: the stream's headers, as GET would get them after
 		 * the same checks, and no model asked. */
 		cs_stream_start(s);
@@ -376,10 +371,9 @@ run_chat(struct cs_worker *w, struct cs_stream *s, const char *body,
 	if (prov->run != NULL)
 		prov->run(cfg, req, s);
 	else
-		cs_upstream_run(w->up, prov, req, s, &retries);
+		cs_upstream_run(w->up, prov, req, s);
 	cs_stream_end(s);
 out:
-	s->retries = retries;
 	/* *model points into the config, not into req. */
 	cs_request_free(req);
 }
@@ -432,16 +426,13 @@ serve_chat_get(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
 	cs_buf_init(&prompt, cfg->max_message_bytes);
 	cs_buf_init(&name, CS_MAX_NAME);
 	if (!cfg->chat_get) {
-		s->allow = "POST";
-		cs_stream_fail(s, 405, "invalid_request", "GET /api/chat is "
-		    "disabled on this server; POST a JSON body", 0,
-		    "bad_request");
+		cs_stream_fail_method(s, "POST", "GET /api/chat is "
+		    "disabled on this server; POST a JSON body");
 		goto out;
 	}
 	if (!same_site(c)) {
-		cs_stream_fail(s, 403, "forbidden", "cross-site GET requests "
-		    "are refused; POST from your own page instead", 0,
-		    "bad_request");
+		cs_stream_fail(s, CS_FAIL_FORBIDDEN, "cross-site GET requests "
+		    "are refused; POST from your own page instead");
 		goto out;
 	}
 	/* EventSource reconnecting after the stream ended: a 204 makes it
@@ -455,39 +446,35 @@ serve_chat_get(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
 		snprintf(msg, sizeof(msg), "query: unknown, repeated or "
 		    "malformed parameter \"%.60s\" (accepted: prompt, model, "
 		    "format)", bad);
-		cs_stream_fail(s, 400, "invalid_request", msg, 0,
-		    "bad_request");
+		cs_stream_fail(s, CS_FAIL_INVALID, msg);
 		goto out;
 	}
 	r = cs_query_get(qs, "prompt", &prompt);
 	if (r == -2) {
 		snprintf(msg, sizeof(msg), "prompt: longer than %zu bytes",
 		    cfg->max_message_bytes);
-		cs_stream_fail(s, 413, "invalid_request", msg, 0,
-		    "bad_request");
+		cs_stream_fail(s, CS_FAIL_TOO_LARGE, msg);
 		goto out;
 	}
 	if (r != 1 || prompt.len == 0) {
-		cs_stream_fail(s, 400, "invalid_request", r == -1 ?
+		cs_stream_fail(s, CS_FAIL_INVALID, r == -1 ?
 		    "prompt: malformed %-escape" : "prompt: missing or empty "
-		    "(GET /api/chat?prompt=...)", 0, "bad_request");
+		    "(GET /api/chat?prompt=...)");
 		goto out;
 	}
 	if ((r = cs_query_get(qs, "model", &name)) < 0) {
-		cs_stream_fail(s, 400, "invalid_request", "model: malformed "
-		    "or too long", 0, "bad_request");
+		cs_stream_fail(s, CS_FAIL_INVALID, "model: malformed "
+		    "or too long");
 		goto out;
 	}
 	if ((root = json_object_new_object()) == NULL ||
 	    (msgs = json_object_new_array()) == NULL) {
-		cs_stream_fail(s, 500, "internal_error", "out of memory", 0,
-		    "internal_error");
+		cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
 		goto out;
 	}
 	json_object_object_add(root, "messages", msgs);
 	if ((m = json_object_new_object()) == NULL) {
-		cs_stream_fail(s, 500, "internal_error", "out of memory", 0,
-		    "internal_error");
+		cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
 		goto out;
 	}
 	json_object_array_add(msgs, m);
@@ -554,10 +541,8 @@ serve_ui_chat(struct cs_worker *w, struct cs_stream *s,
 	if (r == CS_OK)
 		run_chat(w, s, native.data, native.len, model);
 	else if (r != CS_EDONE)
-		cs_stream_fail(s, rerr.status ? rerr.status : 400, r ==
-		    CS_ENOMEM ? "internal_error" : "invalid_request",
-		    rerr.message, 0, r == CS_ENOMEM ? "internal_error" :
-		    "bad_request");
+		cs_stream_fail(s, r == CS_ENOMEM ? CS_FAIL_INTERNAL :
+		    rerr.fail, rerr.message);
 	cs_buf_free(&native);
 	return r;
 }
@@ -577,31 +562,29 @@ serve_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
 	cs_buf_init(&body, cfg->max_body_bytes + CS_BODY_CHUNK);
 	r = cs_conn_read_body(c, cfg->max_body_bytes, &body);
 	if (r == CS_ECLIENTGONE) {
-		s->outcome = "client_gone";
+		cs_stream_lost(s);
 		goto out;
 	}
 	if (r == CS_ETIMEOUT) {
-		cs_stream_fail(s, 408, "request_timeout", "the request body "
-		    "did not arrive within request_read_timeout_seconds", 0,
-		    "read_timeout");
+		cs_stream_fail(s, CS_FAIL_BODY_TIMEOUT, "the request body "
+		    "did not arrive within request_read_timeout_seconds");
 		goto out;
 	}
 	if (!is_json_type(cs_conn_param(c, "CONTENT_TYPE"))) {
-		cs_stream_fail(s, 415, "invalid_request", "Content-Type must "
-		    "be application/json", 0, "bad_request");
+		cs_stream_fail(s, CS_FAIL_MEDIA_TYPE, "Content-Type must "
+		    "be application/json");
 		goto out;
 	}
 	clen = content_length(cs_conn_param(c, "CONTENT_LENGTH"));
 	if (clen == -2) {
-		cs_stream_fail(s, 400, "invalid_request",
-		    "malformed Content-Length", 0, "bad_request");
+		cs_stream_fail(s, CS_FAIL_INVALID,
+		    "malformed Content-Length");
 		goto out;
 	}
 	if (r == CS_ETOOBIG || clen > (long long)cfg->max_body_bytes) {
 		snprintf(msg, sizeof(msg), "request body exceeds %zu bytes",
 		    cfg->max_body_bytes);
-		cs_stream_fail(s, 413, "invalid_request", msg, 0,
-		    "bad_request");
+		cs_stream_fail(s, CS_FAIL_TOO_LARGE, msg);
 		goto out;
 	}
 	if (serve_ui_chat(w, s, &body, model) != CS_EDONE)
@@ -614,7 +597,7 @@ out:
 void
 cs_handle(struct cs_worker *w, struct cs_conn *c)
 {
-	struct cs_stream s;
+	struct cs_stream *s;
 	struct cs_access a;
 	const char *method, *path = NULL, *model = NULL;
 	char id[CS_STREAM_ID_LEN + 1], logpath[256];
@@ -623,13 +606,17 @@ cs_handle(struct cs_worker *w, struct cs_conn *c)
 	int get;
 
 	new_stream_id(id);
-	cs_stream_init(&s, c, w->cfg, &cs_encoder_sse, id);
+	if ((s = cs_stream_new(c, w->cfg, &cs_encoder_sse, id)) == NULL) {
+		cs_warnx("%s: out of memory for a stream", id);
+		return;   /* the web server answers 502 */
+	}
 	method = cs_conn_param(c, "REQUEST_METHOD");
 	if (method == NULL)
 		method = "";
 	/* HEAD is GET without the body (stream.h), wherever GET is. */
-	s.head = strcmp(method, "HEAD") == 0;
-	get = s.head || strcmp(method, "GET") == 0;
+	if (strcmp(method, "HEAD") == 0)
+		cs_stream_set_head(s);
+	get = cs_stream_is_head(s) || strcmp(method, "GET") == 0;
 	rt = find_route(c, &path, model_id);
 	/* Only the chat endpoints read a body; every other answer drains it. */
 	if (w->overloaded || (rt != ROUTE_V1_CHAT &&
@@ -638,47 +625,40 @@ cs_handle(struct cs_worker *w, struct cs_conn *c)
 	if (w->overloaded) {
 		if (rt == ROUTE_V1_CHAT || rt == ROUTE_V1_MODELS ||
 		    rt == ROUTE_V1_MODEL || rt == ROUTE_V1_OTHER)
-			cs_stream_use(&s, &cs_encoder_openai_json);
-		cs_stream_fail(&s, 503, "overloaded", "the server is at "
-		    "capacity (every worker is busy); retry shortly", 1,
-		    "overloaded");
+			cs_stream_use(s, &cs_encoder_openai_json);
+		cs_stream_fail_retry(s, CS_FAIL_OVERLOADED, "the server is at "
+		    "capacity (every worker is busy); retry shortly", 1);
 	} else if (rt == ROUTE_NONE)
-		cs_stream_fail(&s, 404, "not_found", "no such endpoint "
-		    "(GET /api/openapi.json lists them)", 0,
-		    "bad_request");
+		cs_stream_fail(s, CS_FAIL_NOT_FOUND, "no such endpoint "
+		    "(GET /api/openapi.json lists them)");
 	else if (rt == ROUTE_V1_OTHER)
-		cs_openai_not_found(c, &s, path);
+		cs_openai_not_found(c, s, path);
 	else if (rt == ROUTE_V1_CHAT)
-		cs_openai_chat(w, c, &s, &model);
+		cs_openai_chat(w, c, s, &model);
 	else if (rt == ROUTE_V1_MODELS || rt == ROUTE_V1_MODEL)
-		cs_openai_models(w, c, &s, rt == ROUTE_V1_MODEL ? model_id :
+		cs_openai_models(w, c, s, rt == ROUTE_V1_MODEL ? model_id :
 		    NULL);
-	else if (rt != ROUTE_CHAT && !get) {
-		s.allow = "GET, HEAD";
-		cs_stream_fail(&s, 405, "invalid_request", "use GET here", 0,
-		    "bad_request");
-	} else if (rt == ROUTE_MODELS)
-		serve_models(w->cfg, &s);
-	else if (rt == ROUTE_OPENAPI) {
-		cs_stream_reply(&s, 200, "application/json", cs_openapi_json,
+	else if (rt != ROUTE_CHAT && !get)
+		cs_stream_fail_method(s, "GET, HEAD", "use GET here");
+	else if (rt == ROUTE_MODELS)
+		serve_models(w->cfg, s);
+	else if (rt == ROUTE_OPENAPI)
+		cs_stream_reply(s, 200, "application/json", cs_openapi_json,
 		    cs_openapi_json_len);
-		s.outcome = "done";
-	}
 	else if (rt == ROUTE_INFO)
-		cs_check_info(w->cfg, c, &s);
+		cs_check_info(w->cfg, c, s);
 	else if (rt == ROUTE_CHECK)
-		cs_check_stream(w->cfg, c, &s);
-	else if (choose_encoder(c, &s) != 0)
-		cs_stream_fail(&s, 400, "invalid_request", "format: must be "
-		    "text or sse", 0, "bad_request");
+		cs_check_stream(w->cfg, c, s);
+	else if (choose_encoder(c, s) != 0)
+		cs_stream_fail(s, CS_FAIL_INVALID, "format: must be "
+		    "text or sse");
 	else if (get)
-		serve_chat_get(w, c, &s, &model);
-	else if (strcmp(method, "POST") != 0) {
-		s.allow = w->cfg->chat_get ? "GET, HEAD, POST" : "POST";
-		cs_stream_fail(&s, 405, "invalid_request",
-		    "use POST with a JSON body", 0, "bad_request");
-	} else
-		serve_chat(w, c, &s, &model);
+		serve_chat_get(w, c, s, &model);
+	else if (strcmp(method, "POST") != 0)
+		cs_stream_fail_method(s, w->cfg->chat_get ? "GET, HEAD, POST" :
+		    "POST", "use POST with a JSON body");
+	else
+		serve_chat(w, c, s, &model);
 
 	memset(&a, 0, sizeof(a));
 	/* Log the path without its query string. */
@@ -692,17 +672,7 @@ cs_handle(struct cs_worker *w, struct cs_conn *c)
 	a.method = method;
 	a.path = path;
 	a.model = model;
-	a.status = s.status;
-	a.outcome = s.outcome;
-	a.ttfd_ms = s.t_first_delta < 0 ? -1 : (long)(s.t_first_delta -
-	    s.t_start);
-	a.duration_ms = (long)(cs_now_ms() - s.t_start);
-	a.deltas = s.deltas;
-	a.prompt_tokens = s.prompt_tokens;
-	a.completion_tokens = s.completion_tokens;
-	a.bytes_out = cs_conn_bytes_out(c);
-	a.retries = s.retries;
-	a.error = s.error[0] ? s.error : NULL;
+	cs_stream_account(s, &a);
 	cs_log_access(&a);
-	cs_stream_cleanup(&s);
+	cs_stream_free(s);
 }

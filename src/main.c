@@ -226,11 +226,12 @@ log_read_timeout(long long t0)
 
 	memset(&a, 0, sizeof(a));
 	a.id = "-";
-	a.outcome = "read_timeout";
+	a.outcome = cs_outcome_name(CS_OUTCOME_READ_TIMEOUT);
 	a.ttfd_ms = -1;
 	a.duration_ms = (long)(cs_now_ms() - t0);
 	a.prompt_tokens = a.completion_tokens = -1;
-	a.error = "request_timeout";   /* as the 408 a body timeout gets */
+	/* As the 408 a body timeout gets. */
+	a.error = cs_failure(CS_FAIL_BODY_TIMEOUT)->type;
 	cs_log_access(&a);
 }
 

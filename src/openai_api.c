@@ -54,10 +54,9 @@ struct oai_opts {
 };
 
 static int
-bad(struct cs_stream *s, int status, const char *type, const char *msg)
+bad(struct cs_stream *s, enum cs_fail f, const char *msg)
 {
-	cs_stream_fail(s, status, type, msg, 0, status >= 500 ?
-	    "internal_error" : "bad_request");
+	cs_stream_fail(s, f, msg);
 	return -1;
 }
 
@@ -73,7 +72,7 @@ take_bool(struct cs_stream *s, struct json_object *o, const char *key,
 		return 0;
 	if (v != NULL && !json_object_is_type(v, json_type_boolean)) {
 		snprintf(msg, sizeof(msg), "%s: must be a boolean", key);
-		return bad(s, 400, "invalid_request", msg);
+		return bad(s, CS_FAIL_INVALID, msg);
 	}
 	if (v != NULL)
 		*val = json_object_get_boolean(v);
@@ -91,14 +90,14 @@ take_stream_options(struct cs_stream *s, struct json_object *root,
 	if (!json_object_object_get_ex(root, "stream_options", &so))
 		return 0;
 	if (so != NULL && !json_object_is_type(so, json_type_object))
-		return bad(s, 400, "invalid_request",
+		return bad(s, CS_FAIL_INVALID,
 		    "stream_options: must be an object");
 	if (so != NULL && (take_bool(s, so, "include_usage",
 	    &opts->include_usage) != 0 || take_bool(s, so,
 	    "include_obfuscation", &ignored) != 0))
 		return -1;
 	if (so != NULL && json_object_object_length(so) > 0)
-		return bad(s, 400, "invalid_request", "stream_options: only "
+		return bad(s, CS_FAIL_INVALID, "stream_options: only "
 		    "include_usage and include_obfuscation are accepted");
 	json_object_object_del(root, "stream_options");
 	return 0;
@@ -114,7 +113,7 @@ take_max_completion_tokens(struct cs_stream *s, struct json_object *root)
 		return 0;
 	if (v != NULL && json_object_object_get_ex(root, "max_tokens", &old)
 	    && old != NULL)
-		return bad(s, 400, "invalid_request", "max_completion_tokens: "
+		return bad(s, CS_FAIL_INVALID, "max_completion_tokens: "
 		    "send it or max_tokens, not both");
 	if (v != NULL)
 		json_object_object_add(root, "max_tokens", json_object_get(v));
@@ -135,7 +134,8 @@ printable(const char *p, size_t n)
 
 /* An unknown model is OpenAI's 404 model_not_found. */
 static int
-check_model(struct cs_stream *s, struct json_object *root)
+check_model(const struct cs_config *cfg, struct cs_stream *s,
+    struct json_object *root)
 {
 	struct json_object *v;
 	const char *name;
@@ -147,7 +147,7 @@ check_model(struct cs_stream *s, struct json_object *root)
 		return 0;   /* absent or not a string: request.c says so */
 	name = json_object_get_string(v);
 	n = (size_t)json_object_get_string_len(v);
-	if (n == 0 || cs_config_model(s->cfg, name) != NULL)
+	if (n == 0 || cs_config_model(cfg, name) != NULL)
 		return 0;
 	if (n <= OAI_ECHO_MAX && printable(name, n))
 		snprintf(msg, sizeof(msg), "The model `%s` does not exist on "
@@ -155,7 +155,7 @@ check_model(struct cs_stream *s, struct json_object *root)
 	else
 		snprintf(msg, sizeof(msg), "The model does not exist on this "
 		    "server (GET /api/v1/models lists them)");
-	return bad(s, 404, "model_not_found", msg);
+	return bad(s, CS_FAIL_MODEL_NOT_FOUND, msg);
 }
 
 static int
@@ -167,7 +167,7 @@ drop_ignored(struct cs_stream *s, struct json_object *root)
 	if (take_bool(s, root, "logprobs", &logprobs) != 0)
 		return -1;
 	if (logprobs)
-		return bad(s, 400, "invalid_request", "logprobs: not "
+		return bad(s, CS_FAIL_INVALID, "logprobs: not "
 		    "available on this server");
 	for (i = 0; i < CS_ARRAY_LEN(ignored_fields); i++)
 		json_object_object_del(root, ignored_fields[i]);
@@ -176,13 +176,14 @@ drop_ignored(struct cs_stream *s, struct json_object *root)
 
 /* Read and remove the OpenAI-only fields of root; -1 after a failure. */
 static int
-prepass(struct cs_stream *s, struct json_object *root, struct oai_opts *o)
+prepass(const struct cs_config *cfg, struct cs_stream *s,
+    struct json_object *root, struct oai_opts *o)
 {
 	if (take_bool(s, root, "stream", &o->stream) != 0 ||
 	    take_stream_options(s, root, o) != 0 ||
 	    take_max_completion_tokens(s, root) != 0 ||
 	    drop_ignored(s, root) != 0 ||
-	    check_model(s, root) != 0)
+	    check_model(cfg, s, root) != 0)
 		return -1;
 	return 0;
 }
@@ -222,7 +223,7 @@ run(struct cs_worker *w, struct cs_stream *s, const char *body, size_t len,
 	enum cs_err r;
 
 	memset(&rerr, 0, sizeof(rerr));
-	if (root != NULL && prepass(s, root, &opts) != 0)
+	if (root != NULL && prepass(w->cfg, s, root, &opts) != 0)
 		goto out;
 	if (root != NULL) {
 		body = json_object_to_json_string_ext(root,
@@ -231,22 +232,22 @@ run(struct cs_worker *w, struct cs_stream *s, const char *body, size_t len,
 	}
 	r = cs_request_parse(w->cfg, body, len, &req, &rerr);
 	if (r != CS_OK) {
-		bad(s, r == CS_ENOMEM ? 500 : rerr.status ? rerr.status : 400,
-		    r == CS_ENOMEM || r == CS_ECONFIG ? "internal_error" :
-		    "invalid_request", rerr.message[0] ? rerr.message :
+		bad(s, r == CS_ENOMEM || r == CS_ECONFIG ? CS_FAIL_INTERNAL :
+		    rerr.fail, rerr.message[0] ? rerr.message :
 		    "out of memory");
 		goto out;
 	}
-	*model = s->enc.model = req->model->name;
+	*model = req->model->name;
+	cs_stream_set_model(s, *model);
 	if (opts.stream)
 		cs_stream_use(s, &cs_encoder_openai);
 	if (opts.stream && opts.include_usage)
-		s->enc.flags |= CS_ENC_INCLUDE_USAGE;
+		cs_stream_set_flags(s, CS_ENC_INCLUDE_USAGE);
 	prov = cs_provider_for(req->model->up->provider_eff);
 	if (prov->run != NULL)
 		prov->run(w->cfg, req, s);
 	else
-		cs_upstream_run(w->up, prov, req, s, &s->retries);
+		cs_upstream_run(w->up, prov, req, s);
 	cs_stream_end(s);
 out:
 	cs_request_free(req);
@@ -273,27 +274,24 @@ cs_openai_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
 	char msg[96];
 
 	cs_stream_use(s, &cs_encoder_openai_json);
-	s->enc.created = (long long)time(NULL);
 	cs_buf_init(&body, w->cfg->max_body_bytes + CS_BODY_CHUNK);
 	r = cs_conn_read_body(c, w->cfg->max_body_bytes, &body);
 	if (method == NULL || strcmp(method, "POST") != 0) {
-		s->allow = "POST";
-		bad(s, 405, "invalid_request", "use POST with a JSON body");
+		cs_stream_fail_method(s, "POST", "use POST with a JSON body");
 	} else if (r == CS_ECLIENTGONE)
-		s->outcome = "client_gone";
+		cs_stream_lost(s);
 	else if (r == CS_ETIMEOUT)
-		cs_stream_fail(s, 408, "request_timeout", "the request body did "
-		    "not arrive within request_read_timeout_seconds", 0,
-		    "read_timeout");
+		cs_stream_fail(s, CS_FAIL_BODY_TIMEOUT, "the request body did "
+		    "not arrive within request_read_timeout_seconds");
 	else if (!json_content(cs_conn_param(c, "CONTENT_TYPE")))
-		bad(s, 415, "invalid_request", "Content-Type must be "
+		bad(s, CS_FAIL_MEDIA_TYPE, "Content-Type must be "
 		    "application/json");
 	else if (r == CS_ETOOBIG) {
 		snprintf(msg, sizeof(msg), "request body exceeds %zu bytes",
 		    w->cfg->max_body_bytes);
-		bad(s, 413, "invalid_request", msg);
+		bad(s, CS_FAIL_TOO_LARGE, msg);
 	} else if (r != CS_OK)
-		bad(s, 500, "internal_error", "out of memory");
+		bad(s, CS_FAIL_INTERNAL, "out of memory");
 	else
 		run(w, s, body.data ? body.data : "", body.len, model);
 	cs_buf_free(&body);
@@ -344,13 +342,12 @@ reply_json(struct cs_stream *s, struct json_object *obj)
 	const char *body;
 
 	if (obj == NULL) {
-		bad(s, 500, "internal_error", "out of memory");
+		bad(s, CS_FAIL_INTERNAL, "out of memory");
 		return;
 	}
 	body = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	cs_stream_reply(s, 200, "application/json", body, strlen(body));
-	s->outcome = "done";
 	json_object_put(obj);
 }
 
@@ -380,7 +377,7 @@ serve_model(const struct cs_config *cfg, struct cs_stream *s,
 		else
 			snprintf(msg, sizeof(msg), "The model does not exist "
 			    "or you do not have access to it.");
-		bad(s, 404, "model_not_found", msg);
+		bad(s, CS_FAIL_MODEL_NOT_FOUND, msg);
 	}
 	cs_buf_free(&name);
 }
@@ -392,9 +389,9 @@ cs_openai_models(struct cs_worker *w, struct cs_conn *c,
 	const char *method = cs_conn_param(c, "REQUEST_METHOD");
 
 	cs_stream_use(s, &cs_encoder_openai_json);
-	if (method == NULL || (strcmp(method, "GET") != 0 && !s->head)) {
-		s->allow = "GET, HEAD";
-		bad(s, 405, "invalid_request", "use GET here");
+	if (method == NULL || (strcmp(method, "GET") != 0 &&
+	    !cs_stream_is_head(s))) {
+		cs_stream_fail_method(s, "GET, HEAD", "use GET here");
 	} else if (id != NULL)
 		serve_model(w->cfg, s, id);
 	else
@@ -417,5 +414,5 @@ cs_openai_not_found(struct cs_conn *c, struct cs_stream *s,
 	    "/api/openapi.json lists the endpoints)",
 	    cs_echo(em, method, strlen(method)),
 	    cs_echo(ep, path, strcspn(path, "?#")));
-	bad(s, 404, "not_found", msg);
+	bad(s, CS_FAIL_NOT_FOUND, msg);
 }

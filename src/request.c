@@ -150,15 +150,18 @@ trim_utf8_tail(char *msg)
 		msg[k - 1] = '\0';
 }
 
-static void seterr(struct cs_reqerr *, int, const char *, ...)
+static void seterr(struct cs_reqerr *, enum cs_fail, const char *, ...)
     __attribute__((format(printf, 3, 4)));
+/* The two refusals: a wrong request (400), one over a size limit (413). */
+#define refuse(err, ...)      seterr(err, CS_FAIL_INVALID, __VA_ARGS__)
+#define refuse_size(err, ...) seterr(err, CS_FAIL_TOO_LARGE, __VA_ARGS__)
 
 static void
-seterr(struct cs_reqerr *err, int status, const char *fmt, ...)
+seterr(struct cs_reqerr *err, enum cs_fail fail, const char *fmt, ...)
 {
 	va_list ap;
 
-	err->status = status;
+	err->fail = fail;
 	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
@@ -220,10 +223,10 @@ static int
 unexpected(const unsigned char *p, size_t i, struct cs_reqerr *err)
 {
 	if (p[i] > 0x20 && p[i] < 0x7f)
-		seterr(err, 400, "invalid JSON at byte %zu: unexpected "
+		refuse(err, "invalid JSON at byte %zu: unexpected "
 		    "character '%c'", i, p[i]);
 	else
-		seterr(err, 400, "invalid JSON at byte %zu: unexpected "
+		refuse(err, "invalid JSON at byte %zu: unexpected "
 		    "byte 0x%02x", i, p[i]);
 	return -1;
 }
@@ -246,14 +249,14 @@ scan_body(const char *body, size_t len, struct cs_reqerr *err)
 	int in_str = 0;
 
 	if (len >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
-		seterr(err, 400, "body: starts with a byte order mark "
+		refuse(err, "body: starts with a byte order mark "
 		    "(not allowed)");
 		return -1;
 	}
 	while (i < len) {
 		if (p[i] >= 0x80) {
 			if ((l = utf8_seq(p + i, len - i)) == 0) {
-				seterr(err, 400, "body: invalid UTF-8 at "
+				refuse(err, "body: invalid UTF-8 at "
 				    "byte %zu", i);
 				return -1;
 			}
@@ -268,7 +271,7 @@ scan_body(const char *body, size_t len, struct cs_reqerr *err)
 			else if (p[i] == '\\') {
 				if (len - i >= 6 &&
 				    memcmp(p + i + 1, "u0000", 5) == 0) {
-					seterr(err, 400, "invalid JSON at byte "
+					refuse(err, "invalid JSON at byte "
 					    "%zu: \\u0000 (NUL) is not allowed "
 					    "in strings", i);
 					return -1;
@@ -279,7 +282,7 @@ scan_body(const char *body, size_t len, struct cs_reqerr *err)
 				if (i + 1 < len && p[i + 1] < 0x80)
 					i++;
 			} else if (p[i] < 0x20) {
-				seterr(err, 400, "invalid JSON at byte %zu: "
+				refuse(err, "invalid JSON at byte %zu: "
 				    "unescaped control character 0x%02x in a "
 				    "string", i, p[i]);
 				return -1;
@@ -321,18 +324,18 @@ parse_json(const char *body, size_t len, struct json_object **out,
 	for (i = 0; i < len && is_ws((unsigned char)body[i]); i++)
 		continue;
 	if (i == len) {
-		seterr(err, 400, "body: empty (expected a JSON object)");
+		refuse(err, "body: empty (expected a JSON object)");
 		goto fail;
 	}
 	/* Checked here because json-c cannot tell a complete top-level
 	 * number from one cut short, and "must be an object" is clearer. */
 	if (body[i] != '{') {
-		seterr(err, 400, "body: must be a JSON object");
+		refuse(err, "body: must be a JSON object");
 		goto fail;
 	}
 	r = CS_ENOMEM;
 	if ((tok = json_tokener_new_ex(CS_JSON_MAX_DEPTH)) == NULL) {
-		seterr(err, 500, "out of memory");
+		seterr(err, CS_FAIL_INTERNAL, "out of memory");
 		goto fail;
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
@@ -343,24 +346,24 @@ parse_json(const char *body, size_t len, struct json_object **out,
 	end = json_tokener_get_parse_end(tok);
 	if (obj == NULL) {
 		if (jerr == json_tokener_continue)
-			seterr(err, 400, "invalid JSON at byte %zu: unexpected "
+			refuse(err, "invalid JSON at byte %zu: unexpected "
 			    "end of input", len);
 		else if (jerr == json_tokener_error_depth)
-			seterr(err, 400, "invalid JSON at byte %zu: nested "
+			refuse(err, "invalid JSON at byte %zu: nested "
 			    "deeper than %d levels", end, CS_JSON_MAX_DEPTH);
 		else
-			seterr(err, 400, "invalid JSON at byte %zu: %s", end,
+			refuse(err, "invalid JSON at byte %zu: %s", end,
 			    json_tokener_error_desc(jerr));
 		goto fail;
 	}
 	for (i = end; i < len; i++)
 		if (!is_ws((unsigned char)body[i])) {
-			seterr(err, 400, "invalid JSON at byte %zu: data after "
+			refuse(err, "invalid JSON at byte %zu: data after "
 			    "the object", i);
 			goto fail;
 		}
 	if (!json_object_is_type(obj, json_type_object)) {
-		seterr(err, 400, "body: must be a JSON object");
+		refuse(err, "body: must be a JSON object");
 		goto fail;
 	}
 	*out = obj;
@@ -406,7 +409,7 @@ check_str(struct json_object *v, const char *where, size_t max, int toobig,
 	int l;
 
 	if (!json_object_is_type(v, json_type_string)) {
-		seterr(err, 400, "%s: must be a string", where);
+		refuse(err, "%s: must be a string", where);
 		return CS_EBADINPUT;
 	}
 	*s = json_object_get_string(v);
@@ -414,16 +417,16 @@ check_str(struct json_object *v, const char *where, size_t max, int toobig,
 	*n = l < 0 ? 0 : (size_t)l;
 	if (*n > max) {
 		if (toobig) {
-			seterr(err, 413, "%s: exceeds the limit of %zu bytes",
+			refuse_size(err, "%s: exceeds the limit of %zu bytes",
 			    where, max);
 			return CS_ETOOBIG;
 		}
-		seterr(err, 400, "%s: longer than %zu bytes", where, max);
+		refuse(err, "%s: longer than %zu bytes", where, max);
 		return CS_EBADINPUT;
 	}
 	/* The pre-scan refuses \u0000; this keeps the rule local. */
 	if (memchr(*s, '\0', *n) != NULL) {
-		seterr(err, 400, "%s: contains a NUL character (U+0000)",
+		refuse(err, "%s: contains a NUL character (U+0000)",
 		    where);
 		return CS_EBADINPUT;
 	}
@@ -448,7 +451,7 @@ set_content(struct cs_message *m, const char *s, size_t n,
     struct cs_reqerr *err)
 {
 	if ((m->content = dupmem(s, n)) == NULL) {
-		seterr(err, 500, "out of memory");
+		seterr(err, CS_FAIL_INTERNAL, "out of memory");
 		return CS_ENOMEM;
 	}
 	m->content_len = n;
@@ -471,20 +474,20 @@ check_part(struct json_object *part, size_t i, size_t j, size_t max,
 	enum cs_err r;
 
 	if (!json_object_is_type(part, json_type_object)) {
-		seterr(err, 400, "messages[%zu].content[%zu]: must be an "
+		refuse(err, "messages[%zu].content[%zu]: must be an "
 		    "object {\"type\":\"text\",\"text\":...}", i, j);
 		return CS_EBADINPUT;
 	}
 	snprintf(where, sizeof(where), "messages[%zu].content[%zu].type", i,
 	    j);
 	if ((v = cs_json_opt_field(part, "type")) == NULL) {
-		seterr(err, 400, "%s: missing", where);
+		refuse(err, "%s: missing", where);
 		return CS_EBADINPUT;
 	}
 	if ((r = check_str(v, where, SIZE_MAX, 0, &type, &tlen, err)) != CS_OK)
 		return r;
 	if (strcmp(type, "text") != 0) {
-		seterr(err, 400, "%s: unsupported part type \"%s\" (only "
+		refuse(err, "%s: unsupported part type \"%s\" (only "
 		    "\"text\")", where, cs_echo(q, type, tlen));
 		return CS_EBADINPUT;
 	}
@@ -493,7 +496,7 @@ check_part(struct json_object *part, size_t i, size_t j, size_t max,
 	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
 		key = json_object_iter_peek_name(&it);
 		if (strcmp(key, "type") != 0 && strcmp(key, "text") != 0) {
-			seterr(err, 400, "messages[%zu].content[%zu]: unknown "
+			refuse(err, "messages[%zu].content[%zu]: unknown "
 			    "field \"%s\"", i, j, cs_echo(q, key, strlen(key)));
 			return CS_EBADINPUT;
 		}
@@ -501,13 +504,13 @@ check_part(struct json_object *part, size_t i, size_t j, size_t max,
 	snprintf(where, sizeof(where), "messages[%zu].content[%zu].text", i,
 	    j);
 	if ((v = cs_json_opt_field(part, "text")) == NULL) {
-		seterr(err, 400, "%s: missing", where);
+		refuse(err, "%s: missing", where);
 		return CS_EBADINPUT;
 	}
 	if ((r = check_str(v, where, SIZE_MAX, 0, s, n, err)) != CS_OK)
 		return r;
 	if (*n > max) {
-		seterr(err, 413, "messages[%zu].content: exceeds the limit "
+		refuse_size(err, "messages[%zu].content: exceeds the limit "
 		    "of %zu bytes", i, max);
 		return CS_ETOOBIG;
 	}
@@ -531,14 +534,14 @@ parts_content(struct json_object *arr, size_t i, size_t max,
 		    max, &s, &n, err)) != CS_OK)
 			return r;
 		if (n > max - total) {
-			seterr(err, 413, "messages[%zu].content: exceeds the "
+			refuse_size(err, "messages[%zu].content: exceeds the "
 			    "limit of %zu bytes", i, max);
 			return CS_ETOOBIG;
 		}
 		total += n;
 	}
 	if ((m->content = malloc(total + 1)) == NULL) {
-		seterr(err, 500, "out of memory");
+		seterr(err, CS_FAIL_INTERNAL, "out of memory");
 		return CS_ENOMEM;
 	}
 	total = 0;
@@ -569,7 +572,7 @@ parse_role(struct json_object *o, size_t i, struct cs_message *m,
 
 	snprintf(where, sizeof(where), "messages[%zu].role", i);
 	if ((v = cs_json_opt_field(o, "role")) == NULL) {
-		seterr(err, 400, "%s: missing", where);
+		refuse(err, "%s: missing", where);
 		return CS_EBADINPUT;
 	}
 	if ((r = check_str(v, where, SIZE_MAX, 0, &s, &n, err)) != CS_OK)
@@ -587,7 +590,7 @@ parse_role(struct json_object *o, size_t i, struct cs_message *m,
 		m->developer = 1;
 		return CS_OK;
 	}
-	seterr(err, 400, "%s: unknown role \"%s\" (expected system, "
+	refuse(err, "%s: unknown role \"%s\" (expected system, "
 	    "developer, user, assistant or tool)", where, cs_echo(q, s, n));
 	return CS_EBADINPUT;
 }
@@ -606,7 +609,7 @@ check_fields(struct json_object *o, const char *const *list, size_t n,
 	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
 		key = json_object_iter_peek_name(&it);
 		if (!cs_str_in_list(key, list, n)) {
-			seterr(err, 400, "%s: unknown field \"%s\"", where,
+			refuse(err, "%s: unknown field \"%s\"", where,
 			    cs_echo(q, key, strlen(key)));
 			return CS_EBADINPUT;
 		}
@@ -627,13 +630,13 @@ check_function_type(struct json_object *o, const char *where,
 
 	snprintf(w, sizeof(w), "%s.type", where);
 	if ((v = cs_json_opt_field(o, "type")) == NULL) {
-		seterr(err, 400, "%s: missing (must be \"function\")", w);
+		refuse(err, "%s: missing (must be \"function\")", w);
 		return CS_EBADINPUT;
 	}
 	if ((r = check_str(v, w, SIZE_MAX, 0, &s, &n, err)) != CS_OK)
 		return r;
 	if (strcmp(s, "function") != 0) {
-		seterr(err, 400, "%s: unsupported %s type \"%s\" (only "
+		refuse(err, "%s: unsupported %s type \"%s\" (only "
 		    "\"function\")", w, what, cs_echo(q, s, n));
 		return CS_EBADINPUT;
 	}
@@ -647,11 +650,11 @@ function_obj(struct json_object *o, const char *where, struct cs_reqerr *err)
 	struct json_object *v;
 
 	if ((v = cs_json_opt_field(o, "function")) == NULL) {
-		seterr(err, 400, "%s.function: missing", where);
+		refuse(err, "%s.function: missing", where);
 		return NULL;
 	}
 	if (!json_object_is_type(v, json_type_object)) {
-		seterr(err, 400, "%s.function: must be an object", where);
+		refuse(err, "%s.function: must be an object", where);
 		return NULL;
 	}
 	return v;
@@ -670,20 +673,20 @@ check_fname(struct json_object *fn, const char *where, const char **s,
 
 	snprintf(w, sizeof(w), "%s.function.name", where);
 	if ((v = cs_json_opt_field(fn, "name")) == NULL) {
-		seterr(err, 400, "%s: missing", w);
+		refuse(err, "%s: missing", w);
 		return CS_EBADINPUT;
 	}
 	if ((r = check_str(v, w, MAX_TOOLNAME, 0, s, n, err)) != CS_OK)
 		return r;
 	if (*n == 0) {
-		seterr(err, 400, "%s: must not be empty", w);
+		refuse(err, "%s: must not be empty", w);
 		return CS_EBADINPUT;
 	}
 	for (k = 0; k < *n; k++) {
 		c = (unsigned char)(*s)[k];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		    (c >= '0' && c <= '9') || c == '_' || c == '-')) {
-			seterr(err, 400, "%s: \"%s\" has characters other "
+			refuse(err, "%s: \"%s\" has characters other "
 			    "than A-Z, a-z, 0-9, _ and -", w, cs_echo(q, *s, *n));
 			return CS_EBADINPUT;
 		}
@@ -705,7 +708,7 @@ parse_tool(const struct cs_config *cfg, struct json_object *o, size_t j,
 	*out = NULL;
 	snprintf(where, sizeof(where), "tools[%zu]", j);
 	if (!json_object_is_type(o, json_type_object)) {
-		seterr(err, 400, "%s: must be an object {\"type\":\"function\","
+		refuse(err, "%s: must be an object {\"type\":\"function\","
 		    "\"function\":{...}}", where);
 		return CS_EBADINPUT;
 	}
@@ -740,7 +743,7 @@ parse_tool(const struct cs_config *cfg, struct json_object *o, size_t j,
 	}
 	if ((v = cs_json_opt_field(fn, "parameters")) != NULL) {
 		if (!json_object_is_type(v, json_type_object)) {
-			seterr(err, 400, "%s.function.parameters: must be a "
+			refuse(err, "%s.function.parameters: must be a "
 			    "JSON schema object", where);
 			r = CS_EBADINPUT;
 			goto fail;
@@ -749,7 +752,7 @@ parse_tool(const struct cs_config *cfg, struct json_object *o, size_t j,
 	}
 	if ((v = cs_json_opt_field(fn, "strict")) != NULL) {
 		if (!json_object_is_type(v, json_type_boolean)) {
-			seterr(err, 400, "%s.function.strict: must be true or "
+			refuse(err, "%s.function.strict: must be true or "
 			    "false", where);
 			r = CS_EBADINPUT;
 			goto fail;
@@ -761,7 +764,7 @@ parse_tool(const struct cs_config *cfg, struct json_object *o, size_t j,
 	return CS_OK;
 fail:
 	if (r == CS_ENOMEM)
-		seterr(err, 500, "out of memory");
+		seterr(err, CS_FAIL_INTERNAL, "out of memory");
 	json_object_put(nt);
 	return r;
 }
@@ -788,22 +791,22 @@ parse_tools(const struct cs_config *cfg, struct json_object *top,
 	if ((v = cs_json_opt_field(top, "tools")) == NULL)
 		return CS_OK;
 	if (!json_object_is_type(v, json_type_array)) {
-		seterr(err, 400, "tools: must be an array");
+		refuse(err, "tools: must be an array");
 		return CS_EBADINPUT;
 	}
 	if ((n = json_object_array_length(v)) == 0)
 		return CS_OK;
 	if (!cfg->client_tools) {
-		seterr(err, 400, "tools: not allowed by this server");
+		refuse(err, "tools: not allowed by this server");
 		return CS_EBADINPUT;
 	}
 	if (n > MAX_TOOLS) {
-		seterr(err, 400, "tools: too many (%zu > max %d)", n,
+		refuse(err, "tools: too many (%zu > max %d)", n,
 		    MAX_TOOLS);
 		return CS_EBADINPUT;
 	}
 	if ((req->tools = json_object_new_array()) == NULL) {
-		seterr(err, 500, "out of memory");
+		seterr(err, CS_FAIL_INTERNAL, "out of memory");
 		return CS_ENOMEM;
 	}
 	for (j = 0; j < n; j++) {
@@ -812,14 +815,14 @@ parse_tools(const struct cs_config *cfg, struct json_object *top,
 			return r;
 		if (json_object_array_add(req->tools, t) != 0) {
 			json_object_put(t);
-			seterr(err, 500, "out of memory");
+			seterr(err, CS_FAIL_INTERNAL, "out of memory");
 			return CS_ENOMEM;
 		}
 		req->n_tools = j + 1;
 		for (k = 0; k < j; k++)
 			if (strcmp(tool_name(req->tools, k),
 			    tool_name(req->tools, j)) == 0) {
-				seterr(err, 400, "tools[%zu].function.name: "
+				refuse(err, "tools[%zu].function.name: "
 				    "\"%s\" repeats tools[%zu]", j,
 				    cs_echo(q, tool_name(req->tools, j),
 				    strlen(tool_name(req->tools, j))), k);
@@ -854,12 +857,12 @@ parse_tool_choice(struct json_object *top, struct cs_chat_request *req,
 		else if (strcmp(s, "required") == 0)
 			req->tool_choice = CS_TOOL_CHOICE_REQUIRED;
 		else {
-			seterr(err, 400, "tool_choice: %s", TOOL_CHOICE_RULE);
+			refuse(err, "tool_choice: %s", TOOL_CHOICE_RULE);
 			return CS_EBADINPUT;
 		}
 		if (req->tools == NULL) {
 			if (req->tool_choice == CS_TOOL_CHOICE_REQUIRED) {
-				seterr(err, 400, "tool_choice: \"required\" "
+				refuse(err, "tool_choice: \"required\" "
 				    "needs tools");
 				return CS_EBADINPUT;
 			}
@@ -869,7 +872,7 @@ parse_tool_choice(struct json_object *top, struct cs_chat_request *req,
 		return CS_OK;
 	}
 	if (!json_object_is_type(v, json_type_object)) {
-		seterr(err, 400, "tool_choice: %s", TOOL_CHOICE_RULE);
+		refuse(err, "tool_choice: %s", TOOL_CHOICE_RULE);
 		return CS_EBADINPUT;
 	}
 	if ((r = check_fields(v, tool_fields, CS_ARRAY_LEN(tool_fields),
@@ -887,12 +890,12 @@ parse_tool_choice(struct json_object *top, struct cs_chat_request *req,
 		if (strcmp(tool_name(req->tools, k), s) == 0)
 			break;
 	if (k == req->n_tools) {
-		seterr(err, 400, "tool_choice.function.name: \"%s\" is not one "
+		refuse(err, "tool_choice.function.name: \"%s\" is not one "
 		    "of the tools", cs_echo(q, s, n));
 		return CS_EBADINPUT;
 	}
 	if ((req->tool_choice_name = dupmem(s, n)) == NULL) {
-		seterr(err, 500, "out of memory");
+		seterr(err, CS_FAIL_INTERNAL, "out of memory");
 		return CS_ENOMEM;
 	}
 	req->tool_choice = CS_TOOL_CHOICE_NAMED;
@@ -912,7 +915,7 @@ parse_tool_call(const struct cs_config *cfg, struct json_object *o,
 
 	snprintf(where, sizeof(where), "messages[%zu].tool_calls[%zu]", i, j);
 	if (!json_object_is_type(o, json_type_object)) {
-		seterr(err, 400, "%s: must be an object {\"id\",\"type\":"
+		refuse(err, "%s: must be an object {\"id\",\"type\":"
 		    "\"function\",\"function\":{\"name\",\"arguments\"}}",
 		    where);
 		return CS_EBADINPUT;
@@ -923,13 +926,13 @@ parse_tool_call(const struct cs_config *cfg, struct json_object *o,
 		return r;
 	snprintf(w, sizeof(w), "%s.id", where);
 	if ((v = cs_json_opt_field(o, "id")) == NULL) {
-		seterr(err, 400, "%s: missing", w);
+		refuse(err, "%s: missing", w);
 		return CS_EBADINPUT;
 	}
 	if ((r = check_str(v, w, MAX_TOOLID_BYTES, 0, &s, &n, err)) != CS_OK)
 		return r;
 	if (n == 0) {
-		seterr(err, 400, "%s: must not be empty", w);
+		refuse(err, "%s: must not be empty", w);
 		return CS_EBADINPUT;
 	}
 	if ((tc->id = dupmem(s, n)) == NULL)
@@ -945,7 +948,7 @@ parse_tool_call(const struct cs_config *cfg, struct json_object *o,
 		goto nomem;
 	snprintf(w, sizeof(w), "%s.function.arguments", where);
 	if ((v = cs_json_opt_field(fn, "arguments")) == NULL) {
-		seterr(err, 400, "%s: missing (a string of JSON)", w);
+		refuse(err, "%s: missing (a string of JSON)", w);
 		return CS_EBADINPUT;
 	}
 	if ((r = check_str(v, w, cfg->max_message_bytes, 1, &s, &n, err)) !=
@@ -956,7 +959,7 @@ parse_tool_call(const struct cs_config *cfg, struct json_object *o,
 	tc->arguments_len = n;
 	return CS_OK;
 nomem:
-	seterr(err, 500, "out of memory");
+	seterr(err, CS_FAIL_INTERNAL, "out of memory");
 	return CS_ENOMEM;
 }
 
@@ -969,24 +972,24 @@ parse_tool_calls(const struct cs_config *cfg, struct json_object *v,
 	enum cs_err r;
 
 	if (!json_object_is_type(v, json_type_array)) {
-		seterr(err, 400, "messages[%zu].tool_calls: must be an array",
+		refuse(err, "messages[%zu].tool_calls: must be an array",
 		    i);
 		return CS_EBADINPUT;
 	}
 	if ((n = json_object_array_length(v)) == 0)
 		return CS_OK;
 	if (m->role != CS_ROLE_ASSISTANT) {
-		seterr(err, 400, "messages[%zu].tool_calls: only assistant "
+		refuse(err, "messages[%zu].tool_calls: only assistant "
 		    "messages may carry tool calls", i);
 		return CS_EBADINPUT;
 	}
 	if (n > MAX_TOOLS) {
-		seterr(err, 400, "messages[%zu].tool_calls: too many (%zu > "
+		refuse(err, "messages[%zu].tool_calls: too many (%zu > "
 		    "max %d)", i, n, MAX_TOOLS);
 		return CS_EBADINPUT;
 	}
 	if ((m->tool_calls = calloc(n, sizeof(*m->tool_calls))) == NULL) {
-		seterr(err, 500, "out of memory");
+		seterr(err, CS_FAIL_INTERNAL, "out of memory");
 		return CS_ENOMEM;
 	}
 	m->n_tool_calls = n;
@@ -1011,7 +1014,7 @@ parse_message(const struct cs_config *cfg, const struct cs_model_cfg *model,
 	enum cs_err r;
 
 	if (!json_object_is_type(o, json_type_object)) {
-		seterr(err, 400, "messages[%zu]: must be an object with role "
+		refuse(err, "messages[%zu]: must be an object with role "
 		    "and content", i);
 		return CS_EBADINPUT;
 	}
@@ -1020,7 +1023,7 @@ parse_message(const struct cs_config *cfg, const struct cs_model_cfg *model,
 	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
 		key = json_object_iter_peek_name(&it);
 		if (!cs_str_in_list(key, msg_fields, CS_ARRAY_LEN(msg_fields))) {
-			seterr(err, 400, "messages[%zu]: unknown field \"%s\" "
+			refuse(err, "messages[%zu]: unknown field \"%s\" "
 			    "(accepted: role, content, name, tool_call_id, "
 			    "tool_calls)", i, cs_echo(q, key, strlen(key)));
 			return CS_EBADINPUT;
@@ -1031,7 +1034,7 @@ parse_message(const struct cs_config *cfg, const struct cs_model_cfg *model,
 	/* Fixed instructions: a system message would get around them. */
 	if (m->role == CS_ROLE_SYSTEM &&
 	    !cs_model_client_instructions(cfg, model)) {
-		seterr(err, 400, "messages[%zu].role: %s messages are not "
+		refuse(err, "messages[%zu].role: %s messages are not "
 		    "allowed by this server (its instructions are fixed)", i,
 		    m->developer ? "developer" : "system");
 		return CS_EBADINPUT;
@@ -1050,7 +1053,7 @@ parse_message(const struct cs_config *cfg, const struct cs_model_cfg *model,
 			return r;
 		if (m->role == CS_ROLE_TOOL &&
 		    (m->tool_call_id = dupmem(s, n)) == NULL) {
-			seterr(err, 500, "out of memory");
+			seterr(err, CS_FAIL_INTERNAL, "out of memory");
 			return CS_ENOMEM;
 		}
 	}
@@ -1064,13 +1067,13 @@ parse_message(const struct cs_config *cfg, const struct cs_model_cfg *model,
 		 * its content. */
 		if (m->n_tool_calls > 0)
 			return set_content(m, "", 0, err);
-		seterr(err, 400, "%s: missing", where);
+		refuse(err, "%s: missing", where);
 		return CS_EBADINPUT;
 	}
 	switch (json_object_get_type(v)) {
 	case json_type_null:
 		if (m->role != CS_ROLE_ASSISTANT) {
-			seterr(err, 400, "%s: null is allowed only for "
+			refuse(err, "%s: null is allowed only for "
 			    "assistant messages", where);
 			return CS_EBADINPUT;
 		}
@@ -1083,7 +1086,7 @@ parse_message(const struct cs_config *cfg, const struct cs_model_cfg *model,
 	case json_type_array:
 		return parts_content(v, i, cfg->max_message_bytes, m, err);
 	default:
-		seterr(err, 400, "%s: must be a string or an array of text "
+		refuse(err, "%s: must be a string or an array of text "
 		    "parts", where);
 		return CS_EBADINPUT;
 	}
@@ -1105,13 +1108,13 @@ parse_model(const struct cs_config *cfg, struct json_object *top,
 		    CS_OK)
 			return r;
 		if (n == 0) {
-			seterr(err, 400, "model: must not be empty (omit it "
+			refuse(err, "model: must not be empty (omit it "
 			    "for the default model)");
 			return CS_EBADINPUT;
 		}
 		if ((*model = cs_config_model(cfg, s)) != NULL)
 			return CS_OK;
-		seterr(err, 400, "model: \"%s\" is not available on this "
+		refuse(err, "model: \"%s\" is not available on this "
 		    "server (available: ", cs_echo(q, s, n));
 		for (k = 0; k < cfg->n_models && k < CS_MAX_MODELS; k++) {
 			/* Leave room for ", ...)" so the list ends well. */
@@ -1126,8 +1129,8 @@ parse_model(const struct cs_config *cfg, struct json_object *top,
 	}
 	if ((*model = cs_config_model(cfg, NULL)) == NULL) {
 		/* cs_config_resolve() guarantees one; a server fault. */
-		seterr(err, 500, "model: no model is configured on this "
-		    "server");
+		seterr(err, CS_FAIL_INTERNAL, "model: no model is configured "
+		    "on this server");
 		return CS_ECONFIG;
 	}
 	return CS_OK;
@@ -1145,13 +1148,13 @@ parse_options(struct json_object *top, struct cs_chat_request *req,
 	if ((v = cs_json_opt_field(top, "temperature")) != NULL) {
 		if (!json_object_is_type(v, json_type_double) &&
 		    !json_object_is_type(v, json_type_int)) {
-			seterr(err, 400, "temperature: must be a number from 0 "
+			refuse(err, "temperature: must be a number from 0 "
 			    "to 2");
 			return CS_EBADINPUT;
 		}
 		d = json_object_get_double(v);
 		if (!isfinite(d) || d < 0.0 || d > 2.0) {
-			seterr(err, 400, "temperature: must be a number from 0 "
+			refuse(err, "temperature: must be a number from 0 "
 			    "to 2");
 			return CS_EBADINPUT;
 		}
@@ -1170,20 +1173,20 @@ parse_options(struct json_object *top, struct cs_chat_request *req,
 	    req->model->max_tokens : 0;
 	if ((v = cs_json_opt_field(top, "max_tokens")) != NULL) {
 		if (!json_object_is_type(v, json_type_int)) {
-			seterr(err, 400, "max_tokens: must be an integer");
+			refuse(err, "max_tokens: must be an integer");
 			return CS_EBADINPUT;
 		}
 		/* json-c saturates out-of-range integers at INT64_MIN/MAX,
 		 * which the range check refuses. */
 		ll = json_object_get_int64(v);
 		if (ll < 1 || ll > MAX_TOKENS_CEIL) {
-			seterr(err, 400, "max_tokens: must be from 1 to %ld",
+			refuse(err, "max_tokens: must be from 1 to %ld",
 			    MAX_TOKENS_CEIL);
 			return CS_EBADINPUT;
 		}
 		if (req->model->max_tokens > 0 &&
 		    ll > req->model->max_tokens) {
-			seterr(err, 400, "max_tokens: %lld exceeds this "
+			refuse(err, "max_tokens: %lld exceeds this "
 			    "model's limit of %ld", (long long)ll,
 			    req->model->max_tokens);
 			return CS_EBADINPUT;
@@ -1194,17 +1197,17 @@ parse_options(struct json_object *top, struct cs_chat_request *req,
 	if ((v = cs_json_opt_field(top, "n")) != NULL &&
 	    (!json_object_is_type(v, json_type_int) ||
 	    json_object_get_int64(v) != 1)) {
-		seterr(err, 400, "n: only 1 is supported");
+		refuse(err, "n: only 1 is supported");
 		return CS_EBADINPUT;
 	}
 	if ((v = cs_json_opt_field(top, "stream")) != NULL &&
 	    !json_object_is_type(v, json_type_boolean)) {
-		seterr(err, 400, "stream: must be true or false");
+		refuse(err, "stream: must be true or false");
 		return CS_EBADINPUT;
 	}
 	if ((v = cs_json_opt_field(top, "user")) != NULL &&
 	    !json_object_is_type(v, json_type_string)) {
-		seterr(err, 400, "user: must be a string");
+		refuse(err, "user: must be a string");
 		return CS_EBADINPUT;
 	}
 	return CS_OK;
@@ -1225,19 +1228,19 @@ cs_request_parse(const struct cs_config *cfg, const char *body, size_t len,
 
 	if (err == NULL)
 		err = &scratch;
-	err->status = 0;
+	err->fail = CS_FAIL_INVALID;
 	err->message[0] = '\0';
 	*out = NULL;
 
 	/* Before parsing, so an oversized body costs no parse work. */
 	if (len > cfg->max_body_bytes || len > INT_MAX) {
-		seterr(err, 413, "body: %zu bytes exceeds the limit of %zu "
+		refuse_size(err, "body: %zu bytes exceeds the limit of %zu "
 		    "bytes", len, cfg->max_body_bytes);
 		r = CS_ETOOBIG;
 		goto fail;
 	}
 	if (len == 0) {
-		seterr(err, 400, "body: empty (expected a JSON object)");
+		refuse(err, "body: empty (expected a JSON object)");
 		goto fail;
 	}
 	if ((r = parse_json(body, len, &top, err)) != CS_OK)
@@ -1249,7 +1252,7 @@ cs_request_parse(const struct cs_config *cfg, const char *body, size_t len,
 	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
 		key = json_object_iter_peek_name(&it);
 		if (!cs_str_in_list(key, top_fields, CS_ARRAY_LEN(top_fields))) {
-			seterr(err, 400, "unknown field \"%s\" (accepted: "
+			refuse(err, "unknown field \"%s\" (accepted: "
 			    "messages, model, instructions, temperature, "
 			    "max_tokens, stream, n, user, tools, tool_choice)",
 			    cs_echo(q, key, strlen(key)));
@@ -1259,7 +1262,7 @@ cs_request_parse(const struct cs_config *cfg, const char *body, size_t len,
 
 	r = CS_ENOMEM;
 	if ((req = calloc(1, sizeof(*req))) == NULL) {
-		seterr(err, 500, "out of memory");
+		seterr(err, CS_FAIL_INTERNAL, "out of memory");
 		goto fail;
 	}
 	if ((r = parse_model(cfg, top, &req->model, err)) != CS_OK)
@@ -1276,7 +1279,7 @@ cs_request_parse(const struct cs_config *cfg, const char *body, size_t len,
 			goto fail;
 		if (instr_len > 0 &&
 		    !cs_model_client_instructions(cfg, req->model)) {
-			seterr(err, 400, "instructions: not allowed by this "
+			refuse(err, "instructions: not allowed by this "
 			    "server");
 			r = CS_EBADINPUT;
 			goto fail;
@@ -1286,21 +1289,21 @@ cs_request_parse(const struct cs_config *cfg, const char *body, size_t len,
 	r = CS_EBADINPUT;
 	if (!json_object_object_get_ex(top, "messages", &msgs) ||
 	    msgs == NULL) {
-		seterr(err, 400, "messages: missing (an array of "
+		refuse(err, "messages: missing (an array of "
 		    "{\"role\",\"content\"} objects is required)");
 		goto fail;
 	}
 	if (!json_object_is_type(msgs, json_type_array)) {
-		seterr(err, 400, "messages: must be an array");
+		refuse(err, "messages: must be an array");
 		goto fail;
 	}
 	nmsgs = json_object_array_length(msgs);
 	if (nmsgs == 0) {
-		seterr(err, 400, "messages: must not be empty");
+		refuse(err, "messages: must not be empty");
 		goto fail;
 	}
 	if (nmsgs > cfg->max_messages) {
-		seterr(err, 400, "messages: too many (%zu > max %zu)", nmsgs,
+		refuse(err, "messages: too many (%zu > max %zu)", nmsgs,
 		    cfg->max_messages);
 		goto fail;
 	}
@@ -1314,7 +1317,7 @@ cs_request_parse(const struct cs_config *cfg, const char *body, size_t len,
 	if ((req->messages = calloc(req->n_messages,
 	    sizeof(*req->messages))) == NULL) {
 		req->n_messages = 0;
-		seterr(err, 500, "out of memory");
+		seterr(err, CS_FAIL_INTERNAL, "out of memory");
 		goto fail;
 	}
 	k = 0;

@@ -21,6 +21,7 @@
 
 #include "cs.h"
 #include "config.h"
+#include "failure.h"
 
 struct json_object;
 
@@ -80,10 +81,11 @@ struct cs_chat_request {
 	char  *tool_choice_name;          /* NAMED: owned; else NULL */
 };
 
-/* Why a request was refused: HTTP status (400, 413, ...) and a message
+/* Why a request was refused: the failure (CS_FAIL_INVALID, _TOO_LARGE,
+ * _INTERNAL; failure.h gives its status) and a message
  * naming what and where, e.g. "messages[2].role: unknown role \"bot\"". */
 struct cs_reqerr {
-	int  status;
+	enum cs_fail fail;
 	char message[256];
 };
 
@@ -91,9 +93,10 @@ struct cs_reqerr {
  * Parse body (len bytes, need not be NUL-terminated).  On success returns
  * CS_OK and *out, which the caller frees with cs_request_free().  On
  * invalid input returns CS_EBADINPUT (or CS_ETOOBIG for size limits,
- * status 413) and fills err; *out is NULL.  CS_ENOMEM on allocation
- * failure, CS_ECONFIG if cfg has no model to default to (both status 500,
- * err filled).  err may be NULL.  Nothing in *out points into body.
+ * CS_FAIL_TOO_LARGE) and fills err; *out is NULL.  CS_ENOMEM on allocation
+ * failure, CS_ECONFIG if cfg has no model to default to (both
+ * CS_FAIL_INTERNAL, err filled).  err may be NULL.  Nothing in *out points
+ * into body.
  */
 enum cs_err cs_request_parse(const struct cs_config *cfg, const char *body,
     size_t len, struct cs_chat_request **out, struct cs_reqerr *err);

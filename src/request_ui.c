@@ -37,17 +37,20 @@ static const char *const msg_fields[] = { "id", "role", "parts",
 static const char *const dropped_parts[] = { "step-start", "reasoning",
     "source-url", "source-document" };
 
-static void seterr(struct cs_reqerr *, int, const char *, ...)
+static void seterr(struct cs_reqerr *, enum cs_fail, const char *, ...)
     __attribute__((format(printf, 3, 4)));
+/* The two refusals: a wrong request (400), one over a size limit (413). */
+#define refuse(err, ...)      seterr(err, CS_FAIL_INVALID, __VA_ARGS__)
+#define refuse_size(err, ...) seterr(err, CS_FAIL_TOO_LARGE, __VA_ARGS__)
 
 static void
-seterr(struct cs_reqerr *err, int status, const char *fmt, ...)
+seterr(struct cs_reqerr *err, enum cs_fail fail, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (err == NULL)
 		return;
-	err->status = status;
+	err->fail = fail;
 	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
@@ -120,7 +123,7 @@ add_text_part(struct json_object *content, struct json_object *part,
 	struct json_object *p, *text = cs_json_opt_field(part, "text");
 
 	if (!json_object_is_type(text, json_type_string)) {
-		seterr(err, 400, "%s.text: must be a string", where);
+		refuse(err, "%s.text: must be a string", where);
 		return -1;
 	}
 	if ((p = json_object_new_object()) == NULL)
@@ -214,7 +217,7 @@ tool_result(struct json_object *part, const char *where,
 	if (state != NULL && strcmp(state, "output-available") == 0) {
 		if ((v = cs_json_opt_field(part, "output")) == NULL &&
 		    !json_object_object_get_ex(part, "output", NULL)) {
-			seterr(err, 400, "%s.output: missing", where);
+			refuse(err, "%s.output: missing", where);
 			return NULL;
 		}
 		if (json_object_is_type(v, json_type_string))
@@ -224,13 +227,13 @@ tool_result(struct json_object *part, const char *where,
 	if (state != NULL && strcmp(state, "output-error") == 0) {
 		if ((v = cs_json_opt_field(part, "errorText")) == NULL ||
 		    !json_object_is_type(v, json_type_string)) {
-			seterr(err, 400, "%s.errorText: must be a string",
+			refuse(err, "%s.errorText: must be a string",
 			    where);
 			return NULL;
 		}
 		return json_object_get(v);
 	}
-	seterr(err, 400, "%s.state: \"%s\" has no tool result (expected "
+	refuse(err, "%s.state: \"%s\" has no tool result (expected "
 	    "output-available or output-error)", where, state != NULL ?
 	    cs_echo(q, state, strlen(state)) : "(missing)");
 	return NULL;
@@ -246,7 +249,7 @@ add_tool_part(struct block *b, struct json_object *part, const char *name,
 	if (json_object_get_boolean(cs_json_opt_field(part, "providerExecuted")))
 		return 0;
 	if (id == NULL) {
-		seterr(err, 400, "%s.toolCallId: must be a string", where);
+		refuse(err, "%s.toolCallId: must be a string", where);
 		return -1;
 	}
 	if ((res = tool_result(part, where, err)) == NULL)
@@ -281,7 +284,7 @@ add_part(struct block *b, struct json_object *out, int assistant,
 
 	snprintf(where, sizeof(where), "messages[%zu].parts[%zu]", i, j);
 	if (type == NULL) {
-		seterr(err, 400, "%s.type: must be a string", where);
+		refuse(err, "%s.type: must be a string", where);
 		return -1;
 	}
 	if (strcmp(type, "text") == 0)
@@ -292,13 +295,13 @@ add_part(struct block *b, struct json_object *out, int assistant,
 	    strncmp(type, "data-", 5) == 0)
 		return 0;
 	if (strcmp(type, "file") == 0) {
-		seterr(err, 400, "%s: file parts are not supported (this "
+		refuse(err, "%s: file parts are not supported (this "
 		    "server takes text only)", where);
 		return -1;
 	}
 	if (assistant && (name = tool_name(part, type)) != NULL)
 		return add_tool_part(b, part, name, where, err);
-	seterr(err, 400, "%s.type: unsupported part type \"%s\"", where,
+	refuse(err, "%s.type: unsupported part type \"%s\"", where,
 	    cs_echo(q, type, strlen(type)));
 	return -1;
 }
@@ -311,7 +314,7 @@ check_msg_fields(struct json_object *m, size_t i, struct cs_reqerr *err)
 	json_object_object_foreach(m, key, val) {
 		(void)val;
 		if (!cs_str_in_list(key, msg_fields, CS_ARRAY_LEN(msg_fields))) {
-			seterr(err, 400, "messages[%zu]: unknown field "
+			refuse(err, "messages[%zu]: unknown field "
 			    "\"%s\"", i, cs_echo(q, key, strlen(key)));
 			return -1;
 		}
@@ -331,19 +334,19 @@ add_message(struct json_object *out, struct json_object *m, size_t i,
 	int assistant, rc = -1;
 
 	if (!json_object_is_type(m, json_type_object)) {
-		seterr(err, 400, "messages[%zu]: must be an object", i);
+		refuse(err, "messages[%zu]: must be an object", i);
 		return -1;
 	}
 	if (check_msg_fields(m, i, err) != 0)
 		return -1;
 	if (role == NULL || (strcmp(role, "system") != 0 &&
 	    strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0)) {
-		seterr(err, 400, "messages[%zu].role: must be system, user or "
+		refuse(err, "messages[%zu].role: must be system, user or "
 		    "assistant", i);
 		return -1;
 	}
 	if (!json_object_is_type(parts, json_type_array)) {
-		seterr(err, 400, "messages[%zu].parts: must be an array", i);
+		refuse(err, "messages[%zu].parts: must be an array", i);
 		return -1;
 	}
 	assistant = strcmp(role, "assistant") == 0;
@@ -374,18 +377,18 @@ check_ui_fields(struct json_object *top, struct cs_reqerr *err)
 
 	if ((v = cs_json_opt_field(top, "id")) != NULL &&
 	    !json_object_is_type(v, json_type_string)) {
-		seterr(err, 400, "id: must be a string");
+		refuse(err, "id: must be a string");
 		return -1;
 	}
 	if ((v = cs_json_opt_field(top, "messageId")) != NULL &&
 	    !json_object_is_type(v, json_type_string)) {
-		seterr(err, 400, "messageId: must be a string");
+		refuse(err, "messageId: must be a string");
 		return -1;
 	}
 	if ((v = cs_json_opt_field(top, "trigger")) != NULL && ((t = get_str(top,
 	    "trigger")) == NULL || !cs_str_in_list(t, triggers,
 	    CS_ARRAY_LEN(triggers)))) {
-		seterr(err, 400, "trigger: must be submit-message or "
+		refuse(err, "trigger: must be submit-message or "
 		    "regenerate-message");
 		return -1;
 	}
@@ -404,7 +407,7 @@ translate(struct json_object *top, struct cs_reqerr *err)
 	if (check_ui_fields(top, err) != 0)
 		return NULL;
 	if (!json_object_is_type(in, json_type_array)) {
-		seterr(err, 400, "messages: must be an array of UI messages");
+		refuse(err, "messages: must be an array of UI messages");
 		return NULL;
 	}
 	if ((res = json_object_new_object()) == NULL ||
@@ -445,10 +448,10 @@ cs_ui_request_translate(const char *body, size_t len, struct cs_buf *out,
 	if ((top = parse(body, len)) == NULL || !is_ui(top))
 		goto out;
 	r = CS_EBADINPUT;
-	err->status = 0;
+	err->message[0] = '\0';
 	if ((res = translate(top, err)) == NULL) {
-		if (err->status == 0) {
-			seterr(err, 500, "out of memory");
+		if (err->message[0] == '\0') {   /* not refused: no memory */
+			seterr(err, CS_FAIL_INTERNAL, "out of memory");
 			r = CS_ENOMEM;
 		}
 		goto out;
@@ -456,10 +459,10 @@ cs_ui_request_translate(const char *body, size_t len, struct cs_buf *out,
 	s = json_object_to_json_string_ext(res, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	if ((r = cs_buf_puts(out, s)) == CS_ETOOBIG)
-		seterr(err, 413, "messages: longer than %zu bytes once "
+		refuse_size(err, "messages: longer than %zu bytes once "
 		    "translated", out->max);
 	else if (r != CS_OK)
-		seterr(err, 500, "out of memory");
+		seterr(err, CS_FAIL_INTERNAL, "out of memory");
 out:
 	json_object_put(res);
 	json_object_put(top);

@@ -18,8 +18,8 @@
  * or with "messages" whose elements carry "parts" — write the equivalent
  * native request JSON to out (bounded by out's max) and return CS_OK.
  * CS_EDONE: not useChat's (or not JSON at all): parse body as it is.
- * CS_EBADINPUT / CS_ETOOBIG (status 413) / CS_ENOMEM: refused, err filled
- * (err may be NULL).  out is the caller's, whatever the result.
+ * CS_EBADINPUT / CS_ETOOBIG (CS_FAIL_TOO_LARGE) / CS_ENOMEM: refused, err
+ * filled (err may be NULL).  out is the caller's, whatever the result.
  */
 enum cs_err cs_ui_request_translate(const char *body, size_t len,
     struct cs_buf *out, struct cs_reqerr *err);

@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "log.h"
 #include "stream.h"
 
 /* One encoded event may carry at most this much (a whole tool call). */
@@ -18,6 +19,47 @@
 #define REDACT_MAX (256 * 1024)
 
 static _Atomic int64_t shutdown_deadline;
+
+/*
+ * What has gone out.  Every response moves forward through these:
+ *
+ *   IDLE --start--> OPEN --finish/error--> ENDING --end marker--> CLOSED
+ *   IDLE --whole response (error, reply, HEAD, 204)--> CLOSED
+ *   IDLE --deferred finish/error--> HELD --the whole answer--> CLOSED
+ *
+ * and from any of them to LOST when a write or the client check fails.
+ */
+enum stream_state {
+	ST_IDLE,     /* nothing sent; a deferred encoder may hold events */
+	ST_HELD,     /* deferred: the whole answer is held, not yet sent */
+	ST_OPEN,     /* head sent, events flowing */
+	ST_ENDING,   /* finish or error written; the end marker is owed */
+	ST_CLOSED,   /* the response is complete: nothing more goes out */
+	ST_LOST,     /* the connection failed: nothing can go out */
+};
+
+struct cs_stream {
+	struct cs_conn *conn;          /* borrowed */
+	const struct cs_config *cfg;   /* borrowed */
+	struct cs_enc enc;
+	struct cs_buf out;             /* scratch for one event */
+	enum stream_state state;
+	int       status;              /* HTTP status sent */
+	enum cs_outcome outcome;       /* for the access log */
+	char      error[160];          /* short reason for the log */
+	int64_t   t_start;             /* ms, monotonic */
+	int64_t   t_first_delta;       /* -1 until the first delta */
+	int64_t   t_last_write;
+	unsigned long deltas;
+	long      prompt_tokens;
+	long      completion_tokens;
+	int       retries;             /* upstream retries made */
+	unsigned long provider_events; /* provider events (text, tool call,
+	                                  finish) accepted by the encoder */
+	struct cs_buf redacted;        /* scratch for a redacted message */
+	const char *allow;             /* Allow: on a 405 (default POST) */
+	int       head;                /* HEAD: never a body */
+};
 
 int64_t
 cs_now_ms(void)
@@ -34,31 +76,110 @@ cs_stream_set_shutdown_deadline(int64_t deadline_ms)
 	atomic_store(&shutdown_deadline, deadline_ms);
 }
 
-void
-cs_stream_init(struct cs_stream *s, struct cs_conn *conn,
-    const struct cs_config *cfg, const struct cs_encoder *enc,
-    const char *stream_id)
+struct cs_stream *
+cs_stream_new(struct cs_conn *conn, const struct cs_config *cfg,
+    const struct cs_encoder *enc, const char *stream_id)
 {
-	memset(s, 0, sizeof(*s));
+	struct cs_stream *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
 	s->conn = conn;
 	s->cfg = cfg;
 	s->enc.ops = enc;
+	s->enc.created = (long long)time(NULL);
 	snprintf(s->enc.stream_id, sizeof(s->enc.stream_id), "%s", stream_id);
 	cs_buf_init(&s->out, STREAM_EVENT_MAX);
 	cs_buf_init(&s->redacted, REDACT_MAX);
-	s->outcome = "done";
+	s->state = ST_IDLE;
+	s->outcome = CS_OUTCOME_DONE;
 	s->t_start = s->t_last_write = cs_now_ms();
 	s->t_first_delta = -1;
 	s->prompt_tokens = s->completion_tokens = -1;
+	return s;
 }
 
 void
-cs_stream_cleanup(struct cs_stream *s)
+cs_stream_free(struct cs_stream *s)
 {
+	if (s == NULL)
+		return;
 	if (s->enc.ops->cleanup != NULL)
 		s->enc.ops->cleanup(&s->enc);
 	cs_buf_free(&s->out);
 	cs_buf_free(&s->redacted);
+	free(s);
+}
+
+void
+cs_stream_set_head(struct cs_stream *s)
+{
+	s->head = 1;
+}
+
+int
+cs_stream_is_head(const struct cs_stream *s)
+{
+	return s->head;
+}
+
+void
+cs_stream_set_model(struct cs_stream *s, const char *model)
+{
+	s->enc.model = model;
+}
+
+void
+cs_stream_set_flags(struct cs_stream *s, unsigned flags)
+{
+	s->enc.flags = flags;
+}
+
+const char *
+cs_stream_id(const struct cs_stream *s)
+{
+	return s->enc.stream_id;
+}
+
+unsigned long
+cs_stream_next_seq(struct cs_stream *s)
+{
+	return ++s->enc.seq;
+}
+
+void
+cs_stream_set_retries(struct cs_stream *s, int retries)
+{
+	s->retries = retries;
+}
+
+int
+cs_stream_fd(const struct cs_stream *s)
+{
+	return cs_conn_fd(s->conn);
+}
+
+int
+cs_stream_finished(const struct cs_stream *s)
+{
+	return s->state == ST_HELD || s->state == ST_ENDING ||
+	    s->state == ST_CLOSED;
+}
+
+void
+cs_stream_account(const struct cs_stream *s, struct cs_access *a)
+{
+	a->status = s->status;
+	a->outcome = cs_outcome_name(s->outcome);
+	a->error = s->error[0] != '\0' ? s->error : NULL;
+	a->ttfd_ms = s->t_first_delta < 0 ? -1 :
+	    (long)(s->t_first_delta - s->t_start);
+	a->duration_ms = (long)(cs_now_ms() - s->t_start);
+	a->deltas = s->deltas;
+	a->prompt_tokens = s->prompt_tokens;
+	a->completion_tokens = s->completion_tokens;
+	a->retries = s->retries;
+	a->bytes_out = cs_conn_bytes_out(s->conn);
 }
 
 static const char *
@@ -83,20 +204,20 @@ reason_phrase(int status)
 	return "Error";
 }
 
-/* The outcome of a stream whose connection failed: the client left, or
- * it stopped taking the answer (a write overran write_timeout_seconds). */
-static const char *
-lost_outcome(const struct cs_stream *s)
+/* The connection failed: the client left, or it stopped taking the
+ * answer (a write overran write_timeout_seconds).  Nothing more goes out. */
+static void
+set_lost(struct cs_stream *s)
 {
-	return cs_conn_slow(s->conn) ? "slow_client" : "client_gone";
+	s->state = ST_LOST;
+	s->outcome = cs_conn_slow(s->conn) ? CS_OUTCOME_SLOW_CLIENT :
+	    CS_OUTCOME_CLIENT_GONE;
 }
 
-/* Nobody to tell: the connection failed (either way). */
-static int
-lost(const struct cs_stream *s)
+void
+cs_stream_lost(struct cs_stream *s)
 {
-	return strcmp(s->outcome, "client_gone") == 0 ||
-	    strcmp(s->outcome, "slow_client") == 0;
+	set_lost(s);
 }
 
 /* Write whatever is in b, then empty it. */
@@ -108,7 +229,7 @@ flush_buf(struct cs_stream *s, struct cs_buf *b)
 	r = cs_conn_write(s->conn, b->data, b->len);
 	cs_buf_reset(b);
 	if (r != CS_OK) {
-		s->outcome = lost_outcome(s);
+		set_lost(s);
 		return r;
 	}
 	s->t_last_write = cs_now_ms();
@@ -146,7 +267,7 @@ send_whole(struct cs_stream *s, int status, const char *lines)
 	struct cs_buf msg;
 	enum cs_err r;
 
-	s->headers_sent = s->terminal = s->done_sent = 1;
+	s->state = ST_CLOSED;   /* whatever happens, nothing else goes out */
 	s->status = status;
 	cs_buf_init(&msg, s->out.len + CS_MAX_HEADER_LINE * 4);
 	if ((r = put_head(s, &msg, status, lines)) != CS_OK ||
@@ -168,21 +289,20 @@ cs_stream_start(struct cs_stream *s)
 {
 	enum cs_err r;
 
-	if (s->head && s->headers_sent)
+	if (s->state == ST_LOST)
+		return CS_ECLIENTGONE;
+	if (s->head && s->state != ST_IDLE)
 		return CS_EDONE;
-	if (s->headers_sent || s->enc.ops->deferred)
+	if (s->state != ST_IDLE || s->enc.ops->deferred)
 		return CS_OK;    /* a deferred protocol starts at the end */
-	s->headers_sent = 1;
+	s->state = s->head ? ST_CLOSED : ST_OPEN;
 	s->status = 200;
 	cs_buf_reset(&s->out);
 	if ((r = put_head(s, &s->out, 200, s->enc.ops->headers)) != CS_OK ||
 	    (r = cs_buf_puts(&s->out, "\r\n")) != CS_OK)
 		return r;
-	if (s->head) {
-		/* The head a GET gets, and nothing after it. */
-		s->terminal = s->done_sent = 1;
+	if (s->head)   /* the head a GET gets, and nothing after it */
 		return (r = flush_out(s)) != CS_OK ? r : CS_EDONE;
-	}
 	if ((r = s->enc.ops->prologue(&s->enc, &s->out)) != CS_OK)
 		return r;
 	return flush_out(s);
@@ -416,10 +536,22 @@ cs_usage_tokens(struct json_object *usage, long *prompt, long *completion)
 static enum cs_err
 fail_deferred(struct cs_stream *s, const struct cs_event *ev)
 {
-	int timeout = strcmp(ev->error_type, "upstream_timeout") == 0;
+	return cs_stream_fail(s, cs_failure_of_event(ev->error_type),
+	    ev->error_message);
+}
 
-	return cs_stream_fail(s, timeout ? 504 : 502, ev->error_type,
-	    ev->error_message, 0, timeout ? "timeout" : "upstream_error");
+/* Is the response still unsent (a deferred encoder may hold events)? */
+static int
+unsent(const struct cs_stream *s)
+{
+	return s->state == ST_IDLE || s->state == ST_HELD;
+}
+
+/* A finish or error went into the response: what comes next. */
+static void
+finish(struct cs_stream *s)
+{
+	s->state = s->state == ST_IDLE ? ST_HELD : ST_ENDING;
 }
 
 enum cs_err
@@ -429,7 +561,9 @@ cs_stream_emit(void *stream, const struct cs_event *ev)
 	struct cs_event safe;
 	enum cs_err r;
 
-	if (s->terminal)
+	if (s->state == ST_LOST)
+		return CS_ECLIENTGONE;
+	if (cs_stream_finished(s))
 		return CS_OK;     /* nothing may follow finish or error */
 	if ((r = cs_stream_start(s)) != CS_OK)
 		return r;
@@ -437,15 +571,14 @@ cs_stream_emit(void *stream, const struct cs_event *ev)
 		safe = *ev;
 		safe.error_message = safe_message(s, ev->error_message);
 		ev = &safe;
-		if (!s->headers_sent)
+		if (s->state == ST_IDLE)
 			return fail_deferred(s, ev);
 	}
 	if ((r = s->enc.ops->event(&s->enc, ev, &s->out)) != CS_OK) {
 		cs_buf_reset(&s->out);
-		if (r == CS_ETOOBIG && !s->headers_sent)
-			cs_stream_fail(s, 502, "upstream_error", "the answer "
-			    "is too long to be sent in one piece; ask for a "
-			    "stream", 0, "upstream_error");
+		if (r == CS_ETOOBIG && s->state == ST_IDLE)
+			cs_stream_fail(s, CS_FAIL_UPSTREAM, "the answer is too "
+			    "long to be sent in one piece; ask for a stream");
 		return r;
 	}
 	if (ev->type != CS_EV_ERROR)
@@ -459,47 +592,62 @@ cs_stream_emit(void *stream, const struct cs_event *ev)
 	case CS_EV_TOOL_CALL:
 		break;
 	case CS_EV_FINISH:
-		s->terminal = 1;
+		finish(s);
 		cs_usage_tokens(ev->usage, &s->prompt_tokens,
 		    &s->completion_tokens);
 		break;
 	case CS_EV_ERROR:
-		s->terminal = 1;
-		if (strcmp(s->outcome, "done") == 0)
-			s->outcome = strcmp(ev->error_type, "upstream_timeout")
-			    == 0 ? "timeout" : "upstream_error";
+		finish(s);
+		if (s->outcome == CS_OUTCOME_DONE)
+			s->outcome = cs_failure(cs_failure_of_event(
+			    ev->error_type))->outcome;
 		if (s->error[0] == '\0')
 			snprintf(s->error, sizeof(s->error), "%s",
 			    ev->error_type);
 		break;
 	}
-	if (!s->headers_sent)
+	if (unsent(s))
 		return CS_OK;    /* deferred: kept by the encoder */
 	return flush_out(s);
 }
 
 enum cs_err
-cs_stream_fail(struct cs_stream *s, int status, const char *type,
-    const char *message, long retry_after_s, const char *outcome)
+cs_stream_fail(struct cs_stream *s, enum cs_fail f, const char *message)
 {
+	return cs_stream_fail_retry(s, f, message, 0);
+}
+
+enum cs_err
+cs_stream_fail_method(struct cs_stream *s, const char *allow,
+    const char *message)
+{
+	s->allow = allow;
+	return cs_stream_fail_retry(s, CS_FAIL_METHOD, message, 0);
+}
+
+enum cs_err
+cs_stream_fail_retry(struct cs_stream *s, enum cs_fail f,
+    const char *message, long retry_after_s)
+{
+	const struct cs_failure *fl = cs_failure(f);
 	struct cs_event ev;
 	struct cs_buf lines;
 	enum cs_err r;
 
-	s->outcome = outcome;
-	snprintf(s->error, sizeof(s->error), "%s", type);
-	if (s->headers_sent) {
+	if (s->state == ST_LOST)
+		return CS_ECLIENTGONE;   /* nobody to tell */
+	s->outcome = fl->outcome;
+	snprintf(s->error, sizeof(s->error), "%s", fl->type);
+	if (!unsent(s)) {
 		memset(&ev, 0, sizeof(ev));
 		ev.type = CS_EV_ERROR;
-		ev.error_type = type;
+		ev.error_type = fl->type;
 		ev.error_message = message;
 		if ((r = cs_stream_emit(s, &ev)) != CS_OK)
 			return r;
 		return cs_stream_end(s);
 	}
-	/* Whatever happens below, nothing else goes out. */
-	s->headers_sent = s->terminal = s->done_sent = 1;
-	s->status = status;
+	s->status = fl->status;
 	cs_buf_reset(&s->out);
 	cs_buf_init(&lines, CS_MAX_HEADER_LINE);
 	if ((r = cs_buf_printf(&lines, "Content-Type: %s\r\n"
@@ -508,13 +656,15 @@ cs_stream_fail(struct cs_stream *s, int status, const char *type,
 	    s->enc.ops->error_content_type)) != CS_OK ||
 	    (retry_after_s > 0 && (r = cs_buf_printf(&lines,
 	    "Retry-After: %ld\r\n", retry_after_s)) != CS_OK) ||
-	    (status == 405 && (r = cs_buf_printf(&lines, "Allow: %s\r\n",
-	    s->allow ? s->allow : "POST")) != CS_OK) ||
-	    (r = s->enc.ops->error_body(type, safe_message(s, message),
+	    (fl->status == 405 && (r = cs_buf_printf(&lines, "Allow: %s\r\n",
+	    s->allow != NULL ? s->allow : "POST")) != CS_OK) ||
+	    (r = s->enc.ops->error_body(fl->type, safe_message(s, message),
 	    &s->out)) != CS_OK ||
-	    (r = cs_buf_puts(&s->out, "\n")) != CS_OK)
+	    (r = cs_buf_puts(&s->out, "\n")) != CS_OK) {
+		s->state = ST_CLOSED;   /* nothing else goes out */
 		goto out;
-	r = send_whole(s, status, lines.data);
+	}
+	r = send_whole(s, fl->status, lines.data);
 out:
 	cs_buf_free(&lines);
 	return r;
@@ -526,16 +676,14 @@ end_deferred(struct cs_stream *s)
 {
 	enum cs_err r;
 
-	if (lost(s))
-		return CS_ECLIENTGONE;
-	if (!s->terminal)
-		return cs_stream_fail(s, 502, "upstream_error", "the stream "
-		    "ended without a finish event", 0, "upstream_error");
+	if (s->state == ST_IDLE)
+		return cs_stream_fail(s, CS_FAIL_UPSTREAM, "the stream ended "
+		    "without a finish event");
 	cs_buf_reset(&s->out);
 	if ((r = s->enc.ops->done(&s->enc, &s->out)) != CS_OK) {
 		cs_buf_reset(&s->out);
-		return cs_stream_fail(s, 500, "internal_error", "the answer "
-		    "could not be encoded", 0, "internal_error");
+		return cs_stream_fail(s, CS_FAIL_INTERNAL, "the answer could "
+		    "not be encoded");
 	}
 	return send_whole(s, 200, s->enc.ops->headers);
 }
@@ -546,21 +694,21 @@ cs_stream_end(struct cs_stream *s)
 	struct cs_event ev;
 	enum cs_err r;
 
-	if (s->enc.ops->deferred && !s->headers_sent)
-		return end_deferred(s);
-	if (!s->headers_sent || s->done_sent)
-		return CS_OK;
-	if (lost(s))
+	if (s->state == ST_LOST)
 		return CS_ECLIENTGONE;   /* nobody to tell */
-	if (!s->terminal) {
+	if (s->enc.ops->deferred && unsent(s))
+		return end_deferred(s);
+	if (s->state == ST_IDLE || s->state == ST_CLOSED)
+		return CS_OK;
+	if (s->state == ST_OPEN) {
 		memset(&ev, 0, sizeof(ev));
 		ev.type = CS_EV_ERROR;
-		ev.error_type = "internal_error";
+		ev.error_type = cs_failure(CS_FAIL_INTERNAL)->type;
 		ev.error_message = "the stream ended without a finish event";
 		if ((r = cs_stream_emit(s, &ev)) != CS_OK)
 			return r;
 	}
-	s->done_sent = 1;
+	s->state = ST_CLOSED;
 	if ((r = s->enc.ops->done(&s->enc, &s->out)) != CS_OK)
 		return r;
 	return flush_out(s);
@@ -602,9 +750,9 @@ cs_stream_no_content(struct cs_stream *s)
 {
 	enum cs_err r;
 
-	s->headers_sent = s->terminal = s->done_sent = 1;
+	s->state = ST_CLOSED;
 	s->status = 204;
-	s->outcome = "no_content";
+	s->outcome = CS_OUTCOME_NO_CONTENT;
 	cs_buf_reset(&s->out);
 	if ((r = put_head(s, &s->out, 204, "Cache-Control: no-store\r\n"))
 	    != CS_OK || (r = cs_buf_puts(&s->out, "\r\n")) != CS_OK)
@@ -616,7 +764,7 @@ void
 cs_stream_use(struct cs_stream *s, const struct cs_encoder *enc)
 {
 	/* Only before anything was written in the old protocol. */
-	if (!s->headers_sent)
+	if (s->state == ST_IDLE && s->provider_events == 0)
 		s->enc.ops = enc;
 }
 
@@ -633,16 +781,20 @@ cs_stream_keepalive(struct cs_stream *s)
 {
 	enum cs_err r;
 
+	if (s->state == ST_LOST)
+		return CS_ECLIENTGONE;
 	if (cs_stream_keepalive_in(s) > 0)
 		return CS_OK;
-	if (!s->headers_sent && s->enc.ops->deferred) {
+	if (unsent(s) && s->enc.ops->deferred) {
 		s->t_last_write = cs_now_ms();   /* nothing may go out yet */
 		return CS_OK;
 	}
-	if (!s->headers_sent)
+	if (s->state == ST_IDLE)
 		return cs_stream_start(s);   /* headers + first comment */
 	if (s->head)
 		return CS_EDONE;
+	if (s->state == ST_CLOSED)
+		return CS_OK;      /* complete: nothing may follow */
 	if ((r = s->enc.ops->keepalive(&s->enc, &s->out)) != CS_OK)
 		return r;
 	if (s->out.len == 0) {
@@ -665,8 +817,10 @@ cs_stream_shutdown_due(void)
 enum cs_err
 cs_stream_check(struct cs_stream *s)
 {
+	if (s->state == ST_LOST)
+		return CS_ECLIENTGONE;
 	if (cs_conn_check(s->conn) != CS_OK) {
-		s->outcome = lost_outcome(s);
+		set_lost(s);
 		return CS_ECLIENTGONE;
 	}
 	return cs_stream_shutdown_due() ? CS_ESHUTDOWN : CS_OK;

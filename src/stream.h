@@ -14,54 +14,72 @@
 #include "buf.h"
 #include "encoder.h"
 #include "event.h"
+#include "failure.h"
 #include "fcgi_out.h"
 
 struct cs_config;
+struct cs_access;
 
-struct cs_stream {
-	struct cs_conn *conn;          /* borrowed */
-	const struct cs_config *cfg;   /* borrowed */
-	struct cs_enc enc;
-	struct cs_buf out;             /* scratch for one event */
-	int       headers_sent;
-	int       terminal;            /* finish or error event written */
-	int       done_sent;
-	int       status;              /* HTTP status sent */
-	const char *outcome;           /* for the access log */
-	char      error[160];          /* short reason for the log */
-	int64_t   t_start;             /* ms, monotonic */
-	int64_t   t_first_delta;       /* -1 until the first delta */
-	int64_t   t_last_write;
-	unsigned long deltas;
-	long      prompt_tokens;
-	long      completion_tokens;
-	int       retries;             /* upstream retries made */
-	unsigned long provider_events; /* provider events (text, tool call,
-	                                  finish) accepted by the encoder */
-	struct cs_buf redacted;        /* scratch for a redacted message */
-	const char *allow;             /* Allow: on a 405 (default POST) */
-	int       head;                /* HEAD: the head a GET would get,
-	                                  never a body (set before the first
-	                                  byte) */
-};
+/*
+ * Opaque: its state (nothing sent, streaming, end marker owed, complete,
+ * connection lost) and its numbers are the stream's own; other modules
+ * act through the calls below.
+ */
+struct cs_stream;
 
 /* Monotonic milliseconds. */
 int64_t cs_now_ms(void);
 
-/* Set up s for conn; enc decides the protocol.  stream_id must be
- * CS_STREAM_ID_LEN characters.  Free with cs_stream_cleanup(). */
-void cs_stream_init(struct cs_stream *s, struct cs_conn *conn,
+/* A stream for conn; enc decides the protocol (see cs_stream_use).
+ * stream_id must be CS_STREAM_ID_LEN characters.  NULL when out of memory.
+ * Free with cs_stream_free() (NULL-safe). */
+struct cs_stream *cs_stream_new(struct cs_conn *conn,
     const struct cs_config *cfg, const struct cs_encoder *enc,
     const char *stream_id);
-void cs_stream_cleanup(struct cs_stream *s);
+void cs_stream_free(struct cs_stream *s);
+
+/* The request is HEAD: it gets the head a GET would get and never a body.
+ * Set before the first byte. */
+void cs_stream_set_head(struct cs_stream *s);
+int cs_stream_is_head(const struct cs_stream *s);
+
+/* For protocols that name the response (OpenAI-compatible): the model the
+ * client asked for (must outlive s) and CS_ENC_* flags.  Before the first
+ * byte. */
+void cs_stream_set_model(struct cs_stream *s, const char *model);
+void cs_stream_set_flags(struct cs_stream *s, unsigned flags);
+
+/* The stream id, and the next SSE event number (for endpoints that write
+ * their own events, such as the self-check). */
+const char *cs_stream_id(const struct cs_stream *s);
+unsigned long cs_stream_next_seq(struct cs_stream *s);
+
+/* The number of provider retries made, for the access log. */
+void cs_stream_set_retries(struct cs_stream *s, int retries);
+
+/* The FastCGI connection's fd, to wait on for a departed client (-1 in
+ * CGI mode). */
+int cs_stream_fd(const struct cs_stream *s);
+
+/* Has a finish or error been sent (or kept by a deferred encoder)?  No
+ * provider event may follow. */
+int cs_stream_finished(const struct cs_stream *s);
+
+/* The connection failed before anything was sent (reading the request
+ * body): nothing goes out, the outcome is client_gone or slow_client. */
+void cs_stream_lost(struct cs_stream *s);
+
+/* Fill the stream's part of the access-log line: status, outcome, error,
+ * timings, counts, bytes written.  The strings live as long as s. */
+void cs_stream_account(const struct cs_stream *s, struct cs_access *a);
 
 /*
  * Every response head starts with Status and X-Request-Id (the stream id,
  * as in the access log line).  Whole responses (errors, replies, deferred
- * answers) carry Content-Length; under s->head they send no body.
+ * answers) carry Content-Length; under HEAD they send no body.
  */
 
-/* Send the 200 headers and prologue if not yet sent.  Under s->head only
+/* Send the 200 headers and prologue if not yet sent.  Under HEAD only
  * the headers go out, and this (and every later write) returns CS_EDONE:
  * the producer stops, nothing more is sent. */
 enum cs_err cs_stream_start(struct cs_stream *s);
@@ -71,12 +89,20 @@ enum cs_err cs_stream_start(struct cs_stream *s);
 enum cs_err cs_stream_emit(void *stream, const struct cs_event *ev);
 
 /*
- * Fail the request.  Before the headers: HTTP status with the encoder's
- * JSON error body (retry_after_s > 0 adds Retry-After).  After: an error
- * event.  outcome goes to the access log.
+ * Fail the request with failure f (failure.h: its status, error type and
+ * outcome) and message.  Before the headers: the HTTP status with the
+ * encoder's JSON error body.  After: an error event, then the end marker.
+ * Once the connection is lost: nothing (CS_ECLIENTGONE).
  */
-enum cs_err cs_stream_fail(struct cs_stream *s, int status, const char *type,
-    const char *message, long retry_after_s, const char *outcome);
+enum cs_err cs_stream_fail(struct cs_stream *s, enum cs_fail f,
+    const char *message);
+/* The same with Retry-After: retry_after_s (when > 0 and the headers are
+ * still unsent). */
+enum cs_err cs_stream_fail_retry(struct cs_stream *s, enum cs_fail f,
+    const char *message, long retry_after_s);
+/* 405 with Allow: allow (e.g. "GET, HEAD"). */
+enum cs_err cs_stream_fail_method(struct cs_stream *s, const char *allow,
+    const char *message);
 
 /* Write the end marker ([DONE]) if the stream started and it is not yet
  * written.  If no finish or error was sent, an error event goes first. */
@@ -108,7 +134,7 @@ int cs_stream_provider_output_sent(const struct cs_stream *s);
 #define CS_REDACT_RUN 6
 enum cs_err cs_redact_keys(const char *const *keys, size_t nkeys,
     const char *msg, size_t n, struct cs_buf *out, int *found);
-/* cs_redact_keys() with every API key configured in s->cfg. */
+/* cs_redact_keys() with every API key configured in the stream's config. */
 enum cs_err cs_stream_redact(const struct cs_stream *s, const char *msg,
     size_t n, struct cs_buf *out, int *found);
 

@@ -321,17 +321,15 @@ fail_status(struct cs_stream *s, const struct xfer *x)
 		snprintf(msg, sizeof(msg), "the server's provider credentials "
 		    "were rejected (HTTP %ld); the site owner must fix the "
 		    "API key", x->status);
-		cs_stream_fail(s, 502, "upstream_auth_error", msg, 0,
-		    "upstream_error");
+		cs_stream_fail(s, CS_FAIL_UPSTREAM_AUTH, msg);
 		return CS_EUPSTREAM;
 	}
 	if (x->status == 429) {
 		/* Retry-After only when the provider gave one (rounded up). */
 		ra = x->retry_after_ms > 0 ? (x->retry_after_ms + 999) / 1000 :
 		    0;
-		cs_stream_fail(s, 429, "rate_limited", "the provider is "
-		    "rate-limiting this server; try again later", ra,
-		    "upstream_error");
+		cs_stream_fail_retry(s, CS_FAIL_RATE_LIMITED, "the provider is "
+		    "rate-limiting this server; try again later", ra);
 		return CS_EUPSTREAM;
 	}
 	provider_message(s, &x->errbody, detail, sizeof(detail));
@@ -341,7 +339,7 @@ fail_status(struct cs_stream *s, const struct xfer *x)
 	else
 		snprintf(msg, sizeof(msg), "the provider rejected the request "
 		    "(HTTP %ld)%s", x->status, detail);
-	cs_stream_fail(s, 502, "upstream_error", msg, 0, "upstream_error");
+	cs_stream_fail(s, CS_FAIL_UPSTREAM, msg);
 	return CS_EUPSTREAM;
 }
 
@@ -352,7 +350,7 @@ fail_timeout(struct cs_stream *s, const char *what)
 
 	snprintf(msg, sizeof(msg), "the provider did not answer in time (%s)",
 	    what);
-	cs_stream_fail(s, 504, "upstream_timeout", msg, 0, "timeout");
+	cs_stream_fail(s, CS_FAIL_UPSTREAM_TIMEOUT, msg);
 	return CS_ETIMEOUT;
 }
 
@@ -490,7 +488,7 @@ run_attempt(struct cs_upstream *u, const struct cs_upstream_cfg *cfg,
 		*result = CURLE_FAILED_INIT;
 		return END_CURL;
 	}
-	fd = cs_conn_fd(x->s->conn);
+	fd = cs_stream_fd(x->s);
 	for (;;) {
 		/* Adding the handle set a timer: the first pass starts it. */
 		if (curl_act(u, pfd, n, &running) != 0) {
@@ -582,7 +580,7 @@ run_attempt(struct cs_upstream *u, const struct cs_upstream_cfg *cfg,
 
 enum cs_err
 cs_upstream_run(struct cs_upstream *u, const struct cs_provider *p,
-    const struct cs_chat_request *req, struct cs_stream *s, int *retries)
+    const struct cs_chat_request *req, struct cs_stream *s)
 {
 	const struct cs_upstream_cfg *cfg = req->model->up;
 	struct cs_http_request hr;
@@ -595,19 +593,18 @@ cs_upstream_run(struct cs_upstream *u, const struct cs_provider *p,
 	int64_t t_total_end = cs_now_ms() + cfg->total_timeout_ms;
 	char msg[256];
 
-	*retries = 0;
+	cs_stream_set_retries(s, 0);
 	memset(&x, 0, sizeof(x));
 	cs_buf_init(&x.errbody, CS_MAX_UPSTREAM_ERR);
 	cs_http_request_init(&hr);
 	if ((r = p->build(cfg, req, &hr)) != CS_OK ||
 	    (r = add_headers(cfg, &hr)) != CS_OK) {
-		cs_stream_fail(s, 500, "internal_error",
-		    "could not build the provider request", 0,
-		    "internal_error");
+		cs_stream_fail(s, CS_FAIL_INTERNAL,
+		    "could not build the provider request");
 		goto out;
 	}
 	for (attempt = 0;; attempt++) {
-		*retries = attempt;
+		cs_stream_set_retries(s, attempt);
 		x.easy = u->easy;
 		x.s = s;
 		x.p = p;
@@ -620,8 +617,7 @@ cs_upstream_run(struct cs_upstream *u, const struct cs_provider *p,
 		if ((x.ad = p->adapter_new(cs_stream_emit, s)) == NULL ||
 		    setup_easy(u->easy, cfg, &hr, &x) != CS_OK) {
 			r = CS_ENOMEM;
-			cs_stream_fail(s, 500, "internal_error",
-			    "out of memory", 0, "internal_error");
+			cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
 			goto out;
 		}
 		end = run_attempt(u, cfg, &x, t_total_end, &result);
@@ -631,14 +627,13 @@ cs_upstream_run(struct cs_upstream *u, const struct cs_provider *p,
 		if (end == END_STOPPED) {
 			r = x.stop;
 			if (r == CS_ESHUTDOWN)
-				cs_stream_fail(s, 503, "server_shutdown",
-				    "the server is shutting down", 0,
-				    "shutdown");
+				cs_stream_fail(s, CS_FAIL_SHUTDOWN,
+				    "the server is shutting down");
 			else if (r == CS_EUPSTREAM)
 				cs_stream_end(s);   /* error event is out */
 			else if (r != CS_ECLIENTGONE)
-				cs_stream_fail(s, 500, "internal_error",
-				    cs_strerror(r), 0, "internal_error");
+				cs_stream_fail(s, CS_FAIL_INTERNAL,
+				    cs_strerror(r));
 			goto out;
 		}
 		if (end == END_FIRST_BYTE || end == END_IDLE ||
@@ -669,10 +664,8 @@ cs_upstream_run(struct cs_upstream *u, const struct cs_provider *p,
 			x.ad = NULL;
 			if ((r = cs_stream_wait(s, wait)) != CS_OK) {
 				if (r == CS_ESHUTDOWN)
-					cs_stream_fail(s, 503,
-					    "server_shutdown",
-					    "the server is shutting down", 0,
-					    "shutdown");
+					cs_stream_fail(s, CS_FAIL_SHUTDOWN,
+					    "the server is shutting down");
 				goto out;
 			}
 			continue;
@@ -681,7 +674,7 @@ cs_upstream_run(struct cs_upstream *u, const struct cs_provider *p,
 			r = fail_status(s, &x);
 			goto out;
 		}
-		if (s->terminal) {
+		if (cs_stream_finished(s)) {
 			/* The stream was complete; only the connection's
 			 * teardown failed. */
 			r = cs_stream_end(s);
@@ -701,8 +694,7 @@ cs_upstream_run(struct cs_upstream *u, const struct cs_provider *p,
 		else
 			snprintf(msg, sizeof(msg), "could not reach the "
 			    "provider (%s)", curl_easy_strerror(result));
-		cs_stream_fail(s, 502, "upstream_error", msg, 0,
-		    "upstream_error");
+		cs_stream_fail(s, CS_FAIL_UPSTREAM, msg);
 		r = CS_EUPSTREAM;
 		goto out;
 	}

@@ -28,10 +28,10 @@ void cs_upstream_free(struct cs_upstream *u);
  * timeouts and retries of req->model->up.  Every outcome is written to s
  * (events, an error event, or an HTTP error); the return value says how it
  * ended (CS_OK, CS_ECLIENTGONE, CS_EUPSTREAM, CS_ETIMEOUT, ...).
- * *retries receives the number of retries made.
+ * The number of retries made goes to s (cs_stream_set_retries).
  */
 enum cs_err cs_upstream_run(struct cs_upstream *u,
     const struct cs_provider *p, const struct cs_chat_request *req,
-    struct cs_stream *s, int *retries);
+    struct cs_stream *s);
 
 #endif

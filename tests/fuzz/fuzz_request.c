@@ -111,7 +111,7 @@ check_ok(const struct cs_chat_request *req, const struct cs_reqerr *err)
 	const struct cs_message *m;
 	size_t i;
 
-	if (req == NULL || err->status != 0 || err->message[0] != '\0')
+	if (req == NULL || err->fail != CS_FAIL_INVALID || err->message[0] != '\0')
 		abort();
 	/* Client instructions may add one; the server prompt is "". */
 	if (req->n_messages < 1 || req->n_messages > cfg.max_messages + 1 ||
@@ -155,16 +155,16 @@ check_refused(enum cs_err r, const struct cs_chat_request *req,
 		abort();
 	switch (r) {
 	case CS_EBADINPUT:
-		if (err->status != 400)
+		if (err->fail != CS_FAIL_INVALID)
 			abort();
 		break;
 	case CS_ETOOBIG:
-		if (err->status != 413)
+		if (err->fail != CS_FAIL_TOO_LARGE)
 			abort();
 		break;
 	case CS_ENOMEM:
 	case CS_ECONFIG:
-		if (err->status != 500)
+		if (err->fail != CS_FAIL_INTERNAL)
 			abort();
 		break;
 	default:

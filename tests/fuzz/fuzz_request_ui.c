@@ -78,9 +78,10 @@ check_err(enum cs_err r, const struct cs_reqerr *err)
 	const unsigned char *p = (const unsigned char *)err->message;
 	size_t n, i;
 
-	if (!((r == CS_EBADINPUT && err->status == 400) ||
-	    (r == CS_ETOOBIG && err->status == 413) ||
-	    ((r == CS_ENOMEM || r == CS_ECONFIG) && err->status == 500)))
+	if (!((r == CS_EBADINPUT && err->fail == CS_FAIL_INVALID) ||
+	    (r == CS_ETOOBIG && err->fail == CS_FAIL_TOO_LARGE) ||
+	    ((r == CS_ENOMEM || r == CS_ECONFIG) &&
+	    err->fail == CS_FAIL_INTERNAL)))
 		abort();
 	if ((n = strnlen(err->message, sizeof(err->message))) == 0 ||
 	    n == sizeof(err->message))

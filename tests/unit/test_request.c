@@ -71,8 +71,8 @@ parse_ok(const struct cs_config *cfg, const char *body)
 
 	r = parse_exact(cfg, body, strlen(body), &req, &err);
 	if (r != CS_OK)
-		fail_msg("refused (%d): %s\nbody: %s", err.status, err.message,
-		    body);
+		fail_msg("refused (%d): %s\nbody: %s",
+		    cs_failure(err.fail)->status, err.message, body);
 	assert_non_null(req);
 	return req;
 }
@@ -88,7 +88,7 @@ expect_refused(const struct cs_config *cfg, const char *body, int status,
 	r = parse_exact(cfg, body, strlen(body), &req, &err);
 	assert_int_equal(r, status == 413 ? CS_ETOOBIG : CS_EBADINPUT);
 	assert_null(req);
-	assert_int_equal(err.status, status);
+	assert_int_equal(cs_failure(err.fail)->status, status);
 	if (strstr(err.message, msg) == NULL)
 		fail_msg("message \"%s\" lacks \"%s\"", err.message, msg);
 }
@@ -412,7 +412,7 @@ test_limits_exact(void **state)
 	assert_int_equal(cs_request_parse(&cfg, body, len + 1, &req, &err),
 	    CS_ETOOBIG);
 	assert_null(req);
-	assert_int_equal(err.status, 413);
+	assert_int_equal(cs_failure(err.fail)->status, 413);
 	assert_string_equal(err.message,
 	    "body: 262145 bytes exceeds the limit of 262144 bytes");
 	free(body);
@@ -725,18 +725,19 @@ hc_run(const struct cs_config *cfg, const struct hcase *c)
 		if (r == CS_OK)
 			return 1;
 		print_error("hostile.txt:%d: refused (%d %s), expected OK\n",
-		    c->line, err.status, err.message);
+		    c->line, cs_failure(err.fail)->status, err.message);
 		return 0;
 	}
 	want = c->status == 413 ? CS_ETOOBIG : CS_EBADINPUT;
 	if (r == CS_OK)
 		cs_request_free(req);
-	if (r != want || err.status != c->status || req != NULL ||
-	    strstr(err.message, c->expect) == NULL ||
+	if (r != want || cs_failure(err.fail)->status != c->status ||
+	    req != NULL || strstr(err.message, c->expect) == NULL ||
 	    !clean_utf8(err.message)) {
 		print_error("hostile.txt:%d: got %s, %d \"%s\"; expected %d "
-		    "\"%s\"\n", c->line, cs_strerror(r), err.status,
-		    err.message, c->status, c->expect);
+		    "\"%s\"\n", c->line, cs_strerror(r),
+		    cs_failure(err.fail)->status, err.message, c->status,
+		    c->expect);
 		return 0;
 	}
 	return 1;

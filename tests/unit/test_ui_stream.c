@@ -93,7 +93,7 @@ test_translate(void **state)
 		if (r == CS_OK)
 			assert_string_equal(out.data, c->out);
 		if (r == CS_EBADINPUT) {
-			assert_int_equal(err.status, 400);
+			assert_int_equal(cs_failure(err.fail)->status, 400);
 			if (strstr(err.message, c->out) == NULL)
 				fail_msg("case %zu: \"%s\" lacks \"%s\"", i,
 				    err.message, c->out);
@@ -115,7 +115,7 @@ test_translate_too_big(void **state)
 	cs_buf_init(&out, 20);
 	assert_int_equal(cs_ui_request_translate(in, sizeof(in) - 1, &out,
 	    &err), CS_ETOOBIG);
-	assert_int_equal(err.status, 413);
+	assert_int_equal(cs_failure(err.fail)->status, 413);
 	cs_buf_free(&out);
 }
 
