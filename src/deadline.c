@@ -9,21 +9,15 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake;
-static struct cs_deadline *armed;     /* list of armed slots, under lock */
-static struct cs_deadline *writers;   /* list of watched slots, under lock */
+static struct cs_list armed;     /* armed slots (link), under lock */
+static struct cs_list writers;   /* watched slots (wlink), under lock */
 static pthread_t thread;
 static int running, stop;
 
 static void
 unlink_slot(struct cs_deadline *d)
 {
-	if (d->prev != NULL)
-		d->prev->next = d->next;
-	else
-		armed = d->next;
-	if (d->next != NULL)
-		d->next->prev = d->prev;
-	d->prev = d->next = NULL;
+	cs_list_remove(&armed, &d->link);
 	d->linked = 0;
 }
 
@@ -32,9 +26,11 @@ static long long
 fire_due(long long now)
 {
 	struct cs_deadline *d;
+	struct cs_link *l;
 	long long next = -1;
 
-	for (d = armed; d != NULL; d = d->next) {
+	for (l = armed.head; l != NULL; l = l->next) {
+		d = CS_CONTAINER(l, struct cs_deadline, link);
 		if (d->stage < 2 && d->at_ms <= now) {
 			/* Errors are harmless: the peer may be gone already. */
 			if (d->stage == 0) {
@@ -60,9 +56,11 @@ static long long
 cut_slow(long long now)
 {
 	struct cs_deadline *d;
+	struct cs_link *l;
 	long long next = -1, since, due;
 
-	for (d = writers; d != NULL; d = d->wnext) {
+	for (l = writers.head; l != NULL; l = l->next) {
+		d = CS_CONTAINER(l, struct cs_deadline, wlink);
 		if (atomic_load(&d->cut))
 			continue;
 		since = atomic_load(&d->write_since);
@@ -157,11 +155,7 @@ cs_deadline_arm(struct cs_deadline *d, int fd, long ms)
 	d->at_ms = cs_now_ms() + ms;
 	d->stage = 0;
 	d->fired = 0;
-	d->prev = NULL;
-	d->next = armed;
-	if (armed != NULL)
-		armed->prev = d;
-	armed = d;
+	cs_list_push_front(&armed, &d->link);
 	if (running)
 		pthread_cond_signal(&wake);
 	pthread_mutex_unlock(&lock);
@@ -188,11 +182,7 @@ cs_deadline_watch(struct cs_deadline *d, long ms)
 	pthread_mutex_lock(&lock);
 	if (!d->watched) {
 		d->watched = 1;
-		d->wprev = NULL;
-		d->wnext = writers;
-		if (writers != NULL)
-			writers->wprev = d;
-		writers = d;
+		cs_list_push_front(&writers, &d->wlink);
 	}
 	d->write_ms = ms;
 	atomic_store(&d->write_since, 0);
@@ -209,13 +199,7 @@ cs_deadline_unwatch(struct cs_deadline *d)
 		return;
 	pthread_mutex_lock(&lock);
 	if (d->watched) {
-		if (d->wprev != NULL)
-			d->wprev->wnext = d->wnext;
-		else
-			writers = d->wnext;
-		if (d->wnext != NULL)
-			d->wnext->wprev = d->wprev;
-		d->wprev = d->wnext = NULL;
+		cs_list_remove(&writers, &d->wlink);
 		d->watched = 0;
 	}
 	atomic_store(&d->write_since, 0);

@@ -24,6 +24,8 @@
 
 #include <stdatomic.h>
 
+#include "list.h"
+
 #define CS_DEADLINE_KILL_MS 1000   /* after the deadline, before SHUT_RDWR */
 
 /* One slot, owned by the caller (e.g. on a worker's stack); zero it
@@ -34,13 +36,13 @@ struct cs_deadline {
 	long long at_ms;           /* next action, CLOCK_MONOTONIC ms */
 	int stage;                 /* 0 armed, 1 SHUT_RD done, 2 SHUT_RDWR */
 	int fired;                 /* stage > 0 was reached since arming */
-	struct cs_deadline *prev, *next;
+	struct cs_link link;       /* on the armed list */
 	/* write watch */
 	int watched;               /* in the watchdog's list of writers */
 	long write_ms;
 	_Atomic long long write_since;  /* ms; 0 = no write in progress */
 	_Atomic int cut;           /* a write overran: the fd was shut down */
-	struct cs_deadline *wprev, *wnext;
+	struct cs_link wlink;      /* on the list of watched writers */
 };
 
 /* Start the watchdog thread.  0, or -1 (errno set). */
