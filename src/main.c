@@ -17,13 +17,16 @@
  * a time under accept_lock, and the signal only writes the pipe.  Nothing
  * else happens under the lock: libfcgi's own FCGX_Accept_r would go on to
  * read the first records there, so one peer that connects and stalls
- * would stop every worker.  Instead the accepted socket is handed to
+ * would stop every worker.  Instead a new connection whose request has not
+ * all arrived waits in the intake (intake.h: one thread, epoll, bytes only
+ * peeked at), so a peer that stalls or trickles its body holds no worker;
+ * a worker takes it when its request is in.  The socket is then handed to
  * libfcgi as an open connection (listen socket -1, so it can never accept
  * by itself), and reading the request's params and body must finish
- * within request_read_timeout_seconds: a watchdog thread (deadline.h)
- * shuts the socket for reading at the deadline, which ends libfcgi's
- * blocking read; that connection alone is dropped (or answered 408 if its
- * params had arrived), logged with outcome read_timeout.
+ * within request_read_timeout_seconds of the accept: a watchdog thread
+ * (deadline.h) shuts the socket for reading at the deadline, which ends
+ * libfcgi's blocking read; that connection alone is dropped (or answered
+ * 408 if its params had arrived), logged with outcome read_timeout.
  *
  * Each connection carries one request: the worker closes it after the
  * answer even if the web server asked to keep it (nginx fastcgi_keep_conn),
@@ -56,6 +59,7 @@
 #include "deadline.h"
 #include "fcgi_out.h"
 #include "handler.h"
+#include "intake.h"
 #include "log.h"
 #include "stream.h"
 #include "upstream.h"
@@ -114,27 +118,30 @@ parse_threads(const char *s, int *out)
 }
 
 /*
- * Wait until a connection is pending (1) or shutdown was asked for (0).
- * Called with accept_lock held, so one thread at a time blocks here.
+ * Wait until a connection is pending on the listener (1), one whose
+ * request has arrived waits in the intake (2), or shutdown was asked for
+ * (0).  Called with accept_lock held, so one thread at a time blocks here.
  */
 static int
 wait_for_connection(void)
 {
-	struct pollfd pfd[2];
+	struct pollfd pfd[3];
 
 	pfd[0].fd = listen_fd;
-	pfd[0].events = POLLIN;
 	pfd[1].fd = wake_pipe[0];
-	pfd[1].events = POLLIN;
+	pfd[2].fd = cs_intake_fd();   /* -1 (ignored by poll): no intake */
+	pfd[0].events = pfd[1].events = pfd[2].events = POLLIN;
 	for (;;) {
-		pfd[0].revents = pfd[1].revents = 0;
-		if (poll(pfd, 2, -1) < 0) {
+		pfd[0].revents = pfd[1].revents = pfd[2].revents = 0;
+		if (poll(pfd, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return 1;   /* let accept report the problem */
 		}
 		if (pfd[1].revents != 0 || atomic_load(&stopping))
 			return 0;
+		if (pfd[2].revents != 0)
+			return 2;
 		if (pfd[0].revents != 0)
 			return 1;
 	}
@@ -199,20 +206,43 @@ take_connection(void)
 }
 
 /*
- * Wait for and accept one connection, with accept_lock held: only this is
- * serialised.  Returns its fd, -1 when shutdown was asked for, -2 when
- * accept() failed (errno set).  Errors that concern only one connection
- * that went away are skipped, as libfcgi does.
+ * One connection to serve now, from the intake (from_intake) or accepted
+ * from the listener; its accept time goes to *t0.  A new connection whose
+ * request is still arriving is parked in the intake instead (-3), unless
+ * the intake cannot take it.  Returns the fd, -3 when there is none to
+ * serve after all, -2 when accept() failed (errno set).
  */
 static int
-accept_connection(void)
+next_connection(int from_intake, long long *t0)
 {
 	int fd;
 
+	if (from_intake)
+		return (fd = cs_intake_take(t0)) >= 0 ? fd : -3;
+	if ((fd = take_connection()) < 0)
+		return fd;
+	*t0 = cs_now_ms();
+	if (!cs_intake_ready(fd) && cs_intake_park(fd, *t0) == 0)
+		return -3;
+	return fd;
+}
+
+/*
+ * Wait for one connection whose request is in, with accept_lock held:
+ * only this is serialised, and none of it waits on a peer.  Returns its
+ * fd (accepted at *t0), -1 when shutdown was asked for, -2 when accept()
+ * failed (errno set).  Errors that concern only one connection that went
+ * away are skipped, as libfcgi does.
+ */
+static int
+accept_connection(long long *t0)
+{
+	int fd, w;
+
 	for (;;) {
-		if (!wait_for_connection())
+		if ((w = wait_for_connection()) == 0)
 			return -1;
-		if ((fd = take_connection()) == -3)
+		if ((fd = next_connection(w == 2, t0)) == -3)
 			continue;
 		return fd;
 	}
@@ -244,12 +274,12 @@ log_read_timeout(long long t0)
  * means "this connection failed", never "the listener failed".
  */
 static void
-serve_connection(struct cs_worker *w, int fd, struct cs_deadline *dl)
+serve_connection(struct cs_worker *w, int fd, long long t0,
+    struct cs_deadline *dl)
 {
 	FCGX_Request req;
 	struct cs_conn *conn;
-	long long t0 = cs_now_ms();
-	long read_ms;
+	long long read_ms;
 
 	FCGX_InitRequest(&req, -1, 0);
 	if ((req.ipcFd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
@@ -257,10 +287,13 @@ serve_connection(struct cs_worker *w, int fd, struct cs_deadline *dl)
 		goto out;
 	}
 	req.keepConnection = 1;
-	read_ms = cfg.request_read_timeout_ms;
+	/* The deadline counts from the accept: time in the intake counts. */
+	read_ms = cfg.request_read_timeout_ms - (cs_now_ms() - t0);
+	if (read_ms < 0)
+		read_ms = 0;
 	if (w->overloaded && read_ms > OVERFLOW_READ_MS)
 		read_ms = OVERFLOW_READ_MS;
-	cs_deadline_arm(dl, fd, read_ms);
+	cs_deadline_arm(dl, fd, (long)read_ms);
 	if (FCGX_Accept_r(&req) < 0) {
 		/* Timed out, or the peer closed or sent garbage (silent, as
 		 * libfcgi's own accept loop is). */
@@ -321,6 +354,7 @@ worker(void *arg)
 {
 	struct cs_worker w;
 	struct cs_deadline dl;
+	long long t0;
 	int fd, failures = 0;
 
 	(void)arg;
@@ -334,7 +368,7 @@ worker(void *arg)
 	}
 	while (!atomic_load(&stopping)) {
 		pthread_mutex_lock(&accept_lock);
-		fd = accept_connection();
+		fd = accept_connection(&t0);
 		pthread_mutex_unlock(&accept_lock);
 		if (fd < 0) {
 			if (fd == -1 || atomic_load(&stopping))
@@ -349,7 +383,7 @@ worker(void *arg)
 			continue;
 		}
 		failures = 0;
-		serve_connection(&w, fd, &dl);
+		serve_connection(&w, fd, t0, &dl);
 	}
 	cs_upstream_free(w.up);
 dead:
@@ -376,9 +410,10 @@ overflow(void *arg)
 {
 	struct cs_worker w;
 	struct cs_deadline dl;
-	struct pollfd pfd[3];
+	struct pollfd pfd[4];
 	eventfd_t v;
-	int fd, held, n;
+	long long t0;
+	int fd, held, n, i;
 
 	(void)arg;
 	memset(&w, 0, sizeof(w));
@@ -392,9 +427,12 @@ overflow(void *arg)
 		pfd[0].fd = wake_pipe[0];
 		pfd[1].fd = full_fd;
 		pfd[2].fd = listen_fd;
-		pfd[0].events = pfd[1].events = pfd[2].events = POLLIN;
-		pfd[0].revents = pfd[1].revents = pfd[2].revents = 0;
-		n = held ? 3 : 2;
+		pfd[3].fd = cs_intake_fd();
+		for (i = 0; i < 4; i++) {
+			pfd[i].events = POLLIN;
+			pfd[i].revents = 0;
+		}
+		n = held ? 4 : 2;
 		/* Full but the lock was taken: a worker is on its way to
 		 * accept; look again shortly. */
 		if (poll(pfd, (nfds_t)n, held || atomic_load(&busy) < nworkers ?
@@ -406,16 +444,16 @@ overflow(void *arg)
 		}
 		if (pfd[1].revents != 0)
 			(void)eventfd_read(full_fd, &v);
-		fd = -1;
-		if (held && pfd[2].revents != 0 && !atomic_load(&stopping) &&
-		    atomic_load(&busy) >= nworkers)
-			fd = take_connection();
+		fd = -3;
+		if (held && (pfd[2].revents != 0 || pfd[3].revents != 0) &&
+		    !atomic_load(&stopping) && atomic_load(&busy) >= nworkers)
+			fd = next_connection(pfd[3].revents != 0, &t0);
 		if (held)
 			pthread_mutex_unlock(&accept_lock);
 		if (pfd[0].revents != 0)
 			break;
 		if (fd >= 0)
-			serve_connection(&w, fd, &dl);
+			serve_connection(&w, fd, t0, &dl);
 		else if (fd == -2) {
 			cs_warn("overflow: accept failed");
 			poll(NULL, 0, 1000);
@@ -520,6 +558,20 @@ raise_nofile(void)
 	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
 		cs_warn("cannot raise the open-file limit to %llu",
 		    (unsigned long long)rl.rlim_max);
+}
+
+/* Connections the intake may hold: half the descriptors (each also has a
+ * worker's duplicate and a provider socket once served), within bounds. */
+static size_t
+intake_room(void)
+{
+	struct rlimit rl;
+	rlim_t n = 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		n = rl.rlim_cur;
+	n /= 2;
+	return n < 64 ? 64 : n > 65536 ? 65536 : (size_t)n;
 }
 
 static int
@@ -657,6 +709,10 @@ main(int argc, char *argv[])
 		cs_warn("cannot start the request-read watchdog");
 		goto out_curl;
 	}
+	/* Without it, a worker waits for its request itself, as before. */
+	if (cs_intake_start(cfg.request_read_timeout_ms, intake_room()) != 0)
+		cs_warn("cannot start the intake; requests still arriving "
+		    "will hold a worker");
 	atomic_store(&workers_alive, nthreads);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, THREAD_STACK);
@@ -709,6 +765,7 @@ main(int argc, char *argv[])
 		cs_warnx("the overflow thread did not stop; exiting anyway");
 	rc = 0;
 out_curl:
+	cs_intake_stop();
 	cs_watchdog_stop();
 	curl_global_cleanup();
 out:

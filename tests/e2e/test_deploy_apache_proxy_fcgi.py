@@ -15,37 +15,19 @@ import harness as h  # noqa: E402
 import apache as A  # noqa: E402
 
 LABEL = "apache-proxy-fcgi"
-MODULES = A.BASE_MODULES + ["proxy", "proxy_fcgi"]
+MODULES = A.PROXY_FCGI_MODULES
 IO_TIMEOUT = 3          # ProxyPass timeout= in the test (shipped: 60)
 THREADS = 64            # chatstream threads: the peak number of streams
 S = {}
 
 
 def setup(stack):
-    A.add_apache_finals(stack)
     S["stack"] = stack
     S["replay"] = stack.start_replay()
-    # conf and key belong to chatstream's own user, not to www-data
-    d = A.Deploy(stack, "site", owner=A.service_ids())
-    d.write_conf(A.MODELS, default_model="gen-3", threads=THREADS)
+    d, cs, ap = A.proxy_fcgi_site(
+        stack, [("timeout=60", "timeout=%d" % IO_TIMEOUT)], threads=THREADS)
     S["deploy"] = d
-    sock = os.path.join(d.root, "run", "chatstream", "chatstream.sock")
-    cs = A.UnixStandalone(stack.tmp, d.bin, d.conf, sock, name="chatstream")
-    stack.servers.append(cs)
-    cs.start()
     S["cs"] = S["logs"] = cs
-    ap_dir = os.path.join(stack.tmp, "apache")
-    site = A.shipped("apache-proxy-fcgi.conf", [
-        ("<VirtualHost *:80>", "<VirtualHost *:@PORT@>"),
-        ("/var/www/chat", d.docroot),
-        ("/run/chatstream/chatstream.sock", sock),
-        ("${APACHE_LOG_DIR}", ap_dir),
-        ("timeout=60", "timeout=%d" % IO_TIMEOUT),
-    ])
-    ap = A.Apache(stack.tmp, site, MODULES, name="apache")
-    ap.extra_logs.append(os.path.join(ap_dir, "chat-error.log"))
-    stack.servers.append(ap)
-    ap.start()
     S["srv"] = ap
 
 

@@ -51,9 +51,7 @@ def open_http(port, body):
 def open_fcgi(addr, body):
     s = socket.create_connection(addr, timeout=10)
     env = h.cgi_env(path="/api/v1/chat/completions", body=body)
-    s.sendall(h._fcgi_record(1, 1, bytes([0, 1, 0, 0, 0, 0, 0, 0]))
-              + h._fcgi_record(4, 1, h._fcgi_params(env)) + h._fcgi_record(4, 1)
-              + h._fcgi_record(5, 1, body) + h._fcgi_record(5, 1))
+    s.sendall(h.fcgi_request_bytes(env, body))
     return s
 
 

@@ -40,10 +40,7 @@ def hold_streams(srv, n):
         if isinstance(srv, h.Standalone):
             s = socket.create_connection(srv.addr, timeout=10)
             env = h.cgi_env(body=body)
-            s.sendall(h._fcgi_record(1, 1, bytes([0, 1, 0, 0, 0, 0, 0, 0]))
-                      + h._fcgi_record(4, 1, h._fcgi_params(env))
-                      + h._fcgi_record(4, 1) + h._fcgi_record(5, 1, body)
-                      + h._fcgi_record(5, 1))
+            s.sendall(h.fcgi_request_bytes(env, body))
         else:
             s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
             s.sendall(b"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Type: "

@@ -78,9 +78,7 @@ def stall_fcgi(addr, tag):
     s.connect(addr)
     body = chat_body(tag, BIG)
     env = h.cgi_env(body=body)
-    s.sendall(h._fcgi_record(1, 1, bytes([0, 1, 0, 0, 0, 0, 0, 0]))
-              + h._fcgi_record(4, 1, h._fcgi_params(env)) + h._fcgi_record(4, 1)
-              + h._fcgi_record(5, 1, body) + h._fcgi_record(5, 1))
+    s.sendall(h.fcgi_request_bytes(env, body))
     out = b""
     while b"\r\n\r\n" not in out and len(out) < 65536:
         rec = b""

@@ -532,6 +532,37 @@ def add_apache_finals(stack):
     stack.final_cases = finals
 
 
+PROXY_FCGI_MODULES = BASE_MODULES + ["proxy", "proxy_fcgi"]
+
+
+def proxy_fcgi_site(stack, subs=(), **conf):
+    """chatstream --listen on a unix socket (run as its own user, as a
+    systemd service would be) behind the real Apache with mod_proxy_fcgi
+    and the shipped conf/apache-proxy-fcgi.conf, paths and port
+    substituted, plus subs.  conf: chatstream.conf settings.  Returns
+    (deploy, chatstream, apache), both servers started."""
+    add_apache_finals(stack)
+    # conf and key belong to chatstream's own user, not to www-data
+    d = Deploy(stack, "site", owner=service_ids())
+    d.write_conf(MODELS, default_model="gen-3", **conf)
+    sock = os.path.join(d.root, "run", "chatstream", "chatstream.sock")
+    cs = UnixStandalone(stack.tmp, d.bin, d.conf, sock, name="chatstream")
+    stack.servers.append(cs)
+    cs.start()
+    ap_dir = os.path.join(stack.tmp, "apache")
+    site = shipped("apache-proxy-fcgi.conf", [
+        ("<VirtualHost *:80>", "<VirtualHost *:@PORT@>"),
+        ("/var/www/chat", d.docroot),
+        ("/run/chatstream/chatstream.sock", sock),
+        ("${APACHE_LOG_DIR}", ap_dir),
+    ] + list(subs))
+    ap = Apache(stack.tmp, site, PROXY_FCGI_MODULES, name="apache")
+    ap.extra_logs.append(os.path.join(ap_dir, "chat-error.log"))
+    stack.servers.append(ap)
+    ap.start()
+    return d, cs, ap
+
+
 # ---------------------------------------------------------------------------
 # The cases every deployment mode runs
 

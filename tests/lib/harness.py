@@ -1070,6 +1070,20 @@ def _fcgi_params(env):
     return out
 
 
+FCGI_BEGIN_RESPONDER = _fcgi_record(1, 1, bytes([0, 1, 0, 0, 0, 0, 0, 0]))
+
+
+def fcgi_request_bytes(env, body=b"", end=True):
+    """What a web server sends for one responder request (id 1): begin,
+    the params stream, body as one FCGI_STDIN record, and (end) the empty
+    record that ends FCGI_STDIN.  CONTENT_LENGTH defaults to len(body)."""
+    env = dict(env)
+    env.setdefault("CONTENT_LENGTH", str(len(body)))
+    return (FCGI_BEGIN_RESPONDER + _fcgi_record(4, 1, _fcgi_params(env))
+            + _fcgi_record(4, 1) + (_fcgi_record(5, 1, body) if body else b"")
+            + (_fcgi_record(5, 1) if end else b""))
+
+
 class CGIStream:
     """Feeds CGI output (Status:/headers, blank line, body) into a Response."""
 
@@ -1127,11 +1141,7 @@ def fcgi_request(addr, env, body=b"", timeout=30.0, stop=None, on_open=None):
     try:
         sock.settimeout(min(timeout, 10))
         sock.connect(addr)
-        env = dict(env)
-        env.setdefault("CONTENT_LENGTH", str(len(body)))
-        req = (_fcgi_record(1, 1, bytes([0, 1, 0, 0, 0, 0, 0, 0]))
-               + _fcgi_record(4, 1, _fcgi_params(env)) + _fcgi_record(4, 1)
-               + (_fcgi_record(5, 1, body) if body else b"") + _fcgi_record(5, 1))
+        req = fcgi_request_bytes(env, body)
         resp.t_start = mono()
         sock.sendall(req)
         if on_open:

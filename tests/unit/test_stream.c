@@ -78,13 +78,20 @@ rig_end(struct rig *g)
 	return all;
 }
 
-/* Take the stream's log numbers (a may be NULL), free it, end the rig. */
+/* Take the stream's log numbers (a may be NULL; its error string is
+ * copied, as it lives in s), free it, end the rig. */
 static char *
 rig_close(struct rig *g, struct cs_stream *s, struct cs_access *a)
 {
+	static char error[160];
+
 	if (a != NULL) {
 		memset(a, 0, sizeof(*a));
 		cs_stream_account(s, a);
+		if (a->error != NULL) {
+			snprintf(error, sizeof(error), "%s", a->error);
+			a->error = error;
+		}
 	}
 	cs_stream_free(s);
 	return rig_end(g);
