@@ -13,6 +13,11 @@ static struct cs_list armed;     /* armed slots (link), under lock */
 static struct cs_list writers;   /* watched slots (wlink), under lock */
 static pthread_t thread;
 static int running, stop;
+/* While the watchdog waits: when it will look again (-1: not before it is
+ * signalled).  Others read it under lock, when it can only be waiting (or
+ * not yet started: 0, it looks anyway), and signal only for an earlier
+ * time -- so an ordinary request costs no wake-up. */
+static long long wake_at;
 
 static void
 unlink_slot(struct cs_deadline *d)
@@ -81,6 +86,14 @@ cut_slow(long long now)
 	return next;
 }
 
+/* Wake the watchdog if it would look later than at_ms (under lock). */
+static void
+wake_for(long long at_ms)
+{
+	if (running && wake_at != 0 && (wake_at < 0 || at_ms < wake_at))
+		pthread_cond_signal(&wake);
+}
+
 static void *
 watchdog(void *arg)
 {
@@ -95,13 +108,16 @@ watchdog(void *arg)
 		wnext = cut_slow(now);
 		if (next < 0 || (wnext >= 0 && wnext < next))
 			next = wnext;
+		wake_at = next;
 		if (next < 0) {
 			pthread_cond_wait(&wake, &lock);
+			wake_at = 0;
 			continue;
 		}
 		ts.tv_sec = (time_t)(next / 1000);
 		ts.tv_nsec = (long)(next % 1000) * 1000000L;
 		pthread_cond_timedwait(&wake, &lock, &ts);
+		wake_at = 0;
 	}
 	pthread_mutex_unlock(&lock);
 	return NULL;
@@ -122,6 +138,8 @@ cs_watchdog_start(void)
 		return -1;
 	}
 	pthread_condattr_destroy(&ca);
+	stop = 0;
+	wake_at = 0;
 	if ((e = pthread_create(&thread, NULL, watchdog, NULL)) != 0) {
 		pthread_cond_destroy(&wake);
 		errno = e;
@@ -156,8 +174,7 @@ cs_deadline_arm(struct cs_deadline *d, int fd, long ms)
 	d->stage = 0;
 	d->fired = 0;
 	cs_list_push_front(&armed, &d->link);
-	if (running)
-		pthread_cond_signal(&wake);
+	wake_for(d->at_ms);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -187,8 +204,8 @@ cs_deadline_watch(struct cs_deadline *d, long ms)
 	d->write_ms = ms;
 	atomic_store(&d->write_since, 0);
 	atomic_store(&d->cut, 0);
-	if (running)
-		pthread_cond_signal(&wake);
+	/* A write that starts now could overrun at now + ms (cut_slow). */
+	wake_for(cs_now_ms() + ms);
 	pthread_mutex_unlock(&lock);
 }
 
