@@ -108,6 +108,8 @@ static const struct ckey keys[] = {
 	    .min = 0, .max = 3600 * 1000, .def = "30" },
 	ROW("write_timeout_seconds", TOP(write_timeout_ms), CT_DURATION),
 	    .min = 100, .max = 3600 * 1000, .def = "30" },
+	ROW("max_pending_bytes", TOP(max_pending_bytes), CT_SIZE),
+	    .min = 16 * 1024, .max = 64 * 1024 * 1024, .def = "1m" },
 	/* upstream: top level for "default", or in [upstream NAME] */
 	ROW("provider", UP(provider), CT_ENUM), .def = "auto",
 	    .names = provider_names },

@@ -105,6 +105,9 @@ struct cs_config {
 	long   shutdown_grace_ms;    /* SIGTERM: let streams finish this long */
 	long   write_timeout_ms;     /* one write to the server may take this
 	                                long, then the stream ends slow_client */
+	size_t max_pending_bytes;    /* answer bytes kept while the client
+	                                does not read; the provider is paused
+	                                there */
 	/* upstreams: [0] is "default", from the top-level keys */
 	struct cs_upstream_cfg upstreams[CS_MAX_UPSTREAMS];
 	size_t n_upstreams;

@@ -17,6 +17,14 @@
 #define STREAM_EVENT_MAX (8 * 1024 * 1024)
 /* A provider error message longer than this is withheld, not redacted. */
 #define REDACT_MAX (256 * 1024)
+/*
+ * While writes are deferred, what may be written without asking poll()
+ * again: after POLLOUT a unix socket has at least 3/4 of its send buffer
+ * free and a TCP socket half, so this much in this many writes (each
+ * small write also costs the kernel's per-buffer overhead) cannot block.
+ */
+#define CREDIT_BYTES  (64 * 1024)
+#define CREDIT_WRITES 32
 
 static _Atomic int64_t shutdown_deadline;
 
@@ -57,6 +65,14 @@ struct cs_stream {
 	unsigned long provider_events; /* provider events (text, tool call,
 	                                  finish) accepted by the encoder */
 	struct cs_buf redacted;        /* scratch for a redacted message */
+	/* Deferred writes (cs_stream_defer_writes): bytes not yet written,
+	 * in order, since when, and what may go without a poll. */
+	struct cs_buf pending;
+	int       deferring;
+	int64_t   pending_since;       /* start of the drain window */
+	size_t    drained;             /* bytes written in the window */
+	size_t    credit;
+	int       credit_writes;
 	const char *allow;             /* Allow: on a 405 (default POST) */
 	int       head;                /* HEAD: never a body */
 };
@@ -91,6 +107,10 @@ cs_stream_new(struct cs_conn *conn, const struct cs_config *cfg,
 	snprintf(s->enc.stream_id, sizeof(s->enc.stream_id), "%s", stream_id);
 	cs_buf_init(&s->out, STREAM_EVENT_MAX);
 	cs_buf_init(&s->redacted, REDACT_MAX);
+	/* One encoded event may land on a full buffer: room for it. */
+	cs_buf_init(&s->pending, cfg->max_pending_bytes + STREAM_EVENT_MAX);
+	s->credit = CREDIT_BYTES;
+	s->credit_writes = CREDIT_WRITES;
 	s->state = ST_IDLE;
 	s->outcome = CS_OUTCOME_DONE;
 	s->t_start = s->t_last_write = cs_now_ms();
@@ -108,6 +128,7 @@ cs_stream_free(struct cs_stream *s)
 		s->enc.ops->cleanup(&s->enc);
 	cs_buf_free(&s->out);
 	cs_buf_free(&s->redacted);
+	cs_buf_free(&s->pending);
 	free(s);
 }
 
@@ -220,12 +241,62 @@ cs_stream_lost(struct cs_stream *s)
 	set_lost(s);
 }
 
-/* Write whatever is in b, then empty it. */
+/* Write the first n pending bytes. */
+static enum cs_err
+write_pending(struct cs_stream *s, size_t n)
+{
+	enum cs_err r;
+
+	if ((r = cs_conn_write(s->conn, s->pending.data, n)) != CS_OK) {
+		set_lost(s);
+		return r;
+	}
+	cs_buf_consume(&s->pending, n);
+	s->t_last_write = cs_now_ms();
+	/* A client that took everything, or max_pending_bytes, is keeping
+	 * up: its next window starts now. */
+	s->drained += n;
+	if (s->pending.len == 0 || s->drained >= s->cfg->max_pending_bytes) {
+		s->pending_since = s->pending.len == 0 ? 0 : s->t_last_write;
+		s->drained = 0;
+	}
+	return CS_OK;
+}
+
+/* Keep b's bytes after what is pending (emptying b). */
+static enum cs_err
+keep(struct cs_stream *s, struct cs_buf *b)
+{
+	enum cs_err r;
+
+	if (s->pending.len == 0 && b->len > 0) {
+		s->pending_since = cs_now_ms();
+		s->drained = 0;
+	}
+	r = cs_buf_append(&s->pending, b->data, b->len);
+	cs_buf_reset(b);
+	if (r != CS_OK) {
+		/* Past max_pending_bytes by a whole event: the producer did
+		 * not pause.  The answer cannot go out whole. */
+		s->state = ST_LOST;
+		s->outcome = CS_OUTCOME_SLOW_CLIENT;
+		return CS_ECLIENTGONE;
+	}
+	return CS_OK;
+}
+
+/* Write whatever is in b (after anything pending), then empty it; while
+ * writes are deferred, only keep it. */
 static enum cs_err
 flush_buf(struct cs_stream *s, struct cs_buf *b)
 {
 	enum cs_err r;
 
+	if (s->deferring || s->pending.len > 0) {
+		if ((r = keep(s, b)) != CS_OK || s->deferring)
+			return r;
+		return write_pending(s, s->pending.len);
+	}
 	r = cs_conn_write(s->conn, b->data, b->len);
 	cs_buf_reset(b);
 	if (r != CS_OK) {
@@ -773,6 +844,11 @@ cs_stream_keepalive_in(const struct cs_stream *s)
 {
 	int64_t due = s->t_last_write + s->cfg->keepalive_ms - cs_now_ms();
 
+	/* Bytes waiting for the client: no keep-alive goes after them (the
+	 * pending deadline watches this client instead). */
+	if (s->pending.len > 0)
+		return s->cfg->keepalive_ms;
+
 	return due > 0 ? (long)due : 0;
 }
 
@@ -863,4 +939,73 @@ cs_stream_wait(struct cs_stream *s, long ms)
 			return r;
 		poll(NULL, 0, (int)(step < 10 ? step : 10));
 	}
+}
+
+enum cs_err
+cs_stream_defer_writes(struct cs_stream *s, int on)
+{
+	if (on && cs_conn_fd(s->conn) < 0)
+		return CS_OK;       /* CGI: nothing to poll for room */
+	s->deferring = on;
+	if (on || s->pending.len == 0 || s->state == ST_LOST)
+		return CS_OK;
+	return write_pending(s, s->pending.len);
+}
+
+enum cs_err
+cs_stream_flush(struct cs_stream *s, int writable)
+{
+	size_t n;
+	enum cs_err r;
+
+	if (s->state == ST_LOST)
+		return CS_ECLIENTGONE;
+	if (writable) {
+		s->credit = CREDIT_BYTES;
+		s->credit_writes = CREDIT_WRITES;
+	}
+	if (s->pending.len == 0)
+		return CS_OK;
+	if (s->credit > 0 && s->credit_writes > 0) {
+		n = s->pending.len < s->credit ? s->pending.len : s->credit;
+		if ((r = write_pending(s, n)) != CS_OK)
+			return r;
+		s->credit -= n;
+		s->credit_writes--;
+	}
+	if (cs_stream_pending_due_in(s) == 0) {
+		s->state = ST_LOST;
+		s->outcome = CS_OUTCOME_SLOW_CLIENT;
+		return CS_ECLIENTGONE;
+	}
+	return CS_OK;
+}
+
+size_t
+cs_stream_pending(const struct cs_stream *s)
+{
+	return s->pending.len;
+}
+
+long
+cs_stream_pending_due_in(const struct cs_stream *s)
+{
+	int64_t due;
+
+	if (s->pending.len == 0)
+		return -1;
+	due = s->pending_since + s->cfg->write_timeout_ms - cs_now_ms();
+	return due > 0 ? (long)due : 0;
+}
+
+int
+cs_stream_backlogged(const struct cs_stream *s)
+{
+	return s->pending.len >= s->cfg->max_pending_bytes;
+}
+
+int
+cs_stream_caught_up(const struct cs_stream *s)
+{
+	return s->pending.len <= s->cfg->max_pending_bytes / 2;
 }

@@ -164,6 +164,36 @@ void cs_stream_use(struct cs_stream *s, const struct cs_encoder *enc);
 enum cs_err cs_stream_reply(struct cs_stream *s, int status,
     const char *content_type, const char *body, size_t len);
 
+/*
+ * Deferred writes, for a producer that polls the connection itself (the
+ * provider loop in upstream.c).  While on, whatever the stream would write
+ * is kept, in order, in a pending buffer (max_pending_bytes plus one
+ * event), and goes out only in cs_stream_flush: once per pass of the
+ * loop, so the events of one provider read leave in one write, and only
+ * as far as the connection is known to have room, so a client that reads
+ * nothing never blocks the producer.  Turning it off writes what is kept
+ * (a blocking write).  A no-op in CGI mode (no fd to poll).
+ */
+enum cs_err cs_stream_defer_writes(struct cs_stream *s, int on);
+/*
+ * Write what is kept, within what the connection can take without
+ * blocking: writable = poll() has just reported POLLOUT.  CS_ECLIENTGONE
+ * when the connection failed, or (outcome slow_client) when bytes have
+ * been kept for write_timeout_seconds in which the client took neither
+ * all of them nor max_pending_bytes: a client that keeps up at that rate
+ * is never cut, one that stalls or trickles is.
+ */
+enum cs_err cs_stream_flush(struct cs_stream *s, int writable);
+/* Bytes kept (poll for POLLOUT while > 0). */
+size_t cs_stream_pending(const struct cs_stream *s);
+/* Milliseconds until the drain window (above) runs out (0: now), or -1
+ * when nothing is kept. */
+long cs_stream_pending_due_in(const struct cs_stream *s);
+/* max_pending_bytes are kept: the producer should pause; and it may go
+ * on once at most half are (caught up). */
+int cs_stream_backlogged(const struct cs_stream *s);
+int cs_stream_caught_up(const struct cs_stream *s);
+
 /* Set by the signal thread: after this monotonic ms deadline (0 = none),
  * running streams end with a server_shutdown error. */
 void cs_stream_set_shutdown_deadline(int64_t deadline_ms);

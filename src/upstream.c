@@ -58,6 +58,7 @@ struct xfer {
 	long     status;        /* final HTTP status, 0 until known */
 	int      headers_done;
 	int      got_body;      /* a 2xx body byte arrived */
+	int      paused;        /* receiving paused: the client lags */
 	int64_t  t_begin;
 	int64_t  t_last_byte;
 	long     retry_after_ms; /* from the provider, -1 if none */
@@ -469,6 +470,28 @@ curl_act(struct cs_upstream *u, const struct pollfd *pfd, size_t n,
 	return 0;
 }
 
+/*
+ * Back-pressure: pause receiving while max_pending_bytes wait for the
+ * client, go on once half have gone.  Resuming may deliver what libcurl
+ * held at once (into the stream's pending bytes).
+ */
+static int
+pace(struct cs_upstream *u, struct xfer *x)
+{
+	if (!x->paused && cs_stream_backlogged(x->s)) {
+		x->paused = 1;
+		return curl_easy_pause(u->easy, CURLPAUSE_RECV) == CURLE_OK ?
+		    0 : -1;
+	}
+	if (x->paused && cs_stream_caught_up(x->s)) {
+		x->paused = 0;
+		x->t_last_byte = cs_now_ms();   /* the idle clock restarts */
+		return curl_easy_pause(u->easy, CURLPAUSE_CONT) == CURLE_OK ?
+		    0 : -1;
+	}
+	return 0;
+}
+
 static enum attempt_end
 run_attempt(struct cs_upstream *u, const struct cs_upstream_cfg *cfg,
     struct xfer *x, int64_t t_total_end, CURLcode *result)
@@ -476,7 +499,7 @@ run_attempt(struct cs_upstream *u, const struct cs_upstream_cfg *cfg,
 	struct pollfd pfd[MAX_CURL_SOCKETS + 1];
 	struct CURLMsg *msg;
 	enum attempt_end end = END_DONE;
-	int running = 1, left, fd;
+	int running = 1, left, fd, writable = 0;
 	size_t n = 0;
 	int64_t now, due;
 	long wait;
@@ -489,6 +512,8 @@ run_attempt(struct cs_upstream *u, const struct cs_upstream_cfg *cfg,
 		return END_CURL;
 	}
 	fd = cs_stream_fd(x->s);
+	x->paused = 0;
+	cs_stream_defer_writes(x->s, 1);
 	for (;;) {
 		/* Adding the handle set a timer: the first pass starts it. */
 		if (curl_act(u, pfd, n, &running) != 0) {
@@ -496,8 +521,19 @@ run_attempt(struct cs_upstream *u, const struct cs_upstream_cfg *cfg,
 			end = END_CURL;
 			break;
 		}
+		/* What this pass produced goes out in one write, if the
+		 * connection has room; if not, the provider waits for the
+		 * client (back-pressure), for write_timeout_seconds at most. */
+		if (x->stop == CS_OK &&
+		    (r = cs_stream_flush(x->s, writable)) != CS_OK)
+			x->stop = r;
 		if (x->stop != CS_OK) {
 			end = END_STOPPED;
+			break;
+		}
+		if (pace(u, x) != 0) {
+			*result = CURLE_FAILED_INIT;
+			end = END_CURL;
 			break;
 		}
 		if (running == 0) {
@@ -518,7 +554,7 @@ run_attempt(struct cs_upstream *u, const struct cs_upstream_cfg *cfg,
 			end = END_FIRST_BYTE;
 			break;
 		}
-		if (x->got_body && now - x->t_last_byte >=
+		if (x->got_body && !x->paused && now - x->t_last_byte >=
 		    cfg->idle_timeout_ms) {
 			end = END_IDLE;
 			break;
@@ -538,8 +574,13 @@ run_attempt(struct cs_upstream *u, const struct cs_upstream_cfg *cfg,
 		 * or activity on either connection. */
 		due = x->got_body ? x->t_last_byte + cfg->idle_timeout_ms :
 		    x->t_begin + cfg->first_byte_timeout_ms;
+		if (x->paused)   /* not the provider's silence: ours */
+			due = t_total_end;
 		if (due > t_total_end)
 			due = t_total_end;
+		if (cs_stream_pending_due_in(x->s) >= 0 &&
+		    now + cs_stream_pending_due_in(x->s) < due)
+			due = now + cs_stream_pending_due_in(x->s);
 		if (u->timer_due >= 0 && u->timer_due < due)
 			due = u->timer_due;
 		wait = (long)(due - now);
@@ -556,7 +597,8 @@ run_attempt(struct cs_upstream *u, const struct cs_upstream_cfg *cfg,
 		}
 		if (fd >= 0) {
 			pfd[n].fd = fd;
-			pfd[n].events = POLLIN;
+			pfd[n].events = POLLIN | (cs_stream_pending(x->s) > 0 ?
+			    POLLOUT : 0);
 			pfd[n].revents = 0;
 		}
 		if (poll(pfd, n + (fd >= 0), (int)wait) < 0 && errno != EINTR) {
@@ -564,8 +606,9 @@ run_attempt(struct cs_upstream *u, const struct cs_upstream_cfg *cfg,
 			end = END_CURL;
 			break;
 		}
+		writable = fd >= 0 && (pfd[n].revents & POLLOUT) != 0;
 		/* A readable FastCGI connection means the server hung up. */
-		if (fd >= 0 && pfd[n].revents != 0 &&
+		if (fd >= 0 && (pfd[n].revents & ~POLLOUT) != 0 &&
 		    (r = cs_stream_check(x->s)) != CS_OK) {
 			x->stop = r;
 			end = END_STOPPED;
@@ -575,6 +618,11 @@ run_attempt(struct cs_upstream *u, const struct cs_upstream_cfg *cfg,
 	/* Removing an unfinished transfer closes its connection: this is
 	 * what cancels generation at the provider. */
 	curl_multi_remove_handle(u->multi, u->easy);
+	/* What is still kept goes out now (a write the watchdog bounds). */
+	if (cs_stream_defer_writes(x->s, 0) != CS_OK && end == END_DONE) {
+		x->stop = CS_ECLIENTGONE;
+		end = END_STOPPED;
+	}
 	return end;
 }
 

@@ -75,22 +75,6 @@ def wait_closed(s, timeout=5.0):
         got += d
 
 
-def parse_records(raw):
-    """The CGI answer in FastCGI stdout records, as a Response."""
-    resp = h.Response()
-    cgi = h.CGIStream(resp)
-    while len(raw) >= 8:
-        clen = (raw[4] << 8) | raw[5]
-        n = 8 + clen + raw[6]
-        rtype, content, raw = raw[1], raw[8:8 + clen], raw[n:]
-        if rtype == 6 and content:
-            cgi.feed(content, h.mono())
-        elif rtype == 3:
-            resp.complete = True
-    cgi.feed(b"", h.mono(), final=True)
-    return resp
-
-
 def check_good_request(t, srv, timeout=5.0):
     """A normal stream is answered while peers stall."""
     tag = h.new_tag()
@@ -171,7 +155,7 @@ def body_timeout(path):
         t.diag("answered after %.2f s" % (when - t0))
         t.check(TIMEOUT - 0.3 <= when - t0 <= TIMEOUT + 2.0,
                 "after about request_read_timeout_seconds")
-        r = parse_records(raw)
+        r = h.parse_fcgi_output(raw)
         t.check(r.complete, "FCGI_END_REQUEST received", r.summary())
         if "/v1/" in path:
             # OpenAI's error shape: the native type is the code.

@@ -10,6 +10,7 @@ failure, not a hang."""
 
 import json
 import os
+import select
 import socket
 import sys
 import threading
@@ -20,7 +21,11 @@ import harness as h  # noqa: E402
 WRITE_TIMEOUT = 1       # write_timeout_seconds in these servers
 BIG = "gen-5000+wide:4000"          # 20 MB as fast as it can go
 NORMAL = "gen-40+delay:50"          # 2 s, a delta every 50 ms
-MODELS = [BIG, NORMAL, "gen-3"]
+SLOWREAD = "gen-600+wide:1000"      # 600 kB as fast as it can go
+MODELS = [BIG, NORMAL, SLOWREAD, "gen-3"]
+PENDING = 64 * 1024     # max_pending_bytes of the --listen server
+READ_CHUNK = 16384      # the slow reader: this much every READ_EVERY s
+READ_EVERY = 0.01       # (a 4 kB receive buffer: ~400 kB/s, over PENDING per s)
 MAX_GAP_S = 1.0         # normal streams: longest pause between deltas
 S = {}
 
@@ -31,7 +36,8 @@ def setup(stack):
     S["lt"] = stack.server(MODELS, name="lt", default_model="gen-3",
                            write_timeout_seconds=WRITE_TIMEOUT)
     S["sa"] = stack.standalone(MODELS, name="listen", default_model="gen-3",
-                               write_timeout_seconds=WRITE_TIMEOUT)
+                               write_timeout_seconds=WRITE_TIMEOUT,
+                               max_pending_bytes=PENDING)
 
 
 def chat_body(tag, model):
@@ -175,6 +181,45 @@ def reader_in_time(t):
     t.check(line is not None and "outcome=done" in line, "logged done", line)
 
 
+def slow_reader(t):
+    """A FastCGI peer that reads steadily but slower than the provider
+    writes (the provider is paused at max_pending_bytes and resumed,
+    over and over) gets every delta, in order, and is not cut."""
+    sa = S["sa"]
+    tag = h.new_tag()
+    s = small_socket(socket.AF_INET)
+    s.connect(sa.addr)
+    body = chat_body(tag, SLOWREAD)
+    s.sendall(h.fcgi_request_bytes(h.cgi_env(body=body), body))
+    raw = b""
+    t0 = h.mono()
+    try:
+        while h.mono() - t0 < 30:
+            r, _, _ = select.select([s], [], [], 5)
+            if not r:
+                break
+            d = s.recv(READ_CHUNK)
+            if not d:
+                break
+            raw += d
+            select.select([], [], [], READ_EVERY)   # the slowness itself
+    finally:
+        s.close()
+    took = h.mono() - t0
+    r = h.parse_fcgi_output(raw)
+    pad = "x" * 999
+    want = "".join("w%d%s " % (i, pad) for i in range(1, 601))
+    t.check(r.complete, "FCGI_END_REQUEST arrived (%.1f s, %d bytes)"
+            % (took, len(raw)))
+    t.check(r.text == want, "every delta, in order (%d of %d characters)"
+            % (len(r.text or ""), len(want)))
+    line = sa.log_line_for(r.stream_id, timeout=10) if r.stream_id else None
+    t.check(line is not None and "outcome=done" in line, "logged done", line)
+    t.check(not S["replay"].events(tag, "peer_closed") or
+            S["replay"].events(tag, "completed"),
+            "the provider request ran to completion")
+
+
 CASES = [
     ("through lighttpd: an HTTP client that stops reading is cut after "
      "write_timeout_seconds (slow_client, provider cancelled) while other "
@@ -182,6 +227,9 @@ CASES = [
     ("over --listen: a FastCGI peer that stops reading, the same",
      stalled_beside_normal("sa", stall_sa)),
     ("a stream longer than the write timeout is not cut", reader_in_time),
+    ("over --listen: a client slower than the provider gets every byte; "
+     "the provider is paused at max_pending_bytes, the stream not cut",
+     slow_reader),
 ]
 
 if __name__ == "__main__":

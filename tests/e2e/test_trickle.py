@@ -164,18 +164,7 @@ def good_chats(t, srv, n):
 
 
 def check_finished_fcgi(t, raw):
-    r = h.Response()
-    cgi = h.CGIStream(r)
-    buf = raw
-    while len(buf) >= 8:
-        clen = (buf[4] << 8) | buf[5]
-        n = 8 + clen + buf[6]
-        if buf[1] == 6 and clen:
-            cgi.feed(buf[8:8 + clen], h.mono())
-        if buf[1] == 3:
-            r.complete = True
-        buf = buf[n:]
-    cgi.feed(b"", h.mono(), final=True)
+    r = h.parse_fcgi_output(raw)
     t.eq(r.status, 200, "the finished request: 200", r.summary())
     t.check(r.complete, "the finished request: FCGI_END_REQUEST")
     t.eq(r.text, h.gen_text(3), "the finished request: the whole text")

@@ -1189,6 +1189,23 @@ def fcgi_request(addr, env, body=b"", timeout=30.0, stop=None, on_open=None):
     return resp
 
 
+def parse_fcgi_output(raw):
+    """The CGI answer in the FastCGI records of raw (what a responder sent
+    back), as a Response; resp.complete once FCGI_END_REQUEST is in."""
+    resp = Response()
+    cgi = CGIStream(resp)
+    while len(raw) >= 8:
+        clen = (raw[4] << 8) | raw[5]
+        n = 8 + clen + raw[6]
+        rtype, content, raw = raw[1], raw[8:8 + clen], raw[n:]
+        if rtype == 6 and content:
+            cgi.feed(content, mono())
+        elif rtype == 3:
+            resp.complete = True
+    cgi.feed(b"", mono(), final=True)
+    return resp
+
+
 def cgi_env(method="POST", path="/api/chat", content_type="application/json",
             body=b""):
     env = {"GATEWAY_INTERFACE": "CGI/1.1", "SERVER_PROTOCOL": "HTTP/1.1",

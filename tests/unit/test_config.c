@@ -143,7 +143,8 @@ test_sample_equals_defaults(void **state)
 	static const char *const names[] = {
 		"listen", "threads", "max_body_bytes", "max_messages",
 		"max_message_bytes", "keepalive_seconds",
-		"shutdown_grace_seconds", "provider", "base_url",
+		"shutdown_grace_seconds", "write_timeout_seconds",
+		"max_pending_bytes", "provider", "base_url",
 		"api_key_file", "api_key_env", "connect_timeout_seconds",
 		"first_byte_timeout_seconds", "idle_timeout_seconds",
 		"total_timeout_seconds", "max_retries", "default_model",
