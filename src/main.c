@@ -5,11 +5,13 @@
  *   spawn-fcgi), FastCGI on --listen ADDR (nginx, mod_proxy_fcgi, systemd),
  *   or plain CGI (one request from the environment, then exit).
  *
- * N worker threads each serve one connection at a time, so one process
- * serves many concurrent streams; past N, one overflow thread answers new
- * requests 503 + Retry-After at once (see overflow()).  The main thread waits for
- * SIGTERM/SIGINT, then stops accepting and gives running streams
- * shutdown_grace_seconds.
+ * Up to N (threads) worker threads each serve one connection at a time, so
+ * one process serves many concurrent streams.  They start as needed: one at
+ * first, another when a connection finds every one busy, so a process that
+ * only ever gets one request at a time (mod_fcgid) keeps one.  Past N, one
+ * overflow thread answers new requests 503 + Retry-After at once (see
+ * overflow()).  The main thread waits for SIGTERM/SIGINT, then stops
+ * accepting and gives running streams shutdown_grace_seconds.
  *
  * The listen socket may be shared with the process that passed it (systemd
  * socket activation, multiwatch, spawn-fcgi -F): it is never shut down.
@@ -78,11 +80,16 @@ static int wake_pipe[2] = { -1, -1 };
 static atomic_int stopping;
 static atomic_int workers_alive;
 static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
-/* Capacity: workers serving a connection, of nworkers.  When the count
- * reaches nworkers (or leaves it) a worker writes full_fd (an eventfd):
- * the overflow thread then answers new connections 503 itself. */
+/* Capacity: workers serving a connection, of nworkers started.  When the
+ * count reaches nworkers (or leaves it) a worker writes full_fd (an
+ * eventfd): the overflow thread then starts another worker, up to
+ * max_workers (threads), and past that answers new connections 503
+ * itself.  Only the overflow thread starts workers once it runs. */
 static atomic_int busy;
-static int nworkers;
+static atomic_int nworkers;
+static int max_workers;
+static pthread_t *worker_threads;
+static pthread_attr_t worker_attr;
 static int full_fd = -1;
 /* FCGI_WEB_SERVER_ADDRS: the IPv4 peers libfcgi's OS_Accept would allow
  * (comma-separated; unset or empty: any).  We accept, so we check. */
@@ -308,7 +315,8 @@ serve_connection(struct cs_worker *w, int fd, long long t0,
 	 * answering 503 because of such peers would let them turn every
 	 * visitor away instead of delaying one round.
 	 */
-	if (!w->overloaded && atomic_fetch_add(&busy, 1) + 1 == nworkers)
+	if (!w->overloaded &&
+	    atomic_fetch_add(&busy, 1) + 1 == atomic_load(&nworkers))
 		(void)eventfd_write(full_fd, 1);   /* now full */
 	/* From here every write of the answer is bounded (deadline.h). */
 	cs_deadline_watch(dl, cfg.write_timeout_ms);
@@ -325,7 +333,8 @@ serve_connection(struct cs_worker *w, int fd, long long t0,
 	FCGX_Finish_r(&req);
 	cs_deadline_write_end(dl);
 	cs_deadline_unwatch(dl);
-	if (!w->overloaded && atomic_fetch_sub(&busy, 1) == nworkers)
+	if (!w->overloaded &&
+	    atomic_fetch_sub(&busy, 1) == atomic_load(&nworkers))
 		(void)eventfd_write(full_fd, 1);   /* no longer */
 out:
 	close(fd);
@@ -395,8 +404,29 @@ dead:
 	return NULL;
 }
 
+/* Start one more worker thread, if threads allows.  0, or -1. */
+static int
+spawn_worker(void)
+{
+	int n = atomic_load(&nworkers);
+
+	if (n >= max_workers)
+		return -1;
+	atomic_fetch_add(&workers_alive, 1);
+	if ((errno = pthread_create(&worker_threads[n], &worker_attr, worker,
+	    NULL)) != 0) {
+		atomic_fetch_sub(&workers_alive, 1);
+		return -1;
+	}
+	atomic_store(&nworkers, n + 1);
+	return 0;
+}
+
 /*
- * The overflow thread: while every worker is busy it takes accept_lock
+ * The overflow thread: while every worker is busy and a connection is
+ * waiting it starts another worker, until there are `threads' (so a
+ * process that serves one request at a time, as under mod_fcgid, keeps
+ * one).  Past that it takes accept_lock
  * (free then: an idle worker would be holding it in poll) and answers each
  * new connection itself with 503 and Retry-After (handler.h), so a visitor
  * past capacity hears so at once instead of waiting in the listen queue
@@ -413,7 +443,7 @@ overflow(void *arg)
 	struct pollfd pfd[4];
 	eventfd_t v;
 	long long t0;
-	int fd, held, n, i;
+	int fd, full, grow, held, n, i, timeout;
 
 	(void)arg;
 	memset(&w, 0, sizeof(w));
@@ -422,7 +452,9 @@ overflow(void *arg)
 	memset(&dl, 0, sizeof(dl));
 	c_locale_for_thread();
 	while (!atomic_load(&stopping)) {
-		held = atomic_load(&busy) >= nworkers &&
+		full = atomic_load(&busy) >= atomic_load(&nworkers);
+		grow = full && atomic_load(&nworkers) < max_workers;
+		held = full && !grow &&
 		    pthread_mutex_trylock(&accept_lock) == 0;
 		pfd[0].fd = wake_pipe[0];
 		pfd[1].fd = full_fd;
@@ -432,11 +464,12 @@ overflow(void *arg)
 			pfd[i].events = POLLIN;
 			pfd[i].revents = 0;
 		}
-		n = held ? 4 : 2;
+		n = held || grow ? 4 : 2;
 		/* Full but the lock was taken: a worker is on its way to
-		 * accept; look again shortly. */
-		if (poll(pfd, (nfds_t)n, held || atomic_load(&busy) < nworkers ?
-		    -1 : 10) < 0 && errno != EINTR) {
+		 * accept; look again shortly.  Not full: only an edge on
+		 * full_fd matters, but look now and then all the same. */
+		timeout = held || grow ? -1 : full ? 10 : 1000;
+		if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR) {
 			if (held)
 				pthread_mutex_unlock(&accept_lock);
 			cs_warn("overflow: poll");
@@ -444,14 +477,31 @@ overflow(void *arg)
 		}
 		if (pfd[1].revents != 0)
 			(void)eventfd_read(full_fd, &v);
+		if (pfd[0].revents != 0) {
+			if (held)
+				pthread_mutex_unlock(&accept_lock);
+			break;
+		}
+		if (grow) {
+			/* A connection waits and nobody is free: one more
+			 * worker takes it (no lock here: nobody accepts). */
+			if ((pfd[2].revents != 0 || pfd[3].revents != 0) &&
+			    atomic_load(&busy) >= atomic_load(&nworkers) &&
+			    spawn_worker() != 0) {
+				cs_warn("cannot start worker %d of %d; serving "
+				    "with %d", atomic_load(&nworkers) + 1,
+				    max_workers, atomic_load(&nworkers));
+				max_workers = atomic_load(&nworkers);
+			}
+			continue;
+		}
 		fd = -3;
 		if (held && (pfd[2].revents != 0 || pfd[3].revents != 0) &&
-		    !atomic_load(&stopping) && atomic_load(&busy) >= nworkers)
+		    !atomic_load(&stopping) &&
+		    atomic_load(&busy) >= atomic_load(&nworkers))
 			fd = next_connection(pfd[3].revents != 0, &t0);
 		if (held)
 			pthread_mutex_unlock(&accept_lock);
-		if (pfd[0].revents != 0)
-			break;
 		if (fd >= 0)
 			serve_connection(&w, fd, t0, &dl);
 		else if (fd == -2) {
@@ -600,10 +650,8 @@ main(int argc, char *argv[])
 {
 	const char *config_path = getenv("CHATSTREAM_CONFIG");
 	const char *listen_addr = NULL;
-	pthread_t *threads = NULL;
-	pthread_attr_t attr;
 	sigset_t sigs;
-	int i, sig, nthreads = 0, threads_opt = 0, started = 0, rc = 1;
+	int i, sig, nthreads = 0, threads_opt = 0, rc = 1;
 	int overflow_started = 0;
 	pthread_t overflow_thread;
 	int check_only = 0;
@@ -700,11 +748,12 @@ main(int argc, char *argv[])
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	raise_nofile();
-	if ((threads = calloc((size_t)nthreads, sizeof(*threads))) == NULL ||
+	if ((worker_threads = calloc((size_t)nthreads,
+	    sizeof(*worker_threads))) == NULL ||
 	    pipe2(wake_pipe, O_CLOEXEC) != 0 ||
 	    (full_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		goto out_curl;
-	nworkers = nthreads;
+	max_workers = nthreads;
 	if (cs_watchdog_start() != 0) {
 		cs_warn("cannot start the request-read watchdog");
 		goto out_curl;
@@ -713,29 +762,23 @@ main(int argc, char *argv[])
 	if (cs_intake_start(cfg.request_read_timeout_ms, intake_room()) != 0)
 		cs_warn("cannot start the intake; requests still arriving "
 		    "will hold a worker");
-	atomic_store(&workers_alive, nthreads);
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, THREAD_STACK);
-	for (i = 0; i < nthreads; i++) {
-		if ((errno = pthread_create(&threads[i], &attr, worker, NULL))
-		    != 0) {
-			cs_warn("pthread_create");
-			atomic_fetch_sub(&workers_alive, nthreads - i);
-			break;
-		}
-		started++;
-	}
-	if (started > 0 && (errno = pthread_create(&overflow_thread, &attr,
-	    overflow, NULL)) != 0)
-		cs_warn("cannot start the overflow thread (no 503 past "
-		    "capacity)");
-	else if (started > 0)
-		overflow_started = 1;
-	pthread_attr_destroy(&attr);
-	if (started == 0)
+	/* Workers start as they are needed (see overflow()): the first
+	 * now, the others when a connection finds every one busy. */
+	pthread_attr_init(&worker_attr);
+	pthread_attr_setstacksize(&worker_attr, THREAD_STACK);
+	if (spawn_worker() != 0) {
+		cs_warn("pthread_create");
 		goto out_curl;
-	cs_warnx("ready: %d worker thread(s), pid %d, %s", started,
-	    (int)getpid(), listen_addr ? listen_addr : "socket on fd 0");
+	}
+	if ((errno = pthread_create(&overflow_thread, &worker_attr, overflow,
+	    NULL)) != 0)
+		cs_warn("cannot start the overflow thread (one worker, no 503 "
+		    "past capacity)");
+	else
+		overflow_started = 1;
+	cs_warnx("ready: %d worker thread(s) at most, started as needed, "
+	    "pid %d, %s", max_workers, (int)getpid(),
+	    listen_addr ? listen_addr : "socket on fd 0");
 
 	do {
 		if (sigwait(&sigs, &sig) != 0)
@@ -759,17 +802,19 @@ main(int argc, char *argv[])
 	 * instead of letting them queue until exit. */
 	if (listen_addr != NULL)
 		shutdown(listen_fd, SHUT_RDWR);
-	if ((i = join_workers(threads, started)) > 0)
-		cs_warnx("%d worker(s) did not stop; exiting anyway", i);
+	/* The overflow thread first: it is the one that starts workers. */
 	if (overflow_started && join_workers(&overflow_thread, 1) > 0)
 		cs_warnx("the overflow thread did not stop; exiting anyway");
+	if ((i = join_workers(worker_threads, atomic_load(&nworkers))) > 0)
+		cs_warnx("%d worker(s) did not stop; exiting anyway", i);
 	rc = 0;
+	pthread_attr_destroy(&worker_attr);
 out_curl:
 	cs_intake_stop();
 	cs_watchdog_stop();
 	curl_global_cleanup();
 out:
-	free(threads);
+	free(worker_threads);
 	cs_config_free(&cfg);
 	return rc;
 }

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Worker threads start as they are needed: a process that gets one
+request at a time (as under mod_fcgid, which sends each process one)
+keeps a single worker whatever `threads` says, and concurrent streams
+grow it, up to `threads`, without turning anyone away."""
+
+import os
+import sys
+import threading
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness as h  # noqa: E402
+
+THREADS = 8
+SLOW = "gen-20+delay:100"        # 2 s
+S = {}
+
+
+def setup(stack):
+    stack.start_replay()
+    S["sa"] = stack.standalone(["gen-3", SLOW], name="listen",
+                               default_model="gen-3", threads=THREADS)
+
+
+def tasks(pid):
+    return len(os.listdir("/proc/%d/task" % pid))
+
+
+def memory(pid):
+    out = {}
+    for line in open("/proc/%d/status" % pid):
+        k, _, v = line.partition(":")
+        if k in ("VmRSS", "RssAnon", "Threads"):
+            out[k] = v.strip()
+    return out
+
+
+def one_at_a_time(t):
+    sa = S["sa"]
+    pid = sa.proc.pid
+    for i in range(5):
+        r = sa.chat("hi", tag=h.new_tag(), model="gen-3", timeout=10)
+        t.eq(r.text, h.gen_text(3), "sequential chat %d" % i, r.summary())
+    n = tasks(pid)
+    t.diag("threads after 5 sequential chats: %d (%s)" % (n, memory(pid)))
+    # main, watchdog, intake, overflow and one worker
+    t.check(n <= 5, "one worker serves requests that come one at a time "
+            "(%d threads in all, threads = %d)" % (n, THREADS))
+    S["idle_tasks"] = n
+
+
+def grows_with_load(t):
+    sa = S["sa"]
+    pid = sa.proc.pid
+    res, started = [None] * 4, threading.Barrier(5)
+    peak = [0]
+
+    def one(i):
+        started.wait()
+        res[i] = sa.chat("hi", tag=h.new_tag(), model=SLOW, timeout=20)
+    ths = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    for th in ths:
+        th.start()
+    started.wait()
+    # While the four streams run (each 2 s), the process holds a worker
+    # for each; sample until they are all done.
+    while any(th.is_alive() for th in ths):
+        peak[0] = max(peak[0], tasks(pid))
+        for th in ths:
+            th.join(0.05)
+    for i, r in enumerate(res):
+        t.check(r is not None and r.text == h.gen_text(20),
+                "concurrent stream %d: the whole text" % i,
+                r.summary() if r else None)
+        t.check(r is not None and r.status == 200, "stream %d: not refused"
+                % i)
+    t.diag("threads while 4 streams ran: %d" % peak[0])
+    t.check(peak[0] >= S.get("idle_tasks", 5) + 3, "workers were started "
+            "for the concurrent streams (%d threads)" % peak[0])
+    t.check(peak[0] <= 4 + THREADS, "never more than threads workers")
+
+
+CASES = [
+    ("requests one at a time: a single worker thread", one_at_a_time),
+    ("four concurrent streams: workers start for them, none is refused",
+     grows_with_load),
+]
+
+if __name__ == "__main__":
+    sys.exit(h.main("workers", CASES, setup))
