@@ -101,6 +101,27 @@ to_ready(struct parked *p)
 	cs_list_push_back(&ready, &p->link);
 }
 
+/* Did the peer hang up without a byte (a port probe, or a client that
+ * gave up at once)?  No worker need look at that. */
+static int
+nothing_sent(int fd)
+{
+	int avail = 0;
+
+	return ioctl(fd, FIONREAD, &avail) == 0 && avail == 0;
+}
+
+/* Forget a waiting connection and close it. */
+static void
+drop(struct parked *p)
+{
+	epoll_ctl(ep, EPOLL_CTL_DEL, p->fd, NULL);
+	cs_list_remove(&waiting, &p->link);
+	close(p->fd);
+	free(p);
+	count--;
+}
+
 /* The epoll timeout until the earliest hand-over (-1: none). */
 static int
 next_timeout(void)
@@ -147,6 +168,11 @@ intake_main(void *arg)
 			}
 			if (p->ready)
 				continue;
+			if ((ev[i].events & (EPOLLRDHUP | EPOLLHUP |
+			    EPOLLERR)) != 0 && nothing_sent(p->fd)) {
+				drop(p);   /* a probe, or a peer that left */
+				continue;
+			}
 			if ((ev[i].events & (EPOLLRDHUP | EPOLLHUP |
 			    EPOLLERR)) != 0 || peek_ready(p->fd, &p->need)) {
 				to_ready(p);

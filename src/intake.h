@@ -9,7 +9,8 @@
  * only when its whole request is in the socket buffer (the record that
  * ends FCGI_STDIN has arrived), when CS_INTAKE_READY_BYTES are waiting (a
  * fast sender of a large body: a worker reads the rest, under its read
- * deadline), when the peer hung up, or when request_read_timeout_seconds
+ * deadline), when the peer hung up after sending something (one that
+ * sent nothing is just closed), or when request_read_timeout_seconds
  * since the accept have passed (the worker then gets no time left: its
  * deadline fires at once, deadline.h).
  *

@@ -326,6 +326,15 @@ serve_connection(struct cs_worker *w, int fd, long long t0,
 		cs_conn_free(conn);
 	}
 	cs_deadline_disarm(dl);
+	/*
+	 * Free from here on: the peer may send its next request the moment
+	 * the end-of-request record below reaches it, and must find this
+	 * worker about to accept, not a reason to start another (a web
+	 * server that sends one request at a time keeps one worker).
+	 */
+	if (!w->overloaded &&
+	    atomic_fetch_sub(&busy, 1) == atomic_load(&nworkers))
+		(void)eventfd_write(full_fd, 1);   /* no longer full */
 	/* One request per connection (see the top of this file).  Finishing
 	 * writes the last records: the write timeout still bounds it. */
 	req.keepConnection = 0;
@@ -333,9 +342,6 @@ serve_connection(struct cs_worker *w, int fd, long long t0,
 	FCGX_Finish_r(&req);
 	cs_deadline_write_end(dl);
 	cs_deadline_unwatch(dl);
-	if (!w->overloaded &&
-	    atomic_fetch_sub(&busy, 1) == atomic_load(&nworkers))
-		(void)eventfd_write(full_fd, 1);   /* no longer */
 out:
 	close(fd);
 }
@@ -435,6 +441,16 @@ spawn_worker(void)
  * deadline (OVERFLOW_READ_MS): a peer that stalls delays the next 503 by
  * that at most, never a worker.
  */
+/* Is a connection still waiting on the listener or in the intake (pfd:
+ * those two)?  A worker that has just come free may have taken it. */
+static int
+still_waiting(struct pollfd *pfd)
+{
+	pfd[0].revents = pfd[1].revents = 0;
+	return poll(pfd, 2, 0) > 0 &&
+	    atomic_load(&busy) >= atomic_load(&nworkers);
+}
+
 static void *
 overflow(void *arg)
 {
@@ -487,7 +503,7 @@ overflow(void *arg)
 			 * worker takes it (no lock here: nobody accepts). */
 			if ((pfd[2].revents != 0 || pfd[3].revents != 0) &&
 			    atomic_load(&busy) >= atomic_load(&nworkers) &&
-			    spawn_worker() != 0) {
+			    still_waiting(&pfd[2]) && spawn_worker() != 0) {
 				cs_warn("cannot start worker %d of %d; serving "
 				    "with %d", atomic_load(&nworkers) + 1,
 				    max_workers, atomic_load(&nworkers));

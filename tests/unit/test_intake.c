@@ -2,8 +2,9 @@
  * test_intake.c — the waiting room for requests still arriving: the
  * FastCGI scan that decides when a request is in, and the intake thread
  * on socketpairs (a parked connection is handed over when its request
- * completes, when its peer hangs up, or at its deadline, and not before;
- * nothing it peeked at is consumed).
+ * completes, when its peer hangs up after sending something, or at its
+ * deadline, and not before; one that hangs up silently is closed; nothing
+ * it peeked at is consumed).
  */
 #include <poll.h>
 #include <string.h>
@@ -147,7 +148,9 @@ test_hang_up_and_deadline(void **state)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
 	assert_int_equal(cs_intake_park(a[0], start), 0);
 	assert_int_equal(cs_intake_park(b[0], start), 0);
-	/* The peer of a leaves: handed over at once, before the deadline. */
+	/* The peer of a sends a byte and leaves: handed over at once,
+	 * before the deadline. */
+	assert_int_equal(write(a[1], "\1", 1), 1);
 	close(a[1]);
 	assert_int_equal(take_within(READ_MS / 2, &t0), a[0]);
 	/* b says nothing: handed over at its deadline. */
@@ -158,6 +161,28 @@ test_hang_up_and_deadline(void **state)
 	close(a[0]);
 	close(b[0]);
 	close(b[1]);
+}
+
+static void
+test_silent_hang_up_dropped(void **state)
+{
+	struct pollfd pfd;
+	long long t0;
+	char c;
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(cs_intake_park(sv[0], cs_now_ms()), 0);
+	/* A port probe: connects, sends nothing, hangs up (half-close, so
+	 * we can see the intake close its end). */
+	shutdown(sv[1], SHUT_WR);
+	pfd.fd = sv[1];
+	pfd.events = POLLIN;
+	assert_int_equal(poll(&pfd, 1, READ_MS / 2), 1);
+	assert_int_equal(read(sv[1], &c, 1), 0);      /* closed by the intake */
+	assert_int_equal(cs_intake_take(&t0), -1);    /* no worker bothered */
+	close(sv[1]);
 }
 
 static void
@@ -186,6 +211,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_handed_over_when_complete,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hang_up_and_deadline,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_silent_hang_up_dropped,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full, setup, teardown),
 	};
