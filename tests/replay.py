@@ -690,7 +690,7 @@ class Handler(BaseHTTPRequestHandler):
 class Server(socketserver.ThreadingMixIn, HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 128
+    request_queue_size = 1024   # test_thousand: 1,000 connects at once
 
     def handle_error(self, request, client_address):
         if VERBOSE:
