@@ -25,7 +25,6 @@ struct cs_conn {
 	struct cs_deadline *deadline;  /* armed while the request is read */
 	int  timed_out;                /* it fired */
 	struct cs_deadline *watch;     /* the same slot: bounds each write */
-	int  slow;                     /* a write overran write_timeout */
 };
 
 struct cs_conn *
@@ -72,7 +71,7 @@ cs_conn_set_deadline(struct cs_conn *c, struct cs_deadline *d)
 int
 cs_conn_slow(const struct cs_conn *c)
 {
-	return c->slow || cs_deadline_was_cut(c->watch);
+	return cs_deadline_was_cut(c->watch);
 }
 
 /* The request has been read (or the answer begun): stop its deadline. */
@@ -160,8 +159,7 @@ cs_conn_write(struct cs_conn *c, const char *p, size_t n)
 		failed = (n > 0 && FCGX_PutStr(p, (int)n, c->req->out) !=
 		    (int)n) || FCGX_FFlush(c->req->out) != 0 ||
 		    FCGX_GetError(c->req->out) != 0;
-		if (cs_deadline_write_end(c->watch))
-			c->slow = 1;
+		(void)cs_deadline_write_end(c->watch);   /* cs_conn_slow asks */
 		if (failed) {
 			c->gone = 1;
 			return CS_ECLIENTGONE;

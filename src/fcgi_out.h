@@ -30,7 +30,8 @@ void cs_conn_set_deadline(struct cs_conn *c, struct cs_deadline *d);
 /* Every write is bracketed for the write watch of that slot, if its owner
  * watches it (cs_deadline_watch): a write still blocked at the limit has
  * the connection shut down, and it and every later write fail with
- * CS_ECLIENTGONE.  Did that happen (rather than the peer leaving)? */
+ * CS_ECLIENTGONE.  Did that happen (rather than the peer leaving)?  Asked
+ * while the slot is watched (the watch's own cut flag). */
 int cs_conn_slow(const struct cs_conn *c);
 /* NULL-safe.  Does not finish the FastCGI request. */
 void cs_conn_free(struct cs_conn *c);

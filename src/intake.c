@@ -141,7 +141,7 @@ intake_main(void *arg)
 	struct parked *p;
 	eventfd_t v;
 	long long now;
-	int i, n, timeout, moved;
+	int i, n, timeout, moved, hup;
 
 	(void)arg;
 	for (;;) {
@@ -168,13 +168,13 @@ intake_main(void *arg)
 			}
 			if (p->ready)
 				continue;
-			if ((ev[i].events & (EPOLLRDHUP | EPOLLHUP |
-			    EPOLLERR)) != 0 && nothing_sent(p->fd)) {
+			hup = (ev[i].events & (EPOLLRDHUP | EPOLLHUP |
+			    EPOLLERR)) != 0;
+			if (hup && nothing_sent(p->fd)) {
 				drop(p);   /* a probe, or a peer that left */
 				continue;
 			}
-			if ((ev[i].events & (EPOLLRDHUP | EPOLLHUP |
-			    EPOLLERR)) != 0 || peek_ready(p->fd, &p->need)) {
+			if (hup || peek_ready(p->fd, &p->need)) {
 				to_ready(p);
 				moved = 1;
 			}

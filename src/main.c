@@ -428,29 +428,36 @@ spawn_worker(void)
 	return 0;
 }
 
+/* Is every started worker serving a request? */
+static int
+all_busy(void)
+{
+	return atomic_load(&busy) >= atomic_load(&nworkers);
+}
+
+/* Is a connection still waiting on the listener or in the intake (pfd:
+ * those two), with nobody free?  A worker that has just come free may
+ * have taken it. */
+static int
+still_waiting(struct pollfd *pfd)
+{
+	pfd[0].revents = pfd[1].revents = 0;
+	return poll(pfd, 2, 0) > 0 && all_busy();
+}
+
 /*
  * The overflow thread: while every worker is busy and a connection is
  * waiting it starts another worker, until there are `threads' (so a
  * process that serves one request at a time, as under mod_fcgid, keeps
- * one).  Past that it takes accept_lock
- * (free then: an idle worker would be holding it in poll) and answers each
- * new connection itself with 503 and Retry-After (handler.h), so a visitor
+ * one).  Past that it takes accept_lock (free then: an idle worker would
+ * be holding it in poll) and answers each new connection itself with 503
+ * and Retry-After (handler.h), so a visitor
  * past capacity hears so at once instead of waiting in the listen queue
  * for the web server's timeout.  It lets go of the lock the moment a
  * worker is free again (full_fd).  Reading such a request has a short
  * deadline (OVERFLOW_READ_MS): a peer that stalls delays the next 503 by
  * that at most, never a worker.
  */
-/* Is a connection still waiting on the listener or in the intake (pfd:
- * those two)?  A worker that has just come free may have taken it. */
-static int
-still_waiting(struct pollfd *pfd)
-{
-	pfd[0].revents = pfd[1].revents = 0;
-	return poll(pfd, 2, 0) > 0 &&
-	    atomic_load(&busy) >= atomic_load(&nworkers);
-}
-
 static void *
 overflow(void *arg)
 {
@@ -468,7 +475,7 @@ overflow(void *arg)
 	memset(&dl, 0, sizeof(dl));
 	c_locale_for_thread();
 	while (!atomic_load(&stopping)) {
-		full = atomic_load(&busy) >= atomic_load(&nworkers);
+		full = all_busy();
 		grow = full && atomic_load(&nworkers) < max_workers;
 		held = full && !grow &&
 		    pthread_mutex_trylock(&accept_lock) == 0;
@@ -502,7 +509,6 @@ overflow(void *arg)
 			/* A connection waits and nobody is free: one more
 			 * worker takes it (no lock here: nobody accepts). */
 			if ((pfd[2].revents != 0 || pfd[3].revents != 0) &&
-			    atomic_load(&busy) >= atomic_load(&nworkers) &&
 			    still_waiting(&pfd[2]) && spawn_worker() != 0) {
 				cs_warn("cannot start worker %d of %d; serving "
 				    "with %d", atomic_load(&nworkers) + 1,
@@ -513,8 +519,7 @@ overflow(void *arg)
 		}
 		fd = -3;
 		if (held && (pfd[2].revents != 0 || pfd[3].revents != 0) &&
-		    !atomic_load(&stopping) &&
-		    atomic_load(&busy) >= atomic_load(&nworkers))
+		    !atomic_load(&stopping) && all_busy())
 			fd = next_connection(pfd[3].revents != 0, &t0);
 		if (held)
 			pthread_mutex_unlock(&accept_lock);

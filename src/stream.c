@@ -225,14 +225,21 @@ reason_phrase(int status)
 	return "Error";
 }
 
+/* Nothing more can go out, for this outcome. */
+static void
+lose(struct cs_stream *s, enum cs_outcome outcome)
+{
+	s->state = ST_LOST;
+	s->outcome = outcome;
+}
+
 /* The connection failed: the client left, or it stopped taking the
- * answer (a write overran write_timeout_seconds).  Nothing more goes out. */
+ * answer (a write overran write_timeout_seconds). */
 static void
 set_lost(struct cs_stream *s)
 {
-	s->state = ST_LOST;
-	s->outcome = cs_conn_slow(s->conn) ? CS_OUTCOME_SLOW_CLIENT :
-	    CS_OUTCOME_CLIENT_GONE;
+	lose(s, cs_conn_slow(s->conn) ? CS_OUTCOME_SLOW_CLIENT :
+	    CS_OUTCOME_CLIENT_GONE);
 }
 
 void
@@ -278,8 +285,7 @@ keep(struct cs_stream *s, struct cs_buf *b)
 	if (r != CS_OK) {
 		/* Past max_pending_bytes by a whole event: the producer did
 		 * not pause.  The answer cannot go out whole. */
-		s->state = ST_LOST;
-		s->outcome = CS_OUTCOME_SLOW_CLIENT;
+		lose(s, CS_OUTCOME_SLOW_CLIENT);
 		return CS_ECLIENTGONE;
 	}
 	return CS_OK;
@@ -974,8 +980,7 @@ cs_stream_flush(struct cs_stream *s, int writable)
 		s->credit_writes--;
 	}
 	if (cs_stream_pending_due_in(s) == 0) {
-		s->state = ST_LOST;
-		s->outcome = CS_OUTCOME_SLOW_CLIENT;
+		lose(s, CS_OUTCOME_SLOW_CLIENT);
 		return CS_ECLIENTGONE;
 	}
 	return CS_OK;

@@ -502,7 +502,7 @@ run_attempt(struct cs_upstream *u, const struct cs_upstream_cfg *cfg,
 	int running = 1, left, fd, writable = 0;
 	size_t n = 0;
 	int64_t now, due;
-	long wait;
+	long wait, drain;
 	enum cs_err r;
 
 	*result = CURLE_OK;
@@ -578,9 +578,9 @@ run_attempt(struct cs_upstream *u, const struct cs_upstream_cfg *cfg,
 			due = t_total_end;
 		if (due > t_total_end)
 			due = t_total_end;
-		if (cs_stream_pending_due_in(x->s) >= 0 &&
-		    now + cs_stream_pending_due_in(x->s) < due)
-			due = now + cs_stream_pending_due_in(x->s);
+		if ((drain = cs_stream_pending_due_in(x->s)) >= 0 &&
+		    now + drain < due)
+			due = now + drain;
 		if (u->timer_due >= 0 && u->timer_due < due)
 			due = u->timer_due;
 		wait = (long)(due - now);
@@ -641,7 +641,6 @@ cs_upstream_run(struct cs_upstream *u, const struct cs_provider *p,
 	int64_t t_total_end = cs_now_ms() + cfg->total_timeout_ms;
 	char msg[256];
 
-	cs_stream_set_retries(s, 0);
 	memset(&x, 0, sizeof(x));
 	cs_buf_init(&x.errbody, CS_MAX_UPSTREAM_ERR);
 	cs_http_request_init(&hr);

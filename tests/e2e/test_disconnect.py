@@ -86,9 +86,7 @@ def while_silent_before_headers(t):
     body = ('{"model":"%s","messages":[{"role":"user","content":"tag:%s hi"}]}'
             % (SILENT, tag)).encode()
     s = socket.create_connection(("127.0.0.1", S["lt"].port))
-    s.sendall(b"POST /api/chat HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-              b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-              % len(body) + body)
+    s.sendall(h.http_post_bytes("/api/chat", body))
     got = S["replay"].wait(tag, "request", timeout=10)
     t.require(got is not None, "the request reached the provider")
     s.close()

@@ -42,9 +42,7 @@ def v1_body(tag, model):
 
 def open_http(port, body):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(b"POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-              b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-              % len(body) + body)
+    s.sendall(h.http_post_bytes("/api/v1/chat/completions", body))
     return s
 
 

@@ -43,9 +43,7 @@ def hold_streams(srv, n):
             s.sendall(h.fcgi_request_bytes(env, body))
         else:
             s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-            s.sendall(b"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                      b"application/json\r\nContent-Length: %d\r\n\r\n"
-                      % len(body) + body)
+            s.sendall(h.http_post_bytes("/api/chat", body))
         socks.append(s)
         tags.append(tag)
     for tag in tags:

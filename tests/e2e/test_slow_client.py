@@ -66,9 +66,7 @@ def stall_http(port, tag):
     s = small_socket(socket.AF_INET)
     s.connect(("127.0.0.1", port))
     body = chat_body(tag, BIG)
-    s.sendall(b"POST /api/chat HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-              b"Content-Type: application/json\r\nAccept: text/event-stream\r\n"
-              b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    s.sendall(h.http_post_bytes("/api/chat", body, sse=True))
     head = b""
     while b"\r\n\r\n" not in head and len(head) < 65536:
         d = s.recv(1)     # byte by byte: take no more than the head

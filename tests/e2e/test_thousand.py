@@ -38,10 +38,7 @@ async def one(port, i, out):
         {"role": "user", "content": "tag:%s stream %d" % (h.new_tag(), i)}]}).encode()
     try:
         r, w = await asyncio.open_connection("127.0.0.1", port)
-        w.write(b"POST /api/chat HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                b"Content-Type: application/json\r\n"
-                b"Accept: text/event-stream\r\nConnection: close\r\n"
-                b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        w.write(h.http_post_bytes("/api/chat", body, sse=True, close=True))
         await w.drain()
         raw = await asyncio.wait_for(r.read(), 60)
         w.close()

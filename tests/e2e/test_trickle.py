@@ -125,10 +125,8 @@ def http_tricklers(port, n):
     out = []
     for _ in range(n):
         body = chat_body(h.new_tag())
-        head = (b"POST /api/chat HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                b"Content-Type: application/json\r\n"
-                b"Accept: text/event-stream\r\nConnection: close\r\n"
-                b"Content-Length: %d\r\n\r\n" % len(body))
+        head = h.http_post_bytes("/api/chat", body, sse=True, close=True,
+                                 with_body=False)
         out.append(Trickler(("127.0.0.1", port), head, body, lambda c: c))
     return out
 

@@ -1070,6 +1070,19 @@ def _fcgi_params(env):
     return out
 
 
+def http_post_bytes(path, body, sse=False, close=False, with_body=True):
+    """The bytes of an HTTP/1.1 JSON POST of body to path, for tests that
+    drive a socket by hand: sse adds Accept: text/event-stream, close adds
+    Connection: close; with_body False gives the head alone (the body to
+    be sent later)."""
+    head = (b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\n" % path.encode()
+            + (b"Accept: text/event-stream\r\n" if sse else b"")
+            + (b"Connection: close\r\n" if close else b"")
+            + b"Content-Length: %d\r\n\r\n" % len(body))
+    return head + body if with_body else head
+
+
 FCGI_BEGIN_RESPONDER = _fcgi_record(1, 1, bytes([0, 1, 0, 0, 0, 0, 0, 0]))
 
 
@@ -1669,8 +1682,7 @@ def deploy_cancel_before_headers(t, srv, replay, model, label, bound):
     body = ('{"model":"%s","messages":[{"role":"user","content":"tag:%s hi"}]}'
             % (model, tag)).encode()
     s = socket.create_connection(("127.0.0.1", srv.port))
-    s.sendall(b"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Type: "
-              b"application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    s.sendall(http_post_bytes("/api/chat", body))
     t.require(replay.wait(tag, "request", timeout=10) is not None,
               "the request reached the provider")
     s.close()
