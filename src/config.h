@@ -92,7 +92,12 @@ struct cs_model_cfg {
 struct cs_config {
 	/* process */
 	char   listen[256];          /* --listen default; "" = inherit fd 0 */
-	int    threads;              /* worker threads, 1..1024 */
+	int    threads;              /* worker threads, 1..1024: they read
+	                                requests and answer the short ones */
+	int    loops;                /* event-loop threads for provider
+	                                streams; 0 = one per CPU */
+	int    max_streams;          /* open provider streams per process;
+	                                0 = from the open-file limit */
 	/* request limits */
 	size_t max_body_bytes;       /* POST body */
 	size_t max_messages;         /* entries in messages[] */

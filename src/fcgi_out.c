@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <stdint.h>
 #include <unistd.h>
+
+#include <linux/sock_diag.h>
 
 #include <fcgiapp.h>
 
@@ -170,6 +173,26 @@ cs_conn_write(struct cs_conn *c, const char *p, size_t n)
 	}
 	c->bytes_out += n;
 	return CS_OK;
+}
+
+long
+cs_conn_room(const struct cs_conn *c)
+{
+	uint32_t mem[SK_MEMINFO_VARS];
+	socklen_t len = sizeof(mem);
+	long used;
+
+	if (c->req == NULL || c->req->ipcFd < 0 ||
+	    getsockopt(c->req->ipcFd, SOL_SOCKET, SO_MEMINFO, mem, &len) != 0 ||
+	    len < (socklen_t)sizeof(mem))
+		return -1;
+	/* A unix socket counts what waits in wmem_alloc, TCP in
+	 * wmem_queued; either blocks a write once it reaches sndbuf.  Half
+	 * of what is left covers the overhead of small writes. */
+	used = (long)(mem[SK_MEMINFO_WMEM_ALLOC] > mem[SK_MEMINFO_WMEM_QUEUED] ?
+	    mem[SK_MEMINFO_WMEM_ALLOC] : mem[SK_MEMINFO_WMEM_QUEUED]);
+	return used >= (long)mem[SK_MEMINFO_SNDBUF] ? 0 :
+	    ((long)mem[SK_MEMINFO_SNDBUF] - used) / 2;
 }
 
 int

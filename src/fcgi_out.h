@@ -56,6 +56,10 @@ enum cs_err cs_conn_check(struct cs_conn *c);
  * cs_conn_check() instead. */
 int cs_conn_fd(const struct cs_conn *c);
 
+/* Bytes a write can surely hand to the kernel now without blocking (from
+ * the socket's send buffer: SO_MEMINFO), or -1 when unknown (CGI). */
+long cs_conn_room(const struct cs_conn *c);
+
 /* 1 for FastCGI, 0 for plain CGI. */
 int cs_conn_is_fcgi(const struct cs_conn *c);
 

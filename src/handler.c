@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "config.h"
+#include "engine.h"
 #include "fcgi_out.h"
 #include "handler.h"
 #include "log.h"
@@ -339,6 +340,26 @@ serve_models(const struct cs_config *cfg, struct cs_stream *s)
 	json_object_put(root);
 }
 
+void
+cs_handle_provider(struct cs_worker *w, const struct cs_chat_request *req,
+    struct cs_stream *s)
+{
+	const struct cs_provider *prov =
+	    cs_provider_for(req->model->up->provider_eff);
+
+	if (prov->run != NULL) {
+		prov->run(w->cfg, req, s);
+		cs_stream_end(s);
+	} else if (!w->hand_off) {
+		cs_upstream_run(prov, req, s);
+		cs_stream_end(s);
+	} else if (cs_engine_streams() >= (int)w->cfg->max_streams)
+		cs_stream_fail_retry(s, CS_FAIL_OVERLOADED, "the server is at "
+		    "capacity (max_streams open streams); retry shortly", 1);
+	else
+		w->run = cs_upstream_prepare(prov, req, s);
+}
+
 /* Validate the JSON request body (len bytes) and stream the answer. */
 static void
 run_chat(struct cs_worker *w, struct cs_stream *s, const char *body,
@@ -346,7 +367,6 @@ run_chat(struct cs_worker *w, struct cs_stream *s, const char *body,
 {
 	const struct cs_config *cfg = w->cfg;
 	struct cs_chat_request *req = NULL;
-	const struct cs_provider *prov;
 	struct cs_reqerr rerr;
 	enum cs_err r;
 
@@ -367,14 +387,10 @@ run_chat(struct cs_worker *w, struct cs_stream *s, const char *body,
 		cs_stream_start(s);
 		goto out;
 	}
-	prov = cs_provider_for(req->model->up->provider_eff);
-	if (prov->run != NULL)
-		prov->run(cfg, req, s);
-	else
-		cs_upstream_run(w->up, prov, req, s);
-	cs_stream_end(s);
+	cs_handle_provider(w, req, s);
 out:
-	/* *model points into the config, not into req. */
+	/* *model points into the config, not into req; a prepared run
+	 * holds nothing of req. */
 	cs_request_free(req);
 }
 
@@ -594,8 +610,71 @@ out:
 	cs_buf_free(&body);
 }
 
-void
-cs_handle(struct cs_worker *w, struct cs_conn *c)
+/* A request whose stream went to a loop: what its access line needs. */
+struct pass {
+	struct cs_stream *s;
+	struct cs_run *run;
+	struct cs_access a;
+	char id[CS_STREAM_ID_LEN + 1];
+	char path[256];
+	cs_over_fn over;
+	void *over_arg;
+};
+
+/* On the loop: the handed-over stream is over. */
+static void
+pass_done(void *arg, enum cs_err r)
+{
+	struct pass *p = arg;
+	int lost = cs_stream_is_lost(p->s);
+
+	(void)r;
+	cs_stream_account(p->s, &p->a);
+	cs_log_access(&p->a);
+	cs_stream_free(p->s);
+	cs_upstream_free(p->run);
+	p->over(p->over_arg, lost);
+	free(p);
+}
+
+/* Hand the prepared run w->run over to a loop, with the access line a
+ * (its strings copied or outliving the request).  0, or -1: s and the
+ * run are still ours (and the run is freed). */
+static int
+hand_off(struct cs_worker *w, struct cs_stream *s, const struct cs_access *a,
+    cs_over_fn over, void *arg)
+{
+	struct pass *p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		goto fail;
+	p->s = s;
+	p->run = w->run;
+	p->a = *a;
+	snprintf(p->id, sizeof(p->id), "%s", a->id);
+	p->a.id = p->id;
+	if (a->path != NULL) {
+		snprintf(p->path, sizeof(p->path), "%s", a->path);
+		p->a.path = p->path;
+	}
+	p->over = over;
+	p->over_arg = arg;
+	if (cs_engine_submit(w->run, pass_done, p) != 0)
+		goto fail;
+	w->run = NULL;
+	return 0;
+fail:
+	free(p);
+	cs_upstream_free(w->run);
+	w->run = NULL;
+	cs_stream_fail_retry(s, CS_FAIL_OVERLOADED, "the server is at "
+	    "capacity (no event loop could take the stream); retry shortly",
+	    1);
+	return -1;
+}
+
+int
+cs_handle(struct cs_worker *w, struct cs_conn *c, cs_over_fn over, void *arg)
 {
 	struct cs_stream *s;
 	struct cs_access a;
@@ -606,9 +685,10 @@ cs_handle(struct cs_worker *w, struct cs_conn *c)
 	int get;
 
 	new_stream_id(id);
+	w->run = NULL;
 	if ((s = cs_stream_new(c, w->cfg, &cs_encoder_sse, id)) == NULL) {
 		cs_warnx("%s: out of memory for a stream", id);
-		return;   /* the web server answers 502 */
+		return 0;   /* the web server answers 502 */
 	}
 	method = cs_conn_param(c, "REQUEST_METHOD");
 	if (method == NULL)
@@ -672,7 +752,10 @@ cs_handle(struct cs_worker *w, struct cs_conn *c)
 	a.method = method;
 	a.path = path;
 	a.model = model;
+	if (w->run != NULL && hand_off(w, s, &a, over, arg) == 0)
+		return 1;
 	cs_stream_account(s, &a);
 	cs_log_access(&a);
 	cs_stream_free(s);
+	return 0;
 }

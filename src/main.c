@@ -37,9 +37,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <locale.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
@@ -59,6 +59,7 @@
 
 #include "config.h"
 #include "deadline.h"
+#include "engine.h"
 #include "fcgi_out.h"
 #include "handler.h"
 #include "intake.h"
@@ -272,41 +273,83 @@ log_read_timeout(long long t0)
 	cs_log_access(&a);
 }
 
+/* One accepted connection: the request libfcgi reads from it, and the
+ * deadline slot that bounds reading it and every write of its answer.
+ * A worker owns it, or the loop its stream went to. */
+struct job {
+	FCGX_Request req;
+	struct cs_deadline dl;
+	struct cs_conn *conn;
+	int fd;
+};
+
 /*
- * Serve the request on accepted connection fd, then close it.  fd stays
- * ours until the end (the watchdog acts on it); libfcgi gets a duplicate,
- * which it closes itself.  With listen_sock -1 and keepConnection set,
+ * The answer is out: finish the request and close the connection.  One
+ * request per connection (see the top of this file).  Finishing writes
+ * the last records: the write timeout still bounds it.  On a lost
+ * connection (a client that left or stopped reading) they cannot go out:
+ * it is shut down first, so that write fails at once instead of waiting
+ * for room that will not come (on a loop it would hold every stream).
+ */
+static void
+finish_job(void *arg, int lost)
+{
+	struct job *j = arg;
+
+	if (lost)
+		shutdown(j->fd, SHUT_RDWR);
+	cs_deadline_disarm(&j->dl);
+	cs_conn_free(j->conn);
+	j->req.keepConnection = 0;
+	cs_deadline_write_begin(&j->dl);
+	FCGX_Finish_r(&j->req);
+	cs_deadline_write_end(&j->dl);
+	cs_deadline_unwatch(&j->dl);
+	close(j->fd);
+	free(j);
+}
+
+/*
+ * Serve the request on accepted connection fd, then close it (or hand
+ * both to the loop its stream goes to, which does).  fd stays ours until
+ * the end (the watchdog acts on it); libfcgi gets a duplicate, which it
+ * closes itself.  With listen_sock -1 and keepConnection set,
  * FCGX_Accept_r keeps that open connection and reads the request from it;
  * if that fails it closes it and its accept on -1 fails at once, so < 0
  * means "this connection failed", never "the listener failed".
  */
 static void
-serve_connection(struct cs_worker *w, int fd, long long t0,
-    struct cs_deadline *dl)
+serve_connection(struct cs_worker *w, int fd, long long t0)
 {
-	FCGX_Request req;
-	struct cs_conn *conn;
+	struct job *j;
 	long long read_ms;
+	int handed = 0;
 
-	FCGX_InitRequest(&req, -1, 0);
-	if ((req.ipcFd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		cs_warn("worker: out of memory for a connection");
+		close(fd);
+		return;
+	}
+	j->fd = fd;
+	FCGX_InitRequest(&j->req, -1, 0);
+	if ((j->req.ipcFd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
 		cs_warn("worker: dup");
 		goto out;
 	}
-	req.keepConnection = 1;
+	j->req.keepConnection = 1;
 	/* The deadline counts from the accept: time in the intake counts. */
 	read_ms = cfg.request_read_timeout_ms - (cs_now_ms() - t0);
 	if (read_ms < 0)
 		read_ms = 0;
 	if (w->overloaded && read_ms > OVERFLOW_READ_MS)
 		read_ms = OVERFLOW_READ_MS;
-	cs_deadline_arm(dl, fd, (long)read_ms);
-	if (FCGX_Accept_r(&req) < 0) {
+	cs_deadline_arm(&j->dl, fd, (long)read_ms);
+	if (FCGX_Accept_r(&j->req) < 0) {
 		/* Timed out, or the peer closed or sent garbage (silent, as
 		 * libfcgi's own accept loop is). */
-		if (cs_deadline_disarm(dl))
+		if (cs_deadline_disarm(&j->dl))
 			log_read_timeout(t0);
-		FCGX_Free(&req, 1);
+		FCGX_Free(&j->req, 1);
 		goto out;
 	}
 	/*
@@ -319,68 +362,41 @@ serve_connection(struct cs_worker *w, int fd, long long t0,
 	    atomic_fetch_add(&busy, 1) + 1 == atomic_load(&nworkers))
 		(void)eventfd_write(full_fd, 1);   /* now full */
 	/* From here every write of the answer is bounded (deadline.h). */
-	cs_deadline_watch(dl, cfg.write_timeout_ms);
-	if ((conn = cs_conn_new_fcgi(&req)) != NULL) {
-		cs_conn_set_deadline(conn, dl);
-		cs_handle(w, conn);
-		cs_conn_free(conn);
+	cs_deadline_watch(&j->dl, cfg.write_timeout_ms);
+	if ((j->conn = cs_conn_new_fcgi(&j->req)) != NULL) {
+		cs_conn_set_deadline(j->conn, &j->dl);
+		handed = cs_handle(w, j->conn, finish_job, j);
 	}
-	cs_deadline_disarm(dl);
 	/*
 	 * Free from here on: the peer may send its next request the moment
-	 * the end-of-request record below reaches it, and must find this
-	 * worker about to accept, not a reason to start another (a web
-	 * server that sends one request at a time keeps one worker).
+	 * the end-of-request record reaches it, and must find this worker
+	 * about to accept, not a reason to start another (a web server that
+	 * sends one request at a time keeps one worker).  A stream handed to
+	 * a loop holds no worker.
 	 */
 	if (!w->overloaded &&
 	    atomic_fetch_sub(&busy, 1) == atomic_load(&nworkers))
 		(void)eventfd_write(full_fd, 1);   /* no longer full */
-	/* One request per connection (see the top of this file).  Finishing
-	 * writes the last records: the write timeout still bounds it. */
-	req.keepConnection = 0;
-	cs_deadline_write_begin(dl);
-	FCGX_Finish_r(&req);
-	cs_deadline_write_end(dl);
-	cs_deadline_unwatch(dl);
+	if (!handed)
+		finish_job(j, 0);
+	return;
 out:
 	close(fd);
-}
-
-/*
- * Run this thread in glibc's built-in "C" locale object.  json-c 0.16
- * switches to a "C" LC_NUMERIC around every json_tokener_parse_ex() call
- * (duplocale + newlocale + freelocale); from any other locale, including
- * the default global one, both take glibc's process-wide locale write
- * lock and allocate, so hundreds of streaming threads contend on it for
- * every provider event.  From the built-in C object all three return at
- * once.  chatstream never calls setlocale(), so nothing else changes.
- */
-static void
-c_locale_for_thread(void)
-{
-	locale_t c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
-
-	if (c != (locale_t)0)
-		uselocale(c);
+	free(j);
 }
 
 static void *
 worker(void *arg)
 {
 	struct cs_worker w;
-	struct cs_deadline dl;
 	long long t0;
 	int fd, failures = 0;
 
 	(void)arg;
 	memset(&w, 0, sizeof(w));
 	w.cfg = &cfg;
-	memset(&dl, 0, sizeof(dl));
-	c_locale_for_thread();
-	if ((w.up = cs_upstream_new()) == NULL) {
-		cs_warnx("worker: cannot create a libcurl handle");
-		goto dead;
-	}
+	w.hand_off = 1;
+	cs_c_locale_for_thread();
 	while (!atomic_load(&stopping)) {
 		pthread_mutex_lock(&accept_lock);
 		fd = accept_connection(&t0);
@@ -398,10 +414,8 @@ worker(void *arg)
 			continue;
 		}
 		failures = 0;
-		serve_connection(&w, fd, t0, &dl);
+		serve_connection(&w, fd, t0);
 	}
-	cs_upstream_free(w.up);
-dead:
 	/* The last worker to die unasked wakes main, which exits non-zero
 	 * so a supervisor can restart the process. */
 	if (atomic_fetch_sub(&workers_alive, 1) == 1 &&
@@ -462,7 +476,6 @@ static void *
 overflow(void *arg)
 {
 	struct cs_worker w;
-	struct cs_deadline dl;
 	struct pollfd pfd[4];
 	eventfd_t v;
 	long long t0;
@@ -472,8 +485,7 @@ overflow(void *arg)
 	memset(&w, 0, sizeof(w));
 	w.cfg = &cfg;
 	w.overloaded = 1;
-	memset(&dl, 0, sizeof(dl));
-	c_locale_for_thread();
+	cs_c_locale_for_thread();
 	while (!atomic_load(&stopping)) {
 		full = all_busy();
 		grow = full && atomic_load(&nworkers) < max_workers;
@@ -524,7 +536,7 @@ overflow(void *arg)
 		if (held)
 			pthread_mutex_unlock(&accept_lock);
 		if (fd >= 0)
-			serve_connection(&w, fd, t0, &dl);
+			serve_connection(&w, fd, t0);
 		else if (fd == -2) {
 			cs_warn("overflow: accept failed");
 			poll(NULL, 0, 1000);
@@ -542,13 +554,7 @@ join_workers(pthread_t *threads, int n)
 	int i, left = 0;
 	long long ms = cfg.shutdown_grace_ms + JOIN_MARGIN_MS;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (time_t)(ms / 1000);
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	cs_realtime_in(&until, ms);
 	for (i = 0; i < n; i++)
 		if (pthread_timedjoin_np(threads[i], NULL, &until) != 0)
 			left++;
@@ -569,15 +575,12 @@ run_cgi(void)
 	}
 	memset(&w, 0, sizeof(w));
 	w.cfg = &cfg;
-	if ((w.up = cs_upstream_new()) == NULL ||
-	    (conn = cs_conn_new_cgi()) == NULL) {
+	if ((conn = cs_conn_new_cgi()) == NULL) {
 		cs_warnx("out of memory");
-		cs_upstream_free(w.up);
 		return 1;
 	}
-	cs_handle(&w, conn);
+	cs_handle(&w, conn, NULL, NULL);
 	cs_conn_free(conn);
-	cs_upstream_free(w.up);
 	return 0;
 }
 
@@ -631,17 +634,49 @@ raise_nofile(void)
 		    (unsigned long long)rl.rlim_max);
 }
 
+/* The open-file limit now (1024 if unknown). */
+static rlim_t
+nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 1024;
+	return rl.rlim_cur;
+}
+
+/* max_streams = 0: a third of the descriptors (each stream holds its
+ * connection, libfcgi's duplicate and a provider socket), less a margin
+ * for the listener, the workers' connections and libcurl's spares. */
+static int
+default_max_streams(void)
+{
+	rlim_t n = nofile();
+
+	n = n > 128 ? (n - 64) / 3 : 16;
+	return n > 1000000 ? 1000000 : (int)n;
+}
+
+/* loops = 0: one per CPU this process may run on. */
+static int
+default_loops(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 &&
+	    (n = CPU_COUNT(&set)) > 0)
+		return n > 256 ? 256 : n;
+	return 1;
+}
+
 /* Connections the intake may hold: half the descriptors (each also has a
  * worker's duplicate and a provider socket once served), within bounds. */
 static size_t
 intake_room(void)
 {
-	struct rlimit rl;
-	rlim_t n = 1024;
+	rlim_t n = nofile() / 2;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		n = rl.rlim_cur;
-	n /= 2;
 	return n < 64 ? 64 : n > 65536 ? 65536 : (size_t)n;
 }
 
@@ -775,6 +810,13 @@ main(int argc, char *argv[])
 	    (full_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		goto out_curl;
 	max_workers = nthreads;
+	if (cfg.max_streams == 0)
+		cfg.max_streams = default_max_streams();
+	if (cs_engine_start(cfg.loops > 0 ? cfg.loops : default_loops())
+	    != 0) {
+		cs_warn("cannot set up the event loops");
+		goto out_curl;
+	}
 	if (cs_watchdog_start() != 0) {
 		cs_warn("cannot start the request-read watchdog");
 		goto out_curl;
@@ -797,8 +839,10 @@ main(int argc, char *argv[])
 		    "past capacity)");
 	else
 		overflow_started = 1;
-	cs_warnx("ready: %d worker thread(s) at most, started as needed, "
-	    "pid %d, %s", max_workers, (int)getpid(),
+	cs_warnx("ready: %d worker thread(s) and %d event loop(s) at most, "
+	    "started as needed, %d streams at most, pid %d, %s", max_workers,
+	    cfg.loops > 0 ? cfg.loops : default_loops(), cfg.max_streams,
+	    (int)getpid(),
 	    listen_addr ? listen_addr : "socket on fd 0");
 
 	do {
@@ -816,6 +860,7 @@ main(int argc, char *argv[])
 	cs_warnx("signal %d: stopping (grace %ld ms)", sig,
 	    cfg.shutdown_grace_ms);
 	cs_stream_set_shutdown_deadline(cs_now_ms() + cfg.shutdown_grace_ms);
+	cs_engine_poke();
 	atomic_store(&stopping, 1);
 	if (write(wake_pipe[1], "x", 1) != 1)
 		cs_warn("wake-up pipe");
@@ -828,6 +873,9 @@ main(int argc, char *argv[])
 		cs_warnx("the overflow thread did not stop; exiting anyway");
 	if ((i = join_workers(worker_threads, atomic_load(&nworkers))) > 0)
 		cs_warnx("%d worker(s) did not stop; exiting anyway", i);
+	if ((i = cs_engine_stop(cs_stream_shutdown_deadline() +
+	    JOIN_MARGIN_MS)) > 0)
+		cs_warnx("%d stream(s) did not end; exiting anyway", i);
 	rc = 0;
 	pthread_attr_destroy(&worker_attr);
 out_curl:

@@ -219,7 +219,6 @@ run(struct cs_worker *w, struct cs_stream *s, const char *body, size_t len,
 	struct cs_chat_request *req = NULL;
 	struct oai_opts opts = { 0, 0 };
 	struct cs_reqerr rerr;
-	const struct cs_provider *prov;
 	enum cs_err r;
 
 	memset(&rerr, 0, sizeof(rerr));
@@ -243,12 +242,7 @@ run(struct cs_worker *w, struct cs_stream *s, const char *body, size_t len,
 		cs_stream_use(s, &cs_encoder_openai);
 	if (opts.stream && opts.include_usage)
 		cs_stream_set_flags(s, CS_ENC_INCLUDE_USAGE);
-	prov = cs_provider_for(req->model->up->provider_eff);
-	if (prov->run != NULL)
-		prov->run(w->cfg, req, s);
-	else
-		cs_upstream_run(w->up, prov, req, s);
-	cs_stream_end(s);
+	cs_handle_provider(w, req, s);
 out:
 	cs_request_free(req);
 	json_object_put(root);

@@ -18,13 +18,16 @@
 /* A provider error message longer than this is withheld, not redacted. */
 #define REDACT_MAX (256 * 1024)
 /*
- * While writes are deferred, what may be written without asking poll()
- * again: after POLLOUT a unix socket has at least 3/4 of its send buffer
- * free and a TCP socket half, so this much in this many writes (each
- * small write also costs the kernel's per-buffer overhead) cannot block.
+ * While writes are deferred, what may be written without asking the loop
+ * again: what the socket's send buffer has free (cs_conn_room), at most
+ * this much in at most this many writes (each small write also costs the
+ * kernel's per-buffer overhead).  When the socket says it is writable but
+ * reports less, CREDIT_FLOOR: it is writable, and waiting for more room
+ * would spin.
  */
 #define CREDIT_BYTES  (64 * 1024)
 #define CREDIT_WRITES 32
+#define CREDIT_FLOOR  1024
 
 static _Atomic int64_t shutdown_deadline;
 
@@ -73,6 +76,7 @@ struct cs_stream {
 	size_t    drained;             /* bytes written in the window */
 	size_t    credit;
 	int       credit_writes;
+	int       credit_known;        /* measured once; again when writable */
 	const char *allow;             /* Allow: on a 405 (default POST) */
 	int       head;                /* HEAD: never a body */
 };
@@ -109,8 +113,6 @@ cs_stream_new(struct cs_conn *conn, const struct cs_config *cfg,
 	cs_buf_init(&s->redacted, REDACT_MAX);
 	/* One encoded event may land on a full buffer: room for it. */
 	cs_buf_init(&s->pending, cfg->max_pending_bytes + STREAM_EVENT_MAX);
-	s->credit = CREDIT_BYTES;
-	s->credit_writes = CREDIT_WRITES;
 	s->state = ST_IDLE;
 	s->outcome = CS_OUTCOME_DONE;
 	s->t_start = s->t_last_write = cs_now_ms();
@@ -240,6 +242,12 @@ set_lost(struct cs_stream *s)
 {
 	lose(s, cs_conn_slow(s->conn) ? CS_OUTCOME_SLOW_CLIENT :
 	    CS_OUTCOME_CLIENT_GONE);
+}
+
+int
+cs_stream_is_lost(const struct cs_stream *s)
+{
+	return s->state == ST_LOST;
 }
 
 void
@@ -888,6 +896,12 @@ cs_stream_keepalive(struct cs_stream *s)
 	return flush_out(s);
 }
 
+int64_t
+cs_stream_shutdown_deadline(void)
+{
+	return atomic_load(&shutdown_deadline);
+}
+
 int
 cs_stream_shutdown_due(void)
 {
@@ -961,17 +975,23 @@ cs_stream_defer_writes(struct cs_stream *s, int on)
 enum cs_err
 cs_stream_flush(struct cs_stream *s, int writable)
 {
+	long room;
 	size_t n;
 	enum cs_err r;
 
 	if (s->state == ST_LOST)
 		return CS_ECLIENTGONE;
-	if (writable) {
-		s->credit = CREDIT_BYTES;
-		s->credit_writes = CREDIT_WRITES;
-	}
 	if (s->pending.len == 0)
 		return CS_OK;
+	if (writable || !s->credit_known) {
+		room = cs_conn_room(s->conn);
+		s->credit = room < 0 || room > CREDIT_BYTES ? CREDIT_BYTES :
+		    (size_t)room;
+		if (writable && s->credit < CREDIT_FLOOR)
+			s->credit = CREDIT_FLOOR;
+		s->credit_writes = CREDIT_WRITES;
+		s->credit_known = 1;
+	}
 	if (s->credit > 0 && s->credit_writes > 0) {
 		n = s->pending.len < s->credit ? s->pending.len : s->credit;
 		if ((r = write_pending(s, n)) != CS_OK)

@@ -65,6 +65,9 @@ int cs_stream_fd(const struct cs_stream *s);
  * provider event may follow. */
 int cs_stream_finished(const struct cs_stream *s);
 
+/* Has the connection failed (client gone, slow client)? */
+int cs_stream_is_lost(const struct cs_stream *s);
+
 /* The connection failed before anything was sent (reading the request
  * body): nothing goes out, the outcome is client_gone or slow_client. */
 void cs_stream_lost(struct cs_stream *s);
@@ -197,5 +200,7 @@ int cs_stream_caught_up(const struct cs_stream *s);
 /* Set by the signal thread: after this monotonic ms deadline (0 = none),
  * running streams end with a server_shutdown error. */
 void cs_stream_set_shutdown_deadline(int64_t deadline_ms);
+/* That deadline, or 0 while none is set. */
+int64_t cs_stream_shutdown_deadline(void);
 
 #endif

@@ -8,8 +8,7 @@
  * curl_multi_perform()/curl_multi_poll() libcurl also polled the socket
  * before reading and added a wake-up pipe to every wait.
  */
-#include <errno.h>
-#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "loop.h"
 #include "provider.h"
 #include "request.h"
 #include "stream.h"
@@ -33,27 +33,26 @@
 #define DETAIL_MAX         400     /* bytes of a provider's message shown */
 #define HEADER_LINE_MAX    "100 KB" /* libcurl's CURL_MAX_HTTP_HEADER */
 
-#define MAX_CURL_SOCKETS   4       /* a transfer uses 1 (2 while racing
-                                      IPv6 and IPv4) */
-
-struct cs_upstream {
-	CURLM *multi;
-	CURL  *easy;
-	/* What libcurl asks to be watched (CURLMOPT_SOCKETFUNCTION) ... */
-	struct {
-		curl_socket_t fd;
-		short events;         /* POLLIN, POLLOUT */
-	} socks[MAX_CURL_SOCKETS];
-	size_t nsocks;
-	/* ... and when it wants to run anyway (CURLMOPT_TIMERFUNCTION). */
-	int64_t timer_due;            /* cs_now_ms() time, -1 = none */
-};
-
-/* State of one attempt. */
-struct xfer {
-	CURL    *easy;
-	struct cs_stream *s;
+/* One provider request, with its retries, on one loop. */
+struct cs_run {
+	struct cs_loop *loop;
 	const struct cs_provider *p;
+	const struct cs_upstream_cfg *cfg;
+	struct cs_stream *s;
+	struct cs_http_request hr;
+	cs_run_done_fn done;
+	void    *done_arg;
+	CURL    *easy;
+	struct cs_xfer_slot slot;   /* on the loop's multi while added */
+	struct cs_watch conn;       /* the FastCGI connection (fd >= 0) */
+	struct cs_timer timer;      /* the next deadline of any kind */
+	int      fd;                /* the FastCGI connection, -1 for CGI */
+	int      attempt;
+	int      phase;             /* PH_* */
+	int64_t  wait_end;          /* PH_WAIT: the next attempt starts */
+	int64_t  t_total_end;
+	enum cs_err result;         /* PH_DRAIN: what done will be told */
+	/* State of the current attempt. */
 	struct cs_adapter *ad;
 	long     status;        /* final HTTP status, 0 until known */
 	int      headers_done;
@@ -67,77 +66,14 @@ struct xfer {
 	int      errbody_cut;   /* errbody filled up: the rest was refused */
 };
 
-/* CURLMOPT_SOCKETFUNCTION: keep u->socks as libcurl wants it. */
-static int
-on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-	struct cs_upstream *u = userp;
-	size_t i;
-
-	(void)e;
-	(void)socketp;
-	for (i = 0; i < u->nsocks; i++)
-		if (u->socks[i].fd == fd)
-			break;
-	if (what == CURL_POLL_REMOVE) {
-		if (i < u->nsocks)
-			u->socks[i] = u->socks[--u->nsocks];
-		return 0;
-	}
-	if (i == u->nsocks) {
-		if (u->nsocks == MAX_CURL_SOCKETS)
-			return -1;    /* libcurl fails the transfer */
-		u->socks[u->nsocks++].fd = fd;
-	}
-	u->socks[i].events = (short)(((what & CURL_POLL_IN) ? POLLIN : 0) |
-	    ((what & CURL_POLL_OUT) ? POLLOUT : 0));
-	return 0;
-}
-
-/* CURLMOPT_TIMERFUNCTION: -1 = no timer, 0 = as soon as possible. */
-static int
-on_timer(CURLM *m, long timeout_ms, void *userp)
-{
-	struct cs_upstream *u = userp;
-
-	(void)m;
-	u->timer_due = timeout_ms < 0 ? -1 : cs_now_ms() + timeout_ms;
-	return 0;
-}
-
-struct cs_upstream *
-cs_upstream_new(void)
-{
-	struct cs_upstream *u;
-
-	if ((u = calloc(1, sizeof(*u))) == NULL)
-		return NULL;
-	u->timer_due = -1;
-	if ((u->multi = curl_multi_init()) == NULL ||
-	    (u->easy = curl_easy_init()) == NULL ||
-	    curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, on_socket)
-	    != CURLM_OK ||
-	    curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u) != CURLM_OK ||
-	    curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, on_timer)
-	    != CURLM_OK ||
-	    curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u) != CURLM_OK) {
-		cs_upstream_free(u);
-		return NULL;
-	}
-	return u;
-}
-
-void
-cs_upstream_free(struct cs_upstream *u)
-{
-	if (u == NULL)
-		return;
-	if (u->easy != NULL)
-		curl_easy_cleanup(u->easy);
-	if (u->multi != NULL)
-		curl_multi_cleanup(u->multi);
-	free(u);
-}
+/* Where a run is. */
+enum {
+	PH_NEW,       /* built, not begun */
+	PH_XFER,      /* an attempt's transfer runs */
+	PH_WAIT,      /* waiting to retry */
+	PH_DRAIN,     /* over: what waits for the client goes out */
+	PH_DONE,      /* done was called */
+};
 
 /* Strict non-negative integer prefix of a header value. */
 static long
@@ -161,10 +97,12 @@ header_number(const char *v, size_t n, long cap)
 	return i == n ? x : -1;
 }
 
+static void want_room(struct cs_run *x);
+
 static size_t
 on_header(char *p, size_t size, size_t n, void *ctx)
 {
-	struct xfer *x = ctx;
+	struct cs_run *x = ctx;
 	size_t len = size * n;
 	long v;
 
@@ -201,7 +139,7 @@ on_header(char *p, size_t size, size_t n, void *ctx)
 static size_t
 on_body(char *p, size_t size, size_t n, void *ctx)
 {
-	struct xfer *x = ctx;
+	struct cs_run *x = ctx;
 	size_t len = size * n;
 	enum cs_err r;
 
@@ -223,11 +161,19 @@ on_body(char *p, size_t size, size_t n, void *ctx)
 	}
 	x->got_body = 1;
 	x->t_last_byte = cs_now_ms();
+	/* What one read brought goes out in one write, if the connection
+	 * has room; if not, the client's watch asks for it. */
 	if ((r = cs_stream_start(x->s)) != CS_OK ||
-	    (r = x->p->adapter_feed(x->ad, p, len)) != CS_OK) {
+	    (r = x->p->adapter_feed(x->ad, p, len)) != CS_OK ||
+	    (r = cs_stream_flush(x->s, 0)) != CS_OK) {
 		x->stop = r;
 		return 0;   /* short return: libcurl aborts the transfer */
 	}
+	/* Back-pressure: the provider waits while the client lags. */
+	if (cs_stream_backlogged(x->s) && !x->paused &&
+	    curl_easy_pause(x->easy, CURLPAUSE_RECV) == CURLE_OK)
+		x->paused = 1;
+	want_room(x);
 	return len;
 }
 
@@ -312,7 +258,7 @@ provider_message(struct cs_stream *s, const struct cs_buf *body, char *dst,
 
 /* Report a non-2xx answer from the provider. */
 static enum cs_err
-fail_status(struct cs_stream *s, const struct xfer *x)
+fail_status(struct cs_stream *s, const struct cs_run *x)
 {
 	char msg[512], detail[DETAIL_MAX + 3];
 	long ra;
@@ -370,7 +316,7 @@ add_headers(const struct cs_upstream_cfg *cfg, struct cs_http_request *hr)
 
 static enum cs_err
 setup_easy(CURL *e, const struct cs_upstream_cfg *cfg,
-    const struct cs_http_request *hr, struct xfer *x)
+    const struct cs_http_request *hr, struct cs_run *x)
 {
 	curl_easy_reset(e);
 	if (curl_easy_setopt(e, CURLOPT_URL, hr->url.data) != CURLE_OK ||
@@ -416,7 +362,7 @@ wait_fits(const struct cs_upstream_cfg *cfg, long ms, int64_t t_total_end)
  * ended that is what it means.
  */
 static int
-header_too_long(const struct xfer *x, CURLcode result)
+header_too_long(const struct cs_run *x, CURLcode result)
 {
 #if LIBCURL_VERSION_NUM >= 0x080600
 	if (result == CURLE_TOO_LARGE)
@@ -435,320 +381,434 @@ enum attempt_end {
 	END_TOTAL,       /* total_timeout */
 };
 
-/*
- * Tell libcurl what poll() saw on its sockets (pfd[0..n-1]), and run its
- * timer when due.  Returns 0, or -1 if libcurl failed.
- */
-static int
-curl_act(struct cs_upstream *u, const struct pollfd *pfd, size_t n,
-    int *running)
-{
-	int mask;
-	size_t i;
+static void arm(struct cs_run *x);
+static void attempt_over(struct cs_run *x, enum attempt_end end,
+    CURLcode result);
 
-	for (i = 0; i < n; i++) {
-		if (pfd[i].revents == 0)
-			continue;
-		mask = 0;
-		/* A hang-up still has data (or the EOF) to read. */
-		if (pfd[i].revents & (POLLIN | POLLHUP))
-			mask |= CURL_CSELECT_IN;
-		if (pfd[i].revents & POLLOUT)
-			mask |= CURL_CSELECT_OUT;
-		if (pfd[i].revents & (POLLERR | POLLNVAL))
-			mask |= CURL_CSELECT_ERR;
-		if (curl_multi_socket_action(u->multi, pfd[i].fd, mask,
-		    running) != CURLM_OK)
-			return -1;
+/* Watch the client's connection for writability while bytes wait for
+ * it, and always for hang-up. */
+static void
+want_room(struct cs_run *x)
+{
+	if (x->fd >= 0 && x->conn.fd >= 0)
+		(void)cs_loop_rewatch(x->loop, &x->conn,
+		    CS_IO_IN | (cs_stream_pending(x->s) > 0 ? CS_IO_OUT : 0));
+}
+
+/* Everything is over: tell the owner, once. */
+static void
+finish(struct cs_run *x)
+{
+	if (x->phase == PH_DONE)
+		return;
+	x->phase = PH_DONE;
+	cs_loop_timer_cancel(x->loop, &x->timer);
+	cs_loop_unwatch(x->loop, &x->conn);
+	x->done(x->done_arg, x->result);
+}
+
+/* The answer is complete (or failed, result): write the end marker and
+ * let what waits go out before finishing. */
+static void
+drain(struct cs_run *x, enum cs_err result)
+{
+	enum cs_err r;
+
+	x->phase = PH_DRAIN;
+	x->result = result;
+	if (x->ad != NULL) {
+		x->p->adapter_free(x->ad);
+		x->ad = NULL;
 	}
-	if (u->timer_due >= 0 && cs_now_ms() >= u->timer_due) {
-		u->timer_due = -1;
-		if (curl_multi_socket_action(u->multi, CURL_SOCKET_TIMEOUT, 0,
-		    running) != CURLM_OK)
-			return -1;
+	cs_stream_end(x->s);
+	if ((r = cs_stream_flush(x->s, 0)) != CS_OK && x->result == CS_OK)
+		x->result = r;
+	if (cs_stream_pending(x->s) == 0 || r != CS_OK) {
+		finish(x);
+		return;
 	}
-	return 0;
+	want_room(x);
+	arm(x);
+}
+
+/* Take the attempt's transfer off the loop: an unfinished one's
+ * connection is closed, which cancels generation at the provider. */
+static void
+cancel_transfer(struct cs_run *x)
+{
+	cs_loop_xfer_remove(x->loop, &x->slot);
+}
+
+/* Stop the run for r (client gone, slow, shutdown, keep-alive failure)
+ * from outside libcurl's callbacks. */
+static void
+stop(struct cs_run *x, enum cs_err r)
+{
+	if (x->phase == PH_XFER) {
+		cancel_transfer(x);
+		x->stop = r;
+		attempt_over(x, END_STOPPED, CURLE_OK);
+	} else if (x->phase == PH_WAIT) {
+		if (r == CS_ESHUTDOWN)
+			cs_stream_fail(x->s, CS_FAIL_SHUTDOWN,
+			    "the server is shutting down");
+		drain(x, r);
+	} else if (x->phase == PH_DRAIN) {
+		if (x->result == CS_OK)
+			x->result = r;
+		finish(x);
+	}
+}
+
+static void
+on_xfer_done(void *arg, CURLcode result)
+{
+	struct cs_run *x = arg;
+
+	if (x->stop != CS_OK)
+		attempt_over(x, END_STOPPED, result);
+	else
+		attempt_over(x, result == CURLE_OK ? END_DONE : END_CURL,
+		    result);
+}
+
+/* Start attempt x->attempt. */
+static void
+start_attempt(struct cs_run *x)
+{
+	cs_stream_set_retries(x->s, x->attempt);
+	x->status = 0;
+	x->headers_done = x->got_body = x->errbody_cut = x->paused = 0;
+	x->retry_after_ms = -1;
+	x->stop = CS_OK;
+	x->t_begin = x->t_last_byte = cs_now_ms();
+	cs_buf_reset(&x->errbody);
+	if ((x->ad = x->p->adapter_new(cs_stream_emit, x->s)) == NULL ||
+	    setup_easy(x->easy, x->cfg, &x->hr, x) != CS_OK ||
+	    cs_loop_xfer_add(x->loop, &x->slot, x->easy, on_xfer_done, x)
+	    != 0) {
+		cs_stream_fail(x->s, CS_FAIL_INTERNAL, "out of memory");
+		drain(x, CS_ENOMEM);
+		return;
+	}
+	x->phase = PH_XFER;
+	arm(x);
 }
 
 /*
- * Back-pressure: pause receiving while max_pending_bytes wait for the
- * client, go on once half have gone.  Resuming may deliver what libcurl
- * held at once (into the stream's pending bytes).
+ * What an attempt's end means: the answer, a retry (only while nothing
+ * the provider produced went out, so nothing is duplicated, and only if
+ * the wait fits in the timeouts), or a failure.
  */
-static int
-pace(struct cs_upstream *u, struct xfer *x)
+static void
+attempt_over(struct cs_run *x, enum attempt_end end, CURLcode result)
 {
-	if (!x->paused && cs_stream_backlogged(x->s)) {
-		x->paused = 1;
-		return curl_easy_pause(u->easy, CURLPAUSE_RECV) == CURLE_OK ?
-		    0 : -1;
+	enum cs_err r;
+	long wait;
+	char msg[256];
+
+	if (end == END_CURL && x->errbody_cut)
+		end = END_DONE;   /* on_body refused the rest */
+	if (end == END_STOPPED) {
+		r = x->stop;
+		if (r == CS_ESHUTDOWN)
+			cs_stream_fail(x->s, CS_FAIL_SHUTDOWN,
+			    "the server is shutting down");
+		else if (r != CS_EUPSTREAM && r != CS_ECLIENTGONE)
+			cs_stream_fail(x->s, CS_FAIL_INTERNAL, cs_strerror(r));
+		drain(x, r);   /* after CS_EUPSTREAM the error event is out */
+		return;
 	}
+	if (end == END_FIRST_BYTE || end == END_IDLE || end == END_TOTAL) {
+		drain(x, fail_timeout(x->s, end == END_FIRST_BYTE ?
+		    "first_byte_timeout" : end == END_IDLE ? "idle_timeout" :
+		    "total_timeout"));
+		return;
+	}
+	if (end == END_DONE && x->status >= 200 && x->status <= 299) {
+		drain(x, x->p->adapter_end(x->ad));
+		return;
+	}
+	if (x->attempt < x->cfg->max_retries &&
+	    !cs_stream_provider_output_sent(x->s) &&
+	    ((end == END_DONE && retryable_status(x->status)) ||
+	    (end == END_CURL && retryable_curl(result))) &&
+	    wait_fits(x->cfg, wait = backoff_ms(x->attempt, x->retry_after_ms),
+	    x->t_total_end)) {
+		x->p->adapter_free(x->ad);
+		x->ad = NULL;
+		x->attempt++;
+		x->phase = PH_WAIT;
+		x->wait_end = cs_now_ms() + wait;
+		arm(x);
+		return;
+	}
+	if (end == END_DONE) {
+		drain(x, fail_status(x->s, x));
+		return;
+	}
+	if (cs_stream_finished(x->s)) {
+		/* The stream was complete; only the connection's teardown
+		 * failed. */
+		drain(x, CS_OK);
+		return;
+	}
+	if (result == CURLE_OPERATION_TIMEDOUT) {
+		drain(x, fail_timeout(x->s, "connect_timeout"));
+		return;
+	}
+	if (header_too_long(x, result))
+		snprintf(msg, sizeof(msg), "the provider sent a header line "
+		    "longer than %s", HEADER_LINE_MAX);
+	else if (x->got_body)
+		snprintf(msg, sizeof(msg), "the connection to the provider was "
+		    "lost mid-stream (%s)", curl_easy_strerror(result));
+	else
+		snprintf(msg, sizeof(msg), "could not reach the provider (%s)",
+		    curl_easy_strerror(result));
+	cs_stream_fail(x->s, CS_FAIL_UPSTREAM, msg);
+	drain(x, CS_EUPSTREAM);
+}
+
+/* Set the timer for the earliest deadline of the phase. */
+static void
+arm(struct cs_run *x)
+{
+	int64_t now = cs_now_ms(), due, sd;
+	long in;
+
+	if (x->phase == PH_XFER) {
+		due = x->got_body ? x->t_last_byte + x->cfg->idle_timeout_ms :
+		    x->t_begin + x->cfg->first_byte_timeout_ms;
+		if (x->paused || due > x->t_total_end)
+			due = x->t_total_end;   /* not the provider's silence */
+	} else if (x->phase == PH_WAIT)
+		due = x->wait_end;
+	else
+		due = INT64_MAX;
+	if ((in = cs_stream_pending_due_in(x->s)) >= 0 && now + in < due)
+		due = now + in;
+	if (x->phase != PH_DRAIN && now + cs_stream_keepalive_in(x->s) < due)
+		due = now + cs_stream_keepalive_in(x->s);
+	if ((sd = cs_stream_shutdown_deadline()) != 0 && sd < due)
+		due = sd;
+	if (x->fd < 0 && now + POLL_SLICE_MS < due)
+		due = now + POLL_SLICE_MS;   /* CGI: look at the client */
+	cs_loop_timer_at(x->loop, &x->timer, due);
+}
+
+/* The timer: whatever is due now. */
+static void
+on_timer(void *arg)
+{
+	struct cs_run *x = arg;
+	int64_t now = cs_now_ms();
+	enum cs_err r;
+
+	if ((r = cs_stream_flush(x->s, 0)) != CS_OK) {
+		stop(x, r);   /* the client did not drain in time */
+		return;
+	}
+	if (x->phase == PH_DRAIN) {
+		arm(x);
+		return;
+	}
+	if (cs_stream_shutdown_due()) {
+		stop(x, CS_ESHUTDOWN);
+		return;
+	}
+	if ((r = cs_stream_keepalive(x->s)) != CS_OK ||
+	    (x->fd < 0 && (r = cs_stream_check(x->s)) != CS_OK) ||
+	    (r = cs_stream_flush(x->s, 0)) != CS_OK) {
+		stop(x, r);
+		return;
+	}
+	if (x->phase == PH_WAIT && now >= x->wait_end) {
+		start_attempt(x);
+		return;
+	}
+	if (x->phase == PH_XFER) {
+		if (now >= x->t_total_end) {
+			cancel_transfer(x);
+			attempt_over(x, END_TOTAL, CURLE_OK);
+			return;
+		}
+		if (!x->got_body &&
+		    now - x->t_begin >= x->cfg->first_byte_timeout_ms) {
+			cancel_transfer(x);
+			attempt_over(x, END_FIRST_BYTE, CURLE_OK);
+			return;
+		}
+		if (x->got_body && !x->paused &&
+		    now - x->t_last_byte >= x->cfg->idle_timeout_ms) {
+			cancel_transfer(x);
+			attempt_over(x, END_IDLE, CURLE_OK);
+			return;
+		}
+	}
+	want_room(x);
+	arm(x);
+}
+
+/* The client's connection: room to write, or the server hung up. */
+static void
+on_conn(void *arg, unsigned events)
+{
+	struct cs_run *x = arg;
+	enum cs_err r;
+
+	if ((events & (CS_IO_IN | CS_IO_HUP)) != 0 &&
+	    (r = cs_stream_check(x->s)) != CS_OK) {
+		stop(x, r);
+		return;
+	}
+	if ((events & CS_IO_OUT) == 0)
+		return;
+	if ((r = cs_stream_flush(x->s, 1)) != CS_OK) {
+		stop(x, r);
+		return;
+	}
+	if (x->phase == PH_DRAIN && cs_stream_pending(x->s) == 0) {
+		finish(x);
+		return;
+	}
+	/* Half of what waited has gone: the provider may go on.  Resuming
+	 * may deliver what libcurl held at once (into the pending bytes). */
 	if (x->paused && cs_stream_caught_up(x->s)) {
 		x->paused = 0;
 		x->t_last_byte = cs_now_ms();   /* the idle clock restarts */
-		return curl_easy_pause(u->easy, CURLPAUSE_CONT) == CURLE_OK ?
-		    0 : -1;
+		if (curl_easy_pause(x->easy, CURLPAUSE_CONT) != CURLE_OK) {
+			stop(x, CS_EUPSTREAM);
+			return;
+		}
+		cs_loop_xfer_kick(x->loop);
+		if (x->phase != PH_XFER)
+			return;   /* resuming ended the attempt */
+		arm(x);
 	}
-	return 0;
+	want_room(x);
 }
 
-static enum attempt_end
-run_attempt(struct cs_upstream *u, const struct cs_upstream_cfg *cfg,
-    struct xfer *x, int64_t t_total_end, CURLcode *result)
+struct cs_run *
+cs_upstream_prepare(const struct cs_provider *p,
+    const struct cs_chat_request *req, struct cs_stream *s)
 {
-	struct pollfd pfd[MAX_CURL_SOCKETS + 1];
-	struct CURLMsg *msg;
-	enum attempt_end end = END_DONE;
-	int running = 1, left, fd, writable = 0;
-	size_t n = 0;
-	int64_t now, due;
-	long wait, drain;
-	enum cs_err r;
+	struct cs_run *x;
 
-	*result = CURLE_OK;
-	u->timer_due = -1;
-	if (curl_multi_add_handle(u->multi, u->easy) != CURLM_OK) {
-		*result = CURLE_FAILED_INIT;
-		return END_CURL;
+	if ((x = calloc(1, sizeof(*x))) == NULL) {
+		cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
+		return NULL;
 	}
-	fd = cs_stream_fd(x->s);
-	x->paused = 0;
+	x->p = p;
+	x->cfg = req->model->up;
+	x->s = s;
+	x->fd = -1;
+	x->conn.fd = -1;
+	cs_buf_init(&x->errbody, CS_MAX_UPSTREAM_ERR);
+	cs_http_request_init(&x->hr);
+	cs_timer_init(&x->timer, on_timer, x);
+	if ((x->easy = curl_easy_init()) == NULL ||
+	    p->build(x->cfg, req, &x->hr) != CS_OK ||
+	    add_headers(x->cfg, &x->hr) != CS_OK) {
+		cs_stream_fail(s, CS_FAIL_INTERNAL,
+		    "could not build the provider request");
+		cs_upstream_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+/* Begin: the first attempt (posted, so done never runs within begin). */
+static void
+begin_now(void *arg)
+{
+	struct cs_run *x = arg;
+
+	start_attempt(x);
+}
+
+void
+cs_upstream_begin(struct cs_run *x, struct cs_loop *l, cs_run_done_fn done,
+    void *arg)
+{
+	x->loop = l;
+	x->done = done;
+	x->done_arg = arg;
+	x->t_total_end = cs_now_ms() + x->cfg->total_timeout_ms;
+	x->fd = cs_stream_fd(x->s);
 	cs_stream_defer_writes(x->s, 1);
-	for (;;) {
-		/* Adding the handle set a timer: the first pass starts it. */
-		if (curl_act(u, pfd, n, &running) != 0) {
-			*result = CURLE_FAILED_INIT;
-			end = END_CURL;
-			break;
-		}
-		/* What this pass produced goes out in one write, if the
-		 * connection has room; if not, the provider waits for the
-		 * client (back-pressure), for write_timeout_seconds at most. */
-		if (x->stop == CS_OK &&
-		    (r = cs_stream_flush(x->s, writable)) != CS_OK)
-			x->stop = r;
-		if (x->stop != CS_OK) {
-			end = END_STOPPED;
-			break;
-		}
-		if (pace(u, x) != 0) {
-			*result = CURLE_FAILED_INIT;
-			end = END_CURL;
-			break;
-		}
-		if (running == 0) {
-			while ((msg = curl_multi_info_read(u->multi, &left))
-			    != NULL)
-				if (msg->msg == CURLMSG_DONE)
-					*result = msg->data.result;
-			end = *result == CURLE_OK ? END_DONE : END_CURL;
-			break;
-		}
-		now = cs_now_ms();
-		if (now >= t_total_end) {
-			end = END_TOTAL;
-			break;
-		}
-		if (!x->got_body && now - x->t_begin >=
-		    cfg->first_byte_timeout_ms) {
-			end = END_FIRST_BYTE;
-			break;
-		}
-		if (x->got_body && !x->paused && now - x->t_last_byte >=
-		    cfg->idle_timeout_ms) {
-			end = END_IDLE;
-			break;
-		}
-		if (cs_stream_shutdown_due()) {
-			x->stop = CS_ESHUTDOWN;
-			end = END_STOPPED;
-			break;
-		}
-		if ((r = cs_stream_keepalive(x->s)) != CS_OK ||
-		    (fd < 0 && (r = cs_stream_check(x->s)) != CS_OK)) {
-			x->stop = r;
-			end = END_STOPPED;
-			break;
-		}
-		/* Sleep until the next deadline, libcurl's timer, keep-alive,
-		 * or activity on either connection. */
-		due = x->got_body ? x->t_last_byte + cfg->idle_timeout_ms :
-		    x->t_begin + cfg->first_byte_timeout_ms;
-		if (x->paused)   /* not the provider's silence: ours */
-			due = t_total_end;
-		if (due > t_total_end)
-			due = t_total_end;
-		if ((drain = cs_stream_pending_due_in(x->s)) >= 0 &&
-		    now + drain < due)
-			due = now + drain;
-		if (u->timer_due >= 0 && u->timer_due < due)
-			due = u->timer_due;
-		wait = (long)(due - now);
-		if (wait > cs_stream_keepalive_in(x->s))
-			wait = cs_stream_keepalive_in(x->s);
-		if (wait > POLL_SLICE_MS)
-			wait = POLL_SLICE_MS;
-		if (wait < 0)
-			wait = 0;
-		for (n = 0; n < u->nsocks; n++) {
-			pfd[n].fd = u->socks[n].fd;
-			pfd[n].events = u->socks[n].events;
-			pfd[n].revents = 0;
-		}
-		if (fd >= 0) {
-			pfd[n].fd = fd;
-			pfd[n].events = POLLIN | (cs_stream_pending(x->s) > 0 ?
-			    POLLOUT : 0);
-			pfd[n].revents = 0;
-		}
-		if (poll(pfd, n + (fd >= 0), (int)wait) < 0 && errno != EINTR) {
-			*result = CURLE_RECV_ERROR;
-			end = END_CURL;
-			break;
-		}
-		writable = fd >= 0 && (pfd[n].revents & POLLOUT) != 0;
-		/* A readable FastCGI connection means the server hung up. */
-		if (fd >= 0 && (pfd[n].revents & ~POLLOUT) != 0 &&
-		    (r = cs_stream_check(x->s)) != CS_OK) {
-			x->stop = r;
-			end = END_STOPPED;
-			break;
-		}
+	if (x->fd >= 0 &&
+	    cs_loop_watch(l, &x->conn, x->fd, CS_IO_IN, on_conn, x) != 0)
+		x->fd = -1;   /* then looked at by the timer, as in CGI */
+	if (cs_loop_post(l, begin_now, x) != 0) {
+		cs_stream_fail(x->s, CS_FAIL_INTERNAL, "out of memory");
+		x->phase = PH_DRAIN;
+		x->result = CS_ENOMEM;
+		cs_loop_timer_at(l, &x->timer, 0);
 	}
-	/* Removing an unfinished transfer closes its connection: this is
-	 * what cancels generation at the provider. */
-	curl_multi_remove_handle(u->multi, u->easy);
-	/* What is still kept goes out now (a write the watchdog bounds). */
-	if (cs_stream_defer_writes(x->s, 0) != CS_OK && end == END_DONE) {
-		x->stop = CS_ECLIENTGONE;
-		end = END_STOPPED;
+}
+
+void
+cs_upstream_poke(struct cs_run *x)
+{
+	if (x->phase != PH_NEW && x->phase != PH_DONE)
+		arm(x);
+}
+
+void
+cs_upstream_free(struct cs_run *x)
+{
+	if (x == NULL)
+		return;
+	if (x->loop != NULL) {
+		cs_loop_xfer_remove(x->loop, &x->slot);
+		cs_loop_timer_cancel(x->loop, &x->timer);
+		cs_loop_unwatch(x->loop, &x->conn);
 	}
-	return end;
+	if (x->ad != NULL)
+		x->p->adapter_free(x->ad);
+	if (x->easy != NULL)
+		curl_easy_cleanup(x->easy);
+	cs_buf_free(&x->errbody);
+	cs_http_request_free(&x->hr);
+	free(x);
+}
+
+struct sync_run {
+	struct cs_loop *loop;
+	enum cs_err r;
+};
+
+static void
+sync_done(void *arg, enum cs_err r)
+{
+	struct sync_run *sr = arg;
+
+	sr->r = r;
+	cs_loop_stop(sr->loop);
 }
 
 enum cs_err
-cs_upstream_run(struct cs_upstream *u, const struct cs_provider *p,
-    const struct cs_chat_request *req, struct cs_stream *s)
+cs_upstream_run(const struct cs_provider *p, const struct cs_chat_request *req,
+    struct cs_stream *s)
 {
-	const struct cs_upstream_cfg *cfg = req->model->up;
-	struct cs_http_request hr;
-	struct xfer x;
-	enum attempt_end end;
-	enum cs_err r;
-	CURLcode result;
-	int attempt;
-	long wait = 0;
-	int64_t t_total_end = cs_now_ms() + cfg->total_timeout_ms;
-	char msg[256];
+	struct sync_run sr = { NULL, CS_ENOMEM };
+	struct cs_run *x;
 
-	memset(&x, 0, sizeof(x));
-	cs_buf_init(&x.errbody, CS_MAX_UPSTREAM_ERR);
-	cs_http_request_init(&hr);
-	if ((r = p->build(cfg, req, &hr)) != CS_OK ||
-	    (r = add_headers(cfg, &hr)) != CS_OK) {
-		cs_stream_fail(s, CS_FAIL_INTERNAL,
-		    "could not build the provider request");
+	if ((x = cs_upstream_prepare(p, req, s)) == NULL)
+		return CS_EUPSTREAM;
+	if ((sr.loop = cs_loop_new()) == NULL) {
+		cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
 		goto out;
 	}
-	for (attempt = 0;; attempt++) {
-		cs_stream_set_retries(s, attempt);
-		x.easy = u->easy;
-		x.s = s;
-		x.p = p;
-		x.status = 0;
-		x.headers_done = x.got_body = x.errbody_cut = 0;
-		x.retry_after_ms = -1;
-		x.stop = CS_OK;
-		x.t_begin = x.t_last_byte = cs_now_ms();
-		cs_buf_reset(&x.errbody);
-		if ((x.ad = p->adapter_new(cs_stream_emit, s)) == NULL ||
-		    setup_easy(u->easy, cfg, &hr, &x) != CS_OK) {
-			r = CS_ENOMEM;
-			cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
-			goto out;
-		}
-		end = run_attempt(u, cfg, &x, t_total_end, &result);
-		if (end == END_CURL && x.errbody_cut)
-			end = END_DONE;   /* on_body refused the rest */
-
-		if (end == END_STOPPED) {
-			r = x.stop;
-			if (r == CS_ESHUTDOWN)
-				cs_stream_fail(s, CS_FAIL_SHUTDOWN,
-				    "the server is shutting down");
-			else if (r == CS_EUPSTREAM)
-				cs_stream_end(s);   /* error event is out */
-			else if (r != CS_ECLIENTGONE)
-				cs_stream_fail(s, CS_FAIL_INTERNAL,
-				    cs_strerror(r));
-			goto out;
-		}
-		if (end == END_FIRST_BYTE || end == END_IDLE ||
-		    end == END_TOTAL) {
-			r = fail_timeout(s, end == END_FIRST_BYTE ?
-			    "first_byte_timeout" : end == END_IDLE ?
-			    "idle_timeout" : "total_timeout");
-			goto out;
-		}
-		if (end == END_DONE && x.status >= 200 && x.status <= 299) {
-			r = p->adapter_end(x.ad);
-			if (r == CS_OK)
-				r = cs_stream_end(s);
-			else
-				cs_stream_end(s);
-			goto out;
-		}
-		/* A failed attempt: retry only while nothing the provider
-		 * produced went out, so nothing is duplicated, and only if the
-		 * wait fits in the timeouts. */
-		if (attempt < cfg->max_retries &&
-		    !cs_stream_provider_output_sent(s) &&
-		    ((end == END_DONE && retryable_status(x.status)) ||
-		    (end == END_CURL && retryable_curl(result))) &&
-		    wait_fits(cfg, wait = backoff_ms(attempt, x.retry_after_ms),
-		    t_total_end)) {
-			p->adapter_free(x.ad);
-			x.ad = NULL;
-			if ((r = cs_stream_wait(s, wait)) != CS_OK) {
-				if (r == CS_ESHUTDOWN)
-					cs_stream_fail(s, CS_FAIL_SHUTDOWN,
-					    "the server is shutting down");
-				goto out;
-			}
-			continue;
-		}
-		if (end == END_DONE) {
-			r = fail_status(s, &x);
-			goto out;
-		}
-		if (cs_stream_finished(s)) {
-			/* The stream was complete; only the connection's
-			 * teardown failed. */
-			r = cs_stream_end(s);
-			goto out;
-		}
-		if (result == CURLE_OPERATION_TIMEDOUT) {
-			r = fail_timeout(s, "connect_timeout");
-			goto out;
-		}
-		if (header_too_long(&x, result))
-			snprintf(msg, sizeof(msg), "the provider sent a header "
-			    "line longer than %s", HEADER_LINE_MAX);
-		else if (x.got_body)
-			snprintf(msg, sizeof(msg), "the connection to the "
-			    "provider was lost mid-stream (%s)",
-			    curl_easy_strerror(result));
-		else
-			snprintf(msg, sizeof(msg), "could not reach the "
-			    "provider (%s)", curl_easy_strerror(result));
-		cs_stream_fail(s, CS_FAIL_UPSTREAM, msg);
-		r = CS_EUPSTREAM;
-		goto out;
-	}
+	cs_upstream_begin(x, sr.loop, sync_done, &sr);
+	cs_loop_run(sr.loop);
+	/* What a stream leaves pending would block on exit: CGI never
+	 * defers (no connection to wait on), so there is none. */
+	cs_stream_defer_writes(s, 0);
 out:
-	if (x.ad != NULL)
-		p->adapter_free(x.ad);
-	cs_buf_free(&x.errbody);
-	cs_http_request_free(&hr);
-	return r;
+	cs_upstream_free(x);
+	cs_loop_free(sr.loop);
+	return sr.r;
 }
+

@@ -1,37 +1,53 @@
 /*
- * upstream.h — run one provider transfer with libcurl and feed the body to
- * the provider's adapter, while watching the client connection, sending
- * keep-alives, enforcing the timeouts and retrying transient failures
- * before anything reached the client.
+ * upstream.h — one provider request run on an event loop (loop.h): the
+ * libcurl transfer, its body fed to the provider's adapter, keep-alives,
+ * the four provider timeouts, retries of transient failures before
+ * anything reached the client, back-pressure from a client that lags, and
+ * a client that leaves.  Nothing here blocks the loop: every wait is a
+ * timer or a watch, and the client's connection is written only when it
+ * has room (stream.h: deferred writes).
  *
- * One struct cs_upstream per worker thread: it keeps a curl multi and easy
- * handle so provider connections are reused across requests.
+ * Built on any thread (cs_upstream_prepare: the provider request is made
+ * from the chat request, which is no longer needed after), begun and run
+ * on the loop's thread.  libcurl keeps provider connections alive in the
+ * loop's multi handle, so they are reused across requests.
  */
 #ifndef CS_UPSTREAM_H
 #define CS_UPSTREAM_H
 
 #include "cs.h"
 
-struct cs_config;
-struct cs_provider;
 struct cs_chat_request;
+struct cs_loop;
+struct cs_provider;
 struct cs_stream;
-struct cs_upstream;
-
-/* NULL on failure.  Call after curl_global_init(). */
-struct cs_upstream *cs_upstream_new(void);
-/* NULL-safe. */
-void cs_upstream_free(struct cs_upstream *u);
+struct cs_run;
 
 /*
- * Stream req through provider p into s, with the endpoint, key, headers,
- * timeouts and retries of req->model->up.  Every outcome is written to s
- * (events, an error event, or an HTTP error); the return value says how it
- * ended (CS_OK, CS_ECLIENTGONE, CS_EUPSTREAM, CS_ETIMEOUT, ...).
- * The number of retries made goes to s (cs_stream_set_retries).
+ * done(arg, r): the run is over and everything it wrote has gone to the
+ * client (or the client is gone): CS_OK, CS_ECLIENTGONE, CS_EUPSTREAM,
+ * CS_ETIMEOUT, CS_ESHUTDOWN, ...  Every outcome is written to the stream
+ * (events, an error event and the end marker, or an HTTP error); the
+ * retries made are in it (cs_stream_set_retries).  Runs on the loop.
  */
-enum cs_err cs_upstream_run(struct cs_upstream *u,
-    const struct cs_provider *p, const struct cs_chat_request *req,
-    struct cs_stream *s);
+typedef void (*cs_run_done_fn)(void *arg, enum cs_err r);
+
+/* A run of req through provider p into s (both must outlive it), with the
+ * endpoint, key, headers, timeouts and retries of req->model->up.  NULL
+ * when the request cannot be built: the failure is then written to s. */
+struct cs_run *cs_upstream_prepare(const struct cs_provider *p,
+    const struct cs_chat_request *req, struct cs_stream *s);
+/* Start it on loop l (on l's thread); done is called exactly once, never
+ * from within this call. */
+void cs_upstream_begin(struct cs_run *run, struct cs_loop *l,
+    cs_run_done_fn done, void *arg);
+/* Look at the clocks again now (the shutdown deadline was set). */
+void cs_upstream_poke(struct cs_run *run);
+/* After done, or instead of begin.  NULL-safe. */
+void cs_upstream_free(struct cs_run *run);
+
+/* Run req on a loop of its own until it is over (plain CGI). */
+enum cs_err cs_upstream_run(const struct cs_provider *p,
+    const struct cs_chat_request *req, struct cs_stream *s);
 
 #endif

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Capacity is explicit: with every worker thread holding a stream, a new
+"""Capacity is explicit: with max_streams provider streams open, a new
 request gets 503 with a JSON error and Retry-After at once (logged
 overloaded) instead of waiting in the listen queue for the web server's
 timeout (lighttpd: an HTML 504 after a minute); /api/v1 answers in
 OpenAI's error shape; a peer that stalls while the server is full does not
 hold back the next 503; once a stream ends, requests are served again.
-Through lighttpd and over --listen, with threads = 2."""
+Through lighttpd and over --listen, with max_streams = 2.  (Before the
+event loops the limit was the worker threads, each holding a stream:
+this test then set threads = 2.)"""
 
 import json
 import os
@@ -16,7 +18,7 @@ import threading
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness as h  # noqa: E402
 
-THREADS = 2
+MAX_STREAMS = 2
 LONG = "gen-300+delay:100"      # 30 s unless its client leaves
 MODELS = ["gen-3", LONG]
 S = {}
@@ -25,13 +27,15 @@ S = {}
 def setup(stack):
     stack.start_replay()
     S["replay"] = stack.replay
-    S["lt"] = stack.server(MODELS, name="lt", threads=THREADS)
-    S["sa"] = stack.standalone(MODELS, name="listen", threads=THREADS)
+    S["lt"] = stack.server(MODELS, name="lt",
+                           max_streams=MAX_STREAMS)
+    S["sa"] = stack.standalone(MODELS, name="listen",
+                                 max_streams=MAX_STREAMS)
 
 
 def hold_streams(srv, n):
     """Open n LONG streams and return (sockets, tags) once each is
-    streaming.  They hold their worker until their socket is closed."""
+    streaming.  They stay open until their socket is closed."""
     socks, tags = [], []
     for _ in range(n):
         tag = h.new_tag()
@@ -74,7 +78,7 @@ def chat_body(model="gen-3"):
 def full(key):
     def case(t):
         srv = S[key]
-        socks, tags = hold_streams(srv, THREADS)
+        socks, tags = hold_streams(srv, MAX_STREAMS)
         try:
             r = ask(srv, "/api/chat", chat_body())
             t.eq(r.status, 503, "past capacity: 503", r.summary())
@@ -91,7 +95,7 @@ def full(key):
             t.check(all(k in e for k in ("message", "type", "param", "code")),
                     "in OpenAI's error shape", r.summary())
             # A peer that connects and stalls while the server is full
-            # costs at most the overflow deadline, not a worker's.
+            # waits in the intake and holds nothing back.
             if isinstance(srv, h.Standalone):
                 stall = socket.create_connection(srv.addr, timeout=10)
                 stall.sendall(b"\x01")
@@ -110,7 +114,7 @@ def full(key):
 
 
 CASES = [
-    ("through lighttpd: every thread busy -> 503 + Retry-After at once",
+    ("through lighttpd: max_streams open -> 503 + Retry-After at once",
      full("lt")),
     ("over --listen: the same, and a stalled peer does not hold it back",
      full("sa")),

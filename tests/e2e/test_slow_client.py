@@ -6,7 +6,9 @@ lighttpd (an HTTP client that reads the head and then nothing) and over
 --listen (a FastCGI peer that never reads).  Before the fix the stalled
 stream held its worker thread in a blocking write() until the web server
 gave up (lighttpd: minutes); every wait here is bounded so that shows as a
-failure, not a hang."""
+failure, not a hang.  Each server runs one event loop (loops = 1), so the
+stalled stream shares it with the normal ones: a write that blocked the
+loop would pause them all for the write timeout."""
 
 import json
 import os
@@ -26,7 +28,8 @@ MODELS = [BIG, NORMAL, SLOWREAD, "gen-3"]
 PENDING = 64 * 1024     # max_pending_bytes of the --listen server
 READ_CHUNK = 16384      # the slow reader: this much every READ_EVERY s
 READ_EVERY = 0.01       # (a 4 kB receive buffer: ~400 kB/s, over PENDING per s)
-MAX_GAP_S = 1.0         # normal streams: longest pause between deltas
+MAX_GAP_S = 0.5         # normal streams: longest pause between deltas
+                        # (half the write timeout a blocked write takes)
 S = {}
 
 
@@ -34,10 +37,10 @@ def setup(stack):
     stack.start_replay()
     S["replay"] = stack.replay
     S["lt"] = stack.server(MODELS, name="lt", default_model="gen-3",
-                           write_timeout_seconds=WRITE_TIMEOUT)
+                           write_timeout_seconds=WRITE_TIMEOUT, loops=1)
     S["sa"] = stack.standalone(MODELS, name="listen", default_model="gen-3",
                                write_timeout_seconds=WRITE_TIMEOUT,
-                               max_pending_bytes=PENDING)
+                               max_pending_bytes=PENDING, loops=1)
 
 
 def chat_body(tag, model):
