@@ -26,6 +26,7 @@
 #include "config.h"
 #include "fcgi_out.h"
 #include "stream.h"
+#include "upstream.h"
 
 #define CHECK_SECONDS_DEF   4
 #define CHECK_SECONDS_MAX   60
@@ -37,7 +38,7 @@
 #define CHECK_PAD_DEF       512
 #define CHECK_PAD_MAX       16384
 
-/* An unauthenticated endpoint must not tie up every worker thread. */
+/* An unauthenticated endpoint must stay small. */
 static atomic_int running;
 
 struct check_params {
@@ -117,73 +118,105 @@ bad:
 	return -1;
 }
 
-void
+/* One running check: its parameters, the next tick, its scratch. */
+struct check {
+	struct check_params p;
+	long n, of;          /* the next tick, of this many */
+	int64_t t0;          /* the first tick's time */
+	struct cs_buf ev;
+};
+
+static void
+check_free(void *arg)
+{
+	struct check *k = arg;
+
+	cs_buf_free(&k->ev);
+	free(k);
+	atomic_fetch_sub(&running, 1);
+}
+
+/* Tick n, then the finish after the last; ticks keep their schedule
+ * (t0 + (n - 1) * interval), so a late one does not push the rest back. */
+static enum cs_err
+check_step(void *arg, struct cs_stream *s, long *next_ms)
+{
+	struct check *k = arg;
+	struct cs_event fin;
+	enum cs_err r;
+	long i;
+
+	if (k->n == 1) {
+		if ((r = cs_stream_start(s)) != CS_OK)
+			return r;
+		k->t0 = cs_now_ms();
+	}
+	if (k->n > k->of) {
+		memset(&fin, 0, sizeof(fin));
+		fin.type = CS_EV_FINISH;
+		fin.finish_reason = fin.native_finish_reason = "stop";
+		return (r = cs_stream_emit(s, &fin)) != CS_OK ? r : CS_EDONE;
+	}
+	cs_buf_reset(&k->ev);
+	if (cs_buf_printf(&k->ev, "id: %s:%lu\nevent: tick\ndata: "
+	    "{\"seq\":%ld,\"of\":%ld,\"elapsed_ms\":%lld,\"pad\":\"",
+	    cs_stream_id(s), cs_stream_next_seq(s), k->n, k->of,
+	    (long long)(cs_now_ms() - k->t0)) != CS_OK)
+		return CS_ENOMEM;
+	for (i = 0; i < k->p.pad; i++)
+		if (cs_buf_append(&k->ev, ".", 1) != CS_OK)
+			return CS_ENOMEM;
+	if (cs_buf_puts(&k->ev, "\"}\n\n") != CS_OK)
+		return CS_ENOMEM;
+	if ((r = cs_stream_write_raw(s, k->ev.data, k->ev.len)) != CS_OK)
+		return r;
+	/* The finish follows the last tick at once. */
+	*next_ms = k->n++ < k->of ? (long)(k->t0 + (k->n - 1) *
+	    k->p.interval_ms - cs_now_ms()) : 0;
+	return CS_OK;
+}
+
+static const struct cs_source_ops check_source = {
+	.step = check_step,
+	.free = check_free,
+};
+
+struct cs_run *
 cs_check_stream(const struct cs_config *cfg, struct cs_conn *c,
     struct cs_stream *s)
 {
 	struct check_params p;
-	struct cs_buf ev;
-	struct cs_event fin;
+	struct check *k;
 	char err[160];
-	long n, of, i;
-	int64_t t0;
-	enum cs_err r;
-	int counted = 0;
 
-	cs_buf_init(&ev, CHECK_PAD_MAX + 512);
 	if (!cfg->self_check) {
 		cs_stream_fail(s, CS_FAIL_NOT_FOUND, "the self-check is "
 		    "disabled on this server (self_check = no)");
-		goto out;
+		return NULL;
 	}
 	if (parse_query(cs_conn_param(c, "QUERY_STRING"), &p, err,
 	    sizeof(err)) != 0) {
 		cs_stream_fail(s, CS_FAIL_INVALID, err);
-		goto out;
+		return NULL;
 	}
 	if (atomic_fetch_add(&running, 1) >= CHECK_CONCURRENT) {
 		atomic_fetch_sub(&running, 1);
 		cs_stream_fail_retry(s, CS_FAIL_BUSY, "too many self-checks "
 		    "are running; try again in a minute", 60);
-		goto out;
+		return NULL;
 	}
-	counted = 1;
-	of = p.seconds * 1000 / p.interval_ms;
-	if (of < 1)
-		of = 1;
-	if (cs_stream_start(s) != CS_OK)
-		goto out;
-	t0 = cs_now_ms();
-	for (n = 1; n <= of; n++) {
-		if (n > 1 && (r = cs_stream_wait(s, t0 + (n - 1) *
-		    p.interval_ms - cs_now_ms())) != CS_OK) {
-			if (r == CS_ESHUTDOWN)
-				cs_stream_fail(s, CS_FAIL_SHUTDOWN,
-				    "the server is shutting down");
-			goto out;
-		}
-		cs_buf_reset(&ev);
-		if (cs_buf_printf(&ev, "id: %s:%lu\nevent: tick\ndata: "
-		    "{\"seq\":%ld,\"of\":%ld,\"elapsed_ms\":%lld,\"pad\":\"",
-		    cs_stream_id(s), cs_stream_next_seq(s), n, of,
-		    (long long)(cs_now_ms() - t0)) != CS_OK)
-			goto out;
-		for (i = 0; i < p.pad; i++)
-			if (cs_buf_append(&ev, ".", 1) != CS_OK)
-				goto out;
-		if (cs_buf_puts(&ev, "\"}\n\n") != CS_OK ||
-		    cs_stream_write_raw(s, ev.data, ev.len) != CS_OK)
-			goto out;
-	}
-	memset(&fin, 0, sizeof(fin));
-	fin.type = CS_EV_FINISH;
-	fin.finish_reason = fin.native_finish_reason = "stop";
-	cs_stream_emit(s, &fin);
-out:
-	if (counted)
+	if ((k = calloc(1, sizeof(*k))) == NULL) {
 		atomic_fetch_sub(&running, 1);
-	cs_stream_end(s);
-	cs_buf_free(&ev);
+		cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
+		return NULL;
+	}
+	k->p = p;
+	k->n = 1;
+	k->of = p.seconds * 1000 / p.interval_ms;
+	if (k->of < 1)
+		k->of = 1;
+	cs_buf_init(&k->ev, CHECK_PAD_MAX + 512);
+	return cs_upstream_prepare_source(&check_source, k, s);
 }
 
 void

@@ -12,11 +12,14 @@
 
 struct cs_config;
 struct cs_conn;
+struct cs_run;
 struct cs_stream;
 
 void cs_check_info(const struct cs_config *cfg, struct cs_conn *c,
     struct cs_stream *s);
-void cs_check_stream(const struct cs_config *cfg, struct cs_conn *c,
-    struct cs_stream *s);
+/* The tick stream, prepared to run (upstream.h), or NULL when it is
+ * refused (the error is written to s). */
+struct cs_run *cs_check_stream(const struct cs_config *cfg,
+    struct cs_conn *c, struct cs_stream *s);
 
 #endif

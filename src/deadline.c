@@ -100,6 +100,8 @@ watchdog(void *arg)
 	struct timespec ts;
 	long long now, next, wnext;
 
+	pthread_setname_np(pthread_self(), "cs-watchdog");
+
 	(void)arg;
 	pthread_mutex_lock(&lock);
 	while (!stop) {

@@ -60,6 +60,7 @@ loop_main(void *arg)
 {
 	struct eloop *el = arg;
 
+	pthread_setname_np(pthread_self(), "cs-loop");
 	cs_c_locale_for_thread();
 	cs_loop_run(el->loop);
 	return NULL;
@@ -148,11 +149,18 @@ item_done(void *arg, enum cs_err r)
 	struct item *it = arg;
 	struct eloop *el = it->el;
 
+	/*
+	 * The loop counts as free of it before done writes the request's
+	 * last records: the peer may send its next request the moment they
+	 * reach it, and must not find this loop busy (a web server that
+	 * sends one request at a time keeps one loop).
+	 */
 	cs_list_remove(&el->runs, &it->link);
+	cs_loop_load_add(el->loop, -1);
+	atomic_fetch_sub(&streams, 1);
 	it->done(it->arg, r);
 	free(it);
-	cs_loop_load_add(el->loop, -1);
-	if (atomic_fetch_sub(&streams, 1) == 1) {
+	if (atomic_load(&streams) == 0) {
 		pthread_mutex_lock(&lock);
 		pthread_cond_broadcast(&idle);
 		pthread_mutex_unlock(&lock);

@@ -347,17 +347,33 @@ cs_handle_provider(struct cs_worker *w, const struct cs_chat_request *req,
 	const struct cs_provider *prov =
 	    cs_provider_for(req->model->up->provider_eff);
 
-	if (prov->run != NULL) {
-		prov->run(w->cfg, req, s);
-		cs_stream_end(s);
-	} else if (!w->hand_off) {
-		cs_upstream_run(prov, req, s);
-		cs_stream_end(s);
-	} else if (cs_engine_streams() >= (int)w->cfg->max_streams)
+	struct cs_run *run;
+	void *src;
+
+	if (w->hand_off && cs_engine_streams() >= (int)w->cfg->max_streams) {
 		cs_stream_fail_retry(s, CS_FAIL_OVERLOADED, "the server is at "
 		    "capacity (max_streams open streams); retry shortly", 1);
+		return;
+	}
+	if (prov->source_new == NULL)
+		run = cs_upstream_prepare(prov, req, s);
+	else if ((src = prov->source_new(w->cfg, req)) == NULL) {
+		cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
+		return;
+	} else
+		run = cs_upstream_prepare_source(prov->source, src, s);
+	cs_handle_run(w, run);
+}
+
+void
+cs_handle_run(struct cs_worker *w, struct cs_run *run)
+{
+	if (run == NULL)
+		return;   /* the failure is written */
+	if (w->hand_off)
+		w->run = run;
 	else
-		w->run = cs_upstream_prepare(prov, req, s);
+		cs_upstream_run(run);
 }
 
 /* Validate the JSON request body (len bytes) and stream the answer. */
@@ -728,7 +744,7 @@ cs_handle(struct cs_worker *w, struct cs_conn *c, cs_over_fn over, void *arg)
 	else if (rt == ROUTE_INFO)
 		cs_check_info(w->cfg, c, s);
 	else if (rt == ROUTE_CHECK)
-		cs_check_stream(w->cfg, c, s);
+		cs_handle_run(w, cs_check_stream(w->cfg, c, s));
 	else if (choose_encoder(c, s) != 0)
 		cs_stream_fail(s, CS_FAIL_INVALID, "format: must be "
 		    "text or sse");

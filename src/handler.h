@@ -39,5 +39,8 @@ int cs_handle(struct cs_worker *w, struct cs_conn *conn, cs_over_fn over,
  * 503). */
 void cs_handle_provider(struct cs_worker *w,
     const struct cs_chat_request *req, struct cs_stream *s);
+/* Run a prepared run (upstream.h; NULL: its failure is written): handed
+ * to a loop when w->hand_off, else here until it is over. */
+void cs_handle_run(struct cs_worker *w, struct cs_run *run);
 
 #endif

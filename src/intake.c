@@ -143,6 +143,8 @@ intake_main(void *arg)
 	long long now;
 	int i, n, timeout, moved, hup;
 
+	pthread_setname_np(pthread_self(), "cs-intake");
+
 	(void)arg;
 	for (;;) {
 		pthread_mutex_lock(&lock);

@@ -396,6 +396,7 @@ worker(void *arg)
 	memset(&w, 0, sizeof(w));
 	w.cfg = &cfg;
 	w.hand_off = 1;
+	pthread_setname_np(pthread_self(), "cs-worker");
 	cs_c_locale_for_thread();
 	while (!atomic_load(&stopping)) {
 		pthread_mutex_lock(&accept_lock);
@@ -485,6 +486,7 @@ overflow(void *arg)
 	memset(&w, 0, sizeof(w));
 	w.cfg = &cfg;
 	w.overloaded = 1;
+	pthread_setname_np(pthread_self(), "cs-overflow");
 	cs_c_locale_for_thread();
 	while (!atomic_load(&stopping)) {
 		full = all_busy();

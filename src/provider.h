@@ -47,9 +47,11 @@ struct cs_provider {
 	/* The body ended: emits the finish, or an error if it was cut. */
 	enum cs_err (*adapter_end)(struct cs_adapter *a);
 	void (*adapter_free)(struct cs_adapter *a);
-	/* Local providers: produce the whole stream into s. */
-	enum cs_err (*run)(const struct cs_config *cfg,
-	    const struct cs_chat_request *req, struct cs_stream *s);
+	/* Local providers: the answer is made here, a step at a time
+	 * (upstream.h: struct cs_source_ops); NULL when out of memory. */
+	void *(*source_new)(const struct cs_config *cfg,
+	    const struct cs_chat_request *req);
+	const struct cs_source_ops *source;
 };
 
 extern const struct cs_provider cs_provider_openai_chat;

@@ -1,5 +1,4 @@
 /* stream.c — one streamed response; see stream.h. */
-#include <poll.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -920,45 +919,6 @@ cs_stream_check(struct cs_stream *s)
 		return CS_ECLIENTGONE;
 	}
 	return cs_stream_shutdown_due() ? CS_ESHUTDOWN : CS_OK;
-}
-
-enum cs_err
-cs_stream_wait(struct cs_stream *s, long ms)
-{
-	int64_t until = cs_now_ms() + ms, now;
-	struct pollfd pfd;
-	long step;
-	enum cs_err r;
-
-	for (;;) {
-		if ((r = cs_stream_check(s)) != CS_OK)
-			return r;
-		if ((r = cs_stream_keepalive(s)) != CS_OK)
-			return r;
-		now = cs_now_ms();
-		if (now >= until)
-			return CS_OK;
-		step = (long)(until - now);
-		if (step > cs_stream_keepalive_in(s))
-			step = cs_stream_keepalive_in(s);
-		/* Shutdown is noticed within a second. */
-		if (step > 1000)
-			step = 1000;
-		pfd.fd = cs_conn_fd(s->conn);
-		pfd.events = POLLIN | POLLRDHUP;
-		pfd.revents = 0;
-		if (pfd.fd < 0) {
-			poll(NULL, 0, (int)step);
-			continue;
-		}
-		if (poll(&pfd, 1, (int)step) <= 0)
-			continue;
-		/* Something happened on the connection: let check decide;
-		 * if it says fine, avoid spinning on a readable fd. */
-		if ((r = cs_stream_check(s)) != CS_OK)
-			return r;
-		poll(NULL, 0, (int)(step < 10 ? step : 10));
-	}
 }
 
 enum cs_err

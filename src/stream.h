@@ -147,10 +147,6 @@ int cs_stream_shutdown_due(void);
 /* Non-blocking client check, and shutdown deadline check. */
 enum cs_err cs_stream_check(struct cs_stream *s);
 
-/* Wait up to ms, sending keep-alives and watching for a departed client.
- * CS_OK when the time passed. */
-enum cs_err cs_stream_wait(struct cs_stream *s, long ms);
-
 /* Write n bytes of already-encoded stream body (starting the stream if
  * needed) and flush them.  For endpoints that speak the native protocol
  * directly, such as the self-check. */

@@ -52,6 +52,10 @@ struct cs_run {
 	int64_t  wait_end;          /* PH_WAIT: the next attempt starts */
 	int64_t  t_total_end;
 	enum cs_err result;         /* PH_DRAIN: what done will be told */
+	/* A source instead of a transfer (cs_upstream_prepare_source). */
+	const struct cs_source_ops *src_ops;
+	void    *src;
+	int64_t  next_step;
 	/* State of the current attempt. */
 	struct cs_adapter *ad;
 	long     status;        /* final HTTP status, 0 until known */
@@ -472,10 +476,43 @@ on_xfer_done(void *arg, CURLcode result)
 		    result);
 }
 
+/* A source's next step: its events, then when the next one is due. */
+static void
+step(struct cs_run *x)
+{
+	enum cs_err r, f;
+	long next = 0;
+
+	r = x->src_ops->step(x->src, x->s, &next);
+	f = cs_stream_flush(x->s, 0);
+	if (r == CS_EDONE) {
+		drain(x, f);
+		return;
+	}
+	if (r == CS_OK)
+		r = f;
+	if (r != CS_OK) {
+		x->stop = r;
+		attempt_over(x, END_STOPPED, CURLE_OK);
+		return;
+	}
+	x->next_step = cs_now_ms() + (next > 0 ? next : 0);
+	if (cs_stream_backlogged(x->s))
+		x->paused = 1;   /* until the client catches up */
+	want_room(x);
+	arm(x);
+}
+
 /* Start attempt x->attempt. */
 static void
 start_attempt(struct cs_run *x)
 {
+	if (x->src_ops != NULL) {
+		x->phase = PH_XFER;
+		x->next_step = cs_now_ms();
+		arm(x);
+		return;
+	}
 	cs_stream_set_retries(x->s, x->attempt);
 	x->status = 0;
 	x->headers_done = x->got_body = x->errbody_cut = x->paused = 0;
@@ -577,7 +614,9 @@ arm(struct cs_run *x)
 	int64_t now = cs_now_ms(), due, sd;
 	long in;
 
-	if (x->phase == PH_XFER) {
+	if (x->phase == PH_XFER && x->src_ops != NULL)
+		due = x->paused ? INT64_MAX : x->next_step;
+	else if (x->phase == PH_XFER) {
 		due = x->got_body ? x->t_last_byte + x->cfg->idle_timeout_ms :
 		    x->t_begin + x->cfg->first_byte_timeout_ms;
 		if (x->paused || due > x->t_total_end)
@@ -627,7 +666,12 @@ on_timer(void *arg)
 		start_attempt(x);
 		return;
 	}
-	if (x->phase == PH_XFER) {
+	if (x->phase == PH_XFER && x->src_ops != NULL) {
+		if (!x->paused && now >= x->next_step) {
+			step(x);
+			return;
+		}
+	} else if (x->phase == PH_XFER) {
 		if (now >= x->t_total_end) {
 			cancel_transfer(x);
 			attempt_over(x, END_TOTAL, CURLE_OK);
@@ -674,7 +718,10 @@ on_conn(void *arg, unsigned events)
 	}
 	/* Half of what waited has gone: the provider may go on.  Resuming
 	 * may deliver what libcurl held at once (into the pending bytes). */
-	if (x->paused && cs_stream_caught_up(x->s)) {
+	if (x->paused && cs_stream_caught_up(x->s) && x->src_ops != NULL) {
+		x->paused = 0;
+		arm(x);
+	} else if (x->paused && cs_stream_caught_up(x->s)) {
 		x->paused = 0;
 		x->t_last_byte = cs_now_ms();   /* the idle clock restarts */
 		if (curl_easy_pause(x->easy, CURLPAUSE_CONT) != CURLE_OK) {
@@ -718,6 +765,28 @@ cs_upstream_prepare(const struct cs_provider *p,
 	return x;
 }
 
+struct cs_run *
+cs_upstream_prepare_source(const struct cs_source_ops *ops, void *src,
+    struct cs_stream *s)
+{
+	struct cs_run *x;
+
+	if ((x = calloc(1, sizeof(*x))) == NULL) {
+		ops->free(src);
+		cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
+		return NULL;
+	}
+	x->src_ops = ops;
+	x->src = src;
+	x->s = s;
+	x->fd = -1;
+	x->conn.fd = -1;
+	cs_buf_init(&x->errbody, 0);
+	cs_http_request_init(&x->hr);
+	cs_timer_init(&x->timer, on_timer, x);
+	return x;
+}
+
 /* Begin: the first attempt (posted, so done never runs within begin). */
 static void
 begin_now(void *arg)
@@ -734,7 +803,8 @@ cs_upstream_begin(struct cs_run *x, struct cs_loop *l, cs_run_done_fn done,
 	x->loop = l;
 	x->done = done;
 	x->done_arg = arg;
-	x->t_total_end = cs_now_ms() + x->cfg->total_timeout_ms;
+	x->t_total_end = x->cfg != NULL ? cs_now_ms() +
+	    x->cfg->total_timeout_ms : INT64_MAX;
 	x->fd = cs_stream_fd(x->s);
 	cs_stream_defer_writes(x->s, 1);
 	if (x->fd >= 0 &&
@@ -767,6 +837,8 @@ cs_upstream_free(struct cs_run *x)
 	}
 	if (x->ad != NULL)
 		x->p->adapter_free(x->ad);
+	if (x->src_ops != NULL)
+		x->src_ops->free(x->src);
 	if (x->easy != NULL)
 		curl_easy_cleanup(x->easy);
 	cs_buf_free(&x->errbody);
@@ -789,23 +861,19 @@ sync_done(void *arg, enum cs_err r)
 }
 
 enum cs_err
-cs_upstream_run(const struct cs_provider *p, const struct cs_chat_request *req,
-    struct cs_stream *s)
+cs_upstream_run(struct cs_run *x)
 {
 	struct sync_run sr = { NULL, CS_ENOMEM };
-	struct cs_run *x;
 
-	if ((x = cs_upstream_prepare(p, req, s)) == NULL)
-		return CS_EUPSTREAM;
 	if ((sr.loop = cs_loop_new()) == NULL) {
-		cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
+		cs_stream_fail(x->s, CS_FAIL_INTERNAL, "out of memory");
 		goto out;
 	}
 	cs_upstream_begin(x, sr.loop, sync_done, &sr);
 	cs_loop_run(sr.loop);
-	/* What a stream leaves pending would block on exit: CGI never
-	 * defers (no connection to wait on), so there is none. */
-	cs_stream_defer_writes(s, 0);
+	/* Whatever is left pending goes out now (a CGI never defers: it
+	 * has no connection to wait on). */
+	cs_stream_defer_writes(x->s, 0);
 out:
 	cs_upstream_free(x);
 	cs_loop_free(sr.loop);

@@ -37,6 +37,23 @@ typedef void (*cs_run_done_fn)(void *arg, enum cs_err r);
  * when the request cannot be built: the failure is then written to s. */
 struct cs_run *cs_upstream_prepare(const struct cs_provider *p,
     const struct cs_chat_request *req, struct cs_stream *s);
+
+/*
+ * An answer made on the server instead of fetched (the demo provider, the
+ * self-check), paced by the loop: step writes the next event(s) to s and
+ * returns CS_OK with *next_ms, when to be called again; CS_EDONE once the
+ * answer is complete (its finish is written); any other error fails the
+ * stream.  The first step runs at once.  While the client lags
+ * (max_pending_bytes wait) no step runs.  free releases src.
+ */
+struct cs_source_ops {
+	enum cs_err (*step)(void *src, struct cs_stream *s, long *next_ms);
+	void (*free)(void *src);
+};
+/* A run of source src (ops->free'd with the run, or now if NULL is
+ * returned: out of memory, written to s). */
+struct cs_run *cs_upstream_prepare_source(const struct cs_source_ops *ops,
+    void *src, struct cs_stream *s);
 /* Start it on loop l (on l's thread); done is called exactly once, never
  * from within this call. */
 void cs_upstream_begin(struct cs_run *run, struct cs_loop *l,
@@ -46,8 +63,8 @@ void cs_upstream_poke(struct cs_run *run);
 /* After done, or instead of begin.  NULL-safe. */
 void cs_upstream_free(struct cs_run *run);
 
-/* Run req on a loop of its own until it is over (plain CGI). */
-enum cs_err cs_upstream_run(const struct cs_provider *p,
-    const struct cs_chat_request *req, struct cs_stream *s);
+/* Run a prepared run on a loop of its own until it is over (plain CGI),
+ * then free it. */
+enum cs_err cs_upstream_run(struct cs_run *run);
 
 #endif

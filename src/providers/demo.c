@@ -7,6 +7,7 @@
  * check that their web server really streams without spending tokens.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -15,6 +16,7 @@
 #include "provider.h"
 #include "request.h"
 #include "stream.h"
+#include "upstream.h"
 
 #define DEMO_REPLY_MAX 4096
 #define DEMO_ECHO_MAX  200
@@ -81,63 +83,111 @@ demo_text(const struct cs_chat_request *req, struct cs_buf *b)
 	    "talk to a real model.\n", req->model->name, req->n_messages);
 }
 
-static enum cs_err
-demo_run(const struct cs_config *cfg, const struct cs_chat_request *req,
-    struct cs_stream *s)
-{
-	struct json_object *usage = NULL;
+/* One demo answer: its text, how far it has gone out, its numbers. */
+struct demo {
 	struct cs_buf text;
-	struct cs_event ev;
-	enum cs_err r;
-	size_t i, start, prompt_words = 0, deltas = 0;
-	long step_ms = 1000 / cfg->demo_words_per_second;
+	size_t at;               /* next byte of text to send */
+	size_t prompt_words;
+	size_t deltas;
+	long step_ms;
+	int started;
+};
 
-	cs_buf_init(&text, DEMO_REPLY_MAX);
-	if ((r = demo_text(req, &text)) != CS_OK)
-		goto fail;
-	for (i = 0; i < req->n_messages; i++)
-		prompt_words += count_words(req->messages[i].content);
-	/* The model "accepted" the request: headers go out now. */
-	if ((r = cs_stream_start(s)) != CS_OK)
-		goto fail;
-	/* One delta per word, with the whitespace after it. */
-	for (start = 0; start < text.len; start = i) {
-		i = start;
-		while (i < text.len && (text.data[i] == ' ' ||
-		    text.data[i] == '\n'))
-			i++;
-		while (i < text.len && text.data[i] != ' ' &&
-		    text.data[i] != '\n')
-			i++;
-		while (i < text.len && text.data[i] == ' ')
-			i++;
-		if (deltas > 0 && (r = cs_stream_wait(s, step_ms)) != CS_OK)
-			goto fail;
-		memset(&ev, 0, sizeof(ev));
-		ev.type = CS_EV_TEXT;
-		ev.text = text.data + start;
-		ev.text_len = i - start;
-		if ((r = cs_stream_emit(s, &ev)) != CS_OK)
-			goto fail;
-		deltas++;
-	}
-	r = CS_ENOMEM;
-	if ((usage = json_object_new_object()) == NULL)
-		goto fail;
-	json_object_object_add(usage, "prompt_tokens",
-	    json_object_new_int64((int64_t)prompt_words));
-	json_object_object_add(usage, "completion_tokens",
-	    json_object_new_int64((int64_t)deltas));
-	json_object_object_add(usage, "total_tokens",
-	    json_object_new_int64((int64_t)(prompt_words + deltas)));
-	r = cs_emit_finish(cs_stream_emit, s, "stop", "stop", usage);
-fail:
-	json_object_put(usage);
-	cs_buf_free(&text);
-	return r;
+static void
+demo_free(void *p)
+{
+	struct demo *d = p;
+
+	if (d == NULL)
+		return;
+	cs_buf_free(&d->text);
+	free(d);
 }
+
+static void *
+demo_new(const struct cs_config *cfg, const struct cs_chat_request *req)
+{
+	struct demo *d;
+	size_t i;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return NULL;
+	cs_buf_init(&d->text, DEMO_REPLY_MAX);
+	if (demo_text(req, &d->text) != CS_OK) {
+		demo_free(d);
+		return NULL;
+	}
+	for (i = 0; i < req->n_messages; i++)
+		d->prompt_words += count_words(req->messages[i].content);
+	d->step_ms = 1000 / cfg->demo_words_per_second;
+	return d;
+}
+
+/* The finish, with usage counted in words. */
+static enum cs_err
+demo_finish(struct demo *d, struct cs_stream *s)
+{
+	struct json_object *usage;
+	enum cs_err r;
+
+	if ((usage = json_object_new_object()) == NULL)
+		return CS_ENOMEM;
+	json_object_object_add(usage, "prompt_tokens",
+	    json_object_new_int64((int64_t)d->prompt_words));
+	json_object_object_add(usage, "completion_tokens",
+	    json_object_new_int64((int64_t)d->deltas));
+	json_object_object_add(usage, "total_tokens",
+	    json_object_new_int64((int64_t)(d->prompt_words + d->deltas)));
+	r = cs_emit_finish(cs_stream_emit, s, "stop", "stop", usage);
+	json_object_put(usage);
+	return r != CS_OK ? r : CS_EDONE;
+}
+
+/* One delta per word, with the whitespace after it, a step apart. */
+static enum cs_err
+demo_step(void *p, struct cs_stream *s, long *next_ms)
+{
+	struct demo *d = p;
+	struct cs_event ev;
+	size_t i = d->at;
+	enum cs_err r;
+
+	/* The model "accepted" the request: headers go out now. */
+	if (!d->started && (r = cs_stream_start(s)) != CS_OK)
+		return r;
+	d->started = 1;
+	if (d->at >= d->text.len)
+		return demo_finish(d, s);
+	while (i < d->text.len && (d->text.data[i] == ' ' ||
+	    d->text.data[i] == '\n'))
+		i++;
+	while (i < d->text.len && d->text.data[i] != ' ' &&
+	    d->text.data[i] != '\n')
+		i++;
+	while (i < d->text.len && d->text.data[i] == ' ')
+		i++;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = CS_EV_TEXT;
+	ev.text = d->text.data + d->at;
+	ev.text_len = i - d->at;
+	d->at = i;
+	if ((r = cs_stream_emit(s, &ev)) != CS_OK)
+		return r;
+	d->deltas++;
+	/* The finish follows the last word at once. */
+	if (d->at >= d->text.len)
+		return demo_finish(d, s);
+	*next_ms = d->step_ms;
+	return CS_OK;
+}
+
+static const struct cs_source_ops demo_source = {
+	.step = demo_step,
+	.free = demo_free,
+};
 
 const struct cs_provider cs_provider_demo = {
 	.name = "demo",
-	.run = demo_run,
+	.source_new = demo_new,
+	.source = &demo_source,
 };

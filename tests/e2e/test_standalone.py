@@ -103,6 +103,63 @@ def sigterm(model, grace, want_complete):
     return run
 
 
+def loop_threads(pid):
+    """chatstream's event-loop threads (it names them cs-loop)."""
+    n = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                n += f.read().strip() == "cs-loop"
+        except OSError:
+            pass
+    return n
+
+
+def sigterm_loops(t):
+    """SIGTERM with four streams open on two event loops: the two that end
+    within the grace period finish, the two longer ones get
+    server_shutdown at its end and their provider requests are cancelled;
+    the process exits 0."""
+    grace = 2
+    sa = S["stack"].standalone(MODELS, name="termloops", loops=2,
+                               shutdown_grace_seconds=grace)
+    models = [SHORT, LONG, SHORT, LONG]
+    tags = [h.new_tag() for _ in models]
+    res = [None] * len(models)
+
+    def one(i):
+        res[i] = sa.chat("hi", tag=tags[i], model=models[i], timeout=30)
+    ths = [threading.Thread(target=one, args=(i,)) for i in range(len(models))]
+    for th in ths:
+        th.start()
+    for tag in tags:
+        t.require(S["replay"].wait(tag, "event_sent", timeout=10) is not None,
+                  "stream %s started" % tag)
+    n = loop_threads(sa.proc.pid)
+    t.eq(n, 2, "the streams are on two event loops")
+    t0 = h.mono()
+    os.kill(sa.proc.pid, signal.SIGTERM)
+    for th in ths:
+        th.join(30)
+    for i, r in enumerate(res):
+        if models[i] == SHORT:
+            t.eq(r.text, h.gen_text(10), "stream %d (1 s) finished within "
+                 "the grace" % i, r.summary())
+            continue
+        h.check_error_event(t, r, "server_shutdown")
+        dt = r.t_end - t0
+        t.check(grace - 0.3 <= dt <= grace + 2.0, "stream %d ended after "
+                "about the grace period (%.2f s)" % (i, dt))
+        t.check(S["replay"].wait(tags[i], "peer_closed", timeout=10)
+                is not None, "stream %d: the provider request was "
+                "cancelled" % i)
+    try:
+        rc = sa.proc.wait(timeout=grace + 5)
+    except subprocess.TimeoutExpired:
+        rc = None
+    t.eq(rc, 0, "exit status after SIGTERM")
+
+
 def cgi_mode(t):
     conf = os.path.join(S["stack"].tmp, "listen", "chatstream.conf")
     tag = h.new_tag()
@@ -228,6 +285,8 @@ CASES = [
      sigterm(SHORT, 2, True)),
     ("SIGTERM: a stream longer than shutdown_grace -> error server_shutdown, exit 0",
      sigterm(LONG, 1, False)),
+    ("SIGTERM with streams on two event loops: short ones finish, long ones "
+     "get server_shutdown, exit 0", sigterm_loops),
     ("plain CGI: POST /api/chat streams on stdout", cgi_mode),
     ("plain CGI: PUT /api/chat -> Status: 405 JSON", cgi_error),
     ("RLIMIT_NOFILE: the soft limit is raised to the hard one at start",
