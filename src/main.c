@@ -280,7 +280,7 @@ struct job {
 	FCGX_Request req;
 	struct cs_deadline dl;
 	struct cs_conn *conn;
-	int fd;
+	int fd;          /* ours while libfcgi reads; then libfcgi's own */
 };
 
 /*
@@ -300,29 +300,53 @@ finish_job(void *arg, int lost)
 		shutdown(j->fd, SHUT_RDWR);
 	cs_deadline_disarm(&j->dl);
 	cs_conn_free(j->conn);
-	j->req.keepConnection = 0;
+	/* Kept, libfcgi leaves the descriptor open (unless the connection
+	 * failed: then it closes it and says so with -1), so that it is
+	 * closed only after the watchdog lets go of it. */
+	j->req.keepConnection = 1;
 	cs_deadline_write_begin(&j->dl);
 	FCGX_Finish_r(&j->req);
 	cs_deadline_write_end(&j->dl);
 	cs_deadline_unwatch(&j->dl);
-	close(j->fd);
+	if (j->req.ipcFd >= 0)
+		close(j->req.ipcFd);
 	free(j);
 }
 
 /*
+ * The params are in: libfcgi now closes its descriptor only when
+ * finish_job lets it, so the duplicate kept for the read phase goes and
+ * the deadline moves to libfcgi's descriptor (the same socket).  A stream
+ * then holds two descriptors, its connection and its provider socket.
+ * until_ms: the read deadline.
+ */
+static void
+drop_duplicate(struct job *j, long long until_ms)
+{
+	long long left = until_ms - cs_now_ms();
+
+	if (cs_deadline_disarm(&j->dl))
+		left = 0;      /* it fired: the socket is shut for reading */
+	close(j->fd);
+	j->fd = j->req.ipcFd;
+	cs_deadline_arm(&j->dl, j->fd, left > 0 ? (long)left : 0);
+}
+
+/*
  * Serve the request on accepted connection fd, then close it (or hand
- * both to the loop its stream goes to, which does).  fd stays ours until
- * the end (the watchdog acts on it); libfcgi gets a duplicate, which it
- * closes itself.  With listen_sock -1 and keepConnection set,
- * FCGX_Accept_r keeps that open connection and reads the request from it;
- * if that fails it closes it and its accept on -1 fails at once, so < 0
- * means "this connection failed", never "the listener failed".
+ * both to the loop its stream goes to, which does).  While libfcgi reads
+ * the params it has a duplicate of fd: with listen_sock -1 and
+ * keepConnection set, FCGX_Accept_r keeps that open connection and reads
+ * the request from it; if that fails it closes it (fd stays ours for the
+ * watchdog to act on) and its accept on -1 fails at once, so < 0 means
+ * "this connection failed", never "the listener failed".  Once the params
+ * are in, drop_duplicate leaves libfcgi's alone.
  */
 static void
 serve_connection(struct cs_worker *w, int fd, long long t0)
 {
 	struct job *j;
-	long long read_ms;
+	long long read_ms, t_read;
 	int handed = 0;
 
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
@@ -343,6 +367,7 @@ serve_connection(struct cs_worker *w, int fd, long long t0)
 		read_ms = 0;
 	if (w->overloaded && read_ms > OVERFLOW_READ_MS)
 		read_ms = OVERFLOW_READ_MS;
+	t_read = cs_now_ms();
 	cs_deadline_arm(&j->dl, fd, (long)read_ms);
 	if (FCGX_Accept_r(&j->req) < 0) {
 		/* Timed out, or the peer closed or sent garbage (silent, as
@@ -352,6 +377,7 @@ serve_connection(struct cs_worker *w, int fd, long long t0)
 		FCGX_Free(&j->req, 1);
 		goto out;
 	}
+	drop_duplicate(j, t_read + read_ms);
 	/*
 	 * A worker counts as busy from the moment its request's params are
 	 * in: one still reading a stalled peer is not serving anybody, and
@@ -647,15 +673,15 @@ nofile(void)
 	return rl.rlim_cur;
 }
 
-/* max_streams = 0: a third of the descriptors (each stream holds its
- * connection, libfcgi's duplicate and a provider socket), less a margin
- * for the listener, the workers' connections and libcurl's spares. */
+/* max_streams = 0: half the descriptors (each stream holds its
+ * connection and a provider socket), less a margin for the listener, the
+ * connections being read and libcurl's spares. */
 static int
 default_max_streams(void)
 {
 	rlim_t n = nofile();
 
-	n = n > 128 ? (n - 64) / 3 : 16;
+	n = n > 128 ? (n - 64) / 2 : 16;
 	return n > 1000000 ? 1000000 : (int)n;
 }
 
