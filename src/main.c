@@ -5,12 +5,16 @@
  *   spawn-fcgi), FastCGI on --listen ADDR (nginx, mod_proxy_fcgi, systemd),
  *   or plain CGI (one request from the environment, then exit).
  *
- * Up to N (threads) worker threads each serve one connection at a time, so
- * one process serves many concurrent streams.  They start as needed: one at
- * first, another when a connection finds every one busy, so a process that
- * only ever gets one request at a time (mod_fcgid) keeps one.  Past N, one
- * overflow thread answers new requests 503 + Retry-After at once (see
- * overflow()).  The main thread waits for SIGTERM/SIGINT, then stops
+ * Up to N (threads) worker threads each take one connection at a time:
+ * they read and check its request and answer the short ones (errors,
+ * model lists) themselves; a stream (a provider's answer, the demo, the
+ * self-check) they hand, with its connection, to an event loop (engine.h:
+ * up to `loops` threads, each serving many streams), and go on.  Workers
+ * and loops start as needed: one of each at first, so a process that only
+ * ever gets one request at a time (mod_fcgid) keeps one of each.  When
+ * every worker is busy, one overflow thread answers new requests 503 +
+ * Retry-After at once (see overflow()); so does a worker past
+ * max_streams.  The main thread waits for SIGTERM/SIGINT, then stops
  * accepting and gives running streams shutdown_grace_seconds.
  *
  * The listen socket may be shared with the process that passed it (systemd
@@ -30,9 +34,9 @@
  * libfcgi's blocking read; that connection alone is dropped (or answered
  * 408 if its params had arrived), logged with outcome read_timeout.
  *
- * Each connection carries one request: the worker closes it after the
+ * Each connection carries one request: it is closed after the
  * answer even if the web server asked to keep it (nginx fastcgi_keep_conn),
- * since an idle kept connection would pin a worker with no deadline.
+ * since an idle kept connection would hold descriptors with no deadline.
  */
 #include <errno.h>
 #include <fcntl.h>

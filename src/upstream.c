@@ -1,12 +1,17 @@
 /*
- * upstream.c — libcurl transfer loop for HTTP providers; see upstream.h.
+ * upstream.c — one stream on an event loop; see upstream.h.
  *
- * Each worker drives its transfer with curl_multi_socket_action() and its
- * own poll() over libcurl's sockets and the client's FastCGI socket, so
- * per provider event the worker makes one poll, one recv and one write
- * (plus libcurl's own readability check after each read).  With
- * curl_multi_perform()/curl_multi_poll() libcurl also polled the socket
- * before reading and added a wake-up pipe to every wait.
+ * A run moves through phases: an attempt (a libcurl transfer on the
+ * loop's multi handle, or a source's steps), a wait before a retry, and
+ * the drain of what still waits for the client, then done.  Whatever the
+ * phase, one timer stands for its earliest deadline (first byte, idle,
+ * total, the retry, the next step, the keep-alive, the client's drain
+ * window, shutdown) and is re-armed after each event; the client's
+ * connection is one watch (hang-up always, room while bytes wait).
+ * libcurl's write callback feeds the adapter and writes what one read
+ * produced at once when the socket has room (one write per read), so a
+ * provider event costs the loop its share of one epoll_wait, one recv
+ * and one write (plus libcurl's own readability check after each read).
  */
 #include <stdint.h>
 #include <stdio.h>
