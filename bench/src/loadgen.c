@@ -87,6 +87,8 @@ static uint32_t *first_us;        /* time to first delta, per OK stream */
 static size_t first_len;
 static struct { char name[REASON_LEN]; uint64_t n; } reasons[REASONS_MAX];
 static int nreasons;
+static uint64_t nofile;           /* RLIMIT_NOFILE after raising it */
+static uint64_t open_now, open_max; /* connections open, and the most */
 
 static void
 usage(const char *why)
@@ -154,8 +156,10 @@ stream_end(struct stream *s, const char *why)
 		ok_count++;
 	else
 		count_reason(why);
-	if (s->fd >= 0)
+	if (s->fd >= 0) {
 		close(s->fd);
+		open_now--;
+	}
 	s->fd = -1;
 	s->phase = PH_DONE;
 	bench_queue_free(&s->in);
@@ -464,9 +468,12 @@ stream_start(struct stream *s)
 	s->fd = socket(addr->ai_family, addr->ai_socktype | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, addr->ai_protocol);
 	if (s->fd < 0) {
-		stream_end(s, "connect");
+		stream_end(s, errno == EMFILE || errno == ENFILE ?
+		    "loadgen_out_of_descriptors" : "connect");
 		return;
 	}
+	if (++open_now > open_max)
+		open_max = open_now;
 	(void)setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->phase = PH_CONNECT;
 	if ((connect(s->fd, addr->ai_addr, addr->ai_addrlen) != 0 &&
@@ -684,9 +691,10 @@ write_json(FILE *f, double wall_s)
 	    lat.len ? lat.v[lat.len - 1] : 0,
 	    lat.len ? sum / (double)lat.len : 0.0);
 	fprintf(f, "\"first_delta_us\":{\"p50\":%u,\"p99\":%u,\"max\":%u},"
-	    "\"wall_s\":%.3f}\n", pct(first_us, first_len, 0.50),
-	    pct(first_us, first_len, 0.99),
-	    first_len ? first_us[first_len - 1] : 0, wall_s);
+	    "\"open_max\":%llu,\"nofile\":%llu,\"wall_s\":%.3f}\n",
+	    pct(first_us, first_len, 0.50), pct(first_us, first_len, 0.99),
+	    first_len ? first_us[first_len - 1] : 0,
+	    (unsigned long long)open_max, (unsigned long long)nofile, wall_s);
 }
 
 /* Print the summary, write --out and --samples; 0 or -1. */
@@ -764,9 +772,12 @@ main(int argc, char **argv)
 	parse_args(argc, argv);
 	build_request();
 	signal(SIGPIPE, SIG_IGN);
-	if (bench_raise_nofile() < opt.streams + 16)
-		fprintf(stderr, "loadgen: warning: descriptor limit below "
-		    "--streams\n");
+	if ((nofile = bench_raise_nofile()) < opt.streams + 16)
+		fprintf(stderr, "loadgen: warning: descriptor limit %llu (the "
+		    "hard limit) is below --streams %llu + 16: streams past "
+		    "~%llu fail as loadgen_out_of_descriptors\n",
+		    (unsigned long long)nofile, (unsigned long long)opt.streams,
+		    (unsigned long long)(nofile > 16 ? nofile - 16 : 0));
 	streams = calloc(opt.streams, sizeof(*streams));
 	first_us = calloc(opt.streams, sizeof(*first_us));
 	lat.max = (size_t)opt.max_samples;

@@ -17,6 +17,7 @@
  * the later ones back.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -81,6 +82,9 @@ struct stats {
 };
 
 static int ep = -1, listen_fd = -1, timer_fd = -1, sig_fd = -1;
+static int spare_fd = -1;      /* /dev/null, given up to shed a connection */
+static uint64_t nofile;        /* RLIMIT_NOFILE after raising it */
+static uint64_t open_conns, max_open_conns, shed_conns;
 static struct conn **heap;     /* min-heap on due_ns */
 static size_t heap_len, heap_cap;
 static uint64_t armed_ns;      /* what timer_fd is set to; 0 = disarmed */
@@ -200,6 +204,7 @@ conn_close(struct conn *c)
 	heap_remove(c);
 	close(c->fd);
 	c->fd = -1;
+	open_conns--;
 	c->next_dead = dead;
 	dead = c;
 }
@@ -608,6 +613,30 @@ conn_event(struct conn *c, uint32_t events)
 		conn_read(c);
 }
 
+/*
+ * Out of descriptors: the pending connection would keep the listener
+ * readable (level-triggered: a busy loop of failing accepts) and its
+ * client waiting.  Give up the spare descriptor, accept it, close it (the
+ * client sees the connection end at once), take the spare back.  0 when
+ * one was shed, -1 when there was none (or no spare).
+ */
+static int
+shed_one(void)
+{
+	int fd;
+
+	if (spare_fd < 0)
+		return -1;
+	close(spare_fd);
+	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		shed_conns++;
+	}
+	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return fd >= 0 ? 0 : -1;
+}
+
 static void
 accept_all(void)
 {
@@ -618,9 +647,19 @@ accept_all(void)
 	for (;;) {
 		fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if ((errno == EMFILE || errno == ENFILE) && !warned_fds) {
-				perror("upstream: accept");
-				warned_fds = 1;
+			if (errno == EMFILE || errno == ENFILE) {
+				if (!warned_fds) {
+					fprintf(stderr, "upstream: accept: %s with %llu "
+					    "connections open (RLIMIT_NOFILE %llu): "
+					    "closing new connections at once\n",
+					    strerror(errno),
+					    (unsigned long long)open_conns,
+					    (unsigned long long)nofile);
+					warned_fds = 1;
+				}
+				if (shed_one() != 0)
+					return;
+				continue;
 			}
 			return;
 		}
@@ -632,6 +671,8 @@ accept_all(void)
 		c->fd = fd;
 		c->heap_idx = SIZE_MAX;
 		bench_queue_init(&c->out, OUT_MAX);
+		if (++open_conns > max_open_conns)
+			max_open_conns = open_conns;
 		if (bench_epoll(ep, EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLRDHUP,
 		    c) != 0)
 			conn_close(c);
@@ -722,7 +763,10 @@ main(int argc, char **argv)
 	if (argc != 3 || strcmp(argv[1], "--port") != 0 ||
 	    bench_parse_u64(argv[2], 0, 65535, &port) != 0)
 		usage();
-	(void)bench_raise_nofile();
+	nofile = bench_raise_nofile();
+	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	fprintf(stderr, "upstream: descriptor limit %llu\n",
+	    (unsigned long long)nofile);
 	if (setup_loop() != 0 || listen_on((uint16_t)port) != 0 ||
 	    bench_epoll(ep, EPOLL_CTL_ADD, listen_fd, EPOLLIN,
 	    &tag_listen) != 0) {
@@ -751,10 +795,11 @@ main(int argc, char **argv)
 done:
 	fprintf(stderr, "upstream: streams started=%llu completed=%llu "
 	    "aborted=%llu deltas=%llu max_lateness_us=%llu late_1ms=%llu "
-	    "late_10ms=%llu\n",
+	    "late_10ms=%llu max_open_connections=%llu shed_connections=%llu\n",
 	    (unsigned long long)st.started, (unsigned long long)st.completed,
 	    (unsigned long long)st.aborted, (unsigned long long)st.deltas,
 	    (unsigned long long)(st.max_late_ns / 1000),
-	    (unsigned long long)st.late_1ms, (unsigned long long)st.late_10ms);
+	    (unsigned long long)st.late_1ms, (unsigned long long)st.late_10ms,
+	    (unsigned long long)max_open_conns, (unsigned long long)shed_conns);
 	return 0;
 }
