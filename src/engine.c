@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <locale.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 
 #define LOOP_STACK (512 * 1024)
 #define MAX_LOOPS  256
+#define TRIM_EVERY_MS 10000
 
 struct eloop {
 	struct cs_loop *loop;
@@ -142,6 +144,25 @@ pick(void)
 	return best;
 }
 
+/*
+ * Every stream has ended: hand the memory they freed back to the system.
+ * glibc keeps it for reuse (after a burst of 10,000 streams, 340 MiB);
+ * malloc_trim releases the free pages of every arena.  At most every
+ * TRIM_EVERY_MS, so a process that serves one stream at a time does not
+ * trim after each.
+ */
+static void
+give_back(void)
+{
+	static _Atomic int64_t last;
+	int64_t now = cs_now_ms(), then = atomic_load(&last);
+
+	if (now - then < TRIM_EVERY_MS ||
+	    !atomic_compare_exchange_strong(&last, &then, now))
+		return;
+	malloc_trim(0);
+}
+
 /* On the loop: the run is over. */
 static void
 item_done(void *arg, enum cs_err r)
@@ -164,6 +185,7 @@ item_done(void *arg, enum cs_err r)
 		pthread_mutex_lock(&lock);
 		pthread_cond_broadcast(&idle);
 		pthread_mutex_unlock(&lock);
+		give_back();
 	}
 }
 

@@ -37,6 +37,11 @@
 #define POLL_SLICE_MS      1000L   /* shutdown is noticed this fast */
 #define DETAIL_MAX         400     /* bytes of a provider's message shown */
 #define HEADER_LINE_MAX    "100 KB" /* libcurl's CURL_MAX_HTTP_HEADER */
+/* libcurl's receive buffer per transfer (its default: 16 KiB).  A delta
+ * is a few hundred bytes and the adapters parse incrementally, so 4 KiB
+ * costs a big event a few more reads and every open stream 8-12 KiB less
+ * memory (bench, 2,000 streams: 39 instead of 47 KiB each from cold). */
+#define RECV_BUFFER        4096L
 
 /* One provider request, with its retries, on one loop. */
 struct cs_run {
@@ -345,6 +350,7 @@ setup_easy(CURL *e, const struct cs_upstream_cfg *cfg,
 	    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https")
 	    != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, RECV_BUFFER) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_USERAGENT, "chatstream/0.1")
 	    != CURLE_OK)
 		return CS_ESYS;
