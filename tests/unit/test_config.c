@@ -110,6 +110,8 @@ test_defaults(void **state)
 	(void)state;
 	cs_config_defaults(&c);
 	assert_string_equal(c.listen, "");
+	assert_int_equal(c.loops, 0);
+	assert_int_equal(c.max_streams, 0);
 	assert_int_equal(c.threads, 16);
 	assert_int_equal(c.max_body_bytes, 262144);
 	assert_int_equal(c.max_messages, 256);
@@ -141,7 +143,8 @@ static void
 test_sample_equals_defaults(void **state)
 {
 	static const char *const names[] = {
-		"listen", "threads", "max_body_bytes", "max_messages",
+		"listen", "threads", "loops", "max_streams", "max_body_bytes",
+		"max_messages",
 		"max_message_bytes", "keepalive_seconds",
 		"shutdown_grace_seconds", "write_timeout_seconds",
 		"max_pending_bytes", "provider", "base_url",
@@ -507,6 +510,18 @@ get_max_messages(const struct cs_config *c)
 }
 
 static long long
+get_loops(const struct cs_config *c)
+{
+	return c->loops;
+}
+
+static long long
+get_max_streams(const struct cs_config *c)
+{
+	return c->max_streams;
+}
+
+static long long
 get_max_retries(const struct cs_config *c)
 {
 	return c->upstreams[0].max_retries;
@@ -594,11 +609,26 @@ test_int_edges(void **state)
 		{ "max_retries = 5", 5, NULL },
 		{ "max_retries = 6", 0, "out of range (0..5)" },
 	};
+	/* 0: one per CPU / from the open-file limit (resolved at start). */
+	static const struct edge loops[] = {
+		{ "loops = 0", 0, NULL },
+		{ "loops = 256", 256, NULL },
+		{ "loops = 257", 0, "out of range (0..256)" },
+		{ "loops = -1", 0, "out of range (0..256)" },
+	};
+	static const struct edge streams[] = {
+		{ "max_streams = 0", 0, NULL },
+		{ "max_streams = 1000000", 1000000, NULL },
+		{ "max_streams = 1000001", 0, "out of range (0..1000000)" },
+		{ "max_streams = 1k", 0, "\"1k\" is not an integer" },
+	};
 
 	(void)state;
 	run_edges(threads, CS_ARRAY_LEN(threads), get_threads);
 	run_edges(msgs, CS_ARRAY_LEN(msgs), get_max_messages);
 	run_edges(retries, CS_ARRAY_LEN(retries), get_max_retries);
+	run_edges(loops, CS_ARRAY_LEN(loops), get_loops);
+	run_edges(streams, CS_ARRAY_LEN(streams), get_max_streams);
 }
 
 static void
