@@ -7,6 +7,7 @@
 
 #include <json-c/json.h>
 
+#include "chat.h"
 #include "check.h"
 #include "config.h"
 #include "engine.h"
@@ -243,17 +244,6 @@ find_route(struct cs_conn *c, const char **path, char id[ROUTE_ID_MAX + 1])
 	return has_v1_segment(*path) ? ROUTE_V1_OTHER : ROUTE_NONE;
 }
 
-static int
-is_json_type(const char *ct)
-{
-	static const char want[] = "application/json";
-	size_t n = sizeof(want) - 1;
-
-	if (ct == NULL || strncasecmp(ct, want, n) != 0)
-		return 0;
-	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t';
-}
-
 /* Strict CONTENT_LENGTH: digits only; -1 if absent, -2 if malformed. */
 static long long
 content_length(const char *v)
@@ -340,42 +330,6 @@ serve_models(const struct cs_config *cfg, struct cs_stream *s)
 	json_object_put(root);
 }
 
-void
-cs_handle_provider(struct cs_worker *w, const struct cs_chat_request *req,
-    struct cs_stream *s)
-{
-	const struct cs_provider *prov =
-	    cs_provider_for(req->model->up->provider_eff);
-
-	struct cs_run *run;
-	void *src;
-
-	if (w->hand_off && cs_engine_streams() >= (int)w->cfg->max_streams) {
-		cs_stream_fail_retry(s, CS_FAIL_OVERLOADED, "the server is at "
-		    "capacity (max_streams open streams); retry shortly", 1);
-		return;
-	}
-	if (prov->source_new == NULL)
-		run = cs_upstream_prepare(prov, req, s);
-	else if ((src = prov->source_new(w->cfg, req)) == NULL) {
-		cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
-		return;
-	} else
-		run = cs_upstream_prepare_source(prov->source, src, s);
-	cs_handle_run(w, run);
-}
-
-void
-cs_handle_run(struct cs_worker *w, struct cs_run *run)
-{
-	if (run == NULL)
-		return;   /* the failure is written */
-	if (w->hand_off)
-		w->run = run;
-	else
-		cs_upstream_run(run);
-}
-
 /* Validate the JSON request body (len bytes) and stream the answer. */
 static void
 run_chat(struct cs_worker *w, struct cs_stream *s, const char *body,
@@ -403,7 +357,7 @@ run_chat(struct cs_worker *w, struct cs_stream *s, const char *body,
 		cs_stream_start(s);
 		goto out;
 	}
-	cs_handle_provider(w, req, s);
+	cs_chat_provider(w, req, s);
 out:
 	/* *model points into the config, not into req; a prepared run
 	 * holds nothing of req. */
@@ -602,7 +556,7 @@ serve_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
 		    "did not arrive within request_read_timeout_seconds");
 		goto out;
 	}
-	if (!is_json_type(cs_conn_param(c, "CONTENT_TYPE"))) {
+	if (!cs_chat_json_type(cs_conn_param(c, "CONTENT_TYPE"))) {
 		cs_stream_fail(s, CS_FAIL_MEDIA_TYPE, "Content-Type must "
 		    "be application/json");
 		goto out;
@@ -744,7 +698,7 @@ cs_handle(struct cs_worker *w, struct cs_conn *c, cs_over_fn over, void *arg)
 	else if (rt == ROUTE_INFO)
 		cs_check_info(w->cfg, c, s);
 	else if (rt == ROUTE_CHECK)
-		cs_handle_run(w, cs_check_stream(w->cfg, c, s));
+		cs_chat_run(w, cs_check_stream(w->cfg, c, s));
 	else if (choose_encoder(c, s) != 0)
 		cs_stream_fail(s, CS_FAIL_INVALID, "format: must be "
 		    "text or sse");

@@ -5,20 +5,9 @@
 #ifndef CS_HANDLER_H
 #define CS_HANDLER_H
 
-struct cs_chat_request;
-struct cs_config;
-struct cs_conn;
-struct cs_run;
-struct cs_stream;
+#include "worker.h"
 
-/* Per-thread context (all borrowed). */
-struct cs_worker {
-	const struct cs_config *cfg;
-	int overloaded;     /* every worker is busy: answer 503 + Retry-After
-	                       (logged overloaded), serve nothing */
-	int hand_off;       /* provider streams go to the loops (engine.h) */
-	struct cs_run *run; /* the request's run, prepared to hand over */
-};
+struct cs_conn;
 
 /* The connection a handed-over stream used may be finished now; lost:
  * it failed (the client left or did not read), so nothing more can go
@@ -33,14 +22,5 @@ typedef void (*cs_over_fn)(void *arg, int lost);
  */
 int cs_handle(struct cs_worker *w, struct cs_conn *conn, cs_over_fn over,
     void *arg);
-
-/* Run req through its provider into s (for the request handlers): here,
- * or prepared as w->run for a loop when w->hand_off (past max_streams:
- * 503). */
-void cs_handle_provider(struct cs_worker *w,
-    const struct cs_chat_request *req, struct cs_stream *s);
-/* Run a prepared run (upstream.h; NULL: its failure is written): handed
- * to a loop when w->hand_off, else here until it is over. */
-void cs_handle_run(struct cs_worker *w, struct cs_run *run);
 
 #endif

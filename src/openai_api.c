@@ -26,20 +26,20 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <json-c/json.h>
 
+#include "chat.h"
 #include "config.h"
 #include "fcgi_out.h"
-#include "handler.h"
 #include "openai_api.h"
 #include "provider.h"
 #include "query.h"
 #include "request.h"
 #include "stream.h"
 #include "upstream.h"
+#include "worker.h"
 
 #define OAI_ECHO_MAX    64
 
@@ -242,20 +242,10 @@ run(struct cs_worker *w, struct cs_stream *s, const char *body, size_t len,
 		cs_stream_use(s, &cs_encoder_openai);
 	if (opts.stream && opts.include_usage)
 		cs_stream_set_flags(s, CS_ENC_INCLUDE_USAGE);
-	cs_handle_provider(w, req, s);
+	cs_chat_provider(w, req, s);
 out:
 	cs_request_free(req);
 	json_object_put(root);
-}
-
-static int
-json_content(const char *ct)
-{
-	static const char want[] = "application/json";
-	size_t n = sizeof(want) - 1;
-
-	return ct != NULL && strncasecmp(ct, want, n) == 0 &&
-	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
 void
@@ -277,7 +267,7 @@ cs_openai_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
 	else if (r == CS_ETIMEOUT)
 		cs_stream_fail(s, CS_FAIL_BODY_TIMEOUT, "the request body did "
 		    "not arrive within request_read_timeout_seconds");
-	else if (!json_content(cs_conn_param(c, "CONTENT_TYPE")))
+	else if (!cs_chat_json_type(cs_conn_param(c, "CONTENT_TYPE")))
 		bad(s, CS_FAIL_MEDIA_TYPE, "Content-Type must be "
 		    "application/json");
 	else if (r == CS_ETOOBIG) {
