@@ -157,7 +157,8 @@ FUZZ_ADAPTERS = openai-chat openai-completions openai-responses anthropic ollama
 FUZZ_TARGETS  = sse request request-ui openai-fastpath $(FUZZ_ADAPTERS)
 FUZZ_LIB_SRCS = src/provider.c \
                 $(filter-out %/demo.c,$(sort $(wildcard src/providers/*.c))) \
-                src/sse_parse.c src/buf.c src/cs.c src/request.c src/config.c
+                src/sse_parse.c src/buf.c src/cs.c src/request.c src/config.c \
+                src/utf8.c
 FUZZ_LIB_OBJS = $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_FIXTURES = tests/fixtures/upstream
 # Fixtures that seed a target besides <target>-*.sse and <target>-*.ndjson.
@@ -184,15 +185,15 @@ $(FUZZ_DIR)/obj/%.o: %.c $(wildcard src/*.h src/*/*.h) Makefile
 $(FUZZ_DIR)/sse: tests/fuzz/fuzz_sse_parse.c $(filter %/sse_parse.o %/buf.o %/cs.o,$(FUZZ_LIB_OBJS))
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^
 
-$(FUZZ_DIR)/request: tests/fuzz/fuzz_request.c $(filter %/request.o %/config.o %/buf.o %/cs.o,$(FUZZ_LIB_OBJS))
+$(FUZZ_DIR)/request: tests/fuzz/fuzz_request.c $(filter %/request.o %/config.o %/buf.o %/cs.o %/utf8.o,$(FUZZ_LIB_OBJS))
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c
 
 # useChat's request translated (request_ui.c), then parsed natively.
-$(FUZZ_DIR)/request-ui: tests/fuzz/fuzz_request_ui.c $(FUZZ_DIR)/obj/src/request_ui.o $(filter %/request.o %/config.o %/buf.o %/cs.o,$(FUZZ_LIB_OBJS))
+$(FUZZ_DIR)/request-ui: tests/fuzz/fuzz_request_ui.c $(FUZZ_DIR)/obj/src/request_ui.o $(filter %/request.o %/config.o %/buf.o %/cs.o %/utf8.o,$(FUZZ_LIB_OBJS))
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c
 
 # The chat fast path against json-c (differential).
-$(FUZZ_DIR)/openai-fastpath: tests/fuzz/fuzz_openai_fastpath.c $(filter %/openai_fastpath.o %/buf.o %/cs.o,$(FUZZ_LIB_OBJS))
+$(FUZZ_DIR)/openai-fastpath: tests/fuzz/fuzz_openai_fastpath.c $(filter %/openai_fastpath.o %/buf.o %/cs.o %/utf8.o,$(FUZZ_LIB_OBJS))
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c
 
 $(FUZZ_ADAPTERS:%=$(FUZZ_DIR)/%): $(FUZZ_DIR)/%: tests/fuzz/fuzz_adapter.c $(FUZZ_LIB_OBJS)

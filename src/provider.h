@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "event.h"
 #include "sse_parse.h"
+#include "utf8.h"
 
 struct curl_slist;
 struct cs_config;
@@ -78,15 +79,6 @@ enum cs_err cs_emit_tool_call(cs_emit_fn emit, void *ctx, const char *id,
  * (or NULL), its usage object (borrowed, or NULL). */
 enum cs_err cs_emit_finish(cs_emit_fn emit, void *ctx, const char *reason,
     const char *native, struct json_object *usage);
-/*
- * Append s (n bytes) to out as valid UTF-8: each maximal invalid
- * subsequence (Unicode's "maximal subpart" practice, as WHATWG decoders
- * do; overlongs, surrogates and code points past U+10FFFF are invalid)
- * becomes one U+FFFD.  Returns out's error.
- */
-enum cs_err cs_utf8_sanitize(const char *s, size_t n, struct cs_buf *out);
-/* Length of the longest valid UTF-8 prefix of s (n when all of it is). */
-size_t cs_utf8_valid_len(const char *s, size_t n);
 /* Copy string v into dst (truncated, terminated); no-op if not a string. */
 void cs_json_copy_str(char *dst, size_t dstlen, struct json_object *v);
 /* Append one "Name: value" header to hr. */

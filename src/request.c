@@ -45,6 +45,7 @@
 #include <json-c/json.h>
 
 #include "request.h"
+#include "utf8.h"
 
 #define MAX_TOKENS_CEIL   10000000L
 #define MAX_NAME_BYTES    64      /* messages[].name */
@@ -91,63 +92,14 @@ cs_role_name(enum cs_role r)
 }
 
 /*
- * Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs,
- * no surrogates, nothing above U+10FFFF), or 0.
- */
-static size_t
-utf8_seq(const unsigned char *p, size_t avail)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n, i;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		n = 3;
-		if (p[0] == 0xe0)
-			lo = 0xa0;
-		else if (p[0] == 0xed)
-			hi = 0x9f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 4;
-		if (p[0] == 0xf0)
-			lo = 0x90;
-		else if (p[0] == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if (avail < n)
-		return 0;
-	if (p[1] < lo || p[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	return n;
-}
-
-/*
  * If vsnprintf cut msg inside a UTF-8 sequence, drop the partial sequence
  * so the message stays valid UTF-8 wherever it is sent.
  */
 static void
 trim_utf8_tail(char *msg)
 {
-	size_t n = strlen(msg), k = n, need;
-	unsigned char lead;
-
-	while (k > 0 && n - k < 4 && ((unsigned char)msg[k - 1] & 0xc0) == 0x80)
-		k--;
-	if (k == 0)
-		return;
-	lead = (unsigned char)msg[k - 1];
-	if (lead < 0xc0)
-		return;
-	need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
-	if (n - (k - 1) < need)
-		msg[k - 1] = '\0';
+	/* What vsnprintf wrote is valid up to where it cut. */
+	msg[cs_utf8_valid_len(msg, strlen(msg))] = '\0';
 }
 
 static void seterr(struct cs_reqerr *, enum cs_fail, const char *, ...)
@@ -193,7 +145,7 @@ cs_echo(char *dst, const char *s, size_t n)
 	size_t i = 0, o = 0, l;
 
 	while (i < n) {
-		if ((l = utf8_seq(p + i, n - i)) == 0)
+		if ((l = cs_utf8_seq(p + i, n - i)) == 0)
 			l = 1;
 		if (o + l > ECHO_MAX) {
 			memcpy(dst + o, "...", 3);
@@ -255,7 +207,7 @@ scan_body(const char *body, size_t len, struct cs_reqerr *err)
 	}
 	while (i < len) {
 		if (p[i] >= 0x80) {
-			if ((l = utf8_seq(p + i, len - i)) == 0) {
+			if ((l = cs_utf8_seq(p + i, len - i)) == 0) {
 				refuse(err, "body: invalid UTF-8 at "
 				    "byte %zu", i);
 				return -1;

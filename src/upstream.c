@@ -30,6 +30,7 @@
 #include "request.h"
 #include "stream.h"
 #include "upstream.h"
+#include "utf8.h"
 
 #define RETRY_AFTER_CAP_MS 60000L
 #define BACKOFF_BASE_MS    500L
@@ -259,10 +260,8 @@ provider_message(struct cs_stream *s, const struct cs_buf *body, char *dst,
 	if (t != NULL && cs_stream_redact(s, t, strlen(t), &red, NULL)
 	    == CS_OK && cs_utf8_sanitize(red.data, red.len, &ok) == CS_OK) {
 		/* Cut on a character boundary. */
-		n = ok.len < dstlen - 3 ? ok.len : dstlen - 3;
-		while (n > 0 && n < ok.len &&
-		    ((unsigned char)ok.data[n] & 0xc0) == 0x80)
-			n--;
+		n = ok.len <= dstlen - 3 ? ok.len :
+		    cs_utf8_cut(ok.data, dstlen - 3);
 		snprintf(dst, dstlen, ": %.*s", (int)n, ok.data);
 	}
 	cs_buf_free(&red);

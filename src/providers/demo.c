@@ -17,6 +17,7 @@
 #include "request.h"
 #include "stream.h"
 #include "upstream.h"
+#include "utf8.h"
 
 #define DEMO_REPLY_MAX 4096
 #define DEMO_ECHO_MAX  200
@@ -46,11 +47,8 @@ echo_line(struct cs_buf *b, const char *s, size_t max)
 	size_t n = strlen(s), i;
 	enum cs_err r;
 
-	if (n > max) {
-		n = max;
-		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-			n--;
-	}
+	if (n > max)
+		n = cs_utf8_cut(s, max);
 	for (i = 0; i < n; i++) {
 		char c = (s[i] == '\n' || s[i] == '\r') ? ' ' : s[i];
 

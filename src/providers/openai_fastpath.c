@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "openai_fastpath.h"
+#include "utf8.h"
 
 /* The byte loops work on local copies of i: s may alias the reader (it
  * is unsigned char), so the compiler would store r->i at every byte. */
@@ -110,39 +111,6 @@ number(struct reader *r)
 	return 1;
 }
 
-/* Length of the well-formed UTF-8 sequence (RFC 3629) that starts with
- * the non-ASCII byte s[0], of avail bytes; 0 if there is none. */
-static size_t
-utf8_len(const unsigned char *s, size_t avail)
-{
-	unsigned char lo = 0x80, hi = 0xBF;
-	size_t n, k;
-
-	if (s[0] >= 0xC2 && s[0] <= 0xDF)
-		n = 2;
-	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-		n = 3;
-	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-		n = 4;
-	else
-		return 0;
-	/* No overlong forms, no surrogates, nothing above U+10FFFF. */
-	if (s[0] == 0xE0)
-		lo = 0xA0;
-	else if (s[0] == 0xED)
-		hi = 0x9F;
-	else if (s[0] == 0xF0)
-		lo = 0x90;
-	else if (s[0] == 0xF4)
-		hi = 0x8F;
-	if (avail < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (k = 2; k < n; k++)
-		if ((s[k] & 0xC0) != 0x80)
-			return 0;
-	return n;
-}
-
 /* Append n bytes to out, or nothing when out is NULL; 0 at the limit. */
 static int
 put(struct cs_buf *out, const unsigned char *p, size_t n)
@@ -221,7 +189,7 @@ plain_run(struct reader *r)
 			i++;
 			continue;
 		}
-		if (s[i] < 0x20 || (n = utf8_len(s + i, r->len - i)) == 0) {
+		if (s[i] < 0x20 || (n = cs_utf8_seq(s + i, r->len - i)) == 0) {
 			ok = 0;
 			break;
 		}

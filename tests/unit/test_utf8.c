@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "buf.h"
-#include "provider.h"
 #include "testutil.h"
+#include "utf8.h"
 
 #define R "\xef\xbf\xbd"
 
@@ -75,11 +75,41 @@ test_table(void **state)
 	}
 }
 
+/* One well-formed sequence, or 0; and a cut that never splits one. */
+static void
+test_seq_and_cut(void **state)
+{
+	static const char s[] = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z";
+	const unsigned char *p = (const unsigned char *)s;
+
+	(void)state;
+	assert_int_equal(cs_utf8_seq(p, 1), 1);             /* a */
+	assert_int_equal(cs_utf8_seq(p + 1, 2), 2);         /* e acute */
+	assert_int_equal(cs_utf8_seq(p + 1, 1), 0);         /* cut short */
+	assert_int_equal(cs_utf8_seq(p + 3, 3), 3);         /* euro */
+	assert_int_equal(cs_utf8_seq(p + 6, 4), 4);         /* emoji */
+	assert_int_equal(cs_utf8_seq(p + 2, 1), 0);         /* continuation */
+	assert_int_equal(cs_utf8_seq((const unsigned char *)"\xc0\x80", 2),
+	    0);                                               /* overlong */
+	assert_int_equal(cs_utf8_seq((const unsigned char *)"\xed\xa0\x80",
+	    3), 0);                                           /* surrogate */
+	/* Keeping n bytes: never the start of a sequence without its end. */
+	assert_int_equal(cs_utf8_cut(s, 1), 1);
+	assert_int_equal(cs_utf8_cut(s, 2), 1);
+	assert_int_equal(cs_utf8_cut(s, 3), 3);
+	assert_int_equal(cs_utf8_cut(s, 5), 3);
+	assert_int_equal(cs_utf8_cut(s, 8), 6);
+	assert_int_equal(cs_utf8_cut(s, 10), 10);
+	assert_int_equal(cs_utf8_valid_len(s, 10), 10);
+	assert_int_equal(cs_utf8_valid_len(s, 8), 6);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_seq_and_cut),
 	};
 
 	return cmocka_run_group_tests_name("utf8", tests, NULL, NULL);
