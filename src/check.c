@@ -51,19 +51,12 @@ struct check_params {
 static int
 parse_num(const char *s, size_t n, long min, long max, long *out)
 {
-	long v = 0;
-	size_t i;
+	unsigned long long v;
 
-	if (n == 0 || n > 9)
+	if (cs_parse_dec(s, n, (unsigned long long)max + 1, &v) != 0 ||
+	    v < (unsigned long long)min || v > (unsigned long long)max)
 		return -1;
-	for (i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	if (v < min || v > max)
-		return -1;
-	*out = v;
+	*out = (long)v;
 	return 0;
 }
 

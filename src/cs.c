@@ -1,5 +1,25 @@
-/* cs.c — the project-wide error strings. */
+/* cs.c — the project-wide error strings and number parsing. */
 #include "cs.h"
+
+int
+cs_parse_dec(const char *s, size_t n, unsigned long long cap,
+    unsigned long long *out)
+{
+	unsigned long long v = 0;
+	unsigned d;
+	size_t i;
+
+	if (n == 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		d = (unsigned)(s[i] - '0');
+		v = v > (cap - d) / 10 ? cap : v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
 
 const char *
 cs_strerror(enum cs_err e)

@@ -30,6 +30,15 @@ const char *cs_strerror(enum cs_err e);
 
 #define CS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * The one decimal parser: s[0..n) must be n >= 1 ASCII digits (no sign,
+ * no space, no prefix); *out is their value, or cap when it is larger
+ * (so "too big" is the caller's to name, and nothing overflows).
+ * 0, or -1 when s is not such a number.
+ */
+int cs_parse_dec(const char *s, size_t n, unsigned long long cap,
+    unsigned long long *out);
+
 /* Hard limits that are not configurable (configurable ones live in config). */
 #define CS_MAX_MODELS        32     /* model entries in the config */
 #define CS_MAX_NAME          128    /* model names, header names, ids */

@@ -51,16 +51,13 @@ cs_conn_new_cgi(void)
 {
 	struct cs_conn *c;
 	const char *v = getenv("CONTENT_LENGTH");
-	unsigned long long n = 0;
+	unsigned long long n;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
-	for (; v != NULL && *v >= '0' && *v <= '9'; v++) {
-		if (n > ULLONG_MAX / 10 - 10)
-			break;
-		n = n * 10 + (unsigned long long)(*v - '0');
-	}
-	if (v != NULL && *v == '\0')
+	/* Past ULLONG_MAX / 10 it is not a length anybody sends. */
+	if (v != NULL && cs_parse_dec(v, strlen(v), ULLONG_MAX / 10, &n) == 0 &&
+	    n < ULLONG_MAX / 10)
 		c->body_left = n;
 	return c;
 }

@@ -248,18 +248,14 @@ find_route(struct cs_conn *c, const char **path, char id[ROUTE_ID_MAX + 1])
 static long long
 content_length(const char *v)
 {
-	long long n = 0;
+	unsigned long long n;
 
 	if (v == NULL || *v == '\0')
 		return -1;
-	for (; *v != '\0'; v++) {
-		if (*v < '0' || *v > '9')
-			return -2;
-		if (n > (CS_MAX_REQUEST_BODY * 4LL))
-			return CS_MAX_REQUEST_BODY * 4LL; /* too big anyway */
-		n = n * 10 + (*v - '0');
-	}
-	return n;
+	/* Past 4 x the largest body allowed it is too big anyway. */
+	if (cs_parse_dec(v, strlen(v), CS_MAX_REQUEST_BODY * 4ULL, &n) != 0)
+		return -2;
+	return (long long)n;
 }
 
 /* Read and discard the body of a request we answer without it. */

@@ -93,21 +93,12 @@ cs_sse_comments(const struct cs_sse *p)
 static void
 set_retry(struct cs_sse *p, const char *v, size_t n)
 {
-	long r = 0;
-	size_t i;
-	int d;
+	unsigned long long r;
 
-	if (n == 0)
-		return;
-	for (i = 0; i < n; i++) {
-		if (v[i] < '0' || v[i] > '9')
-			return;
-		d = v[i] - '0';
-		if (r > (LONG_MAX - d) / 10)
-			return;
-		r = r * 10 + d;
-	}
-	p->retry = r;
+	/* Only digits count; a value past LONG_MAX is ignored too. */
+	if (cs_parse_dec(v, n, (unsigned long long)LONG_MAX, &r) == 0 &&
+	    r < (unsigned long long)LONG_MAX)
+		p->retry = (long)r;
 }
 
 /* Blank line: fire the collected event, if it has any data. */

@@ -94,22 +94,19 @@ enum {
 static long
 header_number(const char *v, size_t n, long cap)
 {
-	long x = 0;
-	size_t i = 0;
+	unsigned long long x;
+	size_t i = 0, d;
 
 	while (i < n && (v[i] == ' ' || v[i] == '\t'))
 		i++;
-	if (i == n || v[i] < '0' || v[i] > '9')
+	for (d = i; d < n && v[d] >= '0' && v[d] <= '9'; d++)
+		;
+	if (cs_parse_dec(v + i, d - i, (unsigned long long)cap, &x) != 0)
 		return -1;
-	for (; i < n && v[i] >= '0' && v[i] <= '9'; i++) {
-		x = x * 10 + (v[i] - '0');
-		if (x > cap)
-			x = cap;
-	}
-	while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == '\r' ||
-	    v[i] == '\n'))
-		i++;
-	return i == n ? x : -1;
+	for (i = d; i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == '\r' ||
+	    v[i] == '\n'); i++)
+		;
+	return i == n ? (long)x : -1;
 }
 
 static void want_room(struct cs_run *x);
