@@ -81,6 +81,9 @@ void cs_usage_tokens(struct json_object *usage, long *prompt,
 /* The SSE keep-alive, shared by the SSE encoders: ": keep-alive\n", a
  * comment line alone (encoders/sse.c says why). */
 enum cs_err cs_encoder_sse_keepalive(struct cs_enc *e, struct cs_buf *out);
+/* "data: [DONE]" and the blank line: the end marker of the SSE protocols
+ * (OpenAI's chunks, the AI SDK's UI stream, the native stream). */
+enum cs_err cs_encoder_sse_done(struct cs_enc *e, struct cs_buf *out);
 
 /* The JSON body of an HTTP error, shared by the encoders. */
 enum cs_err cs_encoder_json_error_body(const char *type, const char *message,

@@ -261,13 +261,6 @@ oai_chunk(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 }
 
 static enum cs_err
-oai_done(struct cs_enc *e, struct cs_buf *out)
-{
-	(void)e;
-	return cs_buf_puts(out, "data: [DONE]\n\n");
-}
-
-static enum cs_err
 oai_nothing(struct cs_enc *e, struct cs_buf *out)
 {
 	(void)e;
@@ -357,7 +350,7 @@ const struct cs_encoder cs_encoder_openai = {
 	.prologue = cs_encoder_sse_keepalive,  /* the headers go out */
 	.event = oai_chunk,
 	.keepalive = cs_encoder_sse_keepalive,
-	.done = oai_done,
+	.done = cs_encoder_sse_done,
 	.cleanup = oai_cleanup,
 	.error_content_type = "application/json",
 	.error_body = oai_error_body,

@@ -130,6 +130,15 @@ sse_done(struct cs_enc *e, struct cs_buf *out)
 
 	if ((r = put_id(e, out)) != CS_OK)
 		return r;
+	return cs_encoder_sse_done(e, out);
+}
+
+/* The end marker OpenAI's streams and the AI SDK's end with (and ours,
+ * after its id line). */
+enum cs_err
+cs_encoder_sse_done(struct cs_enc *e, struct cs_buf *out)
+{
+	(void)e;
 	return cs_buf_puts(out, "data: [DONE]\n\n");
 }
 

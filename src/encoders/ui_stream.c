@@ -262,13 +262,6 @@ ui_prologue(struct cs_enc *e, struct cs_buf *out)
 	return chunk_end(out);
 }
 
-static enum cs_err
-ui_done(struct cs_enc *e, struct cs_buf *out)
-{
-	(void)e;
-	return cs_buf_puts(out, "data: [DONE]\n\n");
-}
-
 const struct cs_encoder cs_encoder_ui_stream = {
 	.name = "ui-message-stream",
 	.headers = "Content-Type: text/event-stream\r\n"
@@ -276,7 +269,7 @@ const struct cs_encoder cs_encoder_ui_stream = {
 	.prologue = ui_prologue,
 	.event = ui_event,
 	.keepalive = cs_encoder_sse_keepalive,   /* the SDK's parser skips it */
-	.done = ui_done,
+	.done = cs_encoder_sse_done,
 	.cleanup = ui_cleanup,
 	.error_content_type = "application/json",
 	.error_body = cs_encoder_json_error_body,
