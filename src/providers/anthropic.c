@@ -20,28 +20,17 @@
 #include "provider.h"
 #include "request.h"
 #include "sse_parse.h"
+#include "toolcalls.h"
 
-#define MAX_TOOL_CALLS      64
-#define TOOL_ARGS_MAX       (1024 * 1024)
-#define TOOL_FIELD_MAX      256
 #define DEFAULT_MAX_TOKENS  4096
 #define ANTHROPIC_VERSION   "2023-06-01"
-
-struct tool_call {
-	int  index;                     /* content block index */
-	int  emitted;
-	char id[TOOL_FIELD_MAX];
-	char name[TOOL_FIELD_MAX];
-	struct cs_buf args;
-	struct json_object *input;      /* content_block_start input, owned */
-};
 
 struct cs_adapter {
 	struct cs_sse_adapter_base b;   /* first; done: message_stop seen */
 	char finish[64];                /* provider's stop_reason */
 	struct json_object *usage;      /* owned, merged, or NULL */
-	struct tool_call *calls;        /* grown as calls arrive */
-	size_t n_calls, cap_calls;
+	struct cs_toolcalls calls;      /* index: the content block's; input:
+	                                   content_block_start's */
 };
 
 static enum cs_err
@@ -61,39 +50,20 @@ get_index(struct json_object *o)
 	return -1;
 }
 
-/* The open (not yet emitted) tool call of content block index, or NULL. */
-static struct tool_call *
+/* The open (not yet emitted) tool call of content block index, or NULL.
+ * With no input_json_delta at all, a call is emitted with the block's own
+ * input (cs_toolcall_emit). */
+static struct cs_toolcall *
 find_call(struct cs_adapter *a, int index)
 {
-	size_t i;
-
-	for (i = a->n_calls; i > 0; i--)
-		if (a->calls[i - 1].index == index && !a->calls[i - 1].emitted)
-			return &a->calls[i - 1];
-	return NULL;
-}
-
-static enum cs_err
-emit_call(struct cs_adapter *a, struct tool_call *tc)
-{
-	const char *args = tc->args.data ? tc->args.data : "";
-
-	tc->emitted = 1;
-	/* No input_json_delta at all: fall back to the block's own input
-	 * when it is not the usual empty placeholder. */
-	if (tc->args.len == 0 && tc->input != NULL &&
-	    json_object_is_type(tc->input, json_type_object) &&
-	    json_object_object_length(tc->input) > 0)
-		args = json_object_to_json_string_ext(tc->input,
-		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	return cs_emit_tool_call(a->b.emit, a->b.ctx, tc->id, tc->name, args);
+	return cs_toolcalls_find(&a->calls, index, 1);
 }
 
 static enum cs_err
 block_start(struct cs_adapter *a, struct json_object *chunk)
 {
 	struct json_object *cb = NULL, *type = NULL, *v = NULL;
-	struct tool_call *tc;
+	struct cs_toolcall *tc;
 	enum cs_err r;
 
 	if (!json_object_object_get_ex(chunk, "content_block", &cb) ||
@@ -112,15 +82,10 @@ block_start(struct cs_adapter *a, struct json_object *chunk)
 	}
 	if (strcmp(json_object_get_string(type), "tool_use") != 0)
 		return CS_OK;
-	if ((r = cs_array_reserve(&a->calls, &a->cap_calls, a->n_calls,
-	    sizeof(*a->calls), MAX_TOOL_CALLS)) != CS_OK)
+	if ((r = cs_toolcalls_open(&a->calls, get_index(chunk), &tc)) != CS_OK)
 		return cs_sse_base_fail(&a->b, r == CS_ENOMEM ? "internal_error" :
 		    "upstream_error", r == CS_ENOMEM ? "out of memory" :
 		    "the provider sent too many tool calls");
-	tc = &a->calls[a->n_calls++];
-	memset(tc, 0, sizeof(*tc));
-	tc->index = get_index(chunk);
-	cs_buf_init(&tc->args, TOOL_ARGS_MAX);
 	json_object_object_get_ex(cb, "id", &v);
 	cs_json_copy_str(tc->id, sizeof(tc->id), v);
 	v = NULL;
@@ -136,7 +101,7 @@ static enum cs_err
 block_delta(struct cs_adapter *a, struct json_object *chunk)
 {
 	struct json_object *d = NULL, *type = NULL, *v = NULL;
-	struct tool_call *tc;
+	struct cs_toolcall *tc;
 	const char *t;
 
 	if (!json_object_object_get_ex(chunk, "delta", &d) ||
@@ -208,13 +173,11 @@ emit_finish(struct cs_adapter *a)
 {
 	const char *native;
 	enum cs_err r;
-	size_t i;
 
 	/* Blocks never closed with content_block_stop still go out. */
-	for (i = 0; i < a->n_calls; i++)
-		if (!a->calls[i].emitted &&
-		    (r = emit_call(a, &a->calls[i])) != CS_OK)
-			return r;
+	if ((r = cs_toolcalls_emit_all(&a->calls, a->b.emit, a->b.ctx)) !=
+	    CS_OK)
+		return r;
 	native = a->finish[0] ? a->finish : NULL;
 	return cs_emit_finish(a->b.emit, a->b.ctx, map_finish(native), native,
 	    a->usage);
@@ -239,7 +202,7 @@ static enum cs_err
 handle(struct cs_adapter *a, const char *type, struct json_object *chunk)
 {
 	struct json_object *v = NULL, *w = NULL;
-	struct tool_call *tc;
+	struct cs_toolcall *tc;
 
 	if (strcmp(type, "message_start") == 0) {
 		if (json_object_object_get_ex(chunk, "message", &v) &&
@@ -259,7 +222,7 @@ handle(struct cs_adapter *a, const char *type, struct json_object *chunk)
 		return block_delta(a, chunk);
 	if (strcmp(type, "content_block_stop") == 0) {
 		if ((tc = find_call(a, get_index(chunk))) != NULL)
-			return emit_call(a, tc);
+			return cs_toolcall_emit(tc, a->b.emit, a->b.ctx);
 		return CS_OK;
 	}
 	if (strcmp(type, "message_delta") == 0) {
@@ -347,15 +310,9 @@ an_end(struct cs_adapter *a)
 static void
 an_free(struct cs_adapter *a)
 {
-	size_t i;
-
 	if (a == NULL)
 		return;
-	for (i = 0; i < a->n_calls; i++) {
-		cs_buf_free(&a->calls[i].args);
-		json_object_put(a->calls[i].input);
-	}
-	free(a->calls);
+	cs_toolcalls_free(&a->calls);
 	json_object_put(a->usage);
 	cs_sse_base_cleanup(&a->b);
 	free(a);

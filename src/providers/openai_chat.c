@@ -24,24 +24,13 @@
 #include "openai_fastpath.h"
 #include "openai_stream.h"
 #include "sse_parse.h"
-
-#define MAX_TOOL_CALLS  64
-#define TOOL_ARGS_MAX   (1024 * 1024)
-#define TOOL_FIELD_MAX  256
-
-struct tool_call {
-	int  index;
-	char id[TOOL_FIELD_MAX];
-	char name[TOOL_FIELD_MAX];
-	struct cs_buf args;
-};
+#include "toolcalls.h"
 
 struct cs_adapter {
 	struct cs_sse_adapter_base b;   /* first; done: [DONE] seen */
 	char finish[64];                /* provider's finish_reason */
 	struct json_object *usage;      /* owned reference or NULL */
-	struct tool_call *calls;        /* grown as calls arrive */
-	size_t n_calls, cap_calls;
+	struct cs_toolcalls calls;
 	int calls_emitted;
 	struct cs_buf fast;             /* a plain chunk's content */
 };
@@ -54,29 +43,16 @@ emit_text(struct cs_adapter *a, int kind, struct json_object *v)
 
 /* Find or open the accumulator for one tool-call fragment.  Some servers
  * reuse index 0 for parallel calls, so a new id opens a new call. */
-static struct tool_call *
+static struct cs_toolcall *
 tool_slot(struct cs_adapter *a, int index, const char *id)
 {
-	struct tool_call *tc;
-	size_t i;
+	struct cs_toolcall *tc;
 
-	for (i = a->n_calls; i > 0; i--) {
-		tc = &a->calls[i - 1];
-		if (tc->index != index)
-			continue;
-		if (id == NULL || id[0] == '\0' || strcmp(tc->id, id) == 0 ||
-		    tc->id[0] == '\0')
-			return tc;
-		break;
-	}
-	if (cs_array_reserve(&a->calls, &a->cap_calls, a->n_calls,
-	    sizeof(*a->calls), MAX_TOOL_CALLS) != CS_OK)
-		return NULL;
-	tc = &a->calls[a->n_calls++];
-	memset(tc, 0, sizeof(*tc));
-	tc->index = index;
-	cs_buf_init(&tc->args, TOOL_ARGS_MAX);
-	return tc;
+	if ((tc = cs_toolcalls_find(&a->calls, index, 0)) != NULL &&
+	    (id == NULL || id[0] == '\0' || strcmp(tc->id, id) == 0 ||
+	    tc->id[0] == '\0'))
+		return tc;
+	return cs_toolcalls_open(&a->calls, index, &tc) == CS_OK ? tc : NULL;
 }
 
 static enum cs_err
@@ -84,7 +60,7 @@ tool_fragment(struct cs_adapter *a, int index, struct json_object *id,
     struct json_object *fn)
 {
 	struct json_object *name = NULL, *args = NULL;
-	struct tool_call *tc;
+	struct cs_toolcall *tc;
 	const char *ids = NULL;
 
 	if (id != NULL && json_object_is_type(id, json_type_string))
@@ -111,18 +87,10 @@ tool_fragment(struct cs_adapter *a, int index, struct json_object *id,
 static enum cs_err
 emit_tool_calls(struct cs_adapter *a)
 {
-	enum cs_err r;
-	size_t i;
-
 	if (a->calls_emitted)
 		return CS_OK;
 	a->calls_emitted = 1;
-	for (i = 0; i < a->n_calls; i++)
-		if ((r = cs_emit_tool_call(a->b.emit, a->b.ctx, a->calls[i].id,
-		    a->calls[i].name, a->calls[i].args.data ?
-		    a->calls[i].args.data : "")) != CS_OK)
-			return r;
-	return CS_OK;
+	return cs_toolcalls_emit_all(&a->calls, a->b.emit, a->b.ctx);
 }
 
 static enum cs_err
@@ -321,13 +289,9 @@ cs_openai_stream_end(struct cs_adapter *a)
 void
 cs_openai_stream_free(struct cs_adapter *a)
 {
-	size_t i;
-
 	if (a == NULL)
 		return;
-	for (i = 0; i < a->n_calls; i++)
-		cs_buf_free(&a->calls[i].args);
-	free(a->calls);
+	cs_toolcalls_free(&a->calls);
 	json_object_put(a->usage);
 	cs_buf_free(&a->fast);
 	cs_sse_base_cleanup(&a->b);

@@ -21,25 +21,13 @@
 #include "provider.h"
 #include "request.h"
 #include "sse_parse.h"
+#include "toolcalls.h"
 
-#define MAX_TOOL_CALLS  64
-#define TOOL_ARGS_MAX   (1024 * 1024)
-#define TOOL_FIELD_MAX  256
 #define INSTR_MAX       (CS_MAX_REQUEST_BODY * 2)
-
-struct tool_call {
-	long index;                     /* output_index */
-	char id[TOOL_FIELD_MAX];        /* call_id */
-	char name[TOOL_FIELD_MAX];
-	struct cs_buf args;
-	int emitted;
-};
 
 struct cs_adapter {
 	struct cs_sse_adapter_base b;   /* first; done: terminal event seen */
-	struct tool_call *calls;        /* grown as calls arrive */
-	size_t n_calls, cap_calls;
-	int n_emitted;                  /* tool calls emitted */
+	struct cs_toolcalls calls;      /* index: output_index; id: call_id */
 };
 
 static enum cs_err
@@ -85,35 +73,24 @@ output_index(struct json_object *ev)
 	return -1;
 }
 
-/* The open call at output_index index, or NULL. */
-static struct tool_call *
+/* The call at output_index index, or NULL; a new one (NULL: too many,
+ * or out of memory). */
+static struct cs_toolcall *
 tool_find(struct cs_adapter *a, long index)
 {
-	size_t i;
-
-	for (i = a->n_calls; i > 0; i--)
-		if (a->calls[i - 1].index == index)
-			return &a->calls[i - 1];
-	return NULL;
+	return cs_toolcalls_find(&a->calls, index, 0);
 }
 
-static struct tool_call *
+static struct cs_toolcall *
 tool_open(struct cs_adapter *a, long index)
 {
-	struct tool_call *tc;
+	struct cs_toolcall *tc;
 
-	if (cs_array_reserve(&a->calls, &a->cap_calls, a->n_calls,
-	    sizeof(*a->calls), MAX_TOOL_CALLS) != CS_OK)
-		return NULL;
-	tc = &a->calls[a->n_calls++];
-	memset(tc, 0, sizeof(*tc));
-	tc->index = index;
-	cs_buf_init(&tc->args, TOOL_ARGS_MAX);
-	return tc;
+	return cs_toolcalls_open(&a->calls, index, &tc) == CS_OK ? tc : NULL;
 }
 
 static enum cs_err
-tool_set_args(struct cs_adapter *a, struct tool_call *tc,
+tool_set_args(struct cs_adapter *a, struct cs_toolcall *tc,
     struct json_object *args)
 {
 	cs_buf_reset(&tc->args);
@@ -125,28 +102,9 @@ tool_set_args(struct cs_adapter *a, struct tool_call *tc,
 }
 
 static enum cs_err
-emit_tool_call(struct cs_adapter *a, struct tool_call *tc)
+emit_tool_call(struct cs_adapter *a, struct cs_toolcall *tc)
 {
-
-	if (tc->emitted)
-		return CS_OK;
-	tc->emitted = 1;
-	a->n_emitted++;
-	return cs_emit_tool_call(a->b.emit, a->b.ctx, tc->id, tc->name,
-	    tc->args.data ? tc->args.data : "");
-}
-
-/* Emit the calls whose done events never came, in output order. */
-static enum cs_err
-emit_pending_calls(struct cs_adapter *a)
-{
-	enum cs_err r;
-	size_t i;
-
-	for (i = 0; i < a->n_calls; i++)
-		if ((r = emit_tool_call(a, &a->calls[i])) != CS_OK)
-			return r;
-	return CS_OK;
+	return cs_toolcall_emit(tc, a->b.emit, a->b.ctx);
 }
 
 /* response.output_item.added / .done with a function_call item. */
@@ -154,7 +112,7 @@ static enum cs_err
 function_item(struct cs_adapter *a, struct json_object *ev, int done)
 {
 	struct json_object *item = get_obj(ev, "item"), *args;
-	struct tool_call *tc;
+	struct cs_toolcall *tc;
 	long index = output_index(ev);
 	enum cs_err r;
 
@@ -186,7 +144,7 @@ static enum cs_err
 function_args(struct cs_adapter *a, struct json_object *ev, int done)
 {
 	struct json_object *v;
-	struct tool_call *tc;
+	struct cs_toolcall *tc;
 	long index = output_index(ev);
 
 	if ((tc = tool_find(a, index)) != NULL && tc->emitted)
@@ -242,12 +200,15 @@ emit_finish(struct cs_adapter *a, struct json_object *resp, int incomplete)
 	enum cs_err r;
 
 	a->b.done = 1;
-	if ((r = emit_pending_calls(a)) != CS_OK)
+	/* The calls whose done events never came, in output order. */
+	if ((r = cs_toolcalls_emit_all(&a->calls, a->b.emit, a->b.ctx)) !=
+	    CS_OK)
 		return r;
 	native = status != NULL ? json_object_get_string(status) :
 	    incomplete ? "incomplete" : "completed";
 	return cs_emit_finish(a->b.emit, a->b.ctx, incomplete ?
-	    incomplete_reason(resp) : a->n_emitted > 0 ? "tool_calls" : "stop",
+	    incomplete_reason(resp) : cs_toolcalls_emitted(&a->calls) > 0 ?
+	    "tool_calls" : "stop",
 	    native, get_obj(resp, "usage"));
 }
 
@@ -360,13 +321,9 @@ or_end(struct cs_adapter *a)
 static void
 or_free(struct cs_adapter *a)
 {
-	size_t i;
-
 	if (a == NULL)
 		return;
-	for (i = 0; i < a->n_calls; i++)
-		cs_buf_free(&a->calls[i].args);
-	free(a->calls);
+	cs_toolcalls_free(&a->calls);
 	cs_sse_base_cleanup(&a->b);
 	free(a);
 }
