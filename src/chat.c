@@ -17,7 +17,6 @@ cs_chat_provider(struct cs_worker *w, const struct cs_chat_request *req,
 {
 	const struct cs_provider *prov =
 	    cs_provider_for(req->model->up->provider_eff);
-
 	struct cs_run *run;
 	void *src;
 

@@ -163,8 +163,10 @@ check_step(void *arg, struct cs_stream *s, long *next_ms)
 		return CS_ENOMEM;
 	if ((r = cs_stream_write_raw(s, k->ev.data, k->ev.len)) != CS_OK)
 		return r;
-	/* The finish follows the last tick at once. */
-	*next_ms = k->n++ < k->of ? (long)(k->t0 + (k->n - 1) *
+	/* The next tick on its schedule; the finish follows the last at
+	 * once. */
+	k->n++;
+	*next_ms = k->n <= k->of ? (long)(k->t0 + (k->n - 1) *
 	    k->p.interval_ms - cs_now_ms()) : 0;
 	return CS_OK;
 }

@@ -48,6 +48,15 @@ static int max_loops;
 static _Atomic int nloops;
 static _Atomic int streams;
 
+/*
+ * json-c 0.16 switches to a "C" LC_NUMERIC around every
+ * json_tokener_parse_ex() call (duplocale + newlocale + freelocale); from
+ * any other locale, including the default global one, both take glibc's
+ * process-wide locale write lock and allocate, so every thread that
+ * parses contends on it for every provider event.  From glibc's built-in
+ * C locale object all three return at once.  chatstream never calls
+ * setlocale(), so nothing else changes.
+ */
 void
 cs_c_locale_for_thread(void)
 {

@@ -12,7 +12,9 @@
 
 #include "upstream.h"
 
-/* Run this thread in glibc's built-in "C" locale object (see main.c). */
+/* Run this thread in glibc's built-in "C" locale object, so json-c does
+ * not take glibc's locale lock on every parse (see engine.c).  Workers
+ * and loops call it first. */
 void cs_c_locale_for_thread(void);
 
 /* *ts = CLOCK_REALTIME now + ms (for pthread's timed waits). */

@@ -844,8 +844,9 @@ main(int argc, char *argv[])
 	max_workers = nthreads;
 	if (cfg.max_streams == 0)
 		cfg.max_streams = default_max_streams();
-	if (cs_engine_start(cfg.loops > 0 ? cfg.loops : default_loops())
-	    != 0) {
+	if (cfg.loops == 0)
+		cfg.loops = default_loops();
+	if (cs_engine_start(cfg.loops) != 0) {
 		cs_warn("cannot set up the event loops");
 		goto out_curl;
 	}
@@ -873,7 +874,7 @@ main(int argc, char *argv[])
 		overflow_started = 1;
 	cs_warnx("ready: %d worker thread(s) and %d event loop(s) at most, "
 	    "started as needed, %d streams at most, pid %d, %s", max_workers,
-	    cfg.loops > 0 ? cfg.loops : default_loops(), cfg.max_streams,
+	    cfg.loops, cfg.max_streams,
 	    (int)getpid(),
 	    listen_addr ? listen_addr : "socket on fd 0");
 

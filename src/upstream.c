@@ -35,7 +35,8 @@
 #define RETRY_AFTER_CAP_MS 60000L
 #define BACKOFF_BASE_MS    500L
 #define BACKOFF_MAX_MS     8000L
-#define POLL_SLICE_MS      1000L   /* shutdown is noticed this fast */
+#define POLL_SLICE_MS      1000L   /* CGI: how often the client is
+                                      looked at (no connection to watch) */
 #define DETAIL_MAX         400     /* bytes of a provider's message shown */
 #define HEADER_LINE_MAX    "100 KB" /* libcurl's CURL_MAX_HTTP_HEADER */
 /* libcurl's receive buffer per transfer (its default: 16 KiB).  A delta
@@ -656,7 +657,10 @@ on_timer(void *arg)
 		return;
 	}
 	if (x->phase == PH_DRAIN) {
-		arm(x);
+		if (cs_stream_pending(x->s) == 0)
+			finish(x);   /* that flush wrote the last of it */
+		else
+			arm(x);
 		return;
 	}
 	if (cs_stream_shutdown_due()) {
@@ -724,23 +728,42 @@ on_conn(void *arg, unsigned events)
 		return;
 	}
 	/* Half of what waited has gone: the provider may go on.  Resuming
-	 * may deliver what libcurl held at once (into the pending bytes). */
-	if (x->paused && cs_stream_caught_up(x->s) && x->src_ops != NULL) {
+	 * a transfer may deliver what libcurl held at once (into the pending
+	 * bytes); a source's next step is due again. */
+	if (x->paused && cs_stream_caught_up(x->s)) {
 		x->paused = 0;
-		arm(x);
-	} else if (x->paused && cs_stream_caught_up(x->s)) {
-		x->paused = 0;
-		x->t_last_byte = cs_now_ms();   /* the idle clock restarts */
-		if (curl_easy_pause(x->easy, CURLPAUSE_CONT) != CURLE_OK) {
-			stop(x, CS_EUPSTREAM);
-			return;
+		if (x->src_ops == NULL) {
+			x->t_last_byte = cs_now_ms();   /* idle clock restarts */
+			if (curl_easy_pause(x->easy, CURLPAUSE_CONT) !=
+			    CURLE_OK) {
+				stop(x, CS_EUPSTREAM);
+				return;
+			}
+			cs_loop_xfer_kick(x->loop);
 		}
-		cs_loop_xfer_kick(x->loop);
-		if (x->phase != PH_XFER)
-			return;   /* resuming ended the attempt */
 		arm(x);
 	}
 	want_room(x);
+}
+
+/* A run of nothing yet, for stream s; NULL when out of memory (written
+ * to s). */
+static struct cs_run *
+run_new(struct cs_stream *s, size_t errbody_max)
+{
+	struct cs_run *x;
+
+	if ((x = calloc(1, sizeof(*x))) == NULL) {
+		cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
+		return NULL;
+	}
+	x->s = s;
+	x->fd = -1;
+	x->conn.fd = -1;
+	cs_buf_init(&x->errbody, errbody_max);
+	cs_http_request_init(&x->hr);
+	cs_timer_init(&x->timer, on_timer, x);
+	return x;
 }
 
 struct cs_run *
@@ -749,18 +772,10 @@ cs_upstream_prepare(const struct cs_provider *p,
 {
 	struct cs_run *x;
 
-	if ((x = calloc(1, sizeof(*x))) == NULL) {
-		cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
+	if ((x = run_new(s, CS_MAX_UPSTREAM_ERR)) == NULL)
 		return NULL;
-	}
 	x->p = p;
 	x->cfg = req->model->up;
-	x->s = s;
-	x->fd = -1;
-	x->conn.fd = -1;
-	cs_buf_init(&x->errbody, CS_MAX_UPSTREAM_ERR);
-	cs_http_request_init(&x->hr);
-	cs_timer_init(&x->timer, on_timer, x);
 	if ((x->easy = curl_easy_init()) == NULL ||
 	    p->build(x->cfg, req, &x->hr) != CS_OK ||
 	    add_headers(x->cfg, &x->hr) != CS_OK) {
@@ -778,19 +793,12 @@ cs_upstream_prepare_source(const struct cs_source_ops *ops, void *src,
 {
 	struct cs_run *x;
 
-	if ((x = calloc(1, sizeof(*x))) == NULL) {
+	if ((x = run_new(s, 0)) == NULL) {
 		ops->free(src);
-		cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
 		return NULL;
 	}
 	x->src_ops = ops;
 	x->src = src;
-	x->s = s;
-	x->fd = -1;
-	x->conn.fd = -1;
-	cs_buf_init(&x->errbody, 0);
-	cs_http_request_init(&x->hr);
-	cs_timer_init(&x->timer, on_timer, x);
 	return x;
 }
 
