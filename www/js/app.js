@@ -9,6 +9,7 @@
 // browser tests wait on it).
 
 import { streamChat } from "./chat.js";
+import { el } from "./dom.js";
 import { renderMarkdown } from "./markdown.js";
 import { Store, historyFor } from "./store.js";
 
@@ -30,13 +31,6 @@ let server = { models: [], default: "", instructionsAllowed: false, loaded: fals
 let active = null;          // {conv, msg, controller, el}
 let editIndex = null;       // index of the user message being edited
 let stick = true;           // auto-scroll follows the stream
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 function button(text, cls, onClick, label) {
   const b = el("button", cls, text);

@@ -13,6 +13,7 @@
 // visual is a CSS class in check.css or an SVG attribute, so the page works
 // under Content-Security-Policy: default-src 'self'.
 
+import { el, svgEl } from "./dom.js";
 import { createParser } from "./sse.js";
 
 export const CHECK = { seconds: 4, intervalMs: 100, pad: 2048 };
@@ -434,24 +435,6 @@ export async function fetchInfo(fetchFn = fetch) {
 }
 
 // --- the page --------------------------------------------------------------------
-
-const SVG = "http://www.w3.org/2000/svg";
-
-function el(tag, attrs = {}, ...kids) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") e.className = v;
-    else e.setAttribute(k, v);
-  }
-  for (const k of kids) e.append(k);
-  return e;
-}
-
-function svgEl(tag, attrs = {}) {
-  const e = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
-  return e;
-}
 
 // Two rows of marks: when the server sent each tick (its elapsed_ms, shifted
 // by the quickest transit time) and when the browser got it.

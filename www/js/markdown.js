@@ -18,6 +18,8 @@
 //   import { renderMarkdown } from "./markdown.js";
 //   renderMarkdown(text, element);   // replaces element's children
 
+import { el } from "./dom.js";
+
 const LIST_RE = /^( {0,3})([-*+]|\d{1,9}[.)])(?:[ \t]+(.*)|$)/;
 const FENCE_RE = /^ {0,3}(`{3,}|~{3,})[ \t]*([^`\s]*)[^`]*$/;
 const HEADING_RE = /^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$/;
@@ -25,12 +27,6 @@ const HR_RE = /^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$/;
 const QUOTE_RE = /^ {0,3}> ?(.*)$/;
 const TABLE_SEP_RE = /^ *\|? *:?-+:? *(?:\| *:?-+:? *)*\|? *$/;
 const BLANK_RE = /^[ \t]*$/;
-
-function el(tag, cls) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  return e;
-}
 
 export function isSafeUrl(url) {
   // http(s) only; no whitespace or control characters anywhere
