@@ -85,6 +85,13 @@ enum cs_err cs_encoder_sse_keepalive(struct cs_enc *e, struct cs_buf *out);
  * (OpenAI's chunks, the AI SDK's UI stream, the native stream). */
 enum cs_err cs_encoder_sse_done(struct cs_enc *e, struct cs_buf *out);
 
+/* The token counts as the native protocol writes them (docs/protocol.md
+ * "finish"): {"prompt_tokens","completion_tokens","total_tokens"} (null
+ * where unknown) and "cached_tokens", "reasoning_tokens" when known; null
+ * when u is NULL. */
+enum cs_err cs_encoder_usage_json(const struct cs_usage *u,
+    struct cs_buf *out);
+
 /* The JSON body of an HTTP error, shared by the encoders. */
 enum cs_err cs_encoder_json_error_body(const char *type, const char *message,
     struct cs_buf *out);

@@ -14,6 +14,22 @@
 
 struct json_object;
 
+/*
+ * Token counts from the provider's usage report, the same whatever the
+ * provider (docs/protocol.md "finish"): CS_USAGE_NONE where it did not
+ * say.  prompt counts every input token, cached ones included; completion
+ * every output token, reasoning included; total is their sum unless the
+ * provider said otherwise.
+ */
+#define CS_USAGE_NONE (-1LL)
+struct cs_usage {
+	long long prompt;
+	long long completion;
+	long long total;
+	long long cached;      /* of prompt: read from the provider's cache */
+	long long reasoning;   /* of completion: spent on reasoning */
+};
+
 enum cs_event_type {
 	CS_EV_TEXT,       /* a text delta */
 	CS_EV_TOOL_CALL,  /* a complete tool call */
@@ -33,9 +49,11 @@ struct cs_event {
 	const char *tool_args;
 	/* CS_EV_FINISH: reason in the native set (stop, length, tool_calls,
 	 * content_filter, other, unknown), the provider's own spelling, and
-	 * the provider's usage object or NULL. */
+	 * the token counts (NULL when the provider reported none); usage is
+	 * the provider's own object, to go once every reader takes tokens. */
 	const char *finish_reason;
 	const char *native_finish_reason;
+	const struct cs_usage *tokens;
 	struct json_object *usage;
 	/* CS_EV_ERROR */
 	const char *error_type;

@@ -677,8 +677,10 @@ cs_stream_emit(void *stream, const struct cs_event *ev)
 		break;
 	case CS_EV_FINISH:
 		finish(s);
-		cs_usage_tokens(ev->usage, &s->prompt_tokens,
-		    &s->completion_tokens);
+		if (ev->tokens != NULL) {
+			s->prompt_tokens = (long)ev->tokens->prompt;
+			s->completion_tokens = (long)ev->tokens->completion;
+		}
 		break;
 	case CS_EV_ERROR:
 		finish(s);

@@ -96,10 +96,7 @@ sse_event(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 		    (r = cs_buf_json_str(out, ev->finish_reason,
 		    strlen(ev->finish_reason))) != CS_OK ||
 		    (r = cs_buf_puts(out, "\",\"usage\":")) != CS_OK ||
-		    (r = cs_buf_puts(out, ev->usage == NULL ? "null" :
-		    json_object_to_json_string_ext(ev->usage,
-		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)))
-		    != CS_OK)
+		    (r = cs_encoder_usage_json(ev->tokens, out)) != CS_OK)
 			return r;
 		if (ev->native_finish_reason != NULL &&
 		    strcmp(ev->native_finish_reason, ev->finish_reason) != 0) {
@@ -152,3 +149,35 @@ const struct cs_encoder cs_encoder_sse = {
 	.error_content_type = "application/json",
 	.error_body = cs_encoder_json_error_body,
 };
+
+/* ,"key":N, or null when unknown (left out when optional). */
+static enum cs_err
+usage_count(struct cs_buf *out, const char *key, long long n, int optional)
+{
+	if (n == CS_USAGE_NONE)
+		return optional ? CS_OK : cs_buf_printf(out, ",\"%s\":null",
+		    key);
+	return cs_buf_printf(out, ",\"%s\":%lld", key, n);
+}
+
+enum cs_err
+cs_encoder_usage_json(const struct cs_usage *u, struct cs_buf *out)
+{
+	enum cs_err r;
+
+	if (u == NULL)
+		return cs_buf_puts(out, "null");
+	if (u->prompt == CS_USAGE_NONE)
+		r = cs_buf_puts(out, "{\"prompt_tokens\":null");
+	else
+		r = cs_buf_printf(out, "{\"prompt_tokens\":%lld", u->prompt);
+	if (r != CS_OK ||
+	    (r = usage_count(out, "completion_tokens", u->completion, 0))
+	    != CS_OK ||
+	    (r = usage_count(out, "total_tokens", u->total, 0)) != CS_OK ||
+	    (r = usage_count(out, "cached_tokens", u->cached, 1)) != CS_OK ||
+	    (r = usage_count(out, "reasoning_tokens", u->reasoning, 1))
+	    != CS_OK)
+		return r;
+	return cs_buf_puts(out, "}");
+}

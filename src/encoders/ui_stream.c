@@ -205,11 +205,9 @@ finish(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 	    strlen(ev->finish_reason))) != CS_OK ||
 	    (r = cs_buf_puts(out, "\"")) != CS_OK)
 		return r;
-	if (ev->usage != NULL &&
+	if (ev->tokens != NULL &&
 	    ((r = cs_buf_puts(out, ",\"usage\":")) != CS_OK ||
-	    (r = cs_buf_puts(out, json_object_to_json_string_ext(ev->usage,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)))
-	    != CS_OK))
+	    (r = cs_encoder_usage_json(ev->tokens, out)) != CS_OK))
 		return r;
 	if ((r = cs_buf_puts(out, "}")) != CS_OK)
 		return r;

@@ -140,6 +140,49 @@ def load_expect(name):
         return json.load(f)
 
 
+def native_usage(raw):
+    """The native finish.usage for a provider's usage object `raw`, by the
+    mapping docs/protocol.md ("finish") gives: OpenAI's, Anthropic's and
+    Ollama's spellings onto prompt/completion/total, plus cached and
+    reasoning when the provider counted them."""
+    if not isinstance(raw, dict):
+        return None
+
+    def first(*keys, sub=None):
+        o = raw.get(sub) if sub else raw
+        for k in keys:
+            v = o.get(k) if isinstance(o, dict) else None
+            if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+                return v
+        return None
+
+    p = first("prompt_tokens", "input_tokens", "prompt_eval_count")
+    c = first("completion_tokens", "output_tokens", "eval_count")
+    if p is None and c is None:
+        return None
+    cache_read = first("cache_read_input_tokens")
+    cache_write = first("cache_creation_input_tokens")
+    if p is not None:
+        p += (cache_read or 0) + (cache_write or 0)
+    cached = first("cached_tokens", sub="prompt_tokens_details")
+    if cached is None:
+        cached = first("cached_tokens", sub="input_tokens_details")
+    if cache_read is not None:
+        cached = cache_read
+    reasoning = first("reasoning_tokens", sub="completion_tokens_details")
+    if reasoning is None:
+        reasoning = first("reasoning_tokens", sub="output_tokens_details")
+    total = first("total_tokens")
+    if total is None and p is not None and c is not None:
+        total = p + c
+    u = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": total}
+    if cached is not None:
+        u["cached_tokens"] = cached
+    if reasoning is not None:
+        u["reasoning_tokens"] = reasoning
+    return u
+
+
 def openai_fixtures(prefixes=("openai-chat-", "openai-compat-")):
     names = []
     for fn in sorted(os.listdir(FIXTURES)):

@@ -78,21 +78,24 @@ test_finish_error_done_sequence(void **state)
 	struct cs_enc e;
 	struct cs_buf b;
 	struct cs_event ev;
-	struct json_object *usage;
+	struct cs_usage u = { 3, CS_USAGE_NONE, CS_USAGE_NONE, 1,
+	    CS_USAGE_NONE };
 
 	(void)state;
 	enc_init(&e);
 	cs_buf_init(&b, 4096);
-	usage = json_tokener_parse("{\"prompt_tokens\":3}");
 	memset(&ev, 0, sizeof(ev));
 	ev.type = CS_EV_FINISH;
 	ev.finish_reason = "other";
 	ev.native_finish_reason = "end_turn";
-	ev.usage = usage;
+	ev.tokens = &u;
 	assert_int_equal(e.ops->event(&e, &ev, &b), CS_OK);
 	assert_int_equal(e.ops->done(&e, &b), CS_OK);
+	/* Unknown counts are null, unknown optional ones left out. */
 	assert_string_equal(b.data, "id: 0123456789abcdef:1\nevent: finish\n"
-	    "data: {\"finish_reason\":\"other\",\"usage\":{\"prompt_tokens\":3},"
+	    "data: {\"finish_reason\":\"other\",\"usage\":{\"prompt_tokens\":3,"
+	    "\"completion_tokens\":null,\"total_tokens\":null,"
+	    "\"cached_tokens\":1},"
 	    "\"native_finish_reason\":\"end_turn\"}\n\n"
 	    "id: 0123456789abcdef:2\ndata: [DONE]\n\n");
 	cs_buf_reset(&b);
@@ -104,7 +107,6 @@ test_finish_error_done_sequence(void **state)
 	assert_string_equal(b.data, "id: 0123456789abcdef:3\nevent: error\n"
 	    "data: {\"error\":{\"type\":\"upstream_timeout\",\"message\":"
 	    "\"slow \\\"provider\\\"\"}}\n\n");
-	json_object_put(usage);
 	cs_buf_free(&b);
 }
 

@@ -231,9 +231,6 @@ function usageText(u) {
   if (Number.isFinite(u.prompt_tokens)) parts.push(u.prompt_tokens + " prompt");
   if (Number.isFinite(u.completion_tokens)) parts.push(u.completion_tokens + " completion");
   if (Number.isFinite(u.total_tokens)) parts.push(u.total_tokens + " total tokens");
-  if (!parts.length && Number.isFinite(u.input_tokens)) {
-    parts.push(u.input_tokens + " in", (u.output_tokens ?? "?") + " out tokens");
-  }
   return parts.join(" · ");
 }
 
