@@ -73,11 +73,6 @@ extern const struct cs_encoder cs_encoder_ui_stream;
 extern const struct cs_encoder cs_encoder_openai;
 extern const struct cs_encoder cs_encoder_openai_json;
 
-/* Token counts from a provider's usage object (OpenAI, Anthropic or
- * Ollama spelling); leaves a count unchanged when usage lacks it. */
-void cs_usage_tokens(struct json_object *usage, long *prompt,
-    long *completion);
-
 /* The SSE keep-alive, shared by the SSE encoders: ": keep-alive\n", a
  * comment line alone (encoders/sse.c says why). */
 enum cs_err cs_encoder_sse_keepalive(struct cs_enc *e, struct cs_buf *out);

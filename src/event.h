@@ -49,12 +49,10 @@ struct cs_event {
 	const char *tool_args;
 	/* CS_EV_FINISH: reason in the native set (stop, length, tool_calls,
 	 * content_filter, other, unknown), the provider's own spelling, and
-	 * the token counts (NULL when the provider reported none); usage is
-	 * the provider's own object, to go once every reader takes tokens. */
+	 * the token counts (NULL when the provider reported none). */
 	const char *finish_reason;
 	const char *native_finish_reason;
 	const struct cs_usage *tokens;
-	struct json_object *usage;
 	/* CS_EV_ERROR */
 	const char *error_type;
 	const char *error_message;

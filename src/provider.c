@@ -288,7 +288,6 @@ cs_emit_finish(cs_emit_fn emit, void *ctx, const char *reason,
 	ev.type = CS_EV_FINISH;
 	ev.finish_reason = reason;
 	ev.native_finish_reason = native;
-	ev.usage = usage;
 	if (usage_from_json(usage, &u))
 		ev.tokens = &u;
 	return emit(ctx, &ev);

@@ -590,29 +590,6 @@ cs_stream_provider_output_sent(const struct cs_stream *s)
 	return s->provider_events != 0;
 }
 
-/* The three spellings providers use: OpenAI's, Anthropic's, Ollama's. */
-void
-cs_usage_tokens(struct json_object *usage, long *prompt, long *completion)
-{
-	static const char *const pkeys[] = { "prompt_tokens", "input_tokens",
-	    "prompt_eval_count" };
-	static const char *const ckeys[] = { "completion_tokens",
-	    "output_tokens", "eval_count" };
-	struct json_object *v;
-	size_t i;
-
-	if (usage == NULL)
-		return;
-	for (i = 0; i < CS_ARRAY_LEN(pkeys); i++) {
-		if (json_object_object_get_ex(usage, pkeys[i], &v) &&
-		    json_object_is_type(v, json_type_int))
-			*prompt = (long)json_object_get_int64(v);
-		if (json_object_object_get_ex(usage, ckeys[i], &v) &&
-		    json_object_is_type(v, json_type_int))
-			*completion = (long)json_object_get_int64(v);
-	}
-}
-
 /*
  * A deferred protocol sends nothing before the end, so an error event is
  * still an HTTP status: 504 for a timeout, 502 for the rest.

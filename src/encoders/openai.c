@@ -35,7 +35,7 @@ struct oai {
 	/* deferred only */
 	struct cs_buf content, refusal, reasoning, tools;
 	const char *finish;      /* OpenAI's spelling, static */
-	long   prompt_tokens, completion_tokens;
+	struct cs_usage usage;   /* prompt and completion read */
 };
 
 /* Native finish reasons onto OpenAI's; other and unknown become stop,
@@ -123,7 +123,7 @@ oai_state(struct cs_enc *e, const char *object)
 	cs_buf_init(&o->refusal, OAI_KEEP_MAX);
 	cs_buf_init(&o->reasoning, OAI_KEEP_MAX);
 	cs_buf_init(&o->tools, OAI_KEEP_MAX);
-	o->prompt_tokens = o->completion_tokens = -1;
+	o->usage.prompt = o->usage.completion = CS_USAGE_NONE;
 	e->priv = o;
 	if (cs_buf_printf(&o->head, "\"id\":\"chatcmpl-%s\",\"object\":\"%s\","
 	    "\"created\":%lld,\"model\":\"", e->stream_id, object,
@@ -170,18 +170,22 @@ put_tool_call(struct cs_buf *out, long index, const struct cs_event *ev)
 	return cs_buf_puts(out, "}}");
 }
 
-/* "usage":{...} or "usage":null */
+/* "usage":{...} or "usage":null; total is the sum, as OpenAI's. */
 static enum cs_err
-put_usage(struct cs_buf *out, long prompt, long completion)
+put_usage(struct cs_buf *out, const struct cs_usage *u)
 {
+	long long prompt, completion;
+
+	prompt = u == NULL ? CS_USAGE_NONE : u->prompt;
+	completion = u == NULL ? CS_USAGE_NONE : u->completion;
 	if (prompt < 0 && completion < 0)
 		return cs_buf_puts(out, "\"usage\":null");
 	if (prompt < 0)
 		prompt = 0;
 	if (completion < 0)
 		completion = 0;
-	return cs_buf_printf(out, "\"usage\":{\"prompt_tokens\":%ld,"
-	    "\"completion_tokens\":%ld,\"total_tokens\":%ld}", prompt,
+	return cs_buf_printf(out, "\"usage\":{\"prompt_tokens\":%lld,"
+	    "\"completion_tokens\":%lld,\"total_tokens\":%lld}", prompt,
 	    completion, prompt + completion);
 }
 
@@ -216,7 +220,6 @@ static enum cs_err
 chunk_event(struct cs_enc *e, struct oai *o, const struct cs_event *ev,
     struct cs_buf *out)
 {
-	long p = -1, c = -1;
 	enum cs_err r;
 
 	if (ev->type == CS_EV_ERROR) {
@@ -240,11 +243,10 @@ chunk_event(struct cs_enc *e, struct oai *o, const struct cs_event *ev,
 		return r;
 	if (ev->type != CS_EV_FINISH || !(e->flags & CS_ENC_INCLUDE_USAGE))
 		return CS_OK;
-	cs_usage_tokens(ev->usage, &p, &c);
 	if ((r = cs_buf_puts(out, "data: {")) != CS_OK ||
 	    (r = cs_buf_append(out, o->head.data, o->head.len)) != CS_OK ||
 	    (r = cs_buf_puts(out, ",\"choices\":[],")) != CS_OK ||
-	    (r = put_usage(out, p, c)) != CS_OK)
+	    (r = put_usage(out, ev->tokens)) != CS_OK)
 		return r;
 	return cs_buf_puts(out, "}\n\n");
 }
@@ -294,8 +296,8 @@ oai_keep(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 		return put_tool_call(&o->tools, -1, ev);
 	case CS_EV_FINISH:
 		o->finish = oai_finish(ev->finish_reason);
-		cs_usage_tokens(ev->usage, &o->prompt_tokens,
-		    &o->completion_tokens);
+		if (ev->tokens != NULL)
+			o->usage = *ev->tokens;
 		return CS_OK;
 	case CS_EV_ERROR:
 		return CS_OK;
@@ -337,7 +339,7 @@ oai_completion(struct cs_enc *e, struct cs_buf *out)
 		return r;
 	if ((r = cs_buf_printf(out, "},\"logprobs\":null,\"finish_reason\":"
 	    "\"%s\"}],", o->finish ? o->finish : "stop")) != CS_OK ||
-	    (r = put_usage(out, o->prompt_tokens, o->completion_tokens))
+	    (r = put_usage(out, &o->usage))
 	    != CS_OK)
 		return r;
 	return cs_buf_puts(out, "}\n");

@@ -19,7 +19,8 @@
  *   - no event after a finish or an error, none after CS_ECLIENTGONE;
  *   - text deltas non-empty, of a known kind; tool calls with id, name
  *     and arguments as strings; finish reasons in the native set; an
- *     error's type a non-empty string, its message a string;
+ *     error's type a non-empty string, its message a string; usage counts
+ *     known and non-negative, or CS_USAGE_NONE;
  *   - the result: CS_ECLIENTGONE once the client is gone; else CS_OK
  *     with exactly one finish and no error; else CS_EUPSTREAM with
  *     exactly one error event (provider.h: a non-CS_OK return is the
@@ -64,6 +65,16 @@ check_str(const char *s)
 	if (s == NULL)
 		abort();
 	return strlen(s);
+}
+
+/* Every count is known and non-negative, or CS_USAGE_NONE. */
+static void
+check_usage(const struct cs_usage *u)
+{
+	if (u->prompt < CS_USAGE_NONE || u->completion < CS_USAGE_NONE ||
+	    u->total < CS_USAGE_NONE || u->cached < CS_USAGE_NONE ||
+	    u->reasoning < CS_USAGE_NONE)
+		abort();
 }
 
 static void
@@ -112,8 +123,8 @@ on_event(void *ctx, const struct cs_event *ev)
 		check_finish_reason(ev->finish_reason);
 		if (ev->native_finish_reason != NULL)
 			check_str(ev->native_finish_reason);
-		if (ev->usage != NULL)
-			check_str(json_object_to_json_string(ev->usage));
+		if (ev->tokens != NULL)
+			check_usage(ev->tokens);
 		st->n_finish++;
 		break;
 	case CS_EV_ERROR:

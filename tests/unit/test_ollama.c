@@ -232,7 +232,8 @@ test_last_line_without_lf_and_crlf(void **state)
 	assert_int_equal(c.n_finish, 1);
 	assert_string_equal(c.native, "length");
 	assert_string_equal(c.finish, "length");
-	assert_string_equal(c.usage, "{\"prompt_eval_count\":3,\"eval_count\":4}");
+	assert_string_equal(c.usage, "{\"prompt_tokens\":3,"
+	    "\"completion_tokens\":4,\"total_tokens\":7}");
 	collected_free(&c);
 
 	collected_init_flags(&c, COLLECT_FLAGS);

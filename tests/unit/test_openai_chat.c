@@ -170,7 +170,8 @@ test_choices_other_index_and_chunk_after_done(void **state)
 	assert_string_equal(c.text.data, "ok");
 	assert_int_equal(c.n_finish, 1);
 	assert_int_equal(c.after_terminal, 0);
-	assert_string_equal(c.usage, "{\"prompt_tokens\":1}");
+	assert_string_equal(c.usage, "{\"prompt_tokens\":1,"
+	    "\"completion_tokens\":null,\"total_tokens\":null}");
 	collected_free(&c);
 }
 
