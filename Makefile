@@ -38,16 +38,20 @@ WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-missing-field-initializers
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(if $(WERROR),-Werror,) \
-           $(SANFLAGS) -Isrc $(CFLAGS) \
+           $(SANFLAGS) $(SRC_INC) $(CFLAGS) \
            $(shell $(PKGCONF) --cflags libcurl json-c 2>/dev/null)
 LDLIBS   = -lfcgi $(shell $(PKGCONF) --libs libcurl json-c 2>/dev/null) -lpthread
 TEST_LDLIBS = $(shell $(PKGCONF) --libs cmocka 2>/dev/null)
 
-SRCS     = $(sort $(wildcard src/*.c src/providers/*.c src/encoders/*.c))
+# One folder per stage of the pipeline (docs/hacking.md); every folder is
+# on the include path, so an #include names the file only.
+SRC_DIRS = $(sort $(patsubst %/,%,$(dir $(wildcard src/*/*.c src/*/*.h))))
+SRCS     = $(sort $(wildcard src/*/*.c))
+SRC_INC  = $(addprefix -I,$(SRC_DIRS))
 # docs/openapi.json is served from the binary (GET /api/openapi.json).
 GEN_OBJS = $(BUILD)/obj/gen/openapi_json.o
 OBJS     = $(SRCS:%.c=$(BUILD)/obj/%.o) $(GEN_OBJS)
-LIB_OBJS = $(filter-out $(BUILD)/obj/src/main.o,$(OBJS))
+LIB_OBJS = $(filter-out $(BUILD)/obj/src/ingress/main.o,$(OBJS))
 UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -66,7 +70,7 @@ $(BUILD)/obj/gen/openapi_json.o: $(BUILD)/gen/openapi_json.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/obj/%.o: %.c $(wildcard src/*.h src/*/*.h) Makefile
+$(BUILD)/obj/%.o: %.c $(wildcard src/*/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -150,15 +154,14 @@ FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 4
 FUZZ_DIR      = build/fuzz
 FUZZ_CC       = clang
-FUZZ_FLAGS    = -std=gnu11 -D_GNU_SOURCE -g -O1 -Isrc \
+FUZZ_FLAGS    = -std=gnu11 -D_GNU_SOURCE -g -O1 $(SRC_INC) \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                 $(shell $(PKGCONF) --cflags libcurl json-c 2>/dev/null)
 FUZZ_ADAPTERS = openai-chat openai-completions openai-responses anthropic ollama
 FUZZ_TARGETS  = sse request request-ui openai-fastpath $(FUZZ_ADAPTERS)
-FUZZ_LIB_SRCS = src/provider.c \
-                $(filter-out %/demo.c,$(sort $(wildcard src/providers/*.c))) \
-                src/sse_parse.c src/buf.c src/cs.c src/request.c src/config.c \
-                src/utf8.c
+FUZZ_LIB_SRCS = $(filter-out %/demo.c,$(sort $(wildcard src/providers/*.c))) \
+                src/upstream/sse_parse.c src/lib/buf.c src/lib/cs.c \
+                src/request/request.c src/config/config.c src/lib/utf8.c
 FUZZ_LIB_OBJS = $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_FIXTURES = tests/fixtures/upstream
 # Fixtures that seed a target besides <target>-*.sse and <target>-*.ndjson.
@@ -178,7 +181,7 @@ fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%) $(FUZZ_ADAPTERS:%=$(FUZZ_DIR)/%.dict
             $(FUZZ_DIR)/request.dict $(FUZZ_DIR)/request-ui.dict $(FUZZ_DIR)/sse.dict \
             $(FUZZ_DIR)/openai-fastpath.dict fuzz-corpus
 
-$(FUZZ_DIR)/obj/%.o: %.c $(wildcard src/*.h src/*/*.h) Makefile
+$(FUZZ_DIR)/obj/%.o: %.c $(wildcard src/*/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
@@ -189,7 +192,7 @@ $(FUZZ_DIR)/request: tests/fuzz/fuzz_request.c $(filter %/request.o %/config.o %
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c
 
 # useChat's request translated (request_ui.c), then parsed natively.
-$(FUZZ_DIR)/request-ui: tests/fuzz/fuzz_request_ui.c $(FUZZ_DIR)/obj/src/request_ui.o $(filter %/request.o %/config.o %/buf.o %/cs.o %/utf8.o,$(FUZZ_LIB_OBJS))
+$(FUZZ_DIR)/request-ui: tests/fuzz/fuzz_request_ui.c $(FUZZ_DIR)/obj/src/request/request_ui.o $(filter %/request.o %/config.o %/buf.o %/cs.o %/utf8.o,$(FUZZ_LIB_OBJS))
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c
 
 # The chat fast path against json-c (differential).
@@ -207,14 +210,14 @@ $(FUZZ_ADAPTERS:%=$(FUZZ_DIR)/%.dict): $(FUZZ_DIR)/%.dict: tests/fuzz/sse.dict t
 	@{ [ $* = ollama ] || cat tests/fuzz/sse.dict; cat tests/fuzz/json.dict; \
 	  $(call fuzz_literals,src/providers/$$(echo $* | tr - _).c); } > $@
 
-$(FUZZ_DIR)/request.dict: tests/fuzz/json.dict src/request.c
+$(FUZZ_DIR)/request.dict: tests/fuzz/json.dict src/request/request.c
 	@mkdir -p $(dir $@)
-	@{ cat tests/fuzz/json.dict; $(call fuzz_literals,src/request.c); } > $@
+	@{ cat tests/fuzz/json.dict; $(call fuzz_literals,src/request/request.c); } > $@
 
-$(FUZZ_DIR)/request-ui.dict: tests/fuzz/json.dict src/request_ui.c src/request.c
+$(FUZZ_DIR)/request-ui.dict: tests/fuzz/json.dict src/request/request_ui.c src/request/request.c
 	@mkdir -p $(dir $@)
 	@{ cat tests/fuzz/json.dict; \
-	  $(call fuzz_literals,src/request_ui.c src/request.c); } > $@
+	  $(call fuzz_literals,src/request/request_ui.c src/request/request.c); } > $@
 
 $(FUZZ_DIR)/openai-fastpath.dict: tests/fuzz/json.dict src/providers/openai_fastpath.c
 	@mkdir -p $(dir $@)
@@ -257,7 +260,7 @@ clean:
 	rm -rf build
 
 format:
-	clang-format -i src/*.c src/*.h src/*/*.c tests/unit/*.c
+	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c
 
 # Benchmarks (bench/): the load tools, then make bench / make bench-quick.
 -include bench/tools.mk

@@ -21,7 +21,7 @@
 #include <json-c/json.h>
 
 #include "buf.h"
-#include "providers/openai_fastpath.h"
+#include "openai_fastpath.h"
 
 #define JSON_DEPTH  64          /* provider.c's SSE_JSON_DEPTH */
 #define CONTENT_MAX (1 << 20)

@@ -11,7 +11,7 @@
 #include "testutil.h"
 
 #include "buf.h"
-#include "providers/openai_fastpath.h"
+#include "openai_fastpath.h"
 
 #define HEAD "\"id\":\"chatcmpl-x\",\"object\":\"chat.completion.chunk\"," \
 	"\"created\":1712345678,\"model\":\"gpt-4o-mini\"," \
