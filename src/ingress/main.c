@@ -71,6 +71,7 @@
 #include "routes.h"
 #include "stream.h"
 #include "upstream.h"
+#include "worker.h"
 
 #define LISTEN_BACKLOG  1024
 #define THREAD_STACK    (256 * 1024)

@@ -46,7 +46,7 @@ content_length(const char *v)
 }
 
 /* One pass over env: the first "NAME=value" of each name, as
- * FCGX_GetParam and getenv would find it. */
+ * libfcgi and getenv would find it. */
 static void
 read_params(char *const *env, const char *v[P_N])
 {

@@ -8,22 +8,16 @@
 #ifndef CS_MODELS_H
 #define CS_MODELS_H
 
-struct cs_buf;
-struct cs_reqctx;
-struct cs_stream;
-struct cs_worker;
+#include "routes.h"
 
 /* GET /api/models. */
-void cs_models_native(struct cs_worker *w, const struct cs_reqctx *rq,
-    struct cs_stream *s, const struct cs_buf *body, const char **model);
+cs_serve_fn cs_models_native;
 
 /* GET …/v1/models. */
-void cs_models_openai(struct cs_worker *w, const struct cs_reqctx *rq,
-    struct cs_stream *s, const struct cs_buf *body, const char **model);
+cs_serve_fn cs_models_openai;
 
 /* GET …/v1/models/{id}: rq->param is the raw, still %-encoded id; the
  * model object, or OpenAI's 404 model_not_found. */
-void cs_models_openai_one(struct cs_worker *w, const struct cs_reqctx *rq,
-    struct cs_stream *s, const struct cs_buf *body, const char **model);
+cs_serve_fn cs_models_openai_one;
 
 #endif
