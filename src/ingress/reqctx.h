@@ -17,7 +17,7 @@
 struct cs_conn;
 
 struct cs_reqctx {
-	struct cs_conn *conn;          /* the raw parameters, for anything else */
+	struct cs_conn *conn;          /* the raw parameters: anything else */
 	const char *method;            /* REQUEST_METHOD, "" if none */
 	unsigned method_bit;           /* its CS_M_* (routes.h) */
 	const struct cs_route *route;  /* never NULL (cs_route_find) */

@@ -121,7 +121,8 @@ find_segment(const char *p, size_t end, const char *pat, int whole)
 	    (at = (size_t)(q - p)) < end; q++) {
 		if (at > 0 && p[at - 1] != '/')
 			continue;
-		if (!whole || at + n == end || (at + n < end && p[at + n] == '/'))
+		if (!whole || at + n == end ||
+		    (at + n < end && p[at + n] == '/'))
 			return (long)at;
 	}
 	return -1;

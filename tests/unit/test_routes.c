@@ -55,8 +55,8 @@ test_match(void **state)
 	} cases[] = {
 		{ NULL, "/api/chat", "/api/chat", "/chat", "", "/api/chat" },
 		{ NULL, NULL, "/api/chat/?x=1", "/chat", "", "/api/chat/?x=1" },
-		{ NULL, "/cgi-bin/cs.fcgi", "/cgi-bin/cs.fcgi/chat", "/chat", "",
-		    "/cgi-bin/cs.fcgi/chat" },
+		{ NULL, "/cgi-bin/cs.fcgi", "/cgi-bin/cs.fcgi/chat", "/chat",
+		    "", "/cgi-bin/cs.fcgi/chat" },
 		{ "/chat", "/cgi-bin/cs", NULL, "/chat", "", "/chat" },
 		{ NULL, "/api/models", NULL, "/models", "", "/api/models" },
 		{ NULL, "/api/info", NULL, "/info", "", "/api/info" },
@@ -300,20 +300,47 @@ openai_shape(const char *body)
 	    strstr(body, "\"code\"") != NULL;
 }
 
-/* Every documented row under every method: 405 and its Allow where the
- * row does not take the method, in the row's shape; HEAD where GET is. */
+/* method on row r (at path) under cfg: 405 and the row's Allow where the
+ * row does not take it, in the row's error shape; else answered. */
+static void
+check_method(struct cs_config *cfg, const struct cs_route *r,
+    const char *path, const char *method)
+{
+	unsigned ok = cs_route_allowed(r, cfg);
+	int oai = r->enc == row("/v1/models", 0)->enc;
+	int head = strcmp(method, "HEAD") == 0;
+	char allow[32], got[64], *resp;
+	int st;
+
+	cs_route_allow(ok, allow, sizeof(allow));
+	resp = handle(cfg, method, path, NULL);
+	st = status_of(resp);
+	if ((ok & cs_route_method(method)) && (st == 405 || st == 0))
+		fail_msg("%s %s: status %d", method, path, st);
+	else if (!(ok & cs_route_method(method)) && st != 405)
+		fail_msg("%s %s: status %d, want 405", method, path, st);
+	else if (st == 405 && strcmp(header(resp, "Allow", got, sizeof(got)),
+	    allow) != 0)
+		fail_msg("%s %s: Allow \"%s\", want \"%s\"", method, path,
+		    got, allow);
+	else if (st == 405 && !head && openai_shape(body_of(resp)) != oai)
+		fail_msg("%s %s: error shape: %s", method, path,
+		    body_of(resp));
+	else if (head && *body_of(resp) != '\0')
+		fail_msg("HEAD %s: a body", path);
+	free(resp);
+}
+
+/* Every documented row under every method, chat_get on and off. */
 static void
 test_handle_methods(void **state)
 {
 	static const char *const methods[] = { "GET", "HEAD", "POST", "PUT",
 	    "DELETE", "OPTIONS" };
 	struct cs_config cfg;
-	char err[256], allow[32], got[64];
-	const struct cs_route *r;
+	char err[256], path[64];
 	size_t i, m;
-	char *resp, path[64];
-	unsigned ok;
-	int st, oai, pass;
+	int pass;
 
 	(void)state;
 	signal(SIGPIPE, SIG_IGN);
@@ -323,41 +350,14 @@ test_handle_methods(void **state)
 	for (pass = 0; pass < 2; pass++) {
 		cfg.chat_get = pass == 0;
 		for (i = 0; i < cs_n_routes; i++) {
-			r = &cs_routes[i];
-			if (r->path == NULL)
+			if (cs_routes[i].path == NULL)
 				continue;
-			snprintf(path, sizeof(path), "/api%s",
-			    strcmp(r->path, "/v1/models/{model}") == 0 ?
-			    "/v1/models/nope" : r->path);
-			ok = cs_route_allowed(r, &cfg);
-			cs_route_allow(ok, allow, sizeof(allow));
-			oai = r->enc == row("/v1/models", 0)->enc;
-			for (m = 0; m < CS_ARRAY_LEN(methods); m++) {
-				resp = handle(&cfg, methods[m], path, NULL);
-				st = status_of(resp);
-				if (ok & cs_route_method(methods[m])) {
-					if (st == 405 || st == 0)
-						fail_msg("%s %s: status %d", methods[m],
-						    path, st);
-				} else {
-					if (st != 405)
-						fail_msg("%s %s: status %d, want 405",
-						    methods[m], path, st);
-					header(resp, "Allow", got, sizeof(got));
-					if (strcmp(got, allow) != 0)
-						fail_msg("%s %s: Allow \"%s\", want "
-						    "\"%s\"", methods[m], path, got,
-						    allow);
-					if (strcmp(methods[m], "HEAD") != 0 &&
-					    openai_shape(body_of(resp)) != oai)
-						fail_msg("%s %s: error shape: %s",
-						    methods[m], path, body_of(resp));
-				}
-				if (strcmp(methods[m], "HEAD") == 0 &&
-				    *body_of(resp) != '\0')
-					fail_msg("HEAD %s: a body", path);
-				free(resp);
-			}
+			snprintf(path, sizeof(path), "/api%s", strcmp(
+			    cs_routes[i].path, "/v1/models/{model}") == 0 ?
+			    "/v1/models/nope" : cs_routes[i].path);
+			for (m = 0; m < CS_ARRAY_LEN(methods); m++)
+				check_method(&cfg, &cs_routes[i], path,
+				    methods[m]);
 		}
 	}
 	cs_config_free(&cfg);
@@ -482,9 +482,10 @@ test_reqctx(void **state)
 		{ "+1", -2 }, { " 1", -2 }, { "1x", -2 }, { "-1", -2 },
 	};
 	static char e0[] = "REQUEST_METHOD=POST", e1[] = "NOEQUALS",
-	    e2[] = "SCRIPT_NAME=/api/v1/models", e3[] = "HTTP_ACCEPT=text/plain",
-	    e4[] = "HTTP_ACCEPT=text/html", e5[] = "QUERY_STRING=",
-	    e6[] = "REMOTE_ADDR=10.0.0.1", e7[] = "REQUEST_METHODX=GET";
+	    e2[] = "SCRIPT_NAME=/api/v1/models",
+	    e3[] = "HTTP_ACCEPT=text/plain", e4[] = "HTTP_ACCEPT=text/html",
+	    e5[] = "QUERY_STRING=", e6[] = "REMOTE_ADDR=10.0.0.1",
+	    e7[] = "REQUEST_METHODX=GET";
 	char *env[] = { e7, e0, e1, e2, e3, e4, e5, e6, NULL };
 	extern char **environ;
 	char **saved = environ;
