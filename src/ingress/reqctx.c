@@ -72,7 +72,8 @@ cs_reqctx_init(struct cs_reqctx *rq, struct cs_conn *conn)
 
 	memset(rq, 0, sizeof(*rq));
 	rq->conn = conn;
-	read_params(cs_conn_params(conn), v);
+	rq->params = cs_conn_params(conn);
+	read_params(rq->params, v);
 	rq->method = v[P_METHOD] != NULL ? v[P_METHOD] : "";
 	rq->method_bit = cs_route_method(v[P_METHOD]);
 	rq->path_info = v[P_PATH_INFO];

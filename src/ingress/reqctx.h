@@ -4,7 +4,7 @@
  * whatever serves it: the route, the method, what the body is and what
  * the client accepts, where it comes from and who it is.  Nothing below
  * cs_handle asks the connection for a parameter again; one that is not
- * here is cs_conn_param(rq->conn, NAME).
+ * here is in rq->params (or cs_conn_param(rq->conn, NAME)).
  *
  * Every string is borrowed from the connection's parameters (NULL when the
  * server did not send it) and lives as long as the connection.
@@ -17,7 +17,9 @@
 struct cs_conn;
 
 struct cs_reqctx {
-	struct cs_conn *conn;          /* the raw parameters: anything else */
+	struct cs_conn *conn;          /* the body, the transport */
+	char *const *params;           /* every "NAME=value", NULL-ended: for
+	                                  anything not below */
 	const char *method;            /* REQUEST_METHOD, "" if none */
 	unsigned method_bit;           /* its CS_M_* (routes.h) */
 	const struct cs_route *route;  /* never NULL (cs_route_find) */

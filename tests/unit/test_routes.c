@@ -499,6 +499,7 @@ test_reqctx(void **state)
 	assert_non_null(conn);
 	cs_reqctx_init(&rq, conn);
 	environ = saved;
+	assert_ptr_equal(rq.params, env);
 	assert_string_equal(rq.method, "POST");
 	assert_int_equal(rq.method_bit, CS_M_POST);
 	assert_ptr_equal(rq.route, row("/v1/models", 0));
