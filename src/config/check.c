@@ -25,6 +25,7 @@
 #include "check.h"
 #include "config.h"
 #include "fcgi_out.h"
+#include "reqctx.h"
 #include "stream.h"
 #include "upstream.h"
 
@@ -177,7 +178,7 @@ static const struct cs_source_ops check_source = {
 };
 
 struct cs_run *
-cs_check_stream(const struct cs_config *cfg, struct cs_conn *c,
+cs_check_stream(const struct cs_config *cfg, const struct cs_reqctx *rq,
     struct cs_stream *s)
 {
 	struct check_params p;
@@ -189,8 +190,7 @@ cs_check_stream(const struct cs_config *cfg, struct cs_conn *c,
 		    "disabled on this server (self_check = no)");
 		return NULL;
 	}
-	if (parse_query(cs_conn_param(c, "QUERY_STRING"), &p, err,
-	    sizeof(err)) != 0) {
+	if (parse_query(rq->query, &p, err, sizeof(err)) != 0) {
 		cs_stream_fail(s, CS_FAIL_INVALID, err);
 		return NULL;
 	}
@@ -215,11 +215,11 @@ cs_check_stream(const struct cs_config *cfg, struct cs_conn *c,
 }
 
 void
-cs_check_info(const struct cs_config *cfg, struct cs_conn *c,
+cs_check_info(const struct cs_config *cfg, const struct cs_reqctx *rq,
     struct cs_stream *s)
 {
 	struct json_object *o;
-	const char *sw = cs_conn_param(c, "SERVER_SOFTWARE"), *body;
+	const char *sw = rq->server_software, *body;
 
 	if (!cfg->self_check) {
 		cs_stream_fail(s, CS_FAIL_NOT_FOUND, "the self-check is "
@@ -235,7 +235,7 @@ cs_check_info(const struct cs_config *cfg, struct cs_conn *c,
 	json_object_object_add(o, "server_software",
 	    json_object_new_string(sw ? sw : ""));
 	json_object_object_add(o, "gateway", json_object_new_string(
-	    cs_conn_is_fcgi(c) ? "fastcgi" : "cgi"));
+	    cs_conn_is_fcgi(rq->conn) ? "fastcgi" : "cgi"));
 	json_object_object_add(o, "keepalive_seconds",
 	    json_object_new_double(cfg->keepalive_ms / 1000.0));
 	json_object_object_add(o, "self_check",

@@ -11,15 +11,16 @@
 #define CS_CHECK_H
 
 struct cs_config;
-struct cs_conn;
+struct cs_reqctx;
 struct cs_run;
 struct cs_stream;
 
-void cs_check_info(const struct cs_config *cfg, struct cs_conn *c,
+/* rq: the request's parameters (reqctx.h). */
+void cs_check_info(const struct cs_config *cfg, const struct cs_reqctx *rq,
     struct cs_stream *s);
 /* The tick stream, prepared to run (upstream.h), or NULL when it is
  * refused (the error is written to s). */
 struct cs_run *cs_check_stream(const struct cs_config *cfg,
-    struct cs_conn *c, struct cs_stream *s);
+    const struct cs_reqctx *rq, struct cs_stream *s);
 
 #endif

@@ -99,6 +99,12 @@ cs_conn_param(struct cs_conn *c, const char *name)
 	return getenv(name);
 }
 
+char *const *
+cs_conn_params(const struct cs_conn *c)
+{
+	return c->req != NULL ? c->req->envp : environ;
+}
+
 ssize_t
 cs_conn_read(struct cs_conn *c, char *buf, size_t len)
 {

@@ -38,6 +38,9 @@ void cs_conn_free(struct cs_conn *c);
 
 /* A CGI/FastCGI parameter, or NULL. */
 const char *cs_conn_param(struct cs_conn *c, const char *name);
+/* All of them, "NAME=value" strings up to a NULL (the FastCGI request's
+ * or, under CGI, the environment; borrowed, live as long as c). */
+char *const *cs_conn_params(const struct cs_conn *c);
 
 /* Read up to len body bytes; returns bytes read, 0 at end, -1 on error.
  * Under CGI the body ends after CONTENT_LENGTH bytes (RFC 3875). */

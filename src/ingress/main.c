@@ -68,8 +68,10 @@
 #include "handler.h"
 #include "intake.h"
 #include "log.h"
+#include "routes.h"
 #include "stream.h"
 #include "upstream.h"
+#include "worker.h"
 
 #define LISTEN_BACKLOG  1024
 #define THREAD_STACK    (256 * 1024)
@@ -106,6 +108,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: chatstream [--config FILE] [--listen ADDR] [--threads N]\n"
 	    "       chatstream --check-config FILE\n"
+	    "       chatstream --list-routes\n"
 	    "\n"
 	    "Streams LLM chat replies as Server-Sent Events over FastCGI.\n"
 	    "Started by a web server it uses the socket on fd 0 (mod_fcgid,\n"
@@ -115,15 +118,13 @@ usage(FILE *f)
 	    "defaults.\n");
 }
 
+/* --threads N: 1..1024, digits only. */
 static int
 parse_threads(const char *s, int *out)
 {
-	char *end;
-	long v;
+	unsigned long long v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < 1 || v > 1024)
+	if (cs_parse_dec(s, strlen(s), 1025, &v) != 0 || v < 1 || v > 1024)
 		return -1;
 	*out = (int)v;
 	return 0;
@@ -760,6 +761,10 @@ main(int argc, char *argv[])
 				    "expected 1..1024\n");
 				return 2;
 			}
+		} else if (strcmp(argv[i], "--list-routes") == 0) {
+			/* What docs/openapi.json must document (routes.h). */
+			cs_routes_print(stdout);
+			return 0;
 		} else if (strcmp(argv[i], "--version") == 0) {
 			printf("chatstream %s\n", CS_VERSION);
 			return 0;

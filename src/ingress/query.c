@@ -18,9 +18,8 @@ hexval(char c)
 	return -1;
 }
 
-/* Decode the n bytes at s into out ('+' is a space if plus); -1 on a bad
- * escape, -2 when full. */
-static int
+/* Decode the n bytes at s into out ('+' is a space if plus). */
+static enum cs_err
 decode(const char *s, size_t n, int plus, struct cs_buf *out)
 {
 	size_t i;
@@ -34,14 +33,14 @@ decode(const char *s, size_t n, int plus, struct cs_buf *out)
 		else if (c == '%') {
 			if (n - i < 3 || (hi = hexval(s[i + 1])) < 0 ||
 			    (lo = hexval(s[i + 2])) < 0)
-				return -1;
+				return CS_EBADINPUT;
 			c = (char)(hi << 4 | lo);
 			i += 2;
 		}
 		if (cs_buf_append(out, &c, 1) != CS_OK)
-			return -2;
+			return CS_ETOOBIG;
 	}
-	return 0;
+	return CS_OK;
 }
 
 /* The next pair at *p: key [k, k+klen), value [v, v+vlen); 0 at the end. */
@@ -66,12 +65,12 @@ next_pair(const char **p, const char **k, size_t *klen, const char **v,
 }
 
 /* The key [k, k+klen) decoded into key (KEY_MAX bytes, NUL-terminated,
- * truncated); -1 on a bad escape. */
-static int
+ * truncated); CS_EBADINPUT on a bad escape. */
+static enum cs_err
 decode_key(const char *k, size_t klen, char key[KEY_MAX + 1])
 {
 	struct cs_buf b;
-	int r;
+	enum cs_err r;
 
 	cs_buf_init(&b, KEY_MAX);
 	r = decode(k, klen, 1, &b);
@@ -79,32 +78,29 @@ decode_key(const char *k, size_t klen, char key[KEY_MAX + 1])
 	if (b.len > 0)
 		memcpy(key, b.data, b.len);
 	cs_buf_free(&b);
-	return r == -1 ? -1 : 0;
+	return r == CS_EBADINPUT ? CS_EBADINPUT : CS_OK;
 }
 
-int
+enum cs_err
 cs_query_get(const char *qs, const char *key, struct cs_buf *out)
 {
 	const char *p = qs, *k, *v;
 	char name[KEY_MAX + 1];
 	size_t klen, vlen;
-	int r;
 
 	cs_buf_reset(out);
 	if (qs == NULL)
-		return 0;
+		return CS_EDONE;
 	while (next_pair(&p, &k, &klen, &v, &vlen)) {
-		if (decode_key(k, klen, name) != 0)
-			return -1;
-		if (strcmp(name, key) == 0) {
-			r = decode(v, vlen, 1, out);
-			return r == 0 ? 1 : r;
-		}
+		if (decode_key(k, klen, name) != CS_OK)
+			return CS_EBADINPUT;
+		if (strcmp(name, key) == 0)
+			return decode(v, vlen, 1, out);
 	}
-	return 0;
+	return CS_EDONE;
 }
 
-int
+enum cs_err
 cs_query_check_keys(const char *qs, const char *const *allowed, size_t n,
     char *bad, size_t badlen)
 {
@@ -113,9 +109,9 @@ cs_query_check_keys(const char *qs, const char *const *allowed, size_t n,
 	size_t klen, vlen, kl2, vl2, i;
 
 	if (qs == NULL)
-		return 0;
+		return CS_OK;
 	while (next_pair(&p, &k, &klen, &v, &vlen)) {
-		if (decode_key(k, klen, name) != 0)
+		if (decode_key(k, klen, name) != CS_OK)
 			goto fail;
 		for (i = 0; i < n && strcmp(name, allowed[i]) != 0; i++)
 			continue;
@@ -123,17 +119,17 @@ cs_query_check_keys(const char *qs, const char *const *allowed, size_t n,
 			goto fail;
 		/* A key twice: which one counts would be a guess. */
 		for (q = p; next_pair(&q, &k, &kl2, &v, &vl2);)
-			if (decode_key(k, kl2, other) == 0 &&
+			if (decode_key(k, kl2, other) == CS_OK &&
 			    strcmp(other, name) == 0)
 				goto fail;
 	}
-	return 0;
+	return CS_OK;
 fail:
 	snprintf(bad, badlen, "%s", name);
-	return -1;
+	return CS_EBADINPUT;
 }
 
-int
+enum cs_err
 cs_path_decode(const char *s, size_t n, struct cs_buf *out)
 {
 	cs_buf_reset(out);

@@ -36,6 +36,7 @@ cs_strerror(enum cs_err e)
 	case CS_ESYS:        return "system error";
 	case CS_ECONFIG:     return "configuration error";
 	case CS_EDONE:       return "no more events";
+	case CS_EHANDLED:    return "failure already answered";
 	}
 	return "unknown error";
 }

@@ -24,6 +24,9 @@ enum cs_err {
 	CS_ESYS,         /* a system call failed (see errno) */
 	CS_ECONFIG,      /* configuration error */
 	CS_EDONE,        /* not an error: a producer has no more events */
+	CS_EHANDLED,     /* the callee has written the failure to the stream
+	                    (an HTTP error or an error event): the caller
+	                    stops and writes nothing more */
 };
 
 const char *cs_strerror(enum cs_err e);

@@ -1,5 +1,6 @@
 /* chat.c — the chat entry point; see chat.h. */
 #include <stddef.h>
+#include <string.h>
 #include <strings.h>
 
 #include "chat.h"
@@ -11,6 +12,22 @@
 #include "upstream.h"
 #include "worker.h"
 
+enum cs_err
+cs_chat_parse(const struct cs_config *cfg, struct cs_stream *s,
+    const char *body, size_t len, struct cs_chat_request **req)
+{
+	struct cs_reqerr rerr;
+	enum cs_err r;
+
+	memset(&rerr, 0, sizeof(rerr));
+	if ((r = cs_request_parse(cfg, body, len, req, &rerr)) == CS_OK)
+		return CS_OK;
+	cs_stream_fail(s, r == CS_ENOMEM || r == CS_ECONFIG ?
+	    CS_FAIL_INTERNAL : rerr.fail, rerr.message[0] != '\0' ?
+	    rerr.message : "out of memory");
+	return CS_EHANDLED;
+}
+
 void
 cs_chat_provider(struct cs_worker *w, const struct cs_chat_request *req,
     struct cs_stream *s)
@@ -20,6 +37,12 @@ cs_chat_provider(struct cs_worker *w, const struct cs_chat_request *req,
 	struct cs_run *run;
 	void *src;
 
+	if (cs_stream_is_head(s)) {
+		/* HEAD: the stream's headers, as GET would get them after
+		 * the same checks, and no model asked. */
+		cs_stream_start(s);
+		return;
+	}
 	if (w->hand_off && cs_engine_streams() >= (int)w->cfg->max_streams) {
 		cs_stream_fail_retry(s, CS_FAIL_OVERLOADED, "the server is at "
 		    "capacity (max_streams open streams); retry shortly", 1);
@@ -54,5 +77,8 @@ cs_chat_json_type(const char *ct)
 
 	if (ct == NULL || strncasecmp(ct, want, n) != 0)
 		return 0;
-	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t';
+	/* RFC 9110 8.3.1: media-type = type "/" subtype parameters, and
+	 * parameters = *( OWS ";" OWS [ parameter ] ), OWS = *( SP / HTAB ). */
+	ct += n + strspn(ct + n, " \t");
+	return *ct == '\0' || *ct == ';';
 }

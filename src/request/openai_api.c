@@ -20,9 +20,10 @@
  * A body json-c cannot parse goes to cs_request_parse() unchanged, which
  * says precisely what is wrong with it.
  *
- * GET …/v1/models/{id} (openai models.retrieve) answers one entry of the
- * list; every other path under …/v1 is a 404 in OpenAI's error shape, so
- * an OpenAI client never has to read the native one.
+ * The model list and GET …/v1/models/{id} are models.c's; every other
+ * path under …/v1 is a 404 in OpenAI's error shape, so an OpenAI client
+ * never has to read the native one.  The route table (routes.h) checks
+ * the method and reads the body.
  */
 #include <stdio.h>
 #include <string.h>
@@ -30,15 +31,13 @@
 
 #include <json-c/json.h>
 
+#include "buf.h"
 #include "chat.h"
 #include "config.h"
-#include "fcgi_out.h"
 #include "openai_api.h"
-#include "provider.h"
-#include "query.h"
+#include "reqctx.h"
 #include "request.h"
 #include "stream.h"
-#include "upstream.h"
 #include "worker.h"
 
 #define OAI_ECHO_MAX    64
@@ -53,15 +52,17 @@ struct oai_opts {
 	int include_usage;
 };
 
-static int
+/* Every pre-pass step returns CS_OK or, once the refusal is written to s,
+ * CS_EHANDLED. */
+static enum cs_err
 bad(struct cs_stream *s, enum cs_fail f, const char *msg)
 {
 	cs_stream_fail(s, f, msg);
-	return -1;
+	return CS_EHANDLED;
 }
 
 /* A field that must be a boolean if present (null = absent); removed. */
-static int
+static enum cs_err
 take_bool(struct cs_stream *s, struct json_object *o, const char *key,
     int *val)
 {
@@ -69,7 +70,7 @@ take_bool(struct cs_stream *s, struct json_object *o, const char *key,
 	char msg[96];
 
 	if (!json_object_object_get_ex(o, key, &v))
-		return 0;
+		return CS_OK;
 	if (v != NULL && !json_object_is_type(v, json_type_boolean)) {
 		snprintf(msg, sizeof(msg), "%s: must be a boolean", key);
 		return bad(s, CS_FAIL_INVALID, msg);
@@ -77,10 +78,10 @@ take_bool(struct cs_stream *s, struct json_object *o, const char *key,
 	if (v != NULL)
 		*val = json_object_get_boolean(v);
 	json_object_object_del(o, key);
-	return 0;
+	return CS_OK;
 }
 
-static int
+static enum cs_err
 take_stream_options(struct cs_stream *s, struct json_object *root,
     struct oai_opts *opts)
 {
@@ -88,29 +89,29 @@ take_stream_options(struct cs_stream *s, struct json_object *root,
 	int ignored = 0;
 
 	if (!json_object_object_get_ex(root, "stream_options", &so))
-		return 0;
+		return CS_OK;
 	if (so != NULL && !json_object_is_type(so, json_type_object))
 		return bad(s, CS_FAIL_INVALID,
 		    "stream_options: must be an object");
 	if (so != NULL && (take_bool(s, so, "include_usage",
 	    &opts->include_usage) != 0 || take_bool(s, so,
 	    "include_obfuscation", &ignored) != 0))
-		return -1;
+		return CS_EHANDLED;
 	if (so != NULL && json_object_object_length(so) > 0)
 		return bad(s, CS_FAIL_INVALID, "stream_options: only "
 		    "include_usage and include_obfuscation are accepted");
 	json_object_object_del(root, "stream_options");
-	return 0;
+	return CS_OK;
 }
 
 /* max_completion_tokens becomes max_tokens, which request.c checks. */
-static int
+static enum cs_err
 take_max_completion_tokens(struct cs_stream *s, struct json_object *root)
 {
 	struct json_object *v, *old;
 
 	if (!json_object_object_get_ex(root, "max_completion_tokens", &v))
-		return 0;
+		return CS_OK;
 	if (v != NULL && json_object_object_get_ex(root, "max_tokens", &old)
 	    && old != NULL)
 		return bad(s, CS_FAIL_INVALID, "max_completion_tokens: "
@@ -118,7 +119,7 @@ take_max_completion_tokens(struct cs_stream *s, struct json_object *root)
 	if (v != NULL)
 		json_object_object_add(root, "max_tokens", json_object_get(v));
 	json_object_object_del(root, "max_completion_tokens");
-	return 0;
+	return CS_OK;
 }
 
 static int
@@ -128,12 +129,12 @@ printable(const char *p, size_t n)
 
 	for (i = 0; i < n; i++)
 		if (p[i] < 0x20 || p[i] > 0x7e)
-			return 0;
+			return CS_OK;
 	return 1;
 }
 
 /* An unknown model is OpenAI's 404 model_not_found. */
-static int
+static enum cs_err
 check_model(const struct cs_config *cfg, struct cs_stream *s,
     struct json_object *root)
 {
@@ -144,11 +145,11 @@ check_model(const struct cs_config *cfg, struct cs_stream *s,
 
 	if (!json_object_object_get_ex(root, "model", &v) ||
 	    !json_object_is_type(v, json_type_string))
-		return 0;   /* absent or not a string: request.c says so */
+		return CS_OK;   /* absent or not a string: request.c says so */
 	name = json_object_get_string(v);
 	n = (size_t)json_object_get_string_len(v);
 	if (n == 0 || cs_config_model(cfg, name) != NULL)
-		return 0;
+		return CS_OK;
 	if (n <= OAI_ECHO_MAX && printable(name, n))
 		snprintf(msg, sizeof(msg), "The model `%s` does not exist on "
 		    "this server (GET /api/v1/models lists them)", name);
@@ -158,24 +159,24 @@ check_model(const struct cs_config *cfg, struct cs_stream *s,
 	return bad(s, CS_FAIL_MODEL_NOT_FOUND, msg);
 }
 
-static int
+static enum cs_err
 drop_ignored(struct cs_stream *s, struct json_object *root)
 {
 	int logprobs = 0;
 	size_t i;
 
 	if (take_bool(s, root, "logprobs", &logprobs) != 0)
-		return -1;
+		return CS_EHANDLED;
 	if (logprobs)
 		return bad(s, CS_FAIL_INVALID, "logprobs: not "
 		    "available on this server");
 	for (i = 0; i < CS_ARRAY_LEN(ignored_fields); i++)
 		json_object_object_del(root, ignored_fields[i]);
-	return 0;
+	return CS_OK;
 }
 
-/* Read and remove the OpenAI-only fields of root; -1 after a failure. */
-static int
+/* Read and remove the OpenAI-only fields of root. */
+static enum cs_err
 prepass(const struct cs_config *cfg, struct cs_stream *s,
     struct json_object *root, struct oai_opts *o)
 {
@@ -184,8 +185,8 @@ prepass(const struct cs_config *cfg, struct cs_stream *s,
 	    take_max_completion_tokens(s, root) != 0 ||
 	    drop_ignored(s, root) != 0 ||
 	    check_model(cfg, s, root) != 0)
-		return -1;
-	return 0;
+		return CS_EHANDLED;
+	return CS_OK;
 }
 
 /* NULL if body is not a JSON object json-c accepts. */
@@ -218,24 +219,16 @@ run(struct cs_worker *w, struct cs_stream *s, const char *body, size_t len,
 	struct json_object *root = parse_object(body, len);
 	struct cs_chat_request *req = NULL;
 	struct oai_opts opts = { 0, 0 };
-	struct cs_reqerr rerr;
-	enum cs_err r;
 
-	memset(&rerr, 0, sizeof(rerr));
-	if (root != NULL && prepass(w->cfg, s, root, &opts) != 0)
+	if (root != NULL && prepass(w->cfg, s, root, &opts) != CS_OK)
 		goto out;
 	if (root != NULL) {
 		body = json_object_to_json_string_ext(root,
 		    JSON_C_TO_STRING_PLAIN);
 		len = strlen(body);
 	}
-	r = cs_request_parse(w->cfg, body, len, &req, &rerr);
-	if (r != CS_OK) {
-		bad(s, r == CS_ENOMEM || r == CS_ECONFIG ? CS_FAIL_INTERNAL :
-		    rerr.fail, rerr.message[0] ? rerr.message :
-		    "out of memory");
+	if (cs_chat_parse(w->cfg, s, body, len, &req) != CS_OK)
 		goto out;
-	}
 	*model = req->model->name;
 	cs_stream_set_model(s, *model);
 	if (opts.stream)
@@ -249,149 +242,21 @@ out:
 }
 
 void
-cs_openai_chat(struct cs_worker *w, struct cs_conn *c, struct cs_stream *s,
-    const char **model)
+cs_openai_chat(struct cs_worker *w, const struct cs_reqctx *rq,
+    struct cs_stream *s, const struct cs_buf *body, const char **model)
 {
-	const char *method = cs_conn_param(c, "REQUEST_METHOD");
-	struct cs_buf body;
-	enum cs_err r;
-	char msg[96];
-
-	cs_stream_use(s, &cs_encoder_openai_json);
-	cs_buf_init(&body, w->cfg->max_body_bytes + CS_BODY_CHUNK);
-	r = cs_conn_read_body(c, w->cfg->max_body_bytes, &body);
-	if (method == NULL || strcmp(method, "POST") != 0) {
-		cs_stream_fail_method(s, "POST", "use POST with a JSON body");
-	} else if (r == CS_ECLIENTGONE)
-		cs_stream_lost(s);
-	else if (r == CS_ETIMEOUT)
-		cs_stream_fail(s, CS_FAIL_BODY_TIMEOUT, "the request body did "
-		    "not arrive within request_read_timeout_seconds");
-	else if (!cs_chat_json_type(cs_conn_param(c, "CONTENT_TYPE")))
-		bad(s, CS_FAIL_MEDIA_TYPE, "Content-Type must be "
-		    "application/json");
-	else if (r == CS_ETOOBIG) {
-		snprintf(msg, sizeof(msg), "request body exceeds %zu bytes",
-		    w->cfg->max_body_bytes);
-		bad(s, CS_FAIL_TOO_LARGE, msg);
-	} else if (r != CS_OK)
-		bad(s, CS_FAIL_INTERNAL, "out of memory");
-	else
-		run(w, s, body.data ? body.data : "", body.len, model);
-	cs_buf_free(&body);
-}
-
-/* One model object, as in the list and from GET …/v1/models/{id}. */
-static struct json_object *
-model_object(const struct cs_model_cfg *mc)
-{
-	struct json_object *m;
-
-	if ((m = json_object_new_object()) == NULL)
-		return NULL;
-	json_object_object_add(m, "id", json_object_new_string(mc->name));
-	json_object_object_add(m, "object", json_object_new_string("model"));
-	json_object_object_add(m, "created", json_object_new_int(0));
-	json_object_object_add(m, "owned_by",
-	    json_object_new_string("chatstream"));
-	return m;
-}
-
-static struct json_object *
-model_list(const struct cs_config *cfg)
-{
-	struct json_object *root, *data, *m;
-	size_t i;
-
-	if ((root = json_object_new_object()) == NULL)
-		return NULL;
-	if ((data = json_object_new_array()) == NULL) {
-		json_object_put(root);
-		return NULL;
-	}
-	json_object_object_add(root, "object", json_object_new_string("list"));
-	json_object_object_add(root, "data", data);
-	for (i = 0; i < cfg->n_models; i++) {
-		if ((m = model_object(&cfg->models[i])) == NULL)
-			break;
-		json_object_array_add(data, m);
-	}
-	return root;
-}
-
-/* Send obj (owned, freed here; NULL = out of memory) as a 200 JSON answer. */
-static void
-reply_json(struct cs_stream *s, struct json_object *obj)
-{
-	const char *body;
-
-	if (obj == NULL) {
-		bad(s, CS_FAIL_INTERNAL, "out of memory");
-		return;
-	}
-	body = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE);
-	cs_stream_reply(s, 200, "application/json", body, strlen(body));
-	json_object_put(obj);
-}
-
-/*
- * GET …/v1/models/{id}: the model object, or OpenAI's 404.  raw_id is
- * %-decoded; a bad escape, a NUL or a name too long names no model.
- */
-static void
-serve_model(const struct cs_config *cfg, struct cs_stream *s,
-    const char *raw_id)
-{
-	const struct cs_model_cfg *mc = NULL;
-	struct cs_buf name;
-	char echo[CS_ECHO_MAX + 4], msg[192];
-
-	cs_buf_init(&name, CS_MAX_NAME);
-	if (cs_path_decode(raw_id, strlen(raw_id), &name) == 0 &&
-	    name.len > 0 && strlen(name.data) == name.len)
-		mc = cs_config_model(cfg, name.data);
-	if (mc != NULL)
-		reply_json(s, model_object(mc));
-	else {
-		if (name.len > 0)
-			snprintf(msg, sizeof(msg), "The model `%s` does not "
-			    "exist or you do not have access to it.",
-			    cs_echo(echo, name.data, name.len));
-		else
-			snprintf(msg, sizeof(msg), "The model does not exist "
-			    "or you do not have access to it.");
-		bad(s, CS_FAIL_MODEL_NOT_FOUND, msg);
-	}
-	cs_buf_free(&name);
+	(void)rq;
+	run(w, s, body->data ? body->data : "", body->len, model);
 }
 
 void
-cs_openai_models(struct cs_worker *w, struct cs_conn *c,
-    struct cs_stream *s, const char *id)
+cs_openai_not_found(struct cs_worker *w, const struct cs_reqctx *rq,
+    struct cs_stream *s, const struct cs_buf *body, const char **model)
 {
-	const char *method = cs_conn_param(c, "REQUEST_METHOD");
-
-	cs_stream_use(s, &cs_encoder_openai_json);
-	if (method == NULL || (strcmp(method, "GET") != 0 &&
-	    !cs_stream_is_head(s))) {
-		cs_stream_fail_method(s, "GET, HEAD", "use GET here");
-	} else if (id != NULL)
-		serve_model(w->cfg, s, id);
-	else
-		reply_json(s, model_list(w->cfg));
-}
-
-void
-cs_openai_not_found(struct cs_conn *c, struct cs_stream *s,
-    const char *path)
-{
-	const char *method = cs_conn_param(c, "REQUEST_METHOD");
+	const char *method = rq->method, *path = rq->path;
 	char em[CS_ECHO_MAX + 4], ep[CS_ECHO_MAX + 4], msg[256];
 
-	cs_stream_use(s, &cs_encoder_openai_json);
-	if (method == NULL)
-		method = "";
+	(void)w, (void)body, (void)model;
 	if (path == NULL)
 		path = "";
 	snprintf(msg, sizeof(msg), "Unknown request URL: %s %s (GET "

@@ -3,8 +3,9 @@
 is docs/openapi.json byte for byte (embedded at build time), it is a valid
 OpenAPI 3.1 document for a real validator from npm
 (@seriousme/openapi-schema-validator, tests/browser/validate_openapi.mjs),
-every path it documents is answered by the live server (not 404), and every
-endpoint chatstream routes is documented."""
+every path it documents is answered by the live server (not 404), and the
+documented paths and methods are exactly the route table's
+(`chatstream --list-routes`, src/ingress/routes.c)."""
 
 import json
 import os
@@ -16,9 +17,6 @@ import harness as h  # noqa: E402
 
 DOC = os.path.join(h.REPO, "docs", "openapi.json")
 VALIDATE = os.path.join(h.REPO, "tests", "browser", "validate_openapi.mjs")
-# Every endpoint handler.c routes, as mounted under /api.
-ROUTED = ["/chat", "/models", "/info", "/check", "/openapi.json",
-          "/v1/chat/completions", "/v1/models", "/v1/models/{model}"]
 # A value for each path parameter: a configured model.
 PATH_PARAMS = {"{model}": "openai-chat-text-usage"}
 S = {}
@@ -50,6 +48,15 @@ def valid(t):
     t.eq(res.get("version"), "3.1", "OpenAPI version")
 
 
+def routed():
+    """(method, path) for every endpoint of the route table, as mounted
+    under /api: `chatstream --list-routes`."""
+    p = subprocess.run([h.chatstream_bin(), "--list-routes"],
+                       capture_output=True, text=True, timeout=30)
+    rows = [tuple(line.split(" ", 1)) for line in p.stdout.splitlines()]
+    return p.returncode, sorted((m.lower(), path) for m, path in rows)
+
+
 def documented_paths_answer(t):
     with open(DOC) as f:
         doc = json.load(f)
@@ -64,7 +71,15 @@ def documented_paths_answer(t):
                 r = h.request(S["lt"].port, method.upper(), "/api" + path)
             t.check(r.status not in (None, 404), "%s %s is answered (%s)"
                     % (method.upper(), templ, r.status))
-    t.eq(sorted(doc["paths"]), sorted(ROUTED), "documented paths = routed endpoints")
+    rc, table = routed()
+    t.eq(rc, 0, "chatstream --list-routes")
+    t.check(len(table) > 0, "the route table lists endpoints")
+    t.eq(sorted(doc["paths"]), sorted({p for _, p in table}),
+         "documented paths = routed endpoints")
+    t.eq(sorted((m, p) for p, ops in doc["paths"].items() for m in ops
+                if m in ("get", "put", "post", "delete", "options", "head",
+                         "patch", "trace")),
+         table, "documented methods = the route table's")
 
 
 def errors_as_documented(t):
