@@ -4,7 +4,7 @@
  * conf/chatstream.conf is a list of "key = value" lines; '#' starts a
  * comment at the beginning of a line; values may be double-quoted (then \"
  * and \\ are the only escapes).  Every key is one row of a table in
- * config.c (name, type, bounds, default), so errors name file:line.
+ * config_keys.c (name, type, bounds, default), so errors name file:line.
  * Repeatable keys: "model", "header".  After the top-level keys come
  * optional sections: [upstream NAME] (another provider endpoint) and
  * [model ALIAS] (a model clients may choose, on any upstream, with its own

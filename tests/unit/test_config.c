@@ -598,6 +598,14 @@ test_int_edges(void **state)
 		{ "threads = 9223372036854775807", 0, "is out of range" },
 		{ "threads = 9223372036854775808", 0, "is out of range" },
 		{ "threads = -9223372036854775809", 0, "is out of range" },
+		/* parse_dec's cap is LLONG_MAX + 1: both sides of it. */
+		{ "threads = -9223372036854775808", 0, "is out of range" },
+		{ "threads = -9223372036854775807", 0, "is out of range" },
+		{ "threads = 18446744073709551616", 0, "is out of range" },
+		{ "threads = -00", 0, "\"-00\" is out of range (1..1024)" },
+		{ "threads = -08", 0, "\"-08\" is out of range (1..1024)" },
+		{ "threads = - 1", 0, "\"- 1\" is not an integer" },
+		{ "threads = 1-", 0, "\"1-\" is not an integer" },
 		{ "threads = 4294967312", 0, "is out of range" },
 	};
 	static const struct edge msgs[] = {
