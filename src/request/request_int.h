@@ -43,6 +43,11 @@ int cs_reqerr_append(struct cs_reqerr *err, const char *s, size_t reserve);
 void cs_reqerr_item(struct cs_reqerr *err, const char *q, const char *name,
     size_t k, size_t n, const char *last);
 
+/* Is s one of the n strings of list? */
+int cs_str_in_list(const char *s, const char *const *list, size_t n);
+/* The value of key in o, or NULL when absent or JSON null. */
+struct json_object *cs_json_opt_field(struct json_object *o,
+    const char *key);
 /* A copy of s[0..n) with a NUL after it (malloc), or NULL. */
 char *cs_req_dupmem(const char *s, size_t n);
 /*
