@@ -21,6 +21,16 @@ static const char *const fn_fields[] = {
 	"name", "description", "parameters", "strict",
 };
 
+/* The fields of a tool's function kept as sent, once of the right type. */
+static const struct {
+	const char    *name;
+	enum json_type type;
+	const char    *rule;
+} fn_kept[] = {
+	{ "parameters", json_type_object,  "a JSON schema object" },
+	{ "strict",     json_type_boolean, "true or false" },
+};
+
 static const char *const call_fields[] = { "id", "type", "function" };
 
 static const char *const call_fn_fields[] = { "name", "arguments" };
@@ -108,7 +118,7 @@ parse_tool(const struct cs_config *cfg, struct json_object *o, size_t j,
 {
 	struct json_object *fn, *v, *nt = NULL, *nfn;
 	const char *s;
-	size_t n;
+	size_t n, k;
 	char where[WHERE_MAX], w[WHERE_MAX + 32];
 	enum cs_err r;
 
@@ -148,24 +158,17 @@ parse_tool(const struct cs_config *cfg, struct json_object *o, size_t j,
 		json_object_object_add(nfn, "description",
 		    json_object_new_string_len(s, (int)n));
 	}
-	if ((v = cs_json_opt_field(fn, "parameters")) != NULL) {
-		if (!json_object_is_type(v, json_type_object)) {
-			refuse(err, "%s.function.parameters: must be a "
-			    "JSON schema object", where);
+	for (k = 0; k < CS_ARRAY_LEN(fn_kept); k++) {
+		if ((v = cs_json_opt_field(fn, fn_kept[k].name)) == NULL)
+			continue;
+		if (!json_object_is_type(v, fn_kept[k].type)) {
+			refuse(err, "%s.function.%s: must be %s", where,
+			    fn_kept[k].name, fn_kept[k].rule);
 			r = CS_EBADINPUT;
 			goto fail;
 		}
-		json_object_object_add(nfn, "parameters", json_object_get(v));
-	}
-	if ((v = cs_json_opt_field(fn, "strict")) != NULL) {
-		if (!json_object_is_type(v, json_type_boolean)) {
-			refuse(err, "%s.function.strict: must be true or "
-			    "false", where);
-			r = CS_EBADINPUT;
-			goto fail;
-		}
-		json_object_object_add(nfn, "strict",
-		    json_object_new_boolean(json_object_get_boolean(v)));
+		json_object_object_add(nfn, fn_kept[k].name,
+		    json_object_get(v));
 	}
 	*out = nt;
 	return CS_OK;
