@@ -161,8 +161,10 @@ FUZZ_ADAPTERS = openai-chat openai-completions openai-responses anthropic ollama
 FUZZ_TARGETS  = sse request request-ui openai-fastpath $(FUZZ_ADAPTERS)
 FUZZ_LIB_SRCS = $(filter-out %/demo.c,$(sort $(wildcard src/providers/*.c))) \
                 src/upstream/sse_parse.c src/lib/buf.c src/lib/cs.c \
-                src/request/request.c src/config/config.c \
-                src/config/config_keys.c src/config/config_parse.c src/lib/utf8.c
+                src/request/request.c src/request/request_messages.c \
+                src/request/request_tools.c src/lib/json_strict.c \
+                src/config/config.c src/config/config_keys.c \
+                src/config/config_parse.c src/lib/utf8.c
 FUZZ_LIB_OBJS = $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_FIXTURES = tests/fixtures/upstream
 # Fixtures that seed a target besides <target>-*.sse and <target>-*.ndjson.
@@ -189,11 +191,11 @@ $(FUZZ_DIR)/obj/%.o: %.c $(wildcard src/*/*.h) Makefile
 $(FUZZ_DIR)/sse: tests/fuzz/fuzz_sse_parse.c $(filter %/sse_parse.o %/buf.o %/cs.o,$(FUZZ_LIB_OBJS))
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^
 
-$(FUZZ_DIR)/request: tests/fuzz/fuzz_request.c $(filter %/request.o %/config.o %/config_keys.o %/config_parse.o %/buf.o %/cs.o %/utf8.o,$(FUZZ_LIB_OBJS))
+$(FUZZ_DIR)/request: tests/fuzz/fuzz_request.c $(filter %/request.o %/request_messages.o %/request_tools.o %/json_strict.o %/config.o %/config_keys.o %/config_parse.o %/buf.o %/cs.o %/utf8.o,$(FUZZ_LIB_OBJS))
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c
 
 # useChat's request translated (request_ui.c), then parsed natively.
-$(FUZZ_DIR)/request-ui: tests/fuzz/fuzz_request_ui.c $(FUZZ_DIR)/obj/src/request/request_ui.o $(filter %/request.o %/config.o %/config_keys.o %/config_parse.o %/buf.o %/cs.o %/utf8.o,$(FUZZ_LIB_OBJS))
+$(FUZZ_DIR)/request-ui: tests/fuzz/fuzz_request_ui.c $(FUZZ_DIR)/obj/src/request/request_ui.o $(filter %/request.o %/request_messages.o %/request_tools.o %/json_strict.o %/config.o %/config_keys.o %/config_parse.o %/buf.o %/cs.o %/utf8.o,$(FUZZ_LIB_OBJS))
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c
 
 # The chat fast path against json-c (differential).
@@ -211,14 +213,14 @@ $(FUZZ_ADAPTERS:%=$(FUZZ_DIR)/%.dict): $(FUZZ_DIR)/%.dict: tests/fuzz/sse.dict t
 	@{ [ $* = ollama ] || cat tests/fuzz/sse.dict; cat tests/fuzz/json.dict; \
 	  $(call fuzz_literals,src/providers/$$(echo $* | tr - _).c); } > $@
 
-$(FUZZ_DIR)/request.dict: tests/fuzz/json.dict src/request/request.c
+$(FUZZ_DIR)/request.dict: tests/fuzz/json.dict src/request/request.c src/request/request_messages.c src/request/request_tools.c
 	@mkdir -p $(dir $@)
-	@{ cat tests/fuzz/json.dict; $(call fuzz_literals,src/request/request.c); } > $@
+	@{ cat tests/fuzz/json.dict; $(call fuzz_literals,src/request/request.c src/request/request_messages.c src/request/request_tools.c); } > $@
 
-$(FUZZ_DIR)/request-ui.dict: tests/fuzz/json.dict src/request/request_ui.c src/request/request.c
+$(FUZZ_DIR)/request-ui.dict: tests/fuzz/json.dict src/request/request_ui.c src/request/request.c src/request/request_messages.c src/request/request_tools.c
 	@mkdir -p $(dir $@)
 	@{ cat tests/fuzz/json.dict; \
-	  $(call fuzz_literals,src/request/request_ui.c src/request/request.c); } > $@
+	  $(call fuzz_literals,src/request/request_ui.c src/request/request.c src/request/request_messages.c src/request/request_tools.c); } > $@
 
 $(FUZZ_DIR)/openai-fastpath.dict: tests/fuzz/json.dict src/providers/openai_fastpath.c
 	@mkdir -p $(dir $@)

@@ -17,8 +17,8 @@
  *    response_format, logprobs: true, ...) is refused with 400, as OpenAI
  *    refuses unknown parameters: a client must not believe an option took
  *    effect when it did not.
- * A body json-c cannot parse goes to cs_request_parse() unchanged, which
- * says precisely what is wrong with it.
+ * A body that is not strict JSON (json_strict.h) goes to
+ * cs_request_parse() unchanged, which says precisely what is wrong with it.
  *
  * The model list and GET …/v1/models/{id} are models.c's; every other
  * path under …/v1 is a 404 in OpenAI's error shape, so an OpenAI client
@@ -34,6 +34,7 @@
 #include "buf.h"
 #include "chat.h"
 #include "config.h"
+#include "json_strict.h"
 #include "openai_api.h"
 #include "reqctx.h"
 #include "request.h"
@@ -189,34 +190,12 @@ prepass(const struct cs_config *cfg, struct cs_stream *s,
 	return CS_OK;
 }
 
-/* NULL if body is not a JSON object json-c accepts. */
-static struct json_object *
-parse_object(const char *body, size_t len)
-{
-	struct json_tokener *tok;
-	struct json_object *o = NULL;
-
-	if (len > (size_t)0x7fffffff ||
-	    (tok = json_tokener_new_ex(CS_JSON_MAX_DEPTH)) == NULL)
-		return NULL;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	o = json_tokener_parse_ex(tok, body, (int)len);
-	if (json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != len ||
-	    !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	return o;
-}
-
 /* Validate, pick the protocol and stream the answer. */
 static void
 run(struct cs_worker *w, struct cs_stream *s, const char *body, size_t len,
     const char **model)
 {
-	struct json_object *root = parse_object(body, len);
+	struct json_object *root = cs_json_strict_object(body, len);
 	struct cs_chat_request *req = NULL;
 	struct oai_opts opts = { 0, 0 };
 

@@ -101,8 +101,6 @@ struct cs_reqerr {
 enum cs_err cs_request_parse(const struct cs_config *cfg, const char *body,
     size_t len, struct cs_chat_request **out, struct cs_reqerr *err);
 
-/* Helpers shared with request_ui.c: is s one of the n strings of list;
- * the value of key in o, or NULL when absent or JSON null. */
 /*
  * Quote at most CS_ECHO_MAX bytes of a client string for an error message:
  * whole UTF-8 characters only, control bytes, quotes, backslashes and
@@ -111,10 +109,6 @@ enum cs_err cs_request_parse(const struct cs_config *cfg, const char *body,
  */
 #define CS_ECHO_MAX 40
 const char *cs_echo(char *dst, const char *s, size_t n);
-
-int cs_str_in_list(const char *s, const char *const *list, size_t n);
-struct json_object *cs_json_opt_field(struct json_object *o,
-    const char *key);
 
 /* NULL-safe. */
 void cs_request_free(struct cs_chat_request *r);

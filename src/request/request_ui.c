@@ -20,41 +20,28 @@
  * Keys inside parts other than the ones read are ignored: the SDK echoes
  * its own parts back, and newer versions add fields to them.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <json-c/json.h>
 
+#include "json_strict.h"
+#include "request_int.h"
 #include "request_ui.h"
-
-#define WHERE_MAX 80    /* "messages[N].parts[M]" */
 
 static const char *const msg_fields[] = { "id", "role", "parts",
     "metadata" };
 
+/* The roles a UI message may have, in the order a refusal names them. */
+static const char *const ui_roles[] = { "system", "user", "assistant" };
+
+/* The triggers useChat sends. */
+static const char *const triggers[] = { "submit-message",
+    "regenerate-message" };
+
 /* Part types without content for the model. */
 static const char *const dropped_parts[] = { "step-start", "reasoning",
     "source-url", "source-document" };
-
-static void seterr(struct cs_reqerr *, enum cs_fail, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-/* The two refusals: a wrong request (400), one over a size limit (413). */
-#define refuse(err, ...)      seterr(err, CS_FAIL_INVALID, __VA_ARGS__)
-#define refuse_size(err, ...) seterr(err, CS_FAIL_TOO_LARGE, __VA_ARGS__)
-
-static void
-seterr(struct cs_reqerr *err, enum cs_fail fail, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL)
-		return;
-	err->fail = fail;
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
-	va_end(ap);
-}
 
 static const char *
 get_str(struct json_object *o, const char *key)
@@ -63,22 +50,6 @@ get_str(struct json_object *o, const char *key)
 
 	return json_object_is_type(v, json_type_string) ?
 	    json_object_get_string(v) : NULL;
-}
-
-/* Strict JSON, nested no deeper than the native limit; NULL if not. */
-static struct json_object *
-parse(const char *body, size_t len)
-{
-	struct json_tokener *tok;
-	struct json_object *o;
-
-	if ((tok = json_tokener_new_ex(CS_JSON_MAX_DEPTH)) == NULL)
-		return NULL;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-	    JSON_TOKENER_VALIDATE_UTF8);
-	o = json_tokener_parse_ex(tok, body, (int)len);
-	json_tokener_free(tok);
-	return o;
 }
 
 /* Does the parsed body look like useChat's? */
@@ -306,20 +277,17 @@ add_part(struct block *b, struct json_object *out, int assistant,
 	return -1;
 }
 
+/* "<what>: must be a, b or c" from the n names of list; returns -1. */
 static int
-check_msg_fields(struct json_object *m, size_t i, struct cs_reqerr *err)
+refuse_list(struct cs_reqerr *err, const char *what,
+    const char *const *list, size_t n)
 {
-	char q[CS_ECHO_MAX + 4];
+	size_t k;
 
-	json_object_object_foreach(m, key, val) {
-		(void)val;
-		if (!cs_str_in_list(key, msg_fields, CS_ARRAY_LEN(msg_fields))) {
-			refuse(err, "messages[%zu]: unknown field "
-			    "\"%s\"", i, cs_echo(q, key, strlen(key)));
-			return -1;
-		}
-	}
-	return 0;
+	refuse(err, "%s: must be ", what);
+	for (k = 0; k < n; k++)
+		cs_reqerr_item(err, "", list[k], k, n, " or ");
+	return -1;
 }
 
 /* UIMessage i to native messages appended to out. */
@@ -332,18 +300,21 @@ add_message(struct json_object *out, struct json_object *m, size_t i,
 	struct block b;
 	size_t j, n;
 	int assistant, rc = -1;
+	char where[WHERE_MAX];
 
 	if (!json_object_is_type(m, json_type_object)) {
 		refuse(err, "messages[%zu]: must be an object", i);
 		return -1;
 	}
-	if (check_msg_fields(m, i, err) != 0)
+	snprintf(where, sizeof(where), "messages[%zu]", i);
+	if (cs_req_check_fields(m, msg_fields, CS_ARRAY_LEN(msg_fields),
+	    where, err) != CS_OK)
 		return -1;
-	if (role == NULL || (strcmp(role, "system") != 0 &&
-	    strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0)) {
-		refuse(err, "messages[%zu].role: must be system, user or "
-		    "assistant", i);
-		return -1;
+	if (role == NULL || !cs_str_in_list(role, ui_roles,
+	    CS_ARRAY_LEN(ui_roles))) {
+		snprintf(where, sizeof(where), "messages[%zu].role", i);
+		return refuse_list(err, where, ui_roles,
+		    CS_ARRAY_LEN(ui_roles));
 	}
 	if (!json_object_is_type(parts, json_type_array)) {
 		refuse(err, "messages[%zu].parts: must be an array", i);
@@ -370,8 +341,6 @@ out:
 static int
 check_ui_fields(struct json_object *top, struct cs_reqerr *err)
 {
-	static const char *const triggers[] = { "submit-message",
-	    "regenerate-message" };
 	struct json_object *v;
 	const char *t;
 
@@ -387,11 +356,9 @@ check_ui_fields(struct json_object *top, struct cs_reqerr *err)
 	}
 	if ((v = cs_json_opt_field(top, "trigger")) != NULL && ((t = get_str(top,
 	    "trigger")) == NULL || !cs_str_in_list(t, triggers,
-	    CS_ARRAY_LEN(triggers)))) {
-		refuse(err, "trigger: must be submit-message or "
-		    "regenerate-message");
-		return -1;
-	}
+	    CS_ARRAY_LEN(triggers))))
+		return refuse_list(err, "trigger", triggers,
+		    CS_ARRAY_LEN(triggers));
 	return 0;
 }
 
@@ -445,14 +412,13 @@ cs_ui_request_translate(const char *body, size_t len, struct cs_buf *out,
 	if (memmem(body, len, "\"parts\"", 7) == NULL &&
 	    memmem(body, len, "\"trigger\"", 9) == NULL)
 		goto out;
-	if ((top = parse(body, len)) == NULL || !is_ui(top))
+	if ((top = cs_json_strict_object(body, len)) == NULL || !is_ui(top))
 		goto out;
 	r = CS_EBADINPUT;
 	err->message[0] = '\0';
 	if ((res = translate(top, err)) == NULL) {
 		if (err->message[0] == '\0') {   /* not refused: no memory */
-			seterr(err, CS_FAIL_INTERNAL, "out of memory");
-			r = CS_ENOMEM;
+			r = cs_reqerr_nomem(err);
 		}
 		goto out;
 	}
@@ -462,7 +428,7 @@ cs_ui_request_translate(const char *body, size_t len, struct cs_buf *out,
 		refuse_size(err, "messages: longer than %zu bytes once "
 		    "translated", out->max);
 	else if (r != CS_OK)
-		seterr(err, CS_FAIL_INTERNAL, "out of memory");
+		cs_reqerr_nomem(err);
 out:
 	json_object_put(res);
 	json_object_put(top);

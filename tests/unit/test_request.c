@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "request.h"
+#include "request_int.h"
 #include "testutil.h"
 
 #define HOSTILE_MIN 40
@@ -518,6 +519,88 @@ test_model_list_truncated(void **state)
 	assert_non_null(strstr(err.message, "...)"));
 }
 
+/*
+ * The "(accepted: ...)" list of an unknown-field refusal is the table the
+ * parser reads: every field, each once, in its shown order.
+ */
+static void
+expect_accepted_list(const struct cs_config *cfg, const char *body,
+    const char *prefix, const struct cs_req_field *table, size_t n)
+{
+	struct cs_chat_request *req = NULL;
+	struct cs_reqerr err;
+	char want[256];
+	const char *list;
+	size_t s, k, len, hits;
+
+	len = (size_t)snprintf(want, sizeof(want), "%s", prefix);
+	for (s = 0; s < n; s++) {
+		for (k = 0, hits = 0; k < n; k++)
+			if (table[k].shown == s) {
+				hits++;
+				len += (size_t)snprintf(want + len,
+				    sizeof(want) - len, "%s%s", s > 0 ? ", " :
+				    "", table[k].name);
+			}
+		/* shown numbers the fields 0..n-1, each once. */
+		assert_int_equal(hits, 1);
+	}
+	snprintf(want + len, sizeof(want) - len, ")");
+	assert_int_equal(parse_exact(cfg, body, strlen(body), &req, &err),
+	    CS_EBADINPUT);
+	assert_string_equal(err.message, want);
+	/* And, read back item by item, it names every field of the table. */
+	list = strstr(err.message, "(accepted: ") + 11;
+	for (hits = 0; *list != '\0' && *list != ')'; hits++) {
+		len = strcspn(list, ",)");
+		for (k = 0; k < n; k++)
+			if (strlen(table[k].name) == len &&
+			    memcmp(table[k].name, list, len) == 0)
+				break;
+		if (k == n)
+			fail_msg("\"%s\": %.*s is no field", err.message,
+			    (int)len, list);
+		list += len + (list[len] == ',' ? 2 : 0);
+	}
+	assert_int_equal(hits, n);
+}
+
+static void
+test_accepted_lists(void **state)
+{
+	struct cs_config cfg;
+
+	(void)state;
+	test_config(&cfg);
+	expect_accepted_list(&cfg, "{\"max_token\":5,\"messages\":[]}",
+	    "unknown field \"max_token\" (accepted: ", cs_req_top_fields,
+	    cs_req_n_top_fields);
+	expect_accepted_list(&cfg, "{\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"a\"},{\"rol\":\"user\"}]}", "messages[1]: "
+	    "unknown field \"rol\" (accepted: ", cs_req_msg_fields,
+	    cs_req_n_msg_fields);
+	/* The text as it has always read (tests/fixtures, docs). */
+	expect_refused(&cfg, "{\"max_token\":5}", 400, "unknown field "
+	    "\"max_token\" (accepted: messages, model, instructions, "
+	    "temperature, max_tokens, stream, n, user, tools, tool_choice)");
+	expect_refused(&cfg, "{\"messages\":[{\"x\":1}]}", 400,
+	    "messages[0]: unknown field \"x\" (accepted: role, content, "
+	    "name, tool_call_id, tool_calls)");
+	expect_refused(&cfg, "{\"messages\":[{\"role\":\"bot\"}]}", 400,
+	    "messages[0].role: unknown role \"bot\" (expected system, "
+	    "developer, user, assistant or tool)");
+	expect_refused(&cfg, "{\"messages\":[{\"role\":\"user\","
+	    "\"content\":[{\"type\":\"image\"}]}]}", 400,
+	    "messages[0].content[0].type: unsupported part type \"image\" "
+	    "(only \"text\")");
+	expect_refused(&cfg, "{\"tool_choice\":\"any\"}", 400,
+	    "tool_choice: must be \"auto\", \"none\", \"required\" or "
+	    "{\"type\":\"function\",\"function\":{\"name\":...}}");
+	assert_string_equal(cs_role_name(CS_ROLE_SYSTEM), "system");
+	assert_string_equal(cs_role_name(CS_ROLE_TOOL), "tool");
+	assert_string_equal(cs_role_name((enum cs_role)99), "unknown");
+}
+
 static void
 test_echo_is_bounded(void **state)
 {
@@ -831,6 +914,7 @@ main(void)
 		cmocka_unit_test(test_messages_exact),
 		cmocka_unit_test(test_model_list_truncated),
 		cmocka_unit_test(test_echo_is_bounded),
+		cmocka_unit_test(test_accepted_lists),
 		cmocka_unit_test(test_err_optional_and_roles),
 		cmocka_unit_test(test_developer_role),
 		cmocka_unit_test(test_good_fixtures),
