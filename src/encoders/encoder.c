@@ -39,13 +39,25 @@ ready(const struct cs_enc *e)
 	return e->ops->state_size > 0 && e->priv == NULL ? CS_ENOMEM : CS_OK;
 }
 
-/* After a failed op: out as it was before it (no partial frame). */
-static enum cs_err
-undo(struct cs_buf *out, size_t len, enum cs_err r)
+/* out back to its first len bytes */
+static void
+cut(struct cs_buf *out, size_t len)
 {
-	if (r != CS_OK && out->len > len) {
+	if (out->len > len) {
 		out->len = len;
 		out->data[len] = '\0';
+	}
+}
+
+/* After a failed op: out and the event count as they were before it (no
+ * partial frame). */
+static enum cs_err
+undo(struct cs_enc *e, unsigned long seq, struct cs_buf *out, size_t len,
+    enum cs_err r)
+{
+	if (r != CS_OK) {
+		e->seq = seq;
+		cut(out, len);
 	}
 	return r;
 }
@@ -115,12 +127,13 @@ typedef enum cs_err (*out_op)(struct cs_enc *e, struct cs_buf *out);
 static enum cs_err
 run(struct cs_enc *e, out_op op, out_op dflt, struct cs_buf *out)
 {
+	unsigned long seq = e->seq;
 	size_t len = out->len;
 	enum cs_err r;
 
 	if ((r = ready(e)) != CS_OK)
 		return r;
-	return undo(out, len, (op != NULL ? op : dflt)(e, out));
+	return undo(e, seq, out, len, (op != NULL ? op : dflt)(e, out));
 }
 
 /* The default prologue is a keep-alive too: with SSE the headers go out
@@ -146,12 +159,13 @@ cs_enc_done(struct cs_enc *e, struct cs_buf *out)
 enum cs_err
 cs_enc_event(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 {
+	unsigned long seq = e->seq;
 	size_t len = out->len;
 	enum cs_err r;
 
 	if ((r = ready(e)) != CS_OK)
 		return r;
-	return undo(out, len, e->ops->event(e, ev, out));
+	return undo(e, seq, out, len, e->ops->event(e, ev, out));
 }
 
 const char *
@@ -166,10 +180,13 @@ cs_enc_error_body(const struct cs_enc *e, const char *type,
     const char *message, struct cs_buf *out)
 {
 	size_t len = out->len;
+	enum cs_err r;
 
-	return undo(out, len, (e->ops->error_body != NULL ?
-	    e->ops->error_body : cs_encoder_json_error_body)(type, message,
-	    out));
+	r = (e->ops->error_body != NULL ? e->ops->error_body :
+	    cs_encoder_json_error_body)(type, message, out);
+	if (r != CS_OK)
+		cut(out, len);
+	return r;
 }
 
 void

@@ -225,10 +225,14 @@ put_chunk(struct cs_enc *e, struct oai *o, const struct cs_event *ev,
 	cs_enc_sse_end(w);
 }
 
+/* The role and the tool index as the client saw them: unchanged when the
+ * frame failed. */
 static enum cs_err
 oai_chunk(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 {
+	struct oai *o = e->priv, was = *o;
 	struct cs_jsonw w;
+	enum cs_err r;
 
 	if (ev->type > CS_EV_ERROR)
 		return CS_EBADINPUT;
@@ -239,8 +243,10 @@ oai_chunk(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 		put_error(&w, ev->error_type, ev->error_message);
 		cs_enc_sse_end(&w);
 	} else
-		put_chunk(e, e->priv, ev, &w);
-	return cs_jsonw_end(&w);
+		put_chunk(e, o, ev, &w);
+	if ((r = cs_jsonw_end(&w)) != CS_OK)
+		*o = was;
+	return r;
 }
 
 static void

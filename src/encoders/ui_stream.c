@@ -155,31 +155,42 @@ finish(struct cs_enc *e, const struct cs_event *ev, struct cs_jsonw *w)
 	chunk_end(w);
 }
 
+static void
+put_event(struct cs_enc *e, struct ui_state *st, const struct cs_event *ev,
+    struct cs_jsonw *w)
+{
+	if (ev->type == CS_EV_TEXT) {
+		delta(e, st, ev->kind == CS_TEXT_REASONING ? REASONING : TEXT,
+		    ev, w);
+		return;
+	}
+	close_block(e, st, w);
+	if (ev->type == CS_EV_TOOL_CALL)
+		tool_call(e, ev, w);
+	else if (ev->type == CS_EV_FINISH)
+		finish(e, ev, w);
+	else {
+		chunk_begin(e, w, "error");
+		cs_jsonw_kstr(w, "errorText", ev->error_message);
+		chunk_end(w);
+	}
+}
+
+/* The blocks as the client saw them: unchanged when the frame failed. */
 static enum cs_err
 ui_event(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 {
-	struct ui_state *st = e->priv;
+	struct ui_state *st = e->priv, was = *st;
 	struct cs_jsonw w;
+	enum cs_err r;
 
 	if (ev->type > CS_EV_ERROR)
 		return CS_EBADINPUT;
 	cs_jsonw_init(&w, out);
-	if (ev->type == CS_EV_TEXT) {
-		delta(e, st, ev->kind == CS_TEXT_REASONING ? REASONING : TEXT,
-		    ev, &w);
-		return cs_jsonw_end(&w);
-	}
-	close_block(e, st, &w);
-	if (ev->type == CS_EV_TOOL_CALL)
-		tool_call(e, ev, &w);
-	else if (ev->type == CS_EV_FINISH)
-		finish(e, ev, &w);
-	else {
-		chunk_begin(e, &w, "error");
-		cs_jsonw_kstr(&w, "errorText", ev->error_message);
-		chunk_end(&w);
-	}
-	return cs_jsonw_end(&w);
+	put_event(e, st, ev, &w);
+	if ((r = cs_jsonw_end(&w)) != CS_OK)
+		*st = was;
+	return r;
 }
 
 /* start {messageId}, start-step: sent with the headers. */
