@@ -27,17 +27,34 @@ cs_jsonw_end(struct cs_jsonw *w)
 	return w->err;
 }
 
+/* Small appends are most of what the writer does: into the room the
+ * buffer has, without the call; cs_buf_append when it must grow. */
+static inline void
+put(struct cs_jsonw *w, const char *p, size_t n)
+{
+	struct cs_buf *b = w->out;
+
+	if (w->err != CS_OK)
+		return;
+	if (b->data == NULL || n >= b->cap - b->len || n > b->max - b->len) {
+		w->err = cs_buf_append(b, p, n);
+		return;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
 void
 cs_jsonw_put(struct cs_jsonw *w, const char *p, size_t n)
 {
-	if (w->err == CS_OK)
-		w->err = cs_buf_append(w->out, p, n);
+	put(w, p, n);
 }
 
 void
 cs_jsonw_puts(struct cs_jsonw *w, const char *s)
 {
-	cs_jsonw_put(w, s, strlen(s));
+	put(w, s, strlen(s));
 }
 
 /* Before a value: the comma it needs, if any. */
@@ -54,7 +71,7 @@ value(struct cs_jsonw *w)
 		return;
 	lv = &w->level[w->depth - 1];
 	if (*lv & JW_ITEMS)
-		cs_jsonw_put(w, ",", 1);
+		put(w, ",", 1);
 	*lv |= JW_ITEMS;
 }
 
@@ -69,7 +86,7 @@ push(struct cs_jsonw *w, unsigned char kind, const char *c)
 		return;
 	}
 	w->level[w->depth++] = kind;
-	cs_jsonw_put(w, c, 1);
+	put(w, c, 1);
 }
 
 static void
@@ -83,7 +100,7 @@ pop(struct cs_jsonw *w, unsigned char kind, const char *c)
 		return;
 	}
 	w->depth--;
-	cs_jsonw_put(w, c, 1);
+	put(w, c, 1);
 }
 
 void
@@ -110,14 +127,50 @@ cs_jsonw_arr_end(struct cs_jsonw *w)
 	pop(w, JW_ARRAY, "]");
 }
 
-/* "s" with s escaped. */
+/*
+ * What a byte becomes inside a JSON string: 0 as is; 'u' as \u00XX;
+ * otherwise the letter after the backslash: ", \, \n, \r and \t have
+ * short forms, the other controls (\b and \f too) and DEL the long one;
+ * everything else (UTF-8, U+2028/U+2029 included, and '/') as is.
+ */
+static const unsigned char esc[256] = {
+	['"'] = '"', ['\\'] = '\\', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't',
+	[0x00] = 'u', [0x01] = 'u', [0x02] = 'u', [0x03] = 'u', [0x04] = 'u',
+	[0x05] = 'u', [0x06] = 'u', [0x07] = 'u', [0x08] = 'u', [0x0b] = 'u',
+	[0x0c] = 'u', [0x0e] = 'u', [0x0f] = 'u', [0x10] = 'u', [0x11] = 'u',
+	[0x12] = 'u', [0x13] = 'u', [0x14] = 'u', [0x15] = 'u', [0x16] = 'u',
+	[0x17] = 'u', [0x18] = 'u', [0x19] = 'u', [0x1a] = 'u', [0x1b] = 'u',
+	[0x1c] = 'u', [0x1d] = 'u', [0x1e] = 'u', [0x1f] = 'u', [0x7f] = 'u',
+};
+
+/* "s" with s escaped: each run of plain bytes in one copy. */
 static void
 quoted(struct cs_jsonw *w, const char *s, size_t n)
 {
-	cs_jsonw_put(w, "\"", 1);
-	if (w->err == CS_OK)
-		w->err = cs_buf_json_str(w->out, s, n);
-	cs_jsonw_put(w, "\"", 1);
+	static const char hex[] = "0123456789abcdef";
+	size_t i = 0, run;
+	unsigned char c;
+	char e[6] = { '\\', 'u', '0', '0' };
+
+	put(w, "\"", 1);
+	while (i < n) {
+		for (run = i; i < n && esc[(unsigned char)s[i]] == 0; i++)
+			;
+		put(w, s + run, i - run);
+		if (i == n)
+			break;
+		c = (unsigned char)s[i++];
+		if (esc[c] == 'u') {
+			e[1] = 'u';
+			e[4] = hex[c >> 4];
+			e[5] = hex[c & 15];
+			put(w, e, 6);
+		} else {
+			e[1] = (char)esc[c];
+			put(w, e, 2);
+		}
+	}
+	put(w, "\"", 1);
 }
 
 void
@@ -129,8 +182,9 @@ cs_jsonw_key(struct cs_jsonw *w, const char *key)
 		return;
 	}
 	value(w);
-	quoted(w, key, strlen(key));
-	cs_jsonw_put(w, ":", 1);
+	put(w, "\"", 1);
+	put(w, key, strlen(key));
+	put(w, "\":", 2);
 	w->after_key = 1;
 }
 
@@ -165,7 +219,7 @@ cs_jsonw_int(struct cs_jsonw *w, long long v)
 	if (v < 0)
 		tmp[--i] = '-';
 	value(w);
-	cs_jsonw_put(w, tmp + i, sizeof(tmp) - i);
+	put(w, tmp + i, sizeof(tmp) - i);
 }
 
 void
@@ -179,14 +233,14 @@ void
 cs_jsonw_null(struct cs_jsonw *w)
 {
 	value(w);
-	cs_jsonw_put(w, "null", 4);
+	put(w, "null", 4);
 }
 
 void
 cs_jsonw_raw(struct cs_jsonw *w, const char *json, size_t n)
 {
 	value(w);
-	cs_jsonw_put(w, json, n);
+	put(w, json, n);
 }
 
 void

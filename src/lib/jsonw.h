@@ -10,7 +10,7 @@
  * cs_jsonw_init(): a failed frame leaves no partial bytes behind.
  *
  * The writer borrows the buffer and holds no memory of its own (it lives
- * on the caller's stack).  Strings are escaped by cs_buf_json_str (buf.h):
+ * on the caller's stack).  Strings are escaped here and only here:
  * ", \, \n, \r, \t as two characters, the other C0 controls and DEL as
  * \u00XX, every other byte (UTF-8, U+2028/U+2029, '/') as is.
  */
@@ -43,7 +43,9 @@ void cs_jsonw_obj(struct cs_jsonw *w);       /* { */
 void cs_jsonw_obj_end(struct cs_jsonw *w);   /* } */
 void cs_jsonw_arr(struct cs_jsonw *w);       /* [ */
 void cs_jsonw_arr_end(struct cs_jsonw *w);   /* ] */
-/* A member's name in the open object; its value is the next call. */
+/* A member's name in the open object; its value is the next call.  The
+ * name is the code's own (no quote, backslash or control character in
+ * it): it is written as is. */
 void cs_jsonw_key(struct cs_jsonw *w, const char *key);
 
 /* Values (a member's after cs_jsonw_key, or an array's element). */
