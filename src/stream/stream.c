@@ -828,10 +828,11 @@ cs_stream_no_content(struct cs_stream *s)
 void
 cs_stream_use(struct cs_stream *s, const struct cs_encoder *enc)
 {
-	/* Only before anything was written in the old protocol. */
+	/* Only before anything was written in the old protocol.  Out of
+	 * memory for the new state shows as CS_ENOMEM at its first op. */
 	if (s->state == ST_IDLE && s->provider_events == 0 &&
 	    enc != s->enc.ops)
-		(void)cs_enc_init(&s->enc, enc);  /* CS_ENOMEM: at its first op */
+		(void)cs_enc_init(&s->enc, enc);
 }
 
 long
