@@ -19,29 +19,24 @@ put_id(struct cs_enc *e, struct cs_jsonw *w)
 	cs_jsonw_put(w, "\n", 1);
 }
 
+/* The event's data: one JSON object. */
 static void
-put_event(const struct cs_event *ev, struct cs_jsonw *w)
+put_data(const struct cs_event *ev, struct cs_jsonw *w)
 {
-	switch (ev->type) {
-	case CS_EV_TEXT:
-		cs_enc_sse_data(w);
-		cs_jsonw_obj(w);
+	if (ev->type == CS_EV_ERROR) {
+		cs_enc_error_object(w, ev->error_type, ev->error_message);
+		return;
+	}
+	cs_jsonw_obj(w);
+	if (ev->type == CS_EV_TEXT) {
 		cs_jsonw_key(w, ev->kind == CS_TEXT_REFUSAL ? "refusal" :
 		    ev->kind == CS_TEXT_REASONING ? "reasoning" : "content");
 		cs_jsonw_strn(w, ev->text, ev->text_len);
-		break;
-	case CS_EV_TOOL_CALL:
-		cs_enc_sse_event(w, "tool_call");
-		cs_enc_sse_data(w);
-		cs_jsonw_obj(w);
+	} else if (ev->type == CS_EV_TOOL_CALL) {
 		cs_jsonw_kstr(w, "id", ev->tool_id);
 		cs_jsonw_kstr(w, "name", ev->tool_name);
 		cs_jsonw_kstr(w, "arguments", ev->tool_args);
-		break;
-	case CS_EV_FINISH:
-		cs_enc_sse_event(w, "finish");
-		cs_enc_sse_data(w);
-		cs_jsonw_obj(w);
+	} else {
 		cs_jsonw_kstr(w, "finish_reason", ev->finish_reason);
 		cs_jsonw_key(w, "usage");
 		cs_enc_usage(w, ev->tokens);
@@ -49,28 +44,29 @@ put_event(const struct cs_event *ev, struct cs_jsonw *w)
 		    strcmp(ev->native_finish_reason, ev->finish_reason) != 0)
 			cs_jsonw_kstr(w, "native_finish_reason",
 			    ev->native_finish_reason);
-		break;
-	case CS_EV_ERROR:
-		cs_enc_sse_event(w, "error");
-		cs_enc_sse_data(w);
-		cs_enc_error_object(w, ev->error_type, ev->error_message);
-		cs_enc_sse_end(w);
-		return;
 	}
 	cs_jsonw_obj_end(w);
-	cs_enc_sse_end(w);
 }
 
 static enum cs_err
 sse_event(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 {
+	/* The SSE event type; text is the default "message". */
+	static const char *const name[] = {
+		[CS_EV_TOOL_CALL] = "tool_call", [CS_EV_FINISH] = "finish",
+		[CS_EV_ERROR] = "error",
+	};
 	struct cs_jsonw w;
 
-	if (ev->type > CS_EV_ERROR)
+	if ((size_t)ev->type >= CS_ARRAY_LEN(name))
 		return CS_EBADINPUT;
 	cs_jsonw_init(&w, out);
 	put_id(e, &w);
-	put_event(ev, &w);
+	if (name[ev->type] != NULL)
+		cs_enc_sse_event(&w, name[ev->type]);
+	cs_enc_sse_data(&w);
+	put_data(ev, &w);
+	cs_enc_sse_end(&w);
 	return cs_jsonw_end(&w);
 }
 
