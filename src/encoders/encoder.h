@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "event.h"
+#include "jsonw.h"
 
 #define CS_STREAM_ID_LEN 16
 
@@ -28,17 +29,38 @@ struct cs_enc {
 	const char *model;    /* the model name the client asked for */
 	long long created;    /* Unix time the request arrived */
 	unsigned flags;       /* CS_ENC_* */
-	void *priv;           /* the encoder's own state; freed by its
-	                         cleanup op */
+	void *priv;           /* ops->state_size zeroed bytes, the encoder's
+	                         own; owned by cs_enc_init/cs_enc_free */
 };
 
 #define CS_ENC_INCLUDE_USAGE  (1u << 0)  /* OpenAI stream_options */
 
+/*
+ * One protocol.  An op left NULL is the framework's default (encoder.c):
+ * prologue: a keep-alive for SSE protocols (the headers go out with a
+ * first byte), else nothing; keepalive: ": keep-alive\n" for SSE, else
+ * nothing; done: "data: [DONE]\n\n" for SSE, else nothing; cleanup:
+ * nothing; error_content_type "application/json" with
+ * cs_encoder_json_error_body.  event is required.
+ */
 struct cs_encoder {
 	const char *name;
 	/* Response header lines after Status (each ending in \r\n). */
 	const char *headers;
-	/* Bytes right after the headers (may write nothing). */
+	int sse;              /* Server-Sent Events: the SSE defaults */
+	/* Nothing goes out before the end: events are kept in e->priv
+	 * (bounded; CS_ETOOBIG when full), keep-alives write nothing, an
+	 * error is an HTTP status, and at the end the headers go out with
+	 * whatever done writes (the whole answer). */
+	int deferred;
+	/* e->priv: this many bytes, zeroed, before anything else is called;
+	 * init (optional) sets them up (limits of kept buffers) and cannot
+	 * fail; cleanup (optional) frees what the encoder allocated in them
+	 * (the framework frees e->priv itself). */
+	size_t state_size;
+	void (*init)(struct cs_enc *e);
+	void (*cleanup)(struct cs_enc *e);
+	/* Bytes right after the headers. */
 	enum cs_err (*prologue)(struct cs_enc *e, struct cs_buf *out);
 	enum cs_err (*event)(struct cs_enc *e, const struct cs_event *ev,
 	    struct cs_buf *out);
@@ -46,18 +68,11 @@ struct cs_encoder {
 	enum cs_err (*keepalive)(struct cs_enc *e, struct cs_buf *out);
 	/* The end-of-stream marker, after a finish or error event. */
 	enum cs_err (*done)(struct cs_enc *e, struct cs_buf *out);
-	/* Optional: free e->priv (NULL-safe; may be NULL). */
-	void (*cleanup)(struct cs_enc *e);
 	/* An error before streaming began: body of an HTTP error response,
 	 * and its Content-Type. */
 	const char *error_content_type;
 	enum cs_err (*error_body)(const char *type, const char *message,
 	    struct cs_buf *out);
-	/* Nothing goes out before the end: events are kept in e->priv
-	 * (bounded; CS_ETOOBIG when full), keep-alives write nothing, an
-	 * error is an HTTP status, and at the end the headers go out with
-	 * whatever done writes (the whole answer). */
-	int deferred;
 };
 
 /* The native protocol (docs/protocol.md). */
@@ -73,22 +88,46 @@ extern const struct cs_encoder cs_encoder_ui_stream;
 extern const struct cs_encoder cs_encoder_openai;
 extern const struct cs_encoder cs_encoder_openai_json;
 
-/* The SSE keep-alive, shared by the SSE encoders: ": keep-alive\n", a
- * comment line alone (encoders/sse.c says why). */
-enum cs_err cs_encoder_sse_keepalive(struct cs_enc *e, struct cs_buf *out);
-/* "data: [DONE]" and the blank line: the end marker of the SSE protocols
- * (OpenAI's chunks, the AI SDK's UI stream, the native stream). */
-enum cs_err cs_encoder_sse_done(struct cs_enc *e, struct cs_buf *out);
+/*
+ * The framework (encoder.c), what the stream calls.  cs_enc_init makes
+ * ops e's protocol: it frees the state of the previous one and allocates
+ * ops's (e->stream_id is set by then; e->model may come later).
+ * CS_ENOMEM when that fails: the ops below then return CS_ENOMEM too.
+ * cs_enc_free releases the state (NULL-safe, again safe).  Every op
+ * returns the encoder's error and then leaves out as it found it: no
+ * partial frame.
+ */
+enum cs_err cs_enc_init(struct cs_enc *e, const struct cs_encoder *ops);
+void cs_enc_free(struct cs_enc *e);
+enum cs_err cs_enc_prologue(struct cs_enc *e, struct cs_buf *out);
+enum cs_err cs_enc_event(struct cs_enc *e, const struct cs_event *ev,
+    struct cs_buf *out);
+enum cs_err cs_enc_keepalive(struct cs_enc *e, struct cs_buf *out);
+enum cs_err cs_enc_done(struct cs_enc *e, struct cs_buf *out);
+const char *cs_enc_error_content_type(const struct cs_enc *e);
+enum cs_err cs_enc_error_body(const struct cs_enc *e, const char *type,
+    const char *message, struct cs_buf *out);
+
+/* SSE framing, for the encoders: "event: NAME\n", "data: ", the blank
+ * line that ends an event, and "data: [DONE]" with it (the end marker). */
+void cs_enc_sse_event(struct cs_jsonw *w, const char *name);
+void cs_enc_sse_data(struct cs_jsonw *w);
+void cs_enc_sse_end(struct cs_jsonw *w);
+void cs_enc_sse_done(struct cs_jsonw *w);
 
 /* The token counts as the native protocol writes them (docs/protocol.md
  * "finish"): {"prompt_tokens","completion_tokens","total_tokens"} (null
  * where unknown) and "cached_tokens", "reasoning_tokens" when known; null
  * when u is NULL. */
+void cs_enc_usage(struct cs_jsonw *w, const struct cs_usage *u);
 enum cs_err cs_encoder_usage_json(const struct cs_usage *u,
     struct cs_buf *out);
 
-/* The JSON body of an HTTP error, shared by the encoders. */
+/* {"error":{"type":...,"message":...}}: the body of every HTTP error
+ * (the default error_body), whatever the protocol would have been. */
 enum cs_err cs_encoder_json_error_body(const char *type, const char *message,
     struct cs_buf *out);
+void cs_enc_error_object(struct cs_jsonw *w, const char *type,
+    const char *message);
 
 #endif

@@ -11,29 +11,29 @@
  * it), then [DONE].  Keep-alives are SSE comments.
  *
  * cs_encoder_openai_json (stream false or absent): deferred; the events
- * are kept (at most OAI_KEEP_MAX bytes) and done writes one
+ * are kept (at most OAI_KEEP_MAX bytes of each kind) and done writes one
  * chat.completion object.
  *
  * Errors are {"error":{"message","type","param","code"}} with OpenAI's
  * types; the native type becomes the code (rate_limited is
  * rate_limit_exceeded).
  */
-#include <stdlib.h>
 #include <string.h>
-
-#include <json-c/json.h>
 
 #include "encoder.h"
 
 #define OAI_KEEP_MAX  (4 * 1024 * 1024)  /* a deferred answer's text */
-#define OAI_HEAD_MAX  (CS_MAX_NAME * 6 + 128)
 
 struct oai {
-	struct cs_buf head;      /* "id":...,"object":...,"created","model" */
 	int    role_sent;
 	unsigned long n_tools;
-	/* deferred only */
-	struct cs_buf content, refusal, reasoning, tools;
+};
+
+/* The deferred encoder's: the answer kept until done. */
+struct oai_kept {
+	struct oai o;
+	struct cs_buf content, refusal, reasoning;
+	struct cs_buf tools;     /* the tool calls, comma-separated */
 	const char *finish;      /* OpenAI's spelling, static */
 	struct cs_usage usage;   /* prompt and completion read */
 };
@@ -76,117 +76,87 @@ oai_error_code(const char *type)
 	    type;
 }
 
+static void
+put_error(struct cs_jsonw *w, const char *type, const char *message)
+{
+	cs_jsonw_obj(w);
+	cs_jsonw_key(w, "error");
+	cs_jsonw_obj(w);
+	cs_jsonw_kstr(w, "message", message);
+	cs_jsonw_kstr(w, "type", oai_error_type(type));
+	cs_jsonw_key(w, "param");
+	cs_jsonw_null(w);
+	cs_jsonw_kstr(w, "code", oai_error_code(type));
+	cs_jsonw_obj_end(w);
+	cs_jsonw_obj_end(w);
+}
+
 static enum cs_err
 oai_error_body(const char *type, const char *message, struct cs_buf *out)
 {
-	enum cs_err r;
+	struct cs_jsonw w;
 
-	if ((r = cs_buf_puts(out, "{\"error\":{\"message\":\"")) != CS_OK ||
-	    (r = cs_buf_json_str(out, message, strlen(message))) != CS_OK ||
-	    (r = cs_buf_puts(out, "\",\"type\":\"")) != CS_OK ||
-	    (r = cs_buf_puts(out, oai_error_type(type))) != CS_OK ||
-	    (r = cs_buf_puts(out, "\",\"param\":null,\"code\":\"")) != CS_OK ||
-	    (r = cs_buf_puts(out, oai_error_code(type))) != CS_OK)
-		return r;
-	return cs_buf_puts(out, "\"}}");
+	cs_jsonw_init(&w, out);
+	put_error(&w, type, message);
+	return cs_jsonw_end(&w);
 }
 
+/* {"id","object","created","model" (the caller closes the object) */
 static void
-oai_cleanup(struct cs_enc *e)
+put_head(const struct cs_enc *e, struct cs_jsonw *w, const char *object)
 {
-	struct oai *o = e->priv;
+	char id[sizeof("chatcmpl-") + CS_STREAM_ID_LEN];
+	size_t n = strlen(e->stream_id);
 
-	if (o == NULL)
-		return;
-	cs_buf_free(&o->head);
-	cs_buf_free(&o->content);
-	cs_buf_free(&o->refusal);
-	cs_buf_free(&o->reasoning);
-	cs_buf_free(&o->tools);
-	free(o);
-	e->priv = NULL;
-}
-
-/* The state, made on first use with the fields every object starts with. */
-static struct oai *
-oai_state(struct cs_enc *e, const char *object)
-{
-	struct oai *o = e->priv;
-	const char *model = e->model ? e->model : "";
-
-	if (o != NULL)
-		return o;
-	if ((o = calloc(1, sizeof(*o))) == NULL)
-		return NULL;
-	cs_buf_init(&o->head, OAI_HEAD_MAX);
-	cs_buf_init(&o->content, OAI_KEEP_MAX);
-	cs_buf_init(&o->refusal, OAI_KEEP_MAX);
-	cs_buf_init(&o->reasoning, OAI_KEEP_MAX);
-	cs_buf_init(&o->tools, OAI_KEEP_MAX);
-	o->usage.prompt = o->usage.completion = CS_USAGE_NONE;
-	e->priv = o;
-	if (cs_buf_printf(&o->head, "\"id\":\"chatcmpl-%s\",\"object\":\"%s\","
-	    "\"created\":%lld,\"model\":\"", e->stream_id, object,
-	    e->created) != CS_OK ||
-	    cs_buf_json_str(&o->head, model, strlen(model)) != CS_OK ||
-	    cs_buf_puts(&o->head, "\"") != CS_OK) {
-		oai_cleanup(e);
-		return NULL;
-	}
-	return o;
-}
-
-/* "key":"escaped s" (s NULL → "") */
-static enum cs_err
-put_kv(struct cs_buf *out, const char *key, const char *s, size_t n)
-{
-	enum cs_err r;
-
-	if ((r = cs_buf_printf(out, "\"%s\":\"", key)) != CS_OK ||
-	    (r = cs_buf_json_str(out, s ? s : "", s ? n : 0)) != CS_OK)
-		return r;
-	return cs_buf_puts(out, "\"");
+	memcpy(id, "chatcmpl-", 9);
+	memcpy(id + 9, e->stream_id, n + 1);
+	cs_jsonw_obj(w);
+	cs_jsonw_kstr(w, "id", id);
+	cs_jsonw_kstr(w, "object", object);
+	cs_jsonw_kint(w, "created", e->created);
+	cs_jsonw_kstr(w, "model", e->model);
 }
 
 /* {"index":N,"id":...,"type":"function","function":{name,arguments}};
  * without index (index < 0) in a chat.completion message. */
-static enum cs_err
-put_tool_call(struct cs_buf *out, long index, const struct cs_event *ev)
+static void
+put_tool_call(struct cs_jsonw *w, long index, const struct cs_event *ev)
 {
-	enum cs_err r;
-
-	if ((r = index < 0 ? cs_buf_puts(out, "{") : cs_buf_printf(out,
-	    "{\"index\":%ld,", index)) != CS_OK ||
-	    (r = put_kv(out, "id", ev->tool_id, ev->tool_id ?
-	    strlen(ev->tool_id) : 0)) != CS_OK ||
-	    (r = cs_buf_puts(out, ",\"type\":\"function\",\"function\":{"))
-	    != CS_OK ||
-	    (r = put_kv(out, "name", ev->tool_name, ev->tool_name ?
-	    strlen(ev->tool_name) : 0)) != CS_OK ||
-	    (r = cs_buf_puts(out, ",")) != CS_OK ||
-	    (r = put_kv(out, "arguments", ev->tool_args, ev->tool_args ?
-	    strlen(ev->tool_args) : 0)) != CS_OK)
-		return r;
-	return cs_buf_puts(out, "}}");
+	cs_jsonw_obj(w);
+	if (index >= 0)
+		cs_jsonw_kint(w, "index", index);
+	cs_jsonw_kstr(w, "id", ev->tool_id);
+	cs_jsonw_kstr(w, "type", "function");
+	cs_jsonw_key(w, "function");
+	cs_jsonw_obj(w);
+	cs_jsonw_kstr(w, "name", ev->tool_name);
+	cs_jsonw_kstr(w, "arguments", ev->tool_args);
+	cs_jsonw_obj_end(w);
+	cs_jsonw_obj_end(w);
 }
 
 /* "usage":{...} or "usage":null; total is the sum, as OpenAI's. */
-static enum cs_err
-put_usage(struct cs_buf *out, const struct cs_usage *u)
+static void
+put_usage(struct cs_jsonw *w, const struct cs_usage *u)
 {
 	long long prompt, completion;
 
 	prompt = u == NULL ? CS_USAGE_NONE : u->prompt;
 	completion = u == NULL ? CS_USAGE_NONE : u->completion;
-	if (prompt < 0 && completion < 0)
-		return cs_buf_puts(out, "\"usage\":null");
+	cs_jsonw_key(w, "usage");
+	if (prompt < 0 && completion < 0) {
+		cs_jsonw_null(w);
+		return;
+	}
 	if (prompt < 0)
 		prompt = 0;
 	if (completion < 0)
 		completion = 0;
-	return cs_buf_printf(out, "\"usage\":{\"prompt_tokens\":%lld,"
-	    "\"completion_tokens\":%lld,\"total_tokens\":%lld}", prompt,
-	    completion, prompt + completion);
+	cs_jsonw_obj(w);
+	cs_jsonw_kint(w, "prompt_tokens", prompt);
+	cs_jsonw_kint(w, "completion_tokens", completion);
+	cs_jsonw_kint(w, "total_tokens", prompt + completion);
+	cs_jsonw_obj_end(w);
 }
 
 static const char *
@@ -198,106 +168,138 @@ text_key(const struct cs_event *ev)
 }
 
 /* The delta's members for a text or tool-call event. */
-static enum cs_err
-put_delta(struct oai *o, const struct cs_event *ev, struct cs_buf *out)
+static void
+put_delta(struct oai *o, const struct cs_event *ev, struct cs_jsonw *w)
 {
-	enum cs_err r;
-
 	if (!o->role_sent) {
 		o->role_sent = 1;
-		if ((r = cs_buf_puts(out, "\"role\":\"assistant\",")) != CS_OK)
-			return r;
+		cs_jsonw_kstr(w, "role", "assistant");
 	}
-	if (ev->type == CS_EV_TEXT)
-		return put_kv(out, text_key(ev), ev->text, ev->text_len);
-	if ((r = cs_buf_puts(out, "\"tool_calls\":[")) != CS_OK ||
-	    (r = put_tool_call(out, (long)o->n_tools++, ev)) != CS_OK)
-		return r;
-	return cs_buf_puts(out, "]");
+	if (ev->type == CS_EV_TEXT) {
+		cs_jsonw_key(w, text_key(ev));
+		cs_jsonw_strn(w, ev->text, ev->text_len);
+		return;
+	}
+	cs_jsonw_key(w, "tool_calls");
+	cs_jsonw_arr(w);
+	put_tool_call(w, (long)o->n_tools++, ev);
+	cs_jsonw_arr_end(w);
 }
 
-static enum cs_err
-chunk_event(struct cs_enc *e, struct oai *o, const struct cs_event *ev,
-    struct cs_buf *out)
+/* data: {chunk}, and after the finish the usage chunk if asked for. */
+static void
+put_chunk(struct cs_enc *e, struct oai *o, const struct cs_event *ev,
+    struct cs_jsonw *w)
 {
-	enum cs_err r;
-
-	if (ev->type == CS_EV_ERROR) {
-		if ((r = cs_buf_puts(out, "data: ")) != CS_OK ||
-		    (r = oai_error_body(ev->error_type, ev->error_message,
-		    out)) != CS_OK)
-			return r;
-		return cs_buf_puts(out, "\n\n");
-	}
-	if ((r = cs_buf_puts(out, "data: {")) != CS_OK ||
-	    (r = cs_buf_append(out, o->head.data, o->head.len)) != CS_OK ||
-	    (r = cs_buf_puts(out, ",\"choices\":[{\"index\":0,\"delta\":{"))
-	    != CS_OK)
-		return r;
-	if (ev->type != CS_EV_FINISH && (r = put_delta(o, ev, out)) != CS_OK)
-		return r;
-	if ((r = cs_buf_printf(out, "},\"logprobs\":null,\"finish_reason\":"
-	    "%s%s%s}]}\n\n", ev->type == CS_EV_FINISH ? "\"" : "",
-	    ev->type == CS_EV_FINISH ? oai_finish(ev->finish_reason) : "null",
-	    ev->type == CS_EV_FINISH ? "\"" : "")) != CS_OK)
-		return r;
+	cs_enc_sse_data(w);
+	put_head(e, w, "chat.completion.chunk");
+	cs_jsonw_key(w, "choices");
+	cs_jsonw_arr(w);
+	cs_jsonw_obj(w);
+	cs_jsonw_kint(w, "index", 0);
+	cs_jsonw_key(w, "delta");
+	cs_jsonw_obj(w);
+	if (ev->type != CS_EV_FINISH)
+		put_delta(o, ev, w);
+	cs_jsonw_obj_end(w);
+	cs_jsonw_key(w, "logprobs");
+	cs_jsonw_null(w);
+	cs_jsonw_key(w, "finish_reason");
+	if (ev->type == CS_EV_FINISH)
+		cs_jsonw_str(w, oai_finish(ev->finish_reason));
+	else
+		cs_jsonw_null(w);
+	cs_jsonw_obj_end(w);
+	cs_jsonw_arr_end(w);
+	cs_jsonw_obj_end(w);
+	cs_enc_sse_end(w);
 	if (ev->type != CS_EV_FINISH || !(e->flags & CS_ENC_INCLUDE_USAGE))
-		return CS_OK;
-	if ((r = cs_buf_puts(out, "data: {")) != CS_OK ||
-	    (r = cs_buf_append(out, o->head.data, o->head.len)) != CS_OK ||
-	    (r = cs_buf_puts(out, ",\"choices\":[],")) != CS_OK ||
-	    (r = put_usage(out, ev->tokens)) != CS_OK)
-		return r;
-	return cs_buf_puts(out, "}\n\n");
+		return;
+	cs_enc_sse_data(w);
+	put_head(e, w, "chat.completion.chunk");
+	cs_jsonw_key(w, "choices");
+	cs_jsonw_arr(w);
+	cs_jsonw_arr_end(w);
+	put_usage(w, ev->tokens);
+	cs_jsonw_obj_end(w);
+	cs_enc_sse_end(w);
 }
 
+/* The role and the tool index as the client saw them: unchanged when the
+ * frame failed. */
 static enum cs_err
 oai_chunk(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 {
-	struct oai *o = oai_state(e, "chat.completion.chunk");
+	struct oai *o = e->priv, was = *o;
+	struct cs_jsonw w;
+	enum cs_err r;
 
-	if (o == NULL)
-		return CS_ENOMEM;
+	if (ev->type > CS_EV_ERROR)
+		return CS_EBADINPUT;
 	e->seq++;
-	return chunk_event(e, o, ev, out);
+	cs_jsonw_init(&w, out);
+	if (ev->type == CS_EV_ERROR) {
+		cs_enc_sse_data(&w);
+		put_error(&w, ev->error_type, ev->error_message);
+		cs_enc_sse_end(&w);
+	} else
+		put_chunk(e, o, ev, &w);
+	if ((r = cs_jsonw_end(&w)) != CS_OK)
+		*o = was;
+	return r;
 }
 
-static enum cs_err
-oai_nothing(struct cs_enc *e, struct cs_buf *out)
+static void
+oai_kept_init(struct cs_enc *e)
 {
-	(void)e;
-	(void)out;
-	return CS_OK;
+	struct oai_kept *k = e->priv;
+
+	cs_buf_init(&k->content, OAI_KEEP_MAX);
+	cs_buf_init(&k->refusal, OAI_KEEP_MAX);
+	cs_buf_init(&k->reasoning, OAI_KEEP_MAX);
+	cs_buf_init(&k->tools, OAI_KEEP_MAX);
+	k->usage.prompt = k->usage.completion = CS_USAGE_NONE;
 }
 
-/* Deferred: keep the event in o; errors never get here (stream.c turns
- * them into HTTP statuses). */
+static void
+oai_kept_cleanup(struct cs_enc *e)
+{
+	struct oai_kept *k = e->priv;
+
+	cs_buf_free(&k->content);
+	cs_buf_free(&k->refusal);
+	cs_buf_free(&k->reasoning);
+	cs_buf_free(&k->tools);
+}
+
+/* Deferred: keep the event; errors never get here (stream.c turns them
+ * into HTTP statuses). */
 static enum cs_err
 oai_keep(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 {
-	struct oai *o = oai_state(e, "chat.completion");
-	struct cs_buf *b;
+	struct oai_kept *k = e->priv;
+	struct cs_jsonw w;
 	enum cs_err r;
 
 	(void)out;
-	if (o == NULL)
-		return CS_ENOMEM;
 	e->seq++;
 	switch (ev->type) {
 	case CS_EV_TEXT:
-		b = ev->kind == CS_TEXT_REFUSAL ? &o->refusal :
-		    ev->kind == CS_TEXT_REASONING ? &o->reasoning : &o->content;
-		return cs_buf_append(b, ev->text, ev->text_len);
+		return cs_buf_append(ev->kind == CS_TEXT_REFUSAL ? &k->refusal :
+		    ev->kind == CS_TEXT_REASONING ? &k->reasoning : &k->content,
+		    ev->text, ev->text_len);
 	case CS_EV_TOOL_CALL:
-		if (o->n_tools > 0 && (r = cs_buf_puts(&o->tools, ","))
-		    != CS_OK)
-			return r;
-		o->n_tools++;
-		return put_tool_call(&o->tools, -1, ev);
+		cs_jsonw_init(&w, &k->tools);
+		if (k->o.n_tools > 0)
+			cs_jsonw_put(&w, ",", 1);
+		put_tool_call(&w, -1, ev);
+		if ((r = cs_jsonw_end(&w)) == CS_OK)
+			k->o.n_tools++;
+		return r;
 	case CS_EV_FINISH:
-		o->finish = oai_finish(ev->finish_reason);
+		k->finish = oai_finish(ev->finish_reason);
 		if (ev->tokens != NULL)
-			o->usage = *ev->tokens;
+			k->usage = *ev->tokens;
 		return CS_OK;
 	case CS_EV_ERROR:
 		return CS_OK;
@@ -306,55 +308,60 @@ oai_keep(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 }
 
 /* "key":"text" if any was kept, else "key":null */
-static enum cs_err
-put_kept(struct cs_buf *out, const char *key, const struct cs_buf *b)
+static void
+put_kept(struct cs_jsonw *w, const char *key, const struct cs_buf *b)
 {
+	cs_jsonw_key(w, key);
 	if (b->len == 0)
-		return cs_buf_printf(out, "\"%s\":null", key);
-	return put_kv(out, key, b->data, b->len);
+		cs_jsonw_null(w);
+	else
+		cs_jsonw_strn(w, b->data, b->len);
 }
 
 static enum cs_err
 oai_completion(struct cs_enc *e, struct cs_buf *out)
 {
-	struct oai *o = oai_state(e, "chat.completion");
-	enum cs_err r;
+	struct oai_kept *k = e->priv;
+	struct cs_jsonw w;
 
-	if (o == NULL)
-		return CS_ENOMEM;
-	if ((r = cs_buf_puts(out, "{")) != CS_OK ||
-	    (r = cs_buf_append(out, o->head.data, o->head.len)) != CS_OK ||
-	    (r = cs_buf_puts(out, ",\"choices\":[{\"index\":0,\"message\":"
-	    "{\"role\":\"assistant\",")) != CS_OK ||
-	    (r = put_kept(out, "content", &o->content)) != CS_OK ||
-	    (r = cs_buf_puts(out, ",")) != CS_OK ||
-	    (r = put_kept(out, "refusal", &o->refusal)) != CS_OK)
-		return r;
-	if (o->reasoning.len > 0 && ((r = cs_buf_puts(out, ",")) != CS_OK ||
-	    (r = put_kept(out, "reasoning_content", &o->reasoning)) != CS_OK))
-		return r;
-	if (o->n_tools > 0 && ((r = cs_buf_puts(out, ",\"tool_calls\":["))
-	    != CS_OK || (r = cs_buf_append(out, o->tools.data,
-	    o->tools.len)) != CS_OK || (r = cs_buf_puts(out, "]")) != CS_OK))
-		return r;
-	if ((r = cs_buf_printf(out, "},\"logprobs\":null,\"finish_reason\":"
-	    "\"%s\"}],", o->finish ? o->finish : "stop")) != CS_OK ||
-	    (r = put_usage(out, &o->usage))
-	    != CS_OK)
-		return r;
-	return cs_buf_puts(out, "}\n");
+	cs_jsonw_init(&w, out);
+	put_head(e, &w, "chat.completion");
+	cs_jsonw_key(&w, "choices");
+	cs_jsonw_arr(&w);
+	cs_jsonw_obj(&w);
+	cs_jsonw_kint(&w, "index", 0);
+	cs_jsonw_key(&w, "message");
+	cs_jsonw_obj(&w);
+	cs_jsonw_kstr(&w, "role", "assistant");
+	put_kept(&w, "content", &k->content);
+	put_kept(&w, "refusal", &k->refusal);
+	if (k->reasoning.len > 0)
+		put_kept(&w, "reasoning_content", &k->reasoning);
+	if (k->o.n_tools > 0) {
+		cs_jsonw_key(&w, "tool_calls");
+		cs_jsonw_arr(&w);
+		cs_jsonw_raw(&w, k->tools.data, k->tools.len);
+		cs_jsonw_arr_end(&w);
+	}
+	cs_jsonw_obj_end(&w);
+	cs_jsonw_key(&w, "logprobs");
+	cs_jsonw_null(&w);
+	cs_jsonw_kstr(&w, "finish_reason", k->finish ? k->finish : "stop");
+	cs_jsonw_obj_end(&w);
+	cs_jsonw_arr_end(&w);
+	put_usage(&w, &k->usage);
+	cs_jsonw_obj_end(&w);
+	cs_jsonw_put(&w, "\n", 1);
+	return cs_jsonw_end(&w);
 }
 
 const struct cs_encoder cs_encoder_openai = {
 	.name = "openai",
 	.headers = "Content-Type: text/event-stream; charset=utf-8\r\n"
 	    CS_STREAM_HEADERS,
-	.prologue = cs_encoder_sse_keepalive,  /* the headers go out */
+	.sse = 1,
+	.state_size = sizeof(struct oai),
 	.event = oai_chunk,
-	.keepalive = cs_encoder_sse_keepalive,
-	.done = cs_encoder_sse_done,
-	.cleanup = oai_cleanup,
-	.error_content_type = "application/json",
 	.error_body = oai_error_body,
 };
 
@@ -363,12 +370,11 @@ const struct cs_encoder cs_encoder_openai_json = {
 	.headers = "Content-Type: application/json\r\n"
 	    "Cache-Control: no-store\r\n"
 	    "X-Content-Type-Options: nosniff\r\n",
-	.prologue = oai_nothing,
-	.event = oai_keep,
-	.keepalive = oai_nothing,
-	.done = oai_completion,
-	.cleanup = oai_cleanup,
-	.error_content_type = "application/json",
-	.error_body = oai_error_body,
 	.deferred = 1,
+	.state_size = sizeof(struct oai_kept),
+	.init = oai_kept_init,
+	.cleanup = oai_kept_cleanup,
+	.event = oai_keep,
+	.done = oai_completion,
+	.error_body = oai_error_body,
 };

@@ -10,22 +10,12 @@
  * start are HTTP statuses with the usual JSON body.  Documented in
  * docs/protocol.md ("Plain text").
  */
-#include <string.h>
-
 #include "encoder.h"
-
-static enum cs_err
-text_nothing(struct cs_enc *e, struct cs_buf *out)
-{
-	(void)e;
-	(void)out;
-	return CS_OK;
-}
 
 static enum cs_err
 text_event(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 {
-	enum cs_err r;
+	struct cs_jsonw w;
 
 	e->seq++;
 	switch (ev->type) {
@@ -37,23 +27,20 @@ text_event(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 	case CS_EV_FINISH:
 		return CS_OK;
 	case CS_EV_ERROR:
-		if ((r = cs_buf_puts(out, "\n\n[error] ")) != CS_OK ||
-		    (r = cs_buf_puts(out, ev->error_type)) != CS_OK ||
-		    (r = cs_buf_puts(out, ": ")) != CS_OK ||
-		    (r = cs_buf_puts(out, ev->error_message)) != CS_OK)
-			return r;
-		return cs_buf_puts(out, "\n");
+		cs_jsonw_init(&w, out);
+		cs_jsonw_puts(&w, "\n\n[error] ");
+		cs_jsonw_puts(&w, ev->error_type);
+		cs_jsonw_puts(&w, ": ");
+		cs_jsonw_puts(&w, ev->error_message);
+		cs_jsonw_puts(&w, "\n");
+		return cs_jsonw_end(&w);
 	}
 	return CS_EBADINPUT;
 }
 
+/* No prologue, keep-alive or end marker: nothing but the text. */
 const struct cs_encoder cs_encoder_text = {
 	.name = "text",
 	.headers = "Content-Type: text/plain; charset=utf-8\r\n" CS_STREAM_HEADERS,
-	.prologue = text_nothing,
 	.event = text_event,
-	.keepalive = text_nothing,
-	.done = text_nothing,
-	.error_content_type = "application/json",
-	.error_body = cs_encoder_json_error_body,
 };

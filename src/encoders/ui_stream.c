@@ -15,7 +15,7 @@
  * finish reason and usage travel in finish.messageMetadata.  A text or
  * reasoning block is closed before anything else follows it.
  */
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -23,252 +23,202 @@
 #include "encoder.h"
 
 enum block { NONE, TEXT, REASONING };
+enum block_chunk { START, DELTA, END };
 
 struct ui_state {
 	enum block open;        /* the block a delta goes to */
 	unsigned long blocks;   /* blocks opened so far: ids t0, r1, ... */
+	char id[24];            /* the open block's */
 };
 
-static struct ui_state *
-state(struct cs_enc *e)
+/* data: {"type":"TYPE"  (the caller adds members and chunk_end) */
+static void
+chunk_begin(struct cs_enc *e, struct cs_jsonw *w, const char *type)
 {
-	if (e->priv == NULL)
-		e->priv = calloc(1, sizeof(struct ui_state));
-	return e->priv;
+	e->seq++;
+	cs_enc_sse_data(w);
+	cs_jsonw_obj(w);
+	cs_jsonw_kstr(w, "type", type);
 }
 
 static void
-ui_cleanup(struct cs_enc *e)
+chunk_end(struct cs_jsonw *w)
 {
-	free(e->priv);
-	e->priv = NULL;
-}
-
-/* data: {"type":"TYPE"  (the caller adds fields and chunk_end) */
-static enum cs_err
-chunk_begin(struct cs_enc *e, struct cs_buf *out, const char *type)
-{
-	enum cs_err r;
-
-	e->seq++;
-	if ((r = cs_buf_puts(out, "data: {\"type\":\"")) != CS_OK ||
-	    (r = cs_buf_puts(out, type)) != CS_OK)
-		return r;
-	return cs_buf_puts(out, "\"");
-}
-
-static enum cs_err
-chunk_end(struct cs_buf *out)
-{
-	return cs_buf_puts(out, "}\n\n");
-}
-
-/* ,"key":"s" */
-static enum cs_err
-str_field(struct cs_buf *out, const char *key, const char *s, size_t n)
-{
-	enum cs_err r;
-
-	if ((r = cs_buf_puts(out, ",\"")) != CS_OK ||
-	    (r = cs_buf_puts(out, key)) != CS_OK ||
-	    (r = cs_buf_puts(out, "\":\"")) != CS_OK ||
-	    (r = cs_buf_json_str(out, s ? s : "", s ? n : 0)) != CS_OK)
-		return r;
-	return cs_buf_puts(out, "\"");
-}
-
-/* ,"id":"t3" (or r3) for the open block */
-static enum cs_err
-block_id(struct ui_state *st, struct cs_buf *out)
-{
-	enum cs_err r;
-
-	if ((r = cs_buf_puts(out, st->open == TEXT ? ",\"id\":\"t" :
-	    ",\"id\":\"r")) != CS_OK ||
-	    (r = cs_buf_put_ulong(out, st->blocks)) != CS_OK)
-		return r;
-	return cs_buf_puts(out, "\"");
+	cs_jsonw_obj_end(w);
+	cs_enc_sse_end(w);
 }
 
 /* A chunk that names the open block: text-start, reasoning-end, ... */
-static enum cs_err
-block_chunk(struct cs_enc *e, struct ui_state *st, struct cs_buf *out,
-    const char *what)
+static void
+block_chunk(struct cs_enc *e, struct ui_state *st, struct cs_jsonw *w,
+    enum block_chunk what)
 {
-	enum cs_err r;
+	static const char *const type[2][3] = {
+		{ "text-start", "text-delta", "text-end" },
+		{ "reasoning-start", "reasoning-delta", "reasoning-end" },
+	};
 
-	e->seq++;
-	if ((r = cs_buf_puts(out, st->open == TEXT ?
-	    "data: {\"type\":\"text-" : "data: {\"type\":\"reasoning-"))
-	    != CS_OK ||
-	    (r = cs_buf_puts(out, what)) != CS_OK ||
-	    (r = cs_buf_puts(out, "\"")) != CS_OK)
-		return r;
-	return block_id(st, out);
+	chunk_begin(e, w, type[st->open == REASONING][what]);
+	cs_jsonw_kstr(w, "id", st->id);
 }
 
-static enum cs_err
-close_block(struct cs_enc *e, struct ui_state *st, struct cs_buf *out)
+static void
+close_block(struct cs_enc *e, struct ui_state *st, struct cs_jsonw *w)
 {
-	enum cs_err r;
-
 	if (st->open == NONE)
-		return CS_OK;
-	if ((r = block_chunk(e, st, out, "end")) != CS_OK ||
-	    (r = chunk_end(out)) != CS_OK)
-		return r;
+		return;
+	block_chunk(e, st, w, END);
+	chunk_end(w);
 	st->open = NONE;
-	return CS_OK;
 }
 
 /* A delta into a block of kind want, opening it first if needed. */
-static enum cs_err
+static void
 delta(struct cs_enc *e, struct ui_state *st, enum block want,
-    const struct cs_event *ev, struct cs_buf *out)
+    const struct cs_event *ev, struct cs_jsonw *w)
 {
-	enum cs_err r;
-
 	if (st->open != want) {
-		if ((r = close_block(e, st, out)) != CS_OK)
-			return r;
+		close_block(e, st, w);
 		st->open = want;
 		st->blocks++;
-		if ((r = block_chunk(e, st, out, "start")) != CS_OK ||
-		    (r = chunk_end(out)) != CS_OK)
-			return r;
+		snprintf(st->id, sizeof(st->id), "%c%lu",
+		    want == TEXT ? 't' : 'r', st->blocks);
+		block_chunk(e, st, w, START);
+		chunk_end(w);
 	}
-	if ((r = block_chunk(e, st, out, "delta")) != CS_OK ||
-	    (r = str_field(out, "delta", ev->text, ev->text_len)) != CS_OK)
-		return r;
-	return chunk_end(out);
+	block_chunk(e, st, w, DELTA);
+	cs_jsonw_key(w, "delta");
+	cs_jsonw_strn(w, ev->text, ev->text_len);
+	chunk_end(w);
 }
 
 /* The call's input: its arguments parsed, {} when empty, else the text
  * as given (input may be any JSON value). */
-static enum cs_err
-put_input(struct cs_buf *out, const char *args)
+static void
+put_input(struct cs_jsonw *w, const char *args)
 {
 	struct json_object *o;
-	enum cs_err r;
+	const char *js;
 
-	if (args == NULL || args[strspn(args, " \t\r\n")] == '\0')
-		return cs_buf_puts(out, ",\"input\":{}");
-	if ((o = json_tokener_parse(args)) == NULL)
-		return str_field(out, "input", args, strlen(args));
-	if ((r = cs_buf_puts(out, ",\"input\":")) == CS_OK)
-		r = cs_buf_puts(out, json_object_to_json_string_ext(o,
-		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	if (args == NULL || args[strspn(args, " \t\r\n")] == '\0') {
+		cs_jsonw_key(w, "input");
+		cs_jsonw_obj(w);
+		cs_jsonw_obj_end(w);
+		return;
+	}
+	if ((o = json_tokener_parse(args)) == NULL) {
+		cs_jsonw_kstr(w, "input", args);
+		return;
+	}
+	js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	cs_jsonw_key(w, "input");
+	cs_jsonw_raw(w, js, strlen(js));
 	json_object_put(o);
-	return r;
 }
 
 /* tool-input-start / tool-input-available: toolCallId, toolName */
-static enum cs_err
-tool_chunk(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out,
+static void
+tool_chunk(struct cs_enc *e, const struct cs_event *ev, struct cs_jsonw *w,
     const char *type)
 {
-	enum cs_err r;
-
-	if ((r = chunk_begin(e, out, type)) != CS_OK ||
-	    (r = str_field(out, "toolCallId", ev->tool_id, ev->tool_id ?
-	    strlen(ev->tool_id) : 0)) != CS_OK)
-		return r;
-	return str_field(out, "toolName", ev->tool_name, ev->tool_name ?
-	    strlen(ev->tool_name) : 0);
+	chunk_begin(e, w, type);
+	cs_jsonw_kstr(w, "toolCallId", ev->tool_id);
+	cs_jsonw_kstr(w, "toolName", ev->tool_name);
 }
 
-static enum cs_err
-tool_call(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
+static void
+tool_call(struct cs_enc *e, const struct cs_event *ev, struct cs_jsonw *w)
 {
-	enum cs_err r;
-
-	if ((r = tool_chunk(e, ev, out, "tool-input-start")) != CS_OK ||
-	    (r = chunk_end(out)) != CS_OK ||
-	    (r = tool_chunk(e, ev, out, "tool-input-available")) != CS_OK ||
-	    (r = put_input(out, ev->tool_args)) != CS_OK)
-		return r;
-	return chunk_end(out);
+	tool_chunk(e, ev, w, "tool-input-start");
+	chunk_end(w);
+	tool_chunk(e, ev, w, "tool-input-available");
+	put_input(w, ev->tool_args);
+	chunk_end(w);
 }
 
 /* finish-step, then finish {"messageMetadata":{"finishReason","usage"?}} */
-static enum cs_err
-finish(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
+static void
+finish(struct cs_enc *e, const struct cs_event *ev, struct cs_jsonw *w)
 {
-	enum cs_err r;
-
-	if ((r = chunk_begin(e, out, "finish-step")) != CS_OK ||
-	    (r = chunk_end(out)) != CS_OK ||
-	    (r = chunk_begin(e, out, "finish")) != CS_OK ||
-	    (r = cs_buf_puts(out, ",\"messageMetadata\":{\"finishReason\":\""))
-	    != CS_OK ||
-	    (r = cs_buf_json_str(out, ev->finish_reason,
-	    strlen(ev->finish_reason))) != CS_OK ||
-	    (r = cs_buf_puts(out, "\"")) != CS_OK)
-		return r;
-	if (ev->tokens != NULL &&
-	    ((r = cs_buf_puts(out, ",\"usage\":")) != CS_OK ||
-	    (r = cs_encoder_usage_json(ev->tokens, out)) != CS_OK))
-		return r;
-	if ((r = cs_buf_puts(out, "}")) != CS_OK)
-		return r;
-	return chunk_end(out);
+	chunk_begin(e, w, "finish-step");
+	chunk_end(w);
+	chunk_begin(e, w, "finish");
+	cs_jsonw_key(w, "messageMetadata");
+	cs_jsonw_obj(w);
+	cs_jsonw_kstr(w, "finishReason", ev->finish_reason);
+	if (ev->tokens != NULL) {
+		cs_jsonw_key(w, "usage");
+		cs_enc_usage(w, ev->tokens);
+	}
+	cs_jsonw_obj_end(w);
+	chunk_end(w);
 }
 
+static void
+put_event(struct cs_enc *e, struct ui_state *st, const struct cs_event *ev,
+    struct cs_jsonw *w)
+{
+	if (ev->type == CS_EV_TEXT) {
+		delta(e, st, ev->kind == CS_TEXT_REASONING ? REASONING : TEXT,
+		    ev, w);
+		return;
+	}
+	close_block(e, st, w);
+	if (ev->type == CS_EV_TOOL_CALL)
+		tool_call(e, ev, w);
+	else if (ev->type == CS_EV_FINISH)
+		finish(e, ev, w);
+	else {
+		chunk_begin(e, w, "error");
+		cs_jsonw_kstr(w, "errorText", ev->error_message);
+		chunk_end(w);
+	}
+}
+
+/* The blocks as the client saw them: unchanged when the frame failed. */
 static enum cs_err
 ui_event(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 {
-	struct ui_state *st = state(e);
+	struct ui_state *st = e->priv, was = *st;
+	struct cs_jsonw w;
 	enum cs_err r;
 
-	if (st == NULL)
-		return CS_ENOMEM;
-	if (ev->type == CS_EV_TEXT)
-		return delta(e, st, ev->kind == CS_TEXT_REASONING ?
-		    REASONING : TEXT, ev, out);
-	if ((r = close_block(e, st, out)) != CS_OK)
-		return r;
-	switch (ev->type) {
-	case CS_EV_TOOL_CALL:
-		return tool_call(e, ev, out);
-	case CS_EV_FINISH:
-		return finish(e, ev, out);
-	case CS_EV_ERROR:
-		if ((r = chunk_begin(e, out, "error")) != CS_OK ||
-		    (r = str_field(out, "errorText", ev->error_message,
-		    strlen(ev->error_message))) != CS_OK)
-			return r;
-		return chunk_end(out);
-	case CS_EV_TEXT:
-		break;
-	}
-	return CS_EBADINPUT;
+	if (ev->type > CS_EV_ERROR)
+		return CS_EBADINPUT;
+	cs_jsonw_init(&w, out);
+	put_event(e, st, ev, &w);
+	if ((r = cs_jsonw_end(&w)) != CS_OK)
+		*st = was;
+	return r;
 }
 
 /* start {messageId}, start-step: sent with the headers. */
 static enum cs_err
 ui_prologue(struct cs_enc *e, struct cs_buf *out)
 {
-	enum cs_err r;
+	char id[sizeof("msg-") + CS_STREAM_ID_LEN];
+	struct cs_jsonw w;
 
-	if ((r = chunk_begin(e, out, "start")) != CS_OK ||
-	    (r = cs_buf_puts(out, ",\"messageId\":\"msg-")) != CS_OK ||
-	    (r = cs_buf_puts(out, e->stream_id)) != CS_OK ||
-	    (r = cs_buf_puts(out, "\"")) != CS_OK ||
-	    (r = chunk_end(out)) != CS_OK ||
-	    (r = chunk_begin(e, out, "start-step")) != CS_OK)
-		return r;
-	return chunk_end(out);
+	memcpy(id, "msg-", 4);
+	memcpy(id + 4, e->stream_id, strlen(e->stream_id) + 1);
+	cs_jsonw_init(&w, out);
+	chunk_begin(e, &w, "start");
+	cs_jsonw_kstr(&w, "messageId", id);
+	chunk_end(&w);
+	chunk_begin(e, &w, "start-step");
+	chunk_end(&w);
+	return cs_jsonw_end(&w);
 }
 
+/* The SSE defaults: keep-alive comments (the SDK's parser skips them),
+ * "data: [DONE]" at the end. */
 const struct cs_encoder cs_encoder_ui_stream = {
 	.name = "ui-message-stream",
 	.headers = "Content-Type: text/event-stream\r\n"
 	    "x-vercel-ai-ui-message-stream: v1\r\n" CS_STREAM_HEADERS,
+	.sse = 1,
+	.state_size = sizeof(struct ui_state),
 	.prologue = ui_prologue,
 	.event = ui_event,
-	.keepalive = cs_encoder_sse_keepalive,   /* the SDK's parser skips it */
-	.done = cs_encoder_sse_done,
-	.cleanup = ui_cleanup,
-	.error_content_type = "application/json",
-	.error_body = cs_encoder_json_error_body,
 };

@@ -109,45 +109,6 @@ cs_buf_put_ulong(struct cs_buf *b, unsigned long v)
 	return cs_buf_append(b, tmp + i, sizeof(tmp) - i);
 }
 
-enum cs_err
-cs_buf_json_str(struct cs_buf *b, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i, run = 0;
-	enum cs_err e;
-	char esc[7];
-
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		const char *rep = NULL;
-		size_t rlen = 2;
-
-		switch (c) {
-		case '"':  rep = "\\\""; break;
-		case '\\': rep = "\\\\"; break;
-		case '\n': rep = "\\n"; break;
-		case '\r': rep = "\\r"; break;
-		case '\t': rep = "\\t"; break;
-		default:
-			if (c < 0x20 || c == 0x7f) {
-				esc[0] = '\\'; esc[1] = 'u'; esc[2] = '0';
-				esc[3] = '0'; esc[4] = hex[c >> 4];
-				esc[5] = hex[c & 15]; esc[6] = '\0';
-				rep = esc;
-				rlen = 6;
-			}
-		}
-		if (rep == NULL)
-			continue;
-		if ((e = cs_buf_append(b, s + run, i - run)) != CS_OK)
-			return e;
-		if ((e = cs_buf_append(b, rep, rlen)) != CS_OK)
-			return e;
-		run = i + 1;
-	}
-	return cs_buf_append(b, s + run, n - run);
-}
-
 void
 cs_buf_consume(struct cs_buf *b, size_t n)
 {

@@ -30,8 +30,6 @@ enum cs_err cs_buf_append(struct cs_buf *b, const void *p, size_t n);
 enum cs_err cs_buf_puts(struct cs_buf *b, const char *s);
 enum cs_err cs_buf_printf(struct cs_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Append s as the body of a JSON string (no quotes), escaping as needed. */
-enum cs_err cs_buf_json_str(struct cs_buf *b, const char *s, size_t n);
 /* Append v in decimal (no printf: this runs for every streamed event). */
 enum cs_err cs_buf_put_ulong(struct cs_buf *b, unsigned long v);
 /* Drop the first n bytes. */

@@ -105,9 +105,12 @@ cs_stream_new(struct cs_conn *conn, const struct cs_config *cfg,
 		return NULL;
 	s->conn = conn;
 	s->cfg = cfg;
-	s->enc.ops = enc;
 	s->enc.created = (long long)time(NULL);
 	snprintf(s->enc.stream_id, sizeof(s->enc.stream_id), "%s", stream_id);
+	if (cs_enc_init(&s->enc, enc) != CS_OK) {
+		free(s);
+		return NULL;
+	}
 	cs_buf_init(&s->out, STREAM_EVENT_MAX);
 	cs_buf_init(&s->redacted, REDACT_MAX);
 	/* One encoded event may land on a full buffer: room for it. */
@@ -125,8 +128,7 @@ cs_stream_free(struct cs_stream *s)
 {
 	if (s == NULL)
 		return;
-	if (s->enc.ops->cleanup != NULL)
-		s->enc.ops->cleanup(&s->enc);
+	cs_enc_free(&s->enc);
 	cs_buf_free(&s->out);
 	cs_buf_free(&s->redacted);
 	cs_buf_free(&s->pending);
@@ -387,7 +389,7 @@ cs_stream_start(struct cs_stream *s)
 		return r;
 	if (s->head)   /* the head a GET gets, and nothing after it */
 		return (r = flush_out(s)) != CS_OK ? r : CS_EDONE;
-	if ((r = s->enc.ops->prologue(&s->enc, &s->out)) != CS_OK)
+	if ((r = cs_enc_prologue(&s->enc, &s->out)) != CS_OK)
 		return r;
 	return flush_out(s);
 }
@@ -635,7 +637,7 @@ cs_stream_emit(void *stream, const struct cs_event *ev)
 		if (s->state == ST_IDLE)
 			return fail_deferred(s, ev);
 	}
-	if ((r = s->enc.ops->event(&s->enc, ev, &s->out)) != CS_OK) {
+	if ((r = cs_enc_event(&s->enc, ev, &s->out)) != CS_OK) {
 		cs_buf_reset(&s->out);
 		if (r == CS_ETOOBIG && s->state == ST_IDLE)
 			cs_stream_fail(s, CS_FAIL_UPSTREAM, "the answer is too "
@@ -716,13 +718,13 @@ cs_stream_fail_retry(struct cs_stream *s, enum cs_fail f,
 	if ((r = cs_buf_printf(&lines, "Content-Type: %s\r\n"
 	    "Cache-Control: no-store\r\n"
 	    "X-Content-Type-Options: nosniff\r\n",
-	    s->enc.ops->error_content_type)) != CS_OK ||
+	    cs_enc_error_content_type(&s->enc))) != CS_OK ||
 	    (retry_after_s > 0 && (r = cs_buf_printf(&lines,
 	    "Retry-After: %ld\r\n", retry_after_s)) != CS_OK) ||
 	    (fl->status == 405 && (r = cs_buf_printf(&lines, "Allow: %s\r\n",
 	    s->allow != NULL ? s->allow : "POST")) != CS_OK) ||
-	    (r = s->enc.ops->error_body(fl->type, safe_message(s, message),
-	    &s->out)) != CS_OK ||
+	    (r = cs_enc_error_body(&s->enc, fl->type, safe_message(s,
+	    message), &s->out)) != CS_OK ||
 	    (r = cs_buf_puts(&s->out, "\n")) != CS_OK) {
 		s->state = ST_CLOSED;   /* nothing else goes out */
 		goto out;
@@ -743,7 +745,7 @@ end_deferred(struct cs_stream *s)
 		return cs_stream_fail(s, CS_FAIL_UPSTREAM, "the stream ended "
 		    "without a finish event");
 	cs_buf_reset(&s->out);
-	if ((r = s->enc.ops->done(&s->enc, &s->out)) != CS_OK) {
+	if ((r = cs_enc_done(&s->enc, &s->out)) != CS_OK) {
 		cs_buf_reset(&s->out);
 		return cs_stream_fail(s, CS_FAIL_INTERNAL, "the answer could "
 		    "not be encoded");
@@ -772,7 +774,7 @@ cs_stream_end(struct cs_stream *s)
 			return r;
 	}
 	s->state = ST_CLOSED;
-	if ((r = s->enc.ops->done(&s->enc, &s->out)) != CS_OK)
+	if ((r = cs_enc_done(&s->enc, &s->out)) != CS_OK)
 		return r;
 	return flush_out(s);
 }
@@ -826,9 +828,11 @@ cs_stream_no_content(struct cs_stream *s)
 void
 cs_stream_use(struct cs_stream *s, const struct cs_encoder *enc)
 {
-	/* Only before anything was written in the old protocol. */
-	if (s->state == ST_IDLE && s->provider_events == 0)
-		s->enc.ops = enc;
+	/* Only before anything was written in the old protocol.  Out of
+	 * memory for the new state shows as CS_ENOMEM at its first op. */
+	if (s->state == ST_IDLE && s->provider_events == 0 &&
+	    enc != s->enc.ops)
+		(void)cs_enc_init(&s->enc, enc);
 }
 
 long
@@ -863,7 +867,7 @@ cs_stream_keepalive(struct cs_stream *s)
 		return CS_EDONE;
 	if (s->state == ST_CLOSED)
 		return CS_OK;      /* complete: nothing may follow */
-	if ((r = s->enc.ops->keepalive(&s->enc, &s->out)) != CS_OK)
+	if ((r = cs_enc_keepalive(&s->enc, &s->out)) != CS_OK)
 		return r;
 	if (s->out.len == 0) {
 		/* A protocol without keep-alives (plain text): just wait

@@ -17,8 +17,8 @@ static void
 enc_init(struct cs_enc *e)
 {
 	memset(e, 0, sizeof(*e));
-	e->ops = &cs_encoder_sse;
 	memcpy(e->stream_id, "0123456789abcdef", CS_STREAM_ID_LEN + 1);
+	assert_int_equal(cs_enc_init(e, &cs_encoder_sse), CS_OK);
 }
 
 static void
@@ -36,7 +36,7 @@ test_text_and_escaping(void **state)
 	ev.type = CS_EV_TEXT;
 	ev.text = text;
 	ev.text_len = sizeof(text) - 1;
-	assert_int_equal(e.ops->event(&e, &ev, &b), CS_OK);
+	assert_int_equal(cs_enc_event(&e, &ev, &b), CS_OK);
 	assert_string_equal(b.data, "id: 0123456789abcdef:1\n"
 	    "data: {\"content\":\"a\\\"b\\\\c\\nd\\u0001\xc3\xa9</script>\"}\n\n");
 	cs_buf_free(&b);
@@ -59,7 +59,7 @@ test_text_with_nul_stays_one_line(void **state)
 	ev.type = CS_EV_TEXT;
 	ev.text = text;
 	ev.text_len = sizeof(text) - 1;
-	assert_int_equal(e.ops->event(&e, &ev, &b), CS_OK);
+	assert_int_equal(cs_enc_event(&e, &ev, &b), CS_OK);
 	/* One data line: no raw CR/LF may break the SSE framing. */
 	data = strstr(b.data, "data: ") + 6;
 	assert_int_equal(strcspn(data, "\r\n"), strlen(data) - 2);
@@ -89,8 +89,8 @@ test_finish_error_done_sequence(void **state)
 	ev.finish_reason = "other";
 	ev.native_finish_reason = "end_turn";
 	ev.tokens = &u;
-	assert_int_equal(e.ops->event(&e, &ev, &b), CS_OK);
-	assert_int_equal(e.ops->done(&e, &b), CS_OK);
+	assert_int_equal(cs_enc_event(&e, &ev, &b), CS_OK);
+	assert_int_equal(cs_enc_done(&e, &b), CS_OK);
 	/* Unknown counts are null, unknown optional ones left out. */
 	assert_string_equal(b.data, "id: 0123456789abcdef:1\nevent: finish\n"
 	    "data: {\"finish_reason\":\"other\",\"usage\":{\"prompt_tokens\":3,"
@@ -103,7 +103,7 @@ test_finish_error_done_sequence(void **state)
 	ev.type = CS_EV_ERROR;
 	ev.error_type = "upstream_timeout";
 	ev.error_message = "slow \"provider\"";
-	assert_int_equal(e.ops->event(&e, &ev, &b), CS_OK);
+	assert_int_equal(cs_enc_event(&e, &ev, &b), CS_OK);
 	assert_string_equal(b.data, "id: 0123456789abcdef:3\nevent: error\n"
 	    "data: {\"error\":{\"type\":\"upstream_timeout\",\"message\":"
 	    "\"slow \\\"provider\\\"\"}}\n\n");
@@ -123,7 +123,7 @@ test_finish_without_usage(void **state)
 	memset(&ev, 0, sizeof(ev));
 	ev.type = CS_EV_FINISH;
 	ev.finish_reason = ev.native_finish_reason = "stop";
-	assert_int_equal(e.ops->event(&e, &ev, &b), CS_OK);
+	assert_int_equal(cs_enc_event(&e, &ev, &b), CS_OK);
 	assert_string_equal(b.data, "id: 0123456789abcdef:1\nevent: finish\n"
 	    "data: {\"finish_reason\":\"stop\",\"usage\":null}\n\n");
 	cs_buf_free(&b);
@@ -138,12 +138,12 @@ test_keepalive_and_error_body(void **state)
 	(void)state;
 	enc_init(&e);
 	cs_buf_init(&b, 4096);
-	assert_int_equal(e.ops->prologue(&e, &b), CS_OK);
+	assert_int_equal(cs_enc_prologue(&e, &b), CS_OK);
 	assert_string_equal(b.data, ": keep-alive\n");
 	assert_int_equal(e.seq, 0);
 	cs_buf_reset(&b);
-	assert_int_equal(e.ops->error_body("invalid_request", "bad\nthing",
-	    &b), CS_OK);
+	assert_int_equal(cs_enc_error_body(&e, "invalid_request",
+	    "bad\nthing", &b), CS_OK);
 	assert_string_equal(b.data, "{\"error\":{\"type\":\"invalid_request\","
 	    "\"message\":\"bad\\nthing\"}}");
 	cs_buf_free(&b);
@@ -222,15 +222,15 @@ play(const struct cs_encoder *ops, int n, struct cs_buf *b)
 	int i, step;
 
 	memset(&e, 0, sizeof(e));
-	e.ops = ops;
 	memcpy(e.stream_id, "0123456789abcdef", CS_STREAM_ID_LEN + 1);
 	e.model = "m";
 	e.created = 1767225600;
+	assert_int_equal(cs_enc_init(&e, ops), CS_OK);
 	cs_buf_init(b, 1 << 16);
-	assert_int_equal(ops->prologue(&e, b), CS_OK);
+	assert_int_equal(cs_enc_prologue(&e, b), CS_OK);
 	for (step = 0; step < 3; step++) {
 		for (i = 0; i < n; i++)
-			assert_int_equal(ops->keepalive(&e, b), CS_OK);
+			assert_int_equal(cs_enc_keepalive(&e, b), CS_OK);
 		memset(&ev, 0, sizeof(ev));
 		if (step == 0) {
 			ev.type = CS_EV_TEXT;
@@ -241,11 +241,10 @@ play(const struct cs_encoder *ops, int n, struct cs_buf *b)
 			ev.finish_reason = ev.native_finish_reason = "stop";
 		} else
 			break;
-		assert_int_equal(ops->event(&e, &ev, b), CS_OK);
+		assert_int_equal(cs_enc_event(&e, &ev, b), CS_OK);
 	}
-	assert_int_equal(ops->done(&e, b), CS_OK);
-	if (ops->cleanup != NULL)
-		ops->cleanup(&e);
+	assert_int_equal(cs_enc_done(&e, b), CS_OK);
+	cs_enc_free(&e);
 }
 
 /* Every SSE encoder: a keep-alive is ": keep-alive\n" alone; written
@@ -266,11 +265,12 @@ test_keepalive_is_a_lone_comment(void **state)
 	(void)state;
 	for (i = 0; i < CS_ARRAY_LEN(encs); i++) {
 		memset(&e, 0, sizeof(e));
-		e.ops = encs[i];
+		assert_int_equal(cs_enc_init(&e, encs[i]), CS_OK);
 		cs_buf_init(&kept, 64);
-		assert_int_equal(encs[i]->keepalive(&e, &kept), CS_OK);
+		assert_int_equal(cs_enc_keepalive(&e, &kept), CS_OK);
 		assert_string_equal(kept.data, ": keep-alive\n");
 		cs_buf_free(&kept);
+		cs_enc_free(&e);
 
 		play(encs[i], 0, &plain);
 		play(encs[i], 2, &kept);
@@ -306,8 +306,9 @@ test_buffer_cap(void **state)
 	ev.type = CS_EV_TEXT;
 	ev.text = big;
 	ev.text_len = sizeof(big);
-	assert_int_equal(e.ops->event(&e, &ev, &b), CS_ETOOBIG);
+	assert_int_equal(cs_enc_event(&e, &ev, &b), CS_ETOOBIG);
 	assert_true(b.len <= 64);
+	assert_int_equal(b.len, 0);   /* no partial frame */
 	cs_buf_free(&b);
 }
 

@@ -122,15 +122,15 @@ test_translate_too_big(void **state)
 static void
 emit(struct cs_enc *e, struct cs_buf *out, const struct cs_event *ev)
 {
-	assert_int_equal(e->ops->event(e, ev, out), CS_OK);
+	assert_int_equal(cs_enc_event(e, ev, out), CS_OK);
 }
 
 static void
 enc_init(struct cs_enc *e, struct cs_buf *out)
 {
 	memset(e, 0, sizeof(*e));
-	e->ops = &cs_encoder_ui_stream;
 	memcpy(e->stream_id, "0123456789abcdef", CS_STREAM_ID_LEN);
+	assert_int_equal(cs_enc_init(e, &cs_encoder_ui_stream), CS_OK);
 	cs_buf_init(out, 65536);
 }
 
@@ -154,7 +154,7 @@ test_encoder(void **state)
 
 	(void)state;
 	enc_init(&e, &out);
-	assert_int_equal(e.ops->prologue(&e, &out), CS_OK);
+	assert_int_equal(cs_enc_prologue(&e, &out), CS_OK);
 	text_ev(&ev, CS_TEXT_REASONING, "hm");
 	emit(&e, &out, &ev);
 	text_ev(&ev, CS_TEXT_CONTENT, "a\"b");
@@ -172,7 +172,7 @@ test_encoder(void **state)
 	ev.type = CS_EV_FINISH;
 	ev.finish_reason = "tool_calls";
 	emit(&e, &out, &ev);
-	assert_int_equal(e.ops->done(&e, &out), CS_OK);
+	assert_int_equal(cs_enc_done(&e, &out), CS_OK);
 	assert_string_equal(out.data,
 	    "data: {\"type\":\"start\",\"messageId\":\"msg-0123456789abcdef\"}\n\n"
 	    "data: {\"type\":\"start-step\"}\n\n"
@@ -190,7 +190,7 @@ test_encoder(void **state)
 	    "data: {\"type\":\"finish-step\"}\n\n"
 	    "data: {\"type\":\"finish\",\"messageMetadata\":{\"finishReason\":\"tool_calls\"}}\n\n"
 	    "data: [DONE]\n\n");
-	e.ops->cleanup(&e);
+	cs_enc_free(&e);
 	assert_null(e.priv);
 	cs_buf_free(&out);
 }
@@ -216,7 +216,7 @@ test_encoder_error(void **state)
 	    "data: {\"type\":\"text-delta\",\"id\":\"t1\",\"delta\":\"x\"}\n\n"
 	    "data: {\"type\":\"text-end\",\"id\":\"t1\"}\n\n"
 	    "data: {\"type\":\"error\",\"errorText\":\"gone\"}\n\n");
-	e.ops->cleanup(&e);
+	cs_enc_free(&e);
 	cs_buf_free(&out);
 }
 
