@@ -28,7 +28,10 @@
 struct cs_adapter {
 	struct cs_sse_adapter_base b;   /* first; done: message_stop seen */
 	char finish[64];                /* provider's stop_reason */
-	struct json_object *usage;      /* owned, merged, or NULL */
+	/* Usage so far (CS_USAGE_NONE: not said): input_tokens,
+	 * output_tokens, cache_read_input_tokens,
+	 * cache_creation_input_tokens. */
+	long long in, out, cache_read, cache_write;
 	struct cs_toolcalls calls;      /* index: the content block's; input:
 	                                   content_block_start's */
 };
@@ -131,21 +134,27 @@ block_delta(struct cs_adapter *a, struct json_object *chunk)
 	return CS_OK;
 }
 
-/* message_delta usage is cumulative: every non-null field overrides the
- * message_start value. */
-static enum cs_err
-merge_usage(struct cs_adapter *a, struct json_object *u)
+/* The usage counters of the wire format, in struct cs_adapter order. */
+static const char *const usage_keys[] = {
+	"input_tokens", "output_tokens", "cache_read_input_tokens",
+	"cache_creation_input_tokens",
+};
+
+/* message_start's usage (all counters, reset) or message_delta's
+ * (cumulative: every non-null member overrides the start value). */
+static void
+read_usage(struct cs_adapter *a, struct json_object *u, int merge)
 {
+	long long *f[] = { &a->in, &a->out, &a->cache_read, &a->cache_write };
+	struct json_object *v;
+	size_t i;
+
 	if (!json_object_is_type(u, json_type_object))
-		return CS_OK;
-	if (a->usage == NULL && (a->usage = json_object_new_object()) == NULL)
-		return CS_ENOMEM;
-	json_object_object_foreach(u, key, val) {
-		if (val == NULL)
-			continue;
-		json_object_object_add(a->usage, key, json_object_get(val));
-	}
-	return CS_OK;
+		return;
+	for (i = 0; i < CS_ARRAY_LEN(f); i++)
+		if (!merge || (json_object_object_get_ex(u, usage_keys[i],
+		    &v) && v != NULL))
+			*f[i] = cs_json_count(u, usage_keys[i]);
 }
 
 static const char *
@@ -171,6 +180,7 @@ map_finish(const char *r)
 static enum cs_err
 emit_finish(struct cs_adapter *a)
 {
+	struct cs_usage u;
 	const char *native;
 	enum cs_err r;
 
@@ -179,8 +189,16 @@ emit_finish(struct cs_adapter *a)
 	    CS_OK)
 		return r;
 	native = a->finish[0] ? a->finish : NULL;
+	/* Cache reads and writes count apart from input_tokens. */
+	u.prompt = a->in;
+	if (a->in != CS_USAGE_NONE)
+		u.prompt += (a->cache_read > 0 ? a->cache_read : 0) +
+		    (a->cache_write > 0 ? a->cache_write : 0);
+	u.completion = a->out;
+	u.total = u.reasoning = CS_USAGE_NONE;
+	u.cached = a->cache_read;
 	return cs_emit_finish(a->b.emit, a->b.ctx, map_finish(native), native,
-	    a->usage);
+	    &u);
 }
 
 static enum cs_err
@@ -207,13 +225,8 @@ handle(struct cs_adapter *a, const char *type, struct json_object *chunk)
 	if (strcmp(type, "message_start") == 0) {
 		if (json_object_object_get_ex(chunk, "message", &v) &&
 		    json_object_is_type(v, json_type_object) &&
-		    json_object_object_get_ex(v, "usage", &w) &&
-		    json_object_is_type(w, json_type_object)) {
-			json_object_put(a->usage);
-			a->usage = NULL;
-			if (json_object_deep_copy(w, &a->usage, NULL) != 0)
-				return CS_ENOMEM;
-		}
+		    json_object_object_get_ex(v, "usage", &w))
+			read_usage(a, w, 0);
 		return CS_OK;
 	}
 	if (strcmp(type, "content_block_start") == 0)
@@ -231,7 +244,7 @@ handle(struct cs_adapter *a, const char *type, struct json_object *chunk)
 		    json_object_object_get_ex(v, "stop_reason", &w))
 			cs_json_copy_str(a->finish, sizeof(a->finish), w);
 		if (json_object_object_get_ex(chunk, "usage", &v))
-			return merge_usage(a, v);
+			read_usage(a, v, 1);
 		return CS_OK;
 	}
 	if (strcmp(type, "message_stop") == 0) {
@@ -291,6 +304,7 @@ an_new(cs_emit_fn emit, void *ctx)
 		free(a);
 		return NULL;
 	}
+	a->in = a->out = a->cache_read = a->cache_write = CS_USAGE_NONE;
 	return a;
 }
 
@@ -313,7 +327,6 @@ an_free(struct cs_adapter *a)
 	if (a == NULL)
 		return;
 	cs_toolcalls_free(&a->calls);
-	json_object_put(a->usage);
 	cs_sse_base_cleanup(&a->b);
 	free(a);
 }

@@ -91,35 +91,21 @@ map_finish(const char *r, size_t n_calls)
 	return "other";
 }
 
+/* The done line: its reason and its counters. */
 static enum cs_err
 emit_finish(struct cs_adapter *a, struct json_object *chunk)
 {
-	static const char *const counters[] = {
-		"prompt_eval_count", "eval_count",
-	};
-	struct json_object *usage = NULL, *v;
+	struct cs_usage u = { .total = CS_USAGE_NONE, .cached = CS_USAGE_NONE,
+	    .reasoning = CS_USAGE_NONE };
+	struct json_object *v = NULL;
 	const char *native;
-	enum cs_err r;
-	size_t i;
 
-	for (i = 0; i < CS_ARRAY_LEN(counters); i++) {
-		v = NULL;
-		if (!json_object_object_get_ex(chunk, counters[i], &v) ||
-		    !json_object_is_type(v, json_type_int))
-			continue;
-		if (usage == NULL &&
-		    (usage = json_object_new_object()) == NULL)
-			return CS_ENOMEM;
-		json_object_object_add(usage, counters[i],
-		    json_object_new_int64(json_object_get_int64(v)));
-	}
-	v = NULL;
+	u.prompt = cs_json_count(chunk, "prompt_eval_count");
+	u.completion = cs_json_count(chunk, "eval_count");
 	json_object_object_get_ex(chunk, "done_reason", &v);
 	native = str_or(v, NULL);
-	r = cs_emit_finish(a->emit, a->ctx, map_finish(native, a->n_calls),
-	    native, usage);
-	json_object_put(usage);
-	return r;
+	return cs_emit_finish(a->emit, a->ctx, map_finish(native, a->n_calls),
+	    native, &u);
 }
 
 static enum cs_err

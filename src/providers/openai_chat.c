@@ -29,7 +29,7 @@
 struct cs_adapter {
 	struct cs_sse_adapter_base b;   /* first; done: [DONE] seen */
 	char finish[64];                /* provider's finish_reason */
-	struct json_object *usage;      /* owned reference or NULL */
+	struct cs_usage usage;          /* the last usage chunk's counts */
 	struct cs_toolcalls calls;
 	int calls_emitted;
 	struct cs_buf fast;             /* a plain chunk's content */
@@ -166,7 +166,20 @@ emit_finish(struct cs_adapter *a)
 		return r;
 	native = a->finish[0] ? a->finish : NULL;
 	return cs_emit_finish(a->b.emit, a->b.ctx,
-	    cs_finish_reason_native(native), native, a->usage);
+	    cs_finish_reason_native(native), native, &a->usage);
+}
+
+/* The counts of a usage chunk, in OpenAI's spelling. */
+static void
+read_usage(struct cs_usage *u, struct json_object *o)
+{
+	u->prompt = cs_json_count(o, "prompt_tokens");
+	u->completion = cs_json_count(o, "completion_tokens");
+	u->total = cs_json_count(o, "total_tokens");
+	u->cached = cs_json_count(json_object_object_get(o,
+	    "prompt_tokens_details"), "cached_tokens");
+	u->reasoning = cs_json_count(json_object_object_get(o,
+	    "completion_tokens_details"), "reasoning_tokens");
 }
 
 static enum cs_err
@@ -234,10 +247,8 @@ on_sse(void *ctx, const struct cs_sse_event *sev)
 		goto out;
 	}
 	if (json_object_object_get_ex(chunk, "usage", &v) &&
-	    json_object_is_type(v, json_type_object)) {
-		json_object_put(a->usage);
-		a->usage = json_object_get(v);
-	}
+	    json_object_is_type(v, json_type_object))
+		read_usage(&a->usage, v);
 	if (json_object_object_get_ex(chunk, "choices", &v) &&
 	    json_object_is_type(v, json_type_array)) {
 		n = json_object_array_length(v);
@@ -270,6 +281,7 @@ cs_openai_stream_new(cs_emit_fn emit, void *ctx)
 		return NULL;
 	}
 	cs_buf_init(&a->fast, CS_MAX_SSE_EVENT);
+	read_usage(&a->usage, NULL);
 	return a;
 }
 
@@ -292,7 +304,6 @@ cs_openai_stream_free(struct cs_adapter *a)
 	if (a == NULL)
 		return;
 	cs_toolcalls_free(&a->calls);
-	json_object_put(a->usage);
 	cs_buf_free(&a->fast);
 	cs_sse_base_cleanup(&a->b);
 	free(a);

@@ -191,11 +191,25 @@ incomplete_reason(struct json_object *resp)
 	return "other";
 }
 
+/* The counts of response.usage. */
+static void
+read_usage(struct cs_usage *u, struct json_object *o)
+{
+	u->prompt = cs_json_count(o, "input_tokens");
+	u->completion = cs_json_count(o, "output_tokens");
+	u->total = cs_json_count(o, "total_tokens");
+	u->cached = cs_json_count(get_obj(o, "input_tokens_details"),
+	    "cached_tokens");
+	u->reasoning = cs_json_count(get_obj(o, "output_tokens_details"),
+	    "reasoning_tokens");
+}
+
 /* response.completed / response.incomplete. */
 static enum cs_err
 emit_finish(struct cs_adapter *a, struct json_object *resp, int incomplete)
 {
 	struct json_object *status = get_str(resp, "status");
+	struct cs_usage u;
 	const char *native;
 	enum cs_err r;
 
@@ -206,10 +220,10 @@ emit_finish(struct cs_adapter *a, struct json_object *resp, int incomplete)
 		return r;
 	native = status != NULL ? json_object_get_string(status) :
 	    incomplete ? "incomplete" : "completed";
+	read_usage(&u, get_obj(resp, "usage"));
 	return cs_emit_finish(a->b.emit, a->b.ctx, incomplete ?
 	    incomplete_reason(resp) : cs_toolcalls_emitted(&a->calls) > 0 ?
-	    "tool_calls" : "stop",
-	    native, get_obj(resp, "usage"));
+	    "tool_calls" : "stop", native, &u);
 }
 
 /* An "error" event: {"type":"error","code","message",...}, or the same

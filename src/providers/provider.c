@@ -207,15 +207,11 @@ out:
 	return r;
 }
 
-/* The integer at key in o (one level of nesting through sub when not
- * NULL), else CS_USAGE_NONE. */
-static long long
-usage_int(struct json_object *o, const char *sub, const char *key)
+long long
+cs_json_count(struct json_object *o, const char *key)
 {
 	struct json_object *v;
 
-	if (sub != NULL && !json_object_object_get_ex(o, sub, &o))
-		return CS_USAGE_NONE;
 	if (!json_object_is_type(o, json_type_object) ||
 	    !json_object_object_get_ex(o, key, &v) ||
 	    !json_object_is_type(v, json_type_int) ||
@@ -224,62 +220,9 @@ usage_int(struct json_object *o, const char *sub, const char *key)
 	return json_object_get_int64(v);
 }
 
-/* The first of keys[] that o has, else CS_USAGE_NONE. */
-static long long
-usage_first(struct json_object *o, const char *const *keys, size_t n)
-{
-	long long v;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if ((v = usage_int(o, NULL, keys[i])) != CS_USAGE_NONE)
-			return v;
-	return CS_USAGE_NONE;
-}
-
-/* Token counts from OpenAI's, Anthropic's or Ollama's spelling; 0 when o
- * has none of them. */
-static int
-usage_from_json(struct json_object *o, struct cs_usage *u)
-{
-	static const char *const pk[] = { "prompt_tokens", "input_tokens",
-	    "prompt_eval_count" };
-	static const char *const ck[] = { "completion_tokens",
-	    "output_tokens", "eval_count" };
-	long long cr, cc;
-
-	if (o == NULL || !json_object_is_type(o, json_type_object))
-		return 0;
-	u->prompt = usage_first(o, pk, CS_ARRAY_LEN(pk));
-	u->completion = usage_first(o, ck, CS_ARRAY_LEN(ck));
-	if (u->prompt == CS_USAGE_NONE && u->completion == CS_USAGE_NONE)
-		return 0;
-	u->cached = usage_int(o, "prompt_tokens_details", "cached_tokens");
-	if (u->cached == CS_USAGE_NONE)
-		u->cached = usage_int(o, "input_tokens_details",
-		    "cached_tokens");
-	/* Anthropic counts cache reads and writes apart from input_tokens. */
-	cr = usage_int(o, NULL, "cache_read_input_tokens");
-	cc = usage_int(o, NULL, "cache_creation_input_tokens");
-	if (u->prompt != CS_USAGE_NONE && (cr > 0 || cc > 0))
-		u->prompt += (cr > 0 ? cr : 0) + (cc > 0 ? cc : 0);
-	if (cr != CS_USAGE_NONE)
-		u->cached = cr;
-	u->reasoning = usage_int(o, "completion_tokens_details",
-	    "reasoning_tokens");
-	if (u->reasoning == CS_USAGE_NONE)
-		u->reasoning = usage_int(o, "output_tokens_details",
-		    "reasoning_tokens");
-	u->total = usage_int(o, NULL, "total_tokens");
-	if (u->total == CS_USAGE_NONE && u->prompt != CS_USAGE_NONE &&
-	    u->completion != CS_USAGE_NONE)
-		u->total = u->prompt + u->completion;
-	return 1;
-}
-
 enum cs_err
 cs_emit_finish(cs_emit_fn emit, void *ctx, const char *reason,
-    const char *native, struct json_object *usage)
+    const char *native, const struct cs_usage *usage)
 {
 	struct cs_event ev;
 	struct cs_usage u;
@@ -288,8 +231,14 @@ cs_emit_finish(cs_emit_fn emit, void *ctx, const char *reason,
 	ev.type = CS_EV_FINISH;
 	ev.finish_reason = reason;
 	ev.native_finish_reason = native;
-	if (usage_from_json(usage, &u))
+	if (usage != NULL && (usage->prompt != CS_USAGE_NONE ||
+	    usage->completion != CS_USAGE_NONE)) {
+		u = *usage;
+		if (u.total == CS_USAGE_NONE && u.prompt != CS_USAGE_NONE &&
+		    u.completion != CS_USAGE_NONE)
+			u.total = u.prompt + u.completion;
 		ev.tokens = &u;
+	}
 	return emit(ctx, &ev);
 }
 

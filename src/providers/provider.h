@@ -76,9 +76,14 @@ enum cs_err cs_emit_text(cs_emit_fn emit, void *ctx, int kind,
 enum cs_err cs_emit_tool_call(cs_emit_fn emit, void *ctx, const char *id,
     const char *name, const char *args);
 /* Emit the finish: reason in the native set, the provider's own word
- * (or NULL), its usage object (borrowed, or NULL). */
+ * (or NULL), the token counts the adapter read (borrowed, or NULL).  The
+ * finish carries no usage when neither prompt nor completion is known;
+ * an unknown total becomes their sum. */
 enum cs_err cs_emit_finish(cs_emit_fn emit, void *ctx, const char *reason,
-    const char *native, struct json_object *usage);
+    const char *native, const struct cs_usage *usage);
+/* o[key] if it is a non-negative integer, else CS_USAGE_NONE (also when
+ * o is NULL or not an object): how adapters read their token counts. */
+long long cs_json_count(struct json_object *o, const char *key);
 /* Copy string v into dst (truncated, terminated); no-op if not a string. */
 void cs_json_copy_str(char *dst, size_t dstlen, struct json_object *v);
 /* Append one "Name: value" header to hr. */
