@@ -19,11 +19,16 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "provider.h"
 
 #define CONF_MAX_LINE     (16 * 1024)  /* bytes in one line, without "\n" */
 #define CONF_MAX_KEYFILE  4096         /* bytes in the api_key_file */
 #define CONF_MAX_TOKENS   10000000LL   /* ceiling for a model's cap */
-#define DEFAULT_BASE_URL  "https://api.openai.com/v1"
+/* provider = auto: AUTO_REMOTE when a key or a base URL is configured,
+ * else AUTO_LOCAL; it reads the variables AUTO_REMOTE reads. */
+#define AUTO              "auto"
+#define AUTO_REMOTE       "openai-chat"
+#define AUTO_LOCAL        "demo"
 
 enum ctype {
 	CT_INT,         /* decimal integer */
@@ -32,7 +37,8 @@ enum ctype {
 	CT_DECIMAL,     /* a number, up to 3 decimals; stored x1000 */
 	CT_BOOL,        /* yes/no, true/false, on/off, 1/0 */
 	CT_STRING,      /* bounded by the field's size */
-	CT_ENUM,        /* one of names[]; stored as enum cs_provider_kind */
+	CT_PROVIDER,    /* auto or a provider's name; stored as const struct
+	                   cs_provider * (NULL: auto) */
 	CT_MODEL,       /* "NAME [MAX_TOKENS]", repeatable */
 	CT_HEADER,      /* "Name: value", repeatable */
 };
@@ -61,7 +67,6 @@ struct ckey {
 	enum ctype   type;
 	long long    min, max; /* int, size: the value; duration: ms */
 	const char  *def;      /* default, as written in the file */
-	const char *const *names; /* CT_ENUM: names, index = value */
 	/* CT_STRING: extra rule on the value; 0 or -1 with an error set. */
 	int        (*check)(const struct ckey *, const char *, struct pos *);
 	int          inherit;  /* SC_UPSTREAM: an [upstream] section starts
@@ -73,12 +78,6 @@ static int check_envname(const struct ckey *, const char *, struct pos *);
 static int check_name(const struct ckey *, const char *, struct pos *);
 static int check_token(const struct ckey *, const char *, struct pos *);
 
-/* Indexed by enum cs_provider_kind. */
-static const char *const provider_names[] = {
-	"auto", "demo", "openai-chat", "openai-responses",
-	"openai-completions", "anthropic", "ollama", "azure-openai", NULL
-};
-
 #define FIELD_OF(type, f) offsetof(type, f), sizeof(((type *)0)->f)
 #define TOP(f)  SC_TOP, FIELD_OF(struct cs_config, f)
 #define UP(f)   SC_UPSTREAM, FIELD_OF(struct cs_upstream_cfg, f)
@@ -86,7 +85,7 @@ static const char *const provider_names[] = {
 
 /* A row: name, where the field is, its type, then what applies of
  * .min/.max (bounds), .def (default as written in the file; none = zero
- * or set by the section's initialiser), .names, .check, .inherit. */
+ * or set by the section's initialiser), .check, .inherit. */
 #define ROW(n, where, t) { n, where, t
 static const struct ckey keys[] = {
 	ROW("listen", TOP(listen), CT_STRING), .def = "" },
@@ -114,8 +113,7 @@ static const struct ckey keys[] = {
 	ROW("max_pending_bytes", TOP(max_pending_bytes), CT_SIZE),
 	    .min = 16 * 1024, .max = 64 * 1024 * 1024, .def = "1m" },
 	/* upstream: top level for "default", or in [upstream NAME] */
-	ROW("provider", UP(provider), CT_ENUM), .def = "auto",
-	    .names = provider_names },
+	ROW("provider", UP(provider), CT_PROVIDER), .def = AUTO },
 	ROW("base_url", UP(base_url), CT_STRING), .def = "",
 	    .check = check_url },
 	ROW("api_key_file", UP(api_key_file), CT_STRING), .def = "" },
@@ -390,25 +388,25 @@ set_string(const struct ckey *k, void *field, const char *v, struct pos *p)
 	return 0;
 }
 
+/* auto (stored as NULL) or the name of one of cs_providers[]. */
 static int
-set_enum(const struct ckey *k, void *field, const char *v, struct pos *p)
+set_provider(const struct ckey *k, void *field, const char *v,
+    struct pos *p)
 {
-	enum cs_provider_kind x;
-	char list[128];
-	size_t i, n = 0;
+	const struct cs_provider *x = NULL;
+	char list[256];
+	size_t i, n;
 
-	for (i = 0; k->names[i] != NULL; i++) {
-		if (strcmp(v, k->names[i]) == 0) {
-			x = (enum cs_provider_kind)i;
-			memcpy(field, &x, sizeof(x));
-			return 0;
-		}
+	if (strcmp(v, AUTO) != 0 && (x = cs_provider_find(v)) == NULL) {
+		n = (size_t)snprintf(list, sizeof(list), "%s", AUTO);
+		for (i = 0; cs_providers[i] != NULL && n < sizeof(list); i++)
+			n += (size_t)snprintf(list + n, sizeof(list) - n,
+			    ", %s", cs_providers[i]->name);
+		return perr(p, "%s: \"%.80s\" is not one of %s", k->name, v,
+		    list);
 	}
-	list[0] = '\0';
-	for (i = 0; k->names[i] != NULL && n < sizeof(list); i++)
-		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
-		    i > 0 ? ", " : "", k->names[i]);
-	return perr(p, "%s: \"%.80s\" is not one of %s", k->name, v, list);
+	memcpy(field, &x, sizeof(x));
+	return 0;
 }
 
 /* Model names travel in JSON, logs and upstream requests: keep them tame. */
@@ -652,8 +650,8 @@ set_value(const struct ckey *k, struct cs_config *cfg, void *base,
 		return set_bool(k, field, v, p);
 	case CT_STRING:
 		return set_string(k, field, v, p);
-	case CT_ENUM:
-		return set_enum(k, field, v, p);
+	case CT_PROVIDER:
+		return set_provider(k, field, v, p);
 	case CT_MODEL:
 		return set_model(k, cfg, v, p);
 	case CT_HEADER:
@@ -707,8 +705,8 @@ upstream_new(struct cs_config *cfg, const char *name, size_t line)
 	u->line = line;
 	scope_defaults(cfg, SC_UPSTREAM, u,
 	    cfg->n_upstreams > 1 ? &cfg->upstreams[0] : NULL);
-	u->base_url_eff = DEFAULT_BASE_URL;
-	u->provider_eff = CS_PROVIDER_DEMO;
+	u->base_url_eff = cs_provider_find(AUTO_REMOTE)->base_url;
+	u->provider_eff = cs_provider_find(AUTO_LOCAL);
 	u->key_source = "none";
 	return u;
 }
@@ -1061,32 +1059,6 @@ out:
 	return rc;
 }
 
-/*
- * Does u's upstream accept the "developer" role?  OpenAI's own API and
- * Azure OpenAI do; OpenAI-compatible servers (vLLM, llama.cpp, gateways)
- * may refuse it, so they get "system".
- */
-static int
-knows_developer_role(const struct cs_upstream_cfg *u)
-{
-	static const char azure[] = ".openai.azure.com";
-	const char *h, *e;
-	size_t n;
-
-	if (u->provider_eff == CS_PROVIDER_AZURE_OPENAI)
-		return 1;
-	if (u->provider_eff != CS_PROVIDER_OPENAI_CHAT ||
-	    strncasecmp(u->base_url_eff, "https://", 8) != 0)
-		return 0;
-	h = u->base_url_eff + 8;
-	for (e = h; *e != '\0' && *e != '/' && *e != ':'; e++)
-		;
-	n = (size_t)(e - h);
-	return (n == 14 && strncasecmp(h, "api.openai.com", n) == 0) ||
-	    (n > sizeof(azure) - 1 && strncasecmp(e - (sizeof(azure) - 1),
-	    azure, sizeof(azure) - 1) == 0);
-}
-
 /* Validate url and store it without trailing slashes as base_url_eff. */
 static enum cs_err
 set_base_url(struct cs_upstream_cfg *cfg, const char *url, const char *what,
@@ -1113,60 +1085,15 @@ set_base_url(struct cs_upstream_cfg *cfg, const char *url, const char *what,
 	return CS_OK;
 }
 
-/*
- * What each wire format assumes when the config says nothing: where the
- * API lives, which environment variables name it and its key (as the
- * providers' own SDKs read them), and a model to offer.
- */
-static const struct provider_defaults {
-	enum cs_provider_kind kind;
-	const char *base_url;     /* NULL: must be configured */
-	const char *url_env;      /* NULL: none */
-	const char *key_env;      /* replaces the default api_key_env */
-	const char *model;
-} provider_defaults[] = {
-	{ CS_PROVIDER_OPENAI_CHAT, DEFAULT_BASE_URL, "OPENAI_BASE_URL",
-	    "OPENAI_API_KEY", "gpt-4o-mini" },
-	{ CS_PROVIDER_OPENAI_RESPONSES, DEFAULT_BASE_URL, "OPENAI_BASE_URL",
-	    "OPENAI_API_KEY", "gpt-4o-mini" },
-	{ CS_PROVIDER_OPENAI_COMPLETIONS, DEFAULT_BASE_URL, "OPENAI_BASE_URL",
-	    "OPENAI_API_KEY", "gpt-3.5-turbo-instruct" },
-	{ CS_PROVIDER_ANTHROPIC, "https://api.anthropic.com/v1",
-	    "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "claude-3-5-haiku-latest" },
-	{ CS_PROVIDER_OLLAMA, "http://127.0.0.1:11434", NULL, NULL,
-	    "llama3.2" },
-	{ CS_PROVIDER_AZURE_OPENAI, NULL, "AZURE_OPENAI_ENDPOINT",
-	    "AZURE_OPENAI_API_KEY", "gpt-4o-mini" },
-};
-
-/* Azure OpenAI's latest GA data-plane inference version. */
-#define AZURE_API_VERSION "2024-10-21"
-
-static const struct provider_defaults *
-defaults_for(enum cs_provider_kind k)
-{
-	size_t i;
-
-	for (i = 0; i < CS_ARRAY_LEN(provider_defaults); i++)
-		if (provider_defaults[i].kind == k)
-			return &provider_defaults[i];
-	return &provider_defaults[0];   /* auto, demo: OpenAI's */
-}
-
-const char *
-cs_provider_kind_name(enum cs_provider_kind k)
-{
-	if ((size_t)k >= CS_ARRAY_LEN(provider_names) - 1)
-		return "unknown";
-	return provider_names[k];
-}
-
 /* The key, base URL and provider of one upstream.  Errors name a
  * section's upstream as "[upstream NAME] (line N): ...". */
 static enum cs_err
 resolve_upstream(struct cs_upstream_cfg *u, char *err, size_t errlen)
 {
-	const struct provider_defaults *pd = defaults_for(u->provider);
+	/* auto, and a local provider, read what auto's remote one reads. */
+	const struct cs_provider *pd = u->provider != NULL &&
+	    u->provider->build != NULL ? u->provider :
+	    cs_provider_find(AUTO_REMOTE);
 	const char *env, *key_env = u->api_key_env;
 	char where[CS_MAX_NAME + 48], msg[512];
 	enum cs_err rc = CS_ECONFIG;
@@ -1205,9 +1132,9 @@ resolve_upstream(struct cs_upstream_cfg *u, char *err, size_t errlen)
 		    sizeof(msg))) != CS_OK)
 			goto out;
 		explicit_url = 1;
-	} else if (pd->url_env != NULL && (env = getenv(pd->url_env)) != NULL &&
-	    *env != '\0') {
-		if ((rc = set_base_url(u, env, pd->url_env, msg,
+	} else if (pd->base_url_env != NULL &&
+	    (env = getenv(pd->base_url_env)) != NULL && *env != '\0') {
+		if ((rc = set_base_url(u, env, pd->base_url_env, msg,
 		    sizeof(msg))) != CS_OK)
 			goto out;
 		explicit_url = 1;
@@ -1216,22 +1143,20 @@ resolve_upstream(struct cs_upstream_cfg *u, char *err, size_t errlen)
 	else {
 		snprintf(msg, sizeof(msg), "provider %s needs base_url (or "
 		    "$%s), e.g. https://RESOURCE.openai.azure.com",
-		    cs_provider_kind_name(u->provider), pd->url_env);
+		    pd->name, pd->base_url_env);
 		rc = CS_ECONFIG;
 		goto out;
 	}
 
-	if (u->provider == CS_PROVIDER_AUTO)
+	if (u->provider == NULL)
 		/* A URL alone counts: local servers often need no key. */
-		u->provider_eff = (u->api_key != NULL || explicit_url) ?
-		    CS_PROVIDER_OPENAI_CHAT : CS_PROVIDER_DEMO;
+		u->provider_eff = cs_provider_find(u->api_key != NULL ||
+		    explicit_url ? AUTO_REMOTE : AUTO_LOCAL);
 	else
 		u->provider_eff = u->provider;
-	u->developer_role = knows_developer_role(u);
-	if (u->provider_eff == CS_PROVIDER_AZURE_OPENAI &&
-	    u->api_version[0] == '\0')
-		memcpy(u->api_version, AZURE_API_VERSION,
-		    sizeof(AZURE_API_VERSION));
+	u->developer_role = 0;
+	if (u->provider_eff->resolve != NULL)
+		u->provider_eff->resolve(u);
 	rc = CS_OK;
 out:
 	if (rc != CS_OK)
@@ -1244,6 +1169,8 @@ static enum cs_err
 resolve_model(struct cs_config *cfg, struct cs_model_cfg *m, char *err,
     size_t errlen)
 {
+	const char *why;
+
 	if ((m->up = cs_config_upstream(cfg, m->upstream)) == NULL) {
 		seterr(err, errlen, "[model %s] (line %zu): upstream \"%s\" "
 		    "is not defined (add an [upstream %s] section)", m->name,
@@ -1254,15 +1181,12 @@ resolve_model(struct cs_config *cfg, struct cs_model_cfg *m, char *err,
 	 * max_tokens_cap, as its limit and as what is sent by default. */
 	if (m->max_tokens == 0)
 		m->max_tokens = cfg->max_tokens_cap;
-	/* An Azure deployment name goes into the URL path as is. */
-	if (m->up->provider_eff == CS_PROVIDER_AZURE_OPENAI &&
-	    strcmp(m->up->api_version, "v1") != 0 &&
-	    strspn(cs_model_wire_name(m), "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789._-") !=
-	    strlen(cs_model_wire_name(m))) {
-		seterr(err, errlen, "model %s: \"%s\" is not an Azure "
-		    "deployment name (A-Z a-z 0-9 . _ -)", m->name,
-		    cs_model_wire_name(m));
+	/* The provider's own rule, e.g. Azure's deployment names. */
+	if (m->up->provider_eff->check_model != NULL && (why =
+	    m->up->provider_eff->check_model(m->up, cs_model_wire_name(m)))
+	    != NULL) {
+		seterr(err, errlen, "model %s: \"%s\" %s", m->name,
+		    cs_model_wire_name(m), why);
 		return CS_ECONFIG;
 	}
 	return CS_OK;
@@ -1284,8 +1208,7 @@ cs_config_resolve(struct cs_config *cfg, char *err, size_t errlen)
 			return rc;
 
 	if (cfg->n_models == 0) {
-		name = u0->provider_eff == CS_PROVIDER_DEMO ? "demo" :
-		    defaults_for(u0->provider_eff)->model;
+		name = u0->provider_eff->model;
 		model_init(&cfg->models[0], 0);
 		memcpy(cfg->models[0].name, name, strlen(name));
 		cfg->n_models = 1;

@@ -296,8 +296,8 @@ serve_models(const struct cs_config *cfg, struct cs_stream *s)
 		json_object_object_add(m, "object",
 		    json_object_new_string("model"));
 		json_object_object_add(m, "owned_by",
-		    json_object_new_string(mc->up->provider_eff ==
-		    CS_PROVIDER_DEMO ? "demo" : "chatstream"));
+		    json_object_new_string(mc->up->provider_eff->source !=
+		    NULL ? mc->up->provider_eff->name : "chatstream"));
 		if (mc->description[0] != '\0')
 			json_object_object_add(m, "description",
 			    json_object_new_string(mc->description));

@@ -24,6 +24,7 @@
 
 #define DEFAULT_MAX_TOKENS  4096
 #define ANTHROPIC_VERSION   "2023-06-01"
+#define AUTH_HEADER         "x-api-key: "
 
 struct cs_adapter {
 	struct cs_sse_adapter_base b;   /* first; done: message_stop seen */
@@ -529,7 +530,7 @@ an_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	if ((r = cs_http_add_header(hr, "anthropic-version: "
 	    ANTHROPIC_VERSION)) != CS_OK)
 		goto fail;
-	r = cs_http_json_request(hr, root, "text/event-stream", "x-api-key: ",
+	r = cs_http_json_request(hr, root, "text/event-stream", AUTH_HEADER,
 	    up->api_key);
 fail:
 	cs_buf_free(&sys);
@@ -539,6 +540,11 @@ fail:
 
 const struct cs_provider cs_provider_anthropic = {
 	.name = "anthropic",
+	.base_url = "https://api.anthropic.com/v1",
+	.base_url_env = "ANTHROPIC_BASE_URL",
+	.key_env = "ANTHROPIC_API_KEY",
+	.model = "claude-3-5-haiku-latest",
+	.auth_header = AUTH_HEADER,
 	.build = an_build,
 	.adapter_new = an_new,
 	.adapter_feed = an_feed,

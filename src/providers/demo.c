@@ -181,6 +181,7 @@ static const struct cs_source_ops demo_source = {
 
 const struct cs_provider cs_provider_demo = {
 	.name = "demo",
+	.model = "demo",
 	.source_new = demo_new,
 	.source = &demo_source,
 };

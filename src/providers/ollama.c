@@ -20,6 +20,8 @@
 #include "request.h"
 
 #define TOO_BIG "the provider sent an oversized stream line"
+/* Ollama itself takes no key; a proxy in front of it may. */
+#define AUTH_HEADER "Authorization: Bearer "
 
 struct cs_adapter {
 	cs_emit_fn emit;
@@ -358,7 +360,7 @@ ol_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 			json_object_object_add(opts, "num_predict",
 			    json_object_new_int64(req->max_tokens));
 	}
-	r = cs_http_json_request(hr, root, "application/x-ndjson", "Authorization: Bearer ",
+	r = cs_http_json_request(hr, root, "application/x-ndjson", AUTH_HEADER,
 	    up->api_key);
 fail:
 	json_object_put(root);
@@ -367,6 +369,9 @@ fail:
 
 const struct cs_provider cs_provider_ollama = {
 	.name = "ollama",
+	.base_url = "http://127.0.0.1:11434",
+	.model = "llama3.2",
+	.auth_header = AUTH_HEADER,
 	.build = ol_build,
 	.adapter_new = ol_new,
 	.adapter_feed = ol_feed,

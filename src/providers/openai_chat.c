@@ -10,10 +10,12 @@
  *
  * The legacy Completions stream is the same but for choices[0].text in
  * place of choices[0].delta: openai_completions.c reuses this parser
- * (openai_stream.h) and only builds its own request.
+ * (openai_stream.h) and only builds its own request; azure_openai.c
+ * reuses the parser and the request, with its own URL and key header.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -25,6 +27,8 @@
 #include "openai_stream.h"
 #include "sse_parse.h"
 #include "toolcalls.h"
+
+#define AUTH_HEADER "Authorization: Bearer "
 
 struct cs_adapter {
 	struct cs_sse_adapter_base b;   /* first; done: [DONE] seen */
@@ -372,44 +376,19 @@ oa_tool_choice(const struct cs_chat_request *req)
 }
 
 /*
- * {base_url}/chat/completions; on Azure OpenAI base_url is the resource
- * endpoint and the deployment (the model's upstream name) goes in the
- * path with ?api-version=, unless api_version is "v1" (the v1 API, which
- * takes the model in the body).  config.c checks that deployment names
- * and api_version need no escaping.
+ * The Chat Completions body for the URL already in hr->url; the key goes
+ * out as auth_header+key.  A client's "developer" message stays one where
+ * the upstream knows the role (up->developer_role), else it is "system".
  */
-static enum cs_err
-oa_url(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
-    struct cs_buf *url)
+enum cs_err
+cs_openai_chat_request(const struct cs_upstream_cfg *up,
+    const struct cs_chat_request *req, struct cs_http_request *hr,
+    const char *auth_header)
 {
-	const char *base = up->base_url_eff;
-	size_t n = strlen(base);
-
-	if (up->provider_eff != CS_PROVIDER_AZURE_OPENAI)
-		return cs_buf_printf(url, "%s/chat/completions", base);
-	/* Accept the endpoint with or without its "/openai" path. */
-	if (n >= 7 && strcmp(base + n - 7, "/openai") == 0)
-		n -= 7;
-	if (strcmp(up->api_version, "v1") == 0)
-		return cs_buf_printf(url, "%.*s/openai/v1/chat/completions",
-		    (int)n, base);
-	return cs_buf_printf(url, "%.*s/openai/deployments/%s/chat/completions"
-	    "?api-version=%s", (int)n, base, cs_model_wire_name(req->model),
-	    up->api_version);
-}
-
-static enum cs_err
-oa_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
-    struct cs_http_request *hr)
-{
-	int azure = up->provider_eff == CS_PROVIDER_AZURE_OPENAI;
 	struct json_object *root = NULL, *msgs, *m, *so, *v;
 	enum cs_err r = CS_ENOMEM;
 	size_t i;
 
-	if ((r = oa_url(up, req, &hr->url)) != CS_OK)
-		goto fail;
-	r = CS_ENOMEM;
 	if ((root = json_object_new_object()) == NULL ||
 	    (msgs = json_object_new_array()) == NULL)
 		goto fail;
@@ -465,16 +444,57 @@ oa_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 			json_object_object_add(root, "tool_choice", v);
 		}
 	}
-	/* Azure OpenAI takes the key in its own header. */
-	r = cs_http_json_request(hr, root, "text/event-stream",
-	    azure ? "api-key: " : "Authorization: Bearer ", up->api_key);
+	r = cs_http_json_request(hr, root, "text/event-stream", auth_header,
+	    up->api_key);
 fail:
 	json_object_put(root);
 	return r;
 }
 
+static enum cs_err
+oa_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
+    struct cs_http_request *hr)
+{
+	enum cs_err r;
+
+	if ((r = cs_buf_printf(&hr->url, "%s/chat/completions",
+	    up->base_url_eff)) != CS_OK)
+		return r;
+	return cs_openai_chat_request(up, req, hr, AUTH_HEADER);
+}
+
+/*
+ * OpenAI's own API knows the "developer" role, and so does Azure OpenAI
+ * (*.openai.azure.com); OpenAI-compatible servers (vLLM, llama.cpp,
+ * gateways) may refuse it, so they get "system".
+ */
+static void
+oa_resolve(struct cs_upstream_cfg *up)
+{
+	static const char azure[] = ".openai.azure.com";
+	const char *h, *e;
+	size_t n;
+
+	if (strncasecmp(up->base_url_eff, "https://", 8) != 0)
+		return;
+	h = up->base_url_eff + 8;
+	for (e = h; *e != '\0' && *e != '/' && *e != ':'; e++)
+		;
+	n = (size_t)(e - h);
+	up->developer_role = (n == 14 &&
+	    strncasecmp(h, "api.openai.com", n) == 0) ||
+	    (n > sizeof(azure) - 1 && strncasecmp(e - (sizeof(azure) - 1),
+	    azure, sizeof(azure) - 1) == 0);
+}
+
 const struct cs_provider cs_provider_openai_chat = {
 	.name = "openai-chat",
+	.base_url = CS_OPENAI_BASE_URL,
+	.base_url_env = "OPENAI_BASE_URL",
+	.key_env = "OPENAI_API_KEY",
+	.model = "gpt-4o-mini",
+	.auth_header = AUTH_HEADER,
+	.resolve = oa_resolve,
 	.build = oa_build,
 	.adapter_new = cs_openai_stream_new,
 	.adapter_feed = cs_openai_stream_feed,

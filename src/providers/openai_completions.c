@@ -19,6 +19,7 @@
 #include "openai_stream.h"
 
 #define PROMPT_MAX  (CS_MAX_REQUEST_BODY * 2)
+#define AUTH_HEADER "Authorization: Bearer "
 
 /* The speaker label of a transcript turn. */
 static const char *
@@ -105,7 +106,7 @@ oc_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	if (req->max_tokens > 0)
 		json_object_object_add(root, "max_tokens",
 		    json_object_new_int64(req->max_tokens));
-	r = cs_http_json_request(hr, root, "text/event-stream", "Authorization: Bearer ",
+	r = cs_http_json_request(hr, root, "text/event-stream", AUTH_HEADER,
 	    up->api_key);
 fail:
 	cs_buf_free(&prompt);
@@ -115,6 +116,11 @@ fail:
 
 const struct cs_provider cs_provider_openai_completions = {
 	.name = "openai-completions",
+	.base_url = CS_OPENAI_BASE_URL,
+	.base_url_env = "OPENAI_BASE_URL",
+	.key_env = "OPENAI_API_KEY",
+	.model = "gpt-3.5-turbo-instruct",
+	.auth_header = AUTH_HEADER,
 	.build = oc_build,
 	.adapter_new = cs_openai_stream_new,
 	.adapter_feed = cs_openai_stream_feed,

@@ -18,12 +18,14 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "openai_stream.h"
 #include "provider.h"
 #include "request.h"
 #include "sse_parse.h"
 #include "toolcalls.h"
 
 #define INSTR_MAX       (CS_MAX_REQUEST_BODY * 2)
+#define AUTH_HEADER     "Authorization: Bearer "
 
 struct cs_adapter {
 	struct cs_sse_adapter_base b;   /* first; done: terminal event seen */
@@ -510,7 +512,7 @@ or_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	if (req->tools != NULL && (r = or_tools(req, root)) != CS_OK)
 		goto fail;
 	r = CS_ENOMEM;
-	r = cs_http_json_request(hr, root, "text/event-stream", "Authorization: Bearer ",
+	r = cs_http_json_request(hr, root, "text/event-stream", AUTH_HEADER,
 	    up->api_key);
 fail:
 	cs_buf_free(&instr);
@@ -520,6 +522,11 @@ fail:
 
 const struct cs_provider cs_provider_openai_responses = {
 	.name = "openai-responses",
+	.base_url = CS_OPENAI_BASE_URL,
+	.base_url_env = "OPENAI_BASE_URL",
+	.key_env = "OPENAI_API_KEY",
+	.model = "gpt-4o-mini",
+	.auth_header = AUTH_HEADER,
 	.build = or_build,
 	.adapter_new = or_new,
 	.adapter_feed = or_feed,

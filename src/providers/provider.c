@@ -81,23 +81,6 @@ cs_array_reserve(void *arrp, size_t *cap, size_t n, size_t elem, size_t max)
 	return CS_OK;
 }
 
-const struct cs_provider *
-cs_provider_for(int kind)
-{
-	switch ((enum cs_provider_kind)kind) {
-	case CS_PROVIDER_OPENAI_CHAT:
-	case CS_PROVIDER_AZURE_OPENAI:       return &cs_provider_openai_chat;
-	case CS_PROVIDER_OPENAI_RESPONSES:   return &cs_provider_openai_responses;
-	case CS_PROVIDER_OPENAI_COMPLETIONS: return &cs_provider_openai_completions;
-	case CS_PROVIDER_ANTHROPIC:          return &cs_provider_anthropic;
-	case CS_PROVIDER_OLLAMA:             return &cs_provider_ollama;
-	case CS_PROVIDER_DEMO:
-	case CS_PROVIDER_AUTO:
-		break;
-	}
-	return &cs_provider_demo;
-}
-
 /* The index of the first byte at or after i that is not JSON whitespace. */
 static size_t
 skip_json_ws(const char *s, size_t i, size_t len)

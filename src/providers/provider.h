@@ -1,9 +1,12 @@
 /*
- * provider.h — provider adapters, one file each in src/providers/.
+ * provider.h — what a provider is: one descriptor per wire format, one
+ * file each in src/providers/, all listed in cs_providers[] (registry.c).
  *
- * An HTTP provider builds the upstream request and parses the response
- * body into normalized events (event.h); upstream.c runs the transfer.  A
- * local provider (demo) produces events itself.
+ * A descriptor says what the config assumes for it (config.c reads these
+ * when it resolves an upstream), how its HTTP request is built and how
+ * its response body becomes normalized events (event.h); upstream.c runs
+ * the transfer.  A local provider (demo) produces events itself.
+ * Descriptors are constant: the table, not the providers, is the list.
  */
 #ifndef CS_PROVIDER_H
 #define CS_PROVIDER_H
@@ -35,7 +38,22 @@ void cs_http_request_free(struct cs_http_request *hr);
 struct cs_adapter;   /* per-transfer parser state, provider-specific */
 
 struct cs_provider {
-	const char *name;
+	const char *name;            /* the config word: provider = NAME */
+	/* What an upstream assumes when the config says nothing: */
+	const char *base_url;        /* NULL: must be configured */
+	const char *base_url_env;    /* read when base_url is unset; or NULL */
+	const char *key_env;         /* the key's variable, when api_key_env
+	                                is left at its default; or NULL */
+	const char *model;           /* offered when no model is configured */
+	const char *auth_header;     /* the key goes out as auth_header+key,
+	                                e.g. "Authorization: Bearer " */
+	/* Settle the provider's own settings of up once its base URL is
+	 * known (developer_role, api_version); NULL: nothing to settle. */
+	void (*resolve)(struct cs_upstream_cfg *up);
+	/* NULL when wire (a model's upstream name) suits up, else why not
+	 * ("is not ..."); NULL: every name does. */
+	const char *(*check_model)(const struct cs_upstream_cfg *up,
+	    const char *wire);
 	/* HTTP providers. */
 	enum cs_err (*build)(const struct cs_upstream_cfg *up,
 	    const struct cs_chat_request *req, struct cs_http_request *hr);
@@ -55,12 +73,12 @@ struct cs_provider {
 	const struct cs_source_ops *source;
 };
 
-extern const struct cs_provider cs_provider_openai_chat;
-extern const struct cs_provider cs_provider_demo;
-extern const struct cs_provider cs_provider_openai_responses;
-extern const struct cs_provider cs_provider_openai_completions;
-extern const struct cs_provider cs_provider_anthropic;
-extern const struct cs_provider cs_provider_ollama;
+/* Every provider, in the order "provider =" lists them; NULL-terminated.
+ * Adding one: its file, and its line here (registry.c). */
+extern const struct cs_provider *const cs_providers[];
+
+/* The provider whose config word is name, or NULL. */
+const struct cs_provider *cs_provider_find(const char *name);
 
 /* Helpers the adapters share.  cs_emit_error, cs_emit_text and
  * cs_emit_tool_call pass the provider's strings on as valid UTF-8
@@ -143,9 +161,6 @@ struct json_object *cs_sse_base_parse(struct cs_sse_adapter_base *b,
  */
 enum cs_err cs_array_reserve(void *arrp, size_t *cap, size_t n, size_t elem,
     size_t max);
-
-/* The adapter for an enum cs_provider_kind (demo for DEMO and AUTO). */
-const struct cs_provider *cs_provider_for(int kind);
 
 /*
  * Tool-call arguments (JSON text from the client, len bytes) as a new

@@ -27,6 +27,17 @@
 #include "request.h"
 #include "testutil.h"
 
+/* The provider called name in cs_providers[]; fails the test if none. */
+static inline const struct cs_provider *
+provider_named(const char *name)
+{
+	const struct cs_provider *p = cs_provider_find(name);
+
+	if (p == NULL)
+		fail_msg("no provider \"%s\" in cs_providers[]", name);
+	return p;
+}
+
 /*
  * How collect() records what it gets; the adapters' tests differ here, so
  * each passes its own flags to collected_init_flags() (0 = collected_init):
