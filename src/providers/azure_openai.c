@@ -1,7 +1,7 @@
 /*
- * providers/azure_openai.c — Chat Completions on Azure OpenAI: openai_chat.c's
- * request and stream parser (openai_stream.h), with Azure's URL, key
- * header and deployment names.
+ * providers/azure_openai.c — Chat Completions on Azure OpenAI:
+ * openai_chat.c's request and stream parser (openai_stream.h), with
+ * Azure's URL, key header and deployment names.
  *
  * base_url is the resource endpoint (https://RESOURCE.openai.azure.com,
  * with or without "/openai"); the deployment (the model's upstream name)
@@ -22,8 +22,8 @@
 #define API_VERSION "2024-10-21"
 
 /* The characters of a deployment name, which goes into the URL as is. */
-#define DEPLOYMENT_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
-    "0123456789._-"
+#define DEPLOYMENT_CHARS \
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 
 static enum cs_err
 az_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
@@ -76,8 +76,6 @@ const struct cs_provider cs_provider_azure_openai = {
 	.resolve = az_resolve,
 	.check_model = az_check_model,
 	.build = az_build,
-	.adapter_new = cs_openai_stream_new,
-	.adapter_feed = cs_openai_stream_feed,
-	.adapter_end = cs_openai_stream_end,
-	.adapter_free = cs_openai_stream_free,
+	.adapter = &cs_sse_adapter,
+	.sse = &cs_openai_sse,
 };

@@ -24,27 +24,11 @@
 #define AUTH_HEADER "Authorization: Bearer "
 
 struct cs_adapter {
-	cs_emit_fn emit;
-	void *ctx;
+	struct cs_adapter_base b;       /* first; no SSE; done: done:true
+	                                   seen */
 	struct cs_buf line;             /* a line split across feeds */
-	struct json_tokener *tok;
-	int done;                       /* done:true seen */
-	int failed;                     /* error event emitted */
 	size_t n_calls;                 /* tool calls emitted */
 };
-
-static enum cs_err
-emit_error(struct cs_adapter *a, const char *type, const char *msg)
-{
-	a->failed = 1;
-	return cs_emit_error(a->emit, a->ctx, type, msg);
-}
-
-static enum cs_err
-emit_text(struct cs_adapter *a, int kind, struct json_object *v)
-{
-	return cs_emit_text(a->emit, a->ctx, kind, v);
-}
 
 static const char *
 str_or(struct json_object *v, const char *dflt)
@@ -76,7 +60,7 @@ emit_tool_call(struct cs_adapter *a, struct json_object *tc)
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) == NULL)
 		return CS_ENOMEM;
 	a->n_calls++;
-	return cs_emit_tool_call(a->emit, a->ctx, str_or(id, ""),
+	return cs_emit_tool_call(a->b.emit, a->b.ctx, str_or(id, ""),
 	    str_or(name, ""), s);
 }
 
@@ -106,8 +90,8 @@ emit_finish(struct cs_adapter *a, struct json_object *chunk)
 	u.completion = cs_json_count(chunk, "eval_count");
 	json_object_object_get_ex(chunk, "done_reason", &v);
 	native = str_or(v, NULL);
-	return cs_emit_finish(a->emit, a->ctx, map_finish(native, a->n_calls),
-	    native, &u);
+	return cs_adapter_finish(&a->b, map_finish(native, a->n_calls), native,
+	    &u);
 }
 
 static enum cs_err
@@ -120,13 +104,13 @@ handle_line(struct cs_adapter *a, const char *p, size_t len)
 	while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == ' ' ||
 	    p[len - 1] == '\t'))
 		len--;
-	if (len == 0 || a->done || a->failed)
+	if (len == 0 || a->b.done || a->b.failed)
 		return CS_OK;
-	json_tokener_reset(a->tok);
-	chunk = json_tokener_parse_ex(a->tok, p, (int)len);
+	json_tokener_reset(a->b.tok);
+	chunk = json_tokener_parse_ex(a->b.tok, p, (int)len);
 	if (chunk == NULL || !json_object_is_type(chunk, json_type_object) ||
-	    json_tokener_get_parse_end(a->tok) != len) {
-		r = emit_error(a, "upstream_error",
+	    json_tokener_get_parse_end(a->b.tok) != len) {
+		r = cs_adapter_fail(&a->b, "upstream_error",
 		    "the provider sent a malformed stream line");
 		goto out;
 	}
@@ -135,7 +119,7 @@ handle_line(struct cs_adapter *a, const char *p, size_t len)
 			json_object_object_get_ex(v, "message", &m);
 		else
 			m = v;
-		r = emit_error(a, "upstream_error", str_or(m,
+		r = cs_adapter_fail(&a->b, "upstream_error", str_or(m,
 		    "the provider reported an error"));
 		goto out;
 	}
@@ -143,11 +127,11 @@ handle_line(struct cs_adapter *a, const char *p, size_t len)
 	    json_object_is_type(msg, json_type_object)) {
 		v = NULL;
 		json_object_object_get_ex(msg, "thinking", &v);
-		if ((r = emit_text(a, CS_TEXT_REASONING, v)) != CS_OK)
+		if ((r = cs_adapter_text(&a->b, CS_TEXT_REASONING, v)) != CS_OK)
 			goto out;
 		v = NULL;
 		json_object_object_get_ex(msg, "content", &v);
-		if ((r = emit_text(a, CS_TEXT_CONTENT, v)) != CS_OK)
+		if ((r = cs_adapter_text(&a->b, CS_TEXT_CONTENT, v)) != CS_OK)
 			goto out;
 		if (json_object_object_get_ex(msg, "tool_calls", &v) &&
 		    json_object_is_type(v, json_type_array)) {
@@ -162,7 +146,7 @@ handle_line(struct cs_adapter *a, const char *p, size_t len)
 	if (json_object_object_get_ex(chunk, "done", &v) &&
 	    json_object_is_type(v, json_type_boolean) &&
 	    json_object_get_boolean(v)) {
-		a->done = 1;
+		a->b.done = 1;
 		r = emit_finish(a, chunk);
 	}
 out:
@@ -171,16 +155,15 @@ out:
 }
 
 static struct cs_adapter *
-ol_new(cs_emit_fn emit, void *ctx)
+ol_new(const struct cs_provider *p, cs_emit_fn emit, void *ctx)
 {
 	struct cs_adapter *a;
 
+	(void)p;
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
-	a->emit = emit;
-	a->ctx = ctx;
 	cs_buf_init(&a->line, CS_MAX_SSE_LINE);
-	if ((a->tok = json_tokener_new_ex(64)) == NULL) {
+	if (cs_adapter_base_init(&a->b, emit, ctx) != CS_OK) {
 		free(a);
 		return NULL;
 	}
@@ -194,18 +177,20 @@ ol_feed(struct cs_adapter *a, const char *buf, size_t len)
 	size_t n;
 	enum cs_err r;
 
-	if (a->failed)
+	if (a->b.failed)
 		return CS_EUPSTREAM;
-	while (len > 0 && !a->done) {
+	while (len > 0 && !a->b.done) {
 		if ((nl = memchr(buf, '\n', len)) == NULL) {
 			r = cs_buf_append(&a->line, buf, len);
 			if (r == CS_ETOOBIG)
-				return emit_error(a, "upstream_error", TOO_BIG);
+				return cs_adapter_fail(&a->b, "upstream_error",
+				    TOO_BIG);
 			return r;
 		}
 		n = (size_t)(nl - buf);
 		if (a->line.len + n > a->line.max)
-			return emit_error(a, "upstream_error", TOO_BIG);
+			return cs_adapter_fail(&a->b, "upstream_error",
+			    TOO_BIG);
 		if (a->line.len == 0)
 			r = handle_line(a, buf, n);
 		else if ((r = cs_buf_append(&a->line, buf, n)) == CS_OK) {
@@ -225,7 +210,7 @@ ol_end(struct cs_adapter *a)
 {
 	enum cs_err r;
 
-	if (a->failed)
+	if (a->b.failed)
 		return CS_OK;
 	if (a->line.len > 0) {
 		r = handle_line(a, a->line.data, a->line.len);
@@ -233,9 +218,9 @@ ol_end(struct cs_adapter *a)
 		if (r != CS_OK)
 			return r;
 	}
-	if (a->done || a->failed)
+	if (a->b.done || a->b.failed)
 		return CS_OK;
-	return emit_error(a, "upstream_error",
+	return cs_adapter_fail(&a->b, "upstream_error",
 	    "the provider's stream ended before done:true (truncated)");
 }
 
@@ -245,9 +230,16 @@ ol_free(struct cs_adapter *a)
 	if (a == NULL)
 		return;
 	cs_buf_free(&a->line);
-	json_tokener_free(a->tok);
+	cs_adapter_base_cleanup(&a->b);
 	free(a);
 }
+
+static const struct cs_adapter_ops ol_adapter = {
+	.new = ol_new,
+	.feed = ol_feed,
+	.end = ol_end,
+	.free = ol_free,
+};
 
 /*
  * tools in the OpenAI shape without "strict" (Ollama has none).  Ollama
@@ -373,8 +365,5 @@ const struct cs_provider cs_provider_ollama = {
 	.model = "llama3.2",
 	.auth_header = AUTH_HEADER,
 	.build = ol_build,
-	.adapter_new = ol_new,
-	.adapter_feed = ol_feed,
-	.adapter_end = ol_end,
-	.adapter_free = ol_free,
+	.adapter = &ol_adapter,
 };

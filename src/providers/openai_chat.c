@@ -25,25 +25,18 @@
 #include "request.h"
 #include "openai_fastpath.h"
 #include "openai_stream.h"
-#include "sse_parse.h"
 #include "toolcalls.h"
 
 #define AUTH_HEADER "Authorization: Bearer "
 
 struct cs_adapter {
-	struct cs_sse_adapter_base b;   /* first; done: [DONE] seen */
+	struct cs_adapter_base b;       /* first; done: [DONE] seen */
 	char finish[64];                /* provider's finish_reason */
 	struct cs_usage usage;          /* the last usage chunk's counts */
 	struct cs_toolcalls calls;
 	int calls_emitted;
 	struct cs_buf fast;             /* a plain chunk's content */
 };
-
-static enum cs_err
-emit_text(struct cs_adapter *a, int kind, struct json_object *v)
-{
-	return cs_emit_text(a->b.emit, a->b.ctx, kind, v);
-}
 
 /* Find or open the accumulator for one tool-call fragment.  Some servers
  * reuse index 0 for parallel calls, so a new id opens a new call. */
@@ -70,7 +63,7 @@ tool_fragment(struct cs_adapter *a, int index, struct json_object *id,
 	if (id != NULL && json_object_is_type(id, json_type_string))
 		ids = json_object_get_string(id);
 	if ((tc = tool_slot(a, index, ids)) == NULL)
-		return cs_sse_base_fail(&a->b, "upstream_error",
+		return cs_adapter_fail(&a->b, "upstream_error",
 		    "the provider sent too many tool calls");
 	if (ids != NULL && tc->id[0] == '\0')
 		cs_json_copy_str(tc->id, sizeof(tc->id), id);
@@ -83,7 +76,7 @@ tool_fragment(struct cs_adapter *a, int index, struct json_object *id,
 	if (args != NULL && json_object_is_type(args, json_type_string) &&
 	    cs_buf_append(&tc->args, json_object_get_string(args),
 	    (size_t)json_object_get_string_len(args)) != CS_OK)
-		return cs_sse_base_fail(&a->b, "upstream_error",
+		return cs_adapter_fail(&a->b, "upstream_error",
 		    "a tool call's arguments exceed the size limit");
 	return CS_OK;
 }
@@ -108,16 +101,16 @@ handle_choice(struct cs_adapter *a, struct json_object *choice)
 	/* Legacy Completions: the text is on the choice itself. */
 	v = NULL;
 	if (json_object_object_get_ex(choice, "text", &v) &&
-	    (r = emit_text(a, CS_TEXT_CONTENT, v)) != CS_OK)
+	    (r = cs_adapter_text(&a->b, CS_TEXT_CONTENT, v)) != CS_OK)
 		return r;
 	if (json_object_object_get_ex(choice, "delta", &delta) &&
 	    json_object_is_type(delta, json_type_object)) {
 		json_object_object_get_ex(delta, "content", &v);
-		if ((r = emit_text(a, CS_TEXT_CONTENT, v)) != CS_OK)
+		if ((r = cs_adapter_text(&a->b, CS_TEXT_CONTENT, v)) != CS_OK)
 			return r;
 		v = NULL;
 		json_object_object_get_ex(delta, "refusal", &v);
-		if ((r = emit_text(a, CS_TEXT_REFUSAL, v)) != CS_OK)
+		if ((r = cs_adapter_text(&a->b, CS_TEXT_REFUSAL, v)) != CS_OK)
 			return r;
 		/* DeepSeek says reasoning_content, OpenRouter reasoning; a
 		 * server that sends both has reasoning_content win. */
@@ -126,7 +119,7 @@ handle_choice(struct cs_adapter *a, struct json_object *choice)
 		    !json_object_is_type(v, json_type_string) ||
 		    json_object_get_string_len(v) == 0)
 			json_object_object_get_ex(delta, "reasoning", &v);
-		if ((r = emit_text(a, CS_TEXT_REASONING, v)) != CS_OK)
+		if ((r = cs_adapter_text(&a->b, CS_TEXT_REASONING, v)) != CS_OK)
 			return r;
 		if (json_object_object_get_ex(delta, "tool_calls", &tcs) &&
 		    json_object_is_type(tcs, json_type_array)) {
@@ -169,8 +162,8 @@ emit_finish(struct cs_adapter *a)
 	if ((r = emit_tool_calls(a)) != CS_OK)
 		return r;
 	native = a->finish[0] ? a->finish : NULL;
-	return cs_emit_finish(a->b.emit, a->b.ctx,
-	    cs_finish_reason_native(native), native, &a->usage);
+	return cs_adapter_finish(&a->b, cs_finish_reason_native(native),
+	    native, &a->usage);
 }
 
 /* The counts of a usage chunk, in OpenAI's spelling. */
@@ -198,7 +191,7 @@ in_band_error(struct cs_adapter *a, struct json_object *err)
 		msg = json_object_get_string(m);
 	else if (json_object_is_type(err, json_type_string))
 		msg = json_object_get_string(err);
-	return cs_sse_base_fail(&a->b, "upstream_error", msg);
+	return cs_adapter_fail(&a->b, "upstream_error", msg);
 }
 
 /* What cs_emit_text() emits for the content of a plain chunk. */
@@ -225,8 +218,6 @@ on_sse(void *ctx, const struct cs_sse_event *sev)
 	enum cs_err r = CS_OK;
 	size_t i, n;
 
-	if (a->b.done || a->b.failed)
-		return CS_OK;      /* e.g. a moderation chunk after [DONE] */
 	if (strcmp(sev->data, "[DONE]") == 0) {
 		a->b.done = 1;
 		return emit_finish(a);
@@ -235,9 +226,9 @@ on_sse(void *ctx, const struct cs_sse_event *sev)
 	if (strcmp(sev->type, "message") == 0 &&
 	    cs_openai_fast_delta(sev->data, sev->data_len, &a->fast))
 		return emit_fast_text(a);
-	chunk = cs_sse_base_parse(&a->b, sev);
+	chunk = cs_adapter_parse(&a->b, sev);
 	if (chunk == NULL || !json_object_is_type(chunk, json_type_object)) {
-		r = cs_sse_base_fail(&a->b, "upstream_error",
+		r = cs_adapter_fail(&a->b, "upstream_error",
 		    "the provider sent a malformed stream chunk");
 		goto out;
 	}
@@ -273,45 +264,32 @@ out:
 	return r;
 }
 
-struct cs_adapter *
-cs_openai_stream_new(cs_emit_fn emit, void *ctx)
+static enum cs_err
+oa_init(void *p)
 {
-	struct cs_adapter *a;
+	struct cs_adapter *a = p;
 
-	if ((a = calloc(1, sizeof(*a))) == NULL)
-		return NULL;
-	if (cs_sse_base_init(&a->b, emit, ctx, on_sse, a) != CS_OK) {
-		free(a);
-		return NULL;
-	}
 	cs_buf_init(&a->fast, CS_MAX_SSE_EVENT);
 	read_usage(&a->usage, NULL);
-	return a;
+	return CS_OK;
 }
 
-enum cs_err
-cs_openai_stream_feed(struct cs_adapter *a, const char *buf, size_t len)
+static void
+oa_cleanup(void *p)
 {
-	return cs_sse_base_feed(&a->b, buf, len);
-}
+	struct cs_adapter *a = p;
 
-enum cs_err
-cs_openai_stream_end(struct cs_adapter *a)
-{
-	return cs_sse_base_end(&a->b,
-	    "the provider's stream ended before [DONE] (truncated)");
-}
-
-void
-cs_openai_stream_free(struct cs_adapter *a)
-{
-	if (a == NULL)
-		return;
 	cs_toolcalls_free(&a->calls);
 	cs_buf_free(&a->fast);
-	cs_sse_base_cleanup(&a->b);
-	free(a);
 }
+
+const struct cs_sse_format cs_openai_sse = {
+	.size = sizeof(struct cs_adapter),
+	.init = oa_init,
+	.on_event = on_sse,
+	.cleanup = oa_cleanup,
+	.truncated = "the provider's stream ended before [DONE] (truncated)",
+};
 
 /* The assistant message m's tool_calls in the OpenAI shape. */
 static struct json_object *
@@ -344,36 +322,12 @@ oa_tool_calls(const struct cs_message *m)
 	return arr;
 }
 
-/* tool_choice in the OpenAI Chat shape, or NULL if unset (or no memory). */
-static struct json_object *
-oa_tool_choice(const struct cs_chat_request *req)
-{
-	struct json_object *o, *fn;
-
-	switch (req->tool_choice) {
-	case CS_TOOL_CHOICE_AUTO:
-		return json_object_new_string("auto");
-	case CS_TOOL_CHOICE_NONE:
-		return json_object_new_string("none");
-	case CS_TOOL_CHOICE_REQUIRED:
-		return json_object_new_string("required");
-	case CS_TOOL_CHOICE_NAMED:
-		if ((o = json_object_new_object()) == NULL)
-			return NULL;
-		if ((fn = json_object_new_object()) == NULL) {
-			json_object_put(o);
-			return NULL;
-		}
-		json_object_object_add(o, "type",
-		    json_object_new_string("function"));
-		json_object_object_add(o, "function", fn);
-		json_object_object_add(fn, "name",
-		    json_object_new_string(req->tool_choice_name));
-		return o;
-	default:
-		return NULL;
-	}
-}
+/* tool_choice in the Chat Completions shape. */
+static const struct cs_tool_choice_shape oa_choice = {
+	.required_word = "required",
+	.named_type = "function",
+	.named_in = "function",
+};
 
 /*
  * The Chat Completions body for the URL already in hr->url; the key goes
@@ -439,7 +393,7 @@ cs_openai_chat_request(const struct cs_upstream_cfg *up,
 		json_object_object_add(root, "tools",
 		    json_object_get(req->tools));
 		if (req->tool_choice != CS_TOOL_CHOICE_UNSET) {
-			if ((v = oa_tool_choice(req)) == NULL)
+			if ((v = cs_build_tool_choice(req, &oa_choice)) == NULL)
 				goto fail;
 			json_object_object_add(root, "tool_choice", v);
 		}
@@ -496,8 +450,6 @@ const struct cs_provider cs_provider_openai_chat = {
 	.auth_header = AUTH_HEADER,
 	.resolve = oa_resolve,
 	.build = oa_build,
-	.adapter_new = cs_openai_stream_new,
-	.adapter_feed = cs_openai_stream_feed,
-	.adapter_end = cs_openai_stream_end,
-	.adapter_free = cs_openai_stream_free,
+	.adapter = &cs_sse_adapter,
+	.sse = &cs_openai_sse,
 };

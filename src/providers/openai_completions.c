@@ -122,8 +122,6 @@ const struct cs_provider cs_provider_openai_completions = {
 	.model = "gpt-3.5-turbo-instruct",
 	.auth_header = AUTH_HEADER,
 	.build = oc_build,
-	.adapter_new = cs_openai_stream_new,
-	.adapter_feed = cs_openai_stream_feed,
-	.adapter_end = cs_openai_stream_end,
-	.adapter_free = cs_openai_stream_free,
+	.adapter = &cs_sse_adapter,
+	.sse = &cs_openai_sse,
 };

@@ -4,7 +4,7 @@
  * -DFUZZ_PROVIDER='"openai-chat"' (any HTTP provider).  `make fuzz`
  * builds it once per HTTP provider of the table.
  *
- * Input: byte 0 picks how the body is cut into adapter_feed() calls (0:
+ * Input: byte 0 picks how the body is cut into adapter->feed() calls (0:
  * one call; else sizes of 1..64 bytes from a generator seeded with it, so
  * split points inside lines, UTF-8 and JSON are explored); byte 1 picks
  * whether the client goes away (high bit set: the emit callback returns
@@ -14,7 +14,7 @@
  * Makefile writes them into build/fuzz/corpus/<name>/.
  *
  * Feeding stops at the first non-CS_OK return, as upstream.c stops the
- * transfer; only a body fed to the end gets adapter_end().  Checked, with
+ * transfer; only a body fed to the end gets adapter->end().  Checked, with
  * abort() on violation:
  *   - no event after a finish or an error, none after CS_ECLIENTGONE;
  *   - text deltas non-empty, of a known kind; tool calls with id, name
@@ -23,7 +23,7 @@
  *     known and non-negative, or CS_USAGE_NONE;
  *   - the result: CS_ECLIENTGONE once the client is gone; else CS_OK
  *     with exactly one finish and no error; else CS_EUPSTREAM with
- *     exactly one error event (provider.h: a non-CS_OK return is the
+ *     exactly one error event (adapter.h: a non-CS_OK return is the
  *     emit callback's code, or CS_EUPSTREAM after an error event).
  */
 #include <stdint.h>
@@ -165,7 +165,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t seed;
 	enum cs_err r = CS_OK;
 
-	if (p == NULL || p->adapter_new == NULL)
+	if (p == NULL || p->adapter == NULL)
 		abort();       /* not an HTTP provider of cs_providers[] */
 	if (size < 2)
 		return 0;
@@ -175,7 +175,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	body = (const char *)data + 2;
 	len = size - 2;
 
-	if ((a = p->adapter_new(on_event, &st)) == NULL)
+	if ((a = p->adapter->new(p, on_event, &st)) == NULL)
 		abort();
 	while (at < len && r == CS_OK) {
 		n = len - at;
@@ -185,12 +185,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (n > len - at)
 				n = len - at;
 		}
-		r = p->adapter_feed(a, body + at, n);
+		r = p->adapter->feed(a, body + at, n);
 		at += n;
 	}
 	if (r == CS_OK)
-		r = p->adapter_end(a);
+		r = p->adapter->end(a);
 	check_result(&st, r);
-	p->adapter_free(a);
+	p->adapter->free(a);
 	return 0;
 }

@@ -44,16 +44,25 @@ test_descriptors_whole(void **state)
 		assert_true(p->model[0] != '\0');
 		if (p->build != NULL) {
 			/* An HTTP provider: a whole adapter, a key header. */
-			assert_non_null(p->adapter_new);
-			assert_non_null(p->adapter_feed);
-			assert_non_null(p->adapter_end);
-			assert_non_null(p->adapter_free);
+			assert_non_null(p->adapter);
+			assert_non_null(p->adapter->new);
+			assert_non_null(p->adapter->feed);
+			assert_non_null(p->adapter->end);
+			assert_non_null(p->adapter->free);
+			/* The generic SSE adapter needs the format. */
+			if (p->adapter == &cs_sse_adapter) {
+				assert_non_null(p->sse);
+				assert_non_null(p->sse->on_event);
+				assert_non_null(p->sse->truncated);
+				assert_true(p->sse->size >=
+				    sizeof(struct cs_adapter_base));
+			}
 			assert_non_null(p->auth_header);
 			assert_null(p->source_new);
 		} else {
 			assert_non_null(p->source_new);
 			assert_non_null(p->source);
-			assert_null(p->adapter_new);
+			assert_null(p->adapter);
 		}
 		for (j = 0; j < i; j++)
 			if (strcmp(cs_providers[j]->name, p->name) == 0)
