@@ -191,3 +191,15 @@ cs_build_join_system(const struct cs_chat_request *req, struct cs_buf *out,
 	}
 	return CS_OK;
 }
+
+void
+cs_build_sampling(struct json_object *o, const struct cs_chat_request *req,
+    const char *max_key)
+{
+	if (req->has_temperature)
+		json_object_object_add(o, "temperature",
+		    json_object_new_double(req->temperature));
+	if (req->max_tokens > 0)
+		json_object_object_add(o, max_key,
+		    json_object_new_int64(req->max_tokens));
+}

@@ -67,6 +67,11 @@ struct json_object *cs_build_tool_choice(const struct cs_chat_request *req,
 enum cs_err cs_build_join_system(const struct cs_chat_request *req,
     struct cs_buf *out, int blank_after_empty, size_t *n);
 
+/* req's temperature and max_tokens (the latter as max_key) added to o,
+ * each when the request has it. */
+void cs_build_sampling(struct json_object *o,
+    const struct cs_chat_request *req, const char *max_key);
+
 /*
  * Tool-call arguments (JSON text from the client, len bytes) as a new
  * JSON object for the providers that want an object rather than text: the

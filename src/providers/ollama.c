@@ -345,12 +345,7 @@ ol_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 		if ((opts = json_object_new_object()) == NULL)
 			goto fail;
 		json_object_object_add(root, "options", opts);
-		if (req->has_temperature)
-			json_object_object_add(opts, "temperature",
-			    json_object_new_double(req->temperature));
-		if (req->max_tokens > 0)
-			json_object_object_add(opts, "num_predict",
-			    json_object_new_int64(req->max_tokens));
+		cs_build_sampling(opts, req, "num_predict");
 	}
 	r = cs_http_json_request(hr, root, "application/x-ndjson", AUTH_HEADER,
 	    up->api_key);

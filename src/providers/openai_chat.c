@@ -27,8 +27,6 @@
 #include "openai_stream.h"
 #include "toolcalls.h"
 
-#define AUTH_HEADER "Authorization: Bearer "
-
 struct cs_adapter {
 	struct cs_adapter_base b;       /* first; done: [DONE] seen */
 	char finish[64];                /* provider's finish_reason */
@@ -329,6 +327,22 @@ static const struct cs_tool_choice_shape oa_choice = {
 	.named_in = "function",
 };
 
+enum cs_err
+cs_openai_stream_options(struct json_object *root,
+    const struct cs_chat_request *req)
+{
+	struct json_object *so;
+
+	json_object_object_add(root, "stream", json_object_new_boolean(1));
+	if ((so = json_object_new_object()) == NULL)
+		return CS_ENOMEM;
+	json_object_object_add(so, "include_usage",
+	    json_object_new_boolean(1));
+	json_object_object_add(root, "stream_options", so);
+	cs_build_sampling(root, req, "max_tokens");
+	return CS_OK;
+}
+
 /*
  * The Chat Completions body for the URL already in hr->url; the key goes
  * out as auth_header+key.  A client's "developer" message stays one where
@@ -339,7 +353,7 @@ cs_openai_chat_request(const struct cs_upstream_cfg *up,
     const struct cs_chat_request *req, struct cs_http_request *hr,
     const char *auth_header)
 {
-	struct json_object *root = NULL, *msgs, *m, *so, *v;
+	struct json_object *root = NULL, *msgs, *m, *v;
 	enum cs_err r = CS_ENOMEM;
 	size_t i;
 
@@ -376,18 +390,8 @@ cs_openai_chat_request(const struct cs_upstream_cfg *up,
 			    json_object_new_string(
 			    req->messages[i].tool_call_id));
 	}
-	json_object_object_add(root, "stream", json_object_new_boolean(1));
-	if ((so = json_object_new_object()) == NULL)
+	if (cs_openai_stream_options(root, req) != CS_OK)
 		goto fail;
-	json_object_object_add(so, "include_usage",
-	    json_object_new_boolean(1));
-	json_object_object_add(root, "stream_options", so);
-	if (req->has_temperature)
-		json_object_object_add(root, "temperature",
-		    json_object_new_double(req->temperature));
-	if (req->max_tokens > 0)
-		json_object_object_add(root, "max_tokens",
-		    json_object_new_int64(req->max_tokens));
 	if (req->tools != NULL) {
 		/* Already in this API's shape (request.h). */
 		json_object_object_add(root, "tools",
@@ -414,7 +418,7 @@ oa_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	if ((r = cs_buf_printf(&hr->url, "%s/chat/completions",
 	    up->base_url_eff)) != CS_OK)
 		return r;
-	return cs_openai_chat_request(up, req, hr, AUTH_HEADER);
+	return cs_openai_chat_request(up, req, hr, CS_OPENAI_AUTH_HEADER);
 }
 
 /*
@@ -443,11 +447,8 @@ oa_resolve(struct cs_upstream_cfg *up)
 
 const struct cs_provider cs_provider_openai_chat = {
 	.name = "openai-chat",
-	.base_url = CS_OPENAI_BASE_URL,
-	.base_url_env = "OPENAI_BASE_URL",
-	.key_env = "OPENAI_API_KEY",
+	CS_OPENAI_DEFAULTS,
 	.model = "gpt-4o-mini",
-	.auth_header = AUTH_HEADER,
 	.resolve = oa_resolve,
 	.build = oa_build,
 	.adapter = &cs_sse_adapter,

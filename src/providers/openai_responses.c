@@ -24,7 +24,6 @@
 #include "toolcalls.h"
 
 #define INSTR_MAX       (CS_MAX_REQUEST_BODY * 2)
-#define AUTH_HEADER     "Authorization: Bearer "
 
 struct cs_adapter {
 	struct cs_adapter_base b;       /* first; done: terminal event seen */
@@ -460,8 +459,8 @@ or_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	if (req->tools != NULL && (r = or_tools(req, root)) != CS_OK)
 		goto fail;
 	r = CS_ENOMEM;
-	r = cs_http_json_request(hr, root, "text/event-stream", AUTH_HEADER,
-	    up->api_key);
+	r = cs_http_json_request(hr, root, "text/event-stream",
+	    CS_OPENAI_AUTH_HEADER, up->api_key);
 fail:
 	cs_buf_free(&instr);
 	json_object_put(root);
@@ -470,11 +469,8 @@ fail:
 
 const struct cs_provider cs_provider_openai_responses = {
 	.name = "openai-responses",
-	.base_url = CS_OPENAI_BASE_URL,
-	.base_url_env = "OPENAI_BASE_URL",
-	.key_env = "OPENAI_API_KEY",
+	CS_OPENAI_DEFAULTS,
 	.model = "gpt-4o-mini",
-	.auth_header = AUTH_HEADER,
 	.build = or_build,
 	.adapter = &cs_sse_adapter,
 	.sse = &or_sse,
