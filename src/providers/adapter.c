@@ -232,6 +232,21 @@ cs_adapter_fail(struct cs_adapter_base *b, const char *type, const char *msg)
 }
 
 enum cs_err
+cs_adapter_error(struct cs_adapter_base *b, struct json_object *err)
+{
+	struct json_object *m = NULL;
+	const char *msg = "the provider reported an error";
+
+	if (json_object_is_type(err, json_type_object) &&
+	    json_object_object_get_ex(err, "message", &m) &&
+	    json_object_is_type(m, json_type_string))
+		msg = json_object_get_string(m);
+	else if (json_object_is_type(err, json_type_string))
+		msg = json_object_get_string(err);
+	return cs_adapter_fail(b, "upstream_error", msg);
+}
+
+enum cs_err
 cs_adapter_text(struct cs_adapter_base *b, int kind, struct json_object *v)
 {
 	return emit_text(b->emit, b->ctx, kind, v);

@@ -88,6 +88,11 @@ void cs_adapter_base_cleanup(struct cs_adapter_base *b);
  * else CS_EUPSTREAM (so the caller stops the transfer). */
 enum cs_err cs_adapter_fail(struct cs_adapter_base *b, const char *type,
     const char *msg);
+/* cs_adapter_fail() with the provider's in-band error err: its string
+ * "message" if it is an object, err itself if a string, else a sentence
+ * of ours. */
+enum cs_err cs_adapter_error(struct cs_adapter_base *b,
+    struct json_object *err);
 /* Emit v as a text delta of that kind if it is a non-empty string. */
 enum cs_err cs_adapter_text(struct cs_adapter_base *b, int kind,
     struct json_object *v);

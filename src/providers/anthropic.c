@@ -195,21 +195,6 @@ emit_finish(struct cs_adapter *a)
 }
 
 static enum cs_err
-in_band_error(struct cs_adapter *a, struct json_object *err)
-{
-	struct json_object *m = NULL;
-	const char *msg = "the provider reported an error";
-
-	if (err != NULL && json_object_is_type(err, json_type_object) &&
-	    json_object_object_get_ex(err, "message", &m) &&
-	    json_object_is_type(m, json_type_string))
-		msg = json_object_get_string(m);
-	else if (err != NULL && json_object_is_type(err, json_type_string))
-		msg = json_object_get_string(err);
-	return cs_adapter_fail(&a->b, "upstream_error", msg);
-}
-
-static enum cs_err
 handle(struct cs_adapter *a, const char *type, struct json_object *chunk)
 {
 	struct json_object *v = NULL, *w = NULL;
@@ -246,7 +231,7 @@ handle(struct cs_adapter *a, const char *type, struct json_object *chunk)
 	}
 	if (strcmp(type, "error") == 0) {
 		json_object_object_get_ex(chunk, "error", &v);
-		return in_band_error(a, v);
+		return cs_adapter_error(&a->b, v);
 	}
 	return CS_OK;              /* ping and event types added later */
 }

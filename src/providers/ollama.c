@@ -97,7 +97,7 @@ emit_finish(struct cs_adapter *a, struct json_object *chunk)
 static enum cs_err
 handle_line(struct cs_adapter *a, const char *p, size_t len)
 {
-	struct json_object *chunk, *v = NULL, *msg = NULL, *m = NULL;
+	struct json_object *chunk, *v = NULL, *msg = NULL;
 	enum cs_err r = CS_OK;
 	size_t i, n;
 
@@ -115,12 +115,7 @@ handle_line(struct cs_adapter *a, const char *p, size_t len)
 		goto out;
 	}
 	if (json_object_object_get_ex(chunk, "error", &v) && v != NULL) {
-		if (json_object_is_type(v, json_type_object))
-			json_object_object_get_ex(v, "message", &m);
-		else
-			m = v;
-		r = cs_adapter_fail(&a->b, "upstream_error", str_or(m,
-		    "the provider reported an error"));
+		r = cs_adapter_error(&a->b, v);
 		goto out;
 	}
 	if (json_object_object_get_ex(chunk, "message", &msg) &&

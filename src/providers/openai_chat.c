@@ -177,22 +177,7 @@ read_usage(struct cs_usage *u, struct json_object *o)
 	    "completion_tokens_details"), "reasoning_tokens");
 }
 
-static enum cs_err
-in_band_error(struct cs_adapter *a, struct json_object *err)
-{
-	struct json_object *m = NULL;
-	const char *msg = "the provider reported an error";
-
-	if (json_object_is_type(err, json_type_object) &&
-	    json_object_object_get_ex(err, "message", &m) &&
-	    json_object_is_type(m, json_type_string))
-		msg = json_object_get_string(m);
-	else if (json_object_is_type(err, json_type_string))
-		msg = json_object_get_string(err);
-	return cs_adapter_fail(&a->b, "upstream_error", msg);
-}
-
-/* What cs_emit_text() emits for the content of a plain chunk. */
+/* What cs_adapter_text() emits for the content of a plain chunk. */
 static enum cs_err
 emit_fast_text(struct cs_adapter *a)
 {
@@ -231,12 +216,12 @@ on_sse(void *ctx, const struct cs_sse_event *sev)
 		goto out;
 	}
 	if (json_object_object_get_ex(chunk, "error", &v) && v != NULL) {
-		r = in_band_error(a, v);
+		r = cs_adapter_error(&a->b, v);
 		goto out;
 	}
 	if (strcmp(sev->type, "error") == 0) {
 		/* event: error with the error fields at the top level. */
-		r = in_band_error(a, chunk);
+		r = cs_adapter_error(&a->b, chunk);
 		goto out;
 	}
 	if (json_object_object_get_ex(chunk, "usage", &v) &&

@@ -227,12 +227,10 @@ error_event(struct cs_adapter *a, struct json_object *ev)
 {
 	struct json_object *m = get_str(ev, "message");
 
-	if (m == NULL)
-		m = get_str(get_obj(ev, "error"), "message");
-	if (m == NULL)
-		m = get_str(ev, "error");
-	return cs_adapter_fail(&a->b, "upstream_error", m != NULL ?
-	    json_object_get_string(m) : "the provider reported an error");
+	if (m != NULL)
+		return cs_adapter_fail(&a->b, "upstream_error",
+		    json_object_get_string(m));
+	return cs_adapter_error(&a->b, json_object_object_get(ev, "error"));
 }
 
 static enum cs_err
