@@ -141,8 +141,8 @@ run: deps-run
 # Coverage-guided fuzzing (libFuzzer, Debian's clang): the SSE parser, the
 # request parser, useChat's request translation before it
 # (tests/fuzz/fuzz_request_ui.c), the OpenAI chat fast path against json-c
-# (tests/fuzz/fuzz_openai_fastpath.c) and one target per provider adapter (tests/fuzz/
-# fuzz_adapter.c built with -DFUZZ_KIND=CS_PROVIDER_<KIND>).  Seeds: the
+# (tests/fuzz/fuzz_openai_fastpath.c) and one target per HTTP provider (tests/fuzz/
+# fuzz_adapter.c built with -DFUZZ_PROVIDER='"<name>"').  Seeds: the
 # files in tests/fuzz/corpus/<target>/ plus, for the adapters and the SSE
 # parser, tests/fixtures/upstream/ with the harness's control bytes in
 # front; dictionaries: tests/fuzz/*.dict plus the adapter's string literals.
@@ -157,14 +157,19 @@ FUZZ_CC       = clang
 FUZZ_FLAGS    = -std=gnu11 -D_GNU_SOURCE -g -O1 $(SRC_INC) \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                 $(shell $(PKGCONF) --cflags libcurl json-c 2>/dev/null)
-FUZZ_ADAPTERS = openai-chat openai-completions openai-responses anthropic ollama
+# The HTTP providers: the .name of every descriptor in src/providers/ that
+# has a .build (provider.h), so a new provider is fuzzed as it is added.
+FUZZ_ADAPTERS = $(shell awk '/^const struct cs_provider /{n=""} \
+                /^\t\.name = "/{split($$0,q,"\"");n=q[2]} \
+                /^\t\.build = / && n!=""{print n;n=""}' src/providers/*.c)
 FUZZ_TARGETS  = sse request request-ui openai-fastpath $(FUZZ_ADAPTERS)
-FUZZ_LIB_SRCS = $(filter-out %/demo.c,$(sort $(wildcard src/providers/*.c))) \
+# demo.c's stream calls are stubbed (tests/fuzz/fuzz_stubs.c): the
+# registry lists it, no harness runs it.
+FUZZ_LIB_SRCS = $(sort $(wildcard src/providers/*.c)) tests/fuzz/fuzz_stubs.c \
                 src/upstream/sse_parse.c src/lib/buf.c src/lib/cs.c \
                 src/request/request.c src/request/request_messages.c \
                 src/request/request_tools.c src/lib/json_strict.c \
-                src/config/config.c src/config/config_keys.c \
-                src/config/config_parse.c src/lib/utf8.c
+                $(wildcard src/config/config*.c) src/lib/utf8.c
 FUZZ_LIB_OBJS = $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_FIXTURES = tests/fixtures/upstream
 # Fixtures that seed a target besides <target>-*.sse and <target>-*.ndjson.
@@ -191,12 +196,12 @@ $(FUZZ_DIR)/obj/%.o: %.c $(wildcard src/*/*.h) Makefile
 $(FUZZ_DIR)/sse: tests/fuzz/fuzz_sse_parse.c $(filter %/sse_parse.o %/buf.o %/cs.o,$(FUZZ_LIB_OBJS))
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^
 
-$(FUZZ_DIR)/request: tests/fuzz/fuzz_request.c $(filter %/request.o %/request_messages.o %/request_tools.o %/json_strict.o %/config.o %/config_keys.o %/config_parse.o %/buf.o %/cs.o %/utf8.o,$(FUZZ_LIB_OBJS))
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c
+$(FUZZ_DIR)/request: tests/fuzz/fuzz_request.c $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c -lcurl
 
 # useChat's request translated (request_ui.c), then parsed natively.
-$(FUZZ_DIR)/request-ui: tests/fuzz/fuzz_request_ui.c $(FUZZ_DIR)/obj/src/request/request_ui.o $(filter %/request.o %/request_messages.o %/request_tools.o %/json_strict.o %/config.o %/config_keys.o %/config_parse.o %/buf.o %/cs.o %/utf8.o,$(FUZZ_LIB_OBJS))
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c
+$(FUZZ_DIR)/request-ui: tests/fuzz/fuzz_request_ui.c $(FUZZ_DIR)/obj/src/request/request_ui.o $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c -lcurl
 
 # The chat fast path against json-c (differential).
 $(FUZZ_DIR)/openai-fastpath: tests/fuzz/fuzz_openai_fastpath.c $(filter %/openai_fastpath.o %/buf.o %/cs.o %/utf8.o,$(FUZZ_LIB_OBJS))
@@ -204,7 +209,7 @@ $(FUZZ_DIR)/openai-fastpath: tests/fuzz/fuzz_openai_fastpath.c $(filter %/openai
 
 $(FUZZ_ADAPTERS:%=$(FUZZ_DIR)/%): $(FUZZ_DIR)/%: tests/fuzz/fuzz_adapter.c $(FUZZ_LIB_OBJS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer \
-	    -DFUZZ_KIND=CS_PROVIDER_$$(echo $* | tr a-z- A-Z_) -o $@ $^ -ljson-c -lcurl
+	    -DFUZZ_PROVIDER='"$*"' -o $@ $^ -ljson-c -lcurl
 
 # An adapter's dictionary: SSE framing (but for ollama), JSON, and every
 # string literal of its source, bare and as a JSON string.

@@ -15,16 +15,8 @@
 #include <unistd.h>
 
 #include "config_int.h"
+#include "provider.h"
 
-/* Indexed by enum cs_provider_kind. */
-const char *const provider_names[] = {
-	"auto", "demo", "openai-chat", "openai-responses",
-	"openai-completions", "anthropic", "ollama", "azure-openai", NULL
-};
-
-/* The resolution code reports without a file position: "message". */
-#define seterr(err, errlen, ...) \
-	cfg_error(&(const struct pos){ NULL, 0, (err), (errlen) }, __VA_ARGS__)
 
 /* Bytes that must not reach an HTTP header. */
 static int
@@ -119,32 +111,6 @@ out:
 	return rc;
 }
 
-/*
- * Does u's upstream accept the "developer" role?  OpenAI's own API and
- * Azure OpenAI do; OpenAI-compatible servers (vLLM, llama.cpp, gateways)
- * may refuse it, so they get "system".
- */
-static int
-knows_developer_role(const struct cs_upstream_cfg *u)
-{
-	static const char azure[] = ".openai.azure.com";
-	const char *h, *e;
-	size_t n;
-
-	if (u->provider_eff == CS_PROVIDER_AZURE_OPENAI)
-		return 1;
-	if (u->provider_eff != CS_PROVIDER_OPENAI_CHAT ||
-	    strncasecmp(u->base_url_eff, "https://", 8) != 0)
-		return 0;
-	h = u->base_url_eff + 8;
-	for (e = h; *e != '\0' && *e != '/' && *e != ':'; e++)
-		;
-	n = (size_t)(e - h);
-	return (n == 14 && strncasecmp(h, "api.openai.com", n) == 0) ||
-	    (n > sizeof(azure) - 1 && strncasecmp(e - (sizeof(azure) - 1),
-	    azure, sizeof(azure) - 1) == 0);
-}
-
 /* Validate url and store it without trailing slashes as base_url_eff. */
 static enum cs_err
 set_base_url(struct cs_upstream_cfg *cfg, const char *url, const char *what,
@@ -172,60 +138,16 @@ set_base_url(struct cs_upstream_cfg *cfg, const char *url, const char *what,
 	return CS_OK;
 }
 
-/*
- * What each wire format assumes when the config says nothing: where the
- * API lives, which environment variables name it and its key (as the
- * providers' own SDKs read them), and a model to offer.
- */
-static const struct provider_defaults {
-	enum cs_provider_kind kind;
-	const char *base_url;     /* NULL: must be configured */
-	const char *url_env;      /* NULL: none */
-	const char *key_env;      /* replaces the default api_key_env */
-	const char *model;
-} provider_defaults[] = {
-	{ CS_PROVIDER_OPENAI_CHAT, DEFAULT_BASE_URL, "OPENAI_BASE_URL",
-	    "OPENAI_API_KEY", "gpt-4o-mini" },
-	{ CS_PROVIDER_OPENAI_RESPONSES, DEFAULT_BASE_URL, "OPENAI_BASE_URL",
-	    "OPENAI_API_KEY", "gpt-4o-mini" },
-	{ CS_PROVIDER_OPENAI_COMPLETIONS, DEFAULT_BASE_URL, "OPENAI_BASE_URL",
-	    "OPENAI_API_KEY", "gpt-3.5-turbo-instruct" },
-	{ CS_PROVIDER_ANTHROPIC, "https://api.anthropic.com/v1",
-	    "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "claude-3-5-haiku-latest" },
-	{ CS_PROVIDER_OLLAMA, "http://127.0.0.1:11434", NULL, NULL,
-	    "llama3.2" },
-	{ CS_PROVIDER_AZURE_OPENAI, NULL, "AZURE_OPENAI_ENDPOINT",
-	    "AZURE_OPENAI_API_KEY", "gpt-4o-mini" },
-};
-
-/* Azure OpenAI's latest GA data-plane inference version. */
-#define AZURE_API_VERSION "2024-10-21"
-
-static const struct provider_defaults *
-defaults_for(enum cs_provider_kind k)
-{
-	size_t i;
-
-	for (i = 0; i < CS_ARRAY_LEN(provider_defaults); i++)
-		if (provider_defaults[i].kind == k)
-			return &provider_defaults[i];
-	return &provider_defaults[0];   /* auto, demo: OpenAI's */
-}
-
-const char *
-cs_provider_kind_name(enum cs_provider_kind k)
-{
-	if ((size_t)k >= CS_ARRAY_LEN(provider_names) - 1)
-		return "unknown";
-	return provider_names[k];
-}
-
 /* The key, base URL and provider of one upstream.  Errors name a
  * section's upstream as "[upstream NAME] (line N): ...". */
 static enum cs_err
 resolve_upstream(struct cs_upstream_cfg *u, char *err, size_t errlen)
 {
-	const struct provider_defaults *pd = defaults_for(u->provider);
+	/* auto, and a local provider, read what auto's remote one reads. */
+	const struct cs_provider *pd = u->provider != NULL &&
+	    u->provider->build != NULL ? u->provider :
+	    cs_provider_find(AUTO_REMOTE);
+	const struct pos at = { NULL, 0, err, errlen };
 	const char *env, *key_env = u->api_key_env;
 	char where[CS_MAX_NAME + 48], msg[512];
 	enum cs_err rc = CS_ECONFIG;
@@ -264,9 +186,9 @@ resolve_upstream(struct cs_upstream_cfg *u, char *err, size_t errlen)
 		    sizeof(msg))) != CS_OK)
 			goto out;
 		explicit_url = 1;
-	} else if (pd->url_env != NULL && (env = getenv(pd->url_env)) != NULL &&
-	    *env != '\0') {
-		if ((rc = set_base_url(u, env, pd->url_env, msg,
+	} else if (pd->base_url_env != NULL &&
+	    (env = getenv(pd->base_url_env)) != NULL && *env != '\0') {
+		if ((rc = set_base_url(u, env, pd->base_url_env, msg,
 		    sizeof(msg))) != CS_OK)
 			goto out;
 		explicit_url = 1;
@@ -275,26 +197,24 @@ resolve_upstream(struct cs_upstream_cfg *u, char *err, size_t errlen)
 	else {
 		snprintf(msg, sizeof(msg), "provider %s needs base_url (or "
 		    "$%s), e.g. https://RESOURCE.openai.azure.com",
-		    cs_provider_kind_name(u->provider), pd->url_env);
+		    pd->name, pd->base_url_env);
 		rc = CS_ECONFIG;
 		goto out;
 	}
 
-	if (u->provider == CS_PROVIDER_AUTO)
+	if (u->provider == NULL)
 		/* A URL alone counts: local servers often need no key. */
-		u->provider_eff = (u->api_key != NULL || explicit_url) ?
-		    CS_PROVIDER_OPENAI_CHAT : CS_PROVIDER_DEMO;
+		u->provider_eff = cs_provider_find(u->api_key != NULL ||
+		    explicit_url ? AUTO_REMOTE : AUTO_LOCAL);
 	else
 		u->provider_eff = u->provider;
-	u->developer_role = knows_developer_role(u);
-	if (u->provider_eff == CS_PROVIDER_AZURE_OPENAI &&
-	    u->api_version[0] == '\0')
-		memcpy(u->api_version, AZURE_API_VERSION,
-		    sizeof(AZURE_API_VERSION));
+	u->developer_role = 0;
+	if (u->provider_eff->resolve != NULL)
+		u->provider_eff->resolve(u);
 	rc = CS_OK;
 out:
 	if (rc != CS_OK)
-		seterr(err, errlen, "%s%s", where, msg);
+		cfg_error(&at, "%s%s", where, msg);
 	return rc;
 }
 
@@ -303,8 +223,11 @@ static enum cs_err
 resolve_model(struct cs_config *cfg, struct cs_model_cfg *m, char *err,
     size_t errlen)
 {
+	const struct pos at = { NULL, 0, err, errlen };
+	const char *why;
+
 	if ((m->up = cs_config_upstream(cfg, m->upstream)) == NULL) {
-		seterr(err, errlen, "[model %s] (line %zu): upstream \"%s\" "
+		cfg_error(&at, "[model %s] (line %zu): upstream \"%s\" "
 		    "is not defined (add an [upstream %s] section)", m->name,
 		    m->line, m->upstream, m->upstream);
 		return CS_ECONFIG;
@@ -313,15 +236,12 @@ resolve_model(struct cs_config *cfg, struct cs_model_cfg *m, char *err,
 	 * max_tokens_cap, as its limit and as what is sent by default. */
 	if (m->max_tokens == 0)
 		m->max_tokens = cfg->max_tokens_cap;
-	/* An Azure deployment name goes into the URL path as is. */
-	if (m->up->provider_eff == CS_PROVIDER_AZURE_OPENAI &&
-	    strcmp(m->up->api_version, "v1") != 0 &&
-	    strspn(cs_model_wire_name(m), "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789._-") !=
-	    strlen(cs_model_wire_name(m))) {
-		seterr(err, errlen, "model %s: \"%s\" is not an Azure "
-		    "deployment name (A-Z a-z 0-9 . _ -)", m->name,
-		    cs_model_wire_name(m));
+	/* The provider's own rule, e.g. Azure's deployment names. */
+	if (m->up->provider_eff->check_model != NULL && (why =
+	    m->up->provider_eff->check_model(m->up, cs_model_wire_name(m)))
+	    != NULL) {
+		cfg_error(&at, "model %s: \"%s\" %s", m->name,
+		    cs_model_wire_name(m), why);
 		return CS_ECONFIG;
 	}
 	return CS_OK;
@@ -343,8 +263,7 @@ cs_config_resolve(struct cs_config *cfg, char *err, size_t errlen)
 			return rc;
 
 	if (cfg->n_models == 0) {
-		name = u0->provider_eff == CS_PROVIDER_DEMO ? "demo" :
-		    defaults_for(u0->provider_eff)->model;
+		name = u0->provider_eff->model;
 		model_init(&cfg->models[0], 0);
 		memcpy(cfg->models[0].name, name, strlen(name));
 		cfg->n_models = 1;
@@ -361,7 +280,8 @@ cs_config_resolve(struct cs_config *cfg, char *err, size_t errlen)
 	for (i = 0; i < cfg->n_models; i++)
 		if (strcmp(cfg->models[i].name, cfg->default_model) == 0)
 			return CS_OK;
-	seterr(err, errlen, "default_model \"%.*s\" is not one of the "
+	cfg_error(&(const struct pos){ NULL, 0, err, errlen },
+	    "default_model \"%.*s\" is not one of the "
 	    "configured models", 80, cfg->default_model);
 	return CS_ECONFIG;
 }

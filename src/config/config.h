@@ -17,20 +17,7 @@
 
 #include "cs.h"
 
-enum cs_provider_kind {
-	CS_PROVIDER_AUTO = 0,   /* openai-chat when a key or base_url is
-	                           configured, else demo */
-	CS_PROVIDER_DEMO,
-	CS_PROVIDER_OPENAI_CHAT,
-	CS_PROVIDER_OPENAI_RESPONSES,
-	CS_PROVIDER_OPENAI_COMPLETIONS,
-	CS_PROVIDER_ANTHROPIC,
-	CS_PROVIDER_OLLAMA,
-	CS_PROVIDER_AZURE_OPENAI,  /* Chat Completions on Azure OpenAI */
-};
-
-/* The config's name of a provider kind ("openai-chat", ...). */
-const char *cs_provider_kind_name(enum cs_provider_kind k);
+struct cs_provider;     /* provider.h: one per wire format */
 
 /*
  * One provider endpoint: the top-level keys describe upstream "default";
@@ -38,7 +25,9 @@ const char *cs_provider_kind_name(enum cs_provider_kind k);
  */
 struct cs_upstream_cfg {
 	char   name[CS_MAX_NAME];
-	enum cs_provider_kind provider;
+	const struct cs_provider *provider; /* NULL = auto: openai-chat when
+	                                a key or base_url is configured,
+	                                else demo */
 	char   base_url[512];        /* "" = the provider's env var or default */
 	char   api_key_file[512];    /* "" = none */
 	char   api_key_env[64];      /* env var with the key; the default
@@ -58,10 +47,10 @@ struct cs_upstream_cfg {
 	char  *api_key;              /* secret; NULL if none; wiped on free */
 	const char *base_url_eff;    /* base_url to use, never NULL */
 	char   base_url_buf[512];    /* base_url_eff, trailing '/' removed */
-	enum cs_provider_kind provider_eff; /* never AUTO */
+	const struct cs_provider *provider_eff; /* never NULL */
 	const char *key_source;      /* "file", "env", or "none" (for logs) */
 	int    developer_role;       /* the upstream knows the "developer"
-	                                role: OpenAI itself, Azure OpenAI */
+	                                role (the provider's resolve) */
 };
 
 /*

@@ -26,7 +26,11 @@
 #define CONF_MAX_KEYFILE  4096         /* bytes in the api_key_file */
 #define CONF_MAX_TOKENS   10000000LL   /* ceiling for a model's cap */
 #define CONF_MAX_KEYS     64           /* rows of the key table */
-#define DEFAULT_BASE_URL  "https://api.openai.com/v1"
+/* provider = auto: AUTO_REMOTE when a key or a base URL is configured,
+ * else AUTO_LOCAL; it reads the variables AUTO_REMOTE reads. */
+#define AUTO              "auto"
+#define AUTO_REMOTE       "openai-chat"
+#define AUTO_LOCAL        "demo"
 
 enum ctype {
 	CT_INT,         /* decimal integer */
@@ -35,7 +39,8 @@ enum ctype {
 	CT_DECIMAL,     /* a number, up to 3 decimals; stored x1000 */
 	CT_BOOL,        /* yes/no, true/false, on/off, 1/0 */
 	CT_STRING,      /* bounded by the field's size */
-	CT_ENUM,        /* one of names[]; stored as enum cs_provider_kind */
+	CT_PROVIDER,    /* auto or a provider's name; stored as const struct
+	                   cs_provider * (NULL: auto) */
 	CT_MODEL,       /* "NAME [MAX_TOKENS]", repeatable */
 	CT_HEADER,      /* "Name: value", repeatable */
 };
@@ -68,7 +73,6 @@ struct ckey {
 	enum ctype   type;
 	long long    min, max; /* int, size: the value; duration: ms */
 	const char  *def;      /* default, as written in the file */
-	const char *const *names; /* CT_ENUM: names, index = value */
 	/* CT_STRING: extra rule on the value; 0 or -1 with an error set. */
 	int        (*check)(const struct ckey *, const char *, struct pos *);
 	int          inherit;  /* SC_UPSTREAM: an [upstream] section starts
@@ -102,9 +106,6 @@ int cfg_valid_model_name(const char *s, size_t n);
 /* http:// or https:// and a host; no spaces or controls. */
 int cfg_url_ok(const char *v);
 
-/* config.c */
-extern const char *const provider_names[];  /* by enum cs_provider_kind,
-                                                NULL-terminated */
 
 /* A model with every section key at its default (= not set). */
 static inline void

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "config_int.h"
+#include "provider.h"
 
 static int check_url(const struct ckey *, const char *, struct pos *);
 static int check_envname(const struct ckey *, const char *, struct pos *);
@@ -26,7 +27,7 @@ static int check_token(const struct ckey *, const char *, struct pos *);
 
 /* A row: name, where the field is, its type, then what applies of
  * .min/.max (bounds), .def (default as written in the file; none = zero
- * or set by the section's initialiser), .names, .check, .inherit. */
+ * or set by the section's initialiser), .check, .inherit. */
 #define ROW(n, where, t) { n, where, t
 const struct ckey cfg_keys[] = {
 	ROW("listen", TOP(listen), CT_STRING), .def = "" },
@@ -54,8 +55,7 @@ const struct ckey cfg_keys[] = {
 	ROW("max_pending_bytes", TOP(max_pending_bytes), CT_SIZE),
 	    .min = 16 * 1024, .max = 64 * 1024 * 1024, .def = "1m" },
 	/* upstream: top level for "default", or in [upstream NAME] */
-	ROW("provider", UP(provider), CT_ENUM), .def = "auto",
-	    .names = provider_names },
+	ROW("provider", UP(provider), CT_PROVIDER), .def = AUTO },
 	ROW("base_url", UP(base_url), CT_STRING), .def = "",
 	    .check = check_url },
 	ROW("api_key_file", UP(api_key_file), CT_STRING), .def = "" },
@@ -279,25 +279,25 @@ set_string(const struct ckey *k, void *field, const char *v, struct pos *p)
 	return 0;
 }
 
+/* auto (stored as NULL) or the name of one of cs_providers[]. */
 static int
-set_enum(const struct ckey *k, void *field, const char *v, struct pos *p)
+set_provider(const struct ckey *k, void *field, const char *v,
+    struct pos *p)
 {
-	enum cs_provider_kind x;
-	char list[128];
-	size_t i, n = 0;
+	const struct cs_provider *x = NULL;
+	char list[256];
+	size_t i, n;
 
-	for (i = 0; k->names[i] != NULL; i++) {
-		if (strcmp(v, k->names[i]) == 0) {
-			x = (enum cs_provider_kind)i;
-			memcpy(field, &x, sizeof(x));
-			return 0;
-		}
+	if (strcmp(v, AUTO) != 0 && (x = cs_provider_find(v)) == NULL) {
+		n = (size_t)snprintf(list, sizeof(list), "%s", AUTO);
+		for (i = 0; cs_providers[i] != NULL && n < sizeof(list); i++)
+			n += (size_t)snprintf(list + n, sizeof(list) - n,
+			    ", %s", cs_providers[i]->name);
+		return cfg_error(p, "%s: \"%.80s\" is not one of %s", k->name,
+		    v, list);
 	}
-	list[0] = '\0';
-	for (i = 0; k->names[i] != NULL && n < sizeof(list); i++)
-		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
-		    i > 0 ? ", " : "", k->names[i]);
-	return cfg_error(p, "%s: \"%.80s\" is not one of %s", k->name, v, list);
+	memcpy(field, &x, sizeof(x));
+	return 0;
 }
 
 /* Model names travel in JSON, logs and upstream requests: keep them tame. */
@@ -535,8 +535,8 @@ cfg_set_value(const struct ckey *k, struct cs_config *cfg, void *base,
 		return set_bool(k, field, v, p);
 	case CT_STRING:
 		return set_string(k, field, v, p);
-	case CT_ENUM:
-		return set_enum(k, field, v, p);
+	case CT_PROVIDER:
+		return set_provider(k, field, v, p);
 	case CT_MODEL:
 		return set_model(k, cfg, v, p);
 	case CT_HEADER:
@@ -590,8 +590,8 @@ cfg_upstream_new(struct cs_config *cfg, const char *name, size_t line)
 	u->line = line;
 	scope_defaults(cfg, SC_UPSTREAM, u,
 	    cfg->n_upstreams > 1 ? &cfg->upstreams[0] : NULL);
-	u->base_url_eff = DEFAULT_BASE_URL;
-	u->provider_eff = CS_PROVIDER_DEMO;
+	u->base_url_eff = cs_provider_find(AUTO_REMOTE)->base_url;
+	u->provider_eff = cs_provider_find(AUTO_LOCAL);
 	u->key_source = "none";
 	return u;
 }

@@ -68,6 +68,7 @@
 #include "handler.h"
 #include "intake.h"
 #include "log.h"
+#include "provider.h"
 #include "routes.h"
 #include "stream.h"
 #include "upstream.h"
@@ -626,14 +627,14 @@ print_check(const char *path)
 
 	printf("%s: ok (provider %s, %zu model(s), default %s, key from "
 	    "%s)\n", path ? path : "(defaults)",
-	    cs_provider_kind_name(def->up->provider_eff), cfg.n_models,
+	    def->up->provider_eff->name, cfg.n_models,
 	    def->name, def->up->key_source);
 	for (i = 0; i < cfg.n_models; i++) {
 		m = &cfg.models[i];
 		printf("  model %s: upstream %s (%s, key from %s), sends "
 		    "model %s", m->name, m->up->name,
-		    cs_provider_kind_name(m->up->provider_eff),
-		    m->up->key_source, cs_model_wire_name(m));
+		    m->up->provider_eff->name, m->up->key_source,
+		    cs_model_wire_name(m));
 		if (m->max_tokens > 0)
 			printf(", max_tokens <= %ld", m->max_tokens);
 		printf(", instructions %s\n",
@@ -821,14 +822,14 @@ main(int argc, char *argv[])
 	web_server_addrs = getenv("FCGI_WEB_SERVER_ADDRS");
 	for (ui = 0; ui < cfg.n_upstreams; ui++) {
 		u = &cfg.upstreams[ui];
-		if (cfg.n_upstreams == 1 &&
-		    u->provider_eff == CS_PROVIDER_DEMO)
+		/* A local provider: only the demo is one. */
+		if (cfg.n_upstreams == 1 && u->provider_eff->source != NULL)
 			cs_warnx("no API key configured: serving the built-in "
 			    "demo provider");
 		else
 			/* Not the URL: it may carry credentials. */
 			cs_warnx("upstream %s: provider %s, key from %s",
-			    u->name, cs_provider_kind_name(u->provider_eff),
+			    u->name, u->provider_eff->name,
 			    u->key_source);
 	}
 

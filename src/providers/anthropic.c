@@ -19,25 +19,22 @@
 #include "config.h"
 #include "provider.h"
 #include "request.h"
-#include "sse_parse.h"
 #include "toolcalls.h"
 
 #define DEFAULT_MAX_TOKENS  4096
 #define ANTHROPIC_VERSION   "2023-06-01"
+#define AUTH_HEADER         "x-api-key: "
 
 struct cs_adapter {
-	struct cs_sse_adapter_base b;   /* first; done: message_stop seen */
+	struct cs_adapter_base b;       /* first; done: message_stop seen */
 	char finish[64];                /* provider's stop_reason */
-	struct json_object *usage;      /* owned, merged, or NULL */
+	/* Usage so far (CS_USAGE_NONE: not said): input_tokens,
+	 * output_tokens, cache_read_input_tokens,
+	 * cache_creation_input_tokens. */
+	long long in, out, cache_read, cache_write;
 	struct cs_toolcalls calls;      /* index: the content block's; input:
 	                                   content_block_start's */
 };
-
-static enum cs_err
-emit_text(struct cs_adapter *a, int kind, struct json_object *v)
-{
-	return cs_emit_text(a->b.emit, a->b.ctx, kind, v);
-}
 
 static int
 get_index(struct json_object *o)
@@ -74,16 +71,16 @@ block_start(struct cs_adapter *a, struct json_object *chunk)
 		return CS_OK;
 	if (strcmp(json_object_get_string(type), "text") == 0) {
 		json_object_object_get_ex(cb, "text", &v);
-		return emit_text(a, CS_TEXT_CONTENT, v);
+		return cs_adapter_text(&a->b, CS_TEXT_CONTENT, v);
 	}
 	if (strcmp(json_object_get_string(type), "thinking") == 0) {
 		json_object_object_get_ex(cb, "thinking", &v);
-		return emit_text(a, CS_TEXT_REASONING, v);
+		return cs_adapter_text(&a->b, CS_TEXT_REASONING, v);
 	}
 	if (strcmp(json_object_get_string(type), "tool_use") != 0)
 		return CS_OK;
 	if ((r = cs_toolcalls_open(&a->calls, get_index(chunk), &tc)) != CS_OK)
-		return cs_sse_base_fail(&a->b, r == CS_ENOMEM ? "internal_error" :
+		return cs_adapter_fail(&a->b, r == CS_ENOMEM ? "internal_error" :
 		    "upstream_error", r == CS_ENOMEM ? "out of memory" :
 		    "the provider sent too many tool calls");
 	json_object_object_get_ex(cb, "id", &v);
@@ -112,11 +109,11 @@ block_delta(struct cs_adapter *a, struct json_object *chunk)
 	t = json_object_get_string(type);
 	if (strcmp(t, "text_delta") == 0) {
 		json_object_object_get_ex(d, "text", &v);
-		return emit_text(a, CS_TEXT_CONTENT, v);
+		return cs_adapter_text(&a->b, CS_TEXT_CONTENT, v);
 	}
 	if (strcmp(t, "thinking_delta") == 0) {
 		json_object_object_get_ex(d, "thinking", &v);
-		return emit_text(a, CS_TEXT_REASONING, v);
+		return cs_adapter_text(&a->b, CS_TEXT_REASONING, v);
 	}
 	if (strcmp(t, "input_json_delta") != 0)
 		return CS_OK;      /* signature_delta, citations_delta, ... */
@@ -126,26 +123,32 @@ block_delta(struct cs_adapter *a, struct json_object *chunk)
 	    json_object_is_type(v, json_type_string) &&
 	    cs_buf_append(&tc->args, json_object_get_string(v),
 	    (size_t)json_object_get_string_len(v)) != CS_OK)
-		return cs_sse_base_fail(&a->b, "upstream_error",
+		return cs_adapter_fail(&a->b, "upstream_error",
 		    "a tool call's arguments exceed the size limit");
 	return CS_OK;
 }
 
-/* message_delta usage is cumulative: every non-null field overrides the
- * message_start value. */
-static enum cs_err
-merge_usage(struct cs_adapter *a, struct json_object *u)
+/* The usage counters of the wire format, in struct cs_adapter order. */
+static const char *const usage_keys[] = {
+	"input_tokens", "output_tokens", "cache_read_input_tokens",
+	"cache_creation_input_tokens",
+};
+
+/* message_start's usage (all counters, reset) or message_delta's
+ * (cumulative: every non-null member overrides the start value). */
+static void
+read_usage(struct cs_adapter *a, struct json_object *u, int merge)
 {
+	long long *f[] = { &a->in, &a->out, &a->cache_read, &a->cache_write };
+	struct json_object *v;
+	size_t i;
+
 	if (!json_object_is_type(u, json_type_object))
-		return CS_OK;
-	if (a->usage == NULL && (a->usage = json_object_new_object()) == NULL)
-		return CS_ENOMEM;
-	json_object_object_foreach(u, key, val) {
-		if (val == NULL)
-			continue;
-		json_object_object_add(a->usage, key, json_object_get(val));
-	}
-	return CS_OK;
+		return;
+	for (i = 0; i < CS_ARRAY_LEN(f); i++)
+		if (!merge || (json_object_object_get_ex(u, usage_keys[i],
+		    &v) && v != NULL))
+			*f[i] = cs_json_count(u, usage_keys[i]);
 }
 
 static const char *
@@ -171,6 +174,7 @@ map_finish(const char *r)
 static enum cs_err
 emit_finish(struct cs_adapter *a)
 {
+	struct cs_usage u;
 	const char *native;
 	enum cs_err r;
 
@@ -179,23 +183,15 @@ emit_finish(struct cs_adapter *a)
 	    CS_OK)
 		return r;
 	native = a->finish[0] ? a->finish : NULL;
-	return cs_emit_finish(a->b.emit, a->b.ctx, map_finish(native), native,
-	    a->usage);
-}
-
-static enum cs_err
-in_band_error(struct cs_adapter *a, struct json_object *err)
-{
-	struct json_object *m = NULL;
-	const char *msg = "the provider reported an error";
-
-	if (err != NULL && json_object_is_type(err, json_type_object) &&
-	    json_object_object_get_ex(err, "message", &m) &&
-	    json_object_is_type(m, json_type_string))
-		msg = json_object_get_string(m);
-	else if (err != NULL && json_object_is_type(err, json_type_string))
-		msg = json_object_get_string(err);
-	return cs_sse_base_fail(&a->b, "upstream_error", msg);
+	/* Cache reads and writes count apart from input_tokens. */
+	u.prompt = a->in;
+	if (a->in != CS_USAGE_NONE)
+		u.prompt += (a->cache_read > 0 ? a->cache_read : 0) +
+		    (a->cache_write > 0 ? a->cache_write : 0);
+	u.completion = a->out;
+	u.total = u.reasoning = CS_USAGE_NONE;
+	u.cached = a->cache_read;
+	return cs_adapter_finish(&a->b, map_finish(native), native, &u);
 }
 
 static enum cs_err
@@ -207,13 +203,8 @@ handle(struct cs_adapter *a, const char *type, struct json_object *chunk)
 	if (strcmp(type, "message_start") == 0) {
 		if (json_object_object_get_ex(chunk, "message", &v) &&
 		    json_object_is_type(v, json_type_object) &&
-		    json_object_object_get_ex(v, "usage", &w) &&
-		    json_object_is_type(w, json_type_object)) {
-			json_object_put(a->usage);
-			a->usage = NULL;
-			if (json_object_deep_copy(w, &a->usage, NULL) != 0)
-				return CS_ENOMEM;
-		}
+		    json_object_object_get_ex(v, "usage", &w))
+			read_usage(a, w, 0);
 		return CS_OK;
 	}
 	if (strcmp(type, "content_block_start") == 0)
@@ -231,7 +222,7 @@ handle(struct cs_adapter *a, const char *type, struct json_object *chunk)
 		    json_object_object_get_ex(v, "stop_reason", &w))
 			cs_json_copy_str(a->finish, sizeof(a->finish), w);
 		if (json_object_object_get_ex(chunk, "usage", &v))
-			return merge_usage(a, v);
+			read_usage(a, v, 1);
 		return CS_OK;
 	}
 	if (strcmp(type, "message_stop") == 0) {
@@ -240,7 +231,7 @@ handle(struct cs_adapter *a, const char *type, struct json_object *chunk)
 	}
 	if (strcmp(type, "error") == 0) {
 		json_object_object_get_ex(chunk, "error", &v);
-		return in_band_error(a, v);
+		return cs_adapter_error(&a->b, v);
 	}
 	return CS_OK;              /* ping and event types added later */
 }
@@ -253,15 +244,13 @@ on_sse(void *ctx, const struct cs_sse_event *sev)
 	const char *type;
 	enum cs_err r;
 
-	if (a->b.done || a->b.failed)
-		return CS_OK;
-	chunk = cs_sse_base_parse(&a->b, sev);
+	chunk = cs_adapter_parse(&a->b, sev);
 	if (chunk == NULL || !json_object_is_type(chunk, json_type_object)) {
 		if (strcmp(sev->type, "error") == 0)
-			r = cs_sse_base_fail(&a->b, "upstream_error",
+			r = cs_adapter_fail(&a->b, "upstream_error",
 			    "the provider reported an error");
 		else
-			r = cs_sse_base_fail(&a->b, "upstream_error",
+			r = cs_adapter_fail(&a->b, "upstream_error",
 			    "the provider sent a malformed stream event");
 		goto out;
 	}
@@ -280,43 +269,31 @@ out:
 	return r;
 }
 
-static struct cs_adapter *
-an_new(cs_emit_fn emit, void *ctx)
-{
-	struct cs_adapter *a;
-
-	if ((a = calloc(1, sizeof(*a))) == NULL)
-		return NULL;
-	if (cs_sse_base_init(&a->b, emit, ctx, on_sse, a) != CS_OK) {
-		free(a);
-		return NULL;
-	}
-	return a;
-}
-
 static enum cs_err
-an_feed(struct cs_adapter *a, const char *buf, size_t len)
+an_init(void *p)
 {
-	return cs_sse_base_feed(&a->b, buf, len);
-}
+	struct cs_adapter *a = p;
 
-static enum cs_err
-an_end(struct cs_adapter *a)
-{
-	return cs_sse_base_end(&a->b,
-	    "the provider's stream ended before message_stop (truncated)");
+	a->in = a->out = a->cache_read = a->cache_write = CS_USAGE_NONE;
+	return CS_OK;
 }
 
 static void
-an_free(struct cs_adapter *a)
+an_cleanup(void *p)
 {
-	if (a == NULL)
-		return;
+	struct cs_adapter *a = p;
+
 	cs_toolcalls_free(&a->calls);
-	json_object_put(a->usage);
-	cs_sse_base_cleanup(&a->b);
-	free(a);
 }
+
+static const struct cs_sse_format an_sse = {
+	.size = sizeof(struct cs_adapter),
+	.init = an_init,
+	.on_event = on_sse,
+	.cleanup = an_cleanup,
+	.truncated = "the provider's stream ended before message_stop "
+	    "(truncated)",
+};
 
 static struct json_object *
 new_string(const struct cs_message *m)
@@ -367,6 +344,13 @@ fail:
 	return NULL;
 }
 
+/* tool_choice: {"type":"auto"|"none"|"any"} or {"type":"tool","name"}. */
+static const struct cs_tool_choice_shape an_choice = {
+	.required_word = "any",
+	.wrapped = 1,
+	.named_type = "tool",
+};
+
 /*
  * tools: {"name","description"?,"input_schema"} each (a tool without
  * parameters gets an empty object schema), and tool_choice: auto ->
@@ -409,29 +393,9 @@ an_tools(const struct cs_chat_request *req, struct json_object *root)
 	}
 	if (req->tool_choice == CS_TOOL_CHOICE_UNSET)
 		return CS_OK;
-	if ((tc = json_object_new_object()) == NULL)
+	if ((tc = cs_build_tool_choice(req, &an_choice)) == NULL)
 		return CS_ENOMEM;
 	json_object_object_add(root, "tool_choice", tc);
-	switch (req->tool_choice) {
-	case CS_TOOL_CHOICE_NONE:
-		json_object_object_add(tc, "type",
-		    json_object_new_string("none"));
-		break;
-	case CS_TOOL_CHOICE_REQUIRED:
-		json_object_object_add(tc, "type",
-		    json_object_new_string("any"));
-		break;
-	case CS_TOOL_CHOICE_NAMED:
-		json_object_object_add(tc, "type",
-		    json_object_new_string("tool"));
-		json_object_object_add(tc, "name",
-		    json_object_new_string(req->tool_choice_name));
-		break;
-	default:
-		json_object_object_add(tc, "type",
-		    json_object_new_string("auto"));
-		break;
-	}
 	return CS_OK;
 }
 
@@ -443,7 +407,7 @@ an_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	struct cs_buf sys;
 	enum cs_err r = CS_ENOMEM;
 	const struct cs_message *msg;
-	size_t i;
+	size_t i, n_sys;
 
 	cs_buf_init(&sys, CS_MAX_REQUEST_BODY);
 	if ((r = cs_buf_printf(&hr->url, "%s/messages",
@@ -458,15 +422,8 @@ an_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	    req->max_tokens > 0 ? req->max_tokens : DEFAULT_MAX_TOKENS));
 	json_object_object_add(root, "stream", json_object_new_boolean(1));
 	/* System messages go to the top-level "system", joined. */
-	for (i = 0; i < req->n_messages; i++) {
-		msg = &req->messages[i];
-		if (msg->role != CS_ROLE_SYSTEM)
-			continue;
-		if ((sys.len > 0 && (r = cs_buf_puts(&sys, "\n\n")) != CS_OK) ||
-		    (r = cs_buf_append(&sys, msg->content, msg->content_len))
-		    != CS_OK)
-			goto fail;
-	}
+	if ((r = cs_build_join_system(req, &sys, 0, &n_sys)) != CS_OK)
+		goto fail;
 	r = CS_ENOMEM;
 	if (sys.len > 0)
 		json_object_object_add(root, "system",
@@ -516,7 +473,7 @@ an_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	if ((r = cs_http_add_header(hr, "anthropic-version: "
 	    ANTHROPIC_VERSION)) != CS_OK)
 		goto fail;
-	r = cs_http_json_request(hr, root, "text/event-stream", "x-api-key: ",
+	r = cs_http_json_request(hr, root, "text/event-stream", AUTH_HEADER,
 	    up->api_key);
 fail:
 	cs_buf_free(&sys);
@@ -526,9 +483,12 @@ fail:
 
 const struct cs_provider cs_provider_anthropic = {
 	.name = "anthropic",
+	.base_url = "https://api.anthropic.com/v1",
+	.base_url_env = "ANTHROPIC_BASE_URL",
+	.key_env = "ANTHROPIC_API_KEY",
+	.model = "claude-3-5-haiku-latest",
+	.auth_header = AUTH_HEADER,
 	.build = an_build,
-	.adapter_new = an_new,
-	.adapter_feed = an_feed,
-	.adapter_end = an_end,
-	.adapter_free = an_free,
+	.adapter = &cs_sse_adapter,
+	.sse = &an_sse,
 };

@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
 #include "config.h"
 #include "provider.h"
 #include "request.h"
@@ -125,19 +123,16 @@ demo_new(const struct cs_config *cfg, const struct cs_chat_request *req)
 static enum cs_err
 demo_finish(struct demo *d, struct cs_stream *s)
 {
-	struct json_object *usage;
+	struct cs_usage u = {
+		.prompt = (long long)d->prompt_words,
+		.completion = (long long)d->deltas,
+		.total = (long long)(d->prompt_words + d->deltas),
+		.cached = CS_USAGE_NONE,
+		.reasoning = CS_USAGE_NONE,
+	};
 	enum cs_err r;
 
-	if ((usage = json_object_new_object()) == NULL)
-		return CS_ENOMEM;
-	json_object_object_add(usage, "prompt_tokens",
-	    json_object_new_int64((int64_t)d->prompt_words));
-	json_object_object_add(usage, "completion_tokens",
-	    json_object_new_int64((int64_t)d->deltas));
-	json_object_object_add(usage, "total_tokens",
-	    json_object_new_int64((int64_t)(d->prompt_words + d->deltas)));
-	r = cs_emit_finish(cs_stream_emit, s, "stop", "stop", usage);
-	json_object_put(usage);
+	r = cs_emit_finish(cs_stream_emit, s, "stop", "stop", &u);
 	return r != CS_OK ? r : CS_EDONE;
 }
 
@@ -186,6 +181,7 @@ static const struct cs_source_ops demo_source = {
 
 const struct cs_provider cs_provider_demo = {
 	.name = "demo",
+	.model = "demo",
 	.source_new = demo_new,
 	.source = &demo_source,
 };

@@ -20,29 +20,15 @@
 #include "request.h"
 
 #define TOO_BIG "the provider sent an oversized stream line"
+/* Ollama itself takes no key; a proxy in front of it may. */
+#define AUTH_HEADER "Authorization: Bearer "
 
 struct cs_adapter {
-	cs_emit_fn emit;
-	void *ctx;
+	struct cs_adapter_base b;       /* first; no SSE; done: done:true
+	                                   seen */
 	struct cs_buf line;             /* a line split across feeds */
-	struct json_tokener *tok;
-	int done;                       /* done:true seen */
-	int failed;                     /* error event emitted */
 	size_t n_calls;                 /* tool calls emitted */
 };
-
-static enum cs_err
-emit_error(struct cs_adapter *a, const char *type, const char *msg)
-{
-	a->failed = 1;
-	return cs_emit_error(a->emit, a->ctx, type, msg);
-}
-
-static enum cs_err
-emit_text(struct cs_adapter *a, int kind, struct json_object *v)
-{
-	return cs_emit_text(a->emit, a->ctx, kind, v);
-}
 
 static const char *
 str_or(struct json_object *v, const char *dflt)
@@ -74,7 +60,7 @@ emit_tool_call(struct cs_adapter *a, struct json_object *tc)
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) == NULL)
 		return CS_ENOMEM;
 	a->n_calls++;
-	return cs_emit_tool_call(a->emit, a->ctx, str_or(id, ""),
+	return cs_emit_tool_call(a->b.emit, a->b.ctx, str_or(id, ""),
 	    str_or(name, ""), s);
 }
 
@@ -91,75 +77,56 @@ map_finish(const char *r, size_t n_calls)
 	return "other";
 }
 
+/* The done line: its reason and its counters. */
 static enum cs_err
 emit_finish(struct cs_adapter *a, struct json_object *chunk)
 {
-	static const char *const counters[] = {
-		"prompt_eval_count", "eval_count",
-	};
-	struct json_object *usage = NULL, *v;
+	struct cs_usage u = { .total = CS_USAGE_NONE, .cached = CS_USAGE_NONE,
+	    .reasoning = CS_USAGE_NONE };
+	struct json_object *v = NULL;
 	const char *native;
-	enum cs_err r;
-	size_t i;
 
-	for (i = 0; i < CS_ARRAY_LEN(counters); i++) {
-		v = NULL;
-		if (!json_object_object_get_ex(chunk, counters[i], &v) ||
-		    !json_object_is_type(v, json_type_int))
-			continue;
-		if (usage == NULL &&
-		    (usage = json_object_new_object()) == NULL)
-			return CS_ENOMEM;
-		json_object_object_add(usage, counters[i],
-		    json_object_new_int64(json_object_get_int64(v)));
-	}
-	v = NULL;
+	u.prompt = cs_json_count(chunk, "prompt_eval_count");
+	u.completion = cs_json_count(chunk, "eval_count");
 	json_object_object_get_ex(chunk, "done_reason", &v);
 	native = str_or(v, NULL);
-	r = cs_emit_finish(a->emit, a->ctx, map_finish(native, a->n_calls),
-	    native, usage);
-	json_object_put(usage);
-	return r;
+	return cs_adapter_finish(&a->b, map_finish(native, a->n_calls), native,
+	    &u);
 }
 
 static enum cs_err
 handle_line(struct cs_adapter *a, const char *p, size_t len)
 {
-	struct json_object *chunk, *v = NULL, *msg = NULL, *m = NULL;
+	struct json_object *chunk, *v = NULL, *msg = NULL;
 	enum cs_err r = CS_OK;
 	size_t i, n;
 
 	while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == ' ' ||
 	    p[len - 1] == '\t'))
 		len--;
-	if (len == 0 || a->done || a->failed)
+	if (len == 0 || a->b.done || a->b.failed)
 		return CS_OK;
-	json_tokener_reset(a->tok);
-	chunk = json_tokener_parse_ex(a->tok, p, (int)len);
+	json_tokener_reset(a->b.tok);
+	chunk = json_tokener_parse_ex(a->b.tok, p, (int)len);
 	if (chunk == NULL || !json_object_is_type(chunk, json_type_object) ||
-	    json_tokener_get_parse_end(a->tok) != len) {
-		r = emit_error(a, "upstream_error",
+	    json_tokener_get_parse_end(a->b.tok) != len) {
+		r = cs_adapter_fail(&a->b, "upstream_error",
 		    "the provider sent a malformed stream line");
 		goto out;
 	}
 	if (json_object_object_get_ex(chunk, "error", &v) && v != NULL) {
-		if (json_object_is_type(v, json_type_object))
-			json_object_object_get_ex(v, "message", &m);
-		else
-			m = v;
-		r = emit_error(a, "upstream_error", str_or(m,
-		    "the provider reported an error"));
+		r = cs_adapter_error(&a->b, v);
 		goto out;
 	}
 	if (json_object_object_get_ex(chunk, "message", &msg) &&
 	    json_object_is_type(msg, json_type_object)) {
 		v = NULL;
 		json_object_object_get_ex(msg, "thinking", &v);
-		if ((r = emit_text(a, CS_TEXT_REASONING, v)) != CS_OK)
+		if ((r = cs_adapter_text(&a->b, CS_TEXT_REASONING, v)) != CS_OK)
 			goto out;
 		v = NULL;
 		json_object_object_get_ex(msg, "content", &v);
-		if ((r = emit_text(a, CS_TEXT_CONTENT, v)) != CS_OK)
+		if ((r = cs_adapter_text(&a->b, CS_TEXT_CONTENT, v)) != CS_OK)
 			goto out;
 		if (json_object_object_get_ex(msg, "tool_calls", &v) &&
 		    json_object_is_type(v, json_type_array)) {
@@ -174,7 +141,7 @@ handle_line(struct cs_adapter *a, const char *p, size_t len)
 	if (json_object_object_get_ex(chunk, "done", &v) &&
 	    json_object_is_type(v, json_type_boolean) &&
 	    json_object_get_boolean(v)) {
-		a->done = 1;
+		a->b.done = 1;
 		r = emit_finish(a, chunk);
 	}
 out:
@@ -183,16 +150,15 @@ out:
 }
 
 static struct cs_adapter *
-ol_new(cs_emit_fn emit, void *ctx)
+ol_new(const struct cs_provider *p, cs_emit_fn emit, void *ctx)
 {
 	struct cs_adapter *a;
 
+	(void)p;
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
-	a->emit = emit;
-	a->ctx = ctx;
 	cs_buf_init(&a->line, CS_MAX_SSE_LINE);
-	if ((a->tok = json_tokener_new_ex(64)) == NULL) {
+	if (cs_adapter_base_init(&a->b, emit, ctx) != CS_OK) {
 		free(a);
 		return NULL;
 	}
@@ -206,18 +172,20 @@ ol_feed(struct cs_adapter *a, const char *buf, size_t len)
 	size_t n;
 	enum cs_err r;
 
-	if (a->failed)
+	if (a->b.failed)
 		return CS_EUPSTREAM;
-	while (len > 0 && !a->done) {
+	while (len > 0 && !a->b.done) {
 		if ((nl = memchr(buf, '\n', len)) == NULL) {
 			r = cs_buf_append(&a->line, buf, len);
 			if (r == CS_ETOOBIG)
-				return emit_error(a, "upstream_error", TOO_BIG);
+				return cs_adapter_fail(&a->b, "upstream_error",
+				    TOO_BIG);
 			return r;
 		}
 		n = (size_t)(nl - buf);
 		if (a->line.len + n > a->line.max)
-			return emit_error(a, "upstream_error", TOO_BIG);
+			return cs_adapter_fail(&a->b, "upstream_error",
+			    TOO_BIG);
 		if (a->line.len == 0)
 			r = handle_line(a, buf, n);
 		else if ((r = cs_buf_append(&a->line, buf, n)) == CS_OK) {
@@ -237,7 +205,7 @@ ol_end(struct cs_adapter *a)
 {
 	enum cs_err r;
 
-	if (a->failed)
+	if (a->b.failed)
 		return CS_OK;
 	if (a->line.len > 0) {
 		r = handle_line(a, a->line.data, a->line.len);
@@ -245,9 +213,9 @@ ol_end(struct cs_adapter *a)
 		if (r != CS_OK)
 			return r;
 	}
-	if (a->done || a->failed)
+	if (a->b.done || a->b.failed)
 		return CS_OK;
-	return emit_error(a, "upstream_error",
+	return cs_adapter_fail(&a->b, "upstream_error",
 	    "the provider's stream ended before done:true (truncated)");
 }
 
@@ -257,9 +225,16 @@ ol_free(struct cs_adapter *a)
 	if (a == NULL)
 		return;
 	cs_buf_free(&a->line);
-	json_tokener_free(a->tok);
+	cs_adapter_base_cleanup(&a->b);
 	free(a);
 }
+
+static const struct cs_adapter_ops ol_adapter = {
+	.new = ol_new,
+	.feed = ol_feed,
+	.end = ol_end,
+	.free = ol_free,
+};
 
 /*
  * tools in the OpenAI shape without "strict" (Ollama has none).  Ollama
@@ -365,14 +340,9 @@ ol_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 		if ((opts = json_object_new_object()) == NULL)
 			goto fail;
 		json_object_object_add(root, "options", opts);
-		if (req->has_temperature)
-			json_object_object_add(opts, "temperature",
-			    json_object_new_double(req->temperature));
-		if (req->max_tokens > 0)
-			json_object_object_add(opts, "num_predict",
-			    json_object_new_int64(req->max_tokens));
+		cs_build_sampling(opts, req, "num_predict");
 	}
-	r = cs_http_json_request(hr, root, "application/x-ndjson", "Authorization: Bearer ",
+	r = cs_http_json_request(hr, root, "application/x-ndjson", AUTH_HEADER,
 	    up->api_key);
 fail:
 	json_object_put(root);
@@ -381,9 +351,9 @@ fail:
 
 const struct cs_provider cs_provider_ollama = {
 	.name = "ollama",
+	.base_url = "http://127.0.0.1:11434",
+	.model = "llama3.2",
+	.auth_header = AUTH_HEADER,
 	.build = ol_build,
-	.adapter_new = ol_new,
-	.adapter_feed = ol_feed,
-	.adapter_end = ol_end,
-	.adapter_free = ol_free,
+	.adapter = &ol_adapter,
 };

@@ -10,10 +10,12 @@
  *
  * The legacy Completions stream is the same but for choices[0].text in
  * place of choices[0].delta: openai_completions.c reuses this parser
- * (openai_stream.h) and only builds its own request.
+ * (openai_stream.h) and only builds its own request; azure_openai.c
+ * reuses the parser and the request, with its own URL and key header.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -23,23 +25,16 @@
 #include "request.h"
 #include "openai_fastpath.h"
 #include "openai_stream.h"
-#include "sse_parse.h"
 #include "toolcalls.h"
 
 struct cs_adapter {
-	struct cs_sse_adapter_base b;   /* first; done: [DONE] seen */
+	struct cs_adapter_base b;       /* first; done: [DONE] seen */
 	char finish[64];                /* provider's finish_reason */
-	struct json_object *usage;      /* owned reference or NULL */
+	struct cs_usage usage;          /* the last usage chunk's counts */
 	struct cs_toolcalls calls;
 	int calls_emitted;
 	struct cs_buf fast;             /* a plain chunk's content */
 };
-
-static enum cs_err
-emit_text(struct cs_adapter *a, int kind, struct json_object *v)
-{
-	return cs_emit_text(a->b.emit, a->b.ctx, kind, v);
-}
 
 /* Find or open the accumulator for one tool-call fragment.  Some servers
  * reuse index 0 for parallel calls, so a new id opens a new call. */
@@ -66,7 +61,7 @@ tool_fragment(struct cs_adapter *a, int index, struct json_object *id,
 	if (id != NULL && json_object_is_type(id, json_type_string))
 		ids = json_object_get_string(id);
 	if ((tc = tool_slot(a, index, ids)) == NULL)
-		return cs_sse_base_fail(&a->b, "upstream_error",
+		return cs_adapter_fail(&a->b, "upstream_error",
 		    "the provider sent too many tool calls");
 	if (ids != NULL && tc->id[0] == '\0')
 		cs_json_copy_str(tc->id, sizeof(tc->id), id);
@@ -79,7 +74,7 @@ tool_fragment(struct cs_adapter *a, int index, struct json_object *id,
 	if (args != NULL && json_object_is_type(args, json_type_string) &&
 	    cs_buf_append(&tc->args, json_object_get_string(args),
 	    (size_t)json_object_get_string_len(args)) != CS_OK)
-		return cs_sse_base_fail(&a->b, "upstream_error",
+		return cs_adapter_fail(&a->b, "upstream_error",
 		    "a tool call's arguments exceed the size limit");
 	return CS_OK;
 }
@@ -104,16 +99,16 @@ handle_choice(struct cs_adapter *a, struct json_object *choice)
 	/* Legacy Completions: the text is on the choice itself. */
 	v = NULL;
 	if (json_object_object_get_ex(choice, "text", &v) &&
-	    (r = emit_text(a, CS_TEXT_CONTENT, v)) != CS_OK)
+	    (r = cs_adapter_text(&a->b, CS_TEXT_CONTENT, v)) != CS_OK)
 		return r;
 	if (json_object_object_get_ex(choice, "delta", &delta) &&
 	    json_object_is_type(delta, json_type_object)) {
 		json_object_object_get_ex(delta, "content", &v);
-		if ((r = emit_text(a, CS_TEXT_CONTENT, v)) != CS_OK)
+		if ((r = cs_adapter_text(&a->b, CS_TEXT_CONTENT, v)) != CS_OK)
 			return r;
 		v = NULL;
 		json_object_object_get_ex(delta, "refusal", &v);
-		if ((r = emit_text(a, CS_TEXT_REFUSAL, v)) != CS_OK)
+		if ((r = cs_adapter_text(&a->b, CS_TEXT_REFUSAL, v)) != CS_OK)
 			return r;
 		/* DeepSeek says reasoning_content, OpenRouter reasoning; a
 		 * server that sends both has reasoning_content win. */
@@ -122,7 +117,7 @@ handle_choice(struct cs_adapter *a, struct json_object *choice)
 		    !json_object_is_type(v, json_type_string) ||
 		    json_object_get_string_len(v) == 0)
 			json_object_object_get_ex(delta, "reasoning", &v);
-		if ((r = emit_text(a, CS_TEXT_REASONING, v)) != CS_OK)
+		if ((r = cs_adapter_text(&a->b, CS_TEXT_REASONING, v)) != CS_OK)
 			return r;
 		if (json_object_object_get_ex(delta, "tool_calls", &tcs) &&
 		    json_object_is_type(tcs, json_type_array)) {
@@ -165,26 +160,24 @@ emit_finish(struct cs_adapter *a)
 	if ((r = emit_tool_calls(a)) != CS_OK)
 		return r;
 	native = a->finish[0] ? a->finish : NULL;
-	return cs_emit_finish(a->b.emit, a->b.ctx,
-	    cs_finish_reason_native(native), native, a->usage);
+	return cs_adapter_finish(&a->b, cs_finish_reason_native(native),
+	    native, &a->usage);
 }
 
-static enum cs_err
-in_band_error(struct cs_adapter *a, struct json_object *err)
+/* The counts of a usage chunk, in OpenAI's spelling. */
+static void
+read_usage(struct cs_usage *u, struct json_object *o)
 {
-	struct json_object *m = NULL;
-	const char *msg = "the provider reported an error";
-
-	if (json_object_is_type(err, json_type_object) &&
-	    json_object_object_get_ex(err, "message", &m) &&
-	    json_object_is_type(m, json_type_string))
-		msg = json_object_get_string(m);
-	else if (json_object_is_type(err, json_type_string))
-		msg = json_object_get_string(err);
-	return cs_sse_base_fail(&a->b, "upstream_error", msg);
+	u->prompt = cs_json_count(o, "prompt_tokens");
+	u->completion = cs_json_count(o, "completion_tokens");
+	u->total = cs_json_count(o, "total_tokens");
+	u->cached = cs_json_count(json_object_object_get(o,
+	    "prompt_tokens_details"), "cached_tokens");
+	u->reasoning = cs_json_count(json_object_object_get(o,
+	    "completion_tokens_details"), "reasoning_tokens");
 }
 
-/* What cs_emit_text() emits for the content of a plain chunk. */
+/* What cs_adapter_text() emits for the content of a plain chunk. */
 static enum cs_err
 emit_fast_text(struct cs_adapter *a)
 {
@@ -208,8 +201,6 @@ on_sse(void *ctx, const struct cs_sse_event *sev)
 	enum cs_err r = CS_OK;
 	size_t i, n;
 
-	if (a->b.done || a->b.failed)
-		return CS_OK;      /* e.g. a moderation chunk after [DONE] */
 	if (strcmp(sev->data, "[DONE]") == 0) {
 		a->b.done = 1;
 		return emit_finish(a);
@@ -218,26 +209,24 @@ on_sse(void *ctx, const struct cs_sse_event *sev)
 	if (strcmp(sev->type, "message") == 0 &&
 	    cs_openai_fast_delta(sev->data, sev->data_len, &a->fast))
 		return emit_fast_text(a);
-	chunk = cs_sse_base_parse(&a->b, sev);
+	chunk = cs_adapter_parse(&a->b, sev);
 	if (chunk == NULL || !json_object_is_type(chunk, json_type_object)) {
-		r = cs_sse_base_fail(&a->b, "upstream_error",
+		r = cs_adapter_fail(&a->b, "upstream_error",
 		    "the provider sent a malformed stream chunk");
 		goto out;
 	}
 	if (json_object_object_get_ex(chunk, "error", &v) && v != NULL) {
-		r = in_band_error(a, v);
+		r = cs_adapter_error(&a->b, v);
 		goto out;
 	}
 	if (strcmp(sev->type, "error") == 0) {
 		/* event: error with the error fields at the top level. */
-		r = in_band_error(a, chunk);
+		r = cs_adapter_error(&a->b, chunk);
 		goto out;
 	}
 	if (json_object_object_get_ex(chunk, "usage", &v) &&
-	    json_object_is_type(v, json_type_object)) {
-		json_object_put(a->usage);
-		a->usage = json_object_get(v);
-	}
+	    json_object_is_type(v, json_type_object))
+		read_usage(&a->usage, v);
 	if (json_object_object_get_ex(chunk, "choices", &v) &&
 	    json_object_is_type(v, json_type_array)) {
 		n = json_object_array_length(v);
@@ -258,45 +247,32 @@ out:
 	return r;
 }
 
-struct cs_adapter *
-cs_openai_stream_new(cs_emit_fn emit, void *ctx)
+static enum cs_err
+oa_init(void *p)
 {
-	struct cs_adapter *a;
+	struct cs_adapter *a = p;
 
-	if ((a = calloc(1, sizeof(*a))) == NULL)
-		return NULL;
-	if (cs_sse_base_init(&a->b, emit, ctx, on_sse, a) != CS_OK) {
-		free(a);
-		return NULL;
-	}
 	cs_buf_init(&a->fast, CS_MAX_SSE_EVENT);
-	return a;
+	read_usage(&a->usage, NULL);
+	return CS_OK;
 }
 
-enum cs_err
-cs_openai_stream_feed(struct cs_adapter *a, const char *buf, size_t len)
+static void
+oa_cleanup(void *p)
 {
-	return cs_sse_base_feed(&a->b, buf, len);
-}
+	struct cs_adapter *a = p;
 
-enum cs_err
-cs_openai_stream_end(struct cs_adapter *a)
-{
-	return cs_sse_base_end(&a->b,
-	    "the provider's stream ended before [DONE] (truncated)");
-}
-
-void
-cs_openai_stream_free(struct cs_adapter *a)
-{
-	if (a == NULL)
-		return;
 	cs_toolcalls_free(&a->calls);
-	json_object_put(a->usage);
 	cs_buf_free(&a->fast);
-	cs_sse_base_cleanup(&a->b);
-	free(a);
 }
+
+const struct cs_sse_format cs_openai_sse = {
+	.size = sizeof(struct cs_adapter),
+	.init = oa_init,
+	.on_event = on_sse,
+	.cleanup = oa_cleanup,
+	.truncated = "the provider's stream ended before [DONE] (truncated)",
+};
 
 /* The assistant message m's tool_calls in the OpenAI shape. */
 static struct json_object *
@@ -329,76 +305,43 @@ oa_tool_calls(const struct cs_message *m)
 	return arr;
 }
 
-/* tool_choice in the OpenAI Chat shape, or NULL if unset (or no memory). */
-static struct json_object *
-oa_tool_choice(const struct cs_chat_request *req)
-{
-	struct json_object *o, *fn;
+/* tool_choice in the Chat Completions shape. */
+static const struct cs_tool_choice_shape oa_choice = {
+	.required_word = "required",
+	.named_type = "function",
+	.named_in = "function",
+};
 
-	switch (req->tool_choice) {
-	case CS_TOOL_CHOICE_AUTO:
-		return json_object_new_string("auto");
-	case CS_TOOL_CHOICE_NONE:
-		return json_object_new_string("none");
-	case CS_TOOL_CHOICE_REQUIRED:
-		return json_object_new_string("required");
-	case CS_TOOL_CHOICE_NAMED:
-		if ((o = json_object_new_object()) == NULL)
-			return NULL;
-		if ((fn = json_object_new_object()) == NULL) {
-			json_object_put(o);
-			return NULL;
-		}
-		json_object_object_add(o, "type",
-		    json_object_new_string("function"));
-		json_object_object_add(o, "function", fn);
-		json_object_object_add(fn, "name",
-		    json_object_new_string(req->tool_choice_name));
-		return o;
-	default:
-		return NULL;
-	}
+enum cs_err
+cs_openai_stream_options(struct json_object *root,
+    const struct cs_chat_request *req)
+{
+	struct json_object *so;
+
+	json_object_object_add(root, "stream", json_object_new_boolean(1));
+	if ((so = json_object_new_object()) == NULL)
+		return CS_ENOMEM;
+	json_object_object_add(so, "include_usage",
+	    json_object_new_boolean(1));
+	json_object_object_add(root, "stream_options", so);
+	cs_build_sampling(root, req, "max_tokens");
+	return CS_OK;
 }
 
 /*
- * {base_url}/chat/completions; on Azure OpenAI base_url is the resource
- * endpoint and the deployment (the model's upstream name) goes in the
- * path with ?api-version=, unless api_version is "v1" (the v1 API, which
- * takes the model in the body).  config.c checks that deployment names
- * and api_version need no escaping.
+ * The Chat Completions body for the URL already in hr->url; the key goes
+ * out as auth_header+key.  A client's "developer" message stays one where
+ * the upstream knows the role (up->developer_role), else it is "system".
  */
-static enum cs_err
-oa_url(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
-    struct cs_buf *url)
+enum cs_err
+cs_openai_chat_request(const struct cs_upstream_cfg *up,
+    const struct cs_chat_request *req, struct cs_http_request *hr,
+    const char *auth_header)
 {
-	const char *base = up->base_url_eff;
-	size_t n = strlen(base);
-
-	if (up->provider_eff != CS_PROVIDER_AZURE_OPENAI)
-		return cs_buf_printf(url, "%s/chat/completions", base);
-	/* Accept the endpoint with or without its "/openai" path. */
-	if (n >= 7 && strcmp(base + n - 7, "/openai") == 0)
-		n -= 7;
-	if (strcmp(up->api_version, "v1") == 0)
-		return cs_buf_printf(url, "%.*s/openai/v1/chat/completions",
-		    (int)n, base);
-	return cs_buf_printf(url, "%.*s/openai/deployments/%s/chat/completions"
-	    "?api-version=%s", (int)n, base, cs_model_wire_name(req->model),
-	    up->api_version);
-}
-
-static enum cs_err
-oa_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
-    struct cs_http_request *hr)
-{
-	int azure = up->provider_eff == CS_PROVIDER_AZURE_OPENAI;
-	struct json_object *root = NULL, *msgs, *m, *so, *v;
+	struct json_object *root = NULL, *msgs, *m, *v;
 	enum cs_err r = CS_ENOMEM;
 	size_t i;
 
-	if ((r = oa_url(up, req, &hr->url)) != CS_OK)
-		goto fail;
-	r = CS_ENOMEM;
 	if ((root = json_object_new_object()) == NULL ||
 	    (msgs = json_object_new_array()) == NULL)
 		goto fail;
@@ -432,41 +375,67 @@ oa_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 			    json_object_new_string(
 			    req->messages[i].tool_call_id));
 	}
-	json_object_object_add(root, "stream", json_object_new_boolean(1));
-	if ((so = json_object_new_object()) == NULL)
+	if (cs_openai_stream_options(root, req) != CS_OK)
 		goto fail;
-	json_object_object_add(so, "include_usage",
-	    json_object_new_boolean(1));
-	json_object_object_add(root, "stream_options", so);
-	if (req->has_temperature)
-		json_object_object_add(root, "temperature",
-		    json_object_new_double(req->temperature));
-	if (req->max_tokens > 0)
-		json_object_object_add(root, "max_tokens",
-		    json_object_new_int64(req->max_tokens));
 	if (req->tools != NULL) {
 		/* Already in this API's shape (request.h). */
 		json_object_object_add(root, "tools",
 		    json_object_get(req->tools));
 		if (req->tool_choice != CS_TOOL_CHOICE_UNSET) {
-			if ((v = oa_tool_choice(req)) == NULL)
+			if ((v = cs_build_tool_choice(req, &oa_choice)) == NULL)
 				goto fail;
 			json_object_object_add(root, "tool_choice", v);
 		}
 	}
-	/* Azure OpenAI takes the key in its own header. */
-	r = cs_http_json_request(hr, root, "text/event-stream",
-	    azure ? "api-key: " : "Authorization: Bearer ", up->api_key);
+	r = cs_http_json_request(hr, root, "text/event-stream", auth_header,
+	    up->api_key);
 fail:
 	json_object_put(root);
 	return r;
 }
 
+static enum cs_err
+oa_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
+    struct cs_http_request *hr)
+{
+	enum cs_err r;
+
+	if ((r = cs_buf_printf(&hr->url, "%s/chat/completions",
+	    up->base_url_eff)) != CS_OK)
+		return r;
+	return cs_openai_chat_request(up, req, hr, CS_OPENAI_AUTH_HEADER);
+}
+
+/*
+ * OpenAI's own API knows the "developer" role, and so does Azure OpenAI
+ * (*.openai.azure.com); OpenAI-compatible servers (vLLM, llama.cpp,
+ * gateways) may refuse it, so they get "system".
+ */
+static void
+oa_resolve(struct cs_upstream_cfg *up)
+{
+	static const char azure[] = ".openai.azure.com";
+	const char *h, *e;
+	size_t n;
+
+	if (strncasecmp(up->base_url_eff, "https://", 8) != 0)
+		return;
+	h = up->base_url_eff + 8;
+	for (e = h; *e != '\0' && *e != '/' && *e != ':'; e++)
+		;
+	n = (size_t)(e - h);
+	up->developer_role = (n == 14 &&
+	    strncasecmp(h, "api.openai.com", n) == 0) ||
+	    (n > sizeof(azure) - 1 && strncasecmp(e - (sizeof(azure) - 1),
+	    azure, sizeof(azure) - 1) == 0);
+}
+
 const struct cs_provider cs_provider_openai_chat = {
 	.name = "openai-chat",
+	CS_OPENAI_DEFAULTS,
+	.model = "gpt-4o-mini",
+	.resolve = oa_resolve,
 	.build = oa_build,
-	.adapter_new = cs_openai_stream_new,
-	.adapter_feed = cs_openai_stream_feed,
-	.adapter_end = cs_openai_stream_end,
-	.adapter_free = cs_openai_stream_free,
+	.adapter = &cs_sse_adapter,
+	.sse = &cs_openai_sse,
 };

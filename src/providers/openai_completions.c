@@ -77,7 +77,7 @@ static enum cs_err
 oc_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
     struct cs_http_request *hr)
 {
-	struct json_object *root = NULL, *so;
+	struct json_object *root = NULL;
 	struct cs_buf prompt;
 	enum cs_err r = CS_ENOMEM;
 
@@ -93,20 +93,10 @@ oc_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	    json_object_new_string(cs_model_wire_name(req->model)));
 	json_object_object_add(root, "prompt", json_object_new_string_len(
 	    prompt.data, (int)prompt.len));
-	json_object_object_add(root, "stream", json_object_new_boolean(1));
-	if ((so = json_object_new_object()) == NULL)
+	if (cs_openai_stream_options(root, req) != CS_OK)
 		goto fail;
-	json_object_object_add(so, "include_usage",
-	    json_object_new_boolean(1));
-	json_object_object_add(root, "stream_options", so);
-	if (req->has_temperature)
-		json_object_object_add(root, "temperature",
-		    json_object_new_double(req->temperature));
-	if (req->max_tokens > 0)
-		json_object_object_add(root, "max_tokens",
-		    json_object_new_int64(req->max_tokens));
-	r = cs_http_json_request(hr, root, "text/event-stream", "Authorization: Bearer ",
-	    up->api_key);
+	r = cs_http_json_request(hr, root, "text/event-stream",
+	    CS_OPENAI_AUTH_HEADER, up->api_key);
 fail:
 	cs_buf_free(&prompt);
 	json_object_put(root);
@@ -115,9 +105,9 @@ fail:
 
 const struct cs_provider cs_provider_openai_completions = {
 	.name = "openai-completions",
+	CS_OPENAI_DEFAULTS,
+	.model = "gpt-3.5-turbo-instruct",
 	.build = oc_build,
-	.adapter_new = cs_openai_stream_new,
-	.adapter_feed = cs_openai_stream_feed,
-	.adapter_end = cs_openai_stream_end,
-	.adapter_free = cs_openai_stream_free,
+	.adapter = &cs_sse_adapter,
+	.sse = &cs_openai_sse,
 };

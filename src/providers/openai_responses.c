@@ -18,23 +18,17 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "openai_stream.h"
 #include "provider.h"
 #include "request.h"
-#include "sse_parse.h"
 #include "toolcalls.h"
 
 #define INSTR_MAX       (CS_MAX_REQUEST_BODY * 2)
 
 struct cs_adapter {
-	struct cs_sse_adapter_base b;   /* first; done: terminal event seen */
+	struct cs_adapter_base b;       /* first; done: terminal event seen */
 	struct cs_toolcalls calls;      /* index: output_index; id: call_id */
 };
-
-static enum cs_err
-emit_text(struct cs_adapter *a, int kind, struct json_object *v)
-{
-	return cs_emit_text(a->b.emit, a->b.ctx, kind, v);
-}
 
 /* A member of o that is a string, or NULL. */
 static struct json_object *
@@ -96,7 +90,7 @@ tool_set_args(struct cs_adapter *a, struct cs_toolcall *tc,
 	cs_buf_reset(&tc->args);
 	if (cs_buf_append(&tc->args, json_object_get_string(args),
 	    (size_t)json_object_get_string_len(args)) != CS_OK)
-		return cs_sse_base_fail(&a->b, "upstream_error",
+		return cs_adapter_fail(&a->b, "upstream_error",
 		    "a tool call's arguments exceed the size limit");
 	return CS_OK;
 }
@@ -122,7 +116,7 @@ function_item(struct cs_adapter *a, struct json_object *ev, int done)
 		return CS_OK;
 	if ((tc = tool_find(a, index)) == NULL || (!done && tc->emitted)) {
 		if ((tc = tool_open(a, index)) == NULL)
-			return cs_sse_base_fail(&a->b, "upstream_error",
+			return cs_adapter_fail(&a->b, "upstream_error",
 			    "the provider sent too many tool calls");
 	}
 	if (tc->emitted)
@@ -151,13 +145,13 @@ function_args(struct cs_adapter *a, struct json_object *ev, int done)
 		return CS_OK;      /* a repeated done */
 	/* Arguments for an item we never saw added open one. */
 	if (tc == NULL && (tc = tool_open(a, index)) == NULL)
-		return cs_sse_base_fail(&a->b, "upstream_error",
+		return cs_adapter_fail(&a->b, "upstream_error",
 		    "the provider sent too many tool calls");
 	if (!done) {
 		if ((v = get_str(ev, "delta")) != NULL &&
 		    cs_buf_append(&tc->args, json_object_get_string(v),
 		    (size_t)json_object_get_string_len(v)) != CS_OK)
-			return cs_sse_base_fail(&a->b, "upstream_error",
+			return cs_adapter_fail(&a->b, "upstream_error",
 			    "a tool call's arguments exceed the size limit");
 		return CS_OK;
 	}
@@ -191,11 +185,25 @@ incomplete_reason(struct json_object *resp)
 	return "other";
 }
 
+/* The counts of response.usage. */
+static void
+read_usage(struct cs_usage *u, struct json_object *o)
+{
+	u->prompt = cs_json_count(o, "input_tokens");
+	u->completion = cs_json_count(o, "output_tokens");
+	u->total = cs_json_count(o, "total_tokens");
+	u->cached = cs_json_count(get_obj(o, "input_tokens_details"),
+	    "cached_tokens");
+	u->reasoning = cs_json_count(get_obj(o, "output_tokens_details"),
+	    "reasoning_tokens");
+}
+
 /* response.completed / response.incomplete. */
 static enum cs_err
 emit_finish(struct cs_adapter *a, struct json_object *resp, int incomplete)
 {
 	struct json_object *status = get_str(resp, "status");
+	struct cs_usage u;
 	const char *native;
 	enum cs_err r;
 
@@ -206,10 +214,10 @@ emit_finish(struct cs_adapter *a, struct json_object *resp, int incomplete)
 		return r;
 	native = status != NULL ? json_object_get_string(status) :
 	    incomplete ? "incomplete" : "completed";
-	return cs_emit_finish(a->b.emit, a->b.ctx, incomplete ?
-	    incomplete_reason(resp) : cs_toolcalls_emitted(&a->calls) > 0 ?
-	    "tool_calls" : "stop",
-	    native, get_obj(resp, "usage"));
+	read_usage(&u, get_obj(resp, "usage"));
+	return cs_adapter_finish(&a->b, incomplete ? incomplete_reason(resp) :
+	    cs_toolcalls_emitted(&a->calls) > 0 ? "tool_calls" : "stop",
+	    native, &u);
 }
 
 /* An "error" event: {"type":"error","code","message",...}, or the same
@@ -219,12 +227,10 @@ error_event(struct cs_adapter *a, struct json_object *ev)
 {
 	struct json_object *m = get_str(ev, "message");
 
-	if (m == NULL)
-		m = get_str(get_obj(ev, "error"), "message");
-	if (m == NULL)
-		m = get_str(ev, "error");
-	return cs_sse_base_fail(&a->b, "upstream_error", m != NULL ?
-	    json_object_get_string(m) : "the provider reported an error");
+	if (m != NULL)
+		return cs_adapter_fail(&a->b, "upstream_error",
+		    json_object_get_string(m));
+	return cs_adapter_error(&a->b, json_object_object_get(ev, "error"));
 }
 
 static enum cs_err
@@ -232,7 +238,7 @@ failed_event(struct cs_adapter *a, struct json_object *resp)
 {
 	struct json_object *m = get_str(get_obj(resp, "error"), "message");
 
-	return cs_sse_base_fail(&a->b, "upstream_error", m != NULL ?
+	return cs_adapter_fail(&a->b, "upstream_error", m != NULL ?
 	    json_object_get_string(m) : "the provider reported the response "
 	    "failed");
 }
@@ -245,15 +251,13 @@ on_sse(void *ctx, const struct cs_sse_event *sev)
 	enum cs_err r = CS_OK;
 	const char *type;
 
-	if (a->b.done || a->b.failed)
-		return CS_OK;      /* nothing counts after the terminal event */
 	if (strcmp(sev->data, "[DONE]") == 0)
-		return cs_sse_base_fail(&a->b, "upstream_error",
+		return cs_adapter_fail(&a->b, "upstream_error",
 		    "the provider's stream ended before response.completed "
 		    "(truncated)");
-	ev = cs_sse_base_parse(&a->b, sev);
+	ev = cs_adapter_parse(&a->b, sev);
 	if (ev == NULL || !json_object_is_type(ev, json_type_object)) {
-		r = cs_sse_base_fail(&a->b, "upstream_error",
+		r = cs_adapter_fail(&a->b, "upstream_error",
 		    "the provider sent a malformed stream event");
 		goto out;
 	}
@@ -261,12 +265,12 @@ on_sse(void *ctx, const struct cs_sse_event *sev)
 	t = get_str(ev, "type");
 	type = t != NULL ? json_object_get_string(t) : sev->type;
 	if (strcmp(type, "response.output_text.delta") == 0)
-		r = emit_text(a, CS_TEXT_CONTENT, get_str(ev, "delta"));
+		r = cs_adapter_text(&a->b, CS_TEXT_CONTENT, get_str(ev, "delta"));
 	else if (strcmp(type, "response.refusal.delta") == 0)
-		r = emit_text(a, CS_TEXT_REFUSAL, get_str(ev, "delta"));
+		r = cs_adapter_text(&a->b, CS_TEXT_REFUSAL, get_str(ev, "delta"));
 	else if (strcmp(type, "response.reasoning_summary_text.delta") == 0 ||
 	    strcmp(type, "response.reasoning_text.delta") == 0)
-		r = emit_text(a, CS_TEXT_REASONING, get_str(ev, "delta"));
+		r = cs_adapter_text(&a->b, CS_TEXT_REASONING, get_str(ev, "delta"));
 	else if (strcmp(type, "response.output_item.added") == 0)
 		r = function_item(a, ev, 0);
 	else if (strcmp(type, "response.output_item.done") == 0)
@@ -290,43 +294,27 @@ out:
 	return r;
 }
 
-static struct cs_adapter *
-or_new(cs_emit_fn emit, void *ctx)
-{
-	struct cs_adapter *a;
-
-	if ((a = calloc(1, sizeof(*a))) == NULL)
-		return NULL;
-	if (cs_sse_base_init(&a->b, emit, ctx, on_sse, a) != CS_OK) {
-		free(a);
-		return NULL;
-	}
-	return a;
-}
-
-static enum cs_err
-or_feed(struct cs_adapter *a, const char *buf, size_t len)
-{
-	return cs_sse_base_feed(&a->b, buf, len);
-}
-
-static enum cs_err
-or_end(struct cs_adapter *a)
-{
-	return cs_sse_base_end(&a->b,
-	    "the provider's stream ended before response.completed "
-	    "(truncated)");
-}
-
 static void
-or_free(struct cs_adapter *a)
+or_cleanup(void *p)
 {
-	if (a == NULL)
-		return;
+	struct cs_adapter *a = p;
+
 	cs_toolcalls_free(&a->calls);
-	cs_sse_base_cleanup(&a->b);
-	free(a);
 }
+
+static const struct cs_sse_format or_sse = {
+	.size = sizeof(struct cs_adapter),
+	.on_event = on_sse,
+	.cleanup = or_cleanup,
+	.truncated = "the provider's stream ended before response.completed "
+	    "(truncated)",
+};
+
+/* tool_choice: "auto", "none", "required" or {"type":"function","name"}. */
+static const struct cs_tool_choice_shape or_choice = {
+	.required_word = "required",
+	.named_type = "function",
+};
 
 /*
  * tools flattened to {"type":"function","name","description"?,
@@ -358,28 +346,9 @@ or_tools(const struct cs_chat_request *req, struct json_object *root)
 				json_object_object_add(t, keys[j],
 				    json_object_get(v));
 	}
-	switch (req->tool_choice) {
-	case CS_TOOL_CHOICE_AUTO:
-		v = json_object_new_string("auto");
-		break;
-	case CS_TOOL_CHOICE_NONE:
-		v = json_object_new_string("none");
-		break;
-	case CS_TOOL_CHOICE_REQUIRED:
-		v = json_object_new_string("required");
-		break;
-	case CS_TOOL_CHOICE_NAMED:
-		if ((v = json_object_new_object()) == NULL)
-			return CS_ENOMEM;
-		json_object_object_add(v, "type",
-		    json_object_new_string("function"));
-		json_object_object_add(v, "name",
-		    json_object_new_string(req->tool_choice_name));
-		break;
-	default:
+	if (req->tool_choice == CS_TOOL_CHOICE_UNSET)
 		return CS_OK;
-	}
-	if (v == NULL)
+	if ((v = cs_build_tool_choice(req, &or_choice)) == NULL)
 		return CS_ENOMEM;
 	json_object_object_add(root, "tool_choice", v);
 	return CS_OK;
@@ -424,7 +393,7 @@ or_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	const struct cs_message *msg;
 	struct cs_buf instr;
 	enum cs_err r = CS_ENOMEM;
-	size_t i, n_sys = 0;
+	size_t i, n_sys;
 
 	cs_buf_init(&instr, INSTR_MAX);
 	if ((r = cs_buf_printf(&hr->url, "%s/responses",
@@ -437,17 +406,9 @@ or_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	json_object_object_add(root, "model",
 	    json_object_new_string(cs_model_wire_name(req->model)));
 	json_object_object_add(root, "stream", json_object_new_boolean(1));
-	for (i = 0; i < req->n_messages; i++) {
-		msg = &req->messages[i];
-		if (msg->role != CS_ROLE_SYSTEM)
-			continue;
-		if ((n_sys++ > 0 &&
-		    (r = cs_buf_puts(&instr, "\n\n")) != CS_OK) ||
-		    (r = cs_buf_append(&instr, msg->content,
-		    msg->content_len)) != CS_OK) {
-			json_object_put(input);
-			goto fail;
-		}
+	if ((r = cs_build_join_system(req, &instr, 1, &n_sys)) != CS_OK) {
+		json_object_put(input);
+		goto fail;
 	}
 	r = CS_ENOMEM;
 	if (n_sys > 0)
@@ -496,8 +457,8 @@ or_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	if (req->tools != NULL && (r = or_tools(req, root)) != CS_OK)
 		goto fail;
 	r = CS_ENOMEM;
-	r = cs_http_json_request(hr, root, "text/event-stream", "Authorization: Bearer ",
-	    up->api_key);
+	r = cs_http_json_request(hr, root, "text/event-stream",
+	    CS_OPENAI_AUTH_HEADER, up->api_key);
 fail:
 	cs_buf_free(&instr);
 	json_object_put(root);
@@ -506,9 +467,9 @@ fail:
 
 const struct cs_provider cs_provider_openai_responses = {
 	.name = "openai-responses",
+	CS_OPENAI_DEFAULTS,
+	.model = "gpt-4o-mini",
 	.build = or_build,
-	.adapter_new = or_new,
-	.adapter_feed = or_feed,
-	.adapter_end = or_end,
-	.adapter_free = or_free,
+	.adapter = &cs_sse_adapter,
+	.sse = &or_sse,
 };

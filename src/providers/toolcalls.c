@@ -4,7 +4,7 @@
 
 #include <json-c/json.h>
 
-#include "provider.h"
+#include "adapter.h"
 #include "toolcalls.h"
 
 enum cs_err

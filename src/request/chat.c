@@ -32,8 +32,7 @@ void
 cs_chat_provider(struct cs_worker *w, const struct cs_chat_request *req,
     struct cs_stream *s)
 {
-	const struct cs_provider *prov =
-	    cs_provider_for(req->model->up->provider_eff);
+	const struct cs_provider *prov = req->model->up->provider_eff;
 	struct cs_run *run;
 	void *src;
 

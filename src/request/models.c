@@ -30,8 +30,8 @@ model_object(const struct cs_config *cfg, const struct cs_model_cfg *mc,
 	if (sh == OPENAI)
 		json_object_object_add(m, "created", json_object_new_int(0));
 	json_object_object_add(m, "owned_by", json_object_new_string(
-	    sh == NATIVE && mc->up->provider_eff == CS_PROVIDER_DEMO ?
-	    "demo" : "chatstream"));
+	    sh == NATIVE && mc->up->provider_eff->source != NULL ?
+	    mc->up->provider_eff->name : "chatstream"));
 	if (sh == OPENAI)
 		return m;
 	if (mc->description[0] != '\0')

@@ -177,7 +177,7 @@ on_body(char *p, size_t size, size_t n, void *ctx)
 	/* What one read brought goes out in one write, if the connection
 	 * has room; if not, the client's watch asks for it. */
 	if ((r = cs_stream_start(x->s)) != CS_OK ||
-	    (r = x->p->adapter_feed(x->ad, p, len)) != CS_OK ||
+	    (r = x->p->adapter->feed(x->ad, p, len)) != CS_OK ||
 	    (r = cs_stream_flush(x->s, 0)) != CS_OK) {
 		x->stop = r;
 		return 0;   /* short return: libcurl aborts the transfer */
@@ -429,7 +429,7 @@ drain(struct cs_run *x, enum cs_err result)
 	x->phase = PH_DRAIN;
 	x->result = result;
 	if (x->ad != NULL) {
-		x->p->adapter_free(x->ad);
+		x->p->adapter->free(x->ad);
 		x->ad = NULL;
 	}
 	cs_stream_end(x->s);
@@ -528,7 +528,7 @@ start_attempt(struct cs_run *x)
 	x->stop = CS_OK;
 	x->t_begin = x->t_last_byte = cs_now_ms();
 	cs_buf_reset(&x->errbody);
-	if ((x->ad = x->p->adapter_new(cs_stream_emit, x->s)) == NULL ||
+	if ((x->ad = x->p->adapter->new(x->p, cs_stream_emit, x->s)) == NULL ||
 	    setup_easy(x->easy, x->cfg, &x->hr, x) != CS_OK ||
 	    cs_loop_xfer_add(x->loop, &x->slot, x->easy, on_xfer_done, x)
 	    != 0) {
@@ -571,7 +571,7 @@ attempt_over(struct cs_run *x, enum attempt_end end, CURLcode result)
 		return;
 	}
 	if (end == END_DONE && x->status >= 200 && x->status <= 299) {
-		drain(x, x->p->adapter_end(x->ad));
+		drain(x, x->p->adapter->end(x->ad));
 		return;
 	}
 	if (x->attempt < x->cfg->max_retries &&
@@ -580,7 +580,7 @@ attempt_over(struct cs_run *x, enum attempt_end end, CURLcode result)
 	    (end == END_CURL && retryable_curl(result))) &&
 	    wait_fits(x->cfg, wait = backoff_ms(x->attempt, x->retry_after_ms),
 	    x->t_total_end)) {
-		x->p->adapter_free(x->ad);
+		x->p->adapter->free(x->ad);
 		x->ad = NULL;
 		x->attempt++;
 		x->phase = PH_WAIT;
@@ -851,7 +851,7 @@ cs_upstream_free(struct cs_run *x)
 		cs_loop_unwatch(x->loop, &x->conn);
 	}
 	if (x->ad != NULL)
-		x->p->adapter_free(x->ad);
+		x->p->adapter->free(x->ad);
 	if (x->src_ops != NULL)
 		x->src_ops->free(x->src);
 	if (x->easy != NULL)

@@ -1,20 +1,20 @@
 /*
  * fuzz_adapter.c — libFuzzer harness for one provider adapter's response
- * parser, chosen at build time: -DFUZZ_KIND=CS_PROVIDER_OPENAI_CHAT (any
- * HTTP kind of enum cs_provider_kind).  `make fuzz` builds it once per
- * adapter.
+ * parser, chosen at build time by its name in cs_providers[]:
+ * -DFUZZ_PROVIDER='"openai-chat"' (any HTTP provider).  `make fuzz`
+ * builds it once per HTTP provider of the table.
  *
- * Input: byte 0 picks how the body is cut into adapter_feed() calls (0:
+ * Input: byte 0 picks how the body is cut into adapter->feed() calls (0:
  * one call; else sizes of 1..64 bytes from a generator seeded with it, so
  * split points inside lines, UTF-8 and JSON are explored); byte 1 picks
  * whether the client goes away (high bit set: the emit callback returns
  * CS_ECLIENTGONE at event number byte1 & 0x1f); the rest is the body.
  * The seeds are the tests/fixtures/upstream/ files of the adapter's
  * format, each twice: fed whole ("\0\0" in front) and cut ("\7\0"); the
- * Makefile writes them into build/fuzz/corpus/<kind>/.
+ * Makefile writes them into build/fuzz/corpus/<name>/.
  *
  * Feeding stops at the first non-CS_OK return, as upstream.c stops the
- * transfer; only a body fed to the end gets adapter_end().  Checked, with
+ * transfer; only a body fed to the end gets adapter->end().  Checked, with
  * abort() on violation:
  *   - no event after a finish or an error, none after CS_ECLIENTGONE;
  *   - text deltas non-empty, of a known kind; tool calls with id, name
@@ -23,7 +23,7 @@
  *     known and non-negative, or CS_USAGE_NONE;
  *   - the result: CS_ECLIENTGONE once the client is gone; else CS_OK
  *     with exactly one finish and no error; else CS_EUPSTREAM with
- *     exactly one error event (provider.h: a non-CS_OK return is the
+ *     exactly one error event (adapter.h: a non-CS_OK return is the
  *     emit callback's code, or CS_EUPSTREAM after an error event).
  */
 #include <stdint.h>
@@ -35,8 +35,8 @@
 #include "config.h"
 #include "provider.h"
 
-#ifndef FUZZ_KIND
-#error "build with -DFUZZ_KIND=CS_PROVIDER_..."
+#ifndef FUZZ_PROVIDER
+#error "build with -DFUZZ_PROVIDER='\"NAME\"'"
 #endif
 
 #define GONE_FLAG  0x80
@@ -44,11 +44,6 @@
 #define MAX_CHUNK  64
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* cs_provider_for() names the demo provider, which needs the whole stream
- * machinery (stream.c, the encoders, FastCGI); the harness never picks it,
- * so the Makefile leaves demo.c out and this stands in for it. */
-const struct cs_provider cs_provider_demo = { .name = "demo" };
 
 struct run {
 	int      gone_at;   /* emit number that returns CLIENTGONE; -1 never */
@@ -129,7 +124,7 @@ on_event(void *ctx, const struct cs_event *ev)
 		break;
 	case CS_EV_ERROR:
 		/* A provider's empty message must not reach the client as
-		 * "" (corpus seeds <kind>/error-empty-message). */
+		 * "" (corpus seeds <name>/error-empty-message). */
 		if (check_str(ev->error_type) == 0 ||
 		    check_str(ev->error_message) == 0)
 			abort();
@@ -162,7 +157,7 @@ check_result(const struct run *st, enum cs_err r)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const struct cs_provider *p = cs_provider_for(FUZZ_KIND);
+	const struct cs_provider *p = cs_provider_find(FUZZ_PROVIDER);
 	struct cs_adapter *a;
 	struct run st = { .gone_at = -1 };
 	const char *body;
@@ -170,6 +165,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t seed;
 	enum cs_err r = CS_OK;
 
+	if (p == NULL || p->adapter == NULL)
+		abort();       /* not an HTTP provider of cs_providers[] */
 	if (size < 2)
 		return 0;
 	seed = data[0];
@@ -178,7 +175,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	body = (const char *)data + 2;
 	len = size - 2;
 
-	if ((a = p->adapter_new(on_event, &st)) == NULL)
+	if ((a = p->adapter->new(p, on_event, &st)) == NULL)
 		abort();
 	while (at < len && r == CS_OK) {
 		n = len - at;
@@ -188,12 +185,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (n > len - at)
 				n = len - at;
 		}
-		r = p->adapter_feed(a, body + at, n);
+		r = p->adapter->feed(a, body + at, n);
 		at += n;
 	}
 	if (r == CS_OK)
-		r = p->adapter_end(a);
+		r = p->adapter->end(a);
 	check_result(&st, r);
-	p->adapter_free(a);
+	p->adapter->free(a);
 	return 0;
 }

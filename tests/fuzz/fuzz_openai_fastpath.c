@@ -4,11 +4,11 @@
  *
  * The input is one SSE data payload.  Whenever the fast path says yes,
  * json-c must agree: the same bytes parse as exactly one JSON object
- * (whitespace may follow, as in cs_sse_base_parse()) whose
+ * (whitespace may follow, as in cs_adapter_parse()) whose
  * choices[0].delta.content is a string equal byte for byte to what the
  * fast path decoded, or null/absent when that is empty.  Checked twice:
  * with JSON_TOKENER_STRICT and with the default flags, which are what
- * cs_sse_base_parse() uses.  abort() on any disagreement.  A tight
+ * cs_adapter_parse() uses.  abort() on any disagreement.  A tight
  * buffer limit must turn a yes into a "not sure", never a short read.
  *
  * Seeds: the data lines of tests/fixtures/upstream/openai-*.sse, one per
@@ -23,12 +23,12 @@
 #include "buf.h"
 #include "openai_fastpath.h"
 
-#define JSON_DEPTH  64          /* provider.c's SSE_JSON_DEPTH */
+#define JSON_DEPTH  64          /* adapter.c's SSE_JSON_DEPTH */
 #define CONTENT_MAX (1 << 20)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* cs_sse_base_parse()'s rule: only JSON whitespace after the value. */
+/* cs_adapter_parse()'s rule: only JSON whitespace after the value. */
 static int
 ws_only(const char *s, size_t i, size_t len)
 {

@@ -31,6 +31,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "provider.h"
 #include "request.h"
 #include "request_ui.h"
 
@@ -61,7 +62,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (setlocale(LC_CTYPE, "C.UTF-8") == NULL)
 		abort();
 	cs_config_defaults(&cfg);
-	cfg.upstreams[0].provider = CS_PROVIDER_DEMO;
+	cfg.upstreams[0].provider = cs_provider_find("demo");
 	cfg.max_body_bytes = MAX_BODY;
 	if (cs_config_resolve(&cfg, msg, sizeof(msg)) != CS_OK) {
 		fprintf(stderr, "fuzz_request_ui: config: %s\n", msg);

@@ -27,6 +27,17 @@
 #include "request.h"
 #include "testutil.h"
 
+/* The provider called name in cs_providers[]; fails the test if none. */
+static inline const struct cs_provider *
+provider_named(const char *name)
+{
+	const struct cs_provider *p = cs_provider_find(name);
+
+	if (p == NULL)
+		fail_msg("no provider \"%s\" in cs_providers[]", name);
+	return p;
+}
+
 /*
  * How collect() records what it gets; the adapters' tests differ here, so
  * each passes its own flags to collected_init_flags() (0 = collected_init):
@@ -177,12 +188,12 @@ str_or_empty(const struct cs_buf *b)
 }
 
 /* Feed buf to a new adapter of p in pieces of size step (0 = split after
- * every LF, (size_t)-1 = whole), then adapter_end unless a feed failed. */
+ * every LF, (size_t)-1 = whole), then adapter->end unless a feed failed. */
 static inline enum cs_err
 feed(const struct cs_provider *p, struct collected *c, const char *buf,
     size_t len, size_t step)
 {
-	struct cs_adapter *a = p->adapter_new(collect, c);
+	struct cs_adapter *a = p->adapter->new(p, collect, c);
 	size_t off = 0, n;
 	enum cs_err r = CS_OK;
 
@@ -193,13 +204,13 @@ feed(const struct cs_provider *p, struct collected *c, const char *buf,
 			n = nl ? (size_t)(nl - (buf + off)) + 1 : len - off;
 		} else
 			n = len - off < step ? len - off : step;
-		if ((r = p->adapter_feed(a, buf + off, n)) != CS_OK)
+		if ((r = p->adapter->feed(a, buf + off, n)) != CS_OK)
 			break;
 		off += n;
 	}
 	if (r == CS_OK)
-		r = p->adapter_end(a);
-	p->adapter_free(a);
+		r = p->adapter->end(a);
+	p->adapter->free(a);
 	return r;
 }
 
@@ -435,7 +446,7 @@ static inline enum cs_err
 feed_split_escapes(const struct cs_provider *p, struct collected *c,
     const char *s)
 {
-	struct cs_adapter *a = p->adapter_new(collect, c);
+	struct cs_adapter *a = p->adapter->new(p, collect, c);
 	size_t len = strlen(s), start = 0, i;
 	enum cs_err r = CS_OK;
 
@@ -444,12 +455,12 @@ feed_split_escapes(const struct cs_provider *p, struct collected *c,
 		if (i < len && ((unsigned char)s[i] & 0xc0) != 0x80 &&
 		    s[i - 1] != '\\')
 			continue;
-		r = p->adapter_feed(a, s + start, i - start);
+		r = p->adapter->feed(a, s + start, i - start);
 		start = i;
 	}
 	if (r == CS_OK)
-		r = p->adapter_end(a);
-	p->adapter_free(a);
+		r = p->adapter->end(a);
+	p->adapter->free(a);
 	return r;
 }
 

@@ -20,7 +20,7 @@
 #include "request.h"
 #include "adapter_util.h"
 
-static const struct cs_provider *const P = &cs_provider_anthropic;
+#define P provider_named("anthropic")
 /* How collect() records this adapter's events (adapter_util.h). */
 #define COLLECT_FLAGS (COLLECT_NO_REFUSAL)
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "provider.h"
 #include "testutil.h"
 
 #define SAMPLE_CONF "conf/chatstream.conf"
@@ -118,7 +119,7 @@ test_defaults(void **state)
 	assert_int_equal(c.max_message_bytes, 65536);
 	assert_int_equal(c.keepalive_ms, 15000);
 	assert_int_equal(c.shutdown_grace_ms, 30000);
-	assert_int_equal(c.upstreams[0].provider, CS_PROVIDER_AUTO);
+	assert_null(c.upstreams[0].provider);
 	assert_string_equal(c.upstreams[0].base_url, "");
 	assert_string_equal(c.upstreams[0].api_key_file, "");
 	assert_string_equal(c.upstreams[0].api_key_env, "OPENAI_API_KEY");
@@ -376,7 +377,8 @@ test_good_full(void **state)
 	assert_int_equal(c.max_message_bytes, 4096);
 	assert_int_equal(c.keepalive_ms, 500);
 	assert_int_equal(c.shutdown_grace_ms, 0);
-	assert_int_equal(c.upstreams[0].provider, CS_PROVIDER_OPENAI_CHAT);
+	assert_ptr_equal(c.upstreams[0].provider,
+	    cs_provider_find("openai-chat"));
 	assert_string_equal(c.upstreams[0].base_url, "http://127.0.0.1:11434/v1/");
 	assert_string_equal(c.upstreams[0].api_key_file, "/nonexistent/key");
 	assert_string_equal(c.upstreams[0].api_key_env, "MY_KEY_VAR");
@@ -569,10 +571,17 @@ get_ct(const struct cs_config *c)
 	return c->client_tools;
 }
 
+/* 0 for auto, else 1 + the provider's place in cs_providers[]. */
 static long long
 get_provider(const struct cs_config *c)
 {
-	return c->upstreams[0].provider;
+	long long i;
+
+	for (i = 0; c->upstreams[0].provider != NULL &&
+	    cs_providers[i] != NULL; i++)
+		if (cs_providers[i] == c->upstreams[0].provider)
+			return i + 1;
+	return 0;
 }
 
 
@@ -749,15 +758,13 @@ test_bool_enum_edges(void **state)
 		{ "client_tools = maybe", 0, "is not a boolean" },
 	};
 	static const struct edge prov[] = {
-		{ "provider = auto", CS_PROVIDER_AUTO, NULL },
-		{ "provider = demo", CS_PROVIDER_DEMO, NULL },
-		{ "provider = openai-chat", CS_PROVIDER_OPENAI_CHAT, NULL },
-		{ "provider = openai-responses", CS_PROVIDER_OPENAI_RESPONSES,
-		    NULL },
-		{ "provider = openai-completions",
-		    CS_PROVIDER_OPENAI_COMPLETIONS, NULL },
-		{ "provider = anthropic", CS_PROVIDER_ANTHROPIC, NULL },
-		{ "provider = ollama", CS_PROVIDER_OLLAMA, NULL },
+		{ "provider = auto", 0, NULL },
+		{ "provider = demo", 1, NULL },
+		{ "provider = openai-chat", 2, NULL },
+		{ "provider = openai-responses", 3, NULL },
+		{ "provider = openai-completions", 4, NULL },
+		{ "provider = anthropic", 5, NULL },
+		{ "provider = ollama", 6, NULL },
 		{ "provider = Demo", 0, "is not one of auto, demo, "
 		    "openai-chat" },
 		{ "provider = openai", 0, "is not one of" },
@@ -899,7 +906,7 @@ test_resolve_defaults(void **state)
 	clear_env();
 	cs_config_defaults(&c);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_DEMO);
+	assert_ptr_equal(c.upstreams[0].provider_eff, cs_provider_find("demo"));
 	assert_null(c.upstreams[0].api_key);
 	assert_string_equal(c.upstreams[0].key_source, "none");
 	assert_string_equal(c.upstreams[0].base_url_eff, "https://api.openai.com/v1");
@@ -918,7 +925,7 @@ test_resolve_defaults(void **state)
 	/* The sample resolves to the same thing. */
 	load_expect(&c, SAMPLE_CONF, CS_OK, NULL);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_DEMO);
+	assert_ptr_equal(c.upstreams[0].provider_eff, cs_provider_find("demo"));
 	assert_string_equal(cs_config_model(&c, NULL)->name, "demo");
 	cs_config_free(&c);
 }
@@ -935,7 +942,8 @@ test_resolve_env_key(void **state)
 	resolve_quiet(&c, CS_OK, NULL);
 	assert_string_equal(c.upstreams[0].api_key, "sk-env-123");
 	assert_string_equal(c.upstreams[0].key_source, "env");
-	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_OPENAI_CHAT);
+	assert_ptr_equal(c.upstreams[0].provider_eff,
+	    cs_provider_find("openai-chat"));
 	assert_string_equal(c.models[0].name, "gpt-4o-mini");
 	assert_string_equal(cs_config_model(&c, NULL)->name, "gpt-4o-mini");
 	cs_config_free(&c);
@@ -948,7 +956,7 @@ test_resolve_env_key(void **state)
 	cs_config_defaults(&c);
 	resolve_quiet(&c, CS_OK, NULL);
 	assert_null(c.upstreams[0].api_key);
-	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_DEMO);
+	assert_ptr_equal(c.upstreams[0].provider_eff, cs_provider_find("demo"));
 
 	/* api_key_env names another variable. */
 	setenv("OPENAI_API_KEY", "sk-not-this-one", 1);
@@ -994,7 +1002,8 @@ test_resolve_key_file(void **state)
 	resolve_quiet(&c, CS_OK, NULL);
 	assert_string_equal(c.upstreams[0].api_key, secret);
 	assert_string_equal(c.upstreams[0].key_source, "file");
-	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_OPENAI_CHAT);
+	assert_ptr_equal(c.upstreams[0].provider_eff,
+	    cs_provider_find("openai-chat"));
 	cs_config_free(&c);
 
 	/* 0644: works, warns, and the warning does not contain the key. */
@@ -1075,7 +1084,8 @@ test_resolve_base_url(void **state)
 	setenv("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1//", 1);
 	cs_config_defaults(&c);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_OPENAI_CHAT);
+	assert_ptr_equal(c.upstreams[0].provider_eff,
+	    cs_provider_find("openai-chat"));
 	assert_null(c.upstreams[0].api_key);
 	assert_string_equal(c.upstreams[0].key_source, "none");
 	assert_string_equal(c.upstreams[0].base_url_eff, "http://127.0.0.1:8000/v1");
@@ -1097,14 +1107,15 @@ test_resolve_base_url(void **state)
 	cs_config_defaults(&c);
 	resolve_quiet(&c, CS_OK, NULL);
 	assert_string_equal(c.upstreams[0].base_url_eff, "https://api.openai.com/v1");
-	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_DEMO);
+	assert_ptr_equal(c.upstreams[0].provider_eff, cs_provider_find("demo"));
 
 	/* base_url from a file: auto picks openai-chat. */
 	unsetenv("OPENAI_BASE_URL");
 	load_expect(&c, write_conf("base_url = http://h:1/v1\n"), CS_OK,
 	    NULL);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_OPENAI_CHAT);
+	assert_ptr_equal(c.upstreams[0].provider_eff,
+	    cs_provider_find("openai-chat"));
 	assert_string_equal(c.upstreams[0].base_url_eff, "http://h:1/v1");
 	clear_env();
 }
@@ -1163,7 +1174,8 @@ test_resolve_provider_defaults(void **state)
 	setenv("OPENAI_API_KEY", "sk-openai-test", 1);
 	load_expect(&c, write_conf("provider = anthropic\n"), CS_OK, NULL);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_ANTHROPIC);
+	assert_ptr_equal(c.upstreams[0].provider_eff,
+	    cs_provider_find("anthropic"));
 	assert_string_equal(c.upstreams[0].base_url_eff, "https://api.anthropic.com/v1");
 	assert_string_equal(c.upstreams[0].api_key, "sk-ant-test");
 	assert_string_equal(cs_config_model(&c, NULL)->name,
@@ -1182,10 +1194,11 @@ test_resolve_provider_defaults(void **state)
 
 	load_expect(&c, write_conf("provider = ollama\n"), CS_OK, NULL);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_OLLAMA);
+	assert_ptr_equal(c.upstreams[0].provider_eff,
+	    cs_provider_find("ollama"));
 	assert_string_equal(c.upstreams[0].base_url_eff, "http://127.0.0.1:11434");
 	assert_null(c.upstreams[0].api_key);   /* not OPENAI_API_KEY: Ollama needs none */
-	assert_string_equal(cs_provider_kind_name(c.upstreams[0].provider_eff), "ollama");
+	assert_string_equal(c.upstreams[0].provider_eff->name, "ollama");
 	cs_config_free(&c);
 
 	load_expect(&c, write_conf("provider = openai-responses\n"), CS_OK,
@@ -1208,14 +1221,15 @@ test_resolve_provider(void **state)
 	/* openai-chat without a key is allowed (the provider will say 401). */
 	load_expect(&c, write_conf("provider = openai-chat\n"), CS_OK, NULL);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_OPENAI_CHAT);
+	assert_ptr_equal(c.upstreams[0].provider_eff,
+	    cs_provider_find("openai-chat"));
 	assert_string_equal(cs_config_model(&c, NULL)->name, "gpt-4o-mini");
 
 	/* demo even with a key. */
 	setenv("OPENAI_API_KEY", "sk-x", 1);
 	load_expect(&c, write_conf("provider = demo\n"), CS_OK, NULL);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_int_equal(c.upstreams[0].provider_eff, CS_PROVIDER_DEMO);
+	assert_ptr_equal(c.upstreams[0].provider_eff, cs_provider_find("demo"));
 	assert_string_equal(cs_config_model(&c, NULL)->name, "demo");
 	assert_string_equal(c.upstreams[0].key_source, "env");
 	cs_config_free(&c);
@@ -1289,7 +1303,7 @@ test_sections(void **state)
 	 * from the built-in defaults; identity keys start fresh. */
 	claude = cs_config_upstream(&c, "claude");
 	assert_non_null(claude);
-	assert_int_equal(claude->provider_eff, CS_PROVIDER_ANTHROPIC);
+	assert_ptr_equal(claude->provider_eff, cs_provider_find("anthropic"));
 	assert_int_equal(claude->idle_timeout_ms, 30000);
 	assert_int_equal(claude->max_retries, 1);
 	assert_int_equal(claude->connect_timeout_ms, 3000);
@@ -1303,7 +1317,7 @@ test_sections(void **state)
 
 	azure = cs_config_upstream(&c, "azure");
 	assert_non_null(azure);
-	assert_int_equal(azure->provider_eff, CS_PROVIDER_AZURE_OPENAI);
+	assert_ptr_equal(azure->provider_eff, cs_provider_find("azure-openai"));
 	assert_string_equal(azure->base_url_eff,
 	    "https://example.openai.azure.com");
 	assert_string_equal(azure->api_version, "v1");

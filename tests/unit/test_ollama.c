@@ -21,7 +21,7 @@
 #include "request.h"
 #include "adapter_util.h"
 
-static const struct cs_provider *const P = &cs_provider_ollama;
+#define P provider_named("ollama")
 /* How collect() records this adapter's events (adapter_util.h). */
 #define COLLECT_FLAGS (COLLECT_NO_REFUSAL | COLLECT_TOOL_ARGS_JSON)
 

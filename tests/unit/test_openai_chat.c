@@ -20,7 +20,7 @@
 #include "request.h"
 #include "adapter_util.h"
 
-static const struct cs_provider *const P = &cs_provider_openai_chat;
+#define P provider_named("openai-chat")
 /* How collect() records this adapter's events (adapter_util.h). */
 #define COLLECT_FLAGS 0
 

@@ -20,7 +20,7 @@
 #include "request.h"
 #include "adapter_util.h"
 
-static const struct cs_provider *const P = &cs_provider_openai_completions;
+#define P provider_named("openai-completions")
 
 static void
 check_fixture(const char *name)

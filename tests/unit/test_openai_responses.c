@@ -20,7 +20,7 @@
 #include "request.h"
 #include "adapter_util.h"
 
-static const struct cs_provider *const P = &cs_provider_openai_responses;
+#define P provider_named("openai-responses")
 
 /* finish: the normalized reason expected besides the native one. */
 static void

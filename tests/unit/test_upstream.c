@@ -116,7 +116,7 @@ config_for(struct rig *g, int port, int retries, long first_byte_ms,
 	char err[256];
 
 	cs_config_defaults(&g->cfg);
-	u->provider = CS_PROVIDER_OPENAI_CHAT;
+	u->provider = cs_provider_find("openai-chat");
 	snprintf(u->base_url, sizeof(u->base_url), "http://127.0.0.1:%d/v1",
 	    port);
 	u->max_retries = retries;
@@ -181,7 +181,7 @@ stream_begin(struct rig *g)
 	assert_int_equal(cs_request_parse(&g->cfg, BODY, LEN(BODY), &g->req,
 	    &err), CS_OK);
 	assert_non_null(g->run = cs_upstream_prepare(
-	    cs_provider_for(CS_PROVIDER_OPENAI_CHAT), g->req, g->s));
+	    cs_provider_find("openai-chat"), g->req, g->s));
 	assert_int_equal(cs_loop_watch(g->l, &g->peer_w, g->peer, CS_IO_IN,
 	    on_peer, g), 0);
 	g->t0 = cs_now_ms();

@@ -1,0 +1,205 @@
+/* providers/build.c — helpers for building upstream requests; see
+ * build.h. */
+#include <limits.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "build.h"
+#include "config.h"
+#include "request.h"
+
+#define URL_MAX  4096
+#define BODY_MAX (CS_MAX_REQUEST_BODY * 2)
+
+void
+cs_http_request_init(struct cs_http_request *hr)
+{
+	cs_buf_init(&hr->url, URL_MAX);
+	cs_buf_init(&hr->body, BODY_MAX);
+	hr->headers = NULL;
+}
+
+void
+cs_http_request_free(struct cs_http_request *hr)
+{
+	cs_buf_free(&hr->url);
+	/* The body may hold the conversation: no secret, but be tidy. */
+	cs_buf_free(&hr->body);
+	if (hr->headers != NULL) {
+		/* Header values hold the API key: wipe before freeing. */
+		struct curl_slist *h;
+
+		for (h = hr->headers; h != NULL; h = h->next)
+			explicit_bzero(h->data, strlen(h->data));
+		curl_slist_free_all(hr->headers);
+		hr->headers = NULL;
+	}
+}
+
+enum cs_err
+cs_http_add_header(struct cs_http_request *hr, const char *h)
+{
+	struct curl_slist *n;
+
+	if ((n = curl_slist_append(hr->headers, h)) == NULL)
+		return CS_ENOMEM;
+	hr->headers = n;
+	return CS_OK;
+}
+
+enum cs_err
+cs_http_json_request(struct cs_http_request *hr, struct json_object *body,
+    const char *accept, const char *key_header, const char *key)
+{
+	struct cs_buf h;
+	const char *json;
+	enum cs_err r;
+
+	cs_buf_init(&h, 8192);
+	json = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (json == NULL) {
+		r = CS_ENOMEM;
+		goto out;
+	}
+	if ((r = cs_buf_puts(&hr->body, json)) != CS_OK ||
+	    (r = cs_http_add_header(hr, "Content-Type: application/json"))
+	    != CS_OK ||
+	    (r = cs_buf_printf(&h, "Accept: %s", accept)) != CS_OK ||
+	    (r = cs_http_add_header(hr, h.data)) != CS_OK)
+		goto out;
+	if (key != NULL) {
+		cs_buf_reset(&h);
+		if ((r = cs_buf_printf(&h, "%s%s", key_header, key)) != CS_OK ||
+		    (r = cs_http_add_header(hr, h.data)) != CS_OK)
+			goto out;
+	}
+out:
+	/* The buffer may have held the key. */
+	if (h.data != NULL)
+		explicit_bzero(h.data, h.cap);
+	cs_buf_free(&h);
+	return r;
+}
+
+size_t
+cs_json_ws_end(const char *s, size_t i, size_t len)
+{
+	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' ||
+	    s[i] == '\r'))
+		i++;
+	return i;
+}
+
+struct json_object *
+cs_json_args_object(const char *s, size_t len)
+{
+	struct json_tokener *tok;
+	struct json_object *o = NULL;
+	size_t i;
+
+	if (len <= INT_MAX &&
+	    (tok = json_tokener_new_ex(CS_JSON_MAX_DEPTH)) != NULL) {
+		json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+		o = json_tokener_parse_ex(tok, s, (int)len);
+		i = cs_json_ws_end(s, json_tokener_get_parse_end(tok), len);
+		if (o != NULL && (i != len ||
+		    !json_object_is_type(o, json_type_object))) {
+			json_object_put(o);
+			o = NULL;
+		}
+		json_tokener_free(tok);
+	}
+	if (o == NULL)
+		o = json_object_new_object();
+	return o;
+}
+
+
+/* {"type": type}, plus {"name": name} in it or in its member in. */
+static struct json_object *
+typed_object(const char *type, const char *in, const char *name)
+{
+	struct json_object *o, *n;
+
+	if ((o = json_object_new_object()) == NULL)
+		return NULL;
+	json_object_object_add(o, "type", json_object_new_string(type));
+	if (name == NULL)
+		return o;
+	n = o;
+	if (in != NULL) {
+		if ((n = json_object_new_object()) == NULL) {
+			json_object_put(o);
+			return NULL;
+		}
+		json_object_object_add(o, in, n);
+	}
+	json_object_object_add(n, "name", json_object_new_string(name));
+	return o;
+}
+
+struct json_object *
+cs_build_tool_choice(const struct cs_chat_request *req,
+    const struct cs_tool_choice_shape *sh)
+{
+	const char *word;
+
+	switch (req->tool_choice) {
+	case CS_TOOL_CHOICE_UNSET:
+		return NULL;
+	case CS_TOOL_CHOICE_NAMED:
+		return typed_object(sh->named_type, sh->named_in,
+		    req->tool_choice_name);
+	case CS_TOOL_CHOICE_NONE:
+		word = "none";
+		break;
+	case CS_TOOL_CHOICE_REQUIRED:
+		word = sh->required_word;
+		break;
+	default:
+		word = "auto";
+		break;
+	}
+	if (sh->wrapped)
+		return typed_object(word, NULL, NULL);
+	return json_object_new_string(word);
+}
+
+enum cs_err
+cs_build_join_system(const struct cs_chat_request *req, struct cs_buf *out,
+    int blank_after_empty, size_t *n)
+{
+	const struct cs_message *m;
+	enum cs_err r;
+	size_t i;
+
+	*n = 0;
+	for (i = 0; i < req->n_messages; i++) {
+		m = &req->messages[i];
+		if (m->role != CS_ROLE_SYSTEM)
+			continue;
+		if ((out->len > 0 || (blank_after_empty && *n > 0)) &&
+		    (r = cs_buf_puts(out, "\n\n")) != CS_OK)
+			return r;
+		if ((r = cs_buf_append(out, m->content, m->content_len))
+		    != CS_OK)
+			return r;
+		(*n)++;
+	}
+	return CS_OK;
+}
+
+void
+cs_build_sampling(struct json_object *o, const struct cs_chat_request *req,
+    const char *max_key)
+{
+	if (req->has_temperature)
+		json_object_object_add(o, "temperature",
+		    json_object_new_double(req->temperature));
+	if (req->max_tokens > 0)
+		json_object_object_add(o, max_key,
+		    json_object_new_int64(req->max_tokens));
+}
