@@ -29,15 +29,15 @@
 #include "stream.h"
 #include "upstream.h"
 
-#define CHECK_SECONDS_DEF   4
-#define CHECK_SECONDS_MAX   60
-#define CHECK_BYTES_MAX     (1024 * 1024)  /* padding in one check */
-#define CHECK_CONCURRENT    4              /* checks running at once */
-#define CHECK_INTERVAL_DEF  100
-#define CHECK_INTERVAL_MIN  10
-#define CHECK_INTERVAL_MAX  10000
-#define CHECK_PAD_DEF       512
-#define CHECK_PAD_MAX       16384
+#define CHECK_SECONDS_DEF  4
+#define CHECK_SECONDS_MAX  60
+#define CHECK_BYTES_MAX    (1024 * 1024) /* padding in one check */
+#define CHECK_CONCURRENT   4             /* checks running at once */
+#define CHECK_INTERVAL_DEF 100
+#define CHECK_INTERVAL_MIN 10
+#define CHECK_INTERVAL_MAX 10000
+#define CHECK_PAD_DEF      512
+#define CHECK_PAD_MAX      16384
 
 /* An unauthenticated endpoint must stay small. */
 static atomic_int running;
@@ -79,19 +79,23 @@ parse_query(const char *q, struct check_params *p, char *err, size_t errlen)
 		klen = eq ? (size_t)(eq - q) : (size_t)(amp - q);
 		vlen = eq ? (size_t)(amp - eq - 1) : 0;
 		if (klen == 7 && strncmp(q, "seconds", 7) == 0) {
-			if (!eq || parse_num(eq + 1, vlen, 1, CHECK_SECONDS_MAX,
-			    &p->seconds) != 0)
+			if (!eq ||
+			    parse_num(eq + 1, vlen, 1, CHECK_SECONDS_MAX,
+			        &p->seconds) != 0)
 				goto bad;
 		} else if (klen == 11 && strncmp(q, "interval_ms", 11) == 0) {
-			if (!eq || parse_num(eq + 1, vlen, CHECK_INTERVAL_MIN,
-			    CHECK_INTERVAL_MAX, &p->interval_ms) != 0)
+			if (!eq ||
+			    parse_num(eq + 1, vlen, CHECK_INTERVAL_MIN,
+			        CHECK_INTERVAL_MAX, &p->interval_ms) != 0)
 				goto bad;
 		} else if (klen == 3 && strncmp(q, "pad", 3) == 0) {
-			if (!eq || parse_num(eq + 1, vlen, 0, CHECK_PAD_MAX,
-			    &p->pad) != 0)
+			if (!eq ||
+			    parse_num(
+			        eq + 1, vlen, 0, CHECK_PAD_MAX, &p->pad) != 0)
 				goto bad;
 		} else {
-			snprintf(err, errlen, "unknown parameter (accepted: "
+			snprintf(err, errlen,
+			    "unknown parameter (accepted: "
 			    "seconds=1..%d, interval_ms=%d..%d, pad=0..%d)",
 			    CHECK_SECONDS_MAX, CHECK_INTERVAL_MIN,
 			    CHECK_INTERVAL_MAX, CHECK_PAD_MAX);
@@ -99,24 +103,27 @@ parse_query(const char *q, struct check_params *p, char *err, size_t errlen)
 		}
 	}
 	if (p->seconds * 1000 / p->interval_ms * p->pad > CHECK_BYTES_MAX) {
-		snprintf(err, errlen, "too much padding: seconds*1000/"
+		snprintf(err, errlen,
+		    "too much padding: seconds*1000/"
 		    "interval_ms*pad must stay within %d bytes",
 		    CHECK_BYTES_MAX);
 		return -1;
 	}
 	return 0;
 bad:
-	snprintf(err, errlen, "bad value: seconds=1..%d, interval_ms=%d..%d, "
-	    "pad=0..%d", CHECK_SECONDS_MAX, CHECK_INTERVAL_MIN,
-	    CHECK_INTERVAL_MAX, CHECK_PAD_MAX);
+	snprintf(err, errlen,
+	    "bad value: seconds=1..%d, interval_ms=%d..%d, "
+	    "pad=0..%d",
+	    CHECK_SECONDS_MAX, CHECK_INTERVAL_MIN, CHECK_INTERVAL_MAX,
+	    CHECK_PAD_MAX);
 	return -1;
 }
 
 /* One running check: its parameters, the next tick, its scratch. */
 struct check {
 	struct check_params p;
-	long n, of;          /* the next tick, of this many */
-	int64_t t0;          /* the first tick's time */
+	long n, of; /* the next tick, of this many */
+	int64_t t0; /* the first tick's time */
 	struct cs_buf ev;
 };
 
@@ -152,10 +159,11 @@ check_step(void *arg, struct cs_stream *s, long *next_ms)
 		return (r = cs_stream_emit(s, &fin)) != CS_OK ? r : CS_EDONE;
 	}
 	cs_buf_reset(&k->ev);
-	if (cs_buf_printf(&k->ev, "id: %s:%lu\nevent: tick\ndata: "
-	    "{\"seq\":%ld,\"of\":%ld,\"elapsed_ms\":%lld,\"pad\":\"",
-	    cs_stream_id(s), cs_stream_next_seq(s), k->n, k->of,
-	    (long long)(cs_now_ms() - k->t0)) != CS_OK)
+	if (cs_buf_printf(&k->ev,
+	        "id: %s:%lu\nevent: tick\ndata: "
+	        "{\"seq\":%ld,\"of\":%ld,\"elapsed_ms\":%lld,\"pad\":\"",
+	        cs_stream_id(s), cs_stream_next_seq(s), k->n, k->of,
+	        (long long)(cs_now_ms() - k->t0)) != CS_OK)
 		return CS_ENOMEM;
 	for (i = 0; i < k->p.pad; i++)
 		if (cs_buf_append(&k->ev, ".", 1) != CS_OK)
@@ -167,8 +175,9 @@ check_step(void *arg, struct cs_stream *s, long *next_ms)
 	/* The next tick on its schedule; the finish follows the last at
 	 * once. */
 	k->n++;
-	*next_ms = k->n <= k->of ? (long)(k->t0 + (k->n - 1) *
-	    k->p.interval_ms - cs_now_ms()) : 0;
+	*next_ms = k->n <= k->of ?
+	    (long)(k->t0 + (k->n - 1) * k->p.interval_ms - cs_now_ms()) :
+	    0;
 	return CS_OK;
 }
 
@@ -186,7 +195,8 @@ cs_check_stream(const struct cs_config *cfg, const struct cs_reqctx *rq,
 	char err[160];
 
 	if (!cfg->self_check) {
-		cs_stream_fail(s, CS_FAIL_NOT_FOUND, "the self-check is "
+		cs_stream_fail(s, CS_FAIL_NOT_FOUND,
+		    "the self-check is "
 		    "disabled on this server (self_check = no)");
 		return NULL;
 	}
@@ -196,8 +206,10 @@ cs_check_stream(const struct cs_config *cfg, const struct cs_reqctx *rq,
 	}
 	if (atomic_fetch_add(&running, 1) >= CHECK_CONCURRENT) {
 		atomic_fetch_sub(&running, 1);
-		cs_stream_fail_retry(s, CS_FAIL_BUSY, "too many self-checks "
-		    "are running; try again in a minute", 60);
+		cs_stream_fail_retry(s, CS_FAIL_BUSY,
+		    "too many self-checks "
+		    "are running; try again in a minute",
+		    60);
 		return NULL;
 	}
 	if ((k = calloc(1, sizeof(*k))) == NULL) {
@@ -222,7 +234,8 @@ cs_check_info(const struct cs_config *cfg, const struct cs_reqctx *rq,
 	const char *sw = rq->server_software, *body;
 
 	if (!cfg->self_check) {
-		cs_stream_fail(s, CS_FAIL_NOT_FOUND, "the self-check is "
+		cs_stream_fail(s, CS_FAIL_NOT_FOUND,
+		    "the self-check is "
 		    "disabled on this server (self_check = no)");
 		return;
 	}
@@ -230,18 +243,19 @@ cs_check_info(const struct cs_config *cfg, const struct cs_reqctx *rq,
 		cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
 		return;
 	}
-	json_object_object_add(o, "chatstream",
-	    json_object_new_string(CS_VERSION));
-	json_object_object_add(o, "server_software",
-	    json_object_new_string(sw ? sw : ""));
-	json_object_object_add(o, "gateway", json_object_new_string(
-	    cs_conn_is_fcgi(rq->conn) ? "fastcgi" : "cgi"));
+	json_object_object_add(
+	    o, "chatstream", json_object_new_string(CS_VERSION));
+	json_object_object_add(
+	    o, "server_software", json_object_new_string(sw ? sw : ""));
+	json_object_object_add(o, "gateway",
+	    json_object_new_string(
+	        cs_conn_is_fcgi(rq->conn) ? "fastcgi" : "cgi"));
 	json_object_object_add(o, "keepalive_seconds",
 	    json_object_new_double(cfg->keepalive_ms / 1000.0));
-	json_object_object_add(o, "self_check",
-	    json_object_new_boolean(cfg->self_check));
-	body = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	json_object_object_add(
+	    o, "self_check", json_object_new_boolean(cfg->self_check));
+	body = json_object_to_json_string_ext(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	cs_stream_reply(s, 200, "application/json", body, strlen(body));
 	json_object_put(o);
 }

@@ -43,32 +43,30 @@ read_key_file(struct cs_upstream_cfg *cfg, char *err, size_t errlen)
 
 	/* O_NONBLOCK: a FIFO given by mistake must not hang start-up. */
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
-		cfg_error(&at, "api_key_file %s: %s", path,
-		    strerror(errno));
+		cfg_error(&at, "api_key_file %s: %s", path, strerror(errno));
 		return CS_ECONFIG;
 	}
 	if (fstat(fd, &st) == -1) {
-		cfg_error(&at, "api_key_file %s: %s", path,
-		    strerror(errno));
+		cfg_error(&at, "api_key_file %s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		cfg_error(&at, "api_key_file %s: not a regular file",
-		    path);
+		cfg_error(&at, "api_key_file %s: not a regular file", path);
 		goto out;
 	}
 	if (st.st_mode & 077)
-		fprintf(stderr, "chatstream: warning: key file %s is %s by "
-		    "group/others (mode %04o); chmod 600 it\n", path,
-		    (st.st_mode & 044) ? "readable" : "accessible",
+		fprintf(stderr,
+		    "chatstream: warning: key file %s is %s by "
+		    "group/others (mode %04o); chmod 600 it\n",
+		    path, (st.st_mode & 044) ? "readable" : "accessible",
 		    (unsigned)(st.st_mode & 07777));
 	while (len < sizeof(buf)) {
 		n = read(fd, buf + len, sizeof(buf) - len);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
-			cfg_error(&at, "api_key_file %s: %s", path,
-			    strerror(errno));
+			cfg_error(
+			    &at, "api_key_file %s: %s", path, strerror(errno));
 			goto out;
 		}
 		if (n == 0)
@@ -76,30 +74,33 @@ read_key_file(struct cs_upstream_cfg *cfg, char *err, size_t errlen)
 		len += (size_t)n;
 	}
 	if (len > CONF_MAX_KEYFILE) {
-		cfg_error(&at, "api_key_file %s: key file is larger "
-		    "than %d bytes", path, CONF_MAX_KEYFILE);
+		cfg_error(&at,
+		    "api_key_file %s: key file is larger "
+		    "than %d bytes",
+		    path, CONF_MAX_KEYFILE);
 		goto out;
 	}
-	while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t' ||
-	    buf[len - 1] == '\r' || buf[len - 1] == '\n'))
+	while (len > 0 &&
+	    (buf[len - 1] == ' ' || buf[len - 1] == '\t' ||
+	        buf[len - 1] == '\r' || buf[len - 1] == '\n'))
 		len--;
 	while (start < len && (buf[start] == ' ' || buf[start] == '\t'))
 		start++;
 	buf[len] = '\0';
 	if (start == len) {
-		cfg_error(&at, "api_key_file %s: key file is empty",
-		    path);
+		cfg_error(&at, "api_key_file %s: key file is empty", path);
 		goto out;
 	}
 	if (memchr(buf + start, '\0', len - start) != NULL ||
 	    has_ctl(buf + start)) {
-		cfg_error(&at, "api_key_file %s: the key contains "
-		    "control characters or line breaks", path);
+		cfg_error(&at,
+		    "api_key_file %s: the key contains "
+		    "control characters or line breaks",
+		    path);
 		goto out;
 	}
 	if ((cfg->api_key = strdup(buf + start)) == NULL) {
-		cfg_error(&at, "api_key_file %s: %s", path,
-		    strerror(ENOMEM));
+		cfg_error(&at, "api_key_file %s: %s", path, strerror(ENOMEM));
 		rc = CS_ENOMEM;
 		goto out;
 	}
@@ -121,8 +122,10 @@ set_base_url(struct cs_upstream_cfg *cfg, const char *url, const char *what,
 
 	/* Not echoed: an environment URL may carry credentials. */
 	if (!cfg_url_ok(url)) {
-		cfg_error(&at, "%s must start with http:// or https:// "
-		    "followed by a host", what);
+		cfg_error(&at,
+		    "%s must start with http:// or https:// "
+		    "followed by a host",
+		    what);
 		return CS_ECONFIG;
 	}
 	while (n > 0 && url[n - 1] == '/')
@@ -145,7 +148,8 @@ resolve_upstream(struct cs_upstream_cfg *u, char *err, size_t errlen)
 {
 	/* auto, and a local provider, read what auto's remote one reads. */
 	const struct cs_provider *pd = u->provider != NULL &&
-	    u->provider->build != NULL ? u->provider :
+	        u->provider->build != NULL ?
+	    u->provider :
 	    cs_provider_find(AUTO_REMOTE);
 	const struct pos at = { NULL, 0, err, errlen };
 	const char *env, *key_env = u->api_key_env;
@@ -155,8 +159,8 @@ resolve_upstream(struct cs_upstream_cfg *u, char *err, size_t errlen)
 
 	where[0] = '\0';
 	if (u->line > 0)
-		snprintf(where, sizeof(where), "[upstream %s] (line %zu): ",
-		    u->name, u->line);
+		snprintf(where, sizeof(where),
+		    "[upstream %s] (line %zu): ", u->name, u->line);
 	msg[0] = '\0';
 	u->key_source = "none";
 
@@ -169,8 +173,10 @@ resolve_upstream(struct cs_upstream_cfg *u, char *err, size_t errlen)
 	} else if (key_env != NULL && key_env[0] != '\0' &&
 	    (env = getenv(key_env)) != NULL && *env != '\0') {
 		if (has_ctl(env)) {
-			snprintf(msg, sizeof(msg), "the key in $%s contains "
-			    "control characters or line breaks", key_env);
+			snprintf(msg, sizeof(msg),
+			    "the key in $%s contains "
+			    "control characters or line breaks",
+			    key_env);
 			goto out;
 		}
 		if ((u->api_key = strdup(env)) == NULL) {
@@ -183,19 +189,20 @@ resolve_upstream(struct cs_upstream_cfg *u, char *err, size_t errlen)
 
 	if (u->base_url[0] != '\0') {
 		if ((rc = set_base_url(u, u->base_url, "base_url", msg,
-		    sizeof(msg))) != CS_OK)
+		         sizeof(msg))) != CS_OK)
 			goto out;
 		explicit_url = 1;
 	} else if (pd->base_url_env != NULL &&
 	    (env = getenv(pd->base_url_env)) != NULL && *env != '\0') {
-		if ((rc = set_base_url(u, env, pd->base_url_env, msg,
-		    sizeof(msg))) != CS_OK)
+		if ((rc = set_base_url(
+		         u, env, pd->base_url_env, msg, sizeof(msg))) != CS_OK)
 			goto out;
 		explicit_url = 1;
 	} else if (pd->base_url != NULL)
 		u->base_url_eff = pd->base_url;
 	else {
-		snprintf(msg, sizeof(msg), "provider %s needs base_url (or "
+		snprintf(msg, sizeof(msg),
+		    "provider %s needs base_url (or "
 		    "$%s), e.g. https://RESOURCE.openai.azure.com",
 		    pd->name, pd->base_url_env);
 		rc = CS_ECONFIG;
@@ -204,8 +211,9 @@ resolve_upstream(struct cs_upstream_cfg *u, char *err, size_t errlen)
 
 	if (u->provider == NULL)
 		/* A URL alone counts: local servers often need no key. */
-		u->provider_eff = cs_provider_find(u->api_key != NULL ||
-		    explicit_url ? AUTO_REMOTE : AUTO_LOCAL);
+		u->provider_eff = cs_provider_find(
+		    u->api_key != NULL || explicit_url ? AUTO_REMOTE :
+		                                         AUTO_LOCAL);
 	else
 		u->provider_eff = u->provider;
 	u->developer_role = 0;
@@ -220,16 +228,17 @@ out:
 
 /* Tie model m to its upstream. */
 static enum cs_err
-resolve_model(struct cs_config *cfg, struct cs_model_cfg *m, char *err,
-    size_t errlen)
+resolve_model(
+    struct cs_config *cfg, struct cs_model_cfg *m, char *err, size_t errlen)
 {
 	const struct pos at = { NULL, 0, err, errlen };
 	const char *why;
 
 	if ((m->up = cs_config_upstream(cfg, m->upstream)) == NULL) {
-		cfg_error(&at, "[model %s] (line %zu): upstream \"%s\" "
-		    "is not defined (add an [upstream %s] section)", m->name,
-		    m->line, m->upstream, m->upstream);
+		cfg_error(&at,
+		    "[model %s] (line %zu): upstream \"%s\" "
+		    "is not defined (add an [upstream %s] section)",
+		    m->name, m->line, m->upstream, m->upstream);
 		return CS_ECONFIG;
 	}
 	/* The cost cap: a model without its own max_tokens gets
@@ -237,9 +246,9 @@ resolve_model(struct cs_config *cfg, struct cs_model_cfg *m, char *err,
 	if (m->max_tokens == 0)
 		m->max_tokens = cfg->max_tokens_cap;
 	/* The provider's own rule, e.g. Azure's deployment names. */
-	if (m->up->provider_eff->check_model != NULL && (why =
-	    m->up->provider_eff->check_model(m->up, cs_model_wire_name(m)))
-	    != NULL) {
+	if (m->up->provider_eff->check_model != NULL &&
+	    (why = m->up->provider_eff->check_model(
+	         m->up, cs_model_wire_name(m))) != NULL) {
 		cfg_error(&at, "model %s: \"%s\" %s", m->name,
 		    cs_model_wire_name(m), why);
 		return CS_ECONFIG;
@@ -258,8 +267,8 @@ cs_config_resolve(struct cs_config *cfg, char *err, size_t errlen)
 	/* Resolving twice must not leak the first keys. */
 	cs_config_free(cfg);
 	for (i = 0; i < cfg->n_upstreams; i++)
-		if ((rc = resolve_upstream(&cfg->upstreams[i], err,
-		    errlen)) != CS_OK)
+		if ((rc = resolve_upstream(&cfg->upstreams[i], err, errlen)) !=
+		    CS_OK)
 			return rc;
 
 	if (cfg->n_models == 0) {
@@ -269,8 +278,8 @@ cs_config_resolve(struct cs_config *cfg, char *err, size_t errlen)
 		cfg->n_models = 1;
 	}
 	for (i = 0; i < cfg->n_models; i++)
-		if ((rc = resolve_model(cfg, &cfg->models[i], err,
-		    errlen)) != CS_OK)
+		if ((rc = resolve_model(cfg, &cfg->models[i], err, errlen)) !=
+		    CS_OK)
 			return rc;
 	if (cfg->default_model[0] == '\0') {
 		memcpy(cfg->default_model, cfg->models[0].name,
@@ -282,7 +291,8 @@ cs_config_resolve(struct cs_config *cfg, char *err, size_t errlen)
 			return CS_OK;
 	cfg_error(&(const struct pos){ NULL, 0, err, errlen },
 	    "default_model \"%.*s\" is not one of the "
-	    "configured models", 80, cfg->default_model);
+	    "configured models",
+	    80, cfg->default_model);
 	return CS_ECONFIG;
 }
 
@@ -324,18 +334,17 @@ cs_model_wire_name(const struct cs_model_cfg *m)
 }
 
 const char *
-cs_model_instructions(const struct cs_config *cfg,
-    const struct cs_model_cfg *m)
+cs_model_instructions(const struct cs_config *cfg, const struct cs_model_cfg *m)
 {
 	return m->has_instructions ? m->instructions : cfg->instructions;
 }
 
 int
-cs_model_client_instructions(const struct cs_config *cfg,
-    const struct cs_model_cfg *m)
+cs_model_client_instructions(
+    const struct cs_config *cfg, const struct cs_model_cfg *m)
 {
 	return m->has_client_instructions ? m->client_instructions :
-	    cfg->client_instructions;
+	                                    cfg->client_instructions;
 }
 
 void

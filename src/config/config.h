@@ -17,39 +17,39 @@
 
 #include "cs.h"
 
-struct cs_provider;     /* provider.h: one per wire format */
+struct cs_provider; /* provider.h: one per wire format */
 
 /*
  * One provider endpoint: the top-level keys describe upstream "default";
  * each [upstream NAME] section adds another.
  */
 struct cs_upstream_cfg {
-	char   name[CS_MAX_NAME];
+	char name[CS_MAX_NAME];
 	const struct cs_provider *provider; /* NULL = auto: openai-chat when
 	                                a key or base_url is configured,
 	                                else demo */
-	char   base_url[512];        /* "" = the provider's env var or default */
-	char   api_key_file[512];    /* "" = none */
-	char   api_key_env[64];      /* env var with the key; the default
+	char base_url[512];     /* "" = the provider's env var or default */
+	char api_key_file[512]; /* "" = none */
+	char api_key_env[64];   /* env var with the key; the default
 	                                OPENAI_API_KEY means the provider's
 	                                usual variable */
-	char   api_version[64];      /* azure-openai: api-version, or "v1" */
-	char   headers[CS_MAX_UPSTREAM_HEADERS][CS_MAX_HEADER_LINE];
-	size_t n_headers;            /* extra "Name: value" request headers */
-	long   connect_timeout_ms;
-	long   first_byte_timeout_ms;
-	long   idle_timeout_ms;
-	long   total_timeout_ms;
-	int    max_retries;          /* 0..5, default 2 */
-	size_t line;                 /* where the section starts; 0 = top */
+	char api_version[64];   /* azure-openai: api-version, or "v1" */
+	char headers[CS_MAX_UPSTREAM_HEADERS][CS_MAX_HEADER_LINE];
+	size_t n_headers; /* extra "Name: value" request headers */
+	long connect_timeout_ms;
+	long first_byte_timeout_ms;
+	long idle_timeout_ms;
+	long total_timeout_ms;
+	int max_retries; /* 0..5, default 2 */
+	size_t line;     /* where the section starts; 0 = top */
 
 	/* Filled by cs_config_resolve(), not from the file: */
-	char  *api_key;              /* secret; NULL if none; wiped on free */
-	const char *base_url_eff;    /* base_url to use, never NULL */
-	char   base_url_buf[512];    /* base_url_eff, trailing '/' removed */
+	char *api_key;            /* secret; NULL if none; wiped on free */
+	const char *base_url_eff; /* base_url to use, never NULL */
+	char base_url_buf[512];   /* base_url_eff, trailing '/' removed */
 	const struct cs_provider *provider_eff; /* never NULL */
-	const char *key_source;      /* "file", "env", or "none" (for logs) */
-	int    developer_role;       /* the upstream knows the "developer"
+	const char *key_source; /* "file", "env", or "none" (for logs) */
+	int developer_role;     /* the upstream knows the "developer"
 	                                role (the provider's resolve) */
 };
 
@@ -58,21 +58,21 @@ struct cs_upstream_cfg {
  * default upstream, under its own name) or a [model ALIAS] section.
  */
 struct cs_model_cfg {
-	char   name[CS_MAX_NAME];    /* what clients send and see */
-	char   upstream[CS_MAX_NAME];/* "" = "default" */
-	char   upstream_model[CS_MAX_NAME]; /* sent to the provider; "" =
+	char name[CS_MAX_NAME];           /* what clients send and see */
+	char upstream[CS_MAX_NAME];       /* "" = "default" */
+	char upstream_model[CS_MAX_NAME]; /* sent to the provider; "" =
 	                                name */
-	char   description[256];     /* shown in GET /api/models; "" = none */
-	long   max_tokens;           /* cap on a request's max_tokens; 0 = none */
+	char description[256]; /* shown in GET /api/models; "" = none */
+	long max_tokens;       /* cap on a request's max_tokens; 0 = none */
 	/* Each has_X says X was set in the section; else the top-level
 	 * setting applies (temperature: the provider's default). */
-	int    has_temperature;
-	long   temperature_milli;    /* default temperature x1000 */
-	int    has_client_instructions;
-	int    client_instructions;
-	int    has_instructions;
-	char   instructions[CS_MAX_INSTRUCTIONS]; /* replaces the top-level */
-	size_t line;                 /* where it was defined */
+	int has_temperature;
+	long temperature_milli; /* default temperature x1000 */
+	int has_client_instructions;
+	int client_instructions;
+	int has_instructions;
+	char instructions[CS_MAX_INSTRUCTIONS]; /* replaces the top-level */
+	size_t line;                            /* where it was defined */
 
 	/* Filled by cs_config_resolve(): */
 	const struct cs_upstream_cfg *up;
@@ -80,26 +80,26 @@ struct cs_model_cfg {
 
 struct cs_config {
 	/* process */
-	char   listen[256];          /* --listen default; "" = inherit fd 0 */
-	int    threads;              /* worker threads, 1..1024: they read
+	char listen[256]; /* --listen default; "" = inherit fd 0 */
+	int threads;      /* worker threads, 1..1024: they read
 	                                requests and answer the short ones */
-	int    loops;                /* event-loop threads for provider
+	int loops;        /* event-loop threads for provider
 	                                streams; 0 = one per CPU */
-	int    max_streams;          /* open provider streams per process;
+	int max_streams;  /* open provider streams per process;
 	                                0 = from the open-file limit */
 	/* request limits */
-	size_t max_body_bytes;       /* POST body */
-	size_t max_messages;         /* entries in messages[] */
-	size_t max_message_bytes;    /* one message's content */
-	long   request_read_timeout_ms; /* params + body must arrive within */
-	long   max_tokens_cap;       /* cap for models without their own
+	size_t max_body_bytes;        /* POST body */
+	size_t max_messages;          /* entries in messages[] */
+	size_t max_message_bytes;     /* one message's content */
+	long request_read_timeout_ms; /* params + body must arrive within */
+	long max_tokens_cap;          /* cap for models without their own
 	                                max_tokens; 0 = none */
 	/* streaming */
-	long   keepalive_ms;         /* keepalive_seconds */
-	long   shutdown_grace_ms;    /* SIGTERM: let streams finish this long */
-	long   write_timeout_ms;     /* one write to the server may take this
+	long keepalive_ms;        /* keepalive_seconds */
+	long shutdown_grace_ms;   /* SIGTERM: let streams finish this long */
+	long write_timeout_ms;    /* one write to the server may take this
 	                                long, then the stream ends slow_client */
-	size_t max_pending_bytes;    /* answer bytes kept while the client
+	size_t max_pending_bytes; /* answer bytes kept while the client
 	                                does not read; the provider is paused
 	                                there */
 	/* upstreams: [0] is "default", from the top-level keys */
@@ -108,18 +108,18 @@ struct cs_config {
 	/* models */
 	struct cs_model_cfg models[CS_MAX_MODELS];
 	size_t n_models;
-	char   default_model[CS_MAX_NAME]; /* "" = the first model */
+	char default_model[CS_MAX_NAME]; /* "" = the first model */
 	/* instructions (system prompt) */
-	int    client_instructions;  /* may clients send "instructions"? */
-	char   instructions[CS_MAX_INSTRUCTIONS]; /* server system prompt */
+	int client_instructions; /* may clients send "instructions"? */
+	char instructions[CS_MAX_INSTRUCTIONS]; /* server system prompt */
 	/* tools */
-	int    client_tools;         /* may clients send "tools"? */
+	int client_tools; /* may clients send "tools"? */
 	/* GET /api/chat?prompt=... (EventSource) */
-	int    chat_get;
+	int chat_get;
 	/* demo provider */
-	int    demo_words_per_second;
+	int demo_words_per_second;
 	/* GET /api/check, the deployment self-check stream */
-	int    self_check;
+	int self_check;
 };
 
 /* Set every field to its default (as documented in conf/chatstream.conf). */
@@ -130,8 +130,8 @@ void cs_config_defaults(struct cs_config *cfg);
  * CS_ECONFIG (or CS_ESYS if the file cannot be read) and writes a message
  * "path:line: what is wrong" into err.
  */
-enum cs_err cs_config_load(struct cs_config *cfg, const char *path,
-    char *err, size_t errlen);
+enum cs_err cs_config_load(
+    struct cs_config *cfg, const char *path, char *err, size_t errlen);
 
 /*
  * For every upstream: apply the environment (api_key_env, OPENAI_BASE_URL
@@ -140,22 +140,21 @@ enum cs_err cs_config_load(struct cs_config *cfg, const char *path,
  * its upstream and check cross-field rules (default_model is one of the
  * models, ...).  Returns CS_ECONFIG with a message in err.
  */
-enum cs_err cs_config_resolve(struct cs_config *cfg, char *err,
-    size_t errlen);
+enum cs_err cs_config_resolve(struct cs_config *cfg, char *err, size_t errlen);
 
 /* Model by name, or NULL; name NULL or "" = the default model. */
-const struct cs_model_cfg *cs_config_model(const struct cs_config *cfg,
-    const char *name);
+const struct cs_model_cfg *
+cs_config_model(const struct cs_config *cfg, const char *name);
 
 /* The upstream called name ("" = "default"), or NULL. */
-const struct cs_upstream_cfg *cs_config_upstream(const struct cs_config *cfg,
-    const char *name);
+const struct cs_upstream_cfg *
+cs_config_upstream(const struct cs_config *cfg, const char *name);
 
 /* The instructions and client_instructions that apply to model m. */
-const char *cs_model_instructions(const struct cs_config *cfg,
-    const struct cs_model_cfg *m);
-int cs_model_client_instructions(const struct cs_config *cfg,
-    const struct cs_model_cfg *m);
+const char *cs_model_instructions(
+    const struct cs_config *cfg, const struct cs_model_cfg *m);
+int cs_model_client_instructions(
+    const struct cs_config *cfg, const struct cs_model_cfg *m);
 
 /* The name to send the provider for m: upstream_model, else the name. */
 const char *cs_model_wire_name(const struct cs_model_cfg *m);

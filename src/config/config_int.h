@@ -22,35 +22,35 @@
 
 #include "config.h"
 
-#define CONF_MAX_LINE     (16 * 1024)  /* bytes in one line, without "\n" */
-#define CONF_MAX_KEYFILE  4096         /* bytes in the api_key_file */
-#define CONF_MAX_TOKENS   10000000LL   /* ceiling for a model's cap */
-#define CONF_MAX_KEYS     64           /* rows of the key table */
+#define CONF_MAX_LINE    (16 * 1024) /* bytes in one line, without "\n" */
+#define CONF_MAX_KEYFILE 4096        /* bytes in the api_key_file */
+#define CONF_MAX_TOKENS  10000000LL  /* ceiling for a model's cap */
+#define CONF_MAX_KEYS    64          /* rows of the key table */
 /* provider = auto: AUTO_REMOTE when a key or a base URL is configured,
  * else AUTO_LOCAL; it reads the variables AUTO_REMOTE reads. */
-#define AUTO              "auto"
-#define AUTO_REMOTE       "openai-chat"
-#define AUTO_LOCAL        "demo"
+#define AUTO        "auto"
+#define AUTO_REMOTE "openai-chat"
+#define AUTO_LOCAL  "demo"
 
 enum ctype {
-	CT_INT,         /* decimal integer */
-	CT_SIZE,        /* bytes; k/K and m/M suffixes */
-	CT_DURATION,    /* seconds, up to 3 decimals; stored in ms */
-	CT_DECIMAL,     /* a number, up to 3 decimals; stored x1000 */
-	CT_BOOL,        /* yes/no, true/false, on/off, 1/0 */
-	CT_STRING,      /* bounded by the field's size */
-	CT_PROVIDER,    /* auto or a provider's name; stored as const struct
+	CT_INT,      /* decimal integer */
+	CT_SIZE,     /* bytes; k/K and m/M suffixes */
+	CT_DURATION, /* seconds, up to 3 decimals; stored in ms */
+	CT_DECIMAL,  /* a number, up to 3 decimals; stored x1000 */
+	CT_BOOL,     /* yes/no, true/false, on/off, 1/0 */
+	CT_STRING,   /* bounded by the field's size */
+	CT_PROVIDER, /* auto or a provider's name; stored as const struct
 	                   cs_provider * (NULL: auto) */
-	CT_MODEL,       /* "NAME [MAX_TOKENS]", repeatable */
-	CT_HEADER,      /* "Name: value", repeatable */
+	CT_MODEL,    /* "NAME [MAX_TOKENS]", repeatable */
+	CT_HEADER,   /* "Name: value", repeatable */
 };
 
 /* Which struct a key's field lives in, i.e. where the key may appear. */
 enum scope {
-	SC_TOP,         /* struct cs_config: top level only */
-	SC_UPSTREAM,    /* struct cs_upstream_cfg: top level (for "default")
+	SC_TOP,      /* struct cs_config: top level only */
+	SC_UPSTREAM, /* struct cs_upstream_cfg: top level (for "default")
 	                   or an [upstream] section */
-	SC_MODEL,       /* struct cs_model_cfg: a [model] section */
+	SC_MODEL,    /* struct cs_model_cfg: a [model] section */
 };
 
 /*
@@ -60,22 +60,22 @@ enum scope {
  */
 struct pos {
 	const char *path;
-	size_t      line;
-	char       *err;
-	size_t      errlen;
+	size_t line;
+	char *err;
+	size_t errlen;
 };
 
 struct ckey {
-	const char  *name;
-	enum scope   scope;
-	size_t       off;      /* offsetof(the scope's struct, field) */
-	size_t       size;     /* sizeof the field */
-	enum ctype   type;
-	long long    min, max; /* int, size: the value; duration: ms */
-	const char  *def;      /* default, as written in the file */
+	const char *name;
+	enum scope scope;
+	size_t off;  /* offsetof(the scope's struct, field) */
+	size_t size; /* sizeof the field */
+	enum ctype type;
+	long long min, max; /* int, size: the value; duration: ms */
+	const char *def;    /* default, as written in the file */
 	/* CT_STRING: extra rule on the value; 0 or -1 with an error set. */
-	int        (*check)(const struct ckey *, const char *, struct pos *);
-	int          inherit;  /* SC_UPSTREAM: an [upstream] section starts
+	int (*check)(const struct ckey *, const char *, struct pos *);
+	int inherit; /* SC_UPSTREAM: an [upstream] section starts
 	                          with the top-level value, not def */
 };
 
@@ -86,21 +86,21 @@ int cfg_error(const struct pos *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* config_keys.c */
-extern const struct ckey cfg_keys[];  /* cfg_n_keys rows, <= CONF_MAX_KEYS */
+extern const struct ckey cfg_keys[]; /* cfg_n_keys rows, <= CONF_MAX_KEYS */
 extern const size_t cfg_n_keys;
 /* Parse v into key k's field of base (the struct k->scope names; cfg
  * itself for SC_TOP).  0, or -1 with the error in p. */
 int cfg_set_value(const struct ckey *k, struct cs_config *cfg, void *base,
     const char *v, struct pos *p);
 /* Append a model called name (nlen bytes) to cfg, or NULL with why in p. */
-struct cs_model_cfg *cfg_model_new(struct cs_config *cfg, const char *name,
-    size_t nlen, struct pos *p);
+struct cs_model_cfg *cfg_model_new(
+    struct cs_config *cfg, const char *name, size_t nlen, struct pos *p);
 /* Note that a [model] key at offset off was set in the section. */
 void cfg_model_mark_set(struct cs_model_cfg *m, size_t off);
 /* Append upstream name (defined on line) with its defaults; the caller
  * checks cfg->n_upstreams < CS_MAX_UPSTREAMS first. */
-struct cs_upstream_cfg *cfg_upstream_new(struct cs_config *cfg,
-    const char *name, size_t line);
+struct cs_upstream_cfg *
+cfg_upstream_new(struct cs_config *cfg, const char *name, size_t line);
 /* Model, upstream and section names: 1..CS_MAX_NAME-1 tame bytes. */
 int cfg_valid_model_name(const char *s, size_t n);
 /* http:// or https:// and a host; no spaces or controls. */

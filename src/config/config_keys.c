@@ -21,89 +21,128 @@ static int check_name(const struct ckey *, const char *, struct pos *);
 static int check_token(const struct ckey *, const char *, struct pos *);
 
 #define FIELD_OF(type, f) offsetof(type, f), sizeof(((type *)0)->f)
-#define TOP(f)  SC_TOP, FIELD_OF(struct cs_config, f)
-#define UP(f)   SC_UPSTREAM, FIELD_OF(struct cs_upstream_cfg, f)
-#define MOD(f)  SC_MODEL, FIELD_OF(struct cs_model_cfg, f)
+#define TOP(f)            SC_TOP, FIELD_OF(struct cs_config, f)
+#define UP(f)             SC_UPSTREAM, FIELD_OF(struct cs_upstream_cfg, f)
+#define MOD(f)            SC_MODEL, FIELD_OF(struct cs_model_cfg, f)
 
 /* A row: name, where the field is, its type, then what applies of
  * .min/.max (bounds), .def (default as written in the file; none = zero
  * or set by the section's initialiser), .check, .inherit. */
-#define ROW(n, where, t) { n, where, t
-const struct ckey cfg_keys[] = {
-	ROW("listen", TOP(listen), CT_STRING), .def = "" },
-	ROW("threads", TOP(threads), CT_INT), .min = 1, .max = 1024,
-	    .def = "16" },
-	ROW("loops", TOP(loops), CT_INT), .min = 0, .max = 256, .def = "0" },
-	ROW("max_streams", TOP(max_streams), CT_INT), .min = 0,
-	    .max = 1000000, .def = "0" },
-	ROW("max_body_bytes", TOP(max_body_bytes), CT_SIZE), .min = 1024,
-	    .max = CS_MAX_REQUEST_BODY, .def = "256k" },
-	ROW("max_messages", TOP(max_messages), CT_INT), .min = 1,
-	    .max = 10000, .def = "256" },
-	ROW("max_message_bytes", TOP(max_message_bytes), CT_SIZE), .min = 1,
-	    .max = CS_MAX_REQUEST_BODY, .def = "64k" },
-	ROW("request_read_timeout_seconds", TOP(request_read_timeout_ms),
-	    CT_DURATION), .min = 100, .max = 600 * 1000, .def = "10" },
-	ROW("max_tokens_cap", TOP(max_tokens_cap), CT_INT), .min = 0,
-	    .max = CONF_MAX_TOKENS, .def = "4096" },
-	ROW("keepalive_seconds", TOP(keepalive_ms), CT_DURATION), .min = 100,
-	    .max = 300 * 1000, .def = "15" },
-	ROW("shutdown_grace_seconds", TOP(shutdown_grace_ms), CT_DURATION),
-	    .min = 0, .max = 3600 * 1000, .def = "30" },
-	ROW("write_timeout_seconds", TOP(write_timeout_ms), CT_DURATION),
-	    .min = 100, .max = 3600 * 1000, .def = "30" },
-	ROW("max_pending_bytes", TOP(max_pending_bytes), CT_SIZE),
-	    .min = 16 * 1024, .max = 64 * 1024 * 1024, .def = "1m" },
-	/* upstream: top level for "default", or in [upstream NAME] */
-	ROW("provider", UP(provider), CT_PROVIDER), .def = AUTO },
-	ROW("base_url", UP(base_url), CT_STRING), .def = "",
-	    .check = check_url },
-	ROW("api_key_file", UP(api_key_file), CT_STRING), .def = "" },
-	ROW("api_key_env", UP(api_key_env), CT_STRING),
-	    .def = "OPENAI_API_KEY", .check = check_envname },
-	ROW("api_version", UP(api_version), CT_STRING), .def = "",
-	    .check = check_token },
-	ROW("header", UP(headers), CT_HEADER), .def = NULL },
-	ROW("connect_timeout_seconds", UP(connect_timeout_ms), CT_DURATION),
-	    .min = 100, .max = 600 * 1000, .def = "10", .inherit = 1 },
-	ROW("first_byte_timeout_seconds", UP(first_byte_timeout_ms),
-	    CT_DURATION), .min = 100, .max = 3600 * 1000, .def = "120",
-	    .inherit = 1 },
-	ROW("idle_timeout_seconds", UP(idle_timeout_ms), CT_DURATION),
-	    .min = 100, .max = 3600 * 1000, .def = "90", .inherit = 1 },
-	ROW("total_timeout_seconds", UP(total_timeout_ms), CT_DURATION),
-	    .min = 1000, .max = 86400 * 1000, .def = "900", .inherit = 1 },
-	ROW("max_retries", UP(max_retries), CT_INT), .min = 0, .max = 5,
-	    .def = "2", .inherit = 1 },
-	/* models */
-	ROW("model", TOP(models), CT_MODEL), .min = 0,
-	    .max = CONF_MAX_TOKENS },
-	ROW("default_model", TOP(default_model), CT_STRING), .def = "" },
-	ROW("client_instructions", TOP(client_instructions), CT_BOOL),
-	    .min = 0, .max = 1, .def = "yes" },
-	ROW("instructions", TOP(instructions), CT_STRING), .def = "" },
-	ROW("client_tools", TOP(client_tools), CT_BOOL), .min = 0, .max = 1,
-	    .def = "yes" },
-	ROW("chat_get", TOP(chat_get), CT_BOOL), .min = 0, .max = 1,
-	    .def = "yes" },
-	ROW("demo_words_per_second", TOP(demo_words_per_second), CT_INT),
-	    .min = 1, .max = 1000, .def = "20" },
-	ROW("self_check", TOP(self_check), CT_BOOL), .min = 0, .max = 1,
-	    .def = "yes" },
-	/* [model ALIAS] sections */
-	ROW("upstream", MOD(upstream), CT_STRING), .def = "",
-	    .check = check_name },
-	ROW("upstream_model", MOD(upstream_model), CT_STRING), .def = "",
-	    .check = check_name },
-	ROW("description", MOD(description), CT_STRING), .def = "" },
-	ROW("max_tokens", MOD(max_tokens), CT_INT), .min = 0,
-	    .max = CONF_MAX_TOKENS, .def = "0" },
-	ROW("temperature", MOD(temperature_milli), CT_DECIMAL), .min = 0,
-	    .max = 2000 },
-	ROW("instructions", MOD(instructions), CT_STRING), .def = "" },
-	ROW("client_instructions", MOD(client_instructions), CT_BOOL),
-	    .min = 0, .max = 1 },
-};
+#define ROW(n, where, t) \
+	{ \
+		n, where, t
+const struct ckey
+    cfg_keys[] = { ROW("listen", TOP(listen), CT_STRING), .def = "" },
+    ROW("threads", TOP(threads), CT_INT), .min = 1, .max = 1024, .def = "16"
+}
+, ROW("loops", TOP(loops), CT_INT), .min = 0, .max = 256, .def = "0"
+}
+, ROW("max_streams", TOP(max_streams), CT_INT), .min = 0, .max = 1000000,
+                                                .def = "0"
+}
+, ROW("max_body_bytes", TOP(max_body_bytes), CT_SIZE),
+    .min = 1024, .max = CS_MAX_REQUEST_BODY, .def = "256k"
+}
+, ROW("max_messages", TOP(max_messages), CT_INT), .min = 1, .max = 10000,
+                                                  .def = "256"
+}
+, ROW("max_message_bytes", TOP(max_message_bytes), CT_SIZE),
+    .min = 1, .max = CS_MAX_REQUEST_BODY, .def = "64k"
+}
+,
+    ROW("request_read_timeout_seconds", TOP(request_read_timeout_ms),
+        CT_DURATION),
+    .min = 100, .max = 600 * 1000, .def = "10"
+}
+, ROW("max_tokens_cap", TOP(max_tokens_cap), CT_INT),
+    .min = 0, .max = CONF_MAX_TOKENS, .def = "4096"
+}
+, ROW("keepalive_seconds", TOP(keepalive_ms), CT_DURATION),
+    .min = 100, .max = 300 * 1000, .def = "15"
+}
+, ROW("shutdown_grace_seconds", TOP(shutdown_grace_ms), CT_DURATION),
+    .min = 0, .max = 3600 * 1000, .def = "30"
+}
+, ROW("write_timeout_seconds", TOP(write_timeout_ms), CT_DURATION),
+    .min = 100, .max = 3600 * 1000, .def = "30"
+}
+, ROW("max_pending_bytes", TOP(max_pending_bytes), CT_SIZE),
+    .min = 16 * 1024, .max = 64 * 1024 * 1024, .def = "1m"
+}
+,
+    /* upstream: top level for "default", or in [upstream NAME] */
+    ROW("provider", UP(provider), CT_PROVIDER), .def = AUTO
+}
+, ROW("base_url", UP(base_url), CT_STRING), .def = "", .check = check_url
+}
+, ROW("api_key_file", UP(api_key_file), CT_STRING), .def = ""
+}
+, ROW("api_key_env", UP(api_key_env), CT_STRING), .def = "OPENAI_API_KEY",
+                                                  .check = check_envname
+}
+, ROW("api_version", UP(api_version), CT_STRING), .def = "",
+                                                  .check = check_token
+}
+, ROW("header", UP(headers), CT_HEADER), .def = NULL
+}
+, ROW("connect_timeout_seconds", UP(connect_timeout_ms), CT_DURATION),
+    .min = 100, .max = 600 * 1000, .def = "10", .inherit = 1
+}
+, ROW("first_byte_timeout_seconds", UP(first_byte_timeout_ms), CT_DURATION),
+    .min = 100, .max = 3600 * 1000, .def = "120", .inherit = 1
+}
+, ROW("idle_timeout_seconds", UP(idle_timeout_ms), CT_DURATION),
+    .min = 100, .max = 3600 * 1000, .def = "90", .inherit = 1
+}
+, ROW("total_timeout_seconds", UP(total_timeout_ms), CT_DURATION),
+    .min = 1000, .max = 86400 * 1000, .def = "900", .inherit = 1
+}
+, ROW("max_retries", UP(max_retries), CT_INT), .min = 0, .max = 5, .def = "2",
+                                               .inherit = 1
+}
+,
+    /* models */
+    ROW("model", TOP(models), CT_MODEL), .min = 0, .max = CONF_MAX_TOKENS
+}
+, ROW("default_model", TOP(default_model), CT_STRING), .def = ""
+}
+, ROW("client_instructions", TOP(client_instructions), CT_BOOL),
+    .min = 0, .max = 1, .def = "yes"
+}
+, ROW("instructions", TOP(instructions), CT_STRING), .def = ""
+}
+, ROW("client_tools", TOP(client_tools), CT_BOOL), .min = 0, .max = 1,
+                                                   .def = "yes"
+}
+, ROW("chat_get", TOP(chat_get), CT_BOOL), .min = 0, .max = 1, .def = "yes"
+}
+, ROW("demo_words_per_second", TOP(demo_words_per_second), CT_INT),
+    .min = 1, .max = 1000, .def = "20"
+}
+, ROW("self_check", TOP(self_check), CT_BOOL), .min = 0, .max = 1, .def = "yes"
+}
+,
+    /* [model ALIAS] sections */
+    ROW("upstream", MOD(upstream), CT_STRING), .def = "", .check = check_name
+}
+, ROW("upstream_model", MOD(upstream_model), CT_STRING), .def = "",
+                                                         .check = check_name
+}
+, ROW("description", MOD(description), CT_STRING), .def = ""
+}
+, ROW("max_tokens", MOD(max_tokens), CT_INT), .min = 0, .max = CONF_MAX_TOKENS,
+                                              .def = "0"
+}
+, ROW("temperature", MOD(temperature_milli), CT_DECIMAL), .min = 0, .max = 2000
+}
+, ROW("instructions", MOD(instructions), CT_STRING), .def = ""
+}
+, ROW("client_instructions", MOD(client_instructions), CT_BOOL), .min = 0,
+                                                                 .max = 1
+}
+,
+}
+;
 #undef ROW
 
 _Static_assert(CS_ARRAY_LEN(cfg_keys) <= CONF_MAX_KEYS,
@@ -173,13 +212,17 @@ set_int(const struct ckey *k, void *field, const char *v, struct pos *p)
 	if (*s == '-')
 		s++;
 	if ((rc = parse_dec(s, strlen(s), &x)) < 0)
-		return cfg_error(p, "%s: \"%.80s\" is not an integer "
-		    "(%lld..%lld)", k->name, v, k->min, k->max);
+		return cfg_error(p,
+		    "%s: \"%.80s\" is not an integer "
+		    "(%lld..%lld)",
+		    k->name, v, k->min, k->max);
 	if (s != v)
 		x = -x;
 	if (rc > 0 || x < k->min || x > k->max)
-		return cfg_error(p, "%s: \"%.80s\" is out of range "
-		    "(%lld..%lld)", k->name, v, k->min, k->max);
+		return cfg_error(p,
+		    "%s: \"%.80s\" is out of range "
+		    "(%lld..%lld)",
+		    k->name, v, k->min, k->max);
 	return store_int(k, field, x, p);
 }
 
@@ -198,20 +241,22 @@ set_size(const struct ckey *k, void *field, const char *v, struct pos *p)
 		n--;
 	}
 	if ((rc = parse_dec(v, n, &x)) < 0)
-		return cfg_error(p, "%s: \"%.80s\" is not a size (bytes, or "
-		    "with suffix k or m; %lld..%lld)", k->name, v, k->min,
-		    k->max);
+		return cfg_error(p,
+		    "%s: \"%.80s\" is not a size (bytes, or "
+		    "with suffix k or m; %lld..%lld)",
+		    k->name, v, k->min, k->max);
 	if (rc > 0 || x > LLONG_MAX / mult || x * mult < k->min ||
 	    x * mult > k->max)
-		return cfg_error(p, "%s: \"%.80s\" is out of range (%lld..%lld "
-		    "bytes)", k->name, v, k->min, k->max);
+		return cfg_error(p,
+		    "%s: \"%.80s\" is out of range (%lld..%lld "
+		    "bytes)",
+		    k->name, v, k->min, k->max);
 	return store_int(k, field, x * mult, p);
 }
 
 /* CT_DURATION (seconds, stored in ms) and CT_DECIMAL (stored x1000). */
 static int
-set_duration(const struct ckey *k, void *field, const char *v,
-    struct pos *p)
+set_duration(const struct ckey *k, void *field, const char *v, struct pos *p)
 {
 	const char *dot = strchr(v, '.');
 	size_t ni = dot ? (size_t)(dot - v) : strlen(v);
@@ -231,11 +276,12 @@ set_duration(const struct ckey *k, void *field, const char *v,
 	fmt_secs(lo, sizeof(lo), k->min);
 	fmt_secs(hi, sizeof(hi), k->max);
 	if (rc < 0)
-		return cfg_error(p, "%s: \"%.80s\" is not a %s (%s, at most 3 "
-		    "decimals; %s..%s)", k->name, v,
-		    secs_unit ? "duration" : "number",
-		    secs_unit ? "seconds like 15 or 0.5" : "like 1 or 0.7",
-		    lo, hi);
+		return cfg_error(p,
+		    "%s: \"%.80s\" is not a %s (%s, at most 3 "
+		    "decimals; %s..%s)",
+		    k->name, v, secs_unit ? "duration" : "number",
+		    secs_unit ? "seconds like 15 or 0.5" : "like 1 or 0.7", lo,
+		    hi);
 	if (rc > 0 || secs > (LLONG_MAX - 999) / 1000)
 		ms = LLONG_MAX;
 	else
@@ -259,8 +305,10 @@ set_bool(const struct ckey *k, void *field, const char *v, struct pos *p)
 		if (strcasecmp(v, no[i]) == 0)
 			return store_int(k, field, 0, p);
 	}
-	return cfg_error(p, "%s: \"%.80s\" is not a boolean (yes/no, "
-	    "true/false, on/off, 1/0)", k->name, v);
+	return cfg_error(p,
+	    "%s: \"%.80s\" is not a boolean (yes/no, "
+	    "true/false, on/off, 1/0)",
+	    k->name, v);
 }
 
 static int
@@ -281,8 +329,7 @@ set_string(const struct ckey *k, void *field, const char *v, struct pos *p)
 
 /* auto (stored as NULL) or the name of one of cs_providers[]. */
 static int
-set_provider(const struct ckey *k, void *field, const char *v,
-    struct pos *p)
+set_provider(const struct ckey *k, void *field, const char *v, struct pos *p)
 {
 	const struct cs_provider *x = NULL;
 	char list[256];
@@ -293,8 +340,8 @@ set_provider(const struct ckey *k, void *field, const char *v,
 		for (i = 0; cs_providers[i] != NULL && n < sizeof(list); i++)
 			n += (size_t)snprintf(list + n, sizeof(list) - n,
 			    ", %s", cs_providers[i]->name);
-		return cfg_error(p, "%s: \"%.80s\" is not one of %s", k->name,
-		    v, list);
+		return cfg_error(
+		    p, "%s: \"%.80s\" is not one of %s", k->name, v, list);
 	}
 	memcpy(field, &x, sizeof(x));
 	return 0;
@@ -312,7 +359,7 @@ cfg_valid_model_name(const char *s, size_t n)
 		char c = s[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || strchr("._:/@+-", c) != NULL))
+		        (c >= '0' && c <= '9') || strchr("._:/@+-", c) != NULL))
 			return 0;
 	}
 	return 1;
@@ -332,14 +379,15 @@ cfg_model_mark_set(struct cs_model_cfg *m, size_t off)
 
 /* Append a model called name (nlen bytes) to cfg, or fail with why. */
 struct cs_model_cfg *
-cfg_model_new(struct cs_config *cfg, const char *name, size_t nlen,
-    struct pos *p)
+cfg_model_new(
+    struct cs_config *cfg, const char *name, size_t nlen, struct pos *p)
 {
 	struct cs_model_cfg *m;
 	size_t i;
 
 	if (!cfg_valid_model_name(name, nlen)) {
-		cfg_error(p, "model: \"%.*s\" is not a valid model name "
+		cfg_error(p,
+		    "model: \"%.*s\" is not a valid model name "
 		    "(1..%d of A-Z a-z 0-9 . _ : / @ + -)",
 		    (int)(nlen > 80 ? 80 : nlen), name, CS_MAX_NAME - 1);
 		return NULL;
@@ -347,9 +395,10 @@ cfg_model_new(struct cs_config *cfg, const char *name, size_t nlen,
 	for (i = 0; i < cfg->n_models; i++)
 		if (strlen(cfg->models[i].name) == nlen &&
 		    memcmp(cfg->models[i].name, name, nlen) == 0) {
-			cfg_error(p, "model: \"%.*s\" is listed twice (first "
-			    "on line %zu)", (int)nlen, name,
-			    cfg->models[i].line);
+			cfg_error(p,
+			    "model: \"%.*s\" is listed twice (first "
+			    "on line %zu)",
+			    (int)nlen, name, cfg->models[i].line);
 			return NULL;
 		}
 	if (cfg->n_models >= CS_MAX_MODELS) {
@@ -364,8 +413,8 @@ cfg_model_new(struct cs_config *cfg, const char *name, size_t nlen,
 
 /* "model = NAME [MAX_TOKENS]": append one entry to cfg->models. */
 static int
-set_model(const struct ckey *k, struct cs_config *cfg, const char *v,
-    struct pos *p)
+set_model(
+    const struct ckey *k, struct cs_config *cfg, const char *v, struct pos *p)
 {
 	const char *name = v, *tok, *rest;
 	struct cs_model_cfg *m;
@@ -382,15 +431,15 @@ set_model(const struct ckey *k, struct cs_config *cfg, const char *v,
 	if (tlen > 0) {
 		rc = parse_dec(tok, tlen, &max);
 		if (rc < 0)
-			return cfg_error(p, "model: max_tokens \"%.*s\" is not "
+			return cfg_error(p,
+			    "model: max_tokens \"%.*s\" is not "
 			    "an integer (%lld..%lld, 0 = no cap)",
-			    (int)(tlen > 80 ? 80 : tlen), tok, k->min,
-			    k->max);
+			    (int)(tlen > 80 ? 80 : tlen), tok, k->min, k->max);
 		if (rc > 0 || max > k->max)
-			return cfg_error(p, "model: max_tokens \"%.*s\" is out "
+			return cfg_error(p,
+			    "model: max_tokens \"%.*s\" is out "
 			    "of range (%lld..%lld, 0 = no cap)",
-			    (int)(tlen > 80 ? 80 : tlen), tok, k->min,
-			    k->max);
+			    (int)(tlen > 80 ? 80 : tlen), tok, k->min, k->max);
 	}
 	if ((m = cfg_model_new(cfg, name, nlen, p)) == NULL)
 		return -1;
@@ -403,8 +452,8 @@ static int
 is_tchar(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || (c != '\0' &&
-	    strchr("!#$%&'*+-.^_`|~", c) != NULL);
+	    (c >= '0' && c <= '9') ||
+	    (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 /*
@@ -417,23 +466,27 @@ set_header(const struct ckey *k, struct cs_upstream_cfg *u, const char *v,
     struct pos *p)
 {
 	static const char *const own[] = { "host", "content-length",
-	    "content-type", "transfer-encoding", "connection", "accept",
-	    "authorization", "x-api-key", "api-key", "expect" };
+		"content-type", "transfer-encoding", "connection", "accept",
+		"authorization", "x-api-key", "api-key", "expect" };
 	size_t n = strlen(v), nlen, i;
 	const char *colon = strchr(v, ':');
 
 	for (nlen = 0; nlen < n && is_tchar(v[nlen]); nlen++)
 		continue;
 	if (nlen == 0 || colon != v + nlen)
-		return cfg_error(p, "%s: expected \"Name: value\" (a header "
+		return cfg_error(p,
+		    "%s: expected \"Name: value\" (a header "
 		    "name of letters, digits and !#$%%&'*+-.^_`|~, then ':')",
 		    k->name);
 	for (i = 0; i < CS_ARRAY_LEN(own); i++)
 		if (strlen(own[i]) == nlen && strncasecmp(v, own[i], nlen) == 0)
-			return cfg_error(p, "%s: %.*s is set by chatstream "
-			    "itself%s", k->name, (int)nlen, v, i >= 6 ?
-			    " (put the key in api_key_file or api_key_env)" :
-			    "");
+			return cfg_error(p,
+			    "%s: %.*s is set by chatstream "
+			    "itself%s",
+			    k->name, (int)nlen, v,
+			    i >= 6 ?
+			        " (put the key in api_key_file or api_key_env)" :
+			        "");
 	if (n >= sizeof(u->headers[0]))
 		return cfg_error(p, "%s: value is too long (at most %zu bytes)",
 		    k->name, sizeof(u->headers[0]) - 1);
@@ -471,8 +524,10 @@ check_url(const struct ckey *k, const char *v, struct pos *p)
 {
 	if (*v == '\0' || cfg_url_ok(v))
 		return 0;
-	return cfg_error(p, "%s: \"%.80s\" must start with http:// or https:// "
-	    "followed by a host", k->name, v);
+	return cfg_error(p,
+	    "%s: \"%.80s\" must start with http:// or https:// "
+	    "followed by a host",
+	    k->name, v);
 }
 
 static int
@@ -482,13 +537,13 @@ check_envname(const struct ckey *k, const char *v, struct pos *p)
 
 	for (s = v; *s != '\0'; s++)
 		if (!(*s == '_' || (*s >= 'A' && *s <= 'Z') ||
-		    (*s >= 'a' && *s <= 'z') ||
-		    (s != v && *s >= '0' && *s <= '9')))
+		        (*s >= 'a' && *s <= 'z') ||
+		        (s != v && *s >= '0' && *s <= '9')))
 			break;
 	if (*v != '\0' && *s == '\0')
 		return 0;
-	return cfg_error(p, "%s: \"%.80s\" is not an environment variable name",
-	    k->name, v);
+	return cfg_error(
+	    p, "%s: \"%.80s\" is not an environment variable name", k->name, v);
 }
 
 /* Section and upstream names: the same tame characters as model names. */
@@ -497,8 +552,10 @@ check_name(const struct ckey *k, const char *v, struct pos *p)
 {
 	if (*v == '\0' || cfg_valid_model_name(v, strlen(v)))
 		return 0;
-	return cfg_error(p, "%s: \"%.80s\" is not a valid name (1..%d of "
-	    "A-Z a-z 0-9 . _ : / @ + -)", k->name, v, CS_MAX_NAME - 1);
+	return cfg_error(p,
+	    "%s: \"%.80s\" is not a valid name (1..%d of "
+	    "A-Z a-z 0-9 . _ : / @ + -)",
+	    k->name, v, CS_MAX_NAME - 1);
 }
 
 /* A value that goes into a URL query as is. */
@@ -509,10 +566,12 @@ check_token(const struct ckey *k, const char *v, struct pos *p)
 
 	for (s = v; *s != '\0'; s++)
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		    (*s >= '0' && *s <= '9') || *s == '-' || *s == '.' ||
-		    *s == '_'))
-			return cfg_error(p, "%s: \"%.80s\" may only contain "
-			    "A-Z a-z 0-9 - . _", k->name, v);
+		        (*s >= '0' && *s <= '9') || *s == '-' || *s == '.' ||
+		        *s == '_'))
+			return cfg_error(p,
+			    "%s: \"%.80s\" may only contain "
+			    "A-Z a-z 0-9 - . _",
+			    k->name, v);
 	return 0;
 }
 
@@ -524,23 +583,15 @@ cfg_set_value(const struct ckey *k, struct cs_config *cfg, void *base,
 	void *field = (char *)base + k->off;
 
 	switch (k->type) {
-	case CT_INT:
-		return set_int(k, field, v, p);
-	case CT_SIZE:
-		return set_size(k, field, v, p);
+	case CT_INT: return set_int(k, field, v, p);
+	case CT_SIZE: return set_size(k, field, v, p);
 	case CT_DURATION:
-	case CT_DECIMAL:
-		return set_duration(k, field, v, p);
-	case CT_BOOL:
-		return set_bool(k, field, v, p);
-	case CT_STRING:
-		return set_string(k, field, v, p);
-	case CT_PROVIDER:
-		return set_provider(k, field, v, p);
-	case CT_MODEL:
-		return set_model(k, cfg, v, p);
-	case CT_HEADER:
-		return set_header(k, base, v, p);
+	case CT_DECIMAL: return set_duration(k, field, v, p);
+	case CT_BOOL: return set_bool(k, field, v, p);
+	case CT_STRING: return set_string(k, field, v, p);
+	case CT_PROVIDER: return set_provider(k, field, v, p);
+	case CT_MODEL: return set_model(k, cfg, v, p);
+	case CT_HEADER: return set_header(k, base, v, p);
 	}
 	return cfg_error(p, "%s: internal error: bad type", k->name);
 }
@@ -550,8 +601,8 @@ cfg_set_value(const struct ckey *k, struct cs_config *cfg, void *base,
  * upstream), the .inherit keys are copied from it instead.
  */
 static void
-scope_defaults(struct cs_config *cfg, enum scope sc, void *base,
-    const void *from)
+scope_defaults(
+    struct cs_config *cfg, enum scope sc, void *base, const void *from)
 {
 	char err[256];
 	struct pos p = { "config.c defaults", 0, err, sizeof(err) };

@@ -55,10 +55,12 @@ unquote(char *v, struct pos *p)
 		if (*r == '\\') {
 			r++;
 			if (*r == '\0')
-				return cfg_error(p, "unterminated quoted "
+				return cfg_error(p,
+				    "unterminated quoted "
 				    "value");
 			if (*r != '"' && *r != '\\')
-				return cfg_error(p, "invalid escape \"\\%c\" "
+				return cfg_error(p,
+				    "invalid escape \"\\%c\" "
 				    "in quoted value (only \\\" and \\\\)",
 				    *r);
 		}
@@ -67,7 +69,8 @@ unquote(char *v, struct pos *p)
 	for (r++; is_blank(*r); r++)
 		continue;
 	if (*r != '\0')
-		return cfg_error(p, "unexpected text after the closing quote "
+		return cfg_error(p,
+		    "unexpected text after the closing quote "
 		    "(no comments after a value)");
 	*w = '\0';
 	return 0;
@@ -75,29 +78,25 @@ unquote(char *v, struct pos *p)
 
 /* Where the lines being read go: the top level or a section. */
 struct section {
-	enum scope sc;          /* SC_TOP before the first section */
-	void      *base;        /* the section's struct; NULL at top */
-	size_t     seen[CONF_MAX_KEYS]; /* line each key was set on */
+	enum scope sc;              /* SC_TOP before the first section */
+	void *base;                 /* the section's struct; NULL at top */
+	size_t seen[CONF_MAX_KEYS]; /* line each key was set on */
 };
 
 static const char *
 scope_name(enum scope sc)
 {
 	switch (sc) {
-	case SC_TOP:
-		return "the top level, before any [section]";
-	case SC_UPSTREAM:
-		return "the top level or an [upstream NAME] section";
-	case SC_MODEL:
-		return "a [model NAME] section";
+	case SC_TOP: return "the top level, before any [section]";
+	case SC_UPSTREAM: return "the top level or an [upstream NAME] section";
+	case SC_MODEL: return "a [model NAME] section";
 	}
 	return "?";
 }
 
 /* "[upstream NAME]" or "[model NAME]" (s points at '['): start it. */
 static int
-open_section(struct cs_config *cfg, char *s, struct section *sec,
-    struct pos *p)
+open_section(struct cs_config *cfg, char *s, struct section *sec, struct pos *p)
 {
 	char *kind = s + 1, *name, *end = s + strlen(s);
 	size_t klen, nlen, i;
@@ -122,20 +121,24 @@ open_section(struct cs_config *cfg, char *s, struct section *sec,
 	if (klen == 5 && strncmp(kind, "model", 5) == 0) {
 		sec->sc = SC_MODEL;
 		return (sec->base = cfg_model_new(cfg, name, nlen, p)) != NULL ?
-		    0 : -1;
+		    0 :
+		    -1;
 	}
 	if (klen != 8 || strncmp(kind, "upstream", 8) != 0)
-		return cfg_error(p, "unknown section [%.*s] (expected upstream "
-		    "or model)", (int)(klen > 40 ? 40 : klen), kind);
+		return cfg_error(p,
+		    "unknown section [%.*s] (expected upstream "
+		    "or model)",
+		    (int)(klen > 40 ? 40 : klen), kind);
 	if (!cfg_valid_model_name(name, nlen))
-		return cfg_error(p, "upstream: \"%.80s\" is not a valid name "
-		    "(1..%d of A-Z a-z 0-9 . _ : / @ + -)", name,
-		    CS_MAX_NAME - 1);
+		return cfg_error(p,
+		    "upstream: \"%.80s\" is not a valid name "
+		    "(1..%d of A-Z a-z 0-9 . _ : / @ + -)",
+		    name, CS_MAX_NAME - 1);
 	for (i = 0; i < cfg->n_upstreams; i++)
 		if (strcmp(cfg->upstreams[i].name, name) == 0)
 			return cfg_error(p, "upstream: \"%s\" is %s", name,
 			    i == 0 ? "the name of the top-level upstream" :
-			    "already defined");
+			             "already defined");
 	if (cfg->n_upstreams >= CS_MAX_UPSTREAMS)
 		return cfg_error(p, "upstream: more than %d upstreams",
 		    CS_MAX_UPSTREAMS - 1);
@@ -146,22 +149,23 @@ open_section(struct cs_config *cfg, char *s, struct section *sec,
 
 /* One line without its newline. */
 static int
-parse_line(struct cs_config *cfg, char *line, size_t len,
-    struct section *sec, struct pos *p)
+parse_line(struct cs_config *cfg, char *line, size_t len, struct section *sec,
+    struct pos *p)
 {
 	const struct ckey *k;
 	char *s = line, *eq, *end, *v;
 	size_t i, klen, other;
 	void *base;
 
-	if (len > 0 && line[len - 1] == '\r')  /* CRLF files */
+	if (len > 0 && line[len - 1] == '\r') /* CRLF files */
 		line[--len] = '\0';
 	if (memchr(line, '\0', len) != NULL)
 		return cfg_error(p, "line contains a NUL byte");
 	for (i = 0; i < len; i++)
 		if (((unsigned char)line[i] < ' ' && line[i] != '\t') ||
 		    line[i] == 0x7f)
-			return cfg_error(p, "line contains a control "
+			return cfg_error(p,
+			    "line contains a control "
 			    "character");
 	while (is_blank(*s))
 		s++;
@@ -190,8 +194,8 @@ parse_line(struct cs_config *cfg, char *line, size_t len,
 		if (strlen(cfg_keys[i].name) != klen ||
 		    memcmp(cfg_keys[i].name, s, klen) != 0)
 			continue;
-		if (cfg_keys[i].scope == sec->sc || (sec->sc == SC_TOP &&
-		    cfg_keys[i].scope == SC_UPSTREAM))
+		if (cfg_keys[i].scope == sec->sc ||
+		    (sec->sc == SC_TOP && cfg_keys[i].scope == SC_UPSTREAM))
 			break;
 		other = i;
 	}
@@ -199,12 +203,12 @@ parse_line(struct cs_config *cfg, char *line, size_t len,
 		return cfg_error(p, "%s: only allowed in %s",
 		    cfg_keys[other].name, scope_name(cfg_keys[other].scope));
 	if (i == cfg_n_keys)
-		return cfg_error(p, "unknown key \"%.*s\"",
-		    (int)(klen > 80 ? 80 : klen), s);
+		return cfg_error(
+		    p, "unknown key \"%.*s\"", (int)(klen > 80 ? 80 : klen), s);
 	k = &cfg_keys[i];
 	if (k->type != CT_MODEL && k->type != CT_HEADER && sec->seen[i] != 0)
-		return cfg_error(p, "%s: already set on line %zu", k->name,
-		    sec->seen[i]);
+		return cfg_error(
+		    p, "%s: already set on line %zu", k->name, sec->seen[i]);
 	sec->seen[i] = p->line;
 	if (k->scope == SC_TOP)
 		base = cfg;
@@ -220,8 +224,8 @@ parse_line(struct cs_config *cfg, char *line, size_t len,
 }
 
 enum cs_err
-cs_config_load(struct cs_config *cfg, const char *path, char *err,
-    size_t errlen)
+cs_config_load(
+    struct cs_config *cfg, const char *path, char *err, size_t errlen)
 {
 	struct section *sec;
 	const struct pos file = { path, 0, err, errlen }; /* "path: " */
@@ -262,8 +266,8 @@ cs_config_load(struct cs_config *cfg, const char *path, char *err,
 			goto out;
 		}
 		if (len > CONF_MAX_LINE) {
-			cfg_error(&p, "line is longer than %d bytes",
-			    CONF_MAX_LINE);
+			cfg_error(
+			    &p, "line is longer than %d bytes", CONF_MAX_LINE);
 			goto out;
 		}
 		line[len] = '\0';

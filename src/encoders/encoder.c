@@ -171,27 +171,27 @@ cs_enc_event(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 const char *
 cs_enc_error_content_type(const struct cs_enc *e)
 {
-	return e->ops->error_content_type != NULL ?
-	    e->ops->error_content_type : "application/json";
+	return e->ops->error_content_type != NULL ? e->ops->error_content_type :
+	                                            "application/json";
 }
 
 enum cs_err
-cs_enc_error_body(const struct cs_enc *e, const char *type,
-    const char *message, struct cs_buf *out)
+cs_enc_error_body(const struct cs_enc *e, const char *type, const char *message,
+    struct cs_buf *out)
 {
 	size_t len = out->len;
 	enum cs_err r;
 
-	r = (e->ops->error_body != NULL ? e->ops->error_body :
-	    cs_encoder_json_error_body)(type, message, out);
+	r = (e->ops->error_body != NULL ?
+	        e->ops->error_body :
+	        cs_encoder_json_error_body)(type, message, out);
 	if (r != CS_OK)
 		cut(out, len);
 	return r;
 }
 
 void
-cs_enc_error_object(struct cs_jsonw *w, const char *type,
-    const char *message)
+cs_enc_error_object(struct cs_jsonw *w, const char *type, const char *message)
 {
 	cs_jsonw_obj(w);
 	cs_jsonw_key(w, "error");
@@ -203,8 +203,8 @@ cs_enc_error_object(struct cs_jsonw *w, const char *type,
 }
 
 enum cs_err
-cs_encoder_json_error_body(const char *type, const char *message,
-    struct cs_buf *out)
+cs_encoder_json_error_body(
+    const char *type, const char *message, struct cs_buf *out)
 {
 	struct cs_jsonw w;
 

@@ -23,17 +23,17 @@
 struct cs_enc {
 	const struct cs_encoder *ops;
 	char stream_id[CS_STREAM_ID_LEN + 1];
-	unsigned long seq;    /* events written so far */
+	unsigned long seq; /* events written so far */
 	/* For protocols that name the response (OpenAI-compatible, AI SDK):
 	 * set by the handler before the first byte. */
-	const char *model;    /* the model name the client asked for */
-	long long created;    /* Unix time the request arrived */
-	unsigned flags;       /* CS_ENC_* */
-	void *priv;           /* ops->state_size zeroed bytes, the encoder's
+	const char *model; /* the model name the client asked for */
+	long long created; /* Unix time the request arrived */
+	unsigned flags;    /* CS_ENC_* */
+	void *priv;        /* ops->state_size zeroed bytes, the encoder's
 	                         own; owned by cs_enc_init/cs_enc_free */
 };
 
-#define CS_ENC_INCLUDE_USAGE  (1u << 0)  /* OpenAI stream_options */
+#define CS_ENC_INCLUDE_USAGE (1u << 0) /* OpenAI stream_options */
 
 /*
  * One protocol.  An op left NULL is the framework's default (encoder.c):
@@ -47,7 +47,7 @@ struct cs_encoder {
 	const char *name;
 	/* Response header lines after Status (each ending in \r\n). */
 	const char *headers;
-	int sse;              /* Server-Sent Events: the SSE defaults */
+	int sse; /* Server-Sent Events: the SSE defaults */
 	/* Nothing goes out before the end: events are kept in e->priv
 	 * (bounded; CS_ETOOBIG when full), keep-alives write nothing, an
 	 * error is an HTTP status, and at the end the headers go out with
@@ -62,8 +62,8 @@ struct cs_encoder {
 	void (*cleanup)(struct cs_enc *e);
 	/* Bytes right after the headers. */
 	enum cs_err (*prologue)(struct cs_enc *e, struct cs_buf *out);
-	enum cs_err (*event)(struct cs_enc *e, const struct cs_event *ev,
-	    struct cs_buf *out);
+	enum cs_err (*event)(
+	    struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out);
 	/* Bytes that keep an idle connection alive (and probe it). */
 	enum cs_err (*keepalive)(struct cs_enc *e, struct cs_buf *out);
 	/* The end-of-stream marker, after a finish or error event. */
@@ -71,8 +71,8 @@ struct cs_encoder {
 	/* An error before streaming began: body of an HTTP error response,
 	 * and its Content-Type. */
 	const char *error_content_type;
-	enum cs_err (*error_body)(const char *type, const char *message,
-	    struct cs_buf *out);
+	enum cs_err (*error_body)(
+	    const char *type, const char *message, struct cs_buf *out);
 };
 
 /* The native protocol (docs/protocol.md). */
@@ -100,8 +100,8 @@ extern const struct cs_encoder cs_encoder_openai_json;
 enum cs_err cs_enc_init(struct cs_enc *e, const struct cs_encoder *ops);
 void cs_enc_free(struct cs_enc *e);
 enum cs_err cs_enc_prologue(struct cs_enc *e, struct cs_buf *out);
-enum cs_err cs_enc_event(struct cs_enc *e, const struct cs_event *ev,
-    struct cs_buf *out);
+enum cs_err
+cs_enc_event(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out);
 enum cs_err cs_enc_keepalive(struct cs_enc *e, struct cs_buf *out);
 enum cs_err cs_enc_done(struct cs_enc *e, struct cs_buf *out);
 const char *cs_enc_error_content_type(const struct cs_enc *e);
@@ -120,14 +120,13 @@ void cs_enc_sse_done(struct cs_jsonw *w);
  * where unknown) and "cached_tokens", "reasoning_tokens" when known; null
  * when u is NULL. */
 void cs_enc_usage(struct cs_jsonw *w, const struct cs_usage *u);
-enum cs_err cs_encoder_usage_json(const struct cs_usage *u,
-    struct cs_buf *out);
+enum cs_err cs_encoder_usage_json(const struct cs_usage *u, struct cs_buf *out);
 
 /* {"error":{"type":...,"message":...}}: the body of every HTTP error
  * (the default error_body), whatever the protocol would have been. */
-enum cs_err cs_encoder_json_error_body(const char *type, const char *message,
-    struct cs_buf *out);
-void cs_enc_error_object(struct cs_jsonw *w, const char *type,
-    const char *message);
+enum cs_err cs_encoder_json_error_body(
+    const char *type, const char *message, struct cs_buf *out);
+void
+cs_enc_error_object(struct cs_jsonw *w, const char *type, const char *message);
 
 #endif

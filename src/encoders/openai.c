@@ -22,10 +22,10 @@
 
 #include "encoder.h"
 
-#define OAI_KEEP_MAX  (4 * 1024 * 1024)  /* a deferred answer's text */
+#define OAI_KEEP_MAX (4 * 1024 * 1024) /* a deferred answer's text */
 
 struct oai {
-	int    role_sent;
+	int role_sent;
 	unsigned long n_tools;
 };
 
@@ -33,9 +33,9 @@ struct oai {
 struct oai_kept {
 	struct oai o;
 	struct cs_buf content, refusal, reasoning;
-	struct cs_buf tools;     /* the tool calls, comma-separated */
-	const char *finish;      /* OpenAI's spelling, static */
-	struct cs_usage usage;   /* prompt and completion read */
+	struct cs_buf tools;   /* the tool calls, comma-separated */
+	const char *finish;    /* OpenAI's spelling, static */
+	struct cs_usage usage; /* prompt and completion read */
 };
 
 /* Native finish reasons onto OpenAI's; other and unknown become stop,
@@ -44,7 +44,7 @@ static const char *
 oai_finish(const char *native)
 {
 	static const char *const same[] = { "stop", "length", "tool_calls",
-	    "content_filter" };
+		"content_filter" };
 	size_t i;
 
 	for (i = 0; native != NULL && i < CS_ARRAY_LEN(same); i++)
@@ -72,8 +72,7 @@ oai_error_type(const char *type)
 static const char *
 oai_error_code(const char *type)
 {
-	return strcmp(type, "rate_limited") == 0 ? "rate_limit_exceeded" :
-	    type;
+	return strcmp(type, "rate_limited") == 0 ? "rate_limit_exceeded" : type;
 }
 
 static void
@@ -286,7 +285,8 @@ oai_keep(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 	switch (ev->type) {
 	case CS_EV_TEXT:
 		return cs_buf_append(ev->kind == CS_TEXT_REFUSAL ? &k->refusal :
-		    ev->kind == CS_TEXT_REASONING ? &k->reasoning : &k->content,
+		        ev->kind == CS_TEXT_REASONING ? &k->reasoning :
+		                                        &k->content,
 		    ev->text, ev->text_len);
 	case CS_EV_TOOL_CALL:
 		cs_jsonw_init(&w, &k->tools);
@@ -301,8 +301,7 @@ oai_keep(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 		if (ev->tokens != NULL)
 			k->usage = *ev->tokens;
 		return CS_OK;
-	case CS_EV_ERROR:
-		return CS_OK;
+	case CS_EV_ERROR: return CS_OK;
 	}
 	return CS_EBADINPUT;
 }
@@ -357,8 +356,8 @@ oai_completion(struct cs_enc *e, struct cs_buf *out)
 
 const struct cs_encoder cs_encoder_openai = {
 	.name = "openai",
-	.headers = "Content-Type: text/event-stream; charset=utf-8\r\n"
-	    CS_STREAM_HEADERS,
+	.headers =
+	    "Content-Type: text/event-stream; charset=utf-8\r\n" CS_STREAM_HEADERS,
 	.sse = 1,
 	.state_size = sizeof(struct oai),
 	.event = oai_chunk,
@@ -368,8 +367,8 @@ const struct cs_encoder cs_encoder_openai = {
 const struct cs_encoder cs_encoder_openai_json = {
 	.name = "openai-json",
 	.headers = "Content-Type: application/json\r\n"
-	    "Cache-Control: no-store\r\n"
-	    "X-Content-Type-Options: nosniff\r\n",
+	           "Cache-Control: no-store\r\n"
+	           "X-Content-Type-Options: nosniff\r\n",
 	.deferred = 1,
 	.state_size = sizeof(struct oai_kept),
 	.init = oai_kept_init,

@@ -29,8 +29,10 @@ put_data(const struct cs_event *ev, struct cs_jsonw *w)
 	}
 	cs_jsonw_obj(w);
 	if (ev->type == CS_EV_TEXT) {
-		cs_jsonw_key(w, ev->kind == CS_TEXT_REFUSAL ? "refusal" :
-		    ev->kind == CS_TEXT_REASONING ? "reasoning" : "content");
+		cs_jsonw_key(w,
+		    ev->kind == CS_TEXT_REFUSAL       ? "refusal" :
+		        ev->kind == CS_TEXT_REASONING ? "reasoning" :
+		                                        "content");
 		cs_jsonw_strn(w, ev->text, ev->text_len);
 	} else if (ev->type == CS_EV_TOOL_CALL) {
 		cs_jsonw_kstr(w, "id", ev->tool_id);
@@ -53,7 +55,8 @@ sse_event(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 {
 	/* The SSE event type; text is the default "message". */
 	static const char *const name[] = {
-		[CS_EV_TOOL_CALL] = "tool_call", [CS_EV_FINISH] = "finish",
+		[CS_EV_TOOL_CALL] = "tool_call",
+		[CS_EV_FINISH] = "finish",
 		[CS_EV_ERROR] = "error",
 	};
 	struct cs_jsonw w;
@@ -83,7 +86,8 @@ sse_done(struct cs_enc *e, struct cs_buf *out)
 
 const struct cs_encoder cs_encoder_sse = {
 	.name = "sse",
-	.headers = "Content-Type: text/event-stream; charset=utf-8\r\n" CS_STREAM_HEADERS,
+	.headers =
+	    "Content-Type: text/event-stream; charset=utf-8\r\n" CS_STREAM_HEADERS,
 	.sse = 1,
 	.event = sse_event,
 	.done = sse_done,

@@ -24,8 +24,7 @@ text_event(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 			return CS_OK;
 		return cs_buf_append(out, ev->text, ev->text_len);
 	case CS_EV_TOOL_CALL:
-	case CS_EV_FINISH:
-		return CS_OK;
+	case CS_EV_FINISH: return CS_OK;
 	case CS_EV_ERROR:
 		cs_jsonw_init(&w, out);
 		cs_jsonw_puts(&w, "\n\n[error] ");
@@ -41,6 +40,7 @@ text_event(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 /* No prologue, keep-alive or end marker: nothing but the text. */
 const struct cs_encoder cs_encoder_text = {
 	.name = "text",
-	.headers = "Content-Type: text/plain; charset=utf-8\r\n" CS_STREAM_HEADERS,
+	.headers =
+	    "Content-Type: text/plain; charset=utf-8\r\n" CS_STREAM_HEADERS,
 	.event = text_event,
 };

@@ -22,13 +22,21 @@
 
 #include "encoder.h"
 
-enum block { NONE, TEXT, REASONING };
-enum block_chunk { START, DELTA, END };
+enum block {
+	NONE,
+	TEXT,
+	REASONING
+};
+enum block_chunk {
+	START,
+	DELTA,
+	END
+};
 
 struct ui_state {
-	enum block open;        /* the block a delta goes to */
-	unsigned long blocks;   /* blocks opened so far: ids t0, r1, ... */
-	char id[24];            /* the open block's */
+	enum block open;      /* the block a delta goes to */
+	unsigned long blocks; /* blocks opened so far: ids t0, r1, ... */
+	char id[24];          /* the open block's */
 };
 
 /* data: {"type":"TYPE"  (the caller adds members and chunk_end) */
@@ -110,8 +118,8 @@ put_input(struct cs_jsonw *w, const char *args)
 		cs_jsonw_kstr(w, "input", args);
 		return;
 	}
-	js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	js = json_object_to_json_string_ext(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	cs_jsonw_key(w, "input");
 	cs_jsonw_raw(w, js, strlen(js));
 	json_object_put(o);
@@ -216,7 +224,7 @@ ui_prologue(struct cs_enc *e, struct cs_buf *out)
 const struct cs_encoder cs_encoder_ui_stream = {
 	.name = "ui-message-stream",
 	.headers = "Content-Type: text/event-stream\r\n"
-	    "x-vercel-ai-ui-message-stream: v1\r\n" CS_STREAM_HEADERS,
+	           "x-vercel-ai-ui-message-stream: v1\r\n" CS_STREAM_HEADERS,
 	.sse = 1,
 	.state_size = sizeof(struct ui_state),
 	.prologue = ui_prologue,

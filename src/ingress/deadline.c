@@ -5,12 +5,12 @@
 #include <time.h>
 
 #include "deadline.h"
-#include "stream.h"   /* cs_now_ms: the monotonic clock */
+#include "stream.h" /* cs_now_ms: the monotonic clock */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake;
-static struct cs_list armed;     /* armed slots (link), under lock */
-static struct cs_list writers;   /* watched slots (wlink), under lock */
+static struct cs_list armed;   /* armed slots (link), under lock */
+static struct cs_list writers; /* watched slots (wlink), under lock */
 static pthread_t thread;
 static int running, stop;
 /* While the watchdog waits: when it will look again (-1: not before it is

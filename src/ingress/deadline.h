@@ -26,23 +26,23 @@
 
 #include "list.h"
 
-#define CS_DEADLINE_KILL_MS 1000   /* after the deadline, before SHUT_RDWR */
+#define CS_DEADLINE_KILL_MS 1000 /* after the deadline, before SHUT_RDWR */
 
 /* One slot, owned by the caller (e.g. on a worker's stack); zero it
  * before first use.  Fields are the watchdog's. */
 struct cs_deadline {
-	int linked;                /* armed: in the watchdog's list */
+	int linked; /* armed: in the watchdog's list */
 	int fd;
-	long long at_ms;           /* next action, CLOCK_MONOTONIC ms */
-	int stage;                 /* 0 armed, 1 SHUT_RD done, 2 SHUT_RDWR */
-	int fired;                 /* stage > 0 was reached since arming */
-	struct cs_link link;       /* on the armed list */
+	long long at_ms;     /* next action, CLOCK_MONOTONIC ms */
+	int stage;           /* 0 armed, 1 SHUT_RD done, 2 SHUT_RDWR */
+	int fired;           /* stage > 0 was reached since arming */
+	struct cs_link link; /* on the armed list */
 	/* write watch */
-	int watched;               /* in the watchdog's list of writers */
+	int watched; /* in the watchdog's list of writers */
 	long write_ms;
-	_Atomic long long write_since;  /* ms; 0 = no write in progress */
-	_Atomic int cut;           /* a write overran: the fd was shut down */
-	struct cs_link wlink;      /* on the list of watched writers */
+	_Atomic long long write_since; /* ms; 0 = no write in progress */
+	_Atomic int cut;      /* a write overran: the fd was shut down */
+	struct cs_link wlink; /* on the list of watched writers */
 };
 
 /* Start the watchdog thread.  0, or -1 (errno set). */

@@ -22,14 +22,14 @@
 #include "loop.h"
 #include "stream.h"
 
-#define LOOP_STACK (512 * 1024)
-#define MAX_LOOPS  256
+#define LOOP_STACK    (512 * 1024)
+#define MAX_LOOPS     256
 #define TRIM_EVERY_MS 10000
 
 struct eloop {
 	struct cs_loop *loop;
 	pthread_t thread;
-	struct cs_list runs;          /* of struct item; loop thread only */
+	struct cs_list runs; /* of struct item; loop thread only */
 };
 
 /* One submitted run. */
@@ -273,17 +273,17 @@ cs_engine_stop(long long until_ms)
 	int i, n, open;
 
 	pthread_mutex_lock(&lock);
-	while (atomic_load(&streams) > 0 &&
-	    (left = until_ms - cs_now_ms()) > 0) {
+	while (
+	    atomic_load(&streams) > 0 && (left = until_ms - cs_now_ms()) > 0) {
 		cs_realtime_in(&ts, left);
 		pthread_cond_timedwait(&idle, &lock, &ts);
 	}
 	open = atomic_load(&streams);
 	n = atomic_load(&nloops);
-	max_loops = n;   /* none start any more */
+	max_loops = n; /* none start any more */
 	pthread_mutex_unlock(&lock);
 	if (open > 0)
-		return open;   /* their loops still run them: leave them be */
+		return open; /* their loops still run them: leave them be */
 	for (i = 0; i < n; i++)
 		cs_loop_stop(loops[i].loop);
 	for (i = 0; i < n; i++) {

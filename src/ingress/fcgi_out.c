@@ -16,18 +16,18 @@
 #include "deadline.h"
 #include "fcgi_out.h"
 
-#define BODY_DRAIN_MAX  (64ULL * 1024 * 1024)    /* then give up */
+#define BODY_DRAIN_MAX (64ULL * 1024 * 1024) /* then give up */
 
 extern char **environ;
 
 struct cs_conn {
-	FCGX_Request *req;    /* NULL in CGI mode */
-	int  gone;
+	FCGX_Request *req; /* NULL in CGI mode */
+	int gone;
 	unsigned long long bytes_out;
-	unsigned long long body_left;  /* CGI: CONTENT_LENGTH not yet read */
-	struct cs_deadline *deadline;  /* armed while the request is read */
-	int  timed_out;                /* it fired */
-	struct cs_deadline *watch;     /* the same slot: bounds each write */
+	unsigned long long body_left; /* CGI: CONTENT_LENGTH not yet read */
+	struct cs_deadline *deadline; /* armed while the request is read */
+	int timed_out;                /* it fired */
+	struct cs_deadline *watch;    /* the same slot: bounds each write */
 };
 
 struct cs_conn *
@@ -162,10 +162,11 @@ cs_conn_write(struct cs_conn *c, const char *p, size_t n)
 		 * watchdog bounds how long the blocking write may take.
 		 */
 		cs_deadline_write_begin(c->watch);
-		failed = (n > 0 && FCGX_PutStr(p, (int)n, c->req->out) !=
-		    (int)n) || FCGX_FFlush(c->req->out) != 0 ||
+		failed = (n > 0 &&
+		             FCGX_PutStr(p, (int)n, c->req->out) != (int)n) ||
+		    FCGX_FFlush(c->req->out) != 0 ||
 		    FCGX_GetError(c->req->out) != 0;
-		(void)cs_deadline_write_end(c->watch);   /* cs_conn_slow asks */
+		(void)cs_deadline_write_end(c->watch); /* cs_conn_slow asks */
 		if (failed) {
 			c->gone = 1;
 			return CS_ECLIENTGONE;
@@ -193,8 +194,10 @@ cs_conn_room(const struct cs_conn *c)
 	 * wmem_queued; either blocks a write once it reaches sndbuf.  Half
 	 * of what is left covers the overhead of small writes. */
 	used = (long)(mem[SK_MEMINFO_WMEM_ALLOC] > mem[SK_MEMINFO_WMEM_QUEUED] ?
-	    mem[SK_MEMINFO_WMEM_ALLOC] : mem[SK_MEMINFO_WMEM_QUEUED]);
-	return used >= (long)mem[SK_MEMINFO_SNDBUF] ? 0 :
+	        mem[SK_MEMINFO_WMEM_ALLOC] :
+	        mem[SK_MEMINFO_WMEM_QUEUED]);
+	return used >= (long)mem[SK_MEMINFO_SNDBUF] ?
+	    0 :
 	    ((long)mem[SK_MEMINFO_SNDBUF] - used) / 2;
 }
 
@@ -293,7 +296,7 @@ cs_conn_read_body(struct cs_conn *c, size_t max, struct cs_buf *b)
 			break;
 		}
 		if (!over && cs_buf_append(b, chunk, (size_t)n) != CS_OK)
-			over = 1;  /* keep draining, store nothing more */
+			over = 1; /* keep draining, store nothing more */
 	}
 	end_read_phase(c);
 	return c->timed_out ? CS_ETIMEOUT : r;

@@ -79,9 +79,8 @@ unsigned long long cs_conn_bytes_out(const struct cs_conn *c);
  * draining stops there), CS_ECLIENTGONE if the connection failed,
  * CS_ETIMEOUT if the request's read deadline fired (answer 408).
  */
-#define CS_BODY_CHUNK 16384   /* one read */
+#define CS_BODY_CHUNK 16384 /* one read */
 struct cs_buf;
-enum cs_err cs_conn_read_body(struct cs_conn *c, size_t max,
-    struct cs_buf *b);
+enum cs_err cs_conn_read_body(struct cs_conn *c, size_t max, struct cs_buf *b);
 
 #endif

@@ -48,14 +48,15 @@ read_json_body(const struct cs_config *cfg, const struct cs_reqctx *rq,
 	if (r == CS_ECLIENTGONE)
 		cs_stream_lost(s);
 	else if (r == CS_ETIMEOUT)
-		cs_stream_fail(s, CS_FAIL_BODY_TIMEOUT, "the request body "
+		cs_stream_fail(s, CS_FAIL_BODY_TIMEOUT,
+		    "the request body "
 		    "did not arrive within request_read_timeout_seconds");
 	else if (!cs_chat_json_type(rq->content_type))
-		cs_stream_fail(s, CS_FAIL_MEDIA_TYPE, "Content-Type must "
+		cs_stream_fail(s, CS_FAIL_MEDIA_TYPE,
+		    "Content-Type must "
 		    "be application/json");
 	else if (rq->content_length == -2)
-		cs_stream_fail(s, CS_FAIL_INVALID,
-		    "malformed Content-Length");
+		cs_stream_fail(s, CS_FAIL_INVALID, "malformed Content-Length");
 	else if (r == CS_ETOOBIG ||
 	    rq->content_length > (long long)cfg->max_body_bytes) {
 		snprintf(msg, sizeof(msg), "request body exceeds %zu bytes",
@@ -76,13 +77,15 @@ fail_method(const struct cs_config *cfg, const struct cs_reqctx *rq,
 {
 	const struct cs_route *rt = rq->route;
 	unsigned gated = rt->gated & CS_M_GET ? rt->gated | CS_M_HEAD :
-	    rt->gated;
+	                                        rt->gated;
 	char allow[32];
 
 	cs_route_allow(cs_route_allowed(rt, cfg), allow, sizeof(allow));
-	cs_stream_fail_method(s, allow, !cfg->chat_get &&
-	    (gated & rq->method_bit) && rt->gated_use != NULL ?
-	    rt->gated_use : rt->use);
+	cs_stream_fail_method(s, allow,
+	    !cfg->chat_get && (gated & rq->method_bit) &&
+	            rt->gated_use != NULL ?
+	        rt->gated_use :
+	        rt->use);
 }
 
 /*
@@ -108,10 +111,12 @@ serve(struct cs_worker *w, const struct cs_reqctx *rq, struct cs_stream *s,
 		cs_conn_read_body(rq->conn, 0, &body);
 	cs_stream_use(s, rt->enc);
 	if (w->overloaded)
-		cs_stream_fail_retry(s, CS_FAIL_OVERLOADED, "the server is at "
-		    "capacity (every worker is busy); retry shortly", 1);
+		cs_stream_fail_retry(s, CS_FAIL_OVERLOADED,
+		    "the server is at "
+		    "capacity (every worker is busy); retry shortly",
+		    1);
 	else if (rt->choose != NULL && rt->choose(rq, s) != CS_OK)
-		;   /* the chooser wrote its 400 */
+		; /* the chooser wrote its 400 */
 	else if (!(cs_route_allowed(rt, cfg) & rq->method_bit))
 		fail_method(cfg, rq, s);
 	else if (!reads || read_json_body(cfg, rq, s, &body) == CS_OK)
@@ -176,7 +181,8 @@ fail:
 	free(p);
 	cs_upstream_free(w->run);
 	w->run = NULL;
-	cs_stream_fail_retry(s, CS_FAIL_OVERLOADED, "the server is at "
+	cs_stream_fail_retry(s, CS_FAIL_OVERLOADED,
+	    "the server is at "
 	    "capacity (no event loop could take the stream); retry shortly",
 	    1);
 	return CS_EHANDLED;
@@ -195,7 +201,7 @@ cs_handle(struct cs_worker *w, struct cs_conn *c, cs_over_fn over, void *arg)
 	w->run = NULL;
 	if ((s = cs_stream_new(c, w->cfg, &cs_encoder_sse, id)) == NULL) {
 		cs_warnx("%s: out of memory for a stream", id);
-		return 0;   /* the web server answers 502 */
+		return 0; /* the web server answers 502 */
 	}
 	cs_reqctx_init(&rq, c);
 	/* HEAD is GET without the body (stream.h), wherever GET is. */

@@ -20,7 +20,7 @@ typedef void (*cs_over_fn)(void *arg, int lost);
  * the rest and the log line, then calls over(arg, lost) on its thread;
  * conn must live until then.
  */
-int cs_handle(struct cs_worker *w, struct cs_conn *conn, cs_over_fn over,
-    void *arg);
+int cs_handle(
+    struct cs_worker *w, struct cs_conn *conn, cs_over_fn over, void *arg);
 
 #endif

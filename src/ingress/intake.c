@@ -12,7 +12,7 @@
 #include "intake.h"
 #include "list.h"
 #include "log.h"
-#include "stream.h"   /* cs_now_ms */
+#include "stream.h" /* cs_now_ms */
 
 #define FCGI_HEADER_LEN 8
 #define FCGI_VERSION_1  1
@@ -21,18 +21,18 @@
 
 struct parked {
 	int fd;
-	int ready;                   /* on the ready list, out of epoll */
-	long long t0, due;           /* accepted; handed over at the latest */
-	size_t need;                 /* bytes before there is news */
-	struct cs_link link;         /* on waiting or ready */
+	int ready;           /* on the ready list, out of epoll */
+	long long t0, due;   /* accepted; handed over at the latest */
+	size_t need;         /* bytes before there is news */
+	struct cs_link link; /* on waiting or ready */
 };
 
 #define PARKED(l) CS_CONTAINER(l, struct parked, link)
 
 /* All under lock; the lists and the epoll set change only with it held. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct cs_list waiting;   /* by due time */
-static struct cs_list ready;     /* FIFO */
+static struct cs_list waiting; /* by due time */
+static struct cs_list ready;   /* FIFO */
 static size_t count, max_count;
 static long read_ms;
 static int ep = -1, wake_fd = -1, ready_fd = -1;
@@ -48,10 +48,10 @@ cs_fcgi_scan(const unsigned char *p, size_t n, size_t *need)
 		return 1;
 	while (off + FCGI_HEADER_LEN <= n) {
 		if (p[off] != FCGI_VERSION_1)
-			return 1;   /* not FastCGI: libfcgi refuses it */
+			return 1; /* not FastCGI: libfcgi refuses it */
 		clen = (size_t)p[off + 4] << 8 | p[off + 5];
 		if (p[off + 1] == FCGI_STDIN && clen == 0)
-			return 1;   /* the end of the request */
+			return 1; /* the end of the request */
 		off += FCGI_HEADER_LEN + clen + p[off + 6];
 	}
 	*need = off + FCGI_HEADER_LEN;
@@ -67,9 +67,9 @@ peek_ready(int fd, size_t *need)
 	ssize_t n;
 
 	if (ioctl(fd, FIONREAD, &avail) < 0)
-		return 1;       /* let the worker find out what is wrong */
+		return 1; /* let the worker find out what is wrong */
 	if (avail <= 0 || (size_t)avail < *need)
-		return 0;       /* a hang-up comes as its own event */
+		return 0; /* a hang-up comes as its own event */
 	if ((size_t)avail >= CS_INTAKE_READY_BYTES)
 		return 1;
 	if ((buf = malloc((size_t)avail)) == NULL)
@@ -170,10 +170,10 @@ intake_main(void *arg)
 			}
 			if (p->ready)
 				continue;
-			hup = (ev[i].events & (EPOLLRDHUP | EPOLLHUP |
-			    EPOLLERR)) != 0;
+			hup = (ev[i].events &
+			          (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
 			if (hup && nothing_sent(p->fd)) {
-				drop(p);   /* a probe, or a peer that left */
+				drop(p); /* a probe, or a peer that left */
 				continue;
 			}
 			if (hup || peek_ready(p->fd, &p->need)) {
@@ -182,8 +182,8 @@ intake_main(void *arg)
 			}
 		}
 		now = cs_now_ms();
-		while (waiting.head != NULL &&
-		    PARKED(waiting.head)->due <= now) {
+		while (
+		    waiting.head != NULL && PARKED(waiting.head)->due <= now) {
 			to_ready(PARKED(waiting.head));
 			moved = 1;
 		}
@@ -306,7 +306,7 @@ cs_intake_park(int fd, long long t0_ms)
 		goto out;
 	}
 	count++;
-	if (waiting.head == &p->link)   /* a new earliest hand-over */
+	if (waiting.head == &p->link) /* a new earliest hand-over */
 		(void)eventfd_write(wake_fd, 1);
 	r = 0;
 out:
@@ -326,7 +326,7 @@ cs_intake_take(long long *t0_ms)
 	if (p != NULL) {
 		cs_list_remove(&ready, &p->link);
 		if (ready.head == NULL)
-			(void)eventfd_read(ready_fd, &v);   /* none left */
+			(void)eventfd_read(ready_fd, &v); /* none left */
 		count--;
 	}
 	pthread_mutex_unlock(&lock);

@@ -41,54 +41,54 @@
 #include "list.h"
 #include "log.h"
 #include "loop.h"
-#include "stream.h"   /* cs_now_ms: the monotonic clock */
+#include "stream.h" /* cs_now_ms: the monotonic clock */
 
-#define EVENTS_MAX 256   /* epoll events dispatched per pass */
+#define EVENTS_MAX    256 /* epoll events dispatched per pass */
 #define CURL_IDLE_MAX 256 /* idle provider connections a loop keeps */
-#define HEAP_MIN   16    /* first size of the timer heap */
-#define HUP_EVENTS (EPOLLRDHUP | EPOLLHUP | EPOLLERR)
+#define HEAP_MIN      16  /* first size of the timer heap */
+#define HUP_EVENTS    (EPOLLRDHUP | EPOLLHUP | EPOLLERR)
 
 /* A call posted by cs_loop_post, queued until the loop runs it. */
 struct post {
 	struct post *next;
-	cs_post_fn   fn;
-	void        *arg;
+	cs_post_fn fn;
+	void *arg;
 };
 
 /* A socket libcurl asked the loop to watch (its socketp). */
 struct curl_sock {
 	struct cs_watch w;
 	struct cs_loop *l;
-	curl_socket_t   fd;
-	struct cs_link  link;   /* on l->socks */
+	curl_socket_t fd;
+	struct cs_link link; /* on l->socks */
 };
 
 #define CURL_SOCK(lk) CS_CONTAINER(lk, struct curl_sock, link)
 
 struct cs_loop {
-	int                 ep;          /* the epoll set */
-	int                 wake_fd;     /* eventfd: a post, or stop */
-	struct cs_watch     wake;
-	int                 in_pass;     /* inside cs_loop_run_once */
+	int ep;      /* the epoll set */
+	int wake_fd; /* eventfd: a post, or stop */
+	struct cs_watch wake;
+	int in_pass; /* inside cs_loop_run_once */
 
 	/* The batch being dispatched (NULL between dispatches). */
 	struct epoll_event *batch;
-	int                 batch_i, batch_n;
+	int batch_i, batch_n;
 
 	/* Min-heap of armed timers by due; heap[i]->slot == i + 1. */
-	struct cs_timer   **heap;
-	size_t              nheap, capheap;
-	int                 firing;      /* in the timer phase */
-	int64_t             fire_now;    /* the clock of that phase */
+	struct cs_timer **heap;
+	size_t nheap, capheap;
+	int firing;       /* in the timer phase */
+	int64_t fire_now; /* the clock of that phase */
 
-	CURLM              *multi;
-	struct cs_timer     curl_timer;  /* libcurl's timeout */
-	struct cs_list      socks;       /* struct curl_sock */
+	CURLM *multi;
+	struct cs_timer curl_timer; /* libcurl's timeout */
+	struct cs_list socks;       /* struct curl_sock */
 
-	pthread_mutex_t     lock;        /* guards the post queue */
-	struct post        *post_head, *post_tail;
-	_Atomic int         stop;
-	_Atomic int         load;
+	pthread_mutex_t lock; /* guards the post queue */
+	struct post *post_head, *post_tail;
+	_Atomic int stop;
+	_Atomic int load;
 };
 
 /* --- watches --- */
@@ -128,8 +128,8 @@ to_cs(uint32_t e, unsigned asked)
 
 /* A zeroed or unwatched w is added; a watched one is moved to fd. */
 int
-cs_loop_watch(struct cs_loop *l, struct cs_watch *w, int fd,
-    unsigned events, cs_io_fn fn, void *arg)
+cs_loop_watch(struct cs_loop *l, struct cs_watch *w, int fd, unsigned events,
+    cs_io_fn fn, void *arg)
 {
 	struct epoll_event e;
 
@@ -208,7 +208,7 @@ dispatch(struct cs_loop *l, struct epoll_event *ev, int n)
 			continue;
 		got = to_cs(ev[l->batch_i].events, w->events);
 		if (got != 0)
-			w->fn(w->arg, got);   /* w may be freed now */
+			w->fn(w->arg, got); /* w may be freed now */
 	}
 	l->batch = NULL;
 	l->batch_i = l->batch_n = 0;
@@ -551,8 +551,8 @@ cs_loop_xfer_add(struct cs_loop *l, struct cs_xfer_slot *x, CURL *easy,
 		return -1;
 	}
 	if ((mc = curl_multi_add_handle(l->multi, easy)) != CURLM_OK) {
-		cs_warnx("loop: curl_multi_add_handle: %s",
-		    curl_multi_strerror(mc));
+		cs_warnx(
+		    "loop: curl_multi_add_handle: %s", curl_multi_strerror(mc));
 		errno = mc == CURLM_OUT_OF_MEMORY ? ENOMEM : EINVAL;
 		return -1;
 	}

@@ -23,9 +23,10 @@
 struct cs_loop;
 
 /* Events of a watch (a mask). */
-#define CS_IO_IN   1u    /* readable, or the peer hung up (read to see) */
-#define CS_IO_OUT  2u    /* writable */
-#define CS_IO_HUP  4u    /* the peer closed or shut down its side
+#define CS_IO_IN  1u /* readable, or the peer hung up (read to see) */
+#define CS_IO_OUT 2u /* writable */
+#define CS_IO_HUP \
+	4u /* the peer closed or shut down its side
                             (EPOLLRDHUP / EPOLLHUP / EPOLLERR); reported,
                             never asked for: it always is */
 
@@ -38,25 +39,25 @@ typedef void (*cs_xfer_done_fn)(void *arg, CURLcode result);
 /* A file descriptor watched for events (level-triggered).  Fields are
  * the loop's; zero it before first use. */
 struct cs_watch {
-	int      fd;         /* -1 while not watched */
-	unsigned events;     /* what is asked for */
+	int fd;          /* -1 while not watched */
+	unsigned events; /* what is asked for */
 	cs_io_fn fn;
-	void    *arg;
+	void *arg;
 };
 
 /* A one-shot timer.  Fields are the loop's; cs_timer_init before use. */
 struct cs_timer {
-	int64_t     due;     /* cs_now_ms() time */
-	size_t      slot;    /* index in the heap + 1; 0 = not armed */
+	int64_t due; /* cs_now_ms() time */
+	size_t slot; /* index in the heap + 1; 0 = not armed */
 	cs_timer_fn fn;
-	void       *arg;
+	void *arg;
 };
 
 /* A libcurl easy handle run by the loop's multi.  Fields are the loop's. */
 struct cs_xfer_slot {
-	CURL           *easy;   /* NULL while not added */
+	CURL *easy; /* NULL while not added */
 	cs_xfer_done_fn done;
-	void           *arg;
+	void *arg;
 };
 
 /* NULL when out of memory (or epoll/eventfd/curl_multi_init failed). */

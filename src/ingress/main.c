@@ -74,13 +74,14 @@
 #include "upstream.h"
 #include "worker.h"
 
-#define LISTEN_BACKLOG  1024
-#define THREAD_STACK    (256 * 1024)
-#define ACCEPT_RETRIES  10        /* consecutive accept failures a worker
+#define LISTEN_BACKLOG 1024
+#define THREAD_STACK   (256 * 1024)
+#define ACCEPT_RETRIES \
+	10                    /* consecutive accept failures a worker
                                      survives, a second apart */
-#define JOIN_MARGIN_MS  5000      /* after the grace period */
-#define ADDR_MAX        64        /* one FCGI_WEB_SERVER_ADDRS entry */
-#define OVERFLOW_READ_MS 1000     /* the overflow thread's read deadline */
+#define JOIN_MARGIN_MS   5000 /* after the grace period */
+#define ADDR_MAX         64   /* one FCGI_WEB_SERVER_ADDRS entry */
+#define OVERFLOW_READ_MS 1000 /* the overflow thread's read deadline */
 
 static struct cs_config cfg;
 static int listen_fd;
@@ -143,14 +144,14 @@ wait_for_connection(void)
 
 	pfd[0].fd = listen_fd;
 	pfd[1].fd = wake_pipe[0];
-	pfd[2].fd = cs_intake_fd();   /* -1 (ignored by poll): no intake */
+	pfd[2].fd = cs_intake_fd(); /* -1 (ignored by poll): no intake */
 	pfd[0].events = pfd[1].events = pfd[2].events = POLLIN;
 	for (;;) {
 		pfd[0].revents = pfd[1].revents = pfd[2].revents = 0;
 		if (poll(pfd, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			return 1;   /* let accept report the problem */
+			return 1; /* let accept report the problem */
 		}
 		if (pfd[1].revents != 0 || atomic_load(&stopping))
 			return 0;
@@ -286,7 +287,7 @@ struct job {
 	FCGX_Request req;
 	struct cs_deadline dl;
 	struct cs_conn *conn;
-	int fd;          /* ours while libfcgi reads; then libfcgi's own */
+	int fd; /* ours while libfcgi reads; then libfcgi's own */
 };
 
 /*
@@ -332,7 +333,7 @@ drop_duplicate(struct job *j, long long until_ms)
 	long long left = until_ms - cs_now_ms();
 
 	if (cs_deadline_disarm(&j->dl))
-		left = 0;      /* it fired: the socket is shut for reading */
+		left = 0; /* it fired: the socket is shut for reading */
 	close(j->fd);
 	j->fd = j->req.ipcFd;
 	cs_deadline_arm(&j->dl, j->fd, left > 0 ? (long)left : 0);
@@ -392,7 +393,7 @@ serve_connection(struct cs_worker *w, int fd, long long t0)
 	 */
 	if (!w->overloaded &&
 	    atomic_fetch_add(&busy, 1) + 1 == atomic_load(&nworkers))
-		(void)eventfd_write(full_fd, 1);   /* now full */
+		(void)eventfd_write(full_fd, 1); /* now full */
 	/* From here every write of the answer is bounded (deadline.h). */
 	cs_deadline_watch(&j->dl, cfg.write_timeout_ms);
 	if ((j->conn = cs_conn_new_fcgi(&j->req)) != NULL) {
@@ -408,7 +409,7 @@ serve_connection(struct cs_worker *w, int fd, long long t0)
 	 */
 	if (!w->overloaded &&
 	    atomic_fetch_sub(&busy, 1) == atomic_load(&nworkers))
-		(void)eventfd_write(full_fd, 1);   /* no longer full */
+		(void)eventfd_write(full_fd, 1); /* no longer full */
 	if (!handed)
 		finish_job(j, 0);
 	return;
@@ -439,7 +440,7 @@ worker(void *arg)
 				break;
 			if (++failures > ACCEPT_RETRIES) {
 				cs_warnx("worker: accept keeps failing; "
-				    "giving up");
+				         "giving up");
 				break;
 			}
 			cs_warn("worker: accept failed");
@@ -451,8 +452,7 @@ worker(void *arg)
 	}
 	/* The last worker to die unasked wakes main, which exits non-zero
 	 * so a supervisor can restart the process. */
-	if (atomic_fetch_sub(&workers_alive, 1) == 1 &&
-	    !atomic_load(&stopping))
+	if (atomic_fetch_sub(&workers_alive, 1) == 1 && !atomic_load(&stopping))
 		kill(getpid(), SIGUSR1);
 	return NULL;
 }
@@ -466,8 +466,8 @@ spawn_worker(void)
 	if (n >= max_workers)
 		return -1;
 	atomic_fetch_add(&workers_alive, 1);
-	if ((errno = pthread_create(&worker_threads[n], &worker_attr, worker,
-	    NULL)) != 0) {
+	if ((errno = pthread_create(
+	         &worker_threads[n], &worker_attr, worker, NULL)) != 0) {
 		atomic_fetch_sub(&workers_alive, 1);
 		return -1;
 	}
@@ -557,8 +557,9 @@ overflow(void *arg)
 			if ((pfd[2].revents != 0 || pfd[3].revents != 0) &&
 			    still_waiting(&pfd[2]) && spawn_worker() != 0) {
 				cs_warn("cannot start worker %d of %d; serving "
-				    "with %d", atomic_load(&nworkers) + 1,
-				    max_workers, atomic_load(&nworkers));
+				        "with %d",
+				    atomic_load(&nworkers) + 1, max_workers,
+				    atomic_load(&nworkers));
 				max_workers = atomic_load(&nworkers);
 			}
 			continue;
@@ -602,7 +603,8 @@ run_cgi(void)
 	struct cs_conn *conn;
 
 	if (getenv("REQUEST_METHOD") == NULL) {
-		fprintf(stderr, "chatstream: not started by a web server "
+		fprintf(stderr,
+		    "chatstream: not started by a web server "
 		    "(no FastCGI socket on fd 0, no CGI environment)\n");
 		usage(stderr);
 		return 2;
@@ -626,15 +628,15 @@ print_check(const char *path)
 	size_t i;
 
 	printf("%s: ok (provider %s, %zu model(s), default %s, key from "
-	    "%s)\n", path ? path : "(defaults)",
-	    def->up->provider_eff->name, cfg.n_models,
-	    def->name, def->up->key_source);
+	       "%s)\n",
+	    path ? path : "(defaults)", def->up->provider_eff->name,
+	    cfg.n_models, def->name, def->up->key_source);
 	for (i = 0; i < cfg.n_models; i++) {
 		m = &cfg.models[i];
 		printf("  model %s: upstream %s (%s, key from %s), sends "
-		    "model %s", m->name, m->up->name,
-		    m->up->provider_eff->name, m->up->key_source,
-		    cs_model_wire_name(m));
+		       "model %s",
+		    m->name, m->up->name, m->up->provider_eff->name,
+		    m->up->key_source, cs_model_wire_name(m));
 		if (m->max_tokens > 0)
 			printf(", max_tokens <= %ld", m->max_tokens);
 		printf(", instructions %s\n",
@@ -720,8 +722,8 @@ load_config(const char *path, int check_only)
 	char err[1024];
 
 	cs_config_defaults(&cfg);
-	if (path != NULL && cs_config_load(&cfg, path, err, sizeof(err))
-	    != CS_OK) {
+	if (path != NULL &&
+	    cs_config_load(&cfg, path, err, sizeof(err)) != CS_OK) {
 		fprintf(stderr, "chatstream: %s\n", err);
 		return -1;
 	}
@@ -758,7 +760,8 @@ main(int argc, char *argv[])
 			listen_addr = argv[++i];
 		else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
 			if (parse_threads(argv[++i], &threads_opt) != 0) {
-				fprintf(stderr, "chatstream: --threads: "
+				fprintf(stderr,
+				    "chatstream: --threads: "
 				    "expected 1..1024\n");
 				return 2;
 			}
@@ -791,9 +794,11 @@ main(int argc, char *argv[])
 		listen_addr = cfg.listen;
 	if (listen_addr != NULL && listen_addr[0] == ':') {
 		/* libfcgi would bind every interface: make that explicit. */
-		fprintf(stderr, "chatstream: --listen %s would listen on all "
+		fprintf(stderr,
+		    "chatstream: --listen %s would listen on all "
 		    "interfaces; write 127.0.0.1%s (or 0.0.0.0%s if you mean "
-		    "it)\n", listen_addr, listen_addr, listen_addr);
+		    "it)\n",
+		    listen_addr, listen_addr, listen_addr);
 		rc = 2;
 		goto out;
 	}
@@ -809,8 +814,8 @@ main(int argc, char *argv[])
 		goto out_curl;
 	}
 	if (listen_addr != NULL) {
-		if ((listen_fd = FCGX_OpenSocket(listen_addr, LISTEN_BACKLOG))
-		    < 0) {
+		if ((listen_fd = FCGX_OpenSocket(listen_addr, LISTEN_BACKLOG)) <
+		    0) {
 			cs_warn("cannot listen on %s", listen_addr);
 			goto out_curl;
 		}
@@ -825,12 +830,11 @@ main(int argc, char *argv[])
 		/* A local provider: only the demo is one. */
 		if (cfg.n_upstreams == 1 && u->provider_eff->source != NULL)
 			cs_warnx("no API key configured: serving the built-in "
-			    "demo provider");
+			         "demo provider");
 		else
 			/* Not the URL: it may carry credentials. */
 			cs_warnx("upstream %s: provider %s, key from %s",
-			    u->name, u->provider_eff->name,
-			    u->key_source);
+			    u->name, u->provider_eff->name, u->key_source);
 	}
 
 	/* Workers inherit a mask that leaves these to sigwait() below. */
@@ -842,8 +846,8 @@ main(int argc, char *argv[])
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	raise_nofile();
-	if ((worker_threads = calloc((size_t)nthreads,
-	    sizeof(*worker_threads))) == NULL ||
+	if ((worker_threads = calloc(
+	         (size_t)nthreads, sizeof(*worker_threads))) == NULL ||
 	    pipe2(wake_pipe, O_CLOEXEC) != 0 ||
 	    (full_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		goto out_curl;
@@ -863,7 +867,7 @@ main(int argc, char *argv[])
 	/* Without it, a worker waits for its request itself, as before. */
 	if (cs_intake_start(cfg.request_read_timeout_ms, intake_room()) != 0)
 		cs_warn("cannot start the intake; requests still arriving "
-		    "will hold a worker");
+		        "will hold a worker");
 	/* Workers start as they are needed (see overflow()): the first
 	 * now, the others when a connection finds every one busy. */
 	pthread_attr_init(&worker_attr);
@@ -872,22 +876,21 @@ main(int argc, char *argv[])
 		cs_warn("pthread_create");
 		goto out_curl;
 	}
-	if ((errno = pthread_create(&overflow_thread, &worker_attr, overflow,
-	    NULL)) != 0)
+	if ((errno = pthread_create(
+	         &overflow_thread, &worker_attr, overflow, NULL)) != 0)
 		cs_warn("cannot start the overflow thread (one worker, no 503 "
-		    "past capacity)");
+		        "past capacity)");
 	else
 		overflow_started = 1;
 	cs_warnx("ready: %d worker thread(s) and %d event loop(s) at most, "
-	    "started as needed, %d streams at most, pid %d, %s", max_workers,
-	    cfg.loops, cfg.max_streams,
-	    (int)getpid(),
+	         "started as needed, %d streams at most, pid %d, %s",
+	    max_workers, cfg.loops, cfg.max_streams, (int)getpid(),
 	    listen_addr ? listen_addr : "socket on fd 0");
 
 	do {
 		if (sigwait(&sigs, &sig) != 0)
 			sig = SIGTERM;
-	} while (sig == SIGHUP ||   /* no reload: config is read-only */
+	} while (sig == SIGHUP || /* no reload: config is read-only */
 	    (sig == SIGUSR1 && atomic_load(&workers_alive) > 0));
 	if (sig == SIGUSR1) {
 		cs_warnx("every worker thread failed; exiting");
@@ -896,8 +899,8 @@ main(int argc, char *argv[])
 	}
 
 	/* Stop accepting; running streams get the grace period. */
-	cs_warnx("signal %d: stopping (grace %ld ms)", sig,
-	    cfg.shutdown_grace_ms);
+	cs_warnx(
+	    "signal %d: stopping (grace %ld ms)", sig, cfg.shutdown_grace_ms);
 	cs_stream_set_shutdown_deadline(cs_now_ms() + cfg.shutdown_grace_ms);
 	cs_engine_poke();
 	atomic_store(&stopping, 1);
@@ -912,8 +915,8 @@ main(int argc, char *argv[])
 		cs_warnx("the overflow thread did not stop; exiting anyway");
 	if ((i = join_workers(worker_threads, atomic_load(&nworkers))) > 0)
 		cs_warnx("%d worker(s) did not stop; exiting anyway", i);
-	if ((i = cs_engine_stop(cs_stream_shutdown_deadline() +
-	    JOIN_MARGIN_MS)) > 0)
+	if ((i = cs_engine_stop(
+	         cs_stream_shutdown_deadline() + JOIN_MARGIN_MS)) > 0)
 		cs_warnx("%d stream(s) did not end; exiting anyway", i);
 	rc = 0;
 	pthread_attr_destroy(&worker_attr);

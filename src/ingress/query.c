@@ -4,7 +4,7 @@
 
 #include "query.h"
 
-#define KEY_MAX 64   /* longest key compared; longer ones match nothing */
+#define KEY_MAX 64 /* longest key compared; longer ones match nothing */
 
 static int
 hexval(char c)
@@ -45,8 +45,8 @@ decode(const char *s, size_t n, int plus, struct cs_buf *out)
 
 /* The next pair at *p: key [k, k+klen), value [v, v+vlen); 0 at the end. */
 static int
-next_pair(const char **p, const char **k, size_t *klen, const char **v,
-    size_t *vlen)
+next_pair(
+    const char **p, const char **k, size_t *klen, const char **v, size_t *vlen)
 {
 	const char *s = *p, *end, *eq;
 

@@ -17,29 +17,29 @@
 struct cs_conn;
 
 struct cs_reqctx {
-	struct cs_conn *conn;          /* the body, the transport */
-	char *const *params;           /* every "NAME=value", NULL-ended: for
+	struct cs_conn *conn;            /* the body, the transport */
+	char *const *params;             /* every "NAME=value", NULL-ended: for
 	                                  anything not below */
-	const char *method;            /* REQUEST_METHOD, "" if none */
-	unsigned method_bit;           /* its CS_M_* (routes.h) */
-	const struct cs_route *route;  /* never NULL (cs_route_find) */
-	const char *path;              /* as sent, to log and echo (may hold
+	const char *method;              /* REQUEST_METHOD, "" if none */
+	unsigned method_bit;             /* its CS_M_* (routes.h) */
+	const struct cs_route *route;    /* never NULL (cs_route_find) */
+	const char *path;                /* as sent, to log and echo (may hold
 	                                  the query; may be NULL) */
 	char param[CS_ROUTE_ID_MAX + 1]; /* the route's raw parameter, or "" */
-	const char *query;             /* QUERY_STRING */
-	const char *content_type;      /* CONTENT_TYPE */
-	long long content_length;      /* CONTENT_LENGTH: -1 if absent, -2 if
+	const char *query;               /* QUERY_STRING */
+	const char *content_type;        /* CONTENT_TYPE */
+	long long content_length;        /* CONTENT_LENGTH: -1 if absent, -2 if
 	                                  malformed (digits only) */
-	const char *accept;            /* HTTP_ACCEPT */
-	const char *origin;            /* HTTP_ORIGIN */
-	const char *host;              /* HTTP_HOST */
-	const char *fetch_site;        /* HTTP_SEC_FETCH_SITE */
-	const char *last_event_id;     /* HTTP_LAST_EVENT_ID */
-	const char *client;            /* REMOTE_ADDR */
-	const char *remote_user;       /* REMOTE_USER: the web server's login */
-	const char *identity;          /* who is asking, once an issue decides
+	const char *accept;              /* HTTP_ACCEPT */
+	const char *origin;              /* HTTP_ORIGIN */
+	const char *host;                /* HTTP_HOST */
+	const char *fetch_site;          /* HTTP_SEC_FETCH_SITE */
+	const char *last_event_id;       /* HTTP_LAST_EVENT_ID */
+	const char *client;              /* REMOTE_ADDR */
+	const char *remote_user;     /* REMOTE_USER: the web server's login */
+	const char *identity;        /* who is asking, once an issue decides
 	                                  how (an API key, a session): NULL */
-	const char *server_software;   /* SERVER_SOFTWARE */
+	const char *server_software; /* SERVER_SOFTWARE */
 	/* Where the path may be (cs_route_find). */
 	const char *path_info, *script_name, *request_uri;
 };

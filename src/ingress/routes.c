@@ -34,13 +34,13 @@ serve_openapi(struct cs_worker *w, const struct cs_reqctx *rq,
     struct cs_stream *s, const struct cs_buf *body, const char **model)
 {
 	(void)w, (void)rq, (void)body, (void)model;
-	cs_stream_reply(s, 200, "application/json", cs_openapi_json,
-	    cs_openapi_json_len);
+	cs_stream_reply(
+	    s, 200, "application/json", cs_openapi_json, cs_openapi_json_len);
 }
 
 static void
-serve_info(struct cs_worker *w, const struct cs_reqctx *rq,
-    struct cs_stream *s, const struct cs_buf *body, const char **model)
+serve_info(struct cs_worker *w, const struct cs_reqctx *rq, struct cs_stream *s,
+    const struct cs_buf *body, const char **model)
 {
 	(void)body, (void)model;
 	cs_check_info(w->cfg, rq, s);
@@ -59,7 +59,8 @@ serve_not_found(struct cs_worker *w, const struct cs_reqctx *rq,
     struct cs_stream *s, const struct cs_buf *body, const char **model)
 {
 	(void)w, (void)rq, (void)body, (void)model;
-	cs_stream_fail(s, CS_FAIL_NOT_FOUND, "no such endpoint "
+	cs_stream_fail(s, CS_FAIL_NOT_FOUND,
+	    "no such endpoint "
 	    "(GET /api/openapi.json lists them)");
 }
 
@@ -70,12 +71,12 @@ const struct cs_route cs_routes[] = {
 	{ "/v1/chat/completions", "v1/chat/completions", CS_MATCH_TAIL,
 	    CS_M_POST, 0, CS_BODY_JSON, &cs_encoder_openai_json, NULL,
 	    cs_openai_chat, USE_POST, NULL },
-	{ "/v1/models", "v1/models", CS_MATCH_TAIL, CS_M_GET, 0,
-	    CS_BODY_NONE, &cs_encoder_openai_json, NULL, cs_models_openai,
-	    USE_GET, NULL },
+	{ "/v1/models", "v1/models", CS_MATCH_TAIL, CS_M_GET, 0, CS_BODY_NONE,
+	    &cs_encoder_openai_json, NULL, cs_models_openai, USE_GET, NULL },
 	{ "/chat", "chat", CS_MATCH_TAIL, CS_M_GET | CS_M_POST, CS_M_GET,
 	    CS_BODY_JSON, &cs_encoder_sse, cs_native_encoder, cs_native_chat,
-	    USE_POST, "GET /api/chat is disabled on this server; POST a JSON "
+	    USE_POST,
+	    "GET /api/chat is disabled on this server; POST a JSON "
 	    "body" },
 	{ "/models", "models", CS_MATCH_TAIL, CS_M_GET, 0, CS_BODY_NONE,
 	    &cs_encoder_sse, NULL, cs_models_native, USE_GET, NULL },
@@ -84,14 +85,13 @@ const struct cs_route cs_routes[] = {
 	{ "/check", "check", CS_MATCH_TAIL, CS_M_GET, 0, CS_BODY_NONE,
 	    &cs_encoder_sse, NULL, serve_check, USE_GET, NULL },
 	{ "/openapi.json", "openapi.json", CS_MATCH_TAIL, CS_M_GET, 0,
-	    CS_BODY_NONE, &cs_encoder_sse, NULL, serve_openapi, USE_GET,
-	    NULL },
+	    CS_BODY_NONE, &cs_encoder_sse, NULL, serve_openapi, USE_GET, NULL },
 	/* Anything else under …/v1 is OpenAI's 404, so an OpenAI client
 	 * never has to read the native one. */
 	{ NULL, "v1", CS_MATCH_SEGMENT, CS_M_ANY, 0, CS_BODY_NONE,
 	    &cs_encoder_openai_json, NULL, cs_openai_not_found, NULL, NULL },
-	{ NULL, NULL, CS_MATCH_ANY, CS_M_ANY, 0, CS_BODY_NONE,
-	    &cs_encoder_sse, NULL, serve_not_found, NULL, NULL },
+	{ NULL, NULL, CS_MATCH_ANY, CS_M_ANY, 0, CS_BODY_NONE, &cs_encoder_sse,
+	    NULL, serve_not_found, NULL, NULL },
 };
 
 const size_t cs_n_routes = CS_ARRAY_LEN(cs_routes);
@@ -117,8 +117,9 @@ find_segment(const char *p, size_t end, const char *pat, int whole)
 	size_t n = strlen(pat), at;
 	const char *q;
 
-	for (q = p; (q = strstr(q, pat)) != NULL &&
-	    (at = (size_t)(q - p)) < end; q++) {
+	for (q = p;
+	     (q = strstr(q, pat)) != NULL && (at = (size_t)(q - p)) < end;
+	     q++) {
 		if (at > 0 && p[at - 1] != '/')
 			continue;
 		if (!whole || at + n == end ||
@@ -173,8 +174,8 @@ match_path(const char *p)
 
 /* r's parameter in p into param; "" if none or too long. */
 static void
-copy_param(const struct cs_route *r, const char *p,
-    char param[CS_ROUTE_ID_MAX + 1])
+copy_param(
+    const struct cs_route *r, const char *p, char param[CS_ROUTE_ID_MAX + 1])
 {
 	size_t end, at;
 
@@ -194,17 +195,16 @@ fallback(const char *path)
 	const struct cs_route *r;
 
 	for (r = cs_routes; r < cs_routes + cs_n_routes; r++)
-		if (r->match == CS_MATCH_ANY || (r->match == CS_MATCH_SEGMENT &&
-		    path != NULL && find_segment(path, path_end(path),
-		    r->pattern, 1) >= 0))
+		if (r->match == CS_MATCH_ANY ||
+		    (r->match == CS_MATCH_SEGMENT && path != NULL &&
+		        find_segment(path, path_end(path), r->pattern, 1) >= 0))
 			return r;
 	return &cs_routes[cs_n_routes - 1];
 }
 
 const struct cs_route *
 cs_route_find(const char *path_info, const char *script_name,
-    const char *request_uri, const char **path,
-    char param[CS_ROUTE_ID_MAX + 1])
+    const char *request_uri, const char **path, char param[CS_ROUTE_ID_MAX + 1])
 {
 	const char *vars[] = { path_info, script_name, request_uri };
 	const struct cs_route *r;
@@ -220,8 +220,9 @@ cs_route_find(const char *path_info, const char *script_name,
 		/* PATH_INFO as the tail of SCRIPT_NAME: lighttpd may split
 		 * /api/v1/models into "/api/v1" + "/models". */
 		if (i == 0) {
-			if (snprintf(full, sizeof(full), "%s%s", script_name ?
-			    script_name : "", path_info) >= (int)sizeof(full))
+			if (snprintf(full, sizeof(full), "%s%s",
+			        script_name ? script_name : "",
+			        path_info) >= (int)sizeof(full))
 				snprintf(full, sizeof(full), "%s", path_info);
 			m = full;
 		}
@@ -268,8 +269,7 @@ cs_route_allowed(const struct cs_route *r, const struct cs_config *cfg)
 void
 cs_route_allow(unsigned methods, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s%s%s%s%s",
-	    methods & CS_M_GET ? "GET" : "",
+	snprintf(buf, len, "%s%s%s%s%s", methods & CS_M_GET ? "GET" : "",
 	    methods & CS_M_GET && methods & (CS_M_HEAD | CS_M_POST) ? ", " : "",
 	    methods & CS_M_HEAD ? "HEAD" : "",
 	    methods & CS_M_HEAD && methods & CS_M_POST ? ", " : "",

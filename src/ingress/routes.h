@@ -28,7 +28,7 @@ struct cs_worker;
 #define CS_M_GET   1u
 #define CS_M_HEAD  2u
 #define CS_M_POST  4u
-#define CS_M_OTHER 8u     /* any other method */
+#define CS_M_OTHER 8u /* any other method */
 #define CS_M_ANY   (CS_M_GET | CS_M_HEAD | CS_M_POST | CS_M_OTHER)
 
 /* The raw (still %-encoded) parameter of a path (…/v1/models/{id}):
@@ -36,17 +36,17 @@ struct cs_worker;
 #define CS_ROUTE_ID_MAX (3 * CS_MAX_NAME)
 
 enum cs_match {
-	CS_MATCH_TAIL,     /* the path's last segments are the pattern */
-	CS_MATCH_PARAM,    /* the pattern starts a segment; the rest of the
+	CS_MATCH_TAIL,    /* the path's last segments are the pattern */
+	CS_MATCH_PARAM,   /* the pattern starts a segment; the rest of the
 	                      path (not empty) is the parameter */
-	CS_MATCH_SEGMENT,  /* fallback: no endpoint matched, and a segment of
+	CS_MATCH_SEGMENT, /* fallback: no endpoint matched, and a segment of
 	                      the path is the pattern */
-	CS_MATCH_ANY,      /* fallback: the last row */
+	CS_MATCH_ANY,     /* fallback: the last row */
 };
 
 enum cs_body_policy {
-	CS_BODY_NONE,      /* drained unread */
-	CS_BODY_JSON,      /* a POST's body: application/json (chat.h),
+	CS_BODY_NONE, /* drained unread */
+	CS_BODY_JSON, /* a POST's body: application/json (chat.h),
 	                      within max_body_bytes, read whole */
 };
 
@@ -58,23 +58,23 @@ typedef void cs_serve_fn(struct cs_worker *w, const struct cs_reqctx *rq,
     struct cs_stream *s, const struct cs_buf *body, const char **model);
 /* Pick the protocol of this request's answer (cs_stream_use), before the
  * method check: CS_OK, or CS_EHANDLED once a 400 is written. */
-typedef enum cs_err cs_choose_fn(const struct cs_reqctx *rq,
-    struct cs_stream *s);
+typedef enum cs_err
+cs_choose_fn(const struct cs_reqctx *rq, struct cs_stream *s);
 
 struct cs_route {
-	const char *path;          /* documented path under /api; NULL for a
+	const char *path;    /* documented path under /api; NULL for a
 	                              fallback */
-	const char *pattern;       /* matched as match says */
+	const char *pattern; /* matched as match says */
 	enum cs_match match;
-	unsigned methods;          /* CS_M_* allowed (GET brings HEAD) */
-	unsigned gated;            /* of those, allowed only while the
+	unsigned methods; /* CS_M_* allowed (GET brings HEAD) */
+	unsigned gated;   /* of those, allowed only while the
 	                              config's chat_get is on */
 	enum cs_body_policy body;
-	const struct cs_encoder *enc;  /* the protocol of answers and errors */
-	cs_choose_fn *choose;      /* NULL, or another protocol per request */
+	const struct cs_encoder *enc; /* the protocol of answers and errors */
+	cs_choose_fn *choose; /* NULL, or another protocol per request */
 	cs_serve_fn *serve;
-	const char *use;           /* 405 message: how to call it */
-	const char *gated_use;     /* 405 message for a gated method */
+	const char *use;       /* 405 message: how to call it */
+	const char *gated_use; /* 405 message for a gated method */
 };
 
 extern const struct cs_route cs_routes[];
@@ -100,8 +100,8 @@ const struct cs_route *cs_route_find(const char *path_info,
 unsigned cs_route_method(const char *method);
 
 /* The methods r allows under cfg, HEAD included where GET is. */
-unsigned cs_route_allowed(const struct cs_route *r,
-    const struct cs_config *cfg);
+unsigned
+cs_route_allowed(const struct cs_route *r, const struct cs_config *cfg);
 
 /* methods as an Allow header value ("GET, HEAD, POST"), into buf. */
 void cs_route_allow(unsigned methods, char *buf, size_t len);

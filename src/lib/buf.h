@@ -14,10 +14,10 @@
 #include "cs.h"
 
 struct cs_buf {
-	char  *data;  /* NUL-terminated; NULL until the first append */
+	char *data; /* NUL-terminated; NULL until the first append */
 	size_t len;
-	size_t cap;   /* allocated bytes */
-	size_t max;   /* hard limit on len */
+	size_t cap; /* allocated bytes */
+	size_t max; /* hard limit on len */
 };
 
 /* Initialise an empty buffer that may hold at most max bytes. */

@@ -2,8 +2,8 @@
 #include "cs.h"
 
 int
-cs_parse_dec(const char *s, size_t n, unsigned long long cap,
-    unsigned long long *out)
+cs_parse_dec(
+    const char *s, size_t n, unsigned long long cap, unsigned long long *out)
 {
 	unsigned long long v = 0;
 	unsigned d;
@@ -25,18 +25,18 @@ const char *
 cs_strerror(enum cs_err e)
 {
 	switch (e) {
-	case CS_OK:          return "success";
-	case CS_ENOMEM:      return "out of memory";
-	case CS_ETOOBIG:     return "size limit exceeded";
-	case CS_EBADINPUT:   return "invalid input";
+	case CS_OK: return "success";
+	case CS_ENOMEM: return "out of memory";
+	case CS_ETOOBIG: return "size limit exceeded";
+	case CS_EBADINPUT: return "invalid input";
 	case CS_ECLIENTGONE: return "client disconnected";
-	case CS_EUPSTREAM:   return "upstream provider failed";
-	case CS_ETIMEOUT:    return "timed out";
-	case CS_ESHUTDOWN:   return "server shutting down";
-	case CS_ESYS:        return "system error";
-	case CS_ECONFIG:     return "configuration error";
-	case CS_EDONE:       return "no more events";
-	case CS_EHANDLED:    return "failure already answered";
+	case CS_EUPSTREAM: return "upstream provider failed";
+	case CS_ETIMEOUT: return "timed out";
+	case CS_ESHUTDOWN: return "server shutting down";
+	case CS_ESYS: return "system error";
+	case CS_ECONFIG: return "configuration error";
+	case CS_EDONE: return "no more events";
+	case CS_EHANDLED: return "failure already answered";
 	}
 	return "unknown error";
 }

@@ -14,17 +14,17 @@
 
 enum cs_err {
 	CS_OK = 0,
-	CS_ENOMEM,       /* allocation failed */
-	CS_ETOOBIG,      /* a bounded buffer or limit was exceeded */
-	CS_EBADINPUT,    /* malformed or invalid input from a peer */
-	CS_ECLIENTGONE,  /* the downstream client disconnected */
-	CS_EUPSTREAM,    /* the provider failed or sent garbage */
-	CS_ETIMEOUT,     /* a configured timeout expired */
-	CS_ESHUTDOWN,    /* the server is shutting down */
-	CS_ESYS,         /* a system call failed (see errno) */
-	CS_ECONFIG,      /* configuration error */
-	CS_EDONE,        /* not an error: a producer has no more events */
-	CS_EHANDLED,     /* the callee has written the failure to the stream
+	CS_ENOMEM,      /* allocation failed */
+	CS_ETOOBIG,     /* a bounded buffer or limit was exceeded */
+	CS_EBADINPUT,   /* malformed or invalid input from a peer */
+	CS_ECLIENTGONE, /* the downstream client disconnected */
+	CS_EUPSTREAM,   /* the provider failed or sent garbage */
+	CS_ETIMEOUT,    /* a configured timeout expired */
+	CS_ESHUTDOWN,   /* the server is shutting down */
+	CS_ESYS,        /* a system call failed (see errno) */
+	CS_ECONFIG,     /* configuration error */
+	CS_EDONE,       /* not an error: a producer has no more events */
+	CS_EHANDLED,    /* the callee has written the failure to the stream
 	                    (an HTTP error or an error event): the caller
 	                    stops and writes nothing more */
 };
@@ -39,20 +39,20 @@ const char *cs_strerror(enum cs_err e);
  * (so "too big" is the caller's to name, and nothing overflows).
  * 0, or -1 when s is not such a number.
  */
-int cs_parse_dec(const char *s, size_t n, unsigned long long cap,
-    unsigned long long *out);
+int cs_parse_dec(
+    const char *s, size_t n, unsigned long long cap, unsigned long long *out);
 
 /* Hard limits that are not configurable (configurable ones live in config). */
-#define CS_MAX_MODELS        32     /* model entries in the config */
-#define CS_MAX_NAME          128    /* model names, header names, ids */
-#define CS_MAX_UPSTREAMS     16     /* [upstream] sections + "default" */
-#define CS_MAX_UPSTREAM_HEADERS 8   /* "header" lines per upstream */
-#define CS_MAX_HEADER_LINE   1024   /* one "Name: value" header */
-#define CS_MAX_INSTRUCTIONS  8192   /* a configured system prompt */
-#define CS_MAX_SSE_LINE      (1024 * 1024) /* one upstream SSE line */
-#define CS_MAX_SSE_EVENT     (4 * 1024 * 1024) /* one upstream SSE event */
-#define CS_MAX_UPSTREAM_ERR  (16 * 1024) /* captured provider error body */
-#define CS_MAX_REQUEST_BODY  (16 * 1024 * 1024) /* ceiling for max_body_bytes */
-#define CS_JSON_MAX_DEPTH    32     /* nesting accepted in client JSON */
+#define CS_MAX_MODELS           32   /* model entries in the config */
+#define CS_MAX_NAME             128  /* model names, header names, ids */
+#define CS_MAX_UPSTREAMS        16   /* [upstream] sections + "default" */
+#define CS_MAX_UPSTREAM_HEADERS 8    /* "header" lines per upstream */
+#define CS_MAX_HEADER_LINE      1024 /* one "Name: value" header */
+#define CS_MAX_INSTRUCTIONS     8192 /* a configured system prompt */
+#define CS_MAX_SSE_LINE         (1024 * 1024)     /* one upstream SSE line */
+#define CS_MAX_SSE_EVENT        (4 * 1024 * 1024) /* one upstream SSE event */
+#define CS_MAX_UPSTREAM_ERR     (16 * 1024) /* captured provider error body */
+#define CS_MAX_REQUEST_BODY     (16 * 1024 * 1024) /* ceiling for max_body_bytes */
+#define CS_JSON_MAX_DEPTH       32 /* nesting accepted in client JSON */
 
 #endif

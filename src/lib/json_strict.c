@@ -15,8 +15,8 @@
 /* The one flag set every client JSON is parsed with. */
 #define STRICT_FLAGS (JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8)
 
-static void say(char *, size_t, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
+static void
+say(char *, size_t, const char *, ...) __attribute__((format(printf, 3, 4)));
 
 /* The reason, into msg (size bytes; nothing when size is 0). */
 static void
@@ -40,11 +40,15 @@ static int
 unexpected(const unsigned char *p, size_t i, char *msg, size_t size)
 {
 	if (p[i] > 0x20 && p[i] < 0x7f)
-		say(msg, size, "invalid JSON at byte %zu: unexpected "
-		    "character '%c'", i, p[i]);
+		say(msg, size,
+		    "invalid JSON at byte %zu: unexpected "
+		    "character '%c'",
+		    i, p[i]);
 	else
-		say(msg, size, "invalid JSON at byte %zu: unexpected "
-		    "byte 0x%02x", i, p[i]);
+		say(msg, size,
+		    "invalid JSON at byte %zu: unexpected "
+		    "byte 0x%02x",
+		    i, p[i]);
 	return -1;
 }
 
@@ -58,21 +62,24 @@ scan(const char *s, size_t len, char *msg, size_t size)
 {
 	/* Bytes that may appear outside strings in JSON. */
 	static const char outside[] = " \t\r\n{}[],:0123456789+-.eE"
-	    "truefalsn";
+	                              "truefalsn";
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, l;
 	int in_str = 0;
 
 	if (len >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
-		say(msg, size, "body: starts with a byte order mark "
+		say(msg, size,
+		    "body: starts with a byte order mark "
 		    "(not allowed)");
 		return -1;
 	}
 	while (i < len) {
 		if (p[i] >= 0x80) {
 			if ((l = cs_utf8_seq(p + i, len - i)) == 0) {
-				say(msg, size, "body: invalid UTF-8 at "
-				    "byte %zu", i);
+				say(msg, size,
+				    "body: invalid UTF-8 at "
+				    "byte %zu",
+				    i);
 				return -1;
 			}
 			if (!in_str)
@@ -86,9 +93,11 @@ scan(const char *s, size_t len, char *msg, size_t size)
 			else if (p[i] == '\\') {
 				if (len - i >= 6 &&
 				    memcmp(p + i + 1, "u0000", 5) == 0) {
-					say(msg, size, "invalid JSON at byte "
+					say(msg, size,
+					    "invalid JSON at byte "
 					    "%zu: \\u0000 (NUL) is not allowed "
-					    "in strings", i);
+					    "in strings",
+					    i);
 					return -1;
 				}
 				/* Skip the escaped byte so \" does not end
@@ -97,9 +106,11 @@ scan(const char *s, size_t len, char *msg, size_t size)
 				if (i + 1 < len && p[i + 1] < 0x80)
 					i++;
 			} else if (p[i] < 0x20) {
-				say(msg, size, "invalid JSON at byte %zu: "
+				say(msg, size,
+				    "invalid JSON at byte %zu: "
 				    "unescaped control character 0x%02x in a "
-				    "string", i, p[i]);
+				    "string",
+				    i, p[i]);
 				return -1;
 			}
 			i++;
@@ -107,11 +118,11 @@ scan(const char *s, size_t len, char *msg, size_t size)
 		}
 		if (p[i] == '"')
 			in_str = 1;
-		else if (p[i] == '\0' || memchr(outside, p[i],
-		    sizeof(outside) - 1) == NULL)
+		else if (p[i] == '\0' ||
+		    memchr(outside, p[i], sizeof(outside) - 1) == NULL)
 			return unexpected(p, i, msg, size);
-		else if (p[i] == '.' && (i + 1 == len || p[i + 1] < '0' ||
-		    p[i + 1] > '9'))
+		else if (p[i] == '.' &&
+		    (i + 1 == len || p[i + 1] < '0' || p[i + 1] > '9'))
 			/* "1." is not JSON; json-c would read 1.0. */
 			return unexpected(p, i, msg, size);
 		i++;
@@ -120,8 +131,8 @@ scan(const char *s, size_t len, char *msg, size_t size)
 }
 
 enum cs_err
-cs_json_strict_parse(const char *s, size_t len, struct json_object **out,
-    char *msg, size_t size)
+cs_json_strict_parse(
+    const char *s, size_t len, struct json_object **out, char *msg, size_t size)
 {
 	struct json_tokener *tok = NULL;
 	struct json_object *obj = NULL;
@@ -162,11 +173,15 @@ cs_json_strict_parse(const char *s, size_t len, struct json_object **out,
 	end = json_tokener_get_parse_end(tok);
 	if (obj == NULL) {
 		if (jerr == json_tokener_continue)
-			say(msg, size, "invalid JSON at byte %zu: unexpected "
-			    "end of input", len);
+			say(msg, size,
+			    "invalid JSON at byte %zu: unexpected "
+			    "end of input",
+			    len);
 		else if (jerr == json_tokener_error_depth)
-			say(msg, size, "invalid JSON at byte %zu: nested "
-			    "deeper than %d levels", end, CS_JSON_MAX_DEPTH);
+			say(msg, size,
+			    "invalid JSON at byte %zu: nested "
+			    "deeper than %d levels",
+			    end, CS_JSON_MAX_DEPTH);
 		else
 			say(msg, size, "invalid JSON at byte %zu: %s", end,
 			    json_tokener_error_desc(jerr));
@@ -174,8 +189,10 @@ cs_json_strict_parse(const char *s, size_t len, struct json_object **out,
 	}
 	for (i = end; i < len; i++)
 		if (!is_ws((unsigned char)s[i])) {
-			say(msg, size, "invalid JSON at byte %zu: data after "
-			    "the object", i);
+			say(msg, size,
+			    "invalid JSON at byte %zu: data after "
+			    "the object",
+			    i);
 			goto fail;
 		}
 	if (!json_object_is_type(obj, json_type_object)) {

@@ -3,8 +3,8 @@
 
 #include "jsonw.h"
 
-#define JW_ARRAY  1u   /* the container is an array (else an object) */
-#define JW_ITEMS  2u   /* it has a member or element: the next needs "," */
+#define JW_ARRAY 1u /* the container is an array (else an object) */
+#define JW_ITEMS 2u /* it has a member or element: the next needs "," */
 
 void
 cs_jsonw_init(struct cs_jsonw *w, struct cs_buf *out)
@@ -134,13 +134,41 @@ cs_jsonw_arr_end(struct cs_jsonw *w)
  * everything else (UTF-8, U+2028/U+2029 included, and '/') as is.
  */
 static const unsigned char esc[256] = {
-	['"'] = '"', ['\\'] = '\\', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't',
-	[0x00] = 'u', [0x01] = 'u', [0x02] = 'u', [0x03] = 'u', [0x04] = 'u',
-	[0x05] = 'u', [0x06] = 'u', [0x07] = 'u', [0x08] = 'u', [0x0b] = 'u',
-	[0x0c] = 'u', [0x0e] = 'u', [0x0f] = 'u', [0x10] = 'u', [0x11] = 'u',
-	[0x12] = 'u', [0x13] = 'u', [0x14] = 'u', [0x15] = 'u', [0x16] = 'u',
-	[0x17] = 'u', [0x18] = 'u', [0x19] = 'u', [0x1a] = 'u', [0x1b] = 'u',
-	[0x1c] = 'u', [0x1d] = 'u', [0x1e] = 'u', [0x1f] = 'u', [0x7f] = 'u',
+	['"'] = '"',
+	['\\'] = '\\',
+	['\n'] = 'n',
+	['\r'] = 'r',
+	['\t'] = 't',
+	[0x00] = 'u',
+	[0x01] = 'u',
+	[0x02] = 'u',
+	[0x03] = 'u',
+	[0x04] = 'u',
+	[0x05] = 'u',
+	[0x06] = 'u',
+	[0x07] = 'u',
+	[0x08] = 'u',
+	[0x0b] = 'u',
+	[0x0c] = 'u',
+	[0x0e] = 'u',
+	[0x0f] = 'u',
+	[0x10] = 'u',
+	[0x11] = 'u',
+	[0x12] = 'u',
+	[0x13] = 'u',
+	[0x14] = 'u',
+	[0x15] = 'u',
+	[0x16] = 'u',
+	[0x17] = 'u',
+	[0x18] = 'u',
+	[0x19] = 'u',
+	[0x1a] = 'u',
+	[0x1b] = 'u',
+	[0x1c] = 'u',
+	[0x1d] = 'u',
+	[0x1e] = 'u',
+	[0x1f] = 'u',
+	[0x7f] = 'u',
 };
 
 /* "s" with s escaped: each run of plain bytes in one copy. */
@@ -176,8 +204,9 @@ quoted(struct cs_jsonw *w, const char *s, size_t n)
 void
 cs_jsonw_key(struct cs_jsonw *w, const char *key)
 {
-	if (w->err == CS_OK && (w->depth == 0 || w->after_key ||
-	    (w->level[w->depth - 1] & JW_ARRAY))) {
+	if (w->err == CS_OK &&
+	    (w->depth == 0 || w->after_key ||
+	        (w->level[w->depth - 1] & JW_ARRAY))) {
 		w->err = CS_EBADINPUT;
 		return;
 	}

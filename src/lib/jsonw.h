@@ -22,14 +22,14 @@
 #include "buf.h"
 #include "cs.h"
 
-#define CS_JSONW_DEPTH 16   /* objects and arrays open at once */
+#define CS_JSONW_DEPTH 16 /* objects and arrays open at once */
 
 struct cs_jsonw {
-	struct cs_buf *out;     /* borrowed */
-	size_t start;           /* out->len at init: where a failure cuts */
-	enum cs_err err;        /* the first failure, CS_OK until then */
-	int depth;              /* containers open */
-	int after_key;          /* a key was written: its value comes next */
+	struct cs_buf *out; /* borrowed */
+	size_t start;       /* out->len at init: where a failure cuts */
+	enum cs_err err;    /* the first failure, CS_OK until then */
+	int depth;          /* containers open */
+	int after_key;      /* a key was written: its value comes next */
 	unsigned char level[CS_JSONW_DEPTH]; /* per open container: JW_* */
 };
 
@@ -39,10 +39,10 @@ void cs_jsonw_init(struct cs_jsonw *w, struct cs_buf *out);
  * CS_OK.  On failure out is cut back to its length at cs_jsonw_init(). */
 enum cs_err cs_jsonw_end(struct cs_jsonw *w);
 
-void cs_jsonw_obj(struct cs_jsonw *w);       /* { */
-void cs_jsonw_obj_end(struct cs_jsonw *w);   /* } */
-void cs_jsonw_arr(struct cs_jsonw *w);       /* [ */
-void cs_jsonw_arr_end(struct cs_jsonw *w);   /* ] */
+void cs_jsonw_obj(struct cs_jsonw *w);     /* { */
+void cs_jsonw_obj_end(struct cs_jsonw *w); /* } */
+void cs_jsonw_arr(struct cs_jsonw *w);     /* [ */
+void cs_jsonw_arr_end(struct cs_jsonw *w); /* ] */
 /* A member's name in the open object; its value is the next call.  The
  * name is the code's own (no quote, backslash or control character in
  * it): it is written as is. */

@@ -18,12 +18,11 @@ struct cs_list {
 
 /* The struct of type that holds link as its member. */
 #define CS_CONTAINER(link, type, member) \
-	((type *)(void *)((char *)(link) - offsetof(type, member)))
+	((type *)(void *)((char *)(link)-offsetof(type, member)))
 
 /* Insert l after at (NULL: at the front). */
 static inline void
-cs_list_insert_after(struct cs_list *li, struct cs_link *at,
-    struct cs_link *l)
+cs_list_insert_after(struct cs_list *li, struct cs_link *at, struct cs_link *l)
 {
 	l->prev = at;
 	l->next = at != NULL ? at->next : li->head;

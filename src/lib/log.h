@@ -15,21 +15,21 @@ void cs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cs_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 struct cs_access {
-	const char *id;          /* stream id */
-	const char *client;      /* REMOTE_ADDR (untrusted: escaped) */
-	const char *method;      /* untrusted: escaped */
-	const char *path;        /* untrusted: escaped */
-	const char *model;       /* may be NULL */
-	int         status;
-	const char *outcome;     /* done, client_gone, upstream_error, ... */
-	long        ttfd_ms;     /* time to first delta, -1 if none */
-	long        duration_ms;
+	const char *id;     /* stream id */
+	const char *client; /* REMOTE_ADDR (untrusted: escaped) */
+	const char *method; /* untrusted: escaped */
+	const char *path;   /* untrusted: escaped */
+	const char *model;  /* may be NULL */
+	int status;
+	const char *outcome; /* done, client_gone, upstream_error, ... */
+	long ttfd_ms;        /* time to first delta, -1 if none */
+	long duration_ms;
 	unsigned long deltas;
-	long        prompt_tokens;     /* -1 if unknown */
-	long        completion_tokens; /* -1 if unknown */
+	long prompt_tokens;     /* -1 if unknown */
+	long completion_tokens; /* -1 if unknown */
 	unsigned long long bytes_out;
-	int         retries;
-	const char *error;       /* short reason, may be NULL (escaped) */
+	int retries;
+	const char *error; /* short reason, may be NULL (escaped) */
 };
 
 void cs_log_access(const struct cs_access *a);

@@ -24,17 +24,17 @@ cs_utf8_step(const unsigned char *p, size_t avail, int *ok)
 	else if (c >= 0xf0 && c <= 0xf4)
 		need = 3;
 	else {
-		*ok = 0;   /* continuation byte, C0, C1, F5..FF */
+		*ok = 0; /* continuation byte, C0, C1, F5..FF */
 		return 1;
 	}
 	if (c == 0xe0)
-		lo = 0xa0;          /* overlong */
+		lo = 0xa0; /* overlong */
 	else if (c == 0xed)
-		hi = 0x9f;          /* surrogates */
+		hi = 0x9f; /* surrogates */
 	else if (c == 0xf0)
-		lo = 0x90;          /* overlong */
+		lo = 0x90; /* overlong */
 	else if (c == 0xf4)
-		hi = 0x8f;          /* past U+10FFFF */
+		hi = 0x8f; /* past U+10FFFF */
 	for (i = 1; i <= need; i++) {
 		if (i == avail || p[i] < lo || p[i] > hi) {
 			*ok = 0;
@@ -86,7 +86,7 @@ cs_utf8_sanitize(const char *s, size_t n, struct cs_buf *out)
 			return r;
 		i += l;
 	}
-	return cs_buf_append(out, "", 0);   /* out->data is never NULL */
+	return cs_buf_append(out, "", 0); /* out->data is never NULL */
 }
 
 size_t

@@ -9,7 +9,7 @@
 #include "provider.h"
 #include "utf8.h"
 
-#define SSE_JSON_DEPTH 64  /* nesting limit for one stream event */
+#define SSE_JSON_DEPTH 64 /* nesting limit for one stream event */
 
 /*
  * s as valid UTF-8: s itself, or its repaired copy in tmp (which the
@@ -31,7 +31,7 @@ valid_utf8(const char *s, size_t n, struct cs_buf *tmp, size_t *len)
 }
 
 /* Room for the repaired copy of n bytes: a bad byte becomes 3. */
-#define UTF8_TMP_MAX(n) ((n) * 3 + 1)
+#define UTF8_TMP_MAX(n) ((n)*3 + 1)
 
 static enum cs_err
 emit_error(cs_emit_fn emit, void *ctx, const char *type, const char *msg)
@@ -44,12 +44,13 @@ emit_error(cs_emit_fn emit, void *ctx, const char *type, const char *msg)
 	ev.type = CS_EV_ERROR;
 	ev.error_type = type;
 	cs_buf_init(&tmp, msg != NULL ? UTF8_TMP_MAX(strlen(msg)) : 0);
-	if (msg != NULL && (msg = valid_utf8(msg, strlen(msg), &tmp, NULL))
-	    == NULL)
+	if (msg != NULL &&
+	    (msg = valid_utf8(msg, strlen(msg), &tmp, NULL)) == NULL)
 		msg = "the provider reported an error (its message could not "
-		    "be decoded)";
+		      "be decoded)";
 	/* Providers do send {"error":""}: the client still gets a sentence. */
-	ev.error_message = msg != NULL && *msg != '\0' ? msg :
+	ev.error_message = msg != NULL && *msg != '\0' ?
+	    msg :
 	    "the provider reported an error without a message";
 	r = emit(ctx, &ev);
 	cs_buf_free(&tmp);
@@ -57,8 +58,8 @@ emit_error(cs_emit_fn emit, void *ctx, const char *type, const char *msg)
 }
 
 enum cs_err
-cs_emit_tool_call(cs_emit_fn emit, void *ctx, const char *id,
-    const char *name, const char *args)
+cs_emit_tool_call(cs_emit_fn emit, void *ctx, const char *id, const char *name,
+    const char *args)
 {
 	struct cs_event ev;
 	struct cs_buf t_id, t_name, t_args;
@@ -69,14 +70,17 @@ cs_emit_tool_call(cs_emit_fn emit, void *ctx, const char *id,
 	cs_buf_init(&t_args, args != NULL ? UTF8_TMP_MAX(strlen(args)) : 0);
 	memset(&ev, 0, sizeof(ev));
 	ev.type = CS_EV_TOOL_CALL;
-	if ((ev.tool_id = valid_utf8(id, id ? strlen(id) : 0, &t_id, NULL))
-	    == NULL && id != NULL)
+	if ((ev.tool_id = valid_utf8(id, id ? strlen(id) : 0, &t_id, NULL)) ==
+	        NULL &&
+	    id != NULL)
 		goto out;
-	if ((ev.tool_name = valid_utf8(name, name ? strlen(name) : 0,
-	    &t_name, NULL)) == NULL && name != NULL)
+	if ((ev.tool_name = valid_utf8(
+	         name, name ? strlen(name) : 0, &t_name, NULL)) == NULL &&
+	    name != NULL)
 		goto out;
-	if ((ev.tool_args = valid_utf8(args, args ? strlen(args) : 0,
-	    &t_args, NULL)) == NULL && args != NULL)
+	if ((ev.tool_args = valid_utf8(
+	         args, args ? strlen(args) : 0, &t_args, NULL)) == NULL &&
+	    args != NULL)
 		goto out;
 	r = emit(ctx, &ev);
 out:
@@ -110,8 +114,9 @@ cs_emit_finish(cs_emit_fn emit, void *ctx, const char *reason,
 	ev.type = CS_EV_FINISH;
 	ev.finish_reason = reason;
 	ev.native_finish_reason = native;
-	if (usage != NULL && (usage->prompt != CS_USAGE_NONE ||
-	    usage->completion != CS_USAGE_NONE)) {
+	if (usage != NULL &&
+	    (usage->prompt != CS_USAGE_NONE ||
+	        usage->completion != CS_USAGE_NONE)) {
 		u = *usage;
 		if (u.total == CS_USAGE_NONE && u.prompt != CS_USAGE_NONE &&
 		    u.completion != CS_USAGE_NONE)
@@ -139,8 +144,8 @@ emit_text(cs_emit_fn emit, void *ctx, int kind, struct json_object *v)
 	ev.kind = kind;
 	/* json-c passes invalid UTF-8 in a string through as it came. */
 	cs_buf_init(&tmp, UTF8_TMP_MAX(len));
-	if ((ev.text = valid_utf8(json_object_get_string(v), len, &tmp,
-	    &ev.text_len)) != NULL)
+	if ((ev.text = valid_utf8(
+	         json_object_get_string(v), len, &tmp, &ev.text_len)) != NULL)
 		r = emit(ctx, &ev);
 	cs_buf_free(&tmp);
 	return r;
@@ -166,7 +171,10 @@ const char *
 cs_finish_reason_native(const char *r)
 {
 	static const char *const known[] = {
-		"stop", "length", "tool_calls", "content_filter",
+		"stop",
+		"length",
+		"tool_calls",
+		"content_filter",
 	};
 	size_t i;
 
@@ -271,8 +279,8 @@ cs_adapter_parse(struct cs_adapter_base *b, const struct cs_sse_event *ev)
 	if (o == NULL)
 		return NULL;
 	/* One value and nothing else: "{...}garbage" is not a chunk. */
-	i = cs_json_ws_end(ev->data, json_tokener_get_parse_end(b->tok),
-	    ev->data_len);
+	i = cs_json_ws_end(
+	    ev->data, json_tokener_get_parse_end(b->tok), ev->data_len);
 	if (i != ev->data_len) {
 		json_object_put(o);
 		return NULL;
@@ -287,7 +295,7 @@ sse_dispatch(void *ctx, const struct cs_sse_event *ev)
 	struct cs_adapter_base *b = ctx;
 
 	if (b->done || b->failed)
-		return CS_OK;  /* e.g. a moderation chunk after [DONE] */
+		return CS_OK; /* e.g. a moderation chunk after [DONE] */
 	return b->fmt->on_event(b, ev);
 }
 
@@ -314,8 +322,8 @@ sse_new(const struct cs_provider *p, cs_emit_fn emit, void *ctx)
 		return NULL;
 	b->fmt = fmt;
 	if (cs_adapter_base_init(b, emit, ctx) != CS_OK ||
-	    (b->sse = cs_sse_new(CS_MAX_SSE_LINE, CS_MAX_SSE_EVENT,
-	    sse_dispatch, b)) == NULL ||
+	    (b->sse = cs_sse_new(
+	         CS_MAX_SSE_LINE, CS_MAX_SSE_EVENT, sse_dispatch, b)) == NULL ||
 	    (fmt->init != NULL && fmt->init(b) != CS_OK)) {
 		sse_free((struct cs_adapter *)b);
 		return NULL;

@@ -22,7 +22,7 @@
 #include "event.h"
 #include "sse_parse.h"
 
-struct cs_adapter;          /* per-transfer state, the format's own */
+struct cs_adapter; /* per-transfer state, the format's own */
 struct cs_provider;
 struct json_object;
 struct json_tokener;
@@ -30,16 +30,15 @@ struct json_tokener;
 /* A stream parser.  Same contract for every wire format. */
 struct cs_adapter_ops {
 	/* A new parser for one transfer of p; NULL when out of memory. */
-	struct cs_adapter *(*new)(const struct cs_provider *p,
-	    cs_emit_fn emit, void *ctx);
+	struct cs_adapter *(*new)(
+	    const struct cs_provider *p, cs_emit_fn emit, void *ctx);
 	/* Feed response body bytes; emits events.  A non-CS_OK return stops
 	 * the transfer (the emit callback's code, or CS_EUPSTREAM after an
 	 * error event was emitted). */
-	enum cs_err (*feed)(struct cs_adapter *a, const char *buf,
-	    size_t len);
+	enum cs_err (*feed)(struct cs_adapter *a, const char *buf, size_t len);
 	/* The body ended: emits the finish, or an error if it was cut. */
 	enum cs_err (*end)(struct cs_adapter *a);
-	void (*free)(struct cs_adapter *a);    /* NULL-safe */
+	void (*free)(struct cs_adapter *a); /* NULL-safe */
 };
 
 /*
@@ -50,11 +49,11 @@ struct cs_adapter_ops {
 struct cs_adapter_base {
 	cs_emit_fn emit;
 	void *ctx;
-	struct json_tokener *tok;          /* owned, one per adapter */
-	struct cs_sse *sse;                /* owned; SSE formats only */
-	const struct cs_sse_format *fmt;   /* SSE formats only */
-	int done;                          /* terminal event seen */
-	int failed;                        /* error event emitted */
+	struct json_tokener *tok;        /* owned, one per adapter */
+	struct cs_sse *sse;              /* owned; SSE formats only */
+	const struct cs_sse_format *fmt; /* SSE formats only */
+	int done;                        /* terminal event seen */
+	int failed;                      /* error event emitted */
 };
 
 /* A wire format on SSE, for cs_sse_adapter (provider.h: .sse). */
@@ -79,31 +78,31 @@ extern const struct cs_adapter_ops cs_sse_adapter;
 
 /* Set b up with a tokenizer (no SSE parser); CS_ENOMEM leaves nothing
  * allocated.  For adapters that are not on SSE (ollama). */
-enum cs_err cs_adapter_base_init(struct cs_adapter_base *b, cs_emit_fn emit,
-    void *ctx);
+enum cs_err
+cs_adapter_base_init(struct cs_adapter_base *b, cs_emit_fn emit, void *ctx);
 /* Free what the base owns (not b itself). */
 void cs_adapter_base_cleanup(struct cs_adapter_base *b);
 
 /* Emit an error event and mark b failed; returns the emit's failure,
  * else CS_EUPSTREAM (so the caller stops the transfer). */
-enum cs_err cs_adapter_fail(struct cs_adapter_base *b, const char *type,
-    const char *msg);
+enum cs_err
+cs_adapter_fail(struct cs_adapter_base *b, const char *type, const char *msg);
 /* cs_adapter_fail() with the provider's in-band error err: its string
  * "message" if it is an object, err itself if a string, else a sentence
  * of ours. */
-enum cs_err cs_adapter_error(struct cs_adapter_base *b,
-    struct json_object *err);
+enum cs_err
+cs_adapter_error(struct cs_adapter_base *b, struct json_object *err);
 /* Emit v as a text delta of that kind if it is a non-empty string. */
-enum cs_err cs_adapter_text(struct cs_adapter_base *b, int kind,
-    struct json_object *v);
+enum cs_err
+cs_adapter_text(struct cs_adapter_base *b, int kind, struct json_object *v);
 /* The terminal event: b is done, the finish goes out (cs_emit_finish()).
  * Tool calls still pending must be emitted first. */
 enum cs_err cs_adapter_finish(struct cs_adapter_base *b, const char *reason,
     const char *native, const struct cs_usage *usage);
 /* The SSE event's data parsed as JSON: a new reference the caller puts,
  * or NULL when it is not exactly one JSON value (whitespace may follow). */
-struct json_object *cs_adapter_parse(struct cs_adapter_base *b,
-    const struct cs_sse_event *ev);
+struct json_object *
+cs_adapter_parse(struct cs_adapter_base *b, const struct cs_sse_event *ev);
 
 /* Emit one complete tool call. */
 enum cs_err cs_emit_tool_call(cs_emit_fn emit, void *ctx, const char *id,
@@ -131,7 +130,7 @@ const char *cs_finish_reason_native(const char *provider_reason);
  * Adapters keep per-stream arrays small this way instead of sizing them
  * for the worst case.
  */
-enum cs_err cs_array_reserve(void *arrp, size_t *cap, size_t n, size_t elem,
-    size_t max);
+enum cs_err
+cs_array_reserve(void *arrp, size_t *cap, size_t n, size_t elem, size_t max);
 
 #endif

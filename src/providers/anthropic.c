@@ -21,18 +21,18 @@
 #include "request.h"
 #include "toolcalls.h"
 
-#define DEFAULT_MAX_TOKENS  4096
-#define ANTHROPIC_VERSION   "2023-06-01"
-#define AUTH_HEADER         "x-api-key: "
+#define DEFAULT_MAX_TOKENS 4096
+#define ANTHROPIC_VERSION  "2023-06-01"
+#define AUTH_HEADER        "x-api-key: "
 
 struct cs_adapter {
-	struct cs_adapter_base b;       /* first; done: message_stop seen */
-	char finish[64];                /* provider's stop_reason */
+	struct cs_adapter_base b; /* first; done: message_stop seen */
+	char finish[64];          /* provider's stop_reason */
 	/* Usage so far (CS_USAGE_NONE: not said): input_tokens,
 	 * output_tokens, cache_read_input_tokens,
 	 * cache_creation_input_tokens. */
 	long long in, out, cache_read, cache_write;
-	struct cs_toolcalls calls;      /* index: the content block's; input:
+	struct cs_toolcalls calls; /* index: the content block's; input:
 	                                   content_block_start's */
 };
 
@@ -80,9 +80,10 @@ block_start(struct cs_adapter *a, struct json_object *chunk)
 	if (strcmp(json_object_get_string(type), "tool_use") != 0)
 		return CS_OK;
 	if ((r = cs_toolcalls_open(&a->calls, get_index(chunk), &tc)) != CS_OK)
-		return cs_adapter_fail(&a->b, r == CS_ENOMEM ? "internal_error" :
-		    "upstream_error", r == CS_ENOMEM ? "out of memory" :
-		    "the provider sent too many tool calls");
+		return cs_adapter_fail(&a->b,
+		    r == CS_ENOMEM ? "internal_error" : "upstream_error",
+		    r == CS_ENOMEM ? "out of memory" :
+		                     "the provider sent too many tool calls");
 	json_object_object_get_ex(cb, "id", &v);
 	cs_json_copy_str(tc->id, sizeof(tc->id), v);
 	v = NULL;
@@ -116,13 +117,13 @@ block_delta(struct cs_adapter *a, struct json_object *chunk)
 		return cs_adapter_text(&a->b, CS_TEXT_REASONING, v);
 	}
 	if (strcmp(t, "input_json_delta") != 0)
-		return CS_OK;      /* signature_delta, citations_delta, ... */
+		return CS_OK; /* signature_delta, citations_delta, ... */
 	if ((tc = find_call(a, get_index(chunk))) == NULL)
-		return CS_OK;      /* a block we do not surface */
+		return CS_OK; /* a block we do not surface */
 	if (json_object_object_get_ex(d, "partial_json", &v) &&
 	    json_object_is_type(v, json_type_string) &&
 	    cs_buf_append(&tc->args, json_object_get_string(v),
-	    (size_t)json_object_get_string_len(v)) != CS_OK)
+	        (size_t)json_object_get_string_len(v)) != CS_OK)
 		return cs_adapter_fail(&a->b, "upstream_error",
 		    "a tool call's arguments exceed the size limit");
 	return CS_OK;
@@ -130,7 +131,9 @@ block_delta(struct cs_adapter *a, struct json_object *chunk)
 
 /* The usage counters of the wire format, in struct cs_adapter order. */
 static const char *const usage_keys[] = {
-	"input_tokens", "output_tokens", "cache_read_input_tokens",
+	"input_tokens",
+	"output_tokens",
+	"cache_read_input_tokens",
 	"cache_creation_input_tokens",
 };
 
@@ -146,15 +149,18 @@ read_usage(struct cs_adapter *a, struct json_object *u, int merge)
 	if (!json_object_is_type(u, json_type_object))
 		return;
 	for (i = 0; i < CS_ARRAY_LEN(f); i++)
-		if (!merge || (json_object_object_get_ex(u, usage_keys[i],
-		    &v) && v != NULL))
+		if (!merge ||
+		    (json_object_object_get_ex(u, usage_keys[i], &v) &&
+		        v != NULL))
 			*f[i] = cs_json_count(u, usage_keys[i]);
 }
 
 static const char *
 map_finish(const char *r)
 {
-	static const struct { const char *from, *to; } map[] = {
+	static const struct {
+		const char *from, *to;
+	} map[] = {
 		{ "end_turn", "stop" },
 		{ "stop_sequence", "stop" },
 		{ "max_tokens", "length" },
@@ -233,7 +239,7 @@ handle(struct cs_adapter *a, const char *type, struct json_object *chunk)
 		json_object_object_get_ex(chunk, "error", &v);
 		return cs_adapter_error(&a->b, v);
 	}
-	return CS_OK;              /* ping and event types added later */
+	return CS_OK; /* ping and event types added later */
 }
 
 static enum cs_err
@@ -292,7 +298,7 @@ static const struct cs_sse_format an_sse = {
 	.on_event = on_sse,
 	.cleanup = an_cleanup,
 	.truncated = "the provider's stream ended before message_stop "
-	    "(truncated)",
+	             "(truncated)",
 };
 
 static struct json_object *
@@ -319,8 +325,8 @@ an_tool_use_blocks(const struct cs_message *msg)
 		if ((part = json_object_new_object()) == NULL ||
 		    json_object_array_add(parts, part) != 0)
 			goto fail;
-		json_object_object_add(part, "type",
-		    json_object_new_string("text"));
+		json_object_object_add(
+		    part, "type", json_object_new_string("text"));
 		json_object_object_add(part, "text", new_string(msg));
 	}
 	for (j = 0; j < msg->n_tool_calls; j++) {
@@ -328,12 +334,12 @@ an_tool_use_blocks(const struct cs_message *msg)
 		if ((part = json_object_new_object()) == NULL ||
 		    json_object_array_add(parts, part) != 0)
 			goto fail;
-		json_object_object_add(part, "type",
-		    json_object_new_string("tool_use"));
-		json_object_object_add(part, "id",
-		    json_object_new_string(tc->id));
-		json_object_object_add(part, "name",
-		    json_object_new_string(tc->name));
+		json_object_object_add(
+		    part, "type", json_object_new_string("tool_use"));
+		json_object_object_add(
+		    part, "id", json_object_new_string(tc->id));
+		json_object_object_add(
+		    part, "name", json_object_new_string(tc->name));
 		json_object_object_add(part, "input",
 		    cs_json_args_object(tc->arguments, tc->arguments_len));
 	}
@@ -368,27 +374,27 @@ an_tools(const struct cs_chat_request *req, struct json_object *root)
 		return CS_ENOMEM;
 	json_object_object_add(root, "tools", tools);
 	for (k = 0; k < req->n_tools; k++) {
-		fn = json_object_object_get(json_object_array_get_idx(
-		    req->tools, k), "function");
+		fn = json_object_object_get(
+		    json_object_array_get_idx(req->tools, k), "function");
 		if ((t = json_object_new_object()) == NULL)
 			return CS_ENOMEM;
 		json_object_array_add(tools, t);
-		json_object_object_add(t, "name", json_object_get(
-		    json_object_object_get(fn, "name")));
+		json_object_object_add(t, "name",
+		    json_object_get(json_object_object_get(fn, "name")));
 		if (json_object_object_get_ex(fn, "description", &v))
-			json_object_object_add(t, "description",
-			    json_object_get(v));
+			json_object_object_add(
+			    t, "description", json_object_get(v));
 		if (json_object_object_get_ex(fn, "parameters", &v))
-			json_object_object_add(t, "input_schema",
-			    json_object_get(v));
+			json_object_object_add(
+			    t, "input_schema", json_object_get(v));
 		else {
 			if ((v = json_object_new_object()) == NULL)
 				return CS_ENOMEM;
 			json_object_object_add(t, "input_schema", v);
-			json_object_object_add(v, "type",
-			    json_object_new_string("object"));
-			json_object_object_add(v, "properties",
-			    json_object_new_object());
+			json_object_object_add(
+			    v, "type", json_object_new_string("object"));
+			json_object_object_add(
+			    v, "properties", json_object_new_object());
 		}
 	}
 	if (req->tool_choice == CS_TOOL_CHOICE_UNSET)
@@ -410,16 +416,17 @@ an_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	size_t i, n_sys;
 
 	cs_buf_init(&sys, CS_MAX_REQUEST_BODY);
-	if ((r = cs_buf_printf(&hr->url, "%s/messages",
-	    up->base_url_eff)) != CS_OK)
+	if ((r = cs_buf_printf(&hr->url, "%s/messages", up->base_url_eff)) !=
+	    CS_OK)
 		goto fail;
 	r = CS_ENOMEM;
 	if ((root = json_object_new_object()) == NULL)
 		goto fail;
 	json_object_object_add(root, "model",
 	    json_object_new_string(cs_model_wire_name(req->model)));
-	json_object_object_add(root, "max_tokens", json_object_new_int64(
-	    req->max_tokens > 0 ? req->max_tokens : DEFAULT_MAX_TOKENS));
+	json_object_object_add(root, "max_tokens",
+	    json_object_new_int64(
+	        req->max_tokens > 0 ? req->max_tokens : DEFAULT_MAX_TOKENS));
 	json_object_object_add(root, "stream", json_object_new_boolean(1));
 	/* System messages go to the top-level "system", joined. */
 	if ((r = cs_build_join_system(req, &sys, 0, &n_sys)) != CS_OK)
@@ -438,8 +445,9 @@ an_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 		if ((m = json_object_new_object()) == NULL)
 			goto fail;
 		json_object_array_add(msgs, m);
-		json_object_object_add(m, "role", json_object_new_string(
-		    msg->role == CS_ROLE_ASSISTANT ? "assistant" : "user"));
+		json_object_object_add(m, "role",
+		    json_object_new_string(
+		        msg->role == CS_ROLE_ASSISTANT ? "assistant" : "user"));
 		if (msg->n_tool_calls > 0) {
 			if ((parts = an_tool_use_blocks(msg)) == NULL)
 				goto fail;
@@ -457,11 +465,11 @@ an_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 		}
 		json_object_object_add(m, "content", parts);
 		json_object_array_add(parts, part);
-		json_object_object_add(part, "type",
-		    json_object_new_string("tool_result"));
+		json_object_object_add(
+		    part, "type", json_object_new_string("tool_result"));
 		json_object_object_add(part, "tool_use_id",
-		    json_object_new_string(msg->tool_call_id ?
-		    msg->tool_call_id : ""));
+		    json_object_new_string(
+		        msg->tool_call_id ? msg->tool_call_id : ""));
 		json_object_object_add(part, "content", new_string(msg));
 	}
 	if (req->has_temperature)
@@ -470,11 +478,11 @@ an_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	if (req->tools != NULL && (r = an_tools(req, root)) != CS_OK)
 		goto fail;
 	r = CS_ENOMEM;
-	if ((r = cs_http_add_header(hr, "anthropic-version: "
-	    ANTHROPIC_VERSION)) != CS_OK)
+	if ((r = cs_http_add_header(
+	         hr, "anthropic-version: " ANTHROPIC_VERSION)) != CS_OK)
 		goto fail;
-	r = cs_http_json_request(hr, root, "text/event-stream", AUTH_HEADER,
-	    up->api_key);
+	r = cs_http_json_request(
+	    hr, root, "text/event-stream", AUTH_HEADER, up->api_key);
 fail:
 	cs_buf_free(&sys);
 	json_object_put(root);

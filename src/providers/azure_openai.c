@@ -23,7 +23,7 @@
 
 /* The characters of a deployment name, which goes into the URL as is. */
 #define DEPLOYMENT_CHARS \
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 
 static enum cs_err
 az_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
@@ -37,12 +37,14 @@ az_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	if (n >= 7 && strcmp(base + n - 7, "/openai") == 0)
 		n -= 7;
 	if (strcmp(up->api_version, "v1") == 0)
-		r = cs_buf_printf(&hr->url, "%.*s/openai/v1/chat/completions",
-		    (int)n, base);
+		r = cs_buf_printf(
+		    &hr->url, "%.*s/openai/v1/chat/completions", (int)n, base);
 	else
-		r = cs_buf_printf(&hr->url, "%.*s/openai/deployments/%s/chat/"
-		    "completions?api-version=%s", (int)n, base,
-		    cs_model_wire_name(req->model), up->api_version);
+		r = cs_buf_printf(&hr->url,
+		    "%.*s/openai/deployments/%s/chat/"
+		    "completions?api-version=%s",
+		    (int)n, base, cs_model_wire_name(req->model),
+		    up->api_version);
 	if (r != CS_OK)
 		return r;
 	return cs_openai_chat_request(up, req, hr, AUTH_HEADER);

@@ -58,15 +58,15 @@ cs_http_json_request(struct cs_http_request *hr, struct json_object *body,
 	enum cs_err r;
 
 	cs_buf_init(&h, 8192);
-	json = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	json = json_object_to_json_string_ext(
+	    body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (json == NULL) {
 		r = CS_ENOMEM;
 		goto out;
 	}
 	if ((r = cs_buf_puts(&hr->body, json)) != CS_OK ||
-	    (r = cs_http_add_header(hr, "Content-Type: application/json"))
-	    != CS_OK ||
+	    (r = cs_http_add_header(hr, "Content-Type: application/json")) !=
+	        CS_OK ||
 	    (r = cs_buf_printf(&h, "Accept: %s", accept)) != CS_OK ||
 	    (r = cs_http_add_header(hr, h.data)) != CS_OK)
 		goto out;
@@ -87,8 +87,8 @@ out:
 size_t
 cs_json_ws_end(const char *s, size_t i, size_t len)
 {
-	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' ||
-	    s[i] == '\r'))
+	while (i < len &&
+	    (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
 		i++;
 	return i;
 }
@@ -105,8 +105,8 @@ cs_json_args_object(const char *s, size_t len)
 		json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 		o = json_tokener_parse_ex(tok, s, (int)len);
 		i = cs_json_ws_end(s, json_tokener_get_parse_end(tok), len);
-		if (o != NULL && (i != len ||
-		    !json_object_is_type(o, json_type_object))) {
+		if (o != NULL &&
+		    (i != len || !json_object_is_type(o, json_type_object))) {
 			json_object_put(o);
 			o = NULL;
 		}
@@ -142,26 +142,19 @@ typed_object(const char *type, const char *in, const char *name)
 }
 
 struct json_object *
-cs_build_tool_choice(const struct cs_chat_request *req,
-    const struct cs_tool_choice_shape *sh)
+cs_build_tool_choice(
+    const struct cs_chat_request *req, const struct cs_tool_choice_shape *sh)
 {
 	const char *word;
 
 	switch (req->tool_choice) {
-	case CS_TOOL_CHOICE_UNSET:
-		return NULL;
+	case CS_TOOL_CHOICE_UNSET: return NULL;
 	case CS_TOOL_CHOICE_NAMED:
-		return typed_object(sh->named_type, sh->named_in,
-		    req->tool_choice_name);
-	case CS_TOOL_CHOICE_NONE:
-		word = "none";
-		break;
-	case CS_TOOL_CHOICE_REQUIRED:
-		word = sh->required_word;
-		break;
-	default:
-		word = "auto";
-		break;
+		return typed_object(
+		    sh->named_type, sh->named_in, req->tool_choice_name);
+	case CS_TOOL_CHOICE_NONE: word = "none"; break;
+	case CS_TOOL_CHOICE_REQUIRED: word = sh->required_word; break;
+	default: word = "auto"; break;
 	}
 	if (sh->wrapped)
 		return typed_object(word, NULL, NULL);
@@ -184,8 +177,8 @@ cs_build_join_system(const struct cs_chat_request *req, struct cs_buf *out,
 		if ((out->len > 0 || (blank_after_empty && *n > 0)) &&
 		    (r = cs_buf_puts(out, "\n\n")) != CS_OK)
 			return r;
-		if ((r = cs_buf_append(out, m->content, m->content_len))
-		    != CS_OK)
+		if ((r = cs_buf_append(out, m->content, m->content_len)) !=
+		    CS_OK)
 			return r;
 		(*n)++;
 	}
@@ -197,9 +190,9 @@ cs_build_sampling(struct json_object *o, const struct cs_chat_request *req,
     const char *max_key)
 {
 	if (req->has_temperature)
-		json_object_object_add(o, "temperature",
-		    json_object_new_double(req->temperature));
+		json_object_object_add(
+		    o, "temperature", json_object_new_double(req->temperature));
 	if (req->max_tokens > 0)
-		json_object_object_add(o, max_key,
-		    json_object_new_int64(req->max_tokens));
+		json_object_object_add(
+		    o, max_key, json_object_new_int64(req->max_tokens));
 }

@@ -35,9 +35,9 @@ enum cs_err cs_http_add_header(struct cs_http_request *hr, const char *h);
 /* Finish a JSON request: body serialized into hr->body, Content-Type,
  * Accept, and when key is non-NULL the header key_header+key (e.g.
  * "Authorization: Bearer "); the scratch copy of the key is wiped. */
-enum cs_err cs_http_json_request(struct cs_http_request *hr,
-    struct json_object *body, const char *accept, const char *key_header,
-    const char *key);
+enum cs_err
+cs_http_json_request(struct cs_http_request *hr, struct json_object *body,
+    const char *accept, const char *key_header, const char *key);
 
 /*
  * How a wire format spells tool_choice: the client's "auto", "none" and
@@ -48,15 +48,15 @@ enum cs_err cs_http_json_request(struct cs_http_request *hr,
  */
 struct cs_tool_choice_shape {
 	const char *required_word;
-	int         wrapped;
+	int wrapped;
 	const char *named_type;
-	const char *named_in;        /* NULL: the name at the top */
+	const char *named_in; /* NULL: the name at the top */
 };
 
 /* req's tool_choice in shape sh; NULL when it is unset or out of memory
  * (callers ask only when it is set). */
-struct json_object *cs_build_tool_choice(const struct cs_chat_request *req,
-    const struct cs_tool_choice_shape *sh);
+struct json_object *cs_build_tool_choice(
+    const struct cs_chat_request *req, const struct cs_tool_choice_shape *sh);
 
 /*
  * The contents of req's system messages appended to out, a blank line
@@ -69,8 +69,8 @@ enum cs_err cs_build_join_system(const struct cs_chat_request *req,
 
 /* req's temperature and max_tokens (the latter as max_key) added to o,
  * each when the request has it. */
-void cs_build_sampling(struct json_object *o,
-    const struct cs_chat_request *req, const char *max_key);
+void cs_build_sampling(struct json_object *o, const struct cs_chat_request *req,
+    const char *max_key);
 
 /*
  * Tool-call arguments (JSON text from the client, len bytes) as a new

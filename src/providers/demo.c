@@ -62,9 +62,10 @@ demo_text(const struct cs_chat_request *req, struct cs_buf *b)
 	const char *last = cs_request_last_user(req);
 	enum cs_err r;
 
-	if ((r = cs_buf_puts(b, "Hello! This is the **chatstream demo "
-	    "provider**. No API key is configured, so this answer is made on "
-	    "the server and streamed to you word by word.\n\n")) != CS_OK)
+	if ((r = cs_buf_puts(b,
+	         "Hello! This is the **chatstream demo "
+	         "provider**. No API key is configured, so this answer is made on "
+	         "the server and streamed to you word by word.\n\n")) != CS_OK)
 		return r;
 	if (last[0] != '\0') {
 		if ((r = cs_buf_puts(b, "You said: *")) != CS_OK ||
@@ -72,17 +73,19 @@ demo_text(const struct cs_chat_request *req, struct cs_buf *b)
 		    (r = cs_buf_puts(b, "*\n\n")) != CS_OK)
 			return r;
 	}
-	return cs_buf_printf(b, "- If these words appeared one by one, "
+	return cs_buf_printf(b,
+	    "- If these words appeared one by one, "
 	    "streaming works through your web server.\n"
 	    "- Model: `%s`, %zu message(s) in this conversation.\n"
 	    "- Set `OPENAI_API_KEY`, or `api_key_file` in chatstream.conf, to "
-	    "talk to a real model.\n", req->model->name, req->n_messages);
+	    "talk to a real model.\n",
+	    req->model->name, req->n_messages);
 }
 
 /* One demo answer: its text, how far it has gone out, its numbers. */
 struct demo {
 	struct cs_buf text;
-	size_t at;               /* next byte of text to send */
+	size_t at; /* next byte of text to send */
 	size_t prompt_words;
 	size_t deltas;
 	long step_ms;
@@ -151,8 +154,8 @@ demo_step(void *p, struct cs_stream *s, long *next_ms)
 	d->started = 1;
 	if (d->at >= d->text.len)
 		return demo_finish(d, s);
-	while (i < d->text.len && (d->text.data[i] == ' ' ||
-	    d->text.data[i] == '\n'))
+	while (i < d->text.len &&
+	    (d->text.data[i] == ' ' || d->text.data[i] == '\n'))
 		i++;
 	while (i < d->text.len && d->text.data[i] != ' ' &&
 	    d->text.data[i] != '\n')

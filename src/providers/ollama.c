@@ -24,10 +24,10 @@
 #define AUTH_HEADER "Authorization: Bearer "
 
 struct cs_adapter {
-	struct cs_adapter_base b;       /* first; no SSE; done: done:true
+	struct cs_adapter_base b; /* first; no SSE; done: done:true
 	                                   seen */
-	struct cs_buf line;             /* a line split across feeds */
-	size_t n_calls;                 /* tool calls emitted */
+	struct cs_buf line;       /* a line split across feeds */
+	size_t n_calls;           /* tool calls emitted */
 };
 
 static const char *
@@ -56,12 +56,14 @@ emit_tool_call(struct cs_adapter *a, struct json_object *tc)
 	 * is; none at all is "". */
 	if (args != NULL && json_object_is_type(args, json_type_string))
 		s = json_object_get_string(args);
-	else if (args != NULL && (s = json_object_to_json_string_ext(args,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) == NULL)
+	else if (args != NULL &&
+	    (s = json_object_to_json_string_ext(args,
+	         JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) ==
+	        NULL)
 		return CS_ENOMEM;
 	a->n_calls++;
-	return cs_emit_tool_call(a->b.emit, a->b.ctx, str_or(id, ""),
-	    str_or(name, ""), s);
+	return cs_emit_tool_call(
+	    a->b.emit, a->b.ctx, str_or(id, ""), str_or(name, ""), s);
 }
 
 static const char *
@@ -81,8 +83,9 @@ map_finish(const char *r, size_t n_calls)
 static enum cs_err
 emit_finish(struct cs_adapter *a, struct json_object *chunk)
 {
-	struct cs_usage u = { .total = CS_USAGE_NONE, .cached = CS_USAGE_NONE,
-	    .reasoning = CS_USAGE_NONE };
+	struct cs_usage u = { .total = CS_USAGE_NONE,
+		.cached = CS_USAGE_NONE,
+		.reasoning = CS_USAGE_NONE };
 	struct json_object *v = NULL;
 	const char *native;
 
@@ -90,8 +93,8 @@ emit_finish(struct cs_adapter *a, struct json_object *chunk)
 	u.completion = cs_json_count(chunk, "eval_count");
 	json_object_object_get_ex(chunk, "done_reason", &v);
 	native = str_or(v, NULL);
-	return cs_adapter_finish(&a->b, map_finish(native, a->n_calls), native,
-	    &u);
+	return cs_adapter_finish(
+	    &a->b, map_finish(native, a->n_calls), native, &u);
 }
 
 static enum cs_err
@@ -101,8 +104,8 @@ handle_line(struct cs_adapter *a, const char *p, size_t len)
 	enum cs_err r = CS_OK;
 	size_t i, n;
 
-	while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == ' ' ||
-	    p[len - 1] == '\t'))
+	while (len > 0 &&
+	    (p[len - 1] == '\r' || p[len - 1] == ' ' || p[len - 1] == '\t'))
 		len--;
 	if (len == 0 || a->b.done || a->b.failed)
 		return CS_OK;
@@ -132,8 +135,9 @@ handle_line(struct cs_adapter *a, const char *p, size_t len)
 		    json_object_is_type(v, json_type_array)) {
 			n = json_object_array_length(v);
 			for (i = 0; i < n; i++)
-				if ((r = emit_tool_call(a,
-				    json_object_array_get_idx(v, i))) != CS_OK)
+				if ((r = emit_tool_call(
+				         a, json_object_array_get_idx(v, i))) !=
+				    CS_OK)
 					goto out;
 		}
 	}
@@ -178,14 +182,14 @@ ol_feed(struct cs_adapter *a, const char *buf, size_t len)
 		if ((nl = memchr(buf, '\n', len)) == NULL) {
 			r = cs_buf_append(&a->line, buf, len);
 			if (r == CS_ETOOBIG)
-				return cs_adapter_fail(&a->b, "upstream_error",
-				    TOO_BIG);
+				return cs_adapter_fail(
+				    &a->b, "upstream_error", TOO_BIG);
 			return r;
 		}
 		n = (size_t)(nl - buf);
 		if (a->line.len + n > a->line.max)
-			return cs_adapter_fail(&a->b, "upstream_error",
-			    TOO_BIG);
+			return cs_adapter_fail(
+			    &a->b, "upstream_error", TOO_BIG);
 		if (a->line.len == 0)
 			r = handle_line(a, buf, n);
 		else if ((r = cs_buf_append(&a->line, buf, n)) == CS_OK) {
@@ -197,7 +201,7 @@ ol_feed(struct cs_adapter *a, const char *buf, size_t len)
 		buf += n + 1;
 		len -= n + 1;
 	}
-	return CS_OK;          /* anything after done:true is ignored */
+	return CS_OK; /* anything after done:true is ignored */
 }
 
 static enum cs_err
@@ -244,7 +248,9 @@ static enum cs_err
 ol_tools(const struct cs_chat_request *req, struct json_object *root)
 {
 	static const char *const keys[] = {
-		"name", "description", "parameters",
+		"name",
+		"description",
+		"parameters",
 	};
 	struct json_object *tools, *t, *fn, *nfn, *v;
 	size_t k, j;
@@ -253,20 +259,20 @@ ol_tools(const struct cs_chat_request *req, struct json_object *root)
 		return CS_ENOMEM;
 	json_object_object_add(root, "tools", tools);
 	for (k = 0; k < req->n_tools; k++) {
-		fn = json_object_object_get(json_object_array_get_idx(
-		    req->tools, k), "function");
+		fn = json_object_object_get(
+		    json_object_array_get_idx(req->tools, k), "function");
 		if ((t = json_object_new_object()) == NULL)
 			return CS_ENOMEM;
 		json_object_array_add(tools, t);
 		if ((nfn = json_object_new_object()) == NULL)
 			return CS_ENOMEM;
-		json_object_object_add(t, "type",
-		    json_object_new_string("function"));
+		json_object_object_add(
+		    t, "type", json_object_new_string("function"));
 		json_object_object_add(t, "function", nfn);
 		for (j = 0; j < CS_ARRAY_LEN(keys); j++)
 			if (json_object_object_get_ex(fn, keys[j], &v))
-				json_object_object_add(nfn, keys[j],
-				    json_object_get(v));
+				json_object_object_add(
+				    nfn, keys[j], json_object_get(v));
 	}
 	return CS_OK;
 }
@@ -292,9 +298,9 @@ ol_tool_calls(const struct cs_message *msg)
 		json_object_object_add(tc, "function", fn);
 		json_object_object_add(fn, "name",
 		    json_object_new_string(msg->tool_calls[j].name));
-		json_object_object_add(fn, "arguments", cs_json_args_object(
-		    msg->tool_calls[j].arguments,
-		    msg->tool_calls[j].arguments_len));
+		json_object_object_add(fn, "arguments",
+		    cs_json_args_object(msg->tool_calls[j].arguments,
+		        msg->tool_calls[j].arguments_len));
 	}
 	return arr;
 }
@@ -307,8 +313,8 @@ ol_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	enum cs_err r = CS_ENOMEM;
 	size_t i;
 
-	if ((r = cs_buf_printf(&hr->url, "%s/api/chat",
-	    up->base_url_eff)) != CS_OK)
+	if ((r = cs_buf_printf(&hr->url, "%s/api/chat", up->base_url_eff)) !=
+	    CS_OK)
 		goto fail;
 	r = CS_ENOMEM;
 	if ((root = json_object_new_object()) == NULL ||
@@ -321,11 +327,12 @@ ol_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 		if ((m = json_object_new_object()) == NULL)
 			goto fail;
 		json_object_array_add(msgs, m);
-		json_object_object_add(m, "role", json_object_new_string(
-		    cs_role_name(req->messages[i].role)));
-		json_object_object_add(m, "content", json_object_new_string_len(
-		    req->messages[i].content,
-		    (int)req->messages[i].content_len));
+		json_object_object_add(m, "role",
+		    json_object_new_string(
+		        cs_role_name(req->messages[i].role)));
+		json_object_object_add(m, "content",
+		    json_object_new_string_len(req->messages[i].content,
+		        (int)req->messages[i].content_len));
 		if (req->messages[i].n_tool_calls > 0) {
 			if ((v = ol_tool_calls(&req->messages[i])) == NULL)
 				goto fail;
@@ -342,8 +349,8 @@ ol_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 		json_object_object_add(root, "options", opts);
 		cs_build_sampling(opts, req, "num_predict");
 	}
-	r = cs_http_json_request(hr, root, "application/x-ndjson", AUTH_HEADER,
-	    up->api_key);
+	r = cs_http_json_request(
+	    hr, root, "application/x-ndjson", AUTH_HEADER, up->api_key);
 fail:
 	json_object_put(root);
 	return r;

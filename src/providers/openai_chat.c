@@ -28,12 +28,12 @@
 #include "toolcalls.h"
 
 struct cs_adapter {
-	struct cs_adapter_base b;       /* first; done: [DONE] seen */
-	char finish[64];                /* provider's finish_reason */
-	struct cs_usage usage;          /* the last usage chunk's counts */
+	struct cs_adapter_base b; /* first; done: [DONE] seen */
+	char finish[64];          /* provider's finish_reason */
+	struct cs_usage usage;    /* the last usage chunk's counts */
 	struct cs_toolcalls calls;
 	int calls_emitted;
-	struct cs_buf fast;             /* a plain chunk's content */
+	struct cs_buf fast; /* a plain chunk's content */
 };
 
 /* Find or open the accumulator for one tool-call fragment.  Some servers
@@ -45,7 +45,7 @@ tool_slot(struct cs_adapter *a, int index, const char *id)
 
 	if ((tc = cs_toolcalls_find(&a->calls, index, 0)) != NULL &&
 	    (id == NULL || id[0] == '\0' || strcmp(tc->id, id) == 0 ||
-	    tc->id[0] == '\0'))
+	        tc->id[0] == '\0'))
 		return tc;
 	return cs_toolcalls_open(&a->calls, index, &tc) == CS_OK ? tc : NULL;
 }
@@ -73,7 +73,7 @@ tool_fragment(struct cs_adapter *a, int index, struct json_object *id,
 		cs_json_copy_str(tc->name, sizeof(tc->name), name);
 	if (args != NULL && json_object_is_type(args, json_type_string) &&
 	    cs_buf_append(&tc->args, json_object_get_string(args),
-	    (size_t)json_object_get_string_len(args)) != CS_OK)
+	        (size_t)json_object_get_string_len(args)) != CS_OK)
 		return cs_adapter_fail(&a->b, "upstream_error",
 		    "a tool call's arguments exceed the size limit");
 	return CS_OK;
@@ -113,7 +113,8 @@ handle_choice(struct cs_adapter *a, struct json_object *choice)
 		/* DeepSeek says reasoning_content, OpenRouter reasoning; a
 		 * server that sends both has reasoning_content win. */
 		v = NULL;
-		if (!json_object_object_get_ex(delta, "reasoning_content", &v) ||
+		if (!json_object_object_get_ex(
+		        delta, "reasoning_content", &v) ||
 		    !json_object_is_type(v, json_type_string) ||
 		    json_object_get_string_len(v) == 0)
 			json_object_object_get_ex(delta, "reasoning", &v);
@@ -128,9 +129,9 @@ handle_choice(struct cs_adapter *a, struct json_object *choice)
 				json_object_object_get_ex(tc, "index", &idx);
 				json_object_object_get_ex(tc, "id", &id);
 				json_object_object_get_ex(tc, "function", &fn);
-				if ((r = tool_fragment(a, idx ?
-				    json_object_get_int(idx) : 0, id, fn))
-				    != CS_OK)
+				if ((r = tool_fragment(a,
+				         idx ? json_object_get_int(idx) : 0, id,
+				         fn)) != CS_OK)
 					return r;
 			}
 		}
@@ -160,8 +161,8 @@ emit_finish(struct cs_adapter *a)
 	if ((r = emit_tool_calls(a)) != CS_OK)
 		return r;
 	native = a->finish[0] ? a->finish : NULL;
-	return cs_adapter_finish(&a->b, cs_finish_reason_native(native),
-	    native, &a->usage);
+	return cs_adapter_finish(
+	    &a->b, cs_finish_reason_native(native), native, &a->usage);
 }
 
 /* The counts of a usage chunk, in OpenAI's spelling. */
@@ -171,10 +172,12 @@ read_usage(struct cs_usage *u, struct json_object *o)
 	u->prompt = cs_json_count(o, "prompt_tokens");
 	u->completion = cs_json_count(o, "completion_tokens");
 	u->total = cs_json_count(o, "total_tokens");
-	u->cached = cs_json_count(json_object_object_get(o,
-	    "prompt_tokens_details"), "cached_tokens");
-	u->reasoning = cs_json_count(json_object_object_get(o,
-	    "completion_tokens_details"), "reasoning_tokens");
+	u->cached = cs_json_count(
+	    json_object_object_get(o, "prompt_tokens_details"),
+	    "cached_tokens");
+	u->reasoning = cs_json_count(
+	    json_object_object_get(o, "completion_tokens_details"),
+	    "reasoning_tokens");
 }
 
 /* What cs_adapter_text() emits for the content of a plain chunk. */
@@ -236,7 +239,7 @@ on_sse(void *ctx, const struct cs_sse_event *sev)
 			/* With n > 1 only choice 0 is streamed. */
 			if (!json_object_is_type(choice, json_type_object) ||
 			    (json_object_object_get_ex(choice, "index", &idx) &&
-			    json_object_get_int(idx) != 0))
+			        json_object_get_int(idx) != 0))
 				continue;
 			if ((r = handle_choice(a, choice)) != CS_OK)
 				goto out;
@@ -291,16 +294,16 @@ oa_tool_calls(const struct cs_message *m)
 			json_object_put(arr);
 			return NULL;
 		}
-		json_object_object_add(tc, "id",
-		    json_object_new_string(m->tool_calls[j].id));
-		json_object_object_add(tc, "type",
-		    json_object_new_string("function"));
+		json_object_object_add(
+		    tc, "id", json_object_new_string(m->tool_calls[j].id));
+		json_object_object_add(
+		    tc, "type", json_object_new_string("function"));
 		json_object_object_add(tc, "function", fn);
-		json_object_object_add(fn, "name",
-		    json_object_new_string(m->tool_calls[j].name));
+		json_object_object_add(
+		    fn, "name", json_object_new_string(m->tool_calls[j].name));
 		json_object_object_add(fn, "arguments",
 		    json_object_new_string_len(m->tool_calls[j].arguments,
-		    (int)m->tool_calls[j].arguments_len));
+		        (int)m->tool_calls[j].arguments_len));
 	}
 	return arr;
 }
@@ -313,16 +316,15 @@ static const struct cs_tool_choice_shape oa_choice = {
 };
 
 enum cs_err
-cs_openai_stream_options(struct json_object *root,
-    const struct cs_chat_request *req)
+cs_openai_stream_options(
+    struct json_object *root, const struct cs_chat_request *req)
 {
 	struct json_object *so;
 
 	json_object_object_add(root, "stream", json_object_new_boolean(1));
 	if ((so = json_object_new_object()) == NULL)
 		return CS_ENOMEM;
-	json_object_object_add(so, "include_usage",
-	    json_object_new_boolean(1));
+	json_object_object_add(so, "include_usage", json_object_new_boolean(1));
 	json_object_object_add(root, "stream_options", so);
 	cs_build_sampling(root, req, "max_tokens");
 	return CS_OK;
@@ -352,9 +354,11 @@ cs_openai_chat_request(const struct cs_upstream_cfg *up,
 		if ((m = json_object_new_object()) == NULL)
 			goto fail;
 		json_object_array_add(msgs, m);
-		json_object_object_add(m, "role", json_object_new_string(
-		    req->messages[i].developer && up->developer_role ?
-		    "developer" : cs_role_name(req->messages[i].role)));
+		json_object_object_add(m, "role",
+		    json_object_new_string(
+		        req->messages[i].developer && up->developer_role ?
+		            "developer" :
+		            cs_role_name(req->messages[i].role)));
 		/* An assistant message that only calls tools has null
 		 * content, as OpenAI sends it. */
 		if (req->messages[i].n_tool_calls > 0 &&
@@ -362,9 +366,8 @@ cs_openai_chat_request(const struct cs_upstream_cfg *up,
 			json_object_object_add(m, "content", NULL);
 		else
 			json_object_object_add(m, "content",
-			    json_object_new_string_len(
-			    req->messages[i].content,
-			    (int)req->messages[i].content_len));
+			    json_object_new_string_len(req->messages[i].content,
+			        (int)req->messages[i].content_len));
 		if (req->messages[i].n_tool_calls > 0) {
 			if ((v = oa_tool_calls(&req->messages[i])) == NULL)
 				goto fail;
@@ -373,22 +376,22 @@ cs_openai_chat_request(const struct cs_upstream_cfg *up,
 		if (req->messages[i].tool_call_id != NULL)
 			json_object_object_add(m, "tool_call_id",
 			    json_object_new_string(
-			    req->messages[i].tool_call_id));
+			        req->messages[i].tool_call_id));
 	}
 	if (cs_openai_stream_options(root, req) != CS_OK)
 		goto fail;
 	if (req->tools != NULL) {
 		/* Already in this API's shape (request.h). */
-		json_object_object_add(root, "tools",
-		    json_object_get(req->tools));
+		json_object_object_add(
+		    root, "tools", json_object_get(req->tools));
 		if (req->tool_choice != CS_TOOL_CHOICE_UNSET) {
 			if ((v = cs_build_tool_choice(req, &oa_choice)) == NULL)
 				goto fail;
 			json_object_object_add(root, "tool_choice", v);
 		}
 	}
-	r = cs_http_json_request(hr, root, "text/event-stream", auth_header,
-	    up->api_key);
+	r = cs_http_json_request(
+	    hr, root, "text/event-stream", auth_header, up->api_key);
 fail:
 	json_object_put(root);
 	return r;
@@ -400,8 +403,8 @@ oa_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 {
 	enum cs_err r;
 
-	if ((r = cs_buf_printf(&hr->url, "%s/chat/completions",
-	    up->base_url_eff)) != CS_OK)
+	if ((r = cs_buf_printf(
+	         &hr->url, "%s/chat/completions", up->base_url_eff)) != CS_OK)
 		return r;
 	return cs_openai_chat_request(up, req, hr, CS_OPENAI_AUTH_HEADER);
 }
@@ -425,9 +428,10 @@ oa_resolve(struct cs_upstream_cfg *up)
 		;
 	n = (size_t)(e - h);
 	up->developer_role = (n == 14 &&
-	    strncasecmp(h, "api.openai.com", n) == 0) ||
-	    (n > sizeof(azure) - 1 && strncasecmp(e - (sizeof(azure) - 1),
-	    azure, sizeof(azure) - 1) == 0);
+	                         strncasecmp(h, "api.openai.com", n) == 0) ||
+	    (n > sizeof(azure) - 1 &&
+	        strncasecmp(
+	            e - (sizeof(azure) - 1), azure, sizeof(azure) - 1) == 0);
 }
 
 const struct cs_provider cs_provider_openai_chat = {

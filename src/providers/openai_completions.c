@@ -18,21 +18,17 @@
 #include "request.h"
 #include "openai_stream.h"
 
-#define PROMPT_MAX  (CS_MAX_REQUEST_BODY * 2)
+#define PROMPT_MAX (CS_MAX_REQUEST_BODY * 2)
 
 /* The speaker label of a transcript turn. */
 static const char *
 turn_label(enum cs_role role)
 {
 	switch (role) {
-	case CS_ROLE_SYSTEM:
-		return "System";
-	case CS_ROLE_USER:
-		return "User";
-	case CS_ROLE_ASSISTANT:
-		return "Assistant";
-	case CS_ROLE_TOOL:
-		return "Tool";
+	case CS_ROLE_SYSTEM: return "System";
+	case CS_ROLE_USER: return "User";
+	case CS_ROLE_ASSISTANT: return "Assistant";
+	case CS_ROLE_TOOL: return "Tool";
 	}
 	return "User";
 }
@@ -54,18 +50,18 @@ render_prompt(const struct cs_chat_request *req, struct cs_buf *p)
 	for (i = 0; i < req->n_messages; i++) {
 		m = &req->messages[i];
 		if ((m->role != CS_ROLE_ASSISTANT || m->content_len > 0) &&
-		    ((r = cs_buf_printf(p, "%s: ", turn_label(m->role)))
-		    != CS_OK ||
-		    (r = cs_buf_append(p, m->content, m->content_len))
-		    != CS_OK ||
-		    (r = cs_buf_puts(p, "\n\n")) != CS_OK))
+		    ((r = cs_buf_printf(p, "%s: ", turn_label(m->role))) !=
+		            CS_OK ||
+		        (r = cs_buf_append(p, m->content, m->content_len)) !=
+		            CS_OK ||
+		        (r = cs_buf_puts(p, "\n\n")) != CS_OK))
 			return r;
 		for (j = 0; j < m->n_tool_calls; j++) {
 			tc = &m->tool_calls[j];
 			if ((r = cs_buf_printf(p, "Assistant called %s(",
-			    tc->name)) != CS_OK ||
+			         tc->name)) != CS_OK ||
 			    (r = cs_buf_append(p, tc->arguments,
-			    tc->arguments_len)) != CS_OK ||
+			         tc->arguments_len)) != CS_OK ||
 			    (r = cs_buf_puts(p, ")\n\n")) != CS_OK)
 				return r;
 		}
@@ -82,8 +78,8 @@ oc_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	enum cs_err r = CS_ENOMEM;
 
 	cs_buf_init(&prompt, PROMPT_MAX);
-	if ((r = cs_buf_printf(&hr->url, "%s/completions",
-	    up->base_url_eff)) != CS_OK ||
+	if ((r = cs_buf_printf(&hr->url, "%s/completions", up->base_url_eff)) !=
+	        CS_OK ||
 	    (r = render_prompt(req, &prompt)) != CS_OK)
 		goto fail;
 	r = CS_ENOMEM;
@@ -91,12 +87,12 @@ oc_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 		goto fail;
 	json_object_object_add(root, "model",
 	    json_object_new_string(cs_model_wire_name(req->model)));
-	json_object_object_add(root, "prompt", json_object_new_string_len(
-	    prompt.data, (int)prompt.len));
+	json_object_object_add(root, "prompt",
+	    json_object_new_string_len(prompt.data, (int)prompt.len));
 	if (cs_openai_stream_options(root, req) != CS_OK)
 		goto fail;
-	r = cs_http_json_request(hr, root, "text/event-stream",
-	    CS_OPENAI_AUTH_HEADER, up->api_key);
+	r = cs_http_json_request(
+	    hr, root, "text/event-stream", CS_OPENAI_AUTH_HEADER, up->api_key);
 fail:
 	cs_buf_free(&prompt);
 	json_object_put(root);

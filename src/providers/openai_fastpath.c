@@ -18,16 +18,19 @@
  * is unsigned char), so the compiler would store r->i at every byte. */
 struct reader {
 	const unsigned char *s;
-	size_t i;                  /* cursor */
+	size_t i; /* cursor */
 	size_t len;
-	struct cs_buf *content;    /* delta.content goes here */
+	struct cs_buf *content; /* delta.content goes here */
 };
 
 struct key {
 	const char *name;
 	size_t len;
 };
-#define KEY(s) { s, sizeof(s) - 1 }
+#define KEY(s) \
+	{ \
+		s, sizeof(s) - 1 \
+	}
 
 /* One object level: its allowed keys (at most 32), a mask of the keys it
  * requires, and the reader of the value of key number k. */
@@ -43,8 +46,9 @@ skip_ws(struct reader *r)
 {
 	size_t i = r->i;
 
-	while (i < r->len && (r->s[i] == ' ' || r->s[i] == '\t' ||
-	    r->s[i] == '\n' || r->s[i] == '\r'))
+	while (i < r->len &&
+	    (r->s[i] == ' ' || r->s[i] == '\t' || r->s[i] == '\n' ||
+	        r->s[i] == '\r'))
 		i++;
 	r->i = i;
 }
@@ -274,87 +278,84 @@ object(struct reader *r, const struct shape *sh)
 	return eat(r, '}') && (seen & sh->required) == sh->required;
 }
 
-enum { DELTA_ROLE, DELTA_CONTENT, DELTA_REFUSAL };
-static const struct key delta_keys[] = {
-	KEY("role"), KEY("content"), KEY("refusal")
+enum {
+	DELTA_ROLE,
+	DELTA_CONTENT,
+	DELTA_REFUSAL
 };
+static const struct key delta_keys[] = { KEY("role"), KEY("content"),
+	KEY("refusal") };
 
 static int
 delta_value(struct reader *r, size_t k)
 {
 	switch (k) {
-	case DELTA_ROLE:
-		return string_or_null(r, NULL);
-	case DELTA_CONTENT:
-		return string_or_null(r, r->content);
-	default:
-		return literal(r, "null");
+	case DELTA_ROLE: return string_or_null(r, NULL);
+	case DELTA_CONTENT: return string_or_null(r, r->content);
+	default: return literal(r, "null");
 	}
 }
 
-static const struct shape delta_shape = {
-	delta_keys, sizeof(delta_keys) / sizeof(delta_keys[0]), 0, delta_value
-};
+static const struct shape delta_shape = { delta_keys,
+	sizeof(delta_keys) / sizeof(delta_keys[0]), 0, delta_value };
 
-enum { CHOICE_INDEX, CHOICE_DELTA, CHOICE_LOGPROBS, CHOICE_FINISH };
-static const struct key choice_keys[] = {
-	KEY("index"), KEY("delta"), KEY("logprobs"), KEY("finish_reason")
+enum {
+	CHOICE_INDEX,
+	CHOICE_DELTA,
+	CHOICE_LOGPROBS,
+	CHOICE_FINISH
 };
+static const struct key choice_keys[] = { KEY("index"), KEY("delta"),
+	KEY("logprobs"), KEY("finish_reason") };
 
 static int
 choice_value(struct reader *r, size_t k)
 {
 	switch (k) {
-	case CHOICE_INDEX:
-		return literal(r, "0");
-	case CHOICE_DELTA:
-		return object(r, &delta_shape);
-	default:
-		return literal(r, "null");
+	case CHOICE_INDEX: return literal(r, "0");
+	case CHOICE_DELTA: return object(r, &delta_shape);
+	default: return literal(r, "null");
 	}
 }
 
-static const struct shape choice_shape = {
-	choice_keys, sizeof(choice_keys) / sizeof(choice_keys[0]),
-	1u << CHOICE_DELTA, choice_value
-};
+static const struct shape choice_shape = { choice_keys,
+	sizeof(choice_keys) / sizeof(choice_keys[0]), 1u << CHOICE_DELTA,
+	choice_value };
 
 enum {
-	TOP_ID, TOP_OBJECT, TOP_MODEL, TOP_FINGERPRINT, TOP_TIER,
-	TOP_OBFUSCATION, TOP_CREATED, TOP_USAGE, TOP_CHOICES
+	TOP_ID,
+	TOP_OBJECT,
+	TOP_MODEL,
+	TOP_FINGERPRINT,
+	TOP_TIER,
+	TOP_OBFUSCATION,
+	TOP_CREATED,
+	TOP_USAGE,
+	TOP_CHOICES
 };
-static const struct key top_keys[] = {
-	KEY("id"), KEY("object"), KEY("model"), KEY("system_fingerprint"),
-	KEY("service_tier"), KEY("obfuscation"), KEY("created"), KEY("usage"),
-	KEY("choices")
-};
+static const struct key top_keys[] = { KEY("id"), KEY("object"), KEY("model"),
+	KEY("system_fingerprint"), KEY("service_tier"), KEY("obfuscation"),
+	KEY("created"), KEY("usage"), KEY("choices") };
 
 static int
 top_value(struct reader *r, size_t k)
 {
 	switch (k) {
-	case TOP_CREATED:
-		return number(r);
-	case TOP_USAGE:
-		return literal(r, "null");
+	case TOP_CREATED: return number(r);
+	case TOP_USAGE: return literal(r, "null");
 	case TOP_CHOICES:
 		return eat(r, '[') && object(r, &choice_shape) && eat(r, ']');
-	default:
-		return string_or_null(r, NULL);
+	default: return string_or_null(r, NULL);
 	}
 }
 
-static const struct shape top_shape = {
-	top_keys, sizeof(top_keys) / sizeof(top_keys[0]),
-	1u << TOP_CHOICES, top_value
-};
+static const struct shape top_shape = { top_keys,
+	sizeof(top_keys) / sizeof(top_keys[0]), 1u << TOP_CHOICES, top_value };
 
 int
 cs_openai_fast_delta(const char *json, size_t len, struct cs_buf *content)
 {
-	struct reader r = {
-		(const unsigned char *)json, 0, len, content
-	};
+	struct reader r = { (const unsigned char *)json, 0, len, content };
 
 	cs_buf_reset(content);
 	if (!object(&r, &top_shape))

@@ -23,11 +23,11 @@
 #include "request.h"
 #include "toolcalls.h"
 
-#define INSTR_MAX       (CS_MAX_REQUEST_BODY * 2)
+#define INSTR_MAX (CS_MAX_REQUEST_BODY * 2)
 
 struct cs_adapter {
-	struct cs_adapter_base b;       /* first; done: terminal event seen */
-	struct cs_toolcalls calls;      /* index: output_index; id: call_id */
+	struct cs_adapter_base b;  /* first; done: terminal event seen */
+	struct cs_toolcalls calls; /* index: output_index; id: call_id */
 };
 
 /* A member of o that is a string, or NULL. */
@@ -84,12 +84,12 @@ tool_open(struct cs_adapter *a, long index)
 }
 
 static enum cs_err
-tool_set_args(struct cs_adapter *a, struct cs_toolcall *tc,
-    struct json_object *args)
+tool_set_args(
+    struct cs_adapter *a, struct cs_toolcall *tc, struct json_object *args)
 {
 	cs_buf_reset(&tc->args);
 	if (cs_buf_append(&tc->args, json_object_get_string(args),
-	    (size_t)json_object_get_string_len(args)) != CS_OK)
+	        (size_t)json_object_get_string_len(args)) != CS_OK)
 		return cs_adapter_fail(&a->b, "upstream_error",
 		    "a tool call's arguments exceed the size limit");
 	return CS_OK;
@@ -112,7 +112,7 @@ function_item(struct cs_adapter *a, struct json_object *ev, int done)
 
 	if (item == NULL || get_str(item, "type") == NULL ||
 	    strcmp(json_object_get_string(get_str(item, "type")),
-	    "function_call") != 0)
+	        "function_call") != 0)
 		return CS_OK;
 	if ((tc = tool_find(a, index)) == NULL || (!done && tc->emitted)) {
 		if ((tc = tool_open(a, index)) == NULL)
@@ -122,9 +122,11 @@ function_item(struct cs_adapter *a, struct json_object *ev, int done)
 	if (tc->emitted)
 		return CS_OK;
 	if (tc->id[0] == '\0')
-		cs_json_copy_str(tc->id, sizeof(tc->id), get_str(item, "call_id"));
+		cs_json_copy_str(
+		    tc->id, sizeof(tc->id), get_str(item, "call_id"));
 	if (tc->name[0] == '\0')
-		cs_json_copy_str(tc->name, sizeof(tc->name), get_str(item, "name"));
+		cs_json_copy_str(
+		    tc->name, sizeof(tc->name), get_str(item, "name"));
 	if (!done)
 		return CS_OK;
 	/* The done item carries the complete arguments. */
@@ -142,7 +144,7 @@ function_args(struct cs_adapter *a, struct json_object *ev, int done)
 	long index = output_index(ev);
 
 	if ((tc = tool_find(a, index)) != NULL && tc->emitted)
-		return CS_OK;      /* a repeated done */
+		return CS_OK; /* a repeated done */
 	/* Arguments for an item we never saw added open one. */
 	if (tc == NULL && (tc = tool_open(a, index)) == NULL)
 		return cs_adapter_fail(&a->b, "upstream_error",
@@ -150,7 +152,7 @@ function_args(struct cs_adapter *a, struct json_object *ev, int done)
 	if (!done) {
 		if ((v = get_str(ev, "delta")) != NULL &&
 		    cs_buf_append(&tc->args, json_object_get_string(v),
-		    (size_t)json_object_get_string_len(v)) != CS_OK)
+		        (size_t)json_object_get_string_len(v)) != CS_OK)
 			return cs_adapter_fail(&a->b, "upstream_error",
 			    "a tool call's arguments exceed the size limit");
 		return CS_OK;
@@ -171,8 +173,8 @@ function_args(struct cs_adapter *a, struct json_object *ev, int done)
 static const char *
 incomplete_reason(struct json_object *resp)
 {
-	struct json_object *reason = get_str(get_obj(resp,
-	    "incomplete_details"), "reason");
+	struct json_object *reason = get_str(
+	    get_obj(resp, "incomplete_details"), "reason");
 	const char *s;
 
 	if (reason == NULL)
@@ -192,10 +194,10 @@ read_usage(struct cs_usage *u, struct json_object *o)
 	u->prompt = cs_json_count(o, "input_tokens");
 	u->completion = cs_json_count(o, "output_tokens");
 	u->total = cs_json_count(o, "total_tokens");
-	u->cached = cs_json_count(get_obj(o, "input_tokens_details"),
-	    "cached_tokens");
-	u->reasoning = cs_json_count(get_obj(o, "output_tokens_details"),
-	    "reasoning_tokens");
+	u->cached = cs_json_count(
+	    get_obj(o, "input_tokens_details"), "cached_tokens");
+	u->reasoning = cs_json_count(
+	    get_obj(o, "output_tokens_details"), "reasoning_tokens");
 }
 
 /* response.completed / response.incomplete. */
@@ -213,10 +215,13 @@ emit_finish(struct cs_adapter *a, struct json_object *resp, int incomplete)
 	    CS_OK)
 		return r;
 	native = status != NULL ? json_object_get_string(status) :
-	    incomplete ? "incomplete" : "completed";
+	    incomplete          ? "incomplete" :
+	                          "completed";
 	read_usage(&u, get_obj(resp, "usage"));
-	return cs_adapter_finish(&a->b, incomplete ? incomplete_reason(resp) :
-	    cs_toolcalls_emitted(&a->calls) > 0 ? "tool_calls" : "stop",
+	return cs_adapter_finish(&a->b,
+	    incomplete                              ? incomplete_reason(resp) :
+	        cs_toolcalls_emitted(&a->calls) > 0 ? "tool_calls" :
+	                                              "stop",
 	    native, &u);
 }
 
@@ -228,8 +233,8 @@ error_event(struct cs_adapter *a, struct json_object *ev)
 	struct json_object *m = get_str(ev, "message");
 
 	if (m != NULL)
-		return cs_adapter_fail(&a->b, "upstream_error",
-		    json_object_get_string(m));
+		return cs_adapter_fail(
+		    &a->b, "upstream_error", json_object_get_string(m));
 	return cs_adapter_error(&a->b, json_object_object_get(ev, "error"));
 }
 
@@ -238,9 +243,10 @@ failed_event(struct cs_adapter *a, struct json_object *resp)
 {
 	struct json_object *m = get_str(get_obj(resp, "error"), "message");
 
-	return cs_adapter_fail(&a->b, "upstream_error", m != NULL ?
-	    json_object_get_string(m) : "the provider reported the response "
-	    "failed");
+	return cs_adapter_fail(&a->b, "upstream_error",
+	    m != NULL ? json_object_get_string(m) :
+	                "the provider reported the response "
+	                "failed");
 }
 
 static enum cs_err
@@ -265,12 +271,15 @@ on_sse(void *ctx, const struct cs_sse_event *sev)
 	t = get_str(ev, "type");
 	type = t != NULL ? json_object_get_string(t) : sev->type;
 	if (strcmp(type, "response.output_text.delta") == 0)
-		r = cs_adapter_text(&a->b, CS_TEXT_CONTENT, get_str(ev, "delta"));
+		r = cs_adapter_text(
+		    &a->b, CS_TEXT_CONTENT, get_str(ev, "delta"));
 	else if (strcmp(type, "response.refusal.delta") == 0)
-		r = cs_adapter_text(&a->b, CS_TEXT_REFUSAL, get_str(ev, "delta"));
+		r = cs_adapter_text(
+		    &a->b, CS_TEXT_REFUSAL, get_str(ev, "delta"));
 	else if (strcmp(type, "response.reasoning_summary_text.delta") == 0 ||
 	    strcmp(type, "response.reasoning_text.delta") == 0)
-		r = cs_adapter_text(&a->b, CS_TEXT_REASONING, get_str(ev, "delta"));
+		r = cs_adapter_text(
+		    &a->b, CS_TEXT_REASONING, get_str(ev, "delta"));
 	else if (strcmp(type, "response.output_item.added") == 0)
 		r = function_item(a, ev, 0);
 	else if (strcmp(type, "response.output_item.done") == 0)
@@ -307,7 +316,7 @@ static const struct cs_sse_format or_sse = {
 	.on_event = on_sse,
 	.cleanup = or_cleanup,
 	.truncated = "the provider's stream ended before response.completed "
-	    "(truncated)",
+	             "(truncated)",
 };
 
 /* tool_choice: "auto", "none", "required" or {"type":"function","name"}. */
@@ -325,7 +334,10 @@ static enum cs_err
 or_tools(const struct cs_chat_request *req, struct json_object *root)
 {
 	static const char *const keys[] = {
-		"name", "description", "parameters", "strict",
+		"name",
+		"description",
+		"parameters",
+		"strict",
 	};
 	struct json_object *tools, *t, *fn, *v;
 	size_t k, j;
@@ -334,17 +346,17 @@ or_tools(const struct cs_chat_request *req, struct json_object *root)
 		return CS_ENOMEM;
 	json_object_object_add(root, "tools", tools);
 	for (k = 0; k < req->n_tools; k++) {
-		fn = json_object_object_get(json_object_array_get_idx(
-		    req->tools, k), "function");
+		fn = json_object_object_get(
+		    json_object_array_get_idx(req->tools, k), "function");
 		if ((t = json_object_new_object()) == NULL)
 			return CS_ENOMEM;
 		json_object_array_add(tools, t);
-		json_object_object_add(t, "type",
-		    json_object_new_string("function"));
+		json_object_object_add(
+		    t, "type", json_object_new_string("function"));
 		for (j = 0; j < CS_ARRAY_LEN(keys); j++)
 			if (json_object_object_get_ex(fn, keys[j], &v))
-				json_object_object_add(t, keys[j],
-				    json_object_get(v));
+				json_object_object_add(
+				    t, keys[j], json_object_get(v));
 	}
 	if (req->tool_choice == CS_TOOL_CHOICE_UNSET)
 		return CS_OK;
@@ -365,15 +377,15 @@ or_function_calls(const struct cs_message *msg, struct json_object *input)
 		if ((m = json_object_new_object()) == NULL)
 			return CS_ENOMEM;
 		json_object_array_add(input, m);
-		json_object_object_add(m, "type",
-		    json_object_new_string("function_call"));
+		json_object_object_add(
+		    m, "type", json_object_new_string("function_call"));
 		json_object_object_add(m, "call_id",
 		    json_object_new_string(msg->tool_calls[j].id));
-		json_object_object_add(m, "name",
-		    json_object_new_string(msg->tool_calls[j].name));
+		json_object_object_add(
+		    m, "name", json_object_new_string(msg->tool_calls[j].name));
 		json_object_object_add(m, "arguments",
 		    json_object_new_string_len(msg->tool_calls[j].arguments,
-		    (int)msg->tool_calls[j].arguments_len));
+		        (int)msg->tool_calls[j].arguments_len));
 	}
 	return CS_OK;
 }
@@ -396,8 +408,8 @@ or_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	size_t i, n_sys;
 
 	cs_buf_init(&instr, INSTR_MAX);
-	if ((r = cs_buf_printf(&hr->url, "%s/responses",
-	    up->base_url_eff)) != CS_OK)
+	if ((r = cs_buf_printf(&hr->url, "%s/responses", up->base_url_eff)) !=
+	    CS_OK)
 		goto fail;
 	r = CS_ENOMEM;
 	if ((root = json_object_new_object()) == NULL ||
@@ -413,8 +425,8 @@ or_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	r = CS_ENOMEM;
 	if (n_sys > 0)
 		json_object_object_add(root, "instructions",
-		    json_object_new_string_len(instr.data ? instr.data : "",
-		    (int)instr.len));
+		    json_object_new_string_len(
+		        instr.data ? instr.data : "", (int)instr.len));
 	json_object_object_add(root, "input", input);
 	for (i = 0; i < req->n_messages; i++) {
 		msg = &req->messages[i];
@@ -430,20 +442,21 @@ or_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 			goto fail;
 		json_object_array_add(input, m);
 		if (msg->role == CS_ROLE_TOOL) {
-			json_object_object_add(m, "type", json_object_new_string(
-			    "function_call_output"));
+			json_object_object_add(m, "type",
+			    json_object_new_string("function_call_output"));
 			if (msg->tool_call_id != NULL)
 				json_object_object_add(m, "call_id",
 				    json_object_new_string(msg->tool_call_id));
 			json_object_object_add(m, "output",
-			    json_object_new_string_len(msg->content,
-			    (int)msg->content_len));
+			    json_object_new_string_len(
+			        msg->content, (int)msg->content_len));
 			continue;
 		}
-		json_object_object_add(m, "role", json_object_new_string(
-		    cs_role_name(msg->role)));
-		json_object_object_add(m, "content", json_object_new_string_len(
-		    msg->content, (int)msg->content_len));
+		json_object_object_add(
+		    m, "role", json_object_new_string(cs_role_name(msg->role)));
+		json_object_object_add(m, "content",
+		    json_object_new_string_len(
+		        msg->content, (int)msg->content_len));
 		if ((r = or_function_calls(msg, input)) != CS_OK)
 			goto fail;
 		r = CS_ENOMEM;
@@ -457,8 +470,8 @@ or_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	if (req->tools != NULL && (r = or_tools(req, root)) != CS_OK)
 		goto fail;
 	r = CS_ENOMEM;
-	r = cs_http_json_request(hr, root, "text/event-stream",
-	    CS_OPENAI_AUTH_HEADER, up->api_key);
+	r = cs_http_json_request(
+	    hr, root, "text/event-stream", CS_OPENAI_AUTH_HEADER, up->api_key);
 fail:
 	cs_buf_free(&instr);
 	json_object_put(root);

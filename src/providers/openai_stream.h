@@ -15,8 +15,7 @@
 #define CS_OPENAI_AUTH_HEADER "Authorization: Bearer "
 #define CS_OPENAI_DEFAULTS \
 	.base_url = "https://api.openai.com/v1", \
-	.base_url_env = "OPENAI_BASE_URL", \
-	.key_env = "OPENAI_API_KEY", \
+	.base_url_env = "OPENAI_BASE_URL", .key_env = "OPENAI_API_KEY", \
 	.auth_header = CS_OPENAI_AUTH_HEADER
 
 /* The chunk parser, for cs_sse_adapter (adapter.h). */
@@ -24,8 +23,8 @@ extern const struct cs_sse_format cs_openai_sse;
 
 /* stream:true with the usage chunk asked for, temperature and
  * max_tokens: what the Chat and legacy Completions bodies share. */
-enum cs_err cs_openai_stream_options(struct json_object *root,
-    const struct cs_chat_request *req);
+enum cs_err cs_openai_stream_options(
+    struct json_object *root, const struct cs_chat_request *req);
 
 /* The Chat Completions request for the URL already in hr->url, the key
  * sent as auth_header+key (cs_http_json_request()). */

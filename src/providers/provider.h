@@ -21,22 +21,22 @@ struct cs_chat_request;
 struct cs_source_ops;
 
 struct cs_provider {
-	const char *name;            /* the config word: provider = NAME */
+	const char *name; /* the config word: provider = NAME */
 	/* What an upstream assumes when the config says nothing: */
-	const char *base_url;        /* NULL: must be configured */
-	const char *base_url_env;    /* read when base_url is unset; or NULL */
-	const char *key_env;         /* the key's variable, when api_key_env
+	const char *base_url;     /* NULL: must be configured */
+	const char *base_url_env; /* read when base_url is unset; or NULL */
+	const char *key_env;      /* the key's variable, when api_key_env
 	                                is left at its default; or NULL */
-	const char *model;           /* offered when no model is configured */
-	const char *auth_header;     /* the key goes out as auth_header+key,
+	const char *model;        /* offered when no model is configured */
+	const char *auth_header;  /* the key goes out as auth_header+key,
 	                                e.g. "Authorization: Bearer " */
 	/* Settle the provider's own settings of up once its base URL is
 	 * known (developer_role, api_version); NULL: nothing to settle. */
 	void (*resolve)(struct cs_upstream_cfg *up);
 	/* NULL when wire (a model's upstream name) suits up, else why not
 	 * ("is not ..."); NULL: every name does. */
-	const char *(*check_model)(const struct cs_upstream_cfg *up,
-	    const char *wire);
+	const char *(*check_model)(
+	    const struct cs_upstream_cfg *up, const char *wire);
 	/* HTTP providers: the request, and the parser of the response
 	 * (adapter.h); on SSE, adapter is cs_sse_adapter and sse the
 	 * format. */
@@ -46,8 +46,8 @@ struct cs_provider {
 	const struct cs_sse_format *sse;
 	/* Local providers: the answer is made here, a step at a time
 	 * (upstream.h: struct cs_source_ops); NULL when out of memory. */
-	void *(*source_new)(const struct cs_config *cfg,
-	    const struct cs_chat_request *req);
+	void *(*source_new)(
+	    const struct cs_config *cfg, const struct cs_chat_request *req);
 	const struct cs_source_ops *source;
 };
 

@@ -17,16 +17,10 @@ extern const struct cs_provider cs_provider_anthropic;
 extern const struct cs_provider cs_provider_ollama;
 extern const struct cs_provider cs_provider_azure_openai;
 
-const struct cs_provider *const cs_providers[] = {
-	&cs_provider_demo,
-	&cs_provider_openai_chat,
-	&cs_provider_openai_responses,
-	&cs_provider_openai_completions,
-	&cs_provider_anthropic,
-	&cs_provider_ollama,
-	&cs_provider_azure_openai,
-	NULL
-};
+const struct cs_provider *const cs_providers[] = { &cs_provider_demo,
+	&cs_provider_openai_chat, &cs_provider_openai_responses,
+	&cs_provider_openai_completions, &cs_provider_anthropic,
+	&cs_provider_ollama, &cs_provider_azure_openai, NULL };
 
 const struct cs_provider *
 cs_provider_find(const char *name)

@@ -14,7 +14,7 @@ cs_toolcalls_open(struct cs_toolcalls *t, long index, struct cs_toolcall **out)
 	enum cs_err r;
 
 	if ((r = cs_array_reserve(&t->v, &t->cap, t->n, sizeof(*t->v),
-	    CS_TOOL_CALLS_MAX)) != CS_OK)
+	         CS_TOOL_CALLS_MAX)) != CS_OK)
 		return r;
 	c = &t->v[t->n++];
 	memset(c, 0, sizeof(*c));

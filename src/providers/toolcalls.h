@@ -15,19 +15,19 @@
 #include "cs.h"
 #include "event.h"
 
-#define CS_TOOL_CALLS_MAX  64               /* calls in one answer */
-#define CS_TOOL_ARGS_MAX   (1024 * 1024)    /* one call's arguments */
-#define CS_TOOL_FIELD_MAX  256              /* its id, its name */
+#define CS_TOOL_CALLS_MAX 64            /* calls in one answer */
+#define CS_TOOL_ARGS_MAX  (1024 * 1024) /* one call's arguments */
+#define CS_TOOL_FIELD_MAX 256           /* its id, its name */
 
 struct json_object;
 
 struct cs_toolcall {
-	long index;                  /* the wire format's position */
-	int  emitted;
+	long index; /* the wire format's position */
+	int emitted;
 	char id[CS_TOOL_FIELD_MAX];
 	char name[CS_TOOL_FIELD_MAX];
-	struct cs_buf args;          /* at most CS_TOOL_ARGS_MAX */
-	struct json_object *input;   /* owned, or NULL: the arguments as an
+	struct cs_buf args;        /* at most CS_TOOL_ARGS_MAX */
+	struct json_object *input; /* owned, or NULL: the arguments as an
 	                                object, used when args stayed empty */
 };
 
@@ -39,18 +39,17 @@ struct cs_toolcalls {
 
 /* Open a new call at index: *out.  CS_ETOOBIG past CS_TOOL_CALLS_MAX,
  * CS_ENOMEM. */
-enum cs_err cs_toolcalls_open(struct cs_toolcalls *t, long index,
-    struct cs_toolcall **out);
+enum cs_err
+cs_toolcalls_open(struct cs_toolcalls *t, long index, struct cs_toolcall **out);
 /* The newest call at index (when open_only, the newest not yet emitted),
  * or NULL. */
-struct cs_toolcall *cs_toolcalls_find(struct cs_toolcalls *t, long index,
-    int open_only);
+struct cs_toolcall *
+cs_toolcalls_find(struct cs_toolcalls *t, long index, int open_only);
 /* Emit c (once: a call already emitted is skipped). */
-enum cs_err cs_toolcall_emit(struct cs_toolcall *c, cs_emit_fn emit,
-    void *ctx);
+enum cs_err cs_toolcall_emit(struct cs_toolcall *c, cs_emit_fn emit, void *ctx);
 /* Emit every call not yet emitted, in the order they opened. */
-enum cs_err cs_toolcalls_emit_all(struct cs_toolcalls *t, cs_emit_fn emit,
-    void *ctx);
+enum cs_err
+cs_toolcalls_emit_all(struct cs_toolcalls *t, cs_emit_fn emit, void *ctx);
 /* Calls emitted so far. */
 size_t cs_toolcalls_emitted(const struct cs_toolcalls *t);
 void cs_toolcalls_free(struct cs_toolcalls *t);

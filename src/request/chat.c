@@ -22,15 +22,15 @@ cs_chat_parse(const struct cs_config *cfg, struct cs_stream *s,
 	memset(&rerr, 0, sizeof(rerr));
 	if ((r = cs_request_parse(cfg, body, len, req, &rerr)) == CS_OK)
 		return CS_OK;
-	cs_stream_fail(s, r == CS_ENOMEM || r == CS_ECONFIG ?
-	    CS_FAIL_INTERNAL : rerr.fail, rerr.message[0] != '\0' ?
-	    rerr.message : "out of memory");
+	cs_stream_fail(s,
+	    r == CS_ENOMEM || r == CS_ECONFIG ? CS_FAIL_INTERNAL : rerr.fail,
+	    rerr.message[0] != '\0' ? rerr.message : "out of memory");
 	return CS_EHANDLED;
 }
 
 void
-cs_chat_provider(struct cs_worker *w, const struct cs_chat_request *req,
-    struct cs_stream *s)
+cs_chat_provider(
+    struct cs_worker *w, const struct cs_chat_request *req, struct cs_stream *s)
 {
 	const struct cs_provider *prov = req->model->up->provider_eff;
 	struct cs_run *run;
@@ -43,8 +43,10 @@ cs_chat_provider(struct cs_worker *w, const struct cs_chat_request *req,
 		return;
 	}
 	if (w->hand_off && cs_engine_streams() >= (int)w->cfg->max_streams) {
-		cs_stream_fail_retry(s, CS_FAIL_OVERLOADED, "the server is at "
-		    "capacity (max_streams open streams); retry shortly", 1);
+		cs_stream_fail_retry(s, CS_FAIL_OVERLOADED,
+		    "the server is at "
+		    "capacity (max_streams open streams); retry shortly",
+		    1);
 		return;
 	}
 	if (prov->source_new == NULL)
@@ -61,7 +63,7 @@ void
 cs_chat_run(struct cs_worker *w, struct cs_run *run)
 {
 	if (run == NULL)
-		return;   /* the failure is written */
+		return; /* the failure is written */
 	if (w->hand_off)
 		w->run = run;
 	else

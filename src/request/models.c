@@ -14,12 +14,15 @@
 #include "stream.h"
 #include "worker.h"
 
-enum shape { NATIVE, OPENAI };
+enum shape {
+	NATIVE,
+	OPENAI
+};
 
 /* One model object; OpenAI's has the id and nothing chatstream adds. */
 static struct json_object *
-model_object(const struct cs_config *cfg, const struct cs_model_cfg *mc,
-    enum shape sh)
+model_object(
+    const struct cs_config *cfg, const struct cs_model_cfg *mc, enum shape sh)
 {
 	struct json_object *m;
 
@@ -29,17 +32,19 @@ model_object(const struct cs_config *cfg, const struct cs_model_cfg *mc,
 	json_object_object_add(m, "object", json_object_new_string("model"));
 	if (sh == OPENAI)
 		json_object_object_add(m, "created", json_object_new_int(0));
-	json_object_object_add(m, "owned_by", json_object_new_string(
-	    sh == NATIVE && mc->up->provider_eff->source != NULL ?
-	    mc->up->provider_eff->name : "chatstream"));
+	json_object_object_add(m, "owned_by",
+	    json_object_new_string(
+	        sh == NATIVE && mc->up->provider_eff->source != NULL ?
+	            mc->up->provider_eff->name :
+	            "chatstream"));
 	if (sh == OPENAI)
 		return m;
 	if (mc->description[0] != '\0')
-		json_object_object_add(m, "description",
-		    json_object_new_string(mc->description));
+		json_object_object_add(
+		    m, "description", json_object_new_string(mc->description));
 	if (mc->max_tokens > 0)
-		json_object_object_add(m, "max_tokens",
-		    json_object_new_int64(mc->max_tokens));
+		json_object_object_add(
+		    m, "max_tokens", json_object_new_int64(mc->max_tokens));
 	json_object_object_add(m, "instructions_allowed",
 	    json_object_new_boolean(cs_model_client_instructions(cfg, mc)));
 	return m;
@@ -71,13 +76,13 @@ model_list(const struct cs_config *cfg, enum shape sh)
 	}
 	if (sh == OPENAI)
 		return root;
-	json_object_object_add(root, "default",
-	    json_object_new_string(def->name));
+	json_object_object_add(
+	    root, "default", json_object_new_string(def->name));
 	/* The default model's; each entry has its own. */
 	json_object_object_add(root, "instructions_allowed",
 	    json_object_new_boolean(cs_model_client_instructions(cfg, def)));
-	json_object_object_add(root, "tools_allowed",
-	    json_object_new_boolean(cfg->client_tools));
+	json_object_object_add(
+	    root, "tools_allowed", json_object_new_boolean(cfg->client_tools));
 	/* So a client can trim long histories to what will be accepted. */
 	json_object_object_add(root, "max_body_bytes",
 	    json_object_new_int64((int64_t)cfg->max_body_bytes));
@@ -94,8 +99,8 @@ reply_json(struct cs_stream *s, struct json_object *obj)
 		cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
 		return;
 	}
-	body = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	body = json_object_to_json_string_ext(
+	    obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	cs_stream_reply(s, 200, "application/json", body, strlen(body));
 	json_object_put(obj);
 }
@@ -135,11 +140,13 @@ cs_models_openai_one(struct cs_worker *w, const struct cs_reqctx *rq,
 		reply_json(s, model_object(w->cfg, mc, OPENAI));
 	else {
 		if (name.len > 0)
-			snprintf(msg, sizeof(msg), "The model `%s` does not "
+			snprintf(msg, sizeof(msg),
+			    "The model `%s` does not "
 			    "exist or you do not have access to it.",
 			    cs_echo(echo, name.data, name.len));
 		else
-			snprintf(msg, sizeof(msg), "The model does not exist "
+			snprintf(msg, sizeof(msg),
+			    "The model does not exist "
 			    "or you do not have access to it.");
 		cs_stream_fail(s, CS_FAIL_MODEL_NOT_FOUND, msg);
 	}

@@ -18,8 +18,8 @@
 
 /* Validate the JSON request body (len bytes) and stream the answer. */
 static void
-run_chat(struct cs_worker *w, struct cs_stream *s, const char *body,
-    size_t len, const char **model)
+run_chat(struct cs_worker *w, struct cs_stream *s, const char *body, size_t len,
+    const char **model)
 {
 	struct cs_chat_request *req = NULL;
 
@@ -77,8 +77,8 @@ get_request(const struct cs_buf *prompt, const struct cs_buf *name)
 	}
 	json_object_array_add(msgs, m);
 	json_object_object_add(m, "role", json_object_new_string("user"));
-	json_object_object_add(m, "content", json_object_new_string_len(
-	    prompt->data, (int)prompt->len));
+	json_object_object_add(m, "content",
+	    json_object_new_string_len(prompt->data, (int)prompt->len));
 	if (name != NULL)
 		json_object_object_add(root, "model",
 		    json_object_new_string_len(name->data, (int)name->len));
@@ -105,7 +105,8 @@ serve_chat_get(struct cs_worker *w, const struct cs_reqctx *rq,
 	cs_buf_init(&prompt, cfg->max_message_bytes);
 	cs_buf_init(&name, CS_MAX_NAME);
 	if (!same_site(rq)) {
-		cs_stream_fail(s, CS_FAIL_FORBIDDEN, "cross-site GET requests "
+		cs_stream_fail(s, CS_FAIL_FORBIDDEN,
+		    "cross-site GET requests "
 		    "are refused; POST from your own page instead");
 		goto out;
 	}
@@ -116,10 +117,12 @@ serve_chat_get(struct cs_worker *w, const struct cs_reqctx *rq,
 		goto out;
 	}
 	if (cs_query_check_keys(rq->query, keys, CS_ARRAY_LEN(keys), bad,
-	    sizeof(bad)) != CS_OK) {
-		snprintf(msg, sizeof(msg), "query: unknown, repeated or "
+	        sizeof(bad)) != CS_OK) {
+		snprintf(msg, sizeof(msg),
+		    "query: unknown, repeated or "
 		    "malformed parameter \"%.60s\" (accepted: prompt, model, "
-		    "format)", bad);
+		    "format)",
+		    bad);
 		cs_stream_fail(s, CS_FAIL_INVALID, msg);
 		goto out;
 	}
@@ -131,14 +134,16 @@ serve_chat_get(struct cs_worker *w, const struct cs_reqctx *rq,
 		goto out;
 	}
 	if (r != CS_OK || prompt.len == 0) {
-		cs_stream_fail(s, CS_FAIL_INVALID, r == CS_EBADINPUT ?
-		    "prompt: malformed %-escape" : "prompt: missing or empty "
-		    "(GET /api/chat?prompt=...)");
+		cs_stream_fail(s, CS_FAIL_INVALID,
+		    r == CS_EBADINPUT ? "prompt: malformed %-escape" :
+		                        "prompt: missing or empty "
+		                        "(GET /api/chat?prompt=...)");
 		goto out;
 	}
 	if ((r = cs_query_get(rq->query, "model", &name)) != CS_OK &&
 	    r != CS_EDONE) {
-		cs_stream_fail(s, CS_FAIL_INVALID, "model: malformed "
+		cs_stream_fail(s, CS_FAIL_INVALID,
+		    "model: malformed "
 		    "or too long");
 		goto out;
 	}
@@ -195,15 +200,15 @@ serve_ui_chat(struct cs_worker *w, struct cs_stream *s,
 
 	memset(&rerr, 0, sizeof(rerr));
 	cs_buf_init(&native, 2 * w->cfg->max_body_bytes);
-	r = cs_ui_request_translate(body->data ? body->data : "", body->len,
-	    &native, &rerr);
+	r = cs_ui_request_translate(
+	    body->data ? body->data : "", body->len, &native, &rerr);
 	if (r != CS_EDONE)
 		cs_stream_use(s, &cs_encoder_ui_stream);
 	if (r == CS_OK)
 		run_chat(w, s, native.data, native.len, model);
 	else if (r != CS_EDONE)
-		cs_stream_fail(s, r == CS_ENOMEM ? CS_FAIL_INTERNAL :
-		    rerr.fail, rerr.message);
+		cs_stream_fail(s, r == CS_ENOMEM ? CS_FAIL_INTERNAL : rerr.fail,
+		    rerr.message);
 	cs_buf_free(&native);
 	return r;
 }

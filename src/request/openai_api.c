@@ -41,11 +41,16 @@
 #include "stream.h"
 #include "worker.h"
 
-#define OAI_ECHO_MAX    64
+#define OAI_ECHO_MAX 64
 
 static const char *const ignored_fields[] = {
-	"store", "metadata", "service_tier", "parallel_tool_calls", "seed",
-	"prompt_cache_key", "safety_identifier",
+	"store",
+	"metadata",
+	"service_tier",
+	"parallel_tool_calls",
+	"seed",
+	"prompt_cache_key",
+	"safety_identifier",
 };
 
 struct oai_opts {
@@ -64,8 +69,7 @@ bad(struct cs_stream *s, enum cs_fail f, const char *msg)
 
 /* A field that must be a boolean if present (null = absent); removed. */
 static enum cs_err
-take_bool(struct cs_stream *s, struct json_object *o, const char *key,
-    int *val)
+take_bool(struct cs_stream *s, struct json_object *o, const char *key, int *val)
 {
 	struct json_object *v;
 	char msg[96];
@@ -83,8 +87,8 @@ take_bool(struct cs_stream *s, struct json_object *o, const char *key,
 }
 
 static enum cs_err
-take_stream_options(struct cs_stream *s, struct json_object *root,
-    struct oai_opts *opts)
+take_stream_options(
+    struct cs_stream *s, struct json_object *root, struct oai_opts *opts)
 {
 	struct json_object *so;
 	int ignored = 0;
@@ -92,14 +96,15 @@ take_stream_options(struct cs_stream *s, struct json_object *root,
 	if (!json_object_object_get_ex(root, "stream_options", &so))
 		return CS_OK;
 	if (so != NULL && !json_object_is_type(so, json_type_object))
-		return bad(s, CS_FAIL_INVALID,
-		    "stream_options: must be an object");
-	if (so != NULL && (take_bool(s, so, "include_usage",
-	    &opts->include_usage) != 0 || take_bool(s, so,
-	    "include_obfuscation", &ignored) != 0))
+		return bad(
+		    s, CS_FAIL_INVALID, "stream_options: must be an object");
+	if (so != NULL &&
+	    (take_bool(s, so, "include_usage", &opts->include_usage) != 0 ||
+	        take_bool(s, so, "include_obfuscation", &ignored) != 0))
 		return CS_EHANDLED;
 	if (so != NULL && json_object_object_length(so) > 0)
-		return bad(s, CS_FAIL_INVALID, "stream_options: only "
+		return bad(s, CS_FAIL_INVALID,
+		    "stream_options: only "
 		    "include_usage and include_obfuscation are accepted");
 	json_object_object_del(root, "stream_options");
 	return CS_OK;
@@ -113,9 +118,10 @@ take_max_completion_tokens(struct cs_stream *s, struct json_object *root)
 
 	if (!json_object_object_get_ex(root, "max_completion_tokens", &v))
 		return CS_OK;
-	if (v != NULL && json_object_object_get_ex(root, "max_tokens", &old)
-	    && old != NULL)
-		return bad(s, CS_FAIL_INVALID, "max_completion_tokens: "
+	if (v != NULL && json_object_object_get_ex(root, "max_tokens", &old) &&
+	    old != NULL)
+		return bad(s, CS_FAIL_INVALID,
+		    "max_completion_tokens: "
 		    "send it or max_tokens, not both");
 	if (v != NULL)
 		json_object_object_add(root, "max_tokens", json_object_get(v));
@@ -136,8 +142,8 @@ printable(const char *p, size_t n)
 
 /* An unknown model is OpenAI's 404 model_not_found. */
 static enum cs_err
-check_model(const struct cs_config *cfg, struct cs_stream *s,
-    struct json_object *root)
+check_model(
+    const struct cs_config *cfg, struct cs_stream *s, struct json_object *root)
 {
 	struct json_object *v;
 	const char *name;
@@ -146,16 +152,19 @@ check_model(const struct cs_config *cfg, struct cs_stream *s,
 
 	if (!json_object_object_get_ex(root, "model", &v) ||
 	    !json_object_is_type(v, json_type_string))
-		return CS_OK;   /* absent or not a string: request.c says so */
+		return CS_OK; /* absent or not a string: request.c says so */
 	name = json_object_get_string(v);
 	n = (size_t)json_object_get_string_len(v);
 	if (n == 0 || cs_config_model(cfg, name) != NULL)
 		return CS_OK;
 	if (n <= OAI_ECHO_MAX && printable(name, n))
-		snprintf(msg, sizeof(msg), "The model `%s` does not exist on "
-		    "this server (GET /api/v1/models lists them)", name);
+		snprintf(msg, sizeof(msg),
+		    "The model `%s` does not exist on "
+		    "this server (GET /api/v1/models lists them)",
+		    name);
 	else
-		snprintf(msg, sizeof(msg), "The model does not exist on this "
+		snprintf(msg, sizeof(msg),
+		    "The model does not exist on this "
 		    "server (GET /api/v1/models lists them)");
 	return bad(s, CS_FAIL_MODEL_NOT_FOUND, msg);
 }
@@ -169,7 +178,8 @@ drop_ignored(struct cs_stream *s, struct json_object *root)
 	if (take_bool(s, root, "logprobs", &logprobs) != 0)
 		return CS_EHANDLED;
 	if (logprobs)
-		return bad(s, CS_FAIL_INVALID, "logprobs: not "
+		return bad(s, CS_FAIL_INVALID,
+		    "logprobs: not "
 		    "available on this server");
 	for (i = 0; i < CS_ARRAY_LEN(ignored_fields); i++)
 		json_object_object_del(root, ignored_fields[i]);
@@ -184,8 +194,7 @@ prepass(const struct cs_config *cfg, struct cs_stream *s,
 	if (take_bool(s, root, "stream", &o->stream) != 0 ||
 	    take_stream_options(s, root, o) != 0 ||
 	    take_max_completion_tokens(s, root) != 0 ||
-	    drop_ignored(s, root) != 0 ||
-	    check_model(cfg, s, root) != 0)
+	    drop_ignored(s, root) != 0 || check_model(cfg, s, root) != 0)
 		return CS_EHANDLED;
 	return CS_OK;
 }
@@ -202,8 +211,8 @@ run(struct cs_worker *w, struct cs_stream *s, const char *body, size_t len,
 	if (root != NULL && prepass(w->cfg, s, root, &opts) != CS_OK)
 		goto out;
 	if (root != NULL) {
-		body = json_object_to_json_string_ext(root,
-		    JSON_C_TO_STRING_PLAIN);
+		body = json_object_to_json_string_ext(
+		    root, JSON_C_TO_STRING_PLAIN);
 		len = strlen(body);
 	}
 	if (cs_chat_parse(w->cfg, s, body, len, &req) != CS_OK)
@@ -238,7 +247,8 @@ cs_openai_not_found(struct cs_worker *w, const struct cs_reqctx *rq,
 	(void)w, (void)body, (void)model;
 	if (path == NULL)
 		path = "";
-	snprintf(msg, sizeof(msg), "Unknown request URL: %s %s (GET "
+	snprintf(msg, sizeof(msg),
+	    "Unknown request URL: %s %s (GET "
 	    "/api/openapi.json lists the endpoints)",
 	    cs_echo(em, method, strlen(method)),
 	    cs_echo(ep, path, strcspn(path, "?#")));

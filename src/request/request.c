@@ -52,11 +52,10 @@
 #include "request_int.h"
 #include "utf8.h"
 
-#define MAX_TOKENS_CEIL   10000000L
+#define MAX_TOKENS_CEIL 10000000L
 
 void
-cs_reqerr_set(struct cs_reqerr *err, enum cs_fail fail, const char *fmt,
-    ...)
+cs_reqerr_set(struct cs_reqerr *err, enum cs_fail fail, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -68,8 +67,8 @@ cs_reqerr_set(struct cs_reqerr *err, enum cs_fail fail, const char *fmt,
 	va_end(ap);
 	/* If vsnprintf cut inside a UTF-8 sequence, drop the partial one so
 	 * the message stays valid UTF-8 wherever it is sent. */
-	err->message[cs_utf8_valid_len(err->message,
-	    strlen(err->message))] = '\0';
+	err->message[cs_utf8_valid_len(err->message, strlen(err->message))] =
+	    '\0';
 }
 
 enum cs_err
@@ -91,8 +90,8 @@ cs_reqerr_append(struct cs_reqerr *err, const char *s, size_t reserve)
 }
 
 void
-cs_reqerr_item(struct cs_reqerr *err, const char *q, const char *name,
-    size_t k, size_t n, const char *last)
+cs_reqerr_item(struct cs_reqerr *err, const char *q, const char *name, size_t k,
+    size_t n, const char *last)
 {
 	if (k > 0)
 		cs_reqerr_append(err, k + 1 == n ? last : ", ", 0);
@@ -121,8 +120,9 @@ cs_echo(char *dst, const char *s, size_t n)
 			o += 3;
 			break;
 		}
-		if (l == 1 && (p[i] < 0x20 || p[i] == 0x7f || p[i] == '"' ||
-		    p[i] == '\\' || p[i] >= 0x80))
+		if (l == 1 &&
+		    (p[i] < 0x20 || p[i] == 0x7f || p[i] == '"' ||
+		        p[i] == '\\' || p[i] >= 0x80))
 			dst[o] = '?';
 		else
 			memcpy(dst + o, s + i, l);
@@ -183,8 +183,7 @@ cs_req_check_str(struct json_object *v, const char *where, size_t max,
 	}
 	/* The pre-scan refuses \u0000; this keeps the rule local. */
 	if (memchr(*s, '\0', *n) != NULL) {
-		refuse(err, "%s: contains a NUL character (U+0000)",
-		    where);
+		refuse(err, "%s: contains a NUL character (U+0000)", where);
 		return CS_EBADINPUT;
 	}
 	return CS_OK;
@@ -204,8 +203,8 @@ cs_req_dupmem(const char *s, size_t n)
 }
 
 enum cs_err
-cs_req_check_fields(struct json_object *o, const char *const *list,
-    size_t n, const char *where, struct cs_reqerr *err)
+cs_req_check_fields(struct json_object *o, const char *const *list, size_t n,
+    const char *where, struct cs_reqerr *err)
 {
 	struct json_object_iterator it, end;
 	const char *key;
@@ -249,8 +248,8 @@ refuse_field(const char *key, const struct cs_req_field *table, size_t n,
 	for (s = 0; s < n; s++)
 		for (k = 0; k < n; k++)
 			if (table[k].shown == s)
-				cs_reqerr_item(err, "", table[k].name, s, n,
-				    ", ");
+				cs_reqerr_item(
+				    err, "", table[k].name, s, n, ", ");
 	cs_reqerr_append(err, ")", 0);
 	return CS_EBADINPUT;
 }
@@ -272,16 +271,16 @@ cs_req_read_fields(struct cs_req_ctx *ctx, const struct cs_req_field *table,
 			return refuse_field(key, table, n, where, err);
 	}
 	for (k = 0; k < n; k++)
-		if ((r = table[k].read(ctx, cs_json_opt_field(ctx->obj,
-		    table[k].name), err)) != CS_OK)
+		if ((r = table[k].read(ctx,
+		         cs_json_opt_field(ctx->obj, table[k].name), err)) !=
+		    CS_OK)
 			return r;
 	return CS_OK;
 }
 
 /* "model": a configured model, or the default one. */
 static enum cs_err
-read_model(struct cs_req_ctx *ctx, struct json_object *v,
-    struct cs_reqerr *err)
+read_model(struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err)
 {
 	const struct cs_config *cfg = ctx->cfg;
 	const struct cs_model_cfg **model = &ctx->req->model;
@@ -291,18 +290,21 @@ read_model(struct cs_req_ctx *ctx, struct json_object *v,
 	enum cs_err r;
 
 	if (v != NULL) {
-		if ((r = cs_req_check_str(v, "model", SIZE_MAX, 0, &s, &n,
-		    err)) != CS_OK)
+		if ((r = cs_req_check_str(
+		         v, "model", SIZE_MAX, 0, &s, &n, err)) != CS_OK)
 			return r;
 		if (n == 0) {
-			refuse(err, "model: must not be empty (omit it "
+			refuse(err,
+			    "model: must not be empty (omit it "
 			    "for the default model)");
 			return CS_EBADINPUT;
 		}
 		if ((*model = cs_config_model(cfg, s)) != NULL)
 			return CS_OK;
-		refuse(err, "model: \"%s\" is not available on this "
-		    "server (available: ", cs_echo(q, s, n));
+		refuse(err,
+		    "model: \"%s\" is not available on this "
+		    "server (available: ",
+		    cs_echo(q, s, n));
 		for (k = 0; k < cfg->n_models && k < CS_MAX_MODELS; k++) {
 			/* Leave room for ", ...)" so the list ends well. */
 			if ((k > 0 && !cs_reqerr_append(err, ", ", 6)) ||
@@ -316,7 +318,8 @@ read_model(struct cs_req_ctx *ctx, struct json_object *v,
 	}
 	if ((*model = cs_config_model(cfg, NULL)) == NULL) {
 		/* cs_config_resolve() guarantees one; a server fault. */
-		cs_reqerr_set(err, CS_FAIL_INTERNAL, "model: no model is "
+		cs_reqerr_set(err, CS_FAIL_INTERNAL,
+		    "model: no model is "
 		    "configured on this server");
 		return CS_ECONFIG;
 	}
@@ -325,18 +328,19 @@ read_model(struct cs_req_ctx *ctx, struct json_object *v,
 
 /* "temperature", else the model's default one; after the model. */
 static enum cs_err
-read_temperature(struct cs_req_ctx *ctx, struct json_object *v,
-    struct cs_reqerr *err)
+read_temperature(
+    struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err)
 {
 	struct cs_chat_request *req = ctx->req;
 	double d;
 
 	if (v != NULL) {
 		if ((!json_object_is_type(v, json_type_double) &&
-		    !json_object_is_type(v, json_type_int)) ||
+		        !json_object_is_type(v, json_type_int)) ||
 		    !isfinite(d = json_object_get_double(v)) || d < 0.0 ||
 		    d > 2.0) {
-			refuse(err, "temperature: must be a number from 0 "
+			refuse(err,
+			    "temperature: must be a number from 0 "
 			    "to 2");
 			return CS_EBADINPUT;
 		}
@@ -354,14 +358,14 @@ read_temperature(struct cs_req_ctx *ctx, struct json_object *v,
 
 /* "max_tokens", within the model's cap (which applies when absent). */
 static enum cs_err
-read_max_tokens(struct cs_req_ctx *ctx, struct json_object *v,
-    struct cs_reqerr *err)
+read_max_tokens(
+    struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err)
 {
 	struct cs_chat_request *req = ctx->req;
 	int64_t ll;
 
-	req->max_tokens = req->model->max_tokens > 0 ?
-	    req->model->max_tokens : 0;
+	req->max_tokens = req->model->max_tokens > 0 ? req->model->max_tokens :
+	                                               0;
 	if (v == NULL)
 		return CS_OK;
 	if (!json_object_is_type(v, json_type_int)) {
@@ -372,13 +376,15 @@ read_max_tokens(struct cs_req_ctx *ctx, struct json_object *v,
 	 * the range check refuses. */
 	ll = json_object_get_int64(v);
 	if (ll < 1 || ll > MAX_TOKENS_CEIL) {
-		refuse(err, "max_tokens: must be from 1 to %ld",
-		    MAX_TOKENS_CEIL);
+		refuse(
+		    err, "max_tokens: must be from 1 to %ld", MAX_TOKENS_CEIL);
 		return CS_EBADINPUT;
 	}
 	if (req->model->max_tokens > 0 && ll > req->model->max_tokens) {
-		refuse(err, "max_tokens: %lld exceeds this model's limit of "
-		    "%ld", (long long)ll, req->model->max_tokens);
+		refuse(err,
+		    "max_tokens: %lld exceeds this model's limit of "
+		    "%ld",
+		    (long long)ll, req->model->max_tokens);
 		return CS_EBADINPUT;
 	}
 	req->max_tokens = (long)ll;
@@ -389,8 +395,9 @@ static enum cs_err
 read_n(struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err)
 {
 	(void)ctx;
-	if (v != NULL && (!json_object_is_type(v, json_type_int) ||
-	    json_object_get_int64(v) != 1)) {
+	if (v != NULL &&
+	    (!json_object_is_type(v, json_type_int) ||
+	        json_object_get_int64(v) != 1)) {
 		refuse(err, "n: only 1 is supported");
 		return CS_EBADINPUT;
 	}
@@ -399,8 +406,8 @@ read_n(struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err)
 
 /* "stream": a boolean, ignored (we always stream). */
 static enum cs_err
-read_stream(struct cs_req_ctx *ctx, struct json_object *v,
-    struct cs_reqerr *err)
+read_stream(
+    struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err)
 {
 	(void)ctx;
 	if (v != NULL && !json_object_is_type(v, json_type_boolean)) {
@@ -412,8 +419,7 @@ read_stream(struct cs_req_ctx *ctx, struct json_object *v,
 
 /* "user": a string, ignored. */
 static enum cs_err
-read_user(struct cs_req_ctx *ctx, struct json_object *v,
-    struct cs_reqerr *err)
+read_user(struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err)
 {
 	(void)ctx;
 	if (v != NULL && !json_object_is_type(v, json_type_string)) {
@@ -425,16 +431,16 @@ read_user(struct cs_req_ctx *ctx, struct json_object *v,
 
 /* "instructions": kept in ctx for the messages, read after it. */
 static enum cs_err
-read_instructions(struct cs_req_ctx *ctx, struct json_object *v,
-    struct cs_reqerr *err)
+read_instructions(
+    struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err)
 {
 	enum cs_err r;
 
 	if (v == NULL)
 		return CS_OK;
 	if ((r = cs_req_check_str(v, "instructions",
-	    ctx->cfg->max_message_bytes, 1, &ctx->instr, &ctx->instr_len,
-	    err)) != CS_OK)
+	         ctx->cfg->max_message_bytes, 1, &ctx->instr, &ctx->instr_len,
+	         err)) != CS_OK)
 		return r;
 	if (ctx->instr_len > 0 &&
 	    !cs_model_client_instructions(ctx->cfg, ctx->req->model)) {
@@ -451,16 +457,16 @@ read_instructions(struct cs_req_ctx *ctx, struct json_object *v,
  */
 const struct cs_req_field cs_req_top_fields[] = {
 	/* name            shown  read */
-	{ "model",           1,   read_model },
-	{ "temperature",     3,   read_temperature },
-	{ "max_tokens",      4,   read_max_tokens },
-	{ "n",               6,   read_n },
-	{ "stream",          5,   read_stream },
-	{ "user",            7,   read_user },
-	{ "tools",           8,   cs_req_read_tools },
-	{ "tool_choice",     9,   cs_req_read_tool_choice },
-	{ "instructions",    2,   read_instructions },
-	{ "messages",        0,   cs_req_read_messages },
+	{ "model", 1, read_model },
+	{ "temperature", 3, read_temperature },
+	{ "max_tokens", 4, read_max_tokens },
+	{ "n", 6, read_n },
+	{ "stream", 5, read_stream },
+	{ "user", 7, read_user },
+	{ "tools", 8, cs_req_read_tools },
+	{ "tool_choice", 9, cs_req_read_tool_choice },
+	{ "instructions", 2, read_instructions },
+	{ "messages", 0, cs_req_read_messages },
 };
 const size_t cs_req_n_top_fields = CS_ARRAY_LEN(cs_req_top_fields);
 
@@ -482,8 +488,10 @@ cs_request_parse(const struct cs_config *cfg, const char *body, size_t len,
 
 	/* Before parsing, so an oversized body costs no parse work. */
 	if (len > cfg->max_body_bytes || len > INT_MAX) {
-		refuse_size(err, "body: %zu bytes exceeds the limit of %zu "
-		    "bytes", len, cfg->max_body_bytes);
+		refuse_size(err,
+		    "body: %zu bytes exceeds the limit of %zu "
+		    "bytes",
+		    len, cfg->max_body_bytes);
 		r = CS_ETOOBIG;
 		goto fail;
 	}
@@ -492,9 +500,10 @@ cs_request_parse(const struct cs_config *cfg, const char *body, size_t len,
 		goto fail;
 	}
 	if ((r = cs_json_strict_parse(body, len, &top, err->message,
-	    sizeof(err->message))) != CS_OK) {
+	         sizeof(err->message))) != CS_OK) {
 		err->fail = r == CS_EBADINPUT ? CS_FAIL_INVALID :
-		    r == CS_ETOOBIG ? CS_FAIL_TOO_LARGE : CS_FAIL_INTERNAL;
+		    r == CS_ETOOBIG           ? CS_FAIL_TOO_LARGE :
+		                                CS_FAIL_INTERNAL;
 		goto fail;
 	}
 	if ((req = calloc(1, sizeof(*req))) == NULL) {
@@ -506,7 +515,7 @@ cs_request_parse(const struct cs_config *cfg, const char *body, size_t len,
 	ctx.req = req;
 	ctx.obj = top;
 	if ((r = cs_req_read_fields(&ctx, cs_req_top_fields,
-	    cs_req_n_top_fields, "", err)) != CS_OK)
+	         cs_req_n_top_fields, "", err)) != CS_OK)
 		goto fail;
 
 	*out = req;

@@ -25,7 +25,12 @@
 
 struct json_object;
 
-enum cs_role { CS_ROLE_SYSTEM, CS_ROLE_USER, CS_ROLE_ASSISTANT, CS_ROLE_TOOL };
+enum cs_role {
+	CS_ROLE_SYSTEM,
+	CS_ROLE_USER,
+	CS_ROLE_ASSISTANT,
+	CS_ROLE_TOOL
+};
 
 const char *cs_role_name(enum cs_role r);
 
@@ -33,38 +38,38 @@ const char *cs_role_name(enum cs_role r);
  * UTF-8 owned by the request.  arguments is the client's JSON text as
  * given (not checked to be JSON; adapters that need an object parse it). */
 struct cs_tool_call {
-	char  *id;
-	char  *name;          /* 1..64 of [A-Za-z0-9_-] */
-	char  *arguments;
+	char *id;
+	char *name; /* 1..64 of [A-Za-z0-9_-] */
+	char *arguments;
 	size_t arguments_len;
 };
 
 struct cs_message {
 	enum cs_role role;
-	char  *content;       /* NUL-terminated UTF-8, owned by the request */
+	char *content; /* NUL-terminated UTF-8, owned by the request */
 	size_t content_len;
-	char  *tool_call_id;  /* tool messages: may be NULL */
-	struct cs_tool_call *tool_calls;  /* assistant messages: owned */
-	size_t n_tool_calls;              /* 0 = none (tool_calls NULL) */
-	int    developer;     /* a system message the client sent with role
+	char *tool_call_id;              /* tool messages: may be NULL */
+	struct cs_tool_call *tool_calls; /* assistant messages: owned */
+	size_t n_tool_calls;             /* 0 = none (tool_calls NULL) */
+	int developer; /* a system message the client sent with role
 	                         "developer" (OpenAI's newer name for it) */
 };
 
 enum cs_tool_choice {
-	CS_TOOL_CHOICE_UNSET,     /* not sent: provider default */
+	CS_TOOL_CHOICE_UNSET, /* not sent: provider default */
 	CS_TOOL_CHOICE_AUTO,
 	CS_TOOL_CHOICE_NONE,
 	CS_TOOL_CHOICE_REQUIRED,
-	CS_TOOL_CHOICE_NAMED      /* tool_choice_name, one of the tools */
+	CS_TOOL_CHOICE_NAMED /* tool_choice_name, one of the tools */
 };
 
 struct cs_chat_request {
 	const struct cs_model_cfg *model; /* points into the config */
 	struct cs_message *messages;      /* instructions already prepended */
 	size_t n_messages;
-	int    has_temperature;
-	double temperature;               /* 0..2 */
-	long   max_tokens;                /* 0 = not set (cap applied) */
+	int has_temperature;
+	double temperature; /* 0..2 */
+	long max_tokens;    /* 0 = not set (cap applied) */
 	/*
 	 * Tools, or NULL when none were sent (an empty array counts as
 	 * none).  An owned reference to a json-c array (release it with
@@ -77,8 +82,8 @@ struct cs_chat_request {
 	 */
 	struct json_object *tools;
 	size_t n_tools;
-	enum cs_tool_choice tool_choice;  /* UNSET/AUTO/NONE if tools NULL */
-	char  *tool_choice_name;          /* NAMED: owned; else NULL */
+	enum cs_tool_choice tool_choice; /* UNSET/AUTO/NONE if tools NULL */
+	char *tool_choice_name;          /* NAMED: owned; else NULL */
 };
 
 /* Why a request was refused: the failure (CS_FAIL_INVALID, _TOO_LARGE,

@@ -22,14 +22,14 @@
 
 struct json_object;
 
-#define MAX_TOOLID_BYTES  128     /* messages[].tool_call_id, tool call ids */
-#define ECHO_MAX          CS_ECHO_MAX  /* client bytes quoted in a message */
-#define WHERE_MAX         96      /* "messages[N].content[M].type" */
+#define MAX_TOOLID_BYTES 128 /* messages[].tool_call_id, tool call ids */
+#define ECHO_MAX         CS_ECHO_MAX /* client bytes quoted in a message */
+#define WHERE_MAX        96          /* "messages[N].content[M].type" */
 
 /* err's failure and message (printf; cut to whole UTF-8 characters).
  * NULL-safe. */
-void cs_reqerr_set(struct cs_reqerr *err, enum cs_fail fail,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void cs_reqerr_set(struct cs_reqerr *err, enum cs_fail fail, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 /* The two refusals: a wrong request (400), one over a size limit (413). */
 #define refuse(err, ...)      cs_reqerr_set(err, CS_FAIL_INVALID, __VA_ARGS__)
 #define refuse_size(err, ...) cs_reqerr_set(err, CS_FAIL_TOO_LARGE, __VA_ARGS__)
@@ -46,8 +46,7 @@ void cs_reqerr_item(struct cs_reqerr *err, const char *q, const char *name,
 /* Is s one of the n strings of list? */
 int cs_str_in_list(const char *s, const char *const *list, size_t n);
 /* The value of key in o, or NULL when absent or JSON null. */
-struct json_object *cs_json_opt_field(struct json_object *o,
-    const char *key);
+struct json_object *cs_json_opt_field(struct json_object *o, const char *key);
 /* A copy of s[0..n) with a NUL after it (malloc), or NULL. */
 char *cs_req_dupmem(const char *s, size_t n);
 /*
@@ -57,22 +56,20 @@ char *cs_req_dupmem(const char *s, size_t n);
  * (names, ids).  where names v in the message.
  */
 enum cs_err cs_req_check_str(struct json_object *v, const char *where,
-    size_t max, int toobig, const char **s, size_t *n,
-    struct cs_reqerr *err);
+    size_t max, int toobig, const char **s, size_t *n, struct cs_reqerr *err);
 /* Refuse the first key of o not among the n of list; where names o. */
-enum cs_err cs_req_check_fields(struct json_object *o,
-    const char *const *list, size_t n, const char *where,
-    struct cs_reqerr *err);
+enum cs_err cs_req_check_fields(struct json_object *o, const char *const *list,
+    size_t n, const char *where, struct cs_reqerr *err);
 
 /* What a field reader works on. */
 struct cs_req_ctx {
 	const struct cs_config *cfg;
-	struct cs_chat_request *req;     /* being built */
-	struct json_object *obj;         /* the object whose fields are read */
-	const char *instr;               /* top level: the client's */
-	size_t instr_len;                /*   instructions, borrowed */
-	size_t i;                        /* messages[i]: its index, */
-	struct cs_message *m;            /*   the message being filled */
+	struct cs_chat_request *req; /* being built */
+	struct json_object *obj;     /* the object whose fields are read */
+	const char *instr;           /* top level: the client's */
+	size_t instr_len;            /*   instructions, borrowed */
+	size_t i;                    /* messages[i]: its index, */
+	struct cs_message *m;        /*   the message being filled */
 };
 
 /*
@@ -83,7 +80,7 @@ struct cs_req_ctx {
  */
 struct cs_req_field {
 	const char *name;
-	unsigned    shown;
+	unsigned shown;
 	enum cs_err (*read)(struct cs_req_ctx *ctx, struct json_object *v,
 	    struct cs_reqerr *err);
 };
@@ -93,9 +90,9 @@ struct cs_req_field {
  * (accepted: a, b, c)"; where "" at the top level), then read every
  * field of the table in order; stops at the first refusal.
  */
-enum cs_err cs_req_read_fields(struct cs_req_ctx *ctx,
-    const struct cs_req_field *table, size_t n, const char *where,
-    struct cs_reqerr *err);
+enum cs_err
+cs_req_read_fields(struct cs_req_ctx *ctx, const struct cs_req_field *table,
+    size_t n, const char *where, struct cs_reqerr *err);
 
 /* The tables (exported for the unit test that checks the lists). */
 extern const struct cs_req_field cs_req_top_fields[];
@@ -104,16 +101,16 @@ extern const struct cs_req_field cs_req_msg_fields[];
 extern const size_t cs_req_n_msg_fields;
 
 /* request_messages.c: "messages", after the model and instructions. */
-enum cs_err cs_req_read_messages(struct cs_req_ctx *ctx,
-    struct json_object *v, struct cs_reqerr *err);
+enum cs_err cs_req_read_messages(
+    struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err);
 
 /* request_tools.c: "tools"; "tool_choice", after the tools; and
  * messages[i].tool_calls, after the role. */
-enum cs_err cs_req_read_tools(struct cs_req_ctx *ctx, struct json_object *v,
-    struct cs_reqerr *err);
-enum cs_err cs_req_read_tool_choice(struct cs_req_ctx *ctx,
-    struct json_object *v, struct cs_reqerr *err);
-enum cs_err cs_req_read_tool_calls(struct cs_req_ctx *ctx,
-    struct json_object *v, struct cs_reqerr *err);
+enum cs_err cs_req_read_tools(
+    struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err);
+enum cs_err cs_req_read_tool_choice(
+    struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err);
+enum cs_err cs_req_read_tool_calls(
+    struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err);
 
 #endif

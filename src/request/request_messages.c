@@ -13,7 +13,7 @@
 
 #include "request_int.h"
 
-#define MAX_NAME_BYTES    64      /* messages[].name */
+#define MAX_NAME_BYTES 64 /* messages[].name */
 
 /*
  * The roles a client may send, exact and case-sensitive as upstream APIs
@@ -22,15 +22,15 @@
  * the adapter decides what the upstream gets.
  */
 static const struct {
-	const char  *name;
+	const char *name;
 	enum cs_role role;
-	int          developer;
+	int developer;
 } roles[] = {
-	{ "system",    CS_ROLE_SYSTEM,    0 },
-	{ "developer", CS_ROLE_SYSTEM,    1 },
-	{ "user",      CS_ROLE_USER,      0 },
+	{ "system", CS_ROLE_SYSTEM, 0 },
+	{ "developer", CS_ROLE_SYSTEM, 1 },
+	{ "user", CS_ROLE_USER, 0 },
 	{ "assistant", CS_ROLE_ASSISTANT, 0 },
-	{ "tool",      CS_ROLE_TOOL,      0 },
+	{ "tool", CS_ROLE_TOOL, 0 },
 };
 
 /* The types a content part may have, and the fields of one. */
@@ -49,8 +49,8 @@ cs_role_name(enum cs_role r)
 }
 
 static enum cs_err
-set_content(struct cs_message *m, const char *s, size_t n,
-    struct cs_reqerr *err)
+set_content(
+    struct cs_message *m, const char *s, size_t n, struct cs_reqerr *err)
 {
 	if ((m->content = cs_req_dupmem(s, n)) == NULL)
 		return cs_reqerr_nomem(err);
@@ -72,14 +72,15 @@ check_part(struct json_object *part, size_t i, size_t j, size_t max,
 	enum cs_err r;
 
 	if (!json_object_is_type(part, json_type_object)) {
-		refuse(err, "messages[%zu].content[%zu]: must be an "
-		    "object {\"type\":\"text\",\"text\":...}", i, j);
+		refuse(err,
+		    "messages[%zu].content[%zu]: must be an "
+		    "object {\"type\":\"text\",\"text\":...}",
+		    i, j);
 		return CS_EBADINPUT;
 	}
-	snprintf(where, sizeof(where), "messages[%zu].content[%zu].type", i,
-	    j);
+	snprintf(where, sizeof(where), "messages[%zu].content[%zu].type", i, j);
 	if ((r = cs_req_check_str(cs_json_opt_field(part, "type"), where,
-	    SIZE_MAX, 0, &type, &tlen, err)) != CS_OK)
+	         SIZE_MAX, 0, &type, &tlen, err)) != CS_OK)
 		return r;
 	if (!cs_str_in_list(type, part_types, CS_ARRAY_LEN(part_types))) {
 		refuse(err, "%s: unsupported part type \"%s\" (only ", where,
@@ -92,16 +93,17 @@ check_part(struct json_object *part, size_t i, size_t j, size_t max,
 	}
 	snprintf(where, sizeof(where), "messages[%zu].content[%zu]", i, j);
 	if ((r = cs_req_check_fields(part, part_fields,
-	    CS_ARRAY_LEN(part_fields), where, err)) != CS_OK)
+	         CS_ARRAY_LEN(part_fields), where, err)) != CS_OK)
 		return r;
-	snprintf(where, sizeof(where), "messages[%zu].content[%zu].text", i,
-	    j);
+	snprintf(where, sizeof(where), "messages[%zu].content[%zu].text", i, j);
 	if ((r = cs_req_check_str(cs_json_opt_field(part, "text"), where,
-	    SIZE_MAX, 0, s, n, err)) != CS_OK)
+	         SIZE_MAX, 0, s, n, err)) != CS_OK)
 		return r;
 	if (*n > max) {
-		refuse_size(err, "messages[%zu].content: exceeds the limit "
-		    "of %zu bytes", i, max);
+		refuse_size(err,
+		    "messages[%zu].content: exceeds the limit "
+		    "of %zu bytes",
+		    i, max);
 		return CS_ETOOBIG;
 	}
 	return CS_OK;
@@ -121,11 +123,13 @@ parts_content(struct json_object *arr, size_t i, size_t max,
 
 	for (j = 0; j < nparts; j++) {
 		if ((r = check_part(json_object_array_get_idx(arr, j), i, j,
-		    max, &s, &n, err)) != CS_OK)
+		         max, &s, &n, err)) != CS_OK)
 			return r;
 		if (n > max - total) {
-			refuse_size(err, "messages[%zu].content: exceeds the "
-			    "limit of %zu bytes", i, max);
+			refuse_size(err,
+			    "messages[%zu].content: exceeds the "
+			    "limit of %zu bytes",
+			    i, max);
 			return CS_ETOOBIG;
 		}
 		total += n;
@@ -149,8 +153,7 @@ parts_content(struct json_object *arr, size_t i, size_t max,
 
 /* messages[i].role into m->role (and m->developer). */
 static enum cs_err
-read_role(struct cs_req_ctx *ctx, struct json_object *v,
-    struct cs_reqerr *err)
+read_role(struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err)
 {
 	struct cs_message *m = ctx->m;
 	const char *s;
@@ -159,8 +162,7 @@ read_role(struct cs_req_ctx *ctx, struct json_object *v,
 	enum cs_err r;
 
 	snprintf(where, sizeof(where), "messages[%zu].role", ctx->i);
-	if ((r = cs_req_check_str(v, where, SIZE_MAX, 0, &s, &n, err)) !=
-	    CS_OK)
+	if ((r = cs_req_check_str(v, where, SIZE_MAX, 0, &s, &n, err)) != CS_OK)
 		return r;
 	for (k = 0; k < CS_ARRAY_LEN(roles); k++)
 		if (strcmp(s, roles[k].name) == 0)
@@ -179,7 +181,8 @@ read_role(struct cs_req_ctx *ctx, struct json_object *v,
 	/* Fixed instructions: a system message would get around them. */
 	if (m->role == CS_ROLE_SYSTEM &&
 	    !cs_model_client_instructions(ctx->cfg, ctx->req->model)) {
-		refuse(err, "messages[%zu].role: %s messages are not "
+		refuse(err,
+		    "messages[%zu].role: %s messages are not "
 		    "allowed by this server (its instructions are fixed)",
 		    ctx->i, m->developer ? "developer" : "system");
 		return CS_EBADINPUT;
@@ -189,8 +192,7 @@ read_role(struct cs_req_ctx *ctx, struct json_object *v,
 
 /* messages[i].name: checked, not kept. */
 static enum cs_err
-read_name(struct cs_req_ctx *ctx, struct json_object *v,
-    struct cs_reqerr *err)
+read_name(struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err)
 {
 	const char *s;
 	size_t n;
@@ -205,8 +207,8 @@ read_name(struct cs_req_ctx *ctx, struct json_object *v,
 /* messages[i].tool_call_id: kept for tool messages only, as only those
  * may carry one upstream. */
 static enum cs_err
-read_tool_call_id(struct cs_req_ctx *ctx, struct json_object *v,
-    struct cs_reqerr *err)
+read_tool_call_id(
+    struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err)
 {
 	const char *s;
 	size_t n;
@@ -216,8 +218,8 @@ read_tool_call_id(struct cs_req_ctx *ctx, struct json_object *v,
 	if (v == NULL)
 		return CS_OK;
 	snprintf(where, sizeof(where), "messages[%zu].tool_call_id", ctx->i);
-	if ((r = cs_req_check_str(v, where, MAX_TOOLID_BYTES, 0, &s, &n,
-	    err)) != CS_OK)
+	if ((r = cs_req_check_str(
+	         v, where, MAX_TOOLID_BYTES, 0, &s, &n, err)) != CS_OK)
 		return r;
 	if (ctx->m->role == CS_ROLE_TOOL &&
 	    (ctx->m->tool_call_id = cs_req_dupmem(s, n)) == NULL)
@@ -228,8 +230,8 @@ read_tool_call_id(struct cs_req_ctx *ctx, struct json_object *v,
 /* messages[i].content, after the tool calls (v: NULL for absent and null
  * alike, so ctx->obj is asked which). */
 static enum cs_err
-read_content(struct cs_req_ctx *ctx, struct json_object *v,
-    struct cs_reqerr *err)
+read_content(
+    struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err)
 {
 	const struct cs_config *cfg = ctx->cfg;
 	struct cs_message *m = ctx->m;
@@ -250,21 +252,25 @@ read_content(struct cs_req_ctx *ctx, struct json_object *v,
 	switch (json_object_get_type(v)) {
 	case json_type_null:
 		if (m->role != CS_ROLE_ASSISTANT) {
-			refuse(err, "%s: null is allowed only for "
-			    "assistant messages", where);
+			refuse(err,
+			    "%s: null is allowed only for "
+			    "assistant messages",
+			    where);
 			return CS_EBADINPUT;
 		}
 		return set_content(m, "", 0, err);
 	case json_type_string:
 		if ((r = cs_req_check_str(v, where, cfg->max_message_bytes, 1,
-		    &s, &n, err)) != CS_OK)
+		         &s, &n, err)) != CS_OK)
 			return r;
 		return set_content(m, s, n, err);
 	case json_type_array:
 		return parts_content(v, ctx->i, cfg->max_message_bytes, m, err);
 	default:
-		refuse(err, "%s: must be a string or an array of text "
-		    "parts", where);
+		refuse(err,
+		    "%s: must be a string or an array of text "
+		    "parts",
+		    where);
 		return CS_EBADINPUT;
 	}
 }
@@ -273,35 +279,37 @@ read_content(struct cs_req_ctx *ctx, struct json_object *v,
  * others may be, and content may be absent when there are tool calls. */
 const struct cs_req_field cs_req_msg_fields[] = {
 	/* name            shown  read */
-	{ "role",            0,   read_role },
-	{ "name",            2,   read_name },
-	{ "tool_call_id",    3,   read_tool_call_id },
-	{ "tool_calls",      4,   cs_req_read_tool_calls },
-	{ "content",         1,   read_content },
+	{ "role", 0, read_role },
+	{ "name", 2, read_name },
+	{ "tool_call_id", 3, read_tool_call_id },
+	{ "tool_calls", 4, cs_req_read_tool_calls },
+	{ "content", 1, read_content },
 };
 const size_t cs_req_n_msg_fields = CS_ARRAY_LEN(cs_req_msg_fields);
 
 /* messages[ctx->i] (o) into ctx->m. */
 static enum cs_err
-read_message(struct cs_req_ctx *ctx, struct json_object *o,
-    struct cs_reqerr *err)
+read_message(
+    struct cs_req_ctx *ctx, struct json_object *o, struct cs_reqerr *err)
 {
 	char where[WHERE_MAX];
 
 	if (!json_object_is_type(o, json_type_object)) {
-		refuse(err, "messages[%zu]: must be an object with role "
-		    "and content", ctx->i);
+		refuse(err,
+		    "messages[%zu]: must be an object with role "
+		    "and content",
+		    ctx->i);
 		return CS_EBADINPUT;
 	}
 	ctx->obj = o;
 	snprintf(where, sizeof(where), "messages[%zu]", ctx->i);
-	return cs_req_read_fields(ctx, cs_req_msg_fields,
-	    cs_req_n_msg_fields, where, err);
+	return cs_req_read_fields(
+	    ctx, cs_req_msg_fields, cs_req_n_msg_fields, where, err);
 }
 
 enum cs_err
-cs_req_read_messages(struct cs_req_ctx *ctx, struct json_object *v,
-    struct cs_reqerr *err)
+cs_req_read_messages(
+    struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err)
 {
 	const struct cs_config *cfg = ctx->cfg;
 	struct cs_chat_request *req = ctx->req;
@@ -311,7 +319,8 @@ cs_req_read_messages(struct cs_req_ctx *ctx, struct json_object *v,
 	enum cs_err r;
 
 	if (v == NULL) {
-		refuse(err, "messages: missing (an array of "
+		refuse(err,
+		    "messages: missing (an array of "
 		    "{\"role\",\"content\"} objects is required)");
 		return CS_EBADINPUT;
 	}
@@ -334,30 +343,30 @@ cs_req_read_messages(struct cs_req_ctx *ctx, struct json_object *v,
 	srv = cs_model_instructions(cfg, req->model);
 	srv_len = strnlen(srv, CS_MAX_INSTRUCTIONS);
 	req->n_messages = nmsgs + (srv_len > 0) + (ctx->instr_len > 0);
-	if ((req->messages = calloc(req->n_messages,
-	    sizeof(*req->messages))) == NULL) {
+	if ((req->messages = calloc(req->n_messages, sizeof(*req->messages))) ==
+	    NULL) {
 		req->n_messages = 0;
 		return cs_reqerr_nomem(err);
 	}
 	k = 0;
 	if (srv_len > 0) {
 		req->messages[k].role = CS_ROLE_SYSTEM;
-		if ((r = set_content(&req->messages[k++], srv, srv_len,
-		    err)) != CS_OK)
+		if ((r = set_content(&req->messages[k++], srv, srv_len, err)) !=
+		    CS_OK)
 			return r;
 	}
 	if (ctx->instr_len > 0) {
 		req->messages[k].role = CS_ROLE_SYSTEM;
 		if ((r = set_content(&req->messages[k++], ctx->instr,
-		    ctx->instr_len, err)) != CS_OK)
+		         ctx->instr_len, err)) != CS_OK)
 			return r;
 	}
 	mc = *ctx;
 	for (i = 0; i < nmsgs; i++) {
 		mc.i = i;
 		mc.m = &req->messages[k++];
-		if ((r = read_message(&mc, json_object_array_get_idx(v, i),
-		    err)) != CS_OK)
+		if ((r = read_message(
+		         &mc, json_object_array_get_idx(v, i), err)) != CS_OK)
 			return r;
 	}
 	return CS_OK;

@@ -12,23 +12,26 @@
 
 #include "request_int.h"
 
-#define MAX_TOOLS         64      /* tools[], messages[].tool_calls[] */
-#define MAX_TOOLNAME      64      /* function names */
+#define MAX_TOOLS    64 /* tools[], messages[].tool_calls[] */
+#define MAX_TOOLNAME 64 /* function names */
 
 static const char *const tool_fields[] = { "type", "function" };
 
 static const char *const fn_fields[] = {
-	"name", "description", "parameters", "strict",
+	"name",
+	"description",
+	"parameters",
+	"strict",
 };
 
 /* The fields of a tool's function kept as sent, once of the right type. */
 static const struct {
-	const char    *name;
+	const char *name;
 	enum json_type type;
-	const char    *rule;
+	const char *rule;
 } fn_kept[] = {
-	{ "parameters", json_type_object,  "a JSON schema object" },
-	{ "strict",     json_type_boolean, "true or false" },
+	{ "parameters", json_type_object, "a JSON schema object" },
+	{ "strict", json_type_boolean, "true or false" },
 };
 
 static const char *const call_fields[] = { "id", "type", "function" };
@@ -39,8 +42,8 @@ static const char *const choice_fn_fields[] = { "name" };
 
 /* o.type (o named by where) must be "function". */
 static enum cs_err
-check_function_type(struct json_object *o, const char *where,
-    const char *what, struct cs_reqerr *err)
+check_function_type(struct json_object *o, const char *where, const char *what,
+    struct cs_reqerr *err)
 {
 	struct json_object *v;
 	const char *s;
@@ -56,8 +59,10 @@ check_function_type(struct json_object *o, const char *where,
 	if ((r = cs_req_check_str(v, w, SIZE_MAX, 0, &s, &n, err)) != CS_OK)
 		return r;
 	if (strcmp(s, "function") != 0) {
-		refuse(err, "%s: unsupported %s type \"%s\" (only "
-		    "\"function\")", w, what, cs_echo(q, s, n));
+		refuse(err,
+		    "%s: unsupported %s type \"%s\" (only "
+		    "\"function\")",
+		    w, what, cs_echo(q, s, n));
 		return CS_EBADINPUT;
 	}
 	return CS_OK;
@@ -92,7 +97,7 @@ check_fname(struct json_object *fn, const char *where, const char **s,
 
 	snprintf(w, sizeof(w), "%s.function.name", where);
 	if ((r = cs_req_check_str(cs_json_opt_field(fn, "name"), w,
-	    MAX_TOOLNAME, 0, s, n, err)) != CS_OK)
+	         MAX_TOOLNAME, 0, s, n, err)) != CS_OK)
 		return r;
 	if (*n == 0) {
 		refuse(err, "%s: must not be empty", w);
@@ -101,10 +106,11 @@ check_fname(struct json_object *fn, const char *where, const char **s,
 	for (k = 0; k < *n; k++) {
 		c = (unsigned char)(*s)[k];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '_' || c == '-')) {
-			refuse(err, "%s: \"%s\" has characters other "
-			    "than A-Z, a-z, 0-9, _ and -", w,
-			    cs_echo(q, *s, *n));
+		        (c >= '0' && c <= '9') || c == '_' || c == '-')) {
+			refuse(err,
+			    "%s: \"%s\" has characters other "
+			    "than A-Z, a-z, 0-9, _ and -",
+			    w, cs_echo(q, *s, *n));
 			return CS_EBADINPUT;
 		}
 	}
@@ -125,19 +131,21 @@ parse_tool(const struct cs_config *cfg, struct json_object *o, size_t j,
 	*out = NULL;
 	snprintf(where, sizeof(where), "tools[%zu]", j);
 	if (!json_object_is_type(o, json_type_object)) {
-		refuse(err, "%s: must be an object {\"type\":\"function\","
-		    "\"function\":{...}}", where);
+		refuse(err,
+		    "%s: must be an object {\"type\":\"function\","
+		    "\"function\":{...}}",
+		    where);
 		return CS_EBADINPUT;
 	}
 	if ((r = cs_req_check_fields(o, tool_fields, CS_ARRAY_LEN(tool_fields),
-	    where, err)) != CS_OK ||
+	         where, err)) != CS_OK ||
 	    (r = check_function_type(o, where, "tool", err)) != CS_OK)
 		return r;
 	if ((fn = function_obj(o, where, err)) == NULL)
 		return CS_EBADINPUT;
 	snprintf(w, sizeof(w), "%s.function", where);
-	if ((r = cs_req_check_fields(fn, fn_fields, CS_ARRAY_LEN(fn_fields), w,
-	    err)) != CS_OK)
+	if ((r = cs_req_check_fields(
+	         fn, fn_fields, CS_ARRAY_LEN(fn_fields), w, err)) != CS_OK)
 		return r;
 	if ((r = check_fname(fn, where, &s, &n, err)) != CS_OK)
 		return r;
@@ -148,15 +156,15 @@ parse_tool(const struct cs_config *cfg, struct json_object *o, size_t j,
 		goto fail;
 	json_object_object_add(nt, "type", json_object_new_string("function"));
 	json_object_object_add(nt, "function", nfn);
-	json_object_object_add(nfn, "name", json_object_new_string_len(s,
-	    (int)n));
+	json_object_object_add(
+	    nfn, "name", json_object_new_string_len(s, (int)n));
 	if ((v = cs_json_opt_field(fn, "description")) != NULL) {
 		snprintf(w, sizeof(w), "%s.function.description", where);
-		if ((r = cs_req_check_str(v, w, cfg->max_message_bytes, 1,
-		    &s, &n, err)) != CS_OK)
+		if ((r = cs_req_check_str(v, w, cfg->max_message_bytes, 1, &s,
+		         &n, err)) != CS_OK)
 			goto fail;
-		json_object_object_add(nfn, "description",
-		    json_object_new_string_len(s, (int)n));
+		json_object_object_add(
+		    nfn, "description", json_object_new_string_len(s, (int)n));
 	}
 	for (k = 0; k < CS_ARRAY_LEN(fn_kept); k++) {
 		if ((v = cs_json_opt_field(fn, fn_kept[k].name)) == NULL)
@@ -167,8 +175,8 @@ parse_tool(const struct cs_config *cfg, struct json_object *o, size_t j,
 			r = CS_EBADINPUT;
 			goto fail;
 		}
-		json_object_object_add(nfn, fn_kept[k].name,
-		    json_object_get(v));
+		json_object_object_add(
+		    nfn, fn_kept[k].name, json_object_get(v));
 	}
 	*out = nt;
 	return CS_OK;
@@ -184,14 +192,15 @@ static const char *
 tool_name(struct json_object *tools, size_t k)
 {
 	return json_object_get_string(json_object_object_get(
-	    json_object_object_get(json_object_array_get_idx(tools, k),
-	    "function"), "name"));
+	    json_object_object_get(
+	        json_object_array_get_idx(tools, k), "function"),
+	    "name"));
 }
 
 /* "tools" into req->tools, req->n_tools. */
 enum cs_err
-cs_req_read_tools(struct cs_req_ctx *ctx, struct json_object *v,
-    struct cs_reqerr *err)
+cs_req_read_tools(
+    struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err)
 {
 	const struct cs_config *cfg = ctx->cfg;
 	struct cs_chat_request *req = ctx->req;
@@ -213,16 +222,15 @@ cs_req_read_tools(struct cs_req_ctx *ctx, struct json_object *v,
 		return CS_EBADINPUT;
 	}
 	if (n > MAX_TOOLS) {
-		refuse(err, "tools: too many (%zu > max %d)", n,
-		    MAX_TOOLS);
+		refuse(err, "tools: too many (%zu > max %d)", n, MAX_TOOLS);
 		return CS_EBADINPUT;
 	}
 	if ((req->tools = json_object_new_array()) == NULL) {
 		return cs_reqerr_nomem(err);
 	}
 	for (j = 0; j < n; j++) {
-		if ((r = parse_tool(cfg, json_object_array_get_idx(v, j), j,
-		    &t, err)) != CS_OK)
+		if ((r = parse_tool(cfg, json_object_array_get_idx(v, j), j, &t,
+		         err)) != CS_OK)
 			return r;
 		if (json_object_array_add(req->tools, t) != 0) {
 			json_object_put(t);
@@ -231,11 +239,14 @@ cs_req_read_tools(struct cs_req_ctx *ctx, struct json_object *v,
 		req->n_tools = j + 1;
 		for (k = 0; k < j; k++)
 			if (strcmp(tool_name(req->tools, k),
-			    tool_name(req->tools, j)) == 0) {
-				refuse(err, "tools[%zu].function.name: "
-				    "\"%s\" repeats tools[%zu]", j,
+			        tool_name(req->tools, j)) == 0) {
+				refuse(err,
+				    "tools[%zu].function.name: "
+				    "\"%s\" repeats tools[%zu]",
+				    j,
 				    cs_echo(q, tool_name(req->tools, j),
-				    strlen(tool_name(req->tools, j))), k);
+				        strlen(tool_name(req->tools, j))),
+				    k);
 				return CS_EBADINPUT;
 			}
 	}
@@ -247,8 +258,8 @@ static const struct {
 	const char *name;
 	enum cs_tool_choice choice;
 } choice_names[] = {
-	{ "auto",     CS_TOOL_CHOICE_AUTO },
-	{ "none",     CS_TOOL_CHOICE_NONE },
+	{ "auto", CS_TOOL_CHOICE_AUTO },
+	{ "none", CS_TOOL_CHOICE_NONE },
 	{ "required", CS_TOOL_CHOICE_REQUIRED },
 };
 
@@ -261,15 +272,17 @@ refuse_choice(struct cs_reqerr *err)
 	refuse(err, "tool_choice: must be ");
 	for (k = 0; k + 1 < n; k++)
 		cs_reqerr_item(err, "\"", choice_names[k].name, k, n, " or ");
-	cs_reqerr_item(err, "", "{\"type\":\"function\",\"function\":"
-	    "{\"name\":...}}", k, n, " or ");
+	cs_reqerr_item(err, "",
+	    "{\"type\":\"function\",\"function\":"
+	    "{\"name\":...}}",
+	    k, n, " or ");
 	return CS_EBADINPUT;
 }
 
 /* "tool_choice", after the tools. */
 enum cs_err
-cs_req_read_tool_choice(struct cs_req_ctx *ctx, struct json_object *v,
-    struct cs_reqerr *err)
+cs_req_read_tool_choice(
+    struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err)
 {
 	struct cs_chat_request *req = ctx->req;
 	struct json_object *fn;
@@ -290,7 +303,8 @@ cs_req_read_tool_choice(struct cs_req_ctx *ctx, struct json_object *v,
 		req->tool_choice = choice_names[k].choice;
 		if (req->tools == NULL) {
 			if (req->tool_choice == CS_TOOL_CHOICE_REQUIRED) {
-				refuse(err, "tool_choice: \"required\" "
+				refuse(err,
+				    "tool_choice: \"required\" "
 				    "needs tools");
 				return CS_EBADINPUT;
 			}
@@ -302,22 +316,24 @@ cs_req_read_tool_choice(struct cs_req_ctx *ctx, struct json_object *v,
 	if (!json_object_is_type(v, json_type_object))
 		return refuse_choice(err);
 	if ((r = cs_req_check_fields(v, tool_fields, CS_ARRAY_LEN(tool_fields),
-	    "tool_choice", err)) != CS_OK ||
+	         "tool_choice", err)) != CS_OK ||
 	    (r = check_function_type(v, "tool_choice", "tool", err)) != CS_OK)
 		return r;
 	if ((fn = function_obj(v, "tool_choice", err)) == NULL)
 		return CS_EBADINPUT;
 	if ((r = cs_req_check_fields(fn, choice_fn_fields,
-	    CS_ARRAY_LEN(choice_fn_fields), "tool_choice.function", err)) !=
-	    CS_OK ||
+	         CS_ARRAY_LEN(choice_fn_fields), "tool_choice.function",
+	         err)) != CS_OK ||
 	    (r = check_fname(fn, "tool_choice", &s, &n, err)) != CS_OK)
 		return r;
 	for (k = 0; k < req->n_tools; k++)
 		if (strcmp(tool_name(req->tools, k), s) == 0)
 			break;
 	if (k == req->n_tools) {
-		refuse(err, "tool_choice.function.name: \"%s\" is not one "
-		    "of the tools", cs_echo(q, s, n));
+		refuse(err,
+		    "tool_choice.function.name: \"%s\" is not one "
+		    "of the tools",
+		    cs_echo(q, s, n));
 		return CS_EBADINPUT;
 	}
 	if ((req->tool_choice_name = cs_req_dupmem(s, n)) == NULL) {
@@ -329,8 +345,8 @@ cs_req_read_tool_choice(struct cs_req_ctx *ctx, struct json_object *v,
 
 /* messages[i].tool_calls[j] into tc. */
 static enum cs_err
-parse_tool_call(const struct cs_config *cfg, struct json_object *o,
-    size_t i, size_t j, struct cs_tool_call *tc, struct cs_reqerr *err)
+parse_tool_call(const struct cs_config *cfg, struct json_object *o, size_t i,
+    size_t j, struct cs_tool_call *tc, struct cs_reqerr *err)
 {
 	struct json_object *v, *fn;
 	const char *s;
@@ -340,18 +356,19 @@ parse_tool_call(const struct cs_config *cfg, struct json_object *o,
 
 	snprintf(where, sizeof(where), "messages[%zu].tool_calls[%zu]", i, j);
 	if (!json_object_is_type(o, json_type_object)) {
-		refuse(err, "%s: must be an object {\"id\",\"type\":"
+		refuse(err,
+		    "%s: must be an object {\"id\",\"type\":"
 		    "\"function\",\"function\":{\"name\",\"arguments\"}}",
 		    where);
 		return CS_EBADINPUT;
 	}
 	if ((r = cs_req_check_fields(o, call_fields, CS_ARRAY_LEN(call_fields),
-	    where, err)) != CS_OK ||
+	         where, err)) != CS_OK ||
 	    (r = check_function_type(o, where, "tool call", err)) != CS_OK)
 		return r;
 	snprintf(w, sizeof(w), "%s.id", where);
 	if ((r = cs_req_check_str(cs_json_opt_field(o, "id"), w,
-	    MAX_TOOLID_BYTES, 0, &s, &n, err)) != CS_OK)
+	         MAX_TOOLID_BYTES, 0, &s, &n, err)) != CS_OK)
 		return r;
 	if (n == 0) {
 		refuse(err, "%s: must not be empty", w);
@@ -363,7 +380,7 @@ parse_tool_call(const struct cs_config *cfg, struct json_object *o,
 		return CS_EBADINPUT;
 	snprintf(w, sizeof(w), "%s.function", where);
 	if ((r = cs_req_check_fields(fn, call_fn_fields,
-	    CS_ARRAY_LEN(call_fn_fields), w, err)) != CS_OK ||
+	         CS_ARRAY_LEN(call_fn_fields), w, err)) != CS_OK ||
 	    (r = check_fname(fn, where, &s, &n, err)) != CS_OK)
 		return r;
 	if ((tc->name = cs_req_dupmem(s, n)) == NULL)
@@ -373,8 +390,8 @@ parse_tool_call(const struct cs_config *cfg, struct json_object *o,
 		refuse(err, "%s: missing (a string of JSON)", w);
 		return CS_EBADINPUT;
 	}
-	if ((r = cs_req_check_str(v, w, cfg->max_message_bytes, 1, &s, &n,
-	    err)) != CS_OK)
+	if ((r = cs_req_check_str(
+	         v, w, cfg->max_message_bytes, 1, &s, &n, err)) != CS_OK)
 		return r;
 	if ((tc->arguments = cs_req_dupmem(s, n)) == NULL)
 		goto nomem;
@@ -386,8 +403,8 @@ nomem:
 
 /* messages[i].tool_calls into m; the role is read before. */
 enum cs_err
-cs_req_read_tool_calls(struct cs_req_ctx *ctx, struct json_object *v,
-    struct cs_reqerr *err)
+cs_req_read_tool_calls(
+    struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err)
 {
 	struct cs_message *m = ctx->m;
 	size_t n, j, i = ctx->i;
@@ -396,20 +413,23 @@ cs_req_read_tool_calls(struct cs_req_ctx *ctx, struct json_object *v,
 	if (v == NULL)
 		return CS_OK;
 	if (!json_object_is_type(v, json_type_array)) {
-		refuse(err, "messages[%zu].tool_calls: must be an array",
-		    i);
+		refuse(err, "messages[%zu].tool_calls: must be an array", i);
 		return CS_EBADINPUT;
 	}
 	if ((n = json_object_array_length(v)) == 0)
 		return CS_OK;
 	if (m->role != CS_ROLE_ASSISTANT) {
-		refuse(err, "messages[%zu].tool_calls: only assistant "
-		    "messages may carry tool calls", i);
+		refuse(err,
+		    "messages[%zu].tool_calls: only assistant "
+		    "messages may carry tool calls",
+		    i);
 		return CS_EBADINPUT;
 	}
 	if (n > MAX_TOOLS) {
-		refuse(err, "messages[%zu].tool_calls: too many (%zu > "
-		    "max %d)", i, n, MAX_TOOLS);
+		refuse(err,
+		    "messages[%zu].tool_calls: too many (%zu > "
+		    "max %d)",
+		    i, n, MAX_TOOLS);
 		return CS_EBADINPUT;
 	}
 	if ((m->tool_calls = calloc(n, sizeof(*m->tool_calls))) == NULL) {
@@ -418,8 +438,8 @@ cs_req_read_tool_calls(struct cs_req_ctx *ctx, struct json_object *v,
 	m->n_tool_calls = n;
 	for (j = 0; j < n; j++)
 		if ((r = parse_tool_call(ctx->cfg,
-		    json_object_array_get_idx(v, j), i, j, &m->tool_calls[j],
-		    err)) != CS_OK)
+		         json_object_array_get_idx(v, j), i, j,
+		         &m->tool_calls[j], err)) != CS_OK)
 			return r;
 	return CS_OK;
 }

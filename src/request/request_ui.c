@@ -29,19 +29,18 @@
 #include "request_int.h"
 #include "request_ui.h"
 
-static const char *const msg_fields[] = { "id", "role", "parts",
-    "metadata" };
+static const char *const msg_fields[] = { "id", "role", "parts", "metadata" };
 
 /* The roles a UI message may have, in the order a refusal names them. */
 static const char *const ui_roles[] = { "system", "user", "assistant" };
 
 /* The triggers useChat sends. */
 static const char *const triggers[] = { "submit-message",
-    "regenerate-message" };
+	"regenerate-message" };
 
 /* Part types without content for the model. */
 static const char *const dropped_parts[] = { "step-start", "reasoning",
-    "source-url", "source-document" };
+	"source-url", "source-document" };
 
 static const char *
 get_str(struct json_object *o, const char *key)
@@ -49,7 +48,8 @@ get_str(struct json_object *o, const char *key)
 	struct json_object *v = cs_json_opt_field(o, key);
 
 	return json_object_is_type(v, json_type_string) ?
-	    json_object_get_string(v) : NULL;
+	    json_object_get_string(v) :
+	    NULL;
 }
 
 /* Does the parsed body look like useChat's? */
@@ -67,7 +67,8 @@ is_ui(struct json_object *top)
 		return 0;
 	n = json_object_array_length(msgs);
 	for (i = 0; i < n; i++)
-		if (cs_json_opt_field(json_object_array_get_idx(msgs, i), "parts") != NULL)
+		if (cs_json_opt_field(
+		        json_object_array_get_idx(msgs, i), "parts") != NULL)
 			return 1;
 	return 0;
 }
@@ -123,15 +124,15 @@ tool_name(struct json_object *part, const char *type)
 static struct json_object *
 json_text(struct json_object *v)
 {
-	return json_object_new_string(json_object_to_json_string_ext(v,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	return json_object_new_string(json_object_to_json_string_ext(
+	    v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 /* One block of an assistant message being built. */
 struct block {
-	struct json_object *content;   /* text parts */
-	struct json_object *calls;     /* tool_calls */
-	struct json_object *results;   /* tool messages */
+	struct json_object *content; /* text parts */
+	struct json_object *calls;   /* tool_calls */
+	struct json_object *results; /* tool messages */
 };
 
 static int
@@ -162,24 +163,23 @@ block_flush(struct block *b, struct json_object *out)
 
 	if (empty && json_object_array_length(b->calls) == 0)
 		return 0;
-	if ((m = new_msg("assistant", empty ? NULL :
-	    json_object_get(b->content))) == NULL)
+	if ((m = new_msg("assistant",
+	         empty ? NULL : json_object_get(b->content))) == NULL)
 		return -1;
 	if (json_object_array_length(b->calls) > 0)
-		json_object_object_add(m, "tool_calls",
-		    json_object_get(b->calls));
+		json_object_object_add(
+		    m, "tool_calls", json_object_get(b->calls));
 	json_object_array_add(out, m);
 	for (i = 0; i < n; i++)
-		json_object_array_add(out, json_object_get(
-		    json_object_array_get_idx(b->results, i)));
+		json_object_array_add(out,
+		    json_object_get(json_object_array_get_idx(b->results, i)));
 	block_free(b);
 	return block_init(b);
 }
 
 /* The tool message content of a tool part with a result, or NULL. */
 static struct json_object *
-tool_result(struct json_object *part, const char *where,
-    struct cs_reqerr *err)
+tool_result(struct json_object *part, const char *where, struct cs_reqerr *err)
 {
 	const char *state = get_str(part, "state");
 	struct json_object *v;
@@ -198,15 +198,16 @@ tool_result(struct json_object *part, const char *where,
 	if (state != NULL && strcmp(state, "output-error") == 0) {
 		if ((v = cs_json_opt_field(part, "errorText")) == NULL ||
 		    !json_object_is_type(v, json_type_string)) {
-			refuse(err, "%s.errorText: must be a string",
-			    where);
+			refuse(err, "%s.errorText: must be a string", where);
 			return NULL;
 		}
 		return json_object_get(v);
 	}
-	refuse(err, "%s.state: \"%s\" has no tool result (expected "
-	    "output-available or output-error)", where, state != NULL ?
-	    cs_echo(q, state, strlen(state)) : "(missing)");
+	refuse(err,
+	    "%s.state: \"%s\" has no tool result (expected "
+	    "output-available or output-error)",
+	    where,
+	    state != NULL ? cs_echo(q, state, strlen(state)) : "(missing)");
 	return NULL;
 }
 
@@ -217,7 +218,8 @@ add_tool_part(struct block *b, struct json_object *part, const char *name,
 	const char *id = get_str(part, "toolCallId");
 	struct json_object *call = NULL, *fn = NULL, *res, *tm;
 
-	if (json_object_get_boolean(cs_json_opt_field(part, "providerExecuted")))
+	if (json_object_get_boolean(
+	        cs_json_opt_field(part, "providerExecuted")))
 		return 0;
 	if (id == NULL) {
 		refuse(err, "%s.toolCallId: must be a string", where);
@@ -235,11 +237,11 @@ add_tool_part(struct block *b, struct json_object *part, const char *name,
 	json_object_object_add(tm, "tool_call_id", json_object_new_string(id));
 	json_object_array_add(b->results, tm);
 	json_object_object_add(fn, "name", json_object_new_string(name));
-	json_object_object_add(fn, "arguments",
-	    json_text(cs_json_opt_field(part, "input")));
+	json_object_object_add(
+	    fn, "arguments", json_text(cs_json_opt_field(part, "input")));
 	json_object_object_add(call, "id", json_object_new_string(id));
-	json_object_object_add(call, "type",
-	    json_object_new_string("function"));
+	json_object_object_add(
+	    call, "type", json_object_new_string("function"));
 	json_object_object_add(call, "function", fn);
 	json_object_array_add(b->calls, call);
 	return 0;
@@ -266,8 +268,10 @@ add_part(struct block *b, struct json_object *out, int assistant,
 	    strncmp(type, "data-", 5) == 0)
 		return 0;
 	if (strcmp(type, "file") == 0) {
-		refuse(err, "%s: file parts are not supported (this "
-		    "server takes text only)", where);
+		refuse(err,
+		    "%s: file parts are not supported (this "
+		    "server takes text only)",
+		    where);
 		return -1;
 	}
 	if (assistant && (name = tool_name(part, type)) != NULL)
@@ -279,8 +283,8 @@ add_part(struct block *b, struct json_object *out, int assistant,
 
 /* "<what>: must be a, b or c" from the n names of list; returns -1. */
 static int
-refuse_list(struct cs_reqerr *err, const char *what,
-    const char *const *list, size_t n)
+refuse_list(
+    struct cs_reqerr *err, const char *what, const char *const *list, size_t n)
 {
 	size_t k;
 
@@ -307,14 +311,14 @@ add_message(struct json_object *out, struct json_object *m, size_t i,
 		return -1;
 	}
 	snprintf(where, sizeof(where), "messages[%zu]", i);
-	if (cs_req_check_fields(m, msg_fields, CS_ARRAY_LEN(msg_fields),
-	    where, err) != CS_OK)
+	if (cs_req_check_fields(
+	        m, msg_fields, CS_ARRAY_LEN(msg_fields), where, err) != CS_OK)
 		return -1;
-	if (role == NULL || !cs_str_in_list(role, ui_roles,
-	    CS_ARRAY_LEN(ui_roles))) {
+	if (role == NULL ||
+	    !cs_str_in_list(role, ui_roles, CS_ARRAY_LEN(ui_roles))) {
 		snprintf(where, sizeof(where), "messages[%zu].role", i);
-		return refuse_list(err, where, ui_roles,
-		    CS_ARRAY_LEN(ui_roles));
+		return refuse_list(
+		    err, where, ui_roles, CS_ARRAY_LEN(ui_roles));
 	}
 	if (!json_object_is_type(parts, json_type_array)) {
 		refuse(err, "messages[%zu].parts: must be an array", i);
@@ -326,7 +330,7 @@ add_message(struct json_object *out, struct json_object *m, size_t i,
 	n = json_object_array_length(parts);
 	for (j = 0; j < n; j++)
 		if (add_part(&b, out, assistant,
-		    json_object_array_get_idx(parts, j), i, j, err) != 0)
+		        json_object_array_get_idx(parts, j), i, j, err) != 0)
 			goto out;
 	if (assistant)
 		rc = block_flush(&b, out);
@@ -354,11 +358,11 @@ check_ui_fields(struct json_object *top, struct cs_reqerr *err)
 		refuse(err, "messageId: must be a string");
 		return -1;
 	}
-	if ((v = cs_json_opt_field(top, "trigger")) != NULL && ((t = get_str(top,
-	    "trigger")) == NULL || !cs_str_in_list(t, triggers,
-	    CS_ARRAY_LEN(triggers))))
-		return refuse_list(err, "trigger", triggers,
-		    CS_ARRAY_LEN(triggers));
+	if ((v = cs_json_opt_field(top, "trigger")) != NULL &&
+	    ((t = get_str(top, "trigger")) == NULL ||
+	        !cs_str_in_list(t, triggers, CS_ARRAY_LEN(triggers))))
+		return refuse_list(
+		    err, "trigger", triggers, CS_ARRAY_LEN(triggers));
 	return 0;
 }
 
@@ -367,8 +371,9 @@ static struct json_object *
 translate(struct json_object *top, struct cs_reqerr *err)
 {
 	static const char *const consumed[] = { "id", "trigger", "messageId",
-	    "messages" };
-	struct json_object *res, *msgs, *in = cs_json_opt_field(top, "messages");
+		"messages" };
+	struct json_object *res, *msgs,
+	    *in = cs_json_opt_field(top, "messages");
 	size_t i, n;
 
 	if (check_ui_fields(top, err) != 0)
@@ -383,13 +388,13 @@ translate(struct json_object *top, struct cs_reqerr *err)
 		return NULL;
 	}
 	json_object_object_add(res, "messages", msgs);
-	json_object_object_foreach(top, key, val)
-		if (!cs_str_in_list(key, consumed, CS_ARRAY_LEN(consumed)))
-			json_object_object_add(res, key, json_object_get(val));
+	json_object_object_foreach(top, key,
+	    val) if (!cs_str_in_list(key, consumed, CS_ARRAY_LEN(consumed)))
+	    json_object_object_add(res, key, json_object_get(val));
 	n = json_object_array_length(in);
 	for (i = 0; i < n; i++)
-		if (add_message(msgs, json_object_array_get_idx(in, i), i,
-		    err) != 0) {
+		if (add_message(
+		        msgs, json_object_array_get_idx(in, i), i, err) != 0) {
 			json_object_put(res);
 			return NULL;
 		}
@@ -397,8 +402,8 @@ translate(struct json_object *top, struct cs_reqerr *err)
 }
 
 enum cs_err
-cs_ui_request_translate(const char *body, size_t len, struct cs_buf *out,
-    struct cs_reqerr *err)
+cs_ui_request_translate(
+    const char *body, size_t len, struct cs_buf *out, struct cs_reqerr *err)
 {
 	struct json_object *top = NULL, *res = NULL;
 	struct cs_reqerr local;
@@ -417,16 +422,18 @@ cs_ui_request_translate(const char *body, size_t len, struct cs_buf *out,
 	r = CS_EBADINPUT;
 	err->message[0] = '\0';
 	if ((res = translate(top, err)) == NULL) {
-		if (err->message[0] == '\0') {   /* not refused: no memory */
+		if (err->message[0] == '\0') { /* not refused: no memory */
 			r = cs_reqerr_nomem(err);
 		}
 		goto out;
 	}
-	s = json_object_to_json_string_ext(res, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	s = json_object_to_json_string_ext(
+	    res, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if ((r = cs_buf_puts(out, s)) == CS_ETOOBIG)
-		refuse_size(err, "messages: longer than %zu bytes once "
-		    "translated", out->max);
+		refuse_size(err,
+		    "messages: longer than %zu bytes once "
+		    "translated",
+		    out->max);
 	else if (r != CS_OK)
 		cs_reqerr_nomem(err);
 out:

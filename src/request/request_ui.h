@@ -21,7 +21,7 @@
  * CS_EBADINPUT / CS_ETOOBIG (CS_FAIL_TOO_LARGE) / CS_ENOMEM: refused, err
  * filled (err may be NULL).  out is the caller's, whatever the result.
  */
-enum cs_err cs_ui_request_translate(const char *body, size_t len,
-    struct cs_buf *out, struct cs_reqerr *err);
+enum cs_err cs_ui_request_translate(
+    const char *body, size_t len, struct cs_buf *out, struct cs_reqerr *err);
 
 #endif

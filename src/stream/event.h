@@ -26,23 +26,27 @@ struct cs_usage {
 	long long prompt;
 	long long completion;
 	long long total;
-	long long cached;      /* of prompt: read from the provider's cache */
-	long long reasoning;   /* of completion: spent on reasoning */
+	long long cached;    /* of prompt: read from the provider's cache */
+	long long reasoning; /* of completion: spent on reasoning */
 };
 
 enum cs_event_type {
-	CS_EV_TEXT,       /* a text delta */
-	CS_EV_TOOL_CALL,  /* a complete tool call */
-	CS_EV_FINISH,     /* the model finished; always last but for errors */
-	CS_EV_ERROR,      /* the stream failed; nothing follows */
+	CS_EV_TEXT,      /* a text delta */
+	CS_EV_TOOL_CALL, /* a complete tool call */
+	CS_EV_FINISH,    /* the model finished; always last but for errors */
+	CS_EV_ERROR,     /* the stream failed; nothing follows */
 };
 
 struct cs_event {
 	enum cs_event_type type;
 	/* CS_EV_TEXT: kind says which channel the text belongs to */
-	enum { CS_TEXT_CONTENT, CS_TEXT_REFUSAL, CS_TEXT_REASONING } kind;
+	enum {
+		CS_TEXT_CONTENT,
+		CS_TEXT_REFUSAL,
+		CS_TEXT_REASONING
+	} kind;
 	const char *text;
-	size_t      text_len;
+	size_t text_len;
 	/* CS_EV_TOOL_CALL */
 	const char *tool_id;
 	const char *tool_name;

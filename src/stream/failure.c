@@ -66,7 +66,8 @@ cs_failure(enum cs_fail f)
 enum cs_fail
 cs_failure_of_event(const char *type)
 {
-	return type != NULL && strcmp(type,
-	    failures[CS_FAIL_UPSTREAM_TIMEOUT].type) == 0 ?
-	    CS_FAIL_UPSTREAM_TIMEOUT : CS_FAIL_UPSTREAM;
+	return type != NULL &&
+	        strcmp(type, failures[CS_FAIL_UPSTREAM_TIMEOUT].type) == 0 ?
+	    CS_FAIL_UPSTREAM_TIMEOUT :
+	    CS_FAIL_UPSTREAM;
 }

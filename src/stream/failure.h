@@ -12,46 +12,46 @@
 #define CS_FAILURE_H
 
 enum cs_outcome {
-	CS_OUTCOME_DONE,            /* answered in full */
-	CS_OUTCOME_NO_CONTENT,      /* 204 to a reconnecting EventSource */
-	CS_OUTCOME_CLIENT_GONE,     /* the client left */
-	CS_OUTCOME_SLOW_CLIENT,     /* it stopped taking the answer */
-	CS_OUTCOME_BAD_REQUEST,     /* refused: the request was wrong */
-	CS_OUTCOME_READ_TIMEOUT,    /* the request did not arrive in time */
-	CS_OUTCOME_OVERLOADED,      /* refused: no capacity */
-	CS_OUTCOME_TIMEOUT,         /* the provider did not answer in time */
-	CS_OUTCOME_UPSTREAM_ERROR,  /* the provider failed */
-	CS_OUTCOME_INTERNAL_ERROR,  /* chatstream failed */
-	CS_OUTCOME_SHUTDOWN,        /* the server is stopping */
+	CS_OUTCOME_DONE,           /* answered in full */
+	CS_OUTCOME_NO_CONTENT,     /* 204 to a reconnecting EventSource */
+	CS_OUTCOME_CLIENT_GONE,    /* the client left */
+	CS_OUTCOME_SLOW_CLIENT,    /* it stopped taking the answer */
+	CS_OUTCOME_BAD_REQUEST,    /* refused: the request was wrong */
+	CS_OUTCOME_READ_TIMEOUT,   /* the request did not arrive in time */
+	CS_OUTCOME_OVERLOADED,     /* refused: no capacity */
+	CS_OUTCOME_TIMEOUT,        /* the provider did not answer in time */
+	CS_OUTCOME_UPSTREAM_ERROR, /* the provider failed */
+	CS_OUTCOME_INTERNAL_ERROR, /* chatstream failed */
+	CS_OUTCOME_SHUTDOWN,       /* the server is stopping */
 };
 
 /* The log spelling ("done", "client_gone", ...). */
 const char *cs_outcome_name(enum cs_outcome o);
 
 enum cs_fail {
-	CS_FAIL_INVALID,            /* 400 invalid_request */
-	CS_FAIL_TOO_LARGE,          /* 413 invalid_request */
-	CS_FAIL_MEDIA_TYPE,         /* 415 invalid_request */
-	CS_FAIL_METHOD,             /* 405 invalid_request (+ Allow) */
-	CS_FAIL_FORBIDDEN,          /* 403 forbidden */
-	CS_FAIL_NOT_FOUND,          /* 404 not_found */
-	CS_FAIL_MODEL_NOT_FOUND,    /* 404 model_not_found */
-	CS_FAIL_BODY_TIMEOUT,       /* 408 request_timeout */
-	CS_FAIL_OVERLOADED,         /* 503 overloaded */
-	CS_FAIL_BUSY,               /* 503 server_busy (a limited endpoint) */
-	CS_FAIL_SHUTDOWN,           /* 503 server_shutdown */
-	CS_FAIL_INTERNAL,           /* 500 internal_error */
-	CS_FAIL_UPSTREAM,           /* 502 upstream_error */
-	CS_FAIL_UPSTREAM_AUTH,      /* 502 upstream_auth_error */
-	CS_FAIL_RATE_LIMITED,       /* 429 rate_limited */
-	CS_FAIL_UPSTREAM_TIMEOUT,   /* 504 upstream_timeout */
+	CS_FAIL_INVALID,          /* 400 invalid_request */
+	CS_FAIL_TOO_LARGE,        /* 413 invalid_request */
+	CS_FAIL_MEDIA_TYPE,       /* 415 invalid_request */
+	CS_FAIL_METHOD,           /* 405 invalid_request (+ Allow) */
+	CS_FAIL_FORBIDDEN,        /* 403 forbidden */
+	CS_FAIL_NOT_FOUND,        /* 404 not_found */
+	CS_FAIL_MODEL_NOT_FOUND,  /* 404 model_not_found */
+	CS_FAIL_BODY_TIMEOUT,     /* 408 request_timeout */
+	CS_FAIL_OVERLOADED,       /* 503 overloaded */
+	CS_FAIL_BUSY,             /* 503 server_busy (a limited endpoint) */
+	CS_FAIL_SHUTDOWN,         /* 503 server_shutdown */
+	CS_FAIL_INTERNAL,         /* 500 internal_error */
+	CS_FAIL_UPSTREAM,         /* 502 upstream_error */
+	CS_FAIL_UPSTREAM_AUTH,    /* 502 upstream_auth_error */
+	CS_FAIL_RATE_LIMITED,     /* 429 rate_limited */
+	CS_FAIL_UPSTREAM_TIMEOUT, /* 504 upstream_timeout */
 	CS_FAIL_COUNT
 };
 
 struct cs_failure {
-	int             status;     /* HTTP status, before the first byte */
-	const char     *type;       /* error type in the body or event */
-	enum cs_outcome outcome;    /* for the access log */
+	int status;              /* HTTP status, before the first byte */
+	const char *type;        /* error type in the body or event */
+	enum cs_outcome outcome; /* for the access log */
 };
 
 /* The row of f (a value out of range gets CS_FAIL_INTERNAL's). */

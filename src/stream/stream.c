@@ -40,44 +40,44 @@ static _Atomic int64_t shutdown_deadline;
  * and from any of them to LOST when a write or the client check fails.
  */
 enum stream_state {
-	ST_IDLE,     /* nothing sent; a deferred encoder may hold events */
-	ST_HELD,     /* deferred: the whole answer is held, not yet sent */
-	ST_OPEN,     /* head sent, events flowing */
-	ST_ENDING,   /* finish or error written; the end marker is owed */
-	ST_CLOSED,   /* the response is complete: nothing more goes out */
-	ST_LOST,     /* the connection failed: nothing can go out */
+	ST_IDLE,   /* nothing sent; a deferred encoder may hold events */
+	ST_HELD,   /* deferred: the whole answer is held, not yet sent */
+	ST_OPEN,   /* head sent, events flowing */
+	ST_ENDING, /* finish or error written; the end marker is owed */
+	ST_CLOSED, /* the response is complete: nothing more goes out */
+	ST_LOST,   /* the connection failed: nothing can go out */
 };
 
 struct cs_stream {
-	struct cs_conn *conn;          /* borrowed */
-	const struct cs_config *cfg;   /* borrowed */
+	struct cs_conn *conn;        /* borrowed */
+	const struct cs_config *cfg; /* borrowed */
 	struct cs_enc enc;
-	struct cs_buf out;             /* scratch for one event */
+	struct cs_buf out; /* scratch for one event */
 	enum stream_state state;
-	int       status;              /* HTTP status sent */
-	enum cs_outcome outcome;       /* for the access log */
-	char      error[160];          /* short reason for the log */
-	int64_t   t_start;             /* ms, monotonic */
-	int64_t   t_first_delta;       /* -1 until the first delta */
-	int64_t   t_last_write;
+	int status;              /* HTTP status sent */
+	enum cs_outcome outcome; /* for the access log */
+	char error[160];         /* short reason for the log */
+	int64_t t_start;         /* ms, monotonic */
+	int64_t t_first_delta;   /* -1 until the first delta */
+	int64_t t_last_write;
 	unsigned long deltas;
-	long      prompt_tokens;
-	long      completion_tokens;
-	int       retries;             /* upstream retries made */
+	long prompt_tokens;
+	long completion_tokens;
+	int retries;                   /* upstream retries made */
 	unsigned long provider_events; /* provider events (text, tool call,
 	                                  finish) accepted by the encoder */
 	struct cs_buf redacted;        /* scratch for a redacted message */
 	/* Deferred writes (cs_stream_defer_writes): bytes not yet written,
 	 * in order, since when, and what may go without a poll. */
 	struct cs_buf pending;
-	int       deferring;
-	int64_t   pending_since;       /* start of the drain window */
-	size_t    drained;             /* bytes written in the window */
-	size_t    credit;
-	int       credit_writes;
-	int       credit_known;        /* measured once; again when writable */
-	const char *allow;             /* Allow: on a 405 (default POST) */
-	int       head;                /* HEAD: never a body */
+	int deferring;
+	int64_t pending_since; /* start of the drain window */
+	size_t drained;        /* bytes written in the window */
+	size_t credit;
+	int credit_writes;
+	int credit_known;  /* measured once; again when writable */
+	const char *allow; /* Allow: on a 405 (default POST) */
+	int head;          /* HEAD: never a body */
 };
 
 int64_t
@@ -196,7 +196,8 @@ cs_stream_account(const struct cs_stream *s, struct cs_access *a)
 	a->status = s->status;
 	a->outcome = cs_outcome_name(s->outcome);
 	a->error = s->error[0] != '\0' ? s->error : NULL;
-	a->ttfd_ms = s->t_first_delta < 0 ? -1 :
+	a->ttfd_ms = s->t_first_delta < 0 ?
+	    -1 :
 	    (long)(s->t_first_delta - s->t_start);
 	a->duration_ms = (long)(cs_now_ms() - s->t_start);
 	a->deltas = s->deltas;
@@ -241,8 +242,9 @@ lose(struct cs_stream *s, enum cs_outcome outcome)
 static void
 set_lost(struct cs_stream *s)
 {
-	lose(s, cs_conn_slow(s->conn) ? CS_OUTCOME_SLOW_CLIENT :
-	    CS_OUTCOME_CLIENT_GONE);
+	lose(s,
+	    cs_conn_slow(s->conn) ? CS_OUTCOME_SLOW_CLIENT :
+	                            CS_OUTCOME_CLIENT_GONE);
 }
 
 int
@@ -337,9 +339,10 @@ flush_out(struct cs_stream *s)
 static enum cs_err
 put_head(struct cs_stream *s, struct cs_buf *b, int status, const char *lines)
 {
-	return cs_buf_printf(b, "Status: %d %s\r\n"
-	    "X-Request-Id: %s\r\n%s", status, reason_phrase(status),
-	    s->enc.stream_id, lines);
+	return cs_buf_printf(b,
+	    "Status: %d %s\r\n"
+	    "X-Request-Id: %s\r\n%s",
+	    status, reason_phrase(status), s->enc.stream_id, lines);
 }
 
 /*
@@ -353,14 +356,14 @@ send_whole(struct cs_stream *s, int status, const char *lines)
 	struct cs_buf msg;
 	enum cs_err r;
 
-	s->state = ST_CLOSED;   /* whatever happens, nothing else goes out */
+	s->state = ST_CLOSED; /* whatever happens, nothing else goes out */
 	s->status = status;
 	cs_buf_init(&msg, s->out.len + CS_MAX_HEADER_LINE * 4);
 	if ((r = put_head(s, &msg, status, lines)) != CS_OK ||
-	    (r = cs_buf_printf(&msg, "Content-Length: %zu\r\n\r\n",
-	    s->out.len)) != CS_OK ||
-	    (!s->head && (r = cs_buf_append(&msg, s->out.data, s->out.len))
-	    != CS_OK)) {
+	    (r = cs_buf_printf(
+	         &msg, "Content-Length: %zu\r\n\r\n", s->out.len)) != CS_OK ||
+	    (!s->head &&
+	        (r = cs_buf_append(&msg, s->out.data, s->out.len)) != CS_OK)) {
 		cs_buf_free(&msg);
 		return r;
 	}
@@ -380,14 +383,14 @@ cs_stream_start(struct cs_stream *s)
 	if (s->head && s->state != ST_IDLE)
 		return CS_EDONE;
 	if (s->state != ST_IDLE || s->enc.ops->deferred)
-		return CS_OK;    /* a deferred protocol starts at the end */
+		return CS_OK; /* a deferred protocol starts at the end */
 	s->state = s->head ? ST_CLOSED : ST_OPEN;
 	s->status = 200;
 	cs_buf_reset(&s->out);
 	if ((r = put_head(s, &s->out, 200, s->enc.ops->headers)) != CS_OK ||
 	    (r = cs_buf_puts(&s->out, "\r\n")) != CS_OK)
 		return r;
-	if (s->head)   /* the head a GET gets, and nothing after it */
+	if (s->head) /* the head a GET gets, and nothing after it */
 		return (r = flush_out(s)) != CS_OK ? r : CS_EDONE;
 	if ((r = cs_enc_prologue(&s->enc, &s->out)) != CS_OK)
 		return r;
@@ -399,8 +402,8 @@ cs_stream_start(struct cs_stream *s)
  * piece cut off by a length limit: those pieces never reach the client or
  * the log.  A message is checked as a whole, before anything shortens it.
  */
-#define REDACTED "[redacted]"
-#define ELLIPSIS "\xe2\x80\xa6"
+#define REDACTED  "[redacted]"
+#define ELLIPSIS  "\xe2\x80\xa6"
 #define GRAM_MASK ((UINT64_C(1) << (8 * CS_REDACT_RUN)) - 1)
 
 static int
@@ -413,15 +416,15 @@ cmp_gram(const void *a, const void *b)
 
 /* Every CS_REDACT_RUN-byte piece of the keys as a number, sorted. */
 static enum cs_err
-key_grams(const char *const *keys, size_t nkeys, uint64_t **grams,
-    size_t *ng)
+key_grams(const char *const *keys, size_t nkeys, uint64_t **grams, size_t *ng)
 {
 	size_t k, j, klen, n = 0;
 	uint64_t g;
 
 	*grams = NULL;
 	for (k = 0; k < nkeys; k++)
-		if (keys[k] != NULL && (klen = strlen(keys[k])) >= CS_REDACT_RUN)
+		if (keys[k] != NULL &&
+		    (klen = strlen(keys[k])) >= CS_REDACT_RUN)
 			n += klen - CS_REDACT_RUN + 1;
 	if (n > 0 && (*grams = malloc(n * sizeof(**grams))) == NULL)
 		return CS_ENOMEM;
@@ -443,8 +446,8 @@ key_grams(const char *const *keys, size_t nkeys, uint64_t **grams,
 /* Set hit[] over every run of msg that a key contains (whole short keys,
  * CS_REDACT_RUN-byte pieces of the others). */
 static enum cs_err
-mark_key_runs(const char *const *keys, size_t nkeys, const char *msg,
-    size_t n, unsigned char *hit)
+mark_key_runs(const char *const *keys, size_t nkeys, const char *msg, size_t n,
+    unsigned char *hit)
 {
 	uint64_t *grams, g = 0;
 	size_t ng = 0, i, k, klen;
@@ -458,13 +461,14 @@ mark_key_runs(const char *const *keys, size_t nkeys, const char *msg,
 		    klen >= CS_REDACT_RUN)
 			continue;
 		for (p = msg; (p = memmem(p, n - (size_t)(p - msg), keys[k],
-		    klen)) != NULL; p++)
+		                   klen)) != NULL;
+		     p++)
 			memset(hit + (p - msg), 1, klen);
 	}
 	for (i = 0; ng > 0 && i < n; i++) {
 		g = (g << 8 | (unsigned char)msg[i]) & GRAM_MASK;
-		if (i + 1 >= CS_REDACT_RUN && bsearch(&g, grams, ng,
-		    sizeof(g), cmp_gram) != NULL)
+		if (i + 1 >= CS_REDACT_RUN &&
+		    bsearch(&g, grams, ng, sizeof(g), cmp_gram) != NULL)
 			memset(hit + i + 1 - CS_REDACT_RUN, 1, CS_REDACT_RUN);
 	}
 	free(grams);
@@ -522,8 +526,8 @@ widen_runs(const char *msg, size_t n, unsigned char *hit)
 }
 
 enum cs_err
-cs_redact_keys(const char *const *keys, size_t nkeys, const char *msg,
-    size_t n, struct cs_buf *out, int *found)
+cs_redact_keys(const char *const *keys, size_t nkeys, const char *msg, size_t n,
+    struct cs_buf *out, int *found)
 {
 	unsigned char *hit;
 	size_t i, a;
@@ -550,7 +554,7 @@ cs_redact_keys(const char *const *keys, size_t nkeys, const char *msg,
 		if ((r = cs_buf_puts(out, REDACTED)) != CS_OK)
 			goto out;
 	}
-	r = cs_buf_append(out, "", 0);   /* out->data is never NULL */
+	r = cs_buf_append(out, "", 0); /* out->data is never NULL */
 out:
 	free(hit);
 	return r;
@@ -577,12 +581,12 @@ safe_message(struct cs_stream *s, const char *msg)
 	int found = 0;
 
 	if (msg == NULL || msg == s->redacted.data)
-		return msg;       /* redacted already */
+		return msg; /* redacted already */
 	cs_buf_reset(&s->redacted);
-	if (cs_stream_redact(s, msg, strlen(msg), &s->redacted, &found)
-	    != CS_OK)
+	if (cs_stream_redact(s, msg, strlen(msg), &s->redacted, &found) !=
+	    CS_OK)
 		return "the provider reported an error (details withheld: "
-		    "the message was too long to check for credentials)";
+		       "the message was too long to check for credentials)";
 	return found ? s->redacted.data : msg;
 }
 
@@ -599,8 +603,8 @@ cs_stream_provider_output_sent(const struct cs_stream *s)
 static enum cs_err
 fail_deferred(struct cs_stream *s, const struct cs_event *ev)
 {
-	return cs_stream_fail(s, cs_failure_of_event(ev->error_type),
-	    ev->error_message);
+	return cs_stream_fail(
+	    s, cs_failure_of_event(ev->error_type), ev->error_message);
 }
 
 /* Is the response still unsent (a deferred encoder may hold events)? */
@@ -627,7 +631,7 @@ cs_stream_emit(void *stream, const struct cs_event *ev)
 	if (s->state == ST_LOST)
 		return CS_ECLIENTGONE;
 	if (cs_stream_finished(s))
-		return CS_OK;     /* nothing may follow finish or error */
+		return CS_OK; /* nothing may follow finish or error */
 	if ((r = cs_stream_start(s)) != CS_OK)
 		return r;
 	if (ev->type == CS_EV_ERROR) {
@@ -640,7 +644,8 @@ cs_stream_emit(void *stream, const struct cs_event *ev)
 	if ((r = cs_enc_event(&s->enc, ev, &s->out)) != CS_OK) {
 		cs_buf_reset(&s->out);
 		if (r == CS_ETOOBIG && s->state == ST_IDLE)
-			cs_stream_fail(s, CS_FAIL_UPSTREAM, "the answer is too "
+			cs_stream_fail(s, CS_FAIL_UPSTREAM,
+			    "the answer is too "
 			    "long to be sent in one piece; ask for a stream");
 		return r;
 	}
@@ -652,8 +657,7 @@ cs_stream_emit(void *stream, const struct cs_event *ev)
 			s->t_first_delta = cs_now_ms();
 		s->deltas++;
 		break;
-	case CS_EV_TOOL_CALL:
-		break;
+	case CS_EV_TOOL_CALL: break;
 	case CS_EV_FINISH:
 		finish(s);
 		if (ev->tokens != NULL) {
@@ -664,15 +668,16 @@ cs_stream_emit(void *stream, const struct cs_event *ev)
 	case CS_EV_ERROR:
 		finish(s);
 		if (s->outcome == CS_OUTCOME_DONE)
-			s->outcome = cs_failure(cs_failure_of_event(
-			    ev->error_type))->outcome;
+			s->outcome = cs_failure(
+			    cs_failure_of_event(ev->error_type))
+			                 ->outcome;
 		if (s->error[0] == '\0')
-			snprintf(s->error, sizeof(s->error), "%s",
-			    ev->error_type);
+			snprintf(
+			    s->error, sizeof(s->error), "%s", ev->error_type);
 		break;
 	}
 	if (unsent(s))
-		return CS_OK;    /* deferred: kept by the encoder */
+		return CS_OK; /* deferred: kept by the encoder */
 	return flush_out(s);
 }
 
@@ -683,16 +688,16 @@ cs_stream_fail(struct cs_stream *s, enum cs_fail f, const char *message)
 }
 
 enum cs_err
-cs_stream_fail_method(struct cs_stream *s, const char *allow,
-    const char *message)
+cs_stream_fail_method(
+    struct cs_stream *s, const char *allow, const char *message)
 {
 	s->allow = allow;
 	return cs_stream_fail_retry(s, CS_FAIL_METHOD, message, 0);
 }
 
 enum cs_err
-cs_stream_fail_retry(struct cs_stream *s, enum cs_fail f,
-    const char *message, long retry_after_s)
+cs_stream_fail_retry(struct cs_stream *s, enum cs_fail f, const char *message,
+    long retry_after_s)
 {
 	const struct cs_failure *fl = cs_failure(f);
 	struct cs_event ev;
@@ -700,7 +705,7 @@ cs_stream_fail_retry(struct cs_stream *s, enum cs_fail f,
 	enum cs_err r;
 
 	if (s->state == ST_LOST)
-		return CS_ECLIENTGONE;   /* nobody to tell */
+		return CS_ECLIENTGONE; /* nobody to tell */
 	s->outcome = fl->outcome;
 	snprintf(s->error, sizeof(s->error), "%s", fl->type);
 	if (!unsent(s)) {
@@ -715,18 +720,21 @@ cs_stream_fail_retry(struct cs_stream *s, enum cs_fail f,
 	s->status = fl->status;
 	cs_buf_reset(&s->out);
 	cs_buf_init(&lines, CS_MAX_HEADER_LINE);
-	if ((r = cs_buf_printf(&lines, "Content-Type: %s\r\n"
-	    "Cache-Control: no-store\r\n"
-	    "X-Content-Type-Options: nosniff\r\n",
-	    cs_enc_error_content_type(&s->enc))) != CS_OK ||
-	    (retry_after_s > 0 && (r = cs_buf_printf(&lines,
-	    "Retry-After: %ld\r\n", retry_after_s)) != CS_OK) ||
-	    (fl->status == 405 && (r = cs_buf_printf(&lines, "Allow: %s\r\n",
-	    s->allow != NULL ? s->allow : "POST")) != CS_OK) ||
-	    (r = cs_enc_error_body(&s->enc, fl->type, safe_message(s,
-	    message), &s->out)) != CS_OK ||
+	if ((r = cs_buf_printf(&lines,
+	         "Content-Type: %s\r\n"
+	         "Cache-Control: no-store\r\n"
+	         "X-Content-Type-Options: nosniff\r\n",
+	         cs_enc_error_content_type(&s->enc))) != CS_OK ||
+	    (retry_after_s > 0 &&
+	        (r = cs_buf_printf(&lines, "Retry-After: %ld\r\n",
+	             retry_after_s)) != CS_OK) ||
+	    (fl->status == 405 &&
+	        (r = cs_buf_printf(&lines, "Allow: %s\r\n",
+	             s->allow != NULL ? s->allow : "POST")) != CS_OK) ||
+	    (r = cs_enc_error_body(&s->enc, fl->type, safe_message(s, message),
+	         &s->out)) != CS_OK ||
 	    (r = cs_buf_puts(&s->out, "\n")) != CS_OK) {
-		s->state = ST_CLOSED;   /* nothing else goes out */
+		s->state = ST_CLOSED; /* nothing else goes out */
 		goto out;
 	}
 	r = send_whole(s, fl->status, lines.data);
@@ -742,12 +750,14 @@ end_deferred(struct cs_stream *s)
 	enum cs_err r;
 
 	if (s->state == ST_IDLE)
-		return cs_stream_fail(s, CS_FAIL_UPSTREAM, "the stream ended "
+		return cs_stream_fail(s, CS_FAIL_UPSTREAM,
+		    "the stream ended "
 		    "without a finish event");
 	cs_buf_reset(&s->out);
 	if ((r = cs_enc_done(&s->enc, &s->out)) != CS_OK) {
 		cs_buf_reset(&s->out);
-		return cs_stream_fail(s, CS_FAIL_INTERNAL, "the answer could "
+		return cs_stream_fail(s, CS_FAIL_INTERNAL,
+		    "the answer could "
 		    "not be encoded");
 	}
 	return send_whole(s, 200, s->enc.ops->headers);
@@ -760,7 +770,7 @@ cs_stream_end(struct cs_stream *s)
 	enum cs_err r;
 
 	if (s->state == ST_LOST)
-		return CS_ECLIENTGONE;   /* nobody to tell */
+		return CS_ECLIENTGONE; /* nobody to tell */
 	if (s->enc.ops->deferred && unsent(s))
 		return end_deferred(s);
 	if (s->state == ST_IDLE || s->state == ST_CLOSED)
@@ -799,9 +809,11 @@ cs_stream_reply(struct cs_stream *s, int status, const char *content_type,
 	char lines[CS_MAX_HEADER_LINE];
 	int n;
 
-	n = snprintf(lines, sizeof(lines), "Content-Type: %s\r\n"
+	n = snprintf(lines, sizeof(lines),
+	    "Content-Type: %s\r\n"
 	    "Cache-Control: no-cache\r\n"
-	    "X-Content-Type-Options: nosniff\r\n", content_type);
+	    "X-Content-Type-Options: nosniff\r\n",
+	    content_type);
 	if (n < 0 || (size_t)n >= sizeof(lines))
 		return CS_ETOOBIG;
 	cs_buf_reset(&s->out);
@@ -819,8 +831,9 @@ cs_stream_no_content(struct cs_stream *s)
 	s->status = 204;
 	s->outcome = CS_OUTCOME_NO_CONTENT;
 	cs_buf_reset(&s->out);
-	if ((r = put_head(s, &s->out, 204, "Cache-Control: no-store\r\n"))
-	    != CS_OK || (r = cs_buf_puts(&s->out, "\r\n")) != CS_OK)
+	if ((r = put_head(s, &s->out, 204, "Cache-Control: no-store\r\n")) !=
+	        CS_OK ||
+	    (r = cs_buf_puts(&s->out, "\r\n")) != CS_OK)
 		return r;
 	return flush_out(s);
 }
@@ -830,8 +843,7 @@ cs_stream_use(struct cs_stream *s, const struct cs_encoder *enc)
 {
 	/* Only before anything was written in the old protocol.  Out of
 	 * memory for the new state shows as CS_ENOMEM at its first op. */
-	if (s->state == ST_IDLE && s->provider_events == 0 &&
-	    enc != s->enc.ops)
+	if (s->state == ST_IDLE && s->provider_events == 0 && enc != s->enc.ops)
 		(void)cs_enc_init(&s->enc, enc);
 }
 
@@ -858,15 +870,15 @@ cs_stream_keepalive(struct cs_stream *s)
 	if (cs_stream_keepalive_in(s) > 0)
 		return CS_OK;
 	if (unsent(s) && s->enc.ops->deferred) {
-		s->t_last_write = cs_now_ms();   /* nothing may go out yet */
+		s->t_last_write = cs_now_ms(); /* nothing may go out yet */
 		return CS_OK;
 	}
 	if (s->state == ST_IDLE)
-		return cs_stream_start(s);   /* headers + first comment */
+		return cs_stream_start(s); /* headers + first comment */
 	if (s->head)
 		return CS_EDONE;
 	if (s->state == ST_CLOSED)
-		return CS_OK;      /* complete: nothing may follow */
+		return CS_OK; /* complete: nothing may follow */
 	if ((r = cs_enc_keepalive(&s->enc, &s->out)) != CS_OK)
 		return r;
 	if (s->out.len == 0) {
@@ -908,7 +920,7 @@ enum cs_err
 cs_stream_defer_writes(struct cs_stream *s, int on)
 {
 	if (on && cs_conn_fd(s->conn) < 0)
-		return CS_OK;       /* CGI: nothing to poll for room */
+		return CS_OK; /* CGI: nothing to poll for room */
 	s->deferring = on;
 	if (on || s->pending.len == 0 || s->state == ST_LOST)
 		return CS_OK;
@@ -929,7 +941,7 @@ cs_stream_flush(struct cs_stream *s, int writable)
 	if (writable || !s->credit_known) {
 		room = cs_conn_room(s->conn);
 		s->credit = room < 0 || room > CREDIT_BYTES ? CREDIT_BYTES :
-		    (size_t)room;
+		                                              (size_t)room;
 		if (writable && s->credit < CREDIT_FLOOR)
 			s->credit = CREDIT_FLOOR;
 		s->credit_writes = CREDIT_WRITES;

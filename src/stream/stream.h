@@ -33,9 +33,9 @@ int64_t cs_now_ms(void);
 /* A stream for conn; enc decides the protocol (see cs_stream_use).
  * stream_id must be CS_STREAM_ID_LEN characters.  NULL when out of memory.
  * Free with cs_stream_free() (NULL-safe). */
-struct cs_stream *cs_stream_new(struct cs_conn *conn,
-    const struct cs_config *cfg, const struct cs_encoder *enc,
-    const char *stream_id);
+struct cs_stream *
+cs_stream_new(struct cs_conn *conn, const struct cs_config *cfg,
+    const struct cs_encoder *enc, const char *stream_id);
 void cs_stream_free(struct cs_stream *s);
 
 /* The request is HEAD: it gets the head a GET would get and never a body.
@@ -97,15 +97,15 @@ enum cs_err cs_stream_emit(void *stream, const struct cs_event *ev);
  * encoder's JSON error body.  After: an error event, then the end marker.
  * Once the connection is lost: nothing (CS_ECLIENTGONE).
  */
-enum cs_err cs_stream_fail(struct cs_stream *s, enum cs_fail f,
-    const char *message);
+enum cs_err
+cs_stream_fail(struct cs_stream *s, enum cs_fail f, const char *message);
 /* The same with Retry-After: retry_after_s (when > 0 and the headers are
  * still unsent). */
 enum cs_err cs_stream_fail_retry(struct cs_stream *s, enum cs_fail f,
     const char *message, long retry_after_s);
 /* 405 with Allow: allow (e.g. "GET, HEAD"). */
-enum cs_err cs_stream_fail_method(struct cs_stream *s, const char *allow,
-    const char *message);
+enum cs_err cs_stream_fail_method(
+    struct cs_stream *s, const char *allow, const char *message);
 
 /* Write the end marker ([DONE]) if the stream started and it is not yet
  * written.  If no finish or error was sent, an error event goes first. */

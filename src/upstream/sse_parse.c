@@ -23,18 +23,18 @@
 static const char bom[BOM_DONE] = { '\xEF', '\xBB', '\xBF' };
 
 struct cs_sse {
-	cs_sse_cb      cb;
-	void          *ctx;
-	size_t         max_line;
-	struct cs_buf  line;      /* a line not yet terminated in its read */
-	struct cs_buf  data;      /* data buffer: value + LF per data line */
-	struct cs_buf  type;      /* event type buffer */
-	struct cs_buf  id;        /* last event ID buffer; outlives events */
-	long           retry;     /* -1 until a valid retry field */
-	unsigned long  comments;
-	int            bom;       /* BOM bytes matched, or BOM_DONE */
-	int            last_cr;   /* previous read ended in CR: skip one LF */
-	enum cs_err    err;       /* sticky: once set, feed only returns it */
+	cs_sse_cb cb;
+	void *ctx;
+	size_t max_line;
+	struct cs_buf line; /* a line not yet terminated in its read */
+	struct cs_buf data; /* data buffer: value + LF per data line */
+	struct cs_buf type; /* event type buffer */
+	struct cs_buf id;   /* last event ID buffer; outlives events */
+	long retry;         /* -1 until a valid retry field */
+	unsigned long comments;
+	int bom;         /* BOM bytes matched, or BOM_DONE */
+	int last_cr;     /* previous read ended in CR: skip one LF */
+	enum cs_err err; /* sticky: once set, feed only returns it */
 };
 
 struct cs_sse *
@@ -52,8 +52,7 @@ cs_sse_new(size_t max_line, size_t max_event, cs_sse_cb cb, void *ctx)
 	 * The limit is on the data as dispatched; the buffer also holds the
 	 * LF that dispatch strips, hence one byte more.
 	 */
-	cs_buf_init(&p->data,
-	    max_event < SIZE_MAX ? max_event + 1 : max_event);
+	cs_buf_init(&p->data, max_event < SIZE_MAX ? max_event + 1 : max_event);
 	/* A field value is part of one line, so max_line bounds these. */
 	cs_buf_init(&p->type, max_line);
 	cs_buf_init(&p->id, max_line);
@@ -184,8 +183,7 @@ process_line(struct cs_sse *p, const char *s, size_t n)
 		if (memcmp(s, "retry", 5) == 0)
 			set_retry(p, v, vlen);
 		break;
-	default:
-		break;
+	default: break;
 	}
 	/* Unknown fields are ignored, as the spec requires. */
 	return CS_OK;

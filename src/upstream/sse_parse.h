@@ -29,11 +29,11 @@
  */
 struct cs_sse_event {
 	const char *type;
-	size_t      type_len;
+	size_t type_len;
 	const char *data;
-	size_t      data_len;
+	size_t data_len;
 	const char *id;
-	size_t      id_len;
+	size_t id_len;
 };
 
 /* Return CS_OK to continue; anything else stops cs_sse_feed(), which
@@ -44,8 +44,8 @@ typedef enum cs_err (*cs_sse_cb)(void *ctx, const struct cs_sse_event *ev);
 struct cs_sse;
 
 /* Returns NULL on allocation failure.  The caller owns the parser. */
-struct cs_sse *cs_sse_new(size_t max_line, size_t max_event, cs_sse_cb cb,
-    void *ctx);
+struct cs_sse *
+cs_sse_new(size_t max_line, size_t max_event, cs_sse_cb cb, void *ctx);
 /* Parse len bytes; dispatches zero or more events through the callback.
  * Any error (CS_ETOOBIG, CS_ENOMEM, a callback's code) is sticky. */
 enum cs_err cs_sse_feed(struct cs_sse *p, const char *buf, size_t len);

@@ -35,15 +35,16 @@
 #define RETRY_AFTER_CAP_MS 60000L
 #define BACKOFF_BASE_MS    500L
 #define BACKOFF_MAX_MS     8000L
-#define POLL_SLICE_MS      1000L   /* CGI: how often the client is
+#define POLL_SLICE_MS \
+	1000L                    /* CGI: how often the client is
                                       looked at (no connection to watch) */
-#define DETAIL_MAX         400     /* bytes of a provider's message shown */
-#define HEADER_LINE_MAX    "100 KB" /* libcurl's CURL_MAX_HTTP_HEADER */
+#define DETAIL_MAX      400      /* bytes of a provider's message shown */
+#define HEADER_LINE_MAX "100 KB" /* libcurl's CURL_MAX_HTTP_HEADER */
 /* libcurl's receive buffer per transfer (its default: 16 KiB).  A delta
  * is a few hundred bytes and the adapters parse incrementally, so 4 KiB
  * costs a big event a few more reads and every open stream 8-12 KiB less
  * memory (bench, 2,000 streams: 39 instead of 47 KiB each from cold). */
-#define RECV_BUFFER        4096L
+#define RECV_BUFFER 4096L
 
 /* One provider request, with its retries, on one loop. */
 struct cs_run {
@@ -53,42 +54,42 @@ struct cs_run {
 	struct cs_stream *s;
 	struct cs_http_request hr;
 	cs_run_done_fn done;
-	void    *done_arg;
-	CURL    *easy;
-	struct cs_xfer_slot slot;   /* on the loop's multi while added */
-	struct cs_watch conn;       /* the FastCGI connection (fd >= 0) */
-	struct cs_timer timer;      /* the next deadline of any kind */
-	int      fd;                /* the FastCGI connection, -1 for CGI */
-	int      attempt;
-	int      phase;             /* PH_* */
-	int64_t  wait_end;          /* PH_WAIT: the next attempt starts */
-	int64_t  t_total_end;
-	enum cs_err result;         /* PH_DRAIN: what done will be told */
+	void *done_arg;
+	CURL *easy;
+	struct cs_xfer_slot slot; /* on the loop's multi while added */
+	struct cs_watch conn;     /* the FastCGI connection (fd >= 0) */
+	struct cs_timer timer;    /* the next deadline of any kind */
+	int fd;                   /* the FastCGI connection, -1 for CGI */
+	int attempt;
+	int phase;        /* PH_* */
+	int64_t wait_end; /* PH_WAIT: the next attempt starts */
+	int64_t t_total_end;
+	enum cs_err result; /* PH_DRAIN: what done will be told */
 	/* A source instead of a transfer (cs_upstream_prepare_source). */
 	const struct cs_source_ops *src_ops;
-	void    *src;
-	int64_t  next_step;
+	void *src;
+	int64_t next_step;
 	/* State of the current attempt. */
 	struct cs_adapter *ad;
-	long     status;        /* final HTTP status, 0 until known */
-	int      headers_done;
-	int      got_body;      /* a 2xx body byte arrived */
-	int      paused;        /* receiving paused: the client lags */
-	int64_t  t_begin;
-	int64_t  t_last_byte;
-	long     retry_after_ms; /* from the provider, -1 if none */
-	enum cs_err stop;       /* why a callback aborted the transfer */
-	struct cs_buf errbody;  /* body of a non-2xx answer */
-	int      errbody_cut;   /* errbody filled up: the rest was refused */
+	long status; /* final HTTP status, 0 until known */
+	int headers_done;
+	int got_body; /* a 2xx body byte arrived */
+	int paused;   /* receiving paused: the client lags */
+	int64_t t_begin;
+	int64_t t_last_byte;
+	long retry_after_ms;   /* from the provider, -1 if none */
+	enum cs_err stop;      /* why a callback aborted the transfer */
+	struct cs_buf errbody; /* body of a non-2xx answer */
+	int errbody_cut;       /* errbody filled up: the rest was refused */
 };
 
 /* Where a run is. */
 enum {
-	PH_NEW,       /* built, not begun */
-	PH_XFER,      /* an attempt's transfer runs */
-	PH_WAIT,      /* waiting to retry */
-	PH_DRAIN,     /* over: what waits for the client goes out */
-	PH_DONE,      /* done was called */
+	PH_NEW,   /* built, not begun */
+	PH_XFER,  /* an attempt's transfer runs */
+	PH_WAIT,  /* waiting to retry */
+	PH_DRAIN, /* over: what waits for the client goes out */
+	PH_DONE,  /* done was called */
 };
 
 /* Strict non-negative integer prefix of a header value. */
@@ -104,8 +105,9 @@ header_number(const char *v, size_t n, long cap)
 		;
 	if (cs_parse_dec(v + i, d - i, (unsigned long long)cap, &x) != 0)
 		return -1;
-	for (i = d; i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == '\r' ||
-	    v[i] == '\n'); i++)
+	for (i = d; i < n &&
+	     (v[i] == ' ' || v[i] == '\t' || v[i] == '\r' || v[i] == '\n');
+	     i++)
 		;
 	return i == n ? (long)x : -1;
 }
@@ -137,8 +139,8 @@ on_header(char *p, size_t size, size_t n, void *ctx)
 		return len;
 	}
 	if (len > 15 && strncasecmp(p, "retry-after-ms:", 15) == 0) {
-		if ((v = header_number(p + 15, len - 15, RETRY_AFTER_CAP_MS * 10))
-		    >= 0)
+		if ((v = header_number(
+		         p + 15, len - 15, RETRY_AFTER_CAP_MS * 10)) >= 0)
 			x->retry_after_ms = v;
 	} else if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0 &&
 	    x->retry_after_ms < 0) {
@@ -164,8 +166,8 @@ on_body(char *p, size_t size, size_t n, void *ctx)
 		/* Keep the start of an error body; once that is full, end
 		 * the transfer rather than read the rest. */
 		if (len > x->errbody.max - x->errbody.len) {
-			cs_buf_append(&x->errbody, p, x->errbody.max -
-			    x->errbody.len);
+			cs_buf_append(
+			    &x->errbody, p, x->errbody.max - x->errbody.len);
 			x->errbody_cut = 1;
 			return 0;
 		}
@@ -180,7 +182,7 @@ on_body(char *p, size_t size, size_t n, void *ctx)
 	    (r = x->p->adapter->feed(x->ad, p, len)) != CS_OK ||
 	    (r = cs_stream_flush(x->s, 0)) != CS_OK) {
 		x->stop = r;
-		return 0;   /* short return: libcurl aborts the transfer */
+		return 0; /* short return: libcurl aborts the transfer */
 	}
 	/* Back-pressure: the provider waits while the client lags. */
 	if (cs_stream_backlogged(x->s) && !x->paused &&
@@ -206,10 +208,8 @@ retryable_curl(CURLcode c)
 	case CURLE_RECV_ERROR:
 	case CURLE_GOT_NOTHING:
 	case CURLE_PARTIAL_FILE:
-	case CURLE_SSL_CONNECT_ERROR:
-		return 1;
-	default:
-		return 0;
+	case CURLE_SSL_CONNECT_ERROR: return 1;
+	default: return 0;
 	}
 }
 
@@ -235,8 +235,8 @@ backoff_ms(int attempt, long retry_after_ms)
  * and at most DETAIL_MAX bytes of valid UTF-8 with the key pieces it
  * quotes redacted (before it is shortened: a cut key is still a key). */
 static void
-provider_message(struct cs_stream *s, const struct cs_buf *body, char *dst,
-    size_t dstlen)
+provider_message(
+    struct cs_stream *s, const struct cs_buf *body, char *dst, size_t dstlen)
 {
 	struct json_object *root, *err, *m;
 	const char *t = NULL;
@@ -255,11 +255,12 @@ provider_message(struct cs_stream *s, const struct cs_buf *body, char *dst,
 	}
 	cs_buf_init(&red, CS_MAX_UPSTREAM_ERR * 2);
 	cs_buf_init(&ok, CS_MAX_UPSTREAM_ERR * 6);
-	if (t != NULL && cs_stream_redact(s, t, strlen(t), &red, NULL)
-	    == CS_OK && cs_utf8_sanitize(red.data, red.len, &ok) == CS_OK) {
+	if (t != NULL &&
+	    cs_stream_redact(s, t, strlen(t), &red, NULL) == CS_OK &&
+	    cs_utf8_sanitize(red.data, red.len, &ok) == CS_OK) {
 		/* Cut on a character boundary. */
 		n = ok.len <= dstlen - 3 ? ok.len :
-		    cs_utf8_cut(ok.data, dstlen - 3);
+		                           cs_utf8_cut(ok.data, dstlen - 3);
 		snprintf(dst, dstlen, ": %.*s", (int)n, ok.data);
 	}
 	cs_buf_free(&red);
@@ -276,18 +277,22 @@ fail_status(struct cs_stream *s, const struct cs_run *x)
 
 	if (x->status == 401 || x->status == 403) {
 		/* Never forward the body: it may echo the key. */
-		snprintf(msg, sizeof(msg), "the server's provider credentials "
+		snprintf(msg, sizeof(msg),
+		    "the server's provider credentials "
 		    "were rejected (HTTP %ld); the site owner must fix the "
-		    "API key", x->status);
+		    "API key",
+		    x->status);
 		cs_stream_fail(s, CS_FAIL_UPSTREAM_AUTH, msg);
 		return CS_EUPSTREAM;
 	}
 	if (x->status == 429) {
 		/* Retry-After only when the provider gave one (rounded up). */
 		ra = x->retry_after_ms > 0 ? (x->retry_after_ms + 999) / 1000 :
-		    0;
-		cs_stream_fail_retry(s, CS_FAIL_RATE_LIMITED, "the provider is "
-		    "rate-limiting this server; try again later", ra);
+		                             0;
+		cs_stream_fail_retry(s, CS_FAIL_RATE_LIMITED,
+		    "the provider is "
+		    "rate-limiting this server; try again later",
+		    ra);
 		return CS_EUPSTREAM;
 	}
 	provider_message(s, &x->errbody, detail, sizeof(detail));
@@ -295,8 +300,10 @@ fail_status(struct cs_stream *s, const struct cs_run *x)
 		snprintf(msg, sizeof(msg), "the provider failed (HTTP %ld)%s",
 		    x->status, detail);
 	else
-		snprintf(msg, sizeof(msg), "the provider rejected the request "
-		    "(HTTP %ld)%s", x->status, detail);
+		snprintf(msg, sizeof(msg),
+		    "the provider rejected the request "
+		    "(HTTP %ld)%s",
+		    x->status, detail);
 	cs_stream_fail(s, CS_FAIL_UPSTREAM, msg);
 	return CS_EUPSTREAM;
 }
@@ -306,8 +313,8 @@ fail_timeout(struct cs_stream *s, const char *what)
 {
 	char msg[160];
 
-	snprintf(msg, sizeof(msg), "the provider did not answer in time (%s)",
-	    what);
+	snprintf(
+	    msg, sizeof(msg), "the provider did not answer in time (%s)", what);
 	cs_stream_fail(s, CS_FAIL_UPSTREAM_TIMEOUT, msg);
 	return CS_ETIMEOUT;
 }
@@ -333,23 +340,25 @@ setup_easy(CURL *e, const struct cs_upstream_cfg *cfg,
 	if (curl_easy_setopt(e, CURLOPT_URL, hr->url.data) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_POST, 1L) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_POSTFIELDS, hr->body.data) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_POSTFIELDS, hr->body.data) !=
+	        CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-	    (curl_off_t)hr->body.len) != CURLE_OK ||
+	        (curl_off_t)hr->body.len) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hr->headers) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_WRITEDATA, x) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) !=
+	        CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_HEADERDATA, x) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-	    cfg->connect_timeout_ms) != CURLE_OK ||
+	        cfg->connect_timeout_ms) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https")
-	    != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") !=
+	        CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, RECV_BUFFER) != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_USERAGENT, "chatstream/0.1")
-	    != CURLE_OK)
+	    curl_easy_setopt(e, CURLOPT_USERAGENT, "chatstream/0.1") !=
+	        CURLE_OK)
 		return CS_ESYS;
 	/* Don't follow redirects: they could carry the key elsewhere. */
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
@@ -364,8 +373,8 @@ setup_easy(CURL *e, const struct cs_upstream_cfg *cfg,
 static int
 wait_fits(const struct cs_upstream_cfg *cfg, long ms, int64_t t_total_end)
 {
-	return ms < cfg->first_byte_timeout_ms && cs_now_ms() + ms <
-	    t_total_end;
+	return ms < cfg->first_byte_timeout_ms &&
+	    cs_now_ms() + ms < t_total_end;
 }
 
 /*
@@ -385,17 +394,17 @@ header_too_long(const struct cs_run *x, CURLcode result)
 
 /* Why an attempt ended. */
 enum attempt_end {
-	END_DONE,        /* transfer finished (any status) */
-	END_CURL,        /* libcurl error in result */
-	END_STOPPED,     /* a callback or the loop stopped it: x->stop */
-	END_FIRST_BYTE,  /* first_byte_timeout */
-	END_IDLE,        /* idle_timeout */
-	END_TOTAL,       /* total_timeout */
+	END_DONE,       /* transfer finished (any status) */
+	END_CURL,       /* libcurl error in result */
+	END_STOPPED,    /* a callback or the loop stopped it: x->stop */
+	END_FIRST_BYTE, /* first_byte_timeout */
+	END_IDLE,       /* idle_timeout */
+	END_TOTAL,      /* total_timeout */
 };
 
 static void arm(struct cs_run *x);
-static void attempt_over(struct cs_run *x, enum attempt_end end,
-    CURLcode result);
+static void
+attempt_over(struct cs_run *x, enum attempt_end end, CURLcode result);
 
 /* Watch the client's connection for writability while bytes wait for
  * it, and always for hang-up. */
@@ -480,8 +489,8 @@ on_xfer_done(void *arg, CURLcode result)
 	if (x->stop != CS_OK)
 		attempt_over(x, END_STOPPED, result);
 	else
-		attempt_over(x, result == CURLE_OK ? END_DONE : END_CURL,
-		    result);
+		attempt_over(
+		    x, result == CURLE_OK ? END_DONE : END_CURL, result);
 }
 
 /* A source's next step: its events, then when the next one is due. */
@@ -506,7 +515,7 @@ step(struct cs_run *x)
 	}
 	x->next_step = cs_now_ms() + (next > 0 ? next : 0);
 	if (cs_stream_backlogged(x->s))
-		x->paused = 1;   /* until the client catches up */
+		x->paused = 1; /* until the client catches up */
 	want_room(x);
 	arm(x);
 }
@@ -528,10 +537,10 @@ start_attempt(struct cs_run *x)
 	x->stop = CS_OK;
 	x->t_begin = x->t_last_byte = cs_now_ms();
 	cs_buf_reset(&x->errbody);
-	if ((x->ad = x->p->adapter->new(x->p, cs_stream_emit, x->s)) == NULL ||
+	if ((x->ad = x->p->adapter->new (x->p, cs_stream_emit, x->s)) == NULL ||
 	    setup_easy(x->easy, x->cfg, &x->hr, x) != CS_OK ||
-	    cs_loop_xfer_add(x->loop, &x->slot, x->easy, on_xfer_done, x)
-	    != 0) {
+	    cs_loop_xfer_add(x->loop, &x->slot, x->easy, on_xfer_done, x) !=
+	        0) {
 		cs_stream_fail(x->s, CS_FAIL_INTERNAL, "out of memory");
 		drain(x, CS_ENOMEM);
 		return;
@@ -553,7 +562,7 @@ attempt_over(struct cs_run *x, enum attempt_end end, CURLcode result)
 	char msg[256];
 
 	if (end == END_CURL && x->errbody_cut)
-		end = END_DONE;   /* on_body refused the rest */
+		end = END_DONE; /* on_body refused the rest */
 	if (end == END_STOPPED) {
 		r = x->stop;
 		if (r == CS_ESHUTDOWN)
@@ -561,13 +570,15 @@ attempt_over(struct cs_run *x, enum attempt_end end, CURLcode result)
 			    "the server is shutting down");
 		else if (r != CS_EUPSTREAM && r != CS_ECLIENTGONE)
 			cs_stream_fail(x->s, CS_FAIL_INTERNAL, cs_strerror(r));
-		drain(x, r);   /* after CS_EUPSTREAM the error event is out */
+		drain(x, r); /* after CS_EUPSTREAM the error event is out */
 		return;
 	}
 	if (end == END_FIRST_BYTE || end == END_IDLE || end == END_TOTAL) {
-		drain(x, fail_timeout(x->s, end == END_FIRST_BYTE ?
-		    "first_byte_timeout" : end == END_IDLE ? "idle_timeout" :
-		    "total_timeout"));
+		drain(x,
+		    fail_timeout(x->s,
+		        end == END_FIRST_BYTE ? "first_byte_timeout" :
+		            end == END_IDLE   ? "idle_timeout" :
+		                                "total_timeout"));
 		return;
 	}
 	if (end == END_DONE && x->status >= 200 && x->status <= 299) {
@@ -577,9 +588,9 @@ attempt_over(struct cs_run *x, enum attempt_end end, CURLcode result)
 	if (x->attempt < x->cfg->max_retries &&
 	    !cs_stream_provider_output_sent(x->s) &&
 	    ((end == END_DONE && retryable_status(x->status)) ||
-	    (end == END_CURL && retryable_curl(result))) &&
+	        (end == END_CURL && retryable_curl(result))) &&
 	    wait_fits(x->cfg, wait = backoff_ms(x->attempt, x->retry_after_ms),
-	    x->t_total_end)) {
+	        x->t_total_end)) {
 		x->p->adapter->free(x->ad);
 		x->ad = NULL;
 		x->attempt++;
@@ -603,11 +614,15 @@ attempt_over(struct cs_run *x, enum attempt_end end, CURLcode result)
 		return;
 	}
 	if (header_too_long(x, result))
-		snprintf(msg, sizeof(msg), "the provider sent a header line "
-		    "longer than %s", HEADER_LINE_MAX);
+		snprintf(msg, sizeof(msg),
+		    "the provider sent a header line "
+		    "longer than %s",
+		    HEADER_LINE_MAX);
 	else if (x->got_body)
-		snprintf(msg, sizeof(msg), "the connection to the provider was "
-		    "lost mid-stream (%s)", curl_easy_strerror(result));
+		snprintf(msg, sizeof(msg),
+		    "the connection to the provider was "
+		    "lost mid-stream (%s)",
+		    curl_easy_strerror(result));
 	else
 		snprintf(msg, sizeof(msg), "could not reach the provider (%s)",
 		    curl_easy_strerror(result));
@@ -626,9 +641,9 @@ arm(struct cs_run *x)
 		due = x->paused ? INT64_MAX : x->next_step;
 	else if (x->phase == PH_XFER) {
 		due = x->got_body ? x->t_last_byte + x->cfg->idle_timeout_ms :
-		    x->t_begin + x->cfg->first_byte_timeout_ms;
+		                    x->t_begin + x->cfg->first_byte_timeout_ms;
 		if (x->paused || due > x->t_total_end)
-			due = x->t_total_end;   /* not the provider's silence */
+			due = x->t_total_end; /* not the provider's silence */
 	} else if (x->phase == PH_WAIT)
 		due = x->wait_end;
 	else
@@ -640,7 +655,7 @@ arm(struct cs_run *x)
 	if ((sd = cs_stream_shutdown_deadline()) != 0 && sd < due)
 		due = sd;
 	if (x->fd < 0 && now + POLL_SLICE_MS < due)
-		due = now + POLL_SLICE_MS;   /* CGI: look at the client */
+		due = now + POLL_SLICE_MS; /* CGI: look at the client */
 	cs_loop_timer_at(x->loop, &x->timer, due);
 }
 
@@ -653,12 +668,12 @@ on_timer(void *arg)
 	enum cs_err r;
 
 	if ((r = cs_stream_flush(x->s, 0)) != CS_OK) {
-		stop(x, r);   /* the client did not drain in time */
+		stop(x, r); /* the client did not drain in time */
 		return;
 	}
 	if (x->phase == PH_DRAIN) {
 		if (cs_stream_pending(x->s) == 0)
-			finish(x);   /* that flush wrote the last of it */
+			finish(x); /* that flush wrote the last of it */
 		else
 			arm(x);
 		return;
@@ -733,7 +748,7 @@ on_conn(void *arg, unsigned events)
 	if (x->paused && cs_stream_caught_up(x->s)) {
 		x->paused = 0;
 		if (x->src_ops == NULL) {
-			x->t_last_byte = cs_now_ms();   /* idle clock restarts */
+			x->t_last_byte = cs_now_ms(); /* idle clock restarts */
 			if (curl_easy_pause(x->easy, CURLPAUSE_CONT) !=
 			    CURLE_OK) {
 				stop(x, CS_EUPSTREAM);
@@ -788,8 +803,8 @@ cs_upstream_prepare(const struct cs_provider *p,
 }
 
 struct cs_run *
-cs_upstream_prepare_source(const struct cs_source_ops *ops, void *src,
-    struct cs_stream *s)
+cs_upstream_prepare_source(
+    const struct cs_source_ops *ops, void *src, struct cs_stream *s)
 {
 	struct cs_run *x;
 
@@ -812,19 +827,20 @@ begin_now(void *arg)
 }
 
 void
-cs_upstream_begin(struct cs_run *x, struct cs_loop *l, cs_run_done_fn done,
-    void *arg)
+cs_upstream_begin(
+    struct cs_run *x, struct cs_loop *l, cs_run_done_fn done, void *arg)
 {
 	x->loop = l;
 	x->done = done;
 	x->done_arg = arg;
-	x->t_total_end = x->cfg != NULL ? cs_now_ms() +
-	    x->cfg->total_timeout_ms : INT64_MAX;
+	x->t_total_end = x->cfg != NULL ?
+	    cs_now_ms() + x->cfg->total_timeout_ms :
+	    INT64_MAX;
 	x->fd = cs_stream_fd(x->s);
 	cs_stream_defer_writes(x->s, 1);
 	if (x->fd >= 0 &&
 	    cs_loop_watch(l, &x->conn, x->fd, CS_IO_IN, on_conn, x) != 0)
-		x->fd = -1;   /* then looked at by the timer, as in CGI */
+		x->fd = -1; /* then looked at by the timer, as in CGI */
 	if (cs_loop_post(l, begin_now, x) != 0) {
 		cs_stream_fail(x->s, CS_FAIL_INTERNAL, "out of memory");
 		x->phase = PH_DRAIN;
@@ -894,4 +910,3 @@ out:
 	cs_loop_free(sr.loop);
 	return sr.r;
 }
-

@@ -52,12 +52,12 @@ struct cs_source_ops {
 };
 /* A run of source src (ops->free'd with the run, or now if NULL is
  * returned: out of memory, written to s). */
-struct cs_run *cs_upstream_prepare_source(const struct cs_source_ops *ops,
-    void *src, struct cs_stream *s);
+struct cs_run *cs_upstream_prepare_source(
+    const struct cs_source_ops *ops, void *src, struct cs_stream *s);
 /* Start it on loop l (on l's thread); done is called exactly once, never
  * from within this call. */
-void cs_upstream_begin(struct cs_run *run, struct cs_loop *l,
-    cs_run_done_fn done, void *arg);
+void cs_upstream_begin(
+    struct cs_run *run, struct cs_loop *l, cs_run_done_fn done, void *arg);
 /* Look at the clocks again now (the shutdown deadline was set). */
 void cs_upstream_poke(struct cs_run *run);
 /* After done, or instead of begin.  NULL-safe. */

@@ -39,18 +39,18 @@
 #error "build with -DFUZZ_PROVIDER='\"NAME\"'"
 #endif
 
-#define GONE_FLAG  0x80
-#define GONE_MASK  0x1f
-#define MAX_CHUNK  64
+#define GONE_FLAG 0x80
+#define GONE_MASK 0x1f
+#define MAX_CHUNK 64
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct run {
-	int      gone_at;   /* emit number that returns CLIENTGONE; -1 never */
-	int      n_events;
-	int      n_finish;
-	int      n_error;
-	int      gone;      /* CLIENTGONE was returned */
+	int gone_at; /* emit number that returns CLIENTGONE; -1 never */
+	int n_events;
+	int n_finish;
+	int n_error;
+	int gone; /* CLIENTGONE was returned */
 };
 
 /* A NUL-terminated string; ASan catches a read past its end. */
@@ -78,8 +78,13 @@ check_finish_reason(const char *r)
 	/* event.h's native set; "other" is what cs_finish_reason_native()
 	 * gives for a reason it does not know. */
 	static const char *const native[] = {
-		"stop", "length", "tool_calls", "content_filter", "error",
-		"unknown", "other",
+		"stop",
+		"length",
+		"tool_calls",
+		"content_filter",
+		"error",
+		"unknown",
+		"other",
 	};
 	size_t i;
 
@@ -100,7 +105,8 @@ on_event(void *ctx, const struct cs_event *ev)
 		abort();
 	switch (ev->type) {
 	case CS_EV_TEXT:
-		if (ev->kind != CS_TEXT_CONTENT && ev->kind != CS_TEXT_REFUSAL &&
+		if (ev->kind != CS_TEXT_CONTENT &&
+		    ev->kind != CS_TEXT_REFUSAL &&
 		    ev->kind != CS_TEXT_REASONING)
 			abort();
 		if (ev->text == NULL || ev->text_len == 0)
@@ -130,8 +136,7 @@ on_event(void *ctx, const struct cs_event *ev)
 			abort();
 		st->n_error++;
 		break;
-	default:
-		abort();
+	default: abort();
 	}
 	if (st->n_events++ == st->gone_at) {
 		st->gone = 1;
@@ -166,7 +171,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum cs_err r = CS_OK;
 
 	if (p == NULL || p->adapter == NULL)
-		abort();       /* not an HTTP provider of cs_providers[] */
+		abort(); /* not an HTTP provider of cs_providers[] */
 	if (size < 2)
 		return 0;
 	seed = data[0];
@@ -175,7 +180,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	body = (const char *)data + 2;
 	len = size - 2;
 
-	if ((a = p->adapter->new(p, on_event, &st)) == NULL)
+	if ((a = p->adapter->new (p, on_event, &st)) == NULL)
 		abort();
 	while (at < len && r == CS_OK) {
 		n = len - at;

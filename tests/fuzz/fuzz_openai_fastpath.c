@@ -23,7 +23,7 @@
 #include "buf.h"
 #include "openai_fastpath.h"
 
-#define JSON_DEPTH  64          /* adapter.c's SSE_JSON_DEPTH */
+#define JSON_DEPTH  64 /* adapter.c's SSE_JSON_DEPTH */
 #define CONTENT_MAX (1 << 20)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -78,8 +78,8 @@ check_json_c(const char *s, size_t len, int flags, const struct cs_buf *b)
 		abort();
 	c = content_of(o);
 	n = c ? (size_t)json_object_get_string_len(c) : 0;
-	if (n != b->len || (n > 0 && memcmp(json_object_get_string(c),
-	    b->data, n) != 0))
+	if (n != b->len ||
+	    (n > 0 && memcmp(json_object_get_string(c), b->data, n) != 0))
 		abort();
 	json_object_put(o);
 	json_tokener_free(tok);

@@ -28,8 +28,8 @@
 #include "config.h"
 #include "request.h"
 
-#define MAX_TOKENS_CEIL   10000000L /* as in request.c */
-#define MAX_TOOLID_BYTES  128
+#define MAX_TOKENS_CEIL  10000000L /* as in request.c */
+#define MAX_TOOLID_BYTES 128
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -111,7 +111,8 @@ check_ok(const struct cs_chat_request *req, const struct cs_reqerr *err)
 	const struct cs_message *m;
 	size_t i;
 
-	if (req == NULL || err->fail != CS_FAIL_INVALID || err->message[0] != '\0')
+	if (req == NULL || err->fail != CS_FAIL_INVALID ||
+	    err->message[0] != '\0')
 		abort();
 	/* Client instructions may add one; the server prompt is "". */
 	if (req->n_messages < 1 || req->n_messages > cfg.max_messages + 1 ||
@@ -167,8 +168,7 @@ check_refused(enum cs_err r, const struct cs_chat_request *req,
 		if (err->fail != CS_FAIL_INTERNAL)
 			abort();
 		break;
-	default:
-		abort();
+	default: abort();
 	}
 	if ((n = strnlen(err->message, sizeof(err->message))) == 0 ||
 	    n == sizeof(err->message) || !valid_utf8(err->message, n))

@@ -80,9 +80,9 @@ check_err(enum cs_err r, const struct cs_reqerr *err)
 	size_t n, i;
 
 	if (!((r == CS_EBADINPUT && err->fail == CS_FAIL_INVALID) ||
-	    (r == CS_ETOOBIG && err->fail == CS_FAIL_TOO_LARGE) ||
-	    ((r == CS_ENOMEM || r == CS_ECONFIG) &&
-	    err->fail == CS_FAIL_INTERNAL)))
+	        (r == CS_ETOOBIG && err->fail == CS_FAIL_TOO_LARGE) ||
+	        ((r == CS_ENOMEM || r == CS_ECONFIG) &&
+	            err->fail == CS_FAIL_INTERNAL)))
 		abort();
 	if ((n = strnlen(err->message, sizeof(err->message))) == 0 ||
 	    n == sizeof(err->message))
@@ -193,11 +193,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case CS_EBADINPUT:
 	case CS_ETOOBIG:
-	case CS_ENOMEM:
-		check_err(r, &err);
-		break;
-	default:
-		abort();
+	case CS_ENOMEM: check_err(r, &err); break;
+	default: abort();
 	}
 	cs_buf_free(&out);
 	free(body);

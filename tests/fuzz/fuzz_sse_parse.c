@@ -22,10 +22,10 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct digest {
-	uint64_t      h;
-	size_t        n;
-	size_t        max_line;
-	size_t        max_event;
+	uint64_t h;
+	size_t n;
+	size_t max_line;
+	size_t max_event;
 };
 
 static void
@@ -50,8 +50,7 @@ on_event(void *ctx, const struct cs_sse_event *ev)
 	 * with NUL is ignored, so id never does. */
 	if (ev->type[ev->type_len] != '\0' || ev->data[ev->data_len] != '\0' ||
 	    ev->id[ev->id_len] != '\0' || strlen(ev->id) != ev->id_len ||
-	    ev->type_len == 0 ||
-	    ev->data_len > d->max_event ||
+	    ev->type_len == 0 || ev->data_len > d->max_event ||
 	    (ev->type_len > d->max_line && strcmp(ev->type, "message") != 0) ||
 	    ev->id_len > d->max_line)
 		abort();
@@ -88,7 +87,7 @@ parse(struct digest *d, const char *buf, size_t len, uint32_t seed)
 		at += n;
 	}
 	if (e != CS_OK && cs_sse_feed(p, "\n\n", 2) != e)
-		abort();  /* errors are sticky */
+		abort(); /* errors are sticky */
 	cs_sse_end(p);
 	retry = cs_sse_retry(p);
 	comments = cs_sse_comments(p);

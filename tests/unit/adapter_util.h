@@ -49,26 +49,26 @@ provider_named(const char *name)
  */
 enum {
 	COLLECT_REASONING_AS_TEXT = 1 << 0,
-	COLLECT_NO_REFUSAL        = 1 << 1,
-	COLLECT_TOOL_ARGS_JSON    = 1 << 2,
+	COLLECT_NO_REFUSAL = 1 << 1,
+	COLLECT_TOOL_ARGS_JSON = 1 << 2,
 };
 
 struct collected {
-	unsigned flags;              /* COLLECT_* */
+	unsigned flags; /* COLLECT_* */
 	struct cs_buf text;
 	struct cs_buf refusal;
 	struct cs_buf reasoning;
-	struct json_object *tools;   /* array of {id,name,arguments} */
+	struct json_object *tools;    /* array of {id,name,arguments} */
 	struct json_object *raw_args; /* the tool_args strings */
 	char finish[64];
 	char native[64];
-	char *usage;                 /* native usage JSON text or NULL */
+	char *usage; /* native usage JSON text or NULL */
 	int n_finish;
 	int n_error;
 	char error_type[64];
 	char error_message[256];
-	int after_terminal;          /* events after finish/error */
-	int stop_after_text;         /* return CLIENTGONE at this delta */
+	int after_terminal;  /* events after finish/error */
+	int stop_after_text; /* return CLIENTGONE at this delta */
 	int texts;
 };
 
@@ -106,19 +106,21 @@ collect(void *ctx, const struct cs_event *ev)
 			 * none). */
 			assert_non_null(ev->tool_id);
 			assert_non_null(ev->tool_args);
-			json_object_object_add(t, "id", ev->tool_id[0] ?
-			    json_object_new_string(ev->tool_id) : NULL);
-			json_object_object_add(t, "name",
-			    json_object_new_string(ev->tool_name));
-			json_object_object_add(t, "arguments",
-			    json_tokener_parse(ev->tool_args));
-			json_object_array_add(c->raw_args,
-			    json_object_new_string(ev->tool_args));
-		} else {
 			json_object_object_add(t, "id",
-			    json_object_new_string(ev->tool_id));
-			json_object_object_add(t, "name",
-			    json_object_new_string(ev->tool_name));
+			    ev->tool_id[0] ?
+			        json_object_new_string(ev->tool_id) :
+			        NULL);
+			json_object_object_add(
+			    t, "name", json_object_new_string(ev->tool_name));
+			json_object_object_add(
+			    t, "arguments", json_tokener_parse(ev->tool_args));
+			json_object_array_add(
+			    c->raw_args, json_object_new_string(ev->tool_args));
+		} else {
+			json_object_object_add(
+			    t, "id", json_object_new_string(ev->tool_id));
+			json_object_object_add(
+			    t, "name", json_object_new_string(ev->tool_name));
 			json_object_object_add(t, "arguments",
 			    json_object_new_string(ev->tool_args));
 		}
@@ -135,16 +137,16 @@ collect(void *ctx, const struct cs_event *ev)
 			struct cs_buf u;
 
 			cs_buf_init(&u, 1024);
-			assert_int_equal(cs_encoder_usage_json(ev->tokens, &u),
-			    CS_OK);
+			assert_int_equal(
+			    cs_encoder_usage_json(ev->tokens, &u), CS_OK);
 			c->usage = strdup(u.data);
 			cs_buf_free(&u);
 		}
 		break;
 	case CS_EV_ERROR:
 		c->n_error++;
-		snprintf(c->error_type, sizeof(c->error_type), "%s",
-		    ev->error_type);
+		snprintf(
+		    c->error_type, sizeof(c->error_type), "%s", ev->error_type);
 		snprintf(c->error_message, sizeof(c->error_message), "%s",
 		    ev->error_message ? ev->error_message : "");
 		break;
@@ -193,7 +195,7 @@ static inline enum cs_err
 feed(const struct cs_provider *p, struct collected *c, const char *buf,
     size_t len, size_t step)
 {
-	struct cs_adapter *a = p->adapter->new(p, collect, c);
+	struct cs_adapter *a = p->adapter->new (p, collect, c);
 	size_t off = 0, n;
 	enum cs_err r = CS_OK;
 
@@ -272,32 +274,33 @@ assert_usage(const char *got, struct json_object *want)
 	cw = usage_count_of(want, NULL, "cache_creation_input_tokens");
 	if (p >= 0)
 		p += (cr > 0 ? cr : 0) + (cw > 0 ? cw : 0);
-	cached = cr >= 0 ? cr : usage_count_of(want, "prompt_tokens_details",
-	    "cached_tokens");
+	cached = cr >= 0 ?
+	    cr :
+	    usage_count_of(want, "prompt_tokens_details", "cached_tokens");
 	if (cached < 0)
-		cached = usage_count_of(want, "input_tokens_details",
-		    "cached_tokens");
-	reasoning = usage_count_of(want, "completion_tokens_details",
-	    "reasoning_tokens");
+		cached = usage_count_of(
+		    want, "input_tokens_details", "cached_tokens");
+	reasoning = usage_count_of(
+	    want, "completion_tokens_details", "reasoning_tokens");
 	if (reasoning < 0)
-		reasoning = usage_count_of(want, "output_tokens_details",
-		    "reasoning_tokens");
+		reasoning = usage_count_of(
+		    want, "output_tokens_details", "reasoning_tokens");
 	t = usage_count_of(want, NULL, "total_tokens");
 	if (t < 0 && p >= 0 && c >= 0)
 		t = p + c;
 	w = json_object_new_object();
-	json_object_object_add(w, "prompt_tokens",
-	    p < 0 ? NULL : json_object_new_int64(p));
-	json_object_object_add(w, "completion_tokens",
-	    c < 0 ? NULL : json_object_new_int64(c));
-	json_object_object_add(w, "total_tokens",
-	    t < 0 ? NULL : json_object_new_int64(t));
+	json_object_object_add(
+	    w, "prompt_tokens", p < 0 ? NULL : json_object_new_int64(p));
+	json_object_object_add(
+	    w, "completion_tokens", c < 0 ? NULL : json_object_new_int64(c));
+	json_object_object_add(
+	    w, "total_tokens", t < 0 ? NULL : json_object_new_int64(t));
 	if (cached >= 0)
-		json_object_object_add(w, "cached_tokens",
-		    json_object_new_int64(cached));
+		json_object_object_add(
+		    w, "cached_tokens", json_object_new_int64(cached));
 	if (reasoning >= 0)
-		json_object_object_add(w, "reasoning_tokens",
-		    json_object_new_int64(reasoning));
+		json_object_object_add(
+		    w, "reasoning_tokens", json_object_new_int64(reasoning));
 	g = json_tokener_parse(got);
 	if (!json_object_equal(g, w))
 		fail_msg("usage %s != %s (from %s)", got,
@@ -315,8 +318,8 @@ assert_usage(const char *got, struct json_object *want)
  * finish_reason, a cut stream) must end in one error and no finish.
  */
 static inline void
-check_fixture_ext(const struct cs_provider *p, unsigned flags,
-    const char *name, const char *ext)
+check_fixture_ext(const struct cs_provider *p, unsigned flags, const char *name,
+    const char *ext)
 {
 	static const size_t steps[] = { (size_t)-1, 0, 7, 1 };
 	char path[512];
@@ -325,11 +328,10 @@ check_fixture_ext(const struct cs_provider *p, unsigned flags,
 	char *body, *expjs;
 	size_t len = 0, elen = 0, i;
 
-	snprintf(path, sizeof(path), "%s/upstream/%s.%s", fixdir(), name,
-	    ext);
+	snprintf(path, sizeof(path), "%s/upstream/%s.%s", fixdir(), name, ext);
 	body = tu_read_file(path, &len);
-	snprintf(path, sizeof(path), "%s/upstream/%s.expect.json", fixdir(),
-	    name);
+	snprintf(
+	    path, sizeof(path), "%s/upstream/%s.expect.json", fixdir(), name);
 	expjs = tu_read_file(path, &elen);
 	exp = json_tokener_parse(expjs);
 	assert_non_null(exp);
@@ -345,29 +347,30 @@ check_fixture_ext(const struct cs_provider *p, unsigned flags,
 	for (i = 0; i < CS_ARRAY_LEN(steps); i++) {
 		collected_init_flags(&c, flags);
 		if (err != NULL) {
-			assert_int_equal(feed(p, &c, body, len, steps[i]),
-			    CS_EUPSTREAM);
+			assert_int_equal(
+			    feed(p, &c, body, len, steps[i]), CS_EUPSTREAM);
 			assert_int_equal(c.n_error, 1);
 			assert_int_equal(c.n_finish, 0);
 			assert_string_equal(c.error_type, "upstream_error");
 		} else {
-			assert_int_equal(feed(p, &c,
-			    body, len, steps[i]), CS_OK);
+			assert_int_equal(
+			    feed(p, &c, body, len, steps[i]), CS_OK);
 			assert_int_equal(c.n_error, 0);
 			assert_int_equal(c.n_finish, 1);
 			json_object_object_get_ex(exp, "finish_reason", &v);
-			assert_string_equal(c.native, v ?
-			    json_object_get_string(v) : "");
+			assert_string_equal(
+			    c.native, v ? json_object_get_string(v) : "");
 			json_object_object_get_ex(exp, "usage", &v);
 			assert_usage(c.usage, v);
 		}
 		assert_int_equal(c.after_terminal, 0);
 		json_object_object_get_ex(exp, "text", &v);
-		assert_string_equal(c.text.data ? c.text.data : "",
-		    json_object_get_string(v));
+		assert_string_equal(
+		    c.text.data ? c.text.data : "", json_object_get_string(v));
 		if (json_object_object_get_ex(exp, "reasoning", &v))
-			assert_string_equal(c.reasoning.data ?
-			    c.reasoning.data : "", json_object_get_string(v));
+			assert_string_equal(
+			    c.reasoning.data ? c.reasoning.data : "",
+			    json_object_get_string(v));
 		if (json_object_object_get_ex(exp, "refusal", &v))
 			assert_string_equal(str_or_empty(&c.refusal),
 			    json_object_get_string(v));
@@ -401,16 +404,17 @@ assert_one_error(const struct collected *c, const char *want)
 /* Stream s, fed whole and line by line, must end in one error whose
  * message contains want_msg, after exactly the text want_text. */
 static inline void
-check_error_stream(const struct cs_provider *p, unsigned flags,
-    const char *s, const char *want_text, const char *want_msg)
+check_error_stream(const struct cs_provider *p, unsigned flags, const char *s,
+    const char *want_text, const char *want_msg)
 {
 	struct collected c;
 	int mode;
 
 	for (mode = 0; mode < 2; mode++) {
 		collected_init_flags(&c, flags);
-		assert_int_equal(feed(p, &c, s, strlen(s), mode == 0 ?
-		    (size_t)-1 : 0), CS_EUPSTREAM);
+		assert_int_equal(
+		    feed(p, &c, s, strlen(s), mode == 0 ? (size_t)-1 : 0),
+		    CS_EUPSTREAM);
 		assert_string_equal(str_or_empty(&c.text), want_text);
 		assert_one_error(&c, want_msg);
 		collected_free(&c);
@@ -428,8 +432,9 @@ check_ok_stream(const struct cs_provider *p, unsigned flags, const char *s,
 
 	for (mode = 0; mode < 2; mode++) {
 		collected_init_flags(&c, flags);
-		assert_int_equal(feed(p, &c, s, strlen(s), mode == 0 ?
-		    (size_t)-1 : 1), CS_OK);
+		assert_int_equal(
+		    feed(p, &c, s, strlen(s), mode == 0 ? (size_t)-1 : 1),
+		    CS_OK);
 		assert_string_equal(str_or_empty(&c.text), want_text);
 		assert_int_equal(c.n_error, 0);
 		assert_int_equal(c.n_finish, 1);
@@ -443,10 +448,10 @@ check_ok_stream(const struct cs_provider *p, unsigned flags, const char *s,
  * each continuation byte) and right after every backslash, so each
  * escape sequence and multi-byte character straddles two feeds. */
 static inline enum cs_err
-feed_split_escapes(const struct cs_provider *p, struct collected *c,
-    const char *s)
+feed_split_escapes(
+    const struct cs_provider *p, struct collected *c, const char *s)
 {
-	struct cs_adapter *a = p->adapter->new(p, collect, c);
+	struct cs_adapter *a = p->adapter->new (p, collect, c);
 	size_t len = strlen(s), start = 0, i;
 	enum cs_err r = CS_OK;
 
@@ -472,7 +477,8 @@ feed_split_escapes(const struct cs_provider *p, struct collected *c,
  * SPLIT_ARGS byte for byte.  Both fragments are JSON string contents.
  */
 #define SPLIT_FRAG1 "{\\\"s\\\":\\\"caf\\\\"
-#define SPLIT_FRAG2 "u00e9 \\u00e9 \xc3\xa9 \\ud83d\\ude00 \xf0\x9f\x98\x80\\\"}"
+#define SPLIT_FRAG2 \
+	"u00e9 \\u00e9 \xc3\xa9 \\ud83d\\ude00 \xf0\x9f\x98\x80\\\"}"
 #define SPLIT_ARGS \
 	"{\"s\":\"caf\\u00e9 \xc3\xa9 \xc3\xa9 \xf0\x9f\x98\x80 \xf0\x9f\x98\x80\"}"
 
@@ -492,8 +498,9 @@ check_split(const struct cs_provider *p, unsigned flags, const char *s,
 
 	for (mode = 0; mode < 3; mode++) {
 		collected_init_flags(&c, flags);
-		assert_int_equal(mode == 2 ? feed_split_escapes(p, &c, s) :
-		    feed(p, &c, s, strlen(s), mode == 0 ? (size_t)-1 : 1),
+		assert_int_equal(mode == 2 ?
+		        feed_split_escapes(p, &c, s) :
+		        feed(p, &c, s, strlen(s), mode == 0 ? (size_t)-1 : 1),
 		    CS_OK);
 		assert_int_equal(c.n_error, 0);
 		assert_int_equal(c.n_finish, 1);
@@ -503,10 +510,11 @@ check_split(const struct cs_provider *p, unsigned flags, const char *s,
 			assert_int_equal(json_object_array_length(c.tools), 1);
 			args = (flags & COLLECT_TOOL_ARGS_JSON) ?
 			    json_object_array_get_idx(c.raw_args, 0) :
-			    json_object_object_get(json_object_array_get_idx(
-			    c.tools, 0), "arguments");
-			assert_string_equal(json_object_get_string(args),
-			    want_args);
+			    json_object_object_get(
+			        json_object_array_get_idx(c.tools, 0),
+			        "arguments");
+			assert_string_equal(
+			    json_object_get_string(args), want_args);
 		}
 		collected_free(&c);
 	}
@@ -519,8 +527,8 @@ check_split(const struct cs_provider *p, unsigned flags, const char *s,
  * goes before the data.
  */
 static inline void
-check_sse_oversized(const struct cs_provider *p, unsigned flags,
-    const char *prefix)
+check_sse_oversized(
+    const struct cs_provider *p, unsigned flags, const char *prefix)
 {
 	size_t plen = strlen(prefix), line = CS_MAX_SSE_LINE / 2;
 	size_t n = plen + CS_MAX_SSE_EVENT + 2 * line, off;
@@ -566,7 +574,7 @@ headers_text(const struct curl_slist *h)
 		cs_buf_puts(&b, h->data);
 		cs_buf_puts(&b, "\n");
 	}
-	return b.data;   /* malloc'd by cs_buf */
+	return b.data; /* malloc'd by cs_buf */
 }
 
 static inline int
@@ -698,15 +706,15 @@ assert_json_at(struct json_object *body, const char *key, const char *want)
 	struct json_object *v = body, *exp;
 
 	if (key != NULL && !json_object_object_get_ex(body, key, &v))
-		fail_msg("no \"%s\" in %s", key, json_object_to_json_string(
-		    body));
+		fail_msg(
+		    "no \"%s\" in %s", key, json_object_to_json_string(body));
 	exp = json_tokener_parse(want);
 	assert_non_null(exp);
 	if (!json_object_equal(v, exp))
 		fail_msg("%s:\n got  %s\n want %s", key ? key : "body",
 		    json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN),
-		    json_object_to_json_string_ext(exp,
-		    JSON_C_TO_STRING_PLAIN));
+		    json_object_to_json_string_ext(
+		        exp, JSON_C_TO_STRING_PLAIN));
 	json_object_put(exp);
 }
 

@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "stream.h"   /* cs_now_ms: the clock upstream.c measures with */
+#include "stream.h" /* cs_now_ms: the clock upstream.c measures with */
 #include "testutil.h"
 
 #define STUB_MAX_STEPS 8
@@ -40,17 +40,17 @@
 #define STUB_HEAD_MAX  8192
 
 enum stub_op {
-	STUB_END = 0,   /* the reply is complete; read the next request */
-	STUB_SEND,      /* write .data */
-	STUB_WAIT_GO,   /* wait until stub_go() was called .n times in all */
-	STUB_CUT,       /* close the connection now */
-	STUB_HANG,      /* send nothing more; wait for the client to close */
+	STUB_END = 0, /* the reply is complete; read the next request */
+	STUB_SEND,    /* write .data */
+	STUB_WAIT_GO, /* wait until stub_go() was called .n times in all */
+	STUB_CUT,     /* close the connection now */
+	STUB_HANG,    /* send nothing more; wait for the client to close */
 };
 
 struct stub_step {
 	enum stub_op op;
-	const char  *data;
-	int          n;
+	const char *data;
+	int n;
 };
 
 struct stub_reply {
@@ -58,23 +58,23 @@ struct stub_reply {
 };
 
 struct http_stub {
-	const struct stub_reply *replies;   /* reply i answers request i */
-	size_t   n_replies;
-	int      port;
+	const struct stub_reply *replies; /* reply i answers request i */
+	size_t n_replies;
+	int port;
 	/* Counts, under mu; cv is broadcast (and note written) on change. */
 	pthread_mutex_t mu;
-	pthread_cond_t  cv;
-	int      accepts;
-	int      requests;
-	int      hangups;    /* the client closed while a reply hung or
+	pthread_cond_t cv;
+	int accepts;
+	int requests;
+	int hangups; /* the client closed while a reply hung or
 	                        waited: a cancelled transfer */
-	int      gos;
-	int      stop;
-	int64_t  req_at[STUB_MAX_REQS];   /* cs_now_ms() as each came in */
-	char     first_line[128];         /* of the last request */
-	int      lfd;
-	int      wake[2];    /* stub_go, stub_stop -> the thread */
-	int      note[2];    /* the thread -> the test's loop */
+	int gos;
+	int stop;
+	int64_t req_at[STUB_MAX_REQS]; /* cs_now_ms() as each came in */
+	char first_line[128];          /* of the last request */
+	int lfd;
+	int wake[2]; /* stub_go, stub_stop -> the thread */
+	int note[2]; /* the thread -> the test's loop */
 	pthread_t th;
 };
 
@@ -106,7 +106,7 @@ stub_poll(struct http_stub *st, int fd)
 		if (p[1].revents & POLLIN) {
 			(void)!read(st->wake[0], &c, 1);
 			if (fd < 0)
-				return 1;   /* the caller looks again */
+				return 1; /* the caller looks again */
 		}
 		if (p[0].revents != 0)
 			return 1;
@@ -135,8 +135,8 @@ stub_read_request(struct http_stub *st, int fd)
 			want = strtoul(cl + 16, NULL, 10);
 	used -= (size_t)(end + 4 - head);
 	while (used < want) {
-		if (!stub_poll(st, fd) || (n = read(fd, body, sizeof(body)))
-		    <= 0)
+		if (!stub_poll(st, fd) ||
+		    (n = read(fd, body, sizeof(body))) <= 0)
 			return 0;
 		used += (size_t)n;
 	}
@@ -163,8 +163,7 @@ stub_play(struct http_stub *st, int fd, const struct stub_reply *r)
 	for (i = 0; i < STUB_MAX_STEPS; i++) {
 		s = &r->steps[i];
 		switch (s->op) {
-		case STUB_END:
-			return 1;
+		case STUB_END: return 1;
 		case STUB_SEND:
 			if (write(fd, s->data, strlen(s->data)) !=
 			    (ssize_t)strlen(s->data))
@@ -181,8 +180,7 @@ stub_play(struct http_stub *st, int fd, const struct stub_reply *r)
 			if (!ok)
 				return 0;
 			break;
-		case STUB_CUT:
-			return 0;
+		case STUB_CUT: return 0;
 		case STUB_HANG:
 			while (stub_poll(st, fd))
 				if (read(fd, &c, 1) <= 0) {
@@ -216,8 +214,9 @@ stub_main(void *arg)
 			pthread_mutex_lock(&st->mu);
 			n = st->requests - 1;
 			pthread_mutex_unlock(&st->mu);
-			r = &st->replies[(size_t)n < st->n_replies ? (size_t)n :
-			    st->n_replies - 1];
+			r = &st->replies[(size_t)n < st->n_replies ?
+			        (size_t)n :
+			        st->n_replies - 1];
 			if (!stub_play(st, fd, r))
 				break;
 		}
@@ -228,8 +227,8 @@ stub_main(void *arg)
 
 /* Listen on 127.0.0.1, a free port (st->port), and serve replies. */
 static void
-stub_start(struct http_stub *st, const struct stub_reply *replies,
-    size_t n_replies)
+stub_start(
+    struct http_stub *st, const struct stub_reply *replies, size_t n_replies)
 {
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
@@ -244,13 +243,13 @@ stub_start(struct http_stub *st, const struct stub_reply *replies,
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_true((st->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC,
-	    0)) >= 0);
-	assert_int_equal(bind(st->lfd, (struct sockaddr *)&sin, sizeof(sin)),
-	    0);
+	assert_true(
+	    (st->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+	assert_int_equal(
+	    bind(st->lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	assert_int_equal(listen(st->lfd, 8), 0);
-	assert_int_equal(getsockname(st->lfd, (struct sockaddr *)&sin, &len),
-	    0);
+	assert_int_equal(
+	    getsockname(st->lfd, (struct sockaddr *)&sin, &len), 0);
 	st->port = ntohs(sin.sin_port);
 	assert_int_equal(pthread_create(&st->th, NULL, stub_main, st), 0);
 }

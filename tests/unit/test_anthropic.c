@@ -86,7 +86,8 @@ test_all_fixtures(void **state)
 	"\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
 #define DELTA(s) \
 	"event: content_block_delta\ndata: {\"type\":\"content_block_delta\"," \
-	"\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" s "\"}}\n\n"
+	"\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" s \
+	"\"}}\n\n"
 #define STOP_BLOCK(i) \
 	"event: content_block_stop\ndata: {\"type\":\"content_block_stop\"," \
 	"\"index\":" #i "}\n\n"
@@ -103,8 +104,8 @@ test_truncated(void **state)
 
 	(void)state;
 	collected_init_flags(&c, COLLECT_FLAGS);
-	assert_int_equal(feed_str(P, &c, START TEXT_BLOCK DELTA("Hi")),
-	    CS_EUPSTREAM);
+	assert_int_equal(
+	    feed_str(P, &c, START TEXT_BLOCK DELTA("Hi")), CS_EUPSTREAM);
 	assert_string_equal(c.text.data, "Hi");
 	assert_int_equal(c.n_error, 1);
 	assert_int_equal(c.n_finish, 0);
@@ -113,8 +114,10 @@ test_truncated(void **state)
 
 	/* message_delta alone is not the end either. */
 	collected_init_flags(&c, COLLECT_FLAGS);
-	assert_int_equal(feed_str(P, &c, START TEXT_BLOCK DELTA("Hi")
-	    STOP_BLOCK(0) MDELTA("end_turn")), CS_EUPSTREAM);
+	assert_int_equal(
+	    feed_str(P, &c,
+	        START TEXT_BLOCK DELTA("Hi") STOP_BLOCK(0) MDELTA("end_turn")),
+	    CS_EUPSTREAM);
 	assert_int_equal(c.n_error, 1);
 	assert_int_equal(c.n_finish, 0);
 	collected_free(&c);
@@ -127,10 +130,13 @@ test_in_band_error(void **state)
 
 	(void)state;
 	collected_init_flags(&c, COLLECT_FLAGS);
-	assert_int_equal(feed_str(P, &c, START TEXT_BLOCK DELTA("a")
-	    "event: error\ndata: {\"type\": \"error\", \"error\": {\"details\":"
-	    " null, \"type\": \"overloaded_error\", \"message\": \"Overloaded\"}"
-	    "}\n\n" DELTA("b") MSTOP), CS_EUPSTREAM);
+	assert_int_equal(
+	    feed_str(P, &c,
+	        START TEXT_BLOCK DELTA(
+	            "a") "event: error\ndata: {\"type\": \"error\", \"error\": {\"details\":"
+	                 " null, \"type\": \"overloaded_error\", \"message\": \"Overloaded\"}"
+	                 "}\n\n" DELTA("b") MSTOP),
+	    CS_EUPSTREAM);
 	assert_string_equal(c.text.data, "a");
 	assert_int_equal(c.n_error, 1);
 	assert_int_equal(c.n_finish, 0);
@@ -141,8 +147,8 @@ test_in_band_error(void **state)
 
 	/* An error event whose data is not JSON still fails cleanly. */
 	collected_init_flags(&c, COLLECT_FLAGS);
-	assert_int_equal(feed_str(P, &c, "event: error\ndata: oops\n\n"),
-	    CS_EUPSTREAM);
+	assert_int_equal(
+	    feed_str(P, &c, "event: error\ndata: oops\n\n"), CS_EUPSTREAM);
 	assert_int_equal(c.n_error, 1);
 	collected_free(&c);
 }
@@ -154,8 +160,9 @@ test_malformed(void **state)
 
 	(void)state;
 	collected_init_flags(&c, COLLECT_FLAGS);
-	assert_int_equal(feed_str(P, &c, START
-	    "event: content_block_delta\ndata: {\"type\":\n\n" MSTOP),
+	assert_int_equal(
+	    feed_str(P, &c,
+	        START "event: content_block_delta\ndata: {\"type\":\n\n" MSTOP),
 	    CS_EUPSTREAM);
 	assert_int_equal(c.n_error, 1);
 	assert_int_equal(c.n_finish, 0);
@@ -173,10 +180,15 @@ test_oversized(void **state)
 static void
 test_usage_merge_and_finish_map(void **state)
 {
-	static const struct { const char *native, *mapped; } m[] = {
-		{ "end_turn", "stop" }, { "stop_sequence", "stop" },
-		{ "max_tokens", "length" }, { "tool_use", "tool_calls" },
-		{ "refusal", "content_filter" }, { "pause_turn", "other" },
+	static const struct {
+		const char *native, *mapped;
+	} m[] = {
+		{ "end_turn", "stop" },
+		{ "stop_sequence", "stop" },
+		{ "max_tokens", "length" },
+		{ "tool_use", "tool_calls" },
+		{ "refusal", "content_filter" },
+		{ "pause_turn", "other" },
 	};
 	struct collected c;
 	struct cs_buf s;
@@ -185,11 +197,14 @@ test_usage_merge_and_finish_map(void **state)
 	(void)state;
 	for (i = 0; i < CS_ARRAY_LEN(m); i++) {
 		cs_buf_init(&s, 1 << 16);
-		assert_int_equal(cs_buf_printf(&s, "%s%s%s"
-		    "event: message_delta\ndata: {\"type\":\"message_delta\","
-		    "\"delta\":{\"stop_reason\":\"%s\"},\"usage\":{"
-		    "\"output_tokens\":7,\"cache_read_input_tokens\":null}}\n\n"
-		    "%s", START, TEXT_BLOCK, DELTA("x"), m[i].native, MSTOP),
+		assert_int_equal(
+		    cs_buf_printf(&s,
+		        "%s%s%s"
+		        "event: message_delta\ndata: {\"type\":\"message_delta\","
+		        "\"delta\":{\"stop_reason\":\"%s\"},\"usage\":{"
+		        "\"output_tokens\":7,\"cache_read_input_tokens\":null}}\n\n"
+		        "%s",
+		        START, TEXT_BLOCK, DELTA("x"), m[i].native, MSTOP),
 		    CS_OK);
 		collected_init_flags(&c, COLLECT_FLAGS);
 		assert_int_equal(feed(P, &c, s.data, s.len, 3), CS_OK);
@@ -197,7 +212,8 @@ test_usage_merge_and_finish_map(void **state)
 		assert_string_equal(c.finish, m[i].mapped);
 		/* output_tokens overridden, null leaves the start value;
 		 * cache reads count in the prompt. */
-		assert_string_equal(c.usage, "{\"prompt_tokens\":15,"
+		assert_string_equal(c.usage,
+		    "{\"prompt_tokens\":15,"
 		    "\"completion_tokens\":7,\"total_tokens\":22,"
 		    "\"cached_tokens\":5}");
 		collected_free(&c);
@@ -227,54 +243,60 @@ test_thinking_and_tools(void **state)
 
 	(void)state;
 	collected_init_flags(&c, COLLECT_FLAGS);
-	assert_int_equal(feed_str(P, &c, START
-	    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
-	    "\"index\":0,\"content_block\":{\"type\":\"thinking\","
-	    "\"thinking\":\"\"}}\n\n"
-	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
-	    "\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":"
-	    "\"hmm\"}}\n\n"
-	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
-	    "\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":"
-	    "\"abc\"}}\n\n" STOP_BLOCK(0)
-	    /* Two tool_use blocks; the second never gets its stop. */
-	    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
-	    "\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t1\","
-	    "\"name\":\"f\",\"input\":{}}}\n\n"
-	    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
-	    "\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t2\","
-	    "\"name\":\"g\",\"input\":{}}}\n\n"
-	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
-	    "\"index\":2,\"delta\":{\"type\":\"input_json_delta\","
-	    "\"partial_json\":\"{\\\"b\\\":\"}}\n\n"
-	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
-	    "\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
-	    "\"partial_json\":\"{\\\"a\\\":1}\"}}\n\n" STOP_BLOCK(1)
-	    /* A tool_use with its input inline and no deltas. */
-	    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
-	    "\"index\":3,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t3\","
-	    "\"name\":\"h\",\"input\":{\"z\":true}}}\n\n" STOP_BLOCK(3)
-	    "event: ping\ndata: {\"type\": \"ping\"}\n\n"
-	    MDELTA("max_tokens") MSTOP), CS_OK);
+	assert_int_equal(
+	    feed_str(P, &c,
+	        START
+	        "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+	        "\"index\":0,\"content_block\":{\"type\":\"thinking\","
+	        "\"thinking\":\"\"}}\n\n"
+	        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+	        "\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":"
+	        "\"hmm\"}}\n\n"
+	        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+	        "\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":"
+	        "\"abc\"}}\n\n" STOP_BLOCK(0)
+	        /* Two tool_use blocks; the second never gets its stop. */
+	        "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+	        "\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t1\","
+	        "\"name\":\"f\",\"input\":{}}}\n\n"
+	        "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+	        "\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t2\","
+	        "\"name\":\"g\",\"input\":{}}}\n\n"
+	        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+	        "\"index\":2,\"delta\":{\"type\":\"input_json_delta\","
+	        "\"partial_json\":\"{\\\"b\\\":\"}}\n\n"
+	        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+	        "\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
+	        "\"partial_json\":\"{\\\"a\\\":1}\"}}\n\n" STOP_BLOCK(1)
+	        /* A tool_use with its input inline and no deltas. */
+	        "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+	        "\"index\":3,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t3\","
+	        "\"name\":\"h\",\"input\":{\"z\":true}}}\n\n" STOP_BLOCK(
+	            3) "event: ping\ndata: {\"type\": \"ping\"}\n\n" MDELTA("max_tokens")
+	            MSTOP),
+	    CS_OK);
 	assert_string_equal(c.reasoning.data, "hmm");
 	assert_null(c.text.data);
 	assert_int_equal(json_object_array_length(c.tools), 3);
 	t = json_object_array_get_idx(c.tools, 0);
-	assert_string_equal(json_object_get_string(
-	    json_object_object_get(t, "id")), "t1");
-	assert_string_equal(json_object_get_string(
-	    json_object_object_get(t, "arguments")), "{\"a\":1}");
+	assert_string_equal(
+	    json_object_get_string(json_object_object_get(t, "id")), "t1");
+	assert_string_equal(
+	    json_object_get_string(json_object_object_get(t, "arguments")),
+	    "{\"a\":1}");
 	t = json_object_array_get_idx(c.tools, 1);
-	assert_string_equal(json_object_get_string(
-	    json_object_object_get(t, "id")), "t3");
-	assert_string_equal(json_object_get_string(
-	    json_object_object_get(t, "arguments")), "{\"z\":true}");
+	assert_string_equal(
+	    json_object_get_string(json_object_object_get(t, "id")), "t3");
+	assert_string_equal(
+	    json_object_get_string(json_object_object_get(t, "arguments")),
+	    "{\"z\":true}");
 	/* Emitted before the finish although never stopped, truncated. */
 	t = json_object_array_get_idx(c.tools, 2);
-	assert_string_equal(json_object_get_string(
-	    json_object_object_get(t, "name")), "g");
-	assert_string_equal(json_object_get_string(
-	    json_object_object_get(t, "arguments")), "{\"b\":");
+	assert_string_equal(
+	    json_object_get_string(json_object_object_get(t, "name")), "g");
+	assert_string_equal(
+	    json_object_get_string(json_object_object_get(t, "arguments")),
+	    "{\"b\":");
 	assert_string_equal(c.finish, "length");
 	assert_int_equal(c.n_finish, 1);
 	collected_free(&c);
@@ -287,10 +309,11 @@ test_after_stop_ignored(void **state)
 
 	(void)state;
 	collected_init_flags(&c, COLLECT_FLAGS);
-	assert_int_equal(feed_str(P, &c,
-	    START TEXT_BLOCK DELTA("ok") STOP_BLOCK(0)
-	    MDELTA("end_turn") MSTOP DELTA("late") MSTOP
-	    "event: error\ndata: {\"type\":\"error\",\"error\":{}}\n\n"),
+	assert_int_equal(
+	    feed_str(P, &c,
+	        START TEXT_BLOCK DELTA("ok") STOP_BLOCK(0) MDELTA("end_turn")
+	            MSTOP DELTA("late") MSTOP
+	        "event: error\ndata: {\"type\":\"error\",\"error\":{}}\n\n"),
 	    CS_OK);
 	assert_string_equal(c.text.data, "ok");
 	assert_int_equal(c.n_finish, 1);
@@ -303,10 +326,12 @@ static void
 test_malformed_trailing_garbage(void **state)
 {
 	(void)state;
-	check_error_stream(P, COLLECT_FLAGS, START TEXT_BLOCK DELTA("a")
-	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
-	    "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"b\"}}}\n\n"
-	    STOP_BLOCK(0) MSTOP, "a", "malformed");
+	check_error_stream(P, COLLECT_FLAGS,
+	    START TEXT_BLOCK DELTA(
+	        "a") "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+	             "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"b\"}}}\n\n" STOP_BLOCK(
+	                 0) MSTOP,
+	    "a", "malformed");
 }
 
 static void
@@ -314,37 +339,40 @@ test_unknown_events_ignored(void **state)
 {
 	(void)state;
 	/* A server tool block and an unknown delta: no tool call. */
-	check_ok_stream(P, COLLECT_FLAGS, START
+	check_ok_stream(P, COLLECT_FLAGS,
+	    START
 	    "event: future_event\ndata: {\"type\":\"future_event\",\"x\":1}\n\n"
 	    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
 	    "\"index\":0,\"content_block\":{\"type\":\"server_tool_use\","
 	    "\"id\":\"s1\",\"name\":\"web_search\",\"input\":{}}}\n\n"
 	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
-	    "\"index\":0,\"delta\":{\"type\":\"brand_new_delta\",\"v\":2}}\n\n"
-	    STOP_BLOCK(0)
-	    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
-	    "\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
-	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
-	    "\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"ok\"}}\n\n"
-	    STOP_BLOCK(1) MDELTA("end_turn") MSTOP, "ok", "end_turn");
+	    "\"index\":0,\"delta\":{\"type\":\"brand_new_delta\",\"v\":2}}\n\n" STOP_BLOCK(
+	        0) "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+	           "\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+	           "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+	           "\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"ok\"}}\n\n" STOP_BLOCK(
+	               1) MDELTA("end_turn") MSTOP,
+	    "ok", "end_turn");
 }
 
 static void
 test_split_tool_args(void **state)
 {
 	(void)state;
-	check_split(P, COLLECT_FLAGS, START TEXT_BLOCK DELTA("caf\\u00e9 "
-	    "\xf0\x9f\x98\x80") STOP_BLOCK(0)
-	    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
-	    "\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t1\","
-	    "\"name\":\"f\",\"input\":{}}}\n\n"
-	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
-	    "\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
-	    "\"partial_json\":\"" SPLIT_FRAG1 "\"}}\n\n"
-	    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
-	    "\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
-	    "\"partial_json\":\"" SPLIT_FRAG2 "\"}}\n\n"
-	    STOP_BLOCK(1) MDELTA("tool_use") MSTOP,
+	check_split(P, COLLECT_FLAGS,
+	    START TEXT_BLOCK DELTA("caf\\u00e9 "
+	                           "\xf0\x9f\x98\x80")
+	        STOP_BLOCK(
+	            0) "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+	               "\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t1\","
+	               "\"name\":\"f\",\"input\":{}}}\n\n"
+	               "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+	               "\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
+	               "\"partial_json\":\"" SPLIT_FRAG1 "\"}}\n\n"
+	               "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+	               "\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
+	               "\"partial_json\":\"" SPLIT_FRAG2
+	               "\"}}\n\n" STOP_BLOCK(1) MDELTA("tool_use") MSTOP,
 	    "caf\xc3\xa9 \xf0\x9f\x98\x80", SPLIT_ARGS);
 }
 
@@ -356,8 +384,8 @@ test_client_gone_stops(void **state)
 	(void)state;
 	collected_init_flags(&c, COLLECT_FLAGS);
 	c.stop_after_text = 1;
-	assert_int_equal(feed_str(P, &c,
-	    START TEXT_BLOCK DELTA("a") DELTA("b")),
+	assert_int_equal(
+	    feed_str(P, &c, START TEXT_BLOCK DELTA("a") DELTA("b")),
 	    CS_ECLIENTGONE);
 	assert_string_equal(c.text.data, "a");
 	assert_int_equal(c.n_error, 0);
@@ -372,8 +400,8 @@ test_build(void **state)
 	static struct cs_config cfg;
 	struct cs_model_cfg model;
 	char key[] = "sk-ant-test";
-	char s1[] = "Be brief.", s2[] = "Be kind.", u1[] = "hi",
-	    a1[] = "hello", t1[] = "42", u2[] = "thanks", tid[] = "toolu_9";
+	char s1[] = "Be brief.", s2[] = "Be kind.", u1[] = "hi", a1[] = "hello",
+	     t1[] = "42", u2[] = "thanks", tid[] = "toolu_9";
 	struct cs_message msgs[] = {
 		{ CS_ROLE_SYSTEM, s1, sizeof(s1) - 1, NULL },
 		{ CS_ROLE_USER, u1, sizeof(u1) - 1, NULL },
@@ -401,14 +429,13 @@ test_build(void **state)
 
 	cs_http_request_init(&hr);
 	assert_int_equal(P->build(&cfg.upstreams[0], &req, &hr), CS_OK);
-	assert_string_equal(hr.url.data,
-	    "https://api.anthropic.com/v1/messages");
+	assert_string_equal(
+	    hr.url.data, "https://api.anthropic.com/v1/messages");
 	assert_true(has_header(hr.headers, "x-api-key: sk-ant-test"));
 	assert_true(has_header(hr.headers, "anthropic-version: 2023-06-01"));
-	assert_true(has_header_prefix(hr.headers,
-	    "content-type: application/json"));
-	assert_true(has_header_prefix(hr.headers,
-	    "accept: text/event-stream"));
+	assert_true(
+	    has_header_prefix(hr.headers, "content-type: application/json"));
+	assert_true(has_header_prefix(hr.headers, "accept: text/event-stream"));
 	assert_false(has_header_prefix(hr.headers, "authorization:"));
 	body = json_tokener_parse(hr.body.data);
 	assert_non_null(body);
@@ -471,16 +498,20 @@ test_build_tools(void **state)
 	struct json_object *body;
 
 	(void)state;
-	body = tools_build(P, "{\"type\":\"function\",\"function\":{\"name\":"
+	body = tools_build(P,
+	    "{\"type\":\"function\",\"function\":{\"name\":"
 	    "\"now\"}}");
-	assert_json_at(body, "tools", "[{\"name\":\"get_weather\","
+	assert_json_at(body, "tools",
+	    "[{\"name\":\"get_weather\","
 	    "\"description\":\"Weather now\",\"input_schema\":{\"type\":"
 	    "\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},"
 	    "\"required\":[\"city\"]}},{\"name\":\"now\",\"input_schema\":{"
 	    "\"type\":\"object\",\"properties\":{}}}]");
-	assert_json_at(body, "tool_choice", "{\"type\":\"tool\",\"name\":"
+	assert_json_at(body, "tool_choice",
+	    "{\"type\":\"tool\",\"name\":"
 	    "\"now\"}");
-	assert_json_at(body, "messages", "[{\"role\":\"user\",\"content\":"
+	assert_json_at(body, "messages",
+	    "[{\"role\":\"user\",\"content\":"
 	    "\"w?\"},{\"role\":\"assistant\",\"content\":[{\"type\":"
 	    "\"tool_use\",\"id\":\"call_1\",\"name\":\"get_weather\",\"input\":"
 	    "{\"city\":\"Paris\"}},{\"type\":\"tool_use\",\"id\":\"call_2\","

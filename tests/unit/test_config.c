@@ -95,8 +95,8 @@ load_expect(struct cs_config *cfg, const char *path, enum cs_err want,
 	cs_config_defaults(cfg);
 	rc = cs_config_load(cfg, path, err, sizeof(err));
 	if (rc != want)
-		fail_msg("%s: rc %d, want %d (err \"%s\")", path, rc, want,
-		    err);
+		fail_msg(
+		    "%s: rc %d, want %d (err \"%s\")", path, rc, want, err);
 	if (errsub != NULL && strstr(err, errsub) == NULL)
 		fail_msg("%s: error \"%s\" lacks \"%s\"", path, err, errsub);
 }
@@ -136,7 +136,8 @@ test_defaults(void **state)
 	assert_int_equal(c.demo_words_per_second, 20);
 	assert_int_equal(c.self_check, 1);
 	assert_null(c.upstreams[0].api_key);
-	assert_string_equal(c.upstreams[0].base_url_eff, "https://api.openai.com/v1");
+	assert_string_equal(
+	    c.upstreams[0].base_url_eff, "https://api.openai.com/v1");
 	assert_string_equal(c.upstreams[0].key_source, "none");
 }
 
@@ -144,16 +145,32 @@ static void
 test_sample_equals_defaults(void **state)
 {
 	static const char *const names[] = {
-		"listen", "threads", "loops", "max_streams", "max_body_bytes",
+		"listen",
+		"threads",
+		"loops",
+		"max_streams",
+		"max_body_bytes",
 		"max_messages",
-		"max_message_bytes", "keepalive_seconds",
-		"shutdown_grace_seconds", "write_timeout_seconds",
-		"max_pending_bytes", "provider", "base_url",
-		"api_key_file", "api_key_env", "connect_timeout_seconds",
-		"first_byte_timeout_seconds", "idle_timeout_seconds",
-		"total_timeout_seconds", "max_retries", "default_model",
-		"client_instructions", "instructions", "client_tools",
-		"demo_words_per_second", "self_check",
+		"max_message_bytes",
+		"keepalive_seconds",
+		"shutdown_grace_seconds",
+		"write_timeout_seconds",
+		"max_pending_bytes",
+		"provider",
+		"base_url",
+		"api_key_file",
+		"api_key_env",
+		"connect_timeout_seconds",
+		"first_byte_timeout_seconds",
+		"idle_timeout_seconds",
+		"total_timeout_seconds",
+		"max_retries",
+		"default_model",
+		"client_instructions",
+		"instructions",
+		"client_tools",
+		"demo_words_per_second",
+		"self_check",
 	};
 	struct cs_config def, c;
 	char *text, pat[64];
@@ -169,8 +186,8 @@ test_sample_equals_defaults(void **state)
 	for (i = 0; i < CS_ARRAY_LEN(names); i++) {
 		snprintf(pat, sizeof(pat), "\n%s = ", names[i]);
 		if (strstr(text, pat) == NULL)
-			fail_msg("%s does not show key %s", SAMPLE_CONF,
-			    names[i]);
+			fail_msg(
+			    "%s does not show key %s", SAMPLE_CONF, names[i]);
 	}
 	assert_non_null(strstr(text, "\n#model = "));
 	free(text);
@@ -185,8 +202,8 @@ test_empty_file(void **state)
 	cs_config_defaults(&def);
 	load_expect(&c, write_conf(""), CS_OK, NULL);
 	assert_memory_equal(&c, &def, sizeof(c));
-	load_expect(&c, write_conf("\n\n  \n\t# only comments\n#x=y"), CS_OK,
-	    NULL);
+	load_expect(
+	    &c, write_conf("\n\n  \n\t# only comments\n#x=y"), CS_OK, NULL);
 	assert_memory_equal(&c, &def, sizeof(c));
 }
 
@@ -207,100 +224,139 @@ test_bad_fixtures(void **state)
 		    "bad_empty_key.conf:3: missing key before '='" },
 		{ "bad_duplicate.conf",
 		    "bad_duplicate.conf:5: threads: already set on line 2" },
-		{ "bad_int.conf", "bad_int.conf:3: threads: \"abc\" is not an "
+		{ "bad_int.conf",
+		    "bad_int.conf:3: threads: \"abc\" is not an "
 		    "integer (1..1024)" },
-		{ "bad_int_range.conf", "bad_int_range.conf:1: threads: \"0\" "
+		{ "bad_int_range.conf",
+		    "bad_int_range.conf:1: threads: \"0\" "
 		    "is out of range (1..1024)" },
-		{ "bad_int_plus.conf", "bad_int_plus.conf:2: threads: \"+5\" "
+		{ "bad_int_plus.conf",
+		    "bad_int_plus.conf:2: threads: \"+5\" "
 		    "is not an integer (1..1024)" },
-		{ "bad_int_overflow.conf", "bad_int_overflow.conf:2: "
+		{ "bad_int_overflow.conf",
+		    "bad_int_overflow.conf:2: "
 		    "max_messages: \"99999999999999999999999\" is out of "
 		    "range (1..10000)" },
 		{ "bad_int_trailing_comment.conf",
 		    "bad_int_trailing_comment.conf:2: threads: \"4 # four\" "
 		    "is not an integer" },
-		{ "bad_size.conf", "bad_size.conf:2: max_body_bytes: \"64x\" "
+		{ "bad_size.conf",
+		    "bad_size.conf:2: max_body_bytes: \"64x\" "
 		    "is not a size" },
-		{ "bad_size_range.conf", "bad_size_range.conf:4: "
+		{ "bad_size_range.conf",
+		    "bad_size_range.conf:4: "
 		    "max_body_bytes: \"512\" is out of range "
 		    "(1024..16777216 bytes)" },
-		{ "bad_size_ceiling.conf", "bad_size_ceiling.conf:2: "
+		{ "bad_size_ceiling.conf",
+		    "bad_size_ceiling.conf:2: "
 		    "max_body_bytes: \"17m\" is out of range" },
-		{ "bad_duration_exp.conf", "bad_duration_exp.conf:2: "
+		{ "bad_duration_exp.conf",
+		    "bad_duration_exp.conf:2: "
 		    "keepalive_seconds: \"1e3\" is not a duration" },
-		{ "bad_duration_frac.conf", "bad_duration_frac.conf:2: "
+		{ "bad_duration_frac.conf",
+		    "bad_duration_frac.conf:2: "
 		    "idle_timeout_seconds: \"1.2345\" is not a duration" },
-		{ "bad_duration_neg.conf", "bad_duration_neg.conf:2: "
+		{ "bad_duration_neg.conf",
+		    "bad_duration_neg.conf:2: "
 		    "shutdown_grace_seconds: \"-1\" is not a duration" },
-		{ "bad_duration_range.conf", "bad_duration_range.conf:2: "
+		{ "bad_duration_range.conf",
+		    "bad_duration_range.conf:2: "
 		    "keepalive_seconds: \"0.05\" is out of range (0.1..300 "
 		    "seconds)" },
-		{ "bad_bool_value.conf", "bad_bool_value.conf:2: "
+		{ "bad_bool_value.conf",
+		    "bad_bool_value.conf:2: "
 		    "client_instructions: \"maybe\" is not a boolean" },
-		{ "bad_enum.conf", "bad_enum.conf:2: provider: \"bedrock\" "
+		{ "bad_enum.conf",
+		    "bad_enum.conf:2: provider: \"bedrock\" "
 		    "is not one of auto, demo, openai-chat, openai-responses, "
 		    "openai-completions, anthropic, ollama" },
-		{ "bad_base_url.conf", "bad_base_url.conf:2: base_url: "
+		{ "bad_base_url.conf",
+		    "bad_base_url.conf:2: base_url: "
 		    "\"ftp://example.com/v1\" must start with http:// or "
 		    "https://" },
-		{ "bad_base_url_nohost.conf", "bad_base_url_nohost.conf:1: "
+		{ "bad_base_url_nohost.conf",
+		    "bad_base_url_nohost.conf:1: "
 		    "base_url: \"https://\" must start with" },
-		{ "bad_api_key_env.conf", "bad_api_key_env.conf:2: "
+		{ "bad_api_key_env.conf",
+		    "bad_api_key_env.conf:2: "
 		    "api_key_env: \"1BAD-NAME\" is not an environment "
 		    "variable name" },
-		{ "bad_string_long.conf", "bad_string_long.conf:2: listen: "
+		{ "bad_string_long.conf",
+		    "bad_string_long.conf:2: listen: "
 		    "value is too long (at most 255 bytes)" },
 		{ "bad_quote_unterminated.conf",
 		    "bad_quote_unterminated.conf:2: unterminated quoted "
 		    "value" },
-		{ "bad_quote_escape.conf", "bad_quote_escape.conf:2: invalid "
+		{ "bad_quote_escape.conf",
+		    "bad_quote_escape.conf:2: invalid "
 		    "escape \"\\n\" in quoted value" },
-		{ "bad_quote_trailing.conf", "bad_quote_trailing.conf:2: "
+		{ "bad_quote_trailing.conf",
+		    "bad_quote_trailing.conf:2: "
 		    "unexpected text after the closing quote" },
-		{ "bad_model_name.conf", "bad_model_name.conf:3: model: "
+		{ "bad_model_name.conf",
+		    "bad_model_name.conf:3: model: "
 		    "\"bad!name\" is not a valid model name" },
-		{ "bad_model_dup.conf", "bad_model_dup.conf:3: model: "
+		{ "bad_model_dup.conf",
+		    "bad_model_dup.conf:3: model: "
 		    "\"gpt-4o\" is listed twice" },
-		{ "bad_model_tokens.conf", "bad_model_tokens.conf:2: model: "
+		{ "bad_model_tokens.conf",
+		    "bad_model_tokens.conf:2: model: "
 		    "max_tokens \"10000001\" is out of range (0..10000000" },
-		{ "bad_model_tokens_neg.conf", "bad_model_tokens_neg.conf:2: "
+		{ "bad_model_tokens_neg.conf",
+		    "bad_model_tokens_neg.conf:2: "
 		    "model: max_tokens \"-5\" is not an integer" },
-		{ "bad_model_fields.conf", "bad_model_fields.conf:2: model: "
+		{ "bad_model_fields.conf",
+		    "bad_model_fields.conf:2: model: "
 		    "expected \"NAME [MAX_TOKENS]\"" },
-		{ "bad_model_empty.conf", "bad_model_empty.conf:2: model: "
+		{ "bad_model_empty.conf",
+		    "bad_model_empty.conf:2: model: "
 		    "expected \"NAME [MAX_TOKENS]\"" },
-		{ "bad_too_many_models.conf", "bad_too_many_models.conf:34: "
+		{ "bad_too_many_models.conf",
+		    "bad_too_many_models.conf:34: "
 		    "model: more than 32 models" },
-		{ "bad_section_header.conf", "bad_section_header.conf:2: a "
+		{ "bad_section_header.conf",
+		    "bad_section_header.conf:2: a "
 		    "section header must end with ']'" },
-		{ "bad_section_kind.conf", "bad_section_kind.conf:1: unknown "
+		{ "bad_section_kind.conf",
+		    "bad_section_kind.conf:1: unknown "
 		    "section [provider] (expected upstream or model)" },
-		{ "bad_section_noname.conf", "bad_section_noname.conf:2: "
+		{ "bad_section_noname.conf",
+		    "bad_section_noname.conf:2: "
 		    "expected [upstream NAME] or [model NAME]" },
-		{ "bad_section_top_key.conf", "bad_section_top_key.conf:2: "
+		{ "bad_section_top_key.conf",
+		    "bad_section_top_key.conf:2: "
 		    "threads: only allowed in the top level, before any "
 		    "[section]" },
 		{ "bad_section_wrong_scope.conf",
 		    "bad_section_wrong_scope.conf:3: max_tokens: only allowed "
 		    "in a [model NAME] section" },
-		{ "bad_upstream_dup.conf", "bad_upstream_dup.conf:2: upstream: "
+		{ "bad_upstream_dup.conf",
+		    "bad_upstream_dup.conf:2: upstream: "
 		    "\"a\" is already defined" },
-		{ "bad_upstream_default.conf", "bad_upstream_default.conf:1: "
+		{ "bad_upstream_default.conf",
+		    "bad_upstream_default.conf:1: "
 		    "upstream: \"default\" is the name of the top-level "
 		    "upstream" },
-		{ "bad_model_section_dup.conf", "bad_model_section_dup.conf:2: "
+		{ "bad_model_section_dup.conf",
+		    "bad_model_section_dup.conf:2: "
 		    "model: \"fast\" is listed twice (first on line 1)" },
-		{ "bad_header.conf", "bad_header.conf:1: header: expected "
+		{ "bad_header.conf",
+		    "bad_header.conf:1: header: expected "
 		    "\"Name: value\"" },
-		{ "bad_header_own.conf", "bad_header_own.conf:2: header: "
+		{ "bad_header_own.conf",
+		    "bad_header_own.conf:2: header: "
 		    "Content-Type is set by chatstream itself" },
-		{ "bad_too_many_headers.conf", "bad_too_many_headers.conf:9: "
+		{ "bad_too_many_headers.conf",
+		    "bad_too_many_headers.conf:9: "
 		    "header: more than 8 headers" },
-		{ "bad_temperature.conf", "bad_temperature.conf:2: "
+		{ "bad_temperature.conf",
+		    "bad_temperature.conf:2: "
 		    "temperature: \"2.5\" is out of range (0..2)" },
-		{ "bad_api_version.conf", "bad_api_version.conf:3: "
+		{ "bad_api_version.conf",
+		    "bad_api_version.conf:3: "
 		    "api_version: \"2024/10\" may only contain" },
-		{ "bad_model_key_twice.conf", "bad_model_key_twice.conf:3: "
+		{ "bad_model_key_twice.conf",
+		    "bad_model_key_twice.conf:3: "
 		    "max_tokens: already set on line 2" },
 	};
 	struct cs_config c;
@@ -335,8 +391,9 @@ test_bad_bytes(void **state)
 	size_t n = 16 * 1024;
 
 	(void)state;
-	load_expect(&c, write_tmp("t.conf", "threads = 4\nlisten = a\0b\n",
-	    25, 0600), CS_ECONFIG, "t.conf:2: line contains a NUL byte");
+	load_expect(&c,
+	    write_tmp("t.conf", "threads = 4\nlisten = a\0b\n", 25, 0600),
+	    CS_ECONFIG, "t.conf:2: line contains a NUL byte");
 	load_expect(&c, write_conf("# ok\n\ninstructions = a\x01z\n"),
 	    CS_ECONFIG, "t.conf:3: line contains a control character");
 	load_expect(&c, write_conf("instructions = \"a\tb\"\n"), CS_OK, NULL);
@@ -377,9 +434,10 @@ test_good_full(void **state)
 	assert_int_equal(c.max_message_bytes, 4096);
 	assert_int_equal(c.keepalive_ms, 500);
 	assert_int_equal(c.shutdown_grace_ms, 0);
-	assert_ptr_equal(c.upstreams[0].provider,
-	    cs_provider_find("openai-chat"));
-	assert_string_equal(c.upstreams[0].base_url, "http://127.0.0.1:11434/v1/");
+	assert_ptr_equal(
+	    c.upstreams[0].provider, cs_provider_find("openai-chat"));
+	assert_string_equal(
+	    c.upstreams[0].base_url, "http://127.0.0.1:11434/v1/");
 	assert_string_equal(c.upstreams[0].api_key_file, "/nonexistent/key");
 	assert_string_equal(c.upstreams[0].api_key_env, "MY_KEY_VAR");
 	assert_int_equal(c.upstreams[0].connect_timeout_ms, 2250);
@@ -408,11 +466,12 @@ test_quoted(void **state)
 	(void)state;
 	load_expect(&c, fixture("good_quoted.conf"), CS_OK, NULL);
 	assert_string_equal(c.listen, "  spaced  ");
-	assert_string_equal(c.instructions,
-	    "You are \"helpful\" \\ and # not a comment");
+	assert_string_equal(
+	    c.instructions, "You are \"helpful\" \\ and # not a comment");
 	assert_string_equal(c.upstreams[0].api_key_env, "CHATSTREAM_KEY");
 	/* Unquoted: '#' inside a value is literal. */
-	assert_string_equal(c.upstreams[0].base_url, "https://example.com/v1#frag");
+	assert_string_equal(
+	    c.upstreams[0].base_url, "https://example.com/v1#frag");
 	assert_string_equal(c.default_model, "");
 
 	load_expect(&c, write_conf("instructions = \"\"\n"), CS_OK, NULL);
@@ -428,8 +487,8 @@ test_quoted(void **state)
 	/* Quoted numbers are numbers; quoting does not hide spaces. */
 	load_expect(&c, write_conf("threads = \"8\"\n"), CS_OK, NULL);
 	assert_int_equal(c.threads, 8);
-	load_expect(&c, write_conf("keepalive_seconds = \" 5\"\n"),
-	    CS_ECONFIG, "keepalive_seconds: \" 5\" is not a duration");
+	load_expect(&c, write_conf("keepalive_seconds = \" 5\"\n"), CS_ECONFIG,
+	    "keepalive_seconds: \" 5\" is not a duration");
 }
 
 static void
@@ -438,8 +497,10 @@ test_crlf_bom(void **state)
 	struct cs_config c;
 
 	(void)state;
-	load_expect(&c, write_conf("\xef\xbb\xbfthreads = 3\r\n"
-	    "instructions = \"hi\"\r\n\r\n# c\r\n"), CS_OK, NULL);
+	load_expect(&c,
+	    write_conf("\xef\xbb\xbfthreads = 3\r\n"
+	               "instructions = \"hi\"\r\n\r\n# c\r\n"),
+	    CS_OK, NULL);
 	assert_int_equal(c.threads, 3);
 	assert_string_equal(c.instructions, "hi");
 }
@@ -453,31 +514,31 @@ test_string_bounds(void **state)
 
 	(void)state;
 	n = snprintf(line, sizeof(line), "listen = %0255d\n", 0);
-	load_expect(&c, write_tmp("t.conf", line, (size_t)n, 0600), CS_OK,
-	    NULL);
+	load_expect(
+	    &c, write_tmp("t.conf", line, (size_t)n, 0600), CS_OK, NULL);
 	assert_int_equal(strlen(c.listen), 255);
 	n = snprintf(line, sizeof(line), "instructions = \"%08191d\"\n", 0);
-	load_expect(&c, write_tmp("t.conf", line, (size_t)n, 0600), CS_OK,
-	    NULL);
+	load_expect(
+	    &c, write_tmp("t.conf", line, (size_t)n, 0600), CS_OK, NULL);
 	assert_int_equal(strlen(c.instructions), 8191);
 	n = snprintf(line, sizeof(line), "instructions = %08192d\n", 0);
-	load_expect(&c, write_tmp("t.conf", line, (size_t)n, 0600),
-	    CS_ECONFIG, "t.conf:1: instructions: value is too long (at most "
+	load_expect(&c, write_tmp("t.conf", line, (size_t)n, 0600), CS_ECONFIG,
+	    "t.conf:1: instructions: value is too long (at most "
 	    "8191 bytes)");
 	n = snprintf(line, sizeof(line), "model = %0127d\n", 0);
-	load_expect(&c, write_tmp("t.conf", line, (size_t)n, 0600), CS_OK,
-	    NULL);
+	load_expect(
+	    &c, write_tmp("t.conf", line, (size_t)n, 0600), CS_OK, NULL);
 	n = snprintf(line, sizeof(line), "model = %0128d\n", 0);
-	load_expect(&c, write_tmp("t.conf", line, (size_t)n, 0600),
-	    CS_ECONFIG, "is not a valid model name");
+	load_expect(&c, write_tmp("t.conf", line, (size_t)n, 0600), CS_ECONFIG,
+	    "is not a valid model name");
 }
 
 /* ---- one table per value type ------------------------------------------ */
 
 struct edge {
 	const char *line;
-	long long   want;     /* value of the field when ok */
-	const char *errsub;   /* NULL = must load */
+	long long want;     /* value of the field when ok */
+	const char *errsub; /* NULL = must load */
 };
 
 typedef long long (*getter)(const struct cs_config *);
@@ -577,8 +638,8 @@ get_provider(const struct cs_config *c)
 {
 	long long i;
 
-	for (i = 0; c->upstreams[0].provider != NULL &&
-	    cs_providers[i] != NULL; i++)
+	for (i = 0; c->upstreams[0].provider != NULL && cs_providers[i] != NULL;
+	     i++)
 		if (cs_providers[i] == c->upstreams[0].provider)
 			return i + 1;
 	return 0;
@@ -765,7 +826,8 @@ test_bool_enum_edges(void **state)
 		{ "provider = openai-completions", 4, NULL },
 		{ "provider = anthropic", 5, NULL },
 		{ "provider = ollama", 6, NULL },
-		{ "provider = Demo", 0, "is not one of auto, demo, "
+		{ "provider = Demo", 0,
+		    "is not one of auto, demo, "
 		    "openai-chat" },
 		{ "provider = openai", 0, "is not one of" },
 		{ "provider =", 0, "is not one of" },
@@ -783,8 +845,10 @@ test_models(void **state)
 	struct cs_config c;
 
 	(void)state;
-	load_expect(&c, write_conf("model = a\nmodel =  b \t 10000000\n"
-	    "model = \"c 0\"\n"), CS_OK, NULL);
+	load_expect(&c,
+	    write_conf("model = a\nmodel =  b \t 10000000\n"
+	               "model = \"c 0\"\n"),
+	    CS_OK, NULL);
 	assert_int_equal(c.n_models, 3);
 	assert_string_equal(c.models[0].name, "a");
 	assert_int_equal(c.models[0].max_tokens, 0);
@@ -794,8 +858,8 @@ test_models(void **state)
 	assert_int_equal(c.models[2].max_tokens, 0);
 	load_expect(&c, write_conf("model = a 1x\n"), CS_ECONFIG,
 	    "t.conf:1: model: max_tokens \"1x\" is not an integer");
-	load_expect(&c, write_conf("model = a +1\n"), CS_ECONFIG,
-	    "is not an integer");
+	load_expect(
+	    &c, write_conf("model = a +1\n"), CS_ECONFIG, "is not an integer");
 	load_expect(&c, write_conf("model = a 99999999999999999999\n"),
 	    CS_ECONFIG, "is out of range");
 	load_expect(&c, write_conf("model = caf\xc3\xa9\n"), CS_ECONFIG,
@@ -848,8 +912,7 @@ resolve_capture(struct cs_config *c, enum cs_err want, const char *errsub)
 	dup2(saved, 2);
 	close(saved);
 	if (rc != want)
-		fail_msg("resolve: rc %d, want %d (err \"%s\")", rc, want,
-		    err);
+		fail_msg("resolve: rc %d, want %d (err \"%s\")", rc, want, err);
 	if (errsub != NULL && strstr(err, errsub) == NULL)
 		fail_msg("resolve: error \"%s\" lacks \"%s\"", err, errsub);
 	return tu_read_file(path, NULL);
@@ -869,7 +932,8 @@ static void
 set_key_file(struct cs_config *c, const char *path)
 {
 	assert_true(strlen(path) < sizeof(c->upstreams[0].api_key_file));
-	snprintf(c->upstreams[0].api_key_file, sizeof(c->upstreams[0].api_key_file), "%s", path);
+	snprintf(c->upstreams[0].api_key_file,
+	    sizeof(c->upstreams[0].api_key_file), "%s", path);
 }
 
 /* max_tokens_cap caps every model without its own cap; 0 = none. */
@@ -879,19 +943,18 @@ test_max_tokens_cap(void **state)
 	struct cs_config c;
 
 	(void)state;
-	load_expect(&c, write_conf("model = a\nmodel = b 9000\n"), CS_OK,
-	    NULL);
+	load_expect(&c, write_conf("model = a\nmodel = b 9000\n"), CS_OK, NULL);
 	resolve_quiet(&c, CS_OK, NULL);
 	assert_int_equal(c.models[0].max_tokens, 4096);
 	assert_int_equal(c.models[1].max_tokens, 9000);
 	cs_config_free(&c);
-	load_expect(&c, write_conf("max_tokens_cap = 0\nmodel = a\n"),
-	    CS_OK, NULL);
+	load_expect(
+	    &c, write_conf("max_tokens_cap = 0\nmodel = a\n"), CS_OK, NULL);
 	resolve_quiet(&c, CS_OK, NULL);
 	assert_int_equal(c.models[0].max_tokens, 0);
 	cs_config_free(&c);
-	load_expect(&c, write_conf("max_tokens_cap = 100\nmodel = a\n"),
-	    CS_OK, NULL);
+	load_expect(
+	    &c, write_conf("max_tokens_cap = 100\nmodel = a\n"), CS_OK, NULL);
 	resolve_quiet(&c, CS_OK, NULL);
 	assert_int_equal(c.models[0].max_tokens, 100);
 	cs_config_free(&c);
@@ -909,7 +972,8 @@ test_resolve_defaults(void **state)
 	assert_ptr_equal(c.upstreams[0].provider_eff, cs_provider_find("demo"));
 	assert_null(c.upstreams[0].api_key);
 	assert_string_equal(c.upstreams[0].key_source, "none");
-	assert_string_equal(c.upstreams[0].base_url_eff, "https://api.openai.com/v1");
+	assert_string_equal(
+	    c.upstreams[0].base_url_eff, "https://api.openai.com/v1");
 	assert_int_equal(c.n_models, 1);
 	assert_string_equal(c.models[0].name, "demo");
 	assert_int_equal(c.models[0].max_tokens, 4096); /* max_tokens_cap */
@@ -942,13 +1006,13 @@ test_resolve_env_key(void **state)
 	resolve_quiet(&c, CS_OK, NULL);
 	assert_string_equal(c.upstreams[0].api_key, "sk-env-123");
 	assert_string_equal(c.upstreams[0].key_source, "env");
-	assert_ptr_equal(c.upstreams[0].provider_eff,
-	    cs_provider_find("openai-chat"));
+	assert_ptr_equal(
+	    c.upstreams[0].provider_eff, cs_provider_find("openai-chat"));
 	assert_string_equal(c.models[0].name, "gpt-4o-mini");
 	assert_string_equal(cs_config_model(&c, NULL)->name, "gpt-4o-mini");
 	cs_config_free(&c);
 	assert_null(c.upstreams[0].api_key);
-	cs_config_free(&c);            /* twice is fine */
+	cs_config_free(&c); /* twice is fine */
 	cs_config_free(NULL);
 
 	/* An empty variable is no key. */
@@ -962,7 +1026,8 @@ test_resolve_env_key(void **state)
 	setenv("OPENAI_API_KEY", "sk-not-this-one", 1);
 	setenv("CS_TEST_KEY", "sk-other", 1);
 	cs_config_defaults(&c);
-	snprintf(c.upstreams[0].api_key_env, sizeof(c.upstreams[0].api_key_env), "CS_TEST_KEY");
+	snprintf(c.upstreams[0].api_key_env, sizeof(c.upstreams[0].api_key_env),
+	    "CS_TEST_KEY");
 	resolve_quiet(&c, CS_OK, NULL);
 	assert_string_equal(c.upstreams[0].api_key, "sk-other");
 	cs_config_free(&c);
@@ -970,12 +1035,13 @@ test_resolve_env_key(void **state)
 	/* A key with a line break is refused without being shown. */
 	setenv("CS_TEST_KEY", "sk-sec\r\nX-Evil: 1", 1);
 	cs_config_defaults(&c);
-	snprintf(c.upstreams[0].api_key_env, sizeof(c.upstreams[0].api_key_env), "CS_TEST_KEY");
+	snprintf(c.upstreams[0].api_key_env, sizeof(c.upstreams[0].api_key_env),
+	    "CS_TEST_KEY");
 	{
 		char err[512] = "";
 
-		assert_int_equal(cs_config_resolve(&c, err, sizeof(err)),
-		    CS_ECONFIG);
+		assert_int_equal(
+		    cs_config_resolve(&c, err, sizeof(err)), CS_ECONFIG);
 		assert_non_null(strstr(err, "$CS_TEST_KEY contains control"));
 		assert_null(strstr(err, "sk-sec"));
 	}
@@ -997,19 +1063,18 @@ test_resolve_key_file(void **state)
 
 	/* 0600: silent. Trailing newline and blanks are dropped. */
 	cs_config_defaults(&c);
-	set_key_file(&c, write_tmp("key600", "sk-file-SECRET-42 \r\n\n", 21,
-	    0600));
+	set_key_file(
+	    &c, write_tmp("key600", "sk-file-SECRET-42 \r\n\n", 21, 0600));
 	resolve_quiet(&c, CS_OK, NULL);
 	assert_string_equal(c.upstreams[0].api_key, secret);
 	assert_string_equal(c.upstreams[0].key_source, "file");
-	assert_ptr_equal(c.upstreams[0].provider_eff,
-	    cs_provider_find("openai-chat"));
+	assert_ptr_equal(
+	    c.upstreams[0].provider_eff, cs_provider_find("openai-chat"));
 	cs_config_free(&c);
 
 	/* 0644: works, warns, and the warning does not contain the key. */
 	cs_config_defaults(&c);
-	set_key_file(&c, write_tmp("key644", secret, sizeof(secret) - 1,
-	    0644));
+	set_key_file(&c, write_tmp("key644", secret, sizeof(secret) - 1, 0644));
 	out = resolve_capture(&c, CS_OK, NULL);
 	assert_string_equal(c.upstreams[0].api_key, secret);
 	assert_non_null(strstr(out, "chatstream: warning: key file "));
@@ -1021,8 +1086,7 @@ test_resolve_key_file(void **state)
 
 	/* 0620: not readable by others, still worth a warning. */
 	cs_config_defaults(&c);
-	set_key_file(&c, write_tmp("key620", secret, sizeof(secret) - 1,
-	    0620));
+	set_key_file(&c, write_tmp("key620", secret, sizeof(secret) - 1, 0620));
 	out = resolve_capture(&c, CS_OK, NULL);
 	assert_non_null(strstr(out, "/key620 is accessible by group/others"));
 	assert_null(strstr(out, "SECRET"));
@@ -1055,8 +1119,7 @@ test_resolve_key_file_errors(void **state)
 	resolve_quiet(&c, CS_ECONFIG, "not a regular file");
 
 	cs_config_defaults(&c);
-	set_key_file(&c, write_tmp("twoline", "sk-SECRET-a\nsk-b\n", 17,
-	    0600));
+	set_key_file(&c, write_tmp("twoline", "sk-SECRET-a\nsk-b\n", 17, 0600));
 	out = resolve_capture(&c, CS_ECONFIG, "control characters");
 	assert_null(strstr(out, "SECRET"));
 	free(out);
@@ -1084,16 +1147,18 @@ test_resolve_base_url(void **state)
 	setenv("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1//", 1);
 	cs_config_defaults(&c);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_ptr_equal(c.upstreams[0].provider_eff,
-	    cs_provider_find("openai-chat"));
+	assert_ptr_equal(
+	    c.upstreams[0].provider_eff, cs_provider_find("openai-chat"));
 	assert_null(c.upstreams[0].api_key);
 	assert_string_equal(c.upstreams[0].key_source, "none");
-	assert_string_equal(c.upstreams[0].base_url_eff, "http://127.0.0.1:8000/v1");
+	assert_string_equal(
+	    c.upstreams[0].base_url_eff, "http://127.0.0.1:8000/v1");
 	assert_string_equal(c.models[0].name, "gpt-4o-mini");
 
 	/* The config's base_url wins over the environment. */
 	cs_config_defaults(&c);
-	snprintf(c.upstreams[0].base_url, sizeof(c.upstreams[0].base_url), "https://example.com/");
+	snprintf(c.upstreams[0].base_url, sizeof(c.upstreams[0].base_url),
+	    "https://example.com/");
 	resolve_quiet(&c, CS_OK, NULL);
 	assert_string_equal(c.upstreams[0].base_url_eff, "https://example.com");
 	assert_string_equal(c.upstreams[0].base_url, "https://example.com/");
@@ -1106,16 +1171,16 @@ test_resolve_base_url(void **state)
 	setenv("OPENAI_BASE_URL", "", 1);
 	cs_config_defaults(&c);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_string_equal(c.upstreams[0].base_url_eff, "https://api.openai.com/v1");
+	assert_string_equal(
+	    c.upstreams[0].base_url_eff, "https://api.openai.com/v1");
 	assert_ptr_equal(c.upstreams[0].provider_eff, cs_provider_find("demo"));
 
 	/* base_url from a file: auto picks openai-chat. */
 	unsetenv("OPENAI_BASE_URL");
-	load_expect(&c, write_conf("base_url = http://h:1/v1\n"), CS_OK,
-	    NULL);
+	load_expect(&c, write_conf("base_url = http://h:1/v1\n"), CS_OK, NULL);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_ptr_equal(c.upstreams[0].provider_eff,
-	    cs_provider_find("openai-chat"));
+	assert_ptr_equal(
+	    c.upstreams[0].provider_eff, cs_provider_find("openai-chat"));
 	assert_string_equal(c.upstreams[0].base_url_eff, "http://h:1/v1");
 	clear_env();
 }
@@ -1133,7 +1198,7 @@ test_resolve_developer_role(void **state)
 		{ "base_url = https://API.openai.com:443/v1\n", 1 },
 		{ "base_url = https://res.openai.azure.com/openai/v1\n", 1 },
 		{ "provider = azure-openai\nbase_url = https://res.example\n",
-		  1 },
+		    1 },
 		{ "base_url = http://api.openai.com/v1\n", 0 },
 		{ "base_url = https://api.openai.com.example/v1\n", 0 },
 		{ "base_url = https://openai.azure.com.example/v1\n", 0 },
@@ -1141,7 +1206,7 @@ test_resolve_developer_role(void **state)
 		{ "base_url = http://127.0.0.1:8000/v1\n", 0 },
 		{ "provider = openai-responses\napi_key_env = CS_T_KEY\n", 0 },
 		{ "provider = anthropic\napi_key_env = CS_T_KEY\n", 0 },
-		{ "", 0 },   /* demo */
+		{ "", 0 }, /* demo */
 	};
 	struct cs_config c;
 	size_t i;
@@ -1174,38 +1239,45 @@ test_resolve_provider_defaults(void **state)
 	setenv("OPENAI_API_KEY", "sk-openai-test", 1);
 	load_expect(&c, write_conf("provider = anthropic\n"), CS_OK, NULL);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_ptr_equal(c.upstreams[0].provider_eff,
-	    cs_provider_find("anthropic"));
-	assert_string_equal(c.upstreams[0].base_url_eff, "https://api.anthropic.com/v1");
+	assert_ptr_equal(
+	    c.upstreams[0].provider_eff, cs_provider_find("anthropic"));
+	assert_string_equal(
+	    c.upstreams[0].base_url_eff, "https://api.anthropic.com/v1");
 	assert_string_equal(c.upstreams[0].api_key, "sk-ant-test");
-	assert_string_equal(cs_config_model(&c, NULL)->name,
-	    "claude-3-5-haiku-latest");
+	assert_string_equal(
+	    cs_config_model(&c, NULL)->name, "claude-3-5-haiku-latest");
 	cs_config_free(&c);
 
 	setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9/v1/", 1);
-	load_expect(&c, write_conf("provider = anthropic\n"
-	    "api_key_env = CS_TEST_KEY\n"), CS_OK, NULL);
+	load_expect(&c,
+	    write_conf("provider = anthropic\n"
+	               "api_key_env = CS_TEST_KEY\n"),
+	    CS_OK, NULL);
 	setenv("CS_TEST_KEY", "sk-explicit", 1);
 	resolve_quiet(&c, CS_OK, NULL);
 	assert_string_equal(c.upstreams[0].api_key, "sk-explicit");
-	assert_string_equal(c.upstreams[0].base_url_eff, "http://127.0.0.1:9/v1");
+	assert_string_equal(
+	    c.upstreams[0].base_url_eff, "http://127.0.0.1:9/v1");
 	cs_config_free(&c);
 	unsetenv("ANTHROPIC_BASE_URL");
 
 	load_expect(&c, write_conf("provider = ollama\n"), CS_OK, NULL);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_ptr_equal(c.upstreams[0].provider_eff,
-	    cs_provider_find("ollama"));
-	assert_string_equal(c.upstreams[0].base_url_eff, "http://127.0.0.1:11434");
-	assert_null(c.upstreams[0].api_key);   /* not OPENAI_API_KEY: Ollama needs none */
+	assert_ptr_equal(
+	    c.upstreams[0].provider_eff, cs_provider_find("ollama"));
+	assert_string_equal(
+	    c.upstreams[0].base_url_eff, "http://127.0.0.1:11434");
+	assert_null(
+	    c.upstreams[0].api_key); /* not OPENAI_API_KEY: Ollama needs none */
 	assert_string_equal(c.upstreams[0].provider_eff->name, "ollama");
 	cs_config_free(&c);
 
-	load_expect(&c, write_conf("provider = openai-responses\n"), CS_OK,
-	    NULL);
+	load_expect(
+	    &c, write_conf("provider = openai-responses\n"), CS_OK, NULL);
 	resolve_quiet(&c, CS_OK, NULL);
 	assert_string_equal(c.upstreams[0].api_key, "sk-openai-test");
-	assert_string_equal(c.upstreams[0].base_url_eff, "https://api.openai.com/v1");
+	assert_string_equal(
+	    c.upstreams[0].base_url_eff, "https://api.openai.com/v1");
 	cs_config_free(&c);
 	unsetenv("ANTHROPIC_API_KEY");
 	clear_env();
@@ -1221,8 +1293,8 @@ test_resolve_provider(void **state)
 	/* openai-chat without a key is allowed (the provider will say 401). */
 	load_expect(&c, write_conf("provider = openai-chat\n"), CS_OK, NULL);
 	resolve_quiet(&c, CS_OK, NULL);
-	assert_ptr_equal(c.upstreams[0].provider_eff,
-	    cs_provider_find("openai-chat"));
+	assert_ptr_equal(
+	    c.upstreams[0].provider_eff, cs_provider_find("openai-chat"));
 	assert_string_equal(cs_config_model(&c, NULL)->name, "gpt-4o-mini");
 
 	/* demo even with a key. */
@@ -1262,8 +1334,8 @@ test_resolve_models(void **state)
 	assert_string_equal(cs_config_model(&c, NULL)->name, "x");
 	assert_string_equal(c.default_model, "x");
 
-	load_expect(&c, fixture("good_default_model_missing.conf"), CS_OK,
-	    NULL);
+	load_expect(
+	    &c, fixture("good_default_model_missing.conf"), CS_OK, NULL);
 	resolve_quiet(&c, CS_ECONFIG,
 	    "default_model \"c\" is not one of the configured models");
 
@@ -1308,8 +1380,8 @@ test_sections(void **state)
 	assert_int_equal(claude->max_retries, 1);
 	assert_int_equal(claude->connect_timeout_ms, 3000);
 	assert_int_equal(u->connect_timeout_ms, 10000);
-	assert_string_equal(claude->base_url_eff,
-	    "https://api.anthropic.com/v1");
+	assert_string_equal(
+	    claude->base_url_eff, "https://api.anthropic.com/v1");
 	assert_string_equal(claude->api_key, "sk-ant-from-env");
 	assert_string_equal(claude->key_source, "env");
 	assert_int_equal(claude->n_headers, 2);
@@ -1318,12 +1390,12 @@ test_sections(void **state)
 	azure = cs_config_upstream(&c, "azure");
 	assert_non_null(azure);
 	assert_ptr_equal(azure->provider_eff, cs_provider_find("azure-openai"));
-	assert_string_equal(azure->base_url_eff,
-	    "https://example.openai.azure.com");
+	assert_string_equal(
+	    azure->base_url_eff, "https://example.openai.azure.com");
 	assert_string_equal(azure->api_version, "v1");
 	assert_int_equal(azure->n_headers, 0);
 
-	m = cs_config_model(&c, NULL);        /* the first: a plain line */
+	m = cs_config_model(&c, NULL); /* the first: a plain line */
 	assert_string_equal(m->name, "gpt-4o-mini");
 	assert_ptr_equal(m->up, u);
 	assert_int_equal(m->max_tokens, 1000);
@@ -1380,11 +1452,12 @@ test_sections_resolve_errors(void **state)
 	    "[upstream az] (line 1): provider azure-openai needs base_url "
 	    "(or $AZURE_OPENAI_ENDPOINT)");
 	resolve_expect("[upstream az]\nprovider = azure-openai\nbase_url = "
-	    "https://r.openai.azure.com\n[model x]\nupstream = az\n"
-	    "upstream_model = gpt/4o\n",
+	               "https://r.openai.azure.com\n[model x]\nupstream = az\n"
+	               "upstream_model = gpt/4o\n",
 	    "model x: \"gpt/4o\" is not an Azure deployment name");
 	resolve_expect("[upstream k]\nprovider = openai-chat\napi_key_file = "
-	    "/nonexistent/key\n", "[upstream k] (line 1): api_key_file "
+	               "/nonexistent/key\n",
+	    "[upstream k] (line 1): api_key_file "
 	    "/nonexistent/key: No such file");
 }
 

@@ -19,8 +19,8 @@ test_parse_dec(void **state)
 		{ "0", 10, 0, 0 },
 		{ "7", 10, 7, 0 },
 		{ "10", 10, 10, 0 },
-		{ "11", 10, 10, 0 },            /* past the cap: the cap */
-		{ "0008", 100, 8, 0 },          /* decimal, not octal */
+		{ "11", 10, 10, 0 },   /* past the cap: the cap */
+		{ "0008", 100, 8, 0 }, /* decimal, not octal */
 		{ "18446744073709551615", ULLONG_MAX, ULLONG_MAX, 0 },
 		{ "99999999999999999999999", ULLONG_MAX, ULLONG_MAX, 0 },
 		{ "123456789012", 1000000, 1000000, 0 },
@@ -39,7 +39,7 @@ test_parse_dec(void **state)
 	for (i = 0; i < CS_ARRAY_LEN(cases); i++) {
 		v = 12345;
 		if (cs_parse_dec(cases[i].s, strlen(cases[i].s), cases[i].cap,
-		    &v) != cases[i].rc)
+		        &v) != cases[i].rc)
 			fail_msg("\"%s\": want rc %d", cases[i].s, cases[i].rc);
 		if (cases[i].rc == 0 && v != cases[i].want)
 			fail_msg("\"%s\": got %llu, want %llu", cases[i].s, v,

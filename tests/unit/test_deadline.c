@@ -61,7 +61,7 @@ test_fires(void **state)
 	assert_int_equal(write(sv[0], "x", 1), 1);
 	assert_int_equal(read(sv[1], &c, 1), 1);
 	assert_int_equal(cs_deadline_disarm(&d), 1);
-	assert_int_equal(cs_deadline_disarm(&d), 1);   /* still tells */
+	assert_int_equal(cs_deadline_disarm(&d), 1); /* still tells */
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -81,7 +81,7 @@ test_disarm_in_time(void **state)
 	assert_int_equal(cs_deadline_disarm(&d), 0);
 	p.fd = sv[0];
 	p.events = POLLIN | POLLRDHUP;
-	assert_int_equal(poll(&p, 1, 300), 0);   /* no EOF appeared */
+	assert_int_equal(poll(&p, 1, 300), 0); /* no EOF appeared */
 	/* Re-armed, it fires again. */
 	cs_deadline_arm(&d, sv[0], 50);
 	assert_int_equal(poll(&p, 1, 2000), 1);
@@ -119,7 +119,9 @@ test_kill(void **state)
 static void
 test_many(void **state)
 {
-	enum { N = 5 };
+	enum {
+		N = 5
+	};
 	struct cs_deadline d[N];
 	int sv[N][2], i;
 	char c;
@@ -266,7 +268,7 @@ test_write_in_time(void **state)
 		assert_int_equal(write(sv[0], "x", 1), 1);
 		assert_int_equal(cs_deadline_write_end(&d), 0);
 		assert_int_equal(read(sv[1], &c, 1), 1);
-		poll(NULL, 0, 40);   /* 400 ms in all, 4 limits */
+		poll(NULL, 0, 40); /* 400 ms in all, 4 limits */
 	}
 	cs_deadline_unwatch(&d);
 	assert_int_equal(write(sv[0], "x", 1), 1);

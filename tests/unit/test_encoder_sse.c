@@ -37,7 +37,8 @@ test_text_and_escaping(void **state)
 	ev.text = text;
 	ev.text_len = sizeof(text) - 1;
 	assert_int_equal(cs_enc_event(&e, &ev, &b), CS_OK);
-	assert_string_equal(b.data, "id: 0123456789abcdef:1\n"
+	assert_string_equal(b.data,
+	    "id: 0123456789abcdef:1\n"
 	    "data: {\"content\":\"a\\\"b\\\\c\\nd\\u0001\xc3\xa9</script>\"}\n\n");
 	cs_buf_free(&b);
 }
@@ -66,8 +67,9 @@ test_text_with_nul_stays_one_line(void **state)
 	data[strlen(data) - 2] = '\0';
 	o = json_tokener_parse(data);
 	assert_non_null(o);
-	assert_int_equal(json_object_get_string_len(
-	    json_object_object_get(o, "content")), 6);
+	assert_int_equal(
+	    json_object_get_string_len(json_object_object_get(o, "content")),
+	    6);
 	json_object_put(o);
 	cs_buf_free(&b);
 }
@@ -79,7 +81,7 @@ test_finish_error_done_sequence(void **state)
 	struct cs_buf b;
 	struct cs_event ev;
 	struct cs_usage u = { 3, CS_USAGE_NONE, CS_USAGE_NONE, 1,
-	    CS_USAGE_NONE };
+		CS_USAGE_NONE };
 
 	(void)state;
 	enc_init(&e);
@@ -92,7 +94,8 @@ test_finish_error_done_sequence(void **state)
 	assert_int_equal(cs_enc_event(&e, &ev, &b), CS_OK);
 	assert_int_equal(cs_enc_done(&e, &b), CS_OK);
 	/* Unknown counts are null, unknown optional ones left out. */
-	assert_string_equal(b.data, "id: 0123456789abcdef:1\nevent: finish\n"
+	assert_string_equal(b.data,
+	    "id: 0123456789abcdef:1\nevent: finish\n"
 	    "data: {\"finish_reason\":\"other\",\"usage\":{\"prompt_tokens\":3,"
 	    "\"completion_tokens\":null,\"total_tokens\":null,"
 	    "\"cached_tokens\":1},"
@@ -104,7 +107,8 @@ test_finish_error_done_sequence(void **state)
 	ev.error_type = "upstream_timeout";
 	ev.error_message = "slow \"provider\"";
 	assert_int_equal(cs_enc_event(&e, &ev, &b), CS_OK);
-	assert_string_equal(b.data, "id: 0123456789abcdef:3\nevent: error\n"
+	assert_string_equal(b.data,
+	    "id: 0123456789abcdef:3\nevent: error\n"
 	    "data: {\"error\":{\"type\":\"upstream_timeout\",\"message\":"
 	    "\"slow \\\"provider\\\"\"}}\n\n");
 	cs_buf_free(&b);
@@ -124,7 +128,8 @@ test_finish_without_usage(void **state)
 	ev.type = CS_EV_FINISH;
 	ev.finish_reason = ev.native_finish_reason = "stop";
 	assert_int_equal(cs_enc_event(&e, &ev, &b), CS_OK);
-	assert_string_equal(b.data, "id: 0123456789abcdef:1\nevent: finish\n"
+	assert_string_equal(b.data,
+	    "id: 0123456789abcdef:1\nevent: finish\n"
 	    "data: {\"finish_reason\":\"stop\",\"usage\":null}\n\n");
 	cs_buf_free(&b);
 }
@@ -142,9 +147,10 @@ test_keepalive_and_error_body(void **state)
 	assert_string_equal(b.data, ": keep-alive\n");
 	assert_int_equal(e.seq, 0);
 	cs_buf_reset(&b);
-	assert_int_equal(cs_enc_error_body(&e, "invalid_request",
-	    "bad\nthing", &b), CS_OK);
-	assert_string_equal(b.data, "{\"error\":{\"type\":\"invalid_request\","
+	assert_int_equal(
+	    cs_enc_error_body(&e, "invalid_request", "bad\nthing", &b), CS_OK);
+	assert_string_equal(b.data,
+	    "{\"error\":{\"type\":\"invalid_request\","
 	    "\"message\":\"bad\\nthing\"}}");
 	cs_buf_free(&b);
 }
@@ -199,16 +205,16 @@ blank_lines_all_end_data(const struct cs_buf *b)
 
 	for (; s < end; s = nl + 1) {
 		nl = memchr(s, '\n', (size_t)(end - s));
-		assert_non_null(nl);          /* the stream ends with a LF */
+		assert_non_null(nl); /* the stream ends with a LF */
 		assert_null(memchr(s, '\r', (size_t)(nl - s)));
 		if (nl == s) {
-			assert_true(has_data);    /* no empty message */
+			assert_true(has_data); /* no empty message */
 			has_data = 0;
 			blanks++;
 		} else if (nl - s >= 5 && memcmp(s, "data:", 5) == 0)
 			has_data = 1;
 	}
-	assert_false(has_data);               /* the last event ended */
+	assert_false(has_data); /* the last event ended */
 	return blanks;
 }
 
@@ -254,7 +260,9 @@ static void
 test_keepalive_is_a_lone_comment(void **state)
 {
 	static const struct cs_encoder *const encs[] = {
-		&cs_encoder_sse, &cs_encoder_openai, &cs_encoder_ui_stream,
+		&cs_encoder_sse,
+		&cs_encoder_openai,
+		&cs_encoder_ui_stream,
 	};
 	struct cs_buf plain, kept;
 	struct seen sp, sk;
@@ -308,7 +316,7 @@ test_buffer_cap(void **state)
 	ev.text_len = sizeof(big);
 	assert_int_equal(cs_enc_event(&e, &ev, &b), CS_ETOOBIG);
 	assert_true(b.len <= 64);
-	assert_int_equal(b.len, 0);   /* no partial frame */
+	assert_int_equal(b.len, 0); /* no partial frame */
 	cs_buf_free(&b);
 }
 
@@ -320,9 +328,11 @@ test_put_ulong(void **state)
 		unsigned long v;
 		const char *want;
 	} cases[] = {
-		{ 0, "0" }, { 7, "7" }, { 10, "10" }, { 4294967296UL,
-		    "4294967296" }, { 18446744073709551615UL,
-		    "18446744073709551615" },
+		{ 0, "0" },
+		{ 7, "7" },
+		{ 10, "10" },
+		{ 4294967296UL, "4294967296" },
+		{ 18446744073709551615UL, "18446744073709551615" },
 	};
 	struct cs_buf b;
 	size_t i;
@@ -335,7 +345,7 @@ test_put_ulong(void **state)
 		assert_memory_equal(b.data, cases[i].want, b.len);
 		cs_buf_free(&b);
 	}
-	cs_buf_init(&b, 3);    /* the cap holds */
+	cs_buf_init(&b, 3); /* the cap holds */
 	assert_int_not_equal(cs_buf_put_ulong(&b, 1234), CS_OK);
 	cs_buf_free(&b);
 }

@@ -180,8 +180,8 @@ test_silent_hang_up_dropped(void **state)
 	pfd.fd = sv[1];
 	pfd.events = POLLIN;
 	assert_int_equal(poll(&pfd, 1, READ_MS / 2), 1);
-	assert_int_equal(read(sv[1], &c, 1), 0);      /* closed by the intake */
-	assert_int_equal(cs_intake_take(&t0), -1);    /* no worker bothered */
+	assert_int_equal(read(sv[1], &c, 1), 0);   /* closed by the intake */
+	assert_int_equal(cs_intake_take(&t0), -1); /* no worker bothered */
 	close(sv[1]);
 }
 
@@ -208,12 +208,12 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scan),
-		cmocka_unit_test_setup_teardown(test_handed_over_when_complete,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hang_up_and_deadline,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_silent_hang_up_dropped,
-		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_handed_over_when_complete, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_hang_up_and_deadline, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_silent_hang_up_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full, setup, teardown),
 	};
 

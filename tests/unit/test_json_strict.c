@@ -16,8 +16,8 @@
 
 struct jcase {
 	const char *in;
-	size_t len;           /* 0 = strlen(in) */
-	const char *want;     /* NULL = accepted, else the whole message */
+	size_t len;       /* 0 = strlen(in) */
+	const char *want; /* NULL = accepted, else the whole message */
 };
 
 static const struct jcase CASES[] = {
@@ -26,24 +26,32 @@ static const struct jcase CASES[] = {
 	{ "{\"a\":\"\xc3\xa9\xf0\x9f\x99\x82\"}", 0, NULL },
 	{ "{\"a\":\"\\u00e9\\ud83d\\ude42\\n\\\"\"}", 0, NULL },
 	/* What json-c 0.16 lets through even in strict mode. */
-	{ "{\"a\":\"x\ty\"}", 0, "invalid JSON at byte 7: unescaped control "
-	  "character 0x09 in a string" },
-	{ "{\"a\":\"\\u0000\"}", 0, "invalid JSON at byte 6: \\u0000 (NUL) "
-	  "is not allowed in strings" },
-	{ "{\"a\\u0000b\":1}", 0, "invalid JSON at byte 3: \\u0000 (NUL) is "
-	  "not allowed in strings" },
-	{ "{\"a\":NaN}", 0, "invalid JSON at byte 5: unexpected character "
-	  "'N'" },
-	{ "{\"a\":-Infinity}", 0, "invalid JSON at byte 6: unexpected "
-	  "character 'I'" },
-	{ "{\"a\":1.}", 0, "invalid JSON at byte 6: unexpected character "
-	  "'.'" },
+	{ "{\"a\":\"x\ty\"}", 0,
+	    "invalid JSON at byte 7: unescaped control "
+	    "character 0x09 in a string" },
+	{ "{\"a\":\"\\u0000\"}", 0,
+	    "invalid JSON at byte 6: \\u0000 (NUL) "
+	    "is not allowed in strings" },
+	{ "{\"a\\u0000b\":1}", 0,
+	    "invalid JSON at byte 3: \\u0000 (NUL) is "
+	    "not allowed in strings" },
+	{ "{\"a\":NaN}", 0,
+	    "invalid JSON at byte 5: unexpected character "
+	    "'N'" },
+	{ "{\"a\":-Infinity}", 0,
+	    "invalid JSON at byte 6: unexpected "
+	    "character 'I'" },
+	{ "{\"a\":1.}", 0,
+	    "invalid JSON at byte 6: unexpected character "
+	    "'.'" },
 	{ "{'a':1}", 0, "invalid JSON at byte 1: unexpected character '''" },
-	{ "\xef\xbb\xbf{}", 0, "body: starts with a byte order mark (not "
-	  "allowed)" },
+	{ "\xef\xbb\xbf{}", 0,
+	    "body: starts with a byte order mark (not "
+	    "allowed)" },
 	/* NUL bytes, inside and outside strings. */
-	{ "{\"a\":\"x\0\"}", 10, "invalid JSON at byte 7: unescaped control "
-	  "character 0x00 in a string" },
+	{ "{\"a\":\"x\0\"}", 10,
+	    "invalid JSON at byte 7: unescaped control "
+	    "character 0x00 in a string" },
 	{ "{}\0", 3, "invalid JSON at byte 2: unexpected byte 0x00" },
 	{ "\0{}", 3, "invalid JSON at byte 0: unexpected byte 0x00" },
 	/* Invalid UTF-8, at its first byte, in and out of strings. */
@@ -51,12 +59,15 @@ static const struct jcase CASES[] = {
 	{ "{\"a\":\"ok\xc3\"}", 0, "body: invalid UTF-8 at byte 8" },
 	{ "{\"a\":\"\xc0\xaf\"}", 0, "body: invalid UTF-8 at byte 6" },
 	{ "{\"a\":\"\xed\xa0\x80\"}", 0, "body: invalid UTF-8 at byte 6" },
-	{ "{\"a\":\"\xf4\x90\x80\x80\"}", 0, "body: invalid UTF-8 at "
-	  "byte 6" },
-	{ "{\"\xc3\xa9\":1,\"b\":\"\xe2\x82\"}", 0, "body: invalid UTF-8 at "
-	  "byte 13" },
-	{ "{\"a\":1}\xc3\xa9", 0, "invalid JSON at byte 7: unexpected byte "
-	  "0xc3" },
+	{ "{\"a\":\"\xf4\x90\x80\x80\"}", 0,
+	    "body: invalid UTF-8 at "
+	    "byte 6" },
+	{ "{\"\xc3\xa9\":1,\"b\":\"\xe2\x82\"}", 0,
+	    "body: invalid UTF-8 at "
+	    "byte 13" },
+	{ "{\"a\":1}\xc3\xa9", 0,
+	    "invalid JSON at byte 7: unexpected byte "
+	    "0xc3" },
 	/* Shape. */
 	{ "", 0, "body: empty (expected a JSON object)" },
 	{ " \n", 0, "body: empty (expected a JSON object)" },
@@ -69,16 +80,17 @@ static const struct jcase CASES[] = {
 	{ "{\"a\":01}", 0, "invalid JSON at byte 7: number expected" },
 	{ "{\"a\":tru}", 0, "invalid JSON at byte 8: boolean expected" },
 	/* Exactly one object: only whitespace may follow it. */
-	{ "{\"a\":[1,2]} x", 0, "invalid JSON at byte 12: unexpected "
-	  "character 'x'" },
+	{ "{\"a\":[1,2]} x", 0,
+	    "invalid JSON at byte 12: unexpected "
+	    "character 'x'" },
 	{ "{\"a\":1}{}", 0, "invalid JSON at byte 7: unexpected character" },
 	{ "{\"a\":1} 2", 0, "invalid JSON at byte 8: unexpected character" },
 };
 
 /* Parse a copy of exactly len bytes; returns the result, *out, msg. */
 static enum cs_err
-parse_exact(const char *in, size_t len, struct json_object **out,
-    char *msg, size_t size)
+parse_exact(const char *in, size_t len, struct json_object **out, char *msg,
+    size_t size)
 {
 	char *copy = malloc(len > 0 ? len : 1);
 	enum cs_err r;
@@ -154,10 +166,11 @@ test_depth(void **state)
 	free(s);
 
 	s = nested(CS_JSON_MAX_DEPTH, &len);
-	assert_int_equal(parse_exact(s, len, &o, msg, sizeof(msg)),
-	    CS_EBADINPUT);
+	assert_int_equal(
+	    parse_exact(s, len, &o, msg, sizeof(msg)), CS_EBADINPUT);
 	assert_null(o);
-	assert_string_equal(msg, "invalid JSON at byte 160: nested deeper "
+	assert_string_equal(msg,
+	    "invalid JSON at byte 160: nested deeper "
 	    "than 32 levels");
 	free(s);
 
@@ -169,8 +182,9 @@ test_depth(void **state)
 	s[1] = '"';
 	s[2] = '"';
 	s[3] = ':';
-	assert_int_equal(parse_exact(s, CS_JSON_MAX_DEPTH + 8, &o, msg,
-	    sizeof(msg)), CS_EBADINPUT);
+	assert_int_equal(
+	    parse_exact(s, CS_JSON_MAX_DEPTH + 8, &o, msg, sizeof(msg)),
+	    CS_EBADINPUT);
 	assert_non_null(strstr(msg, "nested deeper than 32 levels"));
 	free(s);
 }
@@ -179,15 +193,16 @@ test_depth(void **state)
 static void
 test_values(void **state)
 {
-	static const char in[] = "{\"k\":1,\"k\":2,\"big\":99999999999999999999,"
+	static const char in[] =
+	    "{\"k\":1,\"k\":2,\"big\":99999999999999999999,"
 	    "\"neg\":-99999999999999999999,\"d\":1.5e-3,\"z\":-0,"
 	    "\"inf\":1e400,\"e\":1E5,\"s\":\"\\ud800\"}";
 	struct json_object *o, *v;
 	char msg[256];
 
 	(void)state;
-	assert_int_equal(parse_exact(in, sizeof(in) - 1, &o, msg,
-	    sizeof(msg)), CS_OK);
+	assert_int_equal(
+	    parse_exact(in, sizeof(in) - 1, &o, msg, sizeof(msg)), CS_OK);
 	/* A repeated key keeps its last value, and is there once. */
 	assert_true(json_object_object_get_ex(o, "k", &v));
 	assert_int_equal(json_object_get_int64(v), 2);
@@ -224,12 +239,13 @@ test_msg_and_object(void **state)
 	char small[12];
 
 	(void)state;
-	assert_int_equal(cs_json_strict_parse("[", 1, &o, NULL, 0),
-	    CS_EBADINPUT);
+	assert_int_equal(
+	    cs_json_strict_parse("[", 1, &o, NULL, 0), CS_EBADINPUT);
 	assert_null(o);
 	memset(small, 'x', sizeof(small));
-	assert_int_equal(cs_json_strict_parse("{\"a\":NaN}", 9, &o, small,
-	    sizeof(small)), CS_EBADINPUT);
+	assert_int_equal(
+	    cs_json_strict_parse("{\"a\":NaN}", 9, &o, small, sizeof(small)),
+	    CS_EBADINPUT);
 	assert_string_equal(small, "invalid JSO");
 
 	assert_null(cs_json_strict_object("{\"a\":1} x", 9));

@@ -62,7 +62,7 @@ test_utf8_passes_through(void **state)
 	/* é, U+2028, U+2029, an emoji, '/', and bytes that are not UTF-8:
 	 * the writer escapes ASCII controls only, it does not validate. */
 	static const char s[] = "\xc3\xa9 \xe2\x80\xa8\xe2\x80\xa9 "
-	    "\xf0\x9f\x98\x80 </script> \x80\xff";
+	                        "\xf0\x9f\x98\x80 </script> \x80\xff";
 	struct cs_jsonw w;
 	struct cs_buf b;
 
@@ -117,7 +117,8 @@ test_nesting_and_commas(void **state)
 	cs_jsonw_strn(&w, "a\0b", 3);
 	cs_jsonw_obj_end(&w);
 	assert_int_equal(cs_jsonw_end(&w), CS_OK);
-	assert_string_equal(b.data, "{\"a\":1,\"b\":[1,2,{\"c\":null},[],"
+	assert_string_equal(b.data,
+	    "{\"a\":1,\"b\":[1,2,{\"c\":null},[],"
 	    "[[\"\"]]],\"d\":{},\"t\":true,\"f\":false,\"s\":\"x\\\"y\","
 	    "\"r\":{\"k\":[1,2]},\"q\":\"a\\u0000b\"}");
 	cs_buf_free(&b);
@@ -148,7 +149,8 @@ test_framing(void **state)
 	cs_jsonw_int(&w, 7);
 	cs_jsonw_str(&w, "z");
 	assert_int_equal(cs_jsonw_end(&w), CS_OK);
-	assert_string_equal(b.data, ": before\ndata: {\"n\":0,\"m\":0}\n\n"
+	assert_string_equal(b.data,
+	    ": before\ndata: {\"n\":0,\"m\":0}\n\n"
 	    "data: {\"n\":1,\"m\":-1}\n\n7\"z\"");
 	cs_buf_free(&b);
 }
@@ -160,7 +162,10 @@ test_integers(void **state)
 		long long v;
 		const char *want;
 	} cases[] = {
-		{ 0, "0" }, { 9, "9" }, { 10, "10" }, { -1, "-1" },
+		{ 0, "0" },
+		{ 9, "9" },
+		{ 10, "10" },
+		{ -1, "-1" },
 		{ 1767225600, "1767225600" },
 		{ LLONG_MAX, "9223372036854775807" },
 		{ LLONG_MIN, "-9223372036854775808" },
@@ -197,7 +202,7 @@ test_sticky_error_at_the_cap(void **state)
 		cs_jsonw_obj(&w);
 		cs_jsonw_kstr(&w, "text", "0123456789abcdefghij\n");
 		cs_jsonw_obj_end(&w);
-		if (w.err == CS_OK) {   /* keep{"text":"...\n"} fitted */
+		if (w.err == CS_OK) { /* keep{"text":"...\n"} fitted */
 			assert_int_equal(max, 37);
 			assert_int_equal(cs_jsonw_end(&w), CS_OK);
 			assert_int_equal(b.len, 37);
@@ -205,7 +210,7 @@ test_sticky_error_at_the_cap(void **state)
 			break;
 		}
 		assert_int_equal(w.err, CS_ETOOBIG);
-		cs_jsonw_puts(&w, "x");       /* would fit: still nothing */
+		cs_jsonw_puts(&w, "x"); /* would fit: still nothing */
 		cs_jsonw_int(&w, 1);
 		assert_int_equal(cs_jsonw_end(&w), CS_ETOOBIG);
 		assert_string_equal(b.data, "keep");
@@ -213,7 +218,7 @@ test_sticky_error_at_the_cap(void **state)
 		cs_buf_free(&b);
 	}
 	assert_int_equal(max, 37);
-	cs_buf_init(&b, 32);   /* exactly at the cap: fine */
+	cs_buf_init(&b, 32); /* exactly at the cap: fine */
 	cs_jsonw_init(&w, &b);
 	cs_jsonw_puts(&w, "0123456789012345678901234567890");
 	cs_jsonw_str(&w, NULL);
@@ -268,28 +273,22 @@ test_misuse(void **state)
 	for (i = 0; i < 6; i++) {
 		cs_jsonw_init(&w, &b);
 		switch (i) {
-		case 0:          /* still open */
-			cs_jsonw_obj(&w);
-			break;
-		case 1:          /* nothing open */
-			cs_jsonw_obj_end(&w);
-			break;
-		case 2:          /* the wrong close */
+		case 0: /* still open */ cs_jsonw_obj(&w); break;
+		case 1: /* nothing open */ cs_jsonw_obj_end(&w); break;
+		case 2: /* the wrong close */
 			cs_jsonw_arr(&w);
 			cs_jsonw_obj_end(&w);
 			break;
-		case 3:          /* a key in an array */
+		case 3: /* a key in an array */
 			cs_jsonw_arr(&w);
 			cs_jsonw_key(&w, "k");
 			break;
-		case 4:          /* a key without its value */
+		case 4: /* a key without its value */
 			cs_jsonw_obj(&w);
 			cs_jsonw_key(&w, "k");
 			cs_jsonw_obj_end(&w);
 			break;
-		case 5:          /* a key at the top */
-			cs_jsonw_key(&w, "k");
-			break;
+		case 5: /* a key at the top */ cs_jsonw_key(&w, "k"); break;
 		}
 		assert_int_equal(cs_jsonw_end(&w), CS_EBADINPUT);
 		assert_int_equal(b.len, 0);

@@ -26,7 +26,7 @@
 #include "stream.h"
 #include "testutil.h"
 
-#define LIMIT_MS 5000   /* what no test may take: a hang fails, not waits */
+#define LIMIT_MS 5000 /* what no test may take: a hang fails, not waits */
 
 /* Run passes until *count reaches want; fail after LIMIT_MS. */
 static void
@@ -60,16 +60,16 @@ loop_teardown(void **state)
 /* --- timers --- */
 
 struct fired {
-	struct cs_loop  *l;
-	struct cs_timer  t;
-	int              id;
-	int              count;
-	int64_t          at;      /* cs_now_ms() when it fired */
-	int64_t          due;     /* its due time then */
-	int             *log;     /* ids in firing order */
-	int             *nlog;
-	int              rearm;   /* times left to re-arm itself */
-	int64_t          rearm_due;
+	struct cs_loop *l;
+	struct cs_timer t;
+	int id;
+	int count;
+	int64_t at;  /* cs_now_ms() when it fired */
+	int64_t due; /* its due time then */
+	int *log;    /* ids in firing order */
+	int *nlog;
+	int rearm; /* times left to re-arm itself */
+	int64_t rearm_due;
 };
 
 /* Note the firing; re-arm if asked. */
@@ -105,7 +105,9 @@ fired_init(struct fired *f, struct cs_loop *l, int id, int *log, int *nlog)
 static void
 test_timer_order(void **state)
 {
-	enum { N = 5 };
+	enum {
+		N = 5
+	};
 	static const int delay[N] = { 30, 10, 50, 20, 40 };
 	struct cs_loop *l = *state;
 	struct fired f[N];
@@ -165,9 +167,9 @@ test_timer_rearm(void **state)
 	fired_init(&early, l, 3, log, &nlog);
 	cs_loop_timer_at(l, &t.t, t0 + 10);
 	cs_loop_timer_at(l, &mark.t, t0 + 20);
-	cs_loop_timer_at(l, &t.t, t0 + 40);          /* later */
+	cs_loop_timer_at(l, &t.t, t0 + 40); /* later */
 	cs_loop_timer_at(l, &early.t, t0 + 100000);
-	cs_loop_timer_at(l, &early.t, t0 + 30);      /* earlier */
+	cs_loop_timer_at(l, &early.t, t0 + 30); /* earlier */
 	run_until(l, &t.count, 1);
 	assert_int_equal(cs_loop_run_once(l, 0), 0);
 	assert_int_equal(nlog, 3);
@@ -209,7 +211,7 @@ test_timer_no_starvation(void **state)
 	fired_init(&spin, l, 1, NULL, NULL);
 	fired_init(&later, l, 2, NULL, NULL);
 	spin.rearm = 1000000;
-	spin.rearm_due = 0;   /* long past */
+	spin.rearm_due = 0; /* long past */
 	cs_loop_timer_at(l, &spin.t, 0);
 	cs_loop_timer_at(l, &later.t, t0 + 20);
 	while (!later.count) {
@@ -227,7 +229,9 @@ test_timer_no_starvation(void **state)
 static void
 test_timer_heap(void **state)
 {
-	enum { N = 300 };
+	enum {
+		N = 300
+	};
 	struct cs_loop *l = *state;
 	static struct fired f[N];
 	static int log[N];
@@ -263,11 +267,11 @@ test_timer_heap(void **state)
 /* --- watches --- */
 
 struct io {
-	struct cs_loop  *l;
-	struct cs_watch  w;
-	int              fd;
-	int              count;
-	unsigned         events;   /* or-ed over the calls */
+	struct cs_loop *l;
+	struct cs_watch w;
+	int fd;
+	int count;
+	unsigned events; /* or-ed over the calls */
 };
 
 /* Note the events; drop the watch on a hang-up (level-triggered). */
@@ -286,8 +290,9 @@ on_io(void *arg, unsigned events)
 static void
 pair(int sv[2])
 {
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(socketpair(AF_UNIX,
+	                     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv),
+	    0);
 }
 
 /* Readable when the peer writes, and only then. */
@@ -302,8 +307,8 @@ test_watch_in(void **state)
 	pair(sv);
 	memset(&io, 0, sizeof(io));
 	io.l = l;
-	assert_int_equal(cs_loop_watch(l, &io.w, sv[0], CS_IO_IN, on_io, &io),
-	    0);
+	assert_int_equal(
+	    cs_loop_watch(l, &io.w, sv[0], CS_IO_IN, on_io, &io), 0);
 	assert_int_equal(io.w.fd, sv[0]);
 	assert_int_equal(cs_loop_run_once(l, 0), 0);
 	assert_int_equal(io.count, 0);
@@ -313,7 +318,7 @@ test_watch_in(void **state)
 	assert_int_equal(read(sv[0], &c, 1), 1);
 	io.count = 0;
 	assert_int_equal(cs_loop_run_once(l, 0), 0);
-	assert_int_equal(io.count, 0);   /* read: no longer readable */
+	assert_int_equal(io.count, 0); /* read: no longer readable */
 	cs_loop_unwatch(l, &io.w);
 	assert_int_equal(io.w.fd, -1);
 	cs_loop_unwatch(l, &io.w);
@@ -360,8 +365,8 @@ test_watch_hup(void **state)
 	pair(sv);
 	memset(&io, 0, sizeof(io));
 	io.l = l;
-	assert_int_equal(cs_loop_watch(l, &io.w, sv[0], CS_IO_IN, on_io, &io),
-	    0);
+	assert_int_equal(
+	    cs_loop_watch(l, &io.w, sv[0], CS_IO_IN, on_io, &io), 0);
 	close(sv[1]);
 	run_until(l, &io.count, 1);
 	assert_int_equal(io.events, CS_IO_IN | CS_IO_HUP);
@@ -374,7 +379,7 @@ test_watch_hup(void **state)
 	shutdown(sv[1], SHUT_WR);
 	run_until(l, &io.count, 1);
 	assert_true(io.events & CS_IO_HUP);
-	assert_int_equal(io.w.fd, -1);   /* on_io unwatched it */
+	assert_int_equal(io.w.fd, -1); /* on_io unwatched it */
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -391,24 +396,24 @@ test_watch_errors(void **state)
 	assert_int_equal(cs_loop_watch(l, &io.w, -1, CS_IO_IN, on_io, &io), -1);
 	assert_int_equal(errno, EINVAL);
 	pair(sv);
-	assert_int_equal(cs_loop_watch(l, &io.w, sv[0], CS_IO_IN, NULL, &io),
-	    -1);
+	assert_int_equal(
+	    cs_loop_watch(l, &io.w, sv[0], CS_IO_IN, NULL, &io), -1);
 	assert_int_equal(errno, EINVAL);
 	close(sv[0]);
 	close(sv[1]);
-	assert_int_equal(cs_loop_watch(l, &io.w, sv[0], CS_IO_IN, on_io, &io),
-	    -1);
+	assert_int_equal(
+	    cs_loop_watch(l, &io.w, sv[0], CS_IO_IN, on_io, &io), -1);
 	assert_int_equal(errno, EBADF);
 	assert_int_equal(cs_loop_rewatch(l, &io.w, CS_IO_OUT), -1);
-	cs_loop_unwatch(l, &io.w);   /* zeroed: not watched */
+	cs_loop_unwatch(l, &io.w); /* zeroed: not watched */
 }
 
 struct twin {
 	struct cs_loop *l;
 	struct cs_watch w;
-	struct twin   **other;
-	int            *calls;
-	int             rewatch;   /* rewatch the other to 0, not free it */
+	struct twin **other;
+	int *calls;
+	int rewatch; /* rewatch the other to 0, not free it */
 };
 
 /* Unwatch and free the other twin (reported in the same batch), or make
@@ -453,8 +458,9 @@ twins(struct cs_loop *l, int rewatch)
 		tw[i]->rewatch = rewatch;
 	}
 	for (i = 0; i < 2; i++)
-		assert_int_equal(cs_loop_watch(l, &tw[i]->w, sv[i][0],
-		    CS_IO_IN, on_twin, tw[i]), 0);
+		assert_int_equal(cs_loop_watch(l, &tw[i]->w, sv[i][0], CS_IO_IN,
+		                     on_twin, tw[i]),
+		    0);
 	assert_int_equal(cs_loop_run_once(l, 1000), 0);
 	assert_int_equal(calls, 1);
 	if (!rewatch)
@@ -490,10 +496,10 @@ test_rewatch_in_batch(void **state)
 
 static struct {
 	struct cs_loop *l;
-	pthread_t       loop_thread;
-	int             order[NPOSTS];
-	int             n;
-	int             off_thread;
+	pthread_t loop_thread;
+	int order[NPOSTS];
+	int n;
+	int off_thread;
 } posts;
 
 /* A posted call: note its turn and its thread. */
@@ -554,7 +560,7 @@ test_post_dropped(void **state)
 
 struct stopper {
 	struct cs_loop *l;
-	int             go[2];    /* pipe: the loop says "now" */
+	int go[2]; /* pipe: the loop says "now" */
 	struct cs_timer t;
 };
 
@@ -621,10 +627,10 @@ test_load(void **state)
 #define RESPONSE "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
 
 struct server {
-	int       lfd;
-	int       port;
-	int       hold;       /* answer nothing; wait for the client to go */
-	int       note[2];    /* pipe: a byte once the request is in */
+	int lfd;
+	int port;
+	int hold;    /* answer nothing; wait for the client to go */
+	int note[2]; /* pipe: a byte once the request is in */
 	pthread_t th;
 };
 
@@ -651,10 +657,11 @@ server_main(void *arg)
 			buf[used] = '\0';
 		}
 		if (strstr(buf, "\r\n\r\n") == NULL)
-			break;   /* the client left (or sent junk) */
+			break; /* the client left (or sent junk) */
 		if (write(s->note[1], "r", 1) != 1 ||
-		    (!s->hold && write(fd, RESPONSE, strlen(RESPONSE)) !=
-		    (ssize_t)strlen(RESPONSE)))
+		    (!s->hold &&
+		        write(fd, RESPONSE, strlen(RESPONSE)) !=
+		            (ssize_t)strlen(RESPONSE)))
 			return (void *)1;
 	}
 	close(fd);
@@ -673,13 +680,11 @@ server_start(struct server *s, int hold)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	s->hold = hold;
 	assert_int_equal(pipe(s->note), 0);
-	assert_true((s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC,
-	    0)) >= 0);
-	assert_int_equal(bind(s->lfd, (struct sockaddr *)&sin, sizeof(sin)),
-	    0);
+	assert_true(
+	    (s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+	assert_int_equal(bind(s->lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	assert_int_equal(listen(s->lfd, 4), 0);
-	assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&sin, &len),
-	    0);
+	assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&sin, &len), 0);
 	s->port = ntohs(sin.sin_port);
 	assert_int_equal(pthread_create(&s->th, NULL, server_main, s), 0);
 }
@@ -698,17 +703,17 @@ server_join(struct server *s)
 }
 
 struct xfer {
-	struct cs_loop     *l;
+	struct cs_loop *l;
 	struct cs_xfer_slot slot;
-	CURL               *easy;
-	char                body[64];
-	size_t              len;
-	int                 done;
-	CURLcode            result;
-	int                 pause;      /* pause on the first chunk */
-	int                 again;      /* transfers to start from done */
-	int                 paused;
-	struct cs_timer     resume;
+	CURL *easy;
+	char body[64];
+	size_t len;
+	int done;
+	CURLcode result;
+	int pause; /* pause on the first chunk */
+	int again; /* transfers to start from done */
+	int paused;
+	struct cs_timer resume;
 };
 
 /* Resume a paused transfer, from outside libcurl's callbacks. */
@@ -752,8 +757,8 @@ on_done(void *arg, CURLcode result)
 	assert_null(x->slot.easy);
 	if (x->again > 0) {
 		x->again--;
-		assert_int_equal(cs_loop_xfer_add(x->l, &x->slot, x->easy,
-		    on_done, x), 0);
+		assert_int_equal(
+		    cs_loop_xfer_add(x->l, &x->slot, x->easy, on_done, x), 0);
 	}
 }
 
@@ -786,16 +791,15 @@ test_curl_transfer(void **state)
 
 	server_start(&s, 0);
 	xfer_init(&x, l, &s);
-	assert_int_equal(cs_loop_xfer_add(l, &x.slot, x.easy, on_done, &x),
-	    0);
+	assert_int_equal(cs_loop_xfer_add(l, &x.slot, x.easy, on_done, &x), 0);
 	assert_ptr_equal(x.slot.easy, x.easy);
 	run_until(l, &x.done, 1);
 	assert_int_equal(x.result, CURLE_OK);
 	assert_string_equal(x.body, "hello");
 	assert_int_equal(x.done, 1);
-	cs_loop_xfer_remove(l, &x.slot);   /* no-op: not added any more */
+	cs_loop_xfer_remove(l, &x.slot); /* no-op: not added any more */
 	curl_easy_cleanup(x.easy);
-	cs_loop_free(l);   /* closes the cached connection: the server ends */
+	cs_loop_free(l); /* closes the cached connection: the server ends */
 	*state = NULL;
 	server_join(&s);
 }
@@ -806,8 +810,7 @@ test_curl_transfer(void **state)
  * is called ndone times, with CURLE_OK and body in all.
  */
 static void
-transfer_case(void **state, int again, int pause, int ndone,
-    const char *body)
+transfer_case(void **state, int again, int pause, int ndone, const char *body)
 {
 	struct cs_loop *l = *state;
 	struct server s;
@@ -817,8 +820,7 @@ transfer_case(void **state, int again, int pause, int ndone,
 	xfer_init(&x, l, &s);
 	x.again = again;
 	x.pause = pause;
-	assert_int_equal(cs_loop_xfer_add(l, &x.slot, x.easy, on_done, &x),
-	    0);
+	assert_int_equal(cs_loop_xfer_add(l, &x.slot, x.easy, on_done, &x), 0);
 	run_until(l, &x.done, ndone);
 	if (pause)
 		assert_true(x.paused);
@@ -848,9 +850,9 @@ test_curl_pause(void **state)
 
 struct remover {
 	struct cs_loop *l;
-	struct xfer    *x;
+	struct xfer *x;
 	struct cs_watch w;
-	int             removed;
+	int removed;
 };
 
 /* The server has the request: take the transfer off before its end. */
@@ -884,13 +886,11 @@ test_curl_remove(void **state)
 	memset(&r, 0, sizeof(r));
 	r.l = l;
 	r.x = &x;
-	assert_int_equal(cs_loop_xfer_add(l, &x.slot, x.easy, on_done, &x),
-	    0);
-	assert_int_equal(cs_loop_xfer_add(l, &x.slot, x.easy, on_done, &x),
-	    -1);
+	assert_int_equal(cs_loop_xfer_add(l, &x.slot, x.easy, on_done, &x), 0);
+	assert_int_equal(cs_loop_xfer_add(l, &x.slot, x.easy, on_done, &x), -1);
 	assert_int_equal(errno, EBUSY);
-	assert_int_equal(cs_loop_watch(l, &r.w, s.note[0], CS_IO_IN,
-	    on_request_in, &r), 0);
+	assert_int_equal(
+	    cs_loop_watch(l, &r.w, s.note[0], CS_IO_IN, on_request_in, &r), 0);
 	run_until(l, &r.removed, 1);
 	server_join(&s);
 	for (i = 0; i < 5; i++)

@@ -32,6 +32,14 @@ check_fixture(const char *name)
 	check_fixture_ext(P, COLLECT_FLAGS, name, "ndjson");
 }
 
+/* The i-th tool call's arguments as the adapter sent them. */
+static const char *
+raw_arg(const struct collected *c, size_t i)
+{
+	return json_object_get_string(
+	    json_object_array_get_idx(c->raw_args, i));
+}
+
 static void
 test_chat_stream(void **state)
 {
@@ -50,16 +58,14 @@ test_tool_calls(void **state)
 	(void)state;
 	check_fixture("ollama-chat-tool-calls");
 	/* The event's arguments are serialized objects; none is "". */
-	snprintf(path, sizeof(path), "%s/upstream/ollama-chat-tool-calls.ndjson",
-	    fixdir());
+	snprintf(path, sizeof(path),
+	    "%s/upstream/ollama-chat-tool-calls.ndjson", fixdir());
 	body = tu_read_file(path, &len);
 	collected_init_flags(&c, COLLECT_FLAGS);
 	assert_int_equal(feed(P, &c, body, len, (size_t)-1), CS_OK);
 	assert_int_equal(json_object_array_length(c.raw_args), 5);
-	assert_string_equal(json_object_get_string(json_object_array_get_idx(
-	    c.raw_args, 0)), "{\"location\":\"Boston, MA\"}");
-	assert_string_equal(json_object_get_string(json_object_array_get_idx(
-	    c.raw_args, 3)), "");
+	assert_string_equal(raw_arg(&c, 0), "{\"location\":\"Boston, MA\"}");
+	assert_string_equal(raw_arg(&c, 3), "");
 	/* Ollama says "stop" after tool calls; the mapped reason says so. */
 	assert_string_equal(c.native, "stop");
 	assert_string_equal(c.finish, "tool_calls");
@@ -100,11 +106,12 @@ test_all_fixtures(void **state)
 }
 
 #define LINE(content) \
-	"{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"" \
-	content "\"},\"done\":false}\n"
+	"{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"" content \
+	"\"},\"done\":false}\n"
 #define DONE(reason) \
 	"{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\"}," \
-	"\"done_reason\":\"" reason "\",\"done\":true,\"prompt_eval_count\":3," \
+	"\"done_reason\":\"" reason \
+	"\",\"done\":true,\"prompt_eval_count\":3," \
 	"\"eval_count\":4,\"eval_duration\":99}"
 
 static void
@@ -123,8 +130,8 @@ test_truncated(void **state)
 
 	/* Cut inside the done line: malformed at EOF, still one error. */
 	collected_init_flags(&c, COLLECT_FLAGS);
-	assert_int_equal(feed_str(P, &c, LINE("Hi") "{\"done\":tr"),
-	    CS_EUPSTREAM);
+	assert_int_equal(
+	    feed_str(P, &c, LINE("Hi") "{\"done\":tr"), CS_EUPSTREAM);
 	assert_int_equal(c.n_error, 1);
 	assert_int_equal(c.n_finish, 0);
 	collected_free(&c);
@@ -143,16 +150,18 @@ test_in_band_error(void **state)
 
 	(void)state;
 	collected_init_flags(&c, COLLECT_FLAGS);
-	assert_int_equal(feed_str(P, &c, LINE("a")
-	    "{\"error\":\"model runner has unexpectedly stopped\"}\n"
-	    LINE("b") DONE("stop") "\n"), CS_EUPSTREAM);
+	assert_int_equal(
+	    feed_str(P, &c,
+	        LINE("a") "{\"error\":\"model runner has unexpectedly stopped\"}\n" LINE(
+	            "b") DONE("stop") "\n"),
+	    CS_EUPSTREAM);
 	assert_string_equal(c.text.data, "a");
 	assert_int_equal(c.n_error, 1);
 	assert_int_equal(c.n_finish, 0);
 	assert_int_equal(c.after_terminal, 0);
 	assert_string_equal(c.error_type, "upstream_error");
-	assert_string_equal(c.error_message,
-	    "model runner has unexpectedly stopped");
+	assert_string_equal(
+	    c.error_message, "model runner has unexpectedly stopped");
 	collected_free(&c);
 
 	/* An error object with a message, at EOF without LF. */
@@ -179,8 +188,8 @@ test_malformed(void **state)
 	(void)state;
 	for (i = 0; i < CS_ARRAY_LEN(bad); i++) {
 		collected_init_flags(&c, COLLECT_FLAGS);
-		assert_int_equal(feed(P, &c, bad[i], strlen(bad[i]), 5),
-		    CS_EUPSTREAM);
+		assert_int_equal(
+		    feed(P, &c, bad[i], strlen(bad[i]), 5), CS_EUPSTREAM);
 		assert_string_equal(c.text.data, "a");
 		assert_int_equal(c.n_error, 1);
 		assert_int_equal(c.n_finish, 0);
@@ -225,22 +234,25 @@ test_last_line_without_lf_and_crlf(void **state)
 
 	(void)state;
 	collected_init_flags(&c, COLLECT_FLAGS);
-	assert_int_equal(feed_str(P, &c,
-	    LINE("x") "\r\n\n" LINE("y") DONE("length")),
+	assert_int_equal(
+	    feed_str(P, &c, LINE("x") "\r\n\n" LINE("y") DONE("length")),
 	    CS_OK);
 	assert_string_equal(c.text.data, "xy");
 	assert_int_equal(c.n_finish, 1);
 	assert_string_equal(c.native, "length");
 	assert_string_equal(c.finish, "length");
-	assert_string_equal(c.usage, "{\"prompt_tokens\":3,"
+	assert_string_equal(c.usage,
+	    "{\"prompt_tokens\":3,"
 	    "\"completion_tokens\":4,\"total_tokens\":7}");
 	collected_free(&c);
 
 	collected_init_flags(&c, COLLECT_FLAGS);
-	assert_int_equal(feed_str(P, &c,
-	    "{\"message\":{\"content\":\"z\"},\"done\":false}\r\n"
-	    "{\"done\":true,\"done_reason\":\"unload\"}\r\n"
-	    LINE("late") "garbage\n"), CS_OK);
+	assert_int_equal(
+	    feed_str(P, &c,
+	        "{\"message\":{\"content\":\"z\"},\"done\":false}\r\n"
+	        "{\"done\":true,\"done_reason\":\"unload\"}\r\n" LINE(
+	            "late") "garbage\n"),
+	    CS_OK);
 	assert_string_equal(c.text.data, "z");
 	assert_string_equal(c.finish, "other");
 	assert_string_equal(c.native, "unload");
@@ -275,11 +287,10 @@ test_thinking_and_streamed_tool_calls(void **state)
 	assert_string_equal(c.text.data, "ok");
 	assert_int_equal(json_object_array_length(c.tools), 2);
 	assert_string_equal(json_object_get_string(json_object_object_get(
-	    json_object_array_get_idx(c.tools, 0), "id")), "call_1");
-	assert_string_equal(json_object_get_string(json_object_array_get_idx(
-	    c.raw_args, 0)), "{\"a\":[1,{\"b\":\"/x\"}]}");
-	assert_string_equal(json_object_get_string(json_object_array_get_idx(
-	    c.raw_args, 1)), "{\"s\":1}");
+	                        json_object_array_get_idx(c.tools, 0), "id")),
+	    "call_1");
+	assert_string_equal(raw_arg(&c, 0), "{\"a\":[1,{\"b\":\"/x\"}]}");
+	assert_string_equal(raw_arg(&c, 1), "{\"s\":1}");
 	assert_string_equal(c.finish, "tool_calls");
 	collected_free(&c);
 }
@@ -288,11 +299,13 @@ static void
 test_unknown_lines_ignored(void **state)
 {
 	(void)state;
-	check_ok_stream(P, COLLECT_FLAGS, "{\"status\":\"loading model\"}\n"
+	check_ok_stream(P, COLLECT_FLAGS,
+	    "{\"status\":\"loading model\"}\n"
 	    "{\"model\":\"m\",\"future\":{\"x\":1},\"done\":false}\n"
 	    "{\"model\":\"m\",\"message\":{\"role\":\"assistant\","
 	    "\"content\":\"ok\",\"images\":null,\"new_field\":[1]},"
-	    "\"done\":false}\n" DONE("stop") "\n", "ok", "stop");
+	    "\"done\":false}\n" DONE("stop") "\n",
+	    "ok", "stop");
 }
 
 /* Ollama sends arguments as an object: it goes out re-serialized, the
@@ -307,14 +320,17 @@ static void
 test_split_tool_args(void **state)
 {
 	(void)state;
-	check_split(P, COLLECT_FLAGS, TOOL_LINE("{\"s\":\"caf\\u00e9 \xc3\xa9 "
-	    "\\ud83d\\ude00 \xf0\x9f\x98\x80\",\"q\":\"a\\\"b\\\\c\"}")
-	    DONE("stop") "\n", "caf\xc3\xa9 \xf0\x9f\x98\x80",
+	check_split(P, COLLECT_FLAGS,
+	    TOOL_LINE(
+	        "{\"s\":\"caf\\u00e9 \xc3\xa9 "
+	        "\\ud83d\\ude00 \xf0\x9f\x98\x80\",\"q\":\"a\\\"b\\\\c\"}")
+	        DONE("stop") "\n",
+	    "caf\xc3\xa9 \xf0\x9f\x98\x80",
 	    "{\"s\":\"caf\xc3\xa9 \xc3\xa9 \xf0\x9f\x98\x80 \xf0\x9f\x98\x80\","
 	    "\"q\":\"a\\\"b\\\\c\"}");
-	check_split(P, COLLECT_FLAGS, TOOL_LINE("\"" SPLIT_FRAG1 SPLIT_FRAG2
-	    "\"") DONE("stop") "\n", "caf\xc3\xa9 \xf0\x9f\x98\x80",
-	    SPLIT_ARGS);
+	check_split(P, COLLECT_FLAGS,
+	    TOOL_LINE("\"" SPLIT_FRAG1 SPLIT_FRAG2 "\"") DONE("stop") "\n",
+	    "caf\xc3\xa9 \xf0\x9f\x98\x80", SPLIT_ARGS);
 }
 
 static void
@@ -342,7 +358,7 @@ test_build(void **state)
 	struct cs_model_cfg model;
 	char key[] = "proxy-key";
 	char s1[] = "Be brief.", u1[] = "hi", a1[] = "hello", t1[] = "42",
-	    tid[] = "c1";
+	     tid[] = "c1";
 	struct cs_message msgs[] = {
 		{ CS_ROLE_SYSTEM, s1, sizeof(s1) - 1, NULL },
 		{ CS_ROLE_USER, u1, sizeof(u1) - 1, NULL },
@@ -350,7 +366,10 @@ test_build(void **state)
 		{ CS_ROLE_TOOL, t1, sizeof(t1) - 1, tid },
 	};
 	static const char *const roles[] = {
-		"system", "user", "assistant", "tool",
+		"system",
+		"user",
+		"assistant",
+		"tool",
 	};
 	struct cs_chat_request req;
 	struct cs_http_request hr;
@@ -371,8 +390,8 @@ test_build(void **state)
 	cs_http_request_init(&hr);
 	assert_int_equal(P->build(&cfg.upstreams[0], &req, &hr), CS_OK);
 	assert_string_equal(hr.url.data, "http://127.0.0.1:11434/api/chat");
-	assert_true(has_header_prefix(hr.headers,
-	    "content-type: application/json"));
+	assert_true(
+	    has_header_prefix(hr.headers, "content-type: application/json"));
 	assert_false(has_header_prefix(hr.headers, "authorization:"));
 	body = json_tokener_parse(hr.body.data);
 	assert_non_null(body);
@@ -431,14 +450,16 @@ test_build_tools(void **state)
 
 	(void)state;
 	body = tools_build(P, "\"required\"");
-	assert_json_at(body, "tools", "[{\"type\":\"function\",\"function\":{"
+	assert_json_at(body, "tools",
+	    "[{\"type\":\"function\",\"function\":{"
 	    "\"name\":\"get_weather\",\"description\":\"Weather now\","
 	    "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{"
 	    "\"type\":\"string\"}},\"required\":[\"city\"]}}},{\"type\":"
 	    "\"function\",\"function\":{\"name\":\"now\"}}]");
 	/* Ollama has no tool_choice. */
 	assert_false(json_object_object_get_ex(body, "tool_choice", NULL));
-	assert_json_at(body, "messages", "[{\"role\":\"user\",\"content\":"
+	assert_json_at(body, "messages",
+	    "[{\"role\":\"user\",\"content\":"
 	    "\"w?\"},{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":["
 	    "{\"function\":{\"name\":\"get_weather\",\"arguments\":{\"city\":"
 	    "\"Paris\"}}},{\"function\":{\"name\":\"now\",\"arguments\":{}}}]},"

@@ -32,9 +32,11 @@ check_fixture(const char *name)
 }
 
 /* One chunk with a content delta t, one with finish reason r. */
-#define OA_TEXT(t) "data: {\"choices\":[{\"index\":0,\"delta\":{" \
+#define OA_TEXT(t) \
+	"data: {\"choices\":[{\"index\":0,\"delta\":{" \
 	"\"content\":\"" t "\"}}]}\n\n"
-#define OA_FINISH(r) "data: {\"choices\":[{\"index\":0,\"delta\":{}," \
+#define OA_FINISH(r) \
+	"data: {\"choices\":[{\"index\":0,\"delta\":{}," \
 	"\"finish_reason\":\"" r "\"}]}\n\n"
 
 static void
@@ -79,9 +81,11 @@ test_truncated(void **state)
 
 	(void)state;
 	collected_init_flags(&c, COLLECT_FLAGS);
-	assert_int_equal(feed_str(P, &c,
-	    "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}"
-	    "\n\n"), CS_EUPSTREAM);
+	assert_int_equal(
+	    feed_str(P, &c,
+	        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}"
+	        "\n\n"),
+	    CS_EUPSTREAM);
 	assert_string_equal(c.text.data, "Hi");
 	assert_int_equal(c.n_error, 1);
 	assert_int_equal(c.n_finish, 0);
@@ -96,11 +100,12 @@ test_in_band_error(void **state)
 
 	(void)state;
 	collected_init_flags(&c, COLLECT_FLAGS);
-	assert_int_equal(feed_str(P, &c,
-	    "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}"
-	    "\n\ndata: {\"error\":{\"message\":\"overloaded\",\"type\":"
-	    "\"server_error\"}}\n\ndata: {\"choices\":[{\"index\":0,"
-	    "\"delta\":{\"content\":\"b\"}}]}\n\ndata: [DONE]\n\n"),
+	assert_int_equal(
+	    feed_str(P, &c,
+	        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}"
+	        "\n\ndata: {\"error\":{\"message\":\"overloaded\",\"type\":"
+	        "\"server_error\"}}\n\ndata: {\"choices\":[{\"index\":0,"
+	        "\"delta\":{\"content\":\"b\"}}]}\n\ndata: [DONE]\n\n"),
 	    CS_EUPSTREAM);
 	assert_string_equal(c.text.data, "a");
 	assert_int_equal(c.n_error, 1);
@@ -115,8 +120,8 @@ test_malformed_chunk(void **state)
 
 	(void)state;
 	collected_init_flags(&c, COLLECT_FLAGS);
-	assert_int_equal(feed_str(P, &c, "data: {\"choices\":[\n\n"),
-	    CS_EUPSTREAM);
+	assert_int_equal(
+	    feed_str(P, &c, "data: {\"choices\":[\n\n"), CS_EUPSTREAM);
 	assert_one_error(&c, "malformed");
 	collected_free(&c);
 }
@@ -125,8 +130,8 @@ static void
 test_malformed_among_good(void **state)
 {
 	static const char *const bad[] = {
-		"data: {\"choices\":[]}}\n\n",       /* trailing garbage */
-		"data: {\"choices\":[]} {}\n\n",     /* two values */
+		"data: {\"choices\":[]}}\n\n",   /* trailing garbage */
+		"data: {\"choices\":[]} {}\n\n", /* two values */
 		"data: [1,2]\n\n",
 		"data: \"text\"\n\n",
 	};
@@ -137,16 +142,19 @@ test_malformed_among_good(void **state)
 	(void)state;
 	for (i = 0; i < CS_ARRAY_LEN(bad); i++) {
 		cs_buf_init(&s, 4096);
-		assert_int_equal(cs_buf_printf(&s, "%s%s%s", OA_TEXT("a"),
-		    bad[i], OA_TEXT("b") OA_FINISH("stop") "data: [DONE]\n\n"),
+		assert_int_equal(
+		    cs_buf_printf(&s, "%s%s%s", OA_TEXT("a"), bad[i],
+		        OA_TEXT("b") OA_FINISH("stop") "data: [DONE]\n\n"),
 		    CS_OK);
 		check_error_stream(P, COLLECT_FLAGS, s.data, "a", "malformed");
 		cs_buf_free(&s);
 	}
 	/* Whitespace after the value is fine. */
 	collected_init_flags(&c, COLLECT_FLAGS);
-	assert_int_equal(feed_str(P, &c, "data: {\"choices\":[]}  \t\n\n"
-	    OA_TEXT("a") OA_FINISH("stop") "data: [DONE]\n\n"), CS_OK);
+	assert_int_equal(feed_str(P, &c,
+	                     "data: {\"choices\":[]}  \t\n\n" OA_TEXT("a")
+	                         OA_FINISH("stop") "data: [DONE]\n\n"),
+	    CS_OK);
 	assert_int_equal(c.n_finish, 1);
 	collected_free(&c);
 }
@@ -158,19 +166,22 @@ test_choices_other_index_and_chunk_after_done(void **state)
 
 	(void)state;
 	collected_init_flags(&c, COLLECT_FLAGS);
-	assert_int_equal(feed_str(P, &c,
-	    "data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"X\"}},"
-	    "{\"index\":0,\"delta\":{\"content\":\"ok\"}}]}\n\n"
-	    "data: {\"choices\":[{\"index\":0,\"delta\":{},"
-	    "\"finish_reason\":\"stop\"}]}\n\n"
-	    "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1}}\n\n"
-	    "data: [DONE]\n\n"
-	    "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"late\"}}]}"
-	    "\n\n"), CS_OK);
+	assert_int_equal(
+	    feed_str(P, &c,
+	        "data: {\"choices\":[{\"index\":1,\"delta\":{\"content\":\"X\"}},"
+	        "{\"index\":0,\"delta\":{\"content\":\"ok\"}}]}\n\n"
+	        "data: {\"choices\":[{\"index\":0,\"delta\":{},"
+	        "\"finish_reason\":\"stop\"}]}\n\n"
+	        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1}}\n\n"
+	        "data: [DONE]\n\n"
+	        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"late\"}}]}"
+	        "\n\n"),
+	    CS_OK);
 	assert_string_equal(c.text.data, "ok");
 	assert_int_equal(c.n_finish, 1);
 	assert_int_equal(c.after_terminal, 0);
-	assert_string_equal(c.usage, "{\"prompt_tokens\":1,"
+	assert_string_equal(c.usage,
+	    "{\"prompt_tokens\":1,"
 	    "\"completion_tokens\":null,\"total_tokens\":null}");
 	collected_free(&c);
 }
@@ -184,22 +195,25 @@ test_parallel_tool_calls_same_index(void **state)
 	(void)state;
 	collected_init_flags(&c, COLLECT_FLAGS);
 	/* Some servers send every parallel call with index 0. */
-	assert_int_equal(feed_str(P, &c,
-	    "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
-	    "\"id\":\"a\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"x\\\"\"}}]}}]}\n\n"
-	    "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
-	    "\"function\":{\"arguments\":\":1}\"}}]}}]}\n\n"
-	    "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
-	    "\"id\":\"b\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]}}]}\n\n"
-	    "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":"
-	    "\"tool_calls\"}]}\n\ndata: [DONE]\n\n"), CS_OK);
+	assert_int_equal(
+	    feed_str(P, &c,
+	        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+	        "\"id\":\"a\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"x\\\"\"}}]}}]}\n\n"
+	        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+	        "\"function\":{\"arguments\":\":1}\"}}]}}]}\n\n"
+	        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+	        "\"id\":\"b\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]}}]}\n\n"
+	        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":"
+	        "\"tool_calls\"}]}\n\ndata: [DONE]\n\n"),
+	    CS_OK);
 	assert_int_equal(json_object_array_length(c.tools), 2);
 	t = json_object_array_get_idx(c.tools, 0);
-	assert_string_equal(json_object_get_string(
-	    json_object_object_get(t, "arguments")), "{\"x\":1}");
+	assert_string_equal(
+	    json_object_get_string(json_object_object_get(t, "arguments")),
+	    "{\"x\":1}");
 	t = json_object_array_get_idx(c.tools, 1);
-	assert_string_equal(json_object_get_string(
-	    json_object_object_get(t, "name")), "g");
+	assert_string_equal(
+	    json_object_get_string(json_object_object_get(t, "name")), "g");
 	assert_string_equal(c.finish, "tool_calls");
 	collected_free(&c);
 }
@@ -212,9 +226,10 @@ test_client_gone_stops(void **state)
 	(void)state;
 	collected_init_flags(&c, COLLECT_FLAGS);
 	c.stop_after_text = 1;
-	assert_int_equal(feed_str(P, &c,
-	    "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n"
-	    "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"}}]}\n\n"),
+	assert_int_equal(
+	    feed_str(P, &c,
+	        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\n"
+	        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"}}]}\n\n"),
 	    CS_ECLIENTGONE);
 	assert_string_equal(c.text.data, "a");
 	collected_free(&c);
@@ -260,15 +275,18 @@ test_compat_n2(void **state)
 static void
 test_in_band_error_shapes(void **state)
 {
-	static const struct { const char *ev, *msg; } cases[] = {
+	static const struct {
+		const char *ev, *msg;
+	} cases[] = {
 		/* event: error, the fields at the top level */
 		{ "event: error\ndata: {\"message\":\"rate limited\","
-		  "\"code\":429}\n\n", "rate limited" },
+		  "\"code\":429}\n\n",
+		    "rate limited" },
 		/* error as a plain string */
 		{ "data: {\"error\":\"boom\"}\n\n", "boom" },
 		/* error object without a message */
 		{ "data: {\"error\":{\"code\":500}}\n\n",
-		  "the provider reported an error" },
+		    "the provider reported an error" },
 		/* event: error whose data is not JSON */
 		{ "event: error\ndata: upstream timeout\n\n", "malformed" },
 	};
@@ -280,11 +298,13 @@ test_in_band_error_shapes(void **state)
 	for (i = 0; i < CS_ARRAY_LEN(cases); i++) {
 		cs_buf_init(&s, 4096);
 		/* A tool call in progress must not be emitted. */
-		assert_int_equal(cs_buf_printf(&s, "%s%s%s%s", OA_TEXT("a"),
-		    "data: {\"choices\":[{\"index\":0,\"delta\":{"
-		    "\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"function\":"
-		    "{\"name\":\"f\",\"arguments\":\"{\"}}]}}]}\n\n",
-		    cases[i].ev, OA_FINISH("stop") "data: [DONE]\n\n"), CS_OK);
+		assert_int_equal(
+		    cs_buf_printf(&s, "%s%s%s%s", OA_TEXT("a"),
+		        "data: {\"choices\":[{\"index\":0,\"delta\":{"
+		        "\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"function\":"
+		        "{\"name\":\"f\",\"arguments\":\"{\"}}]}}]}\n\n",
+		        cases[i].ev, OA_FINISH("stop") "data: [DONE]\n\n"),
+		    CS_OK);
 		collected_init_flags(&c, COLLECT_FLAGS);
 		assert_int_equal(feed(P, &c, s.data, s.len, 1), CS_EUPSTREAM);
 		assert_string_equal(c.text.data, "a");
@@ -305,8 +325,9 @@ test_unknown_events_ignored(void **state)
 	    "data: {\"object\":\"chat.completion.keepalive\"}\n\n"
 	    "id: 7\nretry: 10\nfoo: bar\n\n"
 	    "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\","
-	    "\"audio\":{\"id\":\"x\"},\"annotations\":[]},\"extra\":1}]}\n\n"
-	    OA_FINISH("stop") "data: [DONE]\n\n", "ok", "stop");
+	    "\"audio\":{\"id\":\"x\"},\"annotations\":[]},\"extra\":1}]}\n\n" OA_FINISH(
+	        "stop") "data: [DONE]\n\n",
+	    "ok", "stop");
 }
 
 static void
@@ -321,13 +342,15 @@ test_split_tool_args(void **state)
 {
 	(void)state;
 	check_split(P, COLLECT_FLAGS,
-	    OA_TEXT("caf\\u00e9 \xc3\xa9 \xf0\x9f\x98\x80")
-	    "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
-	    "\"index\":0,\"id\":\"c1\",\"type\":\"function\",\"function\":{"
-	    "\"name\":\"f\",\"arguments\":\"" SPLIT_FRAG1 "\"}}]}}]}\n\n"
-	    "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
-	    "\"index\":0,\"function\":{\"arguments\":\"" SPLIT_FRAG2
-	    "\"}}]}}]}\n\n" OA_FINISH("tool_calls") "data: [DONE]\n\n",
+	    OA_TEXT(
+	        "caf\\u00e9 \xc3\xa9 \xf0\x9f\x98\x80") "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
+	                                                "\"index\":0,\"id\":\"c1\",\"type\":\"function\",\"function\":{"
+	                                                "\"name\":\"f\",\"arguments\":\"" SPLIT_FRAG1
+	                                                "\"}}]}}]}\n\n"
+	                                                "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
+	                                                "\"index\":0,\"function\":{\"arguments\":\"" SPLIT_FRAG2
+	                                                "\"}}]}}]}\n\n" OA_FINISH(
+	                                                    "tool_calls") "data: [DONE]\n\n",
 	    "caf\xc3\xa9 \xc3\xa9 \xf0\x9f\x98\x80", SPLIT_ARGS);
 }
 
@@ -349,7 +372,8 @@ test_build_developer(void **state)
 	f.msgs[1].developer = 1;
 	msg(&f, CS_ROLE_USER, "hi", NULL);
 	body = build_json(P, &f, &hr);
-	assert_json_at(body, "messages", "[{\"role\":\"system\",\"content\":"
+	assert_json_at(body, "messages",
+	    "[{\"role\":\"system\",\"content\":"
 	    "\"SERVER\"},{\"role\":\"system\",\"content\":\"Be brief.\"},"
 	    "{\"role\":\"user\",\"content\":\"hi\"}]");
 	json_object_put(body);
@@ -357,7 +381,8 @@ test_build_developer(void **state)
 
 	f.cfg.upstreams[0].developer_role = 1;
 	body = build_json(P, &f, &hr);
-	assert_json_at(body, "messages", "[{\"role\":\"system\",\"content\":"
+	assert_json_at(body, "messages",
+	    "[{\"role\":\"system\",\"content\":"
 	    "\"SERVER\"},{\"role\":\"developer\",\"content\":\"Be brief.\"},"
 	    "{\"role\":\"user\",\"content\":\"hi\"}]");
 	json_object_put(body);
@@ -372,16 +397,20 @@ test_build_tools(void **state)
 	struct json_object *body;
 
 	(void)state;
-	body = tools_build(P, "{\"type\":\"function\",\"function\":{\"name\":"
+	body = tools_build(P,
+	    "{\"type\":\"function\",\"function\":{\"name\":"
 	    "\"now\"}}");
-	assert_json_at(body, "tools", "[{\"type\":\"function\",\"function\":{"
+	assert_json_at(body, "tools",
+	    "[{\"type\":\"function\",\"function\":{"
 	    "\"name\":\"get_weather\",\"description\":\"Weather now\","
 	    "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{"
 	    "\"type\":\"string\"}},\"required\":[\"city\"]},\"strict\":true}},"
 	    "{\"type\":\"function\",\"function\":{\"name\":\"now\"}}]");
-	assert_json_at(body, "tool_choice", "{\"type\":\"function\","
+	assert_json_at(body, "tool_choice",
+	    "{\"type\":\"function\","
 	    "\"function\":{\"name\":\"now\"}}");
-	assert_json_at(body, "messages", "[{\"role\":\"user\",\"content\":"
+	assert_json_at(body, "messages",
+	    "[{\"role\":\"user\",\"content\":"
 	    "\"w?\"},{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
 	    "{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":"
 	    "\"get_weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},"

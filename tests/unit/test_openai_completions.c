@@ -34,8 +34,8 @@ check_fixture(const char *name)
 
 	snprintf(path, sizeof(path), "%s/upstream/%s.sse", fixdir(), name);
 	body = tu_read_file(path, &len);
-	snprintf(path, sizeof(path), "%s/upstream/%s.expect.json", fixdir(),
-	    name);
+	snprintf(
+	    path, sizeof(path), "%s/upstream/%s.expect.json", fixdir(), name);
 	expjs = tu_read_file(path, &elen);
 	exp = json_tokener_parse(expjs);
 	assert_non_null(exp);
@@ -47,8 +47,8 @@ check_fixture(const char *name)
 		assert_int_equal(c.n_finish, 1);
 		assert_int_equal(c.after_terminal, 0);
 		json_object_object_get_ex(exp, "text", &v);
-		assert_string_equal(str_or_empty(&c.text),
-		    json_object_get_string(v));
+		assert_string_equal(
+		    str_or_empty(&c.text), json_object_get_string(v));
 		json_object_object_get_ex(exp, "finish_reason", &v);
 		assert_string_equal(c.native, json_object_get_string(v));
 		assert_string_equal(c.finish, json_object_get_string(v));
@@ -70,12 +70,15 @@ test_text(void **state)
 	check_fixture("openai-completions-text");
 }
 
-#define CHUNK(t) "data: {\"object\":\"text_completion\",\"choices\":[{\"text\":" \
+#define CHUNK(t) \
+	"data: {\"object\":\"text_completion\",\"choices\":[{\"text\":" \
 	"\"" t "\",\"index\":0,\"logprobs\":null,\"finish_reason\":null}]," \
 	"\"usage\":null}\n\n"
-#define FINISH(r) "data: {\"choices\":[{\"text\":\"\",\"index\":0," \
+#define FINISH(r) \
+	"data: {\"choices\":[{\"text\":\"\",\"index\":0," \
 	"\"finish_reason\":\"" r "\"}],\"usage\":null}\n\n"
-#define USAGE "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4," \
+#define USAGE \
+	"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4," \
 	"\"completion_tokens\":2,\"total_tokens\":6}}\n\n"
 #define DONE "data: [DONE]\n\n"
 
@@ -86,15 +89,18 @@ test_stop_usage_and_chunk_after_done(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c, CHUNK("Hello") CHUNK(" world")
-	    FINISH("stop") USAGE DONE CHUNK("late") "data: junk\n\n"), CS_OK);
+	assert_int_equal(feed_str(P, &c,
+	                     CHUNK("Hello") CHUNK(" world") FINISH("stop")
+	                         USAGE DONE CHUNK("late") "data: junk\n\n"),
+	    CS_OK);
 	assert_string_equal(c.text.data, "Hello world");
 	assert_int_equal(c.n_finish, 1);
 	assert_int_equal(c.n_error, 0);
 	assert_int_equal(c.after_terminal, 0);
 	assert_string_equal(c.finish, "stop");
 	assert_string_equal(c.native, "stop");
-	assert_string_equal(c.usage, "{\"prompt_tokens\":4,"
+	assert_string_equal(c.usage,
+	    "{\"prompt_tokens\":4,"
 	    "\"completion_tokens\":2,\"total_tokens\":6}");
 	assert_int_equal(json_object_array_length(c.tools), 0);
 	collected_free(&c);
@@ -122,11 +128,14 @@ test_other_choice_index_ignored(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c, "data: {\"choices\":[{\"text\":\"X\","
-	    "\"index\":1},{\"text\":\"ok\",\"index\":0}]}\n\n"
-	    "data: {\"choices\":[{\"text\":\"\",\"index\":1,\"finish_reason\":"
-	    "\"length\"},{\"text\":\"\",\"index\":0,\"finish_reason\":"
-	    "\"content_filter\"}]}\n\n" DONE), CS_OK);
+	assert_int_equal(
+	    feed_str(P, &c,
+	        "data: {\"choices\":[{\"text\":\"X\","
+	        "\"index\":1},{\"text\":\"ok\",\"index\":0}]}\n\n"
+	        "data: {\"choices\":[{\"text\":\"\",\"index\":1,\"finish_reason\":"
+	        "\"length\"},{\"text\":\"\",\"index\":0,\"finish_reason\":"
+	        "\"content_filter\"}]}\n\n" DONE),
+	    CS_OK);
 	assert_string_equal(c.text.data, "ok");
 	assert_string_equal(c.finish, "content_filter");
 	collected_free(&c);
@@ -139,8 +148,8 @@ test_truncated(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c, CHUNK("Hi") FINISH("stop") USAGE),
-	    CS_EUPSTREAM);
+	assert_int_equal(
+	    feed_str(P, &c, CHUNK("Hi") FINISH("stop") USAGE), CS_EUPSTREAM);
 	assert_string_equal(c.text.data, "Hi");
 	assert_int_equal(c.n_error, 1);
 	assert_int_equal(c.n_finish, 0);
@@ -150,8 +159,8 @@ test_truncated(void **state)
 
 	/* [DONE] without its blank line is never dispatched. */
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c, CHUNK("Hi") "data: [DONE]\n"),
-	    CS_EUPSTREAM);
+	assert_int_equal(
+	    feed_str(P, &c, CHUNK("Hi") "data: [DONE]\n"), CS_EUPSTREAM);
 	assert_int_equal(c.n_error, 1);
 	assert_int_equal(c.n_finish, 0);
 	collected_free(&c);
@@ -164,9 +173,12 @@ test_in_band_error(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c, CHUNK("a")
-	    "data: {\"error\":{\"message\":\"overloaded\",\"type\":"
-	    "\"server_error\"}}\n\n" CHUNK("b") DONE), CS_EUPSTREAM);
+	assert_int_equal(
+	    feed_str(P, &c,
+	        CHUNK(
+	            "a") "data: {\"error\":{\"message\":\"overloaded\",\"type\":"
+	                 "\"server_error\"}}\n\n" CHUNK("b") DONE),
+	    CS_EUPSTREAM);
 	assert_string_equal(c.text.data, "a");
 	assert_int_equal(c.n_error, 1);
 	assert_int_equal(c.n_finish, 0);
@@ -175,8 +187,8 @@ test_in_band_error(void **state)
 	collected_free(&c);
 
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c,
-	    "event: error\ndata: {\"detail\":1}\n\n"),
+	assert_int_equal(
+	    feed_str(P, &c, "event: error\ndata: {\"detail\":1}\n\n"),
 	    CS_EUPSTREAM);
 	assert_int_equal(c.n_error, 1);
 	collected_free(&c);
@@ -189,8 +201,9 @@ test_malformed_chunk(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c, CHUNK("a") "data: {\"choices\":[\n\n"
-	    DONE), CS_EUPSTREAM);
+	assert_int_equal(
+	    feed_str(P, &c, CHUNK("a") "data: {\"choices\":[\n\n" DONE),
+	    CS_EUPSTREAM);
 	assert_string_equal(c.text.data, "a");
 	assert_int_equal(c.n_error, 1);
 	assert_int_equal(c.n_finish, 0);
@@ -202,18 +215,21 @@ static void
 test_malformed_trailing_garbage(void **state)
 {
 	(void)state;
-	check_error_stream(P, 0, CHUNK("a") "data: {\"choices\":[]}]\n\n"
-	    CHUNK("b") DONE, "a", "malformed");
+	check_error_stream(P, 0,
+	    CHUNK("a") "data: {\"choices\":[]}]\n\n" CHUNK("b") DONE, "a",
+	    "malformed");
 }
 
 static void
 test_unknown_events_ignored(void **state)
 {
 	(void)state;
-	check_ok_stream(P, 0, ": keep-alive\n\n"
+	check_ok_stream(P, 0,
+	    ": keep-alive\n\n"
 	    "event: ping\ndata: {}\n\n"
-	    "data: {\"object\":\"text_completion.future\",\"warning\":\"x\"}\n\n"
-	    CHUNK("ok") FINISH("stop") DONE, "ok", "stop");
+	    "data: {\"object\":\"text_completion.future\",\"warning\":\"x\"}\n\n" CHUNK(
+	        "ok") FINISH("stop") DONE,
+	    "ok", "stop");
 }
 
 static void
@@ -229,8 +245,9 @@ static void
 test_split_escapes_and_utf8(void **state)
 {
 	(void)state;
-	check_split(P, 0, CHUNK("caf\\u00e9 \\\\u00e9") CHUNK(
-	    "\xc3\xa9 \\ud83d\\ude00 \xf0\x9f\x98\x80") FINISH("stop") DONE,
+	check_split(P, 0,
+	    CHUNK("caf\\u00e9 \\\\u00e9") CHUNK(
+	        "\xc3\xa9 \\ud83d\\ude00 \xf0\x9f\x98\x80") FINISH("stop") DONE,
 	    "caf\xc3\xa9 \\u00e9\xc3\xa9 \xf0\x9f\x98\x80 \xf0\x9f\x98\x80",
 	    NULL);
 }
@@ -243,8 +260,8 @@ test_client_gone_stops(void **state)
 	(void)state;
 	collected_init(&c);
 	c.stop_after_text = 1;
-	assert_int_equal(feed_str(P, &c, CHUNK("a") CHUNK("b") DONE),
-	    CS_ECLIENTGONE);
+	assert_int_equal(
+	    feed_str(P, &c, CHUNK("a") CHUNK("b") DONE), CS_ECLIENTGONE);
 	assert_string_equal(c.text.data, "a");
 	assert_int_equal(c.n_finish, 0);
 	collected_free(&c);
@@ -266,7 +283,7 @@ test_build_full(void **state)
 	f.cfg.upstreams[0].api_key = f.key;
 	msg(&f, CS_ROLE_SYSTEM, "Be brief.", NULL);
 	msg(&f, CS_ROLE_USER, "Capital of France?", NULL);
-	msg(&f, CS_ROLE_ASSISTANT, "", NULL);   /* tool calls only: dropped */
+	msg(&f, CS_ROLE_ASSISTANT, "", NULL); /* tool calls only: dropped */
 	msg(&f, CS_ROLE_TOOL, "Paris", "call_1");
 	msg(&f, CS_ROLE_ASSISTANT, "Paris.", NULL);
 	msg(&f, CS_ROLE_USER, "And \"Spain\"?", NULL);
@@ -274,13 +291,15 @@ test_build_full(void **state)
 	f.req.has_temperature = 1;
 	f.req.temperature = 0.25;
 	body = build_json(P, &f, &hr);
-	assert_string_equal(hr.url.data,
-	    "https://api.example.test/v1/completions");
+	assert_string_equal(
+	    hr.url.data, "https://api.example.test/v1/completions");
 	h = headers_text(hr.headers);
-	assert_string_equal(h, "Content-Type: application/json\n"
+	assert_string_equal(h,
+	    "Content-Type: application/json\n"
 	    "Accept: text/event-stream\nAuthorization: Bearer sk-test\n");
 	free(h);
-	exp = json_tokener_parse("{\"model\":\"gpt-4o\",\"prompt\":"
+	exp = json_tokener_parse(
+	    "{\"model\":\"gpt-4o\",\"prompt\":"
 	    "\"System: Be brief.\\n\\nUser: Capital of France?\\n\\n"
 	    "Tool: Paris\\n\\nAssistant: Paris.\\n\\nUser: And \\\"Spain\\\"?"
 	    "\\n\\nAssistant:\",\"stream\":true,\"stream_options\":"
@@ -305,10 +324,12 @@ test_build_minimal(void **state)
 	msg(&f, CS_ROLE_USER, "hi", NULL);
 	body = build_json(P, &f, &hr);
 	h = headers_text(hr.headers);
-	assert_string_equal(h, "Content-Type: application/json\n"
+	assert_string_equal(h,
+	    "Content-Type: application/json\n"
 	    "Accept: text/event-stream\n");
 	free(h);
-	exp = json_tokener_parse("{\"model\":\"gpt-4o\",\"prompt\":"
+	exp = json_tokener_parse(
+	    "{\"model\":\"gpt-4o\",\"prompt\":"
 	    "\"User: hi\\n\\nAssistant:\",\"stream\":true,\"stream_options\":"
 	    "{\"include_usage\":true}}");
 	assert_true(json_object_equal(body, exp));
@@ -329,7 +350,8 @@ test_build_tools(void **state)
 	/* No tools in the legacy API: the transcript tells the story. */
 	assert_false(json_object_object_get_ex(body, "tools", NULL));
 	assert_false(json_object_object_get_ex(body, "tool_choice", NULL));
-	assert_json_at(body, "prompt", "\"User: w?\\n\\nAssistant called "
+	assert_json_at(body, "prompt",
+	    "\"User: w?\\n\\nAssistant called "
 	    "get_weather({\\\"city\\\":\\\"Paris\\\"})\\n\\nAssistant called "
 	    "now(not json)\\n\\nTool: 18C\\n\\nTool: noon\\n\\nAssistant: "
 	    "Sunny.\\n\\nAssistant called now({})\\n\\nUser: thanks\\n\\n"
@@ -358,6 +380,6 @@ main(void)
 		cmocka_unit_test(test_build_tools),
 	};
 
-	return cmocka_run_group_tests_name("openai_completions", tests, NULL,
-	    NULL);
+	return cmocka_run_group_tests_name(
+	    "openai_completions", tests, NULL, NULL);
 }

@@ -13,11 +13,13 @@
 #include "buf.h"
 #include "openai_fastpath.h"
 
-#define HEAD "\"id\":\"chatcmpl-x\",\"object\":\"chat.completion.chunk\"," \
+#define HEAD \
+	"\"id\":\"chatcmpl-x\",\"object\":\"chat.completion.chunk\"," \
 	"\"created\":1712345678,\"model\":\"gpt-4o-mini\"," \
 	"\"system_fingerprint\":\"fp_1\","
 /* A chunk whose choice 0 has delta d (the inside of the braces). */
-#define CHUNK(d) "{" HEAD "\"choices\":[{\"index\":0,\"delta\":{" d "}," \
+#define CHUNK(d) \
+	"{" HEAD "\"choices\":[{\"index\":0,\"delta\":{" d "}," \
 	"\"logprobs\":null,\"finish_reason\":null}]}"
 
 struct accepted {
@@ -28,25 +30,27 @@ struct accepted {
 static const struct accepted accepted[] = {
 	{ CHUNK("\"content\":\"Hel\""), "Hel" },
 	{ CHUNK("\"role\":\"assistant\",\"content\":\"\",\"refusal\":null"),
-	  "" },
+	    "" },
 	{ CHUNK("\"role\":\"assistant\""), "" },
 	{ CHUNK("\"content\":null"), "" },
 	{ CHUNK(""), "" },
 	{ CHUNK("\"content\":\"a\\\"b\\\\c\\/d\\be\\ff\\ng\\rh\\ti\""),
-	  "a\"b\\c/d\be\ff\ng\rh\ti" },
+	    "a\"b\\c/d\be\ff\ng\rh\ti" },
 	{ CHUNK("\"content\":\"caf\\u00e9 \\u00E9\""), "caf\xc3\xa9 \xc3\xa9" },
 	{ CHUNK("\"content\":\"\\u0041\\u07ff\\u0800\\uffff\""),
-	  "A\xdf\xbf\xe0\xa0\x80\xef\xbf\xbf" },
+	    "A\xdf\xbf\xe0\xa0\x80\xef\xbf\xbf" },
 	{ CHUNK("\"content\":\"\xf0\x9f\x98\x80 \xe2\x82\xac \xc3\xa9\""),
-	  "\xf0\x9f\x98\x80 \xe2\x82\xac \xc3\xa9" },
+	    "\xf0\x9f\x98\x80 \xe2\x82\xac \xc3\xa9" },
 	{ CHUNK("\"content\":\"\xf4\x8f\xbf\xbf\xed\x9f\xbf\""),
-	  "\xf4\x8f\xbf\xbf\xed\x9f\xbf" },
+	    "\xf4\x8f\xbf\xbf\xed\x9f\xbf" },
 	{ "{" HEAD "\"service_tier\":\"default\",\"obfuscation\":\"abc\","
 	  "\"usage\":null,\"choices\":[{\"index\":0,\"delta\":{\"content\":"
-	  "\"x\"},\"logprobs\":null,\"finish_reason\":null}]}", "x" },
+	  "\"x\"},\"logprobs\":null,\"finish_reason\":null}]}",
+	    "x" },
 	{ " \t\r\n{ \"choices\" : [ { \"delta\" : { \"content\" : \"y\" } ,"
 	  " \"index\" : 0 } ] , \"id\" : null , \"created\" : -0.5e+3 }"
-	  " \n\r\t", "y" },
+	  " \n\r\t",
+	    "y" },
 	{ "{\"choices\":[{\"delta\":{\"content\":\"z\"}}]}", "z" },
 	{ "{\"created\":0,\"choices\":[{\"delta\":{}}]}", "" },
 	{ "{\"created\":1E9,\"choices\":[{\"delta\":{}}]}", "" },
@@ -162,12 +166,12 @@ test_accepted(void **state)
 	(void)state;
 	cs_buf_init(&b, 1024);
 	for (i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
-		if (cs_openai_fast_delta(accepted[i].json,
-		    strlen(accepted[i].json), &b) != 1)
+		if (cs_openai_fast_delta(
+		        accepted[i].json, strlen(accepted[i].json), &b) != 1)
 			fail_msg("not accepted: %s", accepted[i].json);
 		assert_int_equal(b.len, strlen(accepted[i].content));
-		assert_memory_equal(b.len ? b.data : "", accepted[i].content,
-		    b.len);
+		assert_memory_equal(
+		    b.len ? b.data : "", accepted[i].content, b.len);
 	}
 	cs_buf_free(&b);
 }
@@ -181,8 +185,8 @@ test_rejected(void **state)
 	(void)state;
 	cs_buf_init(&b, 1024);
 	for (i = 0; i < sizeof(rejected) / sizeof(rejected[0]); i++)
-		if (cs_openai_fast_delta(rejected[i], strlen(rejected[i]),
-		    &b) != 0)
+		if (cs_openai_fast_delta(
+		        rejected[i], strlen(rejected[i]), &b) != 0)
 			fail_msg("accepted: %s", rejected[i]);
 	cs_buf_free(&b);
 }
@@ -199,17 +203,16 @@ test_nul_bytes(void **state)
 
 	(void)state;
 	cs_buf_init(&b, 1024);
-	assert_int_equal(cs_openai_fast_delta(in_str, sizeof(in_str) - 1, &b),
-	    0);
-	assert_int_equal(cs_openai_fast_delta(after, sizeof(after) - 1, &b),
-	    0);
-	assert_int_equal(cs_openai_fast_delta(escaped, sizeof(escaped) - 1,
-	    &b), 1);
+	assert_int_equal(
+	    cs_openai_fast_delta(in_str, sizeof(in_str) - 1, &b), 0);
+	assert_int_equal(cs_openai_fast_delta(after, sizeof(after) - 1, &b), 0);
+	assert_int_equal(
+	    cs_openai_fast_delta(escaped, sizeof(escaped) - 1, &b), 1);
 	assert_int_equal(b.len, 3);
 	assert_memory_equal(b.data, "a\0b", 3);
 	/* The length bounds the read: a prefix is a truncated chunk. */
-	assert_int_equal(cs_openai_fast_delta(escaped, sizeof(escaped) - 2,
-	    &b), 0);
+	assert_int_equal(
+	    cs_openai_fast_delta(escaped, sizeof(escaped) - 2, &b), 0);
 	cs_buf_free(&b);
 }
 

@@ -35,8 +35,8 @@ check_fixture(const char *name, const char *finish)
 
 	snprintf(path, sizeof(path), "%s/upstream/%s.sse", fixdir(), name);
 	body = tu_read_file(path, &len);
-	snprintf(path, sizeof(path), "%s/upstream/%s.expect.json", fixdir(),
-	    name);
+	snprintf(
+	    path, sizeof(path), "%s/upstream/%s.expect.json", fixdir(), name);
 	expjs = tu_read_file(path, &elen);
 	exp = json_tokener_parse(expjs);
 	assert_non_null(exp);
@@ -48,8 +48,8 @@ check_fixture(const char *name, const char *finish)
 		assert_int_equal(c.n_finish, 1);
 		assert_int_equal(c.after_terminal, 0);
 		json_object_object_get_ex(exp, "text", &v);
-		assert_string_equal(str_or_empty(&c.text),
-		    json_object_get_string(v));
+		assert_string_equal(
+		    str_or_empty(&c.text), json_object_get_string(v));
 		if (json_object_object_get_ex(exp, "refusal", &v))
 			assert_string_equal(str_or_empty(&c.refusal),
 			    json_object_get_string(v));
@@ -82,12 +82,15 @@ test_function_call(void **state)
 }
 
 /* Event helpers for hand-written streams. */
-#define EV(type, json) "event: " type "\ndata: {\"type\":\"" type "\"" json \
-	"}\n\n"
-#define TEXT(s)  EV("response.output_text.delta", \
-	",\"output_index\":0,\"content_index\":0,\"delta\":\"" s "\"")
-#define COMPLETED EV("response.completed", ",\"response\":{\"status\":" \
-	"\"completed\",\"usage\":{\"input_tokens\":3,\"output_tokens\":2}}")
+#define EV(type, json) \
+	"event: " type "\ndata: {\"type\":\"" type "\"" json "}\n\n"
+#define TEXT(s) \
+	EV("response.output_text.delta", \
+	    ",\"output_index\":0,\"content_index\":0,\"delta\":\"" s "\"")
+#define COMPLETED \
+	EV("response.completed", \
+	    ",\"response\":{\"status\":" \
+	    "\"completed\",\"usage\":{\"input_tokens\":3,\"output_tokens\":2}}")
 
 static void
 test_truncated(void **state)
@@ -129,8 +132,8 @@ test_done_before_terminal_is_truncated(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c, TEXT("Hi") "data: [DONE]\n\n"),
-	    CS_EUPSTREAM);
+	assert_int_equal(
+	    feed_str(P, &c, TEXT("Hi") "data: [DONE]\n\n"), CS_EUPSTREAM);
 	assert_int_equal(c.n_error, 1);
 	assert_int_equal(c.n_finish, 0);
 	collected_free(&c);
@@ -143,10 +146,13 @@ test_error_event(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c, TEXT("a")
-	    EV("error", ",\"code\":\"server_error\",\"message\":\"overloaded\","
-	    "\"param\":null,\"sequence_number\":3")
-	    TEXT("b") COMPLETED), CS_EUPSTREAM);
+	assert_int_equal(
+	    feed_str(P, &c,
+	        TEXT("a") EV("error",
+	            ",\"code\":\"server_error\",\"message\":\"overloaded\","
+	            "\"param\":null,\"sequence_number\":3") TEXT("b")
+	            COMPLETED),
+	    CS_EUPSTREAM);
 	assert_string_equal(c.text.data, "a");
 	assert_int_equal(c.n_error, 1);
 	assert_int_equal(c.n_finish, 0);
@@ -163,9 +169,12 @@ test_error_event_nested(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c,
-	    EV("error", ",\"error\":{\"type\":\"invalid_request_error\","
-	    "\"message\":\"bad model\"}")), CS_EUPSTREAM);
+	assert_int_equal(
+	    feed_str(P, &c,
+	        EV("error",
+	            ",\"error\":{\"type\":\"invalid_request_error\","
+	            "\"message\":\"bad model\"}")),
+	    CS_EUPSTREAM);
 	assert_int_equal(c.n_error, 1);
 	assert_string_equal(c.error_message, "bad model");
 	collected_free(&c);
@@ -178,10 +187,13 @@ test_failed(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c, TEXT("partial")
-	    EV("response.failed", ",\"response\":{\"status\":\"failed\","
-	    "\"error\":{\"code\":\"server_error\",\"message\":\"The model "
-	    "failed\"},\"usage\":null}")), CS_EUPSTREAM);
+	assert_int_equal(
+	    feed_str(P, &c,
+	        TEXT("partial") EV("response.failed",
+	            ",\"response\":{\"status\":\"failed\","
+	            "\"error\":{\"code\":\"server_error\",\"message\":\"The model "
+	            "failed\"},\"usage\":null}")),
+	    CS_EUPSTREAM);
 	assert_string_equal(c.text.data, "partial");
 	assert_int_equal(c.n_error, 1);
 	assert_int_equal(c.n_finish, 0);
@@ -197,8 +209,10 @@ test_failed_without_message(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c, EV("response.failed",
-	    ",\"response\":{\"status\":\"failed\",\"error\":null}")),
+	assert_int_equal(
+	    feed_str(P, &c,
+	        EV("response.failed",
+	            ",\"response\":{\"status\":\"failed\",\"error\":null}")),
 	    CS_EUPSTREAM);
 	assert_int_equal(c.n_error, 1);
 	assert_true(c.error_message[0] != '\0');
@@ -212,16 +226,19 @@ test_incomplete_max_tokens(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c, TEXT("The")
-	    EV("response.incomplete", ",\"response\":{\"status\":"
-	    "\"incomplete\",\"incomplete_details\":{\"reason\":"
-	    "\"max_output_tokens\"},\"usage\":{\"output_tokens\":1}}")),
+	assert_int_equal(
+	    feed_str(P, &c,
+	        TEXT("The") EV("response.incomplete",
+	            ",\"response\":{\"status\":"
+	            "\"incomplete\",\"incomplete_details\":{\"reason\":"
+	            "\"max_output_tokens\"},\"usage\":{\"output_tokens\":1}}")),
 	    CS_OK);
 	assert_string_equal(c.text.data, "The");
 	assert_int_equal(c.n_finish, 1);
 	assert_string_equal(c.native, "incomplete");
 	assert_string_equal(c.finish, "length");
-	assert_string_equal(c.usage, "{\"prompt_tokens\":null,"
+	assert_string_equal(c.usage,
+	    "{\"prompt_tokens\":null,"
 	    "\"completion_tokens\":1,\"total_tokens\":null}");
 	collected_free(&c);
 }
@@ -233,17 +250,23 @@ test_incomplete_content_filter_and_other(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c, EV("response.incomplete",
-	    ",\"response\":{\"status\":\"incomplete\",\"incomplete_details\":"
-	    "{\"reason\":\"content_filter\"}}")), CS_OK);
+	assert_int_equal(
+	    feed_str(P, &c,
+	        EV("response.incomplete",
+	            ",\"response\":{\"status\":\"incomplete\",\"incomplete_details\":"
+	            "{\"reason\":\"content_filter\"}}")),
+	    CS_OK);
 	assert_string_equal(c.native, "incomplete");
 	assert_string_equal(c.finish, "content_filter");
 	assert_null(c.usage);
 	collected_free(&c);
 
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c, EV("response.incomplete",
-	    ",\"response\":{\"incomplete_details\":null}")), CS_OK);
+	assert_int_equal(
+	    feed_str(P, &c,
+	        EV("response.incomplete",
+	            ",\"response\":{\"incomplete_details\":null}")),
+	    CS_OK);
 	assert_string_equal(c.native, "incomplete");
 	assert_string_equal(c.finish, "other");
 	collected_free(&c);
@@ -256,9 +279,11 @@ test_malformed_event(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c, "event: response.output_text.delta\n"
-	    "data: {\"type\":\"response.output_text.delta\",\"delta\":\n\n"
-	    COMPLETED), CS_EUPSTREAM);
+	assert_int_equal(
+	    feed_str(P, &c,
+	        "event: response.output_text.delta\n"
+	        "data: {\"type\":\"response.output_text.delta\",\"delta\":\n\n" COMPLETED),
+	    CS_EUPSTREAM);
 	assert_int_equal(c.n_error, 1);
 	assert_int_equal(c.n_finish, 0);
 	assert_int_equal(c.after_terminal, 0);
@@ -277,18 +302,20 @@ test_refusal_and_reasoning(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c,
-	    EV("response.reasoning_summary_text.delta",
-	    ",\"output_index\":0,\"summary_index\":0,\"delta\":\"think \"")
-	    EV("response.reasoning_text.delta",
-	    ",\"output_index\":0,\"content_index\":0,\"delta\":\"more\"")
-	    EV("response.refusal.delta",
-	    ",\"output_index\":1,\"content_index\":0,\"delta\":\"I can't\"")
-	    EV("response.refusal.done",
-	    ",\"output_index\":1,\"content_index\":0,\"refusal\":\"I can't\"")
-	    EV("response.output_text.done",
-	    ",\"output_index\":1,\"content_index\":0,\"text\":\"ignored\"")
-	    COMPLETED), CS_OK);
+	assert_int_equal(
+	    feed_str(P, &c,
+	        EV("response.reasoning_summary_text.delta",
+	            ",\"output_index\":0,\"summary_index\":0,\"delta\":\"think \"")
+	            EV("response.reasoning_text.delta",
+	                ",\"output_index\":0,\"content_index\":0,\"delta\":\"more\"")
+	                EV("response.refusal.delta",
+	                    ",\"output_index\":1,\"content_index\":0,\"delta\":\"I can't\"")
+	                    EV("response.refusal.done",
+	                        ",\"output_index\":1,\"content_index\":0,\"refusal\":\"I can't\"")
+	                        EV("response.output_text.done",
+	                            ",\"output_index\":1,\"content_index\":0,\"text\":\"ignored\"")
+	                            COMPLETED),
+	    CS_OK);
 	assert_string_equal(str_or_empty(&c.text), "");
 	assert_string_equal(c.refusal.data, "I can't");
 	assert_string_equal(c.reasoning.data, "think more");
@@ -304,9 +331,12 @@ test_nothing_after_completed(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c, TEXT("ok") COMPLETED TEXT("late")
-	    "data: [DONE]\n\ndata: not json\n\n"
-	    EV("error", ",\"message\":\"late\"")), CS_OK);
+	assert_int_equal(
+	    feed_str(P, &c,
+	        TEXT("ok") COMPLETED TEXT(
+	            "late") "data: [DONE]\n\ndata: not json\n\n" EV("error",
+	            ",\"message\":\"late\"")),
+	    CS_OK);
 	assert_string_equal(c.text.data, "ok");
 	assert_int_equal(c.n_finish, 1);
 	assert_int_equal(c.n_error, 0);
@@ -317,13 +347,15 @@ test_nothing_after_completed(void **state)
 	collected_free(&c);
 }
 
-#define ADDED(idx, call, name) EV("response.output_item.added", \
-	",\"output_index\":" idx ",\"item\":{\"type\":\"function_call\"," \
-	"\"id\":\"fc_" idx "\",\"call_id\":\"" call "\",\"name\":\"" name \
-	"\",\"arguments\":\"\",\"status\":\"in_progress\"}")
-#define ARGS_DELTA(idx, d) EV("response.function_call_arguments.delta", \
-	",\"item_id\":\"fc_" idx "\",\"output_index\":" idx ",\"delta\":\"" \
-	d "\"")
+#define ADDED(idx, call, name) \
+	EV("response.output_item.added", \
+	    ",\"output_index\":" idx ",\"item\":{\"type\":\"function_call\"," \
+	    "\"id\":\"fc_" idx "\",\"call_id\":\"" call "\",\"name\":\"" name \
+	    "\",\"arguments\":\"\",\"status\":\"in_progress\"}")
+#define ARGS_DELTA(idx, d) \
+	EV("response.function_call_arguments.delta", \
+	    ",\"item_id\":\"fc_" idx "\",\"output_index\":" idx \
+	    ",\"delta\":\"" d "\"")
 
 static void
 test_parallel_calls_interleaved(void **state)
@@ -333,22 +365,26 @@ test_parallel_calls_interleaved(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c,
-	    ADDED("0", "call_a", "f") ADDED("1", "call_b", "g")
-	    ARGS_DELTA("1", "{\\\"y\\\"") ARGS_DELTA("0", "{\\\"x\\\":1}")
-	    ARGS_DELTA("1", ":2}")
-	    /* b completes first; its done has no arguments field. */
-	    EV("response.function_call_arguments.done",
-	    ",\"item_id\":\"fc_1\",\"output_index\":1")
-	    EV("response.output_item.done", ",\"output_index\":1,\"item\":"
-	    "{\"type\":\"function_call\",\"call_id\":\"call_b\",\"name\":\"g\","
-	    "\"arguments\":\"{\\\"y\\\":2}\"}")
-	    /* a's output_item.done alone ends it, with the full arguments. */
-	    EV("response.output_item.done", ",\"output_index\":0,\"item\":"
-	    "{\"type\":\"function_call\",\"call_id\":\"call_a\",\"name\":\"f\","
-	    "\"arguments\":\"{\\\"x\\\":1}\"}")
-	    COMPLETED), CS_OK);
-	exp = json_tokener_parse("[{\"id\":\"call_b\",\"name\":\"g\","
+	assert_int_equal(
+	    feed_str(P, &c,
+	        ADDED("0", "call_a", "f") ADDED("1", "call_b", "g")
+	            ARGS_DELTA("1", "{\\\"y\\\"")
+	                ARGS_DELTA("0", "{\\\"x\\\":1}") ARGS_DELTA("1", ":2}")
+	        /* b completes first; its done has no arguments field. */
+	        EV("response.function_call_arguments.done",
+	            ",\"item_id\":\"fc_1\",\"output_index\":1")
+	            EV("response.output_item.done",
+	                ",\"output_index\":1,\"item\":"
+	                "{\"type\":\"function_call\",\"call_id\":\"call_b\",\"name\":\"g\","
+	                "\"arguments\":\"{\\\"y\\\":2}\"}")
+	        /* a's output_item.done alone ends it, with the full arguments. */
+	        EV("response.output_item.done",
+	            ",\"output_index\":0,\"item\":"
+	            "{\"type\":\"function_call\",\"call_id\":\"call_a\",\"name\":\"f\","
+	            "\"arguments\":\"{\\\"x\\\":1}\"}") COMPLETED),
+	    CS_OK);
+	exp = json_tokener_parse(
+	    "[{\"id\":\"call_b\",\"name\":\"g\","
 	    "\"arguments\":\"{\\\"y\\\":2}\"},{\"id\":\"call_a\",\"name\":"
 	    "\"f\",\"arguments\":\"{\\\"x\\\":1}\"}]");
 	assert_true(json_object_equal(c.tools, exp));
@@ -366,15 +402,18 @@ test_done_arguments_win(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c, ADDED("0", "call_a", "f")
-	    ARGS_DELTA("0", "{\\\"x\\\":")
-	    EV("response.function_call_arguments.done",
-	    ",\"output_index\":0,\"arguments\":\"{\\\"x\\\":42}\"")
-	    COMPLETED), CS_OK);
+	assert_int_equal(
+	    feed_str(P, &c,
+	        ADDED("0", "call_a", "f") ARGS_DELTA("0", "{\\\"x\\\":")
+	            EV("response.function_call_arguments.done",
+	                ",\"output_index\":0,\"arguments\":\"{\\\"x\\\":42}\"")
+	                COMPLETED),
+	    CS_OK);
 	assert_int_equal(json_object_array_length(c.tools), 1);
 	t = json_object_array_get_idx(c.tools, 0);
-	assert_string_equal(json_object_get_string(
-	    json_object_object_get(t, "arguments")), "{\"x\":42}");
+	assert_string_equal(
+	    json_object_get_string(json_object_object_get(t, "arguments")),
+	    "{\"x\":42}");
 	collected_free(&c);
 }
 
@@ -386,18 +425,21 @@ test_call_never_done_flushed_at_finish(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c, TEXT("Let me check.")
-	    ADDED("1", "call_z", "lookup") ARGS_DELTA("1", "{}")
-	    COMPLETED), CS_OK);
+	assert_int_equal(feed_str(P, &c,
+	                     TEXT("Let me check.") ADDED("1", "call_z",
+	                         "lookup") ARGS_DELTA("1", "{}") COMPLETED),
+	    CS_OK);
 	assert_string_equal(c.text.data, "Let me check.");
 	assert_int_equal(json_object_array_length(c.tools), 1);
 	t = json_object_array_get_idx(c.tools, 0);
-	assert_string_equal(json_object_get_string(
-	    json_object_object_get(t, "id")), "call_z");
-	assert_string_equal(json_object_get_string(
-	    json_object_object_get(t, "name")), "lookup");
-	assert_string_equal(json_object_get_string(
-	    json_object_object_get(t, "arguments")), "{}");
+	assert_string_equal(
+	    json_object_get_string(json_object_object_get(t, "id")), "call_z");
+	assert_string_equal(
+	    json_object_get_string(json_object_object_get(t, "name")),
+	    "lookup");
+	assert_string_equal(
+	    json_object_get_string(json_object_object_get(t, "arguments")),
+	    "{}");
 	assert_string_equal(c.finish, "tool_calls");
 	assert_int_equal(c.after_terminal, 0);
 	collected_free(&c);
@@ -410,15 +452,16 @@ test_non_function_items_ignored(void **state)
 
 	(void)state;
 	collected_init(&c);
-	assert_int_equal(feed_str(P, &c, EV("response.output_item.added",
-	    ",\"output_index\":0,\"item\":{\"type\":\"web_search_call\","
-	    "\"id\":\"ws_1\"}")
-	    EV("response.output_item.done",
-	    ",\"output_index\":0,\"item\":{\"type\":\"web_search_call\","
-	    "\"id\":\"ws_1\"}")
-	    EV("response.output_item.added",
-	    ",\"output_index\":1,\"item\":{\"type\":\"message\"}")
-	    TEXT("x") COMPLETED), CS_OK);
+	assert_int_equal(
+	    feed_str(P, &c,
+	        EV("response.output_item.added",
+	            ",\"output_index\":0,\"item\":{\"type\":\"web_search_call\","
+	            "\"id\":\"ws_1\"}") EV("response.output_item.done",
+	            ",\"output_index\":0,\"item\":{\"type\":\"web_search_call\","
+	            "\"id\":\"ws_1\"}") EV("response.output_item.added",
+	            ",\"output_index\":1,\"item\":{\"type\":\"message\"}")
+	            TEXT("x") COMPLETED),
+	    CS_OK);
 	assert_int_equal(json_object_array_length(c.tools), 0);
 	assert_string_equal(c.text.data, "x");
 	assert_string_equal(c.finish, "stop");
@@ -429,9 +472,10 @@ static void
 test_malformed_trailing_garbage(void **state)
 {
 	(void)state;
-	check_error_stream(P, 0, TEXT("a")
-	    "event: response.output_text.delta\ndata: {\"type\":"
-	    "\"response.output_text.delta\",\"delta\":\"b\"} x\n\n" COMPLETED,
+	check_error_stream(P, 0,
+	    TEXT(
+	        "a") "event: response.output_text.delta\ndata: {\"type\":"
+	             "\"response.output_text.delta\",\"delta\":\"b\"} x\n\n" COMPLETED,
 	    "a", "malformed");
 }
 
@@ -440,34 +484,39 @@ test_unknown_events_ignored(void **state)
 {
 	(void)state;
 	check_ok_stream(P, 0,
-	    EV("response.future_feature.delta", ",\"delta\":\"nope\"")
-	    "event: keepalive\ndata: {}\n\n"
-	    "event: response.output_text.delta\ndata: {\"type\":"
-	    "\"response.brand_new\",\"delta\":\"hidden\"}\n\n"
-	    TEXT("ok") COMPLETED, "ok", "completed");
+	    EV("response.future_feature.delta",
+	        ",\"delta\":\"nope\"") "event: keepalive\ndata: {}\n\n"
+	                               "event: response.output_text.delta\ndata: {\"type\":"
+	                               "\"response.brand_new\",\"delta\":\"hidden\"}\n\n" TEXT(
+	                                   "ok") COMPLETED,
+	    "ok", "completed");
 }
 
 static void
 test_oversized(void **state)
 {
 	(void)state;
-	check_sse_oversized(P, 0,
-	    "event: response.function_call_arguments.delta\n");
+	check_sse_oversized(
+	    P, 0, "event: response.function_call_arguments.delta\n");
 }
 
 static void
 test_split_tool_args(void **state)
 {
 	(void)state;
-	check_split(P, 0, TEXT("caf\\u00e9 \xf0\x9f\x98\x80")
-	    EV("response.output_item.added", ",\"output_index\":1,\"item\":{"
-	    "\"type\":\"function_call\",\"id\":\"fc_1\",\"call_id\":\"call_1\","
-	    "\"name\":\"f\",\"arguments\":\"\"}")
-	    EV("response.function_call_arguments.delta", ",\"output_index\":1,"
-	    "\"item_id\":\"fc_1\",\"delta\":\"" SPLIT_FRAG1 "\"")
-	    EV("response.function_call_arguments.delta", ",\"output_index\":1,"
-	    "\"item_id\":\"fc_1\",\"delta\":\"" SPLIT_FRAG2 "\"")
-	    COMPLETED, "caf\xc3\xa9 \xf0\x9f\x98\x80", SPLIT_ARGS);
+	check_split(P, 0,
+	    TEXT("caf\\u00e9 \xf0\x9f\x98\x80") EV("response.output_item.added",
+	        ",\"output_index\":1,\"item\":{"
+	        "\"type\":\"function_call\",\"id\":\"fc_1\",\"call_id\":\"call_1\","
+	        "\"name\":\"f\",\"arguments\":\"\"}")
+	        EV("response.function_call_arguments.delta",
+	            ",\"output_index\":1,"
+	            "\"item_id\":\"fc_1\",\"delta\":\"" SPLIT_FRAG1 "\"")
+	            EV("response.function_call_arguments.delta",
+	                ",\"output_index\":1,"
+	                "\"item_id\":\"fc_1\",\"delta\":\"" SPLIT_FRAG2 "\"")
+	                COMPLETED,
+	    "caf\xc3\xa9 \xf0\x9f\x98\x80", SPLIT_ARGS);
 }
 
 static void
@@ -478,8 +527,8 @@ test_client_gone_stops(void **state)
 	(void)state;
 	collected_init(&c);
 	c.stop_after_text = 1;
-	assert_int_equal(feed_str(P, &c, TEXT("a") TEXT("b") COMPLETED),
-	    CS_ECLIENTGONE);
+	assert_int_equal(
+	    feed_str(P, &c, TEXT("a") TEXT("b") COMPLETED), CS_ECLIENTGONE);
 	assert_string_equal(c.text.data, "a");
 	assert_int_equal(c.n_finish, 0);
 	collected_free(&c);
@@ -502,7 +551,7 @@ test_build_full(void **state)
 	msg(&f, CS_ROLE_SYSTEM, "Be brief.", NULL);
 	msg(&f, CS_ROLE_SYSTEM, "Answer in French.", NULL);
 	msg(&f, CS_ROLE_USER, "Capital of France?", NULL);
-	msg(&f, CS_ROLE_ASSISTANT, "", NULL);   /* tool calls only: dropped */
+	msg(&f, CS_ROLE_ASSISTANT, "", NULL); /* tool calls only: dropped */
 	msg(&f, CS_ROLE_TOOL, "Paris", "call_1");
 	msg(&f, CS_ROLE_ASSISTANT, "Paris.", NULL);
 	msg(&f, CS_ROLE_USER, "And \"Spain\"?", NULL);
@@ -510,13 +559,15 @@ test_build_full(void **state)
 	f.req.has_temperature = 1;
 	f.req.temperature = 0.5;
 	body = build_json(P, &f, &hr);
-	assert_string_equal(hr.url.data,
-	    "https://api.example.test/v1/responses");
+	assert_string_equal(
+	    hr.url.data, "https://api.example.test/v1/responses");
 	h = headers_text(hr.headers);
-	assert_string_equal(h, "Content-Type: application/json\n"
+	assert_string_equal(h,
+	    "Content-Type: application/json\n"
 	    "Accept: text/event-stream\nAuthorization: Bearer sk-test\n");
 	free(h);
-	exp = json_tokener_parse("{\"model\":\"gpt-4o\",\"stream\":true,"
+	exp = json_tokener_parse(
+	    "{\"model\":\"gpt-4o\",\"stream\":true,"
 	    "\"instructions\":\"Be brief.\\n\\nAnswer in French.\","
 	    "\"input\":[{\"role\":\"user\",\"content\":\"Capital of France?\"},"
 	    "{\"type\":\"function_call_output\",\"call_id\":\"call_1\","
@@ -545,11 +596,13 @@ test_build_minimal(void **state)
 	body = build_json(P, &f, &hr);
 	h = headers_text(hr.headers);
 	/* No key, no Authorization header. */
-	assert_string_equal(h, "Content-Type: application/json\n"
+	assert_string_equal(h,
+	    "Content-Type: application/json\n"
 	    "Accept: text/event-stream\n");
 	free(h);
 	/* No system message: no instructions; unset limits are left out. */
-	exp = json_tokener_parse("{\"model\":\"gpt-4o\",\"stream\":true,"
+	exp = json_tokener_parse(
+	    "{\"model\":\"gpt-4o\",\"stream\":true,"
 	    "\"input\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
 	assert_true(json_object_equal(body, exp));
 	json_object_put(exp);
@@ -565,16 +618,20 @@ test_build_tools(void **state)
 	struct json_object *body;
 
 	(void)state;
-	body = tools_build(P, "{\"type\":\"function\",\"function\":{\"name\":"
+	body = tools_build(P,
+	    "{\"type\":\"function\",\"function\":{\"name\":"
 	    "\"now\"}}");
-	assert_json_at(body, "tools", "[{\"type\":\"function\",\"name\":"
+	assert_json_at(body, "tools",
+	    "[{\"type\":\"function\",\"name\":"
 	    "\"get_weather\",\"description\":\"Weather now\",\"parameters\":{"
 	    "\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\""
 	    "}},\"required\":[\"city\"]},\"strict\":true},{\"type\":"
 	    "\"function\",\"name\":\"now\"}]");
-	assert_json_at(body, "tool_choice", "{\"type\":\"function\","
+	assert_json_at(body, "tool_choice",
+	    "{\"type\":\"function\","
 	    "\"name\":\"now\"}");
-	assert_json_at(body, "input", "[{\"role\":\"user\",\"content\":"
+	assert_json_at(body, "input",
+	    "[{\"role\":\"user\",\"content\":"
 	    "\"w?\"},{\"type\":\"function_call\",\"call_id\":\"call_1\","
 	    "\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":"
 	    "\\\"Paris\\\"}\"},{\"type\":\"function_call\",\"call_id\":"
@@ -633,6 +690,6 @@ main(void)
 		cmocka_unit_test(test_build_tools),
 	};
 
-	return cmocka_run_group_tests_name("openai_responses", tests, NULL,
-	    NULL);
+	return cmocka_run_group_tests_name(
+	    "openai_responses", tests, NULL, NULL);
 }

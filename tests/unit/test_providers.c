@@ -77,8 +77,8 @@ test_lookup(void **state)
 
 	(void)state;
 	for (i = 0; cs_providers[i] != NULL; i++)
-		assert_ptr_equal(cs_provider_find(cs_providers[i]->name),
-		    cs_providers[i]);
+		assert_ptr_equal(
+		    cs_provider_find(cs_providers[i]->name), cs_providers[i]);
 	/* "auto" is the config's choice, not a provider. */
 	assert_null(cs_provider_find("auto"));
 	assert_null(cs_provider_find("Demo"));
@@ -137,7 +137,7 @@ test_config_accepts_every_entry(void **state)
 		/* A provider without a default URL needs one configured. */
 		snprintf(text, sizeof(text), "provider = %s\n%s", p->name,
 		    p->base_url == NULL ? "base_url = https://r.example\n" :
-		    "");
+		                          "");
 		load_text(&c, text);
 		assert_ptr_equal(c.upstreams[0].provider, p);
 		err[0] = '\0';
@@ -146,8 +146,8 @@ test_config_accepts_every_entry(void **state)
 		assert_ptr_equal(c.upstreams[0].provider_eff, p);
 		assert_string_equal(c.models[0].name, p->model);
 		if (p->base_url != NULL)
-			assert_string_equal(c.upstreams[0].base_url_eff,
-			    p->base_url);
+			assert_string_equal(
+			    c.upstreams[0].base_url_eff, p->base_url);
 		cs_config_free(&c);
 	}
 	unlink(conf_path);
@@ -169,12 +169,12 @@ test_config_lists_every_entry(void **state)
 	fputs("provider = bedrock\n", f);
 	fclose(f);
 	cs_config_defaults(&c);
-	assert_int_equal(cs_config_load(&c, conf_path, err, sizeof(err)),
-	    CS_ECONFIG);
+	assert_int_equal(
+	    cs_config_load(&c, conf_path, err, sizeof(err)), CS_ECONFIG);
 	n = (size_t)snprintf(want, sizeof(want), "is not one of auto");
 	for (i = 0; cs_providers[i] != NULL; i++)
-		n += (size_t)snprintf(want + n, sizeof(want) - n, ", %s",
-		    cs_providers[i]->name);
+		n += (size_t)snprintf(
+		    want + n, sizeof(want) - n, ", %s", cs_providers[i]->name);
 	assert_true(n < sizeof(want));
 	if (strstr(err, want) == NULL)
 		fail_msg("\"%s\" lacks \"%s\"", err, want);
@@ -191,13 +191,13 @@ test_azure_build(void **state)
 		const char *base, *version, *url;
 	} cases[] = {
 		{ "https://r.openai.azure.com", "2024-10-21",
-		  "https://r.openai.azure.com/openai/deployments/gpt-4o/chat/"
-		  "completions?api-version=2024-10-21" },
+		    "https://r.openai.azure.com/openai/deployments/gpt-4o/chat/"
+		    "completions?api-version=2024-10-21" },
 		{ "https://r.openai.azure.com/openai", "2024-10-21",
-		  "https://r.openai.azure.com/openai/deployments/gpt-4o/chat/"
-		  "completions?api-version=2024-10-21" },
+		    "https://r.openai.azure.com/openai/deployments/gpt-4o/chat/"
+		    "completions?api-version=2024-10-21" },
 		{ "https://r.openai.azure.com/openai", "v1",
-		  "https://r.openai.azure.com/openai/v1/chat/completions" },
+		    "https://r.openai.azure.com/openai/v1/chat/completions" },
 	};
 	const struct cs_provider *p = provider_named("azure-openai");
 	struct build_fixture f;

@@ -25,8 +25,9 @@ get_expect(const char *qs, const char *key, size_t max, enum cs_err want_rc,
 	if (rc != want_rc)
 		fail_msg("\"%s\" [%s]: rc %d, want %d", qs ? qs : "(null)", key,
 		    rc, want_rc);
-	if (want != NULL && (b.len != strlen(want) ||
-	    (b.len > 0 && memcmp(b.data, want, b.len) != 0)))
+	if (want != NULL &&
+	    (b.len != strlen(want) ||
+	        (b.len > 0 && memcmp(b.data, want, b.len) != 0)))
 		fail_msg("\"%s\" [%s]: got \"%.*s\", want \"%s\"", qs, key,
 		    (int)b.len, b.data ? b.data : "", want);
 	cs_buf_free(&b);
@@ -36,8 +37,8 @@ static void
 test_get(void **state)
 {
 	(void)state;
-	get_expect("prompt=hello+world&model=m1", "prompt", 100, CS_OK,
-	    "hello world");
+	get_expect(
+	    "prompt=hello+world&model=m1", "prompt", 100, CS_OK, "hello world");
 	get_expect("prompt=hello+world&model=m1", "model", 100, CS_OK, "m1");
 	get_expect("prompt=%C3%A9t%c3%a9%20%2B1%26", "prompt", 100, CS_OK,
 	    "\xc3\xa9t\xc3\xa9 +1&");
@@ -47,7 +48,7 @@ test_get(void **state)
 	get_expect("model=m1", "prompt", 100, CS_EDONE, "");
 	get_expect("", "prompt", 100, CS_EDONE, "");
 	get_expect(NULL, "prompt", 100, CS_EDONE, "");
-	get_expect("pr%6Fmpt=x", "prompt", 100, CS_OK, "x");   /* escaped key */
+	get_expect("pr%6Fmpt=x", "prompt", 100, CS_OK, "x"); /* escaped key */
 	get_expect("prompt=a=b", "prompt", 100, CS_OK, "a=b");
 	get_expect("prompt=first&prompt=second", "prompt", 100, CS_OK, "first");
 	/* A bad escape in the value or in any key before it. */
@@ -76,11 +77,11 @@ check_keys(const char *qs, enum cs_err want_rc, const char *want_bad)
 	char bad[80] = "";
 	enum cs_err rc;
 
-	rc = cs_query_check_keys(qs, allowed, CS_ARRAY_LEN(allowed), bad,
-	    sizeof(bad));
+	rc = cs_query_check_keys(
+	    qs, allowed, CS_ARRAY_LEN(allowed), bad, sizeof(bad));
 	if (rc != want_rc)
-		fail_msg("\"%s\": rc %d, want %d", qs ? qs : "(null)", rc,
-		    want_rc);
+		fail_msg(
+		    "\"%s\": rc %d, want %d", qs ? qs : "(null)", rc, want_rc);
 	if (want_bad != NULL && strcmp(bad, want_bad) != 0)
 		fail_msg("\"%s\": bad \"%s\", want \"%s\"", qs, bad, want_bad);
 }
@@ -98,7 +99,7 @@ test_keys(void **state)
 	check_keys("prompt=a&x%zz=1", CS_EBADINPUT, NULL);
 	check_keys("=a", CS_EBADINPUT, "");
 	check_keys("&&prompt=a&&", CS_OK, NULL);
-	check_keys("prompt=%zz", CS_OK, NULL);   /* values are not read */
+	check_keys("prompt=%zz", CS_OK, NULL); /* values are not read */
 }
 
 /* cs_path_decode: '+' stays, %2F becomes '/', bad escapes and the limit. */
@@ -134,8 +135,10 @@ test_path(void **state)
 		if (rc != cases[i].rc)
 			fail_msg("\"%s\": rc %d, want %d", cases[i].in, rc,
 			    cases[i].rc);
-		if (cases[i].want != NULL && (b.len != strlen(cases[i].want) ||
-		    (b.len > 0 && memcmp(b.data, cases[i].want, b.len) != 0)))
+		if (cases[i].want != NULL &&
+		    (b.len != strlen(cases[i].want) ||
+		        (b.len > 0 &&
+		            memcmp(b.data, cases[i].want, b.len) != 0)))
 			fail_msg("\"%s\": got \"%.*s\", want \"%s\"",
 			    cases[i].in, (int)b.len, b.data ? b.data : "",
 			    cases[i].want);

@@ -79,8 +79,8 @@ parse_ok(const struct cs_config *cfg, const char *body)
 }
 
 static void
-expect_refused(const struct cs_config *cfg, const char *body, int status,
-    const char *msg)
+expect_refused(
+    const struct cs_config *cfg, const char *body, int status, const char *msg)
 {
 	struct cs_chat_request *req = (struct cs_chat_request *)1;
 	struct cs_reqerr err;
@@ -110,7 +110,8 @@ test_minimal(void **state)
 
 	(void)state;
 	test_config(&cfg);
-	req = parse_ok(&cfg, "{\"messages\":[{\"role\":\"user\","
+	req = parse_ok(&cfg,
+	    "{\"messages\":[{\"role\":\"user\","
 	    "\"content\":\"Hi\"}]}");
 	assert_int_equal(req->n_messages, 1);
 	assert_msg(&req->messages[0], CS_ROLE_USER, "Hi");
@@ -130,7 +131,8 @@ test_all_fields(void **state)
 
 	(void)state;
 	test_config(&cfg);
-	req = parse_ok(&cfg, "{\"model\":\"capped\",\"instructions\":\"Be "
+	req = parse_ok(&cfg,
+	    "{\"model\":\"capped\",\"instructions\":\"Be "
 	    "brief.\",\"temperature\":0.25,\"max_tokens\":100,"
 	    "\"stream\":true,\"n\":1,\"user\":\"u-1\",\"messages\":["
 	    "{\"role\":\"system\",\"content\":\"S\"},"
@@ -149,8 +151,8 @@ test_all_fields(void **state)
 	assert_int_equal(req->n_messages, 6);
 	assert_msg(&req->messages[0], CS_ROLE_SYSTEM, "Be brief.");
 	assert_msg(&req->messages[1], CS_ROLE_SYSTEM, "S");
-	assert_msg(&req->messages[2], CS_ROLE_USER,
-	    "caf\xc3\xa9 \xf0\x9f\x98\x80");
+	assert_msg(
+	    &req->messages[2], CS_ROLE_USER, "caf\xc3\xa9 \xf0\x9f\x98\x80");
 	assert_msg(&req->messages[3], CS_ROLE_ASSISTANT, "A");
 	assert_msg(&req->messages[4], CS_ROLE_TOOL, "42");
 	assert_string_equal(req->messages[4].tool_call_id, "c1");
@@ -168,7 +170,8 @@ test_content_parts(void **state)
 
 	(void)state;
 	test_config(&cfg);
-	req = parse_ok(&cfg, "{\"messages\":[{\"role\":\"user\",\"content\":["
+	req = parse_ok(&cfg,
+	    "{\"messages\":[{\"role\":\"user\",\"content\":["
 	    "{\"type\":\"text\",\"text\":\"Hello, \"},"
 	    "{\"text\":\"\",\"type\":\"text\"},"
 	    "{\"type\":\"text\",\"text\":\"world\"}]},"
@@ -185,9 +188,9 @@ test_instructions_prepended(void **state)
 	struct cs_config cfg;
 	struct cs_chat_request *req;
 	const char both[] = "{\"instructions\":\"CLIENT\",\"messages\":"
-	    "[{\"role\":\"user\",\"content\":\"u\"}]}";
+	                    "[{\"role\":\"user\",\"content\":\"u\"}]}";
 	const char empty[] = "{\"instructions\":\"\",\"messages\":"
-	    "[{\"role\":\"user\",\"content\":\"u\"}]}";
+	                     "[{\"role\":\"user\",\"content\":\"u\"}]}";
 
 	(void)state;
 	test_config(&cfg);
@@ -211,8 +214,8 @@ test_instructions_prepended(void **state)
 	req = parse_ok(&cfg, empty);
 	assert_int_equal(req->n_messages, 2);
 	cs_request_free(req);
-	expect_refused(&cfg, both, 400,
-	    "instructions: not allowed by this server");
+	expect_refused(
+	    &cfg, both, 400, "instructions: not allowed by this server");
 
 	/* Client only. */
 	cfg.client_instructions = 1;
@@ -231,21 +234,26 @@ test_assistant_null_content(void **state)
 
 	(void)state;
 	test_config(&cfg);
-	req = parse_ok(&cfg, "{\"messages\":[{\"role\":\"user\",\"content\":"
+	req = parse_ok(&cfg,
+	    "{\"messages\":[{\"role\":\"user\",\"content\":"
 	    "\"q\"},{\"role\":\"assistant\",\"content\":null,\"tool_calls\":"
 	    "[]}]}");
 	assert_int_equal(req->n_messages, 2);
 	assert_msg(&req->messages[1], CS_ROLE_ASSISTANT, "");
 	cs_request_free(req);
-	expect_refused(&cfg, "{\"messages\":[{\"role\":\"tool\",\"content\":"
-	    "null}]}", 400, "messages[0].content: null is allowed only for "
+	expect_refused(&cfg,
+	    "{\"messages\":[{\"role\":\"tool\",\"content\":"
+	    "null}]}",
+	    400,
+	    "messages[0].content: null is allowed only for "
 	    "assistant messages");
 }
 
 static void
 test_tools(void **state)
 {
-	static const char body[] = "{\"tools\":[{\"type\":\"function\","
+	static const char body[] =
+	    "{\"tools\":[{\"type\":\"function\","
 	    "\"function\":{\"name\":\"get_weather\",\"description\":\"Weather"
 	    "\",\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":"
 	    "{\"type\":\"string\"}}},\"strict\":true}},{\"type\":\"function\","
@@ -258,12 +266,14 @@ test_tools(void **state)
 	    "{\"id\":\"call_2\",\"type\":\"function\",\"function\":{\"name\":"
 	    "\"now\",\"arguments\":\"\"}}]},{\"role\":\"tool\",\"tool_call_id\":"
 	    "\"call_1\",\"content\":\"18C\"}]}";
-	static const char want[] = "[{\"type\":\"function\",\"function\":{"
+	static const char want[] =
+	    "[{\"type\":\"function\",\"function\":{"
 	    "\"name\":\"get_weather\",\"description\":\"Weather\",\"parameters"
 	    "\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":"
 	    "\"string\"}}},\"strict\":true}},{\"type\":\"function\",\"function"
 	    "\":{\"name\":\"now\"}}]";
-	static const char nocfg[] = "{\"tools\":[{\"type\":\"function\","
+	static const char nocfg[] =
+	    "{\"tools\":[{\"type\":\"function\","
 	    "\"function\":{\"name\":\"f\"}}],\"messages\":[{\"role\":\"user\","
 	    "\"content\":\"x\"}]}";
 	struct cs_config cfg;
@@ -297,13 +307,15 @@ test_tools(void **state)
 	cs_request_free(req);
 
 	/* Choices without tools: "auto" and "none" dropped. */
-	req = parse_ok(&cfg, "{\"tool_choice\":\"none\",\"tools\":[],"
+	req = parse_ok(&cfg,
+	    "{\"tool_choice\":\"none\",\"tools\":[],"
 	    "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
 	assert_null(req->tools);
 	assert_int_equal(req->n_tools, 0);
 	assert_int_equal(req->tool_choice, CS_TOOL_CHOICE_UNSET);
 	cs_request_free(req);
-	req = parse_ok(&cfg, "{\"tool_choice\":\"required\",\"tools\":[{"
+	req = parse_ok(&cfg,
+	    "{\"tool_choice\":\"required\",\"tools\":[{"
 	    "\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
 	    "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
 	assert_int_equal(req->tool_choice, CS_TOOL_CHOICE_REQUIRED);
@@ -313,13 +325,15 @@ test_tools(void **state)
 	/* client_tools = no: non-empty tools refused, [] still taken. */
 	cfg.client_tools = 0;
 	expect_refused(&cfg, nocfg, 400, "tools: not allowed by this server");
-	req = parse_ok(&cfg, "{\"tools\":[],\"messages\":[{\"role\":\"user\","
+	req = parse_ok(&cfg,
+	    "{\"tools\":[],\"messages\":[{\"role\":\"user\","
 	    "\"content\":\"x\"}]}");
 	assert_null(req->tools);
 	cs_request_free(req);
-	expect_refused(&cfg, "{\"tool_choice\":\"required\",\"messages\":[{"
-	    "\"role\":\"user\",\"content\":\"x\"}]}", 400,
-	    "tool_choice: \"required\" needs tools");
+	expect_refused(&cfg,
+	    "{\"tool_choice\":\"required\",\"messages\":[{"
+	    "\"role\":\"user\",\"content\":\"x\"}]}",
+	    400, "tool_choice: \"required\" needs tools");
 	cfg.client_tools = 1;
 
 	/* 64 distinct tools: the limit. */
@@ -329,10 +343,12 @@ test_tools(void **state)
 	p = big;
 	p += snprintf(p, cap, "{\"tools\":[");
 	for (i = 0; i < 64; i++)
-		p += snprintf(p, cap - (size_t)(p - big), "%s{\"type\":"
+		p += snprintf(p, cap - (size_t)(p - big),
+		    "%s{\"type\":"
 		    "\"function\",\"function\":{\"name\":\"t%zu\"}}",
 		    i > 0 ? "," : "", i);
-	snprintf(p, cap - (size_t)(p - big), "],\"tool_choice\":{\"type\":"
+	snprintf(p, cap - (size_t)(p - big),
+	    "],\"tool_choice\":{\"type\":"
 	    "\"function\",\"function\":{\"name\":\"t63\"}},\"messages\":[{"
 	    "\"role\":\"user\",\"content\":\"x\"}]}");
 	req = parse_ok(&cfg, big);
@@ -351,27 +367,32 @@ test_max_tokens(void **state)
 	(void)state;
 	test_config(&cfg);
 	/* Absent: the model's cap, or 0 when it has none. */
-	req = parse_ok(&cfg, "{\"model\":\"capped\",\"messages\":[{\"role\":"
+	req = parse_ok(&cfg,
+	    "{\"model\":\"capped\",\"messages\":[{\"role\":"
 	    "\"user\",\"content\":\"x\"}]}");
 	assert_int_equal(req->max_tokens, 4096);
 	cs_request_free(req);
-	req = parse_ok(&cfg, "{\"model\":null,\"max_tokens\":null,"
+	req = parse_ok(&cfg,
+	    "{\"model\":null,\"max_tokens\":null,"
 	    "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
 	assert_ptr_equal(req->model, &cfg.models[0]);
 	assert_int_equal(req->max_tokens, 0);
 	cs_request_free(req);
 	/* At the cap and at the hard ceiling. */
-	req = parse_ok(&cfg, "{\"model\":\"capped\",\"max_tokens\":4096,"
+	req = parse_ok(&cfg,
+	    "{\"model\":\"capped\",\"max_tokens\":4096,"
 	    "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
 	assert_int_equal(req->max_tokens, 4096);
 	cs_request_free(req);
-	req = parse_ok(&cfg, "{\"max_tokens\":10000000,"
+	req = parse_ok(&cfg,
+	    "{\"max_tokens\":10000000,"
 	    "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
 	assert_int_equal(req->max_tokens, 10000000);
 	cs_request_free(req);
-	expect_refused(&cfg, "{\"model\":\"capped\",\"max_tokens\":4097,"
-	    "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 400,
-	    "max_tokens: 4097 exceeds this model's limit of 4096");
+	expect_refused(&cfg,
+	    "{\"model\":\"capped\",\"max_tokens\":4097,"
+	    "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+	    400, "max_tokens: 4097 exceeds this model's limit of 4096");
 }
 
 static void
@@ -383,7 +404,8 @@ test_default_model_is_first_when_unset(void **state)
 	(void)state;
 	test_config(&cfg);
 	memcpy(cfg.default_model, "capped", sizeof("capped"));
-	req = parse_ok(&cfg, "{\"messages\":[{\"role\":\"user\","
+	req = parse_ok(&cfg,
+	    "{\"messages\":[{\"role\":\"user\","
 	    "\"content\":\"x\"}]}");
 	assert_ptr_equal(req->model, &cfg.models[1]);
 	assert_int_equal(req->max_tokens, 4096);
@@ -406,12 +428,12 @@ test_limits_exact(void **state)
 	body = malloc(len + 1);
 	assert_non_null(body);
 	memset(body, ' ', len + 1);
-	memcpy(body, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-	    44);
+	memcpy(
+	    body, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 44);
 	assert_int_equal(cs_request_parse(&cfg, body, len, &req, &err), CS_OK);
 	cs_request_free(req);
-	assert_int_equal(cs_request_parse(&cfg, body, len + 1, &req, &err),
-	    CS_ETOOBIG);
+	assert_int_equal(
+	    cs_request_parse(&cfg, body, len + 1, &req, &err), CS_ETOOBIG);
 	assert_null(req);
 	assert_int_equal(cs_failure(err.fail)->status, 413);
 	assert_string_equal(err.message,
@@ -426,20 +448,19 @@ test_not_nul_terminated(void **state)
 	struct cs_chat_request *req = NULL;
 	struct cs_reqerr err;
 	const char body[] = "{\"messages\":[{\"role\":\"user\","
-	    "\"content\":\"x\"}]}GARBAGE";
+	                    "\"content\":\"x\"}]}GARBAGE";
 
 	(void)state;
 	test_config(&cfg);
-	assert_int_equal(parse_exact(&cfg, body, sizeof(body) - 8, &req, &err),
-	    CS_OK);
+	assert_int_equal(
+	    parse_exact(&cfg, body, sizeof(body) - 8, &req, &err), CS_OK);
 	assert_string_equal(cs_request_last_user(req), "x");
 	cs_request_free(req);
 	/* Cut inside: incomplete, not read past len. */
-	assert_int_equal(parse_exact(&cfg, body, 20, &req, &err),
-	    CS_EBADINPUT);
+	assert_int_equal(parse_exact(&cfg, body, 20, &req, &err), CS_EBADINPUT);
 	assert_null(req);
-	assert_string_equal(err.message,
-	    "invalid JSON at byte 20: unexpected end of input");
+	assert_string_equal(
+	    err.message, "invalid JSON at byte 20: unexpected end of input");
 }
 
 static void
@@ -449,17 +470,22 @@ test_messages_exact(void **state)
 
 	(void)state;
 	test_config(&cfg);
-	expect_refused(&cfg, "{\"messages\":[{\"role\":\"user\",\"content\":"
+	expect_refused(&cfg,
+	    "{\"messages\":[{\"role\":\"user\",\"content\":"
 	    "\"a\"},{\"role\":\"assistant\",\"content\":\"b\"},{\"role\":"
-	    "\"bot\",\"content\":\"c\"}]}", 400, "messages[2].role: unknown "
+	    "\"bot\",\"content\":\"c\"}]}",
+	    400,
+	    "messages[2].role: unknown "
 	    "role \"bot\" (expected system, developer, user, assistant or "
 	    "tool)");
 	expect_refused(&cfg, "{\"model\":\"gpt-5\",\"messages\":[]}", 400,
 	    "model: \"gpt-5\" is not available on this server (available: "
 	    "gpt-4o-mini, capped)");
-	expect_refused(&cfg, "{\"messages\":[{\"role\":\"user\",\"content\":"
+	expect_refused(&cfg,
+	    "{\"messages\":[{\"role\":\"user\",\"content\":"
 	    "[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"image_url\","
-	    "\"image_url\":{\"url\":\"x\"}}]}]}", 400,
+	    "\"image_url\":{\"url\":\"x\"}}]}]}",
+	    400,
 	    "messages[0].content[1].type: unsupported part type "
 	    "\"image_url\" (only \"text\")");
 }
@@ -539,15 +565,15 @@ expect_accepted_list(const struct cs_config *cfg, const char *body,
 			if (table[k].shown == s) {
 				hits++;
 				len += (size_t)snprintf(want + len,
-				    sizeof(want) - len, "%s%s", s > 0 ? ", " :
-				    "", table[k].name);
+				    sizeof(want) - len, "%s%s",
+				    s > 0 ? ", " : "", table[k].name);
 			}
 		/* shown numbers the fields 0..n-1, each once. */
 		assert_int_equal(hits, 1);
 	}
 	snprintf(want + len, sizeof(want) - len, ")");
-	assert_int_equal(parse_exact(cfg, body, strlen(body), &req, &err),
-	    CS_EBADINPUT);
+	assert_int_equal(
+	    parse_exact(cfg, body, strlen(body), &req, &err), CS_EBADINPUT);
 	assert_string_equal(err.message, want);
 	/* And, read back item by item, it names every field of the table. */
 	list = strstr(err.message, "(accepted: ") + 11;
@@ -575,12 +601,15 @@ test_accepted_lists(void **state)
 	expect_accepted_list(&cfg, "{\"max_token\":5,\"messages\":[]}",
 	    "unknown field \"max_token\" (accepted: ", cs_req_top_fields,
 	    cs_req_n_top_fields);
-	expect_accepted_list(&cfg, "{\"messages\":[{\"role\":\"user\","
-	    "\"content\":\"a\"},{\"rol\":\"user\"}]}", "messages[1]: "
-	    "unknown field \"rol\" (accepted: ", cs_req_msg_fields,
-	    cs_req_n_msg_fields);
+	expect_accepted_list(&cfg,
+	    "{\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"a\"},{\"rol\":\"user\"}]}",
+	    "messages[1]: "
+	    "unknown field \"rol\" (accepted: ",
+	    cs_req_msg_fields, cs_req_n_msg_fields);
 	/* The text as it has always read (tests/fixtures, docs). */
-	expect_refused(&cfg, "{\"max_token\":5}", 400, "unknown field "
+	expect_refused(&cfg, "{\"max_token\":5}", 400,
+	    "unknown field "
 	    "\"max_token\" (accepted: messages, model, instructions, "
 	    "temperature, max_tokens, stream, n, user, tools, tool_choice)");
 	expect_refused(&cfg, "{\"messages\":[{\"x\":1}]}", 400,
@@ -589,8 +618,10 @@ test_accepted_lists(void **state)
 	expect_refused(&cfg, "{\"messages\":[{\"role\":\"bot\"}]}", 400,
 	    "messages[0].role: unknown role \"bot\" (expected system, "
 	    "developer, user, assistant or tool)");
-	expect_refused(&cfg, "{\"messages\":[{\"role\":\"user\","
-	    "\"content\":[{\"type\":\"image\"}]}]}", 400,
+	expect_refused(&cfg,
+	    "{\"messages\":[{\"role\":\"user\","
+	    "\"content\":[{\"type\":\"image\"}]}]}",
+	    400,
 	    "messages[0].content[0].type: unsupported part type \"image\" "
 	    "(only \"text\")");
 	expect_refused(&cfg, "{\"tool_choice\":\"any\"}", 400,
@@ -613,14 +644,16 @@ test_echo_is_bounded(void **state)
 	(void)state;
 	test_config(&cfg);
 	/* A long role full of multibyte characters and escapes. */
-	n = snprintf(body, sizeof(body), "{\"messages\":[{\"role\":\"%s\","
-	    "\"content\":\"x\"}]}", "\\u0007\\\"\\\\\xe2\x82\xac\xe2\x82\xac"
+	n = snprintf(body, sizeof(body),
+	    "{\"messages\":[{\"role\":\"%s\","
+	    "\"content\":\"x\"}]}",
+	    "\\u0007\\\"\\\\\xe2\x82\xac\xe2\x82\xac"
 	    "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"
 	    "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac"
 	    "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac");
 	assert_true(n > 0 && (size_t)n < sizeof(body));
-	assert_int_equal(parse_exact(&cfg, body, (size_t)n, &req, &err),
-	    CS_EBADINPUT);
+	assert_int_equal(
+	    parse_exact(&cfg, body, (size_t)n, &req, &err), CS_EBADINPUT);
 	assert_true(clean_utf8(err.message));
 	assert_non_null(strstr(err.message, "unknown role \"???\xe2\x82\xac"));
 	assert_non_null(strstr(err.message, "\xe2\x82\xac...\""));
@@ -634,12 +667,13 @@ test_err_optional_and_roles(void **state)
 
 	(void)state;
 	test_config(&cfg);
-	assert_int_equal(cs_request_parse(&cfg, "{}", 2, &req, NULL),
-	    CS_EBADINPUT);
+	assert_int_equal(
+	    cs_request_parse(&cfg, "{}", 2, &req, NULL), CS_EBADINPUT);
 	assert_null(req);
 	cs_request_free(NULL);
 	assert_string_equal(cs_request_last_user(NULL), "");
-	req = parse_ok(&cfg, "{\"messages\":[{\"role\":\"system\","
+	req = parse_ok(&cfg,
+	    "{\"messages\":[{\"role\":\"system\","
 	    "\"content\":\"s\"}]}");
 	assert_string_equal(cs_request_last_user(req), "");
 	cs_request_free(req);
@@ -655,7 +689,8 @@ test_err_optional_and_roles(void **state)
 static void
 test_developer_role(void **state)
 {
-	static const char body[] = "{\"messages\":[{\"role\":\"developer\","
+	static const char body[] =
+	    "{\"messages\":[{\"role\":\"developer\","
 	    "\"content\":\"Be brief.\"},{\"role\":\"system\",\"content\":"
 	    "\"S\"},{\"role\":\"user\",\"content\":\"u\"}]}";
 	struct cs_config cfg;
@@ -674,12 +709,16 @@ test_developer_role(void **state)
 
 	/* Fixed instructions refuse it as they refuse "system". */
 	cfg.client_instructions = 0;
-	expect_refused(&cfg, body, 400, "messages[0].role: developer messages "
+	expect_refused(&cfg, body, 400,
+	    "messages[0].role: developer messages "
 	    "are not allowed by this server (its instructions are fixed)");
 	/* Exact and case-sensitive, like the other roles. */
 	cfg.client_instructions = 1;
-	expect_refused(&cfg, "{\"messages\":[{\"role\":\"Developer\","
-	    "\"content\":\"x\"}]}", 400, "messages[0].role: unknown role "
+	expect_refused(&cfg,
+	    "{\"messages\":[{\"role\":\"Developer\","
+	    "\"content\":\"x\"}]}",
+	    400,
+	    "messages[0].role: unknown role "
 	    "\"Developer\"");
 }
 
@@ -695,16 +734,15 @@ test_good_fixtures(void **state)
 
 	(void)state;
 	test_config(&cfg);
-	snprintf(pattern, sizeof(pattern), "%s/requests/good-*.json",
-	    fixtures());
+	snprintf(
+	    pattern, sizeof(pattern), "%s/requests/good-*.json", fixtures());
 	assert_int_equal(glob(pattern, 0, NULL, &g), 0);
 	assert_true(g.gl_pathc >= 3);
 	for (i = 0; i < g.gl_pathc; i++) {
 		body = tu_read_file(g.gl_pathv[i], &len);
 		req = NULL;
 		if (parse_exact(&cfg, body, len, &req, &err) != CS_OK)
-			fail_msg("%s: refused: %s", g.gl_pathv[i],
-			    err.message);
+			fail_msg("%s: refused: %s", g.gl_pathv[i], err.message);
 		assert_true(req->n_messages >= 1);
 		cs_request_free(req);
 		free(body);
@@ -721,10 +759,10 @@ test_good_fixtures(void **state)
  * TEXT.
  */
 struct hcase {
-	int    line;
-	int    status;        /* 0 = must be accepted */
-	char   expect[256];
-	char  *body;
+	int line;
+	int status; /* 0 = must be accepted */
+	char expect[256];
+	char *body;
 	size_t len, cap;
 };
 
@@ -774,8 +812,8 @@ hc_line(struct hcase *c, const char *s, size_t n)
 		if (strncmp(open, "<<hex:", 6) == 0) {
 			for (s = open + 6; s + 1 < close; s += 2) {
 				if (hexval(s[0]) < 0 || hexval(s[1]) < 0)
-					fail_msg("hostile.txt:%d: bad hex",
-					    c->line);
+					fail_msg(
+					    "hostile.txt:%d: bad hex", c->line);
 				byte = (char)(hexval(s[0]) * 16 + hexval(s[1]));
 				hc_append(c, &byte, 1);
 			}
@@ -785,8 +823,8 @@ hc_line(struct hcase *c, const char *s, size_t n)
 			if (colon >= close || *colon != ':')
 				fail_msg("hostile.txt:%d: bad repeat", c->line);
 			for (k = 0; k < count; k++)
-				hc_append(c, colon + 1,
-				    (size_t)(close - colon - 1));
+				hc_append(
+				    c, colon + 1, (size_t)(close - colon - 1));
 		} else
 			fail_msg("hostile.txt:%d: unknown << form", c->line);
 		s = close + 2;
@@ -801,8 +839,8 @@ hc_run(const struct cs_config *cfg, const struct hcase *c)
 	struct cs_reqerr err;
 	enum cs_err r, want;
 
-	r = parse_exact(cfg, c->body != NULL ? c->body : "", c->len, &req,
-	    &err);
+	r = parse_exact(
+	    cfg, c->body != NULL ? c->body : "", c->len, &req, &err);
 	if (c->status == 0) {
 		cs_request_free(r == CS_OK ? req : NULL);
 		if (r == CS_OK)
@@ -818,9 +856,9 @@ hc_run(const struct cs_config *cfg, const struct hcase *c)
 	    req != NULL || strstr(err.message, c->expect) == NULL ||
 	    !clean_utf8(err.message)) {
 		print_error("hostile.txt:%d: got %s, %d \"%s\"; expected %d "
-		    "\"%s\"\n", c->line, cs_strerror(r),
-		    cs_failure(err.fail)->status, err.message, c->status,
-		    c->expect);
+		            "\"%s\"\n",
+		    c->line, cs_strerror(r), cs_failure(err.fail)->status,
+		    err.message, c->status, c->expect);
 		return 0;
 	}
 	return 1;
@@ -828,8 +866,8 @@ hc_run(const struct cs_config *cfg, const struct hcase *c)
 
 /* Run a finished record and count it. */
 static void
-hc_finish(const struct cs_config *cfg, struct hcase *c, int *cases, int *ok,
-    int *bad)
+hc_finish(
+    const struct cs_config *cfg, struct hcase *c, int *cases, int *ok, int *bad)
 {
 	/* Every body line added a newline; the last one is not data. */
 	if (c->len > 0)
@@ -871,7 +909,8 @@ test_hostile(void **state)
 			have = 1;
 			if (n == 6 && strncmp(p, "=== OK", 6) == 0)
 				c.status = 0;
-			else if (n > 8 && sscanf(p, "=== %d ", &c.status) == 1 &&
+			else if (n > 8 &&
+			    sscanf(p, "=== %d ", &c.status) == 1 &&
 			    c.status >= 400 && n - 8 < sizeof(c.expect)) {
 				memcpy(c.expect, p + 8, n - 8);
 				c.expect[n - 8] = '\0';
@@ -892,7 +931,8 @@ test_hostile(void **state)
 		hc_finish(&cfg, &c, &cases, &ok, &bad);
 	free(file);
 	print_message("hostile.txt: %d records (%d refused, %d accepted), "
-	    "%d failed\n", cases, cases - ok, ok, bad);
+	              "%d failed\n",
+	    cases, cases - ok, ok, bad);
 	assert_int_equal(bad, 0);
 	assert_true(cases - ok >= HOSTILE_MIN);
 }

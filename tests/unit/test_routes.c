@@ -36,9 +36,10 @@ row(const char *path, enum cs_match m)
 	size_t i;
 
 	for (i = 0; i < cs_n_routes; i++)
-		if (path != NULL ? cs_routes[i].path != NULL &&
-		    strcmp(cs_routes[i].path, path) == 0 :
-		    cs_routes[i].path == NULL && cs_routes[i].match == m)
+		if (path != NULL ?
+		        cs_routes[i].path != NULL &&
+		            strcmp(cs_routes[i].path, path) == 0 :
+		        cs_routes[i].path == NULL && cs_routes[i].match == m)
 			return &cs_routes[i];
 	fail_msg("no row %s", path ? path : "(fallback)");
 	return NULL;
@@ -48,8 +49,8 @@ static void
 test_match(void **state)
 {
 	static const struct {
-		const char *pi, *sn, *uri;   /* PATH_INFO, SCRIPT_NAME, URI */
-		const char *route;           /* documented path, or "v1" /
+		const char *pi, *sn, *uri; /* PATH_INFO, SCRIPT_NAME, URI */
+		const char *route;         /* documented path, or "v1" /
 		                                "404" for the fallbacks */
 		const char *param, *path;
 	} cases[] = {
@@ -104,16 +105,19 @@ test_match(void **state)
 
 	(void)state;
 	for (i = 0; i < CS_ARRAY_LEN(cases); i++) {
-		r = cs_route_find(cases[i].pi, cases[i].sn, cases[i].uri,
-		    &path, param);
+		r = cs_route_find(
+		    cases[i].pi, cases[i].sn, cases[i].uri, &path, param);
 		want = strcmp(cases[i].route, "v1") == 0 ?
 		    row(NULL, CS_MATCH_SEGMENT) :
 		    strcmp(cases[i].route, "404") == 0 ?
-		    row(NULL, CS_MATCH_ANY) : row(cases[i].route, 0);
+		    row(NULL, CS_MATCH_ANY) :
+		    row(cases[i].route, 0);
 		if (r != want)
 			fail_msg("case %zu: routed to %s, want %s", i,
-			    r->path ? r->path : r->pattern ? r->pattern :
-			    "404", cases[i].route);
+			    r->path        ? r->path :
+			        r->pattern ? r->pattern :
+			                     "404",
+			    cases[i].route);
 		if (strcmp(param, cases[i].param) != 0)
 			fail_msg("case %zu: param \"%s\", want \"%s\"", i,
 			    param, cases[i].param);
@@ -137,7 +141,7 @@ test_methods(void **state)
 {
 	static const struct {
 		const char *route;
-		const char *on, *off;    /* Allow, chat_get on and off */
+		const char *on, *off; /* Allow, chat_get on and off */
 	} cases[] = {
 		{ "/chat", "GET, HEAD, POST", "POST" },
 		{ "/models", "GET, HEAD", "GET, HEAD" },
@@ -162,8 +166,8 @@ test_methods(void **state)
 		cs_route_allow(cs_route_allowed(row(cases[i].route, 0), &cfg),
 		    allow, sizeof(allow));
 		if (strcmp(allow, cases[i].on) != 0)
-			fail_msg("%s: Allow %s, want %s", cases[i].route,
-			    allow, cases[i].on);
+			fail_msg("%s: Allow %s, want %s", cases[i].route, allow,
+			    cases[i].on);
 		cfg.chat_get = 0;
 		cs_route_allow(cs_route_allowed(row(cases[i].route, 0), &cfg),
 		    allow, sizeof(allow));
@@ -178,27 +182,40 @@ test_methods(void **state)
 	assert_int_equal(cs_route_method("PUT"), CS_M_OTHER);
 	assert_int_equal(cs_route_method(NULL), CS_M_OTHER);
 	/* The fallbacks answer every method. */
-	assert_int_equal(cs_route_allowed(row(NULL, CS_MATCH_ANY), &cfg) &
-	    CS_M_ANY, CS_M_ANY);
-	assert_int_equal(cs_route_allowed(row(NULL, CS_MATCH_SEGMENT), &cfg)
-	    & CS_M_ANY, CS_M_ANY);
+	assert_int_equal(
+	    cs_route_allowed(row(NULL, CS_MATCH_ANY), &cfg) & CS_M_ANY,
+	    CS_M_ANY);
+	assert_int_equal(
+	    cs_route_allowed(row(NULL, CS_MATCH_SEGMENT), &cfg) & CS_M_ANY,
+	    CS_M_ANY);
 	cs_config_free(&cfg);
 }
 
 /* The parameters cs_handle reads: each case sets some, the rest unset. */
 static const char *const vars[] = {
-	"REQUEST_METHOD", "PATH_INFO", "SCRIPT_NAME", "REQUEST_URI",
-	"QUERY_STRING", "CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_ACCEPT",
-	"HTTP_ORIGIN", "HTTP_HOST", "HTTP_SEC_FETCH_SITE",
-	"HTTP_LAST_EVENT_ID", "REMOTE_ADDR", "REMOTE_USER", "SERVER_SOFTWARE",
+	"REQUEST_METHOD",
+	"PATH_INFO",
+	"SCRIPT_NAME",
+	"REQUEST_URI",
+	"QUERY_STRING",
+	"CONTENT_TYPE",
+	"CONTENT_LENGTH",
+	"HTTP_ACCEPT",
+	"HTTP_ORIGIN",
+	"HTTP_HOST",
+	"HTTP_SEC_FETCH_SITE",
+	"HTTP_LAST_EVENT_ID",
+	"REMOTE_ADDR",
+	"REMOTE_USER",
+	"SERVER_SOFTWARE",
 };
 
 /* cs_handle on a CGI request for method and SCRIPT_NAME path, with
  * Content-Type ct (NULL: none) and no body: the whole response
  * (malloc'd). */
 static char *
-handle(struct cs_config *cfg, const char *method, const char *path,
-    const char *ct)
+handle(
+    struct cs_config *cfg, const char *method, const char *path, const char *ct)
 {
 	struct cs_worker w;
 	struct cs_conn *conn;
@@ -256,8 +273,8 @@ status_of(const char *resp)
 	unsigned long long v;
 
 	if (strncmp(resp, "Status: ", 8) != 0 ||
-	    cs_parse_dec(resp + 8, strspn(resp + 8, "0123456789"), 999,
-	    &v) != 0)
+	    cs_parse_dec(resp + 8, strspn(resp + 8, "0123456789"), 999, &v) !=
+	        0)
 		return 0;
 	return (int)v;
 }
@@ -303,8 +320,8 @@ openai_shape(const char *body)
 /* method on row r (at path) under cfg: 405 and the row's Allow where the
  * row does not take it, in the row's error shape; else answered. */
 static void
-check_method(struct cs_config *cfg, const struct cs_route *r,
-    const char *path, const char *method)
+check_method(struct cs_config *cfg, const struct cs_route *r, const char *path,
+    const char *method)
 {
 	unsigned ok = cs_route_allowed(r, cfg);
 	int oai = r->enc == row("/v1/models", 0)->enc;
@@ -319,13 +336,12 @@ check_method(struct cs_config *cfg, const struct cs_route *r,
 		fail_msg("%s %s: status %d", method, path, st);
 	else if (!(ok & cs_route_method(method)) && st != 405)
 		fail_msg("%s %s: status %d, want 405", method, path, st);
-	else if (st == 405 && strcmp(header(resp, "Allow", got, sizeof(got)),
-	    allow) != 0)
-		fail_msg("%s %s: Allow \"%s\", want \"%s\"", method, path,
-		    got, allow);
+	else if (st == 405 &&
+	    strcmp(header(resp, "Allow", got, sizeof(got)), allow) != 0)
+		fail_msg("%s %s: Allow \"%s\", want \"%s\"", method, path, got,
+		    allow);
 	else if (st == 405 && !head && openai_shape(body_of(resp)) != oai)
-		fail_msg("%s %s: error shape: %s", method, path,
-		    body_of(resp));
+		fail_msg("%s %s: error shape: %s", method, path, body_of(resp));
 	else if (head && *body_of(resp) != '\0')
 		fail_msg("HEAD %s: a body", path);
 	free(resp);
@@ -336,7 +352,7 @@ static void
 test_handle_methods(void **state)
 {
 	static const char *const methods[] = { "GET", "HEAD", "POST", "PUT",
-	    "DELETE", "OPTIONS" };
+		"DELETE", "OPTIONS" };
 	struct cs_config cfg;
 	char err[256], path[64];
 	size_t i, m;
@@ -346,18 +362,20 @@ test_handle_methods(void **state)
 	signal(SIGPIPE, SIG_IGN);
 	cs_config_defaults(&cfg);
 	assert_int_equal(cs_config_resolve(&cfg, err, sizeof(err)), CS_OK);
-	cfg.self_check = 0;   /* GET /api/check would stream for seconds */
+	cfg.self_check = 0; /* GET /api/check would stream for seconds */
 	for (pass = 0; pass < 2; pass++) {
 		cfg.chat_get = pass == 0;
 		for (i = 0; i < cs_n_routes; i++) {
 			if (cs_routes[i].path == NULL)
 				continue;
-			snprintf(path, sizeof(path), "/api%s", strcmp(
-			    cs_routes[i].path, "/v1/models/{model}") == 0 ?
-			    "/v1/models/nope" : cs_routes[i].path);
+			snprintf(path, sizeof(path), "/api%s",
+			    strcmp(cs_routes[i].path, "/v1/models/{model}") ==
+			            0 ?
+			        "/v1/models/nope" :
+			        cs_routes[i].path);
 			for (m = 0; m < CS_ARRAY_LEN(methods); m++)
-				check_method(&cfg, &cs_routes[i], path,
-				    methods[m]);
+				check_method(
+				    &cfg, &cs_routes[i], path, methods[m]);
 		}
 	}
 	cs_config_free(&cfg);
@@ -390,15 +408,15 @@ test_handle_not_found(void **state)
 	cs_config_defaults(&cfg);
 	assert_int_equal(cs_config_resolve(&cfg, err, sizeof(err)), CS_OK);
 	for (i = 0; i < CS_ARRAY_LEN(cases); i++) {
-		resp = handle(&cfg, cases[i].method, cases[i].path,
-		    NULL);
+		resp = handle(&cfg, cases[i].method, cases[i].path, NULL);
 		b = body_of(resp);
 		if (status_of(resp) != 404 || openai_shape(b) != cases[i].oai ||
 		    strstr(b, "\"not_found\"") == NULL)
-			fail_msg("%s %s: %s", cases[i].method, cases[i].path,
-			    resp);
-		if (cases[i].oai && (strstr(b, cases[i].method) == NULL ||
-		    strstr(b, cases[i].path) == NULL))
+			fail_msg(
+			    "%s %s: %s", cases[i].method, cases[i].path, resp);
+		if (cases[i].oai &&
+		    (strstr(b, cases[i].method) == NULL ||
+		        strstr(b, cases[i].path) == NULL))
 			fail_msg("%s %s: not named: %s", cases[i].method,
 			    cases[i].path, b);
 		free(resp);
@@ -446,7 +464,7 @@ test_handle_json_type(void **state)
 		{ NULL, 0 },
 	};
 	static const char *const paths[] = { "/api/chat",
-	    "/api/v1/chat/completions" };
+		"/api/v1/chat/completions" };
 	struct cs_config cfg;
 	char err[256], *resp;
 	size_t i, p;
@@ -462,8 +480,8 @@ test_handle_json_type(void **state)
 			st = status_of(resp);
 			if (st != (cases[i].ok ? 400 : 415))
 				fail_msg("%s, Content-Type \"%s\": %d",
-				    paths[p], cases[i].ct ? cases[i].ct :
-				    "(none)", st);
+				    paths[p],
+				    cases[i].ct ? cases[i].ct : "(none)", st);
 			free(resp);
 		}
 	cs_config_free(&cfg);
@@ -478,14 +496,21 @@ test_reqctx(void **state)
 		const char *clen;
 		long long want;
 	} lens[] = {
-		{ NULL, -1 }, { "", -1 }, { "0", 0 }, { "42", 42 },
-		{ "+1", -2 }, { " 1", -2 }, { "1x", -2 }, { "-1", -2 },
+		{ NULL, -1 },
+		{ "", -1 },
+		{ "0", 0 },
+		{ "42", 42 },
+		{ "+1", -2 },
+		{ " 1", -2 },
+		{ "1x", -2 },
+		{ "-1", -2 },
 	};
 	static char e0[] = "REQUEST_METHOD=POST", e1[] = "NOEQUALS",
-	    e2[] = "SCRIPT_NAME=/api/v1/models",
-	    e3[] = "HTTP_ACCEPT=text/plain", e4[] = "HTTP_ACCEPT=text/html",
-	    e5[] = "QUERY_STRING=", e6[] = "REMOTE_ADDR=10.0.0.1",
-	    e7[] = "REQUEST_METHODX=GET";
+	            e2[] = "SCRIPT_NAME=/api/v1/models",
+	            e3[] = "HTTP_ACCEPT=text/plain",
+	            e4[] = "HTTP_ACCEPT=text/html",
+	            e5[] = "QUERY_STRING=", e6[] = "REMOTE_ADDR=10.0.0.1",
+	            e7[] = "REQUEST_METHODX=GET";
 	char *env[] = { e7, e0, e1, e2, e3, e4, e5, e6, NULL };
 	extern char **environ;
 	char **saved = environ;

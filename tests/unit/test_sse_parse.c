@@ -15,23 +15,23 @@
 
 /* What one run of the parser produced. */
 struct rec_ev {
-	char   *type;
-	size_t  type_len;
-	char   *data;
-	size_t  data_len;
-	char   *id;
-	size_t  id_len;
+	char *type;
+	size_t type_len;
+	char *data;
+	size_t data_len;
+	char *id;
+	size_t id_len;
 };
 
 struct outcome {
-	struct rec_ev  *ev;
-	size_t          n;
-	size_t          cap;
-	size_t          stop_at;     /* 1-based event to fail; 0 never */
-	enum cs_err     stop_code;
-	enum cs_err     err;         /* first non-OK feed result */
-	long            retry;
-	unsigned long   comments;
+	struct rec_ev *ev;
+	size_t n;
+	size_t cap;
+	size_t stop_at; /* 1-based event to fail; 0 never */
+	enum cs_err stop_code;
+	enum cs_err err; /* first non-OK feed result */
+	long retry;
+	unsigned long comments;
 };
 
 static char *
@@ -156,8 +156,8 @@ random_cuts(size_t len, size_t *cuts, unsigned long long *seed)
  * given (base cuts), whole, two feeds at every offset, byte by byte, and
  * random chunks.  Also asserts every run saw the same comments and retry.
  */
-typedef void (*check_fn)(const void *c, const char *mode,
-    const struct outcome *o);
+typedef void (*check_fn)(
+    const void *c, const char *mode, const struct outcome *o);
 
 static void
 all_cuttings(const char *in, size_t len, const size_t *base, size_t nbase,
@@ -219,18 +219,18 @@ all_cuttings(const char *in, size_t len, const size_t *base, size_t nbase,
 /* ---- conformance fixtures ---------------------------------------------- */
 
 struct fx_case {
-	char                *name;
-	char                *input;
-	size_t               len;
-	struct json_object  *expect;
-	long                 retry;   /* -1: the stream sets none */
-	size_t              *bounds;  /* the source test's read boundaries */
-	size_t               nbounds;
+	char *name;
+	char *input;
+	size_t len;
+	struct json_object *expect;
+	long retry;     /* -1: the stream sets none */
+	size_t *bounds; /* the source test's read boundaries */
+	size_t nbounds;
 };
 
 struct fx_set {
-	struct fx_case  *c;
-	size_t           n;
+	struct fx_case *c;
+	size_t n;
 };
 
 static void
@@ -268,7 +268,8 @@ fx_load(struct fx_set *set)
 	man = json_object_from_file(path);
 	if (man == NULL || !json_object_is_type(man, json_type_array))
 		fail_msg("cannot load %s (run from the repo root or set "
-		    "CS_FIXTURES)", path);
+		         "CS_FIXTURES)",
+		    path);
 	set->n = json_object_array_length(man);
 	/* SOURCES.md promises 21 cases; do not let them vanish silently. */
 	assert_true(set->n >= 21);
@@ -300,8 +301,8 @@ fx_load(struct fx_set *set)
 		if (json_object_object_get_ex(c, "chunk_boundaries", &v) &&
 		    json_object_is_type(v, json_type_array)) {
 			fc->nbounds = json_object_array_length(v);
-			fc->bounds = calloc(fc->nbounds + 1,
-			    sizeof(*fc->bounds));
+			fc->bounds = calloc(
+			    fc->nbounds + 1, sizeof(*fc->bounds));
 			assert_non_null(fc->bounds);
 			for (j = 0; j < fc->nbounds; j++)
 				fc->bounds[j] = (size_t)json_object_get_int64(
@@ -362,8 +363,8 @@ fx_check(const void *arg, const char *mode, const struct outcome *o)
 		len = (size_t)json_object_get_string_len(v);
 		if (e->id_len != len ||
 		    memcmp(e->id, json_object_get_string(v), len) != 0)
-			fail_msg("%s (%s): event %zu: id \"%s\"", c->name,
-			    mode, i, e->id);
+			fail_msg("%s (%s): event %zu: id \"%s\"", c->name, mode,
+			    i, e->id);
 	}
 	if (o->retry != c->retry)
 		fail_msg("%s (%s): retry %ld, expected %ld", c->name, mode,
@@ -423,201 +424,212 @@ test_fixtures_all_listed(void **state)
 /* ---- our own cases ------------------------------------------------------ */
 
 struct chunk {
-	const char  *s;
-	size_t       n;
+	const char *s;
+	size_t n;
 };
 
 struct xev {
-	const char  *type;
-	const char  *data;
-	size_t       data_len;
-	const char  *id;
+	const char *type;
+	const char *data;
+	size_t data_len;
+	const char *id;
 };
 
 /* String literals may hold NUL: take their length from sizeof. */
-#define C(lit)          { (lit), sizeof(lit) - 1 }
-#define EV(t, d, i)     { (t), (d), sizeof(d) - 1, (i) }
+#define C(lit) \
+	{ \
+		(lit), sizeof(lit) - 1 \
+	}
+#define EV(t, d, i) \
+	{ \
+		(t), (d), sizeof(d) - 1, (i) \
+	}
 
 struct tcase {
-	const char    *name;
-	struct chunk   in[8];        /* ends at s == NULL */
-	struct xev     ev[8];
-	size_t         nev;
-	long           retry;
-	long           comments;     /* -1: not checked */
-	size_t         max_line;     /* 0: CS_MAX_SSE_LINE */
-	size_t         max_event;    /* 0: CS_MAX_SSE_EVENT */
-	size_t         stop_at;      /* callback fails on this event */
-	enum cs_err    stop_code;
-	enum cs_err    want;         /* what feeding ends with */
+	const char *name;
+	struct chunk in[8]; /* ends at s == NULL */
+	struct xev ev[8];
+	size_t nev;
+	long retry;
+	long comments;    /* -1: not checked */
+	size_t max_line;  /* 0: CS_MAX_SSE_LINE */
+	size_t max_event; /* 0: CS_MAX_SSE_EVENT */
+	size_t stop_at;   /* callback fails on this event */
+	enum cs_err stop_code;
+	enum cs_err want; /* what feeding ends with */
 };
 
-#define OAI_1 "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\"," \
+#define OAI_1 \
+	"{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\"," \
 	"\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"," \
 	"\"content\":\"\"}}]}"
-#define OAI_2 "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\"," \
+#define OAI_2 \
+	"{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\"," \
 	"\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}"
-#define OAI_3 "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\"," \
+#define OAI_3 \
+	"{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\"," \
 	"\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo \\u00e9\\n\"}," \
 	"\"finish_reason\":null}]}"
-#define OAI_4 "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\"," \
+#define OAI_4 \
+	"{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\"," \
 	"\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}"
 
-#define ANT_START "{\"type\":\"message_start\",\"message\":{\"id\":" \
+#define ANT_START \
+	"{\"type\":\"message_start\",\"message\":{\"id\":" \
 	"\"msg_1\",\"type\":\"message\",\"role\":\"assistant\"," \
 	"\"content\":[],\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}"
-#define ANT_BSTART "{\"type\":\"content_block_start\",\"index\":0," \
+#define ANT_BSTART \
+	"{\"type\":\"content_block_start\",\"index\":0," \
 	"\"content_block\":{\"type\":\"text\",\"text\":\"\"}}"
 #define ANT_PING "{\"type\": \"ping\"}"
-#define ANT_DELTA "{\"type\":\"content_block_delta\",\"index\":0," \
+#define ANT_DELTA \
+	"{\"type\":\"content_block_delta\",\"index\":0," \
 	"\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}"
 #define ANT_STOP "{\"type\":\"message_stop\"}"
 
 static const struct tcase tcases[] = {
 	{ "CRLF split between feeds",
-	  { C("data: a\r"), C("\ndata: b\r"), C("\n\r"), C("\n") },
-	  { EV("message", "a\nb", "") }, 1, -1, 0 },
+	    { C("data: a\r"), C("\ndata: b\r"), C("\n\r"), C("\n") },
+	    { EV("message", "a\nb", "") }, 1, -1, 0 },
 	{ "CR at end of feed then an empty feed then LF",
-	  { C("data: a\r"), C(""), C("\ndata: b\n\n") },
-	  { EV("message", "a\nb", "") }, 1, -1, 0 },
+	    { C("data: a\r"), C(""), C("\ndata: b\n\n") },
+	    { EV("message", "a\nb", "") }, 1, -1, 0 },
 	{ "CR at end of feed not followed by LF",
-	  { C("data: a\r"), C("data: b\r"), C("\r") },
-	  { EV("message", "a\nb", "") }, 1, -1, 0 },
+	    { C("data: a\r"), C("data: b\r"), C("\r") },
+	    { EV("message", "a\nb", "") }, 1, -1, 0 },
 	{ "CR CR is two line ends, not CRLF",
-	  { C("data: a\r"), C("\rdata: b\r\r") },
-	  { EV("message", "a", ""), EV("message", "b", "") }, 2, -1, 0 },
-	{ "LF CR is two line ends",
-	  { C("data: a\n\rdata: b\n\n") },
-	  { EV("message", "a", ""), EV("message", "b", "") }, 2, -1, 0 },
+	    { C("data: a\r"), C("\rdata: b\r\r") },
+	    { EV("message", "a", ""), EV("message", "b", "") }, 2, -1, 0 },
+	{ "LF CR is two line ends", { C("data: a\n\rdata: b\n\n") },
+	    { EV("message", "a", ""), EV("message", "b", "") }, 2, -1, 0 },
 	{ "BOM split across three feeds",
-	  { C("\xEF"), C("\xBB"), C("\xBF" "data: x\n\n") },
-	  { EV("message", "x", "") }, 1, -1, 0 },
+	    { C("\xEF"), C("\xBB"),
+	        C("\xBF"
+	          "data: x\n\n") },
+	    { EV("message", "x", "") }, 1, -1, 0 },
 	{ "only one BOM is stripped",
-	  { C("\xEF\xBB\xBF\xEF\xBB\xBF" "data: x\n\ndata: y\n\n") },
-	  { EV("message", "y", "") }, 1, -1, 0 },
+	    { C("\xEF\xBB\xBF\xEF\xBB\xBF"
+	        "data: x\n\ndata: y\n\n") },
+	    { EV("message", "y", "") }, 1, -1, 0 },
 	{ "a BOM on a later line is an unknown field",
-	  { C("data: a\n\n\xEF\xBB\xBF" "data: x\n\ndata: b\n\n") },
-	  { EV("message", "a", ""), EV("message", "b", "") }, 2, -1, 0 },
+	    { C("data: a\n\n\xEF\xBB\xBF"
+	        "data: x\n\ndata: b\n\n") },
+	    { EV("message", "a", ""), EV("message", "b", "") }, 2, -1, 0 },
 	{ "BOM alone then the stream",
-	  { C("\xEF\xBB\xBF"), C(""), C("data: x\n\n") },
-	  { EV("message", "x", "") }, 1, -1, 0 },
+	    { C("\xEF\xBB\xBF"), C(""), C("data: x\n\n") },
+	    { EV("message", "x", "") }, 1, -1, 0 },
 	/* A partial BOM is kept as input: here it makes the line too long. */
 	{ "partial BOM bytes are replayed as input",
-	  { C("\xEF\xBB"), C("ab\n") },
-	  { { NULL } }, 0, -1, 0, 3, 0, 0, CS_OK, CS_ETOOBIG },
+	    { C("\xEF\xBB"), C("ab\n") }, { { NULL } }, 0, -1, 0, 3, 0, 0,
+	    CS_OK, CS_ETOOBIG },
 	{ "a stripped BOM does not count against max_line",
-	  { C("\xEF\xBB\xBF"), C("abc\n") },
-	  { { NULL } }, 0, -1, 0, 3 },
+	    { C("\xEF\xBB\xBF"), C("abc\n") }, { { NULL } }, 0, -1, 0, 3 },
 	{ "id persists across events and a bare id resets it",
-	  { C("id: 7\ndata: a\n\ndata: b\n\nid\ndata: c\n\n") },
-	  { EV("message", "a", "7"), EV("message", "b", "7"),
-	    EV("message", "c", "") }, 3, -1, 0 },
-	{ "id containing NUL is ignored",
-	  { C("id: 1\nid: a\0b\ndata: x\n\n") },
-	  { EV("message", "x", "1") }, 1, -1, 0 },
+	    { C("id: 7\ndata: a\n\ndata: b\n\nid\ndata: c\n\n") },
+	    { EV("message", "a", "7"), EV("message", "b", "7"),
+	        EV("message", "c", "") },
+	    3, -1, 0 },
+	{ "id containing NUL is ignored", { C("id: 1\nid: a\0b\ndata: x\n\n") },
+	    { EV("message", "x", "1") }, 1, -1, 0 },
 	{ "id from a block without data persists",
-	  { C("id: 5\n\ndata: x\n\n") },
-	  { EV("message", "x", "5") }, 1, -1, 0 },
-	{ "retry with leading zeros", { C("retry: 03000\n") },
-	  { { NULL } }, 0, 3000, 0 },
+	    { C("id: 5\n\ndata: x\n\n") }, { EV("message", "x", "5") }, 1, -1,
+	    0 },
+	{ "retry with leading zeros", { C("retry: 03000\n") }, { { NULL } }, 0,
+	    3000, 0 },
 	{ "retry zero", { C("retry:0\n") }, { { NULL } }, 0, 0, 0 },
-	{ "retry with trailing garbage", { C("retry: 1x\n") },
-	  { { NULL } }, 0, -1, 0 },
+	{ "retry with trailing garbage", { C("retry: 1x\n") }, { { NULL } }, 0,
+	    -1, 0 },
 	{ "retry empty", { C("retry:\nretry\n") }, { { NULL } }, 0, -1, 0 },
-	{ "retry signed", { C("retry: -1\nretry: +5\n") },
-	  { { NULL } }, 0, -1, 0 },
-	{ "retry with two spaces", { C("retry:  5\n") },
-	  { { NULL } }, 0, -1, 0 },
-	{ "retry with trailing space", { C("retry: 5 \n") },
-	  { { NULL } }, 0, -1, 0 },
+	{ "retry signed", { C("retry: -1\nretry: +5\n") }, { { NULL } }, 0, -1,
+	    0 },
+	{ "retry with two spaces", { C("retry:  5\n") }, { { NULL } }, 0, -1,
+	    0 },
+	{ "retry with trailing space", { C("retry: 5 \n") }, { { NULL } }, 0,
+	    -1, 0 },
 	{ "retry overflowing a long is ignored",
-	  { C("retry: 99999999999999999999999999\n") },
-	  { { NULL } }, 0, -1, 0 },
+	    { C("retry: 99999999999999999999999999\n") }, { { NULL } }, 0, -1,
+	    0 },
 	{ "an invalid retry keeps the last valid one",
-	  { C("retry: 10\nretry: 1.5\nretry: 20\nretry: x\n") },
-	  { { NULL } }, 0, 20, 0 },
+	    { C("retry: 10\nretry: 1.5\nretry: 20\nretry: x\n") }, { { NULL } },
+	    0, 20, 0 },
 	{ "an unterminated retry line is discarded", { C("retry: 42") },
-	  { { NULL } }, 0, -1, 0 },
-	{ "retry applies at its line end", { C("retry: 42\n") },
-	  { { NULL } }, 0, 42, 0 },
+	    { { NULL } }, 0, -1, 0 },
+	{ "retry applies at its line end", { C("retry: 42\n") }, { { NULL } },
+	    0, 42, 0 },
 	{ "comments are counted, keep-alives dispatch nothing",
-	  { C(": ping\n\n:\n: x\r\n:\rdata: a\n"), C(":split "),
-	    C("comment\n\n") },
-	  { EV("message", "a", "") }, 1, -1, 5 },
+	    { C(": ping\n\n:\n: x\r\n:\rdata: a\n"), C(":split "),
+	        C("comment\n\n") },
+	    { EV("message", "a", "") }, 1, -1, 5 },
 	{ "line of exactly max_line bytes", { C("data: 12\n\n") },
-	  { EV("message", "12", "") }, 1, -1, 0, 8 },
+	    { EV("message", "12", "") }, 1, -1, 0, 8 },
 	{ "line over max_line in one feed", { C("data: 123\n\n") },
-	  { { NULL } }, 0, -1, 0, 8, 0, 0, CS_OK, CS_ETOOBIG },
-	{ "unterminated line over max_line",
-	  { C("data: 1"), C("23") },
-	  { { NULL } }, 0, -1, 0, 8, 0, 0, CS_OK, CS_ETOOBIG },
+	    { { NULL } }, 0, -1, 0, 8, 0, 0, CS_OK, CS_ETOOBIG },
+	{ "unterminated line over max_line", { C("data: 1"), C("23") },
+	    { { NULL } }, 0, -1, 0, 8, 0, 0, CS_OK, CS_ETOOBIG },
 	{ "comment over max_line", { C("data: a\n\n: 3456789\n") },
-	  { EV("message", "a", "") }, 1, -1, 0, 8, 0, 0, CS_OK,
-	  CS_ETOOBIG },
-	{ "data of exactly max_event bytes",
-	  { C("data: 12\ndata: 4\n\n") },
-	  { EV("message", "12\n4", "") }, 1, -1, 0, 0, 4 },
-	{ "data over max_event over two lines",
-	  { C("data: 12\ndata: 45\n\n") },
-	  { { NULL } }, 0, -1, 0, 0, 4, 0, CS_OK, CS_ETOOBIG },
+	    { EV("message", "a", "") }, 1, -1, 0, 8, 0, 0, CS_OK, CS_ETOOBIG },
+	{ "data of exactly max_event bytes", { C("data: 12\ndata: 4\n\n") },
+	    { EV("message", "12\n4", "") }, 1, -1, 0, 0, 4 },
+	{ "data over max_event over two lines", { C("data: 12\ndata: 45\n\n") },
+	    { { NULL } }, 0, -1, 0, 0, 4, 0, CS_OK, CS_ETOOBIG },
 	{ "data over max_event on one line",
-	  { C("data: ok\n\ndata: 12345\n\n") },
-	  { EV("message", "ok", "") }, 1, -1, 0, 0, 4, 0, CS_OK,
-	  CS_ETOOBIG },
-	{ "data limit is per event",
-	  { C("data: 1234\n\ndata: 5678\n\n") },
-	  { EV("message", "1234", ""), EV("message", "5678", "") }, 2, -1, 0,
-	  0, 4 },
+	    { C("data: ok\n\ndata: 12345\n\n") }, { EV("message", "ok", "") },
+	    1, -1, 0, 0, 4, 0, CS_OK, CS_ETOOBIG },
+	{ "data limit is per event", { C("data: 1234\n\ndata: 5678\n\n") },
+	    { EV("message", "1234", ""), EV("message", "5678", "") }, 2, -1, 0,
+	    0, 4 },
 	{ "callback stops the feed mid-read",
-	  { C("data: 1\n\ndata: 2\n\nretry: 5\ndata: 3\n\n"),
-	    C("data: 4\n\n") },
-	  { EV("message", "1", ""), EV("message", "2", "") }, 2, -1, 0, 0, 0,
-	  2, CS_ECLIENTGONE, CS_ECLIENTGONE },
-	{ "callback stops on the first event",
-	  { C("event: x\ndata: 1\n\n") },
-	  { EV("x", "1", "") }, 1, -1, 0, 0, 0, 1, CS_EDONE, CS_EDONE },
+	    { C("data: 1\n\ndata: 2\n\nretry: 5\ndata: 3\n\n"),
+	        C("data: 4\n\n") },
+	    { EV("message", "1", ""), EV("message", "2", "") }, 2, -1, 0, 0, 0,
+	    2, CS_ECLIENTGONE, CS_ECLIENTGONE },
+	{ "callback stops on the first event", { C("event: x\ndata: 1\n\n") },
+	    { EV("x", "1", "") }, 1, -1, 0, 0, 0, 1, CS_EDONE, CS_EDONE },
 	{ "unterminated event is discarded at end",
-	  { C("data: a\n\nevent: x\ndata: b\n") },
-	  { EV("message", "a", "") }, 1, -1, 0 },
+	    { C("data: a\n\nevent: x\ndata: b\n") }, { EV("message", "a", "") },
+	    1, -1, 0 },
 	{ "data with embedded NUL", { C("data: a\0b\n\n") },
-	  { EV("message", "a\0b", "") }, 1, -1, 0 },
+	    { EV("message", "a\0b", "") }, 1, -1, 0 },
 	{ "event type does not leak into the next event",
-	  { C("event: a\ndata: 1\n\ndata: 2\n\nevent: b\n\ndata: 3\n\n") },
-	  { EV("a", "1", ""), EV("message", "2", ""),
-	    EV("message", "3", "") }, 3, -1, 0 },
+	    { C("event: a\ndata: 1\n\ndata: 2\n\nevent: b\n\ndata: 3\n\n") },
+	    { EV("a", "1", ""), EV("message", "2", ""),
+	        EV("message", "3", "") },
+	    3, -1, 0 },
 	{ "last event field wins, space handling",
-	  { C("event:a\nevent:  b\ndata:x\n\n") },
-	  { EV(" b", "x", "") }, 1, -1, 0 },
+	    { C("event:a\nevent:  b\ndata:x\n\n") }, { EV(" b", "x", "") }, 1,
+	    -1, 0 },
 	{ "field names are case sensitive",
-	  { C("Data: x\nDATA: y\ndata : z\ndata:w\n\n") },
-	  { EV("message", "w", "") }, 1, -1, 0 },
-	{ "colon in the value",
-	  { C("data: a: b:c\n\n") },
-	  { EV("message", "a: b:c", "") }, 1, -1, 0 },
+	    { C("Data: x\nDATA: y\ndata : z\ndata:w\n\n") },
+	    { EV("message", "w", "") }, 1, -1, 0 },
+	{ "colon in the value", { C("data: a: b:c\n\n") },
+	    { EV("message", "a: b:c", "") }, 1, -1, 0 },
 	{ "UTF-8 passed through as bytes",
-	  { C("event: \xc3\xa9v\ndata: \xf0\x9f\xa7\xb9 \xe6\x88\x91\n\n") },
-	  { EV("\xc3\xa9v", "\xf0\x9f\xa7\xb9 \xe6\x88\x91", "") }, 1, -1, 0 },
+	    { C("event: \xc3\xa9v\ndata: \xf0\x9f\xa7\xb9 \xe6\x88\x91\n\n") },
+	    { EV("\xc3\xa9v", "\xf0\x9f\xa7\xb9 \xe6\x88\x91", "") }, 1, -1,
+	    0 },
 	{ "OpenAI-style chat stream",
-	  { C("data: " OAI_1 "\n\n"
-	      "data: " OAI_2 "\n\n"
-	      ": OPENROUTER PROCESSING\n\n"
-	      "data: " OAI_3 "\n\n"
-	      "data: " OAI_4 "\n\n"
-	      "data: [DONE]\n\n") },
-	  { EV("message", OAI_1, ""), EV("message", OAI_2, ""),
-	    EV("message", OAI_3, ""), EV("message", OAI_4, ""),
-	    EV("message", "[DONE]", "") }, 5, -1, 1 },
+	    { C("data: " OAI_1 "\n\n"
+	        "data: " OAI_2 "\n\n"
+	        ": OPENROUTER PROCESSING\n\n"
+	        "data: " OAI_3 "\n\n"
+	        "data: " OAI_4 "\n\n"
+	        "data: [DONE]\n\n") },
+	    { EV("message", OAI_1, ""), EV("message", OAI_2, ""),
+	        EV("message", OAI_3, ""), EV("message", OAI_4, ""),
+	        EV("message", "[DONE]", "") },
+	    5, -1, 1 },
 	{ "Anthropic-style event stream",
-	  { C("event: message_start\r\ndata: " ANT_START "\r\n\r\n"
-	      "event: content_block_start\r\ndata: " ANT_BSTART "\r\n\r\n"
-	      "event: ping\r\ndata: " ANT_PING "\r\n\r\n"
-	      "event: content_block_delta\r\ndata: " ANT_DELTA "\r\n\r\n"
-	      "event: message_stop\r\ndata: " ANT_STOP "\r\n\r\n") },
-	  { EV("message_start", ANT_START, ""),
-	    EV("content_block_start", ANT_BSTART, ""),
-	    EV("ping", ANT_PING, ""),
-	    EV("content_block_delta", ANT_DELTA, ""),
-	    EV("message_stop", ANT_STOP, "") }, 5, -1, 0 },
+	    { C("event: message_start\r\ndata: " ANT_START "\r\n\r\n"
+	        "event: content_block_start\r\ndata: " ANT_BSTART "\r\n\r\n"
+	        "event: ping\r\ndata: " ANT_PING "\r\n\r\n"
+	        "event: content_block_delta\r\ndata: " ANT_DELTA "\r\n\r\n"
+	        "event: message_stop\r\ndata: " ANT_STOP "\r\n\r\n") },
+	    { EV("message_start", ANT_START, ""),
+	        EV("content_block_start", ANT_BSTART, ""),
+	        EV("ping", ANT_PING, ""),
+	        EV("content_block_delta", ANT_DELTA, ""),
+	        EV("message_stop", ANT_STOP, "") },
+	    5, -1, 0 },
 };
 
 static void
@@ -645,8 +657,8 @@ tc_check(const void *arg, const char *mode, const struct outcome *o)
 			fail_msg("%s (%s): event %zu: data \"%s\" (%zu bytes)",
 			    t->name, mode, i, e->data, e->data_len);
 		if (strcmp(e->id, x->id) != 0)
-			fail_msg("%s (%s): event %zu: id \"%s\"", t->name,
-			    mode, i, e->id);
+			fail_msg("%s (%s): event %zu: id \"%s\"", t->name, mode,
+			    i, e->id);
 	}
 	if (o->retry != t->retry)
 		fail_msg("%s (%s): retry %ld, expected %ld", t->name, mode,
@@ -680,8 +692,8 @@ test_table(void **state)
 		}
 		all_cuttings(in, len, cuts, ncuts,
 		    t->max_line ? t->max_line : CS_MAX_SSE_LINE,
-		    t->max_event ? t->max_event : CS_MAX_SSE_EVENT,
-		    t->stop_at, t->stop_code, t, tc_check);
+		    t->max_event ? t->max_event : CS_MAX_SSE_EVENT, t->stop_at,
+		    t->stop_code, t, tc_check);
 		free(in);
 	}
 }
@@ -696,8 +708,7 @@ test_openai_json_roundtrip(void **state)
 
 	(void)state;
 	memset(&o, 0, sizeof(o));
-	run(in, sizeof(in) - 1, NULL, 0, CS_MAX_SSE_LINE, CS_MAX_SSE_EVENT,
-	    &o);
+	run(in, sizeof(in) - 1, NULL, 0, CS_MAX_SSE_LINE, CS_MAX_SSE_EVENT, &o);
 	assert_int_equal(o.err, CS_OK);
 	assert_int_equal(o.n, 2);
 	j = json_tokener_parse(o.ev[0].data);
@@ -718,7 +729,8 @@ static void
 test_end_then_reconnect(void **state)
 {
 	static const char s1[] = "id: 9\nretry: 250\ndata: a\n\ndata: lost";
-	static const char s2[] = "\xEF\xBB\xBF" "data: b\n\n";
+	static const char s2[] = "\xEF\xBB\xBF"
+	                         "data: b\n\n";
 	struct outcome o;
 	struct cs_sse *p;
 
@@ -750,7 +762,9 @@ test_end_then_reconnect(void **state)
 static void
 test_many_events(void **state)
 {
-	enum { N = 20000 };
+	enum {
+		N = 20000
+	};
 	struct outcome o;
 	char *in, line[64];
 	size_t *cuts, len = 0, ncuts, i;

@@ -26,7 +26,7 @@
 struct rig {
 	struct cs_config cfg;
 	struct cs_conn *conn;
-	int peer;          /* the web server's end */
+	int peer; /* the web server's end */
 	int saved_stdout;
 };
 
@@ -146,7 +146,7 @@ test_fail_before_first_byte(void **state)
 	rig_begin(&g);
 	s = cs_stream_new(g.conn, &g.cfg, &cs_encoder_sse, ID);
 	r1 = cs_stream_fail(s, CS_FAIL_TOO_LARGE, "request body exceeds 9");
-	r2 = cs_stream_emit(s, &ev);       /* nothing may follow */
+	r2 = cs_stream_emit(s, &ev); /* nothing may follow */
 	r3 = cs_stream_end(s);
 	out = rig_close(&g, s, &a);
 	assert_int_equal(r1, CS_OK);
@@ -179,8 +179,8 @@ test_fail_while_streaming(void **state)
 	s = cs_stream_new(g.conn, &g.cfg, &cs_encoder_sse, ID);
 	r1 = cs_stream_emit(s, &hi);
 	r2 = cs_stream_fail(s, CS_FAIL_SHUTDOWN, "the server is stopping");
-	r3 = cs_stream_emit(s, &fin);      /* after the end: dropped */
-	r4 = cs_stream_end(s);             /* the end marker went already */
+	r3 = cs_stream_emit(s, &fin); /* after the end: dropped */
+	r4 = cs_stream_end(s);        /* the end marker went already */
 	assert_int_equal(cs_stream_finished(s), 1);
 	out = rig_close(&g, s, &a);
 	assert_int_equal(r1, CS_OK);
@@ -292,7 +292,7 @@ test_lost_connection_writes_nothing(void **state)
 	(void)state;
 	rig_begin(&g);
 	s = cs_stream_new(g.conn, &g.cfg, &cs_encoder_sse, ID);
-	close(g.peer);                    /* the client left */
+	close(g.peer); /* the client left */
 	g.peer = -1;
 	r1 = cs_stream_emit(s, &hi);
 	r2 = cs_stream_emit(s, &fin);
@@ -340,10 +340,10 @@ test_failure_table(void **state)
 	}
 	/* An out-of-range value is an internal error, not a crash. */
 	assert_int_equal(cs_failure((enum cs_fail)1000)->status, 500);
-	assert_int_equal(cs_failure_of_event("upstream_timeout"),
-	    CS_FAIL_UPSTREAM_TIMEOUT);
-	assert_int_equal(cs_failure_of_event("upstream_error"),
-	    CS_FAIL_UPSTREAM);
+	assert_int_equal(
+	    cs_failure_of_event("upstream_timeout"), CS_FAIL_UPSTREAM_TIMEOUT);
+	assert_int_equal(
+	    cs_failure_of_event("upstream_error"), CS_FAIL_UPSTREAM);
 	assert_int_equal(cs_failure_of_event(NULL), CS_FAIL_UPSTREAM);
 	/* Every outcome has its own spelling. */
 	for (i = CS_OUTCOME_DONE; i <= CS_OUTCOME_SHUTDOWN; i++)
@@ -351,8 +351,8 @@ test_failure_table(void **state)
 	for (i = 0; i < n; i++)
 		for (j = i + 1; j < n; j++)
 			assert_string_not_equal(names[i], names[j]);
-	assert_string_equal(cs_outcome_name(CS_OUTCOME_SLOW_CLIENT),
-	    "slow_client");
+	assert_string_equal(
+	    cs_outcome_name(CS_OUTCOME_SLOW_CLIENT), "slow_client");
 }
 
 int

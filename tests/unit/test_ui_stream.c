@@ -16,56 +16,59 @@
 struct tcase {
 	const char *in;
 	enum cs_err want;
-	const char *out;    /* native JSON, or a part of the refusal */
+	const char *out; /* native JSON, or a part of the refusal */
 };
 
 static const struct tcase cases[] = {
 	/* native bodies pass through untouched */
 	{ "{\"messages\":[{\"role\":\"user\",\"content\":\"parts\"}]}",
-	  CS_EDONE, NULL },
-	{ "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
-	  CS_EDONE, NULL },
+	    CS_EDONE, NULL },
+	{ "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", CS_EDONE,
+	    NULL },
 	{ "{\"trigger\":", CS_EDONE, NULL },
 	/* text, extra top-level fields kept, reasoning dropped */
 	{ "{\"id\":\"c\",\"trigger\":\"submit-message\",\"model\":\"m\","
 	  "\"messages\":[{\"id\":\"u\",\"role\":\"user\",\"parts\":["
 	  "{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"data-x\",\"data\":1},"
-	  "{\"type\":\"text\",\"text\":\"b\"}]}]}", CS_OK,
-	  "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
-	  "\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]}],"
-	  "\"model\":\"m\"}" },
+	  "{\"type\":\"text\",\"text\":\"b\"}]}]}",
+	    CS_OK,
+	    "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+	    "\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]}],"
+	    "\"model\":\"m\"}" },
 	/* assistant blocks, tool calls and results */
 	{ "{\"messages\":[{\"id\":\"a\",\"role\":\"assistant\",\"parts\":["
 	  "{\"type\":\"step-start\"},{\"type\":\"reasoning\",\"text\":\"r\"},"
 	  "{\"type\":\"tool-f\",\"toolCallId\":\"c1\",\"state\":"
 	  "\"output-available\",\"input\":{\"x\":1},\"output\":\"ok\"},"
 	  "{\"type\":\"step-start\"},{\"type\":\"text\",\"text\":\"done\"}]}]}",
-	  CS_OK,
-	  "{\"messages\":[{\"role\":\"assistant\",\"content\":null,"
-	  "\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\",\"function\":"
-	  "{\"name\":\"f\",\"arguments\":\"{\\\"x\\\":1}\"}}]},{\"role\":\"tool\","
-	  "\"content\":\"ok\",\"tool_call_id\":\"c1\"},{\"role\":\"assistant\","
-	  "\"content\":[{\"type\":\"text\",\"text\":\"done\"}]}]}" },
+	    CS_OK,
+	    "{\"messages\":[{\"role\":\"assistant\",\"content\":null,"
+	    "\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\",\"function\":"
+	    "{\"name\":\"f\",\"arguments\":\"{\\\"x\\\":1}\"}}]},{\"role\":\"tool\","
+	    "\"content\":\"ok\",\"tool_call_id\":\"c1\"},{\"role\":\"assistant\","
+	    "\"content\":[{\"type\":\"text\",\"text\":\"done\"}]}]}" },
 	/* refusals */
 	{ "{\"messages\":[{\"role\":\"user\",\"parts\":[{\"type\":\"file\","
-	  "\"url\":\"data:,\",\"mediaType\":\"text/plain\"}]}]}", CS_EBADINPUT,
-	  "messages[0].parts[0]: file parts are not supported" },
+	  "\"url\":\"data:,\",\"mediaType\":\"text/plain\"}]}]}",
+	    CS_EBADINPUT,
+	    "messages[0].parts[0]: file parts are not supported" },
 	{ "{\"messages\":[{\"role\":\"user\",\"parts\":[{\"type\":\"tool-f\"}]}]}",
-	  CS_EBADINPUT, "unsupported part type \"tool-f\"" },
+	    CS_EBADINPUT, "unsupported part type \"tool-f\"" },
 	{ "{\"messages\":[{\"role\":\"tool\",\"parts\":[]}]}", CS_EBADINPUT,
-	  "messages[0].role" },
+	    "messages[0].role" },
 	{ "{\"messages\":[{\"role\":\"user\",\"parts\":[],\"x\":1}]}",
-	  CS_EBADINPUT, "messages[0]: unknown field \"x\"" },
+	    CS_EBADINPUT, "messages[0]: unknown field \"x\"" },
 	{ "{\"trigger\":\"resume\",\"messages\":[]}", CS_EBADINPUT, "trigger" },
 	{ "{\"trigger\":\"submit-message\",\"id\":1,\"messages\":[]}",
-	  CS_EBADINPUT, "id: must be a string" },
+	    CS_EBADINPUT, "id: must be a string" },
 	{ "{\"trigger\":\"submit-message\"}", CS_EBADINPUT, "messages:" },
 	{ "{\"messages\":[{\"role\":\"assistant\",\"parts\":[{\"type\":"
 	  "\"dynamic-tool\",\"toolName\":\"g\",\"toolCallId\":\"c\",\"state\":"
-	  "\"input-streaming\"}]}]}", CS_EBADINPUT, "has no tool result" },
+	  "\"input-streaming\"}]}]}",
+	    CS_EBADINPUT, "has no tool result" },
 	{ "{\"messages\":[{\"role\":\"assistant\",\"parts\":[{\"type\":"
 	  "\"tool-g\",\"state\":\"output-error\",\"errorText\":\"e\"}]}]}",
-	  CS_EBADINPUT, "toolCallId: must be a string" },
+	    CS_EBADINPUT, "toolCallId: must be a string" },
 };
 
 static void
@@ -106,15 +109,17 @@ test_translate(void **state)
 static void
 test_translate_too_big(void **state)
 {
-	static const char in[] = "{\"messages\":[{\"role\":\"user\","
+	static const char in[] =
+	    "{\"messages\":[{\"role\":\"user\","
 	    "\"parts\":[{\"type\":\"text\",\"text\":\"0123456789\"}]}]}";
 	struct cs_reqerr err;
 	struct cs_buf out;
 
 	(void)state;
 	cs_buf_init(&out, 20);
-	assert_int_equal(cs_ui_request_translate(in, sizeof(in) - 1, &out,
-	    &err), CS_ETOOBIG);
+	assert_int_equal(
+	    cs_ui_request_translate(in, sizeof(in) - 1, &out, &err),
+	    CS_ETOOBIG);
 	assert_int_equal(cs_failure(err.fail)->status, 413);
 	cs_buf_free(&out);
 }

@@ -33,28 +33,42 @@
 #include "testutil.h"
 #include "http_stub.h"
 
-#define ID        "0123456789abcdef"
-#define LIMIT_MS  8000    /* what no case may take */
-#define ALARM_S   30      /* behind it: SIGALRM ends a hung process */
-#define BODY      "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
+#define ID       "0123456789abcdef"
+#define LIMIT_MS 8000 /* what no case may take */
+#define ALARM_S  30   /* behind it: SIGALRM ends a hung process */
+#define BODY     "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"
 
 /* An OpenAI chat stream: "Hello" then the finish. */
-#define SSE_HELLO "data: {\"choices\":[{\"index\":0,\"delta\":" \
+#define SSE_HELLO \
+	"data: {\"choices\":[{\"index\":0,\"delta\":" \
 	"{\"content\":\"Hello\"},\"finish_reason\":null}]}\n\n"
-#define SSE_END   "data: {\"choices\":[{\"index\":0,\"delta\":{}," \
+#define SSE_END \
+	"data: {\"choices\":[{\"index\":0,\"delta\":{}," \
 	"\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"
-#define SSE_HEAD  "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-#define LEN(s)    (sizeof(s) - 1)
+#define SSE_HEAD "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+#define LEN(s)   (sizeof(s) - 1)
 
 /* A whole 200 answer (Content-Length, so the connection is kept). */
 static char ok_reply[512];
 
-#define SEND(s)   { STUB_SEND, (s), 0 }
-#define GO(n)     { STUB_WAIT_GO, NULL, (n) }
-#define CUT       { STUB_CUT, NULL, 0 }
-#define HANG      { STUB_HANG, NULL, 0 }
-#define STATUS(line, extra) "HTTP/1.1 " line "\r\n" extra \
-	"Content-Length: 0\r\n\r\n"
+#define SEND(s) \
+	{ \
+		STUB_SEND, (s), 0 \
+	}
+#define GO(n) \
+	{ \
+		STUB_WAIT_GO, NULL, (n) \
+	}
+#define CUT \
+	{ \
+		STUB_CUT, NULL, 0 \
+	}
+#define HANG \
+	{ \
+		STUB_HANG, NULL, 0 \
+	}
+#define STATUS(line, extra) \
+	"HTTP/1.1 " line "\r\n" extra "Content-Length: 0\r\n\r\n"
 
 struct rig {
 	struct cs_config cfg;
@@ -65,15 +79,15 @@ struct rig {
 	struct cs_chat_request *req;
 	struct cs_run *run;
 	struct cs_watch note_w, peer_w;
-	int      peer;          /* the web server's end of stdout */
-	int      saved_stdout;
-	char     out[65536];    /* what the client got so far */
-	size_t   out_len;
-	int      done;
+	int peer; /* the web server's end of stdout */
+	int saved_stdout;
+	char out[65536]; /* what the client got so far */
+	size_t out_len;
+	int done;
 	enum cs_err result;
 	struct cs_access a;
-	char     error[160];
-	int64_t  t0;
+	char error[160];
+	int64_t t0;
 };
 
 /* The stub changed something: drain its note (the pass then ends). */
@@ -96,8 +110,7 @@ on_peer(void *arg, unsigned events)
 	ssize_t n;
 
 	(void)events;
-	n = read(g->peer, g->out + g->out_len, sizeof(g->out) - 1 -
-	    g->out_len);
+	n = read(g->peer, g->out + g->out_len, sizeof(g->out) - 1 - g->out_len);
 	if (n <= 0) {
 		cs_loop_unwatch(g->l, &g->peer_w);
 		return;
@@ -109,22 +122,22 @@ on_peer(void *arg, unsigned events)
 /* The config for the stub's port: openai-chat at http://127.0.0.1:PORT
  * (or port), with max_retries and the two timeouts (ms; 0 = default). */
 static void
-config_for(struct rig *g, int port, int retries, long first_byte_ms,
-    long idle_ms)
+config_for(
+    struct rig *g, int port, int retries, long first_byte_ms, long idle_ms)
 {
 	struct cs_upstream_cfg *u = &g->cfg.upstreams[0];
 	char err[256];
 
 	cs_config_defaults(&g->cfg);
 	u->provider = cs_provider_find("openai-chat");
-	snprintf(u->base_url, sizeof(u->base_url), "http://127.0.0.1:%d/v1",
-	    port);
+	snprintf(
+	    u->base_url, sizeof(u->base_url), "http://127.0.0.1:%d/v1", port);
 	u->max_retries = retries;
 	if (first_byte_ms > 0)
 		u->first_byte_timeout_ms = first_byte_ms;
 	if (idle_ms > 0)
 		u->idle_timeout_ms = idle_ms;
-	u->api_key_env[0] = '\0';   /* no key from the environment */
+	u->api_key_env[0] = '\0'; /* no key from the environment */
 	err[0] = '\0';
 	if (cs_config_resolve(&g->cfg, err, sizeof(err)) != CS_OK)
 		fail_msg("resolve: %s", err);
@@ -132,8 +145,8 @@ config_for(struct rig *g, int port, int retries, long first_byte_ms,
 
 /* A stub playing replies, a loop watching it, and the config for it. */
 static void
-rig_init(struct rig *g, const struct stub_reply *replies, size_t n,
-    int retries, long first_byte_ms, long idle_ms)
+rig_init(struct rig *g, const struct stub_reply *replies, size_t n, int retries,
+    long first_byte_ms, long idle_ms)
 {
 	memset(g, 0, sizeof(*g));
 	g->peer = -1;
@@ -144,7 +157,8 @@ rig_init(struct rig *g, const struct stub_reply *replies, size_t n,
 	config_for(g, g->st.port, retries, first_byte_ms, idle_ms);
 	assert_non_null(g->l = cs_loop_new());
 	assert_int_equal(cs_loop_watch(g->l, &g->note_w, g->st.note[0],
-	    CS_IO_IN, on_note, g), 0);
+	                     CS_IO_IN, on_note, g),
+	    0);
 }
 
 static void
@@ -167,8 +181,8 @@ stream_begin(struct rig *g)
 	g->out_len = 0;
 	g->out[0] = '\0';
 	g->done = 0;
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
-	    sv), 0);
+	assert_int_equal(
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	fflush(stdout);
 	assert_true((g->saved_stdout = dup(STDOUT_FILENO)) >= 0);
 	assert_true(dup2(sv[1], STDOUT_FILENO) == STDOUT_FILENO);
@@ -176,14 +190,14 @@ stream_begin(struct rig *g)
 	g->peer = sv[0];
 	unsetenv("CONTENT_LENGTH");
 	assert_non_null(g->conn = cs_conn_new_cgi());
-	assert_non_null(g->s = cs_stream_new(g->conn, &g->cfg,
-	    &cs_encoder_sse, ID));
-	assert_int_equal(cs_request_parse(&g->cfg, BODY, LEN(BODY), &g->req,
-	    &err), CS_OK);
+	assert_non_null(
+	    g->s = cs_stream_new(g->conn, &g->cfg, &cs_encoder_sse, ID));
+	assert_int_equal(
+	    cs_request_parse(&g->cfg, BODY, LEN(BODY), &g->req, &err), CS_OK);
 	assert_non_null(g->run = cs_upstream_prepare(
-	    cs_provider_find("openai-chat"), g->req, g->s));
-	assert_int_equal(cs_loop_watch(g->l, &g->peer_w, g->peer, CS_IO_IN,
-	    on_peer, g), 0);
+	                    cs_provider_find("openai-chat"), g->req, g->s));
+	assert_int_equal(
+	    cs_loop_watch(g->l, &g->peer_w, g->peer, CS_IO_IN, on_peer, g), 0);
 	g->t0 = cs_now_ms();
 	cs_upstream_begin(g->run, g->l, on_done, g);
 }
@@ -241,7 +255,7 @@ stream_end(struct rig *g)
 	cs_loop_unwatch(g->l, &g->peer_w);
 	if (g->peer >= 0) {
 		while ((n = read(g->peer, g->out + g->out_len,
-		    sizeof(g->out) - 1 - g->out_len)) > 0)
+		            sizeof(g->out) - 1 - g->out_len)) > 0)
 			g->out_len += (size_t)n;
 		g->out[g->out_len] = '\0';
 		close(g->peer);
@@ -262,7 +276,7 @@ static void
 rig_free(struct rig *g)
 {
 	cs_loop_unwatch(g->l, &g->note_w);
-	cs_loop_free(g->l);   /* closes libcurl's kept connections */
+	cs_loop_free(g->l); /* closes libcurl's kept connections */
 	stub_stop(&g->st);
 	cs_config_free(&g->cfg);
 	alarm(0);
@@ -314,10 +328,10 @@ static void
 test_retry_5xx(void **state)
 {
 	const struct stub_reply replies[] = {
-		{ { SEND(STATUS("503 Service Unavailable",
-		    "Retry-After-Ms: 20\r\n")) } },
-		{ { SEND(STATUS("502 Bad Gateway",
-		    "retry-after-ms: 20\r\n")) } },
+		{ { SEND(STATUS(
+		    "503 Service Unavailable", "Retry-After-Ms: 20\r\n")) } },
+		{ { SEND(
+		    STATUS("502 Bad Gateway", "retry-after-ms: 20\r\n")) } },
 		{ { SEND(ok_reply) } },
 	};
 	struct rig g;
@@ -328,7 +342,8 @@ test_retry_5xx(void **state)
 	assert_answer(&g);
 	assert_int_equal(stub_count(&g.st, &g.st.requests), 3);
 	assert_int_equal(g.a.retries, 2);
-	assert_string_equal(g.st.first_line, "POST /v1/chat/completions "
+	assert_string_equal(g.st.first_line,
+	    "POST /v1/chat/completions "
 	    "HTTP/1.1");
 	rig_free(&g);
 }
@@ -340,7 +355,8 @@ test_retry_count(void **state)
 {
 	static const int counts[] = { 0, 3 };
 	const struct stub_reply replies[] = {
-		{ { SEND("HTTP/1.1 500 Internal Server Error\r\n"
+		{ { SEND(
+		    "HTTP/1.1 500 Internal Server Error\r\n"
 		    "retry-after-ms: 10\r\nContent-Type: application/json\r\n"
 		    "Content-Length: 28\r\n\r\n"
 		    "{\"error\":{\"message\":\"boom\"}}") } },
@@ -353,11 +369,12 @@ test_retry_count(void **state)
 		rig_init(&g, replies, 1, counts[i], 0, 0);
 		stream_run(&g);
 		assert_int_equal(g.result, CS_EUPSTREAM);
-		assert_int_equal(stub_count(&g.st, &g.st.requests),
-		    counts[i] + 1);
+		assert_int_equal(
+		    stub_count(&g.st, &g.st.requests), counts[i] + 1);
 		assert_int_equal(g.a.retries, counts[i]);
 		assert_true(strncmp(g.out, "Status: 502 ", 12) == 0);
-		assert_non_null(strstr(g.out, "the provider failed (HTTP 500)"
+		assert_non_null(strstr(g.out,
+		    "the provider failed (HTTP 500)"
 		    ": boom"));
 		assert_string_equal(g.a.outcome, "upstream_error");
 		rig_free(&g);
@@ -370,8 +387,8 @@ static void
 test_retry_after_429(void **state)
 {
 	const struct stub_reply replies[] = {
-		{ { SEND(STATUS("429 Too Many Requests",
-		    "Retry-After: 1\r\n")) } },
+		{ { SEND(
+		    STATUS("429 Too Many Requests", "Retry-After: 1\r\n")) } },
 	};
 	struct rig g;
 	int64_t gap;
@@ -395,8 +412,8 @@ static void
 test_no_retry_4xx(void **state)
 {
 	const struct stub_reply replies[] = {
-		{ { SEND(STATUS("400 Bad Request",
-		    "retry-after-ms: 10\r\n")) } },
+		{ { SEND(
+		    STATUS("400 Bad Request", "retry-after-ms: 10\r\n")) } },
 		{ { SEND(ok_reply) } },
 	};
 	struct rig g;
@@ -429,8 +446,7 @@ test_retry_connect_refused(void **state)
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_true((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >=
-	    0);
+	assert_true((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
 	cs_config_free(&g.cfg);
@@ -618,8 +634,10 @@ main(void)
 	unsetenv("all_proxy");
 	unsetenv("ALL_PROXY");
 	setenv("no_proxy", "*", 1);
-	snprintf(ok_reply, sizeof(ok_reply), "%sContent-Length: %zu\r\n\r\n"
-	    "%s%s", SSE_HEAD, LEN(SSE_HELLO SSE_END), SSE_HELLO, SSE_END);
+	snprintf(ok_reply, sizeof(ok_reply),
+	    "%sContent-Length: %zu\r\n\r\n"
+	    "%s%s",
+	    SSE_HEAD, LEN(SSE_HELLO SSE_END), SSE_HELLO, SSE_END);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return 1;
 	r = cmocka_run_group_tests_name("upstream", tests, NULL, NULL);

@@ -15,7 +15,7 @@
 
 struct ucase {
 	const char *in;
-	size_t len;       /* 0 = strlen(in) */
+	size_t len; /* 0 = strlen(in) */
 	const char *want;
 };
 
@@ -23,19 +23,21 @@ static const struct ucase CASES[] = {
 	{ "", 0, "" },
 	{ "plain ascii", 0, "plain ascii" },
 	{ "\xc3\xa9\xe6\x97\xa5\xf0\x9f\x99\x82\xf4\x8f\xbf\xbf", 0,
-	  "\xc3\xa9\xe6\x97\xa5\xf0\x9f\x99\x82\xf4\x8f\xbf\xbf" },
+	    "\xc3\xa9\xe6\x97\xa5\xf0\x9f\x99\x82\xf4\x8f\xbf\xbf" },
 	{ "nul\0in", 6, "nul\0in" },
-	{ "a\xff" "b", 0, "a" R "b" },
-	{ "\x80\xbf", 0, R R },                     /* lone continuations */
-	{ "\xc0\xaf", 0, R R },                     /* overlong '/' */
+	{ "a\xff"
+	  "b",
+	    0, "a" R "b" },
+	{ "\x80\xbf", 0, R R }, /* lone continuations */
+	{ "\xc0\xaf", 0, R R }, /* overlong '/' */
 	{ "\xc1\xbf", 0, R R },
-	{ "\xe0\x80\xaf", 0, R R R },               /* overlong, 3 bytes */
+	{ "\xe0\x80\xaf", 0, R R R }, /* overlong, 3 bytes */
 	{ "\xe0\x9f\xbf", 0, R R R },
-	{ "\xf0\x8f\xbf\xbf", 0, R R R R },         /* overlong, 4 bytes */
-	{ "\xed\xa0\x80", 0, R R R },               /* U+D800 */
-	{ "\xed\xbf\xbf", 0, R R R },               /* U+DFFF */
-	{ "\xed\x9f\xbf", 0, "\xed\x9f\xbf" },      /* U+D7FF is fine */
-	{ "\xf4\x90\x80\x80", 0, R R R R },         /* U+110000 */
+	{ "\xf0\x8f\xbf\xbf", 0, R R R R },    /* overlong, 4 bytes */
+	{ "\xed\xa0\x80", 0, R R R },          /* U+D800 */
+	{ "\xed\xbf\xbf", 0, R R R },          /* U+DFFF */
+	{ "\xed\x9f\xbf", 0, "\xed\x9f\xbf" }, /* U+D7FF is fine */
+	{ "\xf4\x90\x80\x80", 0, R R R R },    /* U+110000 */
 	{ "\xf5\x80\x80\x80", 0, R R R R },
 	{ "\xf8\x88\x80\x80\x80", 0, R R R R R },
 	{ "\xfe\xff", 0, R R },
@@ -43,13 +45,15 @@ static const struct ucase CASES[] = {
 	{ "\xe6\x97", 0, R },
 	{ "x\xe6\x97y", 0, "x" R "y" },
 	{ "\xf0\x9f\x99", 0, R },
-	{ "\xf0\x9f\x99" "a", 0, R "a" },
+	{ "\xf0\x9f\x99"
+	  "a",
+	    0, R "a" },
 	{ "\xc3", 0, R },
 	{ "\xe6\x97\xe6\x97\xa5", 0, R "\xe6\x97\xa5" },
 	{ "\xf0\x9f\xc3\xa9", 0, R "\xc3\xa9" },
 	/* The Unicode standard's own example (Table 3-8). */
 	{ "\x61\xf1\x80\x80\xe1\x80\xc2\x62\x80\x63\x80\xbf\x64", 0,
-	  "a" R R R "b" R "c" R R "d" },
+	    "a" R R R "b" R "c" R R "d" },
 };
 
 static void
@@ -83,16 +87,16 @@ test_seq_and_cut(void **state)
 	const unsigned char *p = (const unsigned char *)s;
 
 	(void)state;
-	assert_int_equal(cs_utf8_seq(p, 1), 1);             /* a */
-	assert_int_equal(cs_utf8_seq(p + 1, 2), 2);         /* e acute */
-	assert_int_equal(cs_utf8_seq(p + 1, 1), 0);         /* cut short */
-	assert_int_equal(cs_utf8_seq(p + 3, 3), 3);         /* euro */
-	assert_int_equal(cs_utf8_seq(p + 6, 4), 4);         /* emoji */
-	assert_int_equal(cs_utf8_seq(p + 2, 1), 0);         /* continuation */
+	assert_int_equal(cs_utf8_seq(p, 1), 1);     /* a */
+	assert_int_equal(cs_utf8_seq(p + 1, 2), 2); /* e acute */
+	assert_int_equal(cs_utf8_seq(p + 1, 1), 0); /* cut short */
+	assert_int_equal(cs_utf8_seq(p + 3, 3), 3); /* euro */
+	assert_int_equal(cs_utf8_seq(p + 6, 4), 4); /* emoji */
+	assert_int_equal(cs_utf8_seq(p + 2, 1), 0); /* continuation */
 	assert_int_equal(cs_utf8_seq((const unsigned char *)"\xc0\x80", 2),
-	    0);                                               /* overlong */
-	assert_int_equal(cs_utf8_seq((const unsigned char *)"\xed\xa0\x80",
-	    3), 0);                                           /* surrogate */
+	    0); /* overlong */
+	assert_int_equal(cs_utf8_seq((const unsigned char *)"\xed\xa0\x80", 3),
+	    0); /* surrogate */
 	/* Keeping n bytes: never the start of a sequence without its end. */
 	assert_int_equal(cs_utf8_cut(s, 1), 1);
 	assert_int_equal(cs_utf8_cut(s, 2), 1);

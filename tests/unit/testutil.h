@@ -27,7 +27,7 @@ tu_read_file(const char *path, size_t *len)
 		*len = 0;
 	if ((f = fopen(path, "rb")) == NULL) {
 		fail_msg("cannot open %s", path);
-		return NULL;   /* not reached; cmocka's fail is not noreturn */
+		return NULL; /* not reached; cmocka's fail is not noreturn */
 	}
 	do {
 		if (cap - used < 4096) {
