@@ -194,6 +194,14 @@ cs_deadline_disarm(struct cs_deadline *d)
 }
 
 void
+cs_deadline_move(struct cs_deadline *d, int fd)
+{
+	pthread_mutex_lock(&lock);
+	d->fd = fd;
+	pthread_mutex_unlock(&lock);
+}
+
+void
 cs_deadline_watch(struct cs_deadline *d, long ms)
 {
 	if (d == NULL)

@@ -57,6 +57,10 @@ void cs_deadline_arm(struct cs_deadline *d, int fd, long ms);
  * second disarm still tells.  After it returns the watchdog no longer
  * touches d->fd. */
 int cs_deadline_disarm(struct cs_deadline *d);
+/* From now on act on fd, another descriptor of the same connection, with
+ * d's time, stage and fired flag as they are (armed or not): the one d
+ * held may be closed once this returns. */
+void cs_deadline_move(struct cs_deadline *d, int fd);
 
 /* Watch d's writes on the fd d was last armed for: from now on a write
  * (between write_begin and write_end) may take at most ms.  Clears the cut

@@ -323,20 +323,17 @@ finish_job(void *arg, int lost)
 /*
  * The params are in: libfcgi now closes its descriptor only when
  * finish_job lets it, so the duplicate kept for the read phase goes and
- * the deadline moves to libfcgi's descriptor (the same socket).  A stream
- * then holds two descriptors, its connection and its provider socket.
- * until_ms: the read deadline.
+ * the deadline moves to libfcgi's descriptor (the same socket) as it is:
+ * if it already fired, reading the body must still end as a timeout, not
+ * as a lost client.  A stream then holds two descriptors, its connection
+ * and its provider socket.
  */
 static void
-drop_duplicate(struct job *j, long long until_ms)
+drop_duplicate(struct job *j)
 {
-	long long left = until_ms - cs_now_ms();
-
-	if (cs_deadline_disarm(&j->dl))
-		left = 0; /* it fired: the socket is shut for reading */
+	cs_deadline_move(&j->dl, j->req.ipcFd);
 	close(j->fd);
 	j->fd = j->req.ipcFd;
-	cs_deadline_arm(&j->dl, j->fd, left > 0 ? (long)left : 0);
 }
 
 /*
@@ -353,7 +350,7 @@ static void
 serve_connection(struct cs_worker *w, int fd, long long t0)
 {
 	struct job *j;
-	long long read_ms, t_read;
+	long long read_ms;
 	int handed = 0;
 
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
@@ -374,7 +371,6 @@ serve_connection(struct cs_worker *w, int fd, long long t0)
 		read_ms = 0;
 	if (w->overloaded && read_ms > OVERFLOW_READ_MS)
 		read_ms = OVERFLOW_READ_MS;
-	t_read = cs_now_ms();
 	cs_deadline_arm(&j->dl, fd, (long)read_ms);
 	if (FCGX_Accept_r(&j->req) < 0) {
 		/* Timed out, or the peer closed or sent garbage (silent, as
@@ -384,7 +380,7 @@ serve_connection(struct cs_worker *w, int fd, long long t0)
 		FCGX_Free(&j->req, 1);
 		goto out;
 	}
-	drop_duplicate(j, t_read + read_ms);
+	drop_duplicate(j);
 	/*
 	 * A worker counts as busy from the moment its request's params are
 	 * in: one still reading a stalled peer is not serving anybody, and

@@ -2,7 +2,9 @@
  * test_deadline.c — the request-read watchdog on a socketpair: a blocked
  * read ends at the deadline while writes still work, disarming in time
  * leaves the socket alone, a peer that keeps sending is shut down both
- * ways a second later, and many slots fire independently.  The write watch:
+ * ways a second later, a deadline moved to another descriptor of the
+ * connection keeps its time and its fired flag, and many slots fire
+ * independently.  The write watch:
  * a write blocked on a peer that reads nothing, or only a trickle, fails
  * at its limit; writes that complete in time leave the socket alone.
  */
@@ -87,6 +89,64 @@ test_disarm_in_time(void **state)
 	assert_int_equal(poll(&p, 1, 2000), 1);
 	assert_int_equal(cs_deadline_disarm(&d), 1);
 	close(sv[0]);
+	close(sv[1]);
+}
+
+/*
+ * Moved to another descriptor of the connection after it fired: it still
+ * tells that it fired (a body read that then sees end-of-file is a
+ * timeout, not a client that left), and what is left of it acts on the
+ * new descriptor once the old one is closed.
+ */
+static void
+test_move_keeps_fired(void **state)
+{
+	struct cs_deadline d;
+	struct pollfd p;
+	int sv[2], dup_fd;
+	char c;
+
+	(void)state;
+	memset(&d, 0, sizeof(d));
+	pair(sv);
+	assert_true((dup_fd = dup(sv[0])) >= 0);
+	cs_deadline_arm(&d, sv[0], 50);
+	assert_int_equal(read(sv[0], &c, 1), 0); /* fired: shut for reading */
+	cs_deadline_move(&d, dup_fd);
+	close(sv[0]);
+	assert_int_equal(read(dup_fd, &c, 1), 0);
+	/* Still armed: the kill stage reaches the peer through dup_fd. */
+	p.fd = sv[1];
+	p.events = POLLIN | POLLRDHUP;
+	assert_int_equal(poll(&p, 1, CS_DEADLINE_KILL_MS + 2000), 1);
+	assert_int_equal(cs_deadline_disarm(&d), 1);
+	close(dup_fd);
+	close(sv[1]);
+}
+
+/* Moved before it fired: it fires at its time, on the new descriptor. */
+static void
+test_move_in_time(void **state)
+{
+	struct cs_deadline d;
+	int sv[2], dup_fd;
+	char c;
+	long long t0, dt;
+
+	(void)state;
+	memset(&d, 0, sizeof(d));
+	pair(sv);
+	assert_true((dup_fd = dup(sv[0])) >= 0);
+	t0 = cs_now_ms();
+	cs_deadline_arm(&d, sv[0], 200);
+	cs_deadline_move(&d, dup_fd);
+	close(sv[0]);
+	assert_int_equal(read(dup_fd, &c, 1), 0);
+	dt = cs_now_ms() - t0;
+	if (dt < 150 || dt > 2000)
+		fail_msg("read ended after %lld ms, want ~200", dt);
+	assert_int_equal(cs_deadline_disarm(&d), 1);
+	close(dup_fd);
 	close(sv[1]);
 }
 
@@ -284,6 +344,8 @@ main(void)
 		cmocka_unit_test(test_fires),
 		cmocka_unit_test(test_disarm_in_time),
 		cmocka_unit_test(test_kill),
+		cmocka_unit_test(test_move_keeps_fired),
+		cmocka_unit_test(test_move_in_time),
 		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_write_stalled),
 		cmocka_unit_test(test_write_trickled),
