@@ -277,42 +277,25 @@ const struct cs_sse_format cs_openai_sse = {
 	.truncated = "the provider's stream ended before [DONE] (truncated)",
 };
 
-/* The assistant message m's tool_calls in the OpenAI shape. */
-static struct json_object *
-oa_tool_calls(const struct cs_message *m)
-{
-	struct json_object *arr, *tc, *fn;
-	size_t j;
-
-	if ((arr = json_object_new_array()) == NULL)
-		return NULL;
-	for (j = 0; j < m->n_tool_calls; j++) {
-		if ((tc = json_object_new_object()) == NULL ||
-		    json_object_array_add(arr, tc) != 0 ||
-		    (fn = json_object_new_object()) == NULL) {
-			json_object_put(tc);
-			json_object_put(arr);
-			return NULL;
-		}
-		json_object_object_add(
-		    tc, "id", json_object_new_string(m->tool_calls[j].id));
-		json_object_object_add(
-		    tc, "type", json_object_new_string("function"));
-		json_object_object_add(tc, "function", fn);
-		json_object_object_add(
-		    fn, "name", json_object_new_string(m->tool_calls[j].name));
-		json_object_object_add(fn, "arguments",
-		    json_object_new_string_len(m->tool_calls[j].arguments,
-		        (int)m->tool_calls[j].arguments_len));
-	}
-	return arr;
-}
+/* An assistant message's tool_calls in the OpenAI shape. */
+static const struct cs_tool_calls_shape oa_calls = {
+	.type = "function",
+	.id_key = "id",
+	.nested_in = "function",
+	.args_key = "arguments",
+};
 
 /* tool_choice in the Chat Completions shape. */
 static const struct cs_tool_choice_shape oa_choice = {
 	.required_word = "required",
 	.named_type = "function",
 	.named_in = "function",
+};
+
+/* tools already in this API's shape (request.h), and tool_choice. */
+static const struct cs_tools_shape oa_tools = {
+	.verbatim = 1,
+	.choice = &oa_choice,
 };
 
 enum cs_err
@@ -369,27 +352,21 @@ cs_openai_chat_request(const struct cs_upstream_cfg *up,
 			    json_object_new_string_len(req->messages[i].content,
 			        (int)req->messages[i].content_len));
 		if (req->messages[i].n_tool_calls > 0) {
-			if ((v = oa_tool_calls(&req->messages[i])) == NULL)
+			if ((v = json_object_new_array()) == NULL)
 				goto fail;
 			json_object_object_add(m, "tool_calls", v);
+			if (cs_build_tool_calls(
+			        v, &req->messages[i], &oa_calls) != CS_OK)
+				goto fail;
 		}
 		if (req->messages[i].tool_call_id != NULL)
 			json_object_object_add(m, "tool_call_id",
 			    json_object_new_string(
 			        req->messages[i].tool_call_id));
 	}
-	if (cs_openai_stream_options(root, req) != CS_OK)
+	if (cs_openai_stream_options(root, req) != CS_OK ||
+	    cs_build_tools(root, req, &oa_tools) != CS_OK)
 		goto fail;
-	if (req->tools != NULL) {
-		/* Already in this API's shape (request.h). */
-		json_object_object_add(
-		    root, "tools", json_object_get(req->tools));
-		if (req->tool_choice != CS_TOOL_CHOICE_UNSET) {
-			if ((v = cs_build_tool_choice(req, &oa_choice)) == NULL)
-				goto fail;
-			json_object_object_add(root, "tool_choice", v);
-		}
-	}
 	r = cs_http_json_request(
 	    hr, root, "text/event-stream", auth_header, up->api_key);
 fail:

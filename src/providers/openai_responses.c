@@ -325,70 +325,20 @@ static const struct cs_tool_choice_shape or_choice = {
 	.named_type = "function",
 };
 
-/*
- * tools flattened to {"type":"function","name","description"?,
- * "parameters"?,"strict"?}; tool_choice "auto", "none", "required" or
- * {"type":"function","name"}.
- */
-static enum cs_err
-or_tools(const struct cs_chat_request *req, struct json_object *root)
-{
-	static const char *const keys[] = {
-		"name",
-		"description",
-		"parameters",
-		"strict",
-	};
-	struct json_object *tools, *t, *fn, *v;
-	size_t k, j;
+/* tools flattened to {"type":"function","name","description"?,
+ * "parameters"?,"strict"?}, then tool_choice. */
+static const struct cs_tools_shape or_tools = {
+	.type = "function",
+	.strict = 1,
+	.choice = &or_choice,
+};
 
-	if ((tools = json_object_new_array()) == NULL)
-		return CS_ENOMEM;
-	json_object_object_add(root, "tools", tools);
-	for (k = 0; k < req->n_tools; k++) {
-		fn = json_object_object_get(
-		    json_object_array_get_idx(req->tools, k), "function");
-		if ((t = json_object_new_object()) == NULL)
-			return CS_ENOMEM;
-		json_object_array_add(tools, t);
-		json_object_object_add(
-		    t, "type", json_object_new_string("function"));
-		for (j = 0; j < CS_ARRAY_LEN(keys); j++)
-			if (json_object_object_get_ex(fn, keys[j], &v))
-				json_object_object_add(
-				    t, keys[j], json_object_get(v));
-	}
-	if (req->tool_choice == CS_TOOL_CHOICE_UNSET)
-		return CS_OK;
-	if ((v = cs_build_tool_choice(req, &or_choice)) == NULL)
-		return CS_ENOMEM;
-	json_object_object_add(root, "tool_choice", v);
-	return CS_OK;
-}
-
-/* The function_call input items of an assistant message's tool calls. */
-static enum cs_err
-or_function_calls(const struct cs_message *msg, struct json_object *input)
-{
-	struct json_object *m;
-	size_t j;
-
-	for (j = 0; j < msg->n_tool_calls; j++) {
-		if ((m = json_object_new_object()) == NULL)
-			return CS_ENOMEM;
-		json_object_array_add(input, m);
-		json_object_object_add(
-		    m, "type", json_object_new_string("function_call"));
-		json_object_object_add(m, "call_id",
-		    json_object_new_string(msg->tool_calls[j].id));
-		json_object_object_add(
-		    m, "name", json_object_new_string(msg->tool_calls[j].name));
-		json_object_object_add(m, "arguments",
-		    json_object_new_string_len(msg->tool_calls[j].arguments,
-		        (int)msg->tool_calls[j].arguments_len));
-	}
-	return CS_OK;
-}
+/* An assistant message's tool calls: function_call input items. */
+static const struct cs_tool_calls_shape or_calls = {
+	.type = "function_call",
+	.id_key = "call_id",
+	.args_key = "arguments",
+};
 
 /*
  * System messages become "instructions" (joined with a blank line); user
@@ -433,7 +383,8 @@ or_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 		if (msg->role == CS_ROLE_SYSTEM)
 			continue;
 		if (msg->role == CS_ROLE_ASSISTANT && msg->content_len == 0) {
-			if ((r = or_function_calls(msg, input)) != CS_OK)
+			if ((r = cs_build_tool_calls(input, msg, &or_calls)) !=
+			    CS_OK)
 				goto fail;
 			r = CS_ENOMEM;
 			continue;
@@ -457,7 +408,7 @@ or_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 		json_object_object_add(m, "content",
 		    json_object_new_string_len(
 		        msg->content, (int)msg->content_len));
-		if ((r = or_function_calls(msg, input)) != CS_OK)
+		if ((r = cs_build_tool_calls(input, msg, &or_calls)) != CS_OK)
 			goto fail;
 		r = CS_ENOMEM;
 	}
@@ -467,9 +418,8 @@ or_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	if (req->has_temperature)
 		json_object_object_add(root, "temperature",
 		    json_object_new_double(req->temperature));
-	if (req->tools != NULL && (r = or_tools(req, root)) != CS_OK)
+	if ((r = cs_build_tools(root, req, &or_tools)) != CS_OK)
 		goto fail;
-	r = CS_ENOMEM;
 	r = cs_http_json_request(
 	    hr, root, "text/event-stream", CS_OPENAI_AUTH_HEADER, up->api_key);
 fail:
