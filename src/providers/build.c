@@ -164,6 +164,20 @@ cs_build_tool_choice(
 	return json_object_new_string(word);
 }
 
+/* A new object appended to arr (an array); NULL when out of memory. */
+static struct json_object *
+new_item(struct json_object *arr)
+{
+	struct json_object *o;
+
+	if ((o = json_object_new_object()) != NULL &&
+	    json_object_array_add(arr, o) != 0) {
+		json_object_put(o);
+		o = NULL;
+	}
+	return o;
+}
+
 /* from[key], when from has it, added to to as to_key (a new reference). */
 static void
 copy_member(struct json_object *to, const char *to_key,
@@ -213,12 +227,8 @@ tools_array(struct json_object *tools, const struct cs_chat_request *req,
 	for (k = 0; k < req->n_tools; k++) {
 		fn = json_object_object_get(
 		    json_object_array_get_idx(req->tools, k), "function");
-		if ((t = json_object_new_object()) == NULL)
+		if ((t = new_item(tools)) == NULL)
 			return CS_ENOMEM;
-		if (json_object_array_add(tools, t) != 0) {
-			json_object_put(t);
-			return CS_ENOMEM;
-		}
 		if (sh->type != NULL)
 			json_object_object_add(
 			    t, "type", json_object_new_string(sh->type));
@@ -271,12 +281,8 @@ cs_build_tool_calls(struct json_object *arr, const struct cs_message *msg,
 
 	for (j = 0; j < msg->n_tool_calls; j++) {
 		tc = &msg->tool_calls[j];
-		if ((o = json_object_new_object()) == NULL)
+		if ((o = new_item(arr)) == NULL)
 			return CS_ENOMEM;
-		if (json_object_array_add(arr, o) != 0) {
-			json_object_put(o);
-			return CS_ENOMEM;
-		}
 		if (sh->type != NULL && sh->nested_in == NULL)
 			json_object_object_add(
 			    o, "type", json_object_new_string(sh->type));
@@ -301,6 +307,62 @@ cs_build_tool_calls(struct json_object *arr, const struct cs_message *msg,
 		json_object_object_add(in, sh->args_key, args);
 	}
 	return CS_OK;
+}
+
+/* Message m in shape sh (cs_build_chat_body), added to o. */
+static enum cs_err
+chat_message(struct json_object *o, const struct cs_message *m,
+    const struct cs_chat_shape *sh, int developer)
+{
+	struct json_object *v;
+
+	json_object_object_add(o, "role",
+	    json_object_new_string(m->developer && developer ?
+	            "developer" :
+	            cs_role_name(m->role)));
+	if (sh->null_content && m->n_tool_calls > 0 && m->content_len == 0)
+		json_object_object_add(o, "content", NULL);
+	else
+		json_object_object_add(o, "content",
+		    json_object_new_string_len(
+		        m->content, (int)m->content_len));
+	if (m->n_tool_calls > 0) {
+		if ((v = json_object_new_array()) == NULL)
+			return CS_ENOMEM;
+		json_object_object_add(o, "tool_calls", v);
+		if (cs_build_tool_calls(v, m, sh->calls) != CS_OK)
+			return CS_ENOMEM;
+	}
+	if (sh->tool_call_id && m->tool_call_id != NULL)
+		json_object_object_add(
+		    o, "tool_call_id", json_object_new_string(m->tool_call_id));
+	return CS_OK;
+}
+
+enum cs_err
+cs_build_chat_body(const struct cs_chat_request *req,
+    const struct cs_chat_shape *sh, int developer, struct json_object **out)
+{
+	struct json_object *root, *msgs, *o;
+	size_t i;
+
+	*out = NULL;
+	if ((root = json_object_new_object()) == NULL)
+		return CS_ENOMEM;
+	json_object_object_add(root, "model",
+	    json_object_new_string(cs_model_wire_name(req->model)));
+	if ((msgs = json_object_new_array()) == NULL)
+		goto fail;
+	json_object_object_add(root, "messages", msgs);
+	for (i = 0; i < req->n_messages; i++)
+		if ((o = new_item(msgs)) == NULL ||
+		    chat_message(o, &req->messages[i], sh, developer) != CS_OK)
+			goto fail;
+	*out = root;
+	return CS_OK;
+fail:
+	json_object_put(root);
+	return CS_ENOMEM;
 }
 
 enum cs_err

@@ -113,6 +113,27 @@ enum cs_err cs_build_tool_calls(struct json_object *arr,
     const struct cs_message *msg, const struct cs_tool_calls_shape *sh);
 
 /*
+ * How a format of the OpenAI chat family (Chat Completions, Ollama's
+ * /api/chat) spells its body's messages: one {"role", "content",
+ * "tool_calls"?, "tool_call_id"?} each, in that order.  The role is
+ * cs_role_name()'s, but a client's "developer" message stays one where
+ * the upstream knows the role; with null_content an assistant message
+ * that only calls tools has "content": null; the tool calls are spelt
+ * calls; with tool_call_id a tool result names its call.
+ */
+struct cs_chat_shape {
+	int null_content;
+	const struct cs_tool_calls_shape *calls;
+	int tool_call_id;
+};
+
+/* A new body {"model": req's wire name, "messages": [...]} in shape sh
+ * into *out, which the caller owns (json_object_put()); developer: the
+ * upstream knows the "developer" role.  CS_ENOMEM, *out then NULL. */
+enum cs_err cs_build_chat_body(const struct cs_chat_request *req,
+    const struct cs_chat_shape *sh, int developer, struct json_object **out);
+
+/*
  * The contents of req's system messages appended to out, a blank line
  * between two; *n gets how many there were.  The blank line is left out
  * while out is still empty, unless blank_after_empty (an empty first

@@ -255,44 +255,23 @@ static const struct cs_tool_calls_shape ol_calls = {
 	.args_object = 1,
 };
 
+/* messages: role, content and tool calls; a developer message is
+ * "system", a tool result does not name its call. */
+static const struct cs_chat_shape ol_messages = {
+	.calls = &ol_calls,
+};
+
 static enum cs_err
 ol_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
     struct cs_http_request *hr)
 {
-	struct json_object *root = NULL, *msgs, *m, *opts = NULL, *v;
+	struct json_object *root = NULL, *opts = NULL;
 	enum cs_err r = CS_ENOMEM;
-	size_t i;
 
 	if ((r = cs_buf_printf(&hr->url, "%s/api/chat", up->base_url_eff)) !=
-	    CS_OK)
-		goto fail;
-	r = CS_ENOMEM;
-	if ((root = json_object_new_object()) == NULL ||
-	    (msgs = json_object_new_array()) == NULL)
-		goto fail;
-	json_object_object_add(root, "model",
-	    json_object_new_string(cs_model_wire_name(req->model)));
-	json_object_object_add(root, "messages", msgs);
-	for (i = 0; i < req->n_messages; i++) {
-		if ((m = json_object_new_object()) == NULL)
-			goto fail;
-		json_object_array_add(msgs, m);
-		json_object_object_add(m, "role",
-		    json_object_new_string(
-		        cs_role_name(req->messages[i].role)));
-		json_object_object_add(m, "content",
-		    json_object_new_string_len(req->messages[i].content,
-		        (int)req->messages[i].content_len));
-		if (req->messages[i].n_tool_calls > 0) {
-			if ((v = json_object_new_array()) == NULL)
-				goto fail;
-			json_object_object_add(m, "tool_calls", v);
-			if (cs_build_tool_calls(
-			        v, &req->messages[i], &ol_calls) != CS_OK)
-				goto fail;
-		}
-	}
-	if ((r = cs_build_tools(root, req, &ol_tools)) != CS_OK)
+	        CS_OK ||
+	    (r = cs_build_chat_body(req, &ol_messages, 0, &root)) != CS_OK ||
+	    (r = cs_build_tools(root, req, &ol_tools)) != CS_OK)
 		goto fail;
 	r = CS_ENOMEM;
 	json_object_object_add(root, "stream", json_object_new_boolean(1));

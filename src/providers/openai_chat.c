@@ -292,6 +292,15 @@ static const struct cs_tool_choice_shape oa_choice = {
 	.named_in = "function",
 };
 
+/* messages: a client's developer message is "system" unless the upstream
+ * knows the role; an assistant message that only calls tools has null
+ * content, as OpenAI sends it; a tool result names its call. */
+static const struct cs_chat_shape oa_messages = {
+	.null_content = 1,
+	.calls = &oa_calls,
+	.tool_call_id = 1,
+};
+
 /* tools already in this API's shape (request.h), and tool_choice. */
 static const struct cs_tools_shape oa_tools = {
 	.verbatim = 1,
@@ -323,48 +332,12 @@ cs_openai_chat_request(const struct cs_upstream_cfg *up,
     const struct cs_chat_request *req, struct cs_http_request *hr,
     const char *auth_header)
 {
-	struct json_object *root = NULL, *msgs, *m, *v;
+	struct json_object *root = NULL;
 	enum cs_err r = CS_ENOMEM;
-	size_t i;
 
-	if ((root = json_object_new_object()) == NULL ||
-	    (msgs = json_object_new_array()) == NULL)
-		goto fail;
-	json_object_object_add(root, "model",
-	    json_object_new_string(cs_model_wire_name(req->model)));
-	json_object_object_add(root, "messages", msgs);
-	for (i = 0; i < req->n_messages; i++) {
-		if ((m = json_object_new_object()) == NULL)
-			goto fail;
-		json_object_array_add(msgs, m);
-		json_object_object_add(m, "role",
-		    json_object_new_string(
-		        req->messages[i].developer && up->developer_role ?
-		            "developer" :
-		            cs_role_name(req->messages[i].role)));
-		/* An assistant message that only calls tools has null
-		 * content, as OpenAI sends it. */
-		if (req->messages[i].n_tool_calls > 0 &&
-		    req->messages[i].content_len == 0)
-			json_object_object_add(m, "content", NULL);
-		else
-			json_object_object_add(m, "content",
-			    json_object_new_string_len(req->messages[i].content,
-			        (int)req->messages[i].content_len));
-		if (req->messages[i].n_tool_calls > 0) {
-			if ((v = json_object_new_array()) == NULL)
-				goto fail;
-			json_object_object_add(m, "tool_calls", v);
-			if (cs_build_tool_calls(
-			        v, &req->messages[i], &oa_calls) != CS_OK)
-				goto fail;
-		}
-		if (req->messages[i].tool_call_id != NULL)
-			json_object_object_add(m, "tool_call_id",
-			    json_object_new_string(
-			        req->messages[i].tool_call_id));
-	}
-	if (cs_openai_stream_options(root, req) != CS_OK ||
+	if (cs_build_chat_body(req, &oa_messages, up->developer_role, &root) !=
+	        CS_OK ||
+	    cs_openai_stream_options(root, req) != CS_OK ||
 	    cs_build_tools(root, req, &oa_tools) != CS_OK)
 		goto fail;
 	r = cs_http_json_request(
