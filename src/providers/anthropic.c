@@ -32,8 +32,7 @@ struct cs_adapter {
 	 * output_tokens, cache_read_input_tokens,
 	 * cache_creation_input_tokens. */
 	long long in, out, cache_read, cache_write;
-	struct cs_toolcalls calls; /* index: the content block's; input:
-	                                   content_block_start's */
+	/* b.calls: by content block index; input: content_block_start's */
 };
 
 static int
@@ -53,7 +52,7 @@ get_index(struct json_object *o)
 static struct cs_toolcall *
 find_call(struct cs_adapter *a, int index)
 {
-	return cs_toolcalls_find(&a->calls, index, 1);
+	return cs_toolcalls_find(&a->b.calls, index, 1);
 }
 
 static enum cs_err
@@ -79,7 +78,8 @@ block_start(struct cs_adapter *a, struct json_object *chunk)
 	}
 	if (strcmp(json_object_get_string(type), "tool_use") != 0)
 		return CS_OK;
-	if ((r = cs_toolcalls_open(&a->calls, get_index(chunk), &tc)) != CS_OK)
+	if ((r = cs_toolcalls_open(&a->b.calls, get_index(chunk), &tc)) !=
+	    CS_OK)
 		return cs_adapter_fail(&a->b,
 		    r == CS_ENOMEM ? "internal_error" : "upstream_error",
 		    r == CS_ENOMEM ? "out of memory" :
@@ -185,7 +185,7 @@ emit_finish(struct cs_adapter *a)
 	enum cs_err r;
 
 	/* Blocks never closed with content_block_stop still go out. */
-	if ((r = cs_toolcalls_emit_all(&a->calls, a->b.emit, a->b.ctx)) !=
+	if ((r = cs_toolcalls_emit_all(&a->b.calls, a->b.emit, a->b.ctx)) !=
 	    CS_OK)
 		return r;
 	native = a->finish[0] ? a->finish : NULL;
@@ -284,19 +284,10 @@ an_init(void *p)
 	return CS_OK;
 }
 
-static void
-an_cleanup(void *p)
-{
-	struct cs_adapter *a = p;
-
-	cs_toolcalls_free(&a->calls);
-}
-
 static const struct cs_sse_format an_sse = {
 	.size = sizeof(struct cs_adapter),
 	.init = an_init,
 	.on_event = on_sse,
-	.cleanup = an_cleanup,
 	.truncated = "the provider's stream ended before message_stop "
 	             "(truncated)",
 };

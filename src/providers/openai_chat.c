@@ -31,9 +31,8 @@ struct cs_adapter {
 	struct cs_adapter_base b; /* first; done: [DONE] seen */
 	char finish[64];          /* provider's finish_reason */
 	struct cs_usage usage;    /* the last usage chunk's counts */
-	struct cs_toolcalls calls;
-	int calls_emitted;
-	struct cs_buf fast; /* a plain chunk's content */
+	int calls_emitted;        /* b.calls (by index and id) went out */
+	struct cs_buf fast;       /* a plain chunk's content */
 };
 
 /* Find or open the accumulator for one tool-call fragment.  Some servers
@@ -43,11 +42,11 @@ tool_slot(struct cs_adapter *a, int index, const char *id)
 {
 	struct cs_toolcall *tc;
 
-	if ((tc = cs_toolcalls_find(&a->calls, index, 0)) != NULL &&
+	if ((tc = cs_toolcalls_find(&a->b.calls, index, 0)) != NULL &&
 	    (id == NULL || id[0] == '\0' || strcmp(tc->id, id) == 0 ||
 	        tc->id[0] == '\0'))
 		return tc;
-	return cs_toolcalls_open(&a->calls, index, &tc) == CS_OK ? tc : NULL;
+	return cs_toolcalls_open(&a->b.calls, index, &tc) == CS_OK ? tc : NULL;
 }
 
 static enum cs_err
@@ -85,7 +84,7 @@ emit_tool_calls(struct cs_adapter *a)
 	if (a->calls_emitted)
 		return CS_OK;
 	a->calls_emitted = 1;
-	return cs_toolcalls_emit_all(&a->calls, a->b.emit, a->b.ctx);
+	return cs_toolcalls_emit_all(&a->b.calls, a->b.emit, a->b.ctx);
 }
 
 static enum cs_err
@@ -265,7 +264,6 @@ oa_cleanup(void *p)
 {
 	struct cs_adapter *a = p;
 
-	cs_toolcalls_free(&a->calls);
 	cs_buf_free(&a->fast);
 }
 

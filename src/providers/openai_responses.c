@@ -25,9 +25,9 @@
 
 #define INSTR_MAX (CS_MAX_REQUEST_BODY * 2)
 
+/* b.calls: by output_index; a call's id is its call_id. */
 struct cs_adapter {
-	struct cs_adapter_base b;  /* first; done: terminal event seen */
-	struct cs_toolcalls calls; /* index: output_index; id: call_id */
+	struct cs_adapter_base b; /* first; done: terminal event seen */
 };
 
 /* A member of o that is a string, or NULL. */
@@ -72,7 +72,7 @@ output_index(struct json_object *ev)
 static struct cs_toolcall *
 tool_find(struct cs_adapter *a, long index)
 {
-	return cs_toolcalls_find(&a->calls, index, 0);
+	return cs_toolcalls_find(&a->b.calls, index, 0);
 }
 
 static struct cs_toolcall *
@@ -80,7 +80,7 @@ tool_open(struct cs_adapter *a, long index)
 {
 	struct cs_toolcall *tc;
 
-	return cs_toolcalls_open(&a->calls, index, &tc) == CS_OK ? tc : NULL;
+	return cs_toolcalls_open(&a->b.calls, index, &tc) == CS_OK ? tc : NULL;
 }
 
 static enum cs_err
@@ -211,7 +211,7 @@ emit_finish(struct cs_adapter *a, struct json_object *resp, int incomplete)
 
 	a->b.done = 1;
 	/* The calls whose done events never came, in output order. */
-	if ((r = cs_toolcalls_emit_all(&a->calls, a->b.emit, a->b.ctx)) !=
+	if ((r = cs_toolcalls_emit_all(&a->b.calls, a->b.emit, a->b.ctx)) !=
 	    CS_OK)
 		return r;
 	native = status != NULL ? json_object_get_string(status) :
@@ -219,9 +219,9 @@ emit_finish(struct cs_adapter *a, struct json_object *resp, int incomplete)
 	                          "completed";
 	read_usage(&u, get_obj(resp, "usage"));
 	return cs_adapter_finish(&a->b,
-	    incomplete                              ? incomplete_reason(resp) :
-	        cs_toolcalls_emitted(&a->calls) > 0 ? "tool_calls" :
-	                                              "stop",
+	    incomplete ? incomplete_reason(resp) :
+	        cs_toolcalls_emitted(&a->b.calls) > 0 ? "tool_calls" :
+	                                                "stop",
 	    native, &u);
 }
 
@@ -303,18 +303,9 @@ out:
 	return r;
 }
 
-static void
-or_cleanup(void *p)
-{
-	struct cs_adapter *a = p;
-
-	cs_toolcalls_free(&a->calls);
-}
-
 static const struct cs_sse_format or_sse = {
 	.size = sizeof(struct cs_adapter),
 	.on_event = on_sse,
-	.cleanup = or_cleanup,
 	.truncated = "the provider's stream ended before response.completed "
 	             "(truncated)",
 };
