@@ -230,6 +230,7 @@ cs_adapter_base_cleanup(struct cs_adapter_base *b)
 	b->tok = NULL;
 	cs_sse_free(b->sse);
 	b->sse = NULL;
+	cs_toolcalls_free(&b->calls);
 }
 
 enum cs_err

@@ -21,6 +21,7 @@
 #include "cs.h"
 #include "event.h"
 #include "sse_parse.h"
+#include "toolcalls.h"
 
 struct cs_adapter; /* per-transfer state, the format's own */
 struct cs_provider;
@@ -44,7 +45,9 @@ struct cs_adapter_ops {
 /*
  * The head of every adapter's state.  Once an error event went out
  * (failed) nothing more is parsed; nothing is dispatched after done (the
- * format's terminal event) or failed.
+ * format's terminal event) or failed.  calls is there for the formats
+ * whose tool calls arrive in pieces (toolcalls.h); what a call's index
+ * means is the format's own.
  */
 struct cs_adapter_base {
 	cs_emit_fn emit;
@@ -54,6 +57,7 @@ struct cs_adapter_base {
 	const struct cs_sse_format *fmt; /* SSE formats only */
 	int done;                        /* terminal event seen */
 	int failed;                      /* error event emitted */
+	struct cs_toolcalls calls;       /* owned; empty until one opens */
 };
 
 /* A wire format on SSE, for cs_sse_adapter (provider.h: .sse). */

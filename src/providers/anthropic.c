@@ -32,8 +32,7 @@ struct cs_adapter {
 	 * output_tokens, cache_read_input_tokens,
 	 * cache_creation_input_tokens. */
 	long long in, out, cache_read, cache_write;
-	struct cs_toolcalls calls; /* index: the content block's; input:
-	                                   content_block_start's */
+	/* b.calls: by content block index; input: content_block_start's */
 };
 
 static int
@@ -53,7 +52,7 @@ get_index(struct json_object *o)
 static struct cs_toolcall *
 find_call(struct cs_adapter *a, int index)
 {
-	return cs_toolcalls_find(&a->calls, index, 1);
+	return cs_toolcalls_find(&a->b.calls, index, 1);
 }
 
 static enum cs_err
@@ -79,7 +78,8 @@ block_start(struct cs_adapter *a, struct json_object *chunk)
 	}
 	if (strcmp(json_object_get_string(type), "tool_use") != 0)
 		return CS_OK;
-	if ((r = cs_toolcalls_open(&a->calls, get_index(chunk), &tc)) != CS_OK)
+	if ((r = cs_toolcalls_open(&a->b.calls, get_index(chunk), &tc)) !=
+	    CS_OK)
 		return cs_adapter_fail(&a->b,
 		    r == CS_ENOMEM ? "internal_error" : "upstream_error",
 		    r == CS_ENOMEM ? "out of memory" :
@@ -185,7 +185,7 @@ emit_finish(struct cs_adapter *a)
 	enum cs_err r;
 
 	/* Blocks never closed with content_block_stop still go out. */
-	if ((r = cs_toolcalls_emit_all(&a->calls, a->b.emit, a->b.ctx)) !=
+	if ((r = cs_toolcalls_emit_all(&a->b.calls, a->b.emit, a->b.ctx)) !=
 	    CS_OK)
 		return r;
 	native = a->finish[0] ? a->finish : NULL;
@@ -284,19 +284,10 @@ an_init(void *p)
 	return CS_OK;
 }
 
-static void
-an_cleanup(void *p)
-{
-	struct cs_adapter *a = p;
-
-	cs_toolcalls_free(&a->calls);
-}
-
 static const struct cs_sse_format an_sse = {
 	.size = sizeof(struct cs_adapter),
 	.init = an_init,
 	.on_event = on_sse,
-	.cleanup = an_cleanup,
 	.truncated = "the provider's stream ended before message_stop "
 	             "(truncated)",
 };
@@ -307,17 +298,21 @@ new_string(const struct cs_message *m)
 	return json_object_new_string_len(m->content, (int)m->content_len);
 }
 
-/*
- * An assistant message with tool calls as content blocks: its text (if
- * any), then one tool_use per call with the arguments parsed into "input"
- * ({} if they are not a JSON object).
- */
+/* An assistant message's tool calls: tool_use blocks with the arguments
+ * parsed into "input" ({} if they are not a JSON object). */
+static const struct cs_tool_calls_shape an_calls = {
+	.type = "tool_use",
+	.id_key = "id",
+	.args_key = "input",
+	.args_object = 1,
+};
+
+/* An assistant message with tool calls as content blocks: its text (if
+ * any), then one tool_use per call. */
 static struct json_object *
 an_tool_use_blocks(const struct cs_message *msg)
 {
-	struct json_object *parts, *part;
-	const struct cs_tool_call *tc;
-	size_t j;
+	struct json_object *parts, *part = NULL;
 
 	if ((parts = json_object_new_array()) == NULL)
 		return NULL;
@@ -328,22 +323,10 @@ an_tool_use_blocks(const struct cs_message *msg)
 		json_object_object_add(
 		    part, "type", json_object_new_string("text"));
 		json_object_object_add(part, "text", new_string(msg));
+		part = NULL; /* parts holds it */
 	}
-	for (j = 0; j < msg->n_tool_calls; j++) {
-		tc = &msg->tool_calls[j];
-		if ((part = json_object_new_object()) == NULL ||
-		    json_object_array_add(parts, part) != 0)
-			goto fail;
-		json_object_object_add(
-		    part, "type", json_object_new_string("tool_use"));
-		json_object_object_add(
-		    part, "id", json_object_new_string(tc->id));
-		json_object_object_add(
-		    part, "name", json_object_new_string(tc->name));
-		json_object_object_add(part, "input",
-		    cs_json_args_object(tc->arguments, tc->arguments_len));
-	}
-	return parts;
+	if (cs_build_tool_calls(parts, msg, &an_calls) == CS_OK)
+		return parts;
 fail:
 	json_object_put(part);
 	json_object_put(parts);
@@ -364,46 +347,11 @@ static const struct cs_tool_choice_shape an_choice = {
  * "name"}, none -> {"type":"none"} (the tools stay defined, as a history
  * with tool_use blocks needs them).
  */
-static enum cs_err
-an_tools(const struct cs_chat_request *req, struct json_object *root)
-{
-	struct json_object *tools, *t, *fn, *v, *tc;
-	size_t k;
-
-	if ((tools = json_object_new_array()) == NULL)
-		return CS_ENOMEM;
-	json_object_object_add(root, "tools", tools);
-	for (k = 0; k < req->n_tools; k++) {
-		fn = json_object_object_get(
-		    json_object_array_get_idx(req->tools, k), "function");
-		if ((t = json_object_new_object()) == NULL)
-			return CS_ENOMEM;
-		json_object_array_add(tools, t);
-		json_object_object_add(t, "name",
-		    json_object_get(json_object_object_get(fn, "name")));
-		if (json_object_object_get_ex(fn, "description", &v))
-			json_object_object_add(
-			    t, "description", json_object_get(v));
-		if (json_object_object_get_ex(fn, "parameters", &v))
-			json_object_object_add(
-			    t, "input_schema", json_object_get(v));
-		else {
-			if ((v = json_object_new_object()) == NULL)
-				return CS_ENOMEM;
-			json_object_object_add(t, "input_schema", v);
-			json_object_object_add(
-			    v, "type", json_object_new_string("object"));
-			json_object_object_add(
-			    v, "properties", json_object_new_object());
-		}
-	}
-	if (req->tool_choice == CS_TOOL_CHOICE_UNSET)
-		return CS_OK;
-	if ((tc = cs_build_tool_choice(req, &an_choice)) == NULL)
-		return CS_ENOMEM;
-	json_object_object_add(root, "tool_choice", tc);
-	return CS_OK;
-}
+static const struct cs_tools_shape an_tools = {
+	.params_key = "input_schema",
+	.params_default = 1,
+	.choice = &an_choice,
+};
 
 static enum cs_err
 an_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
@@ -475,10 +423,8 @@ an_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	if (req->has_temperature)
 		json_object_object_add(root, "temperature",
 		    json_object_new_double(req->temperature));
-	if (req->tools != NULL && (r = an_tools(req, root)) != CS_OK)
-		goto fail;
-	r = CS_ENOMEM;
-	if ((r = cs_http_add_header(
+	if ((r = cs_build_tools(root, req, &an_tools)) != CS_OK ||
+	    (r = cs_http_add_header(
 	         hr, "anthropic-version: " ANTHROPIC_VERSION)) != CS_OK)
 		goto fail;
 	r = cs_http_json_request(

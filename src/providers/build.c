@@ -93,8 +93,11 @@ cs_json_ws_end(const char *s, size_t i, size_t len)
 	return i;
 }
 
-struct json_object *
-cs_json_args_object(const char *s, size_t len)
+/* Tool-call arguments (the client's JSON text, len bytes) as a new JSON
+ * object, for the formats that want one: the parsed value if it is one
+ * object and nothing else, else {}.  NULL only when out of memory. */
+static struct json_object *
+args_object(const char *s, size_t len)
 {
 	struct json_tokener *tok;
 	struct json_object *o = NULL;
@@ -159,6 +162,207 @@ cs_build_tool_choice(
 	if (sh->wrapped)
 		return typed_object(word, NULL, NULL);
 	return json_object_new_string(word);
+}
+
+/* A new object appended to arr (an array); NULL when out of memory. */
+static struct json_object *
+new_item(struct json_object *arr)
+{
+	struct json_object *o;
+
+	if ((o = json_object_new_object()) != NULL &&
+	    json_object_array_add(arr, o) != 0) {
+		json_object_put(o);
+		o = NULL;
+	}
+	return o;
+}
+
+/* from[key], when from has it, added to to as to_key (a new reference). */
+static void
+copy_member(struct json_object *to, const char *to_key,
+    struct json_object *from, const char *key)
+{
+	struct json_object *v;
+
+	if (json_object_object_get_ex(from, key, &v))
+		json_object_object_add(to, to_key, json_object_get(v));
+}
+
+/* The members of one tool's function fn that shape sh sends, added to t. */
+static enum cs_err
+tool_members(struct json_object *t, struct json_object *fn,
+    const struct cs_tools_shape *sh)
+{
+	const char *params = sh->params_key ? sh->params_key : "parameters";
+	struct json_object *v;
+
+	copy_member(t, "name", fn, "name");
+	copy_member(t, "description", fn, "description");
+	if (json_object_object_get_ex(fn, "parameters", &v))
+		json_object_object_add(t, params, json_object_get(v));
+	else if (sh->params_default) {
+		if ((v = json_object_new_object()) == NULL)
+			return CS_ENOMEM;
+		json_object_object_add(t, params, v);
+		json_object_object_add(
+		    v, "type", json_object_new_string("object"));
+		json_object_object_add(
+		    v, "properties", json_object_new_object());
+	}
+	if (sh->strict)
+		copy_member(t, "strict", fn, "strict");
+	return CS_OK;
+}
+
+/* req's tools rebuilt in shape sh, added to tools (an array). */
+static enum cs_err
+tools_array(struct json_object *tools, const struct cs_chat_request *req,
+    const struct cs_tools_shape *sh)
+{
+	struct json_object *t, *in, *fn;
+	enum cs_err r;
+	size_t k;
+
+	for (k = 0; k < req->n_tools; k++) {
+		fn = json_object_object_get(
+		    json_object_array_get_idx(req->tools, k), "function");
+		if ((t = new_item(tools)) == NULL)
+			return CS_ENOMEM;
+		if (sh->type != NULL)
+			json_object_object_add(
+			    t, "type", json_object_new_string(sh->type));
+		in = t;
+		if (sh->nested_in != NULL) {
+			if ((in = json_object_new_object()) == NULL)
+				return CS_ENOMEM;
+			json_object_object_add(t, sh->nested_in, in);
+		}
+		if ((r = tool_members(in, fn, sh)) != CS_OK)
+			return r;
+	}
+	return CS_OK;
+}
+
+enum cs_err
+cs_build_tools(struct json_object *root, const struct cs_chat_request *req,
+    const struct cs_tools_shape *sh)
+{
+	struct json_object *v;
+	enum cs_err r;
+
+	if (req->tools == NULL)
+		return CS_OK;
+	if (sh->verbatim)
+		json_object_object_add(
+		    root, "tools", json_object_get(req->tools));
+	else {
+		if ((v = json_object_new_array()) == NULL)
+			return CS_ENOMEM;
+		json_object_object_add(root, "tools", v);
+		if ((r = tools_array(v, req, sh)) != CS_OK)
+			return r;
+	}
+	if (sh->choice == NULL || req->tool_choice == CS_TOOL_CHOICE_UNSET)
+		return CS_OK;
+	if ((v = cs_build_tool_choice(req, sh->choice)) == NULL)
+		return CS_ENOMEM;
+	json_object_object_add(root, "tool_choice", v);
+	return CS_OK;
+}
+
+enum cs_err
+cs_build_tool_calls(struct json_object *arr, const struct cs_message *msg,
+    const struct cs_tool_calls_shape *sh)
+{
+	const struct cs_tool_call *tc;
+	struct json_object *o, *in, *args;
+	size_t j;
+
+	for (j = 0; j < msg->n_tool_calls; j++) {
+		tc = &msg->tool_calls[j];
+		if ((o = new_item(arr)) == NULL)
+			return CS_ENOMEM;
+		if (sh->type != NULL && sh->nested_in == NULL)
+			json_object_object_add(
+			    o, "type", json_object_new_string(sh->type));
+		if (sh->id_key != NULL)
+			json_object_object_add(
+			    o, sh->id_key, json_object_new_string(tc->id));
+		in = o;
+		if (sh->nested_in != NULL) {
+			if (sh->type != NULL)
+				json_object_object_add(o, "type",
+				    json_object_new_string(sh->type));
+			if ((in = json_object_new_object()) == NULL)
+				return CS_ENOMEM;
+			json_object_object_add(o, sh->nested_in, in);
+		}
+		json_object_object_add(
+		    in, "name", json_object_new_string(tc->name));
+		args = sh->args_object ?
+		    args_object(tc->arguments, tc->arguments_len) :
+		    json_object_new_string_len(
+		        tc->arguments, (int)tc->arguments_len);
+		json_object_object_add(in, sh->args_key, args);
+	}
+	return CS_OK;
+}
+
+/* Message m in shape sh (cs_build_chat_body), added to o. */
+static enum cs_err
+chat_message(struct json_object *o, const struct cs_message *m,
+    const struct cs_chat_shape *sh, int developer)
+{
+	struct json_object *v;
+
+	json_object_object_add(o, "role",
+	    json_object_new_string(m->developer && developer ?
+	            "developer" :
+	            cs_role_name(m->role)));
+	if (sh->null_content && m->n_tool_calls > 0 && m->content_len == 0)
+		json_object_object_add(o, "content", NULL);
+	else
+		json_object_object_add(o, "content",
+		    json_object_new_string_len(
+		        m->content, (int)m->content_len));
+	if (m->n_tool_calls > 0) {
+		if ((v = json_object_new_array()) == NULL)
+			return CS_ENOMEM;
+		json_object_object_add(o, "tool_calls", v);
+		if (cs_build_tool_calls(v, m, sh->calls) != CS_OK)
+			return CS_ENOMEM;
+	}
+	if (sh->tool_call_id && m->tool_call_id != NULL)
+		json_object_object_add(
+		    o, "tool_call_id", json_object_new_string(m->tool_call_id));
+	return CS_OK;
+}
+
+enum cs_err
+cs_build_chat_body(const struct cs_chat_request *req,
+    const struct cs_chat_shape *sh, int developer, struct json_object **out)
+{
+	struct json_object *root, *msgs, *o;
+	size_t i;
+
+	*out = NULL;
+	if ((root = json_object_new_object()) == NULL)
+		return CS_ENOMEM;
+	json_object_object_add(root, "model",
+	    json_object_new_string(cs_model_wire_name(req->model)));
+	if ((msgs = json_object_new_array()) == NULL)
+		goto fail;
+	json_object_object_add(root, "messages", msgs);
+	for (i = 0; i < req->n_messages; i++)
+		if ((o = new_item(msgs)) == NULL ||
+		    chat_message(o, &req->messages[i], sh, developer) != CS_OK)
+			goto fail;
+	*out = root;
+	return CS_OK;
+fail:
+	json_object_put(root);
+	return CS_ENOMEM;
 }
 
 enum cs_err

@@ -240,106 +240,38 @@ static const struct cs_adapter_ops ol_adapter = {
 	.free = ol_free,
 };
 
-/*
- * tools in the OpenAI shape without "strict" (Ollama has none).  Ollama
- * has no tool_choice either, so the request's is not sent.
- */
-static enum cs_err
-ol_tools(const struct cs_chat_request *req, struct json_object *root)
-{
-	static const char *const keys[] = {
-		"name",
-		"description",
-		"parameters",
-	};
-	struct json_object *tools, *t, *fn, *nfn, *v;
-	size_t k, j;
-
-	if ((tools = json_object_new_array()) == NULL)
-		return CS_ENOMEM;
-	json_object_object_add(root, "tools", tools);
-	for (k = 0; k < req->n_tools; k++) {
-		fn = json_object_object_get(
-		    json_object_array_get_idx(req->tools, k), "function");
-		if ((t = json_object_new_object()) == NULL)
-			return CS_ENOMEM;
-		json_object_array_add(tools, t);
-		if ((nfn = json_object_new_object()) == NULL)
-			return CS_ENOMEM;
-		json_object_object_add(
-		    t, "type", json_object_new_string("function"));
-		json_object_object_add(t, "function", nfn);
-		for (j = 0; j < CS_ARRAY_LEN(keys); j++)
-			if (json_object_object_get_ex(fn, keys[j], &v))
-				json_object_object_add(
-				    nfn, keys[j], json_object_get(v));
-	}
-	return CS_OK;
-}
+/* tools in the OpenAI shape without "strict" (Ollama has none).  Ollama
+ * has no tool_choice either, so the request's is not sent. */
+static const struct cs_tools_shape ol_tools = {
+	.type = "function",
+	.nested_in = "function",
+};
 
 /* An assistant message's tool calls: [{"function":{"name","arguments":
  * <object>}}], the arguments parsed ({} if they are not an object). */
-static struct json_object *
-ol_tool_calls(const struct cs_message *msg)
-{
-	struct json_object *arr, *tc, *fn;
-	size_t j;
+static const struct cs_tool_calls_shape ol_calls = {
+	.nested_in = "function",
+	.args_key = "arguments",
+	.args_object = 1,
+};
 
-	if ((arr = json_object_new_array()) == NULL)
-		return NULL;
-	for (j = 0; j < msg->n_tool_calls; j++) {
-		if ((tc = json_object_new_object()) == NULL ||
-		    json_object_array_add(arr, tc) != 0 ||
-		    (fn = json_object_new_object()) == NULL) {
-			json_object_put(tc);
-			json_object_put(arr);
-			return NULL;
-		}
-		json_object_object_add(tc, "function", fn);
-		json_object_object_add(fn, "name",
-		    json_object_new_string(msg->tool_calls[j].name));
-		json_object_object_add(fn, "arguments",
-		    cs_json_args_object(msg->tool_calls[j].arguments,
-		        msg->tool_calls[j].arguments_len));
-	}
-	return arr;
-}
+/* messages: role, content and tool calls; a developer message is
+ * "system", a tool result does not name its call. */
+static const struct cs_chat_shape ol_messages = {
+	.calls = &ol_calls,
+};
 
 static enum cs_err
 ol_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
     struct cs_http_request *hr)
 {
-	struct json_object *root = NULL, *msgs, *m, *opts = NULL, *v;
+	struct json_object *root = NULL, *opts = NULL;
 	enum cs_err r = CS_ENOMEM;
-	size_t i;
 
 	if ((r = cs_buf_printf(&hr->url, "%s/api/chat", up->base_url_eff)) !=
-	    CS_OK)
-		goto fail;
-	r = CS_ENOMEM;
-	if ((root = json_object_new_object()) == NULL ||
-	    (msgs = json_object_new_array()) == NULL)
-		goto fail;
-	json_object_object_add(root, "model",
-	    json_object_new_string(cs_model_wire_name(req->model)));
-	json_object_object_add(root, "messages", msgs);
-	for (i = 0; i < req->n_messages; i++) {
-		if ((m = json_object_new_object()) == NULL)
-			goto fail;
-		json_object_array_add(msgs, m);
-		json_object_object_add(m, "role",
-		    json_object_new_string(
-		        cs_role_name(req->messages[i].role)));
-		json_object_object_add(m, "content",
-		    json_object_new_string_len(req->messages[i].content,
-		        (int)req->messages[i].content_len));
-		if (req->messages[i].n_tool_calls > 0) {
-			if ((v = ol_tool_calls(&req->messages[i])) == NULL)
-				goto fail;
-			json_object_object_add(m, "tool_calls", v);
-		}
-	}
-	if (req->tools != NULL && (r = ol_tools(req, root)) != CS_OK)
+	        CS_OK ||
+	    (r = cs_build_chat_body(req, &ol_messages, 0, &root)) != CS_OK ||
+	    (r = cs_build_tools(root, req, &ol_tools)) != CS_OK)
 		goto fail;
 	r = CS_ENOMEM;
 	json_object_object_add(root, "stream", json_object_new_boolean(1));

@@ -31,9 +31,8 @@ struct cs_adapter {
 	struct cs_adapter_base b; /* first; done: [DONE] seen */
 	char finish[64];          /* provider's finish_reason */
 	struct cs_usage usage;    /* the last usage chunk's counts */
-	struct cs_toolcalls calls;
-	int calls_emitted;
-	struct cs_buf fast; /* a plain chunk's content */
+	int calls_emitted;        /* b.calls (by index and id) went out */
+	struct cs_buf fast;       /* a plain chunk's content */
 };
 
 /* Find or open the accumulator for one tool-call fragment.  Some servers
@@ -43,11 +42,11 @@ tool_slot(struct cs_adapter *a, int index, const char *id)
 {
 	struct cs_toolcall *tc;
 
-	if ((tc = cs_toolcalls_find(&a->calls, index, 0)) != NULL &&
+	if ((tc = cs_toolcalls_find(&a->b.calls, index, 0)) != NULL &&
 	    (id == NULL || id[0] == '\0' || strcmp(tc->id, id) == 0 ||
 	        tc->id[0] == '\0'))
 		return tc;
-	return cs_toolcalls_open(&a->calls, index, &tc) == CS_OK ? tc : NULL;
+	return cs_toolcalls_open(&a->b.calls, index, &tc) == CS_OK ? tc : NULL;
 }
 
 static enum cs_err
@@ -85,7 +84,7 @@ emit_tool_calls(struct cs_adapter *a)
 	if (a->calls_emitted)
 		return CS_OK;
 	a->calls_emitted = 1;
-	return cs_toolcalls_emit_all(&a->calls, a->b.emit, a->b.ctx);
+	return cs_toolcalls_emit_all(&a->b.calls, a->b.emit, a->b.ctx);
 }
 
 static enum cs_err
@@ -265,7 +264,6 @@ oa_cleanup(void *p)
 {
 	struct cs_adapter *a = p;
 
-	cs_toolcalls_free(&a->calls);
 	cs_buf_free(&a->fast);
 }
 
@@ -277,42 +275,34 @@ const struct cs_sse_format cs_openai_sse = {
 	.truncated = "the provider's stream ended before [DONE] (truncated)",
 };
 
-/* The assistant message m's tool_calls in the OpenAI shape. */
-static struct json_object *
-oa_tool_calls(const struct cs_message *m)
-{
-	struct json_object *arr, *tc, *fn;
-	size_t j;
-
-	if ((arr = json_object_new_array()) == NULL)
-		return NULL;
-	for (j = 0; j < m->n_tool_calls; j++) {
-		if ((tc = json_object_new_object()) == NULL ||
-		    json_object_array_add(arr, tc) != 0 ||
-		    (fn = json_object_new_object()) == NULL) {
-			json_object_put(tc);
-			json_object_put(arr);
-			return NULL;
-		}
-		json_object_object_add(
-		    tc, "id", json_object_new_string(m->tool_calls[j].id));
-		json_object_object_add(
-		    tc, "type", json_object_new_string("function"));
-		json_object_object_add(tc, "function", fn);
-		json_object_object_add(
-		    fn, "name", json_object_new_string(m->tool_calls[j].name));
-		json_object_object_add(fn, "arguments",
-		    json_object_new_string_len(m->tool_calls[j].arguments,
-		        (int)m->tool_calls[j].arguments_len));
-	}
-	return arr;
-}
+/* An assistant message's tool_calls in the OpenAI shape. */
+static const struct cs_tool_calls_shape oa_calls = {
+	.type = "function",
+	.id_key = "id",
+	.nested_in = "function",
+	.args_key = "arguments",
+};
 
 /* tool_choice in the Chat Completions shape. */
 static const struct cs_tool_choice_shape oa_choice = {
 	.required_word = "required",
 	.named_type = "function",
 	.named_in = "function",
+};
+
+/* messages: a client's developer message is "system" unless the upstream
+ * knows the role; an assistant message that only calls tools has null
+ * content, as OpenAI sends it; a tool result names its call. */
+static const struct cs_chat_shape oa_messages = {
+	.null_content = 1,
+	.calls = &oa_calls,
+	.tool_call_id = 1,
+};
+
+/* tools already in this API's shape (request.h), and tool_choice. */
+static const struct cs_tools_shape oa_tools = {
+	.verbatim = 1,
+	.choice = &oa_choice,
 };
 
 enum cs_err
@@ -340,56 +330,14 @@ cs_openai_chat_request(const struct cs_upstream_cfg *up,
     const struct cs_chat_request *req, struct cs_http_request *hr,
     const char *auth_header)
 {
-	struct json_object *root = NULL, *msgs, *m, *v;
+	struct json_object *root = NULL;
 	enum cs_err r = CS_ENOMEM;
-	size_t i;
 
-	if ((root = json_object_new_object()) == NULL ||
-	    (msgs = json_object_new_array()) == NULL)
+	if (cs_build_chat_body(req, &oa_messages, up->developer_role, &root) !=
+	        CS_OK ||
+	    cs_openai_stream_options(root, req) != CS_OK ||
+	    cs_build_tools(root, req, &oa_tools) != CS_OK)
 		goto fail;
-	json_object_object_add(root, "model",
-	    json_object_new_string(cs_model_wire_name(req->model)));
-	json_object_object_add(root, "messages", msgs);
-	for (i = 0; i < req->n_messages; i++) {
-		if ((m = json_object_new_object()) == NULL)
-			goto fail;
-		json_object_array_add(msgs, m);
-		json_object_object_add(m, "role",
-		    json_object_new_string(
-		        req->messages[i].developer && up->developer_role ?
-		            "developer" :
-		            cs_role_name(req->messages[i].role)));
-		/* An assistant message that only calls tools has null
-		 * content, as OpenAI sends it. */
-		if (req->messages[i].n_tool_calls > 0 &&
-		    req->messages[i].content_len == 0)
-			json_object_object_add(m, "content", NULL);
-		else
-			json_object_object_add(m, "content",
-			    json_object_new_string_len(req->messages[i].content,
-			        (int)req->messages[i].content_len));
-		if (req->messages[i].n_tool_calls > 0) {
-			if ((v = oa_tool_calls(&req->messages[i])) == NULL)
-				goto fail;
-			json_object_object_add(m, "tool_calls", v);
-		}
-		if (req->messages[i].tool_call_id != NULL)
-			json_object_object_add(m, "tool_call_id",
-			    json_object_new_string(
-			        req->messages[i].tool_call_id));
-	}
-	if (cs_openai_stream_options(root, req) != CS_OK)
-		goto fail;
-	if (req->tools != NULL) {
-		/* Already in this API's shape (request.h). */
-		json_object_object_add(
-		    root, "tools", json_object_get(req->tools));
-		if (req->tool_choice != CS_TOOL_CHOICE_UNSET) {
-			if ((v = cs_build_tool_choice(req, &oa_choice)) == NULL)
-				goto fail;
-			json_object_object_add(root, "tool_choice", v);
-		}
-	}
 	r = cs_http_json_request(
 	    hr, root, "text/event-stream", auth_header, up->api_key);
 fail:

@@ -25,9 +25,9 @@
 
 #define INSTR_MAX (CS_MAX_REQUEST_BODY * 2)
 
+/* b.calls: by output_index; a call's id is its call_id. */
 struct cs_adapter {
-	struct cs_adapter_base b;  /* first; done: terminal event seen */
-	struct cs_toolcalls calls; /* index: output_index; id: call_id */
+	struct cs_adapter_base b; /* first; done: terminal event seen */
 };
 
 /* A member of o that is a string, or NULL. */
@@ -72,7 +72,7 @@ output_index(struct json_object *ev)
 static struct cs_toolcall *
 tool_find(struct cs_adapter *a, long index)
 {
-	return cs_toolcalls_find(&a->calls, index, 0);
+	return cs_toolcalls_find(&a->b.calls, index, 0);
 }
 
 static struct cs_toolcall *
@@ -80,7 +80,7 @@ tool_open(struct cs_adapter *a, long index)
 {
 	struct cs_toolcall *tc;
 
-	return cs_toolcalls_open(&a->calls, index, &tc) == CS_OK ? tc : NULL;
+	return cs_toolcalls_open(&a->b.calls, index, &tc) == CS_OK ? tc : NULL;
 }
 
 static enum cs_err
@@ -211,7 +211,7 @@ emit_finish(struct cs_adapter *a, struct json_object *resp, int incomplete)
 
 	a->b.done = 1;
 	/* The calls whose done events never came, in output order. */
-	if ((r = cs_toolcalls_emit_all(&a->calls, a->b.emit, a->b.ctx)) !=
+	if ((r = cs_toolcalls_emit_all(&a->b.calls, a->b.emit, a->b.ctx)) !=
 	    CS_OK)
 		return r;
 	native = status != NULL ? json_object_get_string(status) :
@@ -219,9 +219,9 @@ emit_finish(struct cs_adapter *a, struct json_object *resp, int incomplete)
 	                          "completed";
 	read_usage(&u, get_obj(resp, "usage"));
 	return cs_adapter_finish(&a->b,
-	    incomplete                              ? incomplete_reason(resp) :
-	        cs_toolcalls_emitted(&a->calls) > 0 ? "tool_calls" :
-	                                              "stop",
+	    incomplete ? incomplete_reason(resp) :
+	        cs_toolcalls_emitted(&a->b.calls) > 0 ? "tool_calls" :
+	                                                "stop",
 	    native, &u);
 }
 
@@ -303,18 +303,9 @@ out:
 	return r;
 }
 
-static void
-or_cleanup(void *p)
-{
-	struct cs_adapter *a = p;
-
-	cs_toolcalls_free(&a->calls);
-}
-
 static const struct cs_sse_format or_sse = {
 	.size = sizeof(struct cs_adapter),
 	.on_event = on_sse,
-	.cleanup = or_cleanup,
 	.truncated = "the provider's stream ended before response.completed "
 	             "(truncated)",
 };
@@ -325,70 +316,20 @@ static const struct cs_tool_choice_shape or_choice = {
 	.named_type = "function",
 };
 
-/*
- * tools flattened to {"type":"function","name","description"?,
- * "parameters"?,"strict"?}; tool_choice "auto", "none", "required" or
- * {"type":"function","name"}.
- */
-static enum cs_err
-or_tools(const struct cs_chat_request *req, struct json_object *root)
-{
-	static const char *const keys[] = {
-		"name",
-		"description",
-		"parameters",
-		"strict",
-	};
-	struct json_object *tools, *t, *fn, *v;
-	size_t k, j;
+/* tools flattened to {"type":"function","name","description"?,
+ * "parameters"?,"strict"?}, then tool_choice. */
+static const struct cs_tools_shape or_tools = {
+	.type = "function",
+	.strict = 1,
+	.choice = &or_choice,
+};
 
-	if ((tools = json_object_new_array()) == NULL)
-		return CS_ENOMEM;
-	json_object_object_add(root, "tools", tools);
-	for (k = 0; k < req->n_tools; k++) {
-		fn = json_object_object_get(
-		    json_object_array_get_idx(req->tools, k), "function");
-		if ((t = json_object_new_object()) == NULL)
-			return CS_ENOMEM;
-		json_object_array_add(tools, t);
-		json_object_object_add(
-		    t, "type", json_object_new_string("function"));
-		for (j = 0; j < CS_ARRAY_LEN(keys); j++)
-			if (json_object_object_get_ex(fn, keys[j], &v))
-				json_object_object_add(
-				    t, keys[j], json_object_get(v));
-	}
-	if (req->tool_choice == CS_TOOL_CHOICE_UNSET)
-		return CS_OK;
-	if ((v = cs_build_tool_choice(req, &or_choice)) == NULL)
-		return CS_ENOMEM;
-	json_object_object_add(root, "tool_choice", v);
-	return CS_OK;
-}
-
-/* The function_call input items of an assistant message's tool calls. */
-static enum cs_err
-or_function_calls(const struct cs_message *msg, struct json_object *input)
-{
-	struct json_object *m;
-	size_t j;
-
-	for (j = 0; j < msg->n_tool_calls; j++) {
-		if ((m = json_object_new_object()) == NULL)
-			return CS_ENOMEM;
-		json_object_array_add(input, m);
-		json_object_object_add(
-		    m, "type", json_object_new_string("function_call"));
-		json_object_object_add(m, "call_id",
-		    json_object_new_string(msg->tool_calls[j].id));
-		json_object_object_add(
-		    m, "name", json_object_new_string(msg->tool_calls[j].name));
-		json_object_object_add(m, "arguments",
-		    json_object_new_string_len(msg->tool_calls[j].arguments,
-		        (int)msg->tool_calls[j].arguments_len));
-	}
-	return CS_OK;
-}
+/* An assistant message's tool calls: function_call input items. */
+static const struct cs_tool_calls_shape or_calls = {
+	.type = "function_call",
+	.id_key = "call_id",
+	.args_key = "arguments",
+};
 
 /*
  * System messages become "instructions" (joined with a blank line); user
@@ -433,7 +374,8 @@ or_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 		if (msg->role == CS_ROLE_SYSTEM)
 			continue;
 		if (msg->role == CS_ROLE_ASSISTANT && msg->content_len == 0) {
-			if ((r = or_function_calls(msg, input)) != CS_OK)
+			if ((r = cs_build_tool_calls(input, msg, &or_calls)) !=
+			    CS_OK)
 				goto fail;
 			r = CS_ENOMEM;
 			continue;
@@ -457,7 +399,7 @@ or_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 		json_object_object_add(m, "content",
 		    json_object_new_string_len(
 		        msg->content, (int)msg->content_len));
-		if ((r = or_function_calls(msg, input)) != CS_OK)
+		if ((r = cs_build_tool_calls(input, msg, &or_calls)) != CS_OK)
 			goto fail;
 		r = CS_ENOMEM;
 	}
@@ -467,9 +409,8 @@ or_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	if (req->has_temperature)
 		json_object_object_add(root, "temperature",
 		    json_object_new_double(req->temperature));
-	if (req->tools != NULL && (r = or_tools(req, root)) != CS_OK)
+	if ((r = cs_build_tools(root, req, &or_tools)) != CS_OK)
 		goto fail;
-	r = CS_ENOMEM;
 	r = cs_http_json_request(
 	    hr, root, "text/event-stream", CS_OPENAI_AUTH_HEADER, up->api_key);
 fail:

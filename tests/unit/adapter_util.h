@@ -669,17 +669,16 @@ static const char tools_body_fmt[] __attribute__((unused)) =
     "\"content\":\"thanks\"}]}";
 
 /* Build a tool round trip with two tools and tool_choice choice (JSON
- * text) through p and return the upstream body, parsed; fails the test if
- * anything goes wrong. */
-static inline struct json_object *
-tools_build(const struct cs_provider *p, const char *choice)
+ * text) through p and return the upstream body as sent (malloc'd, the
+ * caller frees it); fails the test if anything goes wrong. */
+static inline char *
+tools_build_text(const struct cs_provider *p, const char *choice)
 {
 	static struct cs_config cfg;
 	struct cs_chat_request *req = NULL;
 	struct cs_http_request hr;
 	struct cs_reqerr err;
-	struct json_object *body;
-	char text[4096];
+	char text[4096], *body;
 	int n;
 
 	cs_config_defaults(&cfg);
@@ -692,11 +691,37 @@ tools_build(const struct cs_provider *p, const char *choice)
 		fail_msg("refused: %s", err.message);
 	cs_http_request_init(&hr);
 	assert_int_equal(p->build(&cfg.upstreams[0], req, &hr), CS_OK);
-	body = json_tokener_parse(hr.body.data);
+	assert_non_null(hr.body.data);
+	body = strdup(hr.body.data);
 	assert_non_null(body);
 	cs_http_request_free(&hr);
 	cs_request_free(req);
 	return body;
+}
+
+/* tools_build_text(), parsed. */
+static inline struct json_object *
+tools_build(const struct cs_provider *p, const char *choice)
+{
+	struct json_object *body;
+	char *text = tools_build_text(p, choice);
+
+	body = json_tokener_parse(text);
+	assert_non_null(body);
+	free(text);
+	return body;
+}
+
+/* The body tools_build_text() gets must be want, to the byte: the keys in
+ * their order, the numbers and escapes as json-c writes them. */
+static inline void
+assert_tools_body(
+    const struct cs_provider *p, const char *choice, const char *want)
+{
+	char *got = tools_build_text(p, choice);
+
+	assert_string_equal(got, want);
+	free(got);
 }
 
 /* body[key] (key NULL: body itself) must equal the JSON text want. */

@@ -498,6 +498,28 @@ test_build_tools(void **state)
 	struct json_object *body;
 
 	(void)state;
+	/* The whole body, to the byte: what goes upstream, key order
+	 * included. */
+	assert_tools_body(P,
+	    "{\"type\":\"function\",\"function\":{\"name\":\"now\"}}",
+	    "{\"model\":\"m1\",\"max_tokens\":4096,\"stream\":true,"
+	    "\"messages\":[{\"role\":\"user\",\"content\":\"w?\"},"
+	    "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\","
+	    "\"id\":\"call_1\",\"name\":\"get_weather\",\"input\":{\"city\":\""
+	    "Paris\"}},{\"type\":\"tool_use\",\"id\":\"call_2\","
+	    "\"name\":\"now\",\"input\":{}}]},{\"role\":\"user\","
+	    "\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"call_1\""
+	    ",\"content\":\"18C\"}]},{\"role\":\"user\",\"content\":[{\"type\""
+	    ":\"tool_result\",\"tool_use_id\":\"call_2\",\"content\":\"noon\""
+	    "}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"text\","
+	    "\"text\":\"Sunny.\"},{\"type\":\"tool_use\",\"id\":\"call_3\","
+	    "\"name\":\"now\",\"input\":{}}]},{\"role\":\"user\","
+	    "\"content\":\"thanks\"}],\"tools\":[{\"name\":\"get_weather\","
+	    "\"description\":\"Weather now\",\"input_schema\":{\"type\":\"obj"
+	    "ect\",\"properties\":{\"city\":{\"type\":\"string\"}},"
+	    "\"required\":[\"city\"]}},{\"name\":\"now\",\"input_schema\":{\""
+	    "type\":\"object\",\"properties\":{}}}],\"tool_choice\":{\"type\""
+	    ":\"tool\",\"name\":\"now\"}}");
 	body = tools_build(P,
 	    "{\"type\":\"function\",\"function\":{\"name\":"
 	    "\"now\"}}");

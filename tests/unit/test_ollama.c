@@ -449,6 +449,24 @@ test_build_tools(void **state)
 	struct json_object *body;
 
 	(void)state;
+	/* The whole body, to the byte: what goes upstream, key order
+	 * included. */
+	assert_tools_body(P,
+	    "{\"type\":\"function\",\"function\":{\"name\":\"now\"}}",
+	    "{\"model\":\"m1\",\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"w?\"},{\"role\":\"assistant\",\"content\":\"\","
+	    "\"tool_calls\":[{\"function\":{\"name\":\"get_weather\","
+	    "\"arguments\":{\"city\":\"Paris\"}}},{\"function\":{\"name\":\"n"
+	    "ow\",\"arguments\":{}}}]},{\"role\":\"tool\",\"content\":\"18C\""
+	    "},{\"role\":\"tool\",\"content\":\"noon\"},{\"role\":\"assistant"
+	    "\",\"content\":\"Sunny.\",\"tool_calls\":[{\"function\":{\"name\""
+	    ":\"now\",\"arguments\":{}}}]},{\"role\":\"user\","
+	    "\"content\":\"thanks\"}],\"tools\":[{\"type\":\"function\","
+	    "\"function\":{\"name\":\"get_weather\",\"description\":\"Weather"
+	    " now\",\"parameters\":{\"type\":\"object\",\"properties\":{\"cit"
+	    "y\":{\"type\":\"string\"}},\"required\":[\"city\"]}}},"
+	    "{\"type\":\"function\",\"function\":{\"name\":\"now\"}}],"
+	    "\"stream\":true}");
 	body = tools_build(P, "\"required\"");
 	assert_json_at(body, "tools",
 	    "[{\"type\":\"function\",\"function\":{"

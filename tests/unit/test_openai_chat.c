@@ -397,6 +397,29 @@ test_build_tools(void **state)
 	struct json_object *body;
 
 	(void)state;
+	/* The whole body, to the byte: what goes upstream, key order
+	 * included. */
+	assert_tools_body(P,
+	    "{\"type\":\"function\",\"function\":{\"name\":\"now\"}}",
+	    "{\"model\":\"m1\",\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"w?\"},{\"role\":\"assistant\",\"content\":null,"
+	    "\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\","
+	    "\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city"
+	    "\\\":\\\"Paris\\\"}\"}},{\"id\":\"call_2\",\"type\":\"function\""
+	    ",\"function\":{\"name\":\"now\",\"arguments\":\"not json\"}}]},"
+	    "{\"role\":\"tool\",\"content\":\"18C\",\"tool_call_id\":\"call_1"
+	    "\"},{\"role\":\"tool\",\"content\":\"noon\",\"tool_call_id\":\"c"
+	    "all_2\"},{\"role\":\"assistant\",\"content\":\"Sunny.\","
+	    "\"tool_calls\":[{\"id\":\"call_3\",\"type\":\"function\","
+	    "\"function\":{\"name\":\"now\",\"arguments\":\"{}\"}}]},"
+	    "{\"role\":\"user\",\"content\":\"thanks\"}],\"stream\":true,"
+	    "\"stream_options\":{\"include_usage\":true},\"tools\":[{\"type\""
+	    ":\"function\",\"function\":{\"name\":\"get_weather\","
+	    "\"description\":\"Weather now\",\"parameters\":{\"type\":\"objec"
+	    "t\",\"properties\":{\"city\":{\"type\":\"string\"}},"
+	    "\"required\":[\"city\"]},\"strict\":true}},{\"type\":\"function\""
+	    ",\"function\":{\"name\":\"now\"}}],\"tool_choice\":{\"type\":\"f"
+	    "unction\",\"function\":{\"name\":\"now\"}}}");
 	body = tools_build(P,
 	    "{\"type\":\"function\",\"function\":{\"name\":"
 	    "\"now\"}}");

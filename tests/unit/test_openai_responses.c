@@ -618,6 +618,27 @@ test_build_tools(void **state)
 	struct json_object *body;
 
 	(void)state;
+	/* The whole body, to the byte: what goes upstream, key order
+	 * included. */
+	assert_tools_body(P,
+	    "{\"type\":\"function\",\"function\":{\"name\":\"now\"}}",
+	    "{\"model\":\"m1\",\"stream\":true,\"input\":[{\"role\":\"user\","
+	    "\"content\":\"w?\"},{\"type\":\"function_call\","
+	    "\"call_id\":\"call_1\",\"name\":\"get_weather\","
+	    "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"},"
+	    "{\"type\":\"function_call\",\"call_id\":\"call_2\","
+	    "\"name\":\"now\",\"arguments\":\"not json\"},{\"type\":\"functio"
+	    "n_call_output\",\"call_id\":\"call_1\",\"output\":\"18C\"},"
+	    "{\"type\":\"function_call_output\",\"call_id\":\"call_2\","
+	    "\"output\":\"noon\"},{\"role\":\"assistant\",\"content\":\"Sunny"
+	    ".\"},{\"type\":\"function_call\",\"call_id\":\"call_3\","
+	    "\"name\":\"now\",\"arguments\":\"{}\"},{\"role\":\"user\","
+	    "\"content\":\"thanks\"}],\"tools\":[{\"type\":\"function\","
+	    "\"name\":\"get_weather\",\"description\":\"Weather now\","
+	    "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\""
+	    "type\":\"string\"}},\"required\":[\"city\"]},\"strict\":true},"
+	    "{\"type\":\"function\",\"name\":\"now\"}],\"tool_choice\":{\"typ"
+	    "e\":\"function\",\"name\":\"now\"}}");
 	body = tools_build(P,
 	    "{\"type\":\"function\",\"function\":{\"name\":"
 	    "\"now\"}}");
