@@ -1,4 +1,5 @@
 /* providers/adapter.c — the adapter runtime; see adapter.h. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,13 +95,14 @@ long long
 cs_json_count(struct json_object *o, const char *key)
 {
 	struct json_object *v;
+	int64_t n;
 
 	if (!json_object_is_type(o, json_type_object) ||
 	    !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_int) ||
-	    json_object_get_int64(v) < 0)
+	    !json_object_is_type(v, json_type_int))
 		return CS_USAGE_NONE;
-	return json_object_get_int64(v);
+	n = json_object_get_int64(v);
+	return n >= 0 && n <= CS_USAGE_MAX ? (long long)n : CS_USAGE_NONE;
 }
 
 enum cs_err

@@ -118,8 +118,14 @@ enum cs_err cs_emit_tool_call(cs_emit_fn emit, void *ctx, const char *id,
 enum cs_err cs_emit_finish(cs_emit_fn emit, void *ctx, const char *reason,
     const char *native, const struct cs_usage *usage);
 
-/* o[key] if it is a non-negative integer, else CS_USAGE_NONE (also when
- * o is NULL or not an object): how adapters read their token counts. */
+/* The largest token count believed: a peer that claims more (up to
+ * 2^63 - 1, where sums of counts would overflow) is treated as not
+ * having said. */
+#define CS_USAGE_MAX 1000000000000000LL
+
+/* o[key] if it is an integer from 0 to CS_USAGE_MAX, else CS_USAGE_NONE
+ * (also when o is NULL or not an object): how adapters read their token
+ * counts, so that adding a few of them cannot overflow. */
 long long cs_json_count(struct json_object *o, const char *key);
 /* Copy string v into dst (truncated, terminated); no-op if not a string. */
 void cs_json_copy_str(char *dst, size_t dstlen, struct json_object *v);

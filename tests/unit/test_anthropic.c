@@ -233,6 +233,23 @@ test_usage_merge_and_finish_map(void **state)
 	assert_int_equal(feed_str(P, &c, MSTOP), CS_OK);
 	assert_null(c.usage);
 	collected_free(&c);
+
+	/* Counts no model reaches (that would overflow once added up) are
+	 * not believed: the prompt sum stays the real input_tokens. */
+	collected_init_flags(&c, COLLECT_FLAGS);
+	assert_int_equal(feed_str(P, &c,
+	                     "event: message_start\ndata: {\"type\":"
+	                     "\"message_start\",\"message\":{\"usage\":{"
+	                     "\"input_tokens\":10,"
+	                     "\"cache_read_input_tokens\":9223372036854775807,"
+	                     "\"cache_creation_input_tokens\":"
+	                     "9223372036854775807,\"output_tokens\":"
+	                     "9223372036854775807}}}\n\n" MSTOP),
+	    CS_OK);
+	assert_string_equal(c.usage,
+	    "{\"prompt_tokens\":10,\"completion_tokens\":null,"
+	    "\"total_tokens\":null}");
+	collected_free(&c);
 }
 
 static void
