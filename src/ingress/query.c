@@ -3,20 +3,9 @@
 #include <string.h>
 
 #include "query.h"
+#include "sha256.h"
 
 #define KEY_MAX 64 /* longest key compared; longer ones match nothing */
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Decode the n bytes at s into out ('+' is a space if plus). */
 static enum cs_err
@@ -31,8 +20,9 @@ decode(const char *s, size_t n, int plus, struct cs_buf *out)
 		if (c == '+' && plus)
 			c = ' ';
 		else if (c == '%') {
-			if (n - i < 3 || (hi = hexval(s[i + 1])) < 0 ||
-			    (lo = hexval(s[i + 2])) < 0)
+			if (n - i < 3 ||
+			    (hi = cs_hex_digit((unsigned char)s[i + 1])) < 0 ||
+			    (lo = cs_hex_digit((unsigned char)s[i + 2])) < 0)
 				return CS_EBADINPUT;
 			c = (char)(hi << 4 | lo);
 			i += 2;

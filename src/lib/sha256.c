@@ -216,9 +216,8 @@ cs_hex_encode(const unsigned char *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-/* The value of hex digit ch, or -1. */
-static int
-hexval(unsigned char ch)
+int
+cs_hex_digit(int ch)
 {
 	if (ch >= '0' && ch <= '9')
 		return ch - '0';
@@ -238,8 +237,8 @@ cs_hex_decode(const char *hex, size_t hexlen, unsigned char *out, size_t outlen)
 	if (outlen > (size_t)-1 / 2 || hexlen != 2 * outlen)
 		return CS_EBADINPUT;
 	for (i = 0; i < outlen; i++) {
-		hi = hexval((unsigned char)hex[2 * i]);
-		lo = hexval((unsigned char)hex[2 * i + 1]);
+		hi = cs_hex_digit((unsigned char)hex[2 * i]);
+		lo = cs_hex_digit((unsigned char)hex[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return CS_EBADINPUT;
 		out[i] = (unsigned char)(hi << 4 | lo);

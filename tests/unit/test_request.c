@@ -16,6 +16,7 @@
 #include "config.h"
 #include "request.h"
 #include "request_int.h"
+#include "sha256.h"
 #include "testutil.h"
 
 #define HOSTILE_MIN 40
@@ -781,18 +782,6 @@ hc_append(struct hcase *c, const char *p, size_t n)
 	c->len += n;
 }
 
-static int
-hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* Append one body line (without its newline), expanding << >> forms. */
 static void
 hc_line(struct hcase *c, const char *s, size_t n)
@@ -811,10 +800,14 @@ hc_line(struct hcase *c, const char *s, size_t n)
 			fail_msg("hostile.txt:%d: unclosed <<", c->line);
 		if (strncmp(open, "<<hex:", 6) == 0) {
 			for (s = open + 6; s + 1 < close; s += 2) {
-				if (hexval(s[0]) < 0 || hexval(s[1]) < 0)
+				if (cs_hex_digit((unsigned char)s[0]) < 0 ||
+				    cs_hex_digit((unsigned char)s[1]) < 0)
 					fail_msg(
 					    "hostile.txt:%d: bad hex", c->line);
-				byte = (char)(hexval(s[0]) * 16 + hexval(s[1]));
+				byte = (char)(cs_hex_digit(
+				                  (unsigned char)s[0]) *
+				        16 +
+				    cs_hex_digit((unsigned char)s[1]));
 				hc_append(c, &byte, 1);
 			}
 		} else if (strncmp(open, "<<repeat:", 9) == 0) {

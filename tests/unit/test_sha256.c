@@ -109,6 +109,13 @@ test_hex(void **state)
 	char hex[11];
 
 	(void)state;
+	assert_int_equal(cs_hex_digit('0'), 0);
+	assert_int_equal(cs_hex_digit('9'), 9);
+	assert_int_equal(cs_hex_digit('a'), 10);
+	assert_int_equal(cs_hex_digit('F'), 15);
+	assert_int_equal(cs_hex_digit('g'), -1);
+	assert_int_equal(cs_hex_digit('/'), -1);
+	assert_int_equal(cs_hex_digit(0xc6), -1);
 	cs_hex_encode(bytes, sizeof(bytes), hex);
 	assert_string_equal(hex, "007f80ff5a");
 	assert_int_equal(cs_hex_decode("007F80fF5a", 10, out, 5), CS_OK);
