@@ -66,6 +66,7 @@
 #include "engine.h"
 #include "fcgi_out.h"
 #include "handler.h"
+#include "identity.h"
 #include "intake.h"
 #include "log.h"
 #include "provider.h"
@@ -111,13 +112,15 @@ usage(FILE *f)
 	    "usage: chatstream [--config FILE] [--listen ADDR] [--threads N]\n"
 	    "       chatstream --check-config FILE\n"
 	    "       chatstream --list-routes\n"
+	    "       chatstream --hash-key < SECRET_FILE\n"
 	    "\n"
 	    "Streams LLM chat replies as Server-Sent Events over FastCGI.\n"
 	    "Started by a web server it uses the socket on fd 0 (mod_fcgid,\n"
 	    "lighttpd bin-path, spawn-fcgi) or runs as CGI; with --listen\n"
 	    "it serves FastCGI on ADDR (host:port or /path/to/socket).\n"
 	    "The config file is FILE, else $CHATSTREAM_CONFIG, else built-in\n"
-	    "defaults.\n");
+	    "defaults.  --hash-key reads an access key's secret (one line)\n"
+	    "and prints the secret_sha256 line the config takes.\n");
 }
 
 /* --threads N: 1..1024, digits only. */
@@ -765,6 +768,8 @@ main(int argc, char *argv[])
 			/* What docs/openapi.json must document (routes.h). */
 			cs_routes_print(stdout);
 			return 0;
+		} else if (strcmp(argv[i], "--hash-key") == 0) {
+			return cs_hash_key_main(stdin, stdout, stderr);
 		} else if (strcmp(argv[i], "--version") == 0) {
 			printf("chatstream %s\n", CS_VERSION);
 			return 0;
