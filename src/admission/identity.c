@@ -282,20 +282,38 @@ cs_client_addr(const char *remote_addr, const char *x_forwarded_for,
 	return ip_format(&cur, out, outlen);
 }
 
-/* Why value[0..n) may not be passed on, or NULL when it may. */
+/* Whether the UTF-8 sequence at p is a control character (C0, DEL, C1)
+ * or one that moves or reorders text where it is shown: U+2028/U+2029
+ * (line and paragraph separators) and the bidirectional embeddings,
+ * overrides and isolates (U+202A..U+202E, U+2066..U+2069). */
+static int
+is_control(const unsigned char *p)
+{
+	if (p[0] < 0x20 || p[0] == 0x7f)
+		return 1;
+	if (p[0] == 0xc2)
+		return p[1] >= 0x80 && p[1] <= 0x9f;
+	if (p[0] == 0xe2 && p[1] == 0x80)
+		return p[2] >= 0xa8 && p[2] <= 0xae;
+	if (p[0] == 0xe2 && p[1] == 0x81)
+		return p[2] >= 0xa6 && p[2] <= 0xa9;
+	return 0;
+}
+
+/* Why value[0..n) (valid up to its NUL) may not be passed on, or NULL
+ * when it may; *at is the offset of the byte at fault. */
 static const char *
 refuse(const char *value, size_t n, size_t *at)
 {
 	const unsigned char *p = (const unsigned char *)value;
 	size_t i;
 
-	if (cs_utf8_valid_len(value, n) != n) {
-		*at = cs_utf8_valid_len(value, n);
+	if ((*at = cs_utf8_valid_len(value, n)) != n)
 		return "not UTF-8";
-	}
+	/* Valid UTF-8 and a NUL after it: p[i + 1], p[i + 2] are there
+	 * whenever p[i] starts a sequence that long. */
 	for (i = 0; i < n; i++)
-		if (p[i] < 0x20 || p[i] == 0x7f ||
-		    (p[i] == 0xc2 && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)) {
+		if (is_control(p + i)) {
 			*at = i;
 			return "a control character";
 		}

@@ -106,7 +106,8 @@ enum cs_id_mode {
  * network: a host can pick any address in it), written canonically
  * after masking (inet_ntop(3), "/64" appended).  Any other value must
  * be at most CS_MAX_ID_VALUE bytes of UTF-8 without a control character
- * (C0, DEL, C1): it goes to logs and maps as it is, so nothing else is
+ * (C0, DEL, C1, and U+2028/U+2029 and the bidi controls, which move or
+ * reorder text): it goes to logs and maps as it is, so nothing else is
  * passed on.  out: at most CS_MAX_IDENTITY bytes with the NUL.
  *
  * CS_OK; CS_EDONE when value is NULL or empty: nobody to count, which

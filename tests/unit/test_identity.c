@@ -307,6 +307,15 @@ test_identity(void **state)
 	id_expect(CS_ID_HEADER, "team\x7f", CS_EBADINPUT, NULL);
 	id_expect(CS_ID_HEADER, "team\xc2\x85", CS_EBADINPUT, NULL); /* NEL */
 	id_expect(CS_ID_KEY, "\x01team", CS_EBADINPUT, NULL);
+	id_expect(CS_ID_HEADER, "team\xe2\x80\xa8x", CS_EBADINPUT, NULL);
+	id_expect(CS_ID_HEADER, "team\xe2\x80\xaex", CS_EBADINPUT, NULL);
+	id_expect(CS_ID_HEADER, "team\xe2\x81\xa6x", CS_EBADINPUT, NULL);
+	/* Their neighbours pass: U+2027, U+202F, U+2065, U+206A. */
+	id_expect(CS_ID_HEADER, "a\xe2\x80\xa7\xe2\x80\xaf", CS_OK,
+	    "hdr:a\xe2\x80\xa7\xe2\x80\xaf");
+	id_expect(CS_ID_HEADER, "a\xe2\x81\xa5\xe2\x81\xaa", CS_OK,
+	    "hdr:a\xe2\x81\xa5\xe2\x81\xaa");
+	id_expect(CS_ID_HEADER, "\xc2\xa0\xc2\x7f", CS_EBADINPUT, NULL);
 	assert_int_equal(cs_identity(CS_ID_HEADER, "ab\x1b", out, sizeof(out),
 	                     err, sizeof(err)),
 	    CS_EBADINPUT);
