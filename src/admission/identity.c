@@ -13,6 +13,7 @@
 #include "utf8.h"
 
 #define TOKEN_SHOWN 64 /* bytes of a bad list entry an error quotes */
+#define SHOWN(n)    (int)((n) < TOKEN_SHOWN ? (n) : TOKEN_SHOWN)
 #define STR_(x)     #x
 #define STR(x)      STR_(x)
 #define TOO_LONG    "the secret is longer than " STR(CS_MAX_SECRET) " bytes"
@@ -118,7 +119,7 @@ cidr_parse(const char *s, size_t n, struct cs_cidr *c, char *err, size_t errlen)
 
 	if (ip_parse(s, alen, &ip) != 0) {
 		snprintf(err, errlen, "\"%.*s\": not an IPv4 or IPv6 address",
-		    (int)(n < TOKEN_SHOWN ? n : TOKEN_SHOWN), s);
+		    SHOWN(n), s);
 		return -1;
 	}
 	max = ip.v6 ? 128 : 32;
@@ -130,7 +131,7 @@ cidr_parse(const char *s, size_t n, struct cs_cidr *c, char *err, size_t errlen)
 			snprintf(err, errlen,
 			    "\"%.*s\": the prefix length must be a number "
 			    "0..%u",
-			    (int)(n < TOKEN_SHOWN ? n : TOKEN_SHOWN), s, max);
+			    SHOWN(n), s, max);
 			return -1;
 		}
 		/* ::ffff:a.b.c.d/N was read as IPv4: N counts from 96. */
@@ -139,16 +140,15 @@ cidr_parse(const char *s, size_t n, struct cs_cidr *c, char *err, size_t errlen)
 				snprintf(err, errlen,
 				    "\"%.*s\": an IPv4-mapped network needs "
 				    "a prefix of 96..128",
-				    (int)(n < TOKEN_SHOWN ? n : TOKEN_SHOWN),
-				    s);
+				    SHOWN(n), s);
 				return -1;
 			}
 			bits -= 96;
 		}
 		if (bits > max) {
 			snprintf(err, errlen,
-			    "\"%.*s\": the prefix length is over %u",
-			    (int)(n < TOKEN_SHOWN ? n : TOKEN_SHOWN), s, max);
+			    "\"%.*s\": the prefix length is over %u", SHOWN(n),
+			    s, max);
 			return -1;
 		}
 	}
@@ -156,9 +156,8 @@ cidr_parse(const char *s, size_t n, struct cs_cidr *c, char *err, size_t errlen)
 	mask_bits(net, (unsigned)bits);
 	if (memcmp(net, ip.a, sizeof(net)) != 0) {
 		snprintf(err, errlen,
-		    "\"%.*s\": host bits are set past the /%u prefix",
-		    (int)(n < TOKEN_SHOWN ? n : TOKEN_SHOWN), s,
-		    (unsigned)bits);
+		    "\"%.*s\": host bits are set past the /%u prefix", SHOWN(n),
+		    s, (unsigned)bits);
 		return -1;
 	}
 	memcpy(c->net, net, sizeof(c->net));
@@ -182,8 +181,7 @@ cs_cidr_parse_list(
 			continue;
 		if (out->n == CS_ARRAY_LEN(out->e)) {
 			snprintf(err, errlen, "\"%.*s\": more than %d entries",
-			    (int)(n < TOKEN_SHOWN ? n : TOKEN_SHOWN), p,
-			    CS_MAX_CIDRS);
+			    SHOWN(n), p, CS_MAX_CIDRS);
 			out->n = 0;
 			return CS_ETOOBIG;
 		}
