@@ -2,8 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cs.h"
 #include "query.h"
-#include "sha256.h"
 
 #define KEY_MAX 64 /* longest key compared; longer ones match nothing */
 

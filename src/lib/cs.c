@@ -40,3 +40,15 @@ cs_strerror(enum cs_err e)
 	}
 	return "unknown error";
 }
+
+int
+cs_hex_digit(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}

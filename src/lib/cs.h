@@ -41,6 +41,8 @@ const char *cs_strerror(enum cs_err e);
  */
 int cs_parse_dec(
     const char *s, size_t n, unsigned long long cap, unsigned long long *out);
+/* The value of hex digit ch (either case), or -1. */
+int cs_hex_digit(int ch);
 
 /* Hard limits that are not configurable (configurable ones live in config). */
 #define CS_MAX_MODELS           32   /* model entries in the config */

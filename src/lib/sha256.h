@@ -33,8 +33,6 @@ void cs_sha256_final(struct cs_sha256 *c, unsigned char out[CS_SHA256_LEN]);
 /* The digest of data[0..n) in one call. */
 void cs_sha256(const void *data, size_t n, unsigned char out[CS_SHA256_LEN]);
 
-/* The value of hex digit ch (either case), or -1. */
-int cs_hex_digit(int ch);
 /* in[0..n) as 2n lowercase hex digits and a NUL: out has 2n + 1 bytes. */
 void cs_hex_encode(const unsigned char *in, size_t n, char *out);
 /* Exactly 2 * outlen hex digits (either case) of hex[0..hexlen) into

@@ -16,7 +16,7 @@
 #include "config.h"
 #include "request.h"
 #include "request_int.h"
-#include "sha256.h"
+#include "cs.h"
 #include "testutil.h"
 
 #define HOSTILE_MIN 40
