@@ -17,6 +17,7 @@
 
 static const struct cs_state_ops *const backends[] = {
 	&cs_state_memory_ops,
+	&cs_state_sqlite_ops,
 };
 
 void

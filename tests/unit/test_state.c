@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -52,6 +53,12 @@ static int
 setup_memory(void **state)
 {
 	return fx_open(state, 0);
+}
+
+static int
+setup_sqlite(void **state)
+{
+	return fx_open(state, 1);
 }
 
 /* Removes everything below f->dir (one level: the test makes no more). */
@@ -417,6 +424,182 @@ test_ledger(void **state)
 	assert_row(&rows, 0, "2026-01-02", 2, 30, 4);
 }
 
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A child: its own handle, 25 admits, as many allowed as its status. */
+static void
+race_child(const char *spec, int go)
+{
+	struct cs_admit a = one("site", 0, 10, 0, T0);
+	struct cs_admit_result r;
+	struct cs_state *st = NULL;
+	int i, tries, allowed = 0;
+	enum cs_err e;
+	char c;
+
+	if (cs_state_open(spec, &st, NULL, 0) != CS_OK)
+		_exit(100);
+	if (read(go, &c, 1) != 0)
+		_exit(101);
+	for (i = 0; i < 25; i++) {
+		tries = 0;
+		while ((e = cs_state_admit(st, &a, &r)) == CS_ESTATE &&
+		    ++tries < 100)
+			;
+		if (e != CS_OK)
+			_exit(102);
+		allowed += r.allowed;
+	}
+	cs_state_close(st);
+	_exit(allowed);
+}
+
+/* Four processes, 25 admits each, ten slots: exactly ten allowed. */
+static void
+test_sqlite_processes(void **state)
+{
+	struct fx *f = *state;
+	int go[2], status, total = 0, i;
+	pid_t pid[4];
+
+	assert_int_equal(pipe(go), 0);
+	for (i = 0; i < 4; i++) {
+		pid[i] = fork();
+		assert_true(pid[i] >= 0);
+		if (pid[i] == 0) {
+			close(go[1]);
+			race_child(f->spec, go[0]);
+		}
+	}
+	close(go[0]);
+	close(go[1]); /* all start at once */
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
+		assert_true(WIFEXITED(status));
+		assert_true(WEXITSTATUS(status) <= 10);
+		total += WEXITSTATUS(status);
+	}
+	assert_int_equal(total, 10);
+}
+
+/* Another connection holds the write lock: an error soon, not a hang. */
+static void
+test_sqlite_busy(void **state)
+{
+	struct fx *f = *state;
+	struct cs_admit a = one("site", 1, 1, 0, T0);
+	struct cs_admit_result r;
+	sqlite3 *db = NULL;
+	long long t;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+	t = mono_ms();
+	assert_int_equal(cs_state_admit(f->st, &a, &r), CS_ESTATE);
+	assert_false(r.allowed);
+	assert_int_equal(
+	    cs_state_settle(f->st, "0123456789abcdef0123456789abcdef", 1, T0),
+	    CS_ESTATE);
+	assert_true(mono_ms() - t < 5000);
+	assert_int_equal(
+	    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_true(admit(f, &a, &r)); /* and nothing was half taken */
+	assert_false(admit(f, &a, &r));
+}
+
+/* spec fails to open, with a message naming want. */
+static void
+assert_open_fails(const char *spec, enum cs_err want, const char *in_msg)
+{
+	struct cs_state *st = (struct cs_state *)&st; /* must become NULL */
+	char err[512] = "";
+
+	assert_int_equal(cs_state_open(spec, &st, err, sizeof(err)), want);
+	assert_null(st);
+	if (strstr(err, in_msg) == NULL)
+		fail_msg(
+		    "open %s: \"%s\" does not say \"%s\"", spec, err, in_msg);
+}
+
+static void
+test_sqlite_open_errors(void **state)
+{
+	struct fx *f = *state;
+	char spec[256], path[200], msg[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/missing/s.db", f->dir);
+	snprintf(spec, sizeof(spec), "sqlite:%s", path);
+	assert_open_fails(spec, CS_ESTATE, path);
+	assert_open_fails(spec, CS_ESTATE, "does not exist");
+	assert_int_equal(cs_state_check(spec, msg, sizeof(msg)), CS_ESTATE);
+	assert_non_null(strstr(msg, path));
+	/* The parent is a regular file. */
+	snprintf(path, sizeof(path), "%s/file", f->dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/file/s.db", f->dir);
+	snprintf(spec, sizeof(spec), "sqlite:%s", path);
+	assert_open_fails(spec, CS_ESTATE, path);
+	assert_open_fails(spec, CS_ESTATE, "not a directory");
+	/* The path is a directory. */
+	snprintf(spec, sizeof(spec), "sqlite:%s", f->dir);
+	assert_open_fails(spec, CS_ESTATE, "is a directory");
+	/* A directory nobody, root included, may create files in. */
+	assert_open_fails("sqlite:/proc/cs-state-test.db", CS_ESTATE,
+	    "/proc/cs-state-test.db");
+	assert_int_equal(
+	    cs_state_check("sqlite:/proc/cs-state-test.db", msg, sizeof(msg)),
+	    CS_ESTATE);
+	assert_non_null(strstr(msg, "/proc/cs-state-test.db"));
+	assert_open_fails("sqlite:", CS_ESTATE, "sqlite:PATH");
+	assert_open_fails("redis://x", CS_ECONFIG, "\"redis://x\"");
+	assert_open_fails("memoryx", CS_ECONFIG, "memory");
+	assert_open_fails("", CS_ECONFIG, "sqlite:PATH");
+}
+
+/* --check-config: where, and writable; a new file is left empty. */
+static void
+test_sqlite_check(void **state)
+{
+	struct fx *f = *state;
+	char spec[256], path[200], msg[512];
+	sqlite3 *db = NULL;
+	struct stat sb;
+
+	assert_int_equal(cs_state_check(f->spec, msg, sizeof(msg)), CS_OK);
+	assert_non_null(strstr(msg, f->path));
+	assert_non_null(strstr(msg, "writable, schema version 1"));
+	snprintf(path, sizeof(path), "%s/new.db", f->dir);
+	snprintf(spec, sizeof(spec), "sqlite:%s", path);
+	assert_int_equal(cs_state_check(spec, msg, sizeof(msg)), CS_OK);
+	assert_non_null(strstr(msg, "writable, no tables yet"));
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, 0);
+	/* A store from a later chatstream is not touched. */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_open_fails(spec, CS_ESTATE, "schema version 2 is newer");
+	assert_int_equal(cs_state_check(spec, msg, sizeof(msg)), CS_ESTATE);
+	assert_non_null(strstr(msg, "schema version 2 is newer"));
+	assert_int_equal(cs_state_check("memory", msg, sizeof(msg)), CS_OK);
+	assert_non_null(strstr(msg, "memory"));
+	assert_int_equal(cs_state_check("mem", msg, sizeof(msg)), CS_ECONFIG);
+}
+
 /* The memory store keeps CS_STATE_MEM_BUCKETS names: the oldest goes. */
 static void
 test_memory_bounded(void **state)
@@ -441,8 +624,9 @@ test_memory_bounded(void **state)
 }
 
 #define BOTH(fn) \
+	{ "memory_" #fn, fn, setup_memory, teardown, NULL }, \
 	{ \
-		"memory_" #fn, fn, setup_memory, teardown, NULL \
+		"sqlite_" #fn, fn, setup_sqlite, teardown, NULL \
 	}
 
 int
@@ -457,6 +641,14 @@ main(void)
 		BOTH(test_unlimited),
 		BOTH(test_hostile),
 		BOTH(test_ledger),
+		cmocka_unit_test_setup_teardown(
+		    test_sqlite_processes, setup_sqlite, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sqlite_busy, setup_sqlite, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sqlite_open_errors, setup_sqlite, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sqlite_check, setup_sqlite, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_memory_bounded, setup_memory, teardown),
 	};
