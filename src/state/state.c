@@ -109,7 +109,7 @@ name_ok(const char *s, int may_be_null)
 {
 	if (s == NULL)
 		return may_be_null;
-	return memchr(s, '\0', CS_STATE_NAME_MAX + 1) != NULL &&
+	return strnlen(s, CS_STATE_NAME_MAX + 1) <= CS_STATE_NAME_MAX &&
 	    (may_be_null || s[0] != '\0');
 }
 

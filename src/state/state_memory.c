@@ -10,7 +10,8 @@
  * first.  CS_STATE_MEM_HOLDS reservations in a dense array, scanned on
  * each admit (the live ones only: as many as streams in flight).  The
  * ledger is a ring of CS_STATE_MEM_LEDGER records; the oldest is
- * overwritten.
+ * overwritten.  A name keeps one day of settled tokens: settling a
+ * reservation of yesterday after today's first settle adds nothing.
  */
 #include <pthread.h>
 #include <stdio.h>
