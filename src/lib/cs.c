@@ -37,6 +37,7 @@ cs_strerror(enum cs_err e)
 	case CS_ECONFIG: return "configuration error";
 	case CS_EDONE: return "no more events";
 	case CS_EHANDLED: return "failure already answered";
+	case CS_ESTATE: return "state store unavailable";
 	}
 	return "unknown error";
 }

@@ -27,6 +27,8 @@ enum cs_err {
 	CS_EHANDLED,    /* the callee has written the failure to the stream
 	                    (an HTTP error or an error event): the caller
 	                    stops and writes nothing more */
+	CS_ESTATE,      /* the shared state store is unavailable (busy past
+	                    its timeout, unreadable, full) */
 };
 
 const char *cs_strerror(enum cs_err e);

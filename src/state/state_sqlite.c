@@ -1,0 +1,586 @@
+/*
+ * state_sqlite.c — the "sqlite:PATH" backend: every process on the host
+ * opens the same file.  WAL mode, so readers never wait for the writer;
+ * busy_timeout CS_STATE_BUSY_MS, so a store another process keeps locked
+ * is CS_ESTATE, never a hang; one BEGIN IMMEDIATE transaction per admit
+ * and settle, so two processes never both take the last slot.
+ *
+ * Tables (schema version SCHEMA in PRAGMA user_version): rate (a token
+ * bucket per name), budget (settled tokens per name and UTC day), hold
+ * (one row per reservation and name) and ledger.  Expired holds, full
+ * rate buckets and budgets older than yesterday are deleted lazily, by
+ * the admissions that pass.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "state.h"
+#include "state_int.h"
+
+#define SCHEMA 1
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS rate(name TEXT PRIMARY KEY,"
+    " level INTEGER NOT NULL, last_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS rate_last ON rate(last_ms);"
+    "CREATE TABLE IF NOT EXISTS budget(name TEXT NOT NULL,"
+    " day INTEGER NOT NULL, used INTEGER NOT NULL,"
+    " PRIMARY KEY(name, day)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS hold(id TEXT NOT NULL, name TEXT NOT NULL,"
+    " day INTEGER NOT NULL, metered INTEGER NOT NULL,"
+    " reserved INTEGER NOT NULL, expire_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(id, name)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS hold_name ON hold(name, expire_ms);"
+    "CREATE INDEX IF NOT EXISTS hold_expire ON hold(expire_ms);"
+    "CREATE TABLE IF NOT EXISTS ledger(time_ms INTEGER NOT NULL,"
+    " request_id TEXT, identity TEXT, key_name TEXT, model TEXT,"
+    " upstream TEXT, outcome TEXT, prompt_tokens INTEGER,"
+    " completion_tokens INTEGER, generated_tokens INTEGER,"
+    " delivered_tokens INTEGER, ttfd_ms INTEGER, duration_ms INTEGER);"
+    "CREATE INDEX IF NOT EXISTS ledger_time ON ledger(time_ms);"
+    "PRAGMA user_version = 1;";
+
+/* The statements a handle prepares once. */
+enum {
+	Q_BEGIN,
+	Q_COMMIT,
+	Q_ROLLBACK,
+	Q_PURGE_HOLD,
+	Q_PURGE_RATE,
+	Q_PURGE_BUDGET,
+	Q_RATE_GET,
+	Q_RATE_PUT,
+	Q_HOLD_COUNT,
+	Q_BUDGET_GET,
+	Q_HOLD_PUT,
+	Q_HOLD_GET,
+	Q_HOLD_DEL,
+	Q_BUDGET_ADD,
+	Q_LEDGER_PUT,
+	Q_LEDGER_PURGE,
+	Q_N
+};
+
+static const char *const query_sql[Q_N] = {
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_PURGE_HOLD] = "DELETE FROM hold WHERE expire_ms <= ?1",
+	[Q_PURGE_RATE] = "DELETE FROM rate WHERE last_ms < ?1",
+	[Q_PURGE_BUDGET] = "DELETE FROM budget WHERE day < ?1",
+	[Q_RATE_GET] = "SELECT level, last_ms FROM rate WHERE name = ?1",
+	[Q_RATE_PUT] =
+	    "INSERT INTO rate(name, level, last_ms) VALUES(?1, ?2, ?3)"
+	    " ON CONFLICT(name) DO UPDATE SET level = excluded.level,"
+	    " last_ms = MAX(last_ms, excluded.last_ms)",
+	[Q_HOLD_COUNT] = "SELECT COUNT(*), COALESCE(SUM(CASE WHEN day = ?3 AND"
+	                 " metered THEN reserved ELSE 0 END), 0) FROM hold"
+	                 " WHERE name = ?1 AND expire_ms > ?2",
+	[Q_BUDGET_GET] = "SELECT used FROM budget WHERE name = ?1 AND day = ?2",
+	[Q_HOLD_PUT] = "INSERT INTO hold(id, name, day, metered, reserved,"
+	               " expire_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	[Q_HOLD_GET] = "SELECT name, day FROM hold WHERE id = ?1 AND"
+	               " expire_ms > ?2 AND metered",
+	[Q_HOLD_DEL] = "DELETE FROM hold WHERE id = ?1",
+	[Q_BUDGET_ADD] =
+	    "INSERT INTO budget(name, day, used) VALUES(?1, ?2, ?3)"
+	    " ON CONFLICT(name, day) DO UPDATE SET"
+	    " used = MIN(used + excluded.used, 1000000000000000)",
+	[Q_LEDGER_PUT] = "INSERT INTO ledger VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+	                 " ?8, ?9, ?10, ?11, ?12, ?13)",
+	[Q_LEDGER_PURGE] = "DELETE FROM ledger WHERE time_ms < ?1",
+};
+
+/* cs_state_usage's grouping, by enum cs_usage_by (never from input). */
+static const char *const usage_sql[] = {
+	[CS_BY_DAY] = "strftime('%Y-%m-%d', time_ms / 1000, 'unixepoch')",
+	[CS_BY_MODEL] = "COALESCE(model, '')",
+	[CS_BY_IDENTITY] = "COALESCE(identity, '')",
+	[CS_BY_KEY] = "COALESCE(key_name, '')",
+};
+
+struct sq {
+	sqlite3 *db;
+	sqlite3_stmt *q[Q_N];
+	char path[PATH_MAX];
+};
+
+/* Logs the failure once, here, and maps it: everything is CS_ESTATE. */
+static enum cs_err
+sq_fail(struct sq *s, const char *what)
+{
+	cs_warnx("state store sqlite:%s: %s: %s", s->path, what,
+	    sqlite3_errmsg(s->db));
+	return CS_ESTATE;
+}
+
+/* Reset q, bind the integers and texts of fmt ('i' long long, 's' text),
+ * and step once: SQLITE_ROW, SQLITE_DONE or an error code. */
+static int
+sq_run(struct sq *s, int q, const char *fmt, ...)
+{
+	sqlite3_stmt *st = s->q[q];
+	const char *t;
+	va_list ap;
+	int i, rc = SQLITE_OK;
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	va_start(ap, fmt);
+	for (i = 0; fmt[i] != '\0' && rc == SQLITE_OK; i++) {
+		if (fmt[i] == 'i') {
+			rc = sqlite3_bind_int64(
+			    st, i + 1, va_arg(ap, long long));
+		} else {
+			t = va_arg(ap, const char *);
+			rc = t != NULL ? sqlite3_bind_text(st, i + 1, t, -1,
+			                     SQLITE_TRANSIENT) :
+			                 sqlite3_bind_null(st, i + 1);
+		}
+	}
+	va_end(ap);
+	return rc != SQLITE_OK ? rc : sqlite3_step(st);
+}
+
+/* 0 when path may name a store file (its folder exists, it is not a
+ * folder); else -1 with err filled. */
+static int
+path_ok(const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	const char *slash;
+	struct stat sb;
+
+	if (path[0] == '\0' || strlen(path) >= sizeof(dir)) {
+		cs_state_errf(err, errlen,
+		    "state store sqlite:%.*s: want sqlite:PATH with a path of"
+		    " 1 to %d bytes",
+		    CS_STATE_NAME_MAX, path, PATH_MAX - 1);
+		return -1;
+	}
+	slash = strrchr(path, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s",
+		    (int)(slash == path ? 1 : slash - path), path);
+	if (stat(dir, &sb) != 0) {
+		cs_state_errf(err, errlen, "state store sqlite:%s: %s %s", path,
+		    dir, errno == ENOENT ? "does not exist" : strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		cs_state_errf(err, errlen,
+		    "state store sqlite:%s: %s is not a directory", path, dir);
+		return -1;
+	}
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		cs_state_errf(err, errlen,
+		    "state store sqlite:%s: is a directory, not a file", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Opens the connection with the busy timeout set; NULL with err filled. */
+static sqlite3 *
+sq_connect(const char *path, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	int rc, sys;
+
+	if (path_ok(path, err, errlen) != 0)
+		return NULL;
+	rc = sqlite3_open_v2(path, &db,
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	    NULL);
+	if (rc != SQLITE_OK) {
+		sys = db != NULL ? sqlite3_system_errno(db) : 0;
+		cs_state_errf(err, errlen,
+		    "state store sqlite:%s: cannot open: %s (%s)", path,
+		    db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc),
+		    sys != 0 ? strerror(sys) : "no system error");
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, CS_STATE_BUSY_MS);
+	sqlite3_extended_result_codes(db, 0);
+	return db;
+}
+
+/* The single integer or text a pragma answers into *n / txt. */
+static int
+pragma_get(sqlite3 *db, const char *sql, long long *n, char *txt, size_t len)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *t;
+	int rc;
+
+	if ((rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL)) != SQLITE_OK)
+		goto out;
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW)
+		goto out;
+	rc = SQLITE_OK;
+	if (n != NULL)
+		*n = sqlite3_column_int64(st, 0);
+	if (txt != NULL) {
+		t = sqlite3_column_text(st, 0);
+		snprintf(txt, len, "%s", t != NULL ? (const char *)t : "");
+	}
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* WAL, then the tables when the file has none, in one transaction. */
+static enum cs_err
+sq_init(struct sq *s, char *err, size_t errlen)
+{
+	const char *what = "cannot set WAL mode";
+	long long version = 0;
+	char mode[16] = "";
+	int in_tx = 0;
+
+	if (pragma_get(s->db, "PRAGMA journal_mode = WAL", NULL, mode,
+	        sizeof(mode)) != SQLITE_OK)
+		goto fail;
+	if (strcmp(mode, "wal") != 0) {
+		cs_state_errf(err, errlen,
+		    "state store sqlite:%s: journal mode is %s, not wal",
+		    s->path, mode);
+		return CS_ESTATE;
+	}
+	what = "cannot create the tables";
+	if (sqlite3_exec(s->db, "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE",
+	        NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	in_tx = 1;
+	if (pragma_get(s->db, "PRAGMA user_version", &version, NULL, 0) !=
+	    SQLITE_OK)
+		goto fail;
+	if (version > SCHEMA) {
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		cs_state_errf(err, errlen,
+		    "state store sqlite:%s: schema version %lld is newer than"
+		    " this chatstream's (%d)",
+		    s->path, version, SCHEMA);
+		return CS_ESTATE;
+	}
+	if (version == 0 &&
+	    sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	return CS_OK;
+fail:
+	cs_state_errf(err, errlen, "state store sqlite:%s: %s: %s", s->path,
+	    what, sqlite3_errmsg(s->db));
+	if (in_tx)
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return CS_ESTATE;
+}
+
+static void
+sq_close(struct cs_state *st)
+{
+	struct sq *s = st->be;
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < Q_N; i++)
+		sqlite3_finalize(s->q[i]);
+	sqlite3_close(s->db);
+	free(s);
+	st->be = NULL;
+}
+
+static enum cs_err
+sq_open(struct cs_state *st, const char *arg, char *err, size_t errlen)
+{
+	enum cs_err e;
+	struct sq *s;
+	size_t i;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		cs_state_errf(err, errlen, "state store: out of memory");
+		return CS_ENOMEM;
+	}
+	st->be = s;
+	if ((s->db = sq_connect(arg, err, errlen)) == NULL) {
+		e = CS_ESTATE;
+		goto out;
+	}
+	snprintf(s->path, sizeof(s->path), "%s", arg);
+	if ((e = sq_init(s, err, errlen)) != CS_OK)
+		goto out;
+	for (i = 0; i < Q_N; i++)
+		if (sqlite3_prepare_v3(s->db, query_sql[i], -1,
+		        SQLITE_PREPARE_PERSISTENT, &s->q[i],
+		        NULL) != SQLITE_OK) {
+			cs_state_errf(err, errlen, "state store sqlite:%s: %s",
+			    s->path, sqlite3_errmsg(s->db));
+			e = CS_ESTATE;
+			goto out;
+		}
+	return CS_OK;
+out:
+	sq_close(st);
+	return e;
+}
+
+static enum cs_err
+sq_check(const char *arg, char *msg, size_t len)
+{
+	enum cs_err e = CS_ESTATE;
+	long long version = 0;
+	sqlite3 *db;
+
+	if ((db = sq_connect(arg, msg, len)) == NULL)
+		return CS_ESTATE;
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	        SQLITE_OK ||
+	    pragma_get(db, "PRAGMA user_version", &version, NULL, 0) !=
+	        SQLITE_OK) {
+		cs_state_errf(msg, len, "state store sqlite:%s: not usable: %s",
+		    arg, sqlite3_errmsg(db));
+		goto out;
+	}
+	if (sqlite3_db_readonly(db, "main") == 1) {
+		cs_state_errf(
+		    msg, len, "state store sqlite:%s: read-only", arg);
+		goto out;
+	}
+	if (version > SCHEMA) {
+		cs_state_errf(msg, len,
+		    "state store sqlite:%s: schema version %lld is newer than"
+		    " this chatstream's (%d)",
+		    arg, version, SCHEMA);
+		goto out;
+	}
+	cs_state_errf(msg, len, "state store sqlite:%s: writable, %s", arg,
+	    version == 0 ? "no tables yet (made at start)" :
+	                   "schema version 1");
+	e = CS_OK;
+out:
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	return e;
+}
+
+/* Ends the transaction: COMMIT when e is CS_OK, else ROLLBACK. */
+static enum cs_err
+sq_end(struct sq *s, enum cs_err e)
+{
+	size_t i;
+
+	for (i = 0; i < Q_N; i++) /* no statement keeps a read open */
+		if (i != Q_COMMIT && i != Q_ROLLBACK)
+			sqlite3_reset(s->q[i]);
+	if (e == CS_OK && sq_run(s, Q_COMMIT, "") != SQLITE_DONE)
+		e = sq_fail(s, "commit");
+	if (e != CS_OK)
+		sq_run(s, Q_ROLLBACK, "");
+	sqlite3_reset(s->q[Q_COMMIT]);
+	sqlite3_reset(s->q[Q_ROLLBACK]);
+	return e;
+}
+
+/* Reads what the store has for bucket name into seen. */
+static enum cs_err
+sq_seen(struct sq *s, const char *name, long long now_ms,
+    struct cs_bucket_seen *seen)
+{
+	long long day = now_ms / CS_STATE_DAY_MS;
+	sqlite3_stmt *q;
+	int rc;
+
+	memset(seen, 0, sizeof(*seen));
+	q = s->q[Q_RATE_GET];
+	if ((rc = sq_run(s, Q_RATE_GET, "s", name)) == SQLITE_ROW) {
+		seen->have_rate = 1;
+		seen->level = sqlite3_column_int64(q, 0);
+		seen->last_ms = sqlite3_column_int64(q, 1);
+	} else if (rc != SQLITE_DONE)
+		return sq_fail(s, "read a rate");
+	q = s->q[Q_HOLD_COUNT];
+	if (sq_run(s, Q_HOLD_COUNT, "sii", name, now_ms, day) != SQLITE_ROW)
+		return sq_fail(s, "count reservations");
+	seen->live = sqlite3_column_int64(q, 0);
+	seen->reserved = sqlite3_column_int64(q, 1);
+	q = s->q[Q_BUDGET_GET];
+	if ((rc = sq_run(s, Q_BUDGET_GET, "si", name, day)) == SQLITE_ROW)
+		seen->used = sqlite3_column_int64(q, 0);
+	else if (rc != SQLITE_DONE)
+		return sq_fail(s, "read a budget");
+	return CS_OK;
+}
+
+static enum cs_err
+sq_admit(struct cs_state *st, const struct cs_admit *a, const char *id,
+    struct cs_admit_result *res)
+{
+	struct cs_bucket_seen seen[CS_STATE_MAX_BUCKETS];
+	long long new_level[CS_STATE_MAX_BUCKETS];
+	long long day = a->now_ms / CS_STATE_DAY_MS;
+	const struct cs_bucket_req *b;
+	struct sq *s = st->be;
+	enum cs_err e = CS_OK;
+	size_t i;
+
+	if (sq_run(s, Q_BEGIN, "") != SQLITE_DONE) {
+		sqlite3_reset(s->q[Q_BEGIN]);
+		return sq_fail(s, "begin");
+	}
+	for (i = 0; i < a->n && e == CS_OK; i++)
+		e = sq_seen(s, a->b[i].name, a->now_ms, &seen[i]);
+	if (e != CS_OK)
+		goto out;
+	cs_state_judge(a, seen, new_level, res);
+	if (!res->allowed)
+		goto out; /* nothing to write: the commit is empty */
+	if (sq_run(s, Q_PURGE_HOLD, "i", a->now_ms) != SQLITE_DONE ||
+	    sq_run(s, Q_PURGE_RATE, "i", a->now_ms - CS_STATE_RATE_MS) !=
+	        SQLITE_DONE ||
+	    sq_run(s, Q_PURGE_BUDGET, "i", day - 1) != SQLITE_DONE) {
+		e = sq_fail(s, "purge");
+		goto out;
+	}
+	for (i = 0; i < a->n; i++) {
+		b = &a->b[i];
+		if (b->rpm > 0 &&
+		    sq_run(s, Q_RATE_PUT, "sii", b->name, new_level[i],
+		        a->now_ms) != SQLITE_DONE) {
+			e = sq_fail(s, "take a rate token");
+			goto out;
+		}
+		if (sq_run(s, Q_HOLD_PUT, "ssiiii", id, b->name, day,
+		        (long long)(b->tokens_per_day > 0),
+		        b->tokens_per_day > 0 ? a->reserve_tokens : 0LL,
+		        a->expire_ms) != SQLITE_DONE) {
+			e = sq_fail(s, "reserve");
+			goto out;
+		}
+	}
+out:
+	return sq_end(s, e);
+}
+
+static enum cs_err
+sq_settle(struct cs_state *st, const char *id, long long used_tokens,
+    long long now_ms)
+{
+	char name[CS_STATE_MAX_BUCKETS][CS_STATE_NAME_MAX + 1];
+	long long day[CS_STATE_MAX_BUCKETS];
+	struct sq *s = st->be;
+	sqlite3_stmt *q = s->q[Q_HOLD_GET];
+	const unsigned char *t;
+	enum cs_err e = CS_OK;
+	size_t i, n = 0;
+	int rc;
+
+	if (sq_run(s, Q_BEGIN, "") != SQLITE_DONE) {
+		sqlite3_reset(s->q[Q_BEGIN]);
+		return sq_fail(s, "begin");
+	}
+	for (rc = sq_run(s, Q_HOLD_GET, "si", id, now_ms);
+	     rc == SQLITE_ROW && n < CS_STATE_MAX_BUCKETS;
+	     rc = sqlite3_step(q)) {
+		t = sqlite3_column_text(q, 0);
+		snprintf(name[n], sizeof(name[n]), "%s",
+		    t != NULL ? (const char *)t : "");
+		day[n++] = sqlite3_column_int64(q, 1);
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		e = sq_fail(s, "read a reservation");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if (sq_run(s, Q_BUDGET_ADD, "sii", name[i], day[i],
+		        used_tokens) != SQLITE_DONE) {
+			e = sq_fail(s, "settle a budget");
+			goto out;
+		}
+	if (sq_run(s, Q_HOLD_DEL, "s", id) != SQLITE_DONE)
+		e = sq_fail(s, "drop a reservation");
+out:
+	return sq_end(s, e);
+}
+
+static enum cs_err
+sq_ledger_add(struct cs_state *st, const struct cs_ledger_rec *r)
+{
+	struct sq *s = st->be;
+
+	if (sq_run(s, Q_LEDGER_PUT, "issssssiiiiii", r->time_ms, r->request_id,
+	        r->identity, r->key_name, r->model, r->upstream, r->outcome,
+	        r->prompt_tokens, r->completion_tokens, r->generated_tokens,
+	        r->delivered_tokens, (long long)r->ttfd_ms,
+	        (long long)r->duration_ms) != SQLITE_DONE)
+		return sq_fail(s, "add to the ledger");
+	return CS_OK;
+}
+
+static enum cs_err
+sq_ledger_purge(struct cs_state *st, long long before_ms)
+{
+	struct sq *s = st->be;
+
+	if (sq_run(s, Q_LEDGER_PURGE, "i", before_ms) != SQLITE_DONE)
+		return sq_fail(s, "purge the ledger");
+	return CS_OK;
+}
+
+/* fn runs while the query steps: it must not use this handle. */
+static enum cs_err
+sq_usage(struct cs_state *st, long long since_ms, enum cs_usage_by by,
+    cs_usage_row_fn fn, void *ctx)
+{
+	struct sq *s = st->be;
+	sqlite3_stmt *q = NULL;
+	const unsigned char *g;
+	enum cs_err e = CS_OK;
+	char sql[512];
+	int rc;
+
+	snprintf(sql, sizeof(sql),
+	    "SELECT %s, COUNT(*), SUM(MAX(COALESCE(prompt_tokens, 0), 0)),"
+	    " SUM(MAX(COALESCE(completion_tokens, 0), 0)) FROM ledger"
+	    " WHERE time_ms >= ?1 GROUP BY 1 ORDER BY 1",
+	    usage_sql[by]);
+	if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(q, 1, since_ms) != SQLITE_OK) {
+		e = sq_fail(s, "usage");
+		goto out;
+	}
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		g = sqlite3_column_text(q, 0);
+		fn(ctx, g != NULL ? (const char *)g : "",
+		    sqlite3_column_int64(q, 1), sqlite3_column_int64(q, 2),
+		    sqlite3_column_int64(q, 3));
+	}
+	if (rc != SQLITE_DONE)
+		e = sq_fail(s, "usage");
+out:
+	sqlite3_finalize(q);
+	return e;
+}
+
+const struct cs_state_ops cs_state_sqlite_ops = {
+	.prefix = "sqlite:",
+	.open = sq_open,
+	.close = sq_close,
+	.check = sq_check,
+	.admit = sq_admit,
+	.settle = sq_settle,
+	.ledger_add = sq_ledger_add,
+	.ledger_purge = sq_ledger_purge,
+	.usage = sq_usage,
+};

@@ -1,0 +1,657 @@
+/*
+ * test_state.c — the admission state (src/state/) on both backends, the
+ * memory one and SQLite in a mkdtemp directory: rate, concurrency and
+ * budget limits against a clock the test sets; all-or-nothing over
+ * several buckets; the ledger and usage; hostile arguments changing
+ * nothing.  SQLite only: four processes racing for ten slots, a store
+ * locked by another connection, and open errors naming the path.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "state.h"
+#include "testutil.h"
+
+#define T0     (1767225600000LL + 10 * 3600000LL) /* 2026-01-01 10:00Z */
+#define DAY_MS 86400000LL
+
+struct fx {
+	char dir[64], path[128], spec[160];
+	struct cs_state *st;
+	int sqlite;
+};
+
+static int
+fx_open(void **state, int sqlite)
+{
+	char err[512] = "";
+	struct fx *f;
+
+	f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	f->sqlite = sqlite;
+	snprintf(f->spec, sizeof(f->spec), "memory");
+	if (sqlite) {
+		snprintf(f->dir, sizeof(f->dir), "/tmp/cs_state_XXXXXX");
+		assert_non_null(mkdtemp(f->dir));
+		snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
+		snprintf(f->spec, sizeof(f->spec), "sqlite:%s", f->path);
+	}
+	if (cs_state_open(f->spec, &f->st, err, sizeof(err)) != CS_OK)
+		fail_msg("open %s: %s", f->spec, err);
+	*state = f;
+	return 0;
+}
+
+static int
+setup_memory(void **state)
+{
+	return fx_open(state, 0);
+}
+
+static int
+setup_sqlite(void **state)
+{
+	return fx_open(state, 1);
+}
+
+/* Removes everything below f->dir (one level: the test makes no more). */
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	cs_state_close(f->st);
+	if (f->sqlite) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+		assert_int_equal(system(cmd), 0);
+	}
+	free(f);
+	return 0;
+}
+
+/* An admission of one bucket at now. */
+static struct cs_admit
+one(const char *name, long rpm, long conc, long long tpd, long long now)
+{
+	struct cs_admit a;
+
+	memset(&a, 0, sizeof(a));
+	a.b[0].name = name;
+	a.b[0].rpm = rpm;
+	a.b[0].concurrent = conc;
+	a.b[0].tokens_per_day = tpd;
+	a.n = 1;
+	a.now_ms = now;
+	a.expire_ms = now + 600000;
+	return a;
+}
+
+static int
+admit(struct fx *f, const struct cs_admit *a, struct cs_admit_result *r)
+{
+	assert_int_equal(cs_state_admit(f->st, a, r), CS_OK);
+	if (r->allowed)
+		assert_int_equal(strlen(r->id), CS_STATE_ID_LEN);
+	else
+		assert_string_equal(r->id, "");
+	return r->allowed;
+}
+
+static void
+test_rate(void **state)
+{
+	struct fx *f = *state;
+	struct cs_admit a = one("ip:203.0.113.0/64", 3, 0, 0, T0);
+	struct cs_admit_result r;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		assert_true(admit(f, &a, &r));
+		assert_int_equal(r.kind, CS_REFUSE_RATE);
+		assert_int_equal(r.limit, 3);
+		assert_int_equal(r.remaining, 2 - i);
+	}
+	assert_false(admit(f, &a, &r));
+	assert_int_equal(r.why, CS_REFUSE_RATE);
+	assert_int_equal(r.refused, 0);
+	assert_int_equal(r.retry_after_ms, 20000);
+	assert_int_equal(r.remaining, 0);
+	a.now_ms += 19999;
+	a.expire_ms = a.now_ms + 1000;
+	assert_false(admit(f, &a, &r));
+	assert_int_equal(r.retry_after_ms, 1);
+	a.now_ms += 1;
+	assert_true(admit(f, &a, &r));
+	assert_false(admit(f, &a, &r));
+	a.now_ms += 60000; /* full again, no more */
+	a.expire_ms = a.now_ms + 1000;
+	for (i = 0; i < 3; i++)
+		assert_true(admit(f, &a, &r));
+	assert_false(admit(f, &a, &r));
+}
+
+static void
+test_concurrency(void **state)
+{
+	struct fx *f = *state;
+	struct cs_admit a = one("key:k1", 0, 2, 0, T0);
+	struct cs_admit_result r1, r2, r;
+
+	assert_true(admit(f, &a, &r1));
+	assert_int_equal(r1.remaining, 1);
+	a.expire_ms = T0 + 5000;
+	assert_true(admit(f, &a, &r2));
+	assert_int_equal(r2.remaining, 0);
+	assert_string_not_equal(r1.id, r2.id);
+	assert_false(admit(f, &a, &r));
+	assert_int_equal(r.why, CS_REFUSE_CONCURRENT);
+	assert_int_equal(r.retry_after_ms, CS_STATE_RETRY_CONCURRENT_MS);
+	assert_int_equal(cs_state_settle(f->st, r1.id, 0, T0 + 1), CS_OK);
+	assert_int_equal(cs_state_settle(f->st, r1.id, 0, T0 + 1), CS_OK);
+	a.now_ms = T0 + 2;
+	a.expire_ms = T0 + 600000;
+	assert_true(admit(f, &a, &r1));
+	assert_false(admit(f, &a, &r));
+	/* r2 is never settled: past its expiry it holds no slot. */
+	a.now_ms = T0 + 5000;
+	assert_true(admit(f, &a, &r));
+	assert_false(admit(f, &a, &r));
+	assert_int_equal(cs_state_settle(f->st, r2.id, 0, T0 + 5000), CS_OK);
+	assert_false(admit(f, &a, &r));
+}
+
+static void
+test_budget(void **state)
+{
+	struct fx *f = *state;
+	struct cs_admit a = one("site", 0, 0, 100, T0);
+	struct cs_admit_result r1, r;
+
+	a.reserve_tokens = 60;
+	assert_true(admit(f, &a, &r1));
+	assert_int_equal(r1.kind, CS_REFUSE_BUDGET);
+	assert_int_equal(r1.remaining, 40);
+	assert_int_equal(r1.reset_ms, 14 * 3600000LL);
+	assert_false(admit(f, &a, &r));
+	assert_int_equal(r.why, CS_REFUSE_BUDGET);
+	assert_int_equal(r.retry_after_ms, 14 * 3600000LL);
+	assert_int_equal(r.remaining, 40);
+	assert_int_equal(cs_state_settle(f->st, r1.id, 10, T0 + 1), CS_OK);
+	assert_int_equal(cs_state_settle(f->st, r1.id, 50, T0 + 2), CS_OK);
+	assert_true(admit(f, &a, &r)); /* 10 used + 60 held */
+	assert_int_equal(r.remaining, 30);
+	a.reserve_tokens = 31;
+	assert_false(admit(f, &a, &r));
+	a.reserve_tokens = 30;
+	assert_true(admit(f, &a, &r)); /* exactly full */
+	a.reserve_tokens = 0;
+	assert_false(admit(f, &a, &r)); /* nothing left */
+	/* The next UTC day starts fresh: yesterday's use counts for nothing. */
+	a.now_ms = T0 + 14 * 3600000LL;
+	a.expire_ms = a.now_ms + 600000;
+	a.reserve_tokens = 100;
+	assert_true(admit(f, &a, &r1));
+	assert_int_equal(r1.reset_ms, DAY_MS);
+	assert_int_equal(cs_state_settle(f->st, r1.id, 100, a.now_ms), CS_OK);
+	a.reserve_tokens = 0;
+	assert_false(admit(f, &a, &r));
+}
+
+/* The second bucket refuses: the first keeps its token and its slot. */
+static void
+test_all_or_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct cs_admit a = one("model:b", 0, 1, 0, T0), ab;
+	struct cs_admit_result r;
+
+	assert_true(admit(f, &a, &r));
+	ab = one("ip:a", 1, 1, 10, T0);
+	ab.reserve_tokens = 10;
+	ab.b[1] = a.b[0];
+	ab.n = 2;
+	assert_false(admit(f, &ab, &r));
+	assert_int_equal(r.refused, 1);
+	assert_int_equal(r.why, CS_REFUSE_CONCURRENT);
+	a = one("ip:a", 1, 1, 10, T0);
+	a.reserve_tokens = 10;
+	assert_true(admit(f, &a, &r)); /* token, slot and budget all there */
+	a.b[0].concurrent = 0;
+	a.b[0].tokens_per_day = 0;
+	assert_false(admit(f, &a, &r));
+	assert_int_equal(r.why, CS_REFUSE_RATE);
+}
+
+/* Handles of one store see the same counts. */
+static void
+test_shared_handles(void **state)
+{
+	struct fx *f = *state;
+	struct cs_admit a = one("id:u", 0, 1, 0, T0);
+	struct cs_admit_result r;
+	struct cs_state *st2 = NULL;
+	char err[256];
+
+	assert_int_equal(cs_state_open(f->spec, &st2, err, sizeof(err)), CS_OK);
+	assert_true(admit(f, &a, &r));
+	assert_int_equal(cs_state_admit(st2, &a, &r), CS_OK);
+	assert_false(r.allowed);
+	cs_state_close(st2);
+	assert_false(admit(f, &a, &r));
+}
+
+/* Unlimited buckets: allowed, with no limit to report. */
+static void
+test_unlimited(void **state)
+{
+	struct fx *f = *state;
+	struct cs_admit a = one("any", 0, 0, 0, T0);
+	struct cs_admit_result r;
+
+	assert_true(admit(f, &a, &r));
+	assert_int_equal(r.kind, 0);
+	assert_int_equal(r.limit, 0);
+	a.n = 0;
+	assert_true(admit(f, &a, &r));
+	assert_int_equal(cs_state_settle(f->st, r.id, 5, T0), CS_OK);
+}
+
+/* Every bad argument is CS_EBADINPUT and takes nothing: bucket "h" has
+ * one rate token, still there at the end. */
+static void
+test_hostile(void **state)
+{
+	struct fx *f = *state;
+	struct cs_admit good = one("h", 1, 1, 10, T0), a;
+	struct cs_ledger_rec rec;
+	struct cs_admit_result r;
+	char longname[CS_STATE_NAME_MAX + 2];
+	int i;
+
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	good.b[1] = good.b[0];
+	good.b[1].name = "h2";
+	good.n = 2;
+	for (i = 0; i < 11; i++) {
+		a = good;
+		switch (i) {
+		case 0: a.b[1].name = longname; break;
+		case 1: a.n = CS_STATE_MAX_BUCKETS + 1; break;
+		case 2: a.b[1].rpm = -1; break;
+		case 3: a.b[1].concurrent = -5; break;
+		case 4: a.b[1].tokens_per_day = -1; break;
+		case 5: a.reserve_tokens = -1; break;
+		case 6: a.expire_ms = a.now_ms; break;
+		case 7: a.b[1].name = "h"; break; /* twice */
+		case 8: a.b[1].name = NULL; break;
+		case 9: a.b[1].name = ""; break;
+		case 10: a.now_ms = -1; break;
+		}
+		assert_int_equal(cs_state_admit(f->st, &a, &r), CS_EBADINPUT);
+		assert_false(r.allowed);
+	}
+	assert_int_equal(cs_state_settle(f->st, "xyz", 1, T0), CS_EBADINPUT);
+	assert_int_equal(
+	    cs_state_settle(f->st, "0123456789abcdef0123456789abcdeF", 1, T0),
+	    CS_EBADINPUT);
+	assert_int_equal(
+	    cs_state_settle(f->st, "0123456789abcdef0123456789abcdef0", 1, T0),
+	    CS_EBADINPUT);
+	assert_int_equal(
+	    cs_state_settle(f->st, "0123456789abcdef0123456789abcdef", -1, T0),
+	    CS_EBADINPUT);
+	assert_int_equal(
+	    cs_state_settle(f->st, "0123456789abcdef0123456789abcdef", 1, T0),
+	    CS_OK); /* unknown: nothing to do */
+	memset(&rec, 0, sizeof(rec));
+	rec.time_ms = T0;
+	rec.model = longname;
+	assert_int_equal(cs_state_ledger_add(f->st, &rec), CS_EBADINPUT);
+	rec.model = "m";
+	rec.prompt_tokens = -2;
+	assert_int_equal(cs_state_ledger_add(f->st, &rec), CS_EBADINPUT);
+	assert_int_equal(
+	    cs_state_usage(f->st, 0, "bogus", NULL, NULL), CS_EBADINPUT);
+	assert_int_equal(cs_state_ledger_purge(f->st, -1), CS_EBADINPUT);
+	a = good;
+	a.reserve_tokens = 10;
+	assert_true(admit(f, &a, &r));
+	a.reserve_tokens = 0;
+	a.b[0].concurrent = 0;
+	assert_false(admit(f, &a, &r));
+	assert_int_equal(r.why, CS_REFUSE_RATE);
+}
+
+struct rows {
+	size_t n;
+	struct {
+		char g[32];
+		long long req, prompt, completion;
+	} r[8];
+};
+
+static void
+collect(void *ctx, const char *group, long long requests, long long prompt,
+    long long completion)
+{
+	struct rows *rows = ctx;
+
+	assert_true(rows->n < 8);
+	snprintf(rows->r[rows->n].g, sizeof(rows->r[0].g), "%s", group);
+	rows->r[rows->n].req = requests;
+	rows->r[rows->n].prompt = prompt;
+	rows->r[rows->n].completion = completion;
+	rows->n++;
+}
+
+static void
+assert_row(const struct rows *rows, size_t i, const char *g, long long req,
+    long long prompt, long long completion)
+{
+	assert_true(i < rows->n);
+	assert_string_equal(rows->r[i].g, g);
+	assert_int_equal(rows->r[i].req, req);
+	assert_int_equal(rows->r[i].prompt, prompt);
+	assert_int_equal(rows->r[i].completion, completion);
+}
+
+/* The usage by by since since into rows, which must be n. */
+static void
+usage(
+    struct fx *f, long long since, const char *by, struct rows *rows, size_t n)
+{
+	memset(rows, 0, sizeof(*rows));
+	assert_int_equal(
+	    cs_state_usage(f->st, since, by, collect, rows), CS_OK);
+	assert_int_equal(rows->n, n);
+}
+
+static void
+test_ledger(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		long long t;
+		const char *model, *identity;
+		long long p, c;
+	} in[] = {
+		{ T0, "gpt-b", "ip:1", 10, 1 },
+		{ T0 + 1, "gpt-a", "ip:1", 20, 2 },
+		{ T0 + DAY_MS, "gpt-b", NULL, 30, -1 },
+		{ T0 + DAY_MS + 5, "gpt-b", "ip:2", -1, 4 },
+	};
+	struct cs_ledger_rec rec;
+	struct rows rows;
+	size_t i;
+
+	for (i = 0; i < CS_ARRAY_LEN(in); i++) {
+		memset(&rec, 0, sizeof(rec));
+		rec.time_ms = in[i].t;
+		rec.request_id = "req";
+		rec.model = in[i].model;
+		rec.identity = in[i].identity;
+		rec.outcome = "done";
+		rec.prompt_tokens = in[i].p;
+		rec.completion_tokens = in[i].c;
+		rec.generated_tokens = rec.delivered_tokens = -1;
+		rec.ttfd_ms = -1;
+		rec.duration_ms = 12;
+		assert_int_equal(cs_state_ledger_add(f->st, &rec), CS_OK);
+	}
+	usage(f, 0, "model", &rows, 2);
+	assert_row(&rows, 0, "gpt-a", 1, 20, 2);
+	assert_row(&rows, 1, "gpt-b", 3, 40, 5);
+	usage(f, 0, "day", &rows, 2);
+	assert_row(&rows, 0, "2026-01-01", 2, 30, 3);
+	assert_row(&rows, 1, "2026-01-02", 2, 30, 4);
+	usage(f, T0 + 1, "identity", &rows, 3);
+	assert_row(&rows, 0, "", 1, 30, 0);
+	assert_row(&rows, 1, "ip:1", 1, 20, 2);
+	assert_row(&rows, 2, "ip:2", 1, 0, 4);
+	usage(f, 0, "key", &rows, 1);
+	assert_row(&rows, 0, "", 4, 60, 7);
+	assert_int_equal(cs_state_ledger_purge(f->st, T0 + DAY_MS), CS_OK);
+	usage(f, 0, "day", &rows, 1);
+	assert_row(&rows, 0, "2026-01-02", 2, 30, 4);
+}
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A child: its own handle, 25 admits, as many allowed as its status. */
+static void
+race_child(const char *spec, int go)
+{
+	struct cs_admit a = one("site", 0, 10, 0, T0);
+	struct cs_admit_result r;
+	struct cs_state *st = NULL;
+	int i, tries, allowed = 0;
+	enum cs_err e;
+	char c;
+
+	if (cs_state_open(spec, &st, NULL, 0) != CS_OK)
+		_exit(100);
+	if (read(go, &c, 1) != 0)
+		_exit(101);
+	for (i = 0; i < 25; i++) {
+		tries = 0;
+		while ((e = cs_state_admit(st, &a, &r)) == CS_ESTATE &&
+		    ++tries < 100)
+			;
+		if (e != CS_OK)
+			_exit(102);
+		allowed += r.allowed;
+	}
+	cs_state_close(st);
+	_exit(allowed);
+}
+
+/* Four processes, 25 admits each, ten slots: exactly ten allowed. */
+static void
+test_sqlite_processes(void **state)
+{
+	struct fx *f = *state;
+	int go[2], status, total = 0, i;
+	pid_t pid[4];
+
+	assert_int_equal(pipe(go), 0);
+	for (i = 0; i < 4; i++) {
+		pid[i] = fork();
+		assert_true(pid[i] >= 0);
+		if (pid[i] == 0) {
+			close(go[1]);
+			race_child(f->spec, go[0]);
+		}
+	}
+	close(go[0]);
+	close(go[1]); /* all start at once */
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
+		assert_true(WIFEXITED(status));
+		assert_true(WEXITSTATUS(status) <= 10);
+		total += WEXITSTATUS(status);
+	}
+	assert_int_equal(total, 10);
+}
+
+/* Another connection holds the write lock: an error soon, not a hang. */
+static void
+test_sqlite_busy(void **state)
+{
+	struct fx *f = *state;
+	struct cs_admit a = one("site", 1, 1, 0, T0);
+	struct cs_admit_result r;
+	sqlite3 *db = NULL;
+	long long t;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+	t = mono_ms();
+	assert_int_equal(cs_state_admit(f->st, &a, &r), CS_ESTATE);
+	assert_false(r.allowed);
+	assert_int_equal(
+	    cs_state_settle(f->st, "0123456789abcdef0123456789abcdef", 1, T0),
+	    CS_ESTATE);
+	assert_true(mono_ms() - t < 5000);
+	assert_int_equal(
+	    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_true(admit(f, &a, &r)); /* and nothing was half taken */
+	assert_false(admit(f, &a, &r));
+}
+
+/* spec fails to open, with a message naming want. */
+static void
+assert_open_fails(const char *spec, enum cs_err want, const char *in_msg)
+{
+	struct cs_state *st = (struct cs_state *)&st; /* must become NULL */
+	char err[512] = "";
+
+	assert_int_equal(cs_state_open(spec, &st, err, sizeof(err)), want);
+	assert_null(st);
+	if (strstr(err, in_msg) == NULL)
+		fail_msg(
+		    "open %s: \"%s\" does not say \"%s\"", spec, err, in_msg);
+}
+
+static void
+test_sqlite_open_errors(void **state)
+{
+	struct fx *f = *state;
+	char spec[256], path[200], msg[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/missing/s.db", f->dir);
+	snprintf(spec, sizeof(spec), "sqlite:%s", path);
+	assert_open_fails(spec, CS_ESTATE, path);
+	assert_open_fails(spec, CS_ESTATE, "does not exist");
+	assert_int_equal(cs_state_check(spec, msg, sizeof(msg)), CS_ESTATE);
+	assert_non_null(strstr(msg, path));
+	/* The parent is a regular file. */
+	snprintf(path, sizeof(path), "%s/file", f->dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/file/s.db", f->dir);
+	snprintf(spec, sizeof(spec), "sqlite:%s", path);
+	assert_open_fails(spec, CS_ESTATE, path);
+	assert_open_fails(spec, CS_ESTATE, "not a directory");
+	/* The path is a directory. */
+	snprintf(spec, sizeof(spec), "sqlite:%s", f->dir);
+	assert_open_fails(spec, CS_ESTATE, "is a directory");
+	/* A directory nobody, root included, may create files in. */
+	assert_open_fails("sqlite:/proc/cs-state-test.db", CS_ESTATE,
+	    "/proc/cs-state-test.db");
+	assert_int_equal(
+	    cs_state_check("sqlite:/proc/cs-state-test.db", msg, sizeof(msg)),
+	    CS_ESTATE);
+	assert_non_null(strstr(msg, "/proc/cs-state-test.db"));
+	assert_open_fails("sqlite:", CS_ESTATE, "sqlite:PATH");
+	assert_open_fails("redis://x", CS_ECONFIG, "\"redis://x\"");
+	assert_open_fails("memoryx", CS_ECONFIG, "memory");
+	assert_open_fails("", CS_ECONFIG, "sqlite:PATH");
+}
+
+/* --check-config: where, and writable; a new file is left empty. */
+static void
+test_sqlite_check(void **state)
+{
+	struct fx *f = *state;
+	char spec[256], path[200], msg[512];
+	sqlite3 *db = NULL;
+	struct stat sb;
+
+	assert_int_equal(cs_state_check(f->spec, msg, sizeof(msg)), CS_OK);
+	assert_non_null(strstr(msg, f->path));
+	assert_non_null(strstr(msg, "writable, schema version 1"));
+	snprintf(path, sizeof(path), "%s/new.db", f->dir);
+	snprintf(spec, sizeof(spec), "sqlite:%s", path);
+	assert_int_equal(cs_state_check(spec, msg, sizeof(msg)), CS_OK);
+	assert_non_null(strstr(msg, "writable, no tables yet"));
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, 0);
+	/* A store from a later chatstream is not touched. */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_open_fails(spec, CS_ESTATE, "schema version 2 is newer");
+	assert_int_equal(cs_state_check(spec, msg, sizeof(msg)), CS_ESTATE);
+	assert_non_null(strstr(msg, "schema version 2 is newer"));
+	assert_int_equal(cs_state_check("memory", msg, sizeof(msg)), CS_OK);
+	assert_non_null(strstr(msg, "memory"));
+	assert_int_equal(cs_state_check("mem", msg, sizeof(msg)), CS_ECONFIG);
+}
+
+/* The memory store keeps CS_STATE_MEM_BUCKETS names: the oldest goes. */
+static void
+test_memory_bounded(void **state)
+{
+	struct fx *f = *state;
+	struct cs_admit a = one("first", 1, 0, 0, T0);
+	struct cs_admit_result r;
+	char name[32];
+	int i;
+
+	assert_true(admit(f, &a, &r));
+	assert_int_equal(cs_state_settle(f->st, r.id, 0, T0), CS_OK);
+	assert_false(admit(f, &a, &r));
+	for (i = 0; i < CS_STATE_MEM_BUCKETS; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		a.b[0].name = name;
+		assert_true(admit(f, &a, &r));
+		assert_int_equal(cs_state_settle(f->st, r.id, 0, T0), CS_OK);
+	}
+	a.b[0].name = "first";
+	assert_true(admit(f, &a, &r)); /* forgotten: a full bucket again */
+}
+
+#define BOTH(fn) \
+	{ "memory_" #fn, fn, setup_memory, teardown, NULL }, \
+	{ \
+		"sqlite_" #fn, fn, setup_sqlite, teardown, NULL \
+	}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		BOTH(test_rate),
+		BOTH(test_concurrency),
+		BOTH(test_budget),
+		BOTH(test_all_or_nothing),
+		BOTH(test_shared_handles),
+		BOTH(test_unlimited),
+		BOTH(test_hostile),
+		BOTH(test_ledger),
+		cmocka_unit_test_setup_teardown(
+		    test_sqlite_processes, setup_sqlite, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sqlite_busy, setup_sqlite, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sqlite_open_errors, setup_sqlite, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sqlite_check, setup_sqlite, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_memory_bounded, setup_memory, teardown),
+	};
+
+	return cmocka_run_group_tests_name("state", tests, NULL, NULL);
+}
