@@ -21,14 +21,15 @@ BUILD   ?= build
 SANFLAGS =
 endif
 
-# Build: libfcgi, libcurl, json-c, SQLite.  make run adds lighttpd.  make test adds
-# cmocka, python3 (replay provider, e2e), the web servers the deployment
-# tests run, chromium (the browser tests of www/) and nodejs (unit tests of
-# www/js), clang and its libFuzzer runtime (the fuzz smoke test).
+# Build: libfcgi, libcurl, json-c, SQLite, hiredis.  make run adds lighttpd.
+# make test adds cmocka, python3 (replay provider, e2e), the web servers the
+# deployment tests run, chromium (the browser tests of www/) and nodejs (unit
+# tests of www/js), clang and its libFuzzer runtime (the fuzz smoke test),
+# and redis-server (the unit tests of the redis state backend).
 RUN_PKGS = libfcgi-dev libcurl4-openssl-dev libjson-c-dev libsqlite3-dev \
-           pkg-config gcc make lighttpd python3 curl
+           libhiredis-dev pkg-config gcc make lighttpd python3 curl
 PKGS     = $(RUN_PKGS) libcmocka-dev apache2 libapache2-mod-fcgid nginx spawn-fcgi \
-           nodejs chromium clang libclang-rt-14-dev clang-format
+           nodejs chromium clang libclang-rt-14-dev clang-format redis-server
 # make bench also plots (gnuplot) and counts syscalls and instructions.
 BENCH_PKGS = $(PKGS) gnuplot-nox strace valgrind
 CC      ?= cc
@@ -41,8 +42,9 @@ ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(if $(WERROR),-Werror,) \
            $(SANFLAGS) $(SRC_INC) $(CFLAGS) \
            $(shell $(PKGCONF) --cflags libcurl json-c 2>/dev/null)
 SQLITE_LIBS = $(or $(shell $(PKGCONF) --libs sqlite3 2>/dev/null),-lsqlite3)
+HIREDIS_LIBS = $(or $(shell $(PKGCONF) --libs hiredis 2>/dev/null),-lhiredis)
 LDLIBS   = -lfcgi $(shell $(PKGCONF) --libs libcurl json-c 2>/dev/null) \
-           $(SQLITE_LIBS) -lpthread
+           $(SQLITE_LIBS) $(HIREDIS_LIBS) -lpthread
 TEST_LDLIBS = $(shell $(PKGCONF) --libs cmocka 2>/dev/null)
 
 # One folder per stage of the pipeline (docs/hacking.md); every folder is

@@ -18,6 +18,8 @@
 static const struct cs_state_ops *const backends[] = {
 	&cs_state_memory_ops,
 	&cs_state_sqlite_ops,
+	&cs_state_redis_ops,
+	&cs_state_redis_unix_ops,
 };
 
 void
@@ -42,13 +44,14 @@ backend_of(const char *spec, const char **arg, char *err, size_t errlen)
 		n = strlen(backends[i]->prefix);
 		if (strncmp(spec, backends[i]->prefix, n) != 0)
 			continue;
-		if (backends[i]->prefix[n - 1] != ':' && spec[n] != '\0')
-			continue;
+		if (strchr(backends[i]->prefix, ':') == NULL && spec[n] != '\0')
+			continue; /* a bare word ("memory") is the whole spec */
 		*arg = spec + n;
 		return backends[i];
 	}
 	cs_state_errf(err, errlen,
-	    "state store \"%.*s\": want \"memory\" or \"sqlite:PATH\"",
+	    "state store \"%.*s\": want \"memory\", \"sqlite:PATH\","
+	    " \"redis://HOST:PORT[/DB]\" or \"redis+unix:///PATH\"",
 	    CS_STATE_NAME_MAX, spec != NULL ? spec : "");
 	return NULL;
 }

@@ -11,7 +11,22 @@
  *                  one BEGIN IMMEDIATE transaction per admit and settle, so
  *                  each is atomic across processes; a store that stays
  *                  locked past its busy timeout (CS_STATE_BUSY_MS) is
- *                  CS_ESTATE, never a hang.
+ *                  CS_ESTATE, never a hang;
+ *   "redis://HOST:PORT[/DB][?password_file=PATH]",
+ *   "redis+unix:///PATH[?db=N][&password_file=PATH]"
+ *                  every process on every host naming it: one standalone
+ *                  Redis (not Cluster), one Lua script per admit and
+ *                  settle, so each is atomic across hosts; every call
+ *                  times out after CS_STATE_BUSY_MS (CS_ESTATE), and a
+ *                  failed connection is made again on the next call.
+ *                  PORT 1..65535, DB (N) 0..15, default 0; the password
+ *                  is read once at open from a file that group and others
+ *                  may not access (else CS_ECONFIG), one line, never
+ *                  logged.  Keys are "cs:..." and all expire (a dead
+ *                  process's reservations at expire_ms, on Redis' clock:
+ *                  keep the hosts' clocks in step).  The ledger keeps 400
+ *                  days, and purge drops whole UTC days: those ending at
+ *                  or before before_ms.
  *
  * A handle is for one thread at a time (SQLite: one connection per handle);
  * open one per thread.  Nothing here reads a clock: every call takes
@@ -25,7 +40,8 @@
  *
  * Errors: CS_EBADINPUT for invalid arguments (a name empty or longer than
  * CS_STATE_NAME_MAX, n > CS_STATE_MAX_BUCKETS, a number out of range) and
- * then nothing has changed; CS_ECONFIG for a spec that names no backend;
+ * then nothing has changed; CS_ECONFIG for a spec that names no backend
+ * or does not parse (a redis one, its password file);
  * CS_ESTATE when the store cannot be used (busy past the timeout, I/O,
  * full).  A refusal is not an error: CS_OK with allowed = 0.
  */
@@ -41,7 +57,7 @@ struct cs_state;
 #define CS_STATE_MAX_BUCKETS         4 /* buckets one admission counts against */
 #define CS_STATE_NAME_MAX            160 /* bytes of a bucket name or ledger string */
 #define CS_STATE_ID_LEN              32   /* hex digits of a reservation id */
-#define CS_STATE_BUSY_MS             200  /* SQLite busy_timeout */
+#define CS_STATE_BUSY_MS             200  /* SQLite busy_timeout, Redis I/O */
 #define CS_STATE_RETRY_CONCURRENT_MS 1000 /* retry hint when streams are full */
 #define CS_STATE_MEM_BUCKETS         100000 /* names the memory backend keeps */
 #define CS_STATE_MEM_HOLDS           65536 /* live reservations, memory backend */
@@ -59,7 +75,8 @@ void cs_state_close(struct cs_state *st);
 
 /*
  * For --check-config: one line in msg saying where the store is and
- * whether it is writable.  CS_OK when it is usable.  Side effects: for
+ * whether it is writable (redis: reachable, after AUTH and a PING).  CS_OK
+ * when it is usable.  Side effects: for
  * sqlite, an empty file is created when PATH does not exist (that is how
  * writability is tested: an empty write transaction, rolled back); no
  * table is created and nothing is written to an existing store.
@@ -136,7 +153,8 @@ struct cs_ledger_rec {
 
 enum cs_err
 cs_state_ledger_add(struct cs_state *st, const struct cs_ledger_rec *rec);
-/* Drops every record with time_ms < before_ms. */
+/* Drops every record with time_ms < before_ms (redis: whole UTC days
+ * only, so records of before_ms's own day stay until a later purge). */
 enum cs_err cs_state_ledger_purge(struct cs_state *st, long long before_ms);
 
 /* One group of cs_state_usage(); group is borrowed for the call. */
@@ -147,7 +165,9 @@ typedef void (*cs_usage_row_fn)(void *ctx, const char *group,
  * The ledger since since_ms, grouped by "day" (UTC, "YYYY-MM-DD"),
  * "model", "identity" or "key": fn once per group, in ascending order of
  * group.  Another by is CS_EBADINPUT.  fn must not call into st (SQLite
- * calls it while the query runs).
+ * calls it while the query runs).  Redis reads the latest 400 days that
+ * have records, a page at a time, and groups them here (at most 100000
+ * groups, else CS_ESTATE).
  */
 enum cs_err cs_state_usage(struct cs_state *st, long long since_ms,
     const char *by, cs_usage_row_fn fn, void *ctx);

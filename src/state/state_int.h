@@ -26,7 +26,8 @@ enum cs_usage_by {
 };
 
 struct cs_state_ops {
-	const char *prefix; /* the spec: "memory" or "sqlite:" + argument */
+	const char
+	    *prefix; /* the spec: "memory", or "sqlite:" etc. + argument */
 	/* arg: the spec after prefix; fills err once on failure. */
 	enum cs_err (*open)(
 	    struct cs_state *st, const char *arg, char *err, size_t errlen);
@@ -51,6 +52,8 @@ struct cs_state {
 
 extern const struct cs_state_ops cs_state_memory_ops;
 extern const struct cs_state_ops cs_state_sqlite_ops;
+extern const struct cs_state_ops cs_state_redis_ops;      /* redis:// */
+extern const struct cs_state_ops cs_state_redis_unix_ops; /* redis+unix:// */
 
 /*
  * What a backend read for one bucket, inside its transaction.  Rate level
