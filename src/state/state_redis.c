@@ -538,24 +538,23 @@ rd_fail(struct rd *r, const char *what, const char *why)
  * Script s with nkeys keys and then the arguments in argv[0..argc):
  * its reply (freed by the caller), or NULL, the failure logged.
  * Connects first when there is no connection; loads the script again
- * when Redis has forgotten it (a restart, SCRIPT FLUSH).
+ * when Redis has forgotten it (a restart, SCRIPT FLUSH).  A script that
+ * may run twice (again: settle, purge) is sent once more on a new
+ * connection when a reused one fails (the server restarted since); the
+ * others are not, as the lost reply may follow a run that took effect.
  */
 static redisReply *
-rd_eval(struct rd *r, int s, int nkeys, int argc, const char **argv,
+rd_eval(struct rd *r, int s, int again, int nkeys, int argc, const char **argv,
     const size_t *len, const char *what)
 {
 	const char *av[RD_ARGS];
 	size_t al[RD_ARGS];
 	char why[256], nk[16];
 	redisReply *rep = NULL;
-	int i, tries;
+	int i, tries, fresh = 0;
 
 	if (argc + 3 > RD_ARGS)
 		return NULL;
-	if (r->c == NULL && rd_connect(r, 1, why, sizeof(why)) != 0) {
-		rd_fail(r, what, why);
-		return NULL;
-	}
 	snprintf(nk, sizeof(nk), "%d", nkeys);
 	av[0] = "EVALSHA";
 	al[0] = 7;
@@ -565,11 +564,18 @@ rd_eval(struct rd *r, int s, int nkeys, int argc, const char **argv,
 		av[i + 3] = argv[i];
 		al[i + 3] = len != NULL ? len[i] : strlen(argv[i]);
 	}
-	for (tries = 0; tries < 2; tries++) {
+	for (tries = 0; tries < 3; tries++) {
+		if (r->c == NULL) {
+			if (rd_connect(r, 1, why, sizeof(why)) != 0)
+				break;
+			fresh = 1;
+		}
 		av[1] = r->sha[s];
 		al[1] = strlen(r->sha[s]);
-		if ((rep = rd_cmd(r, argc + 3, av, al, why, sizeof(why))) ==
-		    NULL)
+		rep = rd_cmd(r, argc + 3, av, al, why, sizeof(why));
+		if (rep == NULL && again && !fresh)
+			continue; /* connects again at the top */
+		if (rep == NULL)
 			break;
 		if (rep->type != REDIS_REPLY_ERROR)
 			return rep;
@@ -729,7 +735,7 @@ rd_admit(struct cs_state *st, const struct cs_admit *a, const char *id,
 	}
 	for (i = 0; i < m; i++)
 		argv[k + i] = i == 3 ? id : nums[i];
-	rep = rd_eval(r, S_ADMIT, (int)k, (int)(k + m), argv, NULL, "admit");
+	rep = rd_eval(r, S_ADMIT, 0, (int)k, (int)(k + m), argv, NULL, "admit");
 	if (rep == NULL)
 		return CS_ESTATE;
 	if (!rd_ints(rep, 8)) {
@@ -761,7 +767,7 @@ rd_settle(struct cs_state *st, const char *id, long long used_tokens,
 	snprintf(key, sizeof(key), "cs:id:%s", id);
 	snprintf(used, sizeof(used), "%lld", used_tokens);
 	snprintf(now, sizeof(now), "%lld", now_ms);
-	rep = rd_eval(st->be, S_SETTLE, 1, 3, argv, NULL, "settle");
+	rep = rd_eval(st->be, S_SETTLE, 1, 1, 3, argv, NULL, "settle");
 	if (rep == NULL)
 		return CS_ESTATE;
 	freeReplyObject(rep);
@@ -815,8 +821,8 @@ rd_ledger_add(struct cs_state *st, const struct cs_ledger_rec *rec)
 	for (i = 0; i < CS_ARRAY_LEN(argv); i++)
 		len[i] = strlen(argv[i]);
 	len[2] = used - 1; /* no NUL after the last field */
-	rep = rd_eval(st->be, S_LEDGER, 2, (int)CS_ARRAY_LEN(argv), argv, len,
-	    "add to the ledger");
+	rep = rd_eval(st->be, S_LEDGER, 0, 2, (int)CS_ARRAY_LEN(argv), argv,
+	    len, "add to the ledger");
 	if (rep == NULL)
 		return CS_ESTATE;
 	freeReplyObject(rep);
@@ -832,7 +838,7 @@ rd_ledger_purge(struct cs_state *st, long long before_ms)
 	redisReply *rep;
 
 	snprintf(last, sizeof(last), "%lld", before_ms / CS_STATE_DAY_MS - 1);
-	rep = rd_eval(st->be, S_PURGE, 1, 2, argv, NULL, "purge the ledger");
+	rep = rd_eval(st->be, S_PURGE, 1, 1, 2, argv, NULL, "purge the ledger");
 	if (rep == NULL)
 		return CS_ESTATE;
 	freeReplyObject(rep);
