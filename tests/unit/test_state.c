@@ -1,16 +1,24 @@
 /*
- * test_state.c — the admission state (src/state/) on both backends, the
- * memory one and SQLite in a mkdtemp directory: rate, concurrency and
- * budget limits against a clock the test sets; all-or-nothing over
- * several buckets; the ledger and usage; hostile arguments changing
- * nothing.  SQLite only: four processes racing for ten slots, a store
- * locked by another connection, and open errors naming the path.
+ * test_state.c — the admission state (src/state/) on every backend: the
+ * memory one, SQLite in a mkdtemp directory and a real redis-server on a
+ * unix socket in one (started per case, no TCP port; the redis cases fail
+ * when redis-server is missing): rate, concurrency and budget limits
+ * against a clock the test sets; all-or-nothing over several buckets; the
+ * ledger and usage; hostile arguments changing nothing; names that are
+ * no keys.  SQLite and Redis: four processes racing for ten slots.
+ * SQLite only: a store locked by another connection, and open errors
+ * naming the path.  Redis only: the server killed and started again, bad
+ * specs, and a password file.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,61 +26,162 @@
 #include "state.h"
 #include "testutil.h"
 
-#define T0     (1767225600000LL + 10 * 3600000LL) /* 2026-01-01 10:00Z */
-#define DAY_MS 86400000LL
+#define T0             (1767225600000LL + 10 * 3600000LL) /* 2026-01-01 10:00Z */
+#define DAY_MS         86400000LL
+#define REDIS_PASSWORD "pw-Zq81-not-logged"
 
-struct fx {
-	char dir[64], path[128], spec[160];
-	struct cs_state *st;
-	int sqlite;
+enum {
+	MEMORY,
+	SQLITE,
+	REDIS,
+	REDIS_AUTH
 };
 
-static int
-fx_open(void **state, int sqlite)
+struct fx {
+	char dir[64], path[128], spec[256];
+	struct cs_state *st;
+	int kind;
+	pid_t redis; /* its process group, 0 when none runs */
+};
+
+static long long
+mono_ms(void)
 {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void redis_stop(struct fx *f);
+
+/* Closes the handle, stops the server and removes f->dir (one level: the
+ * test makes no more); again is a no-op.  Setups call it before failing,
+ * as cmocka runs no teardown after a failed setup. */
+static void
+fx_cleanup(struct fx *f)
+{
+	char cmd[128];
+
+	cs_state_close(f->st);
+	f->st = NULL;
+	redis_stop(f);
+	if (f->dir[0] != '\0') {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+		assert_int_equal(system(cmd), 0);
+		f->dir[0] = '\0';
+	}
+}
+
+/* Starts redis-server on f->path (a unix socket, no TCP port, nothing on
+ * disk) in a process group of its own, and returns once the socket
+ * accepts; fails the test when it does not start within 10 s. */
+static void
+redis_start(struct fx *f)
+{
+	struct sockaddr_un sa;
+	long long deadline;
+	int fd, status;
+	pid_t pid;
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setpgid(0, 0);
+		fd = open("/dev/null", O_RDWR);
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execlp("redis-server", "redis-server", "--port", "0",
+		    "--unixsocket", f->path, "--save", "", "--appendonly", "no",
+		    "--dir", f->dir,
+		    f->kind == REDIS_AUTH ? "--requirepass" : (char *)NULL,
+		    REDIS_PASSWORD, (char *)NULL);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	f->redis = pid;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", f->path);
+	for (deadline = mono_ms() + 10000;; poll(NULL, 0, 5)) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(fd >= 0);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			close(fd);
+			return;
+		}
+		close(fd);
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			f->redis = 0;
+			fx_cleanup(f);
+			fail_msg("redis-server did not start (exit %d; is it"
+			         " installed? make test installs it)",
+			    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		}
+		if (mono_ms() > deadline) {
+			fx_cleanup(f);
+			fail_msg("redis-server: %s never accepted", f->path);
+		}
+	}
+}
+
+/* Kills the redis-server group (no orphans) and reaps it. */
+static void
+redis_stop(struct fx *f)
+{
+	if (f->redis <= 0)
+		return;
+	kill(-f->redis, SIGKILL);
+	waitpid(f->redis, NULL, 0);
+	f->redis = 0;
+}
+
+/* The one setup: *state is the backend's entry of kinds[] (the table's
+ * initial state), and becomes the fixture. */
+static int kinds[] = { MEMORY, SQLITE, REDIS, REDIS_AUTH };
+
+static int
+setup(void **state)
+{
+	int kind = *(int *)*state;
 	char err[512] = "";
 	struct fx *f;
 
 	f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	f->sqlite = sqlite;
+	f->kind = kind;
+	*state = f;
 	snprintf(f->spec, sizeof(f->spec), "memory");
-	if (sqlite) {
+	if (kind != MEMORY) {
 		snprintf(f->dir, sizeof(f->dir), "/tmp/cs_state_XXXXXX");
 		assert_non_null(mkdtemp(f->dir));
+	}
+	if (kind == SQLITE) {
 		snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
 		snprintf(f->spec, sizeof(f->spec), "sqlite:%s", f->path);
 	}
-	if (cs_state_open(f->spec, &f->st, err, sizeof(err)) != CS_OK)
+	if (kind == REDIS || kind == REDIS_AUTH) {
+		snprintf(f->path, sizeof(f->path), "%s/redis.sock", f->dir);
+		snprintf(
+		    f->spec, sizeof(f->spec), "redis+unix://%s?db=3", f->path);
+		redis_start(f);
+	}
+	if (kind == REDIS_AUTH)
+		return 0; /* the test opens it, with its password file */
+	if (cs_state_open(f->spec, &f->st, err, sizeof(err)) != CS_OK) {
+		fx_cleanup(f);
 		fail_msg("open %s: %s", f->spec, err);
-	*state = f;
+	}
 	return 0;
 }
 
 static int
-setup_memory(void **state)
-{
-	return fx_open(state, 0);
-}
-
-static int
-setup_sqlite(void **state)
-{
-	return fx_open(state, 1);
-}
-
-/* Removes everything below f->dir (one level: the test makes no more). */
-static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
 
-	cs_state_close(f->st);
-	if (f->sqlite) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-		assert_int_equal(system(cmd), 0);
-	}
+	fx_cleanup(f);
 	free(f);
 	return 0;
 }
@@ -331,6 +440,33 @@ test_hostile(void **state)
 	assert_int_equal(r.why, CS_REFUSE_RATE);
 }
 
+/* Names are data, never syntax: spaces, newlines, braces, a colon and
+ * what looks like another key are all distinct buckets. */
+static void
+test_names(void **state)
+{
+	static const char *const names[] = { "a b", "a\nb", "{a}", "a", "a:b",
+		"cs:r:a", "ip:\"x\" \t{}*?[]" };
+	struct fx *f = *state;
+	struct cs_admit a;
+	struct cs_admit_result r;
+	size_t i;
+
+	for (i = 0; i < CS_ARRAY_LEN(names); i++) {
+		a = one(names[i], 1, 1, 5, T0);
+		a.reserve_tokens = 5;
+		assert_true(admit(f, &a, &r));
+	}
+	for (i = 0; i < CS_ARRAY_LEN(names); i++) {
+		a = one(names[i], 0, 0, 5, T0);
+		assert_false(admit(f, &a, &r));
+		assert_int_equal(r.why, CS_REFUSE_BUDGET);
+		a = one(names[i], 1, 0, 0, T0);
+		assert_false(admit(f, &a, &r));
+		assert_int_equal(r.why, CS_REFUSE_RATE);
+	}
+}
+
 struct rows {
 	size_t n;
 	struct {
@@ -424,15 +560,6 @@ test_ledger(void **state)
 	assert_row(&rows, 0, "2026-01-02", 2, 30, 4);
 }
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A child: its own handle, 25 admits, as many allowed as its status. */
 static void
 race_child(const char *spec, int go)
@@ -461,9 +588,10 @@ race_child(const char *spec, int go)
 	_exit(allowed);
 }
 
-/* Four processes, 25 admits each, ten slots: exactly ten allowed. */
+/* Four processes (as many hosts: each its own handle), 25 admits each,
+ * ten slots: exactly ten allowed. */
 static void
-test_sqlite_processes(void **state)
+test_processes(void **state)
 {
 	struct fx *f = *state;
 	int go[2], status, total = 0, i;
@@ -514,6 +642,136 @@ test_sqlite_busy(void **state)
 	sqlite3_close(db);
 	assert_true(admit(f, &a, &r)); /* and nothing was half taken */
 	assert_false(admit(f, &a, &r));
+}
+
+static unsigned long
+rnd(unsigned long *x)
+{
+	*x = *x * 6364136223846793005UL + 1442695040888963407UL;
+	return *x >> 33;
+}
+
+/* One admission of 1..3 of names, random limits, on all three stores:
+ * every field of the results agrees (the id aside); the ids of allowed
+ * ones into ids[*n] while there is room. */
+static void
+agree_admit(struct cs_state **st, unsigned long *x, long long now,
+    char ids[][3][CS_STATE_ID_LEN + 1], size_t *n)
+{
+	static const char *const names[] = { "n0", "n1", "n2" };
+	struct cs_admit_result r[3];
+	struct cs_admit a;
+	size_t i, k, first = rnd(x) % 3;
+
+	memset(&a, 0, sizeof(a));
+	a.n = 1 + rnd(x) % 3;
+	for (i = 0; i < a.n; i++) {
+		a.b[i].name = names[(first + i) % 3];
+		a.b[i].rpm = (long)(rnd(x) % 4);
+		a.b[i].concurrent = (long)(rnd(x) % 4);
+		a.b[i].tokens_per_day = (long long)(rnd(x) % 2) * 300;
+	}
+	a.reserve_tokens = (long long)(rnd(x) % 60);
+	a.now_ms = now;
+	a.expire_ms = now + 60000 + (long long)(rnd(x) % 60000);
+	for (k = 0; k < 3; k++)
+		assert_int_equal(cs_state_admit(st[k], &a, &r[k]), CS_OK);
+	for (k = 1; k < 3; k++) {
+		assert_int_equal(r[k].allowed, r[0].allowed);
+		assert_int_equal(r[k].refused, r[0].refused);
+		assert_int_equal(r[k].why, r[0].why);
+		assert_int_equal(r[k].kind, r[0].kind);
+		assert_int_equal(r[k].retry_after_ms, r[0].retry_after_ms);
+		assert_int_equal(r[k].limit, r[0].limit);
+		assert_int_equal(r[k].remaining, r[0].remaining);
+		assert_int_equal(r[k].reset_ms, r[0].reset_ms);
+	}
+	if (!r[0].allowed || *n == 64)
+		return;
+	for (k = 0; k < 3; k++)
+		memcpy(ids[*n][k], r[k].id, sizeof(r[k].id));
+	(*n)++;
+}
+
+/* The memory, SQLite and Redis (Lua) arithmetic agree: 600 random
+ * admissions and settles over three names, the clock moving on. */
+static void
+test_agree(void **state)
+{
+	static char ids[64][3][CS_STATE_ID_LEN + 1];
+	struct cs_state *st[3] = { NULL, NULL, NULL };
+	struct fx *f = *state;
+	unsigned long x = 20260101;
+	long long now = T0, used;
+	size_t n = 0, j, k;
+	char spec[256];
+	int op;
+
+	snprintf(spec, sizeof(spec), "sqlite:%s/agree.db", f->dir);
+	assert_int_equal(cs_state_open("memory", &st[0], NULL, 0), CS_OK);
+	assert_int_equal(cs_state_open(spec, &st[1], NULL, 0), CS_OK);
+	st[2] = f->st;
+	for (op = 0; op < 600; op++) {
+		now += (long long)(rnd(&x) % 3000);
+		if (n == 0 || rnd(&x) % 3 != 0) {
+			agree_admit(st, &x, now, ids, &n);
+			continue;
+		}
+		j = rnd(&x) % n;
+		used = (long long)(rnd(&x) % 80);
+		for (k = 0; k < 3; k++)
+			assert_int_equal(
+			    cs_state_settle(st[k], ids[j][k], used, now),
+			    CS_OK);
+		memmove(ids[j], ids[j + 1], (n - j - 1) * sizeof(ids[0]));
+		n--;
+	}
+	cs_state_close(st[0]);
+	cs_state_close(st[1]);
+}
+
+/* The server dies mid-run: CS_ESTATE soon, never a hang; started again
+ * on the same socket, the next call connects again. */
+static void
+test_redis_down(void **state)
+{
+	struct fx *f = *state;
+	struct cs_admit a = one("site", 0, 1, 0, T0);
+	struct cs_admit_result r, r1;
+	struct rows rows = { 0 };
+	char msg[512];
+	long long t;
+
+	assert_true(admit(f, &a, &r));
+	redis_stop(f);
+	t = mono_ms();
+	assert_int_equal(cs_state_admit(f->st, &a, &r), CS_ESTATE);
+	assert_false(r.allowed);
+	assert_int_equal(cs_state_admit(f->st, &a, &r), CS_ESTATE);
+	assert_int_equal(
+	    cs_state_settle(f->st, "0123456789abcdef0123456789abcdef", 1, T0),
+	    CS_ESTATE);
+	assert_int_equal(
+	    cs_state_usage(f->st, 0, "day", collect, &rows), CS_ESTATE);
+	assert_int_equal(rows.n, 0);
+	assert_int_equal(cs_state_check(f->spec, msg, sizeof(msg)), CS_ESTATE);
+	assert_non_null(strstr(msg, f->path));
+	assert_true(mono_ms() - t < 5000);
+	redis_start(f);
+	assert_true(admit(f, &a, &r1)); /* a new server: nothing held */
+	assert_false(admit(f, &a, &r));
+	assert_int_equal(cs_state_settle(f->st, r1.id, 0, T0 + 1), CS_OK);
+	a.now_ms = T0 + 2;
+	assert_true(admit(f, &a, &r));
+	/* Restarted between two calls: a settle (safe to send twice) goes
+	 * through on a new connection at once; an admit may not. */
+	redis_stop(f);
+	redis_start(f);
+	assert_int_equal(cs_state_settle(f->st, r.id, 0, T0 + 3), CS_OK);
+	redis_stop(f);
+	redis_start(f);
+	assert_int_equal(cs_state_admit(f->st, &a, &r), CS_ESTATE);
+	assert_true(admit(f, &a, &r));
 }
 
 /* spec fails to open, with a message naming want. */
@@ -600,6 +858,121 @@ test_sqlite_check(void **state)
 	assert_int_equal(cs_state_check("mem", msg, sizeof(msg)), CS_ECONFIG);
 }
 
+/* Bad specs are CS_ECONFIG naming the spec and what is wanted; a spec
+ * that parses but names no server is CS_ESTATE. */
+static void
+test_redis_specs(void **state)
+{
+	static const struct {
+		const char *spec, *msg;
+	} bad[] = {
+		{ "redis://", "redis://HOST:PORT[/DB]" },
+		{ "redis://host", "port 1..65535" },
+		{ "redis://host:", "\"redis://host:\"" },
+		{ "redis://host:0", "port 1..65535" },
+		{ "redis://host:65536", "port 1..65535" },
+		{ "redis://host:+1", "port 1..65535" },
+		{ "redis://host:6379/16", "DB 0..15" },
+		{ "redis://host:6379/", "DB 0..15" },
+		{ "redis://host:6379/1x", "DB 0..15" },
+		{ "redis://ho st:6379", "redis://HOST:PORT" },
+		{ "redis://[::1:6379", "redis://HOST:PORT" },
+		{ "redis://host:6379?db=1", "?password_file=PATH" },
+		{ "redis://host:6379?", "?password_file=PATH" },
+		{ "redis://host:6379?x=1", "?password_file=PATH" },
+		{ "redis+unix://relative.sock", "PATH absolute" },
+		{ "redis+unix://", "redis+unix:///PATH" },
+		{ "redis+unix:///s?db=16", "db=0..15" },
+		{ "redis+unix:///s?db=", "db=0..15" },
+		{ "redis+unix:///s?db=1&db=2", "each once" },
+		{ "redis+unix:///s?db=1&", "each once" },
+		{ "redis+unix:///s?password_file=", "password_file=PATH" },
+		{ "redis+unix:///s?password_file=/nonexistent/pw",
+		    "/nonexistent/pw: No such file" },
+	};
+	struct fx *f = *state;
+	char spec[512], msg[512];
+	size_t i;
+
+	for (i = 0; i < CS_ARRAY_LEN(bad); i++) {
+		assert_open_fails(bad[i].spec, CS_ECONFIG, bad[i].msg);
+		assert_int_equal(
+		    cs_state_check(bad[i].spec, msg, sizeof(msg)), CS_ECONFIG);
+	}
+	snprintf(spec, sizeof(spec), "redis+unix:///%0200d.sock", 0);
+	assert_open_fails(spec, CS_ECONFIG, "at most 107 bytes");
+	snprintf(spec, sizeof(spec), "redis+unix://%s/none.sock", f->dir);
+	assert_open_fails(spec, CS_ESTATE, "cannot connect");
+	assert_open_fails(spec, CS_ESTATE, "/none.sock db 0");
+	assert_int_equal(cs_state_check(spec, msg, sizeof(msg)), CS_ESTATE);
+	assert_non_null(strstr(msg, "cannot connect"));
+	assert_int_equal(cs_state_check(f->spec, msg, sizeof(msg)), CS_OK);
+	snprintf(spec, sizeof(spec), "state store redis at %s db 3: reachable",
+	    f->path);
+	assert_string_equal(msg, spec);
+	/* TCP: parsed, then refused by a port nothing listens on. */
+	assert_open_fails("redis://127.0.0.1:1/2", CS_ESTATE,
+	    "redis at 127.0.0.1:1 db 2: cannot connect");
+	assert_open_fails("redis://[::1]:1", CS_ESTATE, "redis at ::1:1 db 0");
+}
+
+/* Writes text into f->dir/name with mode. */
+static void
+write_file(struct fx *f, const char *name, const char *text, mode_t mode,
+    char *path, size_t len)
+{
+	int fd;
+
+	snprintf(path, len, "%s/%s", f->dir, name);
+	fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+/* requirepass: the right file opens it; a wrong one is CS_ESTATE with a
+ * message naming neither password; a file others may read is refused. */
+static void
+test_redis_password(void **state)
+{
+	struct fx *f = *state;
+	struct cs_admit a = one("site", 0, 1, 0, T0);
+	struct cs_admit_result r;
+	struct cs_state *st2 = NULL;
+	char spec[512], path[256], err[512];
+
+	write_file(f, "pw", REDIS_PASSWORD "\n", 0600, path, sizeof(path));
+	snprintf(spec, sizeof(spec), "redis+unix://%s?db=1&password_file=%s",
+	    f->path, path);
+	if (cs_state_open(spec, &f->st, err, sizeof(err)) != CS_OK)
+		fail_msg("open %s: %s", spec, err);
+	assert_true(admit(f, &a, &r));
+	assert_false(admit(f, &a, &r));
+	assert_int_equal(cs_state_check(spec, err, sizeof(err)), CS_OK);
+	write_file(f, "bad", "wrong-Pw-77\n", 0400, path, sizeof(path));
+	snprintf(spec, sizeof(spec), "redis+unix://%s?password_file=%s",
+	    f->path, path);
+	assert_open_fails(spec, CS_ESTATE, "AUTH refused");
+	assert_int_equal(
+	    cs_state_open(spec, &st2, err, sizeof(err)), CS_ESTATE);
+	assert_null(st2);
+	assert_null(strstr(err, "wrong-Pw-77"));
+	assert_null(strstr(err, REDIS_PASSWORD));
+	assert_int_equal(cs_state_check(spec, err, sizeof(err)), CS_ESTATE);
+	assert_null(strstr(err, "wrong-Pw-77"));
+	write_file(f, "open", REDIS_PASSWORD, 0640, path, sizeof(path));
+	snprintf(spec, sizeof(spec), "redis+unix://%s?password_file=%s",
+	    f->path, path);
+	assert_open_fails(spec, CS_ECONFIG, "group or others");
+	write_file(f, "empty", "\n", 0600, path, sizeof(path));
+	snprintf(spec, sizeof(spec), "redis+unix://%s?password_file=%s",
+	    f->path, path);
+	assert_open_fails(spec, CS_ECONFIG, "one line of 1 to 512 bytes");
+	snprintf(spec, sizeof(spec), "redis+unix://%s", f->path);
+	assert_open_fails(spec, CS_ESTATE, "NOAUTH");
+}
+
 /* The memory store keeps CS_STATE_MEM_BUCKETS names: the oldest goes. */
 static void
 test_memory_bounded(void **state)
@@ -623,35 +996,40 @@ test_memory_bounded(void **state)
 	assert_true(admit(f, &a, &r)); /* forgotten: a full bucket again */
 }
 
-#define BOTH(fn) \
-	{ "memory_" #fn, fn, setup_memory, teardown, NULL }, \
+/* Test fn on backend kind (MEMORY ...), named "prefix_fn". */
+#define ON(kind, prefix, fn) \
 	{ \
-		"sqlite_" #fn, fn, setup_sqlite, teardown, NULL \
+		prefix "_" #fn, fn, setup, teardown, &kinds[kind] \
 	}
+#define ALL(fn) \
+	ON(MEMORY, "memory", fn), ON(SQLITE, "sqlite", fn), \
+	    ON(REDIS, "redis", fn)
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		BOTH(test_rate),
-		BOTH(test_concurrency),
-		BOTH(test_budget),
-		BOTH(test_all_or_nothing),
-		BOTH(test_shared_handles),
-		BOTH(test_unlimited),
-		BOTH(test_hostile),
-		BOTH(test_ledger),
-		cmocka_unit_test_setup_teardown(
-		    test_sqlite_processes, setup_sqlite, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_sqlite_busy, setup_sqlite, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_sqlite_open_errors, setup_sqlite, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_sqlite_check, setup_sqlite, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_memory_bounded, setup_memory, teardown),
+		ALL(test_rate),
+		ALL(test_concurrency),
+		ALL(test_budget),
+		ALL(test_all_or_nothing),
+		ALL(test_shared_handles),
+		ALL(test_unlimited),
+		ALL(test_hostile),
+		ALL(test_ledger),
+		ALL(test_names),
+		ON(SQLITE, "sqlite", test_processes),
+		ON(REDIS, "redis", test_processes),
+		ON(REDIS, "redis", test_agree),
+		ON(REDIS, "redis", test_redis_down),
+		ON(REDIS, "redis", test_redis_specs),
+		ON(REDIS_AUTH, "redis", test_redis_password),
+		ON(SQLITE, "sqlite", test_sqlite_busy),
+		ON(SQLITE, "sqlite", test_sqlite_open_errors),
+		ON(SQLITE, "sqlite", test_sqlite_check),
+		ON(MEMORY, "memory", test_memory_bounded),
 	};
 
+	signal(SIGPIPE, SIG_IGN); /* as chatstream: a dead server is EPIPE */
 	return cmocka_run_group_tests_name("state", tests, NULL, NULL);
 }
