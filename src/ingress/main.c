@@ -71,6 +71,7 @@
 #include "log.h"
 #include "provider.h"
 #include "routes.h"
+#include "state.h"
 #include "stream.h"
 #include "upstream.h"
 #include "worker.h"
@@ -644,6 +645,41 @@ print_check(const char *path)
 }
 
 /*
+ * The admission store, when admission is on: --check-config says where
+ * it is and whether it can be written, and fails when it cannot; at
+ * start an unusable store is an error under state_fail = closed (every
+ * chat would be refused) and a warning under open.  0, or -1.
+ */
+static int
+check_state(int check_only)
+{
+	char msg[768];
+	enum cs_err r;
+
+	if (!cfg.admission) {
+		if (check_only)
+			printf("  admission: off (no limit, no [key], "
+			       "api_v1_auth = open)\n");
+		return 0;
+	}
+	r = cs_state_check(cfg.state, msg, sizeof(msg));
+	if (check_only)
+		printf("  admission: on, client_id %s, state_fail %s\n"
+		       "  state: %s\n",
+		    cfg.client_id, cfg.state_fail, msg);
+	if (r == CS_OK)
+		return 0;
+	if (!check_only && cfg.state_fail_open) {
+		cs_warnx("state: %s (state_fail = open: requests are served "
+		         "without limits while it is unusable)",
+		    msg);
+		return 0;
+	}
+	fprintf(stderr, "chatstream: state: %s\n", msg);
+	return -1;
+}
+
+/*
  * Every stream holds descriptors (its FastCGI connection, its provider
  * socket): raise the soft RLIMIT_NOFILE to the hard limit so a 1024
  * default does not cap the streams a process can serve.  Descriptors
@@ -722,7 +758,9 @@ load_config(const char *path, int check_only)
 
 	cs_config_defaults(&cfg);
 	if (path != NULL &&
-	    cs_config_load(&cfg, path, err, sizeof(err)) != CS_OK) {
+	    (cs_config_load(&cfg, path, err, sizeof(err)) != CS_OK ||
+	        cs_config_default_state(&cfg, path, err, sizeof(err)) !=
+	            CS_OK)) {
 		fprintf(stderr, "chatstream: %s\n", err);
 		return -1;
 	}
@@ -733,7 +771,7 @@ load_config(const char *path, int check_only)
 	}
 	if (check_only)
 		print_check(path);
-	return 0;
+	return check_state(check_only);
 }
 
 int
