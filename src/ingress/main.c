@@ -61,6 +61,7 @@
 #include <curl/curl.h>
 #include <fcgiapp.h>
 
+#include "admit.h"
 #include "config.h"
 #include "deadline.h"
 #include "engine.h"
@@ -82,6 +83,7 @@
 	10                    /* consecutive accept failures a worker
                                      survives, a second apart */
 #define JOIN_MARGIN_MS   5000 /* after the grace period */
+#define SETTLE_DRAIN_MS  2000 /* settles still queued at exit */
 #define ADDR_MAX         64   /* one FCGI_WEB_SERVER_ADDRS entry */
 #define OVERFLOW_READ_MS 1000 /* the overflow thread's read deadline */
 
@@ -450,6 +452,7 @@ worker(void *arg)
 		failures = 0;
 		serve_connection(&w, fd, t0);
 	}
+	cs_state_close(w.state);
 	/* The last worker to die unasked wakes main, which exits non-zero
 	 * so a supervisor can restart the process. */
 	if (atomic_fetch_sub(&workers_alive, 1) == 1 && !atomic_load(&stopping))
@@ -895,6 +898,10 @@ main(int argc, char *argv[])
 		cfg.max_streams = default_max_streams();
 	if (cfg.loops == 0)
 		cfg.loops = default_loops();
+	/* Before the loops: they hand finished streams to it. */
+	if (cfg.admission && cs_admit_start(&cfg) != 0)
+		cs_warnx("admission: no settle thread: reservations of "
+		         "streams expire instead of being settled");
 	if (cs_engine_start(cfg.loops) != 0) {
 		cs_warn("cannot set up the event loops");
 		goto out_curl;
@@ -957,6 +964,7 @@ main(int argc, char *argv[])
 	if ((i = cs_engine_stop(
 	         cs_stream_shutdown_deadline() + JOIN_MARGIN_MS)) > 0)
 		cs_warnx("%d stream(s) did not end; exiting anyway", i);
+	cs_admit_stop(SETTLE_DRAIN_MS);
 	rc = 0;
 	pthread_attr_destroy(&worker_attr);
 out_curl:
