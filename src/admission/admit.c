@@ -369,9 +369,17 @@ cs_admit(const struct cs_config *cfg, struct cs_state **st,
 
 /* ---- the settle ---- */
 
+/* One finished stream: its settle and its ledger record. */
 struct job {
 	char id[CS_STATE_ID_LEN + 1];
 	long long used;
+	char request_id[CS_STREAM_ID_LEN + 1];
+	char identity[CS_MAX_IDENTITY];
+	char key[CS_MAX_KEY_NAME + 1];
+	char model[CS_MAX_NAME], upstream[CS_MAX_NAME];
+	char outcome[24];
+	long long time_ms, prompt, completion, delivered;
+	long ttfd_ms, duration_ms;
 };
 
 static struct {
@@ -396,18 +404,74 @@ used_tokens(const struct cs_ticket *t, const struct cs_access *a)
 	    (long long)(a->text_bytes / CS_ADMIT_BYTES_PER_TOKEN);
 }
 
-/* Do job j with the store *st (opened on first use). */
+/*
+ * The identity as the ledger keeps it: an address as a keyed hash
+ * ("iph:" and 32 hex digits), so the ledger can group a client's
+ * requests without holding where they came from.  The key is derived
+ * from the provider key and the store's name, the same in every process
+ * of the site and unknown to its clients.  (ledger_raw_ip, to keep
+ * addresses as they are, is for later.)
+ */
+static void
+ledger_identity(const struct cs_config *cfg, const char *id, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *key = cfg->upstreams[0].api_key;
+	unsigned char h[CS_SHA256_LEN];
+	struct cs_sha256 c;
+	size_t i;
+
+	if (strncmp(id, "ip:", 3) != 0) {
+		snprintf(out, CS_MAX_IDENTITY, "%s", id);
+		return;
+	}
+	cs_sha256_init(&c);
+	cs_sha256_update(&c, "chatstream ledger", 18);
+	if (key != NULL)
+		cs_sha256_update(&c, key, strlen(key) + 1);
+	cs_sha256_update(&c, cfg->state, strlen(cfg->state) + 1);
+	cs_sha256_update(&c, id, strlen(id));
+	cs_sha256_final(&c, h);
+	memcpy(out, "iph:", 4);
+	for (i = 0; i < 16; i++) {
+		out[4 + 2 * i] = hex[h[i] >> 4];
+		out[5 + 2 * i] = hex[h[i] & 15];
+	}
+	out[36] = '\0';
+}
+
+/* Do job j with the store *st (opened on first use): the settle, then
+ * the ledger record. */
 static void
 settle(const struct cs_config *cfg, struct cs_state **st, const struct job *j)
 {
 	static atomic_llong warned;
-	char err[256] = "";
+	char err[256] = "", ident[CS_MAX_IDENTITY];
+	struct cs_ledger_rec rec;
 	enum cs_err r = CS_OK;
 
 	if (*st == NULL)
 		r = cs_state_open(cfg->state, st, err, sizeof(err));
 	if (r == CS_OK && j->id[0] != '\0')
 		r = cs_state_settle(*st, j->id, j->used, wall_ms());
+	if (r == CS_OK) {
+		ledger_identity(cfg, j->identity, ident);
+		memset(&rec, 0, sizeof(rec));
+		rec.time_ms = j->time_ms;
+		rec.request_id = j->request_id;
+		rec.identity = ident;
+		rec.key_name = j->key;
+		rec.model = j->model;
+		rec.upstream = j->upstream;
+		rec.outcome = j->outcome;
+		rec.prompt_tokens = j->prompt;
+		rec.completion_tokens = j->completion;
+		rec.generated_tokens = j->completion;
+		rec.delivered_tokens = j->delivered;
+		rec.ttfd_ms = j->ttfd_ms;
+		rec.duration_ms = j->duration_ms;
+		r = cs_state_ledger_add(*st, &rec);
+	}
 	if (r != CS_OK && warn_due(&warned))
 		cs_warnx("admission: settle in %s failed (%s%s%s); the "
 		         "reservation expires by itself",
@@ -458,8 +522,19 @@ cs_admit_end(const struct cs_config *cfg, struct cs_state **st,
 	memset(&j, 0, sizeof(j));
 	memcpy(j.id, t->id, sizeof(j.id));
 	j.used = used_tokens(t, a);
-	if (j.id[0] == '\0')
-		return; /* nothing reserved */
+	snprintf(j.request_id, sizeof(j.request_id), "%s", a->id ? a->id : "");
+	memcpy(j.identity, t->identity, sizeof(j.identity));
+	memcpy(j.key, t->key, sizeof(j.key));
+	memcpy(j.model, t->model, sizeof(j.model));
+	memcpy(j.upstream, t->upstream, sizeof(j.upstream));
+	snprintf(
+	    j.outcome, sizeof(j.outcome), "%s", a->outcome ? a->outcome : "");
+	j.time_ms = t->t0_ms;
+	j.prompt = a->prompt_tokens;
+	j.completion = a->completion_tokens;
+	j.delivered = (long long)(a->text_bytes / CS_ADMIT_BYTES_PER_TOKEN);
+	j.ttfd_ms = a->ttfd_ms;
+	j.duration_ms = a->duration_ms;
 	pthread_mutex_lock(&sq.mu);
 	running = sq.running && !sq.stop;
 	if (running && sq.n < CS_ADMIT_QUEUE) {

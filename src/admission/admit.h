@@ -52,7 +52,7 @@ struct cs_ticket {
 /* Retry-After on 503 state_unavailable. */
 #define CS_ADMIT_STATE_RETRY_S 2
 /* Settles waiting for the settle thread, at most. */
-#define CS_ADMIT_QUEUE 4096
+#define CS_ADMIT_QUEUE 2048
 
 /*
  * Admit req (parsed, its model chosen) from the request rq into t, with
@@ -72,7 +72,8 @@ enum cs_err cs_admit(const struct cs_config *cfg, struct cs_state **st,
  * The stream of t is over, with the numbers of its access line a: settle
  * the reservation with the provider's usage (prompt + completion) or,
  * without one, t->prompt_est + the delivered text bytes / 4, and add
- * one ledger record.  With the settle thread running this only queues
+ * one ledger record (time, request id, identity -- an address as a keyed
+ * hash --, key, model, upstream, tokens, outcome, ttfd, duration).  With the settle thread running this only queues
  * (never blocks: for the loops); else (CGI) it is done here with *st
  * (st NULL: dropped).  A no-op unless t->on.
  */

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -46,6 +47,8 @@ def setup(stack):
         ("[key bob]", None), ("secret_sha256", sha(BOB).upper()),
     ]
     S["keys"] = stack.server(None, name="keys", settings=keys)
+    S["ledger"] = stack.server([SLOW, "gen-5"], name="ledger",
+                               concurrent_streams=1)
     S["open"] = stack.server(["gen-3"], name="open", concurrent_streams=5,
                              state="sqlite:/nonexistent/chatstream/x.db",
                              state_fail="open")
@@ -219,6 +222,58 @@ def case_openai_sdk(t):
     t.eq(error_of(r).get("code"), "rate_limit_exceeded", "OpenAI code")
 
 
+def ledger_rows(lt, where, args, want, timeout=10):
+    """The ledger rows of lt's store matching where, once there are want
+    of them (polled: the settle thread writes them after the stream)."""
+    db = os.path.join(lt.dir, "chatstream-state.db")
+    deadline, rows = h.mono() + timeout, []
+    while h.mono() < deadline:
+        try:
+            with sqlite3.connect(db, timeout=2) as c:
+                rows = c.execute("SELECT identity, key_name, model, upstream, "
+                                 "outcome, prompt_tokens, completion_tokens "
+                                 "FROM ledger WHERE " + where, args).fetchall()
+        except sqlite3.Error:
+            rows = []
+        if len(rows) >= want:
+            break
+        h.time.sleep(0.05)
+    return rows
+
+
+def case_ledger_and_cancel(t):
+    lt = S["ledger"]
+    r = chat(lt, "gen-5")
+    t.eq(r.status, 200, "a stream", r.summary())
+    rows = ledger_rows(lt, "request_id = ?", (r.header("X-Request-Id"),), 1)
+    t.eq(len(rows), 1, "one ledger record for it")
+    if rows:
+        ident, key, model, up, outcome, pt, ct = rows[0]
+        t.check(re.fullmatch(r"iph:[0-9a-f]{32}", ident or ""),
+                "the address is stored as a keyed hash", ident)
+        t.eq((model, up, outcome, pt, ct), ("gen-5", "default", "done", 7, 5),
+             "model, upstream, outcome and the provider's usage")
+    # A client that leaves mid-stream: its slot comes back, and what it
+    # was sent is counted.
+    cut = chat_cut(lt)
+    t.check(cut.closed_by_us, "the client left mid-stream", cut.summary())
+    rows = ledger_rows(lt, "request_id = ?", (cut.header("X-Request-Id"),), 1)
+    t.eq(len(rows), 1, "the cancelled stream is in the ledger too")
+    if rows:
+        t.eq(rows[0][4], "client_gone", "as client_gone", rows[0])
+    r = chat(lt, "gen-5")
+    t.eq(r.status, 200, "and its concurrency slot is free again", r.summary())
+
+
+def chat_cut(lt):
+    body = {"messages": [{"role": "user", "content": "tag:%s hi" % h.new_tag()}],
+            "model": SLOW}
+    return h.request(lt.port, "POST", "/api/chat", body=json.dumps(body).encode(),
+                     headers={"Content-Type": "application/json",
+                              "Accept": "text/event-stream"}, timeout=30,
+                     stop=lambda resp, ev: len(resp.deltas) >= 2)
+
+
 def case_state_unusable(t):
     path = os.path.join(S["stack"].tmp, "bad.conf")
     with open(path, "w") as f:
@@ -249,6 +304,8 @@ CASES = [
     ("access keys: missing, wrong, right, models; api_v1_auth = key", case_keys),
     ("the openai package sees RateLimitError; x-ratelimit-* headers",
      case_openai_sdk),
+    ("the ledger: one record per stream, addresses hashed; a cancelled "
+     "stream is settled", case_ledger_and_cancel),
     ("an unusable store: --check-config names it; state_fail = open serves",
      case_state_unusable),
 ]

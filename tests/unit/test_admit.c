@@ -110,6 +110,18 @@ end(struct cs_ticket *t)
 	cs_admit_end(&cfg, &st, t, &a); /* no settle thread: here */
 }
 
+/* cs_usage_row_fn: the groups, space separated, into ctx. */
+static void
+collect(void *ctx, const char *group, long long requests, long long prompt,
+    long long completion)
+{
+	char *all = ctx;
+	size_t n = strlen(all);
+
+	snprintf(all + n, 2048 - n, "%s=%lld/%lld/%lld ", group, requests,
+	    prompt, completion);
+}
+
 static void
 test_off(void **state)
 {
