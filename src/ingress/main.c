@@ -619,6 +619,7 @@ run_cgi(void)
 		return 1;
 	}
 	cs_handle(&w, conn, NULL, NULL);
+	cs_state_close(w.state);
 	cs_conn_free(conn);
 	return 0;
 }

@@ -171,6 +171,13 @@ def case_keys(t):
     r = chat(lt, "gen-3", headers={"Authorization": "Bearer " + ALICE + "x"})
     t.eq(r.status, 401, "a wrong key", r.summary())
     t.eq(error_of(r).get("type"), "unauthorized", "native type unauthorized")
+    r = chat(lt, "gen-3", headers={"Authorization": "Bearer " + "k" * 300})
+    t.eq(r.status, 401, "an oversized key", r.summary())
+    t.check("k" * 40 not in r.body.decode("utf-8", "replace"),
+            "is not echoed")
+    r = chat(lt, "gen-3", headers={"Authorization": "Bearer " + ALICE,
+                                   "x-api-key": BOB})
+    t.eq(r.status, 401, "two different keys", r.summary())
     r = chat(lt, "gen-5", headers={"Authorization": "Bearer " + ALICE})
     t.eq(r.status, 403, "a model the key may not use", r.summary())
     t.eq(error_of(r).get("type"), "model_not_allowed", "type model_not_allowed")

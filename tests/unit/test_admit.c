@@ -5,7 +5,9 @@
  * rate, with Retry-After and the RateLimit headers; a concurrency slot
  * freed by the settle; keys wrong (401, the secret never echoed), right,
  * a model the key may not use (403); /api/v1 closed by api_v1_auth = key
- * in OpenAI's shape; a control byte in a header identity (400).
+ * in OpenAI's shape; a control byte in a header identity (400);
+ * X-Forwarded-For only through a trusted proxy; remote_user with nobody
+ * logged in (401).
  */
 #include <string.h>
 #include <sys/socket.h>
@@ -268,6 +270,46 @@ test_identity_refused(void **state)
 	unsetenv("HTTP_X_USER");
 }
 
+static void
+test_proxies_remote_user(void **state)
+{
+	struct cs_ticket t;
+	char out[4096];
+
+	(void)state;
+	configure("provider = demo\nstate = memory\nconcurrent_streams = 5\n"
+	          "trusted_proxies = 127.0.0.0/8\n");
+	setenv("HTTP_X_FORWARDED_FOR", "198.51.100.7, 203.0.113.9", 1);
+	assert_int_equal(
+	    admit("/api/chat", "127.0.0.1", NULL, "demo", &t, out, sizeof(out)),
+	    CS_OK);
+	assert_string_equal(t.identity, "ip:203.0.113.9");
+	end(&t);
+	/* From anywhere else X-Forwarded-For is anyone's to write. */
+	assert_int_equal(
+	    admit("/api/chat", "192.0.2.7", NULL, "demo", &t, out, sizeof(out)),
+	    CS_OK);
+	assert_string_equal(t.identity, "ip:192.0.2.7");
+	end(&t);
+	unsetenv("HTTP_X_FORWARDED_FOR");
+
+	configure("provider = demo\nstate = memory\nconcurrent_streams = 5\n"
+	          "client_id = remote_user\n");
+	unsetenv("REMOTE_USER");
+	assert_int_equal(
+	    admit("/api/chat", "192.0.2.8", NULL, "demo", &t, out, sizeof(out)),
+	    CS_EHANDLED);
+	assert_non_null(strstr(out, "Status: 401"));
+	assert_non_null(strstr(out, "REMOTE_USER is unset"));
+	setenv("REMOTE_USER", "carol", 1);
+	assert_int_equal(
+	    admit("/api/chat", "192.0.2.8", NULL, "demo", &t, out, sizeof(out)),
+	    CS_OK);
+	assert_string_equal(t.identity, "user:carol");
+	end(&t);
+	unsetenv("REMOTE_USER");
+}
+
 static int
 teardown(void **state)
 {
@@ -286,6 +328,7 @@ main(void)
 		cmocka_unit_test(test_concurrent_settle),
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_identity_refused),
+		cmocka_unit_test(test_proxies_remote_user),
 	};
 	unsigned char h[CS_SHA256_LEN];
 	size_t i;
