@@ -256,6 +256,165 @@ resolve_model(
 	return CS_OK;
 }
 
+/* A key's models list as a mask of cfg->models. */
+static enum cs_err
+resolve_key_models(struct cs_config *cfg, struct cs_key_cfg *k,
+    const char *name, char *err, size_t errlen)
+{
+	const struct pos at = { NULL, 0, err, errlen };
+	const char *v = k->models;
+	size_t n, i;
+
+	_Static_assert(CS_MAX_MODELS <= sizeof(unsigned long) * 8,
+	    "models_mask has a bit per model");
+	if (*v == '\0') {
+		k->models_mask = ~0UL;
+		return CS_OK;
+	}
+	k->models_mask = 0;
+	for (v += strspn(v, " \t"); *v != '\0'; v += strspn(v, " \t")) {
+		n = strcspn(v, " \t");
+		for (i = 0; i < cfg->n_models; i++)
+			if (strlen(cfg->models[i].name) == n &&
+			    memcmp(cfg->models[i].name, v, n) == 0)
+				break;
+		if (i == cfg->n_models) {
+			cfg_error(&at,
+			    "[key %s] (line %zu): models: \"%.*s\" is "
+			    "not one of the configured models",
+			    name, k->line, (int)(n > 80 ? 80 : n), v);
+			return CS_ECONFIG;
+		}
+		k->models_mask |= 1UL << i;
+		v += n;
+	}
+	return CS_OK;
+}
+
+static int
+limits_set(const struct cs_limits *l)
+{
+	return l->rpm > 0 || l->concurrent > 0 || l->tokens_per_day > 0;
+}
+
+/* The admission settings: keys, identity, proxies, store, and whether
+ * admission runs at all. */
+static enum cs_err
+resolve_admission(struct cs_config *cfg, char *err, size_t errlen)
+{
+	const struct pos at = { NULL, 0, err, errlen };
+	struct cs_key_cfg *k;
+	const char *name, *h;
+	char why[256];
+	size_t i, j, n;
+	int on;
+
+	if (cfg->state[0] == '\0')
+		memcpy(cfg->state, "memory", sizeof("memory"));
+	cfg->state_fail_open = strcmp(cfg->state_fail, "open") == 0;
+	cfg->api_v1_key = strcmp(cfg->api_v1_auth, "key") == 0;
+	if (cs_cidr_parse_list(cfg->trusted_proxies_text, &cfg->trusted_proxies,
+	        why, sizeof(why)) != CS_OK) {
+		cfg_error(&at, "trusted_proxies: %s", why);
+		return CS_ECONFIG;
+	}
+	memset(cfg->id_param, 0, sizeof(cfg->id_param));
+	if (strcmp(cfg->client_id, "remote_user") == 0)
+		cfg->id_mode = CS_ID_REMOTE_USER;
+	else if (strcmp(cfg->client_id, "key") == 0)
+		cfg->id_mode = CS_ID_KEY;
+	else if (strncmp(cfg->client_id, "header:", 7) == 0) {
+		/* The CGI name of a header: HTTP_, upper case, - is _. */
+		cfg->id_mode = CS_ID_HEADER;
+		memcpy(cfg->id_param, "HTTP_", 5);
+		for (h = cfg->client_id + 7, n = 5;
+		     *h != '\0' && n + 1 < sizeof(cfg->id_param); h++)
+			cfg->id_param[n++] = *h == '-' ? '_' :
+			    (*h >= 'a' && *h <= 'z')   ? (char)(*h - 32) :
+			                                 *h;
+	} else
+		cfg->id_mode = CS_ID_IP;
+	if (cfg->id_mode == CS_ID_KEY && cfg->n_keys == 0) {
+		cfg_error(&at,
+		    "client_id = key needs at least one [key NAME] "
+		    "section");
+		return CS_ECONFIG;
+	}
+
+	on = limits_set(&cfg->lim) || cfg->global_tokens_per_day > 0 ||
+	    cfg->n_keys > 0 || cfg->api_v1_key;
+	for (i = 0; i < cfg->n_models; i++)
+		on |= limits_set(&cfg->models[i].lim);
+	for (i = 0; i < cfg->n_keys; i++) {
+		k = &cfg->keys[i];
+		name = cfg->access_keys[i].name;
+		if (k->secret_sha256[0] == '\0') {
+			cfg_error(&at,
+			    "[key %s] (line %zu): secret_sha256 is "
+			    "required (chatstream --hash-key prints it)",
+			    name, k->line);
+			return CS_ECONFIG;
+		}
+		if (cs_key_parse_sha256(k->secret_sha256,
+		        cfg->access_keys[i].sha256, why,
+		        sizeof(why)) != CS_OK) {
+			cfg_error(
+			    &at, "[key %s] (line %zu): %s", name, k->line, why);
+			return CS_ECONFIG;
+		}
+		for (j = 0; j < i; j++)
+			if (memcmp(cfg->access_keys[j].sha256,
+			        cfg->access_keys[i].sha256,
+			        CS_SHA256_LEN) == 0) {
+				cfg_error(&at,
+				    "[key %s] (line %zu): the same "
+				    "secret_sha256 as [key %s] (line %zu): "
+				    "give every key its own secret",
+				    name, k->line, cfg->access_keys[j].name,
+				    cfg->keys[j].line);
+				return CS_ECONFIG;
+			}
+		if (resolve_key_models(cfg, k, name, err, errlen) != CS_OK)
+			return CS_ECONFIG;
+	}
+	cfg->admission = on;
+	return CS_OK;
+}
+
+enum cs_err
+cs_config_default_state(
+    struct cs_config *cfg, const char *path, char *err, size_t errlen)
+{
+	const struct pos at = { NULL, 0, err, errlen };
+	char *real = NULL, *slash;
+	const char *dir = ".";
+	size_t dlen = 1;
+	int n;
+
+	if (cfg->state[0] != '\0' || path == NULL)
+		return CS_OK;
+	/* The absolute directory: a FastCGI process may run elsewhere. */
+	real = realpath(path, NULL);
+	if (real != NULL)
+		path = real;
+	if ((slash = strrchr(path, '/')) != NULL) {
+		dir = slash == path ? "/" : path;
+		dlen = slash == path ? 1 : (size_t)(slash - path);
+	}
+	n = snprintf(cfg->state, sizeof(cfg->state),
+	    "sqlite:%.*s%schatstream-state.db", (int)dlen, dir,
+	    dlen == 1 && dir[0] == '/' ? "" : "/");
+	free(real);
+	if (n < 0 || (size_t)n >= sizeof(cfg->state)) {
+		memset(cfg->state, 0, sizeof(cfg->state));
+		cfg_error(&at,
+		    "state: the config file's directory is too long for "
+		    "the default store; set state = sqlite:PATH");
+		return CS_ECONFIG;
+	}
+	return CS_OK;
+}
+
 enum cs_err
 cs_config_resolve(struct cs_config *cfg, char *err, size_t errlen)
 {
@@ -281,6 +440,8 @@ cs_config_resolve(struct cs_config *cfg, char *err, size_t errlen)
 		if ((rc = resolve_model(cfg, &cfg->models[i], err, errlen)) !=
 		    CS_OK)
 			return rc;
+	if ((rc = resolve_admission(cfg, err, errlen)) != CS_OK)
+		return rc;
 	if (cfg->default_model[0] == '\0') {
 		memcpy(cfg->default_model, cfg->models[0].name,
 		    sizeof(cfg->default_model));

@@ -6,9 +6,10 @@
  * and \\ are the only escapes).  Every key is one row of a table in
  * config_keys.c (name, type, bounds, default), so errors name file:line.
  * Repeatable keys: "model", "header".  After the top-level keys come
- * optional sections: [upstream NAME] (another provider endpoint) and
+ * optional sections: [upstream NAME] (another provider endpoint),
  * [model ALIAS] (a model clients may choose, on any upstream, with its own
- * caps and instructions).
+ * caps, instructions and limits) and [key NAME] (an access key, by the
+ * SHA-256 of its secret, with its models and limits).
  */
 #ifndef CS_CONFIG_H
 #define CS_CONFIG_H
@@ -16,6 +17,9 @@
 #include <stddef.h>
 
 #include "cs.h"
+#include "identity.h"
+
+#define CS_MAX_KEYS 64 /* [key] sections */
 
 struct cs_provider; /* provider.h: one per wire format */
 
@@ -53,6 +57,21 @@ struct cs_upstream_cfg {
 	                                role (the provider's resolve) */
 };
 
+/* Admission limits: 0 = unlimited; in a [key], -1 = the top level's. */
+struct cs_limits {
+	long rpm;                 /* requests_per_minute */
+	long concurrent;          /* concurrent_streams */
+	long long tokens_per_day; /* tokens_per_day (UTC day) */
+};
+
+/* A [key NAME] section; its name and hash are access_keys[same index]. */
+struct cs_key_cfg {
+	char secret_sha256[65], models[512]; /* as written; models "" = all */
+	struct cs_limits lim;
+	size_t line;
+	unsigned long models_mask; /* resolved: bit i = models[i] allowed */
+};
+
 /*
  * A model clients may choose: a "model = NAME [MAX_TOKENS]" line (on the
  * default upstream, under its own name) or a [model ALIAS] section.
@@ -72,7 +91,8 @@ struct cs_model_cfg {
 	int client_instructions;
 	int has_instructions;
 	char instructions[CS_MAX_INSTRUCTIONS]; /* replaces the top-level */
-	size_t line;                            /* where it was defined */
+	struct cs_limits lim; /* per identity on this model; 0 = none */
+	size_t line;          /* where it was defined */
 
 	/* Filled by cs_config_resolve(): */
 	const struct cs_upstream_cfg *up;
@@ -120,6 +140,23 @@ struct cs_config {
 	int demo_words_per_second;
 	/* GET /api/check, the deployment self-check stream */
 	int self_check;
+	/* admission (admit.h): the store, who is asking, the limits */
+	char state[512];    /* "memory", "sqlite:PATH"; "" = default */
+	char state_fail[8]; /* closed | open */
+	char client_id[CS_MAX_NAME + 8]; /* ip|remote_user|key|header:NAME */
+	char trusted_proxies_text[2048];
+	struct cs_limits lim; /* per identity */
+	long long global_tokens_per_day;
+	char api_v1_auth[8]; /* open | key */
+	struct cs_key_cfg keys[CS_MAX_KEYS];
+	struct cs_access_key access_keys[CS_MAX_KEYS]; /* same index */
+	size_t n_keys;
+	/* Filled by cs_config_resolve(): */
+	int admission; /* a limit, a key or api_v1_auth = key is set */
+	int state_fail_open, api_v1_key; /* state_fail open, api_v1_auth key */
+	enum cs_id_mode id_mode;
+	char id_param[CS_MAX_NAME + 8]; /* header:NAME as its CGI name */
+	struct cs_cidrs trusted_proxies;
 };
 
 /* Set every field to its default (as documented in conf/chatstream.conf). */
@@ -131,6 +168,11 @@ void cs_config_defaults(struct cs_config *cfg);
  * "path:line: what is wrong" into err.
  */
 enum cs_err cs_config_load(
+    struct cs_config *cfg, const char *path, char *err, size_t errlen);
+
+/* state unset: "sqlite:DIR/chatstream-state.db", DIR the directory of
+ * path (a loaded file).  Between cs_config_load and cs_config_resolve. */
+enum cs_err cs_config_default_state(
     struct cs_config *cfg, const char *path, char *err, size_t errlen);
 
 /*

@@ -22,10 +22,12 @@
 
 #include "config.h"
 
-#define CONF_MAX_LINE    (16 * 1024) /* bytes in one line, without "\n" */
-#define CONF_MAX_KEYFILE 4096        /* bytes in the api_key_file */
-#define CONF_MAX_TOKENS  10000000LL  /* ceiling for a model's cap */
-#define CONF_MAX_KEYS    64          /* rows of the key table */
+#define CONF_MAX_LINE    (16 * 1024)  /* bytes in one line, without "\n" */
+#define CONF_MAX_KEYFILE 4096         /* bytes in the api_key_file */
+#define CONF_MAX_TOKENS  10000000LL   /* ceiling for a model's cap */
+#define CONF_MAX_KEYS    64           /* rows of the key table */
+#define CONF_MAX_RATE    1000000000LL /* rpm, concurrent streams */
+#define CONF_MAX_DAY     1000000000000000LL /* tokens per day */
 /* provider = auto: AUTO_REMOTE when a key or a base URL is configured,
  * else AUTO_LOCAL; it reads the variables AUTO_REMOTE reads. */
 #define AUTO        "auto"
@@ -51,6 +53,7 @@ enum scope {
 	SC_UPSTREAM, /* struct cs_upstream_cfg: top level (for "default")
 	                   or an [upstream] section */
 	SC_MODEL,    /* struct cs_model_cfg: a [model] section */
+	SC_KEY,      /* struct cs_key_cfg: a [key] section */
 };
 
 /*

@@ -13,17 +13,25 @@
 #include <strings.h>
 
 #include "config_int.h"
+#include "identity.h"
 #include "provider.h"
 
 static int check_url(const struct ckey *, const char *, struct pos *);
 static int check_envname(const struct ckey *, const char *, struct pos *);
 static int check_name(const struct ckey *, const char *, struct pos *);
 static int check_token(const struct ckey *, const char *, struct pos *);
+static int check_state(const struct ckey *, const char *, struct pos *);
+static int check_word(const struct ckey *, const char *, struct pos *);
+static int check_client_id(const struct ckey *, const char *, struct pos *);
+static int check_cidrs(const struct ckey *, const char *, struct pos *);
+static int check_sha256(const struct ckey *, const char *, struct pos *);
+static int check_names(const struct ckey *, const char *, struct pos *);
 
 #define FIELD_OF(type, f) offsetof(type, f), sizeof(((type *)0)->f)
 #define TOP(f)            SC_TOP, FIELD_OF(struct cs_config, f)
 #define UP(f)             SC_UPSTREAM, FIELD_OF(struct cs_upstream_cfg, f)
 #define MOD(f)            SC_MODEL, FIELD_OF(struct cs_model_cfg, f)
+#define KEY(f)            SC_KEY, FIELD_OF(struct cs_key_cfg, f)
 
 /* A row: name, where the field is, its type, then what applies of
  * .min/.max (bounds), .def (default as written in the file; none = zero
@@ -139,6 +147,52 @@ const struct ckey
 }
 , ROW("client_instructions", MOD(client_instructions), CT_BOOL), .min = 0,
                                                                  .max = 1
+}
+, ROW("requests_per_minute", MOD(lim.rpm), CT_INT), .max = CONF_MAX_RATE
+}
+, ROW("concurrent_streams", MOD(lim.concurrent), CT_INT), .max = CONF_MAX_RATE
+}
+, ROW("tokens_per_day", MOD(lim.tokens_per_day), CT_INT), .max = CONF_MAX_DAY
+}
+,
+    /* admission: the store, who is asking, the limits (admit.h) */
+    ROW("state", TOP(state), CT_STRING), .def = "", .check = check_state
+}
+, ROW("state_fail", TOP(state_fail), CT_STRING), .def = "closed",
+                                                 .check = check_word
+}
+, ROW("client_id", TOP(client_id), CT_STRING), .def = "ip",
+                                               .check = check_client_id
+}
+, ROW("trusted_proxies", TOP(trusted_proxies_text), CT_STRING),
+    .def = "", .check = check_cidrs
+}
+, ROW("requests_per_minute", TOP(lim.rpm), CT_INT), .max = CONF_MAX_RATE,
+                                                    .def = "0"
+}
+, ROW("concurrent_streams", TOP(lim.concurrent), CT_INT), .max = CONF_MAX_RATE,
+                                                          .def = "0"
+}
+, ROW("tokens_per_day", TOP(lim.tokens_per_day), CT_INT), .max = CONF_MAX_DAY,
+                                                          .def = "0"
+}
+, ROW("global_tokens_per_day", TOP(global_tokens_per_day), CT_INT),
+    .max = CONF_MAX_DAY, .def = "0"
+}
+, ROW("api_v1_auth", TOP(api_v1_auth), CT_STRING), .def = "open",
+                                                   .check = check_word
+}
+,
+    /* [key NAME] sections */
+    ROW("secret_sha256", KEY(secret_sha256), CT_STRING), .check = check_sha256
+}
+, ROW("models", KEY(models), CT_STRING), .check = check_names
+}
+, ROW("requests_per_minute", KEY(lim.rpm), CT_INT), .max = CONF_MAX_RATE
+}
+, ROW("concurrent_streams", KEY(lim.concurrent), CT_INT), .max = CONF_MAX_RATE
+}
+, ROW("tokens_per_day", KEY(lim.tokens_per_day), CT_INT), .max = CONF_MAX_DAY
 }
 ,
 }
@@ -572,6 +626,96 @@ check_token(const struct ckey *k, const char *v, struct pos *p)
 			    "%s: \"%.80s\" may only contain "
 			    "A-Z a-z 0-9 - . _",
 			    k->name, v);
+	return 0;
+}
+
+/* memory, or sqlite:PATH (the backends of state.h). */
+static int
+check_state(const struct ckey *k, const char *v, struct pos *p)
+{
+	if (*v == '\0' || strcmp(v, "memory") == 0 ||
+	    (strncmp(v, "sqlite:", 7) == 0 && v[7] != '\0'))
+		return 0;
+	return cfg_error(p,
+	    "%s: \"%.80s\" is not memory or sqlite:PATH (the "
+	    "SQLite file every process of this host shares)",
+	    k->name, v);
+}
+
+/* The keys that take one of two words. */
+static int
+check_word(const struct ckey *k, const char *v, struct pos *p)
+{
+	int fail = strcmp(k->name, "state_fail") == 0;
+	const char *a = fail ? "closed" : "open", *b = fail ? "open" : "key";
+
+	if (strcmp(v, a) == 0 || strcmp(v, b) == 0)
+		return 0;
+	return cfg_error(p, "%s: \"%.80s\" is not %s or %s", k->name, v, a, b);
+}
+
+/* ip | remote_user | key | header:NAME (a request header's name). */
+static int
+check_client_id(const struct ckey *k, const char *v, struct pos *p)
+{
+	const char *s;
+
+	if (strcmp(v, "ip") == 0 || strcmp(v, "remote_user") == 0 ||
+	    strcmp(v, "key") == 0)
+		return 0;
+	if (strncmp(v, "header:", 7) == 0 && v[7] != '\0' &&
+	    strlen(v + 7) < CS_MAX_NAME) {
+		for (s = v + 7; *s != '\0' && is_tchar(*s); s++)
+			continue;
+		if (*s == '\0')
+			return 0;
+	}
+	return cfg_error(p,
+	    "%s: \"%.80s\" is not ip, remote_user, key or "
+	    "header:NAME (NAME a request header, e.g. header:X-User)",
+	    k->name, v);
+}
+
+static int
+check_cidrs(const struct ckey *k, const char *v, struct pos *p)
+{
+	struct cs_cidrs l;
+	char why[256];
+
+	if (cs_cidr_parse_list(v, &l, why, sizeof(why)) == CS_OK)
+		return 0;
+	return cfg_error(p, "%s: %s", k->name, why);
+}
+
+static int
+check_sha256(const struct ckey *k, const char *v, struct pos *p)
+{
+	unsigned char h[CS_SHA256_LEN];
+	char why[256];
+
+	if (cs_key_parse_sha256(v, h, why, sizeof(why)) == CS_OK)
+		return 0;
+	return cfg_error(p,
+	    "%s: %s (chatstream --hash-key prints the line "
+	    "for a secret)",
+	    k->name, why);
+}
+
+/* A list of model aliases; that each exists is checked at resolve. */
+static int
+check_names(const struct ckey *k, const char *v, struct pos *p)
+{
+	size_t n;
+
+	for (v += strspn(v, " \t"); *v != '\0'; v += strspn(v, " \t")) {
+		n = strcspn(v, " \t");
+		if (!cfg_valid_model_name(v, n))
+			return cfg_error(p,
+			    "%s: \"%.*s\" is not a valid model "
+			    "name",
+			    k->name, (int)(n > 80 ? 80 : n), v);
+		v += n;
+	}
 	return 0;
 }
 

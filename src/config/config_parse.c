@@ -90,11 +90,47 @@ scope_name(enum scope sc)
 	case SC_TOP: return "the top level, before any [section]";
 	case SC_UPSTREAM: return "the top level or an [upstream NAME] section";
 	case SC_MODEL: return "a [model NAME] section";
+	case SC_KEY: return "a [key NAME] section";
 	}
 	return "?";
 }
 
-/* "[upstream NAME]" or "[model NAME]" (s points at '['): start it. */
+/* "[key NAME]": an access key, its limits unset (the top level's). */
+static int
+open_key(struct cs_config *cfg, const char *name, size_t nlen,
+    struct section *sec, struct pos *p)
+{
+	struct cs_key_cfg *k;
+	size_t i;
+
+	if (!cfg_valid_model_name(name, nlen) || nlen > CS_MAX_KEY_NAME)
+		return cfg_error(p,
+		    "key: \"%.80s\" is not a valid name (1..%d of "
+		    "A-Z a-z 0-9 . _ : / @ + -)",
+		    name, CS_MAX_KEY_NAME);
+	for (i = 0; i < cfg->n_keys; i++)
+		if (strcmp(cfg->access_keys[i].name, name) == 0)
+			return cfg_error(p,
+			    "key: \"%s\" is already defined (line "
+			    "%zu)",
+			    name, cfg->keys[i].line);
+	if (cfg->n_keys >= CS_MAX_KEYS)
+		return cfg_error(p, "key: more than %d keys", CS_MAX_KEYS);
+	k = &cfg->keys[cfg->n_keys];
+	memset(k, 0, sizeof(*k));
+	memset(&cfg->access_keys[cfg->n_keys], 0, sizeof(cfg->access_keys[0]));
+	memcpy(cfg->access_keys[cfg->n_keys].name, name, nlen);
+	k->lim.rpm = k->lim.concurrent = -1;
+	k->lim.tokens_per_day = -1;
+	k->line = p->line;
+	cfg->n_keys++;
+	sec->sc = SC_KEY;
+	sec->base = k;
+	return 0;
+}
+
+/* "[upstream NAME]", "[model NAME]" or "[key NAME]" (s points at '['):
+ * start it. */
 static int
 open_section(struct cs_config *cfg, char *s, struct section *sec, struct pos *p)
 {
@@ -115,7 +151,9 @@ open_section(struct cs_config *cfg, char *s, struct section *sec, struct pos *p)
 	for (i = nlen; is_blank(name[i]); i++)
 		continue;
 	if (name[i] != '\0' || nlen == 0)
-		return cfg_error(p, "expected [upstream NAME] or [model NAME]");
+		return cfg_error(p,
+		    "expected [upstream NAME], [model NAME] or "
+		    "[key NAME]");
 	name[nlen] = '\0';
 	memset(sec->seen, 0, sizeof(sec->seen));
 	if (klen == 5 && strncmp(kind, "model", 5) == 0) {
@@ -124,10 +162,12 @@ open_section(struct cs_config *cfg, char *s, struct section *sec, struct pos *p)
 		    0 :
 		    -1;
 	}
+	if (klen == 3 && strncmp(kind, "key", 3) == 0)
+		return open_key(cfg, name, nlen, sec, p);
 	if (klen != 8 || strncmp(kind, "upstream", 8) != 0)
 		return cfg_error(p,
-		    "unknown section [%.*s] (expected upstream "
-		    "or model)",
+		    "unknown section [%.*s] (expected upstream, "
+		    "model or key)",
 		    (int)(klen > 40 ? 40 : klen), kind);
 	if (!cfg_valid_model_name(name, nlen))
 		return cfg_error(p,

@@ -16,7 +16,8 @@
  *
  * Errors are {"error":{"message","type","param","code"}} with OpenAI's
  * types; the native type becomes the code (rate_limited is
- * rate_limit_exceeded).
+ * rate_limit_exceeded, budget_exceeded insufficient_quota, unauthorized
+ * invalid_api_key).
  */
 #include <string.h>
 
@@ -59,10 +60,14 @@ oai_error_type(const char *type)
 {
 	if (strcmp(type, "invalid_request") == 0 ||
 	    strcmp(type, "model_not_found") == 0 ||
-	    strcmp(type, "not_found") == 0 || strcmp(type, "forbidden") == 0)
+	    strcmp(type, "not_found") == 0 || strcmp(type, "forbidden") == 0 ||
+	    strcmp(type, "unauthorized") == 0 ||
+	    strcmp(type, "model_not_allowed") == 0)
 		return "invalid_request_error";
 	if (strcmp(type, "rate_limited") == 0)
 		return "rate_limit_exceeded";
+	if (strcmp(type, "budget_exceeded") == 0)
+		return "insufficient_quota";
 	if (strcmp(type, "internal_error") == 0)
 		return "server_error";
 	return "api_error";
@@ -72,6 +77,10 @@ oai_error_type(const char *type)
 static const char *
 oai_error_code(const char *type)
 {
+	if (strcmp(type, "unauthorized") == 0)
+		return "invalid_api_key";
+	if (strcmp(type, "budget_exceeded") == 0)
+		return "insufficient_quota";
 	return strcmp(type, "rate_limited") == 0 ? "rate_limit_exceeded" : type;
 }
 

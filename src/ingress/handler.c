@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "admit.h"
 #include "buf.h"
 #include "chat.h"
 #include "config.h"
@@ -129,6 +130,8 @@ struct pass {
 	struct cs_stream *s;
 	struct cs_run *run;
 	struct cs_access a;
+	struct cs_ticket ticket; /* admission's, settled at the end */
+	const struct cs_config *cfg;
 	char id[CS_STREAM_ID_LEN + 1];
 	char path[256];
 	cs_over_fn over;
@@ -145,6 +148,7 @@ pass_done(void *arg, enum cs_err r)
 	(void)r;
 	cs_stream_account(p->s, &p->a);
 	cs_log_access(&p->a);
+	cs_admit_end(p->cfg, NULL, &p->ticket, &p->a); /* only queues */
 	cs_stream_free(p->s);
 	cs_upstream_free(p->run);
 	p->over(p->over_arg, lost);
@@ -165,6 +169,8 @@ hand_off(struct cs_worker *w, struct cs_stream *s, const struct cs_access *a,
 	p->s = s;
 	p->run = w->run;
 	p->a = *a;
+	p->ticket = *w->ticket;
+	p->cfg = w->cfg;
 	snprintf(p->id, sizeof(p->id), "%s", a->id);
 	p->a.id = p->id;
 	if (a->path != NULL) {
@@ -176,6 +182,8 @@ hand_off(struct cs_worker *w, struct cs_stream *s, const struct cs_access *a,
 	if (cs_engine_submit(w->run, pass_done, p) != 0)
 		goto fail;
 	w->run = NULL;
+	w->rq = NULL;
+	w->ticket = NULL;
 	return CS_OK;
 fail:
 	free(p);
@@ -194,6 +202,7 @@ cs_handle(struct cs_worker *w, struct cs_conn *c, cs_over_fn over, void *arg)
 	struct cs_stream *s;
 	struct cs_reqctx rq;
 	struct cs_access a;
+	struct cs_ticket ticket;
 	const char *model = NULL;
 	char id[CS_STREAM_ID_LEN + 1], logpath[256];
 
@@ -204,6 +213,9 @@ cs_handle(struct cs_worker *w, struct cs_conn *c, cs_over_fn over, void *arg)
 		return 0; /* the web server answers 502 */
 	}
 	cs_reqctx_init(&rq, c);
+	memset(&ticket, 0, sizeof(ticket));
+	w->rq = &rq;
+	w->ticket = &ticket;
 	/* HEAD is GET without the body (stream.h), wherever GET is. */
 	if (rq.method_bit == CS_M_HEAD)
 		cs_stream_set_head(s);
@@ -222,8 +234,11 @@ cs_handle(struct cs_worker *w, struct cs_conn *c, cs_over_fn over, void *arg)
 	a.model = model;
 	if (w->run != NULL && hand_off(w, s, &a, over, arg) == CS_OK)
 		return 1;
+	w->rq = NULL;
+	w->ticket = NULL;
 	cs_stream_account(s, &a);
 	cs_log_access(&a);
+	cs_admit_end(w->cfg, &w->state, &ticket, &a);
 	cs_stream_free(s);
 	return 0;
 }

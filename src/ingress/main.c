@@ -61,6 +61,7 @@
 #include <curl/curl.h>
 #include <fcgiapp.h>
 
+#include "admit.h"
 #include "config.h"
 #include "deadline.h"
 #include "engine.h"
@@ -71,6 +72,7 @@
 #include "log.h"
 #include "provider.h"
 #include "routes.h"
+#include "state.h"
 #include "stream.h"
 #include "upstream.h"
 #include "worker.h"
@@ -81,6 +83,7 @@
 	10                    /* consecutive accept failures a worker
                                      survives, a second apart */
 #define JOIN_MARGIN_MS   5000 /* after the grace period */
+#define SETTLE_DRAIN_MS  2000 /* settles still queued at exit */
 #define ADDR_MAX         64   /* one FCGI_WEB_SERVER_ADDRS entry */
 #define OVERFLOW_READ_MS 1000 /* the overflow thread's read deadline */
 
@@ -449,6 +452,7 @@ worker(void *arg)
 		failures = 0;
 		serve_connection(&w, fd, t0);
 	}
+	cs_state_close(w.state);
 	/* The last worker to die unasked wakes main, which exits non-zero
 	 * so a supervisor can restart the process. */
 	if (atomic_fetch_sub(&workers_alive, 1) == 1 && !atomic_load(&stopping))
@@ -615,6 +619,7 @@ run_cgi(void)
 		return 1;
 	}
 	cs_handle(&w, conn, NULL, NULL);
+	cs_state_close(w.state);
 	cs_conn_free(conn);
 	return 0;
 }
@@ -641,6 +646,41 @@ print_check(const char *path)
 		printf(", instructions %s\n",
 		    cs_model_client_instructions(&cfg, m) ? "open" : "fixed");
 	}
+}
+
+/*
+ * The admission store, when admission is on: --check-config says where
+ * it is and whether it can be written, and fails when it cannot; at
+ * start an unusable store is an error under state_fail = closed (every
+ * chat would be refused) and a warning under open.  0, or -1.
+ */
+static int
+check_state(int check_only)
+{
+	char msg[768];
+	enum cs_err r;
+
+	if (!cfg.admission) {
+		if (check_only)
+			printf("  admission: off (no limit, no [key], "
+			       "api_v1_auth = open)\n");
+		return 0;
+	}
+	r = cs_state_check(cfg.state, msg, sizeof(msg));
+	if (check_only)
+		printf("  admission: on, client_id %s, state_fail %s\n"
+		       "  state: %s\n",
+		    cfg.client_id, cfg.state_fail, msg);
+	if (r == CS_OK)
+		return 0;
+	if (!check_only && cfg.state_fail_open) {
+		cs_warnx("state: %s (state_fail = open: requests are served "
+		         "without limits while it is unusable)",
+		    msg);
+		return 0;
+	}
+	fprintf(stderr, "chatstream: state: %s\n", msg);
+	return -1;
 }
 
 /*
@@ -722,7 +762,9 @@ load_config(const char *path, int check_only)
 
 	cs_config_defaults(&cfg);
 	if (path != NULL &&
-	    cs_config_load(&cfg, path, err, sizeof(err)) != CS_OK) {
+	    (cs_config_load(&cfg, path, err, sizeof(err)) != CS_OK ||
+	        cs_config_default_state(&cfg, path, err, sizeof(err)) !=
+	            CS_OK)) {
 		fprintf(stderr, "chatstream: %s\n", err);
 		return -1;
 	}
@@ -733,7 +775,7 @@ load_config(const char *path, int check_only)
 	}
 	if (check_only)
 		print_check(path);
-	return 0;
+	return check_state(check_only);
 }
 
 int
@@ -857,6 +899,10 @@ main(int argc, char *argv[])
 		cfg.max_streams = default_max_streams();
 	if (cfg.loops == 0)
 		cfg.loops = default_loops();
+	/* Before the loops: they hand finished streams to it. */
+	if (cfg.admission && cs_admit_start(&cfg) != 0)
+		cs_warnx("admission: no settle thread: reservations of "
+		         "streams expire instead of being settled");
 	if (cs_engine_start(cfg.loops) != 0) {
 		cs_warn("cannot set up the event loops");
 		goto out_curl;
@@ -919,6 +965,7 @@ main(int argc, char *argv[])
 	if ((i = cs_engine_stop(
 	         cs_stream_shutdown_deadline() + JOIN_MARGIN_MS)) > 0)
 		cs_warnx("%d stream(s) did not end; exiting anyway", i);
+	cs_admit_stop(SETTLE_DRAIN_MS);
 	rc = 0;
 	pthread_attr_destroy(&worker_attr);
 out_curl:

@@ -7,7 +7,10 @@
 #define CS_WORKER_H
 
 struct cs_config;
+struct cs_reqctx;
 struct cs_run;
+struct cs_state;
+struct cs_ticket;
 
 /* Per-thread context (all borrowed). */
 struct cs_worker {
@@ -16,6 +19,11 @@ struct cs_worker {
 	                       (logged overloaded), serve nothing */
 	int hand_off;       /* streams go to the loops (engine.h) */
 	struct cs_run *run; /* the request's run, prepared to hand over */
+	/* Admission (admit.h): the request, its ticket (owned by
+	 * cs_handle), and this thread's store, opened on first use. */
+	const struct cs_reqctx *rq;
+	struct cs_ticket *ticket;
+	struct cs_state *state;
 };
 
 #endif

@@ -28,6 +28,7 @@ struct cs_access {
 	long prompt_tokens;     /* -1 if unknown */
 	long completion_tokens; /* -1 if unknown */
 	unsigned long long bytes_out;
+	unsigned long long text_bytes; /* of text deltas (not logged) */
 	int retries;
 	const char *error; /* short reason, may be NULL (escaped) */
 };

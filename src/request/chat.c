@@ -3,6 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "admit.h"
 #include "chat.h"
 #include "config.h"
 #include "engine.h"
@@ -49,6 +50,10 @@ cs_chat_provider(
 		    1);
 		return;
 	}
+	/* The limits, on this worker, before the provider is asked. */
+	if (w->cfg->admission && w->rq != NULL && w->ticket != NULL &&
+	    cs_admit(w->cfg, &w->state, w->rq, req, s, w->ticket) != CS_OK)
+		return;
 	if (prov->source_new == NULL)
 		run = cs_upstream_prepare(prov, req, s);
 	else if ((src = prov->source_new(w->cfg, req)) == NULL) {

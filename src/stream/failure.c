@@ -16,6 +16,7 @@ static const char *const outcome_names[] = {
 	[CS_OUTCOME_UPSTREAM_ERROR] = "upstream_error",
 	[CS_OUTCOME_INTERNAL_ERROR] = "internal_error",
 	[CS_OUTCOME_SHUTDOWN] = "shutdown",
+	[CS_OUTCOME_LIMITED] = "limited",
 };
 
 static const struct cs_failure failures[CS_FAIL_COUNT] = {
@@ -44,6 +45,12 @@ static const struct cs_failure failures[CS_FAIL_COUNT] = {
 	    CS_OUTCOME_UPSTREAM_ERROR },
 	[CS_FAIL_UPSTREAM_TIMEOUT] = { 504, "upstream_timeout",
 	    CS_OUTCOME_TIMEOUT },
+	[CS_FAIL_UNAUTHORIZED] = { 401, "unauthorized", CS_OUTCOME_LIMITED },
+	[CS_FAIL_MODEL_NOT_ALLOWED] = { 403, "model_not_allowed",
+	    CS_OUTCOME_LIMITED },
+	[CS_FAIL_LIMITED] = { 429, "rate_limited", CS_OUTCOME_LIMITED },
+	[CS_FAIL_BUDGET] = { 429, "budget_exceeded", CS_OUTCOME_LIMITED },
+	[CS_FAIL_STATE] = { 503, "state_unavailable", CS_OUTCOME_LIMITED },
 };
 
 const char *

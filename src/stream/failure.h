@@ -23,6 +23,8 @@ enum cs_outcome {
 	CS_OUTCOME_UPSTREAM_ERROR, /* the provider failed */
 	CS_OUTCOME_INTERNAL_ERROR, /* chatstream failed */
 	CS_OUTCOME_SHUTDOWN,       /* the server is stopping */
+	CS_OUTCOME_LIMITED,        /* refused by admission: a limit, a
+	                              budget, a key (admit.h) */
 };
 
 /* The log spelling ("done", "client_gone", ...). */
@@ -45,6 +47,12 @@ enum cs_fail {
 	CS_FAIL_UPSTREAM_AUTH,    /* 502 upstream_auth_error */
 	CS_FAIL_RATE_LIMITED,     /* 429 rate_limited */
 	CS_FAIL_UPSTREAM_TIMEOUT, /* 504 upstream_timeout */
+	/* admission (admit.h), logged as outcome limited */
+	CS_FAIL_UNAUTHORIZED,      /* 401 unauthorized: no or a wrong key */
+	CS_FAIL_MODEL_NOT_ALLOWED, /* 403 model_not_allowed for this key */
+	CS_FAIL_LIMITED,           /* 429 rate_limited: rate, concurrency */
+	CS_FAIL_BUDGET,            /* 429 budget_exceeded: tokens a day */
+	CS_FAIL_STATE,             /* 503 state_unavailable: the store */
 	CS_FAIL_COUNT
 };
 

@@ -61,6 +61,7 @@ struct cs_stream {
 	int64_t t_first_delta;   /* -1 until the first delta */
 	int64_t t_last_write;
 	unsigned long deltas;
+	unsigned long long text_bytes; /* of the deltas */
 	long prompt_tokens;
 	long completion_tokens;
 	int retries;                   /* upstream retries made */
@@ -75,9 +76,10 @@ struct cs_stream {
 	size_t drained;        /* bytes written in the window */
 	size_t credit;
 	int credit_writes;
-	int credit_known;  /* measured once; again when writable */
-	const char *allow; /* Allow: on a 405 (default POST) */
-	int head;          /* HEAD: never a body */
+	int credit_known;            /* measured once; again when writable */
+	const char *allow;           /* Allow: on a 405 (default POST) */
+	int head;                    /* HEAD: never a body */
+	char extra[CS_STREAM_EXTRA]; /* more error head lines, or "" */
 };
 
 int64_t
@@ -201,6 +203,7 @@ cs_stream_account(const struct cs_stream *s, struct cs_access *a)
 	    (long)(s->t_first_delta - s->t_start);
 	a->duration_ms = (long)(cs_now_ms() - s->t_start);
 	a->deltas = s->deltas;
+	a->text_bytes = s->text_bytes;
 	a->prompt_tokens = s->prompt_tokens;
 	a->completion_tokens = s->completion_tokens;
 	a->retries = s->retries;
@@ -214,6 +217,7 @@ reason_phrase(int status)
 	case 200: return "OK";
 	case 204: return "No Content";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
@@ -656,6 +660,7 @@ cs_stream_emit(void *stream, const struct cs_event *ev)
 		if (s->t_first_delta < 0)
 			s->t_first_delta = cs_now_ms();
 		s->deltas++;
+		s->text_bytes += ev->text_len;
 		break;
 	case CS_EV_TOOL_CALL: break;
 	case CS_EV_FINISH:
@@ -685,6 +690,17 @@ enum cs_err
 cs_stream_fail(struct cs_stream *s, enum cs_fail f, const char *message)
 {
 	return cs_stream_fail_retry(s, f, message, 0);
+}
+
+enum cs_err
+cs_stream_set_error_headers(struct cs_stream *s, const char *l)
+{
+	size_t n = strlen(l);
+
+	if (n >= sizeof(s->extra))
+		return CS_ETOOBIG;
+	memcpy(s->extra, l, n + 1);
+	return CS_OK;
 }
 
 enum cs_err
@@ -728,6 +744,8 @@ cs_stream_fail_retry(struct cs_stream *s, enum cs_fail f, const char *message,
 	    (retry_after_s > 0 &&
 	        (r = cs_buf_printf(&lines, "Retry-After: %ld\r\n",
 	             retry_after_s)) != CS_OK) ||
+	    (s->extra[0] != '\0' &&
+	        (r = cs_buf_puts(&lines, s->extra)) != CS_OK) ||
 	    (fl->status == 405 &&
 	        (r = cs_buf_printf(&lines, "Allow: %s\r\n",
 	             s->allow != NULL ? s->allow : "POST")) != CS_OK) ||

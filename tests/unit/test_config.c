@@ -319,10 +319,10 @@ test_bad_fixtures(void **state)
 		    "section header must end with ']'" },
 		{ "bad_section_kind.conf",
 		    "bad_section_kind.conf:1: unknown "
-		    "section [provider] (expected upstream or model)" },
+		    "section [provider] (expected upstream, model or key)" },
 		{ "bad_section_noname.conf",
 		    "bad_section_noname.conf:2: "
-		    "expected [upstream NAME] or [model NAME]" },
+		    "expected [upstream NAME], [model NAME] or [key NAME]" },
 		{ "bad_section_top_key.conf",
 		    "bad_section_top_key.conf:2: "
 		    "threads: only allowed in the top level, before any "
@@ -1461,6 +1461,186 @@ test_sections_resolve_errors(void **state)
 	    "/nonexistent/key: No such file");
 }
 
+/* ---- admission keys (issue 14) ---------------------------------------- */
+
+#define HASH_A \
+	"2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"
+#define HASH_B \
+	"2BB80D537B1DA3E38BD30361AA855686BDE0EACD7162FEF6A25FE97BF527A25C"
+
+static void
+test_admission_defaults(void **state)
+{
+	static struct cs_config c;
+	char err[512] = "";
+
+	(void)state;
+	cs_config_defaults(&c);
+	assert_string_equal(c.state, "");
+	assert_string_equal(c.state_fail, "closed");
+	assert_string_equal(c.client_id, "ip");
+	assert_string_equal(c.api_v1_auth, "open");
+	assert_int_equal(c.lim.rpm, 0);
+	assert_int_equal(c.lim.concurrent, 0);
+	assert_int_equal(c.lim.tokens_per_day, 0);
+	assert_int_equal(c.global_tokens_per_day, 0);
+	assert_int_equal(c.n_keys, 0);
+	assert_int_equal(cs_config_resolve(&c, err, sizeof(err)), CS_OK);
+	assert_int_equal(c.admission, 0); /* no limit: nothing runs */
+	assert_string_equal(c.state, "memory");
+	assert_int_equal(c.id_mode, CS_ID_IP);
+	assert_int_equal(c.trusted_proxies.n, 0);
+	cs_config_free(&c);
+}
+
+static void
+test_admission_keys(void **state)
+{
+	static struct cs_config c;
+	char err[512] = "", want[600];
+	const char *path;
+
+	(void)state;
+	path = write_conf("provider = demo\n"
+	                  "state = sqlite:/tmp/x.db\n"
+	                  "state_fail = open\n"
+	                  "client_id = header:X-User-Id\n"
+	                  "trusted_proxies = 10.0.0.0/8, ::1\n"
+	                  "requests_per_minute = 60\n"
+	                  "concurrent_streams = 3\n"
+	                  "tokens_per_day = 100000\n"
+	                  "global_tokens_per_day = 5000000\n"
+	                  "api_v1_auth = key\n"
+	                  "model = a\nmodel = b\n"
+	                  "[model c]\nrequests_per_minute = 5\n"
+	                  "[key alice]\nsecret_sha256 = " HASH_A "\n"
+	                  "models = a c\ntokens_per_day = 7\n"
+	                  "[key bob]\nsecret_sha256 = " HASH_B "\n");
+	load_expect(&c, path, CS_OK, NULL);
+	assert_int_equal(cs_config_resolve(&c, err, sizeof(err)), CS_OK);
+	assert_int_equal(c.admission, 1);
+	assert_int_equal(c.state_fail_open, 1);
+	assert_int_equal(c.api_v1_key, 1);
+	assert_int_equal(c.id_mode, CS_ID_HEADER);
+	assert_string_equal(c.id_param, "HTTP_X_USER_ID");
+	assert_int_equal(c.trusted_proxies.n, 2);
+	assert_int_equal(c.lim.rpm, 60);
+	assert_int_equal(c.lim.concurrent, 3);
+	assert_int_equal(c.lim.tokens_per_day, 100000);
+	assert_int_equal(c.global_tokens_per_day, 5000000);
+	assert_int_equal(c.models[2].lim.rpm, 5);
+	assert_int_equal(c.n_keys, 2);
+	assert_string_equal(c.access_keys[0].name, "alice");
+	assert_int_equal(c.access_keys[0].sha256[0], 0x2b);
+	assert_int_equal(c.keys[0].models_mask, 5UL); /* a and c */
+	assert_int_equal(c.keys[0].lim.tokens_per_day, 7);
+	assert_int_equal(c.keys[0].lim.rpm, -1); /* the top level's */
+	assert_int_equal(c.keys[1].models_mask, ~0UL);
+	cs_config_free(&c);
+
+	/* The default store: beside the config file, absolute. */
+	path = write_conf("concurrent_streams = 1\n");
+	load_expect(&c, path, CS_OK, NULL);
+	assert_int_equal(
+	    cs_config_default_state(&c, path, err, sizeof(err)), CS_OK);
+	snprintf(want, sizeof(want), "sqlite:%s/chatstream-state.db", tmpdir);
+	assert_string_equal(c.state, want);
+	assert_int_equal(cs_config_resolve(&c, err, sizeof(err)), CS_OK);
+	assert_int_equal(c.admission, 1);
+	assert_string_equal(c.state, want);
+	cs_config_free(&c);
+}
+
+/* A bad value fails at its line, naming the key. */
+static void
+bad_line(const char *text, const char *errsub)
+{
+	static struct cs_config c;
+
+	load_expect(&c, write_conf(text), CS_ECONFIG, errsub);
+}
+
+static void
+test_admission_bad(void **state)
+{
+	(void)state;
+	bad_line("state = redis\n",
+	    "t.conf:1: state: \"redis\" is not memory or sqlite:PATH");
+	bad_line("state = sqlite:\n", "t.conf:1: state: \"sqlite:\" is not");
+	bad_line("\nstate_fail = maybe\n",
+	    "t.conf:2: state_fail: \"maybe\" is not closed or open");
+	bad_line("api_v1_auth = yes\n",
+	    "t.conf:1: api_v1_auth: \"yes\" is not open or key");
+	bad_line("client_id = cookie\n",
+	    "t.conf:1: client_id: \"cookie\" is not ip, remote_user, key "
+	    "or header:NAME");
+	bad_line("client_id = header:X User\n", "t.conf:1: client_id:");
+	bad_line("client_id = header:\n", "t.conf:1: client_id:");
+	bad_line("\n\ntrusted_proxies = 10.0.0.1/8\n",
+	    "t.conf:3: trusted_proxies: \"10.0.0.1/8\"");
+	bad_line("trusted_proxies = 10.0.0.0/33\n",
+	    "t.conf:1: trusted_proxies: \"10.0.0.0/33\"");
+	bad_line("trusted_proxies = example.org\n",
+	    "t.conf:1: trusted_proxies: \"example.org\"");
+	bad_line("requests_per_minute = -1\n",
+	    "t.conf:1: requests_per_minute: \"-1\" is out of range "
+	    "(0..1000000000)");
+	bad_line("concurrent_streams = lots\n",
+	    "t.conf:1: concurrent_streams: \"lots\" is not an integer");
+	bad_line("tokens_per_day = 1000000000000001\n",
+	    "t.conf:1: tokens_per_day: \"1000000000000001\" is out of range");
+	bad_line("[model m]\nglobal_tokens_per_day = 5\n",
+	    "t.conf:2: global_tokens_per_day: only allowed in the top level");
+	bad_line("[key k]\nsecret_sha256 = abc\n", "t.conf:2: secret_sha256: ");
+	bad_line("[key k]\nsecret_sha256 = " HASH_A "\nsecret_sha256 = " HASH_A
+	         "\n",
+	    "t.conf:3: secret_sha256: already set on line 2");
+	bad_line("[key k]\nmodels = a,b\n",
+	    "t.conf:2: models: \"a,b\" is not a valid model name");
+	bad_line("[key k]\nmax_tokens = 5\n",
+	    "t.conf:2: max_tokens: only allowed in a [model NAME] section");
+	bad_line("[key k]\n[key k]\n",
+	    "t.conf:2: key: \"k\" is already defined (line 1)");
+	bad_line("[key a b]\n", "t.conf:1: expected [upstream NAME]");
+	bad_line("[key "
+	         "x123456789012345678901234567890123456789012345678901234567890"
+	         "12345]\n",
+	    "t.conf:1: key: \"x1234");
+	bad_line("[key \xc3\xa9]\n", "t.conf:1: key: ");
+}
+
+static void
+test_admission_too_many_keys(void **state)
+{
+	static char text[64 * 120];
+	static struct cs_config c;
+	size_t i, n = 0;
+
+	(void)state;
+	for (i = 0; i <= CS_MAX_KEYS; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+		    "[key k%zu]\nsecret_sha256 = %064zx\n", i, i);
+	load_expect(&c, write_conf(text), CS_ECONFIG,
+	    "t.conf:129: key: more than 64 keys");
+}
+
+static void
+test_admission_resolve_errors(void **state)
+{
+	(void)state;
+	resolve_expect("[key k]\nmodels = a\n",
+	    "[key k] (line 1): secret_sha256 is required");
+	resolve_expect("model = a\n[key k]\nsecret_sha256 = " HASH_A
+	               "\nmodels = a nope\n",
+	    "[key k] (line 2): models: \"nope\" is not one of the "
+	    "configured models");
+	resolve_expect("[key k]\nsecret_sha256 = " HASH_A "\n[key j]\n"
+	               "secret_sha256 = " HASH_A "\n",
+	    "[key j] (line 3): the same secret_sha256 as [key k] (line 1)");
+	resolve_expect("client_id = key\n",
+	    "client_id = key needs at least one [key NAME] section");
+}
+
 int
 main(void)
 {
@@ -1493,6 +1673,11 @@ main(void)
 		cmocka_unit_test(test_resolve_provider),
 		cmocka_unit_test(test_resolve_provider_defaults),
 		cmocka_unit_test(test_resolve_models),
+		cmocka_unit_test(test_admission_defaults),
+		cmocka_unit_test(test_admission_keys),
+		cmocka_unit_test(test_admission_bad),
+		cmocka_unit_test(test_admission_too_many_keys),
+		cmocka_unit_test(test_admission_resolve_errors),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,0 +1,90 @@
+/*
+ * admit.h — admission for the chat routes: who is asking (identity.h),
+ * whether they may (an access key, the models it allows, api_v1_auth),
+ * and whether every limit that applies has room (state.h: requests a
+ * minute, concurrent streams, tokens a day); then, when the stream is
+ * over, the settle of its reservation and one ledger record.
+ *
+ * cs_admit() runs on a worker thread, after the body is parsed and
+ * before the provider is asked; it may block briefly on the store (the
+ * worker's own handle, opened on first use).  The end of a stream comes
+ * on an event loop, which must never block: cs_admit_end() there only
+ * queues the settle for the settle thread (cs_admit_start()); a full
+ * queue drops it, and the reservation then expires by itself.
+ *
+ * Nothing here runs, and no store is opened, while cfg->admission is 0
+ * (no limit, no [key], api_v1_auth = open).
+ *
+ * Ownership: a struct cs_ticket is plain data the caller embeds and
+ * copies; the store handle *st is the caller's (one per thread), opened
+ * here, closed with cs_state_close().  The settle thread and its queue
+ * live from cs_admit_start() to cs_admit_stop().
+ */
+#ifndef CS_ADMIT_H
+#define CS_ADMIT_H
+
+#include "config.h"
+#include "identity.h"
+#include "state.h"
+
+struct cs_access;
+struct cs_chat_request;
+struct cs_reqctx;
+struct cs_stream;
+
+/* What an admitted request carries to its end. */
+struct cs_ticket {
+	int on;                         /* admitted: settle and ledger */
+	char id[CS_STATE_ID_LEN + 1];   /* the reservation, or "" */
+	char identity[CS_MAX_IDENTITY]; /* as counted (IPs: see below) */
+	char key[CS_MAX_KEY_NAME + 1];  /* the access key's name, or "" */
+	char model[CS_MAX_NAME];        /* the alias */
+	char upstream[CS_MAX_NAME];     /* its upstream */
+	long long prompt_est;           /* tokens, for a missing usage */
+	long long reserved;             /* tokens held */
+	long long t0_ms;                /* CLOCK_REALTIME at admission */
+};
+
+/* Bytes a token is taken to be, where no usage says otherwise. */
+#define CS_ADMIT_BYTES_PER_TOKEN 4
+/* Added to a reservation's expiry past the upstream's total timeout. */
+#define CS_ADMIT_EXPIRY_MARGIN_MS 60000
+/* Retry-After on 503 state_unavailable. */
+#define CS_ADMIT_STATE_RETRY_S 2
+/* Settles waiting for the settle thread, at most. */
+#define CS_ADMIT_QUEUE 2048
+
+/*
+ * Admit req (parsed, its model chosen) from the request rq into t, with
+ * the worker's store handle *st (opened here on first use).  CS_OK: go
+ * on (t->on says whether a settle is owed).  CS_EHANDLED: the refusal is
+ * written to s: 401 unauthorized (a wrong or missing key, or no identity
+ * to count), 403 model_not_allowed, 400 (an identity refused), 429
+ * rate_limited or budget_exceeded with Retry-After, RateLimit-Policy and
+ * RateLimit (and OpenAI's x-ratelimit-* on /api/v1), 503
+ * state_unavailable (the store failed and state_fail = closed).
+ */
+enum cs_err cs_admit(const struct cs_config *cfg, struct cs_state **st,
+    const struct cs_reqctx *rq, const struct cs_chat_request *req,
+    struct cs_stream *s, struct cs_ticket *t);
+
+/*
+ * The stream of t is over, with the numbers of its access line a: settle
+ * the reservation with the provider's usage (prompt + completion) or,
+ * without one, t->prompt_est + the delivered text bytes / 4, and add
+ * one ledger record (time, request id, identity -- an address as a keyed
+ * hash --, key, model, upstream, tokens, outcome, ttfd, duration).  With the settle thread running this only queues
+ * (never blocks: for the loops); else (CGI) it is done here with *st
+ * (st NULL: dropped).  A no-op unless t->on.
+ */
+void cs_admit_end(const struct cs_config *cfg, struct cs_state **st,
+    const struct cs_ticket *t, const struct cs_access *a);
+
+/* Start the settle thread (main.c, when cfg->admission): 0, or -1 with
+ * a warning logged (cs_admit_end then drops what loops hand it).  cfg
+ * must outlive cs_admit_stop(). */
+int cs_admit_start(const struct cs_config *cfg);
+/* Settle what is queued (for at most drain_ms) and stop the thread. */
+void cs_admit_stop(long drain_ms);
+
+#endif
