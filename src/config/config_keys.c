@@ -15,6 +15,7 @@
 #include "config_int.h"
 #include "identity.h"
 #include "provider.h"
+#include "state.h"
 
 static int check_url(const struct ckey *, const char *, struct pos *);
 static int check_envname(const struct ckey *, const char *, struct pos *);
@@ -629,17 +630,15 @@ check_token(const struct ckey *k, const char *v, struct pos *p)
 	return 0;
 }
 
-/* memory, or sqlite:PATH (the backends of state.h). */
+/* A store spec one of state.h's backends reads (empty: the default). */
 static int
 check_state(const struct ckey *k, const char *v, struct pos *p)
 {
-	if (*v == '\0' || strcmp(v, "memory") == 0 ||
-	    (strncmp(v, "sqlite:", 7) == 0 && v[7] != '\0'))
+	char why[256];
+
+	if (*v == '\0' || cs_state_spec_check(v, why, sizeof(why)) == CS_OK)
 		return 0;
-	return cfg_error(p,
-	    "%s: \"%.80s\" is not memory or sqlite:PATH (the "
-	    "SQLite file every process of this host shares)",
-	    k->name, v);
+	return cfg_error(p, "%s: %s", k->name, why);
 }
 
 /* The keys that take one of two words. */

@@ -100,6 +100,17 @@ cs_state_check(const char *spec, char *msg, size_t len)
 	return ops->check(arg, msg, len);
 }
 
+enum cs_err
+cs_state_spec_check(const char *spec, char *err, size_t errlen)
+{
+	const struct cs_state_ops *ops;
+	const char *arg;
+
+	if ((ops = backend_of(spec, &arg, err, errlen)) == NULL)
+		return CS_ECONFIG;
+	return ops->syntax != NULL ? ops->syntax(arg, err, errlen) : CS_OK;
+}
+
 static int
 in_range(long long v, long long lo, long long hi)
 {

@@ -82,6 +82,10 @@ void cs_state_close(struct cs_state *st);
  * table is created and nothing is written to an existing store.
  */
 enum cs_err cs_state_check(const char *spec, char *msg, size_t len);
+/* Is spec well-formed (a backend, and its argument as that backend
+ * reads it)?  No connection and no file is opened, but a redis
+ * password_file is read.  CS_OK, or CS_ECONFIG with the reason in err. */
+enum cs_err cs_state_spec_check(const char *spec, char *err, size_t errlen);
 
 struct cs_bucket_req {
 	const char *name; /* e.g. "ip:203.0.113.0/64"; borrowed */

@@ -33,6 +33,8 @@ struct cs_state_ops {
 	    struct cs_state *st, const char *arg, char *err, size_t errlen);
 	void (*close)(struct cs_state *st);
 	enum cs_err (*check)(const char *arg, char *msg, size_t len);
+	/* arg well-formed? fills err on failure; NULL: any arg is. */
+	enum cs_err (*syntax)(const char *arg, char *err, size_t errlen);
 	/* a is valid; id is the new reservation's, kept only if allowed. */
 	enum cs_err (*admit)(struct cs_state *st, const struct cs_admit *a,
 	    const char *id, struct cs_admit_result *res);

@@ -671,6 +671,33 @@ out:
 	return e;
 }
 
+/* The spec alone: parsed (the password file read) and wiped. */
+static enum cs_err
+rd_syntax_as(int unix_socket, const char *arg, char *err, size_t errlen)
+{
+	struct rd *r;
+	int rc;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return CS_ENOMEM;
+	rc = rd_parse(r, unix_socket, arg, err, errlen);
+	explicit_bzero(r->pass, sizeof(r->pass));
+	free(r);
+	return rc == 0 ? CS_OK : CS_ECONFIG;
+}
+
+static enum cs_err
+rd_syntax_tcp(const char *arg, char *err, size_t errlen)
+{
+	return rd_syntax_as(0, arg, err, errlen);
+}
+
+static enum cs_err
+rd_syntax_unix(const char *arg, char *err, size_t errlen)
+{
+	return rd_syntax_as(1, arg, err, errlen);
+}
+
 static enum cs_err
 rd_check_tcp(const char *arg, char *msg, size_t len)
 {
@@ -1046,6 +1073,7 @@ const struct cs_state_ops cs_state_redis_ops = {
 	.open = rd_open_tcp,
 	.close = rd_close,
 	.check = rd_check_tcp,
+	.syntax = rd_syntax_tcp,
 	.admit = rd_admit,
 	.settle = rd_settle,
 	.ledger_add = rd_ledger_add,
@@ -1058,6 +1086,7 @@ const struct cs_state_ops cs_state_redis_unix_ops = {
 	.open = rd_open_unix,
 	.close = rd_close,
 	.check = rd_check_unix,
+	.syntax = rd_syntax_unix,
 	.admit = rd_admit,
 	.settle = rd_settle,
 	.ledger_add = rd_ledger_add,

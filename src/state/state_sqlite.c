@@ -149,6 +149,19 @@ sq_run(struct sq *s, int q, const char *fmt, ...)
 	return rc != SQLITE_OK ? rc : sqlite3_step(st);
 }
 
+/* The spec alone: a path of 1 to PATH_MAX - 1 bytes. */
+static enum cs_err
+sq_syntax(const char *path, char *err, size_t errlen)
+{
+	if (path[0] != '\0' && strlen(path) < PATH_MAX)
+		return CS_OK;
+	cs_state_errf(err, errlen,
+	    "state store sqlite:%.*s: want sqlite:PATH with a path of 1 to %d "
+	    "bytes",
+	    CS_STATE_NAME_MAX, path, PATH_MAX - 1);
+	return CS_ECONFIG;
+}
+
 /* 0 when path may name a store file (its folder exists, it is not a
  * folder); else -1 with err filled. */
 static int
@@ -158,13 +171,8 @@ path_ok(const char *path, char *err, size_t errlen)
 	const char *slash;
 	struct stat sb;
 
-	if (path[0] == '\0' || strlen(path) >= sizeof(dir)) {
-		cs_state_errf(err, errlen,
-		    "state store sqlite:%.*s: want sqlite:PATH with a path of"
-		    " 1 to %d bytes",
-		    CS_STATE_NAME_MAX, path, PATH_MAX - 1);
+	if (sq_syntax(path, err, errlen) != CS_OK)
 		return -1;
-	}
 	slash = strrchr(path, '/');
 	if (slash == NULL)
 		snprintf(dir, sizeof(dir), ".");
@@ -578,6 +586,7 @@ const struct cs_state_ops cs_state_sqlite_ops = {
 	.open = sq_open,
 	.close = sq_close,
 	.check = sq_check,
+	.syntax = sq_syntax,
 	.admit = sq_admit,
 	.settle = sq_settle,
 	.ledger_add = sq_ledger_add,

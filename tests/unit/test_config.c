@@ -1565,8 +1565,13 @@ test_admission_bad(void **state)
 {
 	(void)state;
 	bad_line("state = redis\n",
-	    "t.conf:1: state: \"redis\" is not memory or sqlite:PATH");
-	bad_line("state = sqlite:\n", "t.conf:1: state: \"sqlite:\" is not");
+	    "t.conf:1: state: state store \"redis\": want \"memory\", "
+	    "\"sqlite:PATH\", \"redis://HOST:PORT[/DB]\" or");
+	bad_line("state = sqlite:\n",
+	    "t.conf:1: state: state store sqlite:: want sqlite:PATH");
+	bad_line("state = redis://h:99999\n",
+	    "t.conf:1: state: state store \"redis://h:99999\": want "
+	    "redis://HOST:PORT[/DB] (port 1..65535");
 	bad_line("\nstate_fail = maybe\n",
 	    "t.conf:2: state_fail: \"maybe\" is not closed or open");
 	bad_line("api_v1_auth = yes\n",
