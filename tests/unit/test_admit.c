@@ -9,6 +9,7 @@
  * X-Forwarded-For only through a trusted proxy; remote_user with nobody
  * logged in (401).
  */
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -198,6 +199,47 @@ test_concurrent_settle(void **state)
 	end(&t2);
 }
 
+/* The chats the ledger holds for model demo: requests, prompt and
+ * completion tokens (the memory store is the process's: earlier cases
+ * count too). */
+static void
+demo_usage(long long n[3])
+{
+	char all[2048] = "";
+	const char *p;
+
+	n[0] = n[1] = n[2] = 0;
+	assert_int_equal(cs_state_usage(st, 0, "model", collect, all), CS_OK);
+	if ((p = strstr(all, "demo=")) != NULL)
+		assert_int_equal(
+		    sscanf(p, "demo=%lld/%lld/%lld", &n[0], &n[1], &n[2]), 3);
+}
+
+/* The end of a chat writes one ledger record with the numbers of its
+ * access line, under the model alias and the hashed address. */
+static void
+test_ledger(void **state)
+{
+	struct cs_ticket t;
+	char out[4096], all[2048] = "";
+	long long before[3], after[3];
+
+	(void)state;
+	configure("provider = demo\nstate = memory\nconcurrent_streams = 5\n");
+	assert_int_equal(
+	    admit("/api/chat", "192.0.2.9", NULL, "demo", &t, out, sizeof(out)),
+	    CS_OK);
+	demo_usage(before);
+	end(&t);
+	demo_usage(after);
+	assert_int_equal(after[0], before[0] + 1);
+	assert_int_equal(after[1], before[1] + 7);
+	assert_int_equal(after[2], before[2] + 3);
+	assert_int_equal(
+	    cs_state_usage(st, 0, "identity", collect, all), CS_OK);
+	assert_null(strstr(all, "192.0.2.9"));
+}
+
 static void
 test_keys(void **state)
 {
@@ -326,6 +368,7 @@ main(void)
 		cmocka_unit_test(test_off),
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_concurrent_settle),
+		cmocka_unit_test(test_ledger),
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_identity_refused),
 		cmocka_unit_test(test_proxies_remote_user),
