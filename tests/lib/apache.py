@@ -81,6 +81,10 @@ MODULE_FILES = {
     "proxy_fcgi": "mod_proxy_fcgi.so",
     "cgid": "mod_cgid.so",
     "cgi": "mod_cgi.so",
+    "auth_basic": "mod_auth_basic.so",
+    "authn_core": "mod_authn_core.so",
+    "authn_file": "mod_authn_file.so",
+    "authz_user": "mod_authz_user.so",
 }
 BASE_MODULES = ["mpm_event", "authz_core", "mime", "dir", "alias", "headers"]
 

@@ -394,7 +394,8 @@ def lighttpd_conf(*, port, bin_path, socket_path, pid_file, errorlog=None,
                   cs_config=None, docroot=WWW, bind="127.0.0.1",
                   bin_env=None, max_procs=None, accesslog=None,
                   read_timeout=None, max_request_kib=None,
-                  snippet_path=SHIPPED_LIGHTTPD):
+                  snippet_path=SHIPPED_LIGHTTPD, extra_modules=(),
+                  extra_conf=None):
     """A complete lighttpd.conf that serves docroot at / and chatstream at
     /api/: what Debian's /etc/lighttpd/lighttpd.conf provides around a
     conf-enabled snippet (port, pid file, logs, MIME types), then the
@@ -402,12 +403,14 @@ def lighttpd_conf(*, port, bin_path, socket_path, pid_file, errorlog=None,
     read_timeout None = the shipped values; max_request_kib None = the
     shipped server.max-request-size unless cs_config's max_body_bytes
     reaches it (lighttpd_max_request_kib()).  errorlog None = lighttpd's
-    stderr."""
+    stderr.  extra_modules: more server.modules, loaded before the
+    snippet's (mod_auth must come before mod_fastcgi); extra_conf: lines
+    appended after the snippet (auth.require, say)."""
     if max_request_kib is None:
         want = lighttpd_max_request_kib(cs_config, snippet_path)
         if want != shipped_max_request_kib(snippet_path):
             max_request_kib = want
-    mods = ["mod_indexfile", "mod_access"]
+    mods = ["mod_indexfile", "mod_access"] + list(extra_modules)
     if accesslog:
         mods.append("mod_accesslog")
     out = [
@@ -445,6 +448,9 @@ def lighttpd_conf(*, port, bin_path, socket_path, pid_file, errorlog=None,
         path=snippet_path).rstrip("\n"))
     out.append("# ---- end of %s ----" % os.path.relpath(snippet_path, REPO))
     out.append("")
+    if extra_conf:
+        out.append(extra_conf.rstrip("\n"))
+        out.append("")
     out.append("server.modules += ( \"mod_staticfile\" )   # last, as in Debian's")
     return "\n".join(out) + "\n"
 
