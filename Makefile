@@ -173,7 +173,8 @@ FUZZ_LIB_SRCS = $(sort $(wildcard src/providers/*.c)) tests/fuzz/fuzz_stubs.c \
                 src/upstream/sse_parse.c src/lib/buf.c src/lib/cs.c \
                 src/request/request.c src/request/request_messages.c \
                 src/request/request_tools.c src/lib/json_strict.c \
-                $(wildcard src/config/config*.c) src/lib/utf8.c
+                $(wildcard src/config/config*.c) src/lib/utf8.c \
+                src/admission/identity.c src/lib/sha256.c
 FUZZ_LIB_OBJS = $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_FIXTURES = tests/fixtures/upstream
 # Fixtures that seed a target besides <target>-*.sse and <target>-*.ndjson.
