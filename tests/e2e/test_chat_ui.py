@@ -15,7 +15,12 @@ Content-Security-Policy of the shipped conf/lighttpd.conf.
   * a "length" finish says "cut off: length limit";
   * conversations: reload keeps them, switching, renaming, edit-and-resend,
     regenerate, history trimming (said in the UI, and what was sent);
-  * phone width and dark theme: no horizontal overflow.
+  * phone width and dark theme: no horizontal overflow;
+  * a chat refused by admission (requests_per_minute = 1: 429 rate_limited;
+    tokens_per_day: 429 budget_exceeded) shows the server's message and
+    when to try again (a countdown that goes down; "after 00:00 UTC"),
+    Send is disabled with a title saying why and the draft stays; a 503
+    overloaded with Retry-After: 2 gives Send back by itself.
 No uncaught exception, console error, failed load or CSP violation on any
 page.  Screenshots go to <tmp>/screens/ (kept with CHATSTREAM_KEEP_TMP=1 or
 on failure).
@@ -23,6 +28,7 @@ on failure).
 
 import json
 import os
+import re
 import sys
 import time
 
@@ -56,6 +62,8 @@ def setup(stack):
     S["lt"] = stack.server(sorted(M.values()), name="chat", default_model=M["quick3"],
                            max_retries=0, max_message_bytes=MAX_MESSAGE_BYTES)
     S["noinstr"] = stack.server([M["quick3"]], name="noinstr", client_instructions="no")
+    S["rpm"] = stack.server([M["quick3"]], name="rpm", requests_per_minute=1)
+    S["budget"] = stack.server([M["quick3"]], name="budget", tokens_per_day=1)
     S["screens"] = os.path.join(stack.tmp, "screens")
     os.makedirs(S["screens"], exist_ok=True)
     S["browser"] = cdp.Browser(tmpdir=stack.tmp)
@@ -720,6 +728,160 @@ def settings(t):
         page.close()
 
 
+WAIT_JS = """(() => {
+  const a = [...document.querySelectorAll('#messages article.assistant')].pop();
+  const w = a && a.querySelector('.retry-when');
+  const send = document.getElementById('send');
+  const retry = a && a.querySelector('.retry');
+  const waiting = document.getElementById('waiting');
+  return {
+    error: a && a.querySelector('.error-text') ? a.querySelector('.error-text').textContent : '',
+    alert: a && a.querySelector('.error') ? a.querySelector('.error').getAttribute('role') : null,
+    when: w ? w.textContent : null,
+    sendDisabled: send.disabled, sendHidden: send.hidden, sendTitle: send.title,
+    retryDisabled: retry ? retry.disabled : null,
+    prompt: document.getElementById('prompt').value,
+    promptDisabled: document.getElementById('prompt').disabled,
+    waiting: waiting.hidden ? null : waiting.textContent,
+    count: document.querySelectorAll('#messages article').length,
+  };
+})()"""
+
+WHEN_JS = ("(() => { const w = [...document.querySelectorAll('#messages .retry-when')]"
+           ".pop(); return w ? w.textContent : null; })()")
+
+
+def seconds_in(text):
+    m = re.search(r"Try again in (\d+) s", text or "")
+    return int(m.group(1)) if m else None
+
+
+def rate_limited(t):
+    page = open_app(t, lt=S["rpm"])
+    try:
+        send(page, "first tag:%s" % h.new_tag())
+        t.eq(wait_idle(page)["state"], "done", "the first chat of the minute is answered")
+        tag = h.new_tag()
+        send(page, "second tag:%s" % tag)
+        a = wait_idle(page)
+        t.eq(a["state"], "error", "the second is refused")
+        t.eq(S["replay"].events(tag, "request"), [], "it never reached the provider")
+        w = page.evaluate(WAIT_JS)
+        t.diag("refused: %r / %r" % (w["error"], w["when"]))
+        t.check(w["error"].startswith("too many requests: at most 1 a minute"),
+                "the server's message is shown", w["error"])
+        t.eq(w["alert"], "alert", "in the error box (role=alert)")
+        first = seconds_in(w["when"])
+        t.check(first is not None and 50 <= first <= 60,
+                "the countdown: Try again in ~60 s", w["when"])
+        t.check(w["sendDisabled"] and not w["sendHidden"], "Send is shown, disabled")
+        t.check(w["sendTitle"].startswith("The server asked to wait: Try again in"),
+                "Send's title says why", w["sendTitle"])
+        t.eq(w["retryDisabled"], True, "Retry waits too")
+        t.check(not w["promptDisabled"], "the input stays usable")
+        t.eq(w["waiting"], None, "no second notice by Send while the refusal is in view")
+        # Enter sends nothing while Send waits; the draft stays
+        type_text(page, "my draft")
+        press_enter(page)
+        t.eq(page.evaluate("document.getElementById('prompt').value"), "my draft",
+             "Enter while waiting keeps the draft")
+        t.eq(page.evaluate(WAIT_JS)["count"], w["count"], "and sends nothing")
+        t.eq(S["replay"].events(tag, "request"), [], "(still no upstream request)")
+        # the countdown goes down (an event on the page, not a sleep here)
+        shown = page.evaluate(WHEN_JS)
+        later = page.wait_for("(() => { const s = %s; return s !== %s && s; })()"
+                              % (WHEN_JS, json.dumps(shown)), 3)
+        t.diag("countdown: %r -> %r" % (shown, later))
+        t.check(seconds_in(later) is not None and seconds_in(later) < seconds_in(shown),
+                "the countdown decreases", (shown, later))
+        shot(t, page, "rate-limited-light.png")
+        # another conversation: Send still waits, and says so next to it
+        page.evaluate("document.getElementById('new-chat').click()")
+        w = page.evaluate(WAIT_JS)
+        t.check(w["sendDisabled"], "a new chat waits too (the limit is per client)")
+        t.check((w["waiting"] or "").startswith("Send is paused. Try again in"),
+                "the composer says why", w["waiting"])
+        t.eq(w["prompt"], "my draft", "the draft is still there")
+        shot(t, page, "rate-limited-other-chat-light.png")
+        # a reload keeps waiting
+        page.navigate(url("/", S["rpm"]))
+        wait_ready(page)
+        w = page.evaluate(WAIT_JS)
+        t.check(w["sendDisabled"] and (w["waiting"] or "").startswith("Send is paused."),
+                "after a reload Send still waits", w)
+        click(page, "[...document.querySelectorAll('#conversations .conv-open')]"
+                    ".find((b) => b.textContent.startsWith('first'))")
+        page.emulate_media(dark=True)
+        page.set_viewport(390, 844)
+        # the drawer slides out of view (a transition) at phone width
+        page.wait_for("document.getElementById('sidebar').getBoundingClientRect().right <= 0", 3)
+        t.check(overflow(page) <= 0, "phone: no horizontal scrolling (%d px)" % overflow(page))
+        shot(t, page, "rate-limited-phone-dark.png")
+        no_problems(t, page, "rate limited", ignore=(r"status of 429 ",))
+    finally:
+        page.close()
+
+
+def budget(t):
+    page = open_app(t, lt=S["budget"])
+    try:
+        tag = h.new_tag()
+        send(page, "spend it tag:%s" % tag)
+        a = wait_idle(page)
+        t.eq(a["state"], "error", "refused: tokens_per_day = 1")
+        w = page.evaluate(WAIT_JS)
+        t.diag("budget: %r / %r" % (w["error"], w["when"]))
+        t.check("00:00 UTC" in w["error"], "the server's message says when it renews",
+                w["error"])
+        tz = page.evaluate("new Date().getTimezoneOffset()")
+        t.check((w["when"] or "").startswith("Try again after 00:00 UTC"),
+                "when: after 00:00 UTC (browser offset %s min)" % tz, w["when"])
+        t.check(w["sendDisabled"] and "00:00 UTC" in w["sendTitle"],
+                "Send is disabled, its title says until when", w["sendTitle"])
+        shot(t, page, "budget-light.png")
+        no_problems(t, page, "budget", ignore=(r"status of 429 ",))
+    finally:
+        page.close()
+
+
+def wait_ends(t):
+    """A 503 overloaded with Retry-After: 2 (a stubbed fetch for one
+    request, as a busy server sends it): Send comes back by itself."""
+    page = open_app(t)
+    try:
+        page.evaluate("""(() => {
+          const real = window.fetch;
+          window.fetch = (url, opts) => {
+            if (!String(url).endsWith('api/chat')) return real(url, opts);
+            window.fetch = real;
+            return Promise.resolve(new Response(JSON.stringify({error: {type: 'overloaded',
+              message: 'the server is busy: every stream slot is taken'}}),
+              {status: 503, headers: {'Content-Type': 'application/json',
+                                      'Retry-After': '2'}}));
+          };
+        })()""")
+        send(page, "busy? tag:%s" % h.new_tag())
+        wait_idle(page)
+        w = page.evaluate(WAIT_JS)
+        t.eq(w["error"], "the server is busy: every stream slot is taken",
+             "the server's message")
+        t.check(seconds_in(w["when"]) in (1, 2), "Try again in 2 s", w["when"])
+        t.check(w["sendDisabled"], "Send waits")
+        type_text(page, "next question")
+        page.wait_for("!document.getElementById('send').disabled", 5)
+        w = page.evaluate(WAIT_JS)
+        t.eq(w["when"], "You can try again now.", "then it says so")
+        t.eq((w["sendTitle"], w["retryDisabled"]), ("", False), "Send and Retry are back")
+        t.eq(w["prompt"], "next question", "the draft stayed")
+        page.wait_for("document.getElementById('announce').textContent === "
+                      "'You can send again.'", 3)
+        press_enter(page)
+        t.eq(wait_idle(page)["state"], "done", "and the next question is answered")
+        no_problems(t, page, "wait ends")
+    finally:
+        page.close()
+
+
 def check_page_still_works(t):
     page = S["browser"].new_page(1000, 800)
     try:
@@ -847,6 +1009,11 @@ CASES = [
     ("phone width, dark theme: drawer, no overflow, Jump to latest", phone_dark),
     ("desktop dark theme (screenshot)", desktop_dark),
     ("check.html still works next to the new client", check_page_still_works),
+    ("requests_per_minute = 1: the 2nd chat shows the server's message and a "
+     "countdown that goes down; Send disabled with a title, the draft stays", rate_limited),
+    ("tokens_per_day spent: the message and 'Try again after 00:00 UTC'; Send disabled",
+     budget),
+    ("503 overloaded with Retry-After: 2: Send comes back by itself", wait_ends),
     ("chunk boundaries inside an event, inside UTF-8 characters and a CRLF "
      "(test-only server writing crafted pieces): exact text", chunk_boundaries),
 ]

@@ -7,6 +7,12 @@
 // Rendering while streaming happens at most once per animation frame.
 // document.documentElement.dataset.busy is "1" while a reply streams (the
 // browser tests wait on it).
+//
+// A chat the server refuses for now (429 rate_limited / budget_exceeded,
+// 503 overloaded / state_unavailable, with Retry-After) shows the server's
+// message and when to try again, and Send waits until then (the limits are
+// per client, so in every conversation; the time is kept with the message,
+// so a reload waits too).
 
 import { streamChat } from "./chat.js";
 import { el } from "./dom.js";
@@ -24,13 +30,16 @@ const ui = {
   conversations: $("conversations"), newChat: $("new-chat"), title: $("conv-title"),
   announce: $("announce"), editing: $("editing"), cancelEdit: $("cancel-edit"),
   sidebar: $("sidebar"), scrim: $("scrim"), openSidebar: $("open-sidebar"),
-  closeSidebar: $("close-sidebar"),
+  closeSidebar: $("close-sidebar"), waiting: $("waiting"),
 };
 
 let server = { models: [], default: "", instructionsAllowed: false, loaded: false };
 let active = null;          // {conv, msg, controller, el}
 let editIndex = null;       // index of the user message being edited
 let stick = true;           // auto-scroll follows the stream
+let waitUntil = 0;          // Date.now() before which Send waits (Retry-After)
+let waitType = "";          // the refusal's error type
+let waitTimer = 0;
 
 function button(text, cls, onClick, label) {
   const b = el("button", cls, text);
@@ -308,6 +317,14 @@ function assistantMessageEl(msg, index, isLast) {
       ? "The connection was lost before the answer was complete."
       : (msg.error || "Something went wrong.");
     err.append(el("span", "error-text", text));
+    if (msg.retryAt > Date.now()) {
+      // the countdown ticks in place; the alert above announced it once
+      const when = el("span", { class: "retry-when", "aria-live": "off" },
+                      untilText(msg.retryAt, msg.errorType));
+      when.dataset.at = msg.retryAt;
+      when.dataset.type = msg.errorType || "";
+      err.append(when);
+    }
     if (isLast) err.append(button("Retry", "retry", () => regenerate()));
     art.append(err);
   }
@@ -390,13 +407,81 @@ function setBusy(busy) {
   document.documentElement.dataset.busy = busy ? "1" : "0";
   ui.prompt.disabled = busy;
   ui.send.hidden = busy;
-  ui.send.disabled = busy;
   ui.stop.hidden = !busy;
   ui.stop.disabled = !busy;
   ui.model.disabled = busy;
   ui.newChat.disabled = busy;
   for (const b of ui.conversations.querySelectorAll("button")) b.disabled = busy;
   for (const b of ui.messages.querySelectorAll(".actions button, .retry")) b.disabled = busy;
+  showWait();
+}
+
+// --- waiting for the server's limit ---------------------------------------
+
+const REFUSED_FOR_NOW = {
+  429: ["rate_limited", "budget_exceeded"],
+  503: ["overloaded", "state_unavailable"],
+};
+
+// "00:00 UTC (01:00 your time)" at UTC midnight (a daily budget renews
+// then), else the local time.
+function clockText(at) {
+  const d = new Date(Math.round(at / 60000) * 60000);
+  const local = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  if (d.getUTCHours() || d.getUTCMinutes()) return local;
+  return d.getTimezoneOffset() ? `00:00 UTC (${local} your time)` : "00:00 UTC";
+}
+
+function untilText(at, type) {
+  const s = Math.ceil((at - Date.now()) / 1000);
+  if (s <= 0) return "You can try again now.";
+  if (type === "budget_exceeded" || s >= 3600) return `Try again after ${clockText(at)}.`;
+  if (s < 120) return `Try again in ${s} s.`;
+  return `Try again in ${Math.ceil(s / 60)} min.`;
+}
+
+function waiting() {
+  return waitUntil > Date.now();
+}
+
+function startWait(at, type) {
+  if (at <= waitUntil) return;
+  waitUntil = at;
+  waitType = type;
+  tick();
+}
+
+// Once a second (on the second the text changes): the countdowns, Send and
+// Retry; when the time is up, Send is back and the page says so.
+function tick() {
+  clearTimeout(waitTimer);
+  waitTimer = 0;
+  for (const w of ui.messages.querySelectorAll(".retry-when")) {
+    w.textContent = untilText(Number(w.dataset.at), w.dataset.type);
+  }
+  showWait();
+  const left = waitUntil - Date.now();
+  if (left > 0) {
+    waitTimer = setTimeout(tick, (left % 1000 || 1000) + 5);
+  } else if (waitUntil) {
+    waitUntil = 0;
+    if (!active) announce("You can send again.");
+  }
+}
+
+function showWait() {
+  const wait = waiting();
+  const why = wait ? "The server asked to wait: " + untilText(waitUntil, waitType) : "";
+  ui.send.disabled = !!active || wait;
+  ui.send.title = why;
+  for (const b of ui.messages.querySelectorAll(".retry")) {
+    b.disabled = !!active || wait;
+    b.title = why;
+  }
+  // said next to Send when the refusal itself is not in view
+  // (another conversation)
+  ui.waiting.hidden = !wait || !!ui.messages.querySelector(".retry-when");
+  ui.waiting.textContent = wait ? "Send is paused. " + untilText(waitUntil, waitType) : "";
 }
 
 let frame = 0;
@@ -489,7 +574,13 @@ async function run(conv) {
       msg.error = result.message;
       msg.errorType = result.type;
       if (result.status) msg.status = result.status;
-      announce("Error: " + result.message);
+      if (result.retryAfter !== null && result.retryAfter !== undefined &&
+          REFUSED_FOR_NOW[result.status]?.includes(result.type)) {
+        msg.retryAt = Date.now() + Math.min(result.retryAfter, 2 * 86400) * 1000;
+        startWait(msg.retryAt, result.type);
+      }
+      announce("Error: " + result.message +
+               (msg.retryAt ? " " + untilText(msg.retryAt, msg.errorType) : ""));
   }
   active = null;
   store.touch(conv);
@@ -516,7 +607,7 @@ function send(text) {
 
 // Retry / Regenerate: drop the last answer and ask again.
 function regenerate() {
-  if (active) return;
+  if (active || waiting()) return;
   const conv = store.current;
   const last = conv.messages[conv.messages.length - 1];
   if (last?.role === "assistant") conv.messages.pop();
@@ -555,6 +646,10 @@ ui.form.addEventListener("submit", (e) => {
   e.preventDefault();
   const text = ui.prompt.value;
   if (!text.trim() || active) return;
+  if (waiting()) {
+    announce("Send is paused. " + untilText(waitUntil, waitType));
+    return;
+  }
   send(text);
 });
 ui.prompt.addEventListener("keydown", (e) => {
@@ -616,6 +711,11 @@ window.addEventListener("storage", (e) => {
 });
 
 applySettings();
+// a refusal from before a reload still holds
+for (const c of store.conversations) {
+  const m = c.messages?.[c.messages.length - 1];
+  if (m?.retryAt > Date.now()) startWait(m.retryAt, m.errorType);
+}
 renderAll();
 loadModels().finally(() => {
   document.documentElement.dataset.ready = "1";

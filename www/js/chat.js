@@ -5,12 +5,24 @@
 // onDelta(kind, text) is called for every "content" / "refusal" /
 // "reasoning" delta as it is parsed.  The result says how it ended:
 //   {kind: "done", finish, usage}           [DONE] after finish
-//   {kind: "error", status, type, message}  HTTP error or `event: error`
+//   {kind: "error", status, type, message, retryAfter}
+//                                           HTTP error or `event: error`;
+//                                           retryAfter: the seconds the
+//                                           server's Retry-After asks to
+//                                           wait, or null
 //   {kind: "dropped"}                       the body ended without [DONE]
 //   {kind: "aborted"}                       signal aborted (Stop)
 // It never throws.
 
 import { createParser } from "./sse.js";
+
+// Retry-After is delay-seconds or an HTTP-date (RFC 9110 10.2.3).
+function retryAfterSeconds(value) {
+  const v = (value || "").trim();
+  if (/^[0-9]+$/.test(v)) return Number(v);
+  const t = Date.parse(v);
+  return v && Number.isFinite(t) ? Math.max(0, Math.ceil((t - Date.now()) / 1000)) : null;
+}
 
 function httpMessage(status, body) {
   const msg = body?.error?.message;
@@ -44,7 +56,7 @@ export async function streamChat({ body, signal, onDelta = () => {}, onToolCall 
     if (signal?.aborted) return { kind: "aborted" };
     return { kind: "error", status: res.status, type: j?.error?.type ?? "http",
              message: httpMessage(res.status, j),
-             retryAfter: res.headers.get("Retry-After") };
+             retryAfter: retryAfterSeconds(res.headers.get("Retry-After")) };
   }
   if (!/^text\/event-stream/i.test(res.headers.get("Content-Type") || "")) {
     return { kind: "error", status: res.status, type: "protocol",

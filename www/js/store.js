@@ -3,7 +3,8 @@
 // A conversation: {id, title, created, updated, messages: [message]}.
 // A message: {role: "user" | "assistant", content, ...display fields}
 // (assistant: state "done" | "stopped" | "error" | "dropped", error,
-// finish, usage, model, trimmed).  Everything is plain JSON; storage that
+// finish, usage, model, trimmed, retryAt: the Date.now() the server's
+// Retry-After said to wait until).  Everything is plain JSON; storage that
 // is full or unavailable (private mode) only loses persistence.
 
 const KEY = "chatstream.v1";
