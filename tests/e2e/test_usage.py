@@ -13,12 +13,12 @@ import datetime
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness as h  # noqa: E402
+from test_limits import ledger_rows  # noqa: E402
 
 S = {}
 HEAD = ["requests", "prompt", "tokens", "completion", "tokens", "total", "tokens"]
@@ -44,23 +44,11 @@ def chat(lt, model):
                               "Accept": "text/event-stream"}, timeout=30)
 
 
-def ledger(lt, want, timeout=10):
+def ledger(lt, want):
     """(model, identity, prompt, completion) of every ledger row of lt,
-    once there are want (polled: the settle thread writes them after the
-    stream ends)."""
-    db = os.path.join(lt.dir, "chatstream-state.db")
-    deadline, rows = h.mono() + timeout, []
-    while h.mono() < deadline:
-        try:
-            with sqlite3.connect(db, timeout=2) as c:
-                rows = c.execute("SELECT model, identity, prompt_tokens, "
-                                 "completion_tokens FROM ledger").fetchall()
-        except sqlite3.Error:
-            rows = []
-        if len(rows) >= want:
-            break
-        h.time.sleep(0.05)
-    return rows
+    once there are want (test_limits polls the SQLite file)."""
+    rows = ledger_rows(lt, "1 = 1", (), want)
+    return [(m, ident, pt, ct) for ident, _, m, _, _, pt, ct in rows]
 
 
 def usage(*args, env=None):
