@@ -5,7 +5,8 @@ wrote: chats on two models through lighttpd + chatstream with a limit
 server's config reports per model the requests and the tokens the replay
 provider reported (the same sums as the SQLite rows), per day and per
 key; per identity the address is a keyed hash (iph:...), and with
-ledger_raw_ip = yes the address itself; $CHATSTREAM_CONFIG is read like
+ledger_raw_ip = yes the address itself; ledger_days drops older records
+at the first settle; $CHATSTREAM_CONFIG is read like
 the server reads it; an empty ledger prints a zero total; bad options
 and a missing store exit 2 with one line."""
 
@@ -13,6 +14,7 @@ import datetime
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 
@@ -30,6 +32,8 @@ def setup(stack):
     S["raw"] = stack.server(["gen-3"], name="raw", concurrent_streams=5,
                             ledger_raw_ip="yes")
     S["empty"] = stack.server(["gen-3"], name="empty", concurrent_streams=5)
+    S["purge"] = stack.server(["gen-3"], name="purge", concurrent_streams=5,
+                              ledger_days=2)
 
 
 def conf(lt):
@@ -186,6 +190,38 @@ def case_empty_and_errors(t):
             "--help mentions usage", p.stdout)
 
 
+def case_purge(t):
+    lt = S["purge"]
+    # usage opens the store (making its tables); then two records older
+    # than ledger_days = 2 and one that is not, as another process of the
+    # site would have written them.
+    p = usage("--config", conf(lt))
+    t.eq(p.returncode, 0, "usage on a fresh store", p.stderr)
+    now = int(h.time.time() * 1000)
+    db = os.path.join(lt.dir, "chatstream-state.db")
+    with sqlite3.connect(db, timeout=2) as c:
+        for age_days, rid in [(3, "old-1"), (30, "old-2"), (1, "recent")]:
+            c.execute("INSERT INTO ledger VALUES(?, ?, 'iph:0', '', 'gen-3', "
+                      "'default', 'done', 1, 1, 1, 1, 1, 1)",
+                      (now - age_days * 86400000, rid))
+    p = usage("--config", conf(lt), "--since", "3650d")
+    _, got = table(p.stdout)
+    t.eq(got.get("total", (0,))[0], 3, "three records to start with", p.stdout)
+    # The first settle of the process purges (then at most once an hour).
+    r = chat(lt, "gen-3")
+    t.eq(r.status, 200, "a chat", r.summary())
+    deadline, ids = h.mono() + 10, None
+    while h.mono() < deadline:
+        with sqlite3.connect(db, timeout=2) as c:
+            ids = sorted(x[0] for x in c.execute("SELECT request_id FROM ledger"))
+        if "old-1" not in ids and len(ids) >= 2:
+            break
+        h.time.sleep(0.05)
+    t.eq(len(ids or []), 2, "the chat's record and the recent one are left", ids)
+    t.check(ids is not None and "recent" in ids and not {"old-1", "old-2"} & set(ids),
+            "the records older than ledger_days are gone", ids)
+
+
 def setup_all(stack):
     S["stack"] = stack
     setup(stack)
@@ -197,6 +233,7 @@ CASES = [
     ("ledger_raw_ip = yes: the address in the ledger and in usage", case_raw_ip),
     ("an empty ledger: a zero total; bad options and no store: exit 2",
      case_empty_and_errors),
+    ("ledger_days = 2: the settle thread drops older records", case_purge),
 ]
 
 if __name__ == "__main__":
