@@ -409,8 +409,8 @@ used_tokens(const struct cs_ticket *t, const struct cs_access *a)
  * ("iph:" and 32 hex digits), so the ledger can group a client's
  * requests without holding where they came from.  The key is derived
  * from the provider key and the store's name, the same in every process
- * of the site and unknown to its clients.  (ledger_raw_ip, to keep
- * addresses as they are, is for later.)
+ * of the site and unknown to its clients.  ledger_raw_ip = yes keeps
+ * the address as it was counted ("ip:203.0.113.7").
  */
 static void
 ledger_identity(const struct cs_config *cfg, const char *id, char *out)
@@ -421,7 +421,7 @@ ledger_identity(const struct cs_config *cfg, const char *id, char *out)
 	struct cs_sha256 c;
 	size_t i;
 
-	if (strncmp(id, "ip:", 3) != 0) {
+	if (strncmp(id, "ip:", 3) != 0 || cfg->ledger_raw_ip) {
 		snprintf(out, CS_MAX_IDENTITY, "%s", id);
 		return;
 	}
@@ -478,10 +478,31 @@ settle(const struct cs_config *cfg, struct cs_state **st, const struct job *j)
 		    cfg->state, cs_strerror(r), err[0] ? ": " : "", err);
 }
 
+/* Retention: at most once an hour, drop the records older than
+ * ledger_days (0: keep them all).  *last is when it was last done. */
+static void
+purge_due(const struct cs_config *cfg, struct cs_state *st, long long *last)
+{
+	static atomic_llong warned;
+	long long now = wall_ms();
+	enum cs_err r;
+
+	if (st == NULL || cfg->ledger_days <= 0 ||
+	    now - *last < CS_ADMIT_PURGE_EVERY_MS)
+		return;
+	*last = now;
+	r = cs_state_ledger_purge(st, now - cfg->ledger_days * 86400000LL);
+	if (r != CS_OK && warn_due(&warned))
+		cs_warnx("admission: purging the ledger in %s failed (%s); "
+		         "tried again in an hour",
+		    cfg->state, cs_strerror(r));
+}
+
 static void *
 settle_thread(void *arg)
 {
 	struct cs_state *st = NULL;
+	long long purged = 0;
 	struct job j;
 
 	(void)arg;
@@ -498,6 +519,7 @@ settle_thread(void *arg)
 		/* The store is used unlocked: a loop never waits on it. */
 		pthread_mutex_unlock(&sq.mu);
 		settle(sq.cfg, &st, &j);
+		purge_due(sq.cfg, st, &purged);
 		pthread_mutex_lock(&sq.mu);
 	}
 	if (sq.n > 0)

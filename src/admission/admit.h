@@ -51,6 +51,9 @@ struct cs_ticket {
 #define CS_ADMIT_EXPIRY_MARGIN_MS 60000
 /* Retry-After on 503 state_unavailable. */
 #define CS_ADMIT_STATE_RETRY_S 2
+/* The settle thread drops ledger records older than ledger_days at
+ * most this often (cs_state_ledger_purge). */
+#define CS_ADMIT_PURGE_EVERY_MS 3600000LL
 /* Settles waiting for the settle thread, at most. */
 #define CS_ADMIT_QUEUE 2048
 
@@ -73,7 +76,8 @@ enum cs_err cs_admit(const struct cs_config *cfg, struct cs_state **st,
  * the reservation with the provider's usage (prompt + completion) or,
  * without one, t->prompt_est + the delivered text bytes / 4, and add
  * one ledger record (time, request id, identity -- an address as a keyed
- * hash --, key, model, upstream, tokens, outcome, ttfd, duration).  With the settle thread running this only queues
+ * hash unless ledger_raw_ip --, key, model, upstream, tokens, outcome,
+ * ttfd, duration).  With the settle thread running this only queues
  * (never blocks: for the loops); else (CGI) it is done here with *st
  * (st NULL: dropped).  A no-op unless t->on.
  */

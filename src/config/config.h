@@ -147,6 +147,8 @@ struct cs_config {
 	char trusted_proxies_text[2048];
 	struct cs_limits lim; /* per identity */
 	long long global_tokens_per_day;
+	long ledger_days;    /* 0 = keep the ledger forever */
+	int ledger_raw_ip;   /* yes: addresses in it as they are */
 	char api_v1_auth[8]; /* open | key */
 	struct cs_key_cfg keys[CS_MAX_KEYS];
 	struct cs_access_key access_keys[CS_MAX_KEYS]; /* same index */

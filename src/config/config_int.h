@@ -22,12 +22,13 @@
 
 #include "config.h"
 
-#define CONF_MAX_LINE    (16 * 1024)  /* bytes in one line, without "\n" */
-#define CONF_MAX_KEYFILE 4096         /* bytes in the api_key_file */
-#define CONF_MAX_TOKENS  10000000LL   /* ceiling for a model's cap */
-#define CONF_MAX_KEYS    64           /* rows of the key table */
-#define CONF_MAX_RATE    1000000000LL /* rpm, concurrent streams */
-#define CONF_MAX_DAY     1000000000000000LL /* tokens per day */
+#define CONF_MAX_LINE        (16 * 1024)  /* bytes in one line, without "\n" */
+#define CONF_MAX_KEYFILE     4096         /* bytes in the api_key_file */
+#define CONF_MAX_TOKENS      10000000LL   /* ceiling for a model's cap */
+#define CONF_MAX_KEYS        64           /* rows of the key table */
+#define CONF_MAX_RATE        1000000000LL /* rpm, concurrent streams */
+#define CONF_MAX_DAY         1000000000000000LL /* tokens per day */
+#define CONF_MAX_LEDGER_DAYS 3650               /* ledger_days: ten years */
 /* provider = auto: AUTO_REMOTE when a key or a base URL is configured,
  * else AUTO_LOCAL; it reads the variables AUTO_REMOTE reads. */
 #define AUTO        "auto"

@@ -183,6 +183,12 @@ const struct ckey
 , ROW("api_v1_auth", TOP(api_v1_auth), CT_STRING), .def = "open",
                                                    .check = check_word
 }
+, ROW("ledger_days", TOP(ledger_days), CT_INT),
+    .min = 0, .max = CONF_MAX_LEDGER_DAYS, .def = "90"
+}
+, ROW("ledger_raw_ip", TOP(ledger_raw_ip), CT_BOOL), .min = 0, .max = 1,
+                                                     .def = "no"
+}
 ,
     /* [key NAME] sections */
     ROW("secret_sha256", KEY(secret_sha256), CT_STRING), .check = check_sha256

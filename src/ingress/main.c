@@ -75,6 +75,7 @@
 #include "state.h"
 #include "stream.h"
 #include "upstream.h"
+#include "usage_cli.h"
 #include "worker.h"
 
 #define LISTEN_BACKLOG 1024
@@ -116,6 +117,8 @@ usage(FILE *f)
 	    "       chatstream --check-config FILE\n"
 	    "       chatstream --list-routes\n"
 	    "       chatstream --hash-key < SECRET_FILE\n"
+	    "       chatstream usage [--config FILE] [--since 7d] "
+	    "[--by day|model|identity|key]\n"
 	    "\n"
 	    "Streams LLM chat replies as Server-Sent Events over FastCGI.\n"
 	    "Started by a web server it uses the socket on fd 0 (mod_fcgid,\n"
@@ -123,7 +126,9 @@ usage(FILE *f)
 	    "it serves FastCGI on ADDR (host:port or /path/to/socket).\n"
 	    "The config file is FILE, else $CHATSTREAM_CONFIG, else built-in\n"
 	    "defaults.  --hash-key reads an access key's secret (one line)\n"
-	    "and prints the secret_sha256 line the config takes.\n");
+	    "and prints the secret_sha256 line the config takes.  usage\n"
+	    "prints who spent what (requests and tokens) from the usage\n"
+	    "ledger of the config's state store.\n");
 }
 
 /* --threads N: 1..1024, digits only. */
@@ -791,6 +796,9 @@ main(int argc, char *argv[])
 	const struct cs_upstream_cfg *u;
 	size_t ui;
 
+	/* A command of its own (usage_cli.h): nothing below is started. */
+	if (argc >= 2 && strcmp(argv[1], "usage") == 0)
+		return cs_usage_main(argc - 2, argv + 2, stdout, stderr);
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--check-config") == 0 && i + 1 < argc) {
 			config_path = argv[++i];

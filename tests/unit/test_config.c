@@ -1484,6 +1484,8 @@ test_admission_defaults(void **state)
 	assert_int_equal(c.lim.concurrent, 0);
 	assert_int_equal(c.lim.tokens_per_day, 0);
 	assert_int_equal(c.global_tokens_per_day, 0);
+	assert_int_equal(c.ledger_days, 90);
+	assert_int_equal(c.ledger_raw_ip, 0);
 	assert_int_equal(c.n_keys, 0);
 	assert_int_equal(cs_config_resolve(&c, err, sizeof(err)), CS_OK);
 	assert_int_equal(c.admission, 0); /* no limit: nothing runs */
@@ -1511,6 +1513,8 @@ test_admission_keys(void **state)
 	                  "tokens_per_day = 100000\n"
 	                  "global_tokens_per_day = 5000000\n"
 	                  "api_v1_auth = key\n"
+	                  "ledger_days = 0\n"
+	                  "ledger_raw_ip = yes\n"
 	                  "model = a\nmodel = b\n"
 	                  "[model c]\nrequests_per_minute = 5\n"
 	                  "[key alice]\nsecret_sha256 = " HASH_A "\n"
@@ -1528,6 +1532,8 @@ test_admission_keys(void **state)
 	assert_int_equal(c.lim.concurrent, 3);
 	assert_int_equal(c.lim.tokens_per_day, 100000);
 	assert_int_equal(c.global_tokens_per_day, 5000000);
+	assert_int_equal(c.ledger_days, 0);
+	assert_int_equal(c.ledger_raw_ip, 1);
 	assert_int_equal(c.models[2].lim.rpm, 5);
 	assert_int_equal(c.n_keys, 2);
 	assert_string_equal(c.access_keys[0].name, "alice");
@@ -1594,6 +1600,14 @@ test_admission_bad(void **state)
 	    "t.conf:1: concurrent_streams: \"lots\" is not an integer");
 	bad_line("tokens_per_day = 1000000000000001\n",
 	    "t.conf:1: tokens_per_day: \"1000000000000001\" is out of range");
+	bad_line("\nledger_days = 3651\n",
+	    "t.conf:2: ledger_days: \"3651\" is out of range (0..3650)");
+	bad_line("ledger_days = 7d\n",
+	    "t.conf:1: ledger_days: \"7d\" is not an integer");
+	bad_line("ledger_raw_ip = maybe\n",
+	    "t.conf:1: ledger_raw_ip: \"maybe\" is not a boolean");
+	bad_line("[key k]\nledger_days = 5\n",
+	    "t.conf:2: ledger_days: only allowed in the top level");
 	bad_line("[model m]\nglobal_tokens_per_day = 5\n",
 	    "t.conf:2: global_tokens_per_day: only allowed in the top level");
 	bad_line("[key k]\nsecret_sha256 = abc\n", "t.conf:2: secret_sha256: ");
