@@ -659,6 +659,12 @@ print_check(const char *path)
  * start an unusable store is an error under state_fail = closed (every
  * chat would be refused) and a warning under open.  0, or -1.
  */
+/* state = memory under several processes: each counts alone. */
+#define MEMORY_WARNING \
+	"state = memory counts in this process only: under mod_fcgid, " \
+	"lighttpd max-procs or several instances every process applies " \
+	"the limits alone (use sqlite:PATH or redis://)"
+
 static int
 check_state(int check_only)
 {
@@ -676,6 +682,12 @@ check_state(int check_only)
 		printf("  admission: on, client_id %s, state_fail %s\n"
 		       "  state: %s\n",
 		    cfg.client_id, cfg.state_fail, msg);
+	if (strcmp(cfg.state, "memory") == 0) {
+		if (check_only)
+			printf("  warning: %s\n", MEMORY_WARNING);
+		else
+			cs_warnx("state: %s", MEMORY_WARNING);
+	}
 	if (r == CS_OK)
 		return 0;
 	if (!check_only && cfg.state_fail_open) {

@@ -295,6 +295,13 @@ def case_state_unusable(t):
                        capture_output=True, text=True, timeout=20)
     t.eq(p.returncode, 0, "no limit: fine", p.stderr)
     t.check("admission: off" in p.stdout, "says admission is off", p.stdout)
+    with open(path, "w") as f:
+        f.write("concurrent_streams = 2\nstate = memory\n")
+    p = subprocess.run([h.chatstream_bin(), "--check-config", path],
+                       capture_output=True, text=True, timeout=20)
+    t.eq(p.returncode, 0, "state = memory: usable", p.stderr)
+    t.check("warning: state = memory counts in this process only" in p.stdout,
+            "but --check-config warns it counts per process", p.stdout)
     # state_fail = open: served, and the warning is logged.
     r = chat(S["open"], "gen-3")
     t.eq(r.status, 200, "state_fail = open serves without the store", r.summary())
