@@ -281,24 +281,23 @@ def chat_cut(lt):
                      stop=lambda resp, ev: len(resp.deltas) >= 2)
 
 
-def case_state_unusable(t):
-    path = os.path.join(S["stack"].tmp, "bad.conf")
+def check_config(text):
+    """chatstream --check-config on a config file holding text."""
+    path = os.path.join(S["stack"].tmp, "check.conf")
     with open(path, "w") as f:
-        f.write("concurrent_streams = 2\nstate = sqlite:/nonexistent/cs/x.db\n")
-    p = subprocess.run([h.chatstream_bin(), "--check-config", path],
-                       capture_output=True, text=True, timeout=20)
+        f.write(text)
+    return subprocess.run([h.chatstream_bin(), "--check-config", path],
+                          capture_output=True, text=True, timeout=20)
+
+
+def case_state_unusable(t):
+    p = check_config("concurrent_streams = 2\nstate = sqlite:/nonexistent/cs/x.db\n")
     t.check(p.returncode != 0, "--check-config fails", p.stdout)
     t.check("/nonexistent/cs" in p.stderr, "and names the path", p.stderr)
-    with open(path, "w") as f:
-        f.write("threads = 4\n")
-    p = subprocess.run([h.chatstream_bin(), "--check-config", path],
-                       capture_output=True, text=True, timeout=20)
+    p = check_config("threads = 4\n")
     t.eq(p.returncode, 0, "no limit: fine", p.stderr)
     t.check("admission: off" in p.stdout, "says admission is off", p.stdout)
-    with open(path, "w") as f:
-        f.write("concurrent_streams = 2\nstate = memory\n")
-    p = subprocess.run([h.chatstream_bin(), "--check-config", path],
-                       capture_output=True, text=True, timeout=20)
+    p = check_config("concurrent_streams = 2\nstate = memory\n")
     t.eq(p.returncode, 0, "state = memory: usable", p.stderr)
     t.check("warning: state = memory counts in this process only" in p.stdout,
             "but --check-config warns it counts per process", p.stdout)
