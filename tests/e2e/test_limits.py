@@ -294,6 +294,14 @@ def case_state_unusable(t):
     p = check_config("concurrent_streams = 2\nstate = sqlite:/nonexistent/cs/x.db\n")
     t.check(p.returncode != 0, "--check-config fails", p.stdout)
     t.check("/nonexistent/cs" in p.stderr, "and names the path", p.stderr)
+    # At start too: the server does not come up to refuse every chat.
+    sock = os.path.join(S["stack"].tmp, "bad.sock")
+    p = subprocess.run([h.chatstream_bin(), "--config",
+                        os.path.join(S["stack"].tmp, "check.conf"),
+                        "--listen", sock],
+                       capture_output=True, text=True, timeout=20)
+    t.check(p.returncode != 0, "chatstream --listen exits at start", p.returncode)
+    t.check("/nonexistent/cs" in p.stderr, "naming the path", p.stderr)
     p = check_config("threads = 4\n")
     t.eq(p.returncode, 0, "no limit: fine", p.stderr)
     t.check("admission: off" in p.stdout, "says admission is off", p.stdout)
