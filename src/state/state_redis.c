@@ -22,6 +22,10 @@
  *                    by expire_ms), expires with the last of them;
  *   cs:b:DAY:NAME    settled tokens of UTC day DAY (days since the
  *                    epoch), expires 2 days after its last settle;
+ *   cs:t:DAY:NAME    tokens the live reservations of day DAY hold (the
+ *                    sum over cs:h:NAME, kept as reservations come and
+ *                    go, so an admission reads one number instead of
+ *                    every reservation), expires 2 days after the last;
  *   cs:id:ID         one reservation (its keys), expires at expire_ms;
  *   cs:ledger:YYYY-MM-DD  that UTC day's ledger records (a list), and
  *   cs:ledger:days   the days that have one (sorted set), both expiring
@@ -73,6 +77,16 @@ static const char admit_lua[] =
     "  res[1], res[3], res[5] = 0, kind, retry\n"
     "  return true\n"
     "end\n"
+    "local function tkey(bk, d)\n"
+    "  local name = string.match(bk, '^cs:b:%d+:(.*)$')\n"
+    "  return 'cs:t:' .. d .. ':' .. name\n"
+    "end\n"
+    "local function unheld(bk, m)\n"
+    "  local d, t = string.match(m, ':(%d+):(%d+)$')\n"
+    "  if not d or tonumber(t) == 0 then return end\n"
+    "  local k = tkey(bk, d)\n"
+    "  if redis.call('EXISTS', k) == 1 then redis.call('DECRBY', k, t) end\n"
+    "end\n"
     "local midnight = (math.floor(now / 86400000) + 1) * 86400000 - now\n"
     "for i = 1, n do\n"
     "  local rpm, conc, tpd = tonumber(ARGV[4 + 3 * i]),"
@@ -93,7 +107,11 @@ static const char admit_lua[] =
     "    if limit(i, 1, ok, rpm, math.floor(lvl[i] / 60000),"
     " up(cap - lvl[i], rpm), up(60000 - level, rpm)) then return res end\n"
     "  end\n"
-    "  redis.call('ZREMRANGEBYSCORE', hk, '-inf', int(now))\n"
+    "  local gone = redis.call('ZRANGEBYSCORE', hk, '-inf', int(now))\n"
+    "  for _, m in ipairs(gone) do unheld(bk, m) end\n"
+    "  if #gone > 0 then\n"
+    "    redis.call('ZREMRANGEBYSCORE', hk, '-inf', int(now))\n"
+    "  end\n"
     "  local live, held = redis.call('ZCARD', hk), 0\n"
     "  if conc > 0 then\n"
     "    local ok, rem = live < conc, 0\n"
@@ -101,10 +119,8 @@ static const char admit_lua[] =
     "    if limit(i, 2, ok, conc, rem, 1000, 1000) then return res end\n"
     "  end\n"
     "  if tpd > 0 then\n"
-    "    for _, m in ipairs(redis.call('ZRANGE', hk, 0, -1)) do\n"
-    "      local d, t = string.match(m, ':(%d+):(%d+)$')\n"
-    "      if d == day then held = held + tonumber(t) end\n"
-    "    end\n"
+    "    held = math.max(0, tonumber(redis.call('GET', tkey(bk, day))"
+    " or '0'))\n"
     "    local left = tpd - tonumber(redis.call('GET', bk) or '0') - held\n"
     "    local ok, rem = left > 0 and rsv <= left, 0\n"
     "    if ok then rem = left - rsv elseif left > 0 then rem = left end\n"
@@ -128,6 +144,10 @@ static const char admit_lua[] =
     "  if tpd > 0 then\n"
     "    m = id .. ':' .. day .. ':' .. int(rsv)\n"
     "    hold[#hold + 1], hold[#hold + 2] = 'b' .. i, bk\n"
+    "    if rsv > 0 then\n"
+    "      redis.call('INCRBY', tkey(bk, day), int(rsv))\n"
+    "      redis.call('PEXPIRE', tkey(bk, day), 172800000)\n"
+    "    end\n"
     "  end\n"
     "  redis.call('ZADD', hk, int(exp), m)\n"
     "  if redis.call('PTTL', hk) < exp - now then\n"
@@ -143,6 +163,16 @@ static const char admit_lua[] =
 /* KEYS: cs:id:ID; ARGV: used_tokens, now.  An expired reservation is
  * dropped and adds nothing. */
 static const char settle_lua[] =
+    "local function tkey(bk, d)\n"
+    "  local name = string.match(bk, '^cs:b:%d+:(.*)$')\n"
+    "  return 'cs:t:' .. d .. ':' .. name\n"
+    "end\n"
+    "local function unheld(bk, m)\n"
+    "  local d, t = string.match(m, ':(%d+):(%d+)$')\n"
+    "  if not d or tonumber(t) == 0 then return end\n"
+    "  local k = tkey(bk, d)\n"
+    "  if redis.call('EXISTS', k) == 1 then redis.call('DECRBY', k, t) end\n"
+    "end\n"
     "local h = redis.call('HGETALL', KEYS[1])\n"
     "if #h == 0 then return 0 end\n"
     "local f = {}\n"
@@ -150,8 +180,10 @@ static const char settle_lua[] =
     "redis.call('DEL', KEYS[1])\n"
     "local live = tonumber(f.e) > tonumber(ARGV[2])\n"
     "for i = 1, tonumber(f.n) do\n"
-    "  redis.call('ZREM', f['h' .. i], f['m' .. i])\n"
     "  local bk = f['b' .. i]\n"
+    "  if redis.call('ZREM', f['h' .. i], f['m' .. i]) == 1 and bk then\n"
+    "    unheld(bk, f['m' .. i])\n"
+    "  end\n"
     "  if live and bk then\n"
     "    local used = tonumber(redis.call('GET', bk) or '0') +"
     " tonumber(ARGV[1])\n"
