@@ -7,16 +7,22 @@
 #   make bench         all six paths at 1 / 500 / 2,000 streams, then 10,000
 #                      streams x 5 deltas/s (one chatstream process behind
 #                      nginx, beside direct and nginx proxy_pass), strace and
-#                      callgrind; writes bench/results.md and bench/latency.svg
-#                      (~5 minutes on 2 cores)
-#   make bench-quick   1 and 50 streams, four paths, no valgrind; writes
+#                      callgrind, then what admission adds to the first delta
+#                      at 500 requests/s (off / SQLite / Redis, twice each;
+#                      BENCH_ARGS=--no-admission skips it); writes
+#                      bench/results.md and bench/latency.svg (~6 minutes on
+#                      2 cores)
+#   make bench-quick   1 and 50 streams, four paths, no valgrind, admission at
+#                      50 streams; writes
 #                      build/bench/results.md and latency.svg (< 1 minute)
+#   make bench-admission  only the admission measurement; writes
+#                      build/bench/admission/
 #   make bench-big     only the 10,000-stream scenario (no strace, no
 #                      valgrind); writes build/bench/big/.  Where the
 #                      descriptor limit is too low for 10,000 streams in one
 #                      process: BENCH_ARGS="--big-streams fit" (or a number)
 
-.PHONY: bench bench-quick bench-big
+.PHONY: bench bench-quick bench-big bench-admission
 
 bench: deps-bench all bench-tools
 	bench/run $(BENCH_ARGS)
@@ -26,3 +32,6 @@ bench-quick: deps-bench all bench-tools
 
 bench-big: deps-bench all bench-tools
 	bench/run --scenario big --no-strace --no-valgrind --out build/bench/big $(BENCH_ARGS)
+
+bench-admission: deps-bench all bench-tools
+	bench/run --admission-only $(BENCH_ARGS)
