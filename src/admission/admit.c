@@ -311,8 +311,11 @@ cs_admit(const struct cs_config *cfg, struct cs_state **st,
 	memset(t, 0, sizeof(*t));
 	if (!cfg->admission)
 		return CS_OK;
-	if (check_key(cfg, rq, v1, req, s, &key) != CS_OK ||
-	    identify(cfg, rq, key, s, t->identity) != CS_OK)
+	if (check_key(cfg, rq, v1, req, s, &key) != CS_OK)
+		return CS_EHANDLED;
+	if (!cfg->counted)
+		return CS_OK; /* api_v1_auth = key alone: no store, no ledger */
+	if (identify(cfg, rq, key, s, t->identity) != CS_OK)
 		return CS_EHANDLED;
 	if (key != NULL) {
 		kc = &cfg->keys[key - cfg->access_keys];

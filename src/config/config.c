@@ -342,9 +342,13 @@ resolve_admission(struct cs_config *cfg, char *err, size_t errlen)
 	}
 
 	on = limits_set(&cfg->lim) || cfg->global_tokens_per_day > 0 ||
-	    cfg->n_keys > 0 || cfg->api_v1_key;
+	    cfg->n_keys > 0;
 	for (i = 0; i < cfg->n_models; i++)
 		on |= limits_set(&cfg->models[i].lim);
+	/* Something to count (and a store to count it in), or only the
+	 * door of /api/v1 to keep shut. */
+	cfg->counted = on;
+	on |= cfg->api_v1_key;
 	for (i = 0; i < cfg->n_keys; i++) {
 		k = &cfg->keys[i];
 		name = cfg->access_keys[i].name;

@@ -155,7 +155,7 @@ struct cs_config {
 	size_t n_keys;
 	/* Filled by cs_config_resolve(): */
 	int admission; /* a limit, a key or api_v1_auth = key is set */
-	int state_fail_open, api_v1_key; /* state_fail open, api_v1_auth key */
+	int state_fail_open, api_v1_key, counted; /* ..., a limit or [key] */
 	enum cs_id_mode id_mode;
 	char id_param[CS_MAX_NAME + 8]; /* header:NAME as its CGI name */
 	struct cs_cidrs trusted_proxies;

@@ -180,7 +180,7 @@ const struct ckey
 , ROW("global_tokens_per_day", TOP(global_tokens_per_day), CT_INT),
     .max = CONF_MAX_DAY, .def = "0"
 }
-, ROW("api_v1_auth", TOP(api_v1_auth), CT_STRING), .def = "open",
+, ROW("api_v1_auth", TOP(api_v1_auth), CT_STRING), .def = "key",
                                                    .check = check_word
 }
 , ROW("ledger_days", TOP(ledger_days), CT_INT),

@@ -677,6 +677,14 @@ check_state(int check_only)
 			       "api_v1_auth = open)\n");
 		return 0;
 	}
+	if (!cfg.counted) {
+		if (check_only)
+			printf("  admission: /api/v1 needs an access key "
+			       "(api_v1_auth = key) and none is configured, so "
+			       "/api/v1 chats get 401; no limit is set, so "
+			       "nothing is counted and no store is opened\n");
+		return 0;
+	}
 	r = cs_state_check(cfg.state, msg, sizeof(msg));
 	if (check_only)
 		printf("  admission: on, client_id %s, state_fail %s\n"

@@ -49,6 +49,8 @@ def setup(stack):
     S["keys"] = stack.server(None, name="keys", settings=keys)
     S["ledger"] = stack.server([SLOW, "gen-5"], name="ledger",
                                concurrent_streams=1)
+    # The shipped defaults for admission (the harness opens /api/v1).
+    S["default"] = stack.server(["gen-3"], name="default", api_v1_auth=None)
     S["open"] = stack.server(["gen-3"], name="open", concurrent_streams=5,
                              state="sqlite:/nonexistent/chatstream/x.db",
                              state_fail="open")
@@ -303,7 +305,12 @@ def case_state_unusable(t):
     t.check(p.returncode != 0, "chatstream --listen exits at start", p.returncode)
     t.check("/nonexistent/cs" in p.stderr, "naming the path", p.stderr)
     p = check_config("threads = 4\n")
-    t.eq(p.returncode, 0, "no limit: fine", p.stderr)
+    t.eq(p.returncode, 0, "the defaults: fine", p.stderr)
+    t.check("/api/v1 needs an access key" in p.stdout
+            and "no store is opened" in p.stdout,
+            "says /api/v1 is shut and nothing is counted", p.stdout)
+    p = check_config("threads = 4\napi_v1_auth = open\n")
+    t.eq(p.returncode, 0, "no limit, api_v1_auth = open: fine", p.stderr)
     t.check("admission: off" in p.stdout, "says admission is off", p.stdout)
     p = check_config("concurrent_streams = 2\nstate = memory\n")
     t.eq(p.returncode, 0, "state = memory: usable", p.stderr)
@@ -316,6 +323,26 @@ def case_state_unusable(t):
             "and logs why")
 
 
+def case_default_v1_closed(t):
+    lt = S["default"]
+    v1 = "/api/v1/chat/completions"
+    r = chat(lt, "gen-3", path=v1)
+    t.eq(r.status, 401, "by default /api/v1 chats need a key", r.summary())
+    e = error_of(r)
+    t.eq(e.get("code"), "invalid_api_key", "OpenAI code invalid_api_key", e)
+    t.check("--hash-key" in e.get("message", ""),
+            "the message says how to add a key", e)
+    r = chat(lt, "gen-3", path=v1, headers={"Authorization": "Bearer sk-x"})
+    t.eq(r.status, 401, "any Bearer token: still 401 (no [key] exists)")
+    r = chat(lt, "gen-3")
+    t.eq(r.status, 200, "/api/chat is served", r.summary())
+    t.eq(r.text, h.gen_text(3), "the whole answer")
+    m = h.request(lt.port, "GET", "/api/v1/models")
+    t.eq(m.status, 200, "GET /api/v1/models stays open")
+    t.check(not os.path.exists(os.path.join(lt.dir, "chatstream-state.db")),
+            "nothing is counted: no store file is made")
+
+
 CASES = [
     ("50 at once against concurrent_streams = 10 over 3 processes: "
      "10 stream, 40 get 429", case_concurrent),
@@ -323,6 +350,8 @@ CASES = [
      case_requests_per_minute),
     ("tokens_per_day: a spent budget gives 429 budget_exceeded", case_budget),
     ("access keys: missing, wrong, right, models; api_v1_auth = key", case_keys),
+    ("the defaults: /api/v1 chats get 401 saying how to add a key; "
+     "/api/chat is served; no store", case_default_v1_closed),
     ("the openai package sees RateLimitError; x-ratelimit-* headers",
      case_openai_sdk),
     ("the ledger: one record per stream, addresses hashed; a cancelled "

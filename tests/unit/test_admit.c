@@ -132,8 +132,37 @@ test_off(void **state)
 	char out[4096];
 
 	(void)state;
-	configure("provider = demo\n");
+	configure("provider = demo\napi_v1_auth = open\n");
 	assert_int_equal(cfg.admission, 0);
+	assert_int_equal(
+	    admit("/api/chat", "192.0.2.1", NULL, "demo", &t, out, sizeof(out)),
+	    CS_OK);
+	assert_int_equal(t.on, 0);
+	assert_null(st); /* no store opened */
+	assert_string_equal(out, "");
+}
+
+/* The defaults: /api/v1 chats need a key, and with no [key] section
+ * every one gets 401 saying how to add one; /api/chat is served; nothing
+ * is counted, so no store is opened. */
+static void
+test_default_v1_closed(void **state)
+{
+	struct cs_ticket t;
+	char out[4096];
+
+	(void)state;
+	configure("provider = demo\n");
+	assert_int_equal(admit("/api/v1/chat/completions", "192.0.2.1", NULL,
+	                     "demo", &t, out, sizeof(out)),
+	    CS_EHANDLED);
+	assert_non_null(strstr(out, "Status: 401"));
+	assert_non_null(strstr(out, "--hash-key"));
+	assert_int_equal(
+	    admit("/api/v1/chat/completions", "192.0.2.1", "Bearer sk-anything",
+	        "demo", &t, out, sizeof(out)),
+	    CS_EHANDLED);
+	assert_non_null(strstr(out, "Status: 401"));
 	assert_int_equal(
 	    admit("/api/chat", "192.0.2.1", NULL, "demo", &t, out, sizeof(out)),
 	    CS_OK);
@@ -366,6 +395,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_off),
+		cmocka_unit_test(test_default_v1_closed),
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_concurrent_settle),
 		cmocka_unit_test(test_ledger),

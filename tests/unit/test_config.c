@@ -1479,7 +1479,7 @@ test_admission_defaults(void **state)
 	assert_string_equal(c.state, "");
 	assert_string_equal(c.state_fail, "closed");
 	assert_string_equal(c.client_id, "ip");
-	assert_string_equal(c.api_v1_auth, "open");
+	assert_string_equal(c.api_v1_auth, "key");
 	assert_int_equal(c.lim.rpm, 0);
 	assert_int_equal(c.lim.concurrent, 0);
 	assert_int_equal(c.lim.tokens_per_day, 0);
@@ -1488,7 +1488,10 @@ test_admission_defaults(void **state)
 	assert_int_equal(c.ledger_raw_ip, 0);
 	assert_int_equal(c.n_keys, 0);
 	assert_int_equal(cs_config_resolve(&c, err, sizeof(err)), CS_OK);
-	assert_int_equal(c.admission, 0); /* no limit: nothing runs */
+	/* /api/v1 is shut until a [key] exists; nothing is counted. */
+	assert_int_equal(c.admission, 1);
+	assert_int_equal(c.api_v1_key, 1);
+	assert_int_equal(c.counted, 0);
 	assert_string_equal(c.state, "memory");
 	assert_int_equal(c.id_mode, CS_ID_IP);
 	assert_int_equal(c.trusted_proxies.n, 0);
