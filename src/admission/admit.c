@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "admit.h"
 #include "fcgi_out.h"
@@ -22,21 +21,11 @@
 
 _Static_assert(CS_MAX_KEY_NAME + 1 <= CS_MAX_NAME, "key names fit");
 
-/* CLOCK_REALTIME in ms: the store's days are UTC days. */
-static long long
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* At most one warning of a kind every minute (all threads together). */
 static int
 warn_due(atomic_llong *last)
 {
-	long long now = wall_ms(), prev = atomic_load(last);
+	long long now = cs_wall_ms(), prev = atomic_load(last);
 
 	return now - prev >= 60000 &&
 	    atomic_compare_exchange_strong(last, &prev, now);
@@ -47,9 +36,8 @@ warn_due(atomic_llong *last)
 static void
 bucket_name(char out[CS_STATE_NAME_MAX + 1], const char *name)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char h[CS_SHA256_LEN];
-	size_t i, n = strlen(name);
+	size_t n = strlen(name);
 
 	if (n <= CS_STATE_NAME_MAX) {
 		memcpy(out, name, n + 1);
@@ -57,11 +45,7 @@ bucket_name(char out[CS_STATE_NAME_MAX + 1], const char *name)
 	}
 	cs_sha256(name, n, h);
 	out[0] = 'h', out[1] = ':';
-	for (i = 0; i < CS_SHA256_LEN; i++) {
-		out[2 + 2 * i] = hex[h[i] >> 4];
-		out[3 + 2 * i] = hex[h[i] & 15];
-	}
-	out[2 + 2 * CS_SHA256_LEN] = '\0';
+	cs_hex_encode(h, CS_SHA256_LEN, out + 2);
 }
 
 /* ---- who is asking ---- */
@@ -324,7 +308,7 @@ cs_admit(const struct cs_config *cfg, struct cs_state **st,
 	snprintf(t->model, sizeof(t->model), "%s", m->name);
 	snprintf(t->upstream, sizeof(t->upstream), "%s", m->up->name);
 	t->prompt_est = prompt_tokens(req);
-	t->t0_ms = wall_ms();
+	t->t0_ms = cs_wall_ms();
 	t->on = 1;
 
 	memset(&a, 0, sizeof(a));
@@ -418,11 +402,9 @@ used_tokens(const struct cs_ticket *t, const struct cs_access *a)
 static void
 ledger_identity(const struct cs_config *cfg, const char *id, char *out)
 {
-	static const char hex[] = "0123456789abcdef";
 	const char *key = cfg->upstreams[0].api_key;
 	unsigned char h[CS_SHA256_LEN];
 	struct cs_sha256 c;
-	size_t i;
 
 	if (strncmp(id, "ip:", 3) != 0 || cfg->ledger_raw_ip) {
 		snprintf(out, CS_MAX_IDENTITY, "%s", id);
@@ -436,11 +418,7 @@ ledger_identity(const struct cs_config *cfg, const char *id, char *out)
 	cs_sha256_update(&c, id, strlen(id));
 	cs_sha256_final(&c, h);
 	memcpy(out, "iph:", 4);
-	for (i = 0; i < 16; i++) {
-		out[4 + 2 * i] = hex[h[i] >> 4];
-		out[5 + 2 * i] = hex[h[i] & 15];
-	}
-	out[36] = '\0';
+	cs_hex_encode(h, 16, out + 4);
 }
 
 /* Do job j with the store *st (opened on first use): the settle, then
@@ -456,7 +434,7 @@ settle(const struct cs_config *cfg, struct cs_state **st, const struct job *j)
 	if (*st == NULL)
 		r = cs_state_open(cfg->state, st, err, sizeof(err));
 	if (r == CS_OK && j->id[0] != '\0')
-		r = cs_state_settle(*st, j->id, j->used, wall_ms());
+		r = cs_state_settle(*st, j->id, j->used, cs_wall_ms());
 	if (r == CS_OK) {
 		ledger_identity(cfg, j->identity, ident);
 		memset(&rec, 0, sizeof(rec));
@@ -487,7 +465,7 @@ static void
 purge_due(const struct cs_config *cfg, struct cs_state *st, long long *last)
 {
 	static atomic_llong warned;
-	long long now = wall_ms();
+	long long now = cs_wall_ms();
 	enum cs_err r;
 
 	if (st == NULL || cfg->ledger_days <= 0 ||
@@ -514,7 +492,7 @@ settle_thread(void *arg)
 	for (;;) {
 		while (sq.n == 0 && !sq.stop)
 			pthread_cond_wait(&sq.cv, &sq.mu);
-		if (sq.n == 0 || (sq.stop && wall_ms() > sq.drain_until))
+		if (sq.n == 0 || (sq.stop && cs_wall_ms() > sq.drain_until))
 			break;
 		j = sq.q[sq.head];
 		sq.head = (sq.head + 1) % CS_ADMIT_QUEUE;
@@ -610,7 +588,7 @@ cs_admit_stop(long drain_ms)
 		return;
 	}
 	sq.stop = 1;
-	sq.drain_until = wall_ms() + drain_ms;
+	sq.drain_until = cs_wall_ms() + drain_ms;
 	pthread_cond_signal(&sq.cv);
 	pthread_mutex_unlock(&sq.mu);
 	pthread_join(sq.th, NULL);

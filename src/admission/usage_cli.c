@@ -340,7 +340,6 @@ cs_usage_main(int argc, char *const argv[], FILE *out, FILE *errf)
 	struct cs_usage_table t = { 0 };
 	struct cs_usage_opts o;
 	struct cs_state *st = NULL;
-	struct timespec ts;
 	long long since;
 	enum cs_err r;
 	int rc = 2;
@@ -364,8 +363,7 @@ cs_usage_main(int argc, char *const argv[], FILE *out, FILE *errf)
 		    cs_strerror(r), err[0] ? ": " : "", err);
 		return 2;
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	since = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - o.since_ms;
+	since = cs_wall_ms() - o.since_ms;
 	r = cs_state_usage(st, since, o.by, cs_usage_table_add, &t);
 	if (r != CS_OK || t.failed) {
 		fprintf(errf,

@@ -20,17 +20,11 @@
 static void
 new_stream_id(char id[CS_STREAM_ID_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char rnd[CS_STREAM_ID_LEN / 2];
-	size_t i;
 
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		memset(rnd, 0, sizeof(rnd));
-	for (i = 0; i < sizeof(rnd); i++) {
-		id[2 * i] = hex[rnd[i] >> 4];
-		id[2 * i + 1] = hex[rnd[i] & 15];
-	}
-	id[CS_STREAM_ID_LEN] = '\0';
+	cs_hex_encode(rnd, sizeof(rnd), id);
 }
 
 /*

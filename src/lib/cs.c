@@ -1,4 +1,6 @@
-/* cs.c — the project-wide error strings and number parsing. */
+/* cs.c — errors, strict numbers, hex and the wall clock; see cs.h. */
+#include <time.h>
+
 #include "cs.h"
 
 int
@@ -52,4 +54,44 @@ cs_hex_digit(int ch)
 	if (ch >= 'A' && ch <= 'F')
 		return ch - 'A' + 10;
 	return -1;
+}
+
+void
+cs_hex_encode(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+enum cs_err
+cs_hex_decode(const char *hex, size_t hexlen, unsigned char *out, size_t outlen)
+{
+	int hi, lo;
+	size_t i;
+
+	if (outlen > (size_t)-1 / 2 || hexlen != 2 * outlen)
+		return CS_EBADINPUT;
+	for (i = 0; i < outlen; i++) {
+		hi = cs_hex_digit((unsigned char)hex[2 * i]);
+		lo = cs_hex_digit((unsigned char)hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return CS_EBADINPUT;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return CS_OK;
+}
+
+long long
+cs_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -43,8 +43,18 @@ const char *cs_strerror(enum cs_err e);
  */
 int cs_parse_dec(
     const char *s, size_t n, unsigned long long cap, unsigned long long *out);
+/* The wall clock (CLOCK_REALTIME) in ms since the epoch: for what is
+ * kept by UTC day; intervals use the monotonic cs_now_ms. */
+long long cs_wall_ms(void);
 /* The value of hex digit ch (either case), or -1. */
 int cs_hex_digit(int ch);
+/* in[0..n) as 2n lowercase hex digits and a NUL: out has 2n + 1 bytes. */
+void cs_hex_encode(const unsigned char *in, size_t n, char *out);
+/* Exactly 2 * outlen hex digits (either case) of hex[0..hexlen) into
+ * out: CS_OK, or CS_EBADINPUT for another length or a non-hex byte (out
+ * is then partly written). */
+enum cs_err cs_hex_decode(
+    const char *hex, size_t hexlen, unsigned char *out, size_t outlen);
 
 /* Hard limits that are not configurable (configurable ones live in config). */
 #define CS_MAX_MODELS           32   /* model entries in the config */

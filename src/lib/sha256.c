@@ -203,37 +203,6 @@ cs_sha256(const void *data, size_t n, unsigned char out[CS_SHA256_LEN])
 	cs_sha256_final(&c, out);
 }
 
-void
-cs_hex_encode(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-enum cs_err
-cs_hex_decode(const char *hex, size_t hexlen, unsigned char *out, size_t outlen)
-{
-	int hi, lo;
-	size_t i;
-
-	if (outlen > (size_t)-1 / 2 || hexlen != 2 * outlen)
-		return CS_EBADINPUT;
-	for (i = 0; i < outlen; i++) {
-		hi = cs_hex_digit((unsigned char)hex[2 * i]);
-		lo = cs_hex_digit((unsigned char)hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return CS_EBADINPUT;
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
-	return CS_OK;
-}
-
 int
 cs_ct_equal(const void *a, const void *b, size_t n)
 {

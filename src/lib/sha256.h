@@ -33,14 +33,6 @@ void cs_sha256_final(struct cs_sha256 *c, unsigned char out[CS_SHA256_LEN]);
 /* The digest of data[0..n) in one call. */
 void cs_sha256(const void *data, size_t n, unsigned char out[CS_SHA256_LEN]);
 
-/* in[0..n) as 2n lowercase hex digits and a NUL: out has 2n + 1 bytes. */
-void cs_hex_encode(const unsigned char *in, size_t n, char *out);
-/* Exactly 2 * outlen hex digits (either case) of hex[0..hexlen) into
- * out: CS_OK, or CS_EBADINPUT for another length or a non-hex byte (out
- * is then partly written). */
-enum cs_err cs_hex_decode(
-    const char *hex, size_t hexlen, unsigned char *out, size_t outlen);
-
 /* 1 when a[0..n) equals b[0..n), else 0, in a time that depends on n
  * only (no early exit on the first difference). */
 int cs_ct_equal(const void *a, const void *b, size_t n);

@@ -155,9 +155,8 @@ admit_ok(const struct cs_admit *a)
 static enum cs_err
 make_id(char id[CS_STATE_ID_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char r[CS_STATE_ID_LEN / 2];
-	size_t got = 0, i;
+	size_t got = 0;
 	ssize_t n;
 
 	while (got < sizeof(r)) {
@@ -168,11 +167,7 @@ make_id(char id[CS_STATE_ID_LEN + 1])
 			return CS_ESYS;
 		got += (size_t)n;
 	}
-	for (i = 0; i < sizeof(r); i++) {
-		id[2 * i] = hex[r[i] >> 4];
-		id[2 * i + 1] = hex[r[i] & 15];
-	}
-	id[CS_STATE_ID_LEN] = '\0';
+	cs_hex_encode(r, sizeof(r), id);
 	return CS_OK;
 }
 
