@@ -56,6 +56,22 @@
 #define RD_FIELDS      13 /* of a ledger record */
 #define RD_ARGS        48 /* of one command */
 
+/* What both scripts know of cs:t:DAY:NAME, the tokens the live
+ * reservations of a bucket hold (bk: the bucket's cs:b:DAY:NAME): its
+ * key for day d, and unheld(bk, m), which takes reservation member m's
+ * tokens off it as m leaves the bucket's set. */
+#define HELD_LUA \
+	"local function tkey(bk, d)\n" \
+	"  local name = string.match(bk, '^cs:b:%d+:(.*)$')\n" \
+	"  return 'cs:t:' .. d .. ':' .. name\n" \
+	"end\n" \
+	"local function unheld(bk, m)\n" \
+	"  local d, t = string.match(m, ':(%d+):(%d+)$')\n" \
+	"  if not d or tonumber(t) == 0 then return end\n" \
+	"  local k = tkey(bk, d)\n" \
+	"  if redis.call('EXISTS', k) == 1 then redis.call('DECRBY', k, t) end\n" \
+	"end\n"
+
 /* The reply of the admit script: allowed, refused, why, kind, retry,
  * limit, remaining, reset; KEYS: cs:id:ID, then rate, holds and budget
  * key of each bucket; ARGV: now, expire, reserve, id, day, n, then rpm,
@@ -76,17 +92,7 @@ static const char admit_lua[] =
     "  if ok then return false end\n"
     "  res[1], res[3], res[5] = 0, kind, retry\n"
     "  return true\n"
-    "end\n"
-    "local function tkey(bk, d)\n"
-    "  local name = string.match(bk, '^cs:b:%d+:(.*)$')\n"
-    "  return 'cs:t:' .. d .. ':' .. name\n"
-    "end\n"
-    "local function unheld(bk, m)\n"
-    "  local d, t = string.match(m, ':(%d+):(%d+)$')\n"
-    "  if not d or tonumber(t) == 0 then return end\n"
-    "  local k = tkey(bk, d)\n"
-    "  if redis.call('EXISTS', k) == 1 then redis.call('DECRBY', k, t) end\n"
-    "end\n"
+    "end\n" HELD_LUA
     "local midnight = (math.floor(now / 86400000) + 1) * 86400000 - now\n"
     "for i = 1, n do\n"
     "  local rpm, conc, tpd = tonumber(ARGV[4 + 3 * i]),"
@@ -162,17 +168,7 @@ static const char admit_lua[] =
 
 /* KEYS: cs:id:ID; ARGV: used_tokens, now.  An expired reservation is
  * dropped and adds nothing. */
-static const char settle_lua[] =
-    "local function tkey(bk, d)\n"
-    "  local name = string.match(bk, '^cs:b:%d+:(.*)$')\n"
-    "  return 'cs:t:' .. d .. ':' .. name\n"
-    "end\n"
-    "local function unheld(bk, m)\n"
-    "  local d, t = string.match(m, ':(%d+):(%d+)$')\n"
-    "  if not d or tonumber(t) == 0 then return end\n"
-    "  local k = tkey(bk, d)\n"
-    "  if redis.call('EXISTS', k) == 1 then redis.call('DECRBY', k, t) end\n"
-    "end\n"
+static const char settle_lua[] = HELD_LUA
     "local h = redis.call('HGETALL', KEYS[1])\n"
     "if #h == 0 then return 0 end\n"
     "local f = {}\n"
