@@ -124,13 +124,18 @@ struct pass {
 	struct cs_stream *s;
 	struct cs_run *run;
 	struct cs_access a;
-	struct cs_ticket ticket; /* admission's, settled at the end */
+	/* Admission's, settled at the end: NULL unless it admitted this
+	 * chat; then it follows the struct in the same allocation, so a
+	 * stream without admission carries none of it. */
+	struct cs_ticket *ticket;
 	const struct cs_config *cfg;
 	char id[CS_STREAM_ID_LEN + 1];
 	char path[256];
 	cs_over_fn over;
 	void *over_arg;
 };
+_Static_assert(_Alignof(struct pass) >= _Alignof(struct cs_ticket),
+    "a ticket right after a pass is aligned");
 
 /* On the loop: the handed-over stream is over. */
 static void
@@ -142,7 +147,7 @@ pass_done(void *arg, enum cs_err r)
 	(void)r;
 	cs_stream_account(p->s, &p->a);
 	cs_log_access(&p->a);
-	cs_admit_end(p->cfg, NULL, &p->ticket, &p->a); /* only queues */
+	cs_admit_end(p->cfg, NULL, p->ticket, &p->a); /* only queues */
 	cs_stream_free(p->s);
 	cs_upstream_free(p->run);
 	p->over(p->over_arg, lost);
@@ -156,14 +161,19 @@ static enum cs_err
 hand_off(struct cs_worker *w, struct cs_stream *s, const struct cs_access *a,
     cs_over_fn over, void *arg)
 {
+	int ticket = w->ticket->on;
 	struct pass *p;
 
-	if ((p = calloc(1, sizeof(*p))) == NULL)
+	if ((p = calloc(1, sizeof(*p) + (ticket ? sizeof(*w->ticket) : 0))) ==
+	    NULL)
 		goto fail;
 	p->s = s;
 	p->run = w->run;
 	p->a = *a;
-	p->ticket = *w->ticket;
+	if (ticket) {
+		p->ticket = (struct cs_ticket *)(p + 1);
+		*p->ticket = *w->ticket;
+	}
 	p->cfg = w->cfg;
 	snprintf(p->id, sizeof(p->id), "%s", a->id);
 	p->a.id = p->id;
