@@ -391,19 +391,31 @@ cs_config_default_state(
 {
 	const struct pos at = { NULL, 0, err, errlen };
 	char *real = NULL, *slash;
-	const char *dir = ".";
+	const char *dir = ".", *sd;
 	size_t dlen = 1;
 	int n;
 
-	if (cfg->state[0] != '\0' || path == NULL)
+	if (cfg->state[0] != '\0')
 		return CS_OK;
-	/* The absolute directory: a FastCGI process may run elsewhere. */
-	real = realpath(path, NULL);
-	if (real != NULL)
-		path = real;
-	if ((slash = strrchr(path, '/')) != NULL) {
-		dir = slash == path ? "/" : path;
-		dlen = slash == path ? 1 : (size_t)(slash - path);
+	/* The directory a service manager made for this service (systemd's
+	 * StateDirectory=, the first when it lists several), else the
+	 * config file's, absolute: a FastCGI process may run elsewhere. */
+	sd = getenv("STATE_DIRECTORY");
+	if (sd != NULL && sd[0] == '/') {
+		dir = sd;
+		dlen = strcspn(sd, ":");
+		while (dlen > 1 && dir[dlen - 1] == '/')
+			dlen--;
+	} else if (path == NULL)
+		return CS_OK;
+	else {
+		real = realpath(path, NULL);
+		if (real != NULL)
+			path = real;
+		if ((slash = strrchr(path, '/')) != NULL) {
+			dir = slash == path ? "/" : path;
+			dlen = slash == path ? 1 : (size_t)(slash - path);
+		}
 	}
 	n = snprintf(cfg->state, sizeof(cfg->state),
 	    "sqlite:%.*s%schatstream-state.db", (int)dlen, dir,
@@ -412,8 +424,8 @@ cs_config_default_state(
 	if (n < 0 || (size_t)n >= sizeof(cfg->state)) {
 		memset(cfg->state, 0, sizeof(cfg->state));
 		cfg_error(&at,
-		    "state: the config file's directory is too long for "
-		    "the default store; set state = sqlite:PATH");
+		    "state: the directory of the default store is too "
+		    "long; set state = sqlite:PATH");
 		return CS_ECONFIG;
 	}
 	return CS_OK;

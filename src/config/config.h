@@ -172,8 +172,9 @@ void cs_config_defaults(struct cs_config *cfg);
 enum cs_err cs_config_load(
     struct cs_config *cfg, const char *path, char *err, size_t errlen);
 
-/* state unset: "sqlite:DIR/chatstream-state.db", DIR the directory of
- * path (a loaded file).  Between cs_config_load and cs_config_resolve. */
+/* state unset: "sqlite:DIR/chatstream-state.db", DIR $STATE_DIRECTORY
+ * or the directory of path (a loaded file, may be NULL).  Between
+ * cs_config_load and cs_config_resolve. */
 enum cs_err cs_config_default_state(
     struct cs_config *cfg, const char *path, char *err, size_t errlen);
 

@@ -169,16 +169,16 @@ const struct ckey
     .def = "", .check = check_cidrs
 }
 , ROW("requests_per_minute", TOP(lim.rpm), CT_INT), .max = CONF_MAX_RATE,
-                                                    .def = "0"
+                                                    .def = "20"
 }
 , ROW("concurrent_streams", TOP(lim.concurrent), CT_INT), .max = CONF_MAX_RATE,
-                                                          .def = "0"
+                                                          .def = "3"
 }
 , ROW("tokens_per_day", TOP(lim.tokens_per_day), CT_INT), .max = CONF_MAX_DAY,
-                                                          .def = "0"
+                                                          .def = "200000"
 }
 , ROW("global_tokens_per_day", TOP(global_tokens_per_day), CT_INT),
-    .max = CONF_MAX_DAY, .def = "0"
+    .max = CONF_MAX_DAY, .def = "2000000"
 }
 , ROW("api_v1_auth", TOP(api_v1_auth), CT_STRING), .def = "key",
                                                    .check = check_word

@@ -668,6 +668,7 @@ print_check(const char *path)
 static int
 check_state(int check_only)
 {
+	struct cs_state *st = NULL;
 	char msg[768];
 	enum cs_err r;
 
@@ -688,14 +689,24 @@ check_state(int check_only)
 	r = cs_state_check(cfg.state, msg, sizeof(msg));
 	if (check_only)
 		printf("  admission: on, client_id %s, state_fail %s\n"
+		       "  limits per identity (0 = none): %ld requests a "
+		       "minute, %ld streams at once, %lld tokens a day; site: "
+		       "%lld tokens a day\n"
 		       "  state: %s\n",
-		    cfg.client_id, cfg.state_fail, msg);
+		    cfg.client_id, cfg.state_fail, cfg.lim.rpm,
+		    cfg.lim.concurrent, cfg.lim.tokens_per_day,
+		    cfg.global_tokens_per_day, msg);
 	if (strcmp(cfg.state, "memory") == 0) {
 		if (check_only)
 			printf("  warning: %s\n", MEMORY_WARNING);
 		else
 			cs_warnx("state: %s", MEMORY_WARNING);
 	}
+	/* At start the store is made (its tables too), so what the check
+	 * promised holds and `chatstream usage` reads a fresh install. */
+	if (r == CS_OK && !check_only &&
+	    (r = cs_state_open(cfg.state, &st, msg, sizeof(msg))) == CS_OK)
+		cs_state_close(st);
 	if (r == CS_OK)
 		return 0;
 	if (!check_only && cfg.state_fail_open) {
@@ -786,10 +797,9 @@ load_config(const char *path, int check_only)
 	char err[1024];
 
 	cs_config_defaults(&cfg);
-	if (path != NULL &&
-	    (cs_config_load(&cfg, path, err, sizeof(err)) != CS_OK ||
-	        cs_config_default_state(&cfg, path, err, sizeof(err)) !=
-	            CS_OK)) {
+	if ((path != NULL &&
+	        cs_config_load(&cfg, path, err, sizeof(err)) != CS_OK) ||
+	    cs_config_default_state(&cfg, path, err, sizeof(err)) != CS_OK) {
 		fprintf(stderr, "chatstream: %s\n", err);
 		return -1;
 	}

@@ -76,10 +76,10 @@ void cs_state_close(struct cs_state *st);
 /*
  * For --check-config: one line in msg saying where the store is and
  * whether it is writable (redis: reachable, after AUTH and a PING).  CS_OK
- * when it is usable.  Side effects: for
- * sqlite, an empty file is created when PATH does not exist (that is how
- * writability is tested: an empty write transaction, rolled back); no
- * table is created and nothing is written to an existing store.
+ * when it is usable.  No side effects: for sqlite a missing PATH is one
+ * its directory lets this user create (tried with a temporary file,
+ * removed), an existing one takes an empty write transaction, rolled
+ * back; no file or table is left behind.
  */
 enum cs_err cs_state_check(const char *spec, char *msg, size_t len);
 /* Is spec well-formed (a backend, and its argument as that backend

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "state.h"
@@ -162,23 +163,30 @@ sq_syntax(const char *path, char *err, size_t errlen)
 	return CS_ECONFIG;
 }
 
+/* The directory path is in ("." for a bare name). */
+static void
+dir_of(const char *path, char *dir, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		snprintf(dir, len, ".");
+	else
+		snprintf(dir, len, "%.*s",
+		    (int)(slash == path ? 1 : slash - path), path);
+}
+
 /* 0 when path may name a store file (its folder exists, it is not a
  * folder); else -1 with err filled. */
 static int
 path_ok(const char *path, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
-	const char *slash;
 	struct stat sb;
 
 	if (sq_syntax(path, err, errlen) != CS_OK)
 		return -1;
-	slash = strrchr(path, '/');
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else
-		snprintf(dir, sizeof(dir), "%.*s",
-		    (int)(slash == path ? 1 : slash - path), path);
+	dir_of(path, dir, sizeof(dir));
 	if (stat(dir, &sb) != 0) {
 		cs_state_errf(err, errlen, "state store sqlite:%s: %s %s", path,
 		    dir, errno == ENOENT ? "does not exist" : strerror(errno));
@@ -349,8 +357,38 @@ sq_check(const char *arg, char *msg, size_t len)
 {
 	enum cs_err e = CS_ESTATE;
 	long long version = 0;
+	char dir[PATH_MAX], probe[PATH_MAX];
 	sqlite3 *db;
+	int fd, n;
 
+	if (path_ok(arg, msg, len) != 0)
+		return CS_ESTATE;
+	/* A check makes nothing: a missing file is one its directory lets
+	 * this user create (and WAL's -wal and -shm beside it). */
+	if (access(arg, F_OK) != 0 && errno == ENOENT) {
+		dir_of(arg, dir, sizeof(dir));
+		/* access() would say yes to root everywhere: try it. */
+		n = snprintf(
+		    probe, sizeof(probe), "%s/.chatstream-check-XXXXXX", dir);
+		if (n < 0 || (size_t)n >= sizeof(probe) ||
+		    (fd = mkstemp(probe)) < 0) {
+			cs_state_errf(msg, len,
+			    "state store sqlite:%s: does not exist and this "
+			    "user cannot create files in %s (%s)",
+			    arg, dir,
+			    n < 0 || (size_t)n >= sizeof(probe) ?
+			        "path too long" :
+			        strerror(errno));
+			return CS_ESTATE;
+		}
+		close(fd);
+		unlink(probe);
+		cs_state_errf(msg, len,
+		    "state store sqlite:%s: writable, not made yet (made at "
+		    "start)",
+		    arg);
+		return CS_OK;
+	}
 	if ((db = sq_connect(arg, msg, len)) == NULL)
 		return CS_ESTATE;
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=

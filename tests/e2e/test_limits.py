@@ -49,8 +49,17 @@ def setup(stack):
     S["keys"] = stack.server(None, name="keys", settings=keys)
     S["ledger"] = stack.server([SLOW, "gen-5"], name="ledger",
                                concurrent_streams=1)
-    # The shipped defaults for admission (the harness opens /api/v1).
-    S["default"] = stack.server(["gen-3"], name="default", api_v1_auth=None)
+    # The shipped defaults for admission (the harness opens /api/v1 and
+    # sets every limit to 0: None takes its key out), the store in the
+    # directory a service manager gives (STATE_DIRECTORY, as make run and
+    # conf/chatstream.service set it).
+    S["default_dir"] = os.path.join(stack.tmp, "state-dir")
+    os.makedirs(S["default_dir"])
+    S["default"] = stack.server(
+        [SLOW, "gen-3"], name="default", threads=32, api_v1_auth=None,
+        requests_per_minute=None, concurrent_streams=None,
+        tokens_per_day=None, global_tokens_per_day=None,
+        lighttpd_args={"bin_env": {"STATE_DIRECTORY": S["default_dir"]}})
     S["open"] = stack.server(["gen-3"], name="open", concurrent_streams=5,
                              state="sqlite:/nonexistent/chatstream/x.db",
                              state_fail="open")
@@ -87,8 +96,8 @@ def check_429(t, r, etype, what):
     return int(ra) if ra and ra.isdigit() else None
 
 
-def case_concurrent(t):
-    lt, n = S["conc"], 50
+def at_once(lt, n):
+    """n chats of SLOW started together from one client: the answers."""
     res, go = [None] * n, threading.Barrier(n)
 
     def one(i):
@@ -99,6 +108,12 @@ def case_concurrent(t):
         th.start()
     for th in ths:
         th.join()
+    return res
+
+
+def case_concurrent(t):
+    lt = S["conc"]
+    res = at_once(lt, 50)
     ok = [r for r in res if r.status == 200]
     refused = [r for r in res if r.status == 429]
     t.eq(len(ok), 10, "streams admitted (concurrent_streams = 10, 3 processes)",
@@ -304,12 +319,20 @@ def case_state_unusable(t):
                        capture_output=True, text=True, timeout=20)
     t.check(p.returncode != 0, "chatstream --listen exits at start", p.returncode)
     t.check("/nonexistent/cs" in p.stderr, "naming the path", p.stderr)
+    zero = ("requests_per_minute = 0\nconcurrent_streams = 0\n"
+            "tokens_per_day = 0\nglobal_tokens_per_day = 0\n")
     p = check_config("threads = 4\n")
     t.eq(p.returncode, 0, "the defaults: fine", p.stderr)
+    t.check("admission: on" in p.stdout and "writable, not made yet" in p.stdout,
+            "says admission is on and where its store goes", p.stdout)
+    t.check(not os.path.exists(os.path.join(S["stack"].tmp, "chatstream-state.db")),
+            "--check-config makes no store file")
+    p = check_config("threads = 4\n" + zero)
+    t.eq(p.returncode, 0, "every limit 0: fine", p.stderr)
     t.check("/api/v1 needs an access key" in p.stdout
             and "no store is opened" in p.stdout,
             "says /api/v1 is shut and nothing is counted", p.stdout)
-    p = check_config("threads = 4\napi_v1_auth = open\n")
+    p = check_config("threads = 4\napi_v1_auth = open\n" + zero)
     t.eq(p.returncode, 0, "no limit, api_v1_auth = open: fine", p.stderr)
     t.check("admission: off" in p.stdout, "says admission is off", p.stdout)
     p = check_config("concurrent_streams = 2\nstate = memory\n")
@@ -339,8 +362,29 @@ def case_default_v1_closed(t):
     t.eq(r.text, h.gen_text(3), "the whole answer")
     m = h.request(lt.port, "GET", "/api/v1/models")
     t.eq(m.status, 200, "GET /api/v1/models stays open")
+    # /api/chat is counted per visitor: 3 streams at once by default.
+    res = at_once(lt, 6)
+    ok = [r for r in res if r.status == 200]
+    refused = [r for r in res if r.status == 429]
+    t.eq((len(ok), len(refused)), (3, 3),
+         "6 at once from one client: 3 stream (concurrent_streams "
+         "defaults to 3), 3 get 429", sorted(r.status for r in res))
+    for r in ok:
+        t.eq(r.text, h.gen_text(20), "an admitted stream runs to the end")
+    for r in refused:
+        check_429(t, r, "rate_limited", "the default concurrency limit")
+        t.check(r.header("RateLimit-Policy", "").startswith('"concurrency";q=3;'),
+                "the policy names the default", r.header("RateLimit-Policy"))
+    t.check(os.path.exists(os.path.join(S["default_dir"], "chatstream-state.db")),
+            "the store is in $STATE_DIRECTORY")
     t.check(not os.path.exists(os.path.join(lt.dir, "chatstream-state.db")),
-            "nothing is counted: no store file is made")
+            "not beside the config file")
+    out = subprocess.run([h.chatstream_bin(), "--check-config", lt.cs_config],
+                         capture_output=True, text=True, timeout=30,
+                         env=dict(os.environ, STATE_DIRECTORY=S["default_dir"]))
+    t.check("20 requests a minute, 3 streams at once, 200000 tokens a day; "
+            "site: 2000000 tokens a day" in out.stdout,
+            "--check-config shows the default limits", out.stdout)
 
 
 CASES = [
@@ -351,7 +395,8 @@ CASES = [
     ("tokens_per_day: a spent budget gives 429 budget_exceeded", case_budget),
     ("access keys: missing, wrong, right, models; api_v1_auth = key", case_keys),
     ("the defaults: /api/v1 chats get 401 saying how to add a key; "
-     "/api/chat is served; no store", case_default_v1_closed),
+     "/api/chat is served, 3 streams at once per client, the store in "
+     "$STATE_DIRECTORY", case_default_v1_closed),
     ("the openai package sees RateLimitError; x-ratelimit-* headers",
      case_openai_sdk),
     ("the ledger: one record per stream, addresses hashed; a cancelled "

@@ -27,12 +27,13 @@ class ServeRun:
     output (lighttpd's and chatstream's stderr too) in DIR/error.log.
     The log interface of harness.Lighttpd, for the final checks."""
 
-    def __init__(self, stack, name, models):
+    def __init__(self, stack, name, models, **over):
         self.dir = os.path.join(stack.tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.errorlog = os.path.join(self.dir, "error.log")
         self.conf = h.write_chatstream_conf(
-            os.path.join(self.dir, "chatstream.conf"), stack.settings(models))
+            os.path.join(self.dir, "chatstream.conf"),
+            stack.settings(models, **over))
         self.port = h.free_port()
         self.run_dir = os.path.join(h.REPO, "build", "run", str(self.port))
         self.proc = None
@@ -76,7 +77,11 @@ class ServeRun:
 
 def setup(stack):
     stack.start_replay()
-    S["a"] = ServeRun(stack, "run-a", ["gen-3", "only-on-a"])
+    # a: the default limits (the harness turns them off; None takes the
+    # keys out), so its chats are counted in a store.
+    S["a"] = ServeRun(stack, "run-a", ["gen-3", "only-on-a"],
+                      requests_per_minute=None, concurrent_streams=None,
+                      tokens_per_day=None, global_tokens_per_day=None)
     S["b"] = ServeRun(stack, "run-b", ["gen-3", "only-on-b"])
     for r in (S["a"], S["b"]):
         stack.servers.append(r)
@@ -105,6 +110,16 @@ def own_backend(t):
         t.eq(r.text, h.gen_text(3), "port %s: a stream" % name)
         t.check(os.path.isdir(run.run_dir), "its files are in build/run/%d/"
                 % run.port)
+    # The store of a's limits is the run's too, never beside the config
+    # (make run's is conf/chatstream.conf, in the checkout).
+    a = S["a"]
+    t.check(os.path.isfile(os.path.join(a.run_dir, "chatstream-state.db")),
+            "run a counts its chats in build/run/%d/chatstream-state.db"
+            % a.port, os.listdir(a.run_dir))
+    t.check(not os.path.exists(os.path.join(a.dir, "chatstream-state.db")),
+            "not beside its config file")
+    t.check(not os.path.exists(os.path.join(h.REPO, "conf", "chatstream-state.db")),
+            "nor in the checkout's conf/")
 
 
 def same_port_refused(t):
@@ -184,7 +199,8 @@ def stops_cleanly(t):
 
 
 CASES = [
-    ("two runs on two ports: each port is answered by its own backend",
+    ("two runs on two ports: each port is answered by its own backend; "
+     "the limits' store is in build/run/PORT/",
      own_backend),
     ("a second run on the same PORT refuses with a clear message",
      same_port_refused),

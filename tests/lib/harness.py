@@ -458,6 +458,7 @@ def lighttpd_conf(*, port, bin_path, socket_path, pid_file, errorlog=None,
 # Variables that must not leak from the developer's shell into a test
 # server (they would change chatstream's provider/key).
 HERMETIC_DROP = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CHATSTREAM_CONFIG",
+                 "STATE_DIRECTORY",
                  "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
                  "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT")
 
@@ -1407,8 +1408,14 @@ BASE_SETTINGS = [
     ("max_retries", 2),
     ("max_body_bytes", 65536),
     ("shutdown_grace_seconds", 1),
-    # The tests call /api/v1 without keys unless they test the keys.
+    # The tests call /api/v1 without keys unless they test the keys, and
+    # count nothing unless they test the limits (the defaults would
+    # refuse the fourth concurrent stream from 127.0.0.1).
     ("api_v1_auth", "open"),
+    ("requests_per_minute", 0),
+    ("concurrent_streams", 0),
+    ("tokens_per_day", 0),
+    ("global_tokens_per_day", 0),
 ]
 
 SANITIZER_RX = re.compile(
@@ -1904,10 +1911,14 @@ def serve(argv):
             return 1
         sys.stderr.write("serve: %s not found, using built-in defaults\n" % cfg)
         cfg = None
+    # The limits' store goes in the run's folder, as a service manager's
+    # StateDirectory= would put it, not beside conf/chatstream.conf in
+    # the checkout (a config that sets state keeps its own).
     conf = lighttpd_conf(port=port, bin_path=bin_path,
                          socket_path=os.path.join(run_dir, "chatstream.sock"),
                          pid_file=os.path.join(run_dir, "lighttpd.pid"),
-                         errorlog=None, cs_config=cfg)
+                         errorlog=None, cs_config=cfg,
+                         bin_env={"STATE_DIRECTORY": run_dir})
     conf_path = os.path.join(run_dir, "lighttpd.conf")
     with open(conf_path, "w") as f:
         f.write(conf)

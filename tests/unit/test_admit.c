@@ -132,7 +132,9 @@ test_off(void **state)
 	char out[4096];
 
 	(void)state;
-	configure("provider = demo\napi_v1_auth = open\n");
+	configure("provider = demo\napi_v1_auth = open\n"
+	          "requests_per_minute = 0\nconcurrent_streams = 0\n"
+	          "tokens_per_day = 0\nglobal_tokens_per_day = 0\n");
 	assert_int_equal(cfg.admission, 0);
 	assert_int_equal(
 	    admit("/api/chat", "192.0.2.1", NULL, "demo", &t, out, sizeof(out)),
@@ -143,32 +145,41 @@ test_off(void **state)
 }
 
 /* The defaults: /api/v1 chats need a key, and with no [key] section
- * every one gets 401 saying how to add one; /api/chat is served; nothing
- * is counted, so no store is opened. */
+ * every one gets 401 saying how to add one; /api/chat is served and
+ * counted per visitor: the fourth stream at once is refused. */
 static void
-test_default_v1_closed(void **state)
+test_defaults(void **state)
 {
-	struct cs_ticket t;
+	struct cs_ticket t[4];
 	char out[4096];
+	int i;
 
 	(void)state;
-	configure("provider = demo\n");
+	configure("provider = demo\nstate = memory\n");
 	assert_int_equal(admit("/api/v1/chat/completions", "192.0.2.1", NULL,
-	                     "demo", &t, out, sizeof(out)),
+	                     "demo", &t[0], out, sizeof(out)),
 	    CS_EHANDLED);
 	assert_non_null(strstr(out, "Status: 401"));
 	assert_non_null(strstr(out, "--hash-key"));
 	assert_int_equal(
 	    admit("/api/v1/chat/completions", "192.0.2.1", "Bearer sk-anything",
-	        "demo", &t, out, sizeof(out)),
+	        "demo", &t[0], out, sizeof(out)),
 	    CS_EHANDLED);
 	assert_non_null(strstr(out, "Status: 401"));
-	assert_int_equal(
-	    admit("/api/chat", "192.0.2.1", NULL, "demo", &t, out, sizeof(out)),
-	    CS_OK);
-	assert_int_equal(t.on, 0);
-	assert_null(st); /* no store opened */
-	assert_string_equal(out, "");
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(admit("/api/chat", "192.0.2.1", NULL, "demo",
+		                     &t[i], out, sizeof(out)),
+		    CS_OK);
+		assert_int_equal(t[i].on, 1);
+		assert_string_equal(out, "");
+	}
+	assert_int_equal(admit("/api/chat", "192.0.2.1", NULL, "demo", &t[3],
+	                     out, sizeof(out)),
+	    CS_EHANDLED);
+	assert_non_null(strstr(out, "Status: 429"));
+	assert_non_null(strstr(out, "RateLimit-Policy: \"concurrency\";q=3;"));
+	for (i = 0; i < 3; i++)
+		end(&t[i]);
 }
 
 static void
@@ -395,7 +406,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_off),
-		cmocka_unit_test(test_default_v1_closed),
+		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_concurrent_settle),
 		cmocka_unit_test(test_ledger),

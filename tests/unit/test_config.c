@@ -61,6 +61,7 @@ clear_env(void)
 	unsetenv("OPENAI_API_KEY");
 	unsetenv("OPENAI_BASE_URL");
 	unsetenv("CS_TEST_KEY");
+	unsetenv("STATE_DIRECTORY");
 }
 
 static int
@@ -1480,21 +1481,83 @@ test_admission_defaults(void **state)
 	assert_string_equal(c.state_fail, "closed");
 	assert_string_equal(c.client_id, "ip");
 	assert_string_equal(c.api_v1_auth, "key");
-	assert_int_equal(c.lim.rpm, 0);
-	assert_int_equal(c.lim.concurrent, 0);
-	assert_int_equal(c.lim.tokens_per_day, 0);
-	assert_int_equal(c.global_tokens_per_day, 0);
+	/* A public install is limited per visitor out of the box. */
+	assert_int_equal(c.lim.rpm, 20);
+	assert_int_equal(c.lim.concurrent, 3);
+	assert_int_equal(c.lim.tokens_per_day, 200000);
+	assert_int_equal(c.global_tokens_per_day, 2000000);
 	assert_int_equal(c.ledger_days, 90);
 	assert_int_equal(c.ledger_raw_ip, 0);
 	assert_int_equal(c.n_keys, 0);
 	assert_int_equal(cs_config_resolve(&c, err, sizeof(err)), CS_OK);
-	/* /api/v1 is shut until a [key] exists; nothing is counted. */
+	/* /api/v1 is shut until a [key] exists; /api/chat is counted, with
+	 * no config file and no STATE_DIRECTORY in this process. */
 	assert_int_equal(c.admission, 1);
 	assert_int_equal(c.api_v1_key, 1);
-	assert_int_equal(c.counted, 0);
+	assert_int_equal(c.counted, 1);
 	assert_string_equal(c.state, "memory");
 	assert_int_equal(c.id_mode, CS_ID_IP);
 	assert_int_equal(c.trusted_proxies.n, 0);
+	cs_config_free(&c);
+
+	/* Every limit 0 and no [key]: nothing is counted, no store. */
+	cs_config_defaults(&c);
+	c.lim.rpm = c.lim.concurrent = c.lim.tokens_per_day = 0;
+	c.global_tokens_per_day = 0;
+	assert_int_equal(cs_config_resolve(&c, err, sizeof(err)), CS_OK);
+	assert_int_equal(c.admission, 1);
+	assert_int_equal(c.counted, 0);
+	cs_config_free(&c);
+}
+
+/* The default store's directory: systemd's StateDirectory= (the first
+ * of a list, trailing slashes dropped), else the config file's, else
+ * none (memory); a state the file sets is kept. */
+static void
+test_default_state_dir(void **state)
+{
+	static struct cs_config c;
+	char err[512] = "", want[600];
+	const char *path;
+
+	(void)state;
+	path = write_conf("provider = demo\n");
+	cs_config_defaults(&c);
+	assert_int_equal(setenv("STATE_DIRECTORY", "/var/lib/cs//:/x", 1), 0);
+	assert_int_equal(
+	    cs_config_default_state(&c, path, err, sizeof(err)), CS_OK);
+	assert_string_equal(c.state, "sqlite:/var/lib/cs/chatstream-state.db");
+	cs_config_free(&c);
+
+	cs_config_defaults(&c);
+	assert_int_equal(
+	    cs_config_default_state(&c, NULL, err, sizeof(err)), CS_OK);
+	assert_string_equal(c.state, "sqlite:/var/lib/cs/chatstream-state.db");
+	cs_config_free(&c);
+
+	/* Relative (not from a service manager): ignored. */
+	assert_int_equal(setenv("STATE_DIRECTORY", "rel", 1), 0);
+	cs_config_defaults(&c);
+	assert_int_equal(
+	    cs_config_default_state(&c, path, err, sizeof(err)), CS_OK);
+	snprintf(want, sizeof(want), "sqlite:%s/chatstream-state.db", tmpdir);
+	assert_string_equal(c.state, want);
+	cs_config_free(&c);
+
+	assert_int_equal(unsetenv("STATE_DIRECTORY"), 0);
+	cs_config_defaults(&c);
+	assert_int_equal(
+	    cs_config_default_state(&c, NULL, err, sizeof(err)), CS_OK);
+	assert_string_equal(c.state, "");
+	cs_config_free(&c);
+
+	path = write_conf("state = memory\n");
+	assert_int_equal(setenv("STATE_DIRECTORY", "/var/lib/cs", 1), 0);
+	load_expect(&c, path, CS_OK, NULL);
+	assert_int_equal(
+	    cs_config_default_state(&c, path, err, sizeof(err)), CS_OK);
+	assert_string_equal(c.state, "memory");
+	assert_int_equal(unsetenv("STATE_DIRECTORY"), 0);
 	cs_config_free(&c);
 }
 
@@ -1696,6 +1759,7 @@ main(void)
 		cmocka_unit_test(test_resolve_provider_defaults),
 		cmocka_unit_test(test_resolve_models),
 		cmocka_unit_test(test_admission_defaults),
+		cmocka_unit_test(test_default_state_dir),
 		cmocka_unit_test(test_admission_keys),
 		cmocka_unit_test(test_admission_bad),
 		cmocka_unit_test(test_admission_too_many_keys),

@@ -10,6 +10,7 @@
  * naming the path.  Redis only: the server killed and started again, bad
  * specs, and a password file.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -826,7 +827,23 @@ test_sqlite_open_errors(void **state)
 	assert_open_fails("", CS_ECONFIG, "sqlite:PATH");
 }
 
-/* --check-config: where, and writable; a new file is left empty. */
+/* Entries in dir, . and .. aside. */
+static int
+count_entries(const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		n += strcmp(e->d_name, ".") != 0 &&
+		    strcmp(e->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+/* --check-config: where, and writable; a missing file is not made. */
 static void
 test_sqlite_check(void **state)
 {
@@ -834,12 +851,21 @@ test_sqlite_check(void **state)
 	char spec[256], path[200], msg[512];
 	sqlite3 *db = NULL;
 	struct stat sb;
+	int before;
 
 	assert_int_equal(cs_state_check(f->spec, msg, sizeof(msg)), CS_OK);
 	assert_non_null(strstr(msg, f->path));
 	assert_non_null(strstr(msg, "writable, schema version 1"));
 	snprintf(path, sizeof(path), "%s/new.db", f->dir);
 	snprintf(spec, sizeof(spec), "sqlite:%s", path);
+	before = count_entries(f->dir);
+	assert_int_equal(cs_state_check(spec, msg, sizeof(msg)), CS_OK);
+	assert_non_null(strstr(msg, "writable, not made yet"));
+	assert_int_equal(stat(path, &sb), -1); /* a check makes nothing */
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(count_entries(f->dir), before); /* nor leaves any */
+	/* An empty file (made by hand, or by a start that was killed). */
+	assert_int_equal(close(open(path, O_CREAT | O_WRONLY, 0600)), 0);
 	assert_int_equal(cs_state_check(spec, msg, sizeof(msg)), CS_OK);
 	assert_non_null(strstr(msg, "writable, no tables yet"));
 	assert_int_equal(stat(path, &sb), 0);
