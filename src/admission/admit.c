@@ -208,16 +208,44 @@ ceil_s(long long ms)
 	return ms <= 1000 ? 1 : (ms + 999) / 1000;
 }
 
+/* The RateLimit-Policy and RateLimit lines (IETF httpapi draft) of the
+ * limit res describes, kind CS_REFUSE_*, with retry_s as Retry-After
+ * when > 0, and on /api/v1 OpenAI's x-ratelimit-* trio: into h. */
+static void
+limit_headers(const struct cs_admit_result *res, int kind, int v1,
+    long long retry_s, char *h, size_t len)
+{
+	static const char *const policy[] = { "", "requests", "concurrency",
+		"tokens" };
+	static const char *const param[] = { "", ";w=60;qu=\"requests\"",
+		";qu=\"concurrent-requests\"", ";w=86400;qu=\"tokens\"" };
+	const char *trio = kind == CS_REFUSE_BUDGET ? "tokens" : "requests";
+	long long reset = ceil_s(res->reset_ms);
+	int n = 0;
+
+	h[0] = '\0';
+	if (retry_s > 0)
+		n = snprintf(h, len, "Retry-After: %lld\r\n", retry_s);
+	if (n >= 0 && (size_t)n < len)
+		n += snprintf(h + n, len - (size_t)n,
+		    "RateLimit-Policy: \"%s\";q=%lld%s\r\n"
+		    "RateLimit: \"%s\";r=%lld;t=%lld\r\n",
+		    policy[kind], res->limit, param[kind], policy[kind],
+		    res->remaining, reset);
+	if (v1 && n >= 0 && (size_t)n < len)
+		snprintf(h + n, len - (size_t)n,
+		    "x-ratelimit-limit-%s: %lld\r\n"
+		    "x-ratelimit-remaining-%s: %lld\r\n"
+		    "x-ratelimit-reset-%s: %llds\r\n",
+		    trio, res->limit, trio, res->remaining, trio, reset);
+}
+
 /* 429 for the refusal res of the buckets in a: the headers, then the
  * error in the route's shape. */
 static void
 refuse(const struct cs_admit *a, const struct cs_admit_result *res, int v1,
     struct cs_stream *s)
 {
-	static const char *const policy[] = { "", "requests", "concurrency",
-		"tokens" };
-	static const char *const param[] = { "", ";w=60;qu=\"requests\"",
-		";qu=\"concurrent-requests\"", ";w=86400;qu=\"tokens\"" };
 	int kind = res->why >= CS_REFUSE_RATE && res->why <= CS_REFUSE_BUDGET ?
 	    res->why :
 	    CS_REFUSE_RATE;
@@ -225,22 +253,9 @@ refuse(const struct cs_admit *a, const struct cs_admit_result *res, int v1,
 	long long reset = ceil_s(res->reset_ms);
 	int site = strcmp(a->b[res->refused].name, "site") == 0;
 	char h[CS_STREAM_EXTRA], msg[256];
-	const char *trio = kind == CS_REFUSE_BUDGET ? "tokens" : "requests";
-	int n;
 
-	n = snprintf(h, sizeof(h),
-	    "Retry-After: %lld\r\n"
-	    "RateLimit-Policy: \"%s\";q=%lld%s\r\n"
-	    "RateLimit: \"%s\";r=%lld;t=%lld\r\n",
-	    retry, policy[kind], res->limit, param[kind], policy[kind],
-	    res->remaining, reset);
-	if (v1 && n > 0 && (size_t)n < sizeof(h))
-		snprintf(h + n, sizeof(h) - (size_t)n,
-		    "x-ratelimit-limit-%s: %lld\r\n"
-		    "x-ratelimit-remaining-%s: %lld\r\n"
-		    "x-ratelimit-reset-%s: %llds\r\n",
-		    trio, res->limit, trio, res->remaining, trio, reset);
-	cs_stream_set_error_headers(s, h);
+	limit_headers(res, kind, v1, retry, h, sizeof(h));
+	cs_stream_set_headers(s, h);
 	if (kind == CS_REFUSE_RATE)
 		snprintf(msg, sizeof(msg),
 		    "too many requests: at most %lld a minute; retry in "
@@ -282,6 +297,7 @@ cs_admit(const struct cs_config *cfg, struct cs_state **st,
 {
 	static atomic_llong warned;
 	char names[CS_STATE_MAX_BUCKETS][CS_STATE_NAME_MAX + 1], err[256];
+	char h[CS_STREAM_EXTRA];
 	int v1 = rq->route->path != NULL &&
 	    strncmp(rq->route->path, "/v1/", 4) == 0;
 	const struct cs_access_key *key;
@@ -351,6 +367,12 @@ cs_admit(const struct cs_config *cfg, struct cs_state **st,
 	}
 	memcpy(t->id, res.id, sizeof(t->id));
 	t->reserved = a.reserve_tokens;
+	/* An answer tells what is left of its tightest limit, as the 429
+	 * would, so a client can pace itself before it is refused. */
+	if (res.kind >= CS_REFUSE_RATE && res.kind <= CS_REFUSE_BUDGET) {
+		limit_headers(&res, res.kind, v1, 0, h, sizeof(h));
+		cs_stream_set_headers(s, h);
+	}
 	return CS_OK;
 }
 

@@ -79,7 +79,7 @@ struct cs_stream {
 	int credit_known;            /* measured once; again when writable */
 	const char *allow;           /* Allow: on a 405 (default POST) */
 	int head;                    /* HEAD: never a body */
-	char extra[CS_STREAM_EXTRA]; /* more error head lines, or "" */
+	char extra[CS_STREAM_EXTRA]; /* more head lines, or "" */
 };
 
 int64_t
@@ -338,15 +338,16 @@ flush_out(struct cs_stream *s)
  * The start of every response head, the one place it is written: the
  * status, then X-Request-Id (the stream id of the access log line and the
  * SSE ids, so a client or a support request can name the request), then
- * lines (each ending in \r\n; may be empty).  The caller ends the head.
+ * lines (each ending in \r\n; may be empty), then the extra lines of
+ * cs_stream_set_headers.  The caller ends the head.
  */
 static enum cs_err
 put_head(struct cs_stream *s, struct cs_buf *b, int status, const char *lines)
 {
 	return cs_buf_printf(b,
 	    "Status: %d %s\r\n"
-	    "X-Request-Id: %s\r\n%s",
-	    status, reason_phrase(status), s->enc.stream_id, lines);
+	    "X-Request-Id: %s\r\n%s%s",
+	    status, reason_phrase(status), s->enc.stream_id, lines, s->extra);
 }
 
 /*
@@ -693,7 +694,7 @@ cs_stream_fail(struct cs_stream *s, enum cs_fail f, const char *message)
 }
 
 enum cs_err
-cs_stream_set_error_headers(struct cs_stream *s, const char *l)
+cs_stream_set_headers(struct cs_stream *s, const char *l)
 {
 	size_t n = strlen(l);
 
@@ -744,8 +745,6 @@ cs_stream_fail_retry(struct cs_stream *s, enum cs_fail f, const char *message,
 	    (retry_after_s > 0 &&
 	        (r = cs_buf_printf(&lines, "Retry-After: %ld\r\n",
 	             retry_after_s)) != CS_OK) ||
-	    (s->extra[0] != '\0' &&
-	        (r = cs_buf_puts(&lines, s->extra)) != CS_OK) ||
 	    (fl->status == 405 &&
 	        (r = cs_buf_printf(&lines, "Allow: %s\r\n",
 	             s->allow != NULL ? s->allow : "POST")) != CS_OK) ||

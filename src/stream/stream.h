@@ -104,9 +104,9 @@ cs_stream_fail(struct cs_stream *s, enum cs_fail f, const char *message);
 enum cs_err cs_stream_fail_retry(struct cs_stream *s, enum cs_fail f,
     const char *message, long retry_after_s);
 /* Extra "Name: value\r\n" lines (at most CS_STREAM_EXTRA bytes, copied)
- * for the error head cs_stream_fail* writes next: RateLimit and the like. */
+ * for the response head, an answer's or an error's: RateLimit and such. */
 #define CS_STREAM_EXTRA 768
-enum cs_err cs_stream_set_error_headers(struct cs_stream *s, const char *l);
+enum cs_err cs_stream_set_headers(struct cs_stream *s, const char *l);
 /* 405 with Allow: allow (e.g. "GET, HEAD"). */
 enum cs_err cs_stream_fail_method(
     struct cs_stream *s, const char *allow, const char *message);

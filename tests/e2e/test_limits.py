@@ -144,8 +144,22 @@ def case_concurrent(t):
 def case_requests_per_minute(t):
     lt = S["rpm"]
     for i in range(3):
-        r = chat(lt, "gen-3")
+        # The third on /api/v1 (open here), as a whole answer.
+        v1 = i == 2
+        r = chat(lt, "gen-3", path="/api/v1/chat/completions" if v1 else
+                 "/api/chat", extra={"stream": False} if v1 else None)
         t.eq(r.status, 200, "request %d of 3" % (i + 1), r.summary())
+        # Every answer says what is left, so a client can pace itself.
+        t.check(r.header("RateLimit-Policy", "").startswith('"requests";q=3;w=60'),
+                "request %d: RateLimit-Policy on the answer" % (i + 1),
+                r.header("RateLimit-Policy"))
+        t.check(re.fullmatch(r'"requests";r=%d;t=\d+' % (2 - i),
+                             r.header("RateLimit", "")),
+                "request %d: RateLimit r=%d" % (i + 1, 2 - i), r.header("RateLimit"))
+        t.eq(r.header("x-ratelimit-remaining-requests"), "0" if v1 else None,
+             "request %d: x-ratelimit-* only on /api/v1" % (i + 1))
+        if v1:
+            t.eq(r.header("x-ratelimit-limit-requests"), "3", "x-ratelimit-limit-requests")
     r = chat(lt, "gen-3")
     ra = check_429(t, r, "rate_limited", "4th request")
     t.check(ra is not None and 15 <= ra <= 20,
@@ -390,7 +404,8 @@ def case_default_v1_closed(t):
 CASES = [
     ("50 at once against concurrent_streams = 10 over 3 processes: "
      "10 stream, 40 get 429", case_concurrent),
-    ("requests_per_minute = 3: the 4th gets 429 with Retry-After ~20",
+    ("requests_per_minute = 3: each answer has RateLimit with what is left; "
+     "the 4th gets 429 with Retry-After ~20",
      case_requests_per_minute),
     ("tokens_per_day: a spent budget gives 429 budget_exceeded", case_budget),
     ("access keys: missing, wrong, right, models; api_v1_auth = key", case_keys),

@@ -1329,7 +1329,10 @@ class Case:
 
 
 def _short(v, n=400):
-    s = json.dumps(v) if not isinstance(v, str) else repr(v)
+    try:
+        s = repr(v) if isinstance(v, (str, bytes)) else json.dumps(v)
+    except (TypeError, ValueError):     # a value JSON cannot show
+        s = repr(v)
     return s if len(s) <= n else s[:n] + "..."
 
 
