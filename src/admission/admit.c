@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "admit.h"
 #include "fcgi_out.h"
@@ -290,8 +291,8 @@ prompt_tokens(const struct cs_chat_request *req)
 	return (long long)(bytes / CS_ADMIT_BYTES_PER_TOKEN) + 1;
 }
 
-enum cs_err
-cs_admit(const struct cs_config *cfg, struct cs_state **st,
+static enum cs_err
+admit(const struct cs_config *cfg, struct cs_state **st,
     const struct cs_reqctx *rq, const struct cs_chat_request *req,
     struct cs_stream *s, struct cs_ticket *t)
 {
@@ -374,6 +375,29 @@ cs_admit(const struct cs_config *cfg, struct cs_state **st,
 		cs_stream_set_headers(s, h);
 	}
 	return CS_OK;
+}
+
+static long long
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+enum cs_err
+cs_admit(const struct cs_config *cfg, struct cs_state **st,
+    const struct cs_reqctx *rq, const struct cs_chat_request *req,
+    struct cs_stream *s, struct cs_ticket *t)
+{
+	long long t0 = mono_us();
+	enum cs_err r = admit(cfg, st, rq, req, s, t);
+
+	/* The access line's admit_us: the check, the store and the
+	 * refusal, when something is counted. */
+	t->admit_us = cfg->counted ? (long)(mono_us() - t0) : -1;
+	return r;
 }
 
 /* ---- the settle ---- */

@@ -43,6 +43,7 @@ struct cs_ticket {
 	long long prompt_est;           /* tokens, for a missing usage */
 	long long reserved;             /* tokens held */
 	long long t0_ms;                /* CLOCK_REALTIME at admission */
+	long admit_us; /* what cs_admit took, -1 when it counted nothing */
 };
 
 /* Bytes a token is taken to be, where no usage says otherwise. */

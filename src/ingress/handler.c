@@ -218,6 +218,7 @@ cs_handle(struct cs_worker *w, struct cs_conn *c, cs_over_fn over, void *arg)
 	}
 	cs_reqctx_init(&rq, c);
 	memset(&ticket, 0, sizeof(ticket));
+	ticket.admit_us = -1;
 	w->rq = &rq;
 	w->ticket = &ticket;
 	/* HEAD is GET without the body (stream.h), wherever GET is. */
@@ -236,6 +237,7 @@ cs_handle(struct cs_worker *w, struct cs_conn *c, cs_over_fn over, void *arg)
 		a.path = logpath;
 	}
 	a.model = model;
+	a.admit_us = ticket.admit_us;
 	if (w->run != NULL && hand_off(w, s, &a, over, arg) == CS_OK)
 		return 1;
 	w->rq = NULL;

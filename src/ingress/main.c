@@ -286,6 +286,7 @@ log_read_timeout(long long t0)
 	a.ttfd_ms = -1;
 	a.duration_ms = (long)(cs_now_ms() - t0);
 	a.prompt_tokens = a.completion_tokens = -1;
+	a.admit_us = -1;
 	/* As the 408 a body timeout gets. */
 	a.error = cs_failure(CS_FAIL_BODY_TIMEOUT)->type;
 	cs_log_access(&a);
@@ -429,6 +430,7 @@ static void *
 worker(void *arg)
 {
 	struct cs_worker w;
+	char err[256];
 	long long t0;
 	int fd, failures = 0;
 
@@ -438,6 +440,11 @@ worker(void *arg)
 	w.hand_off = 1;
 	pthread_setname_np(pthread_self(), "cs-worker");
 	cs_c_locale_for_thread();
+	/* The store now, not in a visitor's first chat (a SQLite open with
+	 * its schema check takes milliseconds); failing here, admission
+	 * opens it at a chat and says why. */
+	if (cfg.counted)
+		cs_state_open(cfg.state, &w.state, err, sizeof(err));
 	while (!atomic_load(&stopping)) {
 		pthread_mutex_lock(&accept_lock);
 		fd = accept_connection(&t0);

@@ -116,10 +116,10 @@ cs_log_access(const struct cs_access *a)
 	    "chatstream: id=%s client=%s method=%s path=%s model=%s "
 	    "status=%d outcome=%s ttfd_ms=%ld duration_ms=%ld deltas=%lu "
 	    "prompt_tokens=%ld completion_tokens=%ld bytes_out=%llu "
-	    "retries=%d error=%s\n",
+	    "retries=%d admit_us=%ld error=%s\n",
 	    a->id, client, method, path, model, a->status, a->outcome,
 	    a->ttfd_ms, a->duration_ms, a->deltas, a->prompt_tokens,
-	    a->completion_tokens, a->bytes_out, a->retries, err);
+	    a->completion_tokens, a->bytes_out, a->retries, a->admit_us, err);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line)) {

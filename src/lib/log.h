@@ -30,6 +30,7 @@ struct cs_access {
 	unsigned long long bytes_out;
 	unsigned long long text_bytes; /* of text deltas (not logged) */
 	int retries;
+	long admit_us;     /* what admission took, -1 if nothing was counted */
 	const char *error; /* short reason, may be NULL (escaped) */
 };
 

@@ -170,6 +170,8 @@ def case_requests_per_minute(t):
     line = lt.log_line_for(r.header("X-Request-Id", "-"))
     t.check(line is not None and "outcome=limited" in line,
             "logged as outcome=limited", line)
+    t.check(line is not None and re.search(r" admit_us=\d+ ", line),
+            "with the time admission took", line)
     m = h.request(lt.port, "GET", "/api/models")
     t.eq(m.status, 200, "GET /api/models is not limited")
 
