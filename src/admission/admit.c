@@ -525,19 +525,51 @@ purge_due(const struct cs_config *cfg, struct cs_state *st, long long *last)
 		    cfg->state, cs_strerror(r));
 }
 
+/* The store's upkeep (cs_state_maintain) after writes (*dirty), once
+ * CS_STATE_MAINTAIN_MS has passed since *last, or now when idle. */
+static void
+maintain_due(struct cs_state *st, long long *last, int *dirty, int idle)
+{
+	long long now = mono_us() / 1000;
+
+	if (st == NULL || !*dirty ||
+	    (!idle && now - *last < CS_STATE_MAINTAIN_MS))
+		return;
+	*last = now;
+	*dirty = 0;
+	cs_state_maintain(st); /* a failure is logged by the backend */
+}
+
 static void *
 settle_thread(void *arg)
 {
 	struct cs_state *st = NULL;
-	long long purged = 0;
+	long long purged = 0, maintained = 0;
+	struct timespec until;
 	struct job j;
+	int dirty = 0;
 
 	(void)arg;
 	pthread_setname_np(pthread_self(), "cs-settle");
 	pthread_mutex_lock(&sq.mu);
 	for (;;) {
-		while (sq.n == 0 && !sq.stop)
-			pthread_cond_wait(&sq.cv, &sq.mu);
+		while (sq.n == 0 && !sq.stop) {
+			if (!dirty) {
+				pthread_cond_wait(&sq.cv, &sq.mu);
+				continue;
+			}
+			/* Idle after writes: the upkeep is still owed. */
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += CS_STATE_MAINTAIN_MS * 1000000L;
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			if (pthread_cond_timedwait(&sq.cv, &sq.mu, &until) ==
+			    ETIMEDOUT) {
+				pthread_mutex_unlock(&sq.mu);
+				maintain_due(st, &maintained, &dirty, 1);
+				pthread_mutex_lock(&sq.mu);
+			}
+		}
 		if (sq.n == 0 || (sq.stop && cs_wall_ms() > sq.drain_until))
 			break;
 		j = sq.q[sq.head];
@@ -546,7 +578,9 @@ settle_thread(void *arg)
 		/* The store is used unlocked: a loop never waits on it. */
 		pthread_mutex_unlock(&sq.mu);
 		settle(sq.cfg, &st, &j);
+		dirty = 1;
 		purge_due(sq.cfg, st, &purged);
+		maintain_due(st, &maintained, &dirty, 0);
 		pthread_mutex_lock(&sq.mu);
 	}
 	if (sq.n > 0)

@@ -239,6 +239,12 @@ cs_state_ledger_purge(struct cs_state *st, long long before_ms)
 }
 
 enum cs_err
+cs_state_maintain(struct cs_state *st)
+{
+	return st->ops->maintain != NULL ? st->ops->maintain(st) : CS_OK;
+}
+
+enum cs_err
 cs_state_usage(struct cs_state *st, long long since_ms, const char *by,
     cs_usage_row_fn fn, void *ctx)
 {

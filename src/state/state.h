@@ -157,6 +157,12 @@ struct cs_ledger_rec {
 
 enum cs_err
 cs_state_ledger_add(struct cs_state *st, const struct cs_ledger_rec *rec);
+/* Upkeep off the admissions' path, for the settle thread to run every
+ * CS_STATE_MAINTAIN_MS while it writes: SQLite copies its WAL back into
+ * the database (a checkpoint, with its fsyncs, which admissions no
+ * longer run).  A no-op for the other backends. */
+#define CS_STATE_MAINTAIN_MS 250
+enum cs_err cs_state_maintain(struct cs_state *st);
 /* Drops every record with time_ms < before_ms (redis: whole UTC days
  * only, so records of before_ms's own day stay until a later purge). */
 enum cs_err cs_state_ledger_purge(struct cs_state *st, long long before_ms);

@@ -45,6 +45,8 @@ struct cs_state_ops {
 	enum cs_err (*ledger_purge)(struct cs_state *st, long long before_ms);
 	enum cs_err (*usage)(struct cs_state *st, long long since_ms,
 	    enum cs_usage_by by, cs_usage_row_fn fn, void *ctx);
+	/* cs_state_maintain's work; NULL: there is none. */
+	enum cs_err (*maintain)(struct cs_state *st);
 };
 
 struct cs_state {

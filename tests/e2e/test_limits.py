@@ -323,6 +323,45 @@ def check_config(text):
                           capture_output=True, text=True, timeout=20)
 
 
+def as_nobody(t):
+    """A store the server's user may not write (the tests run as root,
+    who may write anything): a read-only file, and a missing file in a
+    directory it cannot create files in, both refused by --check-config
+    and at start, naming the path."""
+    if os.geteuid() != 0:
+        t.diag("not root: the read-only store cases need another user")
+        return
+    d = os.path.join(S["stack"].tmp, "ro")
+    os.makedirs(d)
+    os.chmod(S["stack"].tmp, 0o755)
+    os.chmod(d, 0o755)                   # root's: nobody cannot create here
+    ro = os.path.join(d, "ro.db")
+    c = sqlite3.connect(ro)
+    c.execute("CREATE TABLE x(y)")
+    c.close()
+    os.chmod(ro, 0o444)
+    for spec, what in (("sqlite:" + ro, "a read-only store"),
+                       ("sqlite:" + os.path.join(d, "new.db"),
+                        "a missing store in a directory it cannot write")):
+        conf = os.path.join(d, "%s.conf" % what.split()[1])
+        with open(conf, "w") as f:
+            f.write("concurrent_streams = 2\nstate = %s\n" % spec)
+        os.chmod(conf, 0o644)
+        for argv in (["--check-config", conf],
+                     ["--config", conf, "--listen", os.path.join(d, "x.sock")]):
+            p = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup",
+                                "--clear-groups", h.chatstream_bin()] + argv,
+                               capture_output=True, text=True, timeout=20,
+                               stdin=subprocess.DEVNULL)
+            t.check(p.returncode != 0 and spec[7:] in p.stderr,
+                    "%s: %s fails naming the path" % (what, argv[0]),
+                    (p.returncode, p.stderr[-400:]))
+        t.check(("read" in p.stderr.lower()) if what.startswith("a read-only")
+                else "cannot create files in" in p.stderr,
+                "%s: and says why" % what, p.stderr[-400:])
+    t.check(not os.path.exists(os.path.join(d, "new.db")), "nothing was made")
+
+
 def case_state_unusable(t):
     p = check_config("concurrent_streams = 2\nstate = sqlite:/nonexistent/cs/x.db\n")
     t.check(p.returncode != 0, "--check-config fails", p.stdout)
@@ -335,6 +374,7 @@ def case_state_unusable(t):
                        capture_output=True, text=True, timeout=20)
     t.check(p.returncode != 0, "chatstream --listen exits at start", p.returncode)
     t.check("/nonexistent/cs" in p.stderr, "naming the path", p.stderr)
+    as_nobody(t)
     zero = ("requests_per_minute = 0\nconcurrent_streams = 0\n"
             "tokens_per_day = 0\nglobal_tokens_per_day = 0\n")
     p = check_config("threads = 4\n")

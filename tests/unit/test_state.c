@@ -645,6 +645,50 @@ test_sqlite_busy(void **state)
 	assert_false(admit(f, &a, &r));
 }
 
+/* File size, 0 when missing. */
+static long long
+size_of(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? (long long)sb.st_size : 0;
+}
+
+/* Admissions never checkpoint the WAL (more frames than SQLite's own
+ * 1000-page trigger pile up and the database file stays as it was);
+ * cs_state_maintain copies them all back. */
+static void
+test_sqlite_maintain(void **state)
+{
+	struct fx *f = *state;
+	struct cs_admit_result r;
+	struct cs_admit a;
+	char name[32], wal[160];
+	long long before;
+	sqlite3 *db = NULL;
+	int i, log = -1, done = -1;
+
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	assert_int_equal(cs_state_maintain(f->st), CS_OK);
+	before = size_of(f->path);
+	for (i = 0; i < 800; i++) {
+		snprintf(name, sizeof(name), "m%d", i);
+		a = one(name, 1000, 0, 0, T0 + i);
+		assert_true(admit(f, &a, &r));
+	}
+	assert_true(size_of(wal) > 1000LL * 4096);
+	assert_int_equal(size_of(f->path), before);
+	assert_int_equal(cs_state_maintain(f->st), CS_OK);
+	assert_true(size_of(f->path) > before);
+	/* Nothing is left to copy. */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_wal_checkpoint_v2(
+	                     db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done),
+	    SQLITE_OK);
+	assert_int_equal(log, done);
+	sqlite3_close(db);
+}
+
 static unsigned long
 rnd(unsigned long *x)
 {
@@ -1000,6 +1044,16 @@ test_redis_password(void **state)
 }
 
 /* The memory store keeps CS_STATE_MEM_BUCKETS names: the oldest goes. */
+/* Every backend takes the call; only SQLite has work in it. */
+static void
+test_maintain_noop(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(cs_state_maintain(f->st), CS_OK);
+	assert_int_equal(cs_state_maintain(f->st), CS_OK);
+}
+
 static void
 test_memory_bounded(void **state)
 {
@@ -1053,6 +1107,8 @@ main(void)
 		ON(SQLITE, "sqlite", test_sqlite_busy),
 		ON(SQLITE, "sqlite", test_sqlite_open_errors),
 		ON(SQLITE, "sqlite", test_sqlite_check),
+		ON(SQLITE, "sqlite", test_sqlite_maintain),
+		ALL(test_maintain_noop),
 		ON(MEMORY, "memory", test_memory_bounded),
 	};
 
