@@ -22,7 +22,12 @@
 #                      descriptor limit is too low for 10,000 streams in one
 #                      process: BENCH_ARGS="--big-streams fit" (or a number)
 
-.PHONY: bench bench-quick bench-big bench-admission
+#   make bench-state   one admission + settle in the memory, SQLite and
+#                      Redis stores with 0, 500 and 2,000 reservations
+#                      live (bench/src/state_bench.c; one thread, no
+#                      contention: the store's own work per chat)
+
+.PHONY: bench bench-quick bench-big bench-admission bench-state
 
 bench: deps-bench all bench-tools
 	bench/run $(BENCH_ARGS)
@@ -35,3 +40,21 @@ bench-big: deps-bench all bench-tools
 
 bench-admission: deps-bench all bench-tools
 	bench/run --admission-only $(BENCH_ARGS)
+
+# The store alone: a fresh SQLite file per count, and a redis-server of
+# its own on a unix socket when Debian's is installed.
+STATE_BENCH_DIR = $(BENCH_BIN)/state
+$(BENCH_BIN)/state_bench: bench/src/state_bench.c $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ bench/src/state_bench.c $(LIB_OBJS) $(LDLIBS)
+
+bench-state: all $(BENCH_BIN)/state_bench
+	@rm -rf $(STATE_BENCH_DIR) && mkdir -p $(STATE_BENCH_DIR)
+	$(BENCH_BIN)/state_bench memory 0 500 2000
+	@for n in 0 500 2000; do $(BENCH_BIN)/state_bench sqlite:$(CURDIR)/$(STATE_BENCH_DIR)/s$$n.db $$n || exit 1; done
+	@if command -v redis-server >/dev/null; then \
+	  redis-server --port 0 --unixsocket $(CURDIR)/$(STATE_BENCH_DIR)/redis.sock --save '' --appendonly no --daemonize yes --pidfile $(CURDIR)/$(STATE_BENCH_DIR)/redis.pid >/dev/null && \
+	  for i in 1 2 3 4 5 6 7 8 9 10; do [ -S $(STATE_BENCH_DIR)/redis.sock ] && break; sleep 0.2; done; \
+	  rc=0; for n in 0 500 2000; do $(BENCH_BIN)/state_bench "redis+unix://$(CURDIR)/$(STATE_BENCH_DIR)/redis.sock?db=$$((n % 7 + 1))" $$n || rc=1; done; \
+	  kill $$(cat $(STATE_BENCH_DIR)/redis.pid); exit $$rc; \
+	else echo "bench-state: redis-server not installed, Redis skipped"; fi

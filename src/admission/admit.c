@@ -377,26 +377,17 @@ admit(const struct cs_config *cfg, struct cs_state **st,
 	return CS_OK;
 }
 
-static long long
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 enum cs_err
 cs_admit(const struct cs_config *cfg, struct cs_state **st,
     const struct cs_reqctx *rq, const struct cs_chat_request *req,
     struct cs_stream *s, struct cs_ticket *t)
 {
-	long long t0 = mono_us();
+	long long t0 = cs_mono_us();
 	enum cs_err r = admit(cfg, st, rq, req, s, t);
 
 	/* The access line's admit_us: the check, the store and the
 	 * refusal, when something is counted. */
-	t->admit_us = cfg->counted ? (long)(mono_us() - t0) : -1;
+	t->admit_us = cfg->counted ? (long)(cs_mono_us() - t0) : -1;
 	return r;
 }
 
@@ -530,7 +521,7 @@ purge_due(const struct cs_config *cfg, struct cs_state *st, long long *last)
 static void
 maintain_due(struct cs_state *st, long long *last, int *dirty, int idle)
 {
-	long long now = mono_us() / 1000;
+	long long now = cs_mono_us() / 1000;
 
 	if (st == NULL || !*dirty ||
 	    (!idle && now - *last < CS_STATE_MAINTAIN_MS))
@@ -631,6 +622,8 @@ cs_admit_end(const struct cs_config *cfg, struct cs_state **st,
 		return;
 	if (!running && st != NULL) {
 		settle(cfg, st, &j); /* CGI, or a worker: may block */
+		if (*st != NULL)
+			cs_state_maintain(*st); /* no settle thread does */
 		return;
 	}
 	if (warn_due(&warned))

@@ -88,6 +88,15 @@ cs_hex_decode(const char *hex, size_t hexlen, unsigned char *out, size_t outlen)
 }
 
 long long
+cs_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+long long
 cs_wall_ms(void)
 {
 	struct timespec ts;

@@ -46,6 +46,8 @@ int cs_parse_dec(
 /* The wall clock (CLOCK_REALTIME) in ms since the epoch: for what is
  * kept by UTC day; intervals use the monotonic cs_now_ms. */
 long long cs_wall_ms(void);
+/* The monotonic clock in microseconds: for timing a step. */
+long long cs_mono_us(void);
 /* The value of hex digit ch (either case), or -1. */
 int cs_hex_digit(int ch);
 /* in[0..n) as 2n lowercase hex digits and a NUL: out has 2n + 1 bytes. */

@@ -15,9 +15,13 @@
  *
  * Tables (schema version SCHEMA in PRAGMA user_version): rate (a token
  * bucket per name), budget (settled tokens per name and UTC day), hold
- * (one row per reservation and name) and ledger.  Expired holds, full
- * rate buckets and budgets older than yesterday are deleted lazily, by
- * the admissions that pass.
+ * (one row per reservation and name), held (per name and day, the count
+ * of its hold rows and the tokens they reserve, kept with them so an
+ * admission reads one or two rows, not every live reservation of its
+ * identity and of the site) and ledger.  Every admission first drops the
+ * expired holds (from held too); full rate buckets, budgets older than
+ * yesterday and emptied held rows are deleted by cs_state_maintain, at
+ * most once a minute.
  */
 #include <errno.h>
 #include <limits.h>
@@ -35,10 +39,17 @@
 #include "state.h"
 #include "state_int.h"
 
-#define SCHEMA 1
+#define SCHEMA 2
 /* WAL pages after which a commit checkpoints, when the settle thread has
  * not (SQLite's default is 1000, about 4 MB). */
 #define CS_SQ_WAL_PAGES "20000"
+/* cs_state_maintain's tidy-up, at most this often. */
+#define CS_SQ_TIDY_MS 60000LL
+
+#define HELD_SQL \
+	"CREATE TABLE IF NOT EXISTS held(name TEXT NOT NULL," \
+	" day INTEGER NOT NULL, live INTEGER NOT NULL," \
+	" reserved INTEGER NOT NULL, PRIMARY KEY(name, day)) WITHOUT ROWID;"
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS rate(name TEXT PRIMARY KEY,"
@@ -58,8 +69,14 @@ static const char schema_sql[] =
     " upstream TEXT, outcome TEXT, prompt_tokens INTEGER,"
     " completion_tokens INTEGER, generated_tokens INTEGER,"
     " delivered_tokens INTEGER, ttfd_ms INTEGER, duration_ms INTEGER);"
-    "CREATE INDEX IF NOT EXISTS ledger_time ON ledger(time_ms);"
-    "PRAGMA user_version = 1;";
+    "CREATE INDEX IF NOT EXISTS ledger_time ON ledger(time_ms);" HELD_SQL
+    "PRAGMA user_version = 2;";
+
+/* Version 1 to 2: the held counters, from the holds there are. */
+static const char migrate_1_sql[] = HELD_SQL
+    "INSERT INTO held SELECT name, day, COUNT(*), SUM(CASE WHEN metered"
+    " THEN reserved ELSE 0 END) FROM hold GROUP BY name, day;"
+    "PRAGMA user_version = 2;";
 
 /* The statements a handle prepares once. */
 enum {
@@ -76,6 +93,11 @@ enum {
 	Q_HOLD_PUT,
 	Q_HOLD_GET,
 	Q_HOLD_DEL,
+	Q_HELD_ADD,
+	Q_UNHOLD_EXPIRED,
+	Q_UNHOLD_ONE,
+	Q_EXPIRED_ANY,
+	Q_PURGE_HELD,
 	Q_BUDGET_ADD,
 	Q_LEDGER_PUT,
 	Q_LEDGER_PURGE,
@@ -94,15 +116,35 @@ static const char *const query_sql[Q_N] = {
 	    "INSERT INTO rate(name, level, last_ms) VALUES(?1, ?2, ?3)"
 	    " ON CONFLICT(name) DO UPDATE SET level = excluded.level,"
 	    " last_ms = MAX(last_ms, excluded.last_ms)",
-	[Q_HOLD_COUNT] = "SELECT COUNT(*), COALESCE(SUM(CASE WHEN day = ?3 AND"
-	                 " metered THEN reserved ELSE 0 END), 0) FROM hold"
-	                 " WHERE name = ?1 AND expire_ms > ?2",
+	[Q_HOLD_COUNT] = "SELECT COALESCE(SUM(live), 0), COALESCE(SUM(CASE"
+	                 " WHEN day = ?2 THEN reserved ELSE 0 END), 0)"
+	                 " FROM held WHERE name = ?1",
 	[Q_BUDGET_GET] = "SELECT used FROM budget WHERE name = ?1 AND day = ?2",
 	[Q_HOLD_PUT] = "INSERT INTO hold(id, name, day, metered, reserved,"
 	               " expire_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-	[Q_HOLD_GET] = "SELECT name, day FROM hold WHERE id = ?1 AND"
-	               " expire_ms > ?2 AND metered",
+	[Q_HOLD_GET] = "SELECT name, day, metered, reserved, expire_ms FROM"
+	               " hold WHERE id = ?1",
 	[Q_HOLD_DEL] = "DELETE FROM hold WHERE id = ?1",
+	[Q_HELD_ADD] =
+	    "INSERT INTO held(name, day, live, reserved) VALUES(?1, ?2, 1, ?3)"
+	    " ON CONFLICT(name, day) DO UPDATE SET live = live + 1,"
+	    " reserved = reserved + excluded.reserved",
+	/* Before the holds go: what they counted leaves held.  By expiry's
+	 * index: left to itself the planner walks every hold in hold_name's
+	 * order for the GROUP BY. */
+	[Q_UNHOLD_EXPIRED] = "UPDATE held SET live = held.live - x.n,"
+	                     " reserved = held.reserved - x.r FROM (SELECT"
+	                     " name, day, COUNT(*) AS n, SUM(CASE WHEN"
+	                     " metered THEN reserved ELSE 0 END) AS r FROM"
+	                     " hold INDEXED BY hold_expire WHERE expire_ms <="
+	                     " ?1 GROUP BY name, day)"
+	                     " AS x WHERE held.name = x.name AND"
+	                     " held.day = x.day",
+	[Q_UNHOLD_ONE] = "UPDATE held SET live = live - 1, reserved ="
+	                 " reserved - ?3 WHERE name = ?1 AND day = ?2",
+	[Q_EXPIRED_ANY] = "SELECT 1 FROM hold INDEXED BY hold_expire WHERE"
+	                  " expire_ms <= ?1 LIMIT 1",
+	[Q_PURGE_HELD] = "DELETE FROM held WHERE live <= 0",
 	[Q_BUDGET_ADD] =
 	    "INSERT INTO budget(name, day, used) VALUES(?1, ?2, ?3)"
 	    " ON CONFLICT(name, day) DO UPDATE SET"
@@ -124,6 +166,7 @@ struct sq {
 	sqlite3 *db;
 	sqlite3_stmt *q[Q_N];
 	long long busy_since_ns; /* the current busy wait's start */
+	long long purged_ms;     /* wall clock of the last tidy-up */
 	char path[PATH_MAX];
 };
 
@@ -361,8 +404,9 @@ sq_init(struct sq *s, char *err, size_t errlen)
 		    s->path, version, SCHEMA);
 		return CS_ESTATE;
 	}
-	if (version == 0 &&
-	    sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK)
+	if (version < SCHEMA &&
+	    sqlite3_exec(s->db, version == 0 ? schema_sql : migrate_1_sql, NULL,
+	        NULL, NULL) != SQLITE_OK)
 		goto fail;
 	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
@@ -484,9 +528,16 @@ sq_check(const char *arg, char *msg, size_t len)
 		    arg, version, SCHEMA);
 		goto out;
 	}
-	cs_state_errf(msg, len, "state store sqlite:%s: writable, %s", arg,
-	    version == 0 ? "no tables yet (made at start)" :
-	                   "schema version 1");
+	if (version == 0)
+		cs_state_errf(msg, len,
+		    "state store sqlite:%s: writable, no tables yet (made at "
+		    "start)",
+		    arg);
+	else
+		cs_state_errf(msg, len,
+		    "state store sqlite:%s: writable, schema version %lld%s",
+		    arg, version,
+		    version < SCHEMA ? " (brought up to date at start)" : "");
 	e = CS_OK;
 out:
 	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -530,7 +581,7 @@ sq_seen(struct sq *s, const char *name, long long now_ms,
 	} else if (rc != SQLITE_DONE)
 		return sq_fail(s, "read a rate");
 	q = s->q[Q_HOLD_COUNT];
-	if (sq_run(s, Q_HOLD_COUNT, "sii", name, now_ms, day) != SQLITE_ROW)
+	if (sq_run(s, Q_HOLD_COUNT, "si", name, day) != SQLITE_ROW)
 		return sq_fail(s, "count reservations");
 	seen->live = sqlite3_column_int64(q, 0);
 	seen->reserved = sqlite3_column_int64(q, 1);
@@ -553,10 +604,21 @@ sq_admit_tx(struct cs_state *st, const struct cs_admit *a, const char *id,
 	struct sq *s = st->be;
 	enum cs_err e = CS_OK;
 	size_t i;
+	int rc;
 
 	if (sq_run(s, Q_BEGIN, "") != SQLITE_DONE) {
 		sqlite3_reset(s->q[Q_BEGIN]);
 		return sq_fail(s, "begin");
+	}
+	/* The expired holds go first, so held counts the live ones; one
+	 * step of expire_ms's index says whether there are any. */
+	if ((rc = sq_run(s, Q_EXPIRED_ANY, "i", a->now_ms)) == SQLITE_ROW &&
+	    (sq_run(s, Q_UNHOLD_EXPIRED, "i", a->now_ms) != SQLITE_DONE ||
+	        sq_run(s, Q_PURGE_HOLD, "i", a->now_ms) != SQLITE_DONE))
+		rc = SQLITE_ERROR;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		e = sq_fail(s, "drop expired reservations");
+		goto out;
 	}
 	for (i = 0; i < a->n && e == CS_OK; i++)
 		e = sq_seen(s, a->b[i].name, a->now_ms, &seen[i]);
@@ -564,14 +626,7 @@ sq_admit_tx(struct cs_state *st, const struct cs_admit *a, const char *id,
 		goto out;
 	cs_state_judge(a, seen, new_level, res);
 	if (!res->allowed)
-		goto out; /* nothing to write: the commit is empty */
-	if (sq_run(s, Q_PURGE_HOLD, "i", a->now_ms) != SQLITE_DONE ||
-	    sq_run(s, Q_PURGE_RATE, "i", a->now_ms - CS_STATE_RATE_MS) !=
-	        SQLITE_DONE ||
-	    sq_run(s, Q_PURGE_BUDGET, "i", day - 1) != SQLITE_DONE) {
-		e = sq_fail(s, "purge");
 		goto out;
-	}
 	for (i = 0; i < a->n; i++) {
 		b = &a->b[i];
 		if (b->rpm > 0 &&
@@ -583,7 +638,10 @@ sq_admit_tx(struct cs_state *st, const struct cs_admit *a, const char *id,
 		if (sq_run(s, Q_HOLD_PUT, "ssiiii", id, b->name, day,
 		        (long long)(b->tokens_per_day > 0),
 		        b->tokens_per_day > 0 ? a->reserve_tokens : 0LL,
-		        a->expire_ms) != SQLITE_DONE) {
+		        a->expire_ms) != SQLITE_DONE ||
+		    sq_run(s, Q_HELD_ADD, "sii", b->name, day,
+		        b->tokens_per_day > 0 ? a->reserve_tokens : 0LL) !=
+		        SQLITE_DONE) {
 			e = sq_fail(s, "reserve");
 			goto out;
 		}
@@ -607,34 +665,46 @@ static enum cs_err
 sq_settle_tx(struct cs_state *st, const char *id, long long used_tokens,
     long long now_ms)
 {
-	char name[CS_STATE_MAX_BUCKETS][CS_STATE_NAME_MAX + 1];
-	long long day[CS_STATE_MAX_BUCKETS];
+	struct {
+		char name[CS_STATE_NAME_MAX + 1];
+		long long day, reserved;
+		int live; /* metered and unexpired: its budget is charged */
+	} h[CS_STATE_MAX_BUCKETS];
 	struct sq *s = st->be;
 	sqlite3_stmt *q = s->q[Q_HOLD_GET];
 	const unsigned char *t;
 	enum cs_err e = CS_OK;
 	size_t i, n = 0;
-	int rc;
+	int rc, metered;
 
 	if (sq_run(s, Q_BEGIN, "") != SQLITE_DONE) {
 		sqlite3_reset(s->q[Q_BEGIN]);
 		return sq_fail(s, "begin");
 	}
-	for (rc = sq_run(s, Q_HOLD_GET, "si", id, now_ms);
+	for (rc = sq_run(s, Q_HOLD_GET, "s", id);
 	     rc == SQLITE_ROW && n < CS_STATE_MAX_BUCKETS;
 	     rc = sqlite3_step(q)) {
 		t = sqlite3_column_text(q, 0);
-		snprintf(name[n], sizeof(name[n]), "%s",
+		snprintf(h[n].name, sizeof(h[n].name), "%s",
 		    t != NULL ? (const char *)t : "");
-		day[n++] = sqlite3_column_int64(q, 1);
+		h[n].day = sqlite3_column_int64(q, 1);
+		metered = sqlite3_column_int64(q, 2) != 0;
+		h[n].reserved = metered ? sqlite3_column_int64(q, 3) : 0;
+		h[n].live = metered && sqlite3_column_int64(q, 4) > now_ms;
+		n++;
 	}
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		e = sq_fail(s, "read a reservation");
 		goto out;
 	}
+	/* An expired reservation is dropped uncharged, as if its process
+	 * had died; held forgets every one. */
 	for (i = 0; i < n; i++)
-		if (sq_run(s, Q_BUDGET_ADD, "sii", name[i], day[i],
-		        used_tokens) != SQLITE_DONE) {
+		if ((h[i].live &&
+		        sq_run(s, Q_BUDGET_ADD, "sii", h[i].name, h[i].day,
+		            used_tokens) != SQLITE_DONE) ||
+		    sq_run(s, Q_UNHOLD_ONE, "sii", h[i].name, h[i].day,
+		        h[i].reserved) != SQLITE_DONE) {
 			e = sq_fail(s, "settle a budget");
 			goto out;
 		}
@@ -699,17 +769,47 @@ sq_ledger_purge(struct cs_state *st, long long before_ms)
 	return sq_unlock(sq_ledger_purge_tx(st, before_ms));
 }
 
-/* A passive checkpoint: never waits for a lock, never blocks a writer. */
+/* What no admission needs any more: full rate buckets, budgets before
+ * yesterday, emptied held rows (scans of whole tables, done here rather
+ * than in every admission). */
+static enum cs_err
+sq_tidy_tx(struct sq *s, long long now_ms)
+{
+	enum cs_err e = CS_OK;
+
+	if (sq_run(s, Q_BEGIN, "") != SQLITE_DONE) {
+		sqlite3_reset(s->q[Q_BEGIN]);
+		return sq_fail(s, "begin");
+	}
+	if (sq_run(s, Q_PURGE_RATE, "i", now_ms - CS_STATE_RATE_MS) !=
+	        SQLITE_DONE ||
+	    sq_run(s, Q_PURGE_BUDGET, "i", now_ms / CS_STATE_DAY_MS - 1) !=
+	        SQLITE_DONE ||
+	    sq_run(s, Q_PURGE_HELD, "") != SQLITE_DONE)
+		e = sq_fail(s, "tidy up");
+	return sq_end(s, e);
+}
+
+/* The tidy-up at most every CS_SQ_TIDY_MS, then a passive checkpoint,
+ * which never waits for a lock and never blocks a writer. */
 static enum cs_err
 sq_maintain(struct cs_state *st)
 {
 	struct sq *s = st->be;
-	int rc = sqlite3_wal_checkpoint_v2(
-	    s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	long long now = cs_wall_ms();
+	enum cs_err e = CS_OK;
+	int rc;
 
+	if (now - s->purged_ms >= CS_SQ_TIDY_MS) {
+		s->purged_ms = now;
+		if ((e = sq_lock(s)) == CS_OK)
+			e = sq_unlock(sq_tidy_tx(s, now));
+	}
+	rc = sqlite3_wal_checkpoint_v2(
+	    s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 		return sq_fail(s, "checkpoint");
-	return CS_OK;
+	return e;
 }
 
 /* fn runs while the query steps: it must not use this handle. */

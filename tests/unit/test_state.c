@@ -313,6 +313,25 @@ test_budget(void **state)
 	assert_int_equal(cs_state_settle(f->st, r1.id, 100, a.now_ms), CS_OK);
 	a.reserve_tokens = 0;
 	assert_false(admit(f, &a, &r));
+	/* An expired reservation holds no tokens, and its late settle
+	 * charges none. */
+	a = one("key:b2", 0, 0, 100, T0);
+	a.reserve_tokens = 80;
+	a.expire_ms = T0 + 1000;
+	assert_true(admit(f, &a, &r1));
+	a.reserve_tokens = 30;
+	a.now_ms = T0 + 500;
+	assert_false(admit(f, &a, &r));
+	a.now_ms = T0 + 1000;
+	a.expire_ms = T0 + 600000;
+	assert_true(admit(f, &a, &r));
+	assert_int_equal(r.remaining, 70);
+	assert_int_equal(cs_state_settle(f->st, r1.id, 80, T0 + 1001), CS_OK);
+	a.now_ms = T0 + 1002;
+	a.reserve_tokens = 70;
+	assert_true(admit(f, &a, &r)); /* 30 + 70 held, nothing used */
+	a.reserve_tokens = 1;
+	assert_false(admit(f, &a, &r));
 }
 
 /* The second bucket refuses: the first keeps its token and its slot. */
@@ -645,6 +664,71 @@ test_sqlite_busy(void **state)
 	assert_false(admit(f, &a, &r));
 }
 
+/* A store of schema version 1 (no held counters) is brought up to date
+ * when opened: the reservations it holds still count, and settle. */
+static void
+test_sqlite_migrate(void **state)
+{
+	struct fx *f = *state;
+	struct cs_admit a = one("ip:mig", 0, 2, 1000, T0);
+	struct cs_admit_result r;
+	char err[256], msg[512], id[CS_STATE_ID_LEN + 1];
+	sqlite3 *db = NULL;
+	long long used = -1;
+	sqlite3_stmt *q;
+
+	a.reserve_tokens = 300;
+	assert_true(admit(f, &a, &r));
+	memcpy(id, r.id, sizeof(id));
+	assert_true(admit(f, &a, &r));
+	cs_state_close(f->st);
+	f->st = NULL;
+	/* As chatstream 1a7bd42 left it. */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db, "DROP TABLE held; PRAGMA user_version = 1", NULL,
+	        NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(cs_state_check(f->spec, msg, sizeof(msg)), CS_OK);
+	assert_non_null(strstr(msg, "schema version 1 (brought up to date"));
+	assert_int_equal(
+	    cs_state_open(f->spec, &f->st, err, sizeof(err)), CS_OK);
+	assert_false(admit(f, &a, &r)); /* two streams still open */
+	assert_int_equal(r.why, CS_REFUSE_CONCURRENT);
+	assert_int_equal(cs_state_settle(f->st, id, 100, T0 + 1), CS_OK);
+	assert_true(admit(f, &a, &r)); /* a slot and 600 tokens left */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db,
+	        "SELECT (SELECT user_version FROM pragma_user_version)"
+	        ", (SELECT SUM(reserved) FROM held)",
+	        -1, &q, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int64(q, 0), 2);
+	used = sqlite3_column_int64(q, 1);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	assert_int_equal(used, 600); /* the two live reservations */
+}
+
+/* Rows of table (a name from the test itself). */
+static long long
+count_rows(sqlite3 *db, const char *table)
+{
+	char sql[64];
+	sqlite3_stmt *q = NULL;
+	long long n;
+
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s", table);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	n = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return n;
+}
+
 /* File size, 0 when missing. */
 static long long
 size_of(const char *path)
@@ -663,7 +747,8 @@ test_sqlite_maintain(void **state)
 	struct fx *f = *state;
 	struct cs_admit_result r;
 	struct cs_admit a;
-	char name[32], wal[160];
+	char name[32], wal[160], err[256];
+	struct cs_state *st2 = NULL;
 	long long before;
 	sqlite3 *db = NULL;
 	int i, log = -1, done = -1;
@@ -678,7 +763,11 @@ test_sqlite_maintain(void **state)
 	}
 	assert_true(size_of(wal) > 1000LL * 4096);
 	assert_int_equal(size_of(f->path), before);
-	assert_int_equal(cs_state_maintain(f->st), CS_OK);
+	/* Another handle (as the settle thread's is): its first call also
+	 * tidies up, which a handle does at most once a minute. */
+	assert_int_equal(cs_state_open(f->spec, &st2, err, sizeof(err)), CS_OK);
+	assert_int_equal(cs_state_maintain(st2), CS_OK);
+	cs_state_close(st2);
 	assert_true(size_of(f->path) > before);
 	/* Nothing is left to copy. */
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
@@ -686,6 +775,11 @@ test_sqlite_maintain(void **state)
 	                     db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done),
 	    SQLITE_OK);
 	assert_int_equal(log, done);
+	/* The tidy-up ran too: the rate buckets of T0 (long full by the
+	 * wall clock) are gone, the live reservations are not. */
+	assert_int_equal(count_rows(db, "rate"), 0);
+	assert_int_equal(count_rows(db, "hold"), 800);
+	assert_int_equal(count_rows(db, "held"), 800);
 	sqlite3_close(db);
 }
 
@@ -899,7 +993,7 @@ test_sqlite_check(void **state)
 
 	assert_int_equal(cs_state_check(f->spec, msg, sizeof(msg)), CS_OK);
 	assert_non_null(strstr(msg, f->path));
-	assert_non_null(strstr(msg, "writable, schema version 1"));
+	assert_non_null(strstr(msg, "writable, schema version 2"));
 	snprintf(path, sizeof(path), "%s/new.db", f->dir);
 	snprintf(spec, sizeof(spec), "sqlite:%s", path);
 	before = count_entries(f->dir);
@@ -917,12 +1011,12 @@ test_sqlite_check(void **state)
 	/* A store from a later chatstream is not touched. */
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(
-	    sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL),
+	    sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
-	assert_open_fails(spec, CS_ESTATE, "schema version 2 is newer");
+	assert_open_fails(spec, CS_ESTATE, "schema version 3 is newer");
 	assert_int_equal(cs_state_check(spec, msg, sizeof(msg)), CS_ESTATE);
-	assert_non_null(strstr(msg, "schema version 2 is newer"));
+	assert_non_null(strstr(msg, "schema version 3 is newer"));
 	assert_int_equal(cs_state_check("memory", msg, sizeof(msg)), CS_OK);
 	assert_non_null(strstr(msg, "memory"));
 	assert_int_equal(cs_state_check("mem", msg, sizeof(msg)), CS_ECONFIG);
@@ -1108,6 +1202,7 @@ main(void)
 		ON(SQLITE, "sqlite", test_sqlite_open_errors),
 		ON(SQLITE, "sqlite", test_sqlite_check),
 		ON(SQLITE, "sqlite", test_sqlite_maintain),
+		ON(SQLITE, "sqlite", test_sqlite_migrate),
 		ALL(test_maintain_noop),
 		ON(MEMORY, "memory", test_memory_bounded),
 	};
