@@ -256,7 +256,7 @@ refuse(const struct cs_admit *a, const struct cs_admit_result *res, int v1,
 	char h[CS_STREAM_EXTRA], msg[256];
 
 	limit_headers(res, kind, v1, retry, h, sizeof(h));
-	cs_stream_set_headers(s, h);
+	cs_stream_add_headers(s, h);
 	if (kind == CS_REFUSE_RATE)
 		snprintf(msg, sizeof(msg),
 		    "too many requests: at most %lld a minute; retry in "
@@ -372,7 +372,7 @@ admit(const struct cs_config *cfg, struct cs_state **st,
 	 * would, so a client can pace itself before it is refused. */
 	if (res.kind >= CS_REFUSE_RATE && res.kind <= CS_REFUSE_BUDGET) {
 		limit_headers(&res, res.kind, v1, 0, h, sizeof(h));
-		cs_stream_set_headers(s, h);
+		cs_stream_add_headers(s, h);
 	}
 	return CS_OK;
 }

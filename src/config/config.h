@@ -133,13 +133,11 @@ struct cs_config {
 	int client_instructions; /* may clients send "instructions"? */
 	char instructions[CS_MAX_INSTRUCTIONS]; /* server system prompt */
 	/* tools */
-	int client_tools; /* may clients send "tools"? */
-	/* GET /api/chat?prompt=... (EventSource) */
-	int chat_get;
-	/* demo provider */
-	int demo_words_per_second;
-	/* GET /api/check, the deployment self-check stream */
-	int self_check;
+	int client_tools;          /* may clients send "tools"? */
+	int chat_get;              /* GET /api/chat?prompt=... (EventSource) */
+	int demo_words_per_second; /* demo provider */
+	int self_check;            /* GET /api/check, the self-check stream */
+	char cors_origins[1024];   /* origins /api/v1 answers (cors.h) */
 	/* admission (admit.h): the store, who is asking, the limits */
 	char state[512];    /* "memory", "sqlite:PATH"; "" = default */
 	char state_fail[8]; /* closed | open */

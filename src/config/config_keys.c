@@ -27,6 +27,7 @@ static int check_client_id(const struct ckey *, const char *, struct pos *);
 static int check_cidrs(const struct ckey *, const char *, struct pos *);
 static int check_sha256(const struct ckey *, const char *, struct pos *);
 static int check_names(const struct ckey *, const char *, struct pos *);
+static int check_origins(const struct ckey *, const char *, struct pos *);
 
 #define FIELD_OF(type, f) offsetof(type, f), sizeof(((type *)0)->f)
 #define TOP(f)            SC_TOP, FIELD_OF(struct cs_config, f)
@@ -129,6 +130,9 @@ const struct ckey
     .min = 1, .max = 1000, .def = "20"
 }
 , ROW("self_check", TOP(self_check), CT_BOOL), .min = 0, .max = 1, .def = "yes"
+}
+, ROW("cors_origins", TOP(cors_origins), CT_STRING), .def = "",
+                                                     .check = check_origins
 }
 ,
     /* [model ALIAS] sections */
@@ -690,6 +694,48 @@ check_cidrs(const struct ckey *k, const char *v, struct pos *p)
 	if (cs_cidr_parse_list(v, &l, why, sizeof(why)) == CS_OK)
 		return 0;
 	return cfg_error(p, "%s: %s", k->name, why);
+}
+
+/* 0/1: o[0..n) is scheme://host[:port] for http or https, nothing else
+ * (no path, no user, no "*"), in the characters a host may have. */
+static int
+origin_ok(const char *o, size_t n)
+{
+	size_t i, at;
+
+	if (n > 7 && strncmp(o, "http://", 7) == 0)
+		at = 7;
+	else if (n > 8 && strncmp(o, "https://", 8) == 0)
+		at = 8;
+	else
+		return 0;
+	for (i = at; i < n; i++)
+		if (!((o[i] >= 'a' && o[i] <= 'z') ||
+		        (o[i] >= 'A' && o[i] <= 'Z') ||
+		        (o[i] >= '0' && o[i] <= '9') || o[i] == '.' ||
+		        o[i] == '-' || o[i] == ':' || o[i] == '[' ||
+		        o[i] == ']'))
+			return 0;
+	return o[n - 1] != ':' && o[at] != ':';
+}
+
+/* cors_origins: origins separated by spaces or commas (cors.h). */
+static int
+check_origins(const struct ckey *k, const char *v, struct pos *p)
+{
+	const char *sep = " \t,";
+	size_t n;
+
+	for (v += strspn(v, sep); *v != '\0'; v += n, v += strspn(v, sep)) {
+		n = strcspn(v, sep);
+		if (!origin_ok(v, n))
+			return cfg_error(p,
+			    "%s: \"%.*s\" is not an origin: write "
+			    "scheme://host[:port] (http or https, no path, no "
+			    "\"*\"), e.g. https://app.example.org",
+			    k->name, (int)(n > 200 ? 200 : n), v);
+	}
+	return 0;
 }
 
 static int

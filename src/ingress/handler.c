@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "chat.h"
 #include "config.h"
+#include "cors.h"
 #include "engine.h"
 #include "fcgi_out.h"
 #include "handler.h"
@@ -112,6 +113,8 @@ serve(struct cs_worker *w, const struct cs_reqctx *rq, struct cs_stream *s,
 		    1);
 	else if (rt->choose != NULL && rt->choose(rq, s) != CS_OK)
 		; /* the chooser wrote its 400 */
+	else if (cs_cors(cfg, rq, s) != CS_OK)
+		; /* OPTIONS, answered */
 	else if (!(cs_route_allowed(rt, cfg) & rq->method_bit))
 		fail_method(cfg, rq, s);
 	else if (!reads || read_json_body(cfg, rq, s, &body) == CS_OK)

@@ -22,6 +22,8 @@ enum param {
 	P_CLIENT,
 	P_REMOTE_USER,
 	P_SOFTWARE,
+	P_ACR_METHOD,
+	P_ACR_HEADERS,
 	P_N
 };
 
@@ -41,6 +43,8 @@ static const char *const names[P_N] = {
 	[P_CLIENT] = "REMOTE_ADDR",
 	[P_REMOTE_USER] = "REMOTE_USER",
 	[P_SOFTWARE] = "SERVER_SOFTWARE",
+	[P_ACR_METHOD] = "HTTP_ACCESS_CONTROL_REQUEST_METHOD",
+	[P_ACR_HEADERS] = "HTTP_ACCESS_CONTROL_REQUEST_HEADERS",
 };
 
 /* Strict CONTENT_LENGTH: digits only; -1 if absent, -2 if malformed. */
@@ -98,6 +102,8 @@ cs_reqctx_init(struct cs_reqctx *rq, struct cs_conn *conn)
 	rq->origin = v[P_ORIGIN];
 	rq->host = v[P_HOST];
 	rq->fetch_site = v[P_FETCH_SITE];
+	rq->acr_method = v[P_ACR_METHOD];
+	rq->acr_headers = v[P_ACR_HEADERS];
 	rq->last_event_id = v[P_LAST_EVENT_ID];
 	rq->client = v[P_CLIENT];
 	rq->remote_user = v[P_REMOTE_USER];

@@ -34,8 +34,11 @@ struct cs_reqctx {
 	const char *origin;              /* HTTP_ORIGIN */
 	const char *host;                /* HTTP_HOST */
 	const char *fetch_site;          /* HTTP_SEC_FETCH_SITE */
-	const char *last_event_id;       /* HTTP_LAST_EVENT_ID */
-	const char *client;              /* REMOTE_ADDR */
+	const char
+	    *acr_method; /* a preflight's Access-Control-Request-Method */
+	const char *acr_headers;     /* ... and -Headers (cors.h) */
+	const char *last_event_id;   /* HTTP_LAST_EVENT_ID */
+	const char *client;          /* REMOTE_ADDR */
 	const char *remote_user;     /* REMOTE_USER: the web server's login */
 	const char *identity;        /* who is asking, once an issue decides
 	                                  how (an API key, a session): NULL */

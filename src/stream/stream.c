@@ -339,7 +339,7 @@ flush_out(struct cs_stream *s)
  * status, then X-Request-Id (the stream id of the access log line and the
  * SSE ids, so a client or a support request can name the request), then
  * lines (each ending in \r\n; may be empty), then the extra lines of
- * cs_stream_set_headers.  The caller ends the head.
+ * cs_stream_add_headers.  The caller ends the head.
  */
 static enum cs_err
 put_head(struct cs_stream *s, struct cs_buf *b, int status, const char *lines)
@@ -694,13 +694,13 @@ cs_stream_fail(struct cs_stream *s, enum cs_fail f, const char *message)
 }
 
 enum cs_err
-cs_stream_set_headers(struct cs_stream *s, const char *l)
+cs_stream_add_headers(struct cs_stream *s, const char *l)
 {
-	size_t n = strlen(l);
+	size_t have = strlen(s->extra), n = strlen(l);
 
-	if (n >= sizeof(s->extra))
+	if (have + n >= sizeof(s->extra))
 		return CS_ETOOBIG;
-	memcpy(s->extra, l, n + 1);
+	memcpy(s->extra + have, l, n + 1);
 	return CS_OK;
 }
 

@@ -103,10 +103,11 @@ cs_stream_fail(struct cs_stream *s, enum cs_fail f, const char *message);
  * still unsent). */
 enum cs_err cs_stream_fail_retry(struct cs_stream *s, enum cs_fail f,
     const char *message, long retry_after_s);
-/* Extra "Name: value\r\n" lines (at most CS_STREAM_EXTRA bytes, copied)
- * for the response head, an answer's or an error's: RateLimit and such. */
-#define CS_STREAM_EXTRA 768
-enum cs_err cs_stream_set_headers(struct cs_stream *s, const char *l);
+/* More "Name: value\r\n" lines (copied; CS_STREAM_EXTRA bytes in all,
+ * CS_ETOOBIG past it) for the response head, an answer's or an error's:
+ * RateLimit, CORS and such. */
+#define CS_STREAM_EXTRA 1024
+enum cs_err cs_stream_add_headers(struct cs_stream *s, const char *l);
 /* 405 with Allow: allow (e.g. "GET, HEAD"). */
 enum cs_err cs_stream_fail_method(
     struct cs_stream *s, const char *allow, const char *message);
