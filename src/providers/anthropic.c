@@ -445,4 +445,8 @@ const struct cs_provider cs_provider_anthropic = {
 	.build = an_build,
 	.adapter = &cs_sse_adapter,
 	.sse = &an_sse,
+	.no_response_format = "ask for a tool call instead (tools with one "
+	                      "function whose parameters are the schema, and "
+	                      "tool_choice naming it), or use a model of an "
+	                      "OpenAI-family or Ollama upstream",
 };

@@ -187,4 +187,6 @@ const struct cs_provider cs_provider_demo = {
 	.model = "demo",
 	.source_new = demo_new,
 	.source = &demo_source,
+	.no_response_format = "the demo writes sample text; configure a "
+	                      "provider for structured output",
 };

@@ -265,7 +265,7 @@ static enum cs_err
 ol_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
     struct cs_http_request *hr)
 {
-	struct json_object *root = NULL, *opts = NULL;
+	struct json_object *root = NULL, *opts = NULL, *schema;
 	enum cs_err r = CS_ENOMEM;
 
 	if ((r = cs_buf_printf(&hr->url, "%s/api/chat", up->base_url_eff)) !=
@@ -275,6 +275,15 @@ ol_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 		goto fail;
 	r = CS_ENOMEM;
 	json_object_object_add(root, "stream", json_object_new_boolean(1));
+	/* Structured output: "format" is "json", or the JSON schema. */
+	if (req->response_format != NULL) {
+		schema = json_object_object_get(
+		    json_object_object_get(req->response_format, "json_schema"),
+		    "schema");
+		json_object_object_add(root, "format",
+		    schema != NULL ? json_object_get(schema) :
+		                     json_object_new_string("json"));
+	}
 	if (req->has_temperature || req->max_tokens > 0) {
 		if ((opts = json_object_new_object()) == NULL)
 			goto fail;

@@ -338,6 +338,10 @@ cs_openai_chat_request(const struct cs_upstream_cfg *up,
 	    cs_openai_stream_options(root, req) != CS_OK ||
 	    cs_build_tools(root, req, &oa_tools) != CS_OK)
 		goto fail;
+	/* Already in this API's shape (request.h). */
+	if (req->response_format != NULL)
+		json_object_object_add(root, "response_format",
+		    json_object_get(req->response_format));
 	r = cs_http_json_request(
 	    hr, root, "text/event-stream", auth_header, up->api_key);
 fail:

@@ -106,4 +106,6 @@ const struct cs_provider cs_provider_openai_completions = {
 	.build = oc_build,
 	.adapter = &cs_sse_adapter,
 	.sse = &cs_openai_sse,
+	.no_response_format = "use a model of an upstream with provider = "
+	                      "openai-chat or openai-responses",
 };

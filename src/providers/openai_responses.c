@@ -331,6 +331,33 @@ static const struct cs_tool_calls_shape or_calls = {
 	.args_key = "arguments",
 };
 
+/* Structured output: text.format, the Chat Completions response_format
+ * with its json_schema's fields one level up. */
+static enum cs_err
+or_text_format(struct json_object *root, const struct cs_chat_request *req)
+{
+	struct json_object *text, *fmt, *js;
+
+	if (req->response_format == NULL)
+		return CS_OK;
+	if ((text = json_object_new_object()) == NULL ||
+	    (fmt = json_object_new_object()) == NULL) {
+		json_object_put(text);
+		return CS_ENOMEM;
+	}
+	json_object_object_add(text, "format", fmt);
+	json_object_object_add(root, "text", text);
+	json_object_object_add(fmt, "type",
+	    json_object_get(
+	        json_object_object_get(req->response_format, "type")));
+	js = json_object_object_get(req->response_format, "json_schema");
+	if (js != NULL) {
+		json_object_object_foreach(js, key, val)
+		    json_object_object_add(fmt, key, json_object_get(val));
+	}
+	return CS_OK;
+}
+
 /*
  * System messages become "instructions" (joined with a blank line); user
  * and assistant messages become input messages; an assistant's tool calls
@@ -409,7 +436,8 @@ or_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	if (req->has_temperature)
 		json_object_object_add(root, "temperature",
 		    json_object_new_double(req->temperature));
-	if ((r = cs_build_tools(root, req, &or_tools)) != CS_OK)
+	if ((r = cs_build_tools(root, req, &or_tools)) != CS_OK ||
+	    (r = or_text_format(root, req)) != CS_OK)
 		goto fail;
 	r = cs_http_json_request(
 	    hr, root, "text/event-stream", CS_OPENAI_AUTH_HEADER, up->api_key);

@@ -44,6 +44,10 @@ struct cs_provider {
 	    const struct cs_chat_request *req, struct cs_http_request *hr);
 	const struct cs_adapter_ops *adapter;
 	const struct cs_sse_format *sse;
+	/* NULL: a request's response_format reaches the provider in its
+	 * own terms; else the wire has none, and this says what to use
+	 * instead (the 400 a request with one gets names the upstream). */
+	const char *no_response_format;
 	/* Local providers: the answer is made here, a step at a time
 	 * (upstream.h: struct cs_source_ops); NULL when out of memory. */
 	void *(*source_new)(

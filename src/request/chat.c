@@ -35,6 +35,7 @@ cs_chat_provider(
 {
 	const struct cs_provider *prov = req->model->up->provider_eff;
 	struct cs_run *run;
+	char msg[512];
 	void *src;
 
 	if (cs_stream_is_head(s)) {
@@ -48,6 +49,17 @@ cs_chat_provider(
 		    "the server is at "
 		    "capacity (max_streams open streams); retry shortly",
 		    1);
+		return;
+	}
+	/* Structured output the upstream's wire cannot carry: refused, not
+	 * silently dropped (provider.h). */
+	if (req->response_format != NULL && prov->no_response_format != NULL) {
+		snprintf(msg, sizeof(msg),
+		    "response_format: model \"%s\" is served by upstream "
+		    "\"%s\" (provider %s), which has no structured output; %s",
+		    req->model->name, req->model->up->name, prov->name,
+		    prov->no_response_format);
+		cs_stream_fail(s, CS_FAIL_INVALID, msg);
 		return;
 	}
 	/* The limits, on this worker, before the provider is asked. */

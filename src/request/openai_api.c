@@ -14,7 +14,7 @@
  *    and ignored, as none of them changes what the answer is;
  *  - an unknown model is 404 model_not_found, as at OpenAI;
  *  - everything else that request.c does not know (top_p, stop,
- *    response_format, logprobs: true, ...) is refused with 400, as OpenAI
+ *    logprobs: true, ...) is refused with 400, as OpenAI
  *    refuses unknown parameters: a client must not believe an option took
  *    effect when it did not.
  * A body that is not strict JSON (json_strict.h) goes to

@@ -465,6 +465,7 @@ const struct cs_req_field cs_req_top_fields[] = {
 	{ "user", 7, read_user },
 	{ "tools", 8, cs_req_read_tools },
 	{ "tool_choice", 9, cs_req_read_tool_choice },
+	{ "response_format", 10, cs_req_read_response_format },
 	{ "instructions", 2, read_instructions },
 	{ "messages", 0, cs_req_read_messages },
 };
@@ -546,6 +547,7 @@ cs_request_free(struct cs_chat_request *r)
 	}
 	free(r->messages);
 	json_object_put(r->tools);
+	json_object_put(r->response_format);
 	free(r->tool_choice_name);
 	free(r);
 }

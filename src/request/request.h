@@ -84,6 +84,13 @@ struct cs_chat_request {
 	size_t n_tools;
 	enum cs_tool_choice tool_choice; /* UNSET/AUTO/NONE if tools NULL */
 	char *tool_choice_name;          /* NAMED: owned; else NULL */
+	/*
+	 * Structured output, or NULL for text: an owned json-c object in
+	 * OpenAI's Chat Completions shape, {"type":"json_object"} or
+	 * {"type":"json_schema","json_schema":{"name":"...",
+	 * "description"?:"...","schema"?:{...},"strict"?:bool}}, validated.
+	 */
+	struct json_object *response_format;
 };
 
 /* Why a request was refused: the failure (CS_FAIL_INVALID, _TOO_LARGE,

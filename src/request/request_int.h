@@ -110,6 +110,8 @@ enum cs_err cs_req_read_tools(
     struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err);
 enum cs_err cs_req_read_tool_choice(
     struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err);
+enum cs_err cs_req_read_response_format(
+    struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err);
 enum cs_err cs_req_read_tool_calls(
     struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err);
 

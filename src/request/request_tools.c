@@ -1,7 +1,9 @@
 /*
  * request_tools.c — the client's tools: "tools" (normalised to the OpenAI
  * shape), "tool_choice", and the tool calls of assistant messages
- * (messages[].tool_calls).  The rules are at the top of request.c.
+ * (messages[].tool_calls); and structured output, "response_format",
+ * whose JSON schema is checked like a tool's parameters.  The rules are
+ * at the top of request.c.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -85,19 +87,17 @@ function_obj(struct json_object *o, const char *where, struct cs_reqerr *err)
 	return v;
 }
 
-/* fn.name: 1..MAX_TOOLNAME bytes of [A-Za-z0-9_-]. */
+/* v, named w: 1..MAX_TOOLNAME bytes of [A-Za-z0-9_-]. */
 static enum cs_err
-check_fname(struct json_object *fn, const char *where, const char **s,
-    size_t *n, struct cs_reqerr *err)
+check_ident(struct json_object *v, const char *w, const char **s, size_t *n,
+    struct cs_reqerr *err)
 {
-	char w[WHERE_MAX + 32], q[ECHO_MAX + 4];
+	char q[ECHO_MAX + 4];
 	size_t k;
 	unsigned char c;
 	enum cs_err r;
 
-	snprintf(w, sizeof(w), "%s.function.name", where);
-	if ((r = cs_req_check_str(cs_json_opt_field(fn, "name"), w,
-	         MAX_TOOLNAME, 0, s, n, err)) != CS_OK)
+	if ((r = cs_req_check_str(v, w, MAX_TOOLNAME, 0, s, n, err)) != CS_OK)
 		return r;
 	if (*n == 0) {
 		refuse(err, "%s: must not be empty", w);
@@ -115,6 +115,17 @@ check_fname(struct json_object *fn, const char *where, const char **s,
 		}
 	}
 	return CS_OK;
+}
+
+/* fn.name, as check_ident. */
+static enum cs_err
+check_fname(struct json_object *fn, const char *where, const char **s,
+    size_t *n, struct cs_reqerr *err)
+{
+	char w[WHERE_MAX + 32];
+
+	snprintf(w, sizeof(w), "%s.function.name", where);
+	return check_ident(cs_json_opt_field(fn, "name"), w, s, n, err);
 }
 
 /* tools[j] into a new normalised object *out. */
@@ -445,3 +456,128 @@ cs_req_read_tool_calls(
 }
 
 /* messages[i] into m. */
+
+static const char *const format_fields[] = { "type", "json_schema" };
+
+static const char *const schema_fields[] = {
+	"name",
+	"description",
+	"schema",
+	"strict",
+};
+
+/* response_format.json_schema (js) into a new normalised object *out. */
+static enum cs_err
+read_json_schema(const struct cs_config *cfg, struct json_object *js,
+    struct json_object **out, struct cs_reqerr *err)
+{
+	static const char w[] = "response_format.json_schema";
+	struct json_object *v, *o;
+	const char *s;
+	size_t n;
+	enum cs_err r;
+
+	*out = NULL;
+	if (js == NULL || !json_object_is_type(js, json_type_object)) {
+		refuse(err, "%s: %s (an object with \"name\" and \"schema\")",
+		    w, js == NULL ? "missing" : "must be an object");
+		return CS_EBADINPUT;
+	}
+	if ((r = cs_req_check_fields(js, schema_fields,
+	         CS_ARRAY_LEN(schema_fields), w, err)) != CS_OK ||
+	    (r = check_ident(cs_json_opt_field(js, "name"),
+	         "response_format.json_schema.name", &s, &n, err)) != CS_OK)
+		return r;
+	if ((o = json_object_new_object()) == NULL)
+		goto nomem;
+	json_object_object_add(
+	    o, "name", json_object_new_string_len(s, (int)n));
+	if ((v = cs_json_opt_field(js, "description")) != NULL) {
+		if ((r = cs_req_check_str(v,
+		         "response_format.json_schema."
+		         "description",
+		         cfg->max_message_bytes, 1, &s, &n, err)) != CS_OK) {
+			json_object_put(o);
+			return r;
+		}
+		json_object_object_add(
+		    o, "description", json_object_new_string_len(s, (int)n));
+	}
+	if ((v = cs_json_opt_field(js, "schema")) != NULL) {
+		if (!json_object_is_type(v, json_type_object)) {
+			refuse(
+			    err, "%s.schema: must be a JSON schema object", w);
+			json_object_put(o);
+			return CS_EBADINPUT;
+		}
+		json_object_object_add(o, "schema", json_object_get(v));
+	}
+	if ((v = cs_json_opt_field(js, "strict")) != NULL) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			refuse(err, "%s.strict: must be true or false", w);
+			json_object_put(o);
+			return CS_EBADINPUT;
+		}
+		json_object_object_add(o, "strict", json_object_get(v));
+	}
+	*out = o;
+	return CS_OK;
+nomem:
+	cs_reqerr_nomem(err);
+	return CS_ENOMEM;
+}
+
+/* "response_format" into req->response_format (NULL for "text"). */
+enum cs_err
+cs_req_read_response_format(
+    struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err)
+{
+	struct json_object *js, *f = NULL, *inner = NULL;
+	char q[ECHO_MAX + 4];
+	const char *s;
+	size_t n;
+	enum cs_err r;
+
+	if (v == NULL)
+		return CS_OK;
+	if (!json_object_is_type(v, json_type_object)) {
+		refuse(err,
+		    "response_format: must be an object "
+		    "{\"type\":\"json_object\"} or {\"type\":"
+		    "\"json_schema\",\"json_schema\":{...}}");
+		return CS_EBADINPUT;
+	}
+	if ((r = cs_req_check_fields(v, format_fields,
+	         CS_ARRAY_LEN(format_fields), "response_format", err)) !=
+	        CS_OK ||
+	    (r = cs_req_check_str(cs_json_opt_field(v, "type"),
+	         "response_format.type", 32, 0, &s, &n, err)) != CS_OK)
+		return r;
+	js = cs_json_opt_field(v, "json_schema");
+	if (strcmp(s, "json_schema") == 0) {
+		if ((r = read_json_schema(ctx->cfg, js, &inner, err)) != CS_OK)
+			return r;
+	} else if (strcmp(s, "text") != 0 && strcmp(s, "json_object") != 0) {
+		refuse(err,
+		    "response_format.type: unsupported \"%s\" (text, "
+		    "json_object or json_schema)",
+		    cs_echo(q, s, n));
+		return CS_EBADINPUT;
+	} else if (js != NULL) {
+		refuse(err,
+		    "response_format.json_schema: only with type "
+		    "\"json_schema\"");
+		return CS_EBADINPUT;
+	} else if (s[0] == 't')
+		return CS_OK; /* plain text: what an answer is anyway */
+	if ((f = json_object_new_object()) == NULL) {
+		json_object_put(inner);
+		cs_reqerr_nomem(err);
+		return CS_ENOMEM;
+	}
+	json_object_object_add(f, "type", json_object_new_string(s));
+	if (inner != NULL)
+		json_object_object_add(f, "json_schema", inner);
+	ctx->req->response_format = f;
+	return CS_OK;
+}

@@ -212,6 +212,36 @@ def case_header_refused(t):
             "file:line and why", p.stderr)
 
 
+SCHEMA_FORMAT = {"type": "json_schema", "json_schema": {
+    "name": "city", "strict": True,
+    "schema": {"type": "object", "properties": {"name": {"type": "string"}},
+               "required": ["name"], "additionalProperties": False}}}
+
+
+def case_response_format(t):
+    # An OpenAI-family upstream gets it as the client sent it, through
+    # the native API and /api/v1 alike.
+    for path in ("/api/chat", "/api/v1/chat/completions"):
+        tag = h.new_tag()
+        body = {"model": "fast", "response_format": SCHEMA_FORMAT,
+                "messages": [{"role": "user", "content": "tag:%s city?" % tag}]}
+        r = h.request(S["lt"].port, "POST", path, body=json.dumps(body).encode(),
+                      headers={"Content-Type": "application/json"})
+        t.eq(r.status, 200, "%s: served" % path, r.summary())
+        t.eq((one_request(t, tag).get("body") or {}).get("response_format"),
+             SCHEMA_FORMAT, "%s: the upstream got response_format as sent" % path)
+    # Anthropic has no equivalent: refused before anything is asked.
+    tag = h.new_tag()
+    r = S["lt"].chat("hi", tag=tag, model="smart",
+                     extra={"response_format": {"type": "json_object"}})
+    t.eq(r.status, 400, "an Anthropic upstream: 400", r.summary())
+    msg = ((r.json() or {}).get("error") or {}).get("message") or ""
+    t.check('upstream "claude"' in msg and "provider anthropic" in msg
+            and "tool" in msg,
+            "naming the upstream and the alternative", msg)
+    t.eq(S["replay"].events(tag, "request"), [], "and the provider was not asked")
+
+
 CASES = [
     ("GET /api/models lists the aliases and reveals nothing else",
      case_models_lists_aliases),
@@ -229,6 +259,8 @@ CASES = [
      case_real_names_not_choosable),
     ("alias azure: deployment URL, api-version, api-key header",
      case_azure),
+    ("response_format: passed to an OpenAI-family upstream; refused for "
+     "Anthropic with the alternative", case_response_format),
     ("--check-config summarises aliases and upstreams without secrets",
      case_check_config_summary),
     ("a key in a header line is refused at start with file:line",

@@ -699,6 +699,48 @@ tools_build_text(const struct cs_provider *p, const char *choice)
 	return body;
 }
 
+/* A one-message request with response_format rf (JSON text) built by p:
+ * the upstream body, parsed. */
+static inline struct json_object *
+format_build(const struct cs_provider *p, const char *rf)
+{
+	static struct cs_config cfg;
+	struct cs_chat_request *req = NULL;
+	struct json_object *body;
+	struct cs_http_request hr;
+	struct cs_reqerr err;
+	char text[2048];
+	int n;
+
+	cs_config_defaults(&cfg);
+	cfg.upstreams[0].base_url_eff = "https://api.example.test/v1";
+	snprintf(cfg.models[0].name, sizeof(cfg.models[0].name), "m1");
+	cfg.n_models = 1;
+	n = snprintf(text, sizeof(text),
+	    "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+	    "\"response_format\":%s}",
+	    rf);
+	assert_true(n > 0 && (size_t)n < sizeof(text));
+	if (cs_request_parse(&cfg, text, (size_t)n, &req, &err) != CS_OK)
+		fail_msg("refused: %s", err.message);
+	cs_http_request_init(&hr);
+	assert_int_equal(p->build(&cfg.upstreams[0], req, &hr), CS_OK);
+	body = json_tokener_parse(hr.body.data);
+	assert_non_null(body);
+	cs_http_request_free(&hr);
+	cs_request_free(req);
+	return body;
+}
+
+/* A JSON schema response_format as the SDKs send it. */
+#define FORMAT_SCHEMA \
+	"{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"city\"," \
+	"\"schema\":{\"type\":\"object\",\"properties\":{\"name\":{" \
+	"\"type\":\"string\"}},\"required\":[\"name\"]},\"strict\":true}}"
+#define FORMAT_SCHEMA_ONLY \
+	"{\"type\":\"object\",\"properties\":{\"name\":{\"type\":" \
+	"\"string\"}},\"required\":[\"name\"]}"
+
 /* tools_build_text(), parsed. */
 static inline struct json_object *
 tools_build(const struct cs_provider *p, const char *choice)

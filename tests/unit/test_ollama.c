@@ -488,6 +488,28 @@ test_build_tools(void **state)
 	json_object_put(body);
 }
 
+/* ---- build() with response_format: Ollama's "format" ---- */
+
+static void
+test_build_format(void **state)
+{
+	struct json_object *body;
+
+	(void)state;
+	body = format_build(P, FORMAT_SCHEMA); /* the schema itself */
+	assert_json_at(body, "format", FORMAT_SCHEMA_ONLY);
+	assert_false(json_object_object_get_ex(body, "response_format", NULL));
+	json_object_put(body);
+	body = format_build(P, "{\"type\":\"json_object\"}");
+	assert_json_at(body, "format", "\"json\"");
+	json_object_put(body);
+	body = format_build(P,
+	    "{\"type\":\"json_schema\",\"json_schema\":{"
+	    "\"name\":\"any\"}}"); /* no schema: JSON */
+	assert_json_at(body, "format", "\"json\"");
+	json_object_put(body);
+}
+
 int
 main(void)
 {
@@ -506,6 +528,7 @@ main(void)
 		cmocka_unit_test(test_client_gone_stops),
 		cmocka_unit_test(test_build),
 		cmocka_unit_test(test_build_tools),
+		cmocka_unit_test(test_build_format),
 	};
 
 	return cmocka_run_group_tests_name("ollama", tests, NULL, NULL);

@@ -456,6 +456,25 @@ test_build_tools(void **state)
 	json_object_put(body);
 }
 
+/* ---- build() with response_format: passed on as sent ---- */
+
+static void
+test_build_format(void **state)
+{
+	struct json_object *body;
+
+	(void)state;
+	body = format_build(P, FORMAT_SCHEMA);
+	assert_json_at(body, "response_format", FORMAT_SCHEMA);
+	json_object_put(body);
+	body = format_build(P, "{\"type\":\"json_object\"}");
+	assert_json_at(body, "response_format", "{\"type\":\"json_object\"}");
+	json_object_put(body);
+	body = format_build(P, "{\"type\":\"text\"}"); /* the default */
+	assert_false(json_object_object_get_ex(body, "response_format", NULL));
+	json_object_put(body);
+}
+
 int
 main(void)
 {
@@ -483,6 +502,7 @@ main(void)
 		cmocka_unit_test(test_client_gone_stops),
 		cmocka_unit_test(test_build_developer),
 		cmocka_unit_test(test_build_tools),
+		cmocka_unit_test(test_build_format),
 	};
 
 	return cmocka_run_group_tests_name("openai_chat", tests, NULL, NULL);

@@ -679,6 +679,25 @@ test_build_tools(void **state)
 	json_object_put(body);
 }
 
+/* ---- build() with response_format: text.format, flattened ---- */
+
+static void
+test_build_format(void **state)
+{
+	struct json_object *body;
+
+	(void)state;
+	body = format_build(P, FORMAT_SCHEMA);
+	assert_json_at(body, "text",
+	    "{\"format\":{\"type\":\"json_schema\",\"name\":\"city\","
+	    "\"schema\":" FORMAT_SCHEMA_ONLY ",\"strict\":true}}");
+	assert_false(json_object_object_get_ex(body, "response_format", NULL));
+	json_object_put(body);
+	body = format_build(P, "{\"type\":\"json_object\"}");
+	assert_json_at(body, "text", "{\"format\":{\"type\":\"json_object\"}}");
+	json_object_put(body);
+}
+
 int
 main(void)
 {
@@ -709,6 +728,7 @@ main(void)
 		cmocka_unit_test(test_build_full),
 		cmocka_unit_test(test_build_minimal),
 		cmocka_unit_test(test_build_tools),
+		cmocka_unit_test(test_build_format),
 	};
 
 	return cmocka_run_group_tests_name(

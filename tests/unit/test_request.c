@@ -612,7 +612,8 @@ test_accepted_lists(void **state)
 	expect_refused(&cfg, "{\"max_token\":5}", 400,
 	    "unknown field "
 	    "\"max_token\" (accepted: messages, model, instructions, "
-	    "temperature, max_tokens, stream, n, user, tools, tool_choice)");
+	    "temperature, max_tokens, stream, n, user, tools, tool_choice, "
+	    "response_format)");
 	expect_refused(&cfg, "{\"messages\":[{\"x\":1}]}", 400,
 	    "messages[0]: unknown field \"x\" (accepted: role, content, "
 	    "name, tool_call_id, tool_calls)");
@@ -930,6 +931,70 @@ test_hostile(void **state)
 	assert_true(cases - ok >= HOSTILE_MIN);
 }
 
+/* response_format: text is none; json_object; json_schema normalised
+ * (unknown keys, bad names and types refused, naming the field). */
+static void
+test_response_format(void **state)
+{
+	struct cs_config cfg;
+	struct cs_chat_request *req;
+	const char *m = "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]";
+	char body[1024];
+	size_t i;
+	static const struct {
+		const char *rf, *msg;
+	} bad[] = {
+		{ "\"json\"", "response_format: must be an object" },
+		{ "{\"type\":\"yaml\"}", "unsupported \"yaml\"" },
+		{ "{}", "response_format.type: missing" },
+		{ "{\"type\":\"json_object\",\"x\":1}", "unknown field \"x\"" },
+		{ "{\"type\":\"json_object\",\"json_schema\":{}}",
+		    "only with type \"json_schema\"" },
+		{ "{\"type\":\"json_schema\"}", "json_schema: missing" },
+		{ "{\"type\":\"json_schema\",\"json_schema\":{\"schema\":{}}}",
+		    "json_schema.name: missing" },
+		{ "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"a b\"}}",
+		    "other than A-Z" },
+		{ "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"a\","
+		  "\"schema\":[]}}",
+		    "schema: must be a JSON schema object" },
+		{ "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"a\","
+		  "\"strict\":1}}",
+		    "strict: must be true or false" },
+		{ "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"a\","
+		  "\"format\":1}}",
+		    "json_schema: unknown field \"format\"" },
+	};
+
+	(void)state;
+	test_config(&cfg);
+	snprintf(body, sizeof(body),
+	    "{%s,\"response_format\":{\"type\":"
+	    "\"text\"}}",
+	    m);
+	req = parse_ok(&cfg, body);
+	assert_null(req->response_format);
+	cs_request_free(req);
+	snprintf(body, sizeof(body),
+	    "{%s,\"response_format\":{\"type\":\"json_schema\","
+	    "\"json_schema\":{\"strict\":false,\"name\":\"n-1\","
+	    "\"description\":\"d\",\"schema\":{\"type\":\"object\"}}}}",
+	    m);
+	req = parse_ok(&cfg, body);
+	assert_non_null(req->response_format);
+	assert_string_equal(json_object_to_json_string_ext(
+	                        req->response_format, JSON_C_TO_STRING_PLAIN),
+	    "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"n-1\","
+	    "\"description\":\"d\",\"schema\":{\"type\":\"object\"},"
+	    "\"strict\":false}}");
+	cs_request_free(req);
+	for (i = 0; i < CS_ARRAY_LEN(bad); i++) {
+		snprintf(body, sizeof(body), "{%s,\"response_format\":%s}", m,
+		    bad[i].rf);
+		expect_refused(&cfg, body, 400, bad[i].msg);
+	}
+}
+
 int
 main(void)
 {
@@ -948,6 +1013,7 @@ main(void)
 		cmocka_unit_test(test_model_list_truncated),
 		cmocka_unit_test(test_echo_is_bounded),
 		cmocka_unit_test(test_accepted_lists),
+		cmocka_unit_test(test_response_format),
 		cmocka_unit_test(test_err_optional_and_roles),
 		cmocka_unit_test(test_developer_role),
 		cmocka_unit_test(test_good_fixtures),
