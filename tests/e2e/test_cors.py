@@ -114,6 +114,11 @@ def case_answers(t):
     r = chat(S["default"], APP)
     t.eq((r.header("Access-Control-Allow-Origin"), r.header("Vary")), (None, None),
          "default: no CORS header at all")
+    # An unknown path under /api/v1: its 404 is readable by a listed page.
+    r = h.request(S["cors"].port, "GET", "/api/v1/nope", headers={"Origin": APP})
+    t.eq((r.status, r.header("Access-Control-Allow-Origin")), (404, APP),
+         "an unknown /api/v1 path: 404 with Allow-Origin", r.summary())
+    t.check("error" in (r.json() or {}), "in OpenAI's error shape", r.body[:200])
 
 
 def case_plain_options(t):
