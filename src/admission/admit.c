@@ -17,6 +17,7 @@
 #include "log.h"
 #include "reqctx.h"
 #include "request.h"
+#include "routes.h"
 #include "sha256.h"
 #include "stream.h"
 
@@ -299,8 +300,7 @@ admit(const struct cs_config *cfg, struct cs_state **st,
 	static atomic_llong warned;
 	char names[CS_STATE_MAX_BUCKETS][CS_STATE_NAME_MAX + 1], err[256];
 	char h[CS_STREAM_EXTRA];
-	int v1 = rq->route->path != NULL &&
-	    strncmp(rq->route->path, "/v1/", 4) == 0;
+	int v1 = cs_route_v1(rq->route);
 	const struct cs_access_key *key;
 	const struct cs_key_cfg *kc = NULL;
 	const struct cs_model_cfg *m = req->model;
@@ -550,10 +550,7 @@ settle_thread(void *arg)
 				continue;
 			}
 			/* Idle after writes: the upkeep is still owed. */
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += CS_STATE_MAINTAIN_MS * 1000000L;
-			until.tv_sec += until.tv_nsec / 1000000000L;
-			until.tv_nsec %= 1000000000L;
+			cs_realtime_in(&until, CS_STATE_MAINTAIN_MS);
 			if (pthread_cond_timedwait(&sq.cv, &sq.mu, &until) ==
 			    ETIMEDOUT) {
 				pthread_mutex_unlock(&sq.mu);

@@ -17,10 +17,6 @@
  * and loops call it first. */
 void cs_c_locale_for_thread(void);
 
-/* *ts = CLOCK_REALTIME now + ms (for pthread's timed waits). */
-struct timespec;
-void cs_realtime_in(struct timespec *ts, long long ms);
-
 /* Allow up to nloops loops (none start yet).  0, or -1 (errno set). */
 int cs_engine_start(int nloops);
 

@@ -48,6 +48,9 @@ int cs_parse_dec(
 long long cs_wall_ms(void);
 /* The monotonic clock in microseconds: for timing a step. */
 long long cs_mono_us(void);
+/* *ts = CLOCK_REALTIME now + ms (for pthread's timed waits). */
+struct timespec;
+void cs_realtime_in(struct timespec *ts, long long ms);
 /* The value of hex digit ch (either case), or -1. */
 int cs_hex_digit(int ch);
 /* in[0..n) as 2n lowercase hex digits and a NUL: out has 2n + 1 bytes. */

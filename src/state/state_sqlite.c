@@ -165,7 +165,7 @@ static const char *const usage_sql[] = {
 struct sq {
 	sqlite3 *db;
 	sqlite3_stmt *q[Q_N];
-	long long busy_since_ns; /* the current busy wait's start */
+	long long busy_since_us; /* the current busy wait's start */
 	long long purged_ms;     /* wall clock of the last tidy-up */
 	char path[PATH_MAX];
 };
@@ -173,54 +173,23 @@ struct sq {
 /* One writer per process at a time (see the top). */
 static pthread_mutex_t sq_writer = PTHREAD_MUTEX_INITIALIZER;
 
-static long long
-clock_ns(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* sqlite3_busy_handler: another process writes; retry after a short
  * sleep, growing from 50 us to 1 ms, for CS_STATE_BUSY_MS in all. */
 static int
 sq_busy(void *arg, int n)
 {
 	struct sq *s = arg;
-	long long now = clock_ns(CLOCK_MONOTONIC);
+	long long now = cs_mono_us();
 	struct timespec ts = { 0, 50000L << (n < 4 ? n : 4) };
 
 	if (n == 0)
-		s->busy_since_ns = now;
-	else if (now - s->busy_since_ns >= CS_STATE_BUSY_MS * 1000000LL)
+		s->busy_since_us = now;
+	else if (now - s->busy_since_us >= CS_STATE_BUSY_MS * 1000LL)
 		return 0;
 	if (ts.tv_nsec > 1000000L)
 		ts.tv_nsec = 1000000L;
 	nanosleep(&ts, NULL);
 	return 1;
-}
-
-/* The process's write turn, waited for CS_STATE_BUSY_MS at most. */
-static enum cs_err
-sq_lock(struct sq *s)
-{
-	long long t = clock_ns(CLOCK_REALTIME) + CS_STATE_BUSY_MS * 1000000LL;
-	struct timespec until = { t / 1000000000LL, t % 1000000000LL };
-	int rc = pthread_mutex_timedlock(&sq_writer, &until);
-
-	if (rc == 0)
-		return CS_OK;
-	cs_warnx("state store sqlite:%s: no turn to write within %d ms: %s",
-	    s->path, CS_STATE_BUSY_MS, strerror(rc));
-	return CS_ESTATE;
-}
-
-static enum cs_err
-sq_unlock(enum cs_err e)
-{
-	pthread_mutex_unlock(&sq_writer);
-	return e;
 }
 
 /* Logs the failure once, here, and maps it: everything is CS_ESTATE. */
@@ -545,7 +514,31 @@ out:
 	return e;
 }
 
-/* Ends the transaction: COMMIT when e is CS_OK, else ROLLBACK. */
+/* A write transaction: the process's write turn (waited for
+ * CS_STATE_BUSY_MS at most), then BEGIN IMMEDIATE.  CS_OK, or CS_ESTATE
+ * logged, holding nothing. */
+static enum cs_err
+sq_begin(struct sq *s)
+{
+	struct timespec until;
+	int rc;
+
+	cs_realtime_in(&until, CS_STATE_BUSY_MS);
+	if ((rc = pthread_mutex_timedlock(&sq_writer, &until)) != 0) {
+		cs_warnx("state store sqlite:%s: no turn to write within %d "
+		         "ms: %s",
+		    s->path, CS_STATE_BUSY_MS, strerror(rc));
+		return CS_ESTATE;
+	}
+	if (sq_run(s, Q_BEGIN, "") == SQLITE_DONE)
+		return CS_OK;
+	sqlite3_reset(s->q[Q_BEGIN]);
+	pthread_mutex_unlock(&sq_writer);
+	return sq_fail(s, "begin");
+}
+
+/* Ends sq_begin's transaction: COMMIT when e is CS_OK, else ROLLBACK;
+ * then the write turn goes to the next thread. */
 static enum cs_err
 sq_end(struct sq *s, enum cs_err e)
 {
@@ -560,6 +553,7 @@ sq_end(struct sq *s, enum cs_err e)
 		sq_run(s, Q_ROLLBACK, "");
 	sqlite3_reset(s->q[Q_COMMIT]);
 	sqlite3_reset(s->q[Q_ROLLBACK]);
+	pthread_mutex_unlock(&sq_writer);
 	return e;
 }
 
@@ -594,7 +588,7 @@ sq_seen(struct sq *s, const char *name, long long now_ms,
 }
 
 static enum cs_err
-sq_admit_tx(struct cs_state *st, const struct cs_admit *a, const char *id,
+sq_admit(struct cs_state *st, const struct cs_admit *a, const char *id,
     struct cs_admit_result *res)
 {
 	struct cs_bucket_seen seen[CS_STATE_MAX_BUCKETS];
@@ -606,10 +600,8 @@ sq_admit_tx(struct cs_state *st, const struct cs_admit *a, const char *id,
 	size_t i;
 	int rc;
 
-	if (sq_run(s, Q_BEGIN, "") != SQLITE_DONE) {
-		sqlite3_reset(s->q[Q_BEGIN]);
-		return sq_fail(s, "begin");
-	}
+	if (sq_begin(s) != CS_OK)
+		return CS_ESTATE;
 	/* The expired holds go first, so held counts the live ones; one
 	 * step of expire_ms's index says whether there are any. */
 	if ((rc = sq_run(s, Q_EXPIRED_ANY, "i", a->now_ms)) == SQLITE_ROW &&
@@ -651,18 +643,7 @@ out:
 }
 
 static enum cs_err
-sq_admit(struct cs_state *st, const struct cs_admit *a, const char *id,
-    struct cs_admit_result *res)
-{
-	struct sq *s = st->be;
-
-	if (sq_lock(s) != CS_OK)
-		return CS_ESTATE;
-	return sq_unlock(sq_admit_tx(st, a, id, res));
-}
-
-static enum cs_err
-sq_settle_tx(struct cs_state *st, const char *id, long long used_tokens,
+sq_settle(struct cs_state *st, const char *id, long long used_tokens,
     long long now_ms)
 {
 	struct {
@@ -677,10 +658,8 @@ sq_settle_tx(struct cs_state *st, const char *id, long long used_tokens,
 	size_t i, n = 0;
 	int rc, metered;
 
-	if (sq_run(s, Q_BEGIN, "") != SQLITE_DONE) {
-		sqlite3_reset(s->q[Q_BEGIN]);
-		return sq_fail(s, "begin");
-	}
+	if (sq_begin(s) != CS_OK)
+		return CS_ESTATE;
 	for (rc = sq_run(s, Q_HOLD_GET, "s", id);
 	     rc == SQLITE_ROW && n < CS_STATE_MAX_BUCKETS;
 	     rc = sqlite3_step(q)) {
@@ -715,72 +694,45 @@ out:
 }
 
 static enum cs_err
-sq_settle(struct cs_state *st, const char *id, long long used_tokens,
-    long long now_ms)
+sq_ledger_add(struct cs_state *st, const struct cs_ledger_rec *r)
 {
 	struct sq *s = st->be;
+	enum cs_err e = CS_OK;
 
-	if (sq_lock(s) != CS_OK)
+	if (sq_begin(s) != CS_OK)
 		return CS_ESTATE;
-	return sq_unlock(sq_settle_tx(st, id, used_tokens, now_ms));
-}
-
-static enum cs_err
-sq_ledger_add_tx(struct cs_state *st, const struct cs_ledger_rec *r)
-{
-	struct sq *s = st->be;
-
 	if (sq_run(s, Q_LEDGER_PUT, "issssssiiiiii", r->time_ms, r->request_id,
 	        r->identity, r->key_name, r->model, r->upstream, r->outcome,
 	        r->prompt_tokens, r->completion_tokens, r->generated_tokens,
 	        r->delivered_tokens, (long long)r->ttfd_ms,
 	        (long long)r->duration_ms) != SQLITE_DONE)
-		return sq_fail(s, "add to the ledger");
-	return CS_OK;
-}
-
-static enum cs_err
-sq_ledger_add(struct cs_state *st, const struct cs_ledger_rec *r)
-{
-	struct sq *s = st->be;
-
-	if (sq_lock(s) != CS_OK)
-		return CS_ESTATE;
-	return sq_unlock(sq_ledger_add_tx(st, r));
-}
-
-static enum cs_err
-sq_ledger_purge_tx(struct cs_state *st, long long before_ms)
-{
-	struct sq *s = st->be;
-
-	if (sq_run(s, Q_LEDGER_PURGE, "i", before_ms) != SQLITE_DONE)
-		return sq_fail(s, "purge the ledger");
-	return CS_OK;
+		e = sq_fail(s, "add to the ledger");
+	return sq_end(s, e);
 }
 
 static enum cs_err
 sq_ledger_purge(struct cs_state *st, long long before_ms)
 {
 	struct sq *s = st->be;
+	enum cs_err e = CS_OK;
 
-	if (sq_lock(s) != CS_OK)
+	if (sq_begin(s) != CS_OK)
 		return CS_ESTATE;
-	return sq_unlock(sq_ledger_purge_tx(st, before_ms));
+	if (sq_run(s, Q_LEDGER_PURGE, "i", before_ms) != SQLITE_DONE)
+		e = sq_fail(s, "purge the ledger");
+	return sq_end(s, e);
 }
 
 /* What no admission needs any more: full rate buckets, budgets before
  * yesterday, emptied held rows (scans of whole tables, done here rather
  * than in every admission). */
 static enum cs_err
-sq_tidy_tx(struct sq *s, long long now_ms)
+sq_tidy(struct sq *s, long long now_ms)
 {
 	enum cs_err e = CS_OK;
 
-	if (sq_run(s, Q_BEGIN, "") != SQLITE_DONE) {
-		sqlite3_reset(s->q[Q_BEGIN]);
-		return sq_fail(s, "begin");
-	}
+	if (sq_begin(s) != CS_OK)
+		return CS_ESTATE;
 	if (sq_run(s, Q_PURGE_RATE, "i", now_ms - CS_STATE_RATE_MS) !=
 	        SQLITE_DONE ||
 	    sq_run(s, Q_PURGE_BUDGET, "i", now_ms / CS_STATE_DAY_MS - 1) !=
@@ -802,8 +754,7 @@ sq_maintain(struct cs_state *st)
 
 	if (now - s->purged_ms >= CS_SQ_TIDY_MS) {
 		s->purged_ms = now;
-		if ((e = sq_lock(s)) == CS_OK)
-			e = sq_unlock(sq_tidy_tx(s, now));
+		e = sq_tidy(s, now);
 	}
 	rc = sqlite3_wal_checkpoint_v2(
 	    s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
