@@ -113,17 +113,14 @@ cs_cors(const struct cs_config *cfg, const struct cs_reqctx *rq,
 	const char *acrm, *acrh;
 	char h[CS_STREAM_EXTRA], allow[32], names[CS_CORS_MAX_REQUEST_HEADERS];
 	char bad[96], msg[320];
-	int api = rt->path != NULL && strncmp(rt->path, "/v1/", 4) == 0;
-	/* routes.c's fallback for any other path under …/v1: its 404 is
-	 * readable by a listed page too, and answers OPTIONS itself. */
-	int v1_404 = rt->path == NULL && rt->pattern != NULL &&
-	    strcmp(rt->pattern, "v1") == 0;
+	/* The 404 for any other path under …/v1 is readable by a listed
+	 * page too, and answers OPTIONS itself. */
+	int v1_404 = rt->path == NULL;
 	int ok, options = strcmp(rq->method, "OPTIONS") == 0;
 
-	if (!api && !v1_404)
+	if (!cs_route_v1(rt))
 		return CS_OK;
 	ok = rq->origin != NULL && listed(cfg->cors_origins, rq->origin);
-	cs_route_allow(cs_route_allowed(rt, cfg), allow, sizeof(allow));
 	if (ok) {
 		snprintf(h, sizeof(h), "Access-Control-Allow-Origin: %s\r\n%s",
 		    rq->origin, options && !v1_404 ? "" : expose);
@@ -137,6 +134,7 @@ cs_cors(const struct cs_config *cfg, const struct cs_reqctx *rq,
 		        "Vary: Origin\r\n");
 	if (!options || v1_404)
 		return CS_OK;
+	cs_route_allow(cs_route_allowed(rt, cfg), allow, sizeof(allow));
 	acrm = rq->acr_method;
 	if (rq->origin == NULL || acrm == NULL) {
 		/* Not a preflight: what the resource allows (RFC 9110). */

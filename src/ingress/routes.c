@@ -254,6 +254,14 @@ cs_route_method(const char *method)
 	return CS_M_OTHER;
 }
 
+int
+cs_route_v1(const struct cs_route *r)
+{
+	if (r->path != NULL)
+		return strncmp(r->path, "/v1/", 4) == 0;
+	return r->pattern != NULL && strcmp(r->pattern, "v1") == 0;
+}
+
 unsigned
 cs_route_allowed(const struct cs_route *r, const struct cs_config *cfg)
 {

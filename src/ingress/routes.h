@@ -103,6 +103,10 @@ unsigned cs_route_method(const char *method);
 unsigned
 cs_route_allowed(const struct cs_route *r, const struct cs_config *cfg);
 
+/* 1 when r answers under …/v1, the OpenAI-compatible API (a documented
+ * row, or the 404 for any other path there), else 0. */
+int cs_route_v1(const struct cs_route *r);
+
 /* methods as an Allow header value ("GET, HEAD, POST"), into buf. */
 void cs_route_allow(unsigned methods, char *buf, size_t len);
 

@@ -455,8 +455,6 @@ cs_req_read_tool_calls(
 	return CS_OK;
 }
 
-/* messages[i] into m. */
-
 static const char *const format_fields[] = { "type", "json_schema" };
 
 static const char *const schema_fields[] = {
@@ -472,7 +470,7 @@ read_json_schema(const struct cs_config *cfg, struct json_object *js,
     struct json_object **out, struct cs_reqerr *err)
 {
 	static const char w[] = "response_format.json_schema";
-	struct json_object *v, *o;
+	struct json_object *v, *o = NULL;
 	const char *s;
 	size_t n;
 	enum cs_err r;
@@ -488,43 +486,42 @@ read_json_schema(const struct cs_config *cfg, struct json_object *js,
 	    (r = check_ident(cs_json_opt_field(js, "name"),
 	         "response_format.json_schema.name", &s, &n, err)) != CS_OK)
 		return r;
+	r = CS_ENOMEM;
 	if ((o = json_object_new_object()) == NULL)
-		goto nomem;
+		goto fail;
 	json_object_object_add(
 	    o, "name", json_object_new_string_len(s, (int)n));
 	if ((v = cs_json_opt_field(js, "description")) != NULL) {
 		if ((r = cs_req_check_str(v,
-		         "response_format.json_schema."
-		         "description",
-		         cfg->max_message_bytes, 1, &s, &n, err)) != CS_OK) {
-			json_object_put(o);
-			return r;
-		}
+		         "response_format.json_schema.description",
+		         cfg->max_message_bytes, 1, &s, &n, err)) != CS_OK)
+			goto fail;
 		json_object_object_add(
 		    o, "description", json_object_new_string_len(s, (int)n));
 	}
+	r = CS_EBADINPUT;
 	if ((v = cs_json_opt_field(js, "schema")) != NULL) {
 		if (!json_object_is_type(v, json_type_object)) {
 			refuse(
 			    err, "%s.schema: must be a JSON schema object", w);
-			json_object_put(o);
-			return CS_EBADINPUT;
+			goto fail;
 		}
 		json_object_object_add(o, "schema", json_object_get(v));
 	}
 	if ((v = cs_json_opt_field(js, "strict")) != NULL) {
 		if (!json_object_is_type(v, json_type_boolean)) {
 			refuse(err, "%s.strict: must be true or false", w);
-			json_object_put(o);
-			return CS_EBADINPUT;
+			goto fail;
 		}
 		json_object_object_add(o, "strict", json_object_get(v));
 	}
 	*out = o;
 	return CS_OK;
-nomem:
-	cs_reqerr_nomem(err);
-	return CS_ENOMEM;
+fail:
+	if (r == CS_ENOMEM)
+		cs_reqerr_nomem(err);
+	json_object_put(o);
+	return r;
 }
 
 /* "response_format" into req->response_format (NULL for "text"). */
