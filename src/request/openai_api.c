@@ -140,9 +140,8 @@ printable(const char *p, size_t n)
 	return 1;
 }
 
-/* An unknown model is OpenAI's 404 model_not_found. */
-static enum cs_err
-check_model(
+enum cs_err
+cs_v1_check_model(
     const struct cs_config *cfg, struct cs_stream *s, struct json_object *root)
 {
 	struct json_object *v;
@@ -194,7 +193,7 @@ prepass(const struct cs_config *cfg, struct cs_stream *s,
 	if (take_bool(s, root, "stream", &o->stream) != 0 ||
 	    take_stream_options(s, root, o) != 0 ||
 	    take_max_completion_tokens(s, root) != 0 ||
-	    drop_ignored(s, root) != 0 || check_model(cfg, s, root) != 0)
+	    drop_ignored(s, root) != 0 || cs_v1_check_model(cfg, s, root) != 0)
 		return CS_EHANDLED;
 	return CS_OK;
 }
