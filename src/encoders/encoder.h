@@ -87,6 +87,18 @@ extern const struct cs_encoder cs_encoder_ui_stream;
  * chat.completion object (docs/protocol.md "OpenAI-compatible API"). */
 extern const struct cs_encoder cs_encoder_openai;
 extern const struct cs_encoder cs_encoder_openai_json;
+/* OpenAI's errors: {"error":{"message","type","param","code"}} with
+ * OpenAI's types, and the code for a native type (rate_limited is
+ * rate_limit_exceeded, budget_exceeded insufficient_quota, unauthorized
+ * invalid_api_key, else the native type). */
+enum cs_err cs_encoder_openai_error_body(
+    const char *type, const char *message, struct cs_buf *out);
+const char *cs_enc_openai_code(const char *type);
+
+/* OpenAI's Responses API: its events (stream: true) or, deferred, one
+ * response object (docs/protocol.md "OpenAI Responses API"). */
+extern const struct cs_encoder cs_encoder_responses;
+extern const struct cs_encoder cs_encoder_responses_json;
 
 /*
  * The framework (encoder.c), what the stream calls.  cs_enc_init makes

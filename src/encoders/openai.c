@@ -73,9 +73,8 @@ oai_error_type(const char *type)
 	return "api_error";
 }
 
-/* The code: the native type, in OpenAI's words where it has them. */
-static const char *
-oai_error_code(const char *type)
+const char *
+cs_enc_openai_code(const char *type)
 {
 	if (strcmp(type, "unauthorized") == 0)
 		return "invalid_api_key";
@@ -94,13 +93,14 @@ put_error(struct cs_jsonw *w, const char *type, const char *message)
 	cs_jsonw_kstr(w, "type", oai_error_type(type));
 	cs_jsonw_key(w, "param");
 	cs_jsonw_null(w);
-	cs_jsonw_kstr(w, "code", oai_error_code(type));
+	cs_jsonw_kstr(w, "code", cs_enc_openai_code(type));
 	cs_jsonw_obj_end(w);
 	cs_jsonw_obj_end(w);
 }
 
-static enum cs_err
-oai_error_body(const char *type, const char *message, struct cs_buf *out)
+enum cs_err
+cs_encoder_openai_error_body(
+    const char *type, const char *message, struct cs_buf *out)
 {
 	struct cs_jsonw w;
 
@@ -370,7 +370,7 @@ const struct cs_encoder cs_encoder_openai = {
 	.sse = 1,
 	.state_size = sizeof(struct oai),
 	.event = oai_chunk,
-	.error_body = oai_error_body,
+	.error_body = cs_encoder_openai_error_body,
 };
 
 const struct cs_encoder cs_encoder_openai_json = {
@@ -384,5 +384,5 @@ const struct cs_encoder cs_encoder_openai_json = {
 	.cleanup = oai_kept_cleanup,
 	.event = oai_keep,
 	.done = oai_completion,
-	.error_body = oai_error_body,
+	.error_body = cs_encoder_openai_error_body,
 };

@@ -18,6 +18,7 @@
 #include "native_api.h"
 #include "openai_api.h"
 #include "reqctx.h"
+#include "responses_api.h"
 #include "routes.h"
 #include "stream.h"
 #include "worker.h"
@@ -71,6 +72,9 @@ const struct cs_route cs_routes[] = {
 	{ "/v1/chat/completions", "v1/chat/completions", CS_MATCH_TAIL,
 	    CS_M_POST, 0, CS_BODY_JSON, &cs_encoder_openai_json, NULL,
 	    cs_openai_chat, USE_POST, NULL },
+	{ "/v1/responses", "v1/responses", CS_MATCH_TAIL, CS_M_POST, 0,
+	    CS_BODY_JSON, &cs_encoder_responses_json, NULL, cs_responses_create,
+	    USE_POST, NULL },
 	{ "/v1/models", "v1/models", CS_MATCH_TAIL, CS_M_GET, 0, CS_BODY_NONE,
 	    &cs_encoder_openai_json, NULL, cs_models_openai, USE_GET, NULL },
 	{ "/chat", "chat", CS_MATCH_TAIL, CS_M_GET | CS_M_POST, CS_M_GET,

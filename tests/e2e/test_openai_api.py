@@ -9,7 +9,6 @@ OpenAI, errors as the SDK's classes, the model list; then the raw bytes
 import json
 import os
 import re
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -33,21 +32,10 @@ V1 = "/api/v1"
 def setup(stack):
     stack.start_replay()
     S["replay"] = stack.replay
-    key2_path = os.path.join(stack.tmp, "claude.key")
-    h.write_key(key2_path, "sk-ant-test-V1-" + h.new_tag() * 2)
     # No retries: a 429 is answered before the first keep-alive, so it is
     # an HTTP status even when streaming (see docs/protocol.md).
-    settings = stack.settings(ALIASES[:4], max_retries=0) + [
-        ("[upstream anthropic]", None),
-        ("provider", "anthropic"),
-        ("base_url", stack.replay.base_url),
-        ("api_key_file", key2_path),
-        ("[model claude]", None),
-        ("upstream", "anthropic"),
-        ("upstream_model", A_TEXT_FIX),
-        ("[model claude-tools]", None),
-        ("upstream", "anthropic"),
-        ("upstream_model", A_TOOL_FIX),
+    settings = stack.settings(ALIASES[:4], max_retries=0) + h.anthropic_upstream(
+        stack, [("claude", A_TEXT_FIX), ("claude-tools", A_TOOL_FIX)]) + [
         # Ollama's native NDJSON API lives at the server's root.
         ("[upstream ollama]", None),
         ("provider", "ollama"),
@@ -64,13 +52,7 @@ def node(t, mode, model, prompt="hello"):
     if not os.path.isdir(os.path.join(CLIENTS, "node_modules", "openai")):
         t.skip("tests/clients/node_modules missing (make clients-deps)")
     base = "http://127.0.0.1:%d%s" % (S["lt"].port, V1)
-    p = subprocess.run(["node", SCRIPT, base, mode, model, prompt],
-                       capture_output=True, text=True, timeout=60)
-    t.require(p.returncode == 0, "node exited 0", p.stderr)
-    try:
-        return json.loads(p.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        t.require(False, "node printed JSON", p.stdout + p.stderr)
+    return h.node_json(t, [SCRIPT, base, mode, model, prompt])
 
 
 def tagged(text="hello"):

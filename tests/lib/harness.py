@@ -1684,6 +1684,21 @@ def check_error_event(t, r, etype):
     return ee
 
 
+def anthropic_upstream(stack, models, name="anthropic"):
+    """Config lines for an [upstream NAME] of provider anthropic on the
+    replay provider (its own key file), and a [model ALIAS] on it for each
+    (alias, fixture) of models."""
+    key = os.path.join(stack.tmp, name + ".key")
+    # Nothing of the key may stand in an answer: it is random hex only.
+    write_key(key, "sk-ant-test-" + new_tag() * 2)
+    out = [("[upstream %s]" % name, None), ("provider", "anthropic"),
+           ("base_url", stack.replay.base_url), ("api_key_file", key)]
+    for alias, fixture in models:
+        out += [("[model %s]" % alias, None), ("upstream", name),
+                ("upstream_model", fixture)]
+    return out
+
+
 def node_json(t, argv, cwd=None, timeout=60):
     """Run a Node client script (tests/clients*/): node argv...; the JSON
     object its last stdout line holds (the case fails otherwise)."""

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "cs.h"
+#include "encoder.h"
 #include "fcgi_out.h"
 #include "handler.h"
 #include "reqctx.h"
@@ -149,6 +150,7 @@ test_methods(void **state)
 		{ "/check", "GET, HEAD", "GET, HEAD" },
 		{ "/openapi.json", "GET, HEAD", "GET, HEAD" },
 		{ "/v1/chat/completions", "POST", "POST" },
+		{ "/v1/responses", "POST", "POST" },
 		{ "/v1/models", "GET, HEAD", "GET, HEAD" },
 		{ "/v1/models/{model}", "GET, HEAD", "GET, HEAD" },
 	};
@@ -324,7 +326,7 @@ check_method(struct cs_config *cfg, const struct cs_route *r, const char *path,
     const char *method)
 {
 	unsigned ok = cs_route_allowed(r, cfg);
-	int oai = r->enc == row("/v1/models", 0)->enc;
+	int oai = r->enc->error_body == cs_encoder_openai_error_body;
 	int head = strcmp(method, "HEAD") == 0;
 	char allow[32], got[64], want[48], *resp;
 	int st;
