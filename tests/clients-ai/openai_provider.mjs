@@ -1,6 +1,8 @@
 // openai_provider.mjs — one chat through the AI SDK's OpenAI provider
-// (@ai-sdk/openai, Chat Completions) against chatstream's /api/v1, for
-// tests/e2e/test_developer_role.py.
+// (@ai-sdk/openai: Chat Completions, or with "api":"responses" the
+// provider's default model, openai(id), which uses the Responses API)
+// against chatstream's /api/v1, for tests/e2e/test_developer_role.py and
+// tests/e2e/test_responses_api.py.
 //
 //   node openai_provider.mjs '{"baseURL":"http://127.0.0.1:PORT/api/v1",
 //                              "model":"o4-mini","system":"...","prompt":"...",
@@ -18,7 +20,8 @@ let finishReason = null;
 let thrown = null;
 try {
   const openai = createOpenAI({ baseURL: args.baseURL, apiKey: 'not-needed' });
-  const call = { model: openai.chat(args.model), system: args.system, prompt: args.prompt, maxRetries: 0 };
+  const model = args.api === 'responses' ? openai(args.model) : openai.chat(args.model);
+  const call = { model, system: args.system, prompt: args.prompt, maxRetries: 0 };
   if (args.maxOutputTokens) call.maxOutputTokens = args.maxOutputTokens;
   if (args.stream) {
     const errors = [];

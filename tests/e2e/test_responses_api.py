@@ -311,6 +311,28 @@ def case_abort(t):
     t.eq(c.get("status"), "completed", "the next request is served")
 
 
+# -- the AI SDK's default OpenAI model ---------------------------------------------
+
+def case_ai_sdk(t):
+    cwd = os.path.join(h.REPO, "tests", "clients-ai")
+    if not os.path.isdir(os.path.join(cwd, "node_modules", "@ai-sdk", "openai")):
+        t.skip("tests/clients-ai/node_modules missing (make clients-ai-deps)")
+    base = "http://127.0.0.1:%d%s" % (S["lt"].port, V1)
+    for model, fix in ((TEXT_FIX, TEXT_FIX), ("claude", A_TEXT_FIX)):
+        for stream in (True, False):
+            tag, prompt = tagged()
+            r = h.node_json(t, ["openai_provider.mjs", json.dumps({
+                "baseURL": base, "model": model, "api": "responses",
+                "system": "Be brief.", "prompt": prompt, "stream": stream})],
+                cwd=cwd)
+            what = "%s, stream %s" % (model, stream)
+            t.eq(r.get("thrown"), None, what + ": no error")
+            t.eq(r.get("text"), h.load_expect(fix)["text"], what + ": text")
+            t.eq(r.get("finishReason"), "stop", what + ": finish")
+            seen = S["replay"].events(tag, "request")
+            t.eq(len(seen), 1, what + ": one upstream request")
+
+
 # -- LangChain withStructuredOutput ------------------------------------------------
 
 def case_langchain(t):
@@ -469,6 +491,7 @@ CASES = [
     ("SDK: errors as the SDK's classes", case_errors),
     ("SDK: a mid-stream failure is error + response.failed", case_midstream_error),
     ("SDK: abort is client_gone, the next is served", case_abort),
+    ("AI SDK: openai(id), the Responses API, over both upstreams", case_ai_sdk),
     ("LangChain withStructuredOutput over chat and responses", case_langchain),
     ("raw: event names, sequence numbers, ids, no [DONE]", case_raw_stream),
     ("raw: the response object", case_raw_object),
