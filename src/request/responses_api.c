@@ -520,6 +520,8 @@ translate(struct rsp *t, struct json_object *root)
 		if (val != NULL && take(t, key, val) != CS_OK)
 			return CS_EHANDLED;
 	}
+	if (json_object_array_length(t->messages) == 0)
+		return bad(t, "input: holds no message");
 	return CS_OK;
 }
 

@@ -402,6 +402,10 @@ def check_400(t, body, words, what):
 def case_raw_refusals(t):
     m = TEXT_FIX
     check_400(t, {"model": m}, "input: missing", "no input")
+    check_400(t, {"model": m, "input": []}, "input: holds no message",
+              "no message in input")
+    check_400(t, {"model": m, "input": [{"type": "reasoning", "id": "r"}]},
+              "input: holds no message", "only a reasoning item")
     check_400(t, {"model": m, "input": "hi", "previous_response_id": "r"},
               "previous_response_id", "previous_response_id")
     check_400(t, {"model": m, "input": [{"type": "item_reference", "id": "x"}]},
