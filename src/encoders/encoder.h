@@ -88,6 +88,11 @@ extern const struct cs_encoder cs_encoder_ui_stream;
 extern const struct cs_encoder cs_encoder_openai;
 extern const struct cs_encoder cs_encoder_openai_json;
 
+/* Anthropic's Messages API: typed events (stream: true) or, deferred, one
+ * Message object (docs/protocol.md "Anthropic Messages API"). */
+extern const struct cs_encoder cs_encoder_anthropic;
+extern const struct cs_encoder cs_encoder_anthropic_json;
+
 /*
  * The framework (encoder.c), what the stream calls.  cs_enc_init makes
  * ops e's protocol: it frees the state of the previous one and allocates
