@@ -36,6 +36,7 @@
 #include "openai_api.h"
 #include "request.h"
 #include "stream.h"
+#include "utf8.h"
 #include "worker.h"
 
 /* Where a field is: "messages[N]", "messages[N].content[M]", and one
@@ -72,6 +73,9 @@ refuse(struct cs_reqerr *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
+	/* Cut inside a UTF-8 sequence: drop the partial one. */
+	err->message[cs_utf8_valid_len(err->message, strlen(err->message))] =
+	    '\0';
 	return CS_EBADINPUT;
 }
 
@@ -142,15 +146,18 @@ block_type(struct json_object *o, const char *where, struct cs_reqerr *err)
 	return json_object_get_string(t);
 }
 
-/* o[key] must be a string (present): a new reference to it in *v. */
+/* o[key] must be a string (present): a new reference to it in *v, else
+ * *v NULL. */
 static enum cs_err
 string_field(struct json_object *o, const char *key, const char *where,
     struct json_object **v, struct cs_reqerr *err)
 {
-	*v = field(o, key);
-	if (!json_object_is_type(*v, json_type_string))
+	struct json_object *s = field(o, key);
+
+	*v = NULL;
+	if (!json_object_is_type(s, json_type_string))
 		return refuse(err, "%s.%s: must be a string", where, key);
-	json_object_get(*v);
+	*v = json_object_get(s);
 	return CS_OK;
 }
 

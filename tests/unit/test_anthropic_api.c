@@ -197,6 +197,18 @@ test_refusals(void **state)
 	    "tool_choice.type: must be \"auto\", \"any\", \"tool\" or "
 	    "\"none\"");
 	expect_refused(HEAD "\"messages\":{}}", "messages: must be an array");
+	/* a wrong id after a good one: nothing borrowed is released (the
+	 * fuzzer's first find) */
+	expect_refused(HEAD "\"messages\":[{\"role\":\"assistant\",\"content\":"
+	                    "[{\"type\":\"tool_use\",\"id\":true}]}]}",
+	    "messages[0].content[0].id: must be a string");
+	expect_refused(HEAD
+	    "\"messages\":[{\"role\":\"assistant\",\"content\":"
+	    "[{\"type\":\"tool_use\",\"id\":\"a\",\"name\":7}]}]}",
+	    "messages[0].content[0].name: must be a string");
+	expect_refused(HEAD "\"messages\":[{\"role\":\"user\",\"content\":[{"
+	                    "\"type\":\"tool_result\",\"tool_use_id\":1}]}]}",
+	    "messages[0].content[0].tool_use_id: must be a string");
 	expect_refused(HEAD
 	    "\"system\":[{\"type\":\"image\"}],\"messages\":[]}",
 	    "system[0].type: only \"text\"");
