@@ -143,8 +143,9 @@ run: deps-run
 	PORT=$(PORT) BUILD=$(BUILD) tests/lib/serve
 
 # Coverage-guided fuzzing (libFuzzer, Debian's clang): the SSE parser, the
-# request parser, useChat's request translation before it
-# (tests/fuzz/fuzz_request_ui.c), the OpenAI chat fast path against json-c
+# request parser, useChat's and Anthropic's Messages request translations
+# before it (tests/fuzz/fuzz_request_ui.c, fuzz_anthropic_api.c; their
+# shared checks in fuzz_translate.h), the OpenAI chat fast path against json-c
 # (tests/fuzz/fuzz_openai_fastpath.c) and one target per HTTP provider (tests/fuzz/
 # fuzz_adapter.c built with -DFUZZ_PROVIDER='"<name>"').  Seeds: the
 # files in tests/fuzz/corpus/<target>/ plus, for the adapters and the SSE

@@ -45,6 +45,7 @@ CLIENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "client
 SCRIPT = os.path.join(CLIENTS, "anthropic_client.mjs")
 KEY = "cs-test-key-" + "a1b2c3d4" * 4
 MESSAGES = "/api/v1/messages"
+ORIGIN = "https://app.example"
 
 
 def setup(stack):
@@ -67,7 +68,7 @@ def setup(stack):
     # No retries: a 429 is answered before the first keep-alive, so it is
     # an HTTP status even when streaming.
     S["lt"] = stack.server(None, name="anthropic_api", settings=stack.settings(
-        models, max_retries=0) + anthropic + responses)
+        models, max_retries=0, cors_origins=ORIGIN) + anthropic + responses)
     keyed = stack.settings([TEXT_FIX], api_v1_auth="key") + anthropic + [
         ("[key k]", None),
         ("secret_sha256", hashlib.sha256(KEY.encode()).hexdigest())]
@@ -433,6 +434,26 @@ def case_raw_midstream_error(t):
     t.eq(sorted(j.get("error") or {}), ["message", "type"], "error object")
 
 
+def case_cors(t):
+    """A listed page may call the endpoint with the SDK's headers
+    (anthropic-dangerous-direct-browser-access is what it sends in a
+    browser); the answer carries the origin."""
+    asked = ("anthropic-dangerous-direct-browser-access, anthropic-version, "
+             "content-type, x-api-key")
+    r = h.request(S["lt"].port, "OPTIONS", MESSAGES, headers={
+        "Origin": ORIGIN, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": asked})
+    t.eq(r.status, 204, "preflight", r.summary())
+    t.eq(r.header("access-control-allow-origin"), ORIGIN, "the origin")
+    t.eq(r.header("access-control-allow-methods"), "POST", "the route's method")
+    t.eq(r.header("access-control-allow-headers"), asked, "the SDK's headers")
+    r = post({"model": "claude", "max_tokens": 5,
+              "messages": [{"role": "user", "content": "hi"}]},
+             headers={"Origin": ORIGIN})
+    t.eq(r.status, 200, "the call", r.summary())
+    t.eq(r.header("access-control-allow-origin"), ORIGIN, "answer's origin")
+
+
 def case_access_log(t):
     tag, prompt = tagged()
     post({"model": "claude", "max_tokens": 5,
@@ -458,6 +479,7 @@ CASES = [
     ("raw: the Message object", case_raw_message_object),
     ("raw: errors in Anthropic's shape and statuses", case_raw_errors),
     ("raw: an error event after the start", case_raw_midstream_error),
+    ("CORS: a listed page's preflight and call", case_cors),
     ("access log names the path and alias", case_access_log),
 ]
 
