@@ -17,6 +17,7 @@
  *    disable_parallel_tool_use accepted and ignored) in the native shape;
  *  - stop_sequences: the native stop; temperature: 0 to 1 here;
  *  - stream: a boolean; metadata and cache_control: accepted, ignored;
+ *  - the answer, an error's too, carries request-id (= X-Request-Id);
  *  - everything else (top_k, top_p, thinking, service_tier, images,
  *    documents, server tools, ...) is refused with 400 naming the field:
  *    a client must not believe an option took effect when it did not.
@@ -757,6 +758,12 @@ void
 cs_anthropic_messages(struct cs_worker *w, const struct cs_reqctx *rq,
     struct cs_stream *s, const struct cs_buf *body, const char **model)
 {
+	char h[sizeof("request-id: \r\n") + CS_STREAM_ID_LEN];
+
 	(void)rq;
+	/* Anthropic's name for X-Request-Id, which the SDK reads into
+	 * _request_id and its errors' requestID. */
+	snprintf(h, sizeof(h), "request-id: %s\r\n", cs_stream_id(s));
+	cs_stream_add_headers(s, h);
 	run(w, s, body->data ? body->data : "", body->len, model);
 }

@@ -55,7 +55,7 @@ const modes = {
       system: [{ type: "text", text: "Be brief.",
         cache_control: { type: "ephemeral" } }],
       temperature: 0.5, metadata: { user_id: "u1" } });
-    return { ...summary(m), text: textOf(m) };
+    return { ...summary(m), text: textOf(m), request_id: m._request_id ?? null };
   },
   // messages.create({stream: true}): the raw events as the SDK parsed them.
   raw: async () => {
@@ -99,5 +99,6 @@ try {
   console.log(JSON.stringify({ error: {
     class: e.constructor.name, status: e.status ?? null,
     isAPIError: e instanceof Anthropic.APIError, message: String(e.message),
-    type: e.type ?? null, body: e.error ?? null } }));
+    type: e.type ?? null, body: e.error ?? null,
+    requestID: e.requestID ?? null } }));
 }

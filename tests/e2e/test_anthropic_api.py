@@ -160,6 +160,8 @@ def case_sdk_create(t):
              model + ": one text block")
         t.eq(r.get("stop_reason"), "end_turn", model + ": stop_reason")
         t.eq(r.get("usage"), want_usage(fix), model + ": usage")
+        t.check(re.fullmatch(r"[0-9a-f]{16}", r.get("request_id") or ""),
+                model + ": _request_id from request-id", r)
         body = upstream_bodies(t, tag, 1)[0]
         t.eq(body.get("temperature"), 0.5, model + ": temperature upstream")
         if model == "claude":
@@ -260,6 +262,8 @@ def case_sdk_unknown_model(t):
         t.eq(e.get("class"), "NotFoundError", mode + ": error class", e)
         t.eq(e.get("status"), 404, mode + ": status")
         t.eq(e.get("type"), "not_found_error", mode + ": Anthropic's type")
+        t.check(re.fullmatch(r"[0-9a-f]{16}", e.get("requestID") or ""),
+                mode + ": requestID from request-id", e)
 
 
 def case_sdk_rate_limit(t):
@@ -383,6 +387,8 @@ def case_raw_message_object(t):
     t.eq(r.status, 200, "status", r.summary())
     t.check((r.header("content-type") or "").startswith("application/json"),
             "JSON content type")
+    t.eq(r.header("request-id"), r.header("x-request-id"),
+         "request-id is X-Request-Id")
     t.eq(r.comments, [], "no keep-alive bytes")
     j = r.json() or {}
     t.eq(sorted(j), ["content", "id", "model", "role", "stop_reason",

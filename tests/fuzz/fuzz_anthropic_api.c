@@ -93,6 +93,20 @@ cs_stream_use(struct cs_stream *s, const struct cs_encoder *enc)
 	abort();
 }
 
+const char *
+cs_stream_id(const struct cs_stream *s)
+{
+	(void)s;
+	abort();
+}
+
+enum cs_err
+cs_stream_add_headers(struct cs_stream *s, const char *l)
+{
+	(void)s, (void)l;
+	abort();
+}
+
 static struct cs_config cfg;
 
 int
