@@ -458,6 +458,9 @@ def case_cors(t):
              headers={"Origin": ORIGIN})
     t.eq(r.status, 200, "the call", r.summary())
     t.eq(r.header("access-control-allow-origin"), ORIGIN, "answer's origin")
+    t.check("request-id" in (r.header("access-control-expose-headers") or "")
+            .split(", "), "request-id exposed to the page",
+            r.header("access-control-expose-headers"))
 
 
 def case_access_log(t):
