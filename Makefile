@@ -143,8 +143,9 @@ run: deps-run
 	PORT=$(PORT) BUILD=$(BUILD) tests/lib/serve
 
 # Coverage-guided fuzzing (libFuzzer, Debian's clang): the SSE parser, the
-# request parser, useChat's request translation before it
-# (tests/fuzz/fuzz_request_ui.c), the OpenAI chat fast path against json-c
+# request parser, useChat's and Anthropic's Messages request translations
+# before it (tests/fuzz/fuzz_request_ui.c, fuzz_anthropic_api.c; their
+# shared checks in fuzz_translate.h), the OpenAI chat fast path against json-c
 # (tests/fuzz/fuzz_openai_fastpath.c) and one target per HTTP provider (tests/fuzz/
 # fuzz_adapter.c built with -DFUZZ_PROVIDER='"<name>"').  Seeds: the
 # files in tests/fuzz/corpus/<target>/ plus, for the adapters and the SSE
@@ -166,7 +167,8 @@ FUZZ_FLAGS    = -std=gnu11 -D_GNU_SOURCE -g -O1 $(SRC_INC) \
 FUZZ_ADAPTERS = $(shell awk '/^const struct cs_provider /{n=""} \
                 /^\t\.name = "/{split($$0,q,"\"");n=q[2]} \
                 /^\t\.build = / && n!=""{print n;n=""}' src/providers/*.c)
-FUZZ_TARGETS  = sse request request-ui openai-fastpath $(FUZZ_ADAPTERS)
+FUZZ_TARGETS  = sse request request-ui anthropic-api openai-fastpath \
+                $(FUZZ_ADAPTERS)
 # demo.c's stream calls are stubbed (tests/fuzz/fuzz_stubs.c): the
 # registry lists it, no harness runs it.
 FUZZ_LIB_SRCS = $(sort $(wildcard src/providers/*.c)) tests/fuzz/fuzz_stubs.c \
@@ -192,6 +194,7 @@ fuzz-smoke: fuzz-build
 
 fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%) $(FUZZ_ADAPTERS:%=$(FUZZ_DIR)/%.dict) \
             $(FUZZ_DIR)/request.dict $(FUZZ_DIR)/request-ui.dict $(FUZZ_DIR)/sse.dict \
+            $(FUZZ_DIR)/anthropic-api.dict \
             $(FUZZ_DIR)/openai-fastpath.dict fuzz-corpus
 
 $(FUZZ_DIR)/obj/%.o: %.c $(wildcard src/*/*.h) Makefile
@@ -206,6 +209,11 @@ $(FUZZ_DIR)/request: tests/fuzz/fuzz_request.c $(FUZZ_LIB_OBJS)
 
 # useChat's request translated (request_ui.c), then parsed natively.
 $(FUZZ_DIR)/request-ui: tests/fuzz/fuzz_request_ui.c $(FUZZ_DIR)/obj/src/request/request_ui.o $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c -lcurl
+
+# Anthropic's Messages request translated (anthropic_api.c), then parsed
+# natively; the handler's calls into the stream are stubbed in the harness.
+$(FUZZ_DIR)/anthropic-api: tests/fuzz/fuzz_anthropic_api.c $(FUZZ_DIR)/obj/src/request/anthropic_api.o $(FUZZ_LIB_OBJS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c -lcurl
 
 # The chat fast path against json-c (differential).
@@ -231,6 +239,11 @@ $(FUZZ_DIR)/request-ui.dict: tests/fuzz/json.dict src/request/request_ui.c src/r
 	@mkdir -p $(dir $@)
 	@{ cat tests/fuzz/json.dict; \
 	  $(call fuzz_literals,src/request/request_ui.c src/request/request.c src/request/request_messages.c src/request/request_tools.c); } > $@
+
+$(FUZZ_DIR)/anthropic-api.dict: tests/fuzz/json.dict src/request/anthropic_api.c src/request/request.c src/request/request_messages.c src/request/request_tools.c
+	@mkdir -p $(dir $@)
+	@{ cat tests/fuzz/json.dict; \
+	  $(call fuzz_literals,src/request/anthropic_api.c src/request/request.c src/request/request_messages.c src/request/request_tools.c); } > $@
 
 $(FUZZ_DIR)/openai-fastpath.dict: tests/fuzz/json.dict src/providers/openai_fastpath.c
 	@mkdir -p $(dir $@)

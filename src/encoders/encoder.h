@@ -100,6 +100,11 @@ const char *cs_enc_openai_code(const char *type);
 extern const struct cs_encoder cs_encoder_responses;
 extern const struct cs_encoder cs_encoder_responses_json;
 
+/* Anthropic's Messages API: typed events (stream: true) or, deferred, one
+ * Message object (docs/protocol.md "Anthropic Messages API"). */
+extern const struct cs_encoder cs_encoder_anthropic;
+extern const struct cs_encoder cs_encoder_anthropic_json;
+
 /*
  * The framework (encoder.c), what the stream calls.  cs_enc_init makes
  * ops e's protocol: it frees the state of the previous one and allocates

@@ -34,7 +34,7 @@ static const char *const allowed_headers[] = {
 };
 
 static const char expose[] =
-    "Access-Control-Expose-Headers: X-Request-Id, Retry-After, "
+    "Access-Control-Expose-Headers: X-Request-Id, request-id, Retry-After, "
     "RateLimit, RateLimit-Policy, x-ratelimit-limit-requests, "
     "x-ratelimit-remaining-requests, x-ratelimit-reset-requests, "
     "x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, "

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "anthropic_api.h"
 #include "chat.h"
 #include "check.h"
 #include "config.h"
@@ -75,6 +76,9 @@ const struct cs_route cs_routes[] = {
 	{ "/v1/responses", "v1/responses", CS_MATCH_TAIL, CS_M_POST, 0,
 	    CS_BODY_JSON, &cs_encoder_responses_json, NULL, cs_responses_create,
 	    USE_POST, NULL },
+	{ "/v1/messages", "v1/messages", CS_MATCH_TAIL, CS_M_POST, 0,
+	    CS_BODY_JSON, &cs_encoder_anthropic_json, NULL,
+	    cs_anthropic_messages, USE_POST, NULL },
 	{ "/v1/models", "v1/models", CS_MATCH_TAIL, CS_M_GET, 0, CS_BODY_NONE,
 	    &cs_encoder_openai_json, NULL, cs_models_openai, USE_GET, NULL },
 	{ "/chat", "chat", CS_MATCH_TAIL, CS_M_GET | CS_M_POST, CS_M_GET,

@@ -423,6 +423,7 @@ an_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	if (req->has_temperature)
 		json_object_object_add(root, "temperature",
 		    json_object_new_double(req->temperature));
+	cs_build_stop(root, req, "stop_sequences");
 	if ((r = cs_build_tools(root, req, &an_tools)) != CS_OK ||
 	    (r = cs_http_add_header(
 	         hr, "anthropic-version: " ANTHROPIC_VERSION)) != CS_OK)

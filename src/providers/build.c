@@ -400,3 +400,11 @@ cs_build_sampling(struct json_object *o, const struct cs_chat_request *req,
 		json_object_object_add(
 		    o, max_key, json_object_new_int64(req->max_tokens));
 }
+
+void
+cs_build_stop(
+    struct json_object *o, const struct cs_chat_request *req, const char *key)
+{
+	if (req->stop != NULL)
+		json_object_object_add(o, key, json_object_get(req->stop));
+}

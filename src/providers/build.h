@@ -147,6 +147,11 @@ enum cs_err cs_build_join_system(const struct cs_chat_request *req,
 void cs_build_sampling(struct json_object *o, const struct cs_chat_request *req,
     const char *max_key);
 
+/* req's stop sequences (request.h: an array) added to o as key, when the
+ * request has them. */
+void cs_build_stop(
+    struct json_object *o, const struct cs_chat_request *req, const char *key);
+
 /* The index of the first byte of s (len bytes) at or after i that is not
  * JSON whitespace. */
 size_t cs_json_ws_end(const char *s, size_t i, size_t len);

@@ -189,4 +189,6 @@ const struct cs_provider cs_provider_demo = {
 	.source = &demo_source,
 	.no_response_format = "the demo writes sample text; configure a "
 	                      "provider for structured output",
+	.no_stop = "the demo writes sample text; configure a provider for "
+	           "stop sequences",
 };

@@ -284,11 +284,12 @@ ol_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 		    schema != NULL ? json_object_get(schema) :
 		                     json_object_new_string("json"));
 	}
-	if (req->has_temperature || req->max_tokens > 0) {
+	if (req->has_temperature || req->max_tokens > 0 || req->stop != NULL) {
 		if ((opts = json_object_new_object()) == NULL)
 			goto fail;
 		json_object_object_add(root, "options", opts);
 		cs_build_sampling(opts, req, "num_predict");
+		cs_build_stop(opts, req, "stop");
 	}
 	r = cs_http_json_request(
 	    hr, root, "application/x-ndjson", AUTH_HEADER, up->api_key);

@@ -317,6 +317,7 @@ cs_openai_stream_options(
 	json_object_object_add(so, "include_usage", json_object_new_boolean(1));
 	json_object_object_add(root, "stream_options", so);
 	cs_build_sampling(root, req, "max_tokens");
+	cs_build_stop(root, req, "stop");
 	return CS_OK;
 }
 

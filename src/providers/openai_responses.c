@@ -454,4 +454,6 @@ const struct cs_provider cs_provider_openai_responses = {
 	.build = or_build,
 	.adapter = &cs_sse_adapter,
 	.sse = &or_sse,
+	.no_stop = "the Responses API has none; use a model of an upstream "
+	           "with provider = openai-chat",
 };

@@ -48,6 +48,8 @@ struct cs_provider {
 	 * own terms; else the wire has none, and this says what to use
 	 * instead (the 400 a request with one gets names the upstream). */
 	const char *no_response_format;
+	/* The same for stop sequences (request.h "stop"). */
+	const char *no_stop;
 	/* Local providers: the answer is made here, a step at a time
 	 * (upstream.h: struct cs_source_ops); NULL when out of memory. */
 	void *(*source_new)(

@@ -29,13 +29,33 @@ cs_chat_parse(const struct cs_config *cfg, struct cs_stream *s,
 	return CS_EHANDLED;
 }
 
+/* An option the upstream has no word for (why not NULL: it has one):
+ * 400 naming the model, the upstream and the alternative why gives; 1 if
+ * refused. */
+static int
+unsupported(struct cs_stream *s, const struct cs_chat_request *req,
+    const char *field, const char *what, const char *why)
+{
+	const struct cs_upstream_cfg *up = req->model->up;
+	char msg[512];
+
+	if (why == NULL)
+		return 0;
+	snprintf(msg, sizeof(msg),
+	    "%s: model \"%s\" is served by upstream \"%s\" (provider %s), "
+	    "which has no %s; %s",
+	    field, req->model->name, up->name, up->provider_eff->name, what,
+	    why);
+	cs_stream_fail(s, CS_FAIL_INVALID, msg);
+	return 1;
+}
+
 void
 cs_chat_provider(
     struct cs_worker *w, const struct cs_chat_request *req, struct cs_stream *s)
 {
 	const struct cs_provider *prov = req->model->up->provider_eff;
 	struct cs_run *run;
-	char msg[512];
 	void *src;
 
 	if (cs_stream_is_head(s)) {
@@ -51,17 +71,14 @@ cs_chat_provider(
 		    1);
 		return;
 	}
-	/* Structured output the upstream's wire cannot carry: refused, not
-	 * silently dropped (provider.h). */
-	if (req->response_format != NULL && prov->no_response_format != NULL) {
-		snprintf(msg, sizeof(msg),
-		    "response_format: model \"%s\" is served by upstream "
-		    "\"%s\" (provider %s), which has no structured output; %s",
-		    req->model->name, req->model->up->name, prov->name,
-		    prov->no_response_format);
-		cs_stream_fail(s, CS_FAIL_INVALID, msg);
+	/* Structured output and stop sequences the upstream's wire cannot
+	 * carry: refused, not silently dropped (provider.h). */
+	if ((req->response_format != NULL &&
+	        unsupported(s, req, "response_format", "structured output",
+	            prov->no_response_format)) ||
+	    (req->stop != NULL &&
+	        unsupported(s, req, "stop", "stop sequences", prov->no_stop)))
 		return;
-	}
 	/* The limits, on this worker, before the provider is asked. */
 	if (w->cfg->admission && w->rq != NULL && w->ticket != NULL &&
 	    cs_admit(w->cfg, &w->state, w->rq, req, s, w->ticket) != CS_OK)

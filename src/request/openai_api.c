@@ -13,7 +13,7 @@
  *    prompt_cache_key, safety_identifier and a false logprobs: accepted
  *    and ignored, as none of them changes what the answer is;
  *  - an unknown model is 404 model_not_found, as at OpenAI;
- *  - everything else that request.c does not know (top_p, stop,
+ *  - everything else that request.c does not know (top_p,
  *    logprobs: true, ...) is refused with 400, as OpenAI
  *    refuses unknown parameters: a client must not believe an option took
  *    effect when it did not.

@@ -14,7 +14,8 @@
  *
  * Field policy (strict but practical; docs/protocol.md states it):
  *  - top level: messages, model, instructions, temperature, max_tokens,
- *    plus the OpenAI fields stream (a boolean, ignored: we always stream),
+ *    stop (a string or at most CS_STOP_MAX non-empty strings of at most
+ *    CS_STOP_BYTES bytes, kept as an array), plus the OpenAI fields stream (a boolean, ignored: we always stream),
  *    user (a string, ignored) and n (must be 1).  Anything else is refused
  *    so that typos ("max_token") surface instead of being ignored.
  *  - a JSON null for an optional field means "absent", as OpenAI SDKs
@@ -429,6 +430,71 @@ read_user(struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err)
 	return CS_OK;
 }
 
+enum cs_err
+cs_request_read_stop(struct json_object *v, const char *where,
+    struct json_object **out, struct cs_reqerr *err)
+{
+	struct json_object *arr = NULL, *e;
+	const char *str;
+	size_t i, n = 1, len;
+	char at[WHERE_MAX];
+	enum cs_err r;
+
+	*out = NULL;
+	if (v == NULL)
+		return CS_OK;
+	if (json_object_is_type(v, json_type_array))
+		n = json_object_array_length(v);
+	else if (!json_object_is_type(v, json_type_string)) {
+		refuse(
+		    err, "%s: must be a string or an array of strings", where);
+		return CS_EBADINPUT;
+	}
+	if (n > CS_STOP_MAX) {
+		refuse(
+		    err, "%s: at most %d stop sequences", where, CS_STOP_MAX);
+		return CS_EBADINPUT;
+	}
+	if (n == 0)
+		return CS_OK;
+	if ((arr = json_object_new_array()) == NULL)
+		return cs_reqerr_nomem(err);
+	for (i = 0; i < n; i++) {
+		e = json_object_is_type(v, json_type_array) ?
+		    json_object_array_get_idx(v, i) :
+		    v;
+		if (e == v)
+			snprintf(at, sizeof(at), "%s", where);
+		else
+			snprintf(at, sizeof(at), "%s[%zu]", where, i);
+		if ((r = cs_req_check_str(
+		         e, at, CS_STOP_BYTES, 0, &str, &len, err)) != CS_OK)
+			goto fail;
+		if (len == 0) {
+			refuse(err, "%s: must not be empty", at);
+			r = CS_EBADINPUT;
+			goto fail;
+		}
+		if (json_object_array_add(arr, json_object_get(e)) != 0) {
+			json_object_put(e);
+			r = cs_reqerr_nomem(err);
+			goto fail;
+		}
+	}
+	*out = arr;
+	return CS_OK;
+fail:
+	json_object_put(arr);
+	return r;
+}
+
+/* "stop": one stop sequence or a few, normalised to an array. */
+static enum cs_err
+read_stop(struct cs_req_ctx *ctx, struct json_object *v, struct cs_reqerr *err)
+{
+	return cs_request_read_stop(v, "stop", &ctx->req->stop, err);
+}
+
 /* "instructions": kept in ctx for the messages, read after it. */
 static enum cs_err
 read_instructions(
@@ -466,6 +532,7 @@ const struct cs_req_field cs_req_top_fields[] = {
 	{ "tools", 8, cs_req_read_tools },
 	{ "tool_choice", 9, cs_req_read_tool_choice },
 	{ "response_format", 10, cs_req_read_response_format },
+	{ "stop", 11, read_stop },
 	{ "instructions", 2, read_instructions },
 	{ "messages", 0, cs_req_read_messages },
 };
@@ -548,6 +615,7 @@ cs_request_free(struct cs_chat_request *r)
 	free(r->messages);
 	json_object_put(r->tools);
 	json_object_put(r->response_format);
+	json_object_put(r->stop);
 	free(r->tool_choice_name);
 	free(r);
 }

@@ -6,6 +6,9 @@
  *        "max_tokens":256}
  * content is a string, or an array of {"type":"text","text":"..."} parts
  * (joined); null content is accepted only for assistant messages.
+ * "stop" is a string or an array of at most CS_STOP_MAX non-empty strings
+ * of at most CS_STOP_BYTES bytes each (normalised to an array); a provider
+ * whose API has no stop sequences refuses it (provider.h no_stop).
  * Also accepted: "stream" (boolean, ignored), "user" (string, ignored),
  * "n" (must be 1), "tools" and "tool_choice" (OpenAI Chat Completions
  * shape, kept; refused when the config says client_tools = no), and on
@@ -91,7 +94,13 @@ struct cs_chat_request {
 	 * "description"?:"...","schema"?:{...},"strict"?:bool}}, validated.
 	 */
 	struct json_object *response_format;
+	/* Stop sequences, or NULL for none: an owned json-c array of 1 to
+	 * CS_STOP_MAX non-empty strings, validated. */
+	struct json_object *stop;
 };
+
+#define CS_STOP_MAX   4   /* stop sequences in a request */
+#define CS_STOP_BYTES 256 /* bytes in one */
 
 /* Why a request was refused: the failure (CS_FAIL_INVALID, _TOO_LARGE,
  * _INTERNAL; failure.h gives its status) and a message
@@ -100,6 +109,13 @@ struct cs_reqerr {
 	enum cs_fail fail;
 	char message[256];
 };
+
+/* v (NULL: absent) as stop sequences for the request field where: a
+ * string or an array of strings (request.h "stop").  CS_OK and *out, a new
+ * array the caller owns, or NULL for none (absent or []); else err filled
+ * and CS_EBADINPUT (CS_ENOMEM), *out NULL. */
+enum cs_err cs_request_read_stop(struct json_object *v, const char *where,
+    struct json_object **out, struct cs_reqerr *err);
 
 /*
  * Parse body (len bytes, need not be NUL-terminated).  On success returns

@@ -308,10 +308,12 @@ def case_raw_request_mapping(t):
                  "metadata": {"a": "b"}, "parallel_tool_calls": True,
                  "seed": 1, "logprobs": False, "user": "u1", "n": 1,
                  "stream_options": None, "max_completion_tokens": 7,
+                 "stop": "END",
                  "messages": [{"role": "user", "content": prompt}]})
     t.eq(r.status, 200, "accepted", r.summary())
     body = upstream_body(t, tag)
     t.eq(body.get("max_tokens"), 7, "max_tokens upstream")
+    t.eq(body.get("stop"), ["END"], "stop upstream, as an array")
     for k in ("store", "metadata", "seed", "max_completion_tokens"):
         t.check(k not in body, "%s not sent upstream" % k, body)
 

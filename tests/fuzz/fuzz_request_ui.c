@@ -22,7 +22,6 @@
  *   make build/fuzz/request-ui && build/fuzz/request-ui -max_len=16384 \
  *       build/fuzz/corpus/request-ui
  */
-#include <locale.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +33,7 @@
 #include "provider.h"
 #include "request.h"
 #include "request_ui.h"
+#include "fuzz_translate.h"
 
 #define MAX_BODY 16384
 
@@ -55,45 +55,17 @@ static struct cs_config cfg;
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char msg[256];
-
 	(void)argc;
 	(void)argv;
-	if (setlocale(LC_CTYPE, "C.UTF-8") == NULL)
-		abort();
-	cs_config_defaults(&cfg);
-	cfg.upstreams[0].provider = cs_provider_find("demo");
-	cfg.max_body_bytes = MAX_BODY;
-	if (cs_config_resolve(&cfg, msg, sizeof(msg)) != CS_OK) {
-		fprintf(stderr, "fuzz_request_ui: config: %s\n", msg);
-		abort();
-	}
+	fuzz_demo_config(&cfg, MAX_BODY, "fuzz_request_ui");
 	return 0;
 }
 
-/* A refusal: the status that goes with r, a message (printable UTF-8
- * with CHECK_ECHO). */
+/* A refusal (fuzz_translate.h), its message checked with CHECK_ECHO. */
 static void
 check_err(enum cs_err r, const struct cs_reqerr *err)
 {
-	const unsigned char *p = (const unsigned char *)err->message;
-	size_t n, i;
-
-	if (!((r == CS_EBADINPUT && err->fail == CS_FAIL_INVALID) ||
-	        (r == CS_ETOOBIG && err->fail == CS_FAIL_TOO_LARGE) ||
-	        ((r == CS_ENOMEM || r == CS_ECONFIG) &&
-	            err->fail == CS_FAIL_INTERNAL)))
-		abort();
-	if ((n = strnlen(err->message, sizeof(err->message))) == 0 ||
-	    n == sizeof(err->message))
-		abort();
-	if (!CHECK_ECHO)
-		return;
-	if (mbstowcs(NULL, err->message, 0) == (size_t)-1)
-		abort();
-	for (i = 0; i < n; i++)
-		if (p[i] < 0x20 || p[i] == 0x7f)
-			abort();
+	fuzz_check_refusal(r, err, CHECK_ECHO);
 }
 
 /* out: one strict JSON object, "messages" an array, the UI keys gone. */
@@ -141,27 +113,6 @@ check_bounds(const char *body, size_t size, const struct cs_buf *out)
 	cs_buf_free(&b);
 }
 
-static void
-check_parse(const struct cs_buf *out)
-{
-	struct cs_chat_request *req = NULL;
-	struct cs_reqerr err;
-	enum cs_err r;
-
-	memset(&err, 0, sizeof(err));
-	r = cs_request_parse(&cfg, out->data, out->len, &req, &err);
-	if (r == CS_OK) {
-		if (req == NULL || req->n_messages < 1 ||
-		    req->messages == NULL || req->model == NULL)
-			abort();
-	} else {
-		if (req != NULL)
-			abort();
-		check_err(r, &err);
-	}
-	cs_request_free(req);
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -189,7 +140,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case CS_OK:
 		check_native(&out);
 		check_bounds(body, size, &out);
-		check_parse(&out);
+		fuzz_check_parse(&cfg, out.data, out.len, CHECK_ECHO);
 		break;
 	case CS_EBADINPUT:
 	case CS_ETOOBIG:

@@ -699,10 +699,10 @@ tools_build_text(const struct cs_provider *p, const char *choice)
 	return body;
 }
 
-/* A one-message request with response_format rf (JSON text) built by p:
- * the upstream body, parsed. */
+/* A one-message request with key set to val (JSON text) built by p: the
+ * upstream body, parsed. */
 static inline struct json_object *
-format_build(const struct cs_provider *p, const char *rf)
+option_build(const struct cs_provider *p, const char *key, const char *val)
 {
 	static struct cs_config cfg;
 	struct cs_chat_request *req = NULL;
@@ -718,8 +718,8 @@ format_build(const struct cs_provider *p, const char *rf)
 	cfg.n_models = 1;
 	n = snprintf(text, sizeof(text),
 	    "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
-	    "\"response_format\":%s}",
-	    rf);
+	    "\"%s\":%s}",
+	    key, val);
 	assert_true(n > 0 && (size_t)n < sizeof(text));
 	if (cs_request_parse(&cfg, text, (size_t)n, &req, &err) != CS_OK)
 		fail_msg("refused: %s", err.message);
@@ -730,6 +730,13 @@ format_build(const struct cs_provider *p, const char *rf)
 	cs_http_request_free(&hr);
 	cs_request_free(req);
 	return body;
+}
+
+/* A one-message request with response_format rf (JSON text). */
+static inline struct json_object *
+format_build(const struct cs_provider *p, const char *rf)
+{
+	return option_build(p, "response_format", rf);
 }
 
 /* A JSON schema response_format as the SDKs send it. */

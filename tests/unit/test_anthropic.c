@@ -579,6 +579,23 @@ test_build_tools(void **state)
 	json_object_put(body);
 }
 
+/* ---- build() with stop: "stop_sequences" ---- */
+
+static void
+test_build_stop(void **state)
+{
+	struct json_object *body;
+
+	(void)state;
+	body = option_build(P, "stop", "\"END\"");
+	assert_json_at(body, "stop_sequences", "[\"END\"]");
+	assert_false(json_object_object_get_ex(body, "stop", NULL));
+	json_object_put(body);
+	body = option_build(P, "stop", "[]");
+	assert_false(json_object_object_get_ex(body, "stop_sequences", NULL));
+	json_object_put(body);
+}
+
 int
 main(void)
 {
@@ -599,6 +616,7 @@ main(void)
 		cmocka_unit_test(test_client_gone_stops),
 		cmocka_unit_test(test_build),
 		cmocka_unit_test(test_build_tools),
+		cmocka_unit_test(test_build_stop),
 	};
 
 	return cmocka_run_group_tests_name("anthropic", tests, NULL, NULL);

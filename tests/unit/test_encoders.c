@@ -63,6 +63,7 @@ static const struct cs_encoder *const streaming[] = {
 	&cs_encoder_text,
 	&cs_encoder_openai,
 	&cs_encoder_ui_stream,
+	&cs_encoder_anthropic,
 };
 
 #define PLAY(ops, flags, evs, want) \
@@ -232,6 +233,15 @@ test_openai_json(void **state)
 	        "\"total_tokens\":5}"));
 }
 
+/* e's error body for a native type and the message m" (in out). */
+static const char *
+error_body(struct cs_enc *e, const char *type, struct cs_buf *out)
+{
+	cs_buf_reset(out);
+	assert_int_equal(cs_enc_error_body(e, type, "m\"", out), CS_OK);
+	return out->data;
+}
+
 static void
 test_openai_error_bodies(void **state)
 {
@@ -258,14 +268,11 @@ test_openai_error_bodies(void **state)
 	cs_buf_init(&out, 1024);
 	assert_string_equal(cs_enc_error_content_type(&e), "application/json");
 	for (i = 0; i < CS_ARRAY_LEN(cases); i++) {
-		cs_buf_reset(&out);
-		assert_int_equal(
-		    cs_enc_error_body(&e, cases[i].type, "m\"", &out), CS_OK);
 		snprintf(want, sizeof(want),
 		    "{\"error\":{\"message\":\"m\\\"\","
 		    "\"type\":\"%s\",\"param\":null,\"code\":\"%s\"}}",
 		    cases[i].want_type, cases[i].want_code);
-		assert_string_equal(out.data, want);
+		assert_string_equal(error_body(&e, cases[i].type, &out), want);
 	}
 	cs_enc_free(&e);
 	/* the others: the native body by default */
@@ -276,6 +283,179 @@ test_openai_error_bodies(void **state)
 	assert_string_equal(out.data,
 	    "{\"error\":{\"type\":\"rate_limited\",\"message\":\"m\"}}");
 	assert_string_equal(cs_enc_error_content_type(&e), "application/json");
+	cs_enc_free(&e);
+	cs_buf_free(&out);
+}
+
+/* event: NAME, data: {"type":"NAME"...} */
+#define ANT(name, json) \
+	"event: " name "\ndata: {\"type\":\"" name "\"" json "}\n\n"
+#define ANT_HEAD \
+	"{\"id\":\"msg_" SID "\",\"type\":\"message\",\"role\":" \
+	"\"assistant\",\"model\":\"fast\","
+#define ANT_START \
+	ANT("message_start", \
+	    ",\"message\":" ANT_HEAD "\"content\":[],\"stop_reason\":null," \
+	    "\"stop_sequence\":null,\"usage\":{\"input_tokens\":0," \
+	    "\"output_tokens\":0}}")
+#define ANT_TEXT_START(i) \
+	ANT("content_block_start", \
+	    ",\"index\":" i ",\"content_block\":{\"type\":\"text\"," \
+	    "\"text\":\"\"}")
+#define ANT_DELTA(i, type, key, text) \
+	ANT("content_block_delta", \
+	    ",\"index\":" i ",\"delta\":{\"type\":\"" type "\",\"" key \
+	    "\":" text "}")
+#define ANT_STOP(i) ANT("content_block_stop", ",\"index\":" i)
+
+/* Blocks as the kind changes (a refusal is text), a tool call a block of
+ * its own with all its arguments in one delta, the finish with the
+ * cumulative usage (cache reads apart from input_tokens), no end marker. */
+static void
+test_anthropic_stream(void **state)
+{
+	(void)state;
+	PLAY(&cs_encoder_anthropic, 0, full,
+	    ANT_START ANT_TEXT_START("0") ANT_DELTA("0", "text_delta", "text",
+	        "\"Hel\"") ANT_DELTA("0", "text_delta", "text", "\"lo\\\"\\n\"")
+	        ANT_DELTA("0", "text_delta", "text", "\"no\"") ANT_STOP("0")
+	            ANT("content_block_start",
+	                ",\"index\":1,\"content_block\":{\"type\":"
+	                "\"thinking\",\"thinking\":\"\",\"signature\":\"\"}")
+	                ANT_DELTA("1", "thinking_delta", "thinking", "\"hm\"")
+	                    ANT_STOP("1") ANT("content_block_start",
+	                        ",\"index\":2,\"content_block\":{\"type\":"
+	                        "\"tool_use\",\"id\":\"call_1\",\"name\":"
+	                        "\"get_weather\",\"input\":{}}") ANT_DELTA("2",
+	                        "input_json_delta", "partial_json",
+	                        "\"{\\\"city\\\":\\\"Paris\\\"}\"")
+	                        ANT_STOP("2") ANT("message_delta",
+	                            ",\"delta\":{\"stop_reason\":"
+	                            "\"tool_use\",\"stop_sequence\":null},"
+	                            "\"usage\":{\"input_tokens\":5,"
+	                            "\"output_tokens\":2,"
+	                            "\"cache_read_input_tokens\":4}")
+	                            ANT("message_stop", ""));
+	/* other is end_turn; no counts are 0 */
+	PLAY(&cs_encoder_anthropic, 0, bare,
+	    ANT_START ANT_TEXT_START("0") ANT_DELTA("0", "text_delta", "text",
+	        "\"x\"") ANT_STOP("0") ANT("message_delta",
+	        ",\"delta\":{\"stop_reason\":\"end_turn\","
+	        "\"stop_sequence\":null},\"usage\":{"
+	        "\"input_tokens\":0,\"output_tokens\":0}")
+	        ANT("message_stop", ""));
+	/* an error after the start: the error event, nothing after it */
+	PLAY(&cs_encoder_anthropic, 0, failed,
+	    ANT_START ANT_TEXT_START("0") ANT_DELTA("0", "text_delta", "text",
+	        "\"x\"") "event: error\ndata: "
+	                 "{\"type\":\"error\","
+	                 "\"error\":{\"type\":"
+	                 "\"timeout_error\","
+	                 "\"message\":\"slow\"}}\n\n");
+}
+
+/* The stop reasons: a stop sequence (the provider's word) is one. */
+static void
+test_anthropic_stop_reasons(void **state)
+{
+	static const struct {
+		const char *finish, *native, *want;
+	} cases[] = {
+		{ "stop", "end_turn", "end_turn" },
+		{ "stop", "stop_sequence", "stop_sequence" },
+		{ "length", "length", "max_tokens" },
+		{ "tool_calls", NULL, "tool_use" },
+		{ "content_filter", "content_filter", "refusal" },
+		{ "unknown", NULL, "end_turn" },
+	};
+	struct cs_event ev;
+	struct cs_enc e;
+	struct cs_buf out;
+	char want[128];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < CS_ARRAY_LEN(cases); i++) {
+		enc_new(&e, &cs_encoder_anthropic, 0);
+		cs_buf_init(&out, 1024);
+		memset(&ev, 0, sizeof(ev));
+		ev.type = CS_EV_FINISH;
+		ev.finish_reason = cases[i].finish;
+		ev.native_finish_reason = cases[i].native;
+		assert_int_equal(cs_enc_event(&e, &ev, &out), CS_OK);
+		snprintf(want, sizeof(want), "{\"stop_reason\":\"%s\"",
+		    cases[i].want);
+		if (strstr(out.data, want) == NULL)
+			fail_msg("%s: %s", cases[i].finish, out.data);
+		cs_enc_free(&e);
+		cs_buf_free(&out);
+	}
+}
+
+/* Deferred: nothing until done, then one Message with its blocks. */
+static void
+test_anthropic_json(void **state)
+{
+	(void)state;
+	PLAY(&cs_encoder_anthropic_json, 0, full,
+	    ANT_HEAD "\"content\":[{\"type\":\"text\",\"text\":"
+	             "\"Hello\\\"\\nno\"},{\"type\":\"thinking\",\"thinking\":"
+	             "\"hm\",\"signature\":\"\"},{\"type\":\"tool_use\","
+	             "\"id\":\"call_1\",\"name\":\"get_weather\",\"input\":"
+	             "{\"city\":\"Paris\"}}],\"stop_reason\":\"tool_use\","
+	             "\"stop_sequence\":null,\"usage\":{\"input_tokens\":5,"
+	             "\"output_tokens\":2,\"cache_read_input_tokens\":4}}\n");
+	PLAY(&cs_encoder_anthropic_json, 0, bare,
+	    ANT_HEAD "\"content\":[{\"type\":\"text\",\"text\":\"x\"}],"
+	             "\"stop_reason\":\"end_turn\",\"stop_sequence\":null,"
+	             "\"usage\":{\"input_tokens\":0,\"output_tokens\":0}}\n");
+}
+
+/* Anthropic's error types for the native ones; the keep-alive is its
+ * ping event. */
+static void
+test_anthropic_errors(void **state)
+{
+	static const struct {
+		const char *type, *want;
+	} cases[] = {
+		{ "invalid_request", "invalid_request_error" },
+		{ "unauthorized", "authentication_error" },
+		{ "forbidden", "permission_error" },
+		{ "model_not_allowed", "permission_error" },
+		{ "not_found", "not_found_error" },
+		{ "model_not_found", "not_found_error" },
+		{ "rate_limited", "rate_limit_error" },
+		{ "budget_exceeded", "rate_limit_error" },
+		{ "overloaded", "overloaded_error" },
+		{ "server_busy", "overloaded_error" },
+		{ "server_shutdown", "overloaded_error" },
+		{ "state_unavailable", "overloaded_error" },
+		{ "upstream_timeout", "timeout_error" },
+		{ "upstream_error", "api_error" },
+		{ "internal_error", "api_error" },
+	};
+	struct cs_enc e;
+	struct cs_buf out;
+	char want[256];
+	size_t i;
+
+	(void)state;
+	enc_new(&e, &cs_encoder_anthropic_json, 0);
+	cs_buf_init(&out, 1024);
+	for (i = 0; i < CS_ARRAY_LEN(cases); i++) {
+		snprintf(want, sizeof(want),
+		    "{\"type\":\"error\",\"error\":{\"type\":\"%s\","
+		    "\"message\":\"m\\\"\"}}",
+		    cases[i].want);
+		assert_string_equal(error_body(&e, cases[i].type, &out), want);
+	}
+	cs_enc_free(&e);
+	enc_new(&e, &cs_encoder_anthropic, 0);
+	cs_buf_reset(&out);
+	assert_int_equal(cs_enc_keepalive(&e, &out), CS_OK);
+	assert_string_equal(
+	    out.data, "event: ping\ndata: {\"type\": \"ping\"}\n\n");
 	cs_enc_free(&e);
 	cs_buf_free(&out);
 }
@@ -334,6 +514,7 @@ test_keepalives(void **state)
 		{ &cs_encoder_ui_stream, ": keep-alive\n" },
 		{ &cs_encoder_text, "" },
 		{ &cs_encoder_openai_json, "" },
+		{ &cs_encoder_anthropic_json, "" },
 	};
 	struct cs_enc e;
 	struct cs_buf out;
@@ -431,7 +612,19 @@ test_too_big_marker(void **state)
 
 	(void)state;
 	for (i = 0; i < CS_ARRAY_LEN(streaming); i++) {
+		/* plain text has neither, Anthropic's stream no end marker */
 		none = streaming[i] == &cs_encoder_text;
+		if (streaming[i] == &cs_encoder_anthropic) {
+			enc_new(&e, streaming[i], 0);
+			cs_buf_init(&out, 12);
+			assert_int_equal(cs_buf_puts(&out, "keep"), CS_OK);
+			assert_int_equal(cs_enc_done(&e, &out), CS_OK);
+			assert_int_equal(cs_enc_prologue(&e, &out), CS_ETOOBIG);
+			assert_string_equal(out.data, "keep");
+			cs_enc_free(&e);
+			cs_buf_free(&out);
+			continue;
+		}
 		enc_new(&e, streaming[i], 0);
 		cs_buf_init(&out, 12);
 		assert_int_equal(cs_buf_puts(&out, "keep"), CS_OK);
@@ -478,6 +671,16 @@ test_deferred_limit(void **state)
 	assert_non_null(strstr(out.data, "\"reasoning_content\":\"a\""));
 	assert_true(out.len > limit);
 	cs_enc_free(&e);
+	/* Anthropic's blocks the same way: the open one, then all */
+	enc_new(&e, &cs_encoder_anthropic_json, 0);
+	ev.kind = CS_TEXT_CONTENT;
+	ev.text_len = limit;
+	assert_int_equal(cs_enc_event(&e, &ev, &out), CS_OK);
+	ev.text_len = 1;
+	assert_int_equal(cs_enc_event(&e, &ev, &out), CS_ETOOBIG);
+	ev.kind = CS_TEXT_REASONING; /* closing the text: too big escaped */
+	assert_int_equal(cs_enc_event(&e, &ev, &out), CS_ETOOBIG);
+	cs_enc_free(&e);
 	cs_buf_free(&out);
 	free(text);
 }
@@ -491,6 +694,8 @@ test_no_state_is_enomem(void **state)
 		&cs_encoder_openai,
 		&cs_encoder_openai_json,
 		&cs_encoder_ui_stream,
+		&cs_encoder_anthropic,
+		&cs_encoder_anthropic_json,
 	};
 	struct cs_enc e;
 	struct cs_buf out;
@@ -543,6 +748,10 @@ main(void)
 		cmocka_unit_test(test_openai_chunks),
 		cmocka_unit_test(test_openai_json),
 		cmocka_unit_test(test_openai_error_bodies),
+		cmocka_unit_test(test_anthropic_stream),
+		cmocka_unit_test(test_anthropic_stop_reasons),
+		cmocka_unit_test(test_anthropic_json),
+		cmocka_unit_test(test_anthropic_errors),
 		cmocka_unit_test(test_ui_stream),
 		cmocka_unit_test(test_keepalives),
 		cmocka_unit_test(test_too_big_leaves_no_partial_frame),

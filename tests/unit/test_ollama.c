@@ -510,6 +510,24 @@ test_build_format(void **state)
 	json_object_put(body);
 }
 
+/* ---- build() with stop: options.stop ---- */
+
+static void
+test_build_stop(void **state)
+{
+	struct json_object *body, *opts = NULL;
+
+	(void)state;
+	body = option_build(P, "stop", "[\"a\",\"b\"]");
+	assert_true(json_object_object_get_ex(body, "options", &opts));
+	assert_json_at(opts, "stop", "[\"a\",\"b\"]");
+	assert_false(json_object_object_get_ex(body, "stop", NULL));
+	json_object_put(body);
+	body = option_build(P, "stop", "null");
+	assert_false(json_object_object_get_ex(body, "options", NULL));
+	json_object_put(body);
+}
+
 int
 main(void)
 {
@@ -529,6 +547,7 @@ main(void)
 		cmocka_unit_test(test_build),
 		cmocka_unit_test(test_build_tools),
 		cmocka_unit_test(test_build_format),
+		cmocka_unit_test(test_build_stop),
 	};
 
 	return cmocka_run_group_tests_name("ollama", tests, NULL, NULL);

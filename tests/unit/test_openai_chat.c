@@ -475,6 +475,25 @@ test_build_format(void **state)
 	json_object_put(body);
 }
 
+/* ---- build() with stop: "stop", an array ---- */
+
+static void
+test_build_stop(void **state)
+{
+	struct json_object *body;
+
+	(void)state;
+	body = option_build(P, "stop", "\"END\"");
+	assert_json_at(body, "stop", "[\"END\"]");
+	json_object_put(body);
+	body = option_build(P, "stop", "[\"a\",\"b\"]");
+	assert_json_at(body, "stop", "[\"a\",\"b\"]");
+	json_object_put(body);
+	body = option_build(P, "stop", "[]");
+	assert_false(json_object_object_get_ex(body, "stop", NULL));
+	json_object_put(body);
+}
+
 int
 main(void)
 {
@@ -503,6 +522,7 @@ main(void)
 		cmocka_unit_test(test_build_developer),
 		cmocka_unit_test(test_build_tools),
 		cmocka_unit_test(test_build_format),
+		cmocka_unit_test(test_build_stop),
 	};
 
 	return cmocka_run_group_tests_name("openai_chat", tests, NULL, NULL);

@@ -359,10 +359,24 @@ test_build_tools(void **state)
 	json_object_put(body);
 }
 
+/* ---- build() with stop: "stop", as Chat Completions ---- */
+
+static void
+test_build_stop(void **state)
+{
+	struct json_object *body;
+
+	(void)state;
+	body = option_build(P, "stop", "[\"\\n\\n\",\"Human:\"]");
+	assert_json_at(body, "stop", "[\"\\n\\n\",\"Human:\"]");
+	json_object_put(body);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_build_stop),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_stop_usage_and_chunk_after_done),
 		cmocka_unit_test(test_no_usage_no_finish_reason),

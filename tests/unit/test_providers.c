@@ -225,6 +225,24 @@ test_azure_build(void **state)
 	}
 }
 
+/* Azure OpenAI's stop: "stop", as Chat Completions; openai-responses
+ * and demo have none and say what to use instead (chat.c refuses). */
+static void
+test_stop_build(void **state)
+{
+	struct json_object *body;
+
+	(void)state;
+	body = option_build(provider_named("azure-openai"), "stop", "\"END\"");
+	assert_json_at(body, "stop", "[\"END\"]");
+	json_object_put(body);
+	assert_non_null(provider_named("openai-responses")->no_stop);
+	assert_non_null(provider_named("demo")->no_stop);
+	assert_null(provider_named("openai-chat")->no_stop);
+	assert_null(provider_named("anthropic")->no_stop);
+	assert_null(provider_named("ollama")->no_stop);
+}
+
 /* Azure's resolve: the developer role, the GA api-version by default;
  * its model check: deployment names unless the v1 API. */
 static void
@@ -255,6 +273,7 @@ main(void)
 		cmocka_unit_test(test_config_accepts_every_entry),
 		cmocka_unit_test(test_config_lists_every_entry),
 		cmocka_unit_test(test_azure_build),
+		cmocka_unit_test(test_stop_build),
 		cmocka_unit_test(test_azure_resolve_and_check),
 	};
 

@@ -613,7 +613,7 @@ test_accepted_lists(void **state)
 	    "unknown field "
 	    "\"max_token\" (accepted: messages, model, instructions, "
 	    "temperature, max_tokens, stream, n, user, tools, tool_choice, "
-	    "response_format)");
+	    "response_format, stop)");
 	expect_refused(&cfg, "{\"messages\":[{\"x\":1}]}", 400,
 	    "messages[0]: unknown field \"x\" (accepted: role, content, "
 	    "name, tool_call_id, tool_calls)");
@@ -632,6 +632,56 @@ test_accepted_lists(void **state)
 	assert_string_equal(cs_role_name(CS_ROLE_SYSTEM), "system");
 	assert_string_equal(cs_role_name(CS_ROLE_TOOL), "tool");
 	assert_string_equal(cs_role_name((enum cs_role)99), "unknown");
+}
+
+/* "stop": a string or up to 4 non-empty strings of at most 256 bytes,
+ * kept as an array; [] and null are none. */
+static void
+test_stop(void **state)
+{
+	struct cs_config cfg;
+	struct cs_chat_request *req;
+	char body[1024], big[300];
+
+	(void)state;
+	test_config(&cfg);
+	req = parse_ok(&cfg,
+	    "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"stop\":\"END\"}");
+	assert_non_null(req->stop);
+	assert_string_equal(
+	    json_object_to_json_string_ext(req->stop, JSON_C_TO_STRING_PLAIN),
+	    "[\"END\"]");
+	cs_request_free(req);
+	req = parse_ok(&cfg,
+	    "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"stop\":[\"a\",\"b\",\"c\",\"d\"]}");
+	assert_int_equal(json_object_array_length(req->stop), 4);
+	cs_request_free(req);
+	req = parse_ok(&cfg,
+	    "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"stop\":[]}");
+	assert_null(req->stop);
+	cs_request_free(req);
+	req = parse_ok(&cfg,
+	    "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"stop\":null}");
+	assert_null(req->stop);
+	cs_request_free(req);
+	expect_refused(&cfg, "{\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", 400,
+	    "stop: at most 4 stop sequences");
+	expect_refused(
+	    &cfg, "{\"stop\":[\"a\",\"\"]}", 400, "stop[1]: must not be empty");
+	expect_refused(&cfg, "{\"stop\":\"\"}", 400, "stop: must not be empty");
+	expect_refused(
+	    &cfg, "{\"stop\":[\"a\",7]}", 400, "stop[1]: must be a string");
+	expect_refused(&cfg, "{\"stop\":{}}", 400,
+	    "stop: must be a string or an array of strings");
+	memset(big, 'x', 257);
+	big[257] = '\0';
+	snprintf(body, sizeof(body), "{\"stop\":[\"%s\"]}", big);
+	expect_refused(&cfg, body, 400, "stop[0]: longer than 256 bytes");
+	big[256] = '\0';
+	snprintf(body, sizeof(body),
+	    "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"stop\":[\"%s\"]}",
+	    big);
+	cs_request_free(parse_ok(&cfg, body));
 }
 
 static void
@@ -1011,6 +1061,7 @@ main(void)
 		cmocka_unit_test(test_not_nul_terminated),
 		cmocka_unit_test(test_messages_exact),
 		cmocka_unit_test(test_model_list_truncated),
+		cmocka_unit_test(test_stop),
 		cmocka_unit_test(test_echo_is_bounded),
 		cmocka_unit_test(test_accepted_lists),
 		cmocka_unit_test(test_response_format),

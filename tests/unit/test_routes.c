@@ -67,6 +67,8 @@ test_match(void **state)
 		    "/api/openapi.json" },
 		{ NULL, "/api/v1/models", NULL, "/v1/models", "",
 		    "/api/v1/models" },
+		{ NULL, "/api/v1/messages", NULL, "/v1/messages", "",
+		    "/api/v1/messages" },
 		{ NULL, "/api/v1/models/", NULL, "/v1/models", "",
 		    "/api/v1/models/" },
 		{ NULL, "/api/v1/chat/completions", NULL,
@@ -151,6 +153,7 @@ test_methods(void **state)
 		{ "/openapi.json", "GET, HEAD", "GET, HEAD" },
 		{ "/v1/chat/completions", "POST", "POST" },
 		{ "/v1/responses", "POST", "POST" },
+		{ "/v1/messages", "POST", "POST" },
 		{ "/v1/models", "GET, HEAD", "GET, HEAD" },
 		{ "/v1/models/{model}", "GET, HEAD", "GET, HEAD" },
 	};
