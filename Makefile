@@ -143,9 +143,10 @@ run: deps-run
 	PORT=$(PORT) BUILD=$(BUILD) tests/lib/serve
 
 # Coverage-guided fuzzing (libFuzzer, Debian's clang): the SSE parser, the
-# request parser, useChat's and Anthropic's Messages request translations
-# before it (tests/fuzz/fuzz_request_ui.c, fuzz_anthropic_api.c; their
-# shared checks in fuzz_translate.h), the OpenAI chat fast path against json-c
+# request parser, the translations before it of useChat's request, of
+# Anthropic's Messages and of OpenAI's Responses request
+# (tests/fuzz/fuzz_request_ui.c, fuzz_v1_api.c; their shared checks in
+# fuzz_translate.h), the OpenAI chat fast path against json-c
 # (tests/fuzz/fuzz_openai_fastpath.c) and one target per HTTP provider (tests/fuzz/
 # fuzz_adapter.c built with -DFUZZ_PROVIDER='"<name>"').  Seeds: the
 # files in tests/fuzz/corpus/<target>/ plus, for the adapters and the SSE
@@ -167,7 +168,8 @@ FUZZ_FLAGS    = -std=gnu11 -D_GNU_SOURCE -g -O1 $(SRC_INC) \
 FUZZ_ADAPTERS = $(shell awk '/^const struct cs_provider /{n=""} \
                 /^\t\.name = "/{split($$0,q,"\"");n=q[2]} \
                 /^\t\.build = / && n!=""{print n;n=""}' src/providers/*.c)
-FUZZ_TARGETS  = sse request request-ui anthropic-api openai-fastpath \
+FUZZ_TARGETS  = sse request request-ui anthropic-api responses-api \
+                openai-fastpath \
                 $(FUZZ_ADAPTERS)
 # demo.c's stream calls are stubbed (tests/fuzz/fuzz_stubs.c): the
 # registry lists it, no harness runs it.
@@ -194,7 +196,7 @@ fuzz-smoke: fuzz-build
 
 fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%) $(FUZZ_ADAPTERS:%=$(FUZZ_DIR)/%.dict) \
             $(FUZZ_DIR)/request.dict $(FUZZ_DIR)/request-ui.dict $(FUZZ_DIR)/sse.dict \
-            $(FUZZ_DIR)/anthropic-api.dict \
+            $(FUZZ_DIR)/anthropic-api.dict $(FUZZ_DIR)/responses-api.dict \
             $(FUZZ_DIR)/openai-fastpath.dict fuzz-corpus
 
 $(FUZZ_DIR)/obj/%.o: %.c $(wildcard src/*/*.h) Makefile
@@ -213,8 +215,12 @@ $(FUZZ_DIR)/request-ui: tests/fuzz/fuzz_request_ui.c $(FUZZ_DIR)/obj/src/request
 
 # Anthropic's Messages request translated (anthropic_api.c), then parsed
 # natively; the handler's calls into the stream are stubbed in the harness.
-$(FUZZ_DIR)/anthropic-api: tests/fuzz/fuzz_anthropic_api.c $(FUZZ_DIR)/obj/src/request/anthropic_api.o $(FUZZ_LIB_OBJS)
+# The same harness for OpenAI's Responses request (responses_api.c).
+$(FUZZ_DIR)/anthropic-api: tests/fuzz/fuzz_v1_api.c $(FUZZ_DIR)/obj/src/request/anthropic_api.o $(FUZZ_LIB_OBJS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ -ljson-c -lcurl
+
+$(FUZZ_DIR)/responses-api: tests/fuzz/fuzz_v1_api.c $(FUZZ_DIR)/obj/src/request/responses_api.o $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DFUZZ_RESPONSES -fsanitize=fuzzer -o $@ $^ -ljson-c -lcurl
 
 # The chat fast path against json-c (differential).
 $(FUZZ_DIR)/openai-fastpath: tests/fuzz/fuzz_openai_fastpath.c $(filter %/openai_fastpath.o %/buf.o %/cs.o %/utf8.o,$(FUZZ_LIB_OBJS))
@@ -244,6 +250,11 @@ $(FUZZ_DIR)/anthropic-api.dict: tests/fuzz/json.dict src/request/anthropic_api.c
 	@mkdir -p $(dir $@)
 	@{ cat tests/fuzz/json.dict; \
 	  $(call fuzz_literals,src/request/anthropic_api.c src/request/request.c src/request/request_messages.c src/request/request_tools.c); } > $@
+
+$(FUZZ_DIR)/responses-api.dict: tests/fuzz/json.dict src/request/responses_api.c src/request/request.c src/request/request_messages.c src/request/request_tools.c
+	@mkdir -p $(dir $@)
+	@{ cat tests/fuzz/json.dict; \
+	  $(call fuzz_literals,src/request/responses_api.c src/request/request.c src/request/request_messages.c src/request/request_tools.c); } > $@
 
 $(FUZZ_DIR)/openai-fastpath.dict: tests/fuzz/json.dict src/providers/openai_fastpath.c
 	@mkdir -p $(dir $@)

@@ -30,7 +30,6 @@
  * An unknown model is 404 model_not_found.  A body that is not strict
  * JSON goes to cs_chat_parse() unchanged, which says what is wrong.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,7 +40,7 @@
 #include "encoder.h"
 #include "json_strict.h"
 #include "openai_api.h"
-#include "request.h"
+#include "request_int.h"
 #include "responses_api.h"
 #include "stream.h"
 #include "worker.h"
@@ -63,27 +62,52 @@ static const char *const ignored_fields[] = {
 	"this server keeps no responses (\"store\" is always false): send " \
 	"the whole conversation as input"
 
-/* The translation: the native body being built and where it stands. */
+/*
+ * The translation: the native body being built and where it stands.  An
+ * allocation that fails sets oom, and everything after it is skipped
+ * until the end reports it (a sticky error, as jsonw.h's).
+ */
 struct rsp {
-	struct cs_stream *s;
+	struct cs_reqerr *err;
 	struct json_object *out;      /* the native request */
 	struct json_object *messages; /* out's "messages" */
 	struct json_object *last;     /* the assistant message calls join */
 	int stream;
+	int oom;
 };
 
-/* Write the 400 (message from fmt) and return CS_EHANDLED. */
-static enum cs_err __attribute__((format(printf, 2, 3)))
-bad(struct rsp *t, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
+/* The refusal (message from fmt) into t->err; CS_EBADINPUT. */
+#define bad(t, ...) (refuse((t)->err, __VA_ARGS__), CS_EBADINPUT)
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	cs_stream_fail(t->s, CS_FAIL_INVALID, msg);
-	return CS_EHANDLED;
+/* o[key] = v (owned; NULL: an allocation failed): v, or NULL. */
+static struct json_object *
+put(struct rsp *t, struct json_object *o, const char *key,
+    struct json_object *v)
+{
+	if (v == NULL || o == NULL || json_object_object_add(o, key, v) != 0) {
+		json_object_put(v);
+		t->oom = 1;
+		return NULL;
+	}
+	return v;
+}
+
+/* Append v (owned) to the array a: v, or NULL. */
+static struct json_object *
+push(struct rsp *t, struct json_object *a, struct json_object *v)
+{
+	if (v == NULL || a == NULL || json_object_array_add(a, v) != 0) {
+		json_object_put(v);
+		t->oom = 1;
+		return NULL;
+	}
+	return v;
+}
+
+static struct json_object *
+str(const char *s)
+{
+	return json_object_new_string(s);
 }
 
 /* o's string member key, or NULL if absent, null or not a string. */
@@ -119,7 +143,7 @@ only_keys(struct rsp *t, struct json_object *o, const char *where,
 	return CS_OK;
 }
 
-/* A required string member: CS_OK and *v, or the 400. */
+/* A required string member: CS_OK and *v (borrowed), or the 400. */
 static enum cs_err
 need_str(struct rsp *t, struct json_object *o, const char *where,
     const char *key, struct json_object **v)
@@ -130,61 +154,59 @@ need_str(struct rsp *t, struct json_object *o, const char *where,
 	return bad(t, "%s.%s: must be a string", where, key);
 }
 
-/* Text content (a string, or text parts) as the native content: a string,
- * or an array of {"type":"text","text"}; *out is a new reference. */
+/* One text part of c (at where[i]) as the native {"type":"text","text"}
+ * appended to parts. */
 static enum cs_err
-text_content(struct rsp *t, struct json_object *c, const char *where,
-    struct json_object **out)
+text_part(struct rsp *t, struct json_object *parts, struct json_object *p,
+    const char *where, size_t i)
 {
-	struct json_object *parts, *p, *text, *np;
-	const char *type;
+	struct json_object *text, *np;
+	const char *type, *key;
 	char e[CS_ECHO_MAX + 4];
+
+	type = json_object_is_type(p, json_type_object) ? str_of(p, "type") :
+	                                                  NULL;
+	if (type == NULL)
+		return bad(
+		    t, "%s[%zu]: must be an object with a type", where, i);
+	if (strcmp(type, "input_text") != 0 &&
+	    strcmp(type, "output_text") != 0 && strcmp(type, "refusal") != 0)
+		return bad(t,
+		    "%s[%zu].type: only text is accepted here (input_text, "
+		    "output_text), not \"%s\"",
+		    where, i, cs_echo(e, type, strlen(type)));
+	key = strcmp(type, "refusal") == 0 ? "refusal" : "text";
+	if (!json_object_object_get_ex(p, key, &text) ||
+	    !json_object_is_type(text, json_type_string))
+		return bad(t, "%s[%zu].%s: must be a string", where, i, key);
+	if ((np = push(t, parts, json_object_new_object())) != NULL) {
+		put(t, np, "type", str("text"));
+		put(t, np, "text", json_object_get(text));
+	}
+	return CS_OK;
+}
+
+/* Text content (a string, or text parts) as the native content of o: a
+ * string, or an array of {"type":"text","text"}. */
+static enum cs_err
+text_content(struct rsp *t, struct json_object *o, struct json_object *c,
+    const char *where)
+{
+	struct json_object *parts;
 	size_t i, n;
 
-	*out = NULL;
 	if (json_object_is_type(c, json_type_string)) {
-		*out = json_object_get(c);
+		put(t, o, "content", json_object_get(c));
 		return CS_OK;
 	}
 	if (!json_object_is_type(c, json_type_array))
 		return bad(
 		    t, "%s: must be a string or an array of parts", where);
-	if ((parts = json_object_new_array()) == NULL)
-		return bad(t, "out of memory");
-	for (i = 0, n = json_object_array_length(c); i < n; i++) {
-		p = json_object_array_get_idx(c, i);
-		type = json_object_is_type(p, json_type_object) ?
-		    str_of(p, "type") :
-		    NULL;
-		if (type == NULL) {
-			json_object_put(parts);
-			return bad(t, "%s[%zu]: must be an object with a type",
-			    where, i);
-		}
-		if (strcmp(type, "input_text") != 0 &&
-		    strcmp(type, "output_text") != 0 &&
-		    strcmp(type, "refusal") != 0) {
-			json_object_put(parts);
-			return bad(t,
-			    "%s[%zu].type: only text is accepted here "
-			    "(input_text, output_text), not \"%s\"",
-			    where, i, cs_echo(e, type, strlen(type)));
-		}
-		if (!json_object_object_get_ex(p,
-		        strcmp(type, "refusal") == 0 ? "refusal" : "text",
-		        &text) ||
-		    !json_object_is_type(text, json_type_string)) {
-			json_object_put(parts);
-			return bad(t, "%s[%zu].%s: must be a string", where, i,
-			    strcmp(type, "refusal") == 0 ? "refusal" : "text");
-		}
-		np = json_object_new_object();
-		json_object_object_add(
-		    np, "type", json_object_new_string("text"));
-		json_object_object_add(np, "text", json_object_get(text));
-		json_object_array_add(parts, np);
-	}
-	*out = parts;
+	parts = put(t, o, "content", json_object_new_array());
+	for (i = 0, n = json_object_array_length(c); i < n; i++)
+		if (text_part(t, parts, json_object_array_get_idx(c, i), where,
+		        i) != CS_OK)
+			return CS_EBADINPUT;
 	return CS_OK;
 }
 
@@ -200,14 +222,14 @@ message_item(struct rsp *t, struct json_object *it, const char *where)
 {
 	static const char *const roles[] = { "user", "system", "developer",
 		"assistant" };
-	struct json_object *c, *content = NULL, *m;
+	struct json_object *c, *m;
 	char w[48];
 	const char *role;
 	size_t k;
 
 	if (only_keys(t, it, where, message_keys, CS_ARRAY_LEN(message_keys)) !=
 	    CS_OK)
-		return CS_EHANDLED;
+		return CS_EBADINPUT;
 	role = str_of(it, "role");
 	for (k = 0; role != NULL && k < CS_ARRAY_LEN(roles) &&
 	     strcmp(role, roles[k]) != 0;
@@ -221,71 +243,62 @@ message_item(struct rsp *t, struct json_object *it, const char *where)
 	if (!json_object_object_get_ex(it, "content", &c))
 		return bad(t, "%s.content: missing", where);
 	snprintf(w, sizeof(w), "%s.content", where);
-	if (text_content(t, c, w, &content) != CS_OK)
-		return CS_EHANDLED;
-	m = json_object_new_object();
-	json_object_object_add(m, "role", json_object_new_string(role));
-	json_object_object_add(m, "content", content);
-	json_object_array_add(t->messages, m);
+	m = push(t, t->messages, json_object_new_object());
+	put(t, m, "role", str(role));
 	t->last = strcmp(role, "assistant") == 0 ? m : NULL;
-	return CS_OK;
+	return text_content(t, m, c, w);
 }
 
+/* A function_call joins the assistant message right before it, or opens
+ * one with no content. */
 static enum cs_err
 call_item(struct rsp *t, struct json_object *it, const char *where)
 {
-	struct json_object *id, *name, *args, *tc, *fn, *calls;
+	struct json_object *id, *name, *args, *tc, *fn, *calls = NULL;
 
 	if (only_keys(t, it, where, call_keys, CS_ARRAY_LEN(call_keys)) !=
 	        CS_OK ||
 	    need_str(t, it, where, "call_id", &id) != CS_OK ||
 	    need_str(t, it, where, "name", &name) != CS_OK ||
 	    need_str(t, it, where, "arguments", &args) != CS_OK)
-		return CS_EHANDLED;
-	if (t->last == NULL) {
-		t->last = json_object_new_object();
-		json_object_object_add(
-		    t->last, "role", json_object_new_string("assistant"));
+		return CS_EBADINPUT;
+	if (t->last == NULL &&
+	    (t->last = push(t, t->messages, json_object_new_object())) !=
+	        NULL) {
+		put(t, t->last, "role", str("assistant"));
 		json_object_object_add(t->last, "content", NULL);
-		json_object_array_add(t->messages, t->last);
 	}
-	if (!json_object_object_get_ex(t->last, "tool_calls", &calls)) {
-		calls = json_object_new_array();
-		json_object_object_add(t->last, "tool_calls", calls);
-	}
-	fn = json_object_new_object();
-	json_object_object_add(fn, "name", json_object_get(name));
-	json_object_object_add(fn, "arguments", json_object_get(args));
-	tc = json_object_new_object();
-	json_object_object_add(tc, "id", json_object_get(id));
-	json_object_object_add(tc, "type", json_object_new_string("function"));
-	json_object_object_add(tc, "function", fn);
-	json_object_array_add(calls, tc);
+	if (t->last != NULL &&
+	    !json_object_object_get_ex(t->last, "tool_calls", &calls))
+		calls = put(t, t->last, "tool_calls", json_object_new_array());
+	if ((tc = push(t, calls, json_object_new_object())) == NULL)
+		return CS_OK;
+	put(t, tc, "id", json_object_get(id));
+	put(t, tc, "type", str("function"));
+	fn = put(t, tc, "function", json_object_new_object());
+	put(t, fn, "name", json_object_get(name));
+	put(t, fn, "arguments", json_object_get(args));
 	return CS_OK;
 }
 
 static enum cs_err
 output_item(struct rsp *t, struct json_object *it, const char *where)
 {
-	struct json_object *id, *o, *content, *m;
+	struct json_object *id, *o, *m;
 	char w[48];
 
 	if (only_keys(t, it, where, output_keys, CS_ARRAY_LEN(output_keys)) !=
 	        CS_OK ||
 	    need_str(t, it, where, "call_id", &id) != CS_OK)
-		return CS_EHANDLED;
+		return CS_EBADINPUT;
 	if (!json_object_object_get_ex(it, "output", &o))
 		return bad(t, "%s.output: missing", where);
 	snprintf(w, sizeof(w), "%s.output", where);
-	if (text_content(t, o, w, &content) != CS_OK)
-		return CS_EHANDLED;
-	m = json_object_new_object();
-	json_object_object_add(m, "role", json_object_new_string("tool"));
-	json_object_object_add(m, "tool_call_id", json_object_get(id));
-	json_object_object_add(m, "content", content);
-	json_object_array_add(t->messages, m);
+	m = push(t, t->messages, json_object_new_object());
+	put(t, m, "role", str("tool"));
+	put(t, m, "tool_call_id", json_object_get(id));
 	t->last = NULL;
-	return CS_OK;
+	return text_content(t, m, o, w);
 }
 
 static enum cs_err
@@ -320,24 +333,22 @@ take_input(struct rsp *t, struct json_object *v)
 	size_t i, n;
 
 	if (json_object_is_type(v, json_type_string)) {
-		m = json_object_new_object();
-		json_object_object_add(
-		    m, "role", json_object_new_string("user"));
-		json_object_object_add(m, "content", json_object_get(v));
-		json_object_array_add(t->messages, m);
+		m = push(t, t->messages, json_object_new_object());
+		put(t, m, "role", str("user"));
+		put(t, m, "content", json_object_get(v));
 		return CS_OK;
 	}
 	if (!json_object_is_type(v, json_type_array))
 		return bad(t, "input: must be a string or an array of items");
 	for (i = 0, n = json_object_array_length(v); i < n; i++)
 		if (input_item(t, json_object_array_get_idx(v, i), i) != CS_OK)
-			return CS_EHANDLED;
+			return CS_EBADINPUT;
 	return CS_OK;
 }
 
 /* o's members named keys, those present and not null, into dst. */
 static void
-copy_keys(struct json_object *dst, struct json_object *o,
+copy_keys(struct rsp *t, struct json_object *dst, struct json_object *o,
     const char *const *keys, size_t n)
 {
 	struct json_object *v;
@@ -345,8 +356,7 @@ copy_keys(struct json_object *dst, struct json_object *o,
 
 	for (i = 0; i < n; i++)
 		if (json_object_object_get_ex(o, keys[i], &v) && v != NULL)
-			json_object_object_add(
-			    dst, keys[i], json_object_get(v));
+			put(t, dst, keys[i], json_object_get(v));
 }
 
 static enum cs_err
@@ -354,15 +364,14 @@ take_tools(struct rsp *t, struct json_object *v)
 {
 	static const char *const keys[] = { "type", "name", "description",
 		"parameters", "strict" };
-	struct json_object *tools, *tool, *fn, *nt;
+	struct json_object *tools, *tool, *nt;
 	char where[32], e[CS_ECHO_MAX + 4];
 	const char *type;
 	size_t i, n;
 
 	if (!json_object_is_type(v, json_type_array))
 		return bad(t, "tools: must be an array");
-	tools = json_object_new_array();
-	json_object_object_add(t->out, "tools", tools);
+	tools = put(t, t->out, "tools", json_object_new_array());
 	for (i = 0, n = json_object_array_length(v); i < n; i++) {
 		tool = json_object_array_get_idx(v, i);
 		snprintf(where, sizeof(where), "tools[%zu]", i);
@@ -377,14 +386,11 @@ take_tools(struct rsp *t, struct json_object *v)
 			    where, cs_echo(e, type, strlen(type)));
 		if (only_keys(t, tool, where, keys, CS_ARRAY_LEN(keys)) !=
 		    CS_OK)
-			return CS_EHANDLED;
-		fn = json_object_new_object();
-		copy_keys(fn, tool, keys + 1, CS_ARRAY_LEN(keys) - 1);
-		nt = json_object_new_object();
-		json_object_object_add(
-		    nt, "type", json_object_new_string("function"));
-		json_object_object_add(nt, "function", fn);
-		json_object_array_add(tools, nt);
+			return CS_EBADINPUT;
+		nt = push(t, tools, json_object_new_object());
+		put(t, nt, "type", str("function"));
+		copy_keys(t, put(t, nt, "function", json_object_new_object()),
+		    tool, keys + 1, CS_ARRAY_LEN(keys) - 1);
 	}
 	return CS_OK;
 }
@@ -392,12 +398,11 @@ take_tools(struct rsp *t, struct json_object *v)
 static enum cs_err
 take_tool_choice(struct rsp *t, struct json_object *v)
 {
-	struct json_object *nc, *fn;
+	struct json_object *nc;
 	const char *type, *name;
 
 	if (json_object_is_type(v, json_type_string)) {
-		json_object_object_add(
-		    t->out, "tool_choice", json_object_get(v));
+		put(t, t->out, "tool_choice", json_object_get(v));
 		return CS_OK;
 	}
 	type = json_object_is_type(v, json_type_object) ? str_of(v, "type") :
@@ -408,12 +413,10 @@ take_tool_choice(struct rsp *t, struct json_object *v)
 		return bad(t,
 		    "tool_choice: must be \"auto\", \"none\", \"required\" "
 		    "or {\"type\":\"function\",\"name\":...}");
-	fn = json_object_new_object();
-	json_object_object_add(fn, "name", json_object_new_string(name));
-	nc = json_object_new_object();
-	json_object_object_add(nc, "type", json_object_new_string("function"));
-	json_object_object_add(nc, "function", fn);
-	json_object_object_add(t->out, "tool_choice", nc);
+	nc = put(t, t->out, "tool_choice", json_object_new_object());
+	put(t, nc, "type", str("function"));
+	put(t, put(t, nc, "function", json_object_new_object()), "name",
+	    str(name));
 	return CS_OK;
 }
 
@@ -424,14 +427,14 @@ take_text(struct rsp *t, struct json_object *v)
 	static const char *const text_keys[] = { "format", "verbosity" };
 	static const char *const keys[] = { "type", "name", "description",
 		"schema", "strict" };
-	struct json_object *f, *verb, *rf, *js;
+	struct json_object *f, *verb, *rf;
 	const char *type;
 
 	if (!json_object_is_type(v, json_type_object))
 		return bad(t, "text: must be an object");
 	if (only_keys(t, v, "text", text_keys, CS_ARRAY_LEN(text_keys)) !=
 	    CS_OK)
-		return CS_EHANDLED;
+		return CS_EBADINPUT;
 	if (json_object_object_get_ex(v, "verbosity", &verb) && verb != NULL)
 		return bad(t, "text.verbosity: not available on this server");
 	if (!json_object_object_get_ex(v, "format", &f) || f == NULL)
@@ -440,17 +443,15 @@ take_text(struct rsp *t, struct json_object *v)
 	    (type = str_of(f, "type")) == NULL)
 		return bad(t, "text.format: must be an object with a type");
 	if (only_keys(t, f, "text.format", keys, CS_ARRAY_LEN(keys)) != CS_OK)
-		return CS_EHANDLED;
+		return CS_EBADINPUT;
 	if (strcmp(type, "text") == 0)
 		return CS_OK;
-	rf = json_object_new_object();
-	json_object_object_add(t->out, "response_format", rf);
-	json_object_object_add(rf, "type", json_object_new_string(type));
-	if (strcmp(type, "json_schema") != 0)
-		return CS_OK; /* json_object, or what the native check refuses */
-	js = json_object_new_object();
-	copy_keys(js, f, keys + 1, CS_ARRAY_LEN(keys) - 1);
-	json_object_object_add(rf, "json_schema", js);
+	rf = put(t, t->out, "response_format", json_object_new_object());
+	put(t, rf, "type", str(type));
+	if (strcmp(type, "json_schema") == 0) /* else what the parser checks */
+		copy_keys(t,
+		    put(t, rf, "json_schema", json_object_new_object()), f,
+		    keys + 1, CS_ARRAY_LEN(keys) - 1);
 	return CS_OK;
 }
 
@@ -481,12 +482,11 @@ take(struct rsp *t, const char *key, struct json_object *v)
 		return take_text(t, v);
 	if (strcmp(key, "model") == 0 || strcmp(key, "instructions") == 0 ||
 	    strcmp(key, "temperature") == 0) {
-		json_object_object_add(t->out, key, json_object_get(v));
+		put(t, t->out, key, json_object_get(v));
 		return CS_OK;
 	}
 	if (strcmp(key, "max_output_tokens") == 0) {
-		json_object_object_add(
-		    t->out, "max_tokens", json_object_get(v));
+		put(t, t->out, "max_tokens", json_object_get(v));
 		return CS_OK;
 	}
 	if (strcmp(key, "stream") == 0) {
@@ -504,24 +504,35 @@ take(struct rsp *t, const char *key, struct json_object *v)
 	    cs_echo(e, key, strlen(key)));
 }
 
-/* The native request for root into t->out. */
-static enum cs_err
-translate(struct rsp *t, struct json_object *root)
+enum cs_err
+cs_responses_translate(struct json_object *root, struct json_object **out,
+    int *stream, struct cs_reqerr *err)
 {
-	if ((t->out = json_object_new_object()) == NULL ||
-	    (t->messages = json_object_new_array()) == NULL)
-		return bad(t, "out of memory");
-	json_object_object_add(t->out, "messages", t->messages);
+	struct rsp t = { err, NULL, NULL, NULL, 0, 0 };
+	enum cs_err r = CS_OK;
+
+	*out = NULL;
+	*stream = 0;
+	if ((t.out = json_object_new_object()) == NULL)
+		return cs_reqerr_nomem(err);
+	t.messages = put(&t, t.out, "messages", json_object_new_array());
 	if (!json_object_object_get_ex(root, "input", NULL))
-		return bad(
-		    t, "input: missing (a string, or an array of items)");
+		r = bad(&t, "input: missing (a string, or an array of items)");
 	json_object_object_foreach(root, key, val)
 	{
-		if (val != NULL && take(t, key, val) != CS_OK)
-			return CS_EHANDLED;
+		if (r == CS_OK && !t.oom && val != NULL)
+			r = take(&t, key, val);
 	}
-	if (json_object_array_length(t->messages) == 0)
-		return bad(t, "input: holds no message");
+	if (r == CS_OK && t.oom)
+		r = cs_reqerr_nomem(err);
+	if (r == CS_OK && json_object_array_length(t.messages) == 0)
+		r = bad(&t, "input: holds no message");
+	if (r != CS_OK) {
+		json_object_put(t.out);
+		return r;
+	}
+	*out = t.out;
+	*stream = t.stream;
 	return CS_OK;
 }
 
@@ -531,29 +542,35 @@ cs_responses_create(struct cs_worker *w, const struct cs_reqctx *rq,
 {
 	const char *data = body->data ? body->data : "";
 	size_t len = body->len;
-	struct json_object *root = cs_json_strict_object(data, len);
+	struct json_object *root = cs_json_strict_object(data, len),
+	                   *nat = NULL;
 	struct cs_chat_request *req = NULL;
-	struct rsp t = { s, NULL, NULL, NULL, 0 };
+	struct cs_reqerr err;
+	int stream = 0;
 
 	(void)rq;
-	if (root != NULL &&
-	    (cs_v1_check_model(w->cfg, s, root) != CS_OK ||
-	        translate(&t, root) != CS_OK))
+	memset(&err, 0, sizeof(err));
+	if (root != NULL && cs_v1_check_model(w->cfg, s, root) != CS_OK)
 		goto out;
+	if (root != NULL &&
+	    cs_responses_translate(root, &nat, &stream, &err) != CS_OK) {
+		cs_stream_fail(s, err.fail, err.message);
+		goto out;
+	}
 	if (root != NULL) {
 		data = json_object_to_json_string_ext(
-		    t.out, JSON_C_TO_STRING_PLAIN);
+		    nat, JSON_C_TO_STRING_PLAIN);
 		len = strlen(data);
 	}
 	if (cs_chat_parse(w->cfg, s, data, len, &req) != CS_OK)
 		goto out;
 	*model = req->model->name;
 	cs_stream_set_model(s, *model);
-	if (t.stream)
+	if (stream)
 		cs_stream_use(s, &cs_encoder_responses);
 	cs_chat_provider(w, req, s);
 out:
 	cs_request_free(req);
-	json_object_put(t.out);
+	json_object_put(nat);
 	json_object_put(root);
 }

@@ -1,6 +1,6 @@
 /*
  * fuzz_translate.h — what the harnesses of the request translations
- * (fuzz_request_ui.c, fuzz_anthropic_api.c) share: the real config they
+ * (fuzz_request_ui.c, fuzz_v1_api.c) share: the real config they
  * parse the native result with, and the check of a refusal.  Header-only,
  * included by each harness; abort() is the finding.
  */

@@ -1,7 +1,9 @@
 /*
- * fuzz_anthropic_api.c — libFuzzer harness for the Messages request's
- * translation (anthropic_api.c) followed by the native parser, as
- * cs_anthropic_messages() chains them.
+ * fuzz_v1_api.c — libFuzzer harness for the translation of a /v1
+ * request into the native one followed by the native parser, as the
+ * handlers chain them: built as anthropic-api (the Messages request,
+ * anthropic_api.c) and, with -DFUZZ_RESPONSES, as responses-api (the
+ * Responses request, responses_api.c).
  *
  * Every input is a request body in a heap buffer of exactly its size,
  * read as the handler reads it (cs_json_strict_object; not an object:
@@ -16,11 +18,12 @@
  * CS_EBADINPUT with CS_FAIL_INVALID (CS_ENOMEM with CS_FAIL_INTERNAL), a
  * non-empty printable UTF-8 message, *out NULL.  abort() on anything else.
  *
- * anthropic_api.c's handler reaches the stream and the chat; the harness
- * runs only the translation, so those calls stand here and abort.
+ * The handlers reach the stream and the chat; the harness runs only the
+ * translation, so those calls stand here and abort.
  *
  *   make build/fuzz/anthropic-api && build/fuzz/anthropic-api \
  *       -max_len=16384 build/fuzz/corpus/anthropic-api
+ *   (the same with responses-api)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -37,8 +40,25 @@
 #include "openai_api.h"
 #include "provider.h"
 #include "request.h"
+#include "responses_api.h"
 #include "stream.h"
 #include "fuzz_translate.h"
+
+#ifdef FUZZ_RESPONSES
+#define TRANSLATE cs_responses_translate
+#define WHO       "fuzz_v1_api (responses)"
+/* The native keys the translation may write. */
+static const char *const keys[] = { "model", "messages", "instructions",
+	"max_tokens", "temperature", "tools", "tool_choice",
+	"response_format" };
+const struct cs_encoder cs_encoder_responses = { .name = "stub" };
+#else
+#define TRANSLATE cs_anthropic_translate
+#define WHO       "fuzz_v1_api (anthropic)"
+static const char *const keys[] = { "model", "messages", "max_tokens",
+	"temperature", "stop", "tools", "tool_choice" };
+const struct cs_encoder cs_encoder_anthropic = { .name = "stub" };
+#endif
 
 #define MAX_BODY 16384
 
@@ -46,7 +66,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The handler's calls, never made by the translation. */
-const struct cs_encoder cs_encoder_anthropic = { .name = "stub" };
 
 enum cs_err
 cs_v1_check_model(
@@ -114,16 +133,14 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	fuzz_demo_config(&cfg, MAX_BODY, "fuzz_anthropic_api");
+	fuzz_demo_config(&cfg, MAX_BODY, WHO);
 	return 0;
 }
 
-/* The native keys the translation may write. */
+/* nat's "messages" is an array and every key is one of keys. */
 static void
 check_native(struct json_object *nat)
 {
-	static const char *const keys[] = { "model", "messages", "max_tokens",
-		"temperature", "stop", "tools", "tool_choice" };
 	struct json_object *v;
 	size_t i;
 	int known;
@@ -161,7 +178,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (root == NULL)
 		return 0;
 	memset(&err, 0, sizeof(err));
-	r = cs_anthropic_translate(root, &nat, &stream, &err);
+	r = TRANSLATE(root, &nat, &stream, &err);
 	if (r != CS_OK) {
 		if (nat != NULL)
 			abort();
@@ -176,7 +193,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    nat, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	if (text == NULL)
 		abort();
-	if (cs_anthropic_translate(root, &again, &stream2, &err) != CS_OK ||
+	if (TRANSLATE(root, &again, &stream2, &err) != CS_OK ||
 	    stream2 != stream ||
 	    strcmp(text,
 	        json_object_to_json_string_ext(again,
