@@ -304,5 +304,7 @@ cs_routes_print(FILE *f)
 			fprintf(f, "GET %s\n", r->path);
 		if (r->methods & CS_M_POST)
 			fprintf(f, "POST %s\n", r->path);
+		if (cs_route_v1(r)) /* answered by cs_cors() */
+			fprintf(f, "OPTIONS %s\n", r->path);
 	}
 }

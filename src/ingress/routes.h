@@ -111,7 +111,8 @@ int cs_route_v1(const struct cs_route *r);
 void cs_route_allow(unsigned methods, char *buf, size_t len);
 
 /* "METHOD /path" for each documented row and method (HEAD left out: it
- * goes with GET), one a line, in table order. */
+ * goes with GET; OPTIONS for the /v1 rows, which answer it: cors.h), one
+ * a line, in table order. */
 void cs_routes_print(FILE *f);
 
 #endif

@@ -251,7 +251,7 @@ def retrieve_split_paths(t):
 
 
 def v1_unknown_paths(t):
-    for method, path in (("GET", "/api/v1"), ("GET", "/api/v1/responses"),
+    for method, path in (("GET", "/api/v1"), ("GET", "/api/v1/responses/r1"),
                          ("POST", "/api/v1/completions"),
                          ("POST", "/api/v1/embeddings"),
                          ("GET", "/api/v1/chat/completions/abc"),
