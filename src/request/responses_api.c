@@ -72,6 +72,9 @@ struct rsp {
 	struct json_object *out;      /* the native request */
 	struct json_object *messages; /* out's "messages" */
 	struct json_object *last;     /* the assistant message calls join */
+	struct json_object *map;      /* per native message, the input
+	                                 items it came from (where_of) */
+	struct json_object *last_map; /* map's entry for last */
 	int stream;
 	int oom;
 };
@@ -108,6 +111,17 @@ static struct json_object *
 str(const char *s)
 {
 	return json_object_new_string(s);
+}
+
+/* The native message just pushed came from input item i: map's new entry
+ * [i] (the items of a tool call that joins it are appended). */
+static struct json_object *
+record(struct rsp *t, size_t i)
+{
+	struct json_object *e = push(t, t->map, json_object_new_array());
+
+	push(t, e, json_object_new_int64((int64_t)i));
+	return e;
 }
 
 /* o's string member key, or NULL if absent, null or not a string. */
@@ -218,7 +232,7 @@ static const char *const output_keys[] = { "type", "id", "call_id", "output",
 	"status" };
 
 static enum cs_err
-message_item(struct rsp *t, struct json_object *it, const char *where)
+message_item(struct rsp *t, struct json_object *it, const char *where, size_t i)
 {
 	static const char *const roles[] = { "user", "system", "developer",
 		"assistant" };
@@ -244,6 +258,7 @@ message_item(struct rsp *t, struct json_object *it, const char *where)
 		return bad(t, "%s.content: missing", where);
 	snprintf(w, sizeof(w), "%s.content", where);
 	m = push(t, t->messages, json_object_new_object());
+	t->last_map = record(t, i);
 	put(t, m, "role", str(role));
 	t->last = strcmp(role, "assistant") == 0 ? m : NULL;
 	return text_content(t, m, c, w);
@@ -252,7 +267,7 @@ message_item(struct rsp *t, struct json_object *it, const char *where)
 /* A function_call joins the assistant message right before it, or opens
  * one with no content. */
 static enum cs_err
-call_item(struct rsp *t, struct json_object *it, const char *where)
+call_item(struct rsp *t, struct json_object *it, const char *where, size_t i)
 {
 	struct json_object *id, *name, *args, *tc, *fn, *calls = NULL;
 
@@ -265,9 +280,11 @@ call_item(struct rsp *t, struct json_object *it, const char *where)
 	if (t->last == NULL &&
 	    (t->last = push(t, t->messages, json_object_new_object())) !=
 	        NULL) {
+		t->last_map = record(t, i);
 		put(t, t->last, "role", str("assistant"));
 		json_object_object_add(t->last, "content", NULL);
 	}
+	push(t, t->last_map, json_object_new_int64((int64_t)i));
 	if (t->last != NULL &&
 	    !json_object_object_get_ex(t->last, "tool_calls", &calls))
 		calls = put(t, t->last, "tool_calls", json_object_new_array());
@@ -282,7 +299,7 @@ call_item(struct rsp *t, struct json_object *it, const char *where)
 }
 
 static enum cs_err
-output_item(struct rsp *t, struct json_object *it, const char *where)
+output_item(struct rsp *t, struct json_object *it, const char *where, size_t i)
 {
 	struct json_object *id, *o, *m;
 	char w[48];
@@ -295,6 +312,7 @@ output_item(struct rsp *t, struct json_object *it, const char *where)
 		return bad(t, "%s.output: missing", where);
 	snprintf(w, sizeof(w), "%s.output", where);
 	m = push(t, t->messages, json_object_new_object());
+	record(t, i);
 	put(t, m, "role", str("tool"));
 	put(t, m, "tool_call_id", json_object_get(id));
 	t->last = NULL;
@@ -312,11 +330,11 @@ input_item(struct rsp *t, struct json_object *it, size_t i)
 		return bad(t, "%s: must be an object", where);
 	type = str_of(it, "type");
 	if (type == NULL || strcmp(type, "message") == 0)
-		return message_item(t, it, where);
+		return message_item(t, it, where, i);
 	if (strcmp(type, "function_call") == 0)
-		return call_item(t, it, where);
+		return call_item(t, it, where, i);
 	if (strcmp(type, "function_call_output") == 0)
-		return output_item(t, it, where);
+		return output_item(t, it, where, i);
 	if (strcmp(type, "reasoning") == 0)
 		return CS_OK;
 	if (strcmp(type, "item_reference") == 0)
@@ -334,6 +352,7 @@ take_input(struct rsp *t, struct json_object *v)
 
 	if (json_object_is_type(v, json_type_string)) {
 		m = push(t, t->messages, json_object_new_object());
+		push(t, t->map, json_object_new_array()); /* "input" itself */
 		put(t, m, "role", str("user"));
 		put(t, m, "content", json_object_get(v));
 		return CS_OK;
@@ -506,15 +525,20 @@ take(struct rsp *t, const char *key, struct json_object *v)
 
 enum cs_err
 cs_responses_translate(struct json_object *root, struct json_object **out,
-    int *stream, struct cs_reqerr *err)
+    int *stream, struct json_object **map, struct cs_reqerr *err)
 {
-	struct rsp t = { err, NULL, NULL, NULL, 0, 0 };
+	struct rsp t = { err, NULL, NULL, NULL, NULL, NULL, 0, 0 };
 	enum cs_err r = CS_OK;
 
 	*out = NULL;
 	*stream = 0;
-	if ((t.out = json_object_new_object()) == NULL)
+	if (map != NULL)
+		*map = NULL;
+	if ((t.out = json_object_new_object()) == NULL ||
+	    (t.map = json_object_new_array()) == NULL) {
+		json_object_put(t.out);
 		return cs_reqerr_nomem(err);
+	}
 	t.messages = put(&t, t.out, "messages", json_object_new_array());
 	if (!json_object_object_get_ex(root, "input", NULL))
 		r = bad(&t, "input: missing (a string, or an array of items)");
@@ -527,13 +551,119 @@ cs_responses_translate(struct json_object *root, struct json_object **out,
 		r = cs_reqerr_nomem(err);
 	if (r == CS_OK && json_object_array_length(t.messages) == 0)
 		r = bad(&t, "input: holds no message");
+	if (r != CS_OK || map == NULL)
+		json_object_put(t.map);
 	if (r != CS_OK) {
 		json_object_put(t.out);
 		return r;
 	}
 	*out = t.out;
 	*stream = t.stream;
+	if (map != NULL)
+		*map = t.map;
 	return CS_OK;
+}
+
+/* The native names the parser's messages use, and the Responses ones. */
+static const struct {
+	const char *native, *client;
+} renames[] = {
+	{ "response_format.json_schema.", "text.format." },
+	{ "response_format", "text.format" },
+	{ "max_tokens", "max_output_tokens" },
+	{ "tool_choice.function.", "tool_choice." },
+};
+
+static int
+is_key_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || c == '_';
+}
+
+/* "messages[K]" (and "messages[K].tool_calls[M]") at the start of msg:
+ * the input path they came from into to, and where the rest starts. */
+static const char *
+input_path(const char *msg, struct json_object *root, struct json_object *map,
+    char *to, size_t n)
+{
+	struct json_object *e, *in, *it;
+	unsigned long long k, m;
+	const char *p = msg + 9, *q, *type;
+	size_t at = 0;
+
+	if (strncmp(msg, "messages[", 9) != 0 || (q = strchr(p, ']')) == NULL ||
+	    cs_parse_dec(p, (size_t)(q - p), 1 << 20, &k) != 0 ||
+	    (e = json_object_array_get_idx(map, (size_t)k)) == NULL)
+		return NULL;
+	p = q + 1;
+	if (json_object_array_length(e) == 0) {
+		snprintf(to, n, "input");
+		return p;
+	}
+	if (strncmp(p, ".tool_calls[", 12) == 0 &&
+	    (q = strchr(p + 12, ']')) != NULL &&
+	    cs_parse_dec(p + 12, (size_t)(q - p - 12), 1 << 20, &m) == 0 &&
+	    m + 1 < json_object_array_length(e)) {
+		at = (size_t)m + 1;
+		p = q + 1;
+		/* A function_call item spells the call's fields flat. */
+		if (strncmp(p, ".function.", 10) == 0)
+			p += 9;
+		else if (strncmp(p, ".id", 3) == 0 && !is_key_char(p[3])) {
+			k = (unsigned long long)json_object_get_int64(
+			    json_object_array_get_idx(e, at));
+			snprintf(to, n, "input[%llu].call_id", k);
+			return p + 3;
+		}
+	}
+	k = (unsigned long long)json_object_get_int64(
+	    json_object_array_get_idx(e, at));
+	snprintf(to, n, "input[%llu]", k);
+	/* A tool message's fields, as its function_call_output names them. */
+	json_object_object_get_ex(root, "input", &in);
+	it = json_object_array_get_idx(in, (size_t)k);
+	type = str_of(it, "type");
+	if (type != NULL && strcmp(type, "function_call_output") == 0) {
+		if (strncmp(p, ".content", 8) == 0)
+			return snprintf(
+			           to + strlen(to), n - strlen(to), ".output"),
+			       p + 8;
+		if (strncmp(p, ".tool_call_id", 13) == 0)
+			return snprintf(
+			           to + strlen(to), n - strlen(to), ".call_id"),
+			       p + 13;
+	}
+	return p;
+}
+
+/* err's message names a field of the native request: name it as the
+ * client sent it (input[3].content, tools[0].name, text.format.schema). */
+static void
+client_names(
+    struct cs_reqerr *err, struct json_object *root, struct json_object *map)
+{
+	char head[64], rest[sizeof(err->message)];
+	const char *msg = err->message, *p = NULL, *q;
+	size_t i;
+
+	if ((p = input_path(msg, root, map, head, sizeof(head))) == NULL &&
+	    strncmp(msg, "tools[", 6) == 0 && (q = strchr(msg, ']')) != NULL &&
+	    strncmp(q + 1, ".function", 9) == 0 &&
+	    (size_t)(q + 1 - msg) < sizeof(head)) {
+		memcpy(head, msg, (size_t)(q + 1 - msg));
+		head[q + 1 - msg] = '\0';
+		p = q + 10;
+	}
+	for (i = 0; p == NULL && i < CS_ARRAY_LEN(renames); i++)
+		if (strncmp(msg, renames[i].native,
+		        strlen(renames[i].native)) == 0) {
+			snprintf(head, sizeof(head), "%s", renames[i].client);
+			p = msg + strlen(renames[i].native);
+		}
+	if (p == NULL)
+		return;
+	snprintf(rest, sizeof(rest), "%s", p);
+	cs_reqerr_set(err, err->fail, "%s%s", head, rest);
 }
 
 void
@@ -542,28 +672,35 @@ cs_responses_create(struct cs_worker *w, const struct cs_reqctx *rq,
 {
 	const char *data = body->data ? body->data : "";
 	size_t len = body->len;
-	struct json_object *root = cs_json_strict_object(data, len),
-	                   *nat = NULL;
+	struct json_object *root = cs_json_strict_object(data, len);
+	struct json_object *nat = NULL, *map = NULL;
 	struct cs_chat_request *req = NULL;
 	struct cs_reqerr err;
+	enum cs_err r;
 	int stream = 0;
 
 	(void)rq;
 	memset(&err, 0, sizeof(err));
-	if (root != NULL && cs_v1_check_model(w->cfg, s, root) != CS_OK)
+	if (root == NULL) { /* the parser says what is wrong with it */
+		cs_chat_parse(w->cfg, s, data, len, &req);
 		goto out;
-	if (root != NULL &&
-	    cs_responses_translate(root, &nat, &stream, &err) != CS_OK) {
+	}
+	if (cs_v1_check_model(w->cfg, s, root) != CS_OK)
+		goto out;
+	if (cs_responses_translate(root, &nat, &stream, &map, &err) != CS_OK) {
 		cs_stream_fail(s, err.fail, err.message);
 		goto out;
 	}
-	if (root != NULL) {
-		data = json_object_to_json_string_ext(
-		    nat, JSON_C_TO_STRING_PLAIN);
-		len = strlen(data);
-	}
-	if (cs_chat_parse(w->cfg, s, data, len, &req) != CS_OK)
+	data = json_object_to_json_string_ext(nat, JSON_C_TO_STRING_PLAIN);
+	if ((r = cs_request_parse(w->cfg, data, strlen(data), &req, &err)) !=
+	    CS_OK) {
+		client_names(&err, root, map);
+		cs_stream_fail(s,
+		    r == CS_ENOMEM || r == CS_ECONFIG ? CS_FAIL_INTERNAL :
+		                                        err.fail,
+		    err.message[0] != '\0' ? err.message : "out of memory");
 		goto out;
+	}
 	*model = req->model->name;
 	cs_stream_set_model(s, *model);
 	if (stream)
@@ -571,6 +708,7 @@ cs_responses_create(struct cs_worker *w, const struct cs_reqctx *rq,
 	cs_chat_provider(w, req, s);
 out:
 	cs_request_free(req);
+	json_object_put(map);
 	json_object_put(nat);
 	json_object_put(root);
 }

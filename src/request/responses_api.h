@@ -24,13 +24,16 @@ cs_serve_fn cs_responses_create;
 /*
  * Translate root (a Responses request, a JSON object; borrowed, not
  * changed) into a new native request object *out, the caller's
- * (json_object_put()); *stream is set from "stream" (0 when absent).
+ * (json_object_put()); *stream is set from "stream" (0 when absent);
+ * *map (map may be NULL), the caller's too: for each native message the
+ * input items it came from, to name them in the parser's refusals.
  * CS_OK; CS_EBADINPUT with err filled (CS_FAIL_INVALID and a message
  * naming the field by its index path, e.g. "input[1].content[0].type:
  * ..."), or CS_ENOMEM; *out is then NULL.  What the native parser checks
  * (the model, the lengths, the tool names, the schema) is left to it.
  */
-enum cs_err cs_responses_translate(struct json_object *root,
-    struct json_object **out, int *stream, struct cs_reqerr *err);
+enum cs_err
+cs_responses_translate(struct json_object *root, struct json_object **out,
+    int *stream, struct json_object **map, struct cs_reqerr *err);
 
 #endif

@@ -423,6 +423,23 @@ def case_raw_refusals(t):
               "input[0].call_id", "a call without call_id")
     check_400(t, {"model": m, "input": "hi", "stream": "yes"}, "stream",
               "a stream that is not a boolean")
+    # What the native parser refuses is named as the client sent it.
+    check_400(t, {"model": m, "input": "hi", "tools": [
+        {"type": "function", "name": "bad name!"}]}, "tools[0].name:",
+        "a bad tool name")
+    check_400(t, {"model": m, "input": [
+        {"role": "user", "content": "hi"},
+        {"type": "function_call", "call_id": "c1", "name": "bad name!",
+         "arguments": "{}"}]}, "input[1].name:", "a bad call name")
+    check_400(t, {"model": m, "input": [
+        {"role": "user", "content": "hi"},
+        {"type": "function_call_output", "call_id": "c" * 200,
+         "output": "ok"}]}, "input[1].call_id:", "a long call_id")
+    check_400(t, {"model": m, "input": "hi", "max_output_tokens": 0},
+              "max_output_tokens:", "max_output_tokens 0")
+    check_400(t, {"model": m, "input": "hi", "text": {"format": {
+        "type": "json_schema", "name": "bad name!", "schema": {}}}},
+        "text.format.name:", "a bad schema name")
     r = post(None, raw=b'{"model":')
     t.eq(r.status, 400, "broken JSON", r.summary())
     r = h.request(S["lt"].port, "GET", V1 + "/responses")

@@ -45,8 +45,9 @@
 #include "fuzz_translate.h"
 
 #ifdef FUZZ_RESPONSES
-#define TRANSLATE cs_responses_translate
-#define WHO       "fuzz_v1_api (responses)"
+#define TRANSLATE(root, out, stream, err) \
+	cs_responses_translate(root, out, stream, NULL, err)
+#define WHO "fuzz_v1_api (responses)"
 /* The native keys the translation may write. */
 static const char *const keys[] = { "model", "messages", "instructions",
 	"max_tokens", "temperature", "tools", "tool_choice",
