@@ -25,7 +25,6 @@
  * which says precisely what is wrong with it.
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,16 +34,15 @@
 #include "chat.h"
 #include "json_strict.h"
 #include "openai_api.h"
-#include "request.h"
+#include "request_int.h"
 #include "stream.h"
-#include "utf8.h"
 #include "worker.h"
 
 /* Where a field is: "messages[N]", "messages[N].content[M]", and one
  * level deeper ("...content[M].content[K]"), each in the next size. */
 #define WHERE_MSG   48
 #define WHERE_BLOCK 80
-#define WHERE_MAX   112
+#define WHERE_DEEP  112
 
 /* The fields of the request and of its parts (cache_control anywhere it
  * may be: accepted and ignored). */
@@ -64,52 +62,6 @@ static const char *const choice_fields[] = { "type", "name",
 
 #define FIELDS(list) list, CS_ARRAY_LEN(list)
 
-/* err's message (printf), a refusal (400); returns CS_EBADINPUT. */
-static enum cs_err __attribute__((format(printf, 2, 3)))
-refuse(struct cs_reqerr *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	err->fail = CS_FAIL_INVALID;
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
-	va_end(ap);
-	/* Cut inside a UTF-8 sequence: drop the partial one. */
-	err->message[cs_utf8_valid_len(err->message, strlen(err->message))] =
-	    '\0';
-	return CS_EBADINPUT;
-}
-
-static enum cs_err
-nomem(struct cs_reqerr *err)
-{
-	err->fail = CS_FAIL_INTERNAL;
-	snprintf(err->message, sizeof(err->message), "out of memory");
-	return CS_ENOMEM;
-}
-
-/* o[key], NULL when absent or JSON null. */
-static struct json_object *
-field(struct json_object *o, const char *key)
-{
-	struct json_object *v = NULL;
-
-	json_object_object_get_ex(o, key, &v);
-	return v;
-}
-
-/* Is s one of the n of list? */
-static int
-in_list(const char *s, const char *const *list, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(s, list[i]) == 0)
-			return 1;
-	return 0;
-}
-
 /* o must be an object with no key outside list; where names it. */
 static enum cs_err
 check_object(struct json_object *o, const char *where, const char *const *list,
@@ -118,12 +70,12 @@ check_object(struct json_object *o, const char *where, const char *const *list,
 	char q[CS_ECHO_MAX + 4];
 
 	if (!json_object_is_type(o, json_type_object))
-		return refuse(err, "%s: must be an object", where);
+		return cs_req_refuse(err, "%s: must be an object", where);
 	json_object_object_foreach(o, key, val)
 	{
 		(void)val;
-		if (!in_list(key, list, n))
-			return refuse(err,
+		if (!cs_str_in_list(key, list, n))
+			return cs_req_refuse(err,
 			    "%s.%s: not supported by this server", where,
 			    cs_echo(q, key, strlen(key)));
 	}
@@ -134,14 +86,14 @@ check_object(struct json_object *o, const char *where, const char *const *list,
 static const char *
 block_type(struct json_object *o, const char *where, struct cs_reqerr *err)
 {
-	struct json_object *t = field(o, "type");
+	struct json_object *t = cs_json_opt_field(o, "type");
 
 	if (!json_object_is_type(o, json_type_object)) {
-		refuse(err, "%s: must be an object", where);
+		cs_req_refuse(err, "%s: must be an object", where);
 		return NULL;
 	}
 	if (!json_object_is_type(t, json_type_string)) {
-		refuse(err, "%s.type: must be a string", where);
+		cs_req_refuse(err, "%s.type: must be a string", where);
 		return NULL;
 	}
 	return json_object_get_string(t);
@@ -153,11 +105,12 @@ static enum cs_err
 string_field(struct json_object *o, const char *key, const char *where,
     struct json_object **v, struct cs_reqerr *err)
 {
-	struct json_object *s = field(o, key);
+	struct json_object *s = cs_json_opt_field(o, key);
 
 	*v = NULL;
 	if (!json_object_is_type(s, json_type_string))
-		return refuse(err, "%s.%s: must be a string", where, key);
+		return cs_req_refuse(
+		    err, "%s.%s: must be a string", where, key);
 	*v = json_object_get(s);
 	return CS_OK;
 }
@@ -190,7 +143,7 @@ text_part(struct json_object *b, const char *where, struct json_object *parts,
 	if ((r = check_object(b, where, FIELDS(text_fields), err)) != CS_OK ||
 	    (r = string_field(b, "text", where, &text, err)) != CS_OK)
 		return r;
-	return add_part(parts, text) == CS_OK ? CS_OK : nomem(err);
+	return add_part(parts, text) == CS_OK ? CS_OK : cs_reqerr_nomem(err);
 }
 
 /* v: a string, or an array of text blocks only; a new native content
@@ -199,7 +152,7 @@ static enum cs_err
 text_content(struct json_object *v, const char *where, struct json_object **out,
     struct cs_reqerr *err)
 {
-	char at[WHERE_MAX];
+	char at[WHERE_DEEP];
 	const char *type;
 	enum cs_err r;
 	size_t j;
@@ -210,17 +163,17 @@ text_content(struct json_object *v, const char *where, struct json_object **out,
 		return CS_OK;
 	}
 	if (!json_object_is_type(v, json_type_array))
-		return refuse(
+		return cs_req_refuse(
 		    err, "%s: must be a string or an array of blocks", where);
 	if ((*out = json_object_new_array()) == NULL)
-		return nomem(err);
+		return cs_reqerr_nomem(err);
 	for (j = 0; j < json_object_array_length(v); j++) {
 		snprintf(at, sizeof(at), "%s[%zu]", where, j);
 		if ((type = block_type(
 		         json_object_array_get_idx(v, j), at, err)) == NULL)
 			return CS_EBADINPUT;
 		if (strcmp(type, "text") != 0)
-			return refuse(err,
+			return cs_req_refuse(err,
 			    "%s.type: only \"text\" blocks are "
 			    "supported here",
 			    at);
@@ -263,7 +216,7 @@ take_system(
 	}
 	if ((m = new_message(msgs, "system")) == NULL) {
 		json_object_put(content);
-		return nomem(err);
+		return cs_reqerr_nomem(err);
 	}
 	json_object_object_add(m, "content", content);
 	return CS_OK;
@@ -307,30 +260,30 @@ tool_result(struct json_object *b, const char *where, struct json_object *msgs,
     struct cs_reqerr *err)
 {
 	struct json_object *m, *id = NULL, *content = NULL, *is_error;
-	char at[WHERE_MAX];
+	char at[WHERE_DEEP];
 	enum cs_err r;
 
 	if ((r = check_object(b, where, FIELDS(tool_result_fields), err)) !=
 	        CS_OK ||
 	    (r = string_field(b, "tool_use_id", where, &id, err)) != CS_OK)
 		goto fail;
-	is_error = field(b, "is_error");
+	is_error = cs_json_opt_field(b, "is_error");
 	if (is_error != NULL &&
 	    !json_object_is_type(is_error, json_type_boolean)) {
-		r = refuse(err, "%s.is_error: must be a boolean", where);
+		r = cs_req_refuse(err, "%s.is_error: must be a boolean", where);
 		goto fail;
 	}
 	snprintf(at, sizeof(at), "%s.content", where);
-	if (field(b, "content") == NULL)
+	if (cs_json_opt_field(b, "content") == NULL)
 		content = json_object_new_string("");
-	else if ((r = text_content(field(b, "content"), at, &content, err)) !=
-	    CS_OK)
+	else if ((r = text_content(cs_json_opt_field(b, "content"), at,
+	              &content, err)) != CS_OK)
 		goto fail;
 	if (is_error != NULL && json_object_get_boolean(is_error) &&
 	    error_result(content, &content) != CS_OK)
 		content = NULL;
 	if (content == NULL || (m = new_message(msgs, "tool")) == NULL) {
-		r = nomem(err);
+		r = cs_reqerr_nomem(err);
 		goto fail;
 	}
 	json_object_object_add(m, "tool_call_id", id);
@@ -356,14 +309,14 @@ tool_use(struct json_object *b, const char *where, struct json_object *calls,
 	    (r = string_field(b, "id", where, &id, err)) != CS_OK ||
 	    (r = string_field(b, "name", where, &name, err)) != CS_OK)
 		goto fail;
-	input = field(b, "input");
+	input = cs_json_opt_field(b, "input");
 	if (!json_object_is_type(input, json_type_object)) {
-		r = refuse(err, "%s.input: must be an object", where);
+		r = cs_req_refuse(err, "%s.input: must be an object", where);
 		goto fail;
 	}
 	args = json_object_to_json_string_ext(
 	    input, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	r = nomem(err);
+	r = cs_reqerr_nomem(err);
 	if (args == NULL || (c = json_object_new_object()) == NULL ||
 	    (fn = json_object_new_object()) == NULL)
 		goto fail;
@@ -410,7 +363,7 @@ turn_block(struct turn *t, struct json_object *b, const char *at,
 		return CS_OK;
 	if (!t->assistant && strcmp(type, "tool_result") == 0)
 		return tool_result(b, at, t->results, err);
-	return refuse(err,
+	return cs_req_refuse(err,
 	    "%s.type: \"%s\" blocks are not supported in %s turns by this "
 	    "server (%s)",
 	    at, cs_echo(q, type, strlen(type)),
@@ -431,13 +384,13 @@ turn_messages(struct turn *t, struct json_object *msgs, struct cs_reqerr *err)
 		if (json_object_array_add(msgs,
 		        json_object_get(
 		            json_object_array_get_idx(t->results, j))) != 0)
-			return nomem(err);
+			return cs_reqerr_nomem(err);
 	if (!t->assistant && json_object_array_length(t->parts) == 0 &&
 	    json_object_array_length(t->results) > 0)
 		return CS_OK; /* tool results alone */
 	if ((m = new_message(msgs, t->assistant ? "assistant" : "user")) ==
 	    NULL)
-		return nomem(err);
+		return cs_reqerr_nomem(err);
 	if (json_object_array_length(t->calls) == 0) {
 		json_object_object_add(m, "content", json_object_get(t->parts));
 		return CS_OK;
@@ -463,27 +416,27 @@ take_message(struct json_object *v, size_t i, struct json_object *msgs,
 	snprintf(where, sizeof(where), "messages[%zu]", i);
 	if ((r = check_object(v, where, FIELDS(msg_fields), err)) != CS_OK)
 		return r;
-	role = field(v, "role");
+	role = cs_json_opt_field(v, "role");
 	if (!json_object_is_type(role, json_type_string) ||
 	    (strcmp(json_object_get_string(role), "user") != 0 &&
 	        strcmp(json_object_get_string(role), "assistant") != 0))
-		return refuse(
+		return cs_req_refuse(
 		    err, "%s.role: must be \"user\" or \"assistant\"", where);
 	t.assistant = strcmp(json_object_get_string(role), "assistant") == 0;
-	content = field(v, "content");
+	content = cs_json_opt_field(v, "content");
 	if (json_object_is_type(content, json_type_string)) {
 		if ((m = new_message(msgs, json_object_get_string(role))) ==
 		    NULL)
-			return nomem(err);
+			return cs_reqerr_nomem(err);
 		json_object_object_add(m, "content", json_object_get(content));
 		return CS_OK;
 	}
 	if (!json_object_is_type(content, json_type_array))
-		return refuse(err,
+		return cs_req_refuse(err,
 		    "%s.content: must be a string or an array "
 		    "of blocks",
 		    where);
-	r = nomem(err);
+	r = cs_reqerr_nomem(err);
 	if ((t.parts = json_object_new_array()) == NULL ||
 	    (t.calls = json_object_new_array()) == NULL ||
 	    (t.results = json_object_new_array()) == NULL)
@@ -511,9 +464,9 @@ take_messages(
 	size_t i;
 
 	if (v == NULL)
-		return refuse(err, "messages: required");
+		return cs_req_refuse(err, "messages: required");
 	if (!json_object_is_type(v, json_type_array))
-		return refuse(err, "messages: must be an array");
+		return cs_req_refuse(err, "messages: must be an array");
 	for (i = 0; i < json_object_array_length(v); i++)
 		if ((r = take_message(json_object_array_get_idx(v, i), i, msgs,
 		         err)) != CS_OK)
@@ -527,15 +480,15 @@ take_tool(struct json_object *v, size_t k, struct json_object *tools,
     struct cs_reqerr *err)
 {
 	struct json_object *t, *fn, *x;
-	char where[WHERE_MAX], q[CS_ECHO_MAX + 4];
+	char where[WHERE_DEEP], q[CS_ECHO_MAX + 4];
 	enum cs_err r;
 
 	snprintf(where, sizeof(where), "tools[%zu]", k);
 	if (json_object_is_type(v, json_type_object) &&
-	    (x = field(v, "type")) != NULL &&
+	    (x = cs_json_opt_field(v, "type")) != NULL &&
 	    (!json_object_is_type(x, json_type_string) ||
 	        strcmp(json_object_get_string(x), "custom") != 0))
-		return refuse(err,
+		return cs_req_refuse(err,
 		    "%s.type: \"%s\" is a server tool, which this server "
 		    "does not run (only custom tools: name, description, "
 		    "input_schema)",
@@ -547,19 +500,19 @@ take_tool(struct json_object *v, size_t k, struct json_object *tools,
 	if ((r = check_object(v, where, FIELDS(tool_fields), err)) != CS_OK)
 		return r;
 	if ((t = json_object_new_object()) == NULL)
-		return nomem(err);
+		return cs_reqerr_nomem(err);
 	if (json_object_array_add(tools, t) != 0 ||
 	    (fn = json_object_new_object()) == NULL) {
 		json_object_put(t);
-		return nomem(err);
+		return cs_reqerr_nomem(err);
 	}
 	json_object_object_add(t, "type", json_object_new_string("function"));
 	json_object_object_add(t, "function", fn);
-	if ((x = field(v, "name")) != NULL)
+	if ((x = cs_json_opt_field(v, "name")) != NULL)
 		json_object_object_add(fn, "name", json_object_get(x));
-	if ((x = field(v, "description")) != NULL)
+	if ((x = cs_json_opt_field(v, "description")) != NULL)
 		json_object_object_add(fn, "description", json_object_get(x));
-	if ((x = field(v, "input_schema")) != NULL)
+	if ((x = cs_json_opt_field(v, "input_schema")) != NULL)
 		json_object_object_add(fn, "parameters", json_object_get(x));
 	return CS_OK;
 }
@@ -576,9 +529,9 @@ take_tools(
 	if (v == NULL)
 		return CS_OK;
 	if (!json_object_is_type(v, json_type_array))
-		return refuse(err, "tools: must be an array");
+		return cs_req_refuse(err, "tools: must be an array");
 	if ((tools = json_object_new_array()) == NULL)
-		return nomem(err);
+		return cs_reqerr_nomem(err);
 	json_object_object_add(nat, "tools", tools);
 	for (k = 0; k < json_object_array_length(v); k++)
 		if ((r = take_tool(json_object_array_get_idx(v, k), k, tools,
@@ -599,12 +552,12 @@ take_tool_choice(
 		return CS_OK;
 	if (check_object(v, "tool_choice", FIELDS(choice_fields), err) != CS_OK)
 		return CS_EBADINPUT;
-	x = field(v, "disable_parallel_tool_use");
+	x = cs_json_opt_field(v, "disable_parallel_tool_use");
 	if (x != NULL && !json_object_is_type(x, json_type_boolean))
-		return refuse(err,
+		return cs_req_refuse(err,
 		    "tool_choice.disable_parallel_tool_use: "
 		    "must be a boolean");
-	x = field(v, "type");
+	x = cs_json_opt_field(v, "type");
 	type = json_object_is_type(x, json_type_string) ?
 	    json_object_get_string(x) :
 	    "";
@@ -616,16 +569,17 @@ take_tool_choice(
 		return CS_OK;
 	}
 	if (strcmp(type, "tool") != 0)
-		return refuse(err,
+		return cs_req_refuse(err,
 		    "tool_choice.type: must be \"auto\", \"any\", "
 		    "\"tool\" or \"none\"");
-	if (!json_object_is_type(x = field(v, "name"), json_type_string))
-		return refuse(err, "tool_choice.name: must be a string");
+	if (!json_object_is_type(
+	        x = cs_json_opt_field(v, "name"), json_type_string))
+		return cs_req_refuse(err, "tool_choice.name: must be a string");
 	if ((c = json_object_new_object()) == NULL)
-		return nomem(err);
+		return cs_reqerr_nomem(err);
 	json_object_object_add(nat, "tool_choice", c);
 	if ((fn = json_object_new_object()) == NULL)
-		return nomem(err);
+		return cs_reqerr_nomem(err);
 	json_object_object_add(c, "type", json_object_new_string("function"));
 	json_object_object_add(c, "function", fn);
 	json_object_object_add(fn, "name", json_object_get(x));
@@ -641,30 +595,32 @@ take_options(struct json_object *root, struct json_object *nat, int *stream,
 	double d;
 	enum cs_err r;
 
-	v = field(root, "max_tokens");
+	v = cs_json_opt_field(root, "max_tokens");
 	if (v == NULL)
-		return refuse(err, "max_tokens: required (a positive integer)");
+		return cs_req_refuse(
+		    err, "max_tokens: required (a positive integer)");
 	if (!json_object_is_type(v, json_type_int) ||
 	    json_object_get_int64(v) < 1)
-		return refuse(err, "max_tokens: must be a positive integer");
+		return cs_req_refuse(
+		    err, "max_tokens: must be a positive integer");
 	json_object_object_add(nat, "max_tokens", json_object_get(v));
-	if ((v = field(root, "temperature")) != NULL) {
+	if ((v = cs_json_opt_field(root, "temperature")) != NULL) {
 		if ((!json_object_is_type(v, json_type_double) &&
 		        !json_object_is_type(v, json_type_int)) ||
 		    !isfinite(d = json_object_get_double(v)) || d < 0.0 ||
 		    d > 1.0)
-			return refuse(
+			return cs_req_refuse(
 			    err, "temperature: must be a number from 0 to 1");
 		json_object_object_add(nat, "temperature", json_object_get(v));
 	}
-	if ((v = field(root, "stream")) != NULL) {
+	if ((v = cs_json_opt_field(root, "stream")) != NULL) {
 		if (!json_object_is_type(v, json_type_boolean))
-			return refuse(err, "stream: must be a boolean");
+			return cs_req_refuse(err, "stream: must be a boolean");
 		*stream = json_object_get_boolean(v);
 	}
-	if ((v = field(root, "stop_sequences")) != NULL) {
+	if ((v = cs_json_opt_field(root, "stop_sequences")) != NULL) {
 		if (!json_object_is_type(v, json_type_array))
-			return refuse(
+			return cs_req_refuse(
 			    err, "stop_sequences: must be an array of strings");
 		if ((r = cs_request_read_stop(
 		         v, "stop_sequences", &stop, err)) != CS_OK)
@@ -688,8 +644,8 @@ cs_anthropic_translate(struct json_object *root, struct json_object **out,
 	json_object_object_foreach(root, key, val)
 	{
 		(void)val;
-		if (!in_list(key, FIELDS(top_fields)))
-			return refuse(err,
+		if (!cs_str_in_list(key, FIELDS(top_fields)))
+			return cs_req_refuse(err,
 			    "%s: not supported by this server (accepted: "
 			    "model, max_tokens, system, messages, tools, "
 			    "tool_choice, stop_sequences, temperature, "
@@ -699,17 +655,20 @@ cs_anthropic_translate(struct json_object *root, struct json_object **out,
 	if ((nat = json_object_new_object()) == NULL ||
 	    (msgs = json_object_new_array()) == NULL) {
 		json_object_put(nat);
-		return nomem(err);
+		return cs_reqerr_nomem(err);
 	}
-	if ((v = field(root, "model")) != NULL)
+	if ((v = cs_json_opt_field(root, "model")) != NULL)
 		json_object_object_add(nat, "model", json_object_get(v));
 	json_object_object_add(nat, "messages", msgs);
 	if ((r = take_options(root, nat, stream, err)) != CS_OK ||
-	    (r = take_system(field(root, "system"), msgs, err)) != CS_OK ||
-	    (r = take_messages(field(root, "messages"), msgs, err)) != CS_OK ||
-	    (r = take_tools(field(root, "tools"), nat, err)) != CS_OK ||
-	    (r = take_tool_choice(field(root, "tool_choice"), nat, err)) !=
-	        CS_OK) {
+	    (r = take_system(cs_json_opt_field(root, "system"), msgs, err)) !=
+	        CS_OK ||
+	    (r = take_messages(
+	         cs_json_opt_field(root, "messages"), msgs, err)) != CS_OK ||
+	    (r = take_tools(cs_json_opt_field(root, "tools"), nat, err)) !=
+	        CS_OK ||
+	    (r = take_tool_choice(
+	         cs_json_opt_field(root, "tool_choice"), nat, err)) != CS_OK) {
 		json_object_put(nat);
 		return r;
 	}

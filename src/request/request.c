@@ -55,21 +55,39 @@
 
 #define MAX_TOKENS_CEIL 10000000L
 
+static void
+reqerr_vset(
+    struct cs_reqerr *err, enum cs_fail fail, const char *fmt, va_list ap)
+{
+	if (err == NULL)
+		return;
+	err->fail = fail;
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	/* If vsnprintf cut inside a UTF-8 sequence, drop the partial one so
+	 * the message stays valid UTF-8 wherever it is sent. */
+	err->message[cs_utf8_valid_len(err->message, strlen(err->message))] =
+	    '\0';
+}
+
 void
 cs_reqerr_set(struct cs_reqerr *err, enum cs_fail fail, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err == NULL)
-		return;
-	err->fail = fail;
 	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	reqerr_vset(err, fail, fmt, ap);
 	va_end(ap);
-	/* If vsnprintf cut inside a UTF-8 sequence, drop the partial one so
-	 * the message stays valid UTF-8 wherever it is sent. */
-	err->message[cs_utf8_valid_len(err->message, strlen(err->message))] =
-	    '\0';
+}
+
+enum cs_err
+cs_req_refuse(struct cs_reqerr *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reqerr_vset(err, CS_FAIL_INVALID, fmt, ap);
+	va_end(ap);
+	return CS_EBADINPUT;
 }
 
 enum cs_err

@@ -33,6 +33,9 @@ void cs_reqerr_set(struct cs_reqerr *err, enum cs_fail fail, const char *fmt,
 /* The two refusals: a wrong request (400), one over a size limit (413). */
 #define refuse(err, ...)      cs_reqerr_set(err, CS_FAIL_INVALID, __VA_ARGS__)
 #define refuse_size(err, ...) cs_reqerr_set(err, CS_FAIL_TOO_LARGE, __VA_ARGS__)
+/* refuse() that returns CS_EBADINPUT, for `return cs_req_refuse(...)`. */
+enum cs_err cs_req_refuse(struct cs_reqerr *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* "out of memory" (500) into err; returns CS_ENOMEM. */
 enum cs_err cs_reqerr_nomem(struct cs_reqerr *err);
 /* Append s to err's message if it fits whole with reserve bytes to spare;

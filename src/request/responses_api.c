@@ -80,7 +80,7 @@ struct rsp {
 };
 
 /* The refusal (message from fmt) into t->err; CS_EBADINPUT. */
-#define bad(t, ...) (refuse((t)->err, __VA_ARGS__), CS_EBADINPUT)
+#define bad(t, ...) cs_req_refuse((t)->err, __VA_ARGS__)
 
 /* o[key] = v (owned; NULL: an allocation failed): v, or NULL. */
 static struct json_object *
@@ -134,27 +134,6 @@ str_of(struct json_object *o, const char *key)
 	    !json_object_is_type(v, json_type_string))
 		return NULL;
 	return json_object_get_string(v);
-}
-
-/* Every key of o is one of keys (n of them): CS_OK, or the 400 naming
- * where.key. */
-static enum cs_err
-only_keys(struct rsp *t, struct json_object *o, const char *where,
-    const char *const *keys, size_t n)
-{
-	char e[CS_ECHO_MAX + 4];
-	size_t i;
-
-	json_object_object_foreach(o, key, val)
-	{
-		(void)val;
-		for (i = 0; i < n && strcmp(key, keys[i]) != 0; i++)
-			;
-		if (i == n)
-			return bad(t, "%s: unknown field \"%s\"", where,
-			    cs_echo(e, key, strlen(key)));
-	}
-	return CS_OK;
 }
 
 /* A required string member: CS_OK and *v (borrowed), or the 400. */
@@ -239,17 +218,12 @@ message_item(struct rsp *t, struct json_object *it, const char *where, size_t i)
 	struct json_object *c, *m;
 	char w[48];
 	const char *role;
-	size_t k;
 
-	if (only_keys(t, it, where, message_keys, CS_ARRAY_LEN(message_keys)) !=
-	    CS_OK)
+	if (cs_req_check_fields(it, message_keys, CS_ARRAY_LEN(message_keys),
+	        where, t->err) != CS_OK)
 		return CS_EBADINPUT;
 	role = str_of(it, "role");
-	for (k = 0; role != NULL && k < CS_ARRAY_LEN(roles) &&
-	     strcmp(role, roles[k]) != 0;
-	     k++)
-		;
-	if (role == NULL || k == CS_ARRAY_LEN(roles))
+	if (role == NULL || !cs_str_in_list(role, roles, CS_ARRAY_LEN(roles)))
 		return bad(t,
 		    "%s.role: must be user, system, developer or "
 		    "assistant",
@@ -271,8 +245,8 @@ call_item(struct rsp *t, struct json_object *it, const char *where, size_t i)
 {
 	struct json_object *id, *name, *args, *tc, *fn, *calls = NULL;
 
-	if (only_keys(t, it, where, call_keys, CS_ARRAY_LEN(call_keys)) !=
-	        CS_OK ||
+	if (cs_req_check_fields(it, call_keys, CS_ARRAY_LEN(call_keys), where,
+	        t->err) != CS_OK ||
 	    need_str(t, it, where, "call_id", &id) != CS_OK ||
 	    need_str(t, it, where, "name", &name) != CS_OK ||
 	    need_str(t, it, where, "arguments", &args) != CS_OK)
@@ -304,8 +278,8 @@ output_item(struct rsp *t, struct json_object *it, const char *where, size_t i)
 	struct json_object *id, *o, *m;
 	char w[48];
 
-	if (only_keys(t, it, where, output_keys, CS_ARRAY_LEN(output_keys)) !=
-	        CS_OK ||
+	if (cs_req_check_fields(it, output_keys, CS_ARRAY_LEN(output_keys),
+	        where, t->err) != CS_OK ||
 	    need_str(t, it, where, "call_id", &id) != CS_OK)
 		return CS_EBADINPUT;
 	if (!json_object_object_get_ex(it, "output", &o))
@@ -403,8 +377,8 @@ take_tools(struct rsp *t, struct json_object *v)
 			    "%s.type: only function tools are available "
 			    "on this server, not \"%s\"",
 			    where, cs_echo(e, type, strlen(type)));
-		if (only_keys(t, tool, where, keys, CS_ARRAY_LEN(keys)) !=
-		    CS_OK)
+		if (cs_req_check_fields(
+		        tool, keys, CS_ARRAY_LEN(keys), where, t->err) != CS_OK)
 			return CS_EBADINPUT;
 		nt = push(t, tools, json_object_new_object());
 		put(t, nt, "type", str("function"));
@@ -451,8 +425,8 @@ take_text(struct rsp *t, struct json_object *v)
 
 	if (!json_object_is_type(v, json_type_object))
 		return bad(t, "text: must be an object");
-	if (only_keys(t, v, "text", text_keys, CS_ARRAY_LEN(text_keys)) !=
-	    CS_OK)
+	if (cs_req_check_fields(
+	        v, text_keys, CS_ARRAY_LEN(text_keys), "text", t->err) != CS_OK)
 		return CS_EBADINPUT;
 	if (json_object_object_get_ex(v, "verbosity", &verb) && verb != NULL)
 		return bad(t, "text.verbosity: not available on this server");
@@ -461,7 +435,8 @@ take_text(struct rsp *t, struct json_object *v)
 	if (!json_object_is_type(f, json_type_object) ||
 	    (type = str_of(f, "type")) == NULL)
 		return bad(t, "text.format: must be an object with a type");
-	if (only_keys(t, f, "text.format", keys, CS_ARRAY_LEN(keys)) != CS_OK)
+	if (cs_req_check_fields(
+	        f, keys, CS_ARRAY_LEN(keys), "text.format", t->err) != CS_OK)
 		return CS_EBADINPUT;
 	if (strcmp(type, "text") == 0)
 		return CS_OK;
@@ -472,17 +447,6 @@ take_text(struct rsp *t, struct json_object *v)
 		    put(t, rf, "json_schema", json_object_new_object()), f,
 		    keys + 1, CS_ARRAY_LEN(keys) - 1);
 	return CS_OK;
-}
-
-static int
-is_ignored(const char *key)
-{
-	size_t i;
-
-	for (i = 0; i < CS_ARRAY_LEN(ignored_fields); i++)
-		if (strcmp(key, ignored_fields[i]) == 0)
-			return 1;
-	return 0;
 }
 
 /* One top-level member (not null). */
@@ -517,7 +481,7 @@ take(struct rsp *t, const char *key, struct json_object *v)
 	if (strcmp(key, "previous_response_id") == 0 ||
 	    strcmp(key, "conversation") == 0)
 		return bad(t, "%s: %s", key, NO_STORE);
-	if (is_ignored(key))
+	if (cs_str_in_list(key, ignored_fields, CS_ARRAY_LEN(ignored_fields)))
 		return CS_OK;
 	return bad(t, "%s: not available on this server",
 	    cs_echo(e, key, strlen(key)));
