@@ -39,16 +39,6 @@ ready(const struct cs_enc *e)
 	return e->ops->state_size > 0 && e->priv == NULL ? CS_ENOMEM : CS_OK;
 }
 
-/* out back to its first len bytes */
-static void
-cut(struct cs_buf *out, size_t len)
-{
-	if (out->len > len) {
-		out->len = len;
-		out->data[len] = '\0';
-	}
-}
-
 /* After a failed op: out and the event count as they were before it (no
  * partial frame). */
 static enum cs_err
@@ -57,7 +47,7 @@ undo(struct cs_enc *e, unsigned long seq, struct cs_buf *out, size_t len,
 {
 	if (r != CS_OK) {
 		e->seq = seq;
-		cut(out, len);
+		cs_buf_cut(out, len);
 	}
 	return r;
 }
@@ -186,7 +176,7 @@ cs_enc_error_body(const struct cs_enc *e, const char *type, const char *message,
 	        e->ops->error_body :
 	        cs_encoder_json_error_body)(type, message, out);
 	if (r != CS_OK)
-		cut(out, len);
+		cs_buf_cut(out, len);
 	return r;
 }
 

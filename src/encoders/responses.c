@@ -60,7 +60,6 @@ struct resp {
 	const char *status;    /* of the response at the finish */
 	const char *reason;    /* incomplete_details.reason, or NULL */
 	struct cs_usage usage; /* from the finish */
-	int deferred;          /* write no events (the JSON answer) */
 	struct cs_buf text;    /* every part's text, in order */
 	struct cs_buf parts;   /* closed parts' JSON, comma-separated */
 	struct cs_buf output;  /* closed items' JSON, comma-separated */
@@ -88,13 +87,6 @@ resp_init(struct cs_enc *e)
 }
 
 static void
-resp_json_init(struct cs_enc *e)
-{
-	resp_init(e);
-	((struct resp *)e->priv)->deferred = 1;
-}
-
-static void
 resp_cleanup(struct cs_enc *e)
 {
 	struct resp *r = e->priv;
@@ -103,14 +95,6 @@ resp_cleanup(struct cs_enc *e)
 	cs_buf_free(&r->parts);
 	cs_buf_free(&r->output);
 	cs_buf_free(&r->scratch);
-}
-
-static void
-cut(struct cs_buf *b, size_t len)
-{
-	b->len = len;
-	if (b->data != NULL)
-		b->data[len] = '\0';
 }
 
 static void
@@ -131,9 +115,9 @@ undo(struct resp *r, const struct resp_mark *m)
 	*r = m->r;
 	r->text = text, r->parts = parts, r->output = output;
 	r->scratch = scratch;
-	cut(&r->text, m->text);
-	cut(&r->parts, m->parts);
-	cut(&r->output, m->output);
+	cs_buf_cut(&r->text, m->text);
+	cs_buf_cut(&r->parts, m->parts);
+	cs_buf_cut(&r->output, m->output);
 }
 
 /* The id of output item index: msg_, rs_ or fc_, the stream id, index. */
@@ -604,10 +588,10 @@ resp_event(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 
 	if (ev->type > CS_EV_ERROR)
 		return CS_EBADINPUT;
-	if (r->deferred && ev->type == CS_EV_ERROR)
+	if (e->ops->deferred && ev->type == CS_EV_ERROR)
 		return CS_OK; /* stream.c makes it an HTTP status */
 	mark(r, &m);
-	if (r->deferred) {
+	if (e->ops->deferred) { /* the JSON answer: no events written */
 		cs_buf_reset(&r->scratch);
 		out = &r->scratch;
 	}
@@ -671,7 +655,7 @@ const struct cs_encoder cs_encoder_responses_json = {
 	           "X-Content-Type-Options: nosniff\r\n",
 	.deferred = 1,
 	.state_size = sizeof(struct resp),
-	.init = resp_json_init,
+	.init = resp_init,
 	.cleanup = resp_cleanup,
 	.event = resp_event,
 	.done = resp_json_done,

@@ -27,9 +27,17 @@ cs_buf_free(struct cs_buf *b)
 void
 cs_buf_reset(struct cs_buf *b)
 {
-	b->len = 0;
+	cs_buf_cut(b, 0);
+}
+
+void
+cs_buf_cut(struct cs_buf *b, size_t len)
+{
+	if (len > b->len)
+		return;
+	b->len = len;
 	if (b->data != NULL)
-		b->data[0] = '\0';
+		b->data[len] = '\0';
 }
 
 static enum cs_err

@@ -26,6 +26,8 @@ void cs_buf_init(struct cs_buf *b, size_t max);
 void cs_buf_free(struct cs_buf *b);
 /* Empty the buffer, keeping its allocation. */
 void cs_buf_reset(struct cs_buf *b);
+/* Keep the first len bytes (nothing changes when it holds no more). */
+void cs_buf_cut(struct cs_buf *b, size_t len);
 enum cs_err cs_buf_append(struct cs_buf *b, const void *p, size_t n);
 enum cs_err cs_buf_puts(struct cs_buf *b, const char *s);
 enum cs_err cs_buf_printf(struct cs_buf *b, const char *fmt, ...)

@@ -20,10 +20,8 @@ cs_jsonw_end(struct cs_jsonw *w)
 {
 	if (w->err == CS_OK && (w->depth != 0 || w->after_key))
 		w->err = CS_EBADINPUT;
-	if (w->err != CS_OK && w->out->len > w->start) {
-		w->out->len = w->start;
-		w->out->data[w->start] = '\0';
-	}
+	if (w->err != CS_OK)
+		cs_buf_cut(w->out, w->start);
 	return w->err;
 }
 
