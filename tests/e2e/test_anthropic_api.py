@@ -89,22 +89,11 @@ def node(t, mode, model, prompt="hello", srv="lt", key=None):
         t.require(False, "node printed JSON", p.stdout + p.stderr)
 
 
-def tagged(text="hello"):
-    tag = h.new_tag()
-    return tag, "tag:%s %s" % (tag, text)
-
-
 def post(body, raw=None, headers=None, srv="lt", method="POST"):
     data = raw if raw is not None else json.dumps(body).encode()
     hd = {"Content-Type": "application/json"}
     hd.update(headers or {})
     return h.request(S[srv].port, method, MESSAGES, body=data, headers=hd)
-
-
-def upstream_bodies(t, tag, n):
-    seen = S["replay"].events(tag, "request")
-    t.eq(len(seen), n, "the provider saw %d request(s)" % n)
-    return [(s.get("body") or {}) for s in seen]
 
 
 def expect_text(fix):
@@ -131,7 +120,7 @@ FIXES = {TEXT_FIX: TEXT_FIX, "claude": A_TEXT_FIX, TOOL_FIX: TOOL_FIX,
 def case_sdk_stream(t):
     for model in UP["text"]:
         fix = FIXES[model]
-        tag, prompt = tagged()
+        tag, prompt = h.tagged()
         r = node(t, "stream", model, prompt)
         t.eq(r.get("error"), None, model + ": no error")
         t.eq(r.get("text"), expect_text(fix), model + ": text events")
@@ -143,14 +132,14 @@ def case_sdk_stream(t):
         t.check(re.fullmatch(r"msg_[0-9a-f]{16}", f.get("id") or ""),
                 model + ": id", f)
         t.eq(f.get("usage"), want_usage(fix), model + ": usage")
-        body = upstream_bodies(t, tag, 1)[0]
+        body = h.upstream_body(t, S["replay"], tag)
         t.eq(body.get("max_tokens"), 200, model + ": max_tokens upstream")
 
 
 def case_sdk_create(t):
     for model in UP["text"]:
         fix = FIXES[model]
-        tag, prompt = tagged()
+        tag, prompt = h.tagged()
         r = node(t, "create", model, prompt)
         t.eq(r.get("error"), None, model + ": no error")
         t.eq(r.get("type"), "message", model + ": type")
@@ -162,7 +151,7 @@ def case_sdk_create(t):
         t.eq(r.get("usage"), want_usage(fix), model + ": usage")
         t.check(re.fullmatch(r"[0-9a-f]{16}", r.get("request_id") or ""),
                 model + ": _request_id from request-id", r)
-        body = upstream_bodies(t, tag, 1)[0]
+        body = h.upstream_body(t, S["replay"], tag)
         t.eq(body.get("temperature"), 0.5, model + ": temperature upstream")
         if model == "claude":
             t.eq(body.get("system"), "Be brief.", "system upstream (Anthropic)")
@@ -229,7 +218,7 @@ def check_tools(t, mode):
     for model in UP["tools"]:
         fix = FIXES[model]
         exp = h.load_expect(fix)
-        tag, prompt = tagged("weather?")
+        tag, prompt = h.tagged("weather?")
         r = node(t, mode, model, prompt)
         t.eq(r.get("error"), None, model + ": no error")
         first = r.get("first") or {}
@@ -243,7 +232,7 @@ def check_tools(t, mode):
                  if b.get("type") == "text"]
         t.eq("".join(texts), exp["text"], model + ": text beside the call")
         t.check(r.get("second") is not None, model + ": a second turn", r)
-        bodies = upstream_bodies(t, tag, 2)
+        bodies = h.upstream_bodies(t, S["replay"], tag, 2)
         if len(bodies) == 2:
             tool_result_upstream(t, model, bodies[1])
 
@@ -286,7 +275,7 @@ def case_sdk_midstream_error(t):
 
 def case_sdk_abort(t):
     for model in UP["slow"]:
-        tag, prompt = tagged()
+        tag, prompt = h.tagged()
         r = node(t, "abort", model, prompt)
         t.eq(r.get("aborted"), True, model + ": the SDK aborted", r)
         t.check(r.get("text"), model + ": after some text", r)
@@ -326,10 +315,10 @@ def case_sdk_api_key(t):
 
 def case_sdk_stop_sequences(t):
     for model in UP["text"]:
-        tag, prompt = tagged()
+        tag, prompt = h.tagged()
         r = node(t, "stop", model, prompt)
         t.eq(r.get("error"), None, model + ": no error")
-        body = upstream_bodies(t, tag, 1)[0]
+        body = h.upstream_body(t, S["replay"], tag)
         key = "stop_sequences" if model == "claude" else "stop"
         t.eq(body.get(key), ["END", "\n\nHuman:"], model + ": " + key + " upstream")
     e = node(t, "stop", "resp").get("error") or {}
@@ -464,7 +453,7 @@ def case_cors(t):
 
 
 def case_access_log(t):
-    tag, prompt = tagged()
+    tag, prompt = h.tagged()
     post({"model": "claude", "max_tokens": 5,
           "messages": [{"role": "user", "content": prompt}]})
     t.check(S["lt"].wait_log(r"chatstream:.*path=/api/v1/messages "

@@ -69,14 +69,11 @@ def sdk(model, tag, stream, max_tokens=None):
 
 
 def upstream_body(t, tag):
-    seen = S["replay"].events(tag, "request")
-    t.eq(len(seen), 1, "the provider saw one request")
-    return (seen[0].get("body") if seen else None) or {}
+    return h.upstream_body(t, S["replay"], tag)
 
 
 def roles(body):
     return [(m.get("role"), m.get("content")) for m in body.get("messages") or []]
-
 
 
 def sdk_case(model, stream, want_role, max_tokens=None):

@@ -55,11 +55,6 @@ def node(t, mode, model, prompt="hello"):
     return h.node_json(t, [SCRIPT, base, mode, model, prompt])
 
 
-def tagged(text="hello"):
-    tag = h.new_tag()
-    return tag, "tag:%s %s" % (tag, text)
-
-
 def post_v1(body, path="/chat/completions", raw=None):
     data = raw if raw is not None else json.dumps(body).encode()
     return h.request(S["lt"].port, "POST", V1 + path, body=data,
@@ -74,15 +69,13 @@ def sdk_calls(calls):
 
 
 def upstream_body(t, tag):
-    seen = S["replay"].events(tag, "request")
-    t.eq(len(seen), 1, "the provider saw one request")
-    return (seen[0].get("body") or {}) if seen else {}
+    return h.upstream_body(t, S["replay"], tag)
 
 
 # -- the openai SDK ----------------------------------------------------------
 
 def case_sdk_stream_text(t):
-    tag, prompt = tagged()
+    tag, prompt = h.tagged()
     r = node(t, "stream", TEXT_FIX, prompt)
     t.eq(r.get("error"), None, "no error")
     t.eq(r.get("text"), h.load_expect(TEXT_FIX)["text"], "assembled text")
@@ -103,7 +96,7 @@ def case_sdk_stream_usage(t):
 
 
 def case_sdk_create(t):
-    tag, prompt = tagged()
+    tag, prompt = h.tagged()
     r = node(t, "create", TEXT_FIX, prompt)
     exp = h.load_expect(TEXT_FIX)
     t.eq(r.get("error"), None, "no error")
@@ -136,7 +129,7 @@ def case_sdk_anthropic_looks_like_openai(t):
 
 def case_sdk_ollama_looks_like_openai(t):
     exp = h.load_expect(O_TEXT_FIX)
-    tag, prompt = tagged()
+    tag, prompt = h.tagged()
     r = node(t, "stream_usage", "local", prompt)
     t.eq(r.get("error"), None, "no error")
     t.eq(r.get("text"), exp["text"], "streamed text")
@@ -303,7 +296,7 @@ def case_raw_midstream_error(t):
 
 
 def case_raw_request_mapping(t):
-    tag, prompt = tagged()
+    tag, prompt = h.tagged()
     r = post_v1({"model": TEXT_FIX, "stream": False, "store": False,
                  "metadata": {"a": "b"}, "parallel_tool_calls": True,
                  "seed": 1, "logprobs": False, "user": "u1", "n": 1,
@@ -332,7 +325,7 @@ def case_models_raw_and_native(t):
 
 
 def case_access_log(t):
-    tag, prompt = tagged()
+    tag, prompt = h.tagged()
     post_v1({"model": "claude", "messages": [{"role": "user", "content": prompt}]})
     line = S["lt"].wait_log(r"chatstream:.*path=/api/v1/chat/completions "
                             r"model=claude ")

@@ -59,11 +59,6 @@ def node(t, mode, model, prompt="hello"):
     return h.node_json(t, [SCRIPT, base, mode, model, prompt])
 
 
-def tagged(text="hello"):
-    tag = h.new_tag()
-    return tag, "tag:%s %s" % (tag, text)
-
-
 def post(body, raw=None, lt=None, headers=None):
     data = raw if raw is not None else json.dumps(body).encode()
     hd = {"Content-Type": "application/json"}
@@ -73,9 +68,7 @@ def post(body, raw=None, lt=None, headers=None):
 
 
 def upstream_body(t, tag):
-    seen = S["replay"].events(tag, "request")
-    t.eq(len(seen), 1, "the provider saw one request")
-    return (seen[0].get("body") or {}) if seen else {}
+    return h.upstream_body(t, S["replay"], tag)
 
 
 def usage_of(exp):
@@ -99,7 +92,7 @@ def calls_of(exp):
 
 def check_raw_stream(t, model, fix):
     exp = h.load_expect(fix)
-    tag, prompt = tagged()
+    tag, prompt = h.tagged()
     r = node(t, "stream", model, prompt)
     t.eq(r.get("error"), None, "no error")
     types = r.get("types") or []
@@ -158,7 +151,7 @@ def case_helper_anthropic(t):
 
 def check_helper_tools(t, model, fix):
     exp = h.load_expect(fix)
-    tag, prompt = tagged()
+    tag, prompt = h.tagged()
     r = node(t, "helper_tools", model, prompt)
     t.eq(r.get("error"), None, "no error")
     t.eq(r.get("calls"), calls_of(exp), "function_call items (call_id, "
@@ -208,7 +201,7 @@ def case_tools_raw_stream(t):
 def case_create(t):
     for model, fix in ((TEXT_FIX, TEXT_FIX), ("claude", A_TEXT_FIX)):
         exp = h.load_expect(fix)
-        tag, prompt = tagged()
+        tag, prompt = h.tagged()
         r = node(t, "create", model, prompt)
         t.eq(r.get("error"), None, model + ": no error")
         t.eq(r.get("object"), "response", model + ": object")
@@ -232,7 +225,7 @@ def case_create(t):
 # -- a tool-result turn ---------------------------------------------------------
 
 def case_tool_result_turn(t):
-    tag, prompt = tagged()
+    tag, prompt = h.tagged()
     r = node(t, "tool_result", TEXT_FIX, prompt)
     t.eq(r.get("error"), None, "no error")
     t.eq(r.get("output_text"), h.load_expect(TEXT_FIX)["text"], "the answer")
@@ -247,7 +240,7 @@ def case_tool_result_turn(t):
         t.eq((msgs[2].get("tool_call_id"), msgs[2].get("content")),
              ("call_abc123", "{\"temperature_c\":18}"),
              "function_call_output item -> tool message")
-    tag, prompt = tagged()
+    tag, prompt = h.tagged()
     r = node(t, "tool_result", "claude", prompt)
     t.eq(r.get("output_text"), h.load_expect(A_TEXT_FIX)["text"], "the answer")
     msgs = upstream_body(t, tag).get("messages", [])
@@ -300,7 +293,7 @@ def case_midstream_error(t):
 
 
 def case_abort(t):
-    tag, prompt = tagged()
+    tag, prompt = h.tagged()
     r = node(t, "abort", SLOW, prompt)
     t.eq(r.get("deltas"), 1, "no delta after the abort")
     t.eq(r.get("aborted"), True, "the request was aborted", r)
@@ -320,7 +313,7 @@ def case_ai_sdk(t):
     base = "http://127.0.0.1:%d%s" % (S["lt"].port, V1)
     for model, fix in ((TEXT_FIX, TEXT_FIX), ("claude", A_TEXT_FIX)):
         for stream in (True, False):
-            tag, prompt = tagged()
+            tag, prompt = h.tagged()
             r = h.node_json(t, ["openai_provider.mjs", json.dumps({
                 "baseURL": base, "model": model, "api": "responses",
                 "system": "Be brief.", "prompt": prompt, "stream": stream})],
@@ -338,7 +331,7 @@ def case_ai_sdk(t):
 def case_langchain(t):
     want = json.loads(h.load_expect(JSON_FIX)["text"])
     for mode in ("langchain_chat", "langchain_responses"):
-        tag, prompt = tagged("weather in Paris?")
+        tag, prompt = h.tagged("weather in Paris?")
         r = node(t, mode, JSON_FIX, prompt)
         t.eq(r.get("error"), None, mode + ": no error", r)
         t.eq(r.get("parsed"), want, mode + ": the parsed object")
@@ -447,7 +440,7 @@ def case_raw_refusals(t):
 
 
 def case_raw_request_mapping(t):
-    tag, prompt = tagged()
+    tag, prompt = h.tagged()
     r = post({"model": TEXT_FIX, "store": True, "metadata": {"a": "b"},
               "user": "u1", "parallel_tool_calls": True, "truncation": "disabled",
               "include": [], "service_tier": "auto", "temperature": 0.5,

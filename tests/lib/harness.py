@@ -1684,6 +1684,26 @@ def check_error_event(t, r, etype):
     return ee
 
 
+def tagged(text="hello"):
+    """A new tag and a prompt carrying it ("tag:T text"): the replay
+    provider records the request and what befell it under T."""
+    tag = new_tag()
+    return tag, "tag:%s %s" % (tag, text)
+
+
+def upstream_bodies(t, replay, tag, n=1):
+    """The bodies of the requests replay saw under tag; there must be n."""
+    seen = replay.events(tag, "request")
+    t.eq(len(seen), n, "the provider saw %d request(s)" % n)
+    return [(s.get("body") or {}) for s in seen]
+
+
+def upstream_body(t, replay, tag):
+    """The body of the one request replay saw under tag ({} if none)."""
+    bodies = upstream_bodies(t, replay, tag)
+    return bodies[0] if bodies else {}
+
+
 def anthropic_upstream(stack, models, name="anthropic"):
     """Config lines for an [upstream NAME] of provider anthropic on the
     replay provider (its own key file), and a [model ALIAS] on it for each
