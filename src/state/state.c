@@ -1,8 +1,8 @@
 /*
  * state.c — the front of the state module: picks the backend from the
- * spec, validates every argument before a backend sees it, makes
- * reservation ids, and holds the rate, concurrency and budget arithmetic
- * the backends share (state_int.h).
+ * spec, validates every argument before a backend sees it (state.h and
+ * state_route.h), makes reservation ids, and holds the rate, concurrency,
+ * budget and failure-window arithmetic the backends share (state_int.h).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -14,6 +14,7 @@
 
 #include "state.h"
 #include "state_int.h"
+#include "state_route.h"
 
 static const struct cs_state_ops *const backends[] = {
 	&cs_state_memory_ops,
@@ -151,6 +152,20 @@ admit_ok(const struct cs_admit *a)
 	return 1;
 }
 
+/* 0/1: id is CS_STATE_ID_LEN lowercase hex digits, as make_id makes. */
+static int
+id_ok(const char *id)
+{
+	size_t i;
+
+	if (id == NULL)
+		return 0;
+	for (i = 0; i < CS_STATE_ID_LEN; i++)
+		if (strchr("0123456789abcdef", id[i]) == NULL || id[i] == '\0')
+			return 0;
+	return id[CS_STATE_ID_LEN] == '\0';
+}
+
 /* CS_STATE_ID_LEN random hex digits into id. */
 static enum cs_err
 make_id(char id[CS_STATE_ID_LEN + 1])
@@ -196,17 +211,117 @@ enum cs_err
 cs_state_settle(struct cs_state *st, const char *id, long long used_tokens,
     long long now_ms)
 {
-	size_t i;
-
-	if (id == NULL || !in_range(used_tokens, 0, CS_STATE_TOKENS_MAX) ||
+	if (!id_ok(id) || !in_range(used_tokens, 0, CS_STATE_TOKENS_MAX) ||
 	    !in_range(now_ms, 0, CS_STATE_TIME_MAX))
 		return CS_EBADINPUT;
-	for (i = 0; i < CS_STATE_ID_LEN; i++)
-		if (strchr("0123456789abcdef", id[i]) == NULL || id[i] == '\0')
-			return CS_EBADINPUT;
-	if (id[CS_STATE_ID_LEN] != '\0')
-		return CS_EBADINPUT;
 	return st->ops->settle(st, id, used_tokens, now_ms);
+}
+
+enum cs_err
+cs_state_route_read(struct cs_state *st, const char *const *names, size_t n,
+    long long now_ms, struct cs_route_seen *seen)
+{
+	enum cs_err e;
+	size_t i;
+
+	if (names == NULL || seen == NULL || n == 0 || n > CS_STATE_ROUTE_MAX ||
+	    !in_range(now_ms, 0, CS_STATE_TIME_MAX))
+		return CS_EBADINPUT;
+	memset(seen, 0, n * sizeof(*seen));
+	for (i = 0; i < n; i++)
+		if (!name_ok(names[i], 0))
+			return CS_EBADINPUT;
+	if ((e = st->ops->route_read(st, names, n, now_ms, seen)) != CS_OK)
+		memset(seen, 0, n * sizeof(*seen));
+	return e;
+}
+
+enum cs_err
+cs_state_route_fail(struct cs_state *st, const char *name, long allowed_fails,
+    long long window_ms, long long cooldown_ms, long long now_ms,
+    long long *cooled_until_ms)
+{
+	enum cs_err e;
+
+	if (cooled_until_ms == NULL)
+		return CS_EBADINPUT;
+	*cooled_until_ms = 0;
+	if (!name_ok(name, 0) ||
+	    !in_range(allowed_fails, 1, CS_STATE_ROUTE_FAILS_MAX) ||
+	    !in_range(window_ms, 1, CS_STATE_ROUTE_SPAN_MAX) ||
+	    !in_range(cooldown_ms, 1, CS_STATE_ROUTE_SPAN_MAX) ||
+	    !in_range(now_ms, 0, CS_STATE_TIME_MAX))
+		return CS_EBADINPUT;
+	e = st->ops->route_fail(st, name, allowed_fails, window_ms, cooldown_ms,
+	    now_ms, cooled_until_ms);
+	if (e != CS_OK)
+		*cooled_until_ms = 0;
+	return e;
+}
+
+enum cs_err
+cs_state_route_open(struct cs_state *st, const char *name, long long now_ms,
+    long long expire_ms, char *id)
+{
+	char made[CS_STATE_ID_LEN + 1];
+	enum cs_err e;
+
+	if (id == NULL)
+		return CS_EBADINPUT;
+	id[0] = '\0';
+	if (!name_ok(name, 0) || !in_range(now_ms, 0, CS_STATE_TIME_MAX) ||
+	    !in_range(expire_ms, now_ms + 1, CS_STATE_TIME_MAX))
+		return CS_EBADINPUT;
+	if ((e = make_id(made)) != CS_OK)
+		return e;
+	if ((e = st->ops->route_open(st, name, now_ms, expire_ms, made)) !=
+	    CS_OK)
+		return e;
+	memcpy(id, made, sizeof(made));
+	return CS_OK;
+}
+
+enum cs_err
+cs_state_route_close(
+    struct cs_state *st, const char *name, const char *id, long long now_ms)
+{
+	if (!name_ok(name, 0) || !id_ok(id) ||
+	    !in_range(now_ms, 0, CS_STATE_TIME_MAX))
+		return CS_EBADINPUT;
+	return st->ops->route_close(st, name, id, now_ms);
+}
+
+int
+cs_state_route_failed(struct cs_route_dep *d, long allowed_fails,
+    long long window_ms, long long cooldown_ms, long long now_ms,
+    long long *cooled_until_ms)
+{
+	if (d->cooled_until_ms > now_ms) {
+		*cooled_until_ms = d->cooled_until_ms;
+		return 0;
+	}
+	*cooled_until_ms = 0;
+	if (d->win_end_ms <= now_ms) { /* the first of a new window */
+		d->win_end_ms = now_ms + window_ms;
+		d->fails = 0;
+	}
+	if (++d->fails >= allowed_fails) {
+		d->cooled_until_ms = *cooled_until_ms = now_ms + cooldown_ms;
+		d->fails = 0;
+		d->win_end_ms = 0;
+	}
+	return 1;
+}
+
+void
+cs_state_route_seen(const struct cs_route_dep *d, long long busy,
+    long long now_ms, struct cs_route_seen *seen)
+{
+	seen->cooled_until_ms = d->cooled_until_ms > now_ms ?
+	    d->cooled_until_ms :
+	    0;
+	seen->fails = d->win_end_ms > now_ms ? d->fails : 0;
+	seen->busy = busy > 0 ? busy : 0;
 }
 
 enum cs_err

@@ -13,6 +13,7 @@
 
 #include "cs.h"
 #include "state.h"
+#include "state_route.h"
 
 #define CS_STATE_DAY_MS  86400000LL
 #define CS_STATE_TOKEN   60000LL /* one rate token in level units */
@@ -47,6 +48,17 @@ struct cs_state_ops {
 	    enum cs_usage_by by, cs_usage_row_fn fn, void *ctx);
 	/* cs_state_maintain's work; NULL: there is none. */
 	enum cs_err (*maintain)(struct cs_state *st);
+	/* state_route.h, arguments valid; seen[0..n) and *cooled_until_ms
+	 * are 0 on entry; id is the new stream's (open). */
+	enum cs_err (*route_read)(struct cs_state *st, const char *const *names,
+	    size_t n, long long now_ms, struct cs_route_seen *seen);
+	enum cs_err (*route_fail)(struct cs_state *st, const char *name,
+	    long allowed_fails, long long window_ms, long long cooldown_ms,
+	    long long now_ms, long long *cooled_until_ms);
+	enum cs_err (*route_open)(struct cs_state *st, const char *name,
+	    long long now_ms, long long expire_ms, const char *id);
+	enum cs_err (*route_close)(struct cs_state *st, const char *name,
+	    const char *id, long long now_ms);
 };
 
 struct cs_state {
@@ -81,6 +93,25 @@ cs_state_rate_level(const struct cs_bucket_seen *s, long rpm, long long now_ms);
  */
 void cs_state_judge(const struct cs_admit *a, const struct cs_bucket_seen *seen,
     long long *new_level, struct cs_admit_result *res);
+
+/* What a backend keeps for one deployment (state_route.h); all 0 when
+ * it keeps nothing.  The window is open while now_ms < win_end_ms. */
+struct cs_route_dep {
+	long long win_end_ms, fails, cooled_until_ms;
+};
+
+/*
+ * One failure at now_ms applied to d (arguments as cs_state_route_fail
+ * takes them): 1 when d changed, 0 when it is cooling (and stays as it
+ * was).  *cooled_until_ms: the cooldown's end it began or found, else 0.
+ */
+int cs_state_route_failed(struct cs_route_dep *d, long allowed_fails,
+    long long window_ms, long long cooldown_ms, long long now_ms,
+    long long *cooled_until_ms);
+
+/* What read says of d at now_ms, with busy open streams, into seen. */
+void cs_state_route_seen(const struct cs_route_dep *d, long long busy,
+    long long now_ms, struct cs_route_seen *seen);
 
 /* The ledger group key of rec by by into key[CS_STATE_NAME_MAX + 1]. */
 void cs_state_usage_key(

@@ -12,6 +12,13 @@
  * ledger is a ring of CS_STATE_MEM_LEDGER records; the oldest is
  * overwritten.  A name keeps one day of settled tokens: settling a
  * reservation of yesterday after today's first settle adds nothing.
+ *
+ * Routing (state_route.h) has a table of its own, so a deployment and a
+ * bucket of the same name never meet: CS_STATE_ROUTE_MEM_NAMES
+ * deployments in slots hashed by name (a new one when full takes the
+ * slot of an idle one, found by a scan, else CS_ESTATE) and
+ * CS_STATE_ROUTE_MEM_OPEN open streams in a dense array, its expired
+ * entries dropped on each read and open.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -21,8 +28,10 @@
 #include "list.h"
 #include "state.h"
 #include "state_int.h"
+#include "state_route.h"
 
 #define HASH_SIZE  131072 /* a power of two */
+#define ROUTE_HASH 8192   /* a power of two, at most HASH_SIZE */
 #define EVICT_SCAN 64     /* LRU entries looked at for one to evict */
 #define IDLE_MS    (2 * CS_STATE_DAY_MS)
 
@@ -44,6 +53,19 @@ struct hold {
 	size_t n;
 };
 
+struct route_dep {
+	struct route_dep *hnext; /* hash chain, or the free list */
+	struct cs_route_dep d;
+	long open; /* streams naming it: never evicted while > 0 */
+	char name[CS_STATE_NAME_MAX + 1]; /* "" when the slot is free */
+};
+
+struct route_stream {
+	char id[CS_STATE_ID_LEN + 1];
+	struct route_dep *dep;
+	long long expire_ms;
+};
+
 struct ledger_slot {
 	int live;
 	struct cs_ledger_rec rec; /* strings point into text */
@@ -60,6 +82,10 @@ static struct {
 	size_t nholds;
 	struct ledger_slot *ledger;
 	size_t ledger_next;
+	struct route_dep *rdeps, **rhash, *rfree;
+	size_t rmade; /* rdeps[0..rmade) have been used */
+	struct route_stream *rstreams;
+	size_t nrstreams;
 } mem = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 static size_t
@@ -178,10 +204,17 @@ mem_free_all(void)
 	free(mem.ledger);
 	free(mem.holds);
 	free(mem.hash);
+	free(mem.rdeps);
+	free(mem.rhash);
+	free(mem.rstreams);
 	mem.ledger = NULL;
 	mem.holds = NULL;
 	mem.hash = NULL;
 	mem.ledger_next = 0;
+	mem.rdeps = mem.rfree = NULL;
+	mem.rhash = NULL;
+	mem.rstreams = NULL;
+	mem.rmade = mem.nrstreams = 0;
 }
 
 static enum cs_err
@@ -195,8 +228,14 @@ mem_open(struct cs_state *st, const char *arg, char *err, size_t errlen)
 		mem.hash = calloc(HASH_SIZE, sizeof(*mem.hash));
 		mem.holds = calloc(CS_STATE_MEM_HOLDS, sizeof(*mem.holds));
 		mem.ledger = calloc(CS_STATE_MEM_LEDGER, sizeof(*mem.ledger));
+		mem.rdeps = calloc(
+		    CS_STATE_ROUTE_MEM_NAMES, sizeof(*mem.rdeps));
+		mem.rhash = calloc(ROUTE_HASH, sizeof(*mem.rhash));
+		mem.rstreams = calloc(
+		    CS_STATE_ROUTE_MEM_OPEN, sizeof(*mem.rstreams));
 		if (mem.hash == NULL || mem.holds == NULL ||
-		    mem.ledger == NULL) {
+		    mem.ledger == NULL || mem.rdeps == NULL ||
+		    mem.rhash == NULL || mem.rstreams == NULL) {
 			mem_free_all();
 			cs_state_errf(
 			    err, errlen, "state store memory: out of memory");
@@ -460,6 +499,184 @@ mem_usage(struct cs_state *st, long long since_ms, enum cs_usage_by by,
 	return CS_OK;
 }
 
+/* Drops the streams expired at now_ms. */
+static void
+route_sweep(long long now_ms)
+{
+	size_t i = 0;
+
+	while (i < mem.nrstreams) {
+		if (mem.rstreams[i].expire_ms > now_ms) {
+			i++;
+			continue;
+		}
+		mem.rstreams[i].dep->open--;
+		mem.rstreams[i] = mem.rstreams[--mem.nrstreams];
+	}
+}
+
+/* The deployment called name; NULL when the store has none. */
+static struct route_dep *
+route_find(const char *name)
+{
+	struct route_dep *r;
+
+	for (r = mem.rhash[hash_of(name) & (ROUTE_HASH - 1)]; r != NULL;
+	     r = r->hnext)
+		if (strcmp(r->name, name) == 0)
+			return r;
+	return NULL;
+}
+
+/* Frees the slot of one idle deployment (state_route.h) at now_ms (the
+ * expired streams swept): 0, or -1 when none is idle. */
+static int
+route_evict(long long now_ms)
+{
+	struct route_dep *r, **pp;
+	size_t i;
+
+	for (i = 0; i < mem.rmade; i++) {
+		r = &mem.rdeps[i];
+		if (r->name[0] != '\0' && r->open == 0 &&
+		    r->d.cooled_until_ms <= now_ms && r->d.win_end_ms <= now_ms)
+			break;
+	}
+	if (i == mem.rmade)
+		return -1;
+	for (pp = &mem.rhash[hash_of(r->name) & (ROUTE_HASH - 1)]; *pp != r;
+	     pp = &(*pp)->hnext)
+		;
+	*pp = r->hnext;
+	memset(r, 0, sizeof(*r));
+	r->hnext = mem.rfree;
+	mem.rfree = r;
+	return 0;
+}
+
+/* The deployment called name, made when absent; NULL when full. */
+static struct route_dep *
+route_get(const char *name, long long now_ms)
+{
+	struct route_dep *r, **head;
+
+	if ((r = route_find(name)) != NULL)
+		return r;
+	if (mem.rfree == NULL && mem.rmade == CS_STATE_ROUTE_MEM_NAMES &&
+	    route_evict(now_ms) != 0)
+		return NULL;
+	if (mem.rfree != NULL) {
+		r = mem.rfree;
+		mem.rfree = r->hnext;
+	} else
+		r = &mem.rdeps[mem.rmade++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	head = &mem.rhash[hash_of(name) & (ROUTE_HASH - 1)];
+	r->hnext = *head;
+	*head = r;
+	return r;
+}
+
+static enum cs_err
+mem_route_read(struct cs_state *st, const char *const *names, size_t n,
+    long long now_ms, struct cs_route_seen *seen)
+{
+	static const struct cs_route_dep none;
+	struct route_dep *r;
+	size_t i;
+
+	(void)st;
+	pthread_mutex_lock(&mem.mu);
+	route_sweep(now_ms);
+	for (i = 0; i < n; i++) {
+		r = route_find(names[i]);
+		cs_state_route_seen(r != NULL ? &r->d : &none,
+		    r != NULL ? r->open : 0, now_ms, &seen[i]);
+	}
+	pthread_mutex_unlock(&mem.mu);
+	return CS_OK;
+}
+
+static enum cs_err
+mem_route_fail(struct cs_state *st, const char *name, long allowed_fails,
+    long long window_ms, long long cooldown_ms, long long now_ms,
+    long long *cooled_until_ms)
+{
+	struct cs_route_dep d = { 0, 0, 0 };
+	struct route_dep *r;
+	enum cs_err e = CS_OK;
+
+	(void)st;
+	pthread_mutex_lock(&mem.mu);
+	if ((r = route_find(name)) != NULL)
+		d = r->d;
+	if (!cs_state_route_failed(&d, allowed_fails, window_ms, cooldown_ms,
+	        now_ms, cooled_until_ms))
+		goto out; /* cooling: nothing changes */
+	if (r == NULL) {
+		route_sweep(now_ms); /* an idle name may be one to evict */
+		r = route_get(name, now_ms);
+	}
+	if (r == NULL) {
+		*cooled_until_ms = 0;
+		e = CS_ESTATE; /* every name cooling, counting or open */
+		goto out;
+	}
+	r->d = d;
+out:
+	pthread_mutex_unlock(&mem.mu);
+	return e;
+}
+
+static enum cs_err
+mem_route_open(struct cs_state *st, const char *name, long long now_ms,
+    long long expire_ms, const char *id)
+{
+	struct route_stream *s;
+	struct route_dep *r;
+	enum cs_err e = CS_OK;
+
+	(void)st;
+	pthread_mutex_lock(&mem.mu);
+	route_sweep(now_ms);
+	if (mem.nrstreams == CS_STATE_ROUTE_MEM_OPEN ||
+	    (r = route_get(name, now_ms)) == NULL) {
+		e = CS_ESTATE;
+		goto out;
+	}
+	s = &mem.rstreams[mem.nrstreams++];
+	memcpy(s->id, id, sizeof(s->id));
+	s->dep = r;
+	s->expire_ms = expire_ms;
+	r->open++;
+out:
+	pthread_mutex_unlock(&mem.mu);
+	return e;
+}
+
+/* An expired stream goes too: it counted for nothing already. */
+static enum cs_err
+mem_route_close(
+    struct cs_state *st, const char *name, const char *id, long long now_ms)
+{
+	size_t i;
+
+	(void)st;
+	(void)now_ms;
+	pthread_mutex_lock(&mem.mu);
+	for (i = 0; i < mem.nrstreams; i++)
+		if (strcmp(mem.rstreams[i].id, id) == 0 &&
+		    strcmp(mem.rstreams[i].dep->name, name) == 0)
+			break;
+	if (i < mem.nrstreams) {
+		mem.rstreams[i].dep->open--;
+		mem.rstreams[i] = mem.rstreams[--mem.nrstreams];
+	}
+	pthread_mutex_unlock(&mem.mu);
+	return CS_OK;
+}
+
 const struct cs_state_ops cs_state_memory_ops = {
 	.prefix = "memory",
 	.open = mem_open,
@@ -470,4 +687,8 @@ const struct cs_state_ops cs_state_memory_ops = {
 	.ledger_add = mem_ledger_add,
 	.ledger_purge = mem_ledger_purge,
 	.usage = mem_usage,
+	.route_read = mem_route_read,
+	.route_fail = mem_route_fail,
+	.route_open = mem_route_open,
+	.route_close = mem_route_close,
 };

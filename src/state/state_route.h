@@ -11,9 +11,12 @@
  * CS_EBADINPUT for invalid arguments (then nothing changed), CS_ESTATE
  * when the store cannot be used.
  *
- * Backends: memory (this process), SQLite (its own tables in the same
+ * Backends: memory (this process: at most CS_STATE_ROUTE_MEM_NAMES
+ * names, an idle one evicted for a new one, and CS_STATE_ROUTE_MEM_OPEN
+ * open streams; else CS_ESTATE), SQLite (its own tables in the same
  * file, one transaction per call), Redis (keys "cs:rt:...", one script
- * per call, all expiring).
+ * per call, all expiring).  A name is idle when it is not cooling, has
+ * no open window and no open stream: forgetting it changes nothing.
  */
 #ifndef CS_STATE_ROUTE_H
 #define CS_STATE_ROUTE_H
@@ -27,6 +30,8 @@
 /* Largest accepted allowed_fails and window / cooldown lengths. */
 #define CS_STATE_ROUTE_FAILS_MAX 1000000L
 #define CS_STATE_ROUTE_SPAN_MAX  (7 * 86400000LL) /* a week, ms */
+#define CS_STATE_ROUTE_MEM_NAMES 4096  /* names the memory backend keeps */
+#define CS_STATE_ROUTE_MEM_OPEN  16384 /* open streams, memory backend */
 
 /* One deployment as read at now_ms. */
 struct cs_route_seen {
@@ -45,9 +50,12 @@ enum cs_err cs_state_route_read(struct cs_state *st, const char *const *names,
 /*
  * One failure of name at now_ms.  Failures are counted in a fixed window
  * that opens at the first failure after the previous window closed and
- * lasts window_ms; when the count reaches allowed_fails (1..FAILS_MAX) the
- * deployment cools until now_ms + cooldown_ms and the count starts over.
- * A failure while cooling counts nothing and changes nothing.
+ * lasts window_ms (open while now_ms < its start + window_ms); when the
+ * count reaches allowed_fails (1..FAILS_MAX) the deployment cools until
+ * now_ms + cooldown_ms and the count starts over: that window closes,
+ * and the next failure after the cooldown opens a new one.  A failure
+ * while cooling (now_ms < the cooldown's end) counts nothing and changes
+ * nothing.
  * *cooled_until_ms: the end of the cooldown this call began or found,
  * else 0.  window_ms and cooldown_ms: 1..CS_STATE_ROUTE_SPAN_MAX.
  */
@@ -60,7 +68,9 @@ enum cs_err cs_state_route_fail(struct cs_state *st, const char *name,
  * the id written to id[CS_STATE_ID_LEN + 1], or until expire_ms (> now_ms:
  * a process that died).  Close of an unknown or expired id is CS_OK and
  * changes nothing; an id that is not CS_STATE_ID_LEN hex digits is
- * CS_EBADINPUT.
+ * CS_EBADINPUT.  A stream is closed under the name it was opened on
+ * (another name does not know the id).  expire_ms: now_ms + 1 ..
+ * CS_STATE_TIME_MAX.
  */
 enum cs_err cs_state_route_open(struct cs_state *st, const char *name,
     long long now_ms, long long expire_ms, char *id);
