@@ -22,6 +22,14 @@
  * expired holds (from held too); full rate buckets, budgets older than
  * yesterday and emptied held rows are deleted by cs_state_maintain, at
  * most once a minute.
+ *
+ * Routing (state_route.h, schema version 3): route_dep (a deployment's
+ * failure window and cooldown) and route_busy (one row per open stream,
+ * by id).  A read is one deferred transaction (a snapshot: WAL readers
+ * wait for no writer, and take no write turn); fail, open and close are
+ * BEGIN IMMEDIATE ones.  Open drops the expired streams first; idle
+ * deployments and expired streams left behind go in cs_state_maintain's
+ * tidy-up.
  */
 #include <errno.h>
 #include <limits.h>
@@ -38,8 +46,9 @@
 #include "log.h"
 #include "state.h"
 #include "state_int.h"
+#include "state_route.h"
 
-#define SCHEMA 2
+#define SCHEMA 3
 /* WAL pages after which a commit checkpoints, when the settle thread has
  * not (SQLite's default is 1000, about 4 MB). */
 #define CS_SQ_WAL_PAGES "20000"
@@ -50,6 +59,18 @@
 	"CREATE TABLE IF NOT EXISTS held(name TEXT NOT NULL," \
 	" day INTEGER NOT NULL, live INTEGER NOT NULL," \
 	" reserved INTEGER NOT NULL, PRIMARY KEY(name, day)) WITHOUT ROWID;"
+
+/* Version 3: routing's tables. */
+#define ROUTE_SQL \
+	"CREATE TABLE IF NOT EXISTS route_dep(name TEXT PRIMARY KEY," \
+	" win_end INTEGER NOT NULL, fails INTEGER NOT NULL," \
+	" cooled_until INTEGER NOT NULL) WITHOUT ROWID;" \
+	"CREATE TABLE IF NOT EXISTS route_busy(id TEXT PRIMARY KEY," \
+	" name TEXT NOT NULL, expire_ms INTEGER NOT NULL) WITHOUT ROWID;" \
+	"CREATE INDEX IF NOT EXISTS route_busy_name ON" \
+	" route_busy(name, expire_ms);" \
+	"CREATE INDEX IF NOT EXISTS route_busy_expire ON" \
+	" route_busy(expire_ms);"
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS rate(name TEXT PRIMARY KEY,"
@@ -70,13 +91,24 @@ static const char schema_sql[] =
     " completion_tokens INTEGER, generated_tokens INTEGER,"
     " delivered_tokens INTEGER, ttfd_ms INTEGER, duration_ms INTEGER);"
     "CREATE INDEX IF NOT EXISTS ledger_time ON ledger(time_ms);" HELD_SQL
-    "PRAGMA user_version = 2;";
+        ROUTE_SQL "PRAGMA user_version = 3;";
 
-/* Version 1 to 2: the held counters, from the holds there are. */
+/* Version 1 to 3: the held counters, from the holds there are, and
+ * routing's tables. */
 static const char migrate_1_sql[] = HELD_SQL
     "INSERT INTO held SELECT name, day, COUNT(*), SUM(CASE WHEN metered"
-    " THEN reserved ELSE 0 END) FROM hold GROUP BY name, day;"
-    "PRAGMA user_version = 2;";
+    " THEN reserved ELSE 0 END) FROM hold GROUP BY name, day;" ROUTE_SQL
+    "PRAGMA user_version = 3;";
+
+/* Version 2 to 3: routing's tables. */
+static const char migrate_2_sql[] = ROUTE_SQL "PRAGMA user_version = 3;";
+
+/* What brings a store of version v (the index) to SCHEMA. */
+static const char *const migrate_sql[SCHEMA] = {
+	schema_sql,
+	migrate_1_sql,
+	migrate_2_sql,
+};
 
 /* The statements a handle prepares once. */
 enum {
@@ -101,6 +133,14 @@ enum {
 	Q_BUDGET_ADD,
 	Q_LEDGER_PUT,
 	Q_LEDGER_PURGE,
+	Q_BEGIN_READ,
+	Q_RT_DEP_GET,
+	Q_RT_DEP_PUT,
+	Q_RT_BUSY_COUNT,
+	Q_RT_BUSY_PUT,
+	Q_RT_BUSY_DEL,
+	Q_RT_BUSY_PURGE,
+	Q_RT_DEP_PURGE,
 	Q_N
 };
 
@@ -152,6 +192,23 @@ static const char *const query_sql[Q_N] = {
 	[Q_LEDGER_PUT] = "INSERT INTO ledger VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
 	                 " ?8, ?9, ?10, ?11, ?12, ?13)",
 	[Q_LEDGER_PURGE] = "DELETE FROM ledger WHERE time_ms < ?1",
+	[Q_BEGIN_READ] = "BEGIN",
+	[Q_RT_DEP_GET] = "SELECT win_end, fails, cooled_until FROM route_dep"
+	                 " WHERE name = ?1",
+	[Q_RT_DEP_PUT] =
+	    "INSERT INTO route_dep(name, win_end, fails, cooled_until)"
+	    " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(name) DO UPDATE SET"
+	    " win_end = excluded.win_end, fails = excluded.fails,"
+	    " cooled_until = excluded.cooled_until",
+	[Q_RT_BUSY_COUNT] = "SELECT COUNT(*) FROM route_busy WHERE name = ?1"
+	                    " AND expire_ms > ?2",
+	[Q_RT_BUSY_PUT] = "INSERT INTO route_busy(id, name, expire_ms)"
+	                  " VALUES(?1, ?2, ?3)",
+	[Q_RT_BUSY_DEL] = "DELETE FROM route_busy WHERE id = ?1 AND name = ?2",
+	[Q_RT_BUSY_PURGE] = "DELETE FROM route_busy INDEXED BY"
+	                    " route_busy_expire WHERE expire_ms <= ?1",
+	[Q_RT_DEP_PURGE] = "DELETE FROM route_dep WHERE cooled_until <= ?1"
+	                   " AND win_end <= ?1",
 };
 
 /* cs_state_usage's grouping, by enum cs_usage_by (never from input). */
@@ -373,9 +430,9 @@ sq_init(struct sq *s, char *err, size_t errlen)
 		    s->path, version, SCHEMA);
 		return CS_ESTATE;
 	}
-	if (version < SCHEMA &&
-	    sqlite3_exec(s->db, version == 0 ? schema_sql : migrate_1_sql, NULL,
-	        NULL, NULL) != SQLITE_OK)
+	if (version < SCHEMA && version >= 0 &&
+	    sqlite3_exec(s->db, migrate_sql[version], NULL, NULL, NULL) !=
+	        SQLITE_OK)
 		goto fail;
 	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
@@ -537,10 +594,21 @@ sq_begin(struct sq *s)
 	return sq_fail(s, "begin");
 }
 
-/* Ends sq_begin's transaction: COMMIT when e is CS_OK, else ROLLBACK;
- * then the write turn goes to the next thread. */
+/* A read transaction: BEGIN (deferred: a snapshot of every table as one
+ * commit left them), without the write turn.  CS_OK, or CS_ESTATE
+ * logged. */
 static enum cs_err
-sq_end(struct sq *s, enum cs_err e)
+sq_begin_read(struct sq *s)
+{
+	if (sq_run(s, Q_BEGIN_READ, "") == SQLITE_DONE)
+		return CS_OK;
+	sqlite3_reset(s->q[Q_BEGIN_READ]);
+	return sq_fail(s, "begin");
+}
+
+/* Ends a transaction: COMMIT when e is CS_OK, else ROLLBACK. */
+static enum cs_err
+sq_finish(struct sq *s, enum cs_err e)
 {
 	size_t i;
 
@@ -553,6 +621,15 @@ sq_end(struct sq *s, enum cs_err e)
 		sq_run(s, Q_ROLLBACK, "");
 	sqlite3_reset(s->q[Q_COMMIT]);
 	sqlite3_reset(s->q[Q_ROLLBACK]);
+	return e;
+}
+
+/* Ends sq_begin's transaction (sq_finish); then the write turn goes to
+ * the next thread. */
+static enum cs_err
+sq_end(struct sq *s, enum cs_err e)
+{
+	e = sq_finish(s, e);
 	pthread_mutex_unlock(&sq_writer);
 	return e;
 }
@@ -724,7 +801,8 @@ sq_ledger_purge(struct cs_state *st, long long before_ms)
 }
 
 /* What no admission needs any more: full rate buckets, budgets before
- * yesterday, emptied held rows (scans of whole tables, done here rather
+ * yesterday, emptied held rows, expired streams and idle deployments
+ * (scans of whole tables, done here rather
  * than in every admission). */
 static enum cs_err
 sq_tidy(struct sq *s, long long now_ms)
@@ -737,7 +815,9 @@ sq_tidy(struct sq *s, long long now_ms)
 	        SQLITE_DONE ||
 	    sq_run(s, Q_PURGE_BUDGET, "i", now_ms / CS_STATE_DAY_MS - 1) !=
 	        SQLITE_DONE ||
-	    sq_run(s, Q_PURGE_HELD, "") != SQLITE_DONE)
+	    sq_run(s, Q_PURGE_HELD, "") != SQLITE_DONE ||
+	    sq_run(s, Q_RT_BUSY_PURGE, "i", now_ms) != SQLITE_DONE ||
+	    sq_run(s, Q_RT_DEP_PURGE, "i", now_ms) != SQLITE_DONE)
 		e = sq_fail(s, "tidy up");
 	return sq_end(s, e);
 }
@@ -798,6 +878,103 @@ out:
 	return e;
 }
 
+/* The row of deployment name into d (all 0 when it has none). */
+static enum cs_err
+sq_route_dep(struct sq *s, const char *name, struct cs_route_dep *d)
+{
+	sqlite3_stmt *q = s->q[Q_RT_DEP_GET];
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	if ((rc = sq_run(s, Q_RT_DEP_GET, "s", name)) == SQLITE_ROW) {
+		d->win_end_ms = sqlite3_column_int64(q, 0);
+		d->fails = sqlite3_column_int64(q, 1);
+		d->cooled_until_ms = sqlite3_column_int64(q, 2);
+	} else if (rc != SQLITE_DONE)
+		return sq_fail(s, "read a deployment");
+	sqlite3_reset(q);
+	return CS_OK;
+}
+
+static enum cs_err
+sq_route_read(struct cs_state *st, const char *const *names, size_t n,
+    long long now_ms, struct cs_route_seen *seen)
+{
+	struct sq *s = st->be;
+	struct cs_route_dep d;
+	enum cs_err e = CS_OK;
+	size_t i;
+
+	if (sq_begin_read(s) != CS_OK)
+		return CS_ESTATE;
+	for (i = 0; i < n; i++) {
+		if ((e = sq_route_dep(s, names[i], &d)) != CS_OK)
+			goto out;
+		if (sq_run(s, Q_RT_BUSY_COUNT, "si", names[i], now_ms) !=
+		    SQLITE_ROW) {
+			e = sq_fail(s, "count open streams");
+			goto out;
+		}
+		cs_state_route_seen(&d,
+		    sqlite3_column_int64(s->q[Q_RT_BUSY_COUNT], 0), now_ms,
+		    &seen[i]);
+	}
+out:
+	return sq_finish(s, e);
+}
+
+static enum cs_err
+sq_route_fail(struct cs_state *st, const char *name, long allowed_fails,
+    long long window_ms, long long cooldown_ms, long long now_ms,
+    long long *cooled_until_ms)
+{
+	struct sq *s = st->be;
+	struct cs_route_dep d;
+	enum cs_err e;
+
+	if (sq_begin(s) != CS_OK)
+		return CS_ESTATE;
+	if ((e = sq_route_dep(s, name, &d)) != CS_OK)
+		goto out;
+	if (cs_state_route_failed(&d, allowed_fails, window_ms, cooldown_ms,
+	        now_ms, cooled_until_ms) &&
+	    sq_run(s, Q_RT_DEP_PUT, "siii", name, d.win_end_ms, d.fails,
+	        d.cooled_until_ms) != SQLITE_DONE)
+		e = sq_fail(s, "count a failure");
+out:
+	return sq_end(s, e);
+}
+
+static enum cs_err
+sq_route_open(struct cs_state *st, const char *name, long long now_ms,
+    long long expire_ms, const char *id)
+{
+	struct sq *s = st->be;
+	enum cs_err e = CS_OK;
+
+	if (sq_begin(s) != CS_OK)
+		return CS_ESTATE;
+	if (sq_run(s, Q_RT_BUSY_PURGE, "i", now_ms) != SQLITE_DONE ||
+	    sq_run(s, Q_RT_BUSY_PUT, "ssi", id, name, expire_ms) != SQLITE_DONE)
+		e = sq_fail(s, "open a stream");
+	return sq_end(s, e);
+}
+
+static enum cs_err
+sq_route_close(
+    struct cs_state *st, const char *name, const char *id, long long now_ms)
+{
+	struct sq *s = st->be;
+	enum cs_err e = CS_OK;
+
+	(void)now_ms;
+	if (sq_begin(s) != CS_OK)
+		return CS_ESTATE;
+	if (sq_run(s, Q_RT_BUSY_DEL, "ss", id, name) != SQLITE_DONE)
+		e = sq_fail(s, "close a stream");
+	return sq_end(s, e);
+}
+
 const struct cs_state_ops cs_state_sqlite_ops = {
 	.prefix = "sqlite:",
 	.open = sq_open,
@@ -810,4 +987,8 @@ const struct cs_state_ops cs_state_sqlite_ops = {
 	.ledger_purge = sq_ledger_purge,
 	.usage = sq_usage,
 	.maintain = sq_maintain,
+	.route_read = sq_route_read,
+	.route_fail = sq_route_fail,
+	.route_open = sq_route_open,
+	.route_close = sq_route_close,
 };

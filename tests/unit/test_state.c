@@ -706,7 +706,7 @@ test_sqlite_migrate(void **state)
 	        -1, &q, NULL),
 	    SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int64(q, 0), 2);
+	assert_int_equal(sqlite3_column_int64(q, 0), 3);
 	used = sqlite3_column_int64(q, 1);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
@@ -993,7 +993,7 @@ test_sqlite_check(void **state)
 
 	assert_int_equal(cs_state_check(f->spec, msg, sizeof(msg)), CS_OK);
 	assert_non_null(strstr(msg, f->path));
-	assert_non_null(strstr(msg, "writable, schema version 2"));
+	assert_non_null(strstr(msg, "writable, schema version 3"));
 	snprintf(path, sizeof(path), "%s/new.db", f->dir);
 	snprintf(spec, sizeof(spec), "sqlite:%s", path);
 	before = count_entries(f->dir);
@@ -1011,12 +1011,12 @@ test_sqlite_check(void **state)
 	/* A store from a later chatstream is not touched. */
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(
-	    sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL),
+	    sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
-	assert_open_fails(spec, CS_ESTATE, "schema version 3 is newer");
+	assert_open_fails(spec, CS_ESTATE, "schema version 4 is newer");
 	assert_int_equal(cs_state_check(spec, msg, sizeof(msg)), CS_ESTATE);
-	assert_non_null(strstr(msg, "schema version 3 is newer"));
+	assert_non_null(strstr(msg, "schema version 4 is newer"));
 	assert_int_equal(cs_state_check("memory", msg, sizeof(msg)), CS_OK);
 	assert_non_null(strstr(msg, "memory"));
 	assert_int_equal(cs_state_check("mem", msg, sizeof(msg)), CS_ECONFIG);
