@@ -29,7 +29,16 @@
  *   cs:id:ID         one reservation (its keys), expires at expire_ms;
  *   cs:ledger:YYYY-MM-DD  that UTC day's ledger records (a list), and
  *   cs:ledger:days   the days that have one (sorted set), both expiring
- *                    RD_LEDGER_DAYS after their last record.
+ *                    RD_LEDGER_DAYS after their last record;
+ *   cs:rt:d:NAME     a deployment's failures (hash w = window end, f =
+ *                    failures in it, c = cooldown end; state_route.h),
+ *                    expires when both the window and the cooldown end;
+ *   cs:rt:s:NAME     its open streams (sorted set of IDs by expire_ms),
+ *                    expires with the last of them.
+ * NAME is the name as given, passed as a key, never in a script's text;
+ * the fixed prefixes differ, so no two families share a key.  Routing's
+ * four calls are a script each too (read, fail, open, close), fail's
+ * arithmetic cs_state_route_failed()'s again in Lua.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +55,7 @@
 #include "log.h"
 #include "state.h"
 #include "state_int.h"
+#include "state_route.h"
 
 #define RD_HOST_MAX    253    /* a DNS name */
 #define RD_PASS_MAX    512    /* bytes of a password file */
@@ -206,11 +216,65 @@ static const char purge_lua[] =
     "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])\n"
     "return #ds\n";
 
+/* KEYS: cs:rt:d:NAME and cs:rt:s:NAME of each name; ARGV: now.  The
+ * reply: cooled_until, fails and busy of each.  Writes nothing. */
+static const char route_read_lua[] =
+    "local now, res = tonumber(ARGV[1]), {}\n"
+    "for i = 1, #KEYS, 2 do\n"
+    "  local r = redis.call('HMGET', KEYS[i], 'w', 'f', 'c')\n"
+    "  local w, f, c = tonumber(r[1] or '0'), tonumber(r[2] or '0'),"
+    " tonumber(r[3] or '0')\n"
+    "  if c <= now then c = 0 end\n"
+    "  if w <= now then f = 0 end\n"
+    "  res[#res + 1], res[#res + 2] = c, f\n"
+    "  res[#res + 1] = redis.call('ZCOUNT', KEYS[i + 1], '(' .. ARGV[1],"
+    " '+inf')\n"
+    "end\n"
+    "return res\n";
+
+/* KEYS: cs:rt:d:NAME; ARGV: allowed_fails, window_ms, cooldown_ms, now.
+ * The reply: the cooldown's end it began or found, else 0. */
+static const char route_fail_lua[] =
+    "local allowed, win, cool, now = tonumber(ARGV[1]), tonumber(ARGV[2]),"
+    " tonumber(ARGV[3]), tonumber(ARGV[4])\n"
+    "local function int(x) return string.format('%d', x) end\n"
+    "local r = redis.call('HMGET', KEYS[1], 'w', 'f', 'c')\n"
+    "local w, f, c = tonumber(r[1] or '0'), tonumber(r[2] or '0'),"
+    " tonumber(r[3] or '0')\n"
+    "if c > now then return c end\n"
+    "if w <= now then w, f = now + win, 0 end\n"
+    "f = f + 1\n"
+    "if f >= allowed then w, f, c = 0, 0, now + cool end\n"
+    "redis.call('HSET', KEYS[1], 'w', int(w), 'f', int(f), 'c', int(c))\n"
+    "redis.call('PEXPIRE', KEYS[1], int(math.max(w, c) - now))\n"
+    "if c > now then return c end\n"
+    "return 0\n";
+
+/* KEYS: cs:rt:s:NAME; ARGV: id, expire_ms, now.  The expired streams go
+ * first. */
+static const char route_open_lua[] =
+    "local exp, now = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])\n"
+    "redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])\n"
+    "if redis.call('PTTL', KEYS[1]) < exp - now then\n"
+    "  redis.call('PEXPIRE', KEYS[1], string.format('%d', exp - now))\n"
+    "end\n"
+    "return 1\n";
+
+/* KEYS: cs:rt:s:NAME; ARGV: id.  The last member gone, Redis drops the
+ * key. */
+static const char route_close_lua[] =
+    "return redis.call('ZREM', KEYS[1], ARGV[1])\n";
+
 enum {
 	S_ADMIT,
 	S_SETTLE,
 	S_LEDGER,
 	S_PURGE,
+	S_RT_READ,
+	S_RT_FAIL,
+	S_RT_OPEN,
+	S_RT_CLOSE,
 	S_N
 };
 
@@ -219,6 +283,10 @@ static const char *const scripts[S_N] = {
 	[S_SETTLE] = settle_lua,
 	[S_LEDGER] = ledger_lua,
 	[S_PURGE] = purge_lua,
+	[S_RT_READ] = route_read_lua,
+	[S_RT_FAIL] = route_fail_lua,
+	[S_RT_OPEN] = route_open_lua,
+	[S_RT_CLOSE] = route_close_lua,
 };
 
 #define RD_DAYS_KEY "cs:ledger:days"
@@ -1096,6 +1164,127 @@ out:
 	return e;
 }
 
+/* The key of deployment name in family fam ('d' or 's') into key. */
+static void
+rd_route_key(char *key, size_t len, char fam, const char *name)
+{
+	snprintf(key, len, "cs:rt:%c:%s", fam, name);
+}
+
+static enum cs_err
+rd_route_read(struct cs_state *st, const char *const *names, size_t n,
+    long long now_ms, struct cs_route_seen *seen)
+{
+	char keys[2 * CS_STATE_ROUTE_MAX][RD_KEY_MAX], now[24];
+	const char *argv[2 * CS_STATE_ROUTE_MAX + 1];
+	struct rd *r = st->be;
+	enum cs_err e = CS_OK;
+	redisReply *rep;
+	long long v;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		rd_route_key(keys[2 * i], sizeof(keys[0]), 'd', names[i]);
+		rd_route_key(keys[2 * i + 1], sizeof(keys[0]), 's', names[i]);
+		argv[2 * i] = keys[2 * i];
+		argv[2 * i + 1] = keys[2 * i + 1];
+	}
+	snprintf(now, sizeof(now), "%lld", now_ms);
+	argv[2 * n] = now;
+	rep = rd_eval(r, S_RT_READ, 1, (int)(2 * n), (int)(2 * n + 1), argv,
+	    NULL, "read deployments");
+	if (rep == NULL)
+		return CS_ESTATE;
+	if (!rd_ints(rep, 3 * n)) {
+		e = rd_fail(r, "read deployments", "unexpected reply");
+		goto out;
+	}
+	for (i = 0; i < 3 * n; i++)
+		if (rep->element[i]->integer < 0) {
+			e = rd_fail(r, "read deployments", "a negative count");
+			goto out;
+		}
+	for (i = 0; i < n; i++) {
+		v = rep->element[3 * i]->integer;
+		seen[i].cooled_until_ms = v > now_ms ? v : 0;
+		seen[i].fails = rep->element[3 * i + 1]->integer;
+		seen[i].busy = rep->element[3 * i + 2]->integer;
+	}
+out:
+	freeReplyObject(rep);
+	return e;
+}
+
+/* Not sent again on a new connection: a lost reply may follow a
+ * failure that counted. */
+static enum cs_err
+rd_route_fail(struct cs_state *st, const char *name, long allowed_fails,
+    long long window_ms, long long cooldown_ms, long long now_ms,
+    long long *cooled_until_ms)
+{
+	char key[RD_KEY_MAX], nums[4][24];
+	const char *argv[] = { key, nums[0], nums[1], nums[2], nums[3] };
+	struct rd *r = st->be;
+	enum cs_err e = CS_OK;
+	redisReply *rep;
+
+	rd_route_key(key, sizeof(key), 'd', name);
+	snprintf(nums[0], sizeof(nums[0]), "%ld", allowed_fails);
+	snprintf(nums[1], sizeof(nums[1]), "%lld", window_ms);
+	snprintf(nums[2], sizeof(nums[2]), "%lld", cooldown_ms);
+	snprintf(nums[3], sizeof(nums[3]), "%lld", now_ms);
+	rep = rd_eval(r, S_RT_FAIL, 0, 1, (int)CS_ARRAY_LEN(argv), argv, NULL,
+	    "count a failure");
+	if (rep == NULL)
+		return CS_ESTATE;
+	if (rep->type != REDIS_REPLY_INTEGER || rep->integer < 0 ||
+	    (rep->integer != 0 && rep->integer <= now_ms))
+		e = rd_fail(r, "count a failure", "unexpected reply");
+	else
+		*cooled_until_ms = rep->integer;
+	freeReplyObject(rep);
+	return e;
+}
+
+/* Sent again when a reused connection fails: the same id twice is one
+ * stream. */
+static enum cs_err
+rd_route_open(struct cs_state *st, const char *name, long long now_ms,
+    long long expire_ms, const char *id)
+{
+	char key[RD_KEY_MAX], exp[24], now[24];
+	const char *argv[] = { key, id, exp, now };
+	redisReply *rep;
+
+	rd_route_key(key, sizeof(key), 's', name);
+	snprintf(exp, sizeof(exp), "%lld", expire_ms);
+	snprintf(now, sizeof(now), "%lld", now_ms);
+	rep = rd_eval(st->be, S_RT_OPEN, 1, 1, (int)CS_ARRAY_LEN(argv), argv,
+	    NULL, "open a stream");
+	if (rep == NULL)
+		return CS_ESTATE;
+	freeReplyObject(rep);
+	return CS_OK;
+}
+
+static enum cs_err
+rd_route_close(
+    struct cs_state *st, const char *name, const char *id, long long now_ms)
+{
+	char key[RD_KEY_MAX];
+	const char *argv[] = { key, id };
+	redisReply *rep;
+
+	(void)now_ms;
+	rd_route_key(key, sizeof(key), 's', name);
+	rep = rd_eval(st->be, S_RT_CLOSE, 1, 1, (int)CS_ARRAY_LEN(argv), argv,
+	    NULL, "close a stream");
+	if (rep == NULL)
+		return CS_ESTATE;
+	freeReplyObject(rep);
+	return CS_OK;
+}
+
 const struct cs_state_ops cs_state_redis_ops = {
 	.prefix = "redis://",
 	.open = rd_open_tcp,
@@ -1107,6 +1296,10 @@ const struct cs_state_ops cs_state_redis_ops = {
 	.ledger_add = rd_ledger_add,
 	.ledger_purge = rd_ledger_purge,
 	.usage = rd_usage,
+	.route_read = rd_route_read,
+	.route_fail = rd_route_fail,
+	.route_open = rd_route_open,
+	.route_close = rd_route_close,
 };
 
 const struct cs_state_ops cs_state_redis_unix_ops = {
@@ -1120,4 +1313,8 @@ const struct cs_state_ops cs_state_redis_unix_ops = {
 	.ledger_add = rd_ledger_add,
 	.ledger_purge = rd_ledger_purge,
 	.usage = rd_usage,
+	.route_read = rd_route_read,
+	.route_fail = rd_route_fail,
+	.route_open = rd_route_open,
+	.route_close = rd_route_close,
 };
