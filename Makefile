@@ -178,7 +178,8 @@ FUZZ_LIB_SRCS = $(sort $(wildcard src/providers/*.c)) tests/fuzz/fuzz_stubs.c \
                 src/request/request.c src/request/request_messages.c \
                 src/request/request_tools.c src/lib/json_strict.c \
                 $(wildcard src/config/config*.c) src/lib/utf8.c \
-                src/admission/identity.c src/lib/sha256.c
+                src/admission/identity.c src/lib/sha256.c \
+                src/upstream/route_cfg.c
 FUZZ_LIB_OBJS = $(FUZZ_LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_FIXTURES = tests/fixtures/upstream
 # Fixtures that seed a target besides <target>-*.sse and <target>-*.ndjson.

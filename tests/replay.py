@@ -47,6 +47,8 @@ state):  BASE[+MOD[+MOD...]]
     big-header:N      add an "x-pad" header line of N bytes to the answer
     wide:B            with gen-N: delta i is "wi" + B-1 "x"s + " " (a lot of
                       text fast, to fill a client that does not read)
+    ctx               with status:400: the refusal is OpenAI's
+                      context_length_exceeded (the prompt is too long)
     key-echo:masked   with status: the message quotes the received key
                       masked as providers print it (first 8 and last 4
                       characters around asterisks); key-echo:cut quotes
@@ -540,6 +542,11 @@ class Handler(BaseHTTPRequestHandler):
         if status != 200:
             etype, code, msg = ERROR_BODIES.get(
                 status, ("server_error", None, "Error %d (replay)." % status))
+            if "ctx" in mods and status == 400:
+                etype, code = "invalid_request_error", "context_length_exceeded"
+                msg = ("This model's maximum context length is 8192 tokens. "
+                       "However, your messages resulted in 9100 tokens. "
+                       "Please reduce the length of the messages.")
             auth = self.headers.get("Authorization") or ""
             key = auth[7:] if auth.lower().startswith("bearer ") else auth
             if mods.get("key_echo") == "masked":

@@ -23,16 +23,6 @@
 
 _Static_assert(CS_MAX_KEY_NAME + 1 <= CS_MAX_NAME, "key names fit");
 
-/* At most one warning of a kind every minute (all threads together). */
-static int
-warn_due(atomic_llong *last)
-{
-	long long now = cs_wall_ms(), prev = atomic_load(last);
-
-	return now - prev >= 60000 &&
-	    atomic_compare_exchange_strong(last, &prev, now);
-}
-
 /* A bucket name for the store: name itself when it fits, else
  * "h:" + its SHA-256 in hex (a long header identity, say). */
 static void
@@ -344,7 +334,7 @@ admit(const struct cs_config *cfg, struct cs_state **st,
 	if (r == CS_OK)
 		r = cs_state_admit(*st, &a, &res);
 	if (r != CS_OK) {
-		if (warn_due(&warned))
+		if (cs_warn_due(&warned))
 			cs_warnx(
 			    "admission: the state store %s failed (%s%s%s); "
 			    "%s",
@@ -404,6 +394,10 @@ struct job {
 	char outcome[24];
 	long long time_ms, prompt, completion, delivered;
 	long ttfd_ms, duration_ms;
+	int tried;
+	/* Instead of a settle: fn(the store, data) (cs_admit_defer). */
+	cs_store_fn fn;
+	unsigned char data[CS_ADMIT_JOB_DATA];
 };
 
 static struct {
@@ -470,6 +464,15 @@ settle(const struct cs_config *cfg, struct cs_state **st, const struct job *j)
 
 	if (*st == NULL)
 		r = cs_state_open(cfg->state, st, err, sizeof(err));
+	if (j->fn != NULL) {
+		if (r == CS_OK)
+			j->fn(*st, j->data);
+		else if (cs_warn_due(&warned))
+			cs_warnx("routing: the state store %s failed (%s%s%s)",
+			    cfg->state, cs_strerror(r), err[0] ? ": " : "",
+			    err);
+		return;
+	}
 	if (r == CS_OK && j->id[0] != '\0')
 		r = cs_state_settle(*st, j->id, j->used, cs_wall_ms());
 	if (r == CS_OK) {
@@ -481,6 +484,7 @@ settle(const struct cs_config *cfg, struct cs_state **st, const struct job *j)
 		rec.key_name = j->key;
 		rec.model = j->model;
 		rec.upstream = j->upstream;
+		rec.tried = j->tried;
 		rec.outcome = j->outcome;
 		rec.prompt_tokens = j->prompt;
 		rec.completion_tokens = j->completion;
@@ -490,7 +494,7 @@ settle(const struct cs_config *cfg, struct cs_state **st, const struct job *j)
 		rec.duration_ms = j->duration_ms;
 		r = cs_state_ledger_add(*st, &rec);
 	}
-	if (r != CS_OK && warn_due(&warned))
+	if (r != CS_OK && cs_warn_due(&warned))
 		cs_warnx("admission: settle in %s failed (%s%s%s); the "
 		         "reservation expires by itself",
 		    cfg->state, cs_strerror(r), err[0] ? ": " : "", err);
@@ -510,7 +514,7 @@ purge_due(const struct cs_config *cfg, struct cs_state *st, long long *last)
 		return;
 	*last = now;
 	r = cs_state_ledger_purge(st, now - cfg->ledger_days * 86400000LL);
-	if (r != CS_OK && warn_due(&warned))
+	if (r != CS_OK && cs_warn_due(&warned))
 		cs_warnx("admission: purging the ledger in %s failed (%s); "
 		         "tried again in an hour",
 		    cfg->state, cs_strerror(r));
@@ -580,6 +584,25 @@ settle_thread(void *arg)
 	return NULL;
 }
 
+/* Put j on the settle queue: 1, or 0 when it is full or no thread
+ * runs (*running says which). */
+static int
+queue(const struct job *j, int *running)
+{
+	int queued = 0;
+
+	pthread_mutex_lock(&sq.mu);
+	*running = sq.running && !sq.stop;
+	if (*running && sq.n < CS_ADMIT_QUEUE) {
+		sq.q[(sq.head + sq.n) % CS_ADMIT_QUEUE] = *j;
+		sq.n++;
+		queued = 1;
+		pthread_cond_signal(&sq.cv);
+	}
+	pthread_mutex_unlock(&sq.mu);
+	return queued;
+}
+
 void
 cs_admit_end(const struct cs_config *cfg, struct cs_state **st,
     const struct cs_ticket *t, const struct cs_access *a)
@@ -597,7 +620,9 @@ cs_admit_end(const struct cs_config *cfg, struct cs_state **st,
 	memcpy(j.identity, t->identity, sizeof(j.identity));
 	memcpy(j.key, t->key, sizeof(j.key));
 	memcpy(j.model, t->model, sizeof(j.model));
-	memcpy(j.upstream, t->upstream, sizeof(j.upstream));
+	snprintf(j.upstream, sizeof(j.upstream), "%s",
+	    a->upstream != NULL ? a->upstream : t->upstream);
+	j.tried = a->tried;
 	snprintf(
 	    j.outcome, sizeof(j.outcome), "%s", a->outcome ? a->outcome : "");
 	j.time_ms = t->t0_ms;
@@ -606,16 +631,7 @@ cs_admit_end(const struct cs_config *cfg, struct cs_state **st,
 	j.delivered = (long long)(a->text_bytes / CS_ADMIT_BYTES_PER_TOKEN);
 	j.ttfd_ms = a->ttfd_ms;
 	j.duration_ms = a->duration_ms;
-	pthread_mutex_lock(&sq.mu);
-	running = sq.running && !sq.stop;
-	if (running && sq.n < CS_ADMIT_QUEUE) {
-		sq.q[(sq.head + sq.n) % CS_ADMIT_QUEUE] = j;
-		sq.n++;
-		queued = 1;
-		pthread_cond_signal(&sq.cv);
-	}
-	pthread_mutex_unlock(&sq.mu);
-	if (queued)
+	if ((queued = queue(&j, &running)) != 0)
 		return;
 	if (!running && st != NULL) {
 		settle(cfg, st, &j); /* CGI, or a worker: may block */
@@ -623,10 +639,34 @@ cs_admit_end(const struct cs_config *cfg, struct cs_state **st,
 			cs_state_maintain(*st); /* no settle thread does */
 		return;
 	}
-	if (warn_due(&warned))
+	if (cs_warn_due(&warned))
 		cs_warnx("admission: the settle queue is %s; reservation %s "
 		         "expires by itself",
 		    running ? "full" : "not running", j.id);
+}
+
+void
+cs_admit_defer(
+    const struct cs_config *cfg, cs_store_fn fn, const void *data, size_t len)
+{
+	static atomic_llong warned;
+	struct cs_state *st = NULL;
+	struct job *j;
+	int running;
+
+	if (len > CS_ADMIT_JOB_DATA || (j = calloc(1, sizeof(*j))) == NULL)
+		return;
+	j->fn = fn;
+	memcpy(j->data, data, len);
+	if (!queue(j, &running)) {
+		if (!running)
+			settle(cfg, &st, j); /* CGI: no loop waits on it */
+		else if (cs_warn_due(&warned))
+			cs_warnx("routing: the settle queue is full; a "
+			         "deployment's failure was not counted");
+		cs_state_close(st);
+	}
+	free(j);
 }
 
 int

@@ -85,7 +85,18 @@ enum cs_err cs_admit(const struct cs_config *cfg, struct cs_state **st,
 void cs_admit_end(const struct cs_config *cfg, struct cs_state **st,
     const struct cs_ticket *t, const struct cs_access *a);
 
-/* Start the settle thread (main.c, when cfg->admission): 0, or -1 with
+/*
+ * Run fn(st, data) on the settle thread with its store handle st (data:
+ * len <= CS_ADMIT_JOB_DATA bytes, copied), for a loop's write that must
+ * not block it (route.h: a deployment's failure).  Without the thread
+ * (CGI) it runs now, on a handle of its own.  A full queue drops it.
+ */
+#define CS_ADMIT_JOB_DATA 512
+typedef void (*cs_store_fn)(struct cs_state *st, const void *data);
+void cs_admit_defer(
+    const struct cs_config *cfg, cs_store_fn fn, const void *data, size_t len);
+
+/* Start the settle thread (main.c, when cfg->admission or cfg->routed): 0, or -1 with
  * a warning logged (cs_admit_end then drops what loops hand it).  cfg
  * must outlive cs_admit_stop(). */
 int cs_admit_start(const struct cs_config *cfg);

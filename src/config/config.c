@@ -226,32 +226,33 @@ out:
 	return rc;
 }
 
-/* Tie model m to its upstream. */
+/* Tie model m to its upstreams (route.h). */
 static enum cs_err
 resolve_model(
     struct cs_config *cfg, struct cs_model_cfg *m, char *err, size_t errlen)
 {
 	const struct pos at = { NULL, 0, err, errlen };
+	const struct cs_deploy *d;
 	const char *why;
+	enum cs_err rc;
+	size_t i;
 
-	if ((m->up = cs_config_upstream(cfg, m->upstream)) == NULL) {
-		cfg_error(&at,
-		    "[model %s] (line %zu): upstream \"%s\" "
-		    "is not defined (add an [upstream %s] section)",
-		    m->name, m->line, m->upstream, m->upstream);
-		return CS_ECONFIG;
-	}
+	if ((rc = cs_route_resolve(cfg, m, err, errlen)) != CS_OK)
+		return rc;
 	/* The cost cap: a model without its own max_tokens gets
 	 * max_tokens_cap, as its limit and as what is sent by default. */
 	if (m->max_tokens == 0)
 		m->max_tokens = cfg->max_tokens_cap;
 	/* The provider's own rule, e.g. Azure's deployment names. */
-	if (m->up->provider_eff->check_model != NULL &&
-	    (why = m->up->provider_eff->check_model(
-	         m->up, cs_model_wire_name(m))) != NULL) {
-		cfg_error(&at, "model %s: \"%s\" %s", m->name,
-		    cs_model_wire_name(m), why);
-		return CS_ECONFIG;
+	for (i = 0; i < m->route.n; i++) {
+		d = &m->route.d[i];
+		if (d->up->provider_eff->check_model != NULL &&
+		    (why = d->up->provider_eff->check_model(d->up, d->model)) !=
+		        NULL) {
+			cfg_error(
+			    &at, "model %s: \"%s\" %s", m->name, d->model, why);
+			return CS_ECONFIG;
+		}
 	}
 	return CS_OK;
 }
@@ -452,10 +453,13 @@ cs_config_resolve(struct cs_config *cfg, char *err, size_t errlen)
 		memcpy(cfg->models[0].name, name, strlen(name));
 		cfg->n_models = 1;
 	}
-	for (i = 0; i < cfg->n_models; i++)
+	cfg->routed = 0;
+	for (i = 0; i < cfg->n_models; i++) {
 		if ((rc = resolve_model(cfg, &cfg->models[i], err, errlen)) !=
 		    CS_OK)
 			return rc;
+		cfg->routed |= cfg->models[i].route.stateful;
+	}
 	if ((rc = resolve_admission(cfg, err, errlen)) != CS_OK)
 		return rc;
 	if (cfg->default_model[0] == '\0') {

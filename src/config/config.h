@@ -18,6 +18,7 @@
 
 #include "cs.h"
 #include "identity.h"
+#include "route.h"
 
 #define CS_MAX_KEYS 64 /* [key] sections */
 
@@ -77,12 +78,10 @@ struct cs_key_cfg {
  * default upstream, under its own name) or a [model ALIAS] section.
  */
 struct cs_model_cfg {
-	char name[CS_MAX_NAME];           /* what clients send and see */
-	char upstream[CS_MAX_NAME];       /* "" = "default" */
-	char upstream_model[CS_MAX_NAME]; /* sent to the provider; "" =
-	                                name */
-	char description[256]; /* shown in GET /api/models; "" = none */
-	long max_tokens;       /* cap on a request's max_tokens; 0 = none */
+	char name[CS_MAX_NAME];    /* what clients send and see */
+	struct cs_route_cfg route; /* its deployments (route.h) */
+	char description[256];     /* shown in GET /api/models; "" = none */
+	long max_tokens;           /* cap on a request's max_tokens; 0 = none */
 	/* Each has_X says X was set in the section; else the top-level
 	 * setting applies (temperature: the provider's default). */
 	int has_temperature;
@@ -94,8 +93,9 @@ struct cs_model_cfg {
 	struct cs_limits lim; /* per identity on this model; 0 = none */
 	size_t line;          /* where it was defined */
 
-	/* Filled by cs_config_resolve(): */
+	/* Filled by cs_config_resolve(): the first deployment's */
 	const struct cs_upstream_cfg *up;
+	char upstream_model[CS_MAX_NAME]; /* "" = name */
 };
 
 struct cs_config {
@@ -154,6 +154,7 @@ struct cs_config {
 	/* Filled by cs_config_resolve(): */
 	int admission; /* a limit, a key or api_v1_auth = key is set */
 	int state_fail_open, api_v1_key, counted; /* ..., a limit or [key] */
+	int routed; /* a model's route keeps state (route.h) */
 	enum cs_id_mode id_mode;
 	char id_param[CS_MAX_NAME + 8]; /* header:NAME as its CGI name */
 	struct cs_cidrs trusted_proxies;

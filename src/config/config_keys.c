@@ -19,10 +19,12 @@
 
 static int check_url(const struct ckey *, const char *, struct pos *);
 static int check_envname(const struct ckey *, const char *, struct pos *);
-static int check_name(const struct ckey *, const char *, struct pos *);
 static int check_token(const struct ckey *, const char *, struct pos *);
 static int check_state(const struct ckey *, const char *, struct pos *);
 static int check_word(const struct ckey *, const char *, struct pos *);
+static int check_list(const struct ckey *, const char *, struct pos *);
+static int check_weights(const struct ckey *, const char *, struct pos *);
+static int check_balance(const struct ckey *, const char *, struct pos *);
 static int check_client_id(const struct ckey *, const char *, struct pos *);
 static int check_cidrs(const struct ckey *, const char *, struct pos *);
 static int check_sha256(const struct ckey *, const char *, struct pos *);
@@ -136,10 +138,25 @@ const struct ckey
 }
 ,
     /* [model ALIAS] sections */
-    ROW("upstream", MOD(upstream), CT_STRING), .def = "", .check = check_name
+    ROW("upstream", MOD(route.upstreams), CT_STRING), .def = "",
+                                                      .check = check_list
 }
-, ROW("upstream_model", MOD(upstream_model), CT_STRING), .def = "",
-                                                         .check = check_name
+, ROW("upstream_model", MOD(route.models), CT_STRING), .def = "",
+                                                       .check = check_list
+}
+, ROW("weights", MOD(route.weights), CT_STRING), .def = "",
+                                                 .check = check_weights
+}
+, ROW("balance", MOD(route.balance), CT_STRING), .def = "ordered",
+                                                 .check = check_balance
+}
+, ROW("allowed_fails", MOD(route.allowed_fails), CT_INT), .min = 0, .max = 1000
+}
+, ROW("fail_window_seconds", MOD(route.fail_window_ms), CT_DURATION),
+    .min = 1000, .max = 86400 * 1000
+}
+, ROW("cooldown_seconds", MOD(route.cooldown_ms), CT_DURATION),
+    .min = 1000, .max = 86400 * 1000
 }
 , ROW("description", MOD(description), CT_STRING), .def = ""
 }
@@ -440,6 +457,8 @@ cfg_model_mark_set(struct cs_model_cfg *m, size_t off)
 		m->has_client_instructions = 1;
 	else if (off == offsetof(struct cs_model_cfg, temperature_milli))
 		m->has_temperature = 1;
+	else if (off == offsetof(struct cs_model_cfg, route.allowed_fails))
+		m->route.has_allowed_fails = 1;
 }
 
 /* Append a model called name (nlen bytes) to cfg, or fail with why. */
@@ -611,18 +630,6 @@ check_envname(const struct ckey *k, const char *v, struct pos *p)
 	    p, "%s: \"%.80s\" is not an environment variable name", k->name, v);
 }
 
-/* Section and upstream names: the same tame characters as model names. */
-static int
-check_name(const struct ckey *k, const char *v, struct pos *p)
-{
-	if (*v == '\0' || cfg_valid_model_name(v, strlen(v)))
-		return 0;
-	return cfg_error(p,
-	    "%s: \"%.80s\" is not a valid name (1..%d of "
-	    "A-Z a-z 0-9 . _ : / @ + -)",
-	    k->name, v, CS_MAX_NAME - 1);
-}
-
 /* A value that goes into a URL query as is. */
 static int
 check_token(const struct ckey *k, const char *v, struct pos *p)
@@ -661,6 +668,72 @@ check_word(const struct ckey *k, const char *v, struct pos *p)
 	if (strcmp(v, a) == 0 || strcmp(v, b) == 0)
 		return 0;
 	return cfg_error(p, "%s: \"%.80s\" is not %s or %s", k->name, v, a, b);
+}
+
+/* Up to CS_MAX_DEPLOY names split by ",": upstreams, or their models. */
+static int
+check_list(const struct ckey *k, const char *v, struct pos *p)
+{
+	size_t n, i = 0;
+
+	if (*v == '\0')
+		return 0;
+	for (;; v++) {
+		v += strspn(v, " \t");
+		n = strcspn(v, ",");
+		while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+			n--;
+		if (!cfg_valid_model_name(v, n))
+			return cfg_error(p,
+			    "%s: \"%.*s\" is not a valid name (a list is "
+			    "NAME, NAME, ...: 1..%d of A-Z a-z 0-9 . _ : / @ "
+			    "+ - each)",
+			    k->name, (int)(n > 80 ? 80 : n), v,
+			    CS_MAX_NAME - 1);
+		if (++i > CS_MAX_DEPLOY)
+			return cfg_error(p, "%s: more than %d names", k->name,
+			    CS_MAX_DEPLOY);
+		v += strcspn(v, ",");
+		if (*v == '\0')
+			return 0;
+	}
+}
+
+/* Integers 1..1000 split by ",", one per upstream. */
+static int
+check_weights(const struct ckey *k, const char *v, struct pos *p)
+{
+	const char *all = v;
+	long long w;
+	size_t n, i = 0;
+
+	if (*v == '\0')
+		return 0;
+	for (;; v++) {
+		v += strspn(v, " \t");
+		n = strspn(v, "0123456789");
+		if (parse_dec(v, n, &w) != 0 || w < 1 || w > 1000)
+			break;
+		v += n + strspn(v + n, " \t");
+		if ((*v != ',' && *v != '\0') || ++i > CS_MAX_DEPLOY)
+			break;
+		if (*v == '\0')
+			return 0;
+	}
+	return cfg_error(p,
+	    "%s: \"%.80s\" is not a list of at most %d integers 1..1000 "
+	    "split by \",\", one per upstream",
+	    k->name, all, CS_MAX_DEPLOY);
+}
+
+static int
+check_balance(const struct ckey *k, const char *v, struct pos *p)
+{
+	if (strcmp(v, "ordered") == 0 || strcmp(v, "weighted") == 0 ||
+	    strcmp(v, "least-busy") == 0)
+		return 0;
+	return cfg_error(p,
+	    "%s: \"%.80s\" is not ordered, weighted or least-busy", k->name, v);
 }
 
 /* ip | remote_user | key | header:NAME (a request header's name). */

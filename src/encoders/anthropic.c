@@ -73,6 +73,7 @@ ant_error_type(const char *type)
 		{ "server_busy", "overloaded_error" },
 		{ "server_shutdown", "overloaded_error" },
 		{ "state_unavailable", "overloaded_error" },
+		{ "upstream_unavailable", "overloaded_error" },
 		{ "upstream_timeout", "timeout_error" },
 	};
 	size_t i;

@@ -21,7 +21,7 @@ put_id(struct cs_enc *e, struct cs_jsonw *w)
 
 /* The event's data: one JSON object. */
 static void
-put_data(const struct cs_event *ev, struct cs_jsonw *w)
+put_data(const struct cs_enc *e, const struct cs_event *ev, struct cs_jsonw *w)
 {
 	if (ev->type == CS_EV_ERROR) {
 		cs_enc_error_object(w, ev->error_type, ev->error_message);
@@ -46,6 +46,8 @@ put_data(const struct cs_event *ev, struct cs_jsonw *w)
 		    strcmp(ev->native_finish_reason, ev->finish_reason) != 0)
 			cs_jsonw_kstr(w, "native_finish_reason",
 			    ev->native_finish_reason);
+		if (e->model != NULL) /* the model that answered */
+			cs_jsonw_kstr(w, "model", e->model);
 	}
 	cs_jsonw_obj_end(w);
 }
@@ -68,7 +70,7 @@ sse_event(struct cs_enc *e, const struct cs_event *ev, struct cs_buf *out)
 	if (name[ev->type] != NULL)
 		cs_enc_sse_event(&w, name[ev->type]);
 	cs_enc_sse_data(&w);
-	put_data(ev, &w);
+	put_data(e, ev, &w);
 	cs_enc_sse_end(&w);
 	return cs_jsonw_end(&w);
 }

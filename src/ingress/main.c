@@ -443,7 +443,7 @@ worker(void *arg)
 	/* The store now, not in a visitor's first chat (a SQLite open with
 	 * its schema check takes milliseconds); failing here, admission
 	 * opens it at a chat and says why. */
-	if (cfg.counted)
+	if (cfg.counted || cfg.routed)
 		cs_state_open(cfg.state, &w.state, err, sizeof(err));
 	while (!atomic_load(&stopping)) {
 		pthread_mutex_lock(&accept_lock);
@@ -641,6 +641,7 @@ static void
 print_check(const char *path)
 {
 	const struct cs_model_cfg *def = cs_config_model(&cfg, NULL), *m;
+	char chain[2048];
 	size_t i;
 
 	printf("%s: ok (provider %s, %zu model(s), default %s, key from "
@@ -657,6 +658,10 @@ print_check(const char *path)
 			printf(", max_tokens <= %ld", m->max_tokens);
 		printf(", instructions %s\n",
 		    cs_model_client_instructions(&cfg, m) ? "open" : "fixed");
+		if (m->route.n > 1 || m->route.allowed_fails > 0) {
+			cs_route_describe(m, chain, sizeof(chain));
+			printf("    chain: %s\n", chain);
+		}
 	}
 }
 
@@ -679,22 +684,22 @@ check_state(int check_only)
 	char msg[768];
 	enum cs_err r;
 
-	if (!cfg.admission) {
-		if (check_only)
-			printf("  admission: off (no limit, no [key], "
-			       "api_v1_auth = open)\n");
+	if (!cfg.admission && check_only)
+		printf("  admission: off (no limit, no [key], "
+		       "api_v1_auth = open)\n");
+	else if (!cfg.counted && check_only)
+		printf("  admission: /api/v1 needs an access key "
+		       "(api_v1_auth = key) and none is configured, so "
+		       "/api/v1 chats get 401; no limit is set, so "
+		       "nothing is counted%s\n",
+		    cfg.routed ? "" : " and no store is opened");
+	if (!cfg.counted && !cfg.routed)
 		return 0;
-	}
-	if (!cfg.counted) {
-		if (check_only)
-			printf("  admission: /api/v1 needs an access key "
-			       "(api_v1_auth = key) and none is configured, so "
-			       "/api/v1 chats get 401; no limit is set, so "
-			       "nothing is counted and no store is opened\n");
-		return 0;
-	}
 	r = cs_state_check(cfg.state, msg, sizeof(msg));
-	if (check_only)
+	if (check_only && !cfg.counted)
+		printf("  state (cooldowns, open streams of the chains): %s\n",
+		    msg);
+	else if (check_only)
 		printf("  admission: on, client_id %s, state_fail %s\n"
 		       "  limits per identity (0 = none): %ld requests a "
 		       "minute, %ld streams at once, %lld tokens a day; site: "
@@ -716,6 +721,12 @@ check_state(int check_only)
 		cs_state_close(st);
 	if (r == CS_OK)
 		return 0;
+	if (!cfg.counted) { /* routing alone does without it */
+		cs_warnx("state: %s (routing goes on without cooldowns or "
+		         "open-stream counts)",
+		    msg);
+		return 0;
+	}
 	if (!check_only && cfg.state_fail_open) {
 		cs_warnx("state: %s (state_fail = open: requests are served "
 		         "without limits while it is unusable)",
@@ -945,7 +956,7 @@ main(int argc, char *argv[])
 	if (cfg.loops == 0)
 		cfg.loops = default_loops();
 	/* Before the loops: they hand finished streams to it. */
-	if (cfg.admission && cs_admit_start(&cfg) != 0)
+	if ((cfg.admission || cfg.routed) && cs_admit_start(&cfg) != 0)
 		cs_warnx("admission: no settle thread: reservations of "
 		         "streams expire instead of being settled");
 	if (cs_engine_start(cfg.loops) != 0) {

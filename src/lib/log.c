@@ -1,10 +1,12 @@
 /* log.c — stderr diagnostics and the access line; see log.h. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cs.h"
 #include "log.h"
 
 #define LOG_LINE_MAX 2048
@@ -72,6 +74,15 @@ cs_warnx(const char *fmt, ...)
 	va_end(ap);
 }
 
+int
+cs_warn_due(_Atomic long long *last)
+{
+	long long now = cs_wall_ms(), prev = atomic_load(last);
+
+	return now - prev >= 60000 &&
+	    atomic_compare_exchange_strong(last, &prev, now);
+}
+
 void
 cs_log_escape(char *dst, size_t dstlen, const char *src)
 {
@@ -103,7 +114,7 @@ cs_log_escape(char *dst, size_t dstlen, const char *src)
 void
 cs_log_access(const struct cs_access *a)
 {
-	char client[64], method[32], path[256], model[160], err[256];
+	char client[64], method[32], path[256], model[160], up[160], err[256];
 	char line[LOG_LINE_MAX];
 	int n;
 
@@ -111,14 +122,15 @@ cs_log_access(const struct cs_access *a)
 	cs_log_escape(method, sizeof(method), a->method);
 	cs_log_escape(path, sizeof(path), a->path);
 	cs_log_escape(model, sizeof(model), a->model);
+	cs_log_escape(up, sizeof(up), a->upstream);
 	cs_log_escape(err, sizeof(err), a->error);
 	n = snprintf(line, sizeof(line),
 	    "chatstream: id=%s client=%s method=%s path=%s model=%s "
-	    "status=%d outcome=%s ttfd_ms=%ld duration_ms=%ld deltas=%lu "
+	    "upstream=%s tried=%d status=%d outcome=%s ttfd_ms=%ld duration_ms=%ld deltas=%lu "
 	    "prompt_tokens=%ld completion_tokens=%ld bytes_out=%llu "
 	    "retries=%d admit_us=%ld error=%s\n",
-	    a->id, client, method, path, model, a->status, a->outcome,
-	    a->ttfd_ms, a->duration_ms, a->deltas, a->prompt_tokens,
+	    a->id, client, method, path, model, up, a->tried, a->status,
+	    a->outcome, a->ttfd_ms, a->duration_ms, a->deltas, a->prompt_tokens,
 	    a->completion_tokens, a->bytes_out, a->retries, a->admit_us, err);
 	if (n < 0)
 		return;

@@ -13,13 +13,18 @@
 void cs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Warning without errno. */
 void cs_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* 1 at most once a minute for *last (all threads together): for
+ * warnings that could repeat on every request. */
+int cs_warn_due(_Atomic long long *last);
 
 struct cs_access {
-	const char *id;     /* stream id */
-	const char *client; /* REMOTE_ADDR (untrusted: escaped) */
-	const char *method; /* untrusted: escaped */
-	const char *path;   /* untrusted: escaped */
-	const char *model;  /* may be NULL */
+	const char *id;       /* stream id */
+	const char *client;   /* REMOTE_ADDR (untrusted: escaped) */
+	const char *method;   /* untrusted: escaped */
+	const char *path;     /* untrusted: escaped */
+	const char *model;    /* may be NULL */
+	const char *upstream; /* the deployment that served, or NULL */
+	int tried;            /* deployments tried (0: none) */
 	int status;
 	const char *outcome; /* done, client_gone, upstream_error, ... */
 	long ttfd_ms;        /* time to first delta, -1 if none */

@@ -370,8 +370,8 @@ an_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	r = CS_ENOMEM;
 	if ((root = json_object_new_object()) == NULL)
 		goto fail;
-	json_object_object_add(root, "model",
-	    json_object_new_string(cs_model_wire_name(req->model)));
+	json_object_object_add(
+	    root, "model", json_object_new_string(cs_request_wire_model(req)));
 	json_object_object_add(root, "max_tokens",
 	    json_object_new_int64(
 	        req->max_tokens > 0 ? req->max_tokens : DEFAULT_MAX_TOKENS));

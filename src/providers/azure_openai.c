@@ -43,8 +43,7 @@ az_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 		r = cs_buf_printf(&hr->url,
 		    "%.*s/openai/deployments/%s/chat/"
 		    "completions?api-version=%s",
-		    (int)n, base, cs_model_wire_name(req->model),
-		    up->api_version);
+		    (int)n, base, cs_request_wire_model(req), up->api_version);
 	if (r != CS_OK)
 		return r;
 	return cs_openai_chat_request(up, req, hr, AUTH_HEADER);

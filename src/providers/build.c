@@ -349,8 +349,8 @@ cs_build_chat_body(const struct cs_chat_request *req,
 	*out = NULL;
 	if ((root = json_object_new_object()) == NULL)
 		return CS_ENOMEM;
-	json_object_object_add(root, "model",
-	    json_object_new_string(cs_model_wire_name(req->model)));
+	json_object_object_add(
+	    root, "model", json_object_new_string(cs_request_wire_model(req)));
 	if ((msgs = json_object_new_array()) == NULL)
 		goto fail;
 	json_object_object_add(root, "messages", msgs);

@@ -85,8 +85,8 @@ oc_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	r = CS_ENOMEM;
 	if ((root = json_object_new_object()) == NULL)
 		goto fail;
-	json_object_object_add(root, "model",
-	    json_object_new_string(cs_model_wire_name(req->model)));
+	json_object_object_add(
+	    root, "model", json_object_new_string(cs_request_wire_model(req)));
 	json_object_object_add(root, "prompt",
 	    json_object_new_string_len(prompt.data, (int)prompt.len));
 	if (cs_openai_stream_options(root, req) != CS_OK)

@@ -383,8 +383,8 @@ or_build(const struct cs_upstream_cfg *up, const struct cs_chat_request *req,
 	if ((root = json_object_new_object()) == NULL ||
 	    (input = json_object_new_array()) == NULL)
 		goto fail;
-	json_object_object_add(root, "model",
-	    json_object_new_string(cs_model_wire_name(req->model)));
+	json_object_object_add(
+	    root, "model", json_object_new_string(cs_request_wire_model(req)));
 	json_object_object_add(root, "stream", json_object_new_boolean(1));
 	if ((r = cs_build_join_system(req, &instr, 1, &n_sys)) != CS_OK) {
 		json_object_put(input);

@@ -10,6 +10,7 @@
 #include "provider.h"
 #include "request.h"
 #include "stream.h"
+#include "route.h"
 #include "upstream.h"
 #include "worker.h"
 
@@ -29,25 +30,58 @@ cs_chat_parse(const struct cs_config *cfg, struct cs_stream *s,
 	return CS_EHANDLED;
 }
 
-/* An option the upstream has no word for (why not NULL: it has one):
- * 400 naming the model, the upstream and the alternative why gives; 1 if
- * refused. */
+/* Drop from plan the deployments whose wire has no word for an option
+ * the request uses (provider.h); when none is left, the 400 naming the
+ * model, the first one's upstream and the alternative it gives: 1. */
 static int
 unsupported(struct cs_stream *s, const struct cs_chat_request *req,
-    const char *field, const char *what, const char *why)
+    struct cs_route_plan *plan)
 {
-	const struct cs_upstream_cfg *up = req->model->up;
+	const struct cs_deploy *first = &plan->rt->d[plan->order[0]];
+	const struct cs_provider *p;
+	const char *field = NULL, *what = NULL, *why = NULL;
 	char msg[512];
+	size_t i, n = 0;
 
-	if (why == NULL)
+	for (i = 0; i < plan->n; i++) {
+		p = plan->rt->d[plan->order[i]].up->provider_eff;
+		if (req->response_format != NULL &&
+		    p->no_response_format != NULL) {
+			if (why == NULL)
+				field = "response_format",
+				what = "structured output",
+				why = p->no_response_format;
+		} else if (req->stop != NULL && p->no_stop != NULL) {
+			if (why == NULL)
+				field = "stop", what = "stop sequences",
+				why = p->no_stop;
+		} else
+			plan->order[n++] = plan->order[i];
+	}
+	if ((plan->n = n) > 0)
 		return 0;
 	snprintf(msg, sizeof(msg),
 	    "%s: model \"%s\" is served by upstream \"%s\" (provider %s), "
 	    "which has no %s; %s",
-	    field, req->model->name, up->name, up->provider_eff->name, what,
-	    why);
+	    field, req->model->name, first->upstream,
+	    first->up->provider_eff->name, what, why);
 	cs_stream_fail(s, CS_FAIL_INVALID, msg);
 	return 1;
+}
+
+/* Every deployment of the model is cooling down: 503 with Retry-After. */
+static void
+all_cooling(struct cs_stream *s, const struct cs_chat_request *req,
+    const struct cs_route_plan *plan, long long now_ms)
+{
+	long long wait = (plan->cooling_until_ms - now_ms + 999) / 1000;
+	char msg[256];
+
+	snprintf(msg, sizeof(msg),
+	    "every upstream of model \"%s\" failed repeatedly and is "
+	    "cooling down; retry in %llds",
+	    req->model->name, wait);
+	cs_stream_fail_retry(s, CS_FAIL_COOLING, msg, wait > 0 ? wait : 1);
 }
 
 void
@@ -55,6 +89,8 @@ cs_chat_provider(
     struct cs_worker *w, const struct cs_chat_request *req, struct cs_stream *s)
 {
 	const struct cs_provider *prov = req->model->up->provider_eff;
+	struct cs_route_plan plan;
+	long long now;
 	struct cs_run *run;
 	void *src;
 
@@ -72,24 +108,39 @@ cs_chat_provider(
 		return;
 	}
 	/* Structured output and stop sequences the upstream's wire cannot
-	 * carry: refused, not silently dropped (provider.h). */
-	if ((req->response_format != NULL &&
-	        unsupported(s, req, "response_format", "structured output",
-	            prov->no_response_format)) ||
-	    (req->stop != NULL &&
-	        unsupported(s, req, "stop", "stop sequences", prov->no_stop)))
+	 * carry: refused, not silently dropped (provider.h).  Only the
+	 * order, no store, for that. */
+	memset(&plan, 0, sizeof(plan));
+	plan.rt = &req->model->route;
+	for (plan.n = 0; plan.n < plan.rt->n; plan.n++)
+		plan.order[plan.n] = (unsigned char)plan.n;
+	if (unsupported(s, req, &plan))
 		return;
 	/* The limits, on this worker, before the provider is asked. */
 	if (w->cfg->admission && w->rq != NULL && w->ticket != NULL &&
 	    cs_admit(w->cfg, &w->state, w->rq, req, s, w->ticket) != CS_OK)
 		return;
-	if (prov->source_new == NULL)
-		run = cs_upstream_prepare(prov, req, s);
-	else if ((src = prov->source_new(w->cfg, req)) == NULL) {
-		cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
+	if (prov->source_new != NULL) {
+		if ((src = prov->source_new(w->cfg, req)) == NULL) {
+			cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
+			return;
+		}
+		cs_stream_set_served(
+		    s, req->model->up->name, req->model->name, 1);
+		cs_chat_run(
+		    w, cs_upstream_prepare_source(prov->source, src, s));
 		return;
-	} else
-		run = cs_upstream_prepare_source(prov->source, src, s);
+	}
+	/* Which deployment, in what order, skipping those cooling down. */
+	now = cs_wall_ms();
+	if (cs_route_plan(w->cfg, &w->state, req->model, now, &plan) != CS_OK) {
+		all_cooling(s, req, &plan, now);
+		return;
+	}
+	if (unsupported(s, req, &plan))
+		run = NULL; /* (none left after the cooling ones went) */
+	else
+		run = cs_upstream_prepare_route(req, &plan, s);
 	cs_chat_run(w, run);
 }
 

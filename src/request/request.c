@@ -639,6 +639,13 @@ cs_request_free(struct cs_chat_request *r)
 }
 
 const char *
+cs_request_wire_model(const struct cs_chat_request *r)
+{
+	return r->wire_model != NULL ? r->wire_model :
+	                               cs_model_wire_name(r->model);
+}
+
+const char *
 cs_request_last_user(const struct cs_chat_request *r)
 {
 	size_t i;

@@ -68,7 +68,9 @@ enum cs_tool_choice {
 
 struct cs_chat_request {
 	const struct cs_model_cfg *model; /* points into the config */
-	struct cs_message *messages;      /* instructions already prepended */
+	const char *wire_model;      /* the name the provider is sent, set per
+	                           deployment (route.h); NULL: the model's */
+	struct cs_message *messages; /* instructions already prepended */
 	size_t n_messages;
 	int has_temperature;
 	double temperature; /* 0..2 */
@@ -140,6 +142,9 @@ const char *cs_echo(char *dst, const char *s, size_t n);
 
 /* NULL-safe. */
 void cs_request_free(struct cs_chat_request *r);
+
+/* The model name to send the provider: wire_model, else the model's. */
+const char *cs_request_wire_model(const struct cs_chat_request *r);
 
 /* The content of the last user message, or "" if none. */
 const char *cs_request_last_user(const struct cs_chat_request *r);

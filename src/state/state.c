@@ -260,25 +260,14 @@ cs_state_route_fail(struct cs_state *st, const char *name, long allowed_fails,
 }
 
 enum cs_err
-cs_state_route_open(struct cs_state *st, const char *name, long long now_ms,
-    long long expire_ms, char *id)
+cs_state_route_open(struct cs_state *st, const char *name, const char *id,
+    long long now_ms, long long expire_ms)
 {
-	char made[CS_STATE_ID_LEN + 1];
-	enum cs_err e;
-
-	if (id == NULL)
-		return CS_EBADINPUT;
-	id[0] = '\0';
-	if (!name_ok(name, 0) || !in_range(now_ms, 0, CS_STATE_TIME_MAX) ||
+	if (!name_ok(name, 0) || !id_ok(id) ||
+	    !in_range(now_ms, 0, CS_STATE_TIME_MAX) ||
 	    !in_range(expire_ms, now_ms + 1, CS_STATE_TIME_MAX))
 		return CS_EBADINPUT;
-	if ((e = make_id(made)) != CS_OK)
-		return e;
-	if ((e = st->ops->route_open(st, name, now_ms, expire_ms, made)) !=
-	    CS_OK)
-		return e;
-	memcpy(id, made, sizeof(made));
-	return CS_OK;
+	return st->ops->route_open(st, name, now_ms, expire_ms, id);
 }
 
 enum cs_err
@@ -340,7 +329,8 @@ cs_state_ledger_add(struct cs_state *st, const struct cs_ledger_rec *rec)
 	    !in_range(rec->generated_tokens, -1, CS_STATE_TOKENS_MAX) ||
 	    !in_range(rec->delivered_tokens, -1, CS_STATE_TOKENS_MAX) ||
 	    !in_range(rec->ttfd_ms, -1, CS_STATE_TIME_MAX) ||
-	    !in_range(rec->duration_ms, -1, CS_STATE_TIME_MAX))
+	    !in_range(rec->duration_ms, -1, CS_STATE_TIME_MAX) ||
+	    !in_range(rec->tried, 0, CS_STATE_ROUTE_MAX))
 		return CS_EBADINPUT;
 	return st->ops->ledger_add(st, rec);
 }

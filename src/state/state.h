@@ -153,6 +153,7 @@ struct cs_ledger_rec {
 	long long prompt_tokens, completion_tokens, generated_tokens,
 	    delivered_tokens;
 	long ttfd_ms, duration_ms;
+	int tried; /* deployments tried (route.h); 0 unknown */
 };
 
 enum cs_err

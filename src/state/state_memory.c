@@ -636,10 +636,17 @@ mem_route_open(struct cs_state *st, const char *name, long long now_ms,
 	struct route_stream *s;
 	struct route_dep *r;
 	enum cs_err e = CS_OK;
+	size_t i;
 
 	(void)st;
 	pthread_mutex_lock(&mem.mu);
 	route_sweep(now_ms);
+	for (i = 0; i < mem.nrstreams; i++)
+		if (strcmp(mem.rstreams[i].id, id) == 0 &&
+		    strcmp(mem.rstreams[i].dep->name, name) == 0) {
+			mem.rstreams[i].expire_ms = expire_ms; /* renewed */
+			goto out;
+		}
 	if (mem.nrstreams == CS_STATE_ROUTE_MEM_OPEN ||
 	    (r = route_get(name, now_ms)) == NULL) {
 		e = CS_ESTATE;

@@ -63,7 +63,7 @@
 #define RD_PAGE        1000   /* ledger records read at a time */
 #define RD_GROUPS_MAX  100000 /* groups one cs_state_usage may return */
 #define RD_KEY_MAX     (CS_STATE_NAME_MAX + 64)
-#define RD_FIELDS      13 /* of a ledger record */
+#define RD_FIELDS      14 /* of a ledger record (13 before tried) */
 #define RD_ARGS        48 /* of one command */
 
 /* What both scripts know of cs:t:DAY:NAME, the tokens the live
@@ -919,7 +919,7 @@ rd_ledger_add(struct cs_state *st, const struct cs_ledger_rec *rec)
 		rec->model, rec->upstream, rec->outcome };
 	long long n[] = { rec->prompt_tokens, rec->completion_tokens,
 		rec->generated_tokens, rec->delivered_tokens, rec->ttfd_ms,
-		rec->duration_ms };
+		rec->duration_ms, rec->tried };
 	char buf[RD_FIELDS * (CS_STATE_NAME_MAX + 24)], key[32], date[11];
 	char day[24], ttl[24], oldest[24];
 	const char *argv[] = { key, RD_DAYS_KEY, buf, date, day, ttl, oldest };
@@ -1045,7 +1045,9 @@ rd_parse_rec(const char *s, size_t n, struct cs_ledger_rec *rec,
 			return 0;
 		z = memchr(f, '\0', (size_t)(end - f));
 		z = z != NULL ? z : end;
-		if ((z == end) != (i == RD_FIELDS - 1))
+		/* A record written before "tried" ends a field early. */
+		if ((z == end) != (i == RD_FIELDS - 1) &&
+		    !(z == end && i == RD_FIELDS - 2))
 			return 0;
 		fl = (size_t)(z - f);
 		if (i == 0) {
@@ -1059,6 +1061,8 @@ rd_parse_rec(const char *s, size_t n, struct cs_ledger_rec *rec,
 			*str[i - 1] = text[i - 1];
 		} else if (!rd_field_num(f, fl, &num[i - 7]))
 			return 0;
+		if (z == end)
+			break;
 	}
 	rec->prompt_tokens = num[0];
 	rec->completion_tokens = num[1];

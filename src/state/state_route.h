@@ -64,16 +64,17 @@ enum cs_err cs_state_route_fail(struct cs_state *st, const char *name,
     long long now_ms, long long *cooled_until_ms);
 
 /*
- * A stream opened on name: counted in busy until cs_state_route_close of
- * the id written to id[CS_STATE_ID_LEN + 1], or until expire_ms (> now_ms:
- * a process that died).  Close of an unknown or expired id is CS_OK and
- * changes nothing; an id that is not CS_STATE_ID_LEN hex digits is
- * CS_EBADINPUT.  A stream is closed under the name it was opened on
- * (another name does not know the id).  expire_ms: now_ms + 1 ..
- * CS_STATE_TIME_MAX.
+ * A stream opened on name, with the caller's id (CS_STATE_ID_LEN hex
+ * digits, random, unique per stream: it may be closed on one name and
+ * then opened on another): counted in busy until cs_state_route_close of
+ * that id on that name, or until expire_ms (now_ms + 1 ..
+ * CS_STATE_TIME_MAX; a process that died).  Opening an id already open on
+ * name renews it.  Close of an unknown or expired id is CS_OK and changes
+ * nothing (another name does not know the id); an id that is not
+ * CS_STATE_ID_LEN hex digits is CS_EBADINPUT.
  */
 enum cs_err cs_state_route_open(struct cs_state *st, const char *name,
-    long long now_ms, long long expire_ms, char *id);
+    const char *id, long long now_ms, long long expire_ms);
 enum cs_err cs_state_route_close(
     struct cs_state *st, const char *name, const char *id, long long now_ms);
 

@@ -89,19 +89,25 @@ static const char schema_sql[] =
     " request_id TEXT, identity TEXT, key_name TEXT, model TEXT,"
     " upstream TEXT, outcome TEXT, prompt_tokens INTEGER,"
     " completion_tokens INTEGER, generated_tokens INTEGER,"
-    " delivered_tokens INTEGER, ttfd_ms INTEGER, duration_ms INTEGER);"
+    " delivered_tokens INTEGER, ttfd_ms INTEGER, duration_ms INTEGER,"
+    " tried INTEGER);"
     "CREATE INDEX IF NOT EXISTS ledger_time ON ledger(time_ms);" HELD_SQL
         ROUTE_SQL "PRAGMA user_version = 3;";
+
+/* Versions 1 and 2 to 3: the ledger's tried (route.h). */
+#define TRIED_SQL "ALTER TABLE ledger ADD COLUMN tried INTEGER;"
 
 /* Version 1 to 3: the held counters, from the holds there are, and
  * routing's tables. */
 static const char migrate_1_sql[] = HELD_SQL
     "INSERT INTO held SELECT name, day, COUNT(*), SUM(CASE WHEN metered"
     " THEN reserved ELSE 0 END) FROM hold GROUP BY name, day;" ROUTE_SQL
-    "PRAGMA user_version = 3;";
+        TRIED_SQL "PRAGMA user_version = 3;";
 
-/* Version 2 to 3: routing's tables. */
-static const char migrate_2_sql[] = ROUTE_SQL "PRAGMA user_version = 3;";
+/* Version 2 to 3: routing's tables, and how many deployments a chat
+ * tried. */
+static const char migrate_2_sql[] = ROUTE_SQL TRIED_SQL
+    "PRAGMA user_version = 3;";
 
 /* What brings a store of version v (the index) to SCHEMA. */
 static const char *const migrate_sql[SCHEMA] = {
@@ -190,7 +196,7 @@ static const char *const query_sql[Q_N] = {
 	    " ON CONFLICT(name, day) DO UPDATE SET"
 	    " used = MIN(used + excluded.used, 1000000000000000)",
 	[Q_LEDGER_PUT] = "INSERT INTO ledger VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-	                 " ?8, ?9, ?10, ?11, ?12, ?13)",
+	                 " ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
 	[Q_LEDGER_PURGE] = "DELETE FROM ledger WHERE time_ms < ?1",
 	[Q_BEGIN_READ] = "BEGIN",
 	[Q_RT_DEP_GET] = "SELECT win_end, fails, cooled_until FROM route_dep"
@@ -202,8 +208,9 @@ static const char *const query_sql[Q_N] = {
 	    " cooled_until = excluded.cooled_until",
 	[Q_RT_BUSY_COUNT] = "SELECT COUNT(*) FROM route_busy WHERE name = ?1"
 	                    " AND expire_ms > ?2",
-	[Q_RT_BUSY_PUT] = "INSERT INTO route_busy(id, name, expire_ms)"
-	                  " VALUES(?1, ?2, ?3)",
+	[Q_RT_BUSY_PUT] =
+	    "INSERT OR REPLACE INTO route_busy(id, name, expire_ms)"
+	    " VALUES(?1, ?2, ?3)",
 	[Q_RT_BUSY_DEL] = "DELETE FROM route_busy WHERE id = ?1 AND name = ?2",
 	[Q_RT_BUSY_PURGE] = "DELETE FROM route_busy INDEXED BY"
 	                    " route_busy_expire WHERE expire_ms <= ?1",
@@ -778,11 +785,11 @@ sq_ledger_add(struct cs_state *st, const struct cs_ledger_rec *r)
 
 	if (sq_begin(s) != CS_OK)
 		return CS_ESTATE;
-	if (sq_run(s, Q_LEDGER_PUT, "issssssiiiiii", r->time_ms, r->request_id,
+	if (sq_run(s, Q_LEDGER_PUT, "issssssiiiiiii", r->time_ms, r->request_id,
 	        r->identity, r->key_name, r->model, r->upstream, r->outcome,
 	        r->prompt_tokens, r->completion_tokens, r->generated_tokens,
 	        r->delivered_tokens, (long long)r->ttfd_ms,
-	        (long long)r->duration_ms) != SQLITE_DONE)
+	        (long long)r->duration_ms, (long long)r->tried) != SQLITE_DONE)
 		e = sq_fail(s, "add to the ledger");
 	return sq_end(s, e);
 }

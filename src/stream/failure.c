@@ -51,6 +51,8 @@ static const struct cs_failure failures[CS_FAIL_COUNT] = {
 	[CS_FAIL_LIMITED] = { 429, "rate_limited", CS_OUTCOME_LIMITED },
 	[CS_FAIL_BUDGET] = { 429, "budget_exceeded", CS_OUTCOME_LIMITED },
 	[CS_FAIL_STATE] = { 503, "state_unavailable", CS_OUTCOME_LIMITED },
+	[CS_FAIL_COOLING] = { 503, "upstream_unavailable",
+	    CS_OUTCOME_UPSTREAM_ERROR },
 };
 
 const char *

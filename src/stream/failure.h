@@ -53,6 +53,7 @@ enum cs_fail {
 	CS_FAIL_LIMITED,           /* 429 rate_limited: rate, concurrency */
 	CS_FAIL_BUDGET,            /* 429 budget_exceeded: tokens a day */
 	CS_FAIL_STATE,             /* 503 state_unavailable: the store */
+	CS_FAIL_COOLING, /* 503 upstream_unavailable: all cooling down */
 	CS_FAIL_COUNT
 };
 

@@ -65,6 +65,8 @@ struct cs_stream {
 	long prompt_tokens;
 	long completion_tokens;
 	int retries;                   /* upstream retries made */
+	const char *served_up;         /* the deployment that served */
+	int tried;                     /* deployments tried */
 	unsigned long provider_events; /* provider events (text, tool call,
 	                                  finish) accepted by the encoder */
 	struct cs_buf redacted;        /* scratch for a redacted message */
@@ -174,6 +176,15 @@ cs_stream_next_seq(struct cs_stream *s)
 }
 
 void
+cs_stream_set_served(
+    struct cs_stream *s, const char *upstream, const char *model, int tried)
+{
+	s->served_up = upstream;
+	s->tried = tried;
+	s->enc.model = model;
+}
+
+void
 cs_stream_set_retries(struct cs_stream *s, int retries)
 {
 	s->retries = retries;
@@ -207,6 +218,8 @@ cs_stream_account(const struct cs_stream *s, struct cs_access *a)
 	a->prompt_tokens = s->prompt_tokens;
 	a->completion_tokens = s->completion_tokens;
 	a->retries = s->retries;
+	a->upstream = s->served_up;
+	a->tried = s->tried;
 	a->bytes_out = cs_conn_bytes_out(s->conn);
 }
 

@@ -43,9 +43,8 @@ void cs_stream_free(struct cs_stream *s);
 void cs_stream_set_head(struct cs_stream *s);
 int cs_stream_is_head(const struct cs_stream *s);
 
-/* For protocols that name the response (OpenAI-compatible): the model the
- * client asked for (must outlive s) and CS_ENC_* flags.  Before the first
- * byte. */
+/* For protocols that name the response: the model (must outlive s) and
+ * CS_ENC_* flags.  Before the first byte. */
 void cs_stream_set_model(struct cs_stream *s, const char *model);
 void cs_stream_set_flags(struct cs_stream *s, unsigned flags);
 
@@ -54,7 +53,11 @@ void cs_stream_set_flags(struct cs_stream *s, unsigned flags);
 const char *cs_stream_id(const struct cs_stream *s);
 unsigned long cs_stream_next_seq(struct cs_stream *s);
 
-/* The number of provider retries made, for the access log. */
+/* For the access log: the deployment now asked (route.h; its strings
+ * outlive s), tried so far, and retries made; model replaces the model
+ * responses name (cs_stream_set_model). */
+void cs_stream_set_served(
+    struct cs_stream *s, const char *upstream, const char *model, int tried);
 void cs_stream_set_retries(struct cs_stream *s, int retries);
 
 /* The FastCGI connection's fd, to wait on for a departed client (-1 in

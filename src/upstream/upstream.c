@@ -28,6 +28,7 @@
 #include "loop.h"
 #include "provider.h"
 #include "request.h"
+#include "route.h"
 #include "stream.h"
 #include "upstream.h"
 #include "utf8.h"
@@ -46,13 +47,24 @@
  * memory (bench, 2,000 streams: 39 instead of 47 KiB each from cold). */
 #define RECV_BUFFER 4096L
 
-/* One provider request, with its retries, on one loop. */
-struct cs_run {
-	struct cs_loop *loop;
+/* One deployment of the run's chain (route.h), its request built. */
+struct hop {
 	const struct cs_provider *p;
 	const struct cs_upstream_cfg *cfg;
-	struct cs_stream *s;
+	const char *upstream, *model; /* for the access log, responses */
 	struct cs_http_request hr;
+};
+
+/* One provider request, with its retries and fallbacks, on one loop. */
+struct cs_run {
+	struct cs_loop *loop;
+	const struct cs_provider *p;       /* = hops[hop].p */
+	const struct cs_upstream_cfg *cfg; /* = hops[hop].cfg */
+	struct cs_stream *s;
+	struct hop hops[CS_MAX_DEPLOY];
+	size_t n_hops, hop;        /* the chain, the one now asked */
+	struct cs_route_plan plan; /* the order; plan.rt NULL: none */
+	int retries;               /* made over the whole chain */
 	cs_run_done_fn done;
 	void *done_arg;
 	CURL *easy;
@@ -296,10 +308,15 @@ fail_status(struct cs_stream *s, const struct cs_run *x)
 		return CS_EUPSTREAM;
 	}
 	provider_message(s, &x->errbody, detail, sizeof(detail));
-	if (x->status >= 500)
+	if (x->status >= 500) {
+		/* A Retry-After it gave goes on (every deployment down). */
 		snprintf(msg, sizeof(msg), "the provider failed (HTTP %ld)%s",
 		    x->status, detail);
-	else
+		cs_stream_fail_retry(s, CS_FAIL_UPSTREAM, msg,
+		    x->retry_after_ms > 0 ? (x->retry_after_ms + 999) / 1000 :
+		                            0);
+		return CS_EUPSTREAM;
+	} else
 		snprintf(msg, sizeof(msg),
 		    "the provider rejected the request "
 		    "(HTTP %ld)%s",
@@ -530,7 +547,9 @@ start_attempt(struct cs_run *x)
 		arm(x);
 		return;
 	}
-	cs_stream_set_retries(x->s, x->attempt);
+	cs_stream_set_retries(x->s, x->retries);
+	cs_stream_set_served(x->s, x->hops[x->hop].upstream,
+	    x->hops[x->hop].model, (int)x->hop + 1);
 	x->status = 0;
 	x->headers_done = x->got_body = x->errbody_cut = x->paused = 0;
 	x->retry_after_ms = -1;
@@ -538,7 +557,7 @@ start_attempt(struct cs_run *x)
 	x->t_begin = x->t_last_byte = cs_now_ms();
 	cs_buf_reset(&x->errbody);
 	if ((x->ad = x->p->adapter->new (x->p, cs_stream_emit, x->s)) == NULL ||
-	    setup_easy(x->easy, x->cfg, &x->hr, x) != CS_OK ||
+	    setup_easy(x->easy, x->cfg, &x->hops[x->hop].hr, x) != CS_OK ||
 	    cs_loop_xfer_add(x->loop, &x->slot, x->easy, on_xfer_done, x) !=
 	        0) {
 		cs_stream_fail(x->s, CS_FAIL_INTERNAL, "out of memory");
@@ -550,9 +569,86 @@ start_attempt(struct cs_run *x)
 }
 
 /*
- * What an attempt's end means: the answer, a retry (only while nothing
- * the provider produced went out, so nothing is duplicated, and only if
- * the wait fits in the timeouts), or a failure.
+ * Did the provider refuse the request as too long for the model's
+ * context window?  Another deployment (a larger window) may take it.
+ * OpenAI's code context_length_exceeded, Anthropic's "prompt is too
+ * long", the words most servers use.
+ */
+static int
+context_too_long(const struct cs_run *x)
+{
+	static const char *const says[] = { "context_length_exceeded",
+		"prompt is too long", "maximum context length",
+		"context window" };
+	size_t i;
+
+	if (x->status != 400 && x->status != 413)
+		return 0;
+	for (i = 0; i < CS_ARRAY_LEN(says); i++)
+		if (x->errbody.len > 0 && strstr(x->errbody.data, says[i]))
+			return 1;
+	return 0;
+}
+
+/* A failure that says the deployment, not the request, is at fault:
+ * counted toward its cooldown (route.h). */
+static int
+deployment_fault(const struct cs_run *x, enum attempt_end end)
+{
+	if (end == END_CURL || end == END_FIRST_BYTE || end == END_IDLE)
+		return 1;
+	return end == END_DONE &&
+	    (retryable_status(x->status) || x->status == 401 ||
+	        x->status == 403 || x->status == 404);
+}
+
+/* May the run move on to its next deployment?  Only while nothing the
+ * provider produced went out (as retries), and for a failure another
+ * deployment might not have: the deployment's, or a context too long. */
+static int
+fallback_ok(const struct cs_run *x, enum attempt_end end)
+{
+	if (x->hop + 1 >= x->n_hops || cs_stream_provider_output_sent(x->s) ||
+	    cs_stream_finished(x->s))
+		return 0;
+	return deployment_fault(x, end) ||
+	    (end == END_DONE && context_too_long(x));
+}
+
+/* The deployment now asked is done with: a fault counts toward its
+ * cooldown. */
+static void
+leave_hop(struct cs_run *x, enum attempt_end end)
+{
+	if (x->plan.rt != NULL && deployment_fault(x, end))
+		cs_route_failed(&x->plan, x->plan.order[x->hop], cs_wall_ms());
+}
+
+/* Move on to the next deployment, from a libcurl callback: its first
+ * attempt starts from the timer, at once. */
+static void
+next_hop(struct cs_run *x, enum attempt_end end)
+{
+	leave_hop(x, end);
+	x->p->adapter->free(x->ad);
+	x->ad = NULL;
+	x->hop++;
+	x->p = x->hops[x->hop].p;
+	x->cfg = x->hops[x->hop].cfg;
+	x->attempt = 0;
+	if (x->plan.rt != NULL)
+		cs_route_moved(&x->plan, x->plan.order[x->hop], cs_wall_ms());
+	x->phase = PH_WAIT;
+	x->wait_end = cs_now_ms();
+	arm(x);
+}
+
+/*
+ * What an attempt's end means: the answer, the next deployment or a retry
+ * (only while nothing the provider produced went out, so nothing is
+ * duplicated: with another deployment left a failure moves on to it at
+ * once, and the last one gets the retries, if the wait fits in the
+ * timeouts), or a failure.
  */
 static void
 attempt_over(struct cs_run *x, enum attempt_end end, CURLcode result)
@@ -573,16 +669,21 @@ attempt_over(struct cs_run *x, enum attempt_end end, CURLcode result)
 		drain(x, r); /* after CS_EUPSTREAM the error event is out */
 		return;
 	}
+	if (end == END_DONE && x->status >= 200 && x->status <= 299) {
+		drain(x, x->p->adapter->end(x->ad));
+		return;
+	}
+	if (end != END_TOTAL && fallback_ok(x, end)) {
+		next_hop(x, end);
+		return;
+	}
 	if (end == END_FIRST_BYTE || end == END_IDLE || end == END_TOTAL) {
+		leave_hop(x, end);
 		drain(x,
 		    fail_timeout(x->s,
 		        end == END_FIRST_BYTE ? "first_byte_timeout" :
 		            end == END_IDLE   ? "idle_timeout" :
 		                                "total_timeout"));
-		return;
-	}
-	if (end == END_DONE && x->status >= 200 && x->status <= 299) {
-		drain(x, x->p->adapter->end(x->ad));
 		return;
 	}
 	if (x->attempt < x->cfg->max_retries &&
@@ -594,12 +695,14 @@ attempt_over(struct cs_run *x, enum attempt_end end, CURLcode result)
 		x->p->adapter->free(x->ad);
 		x->ad = NULL;
 		x->attempt++;
+		x->retries++;
 		x->phase = PH_WAIT;
 		x->wait_end = cs_now_ms() + wait;
 		arm(x);
 		return;
 	}
 	if (end == END_DONE) {
+		leave_hop(x, end);
 		drain(x, fail_status(x->s, x));
 		return;
 	}
@@ -609,6 +712,7 @@ attempt_over(struct cs_run *x, enum attempt_end end, CURLcode result)
 		drain(x, CS_OK);
 		return;
 	}
+	leave_hop(x, end);
 	if (result == CURLE_OPERATION_TIMEDOUT) {
 		drain(x, fail_timeout(x->s, "connect_timeout"));
 		return;
@@ -767,6 +871,7 @@ static struct cs_run *
 run_new(struct cs_stream *s, size_t errbody_max)
 {
 	struct cs_run *x;
+	size_t i;
 
 	if ((x = calloc(1, sizeof(*x))) == NULL) {
 		cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");
@@ -776,9 +881,46 @@ run_new(struct cs_stream *s, size_t errbody_max)
 	x->fd = -1;
 	x->conn.fd = -1;
 	cs_buf_init(&x->errbody, errbody_max);
-	cs_http_request_init(&x->hr);
+	for (i = 0; i < CS_MAX_DEPLOY; i++)
+		cs_http_request_init(&x->hops[i].hr);
 	cs_timer_init(&x->timer, on_timer, x);
 	return x;
+}
+
+/* Build hop i of x: provider p, upstream up, model name wire (NULL: the
+ * request's). */
+static enum cs_err
+build_hop(struct cs_run *x, size_t i, const struct cs_provider *p,
+    const struct cs_upstream_cfg *up, const char *wire,
+    const struct cs_chat_request *req)
+{
+	struct cs_chat_request r = *req; /* the same, but for the name */
+	struct hop *h = &x->hops[i];
+	enum cs_err e;
+
+	h->p = p;
+	h->cfg = up;
+	h->upstream = up->name;
+	r.wire_model = wire;
+	h->model = cs_request_wire_model(&r);
+	if ((e = p->build(up, &r, &h->hr)) != CS_OK)
+		return e;
+	return add_headers(up, &h->hr);
+}
+
+/* x with its hops built, or NULL (the failure written to s). */
+static struct cs_run *
+prepared(struct cs_run *x, enum cs_err r, struct cs_stream *s)
+{
+	if (r == CS_OK && (x->easy = curl_easy_init()) != NULL) {
+		x->p = x->hops[0].p;
+		x->cfg = x->hops[0].cfg;
+		return x;
+	}
+	cs_stream_fail(
+	    s, CS_FAIL_INTERNAL, "could not build the provider request");
+	cs_upstream_free(x);
+	return NULL;
 }
 
 struct cs_run *
@@ -789,17 +931,28 @@ cs_upstream_prepare(const struct cs_provider *p,
 
 	if ((x = run_new(s, CS_MAX_UPSTREAM_ERR)) == NULL)
 		return NULL;
-	x->p = p;
-	x->cfg = req->model->up;
-	if ((x->easy = curl_easy_init()) == NULL ||
-	    p->build(x->cfg, req, &x->hr) != CS_OK ||
-	    add_headers(x->cfg, &x->hr) != CS_OK) {
-		cs_stream_fail(s, CS_FAIL_INTERNAL,
-		    "could not build the provider request");
-		cs_upstream_free(x);
+	x->n_hops = 1;
+	return prepared(x, build_hop(x, 0, p, req->model->up, NULL, req), s);
+}
+
+struct cs_run *
+cs_upstream_prepare_route(const struct cs_chat_request *req,
+    const struct cs_route_plan *plan, struct cs_stream *s)
+{
+	const struct cs_deploy *d;
+	enum cs_err r = CS_OK;
+	struct cs_run *x;
+	size_t i;
+
+	if ((x = run_new(s, CS_MAX_UPSTREAM_ERR)) == NULL)
 		return NULL;
+	x->plan = *plan;
+	for (i = 0; i < plan->n && r == CS_OK; i++) {
+		d = &plan->rt->d[plan->order[i]];
+		r = build_hop(x, i, d->up->provider_eff, d->up, d->model, req);
+		x->n_hops = i + 1;
 	}
-	return x;
+	return prepared(x, r, s);
 }
 
 struct cs_run *
@@ -859,8 +1012,12 @@ cs_upstream_poke(struct cs_run *x)
 void
 cs_upstream_free(struct cs_run *x)
 {
+	size_t i;
+
 	if (x == NULL)
 		return;
+	if (x->plan.busy)
+		cs_route_moved(&x->plan, -1, cs_wall_ms()); /* its slot */
 	if (x->loop != NULL) {
 		cs_loop_xfer_remove(x->loop, &x->slot);
 		cs_loop_timer_cancel(x->loop, &x->timer);
@@ -873,7 +1030,8 @@ cs_upstream_free(struct cs_run *x)
 	if (x->easy != NULL)
 		curl_easy_cleanup(x->easy);
 	cs_buf_free(&x->errbody);
-	cs_http_request_free(&x->hr);
+	for (i = 0; i < CS_MAX_DEPLOY; i++)
+		cs_http_request_free(&x->hops[i].hr);
 	free(x);
 }
 

@@ -38,6 +38,13 @@ typedef void (*cs_run_done_fn)(void *arg, enum cs_err r);
 struct cs_run *cs_upstream_prepare(const struct cs_provider *p,
     const struct cs_chat_request *req, struct cs_stream *s);
 
+/* The same over the deployments of plan (route.h), in its order, each
+ * with its own provider, upstream and model name; the run owns the
+ * plan's open-stream slot from here (moved, then released at its end). */
+struct cs_route_plan;
+struct cs_run *cs_upstream_prepare_route(const struct cs_chat_request *req,
+    const struct cs_route_plan *plan, struct cs_stream *s);
+
 /*
  * An answer made on the server instead of fetched (the demo provider, the
  * self-check), paced by the loop: step writes the next event(s) to s and

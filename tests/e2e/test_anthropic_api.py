@@ -128,7 +128,8 @@ def case_sdk_stream(t):
         f = r.get("final") or {}
         t.eq(r.get("finalText"), expect_text(fix), model + ": finalMessage text")
         t.eq(f.get("stop_reason"), "end_turn", model + ": stop_reason")
-        t.eq(f.get("model"), model, model + ": the alias is the model")
+        t.eq(f.get("model"), ANTHROPIC.get(model, model),
+             model + ": the model that answered (the alias's upstream_model)")
         t.check(re.fullmatch(r"msg_[0-9a-f]{16}", f.get("id") or ""),
                 model + ": id", f)
         t.eq(f.get("usage"), want_usage(fix), model + ": usage")
@@ -359,7 +360,7 @@ def case_raw_stream(t):
     m = (evs[0].json() or {}).get("message") or {}
     t.eq({k: m.get(k) for k in ("type", "role", "model", "content",
                                 "stop_reason", "stop_sequence", "usage")},
-         {"type": "message", "role": "assistant", "model": "claude",
+         {"type": "message", "role": "assistant", "model": A_TEXT_FIX,
           "content": [], "stop_reason": None, "stop_sequence": None,
           "usage": {"input_tokens": 0, "output_tokens": 0}}, "message_start")
     t.eq((evs[1].json() or {}).get("content_block"),

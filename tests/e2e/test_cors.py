@@ -163,7 +163,7 @@ def case_browser(t):
     t.check("error" in got and "Failed to fetch" in got["error"],
             "a page on an unlisted origin is refused by the browser", got)
     t.check(S["cors"].wait_log(r"method=OPTIONS path=/api/v1/chat/completions "
-                               r"model=- status=403") is not None,
+                               r"model=- upstream=- tried=0 status=403") is not None,
             "after a preflight refused with 403")
 
 

@@ -124,7 +124,8 @@ def case_sdk_anthropic_looks_like_openai(t):
          (u.get("completion_tokens") or 0), "total is the sum")
     c = node(t, "create", "claude")
     t.eq(c.get("text"), exp["text"], "non-streaming text")
-    t.eq(c.get("model"), "claude", "the alias is the model")
+    t.eq(c.get("model"), A_TEXT_FIX,
+         "the model that answered (the alias's upstream_model)")
 
 
 def case_sdk_ollama_looks_like_openai(t):

@@ -107,7 +107,8 @@ def check_raw_stream(t, model, fix):
     t.eq(r.get("text"), exp["text"], "the deltas are the fixture's text")
     t.eq(r.get("status"), "completed", "status")
     t.eq(r.get("usage"), usage_of(exp), "usage from the provider's report")
-    t.eq(r.get("model"), model, "the alias is the model")
+    t.eq(r.get("model"), fix,
+         "the model that answered (the alias's upstream_model)")
     t.check(re.fullmatch(r"resp_[0-9a-f]{16}", r.get("id") or ""), "id", r)
     return tag
 
@@ -208,7 +209,7 @@ def case_create(t):
         t.eq(r.get("status"), "completed", model + ": status")
         t.eq(r.get("output_text"), exp["text"], model + ": output_text")
         t.eq(r.get("usage"), usage_of(exp), model + ": usage")
-        t.eq(r.get("model"), model, model + ": model")
+        t.eq(r.get("model"), fix, model + ": the model that answered")
         t.eq(r.get("request_id"), (r.get("id") or "")[5:],
              model + ": x-request-id is the response id's")
         body = upstream_body(t, tag)

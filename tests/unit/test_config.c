@@ -1429,14 +1429,9 @@ static void
 resolve_expect(const char *text, const char *errsub)
 {
 	static struct cs_config c;
-	char path[4096], err[512] = "";
-	FILE *f;
+	char err[512] = "";
 
-	snprintf(path, sizeof(path), "%s/resolve.conf", tmpdir);
-	assert_non_null(f = fopen(path, "w"));
-	fputs(text, f);
-	fclose(f);
-	load_expect(&c, path, CS_OK, NULL);
+	load_expect(&c, write_conf(text), CS_OK, NULL);
 	assert_int_equal(cs_config_resolve(&c, err, sizeof(err)), CS_ECONFIG);
 	if (strstr(err, errsub) == NULL)
 		fail_msg("error \"%s\" lacks \"%s\"", err, errsub);
@@ -1726,6 +1721,138 @@ test_admission_resolve_errors(void **state)
 	    "client_id = key needs at least one [key NAME] section");
 }
 
+/* ---- chains of upstreams (issue 16) ----------------------------------- */
+
+/* Write text to tmpdir, load it and resolve it into c (CS_OK). */
+static void
+resolve_ok(struct cs_config *c, const char *text)
+{
+	char err[512] = "";
+
+	load_expect(c, write_conf(text), CS_OK, NULL);
+	if (cs_config_resolve(c, err, sizeof(err)) != CS_OK)
+		fail_msg("resolve: %s", err);
+}
+
+#define TWO_UPSTREAMS \
+	"provider = demo\n" \
+	"[upstream a]\nprovider = openai-chat\nbase_url = http://a.test/v1\n" \
+	"[upstream b]\nprovider = anthropic\nbase_url = http://b.test/v1\n"
+
+static void
+test_chains(void **state)
+{
+	static struct cs_config c;
+	const struct cs_model_cfg *m;
+	const struct cs_route_cfg *rt;
+	char line[1024];
+
+	(void)state;
+	resolve_ok(&c,
+	    TWO_UPSTREAMS "[model one]\nupstream_model = x\n"
+	                  "[model chain]\nupstream = a ,b\n"
+	                  "upstream_model = gpt-4o, claude-x\n"
+	                  "[model same]\nupstream = a, b\nupstream_model = m1\n"
+	                  "[model w]\nupstream = b, a\nbalance = weighted\n"
+	                  "weights = 3,1\nallowed_fails = 0\n"
+	                  "[model lb]\nupstream = a\nbalance = least-busy\n"
+	                  "allowed_fails = 5\nfail_window_seconds = 10\n"
+	                  "cooldown_seconds = 2.5\n");
+	/* One deployment: the default upstream, no cooldowns, no store. */
+	m = cs_config_model(&c, "one");
+	rt = &m->route;
+	assert_int_equal(rt->n, 1);
+	assert_string_equal(rt->d[0].upstream, "default");
+	assert_string_equal(rt->d[0].model, "x");
+	assert_int_equal(rt->allowed_fails, 0);
+	assert_false(rt->stateful);
+	/* Two, each its own model name; a chain cools by default. */
+	m = cs_config_model(&c, "chain");
+	rt = &m->route;
+	assert_int_equal(rt->n, 2);
+	assert_ptr_equal(rt->d[0].up, cs_config_upstream(&c, "a"));
+	assert_ptr_equal(rt->d[1].up, cs_config_upstream(&c, "b"));
+	assert_ptr_equal(m->up, rt->d[0].up);
+	assert_string_equal(rt->d[0].model, "gpt-4o");
+	assert_string_equal(rt->d[1].model, "claude-x");
+	assert_string_equal(cs_model_wire_name(m), "gpt-4o");
+	assert_string_equal(rt->d[1].key, "rt:b/claude-x");
+	assert_int_equal(rt->mode, CS_BALANCE_ORDERED);
+	assert_int_equal(rt->allowed_fails, CS_ROUTE_ALLOWED_FAILS);
+	assert_int_equal(rt->fail_window_ms, CS_ROUTE_WINDOW_MS);
+	assert_int_equal(rt->cooldown_ms, CS_ROUTE_COOLDOWN_MS);
+	assert_true(rt->stateful);
+	assert_true(c.routed);
+	/* One model name for all. */
+	rt = &cs_config_model(&c, "same")->route;
+	assert_string_equal(rt->d[0].model, "m1");
+	assert_string_equal(rt->d[1].model, "m1");
+	/* Weights in the upstreams' order; cooldowns off: no store. */
+	m = cs_config_model(&c, "w");
+	rt = &m->route;
+	assert_int_equal(rt->mode, CS_BALANCE_WEIGHTED);
+	assert_int_equal(rt->d[0].weight, 3);
+	assert_int_equal(rt->d[1].weight, 1);
+	assert_string_equal(rt->d[0].model, "w");
+	assert_false(rt->stateful);
+	cs_route_describe(m, line, sizeof(line));
+	assert_string_equal(line,
+	    "b (anthropic, key from none, model w, weight 3) -> a "
+	    "(openai-chat, key from none, model w, weight 1); balance "
+	    "weighted; cooldown off");
+	/* Least-busy keeps state even alone; its own cooldown. */
+	rt = &cs_config_model(&c, "lb")->route;
+	assert_int_equal(rt->mode, CS_BALANCE_LEAST_BUSY);
+	assert_int_equal(rt->allowed_fails, 5);
+	assert_int_equal(rt->fail_window_ms, 10000);
+	assert_int_equal(rt->cooldown_ms, 2500);
+	assert_true(rt->stateful);
+	cs_config_free(&c);
+
+	/* A plain config keeps no routing state. */
+	resolve_ok(&c, TWO_UPSTREAMS "[model x]\nupstream = b\n");
+	assert_false(c.routed);
+	cs_config_free(&c);
+}
+
+static void
+test_chain_errors(void **state)
+{
+	(void)state;
+	resolve_expect(TWO_UPSTREAMS "[model x]\nupstream = a, nope\n",
+	    "[model x] (line 8): upstream \"nope\" is not defined");
+	resolve_expect(TWO_UPSTREAMS "[model x]\nupstream = a, b\n"
+	                             "upstream_model = m1, m2, m3\n",
+	    "upstream_model lists 3 names but upstream lists 2");
+	resolve_expect(TWO_UPSTREAMS "[model x]\nupstream = a, b\n"
+	                             "weights = 1\n",
+	    "weights lists 1 names but upstream lists 2");
+	resolve_expect(TWO_UPSTREAMS "[model x]\nupstream = a, default\n",
+	    "upstream \"default\" (provider demo) answers on this server");
+	bad_line(TWO_UPSTREAMS "[model x]\nupstream = a,,b\n",
+	    "t.conf:9: upstream: \"\" is not a valid name");
+	bad_line(TWO_UPSTREAMS "[model x]\nupstream = a, b c\n",
+	    "t.conf:9: upstream: \"b c\" is not a valid name");
+	bad_line(TWO_UPSTREAMS "[model x]\nupstream = a,a,a,a,a,a,a,a,a\n",
+	    "t.conf:9: upstream: more than 8 names");
+	bad_line(TWO_UPSTREAMS "[model x]\nweights = 1, 0\n",
+	    "t.conf:9: weights: \"1, 0\" is not a list");
+	bad_line(TWO_UPSTREAMS "[model x]\nweights = 1001\n",
+	    "t.conf:9: weights: \"1001\" is not a list");
+	bad_line(TWO_UPSTREAMS "[model x]\nweights = 2,\n",
+	    "weights: \"2,\" is not a list");
+	bad_line(TWO_UPSTREAMS "[model x]\nweights = 2 3\n",
+	    "weights: \"2 3\" is not a list");
+	bad_line(TWO_UPSTREAMS "[model x]\nbalance = random\n",
+	    "balance: \"random\" is not ordered, weighted or least-busy");
+	bad_line(
+	    TWO_UPSTREAMS "[model x]\nallowed_fails = -1\n", "allowed_fails");
+	bad_line(TWO_UPSTREAMS "[model x]\ncooldown_seconds = 0.5\n",
+	    "cooldown_seconds");
+	bad_line("balance = weighted\n",
+	    "balance: only allowed in a [model NAME] section");
+}
+
 int
 main(void)
 {
@@ -1736,6 +1863,8 @@ main(void)
 		cmocka_unit_test(test_bad_fixtures),
 		cmocka_unit_test(test_sections),
 		cmocka_unit_test(test_sections_resolve_errors),
+		cmocka_unit_test(test_chains),
+		cmocka_unit_test(test_chain_errors),
 		cmocka_unit_test(test_unreadable),
 		cmocka_unit_test(test_bad_bytes),
 		cmocka_unit_test(test_good_full),

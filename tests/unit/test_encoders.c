@@ -120,13 +120,15 @@ test_sse(void **state)
 	    "id: " SID ":6\nevent: finish\ndata: {\"finish_reason\":"
 	    "\"tool_calls\",\"usage\":{\"prompt_tokens\":9,"
 	    "\"completion_tokens\":2,\"total_tokens\":11,\"cached_tokens\":4,"
-	    "\"reasoning_tokens\":1},\"native_finish_reason\":\"tool_use\"}\n\n"
+	    "\"reasoning_tokens\":1},\"native_finish_reason\":\"tool_use\","
+	    "\"model\":\"fast\"}\n\n"
 	    "id: " SID ":7\ndata: [DONE]\n\n");
 	PLAY(&cs_encoder_sse, 0, bare,
 	    ": keep-alive\n"
 	    "id: " SID ":1\ndata: {\"content\":\"x\"}\n\n"
 	    "id: " SID ":2\nevent: finish\ndata: {\"finish_reason\":\"other\","
-	    "\"usage\":null,\"native_finish_reason\":\"end_turn\"}\n\n"
+	    "\"usage\":null,\"native_finish_reason\":\"end_turn\","
+	    "\"model\":\"fast\"}\n\n"
 	    "id: " SID ":3\ndata: [DONE]\n\n");
 	PLAY(&cs_encoder_sse, 0, failed,
 	    ": keep-alive\n"

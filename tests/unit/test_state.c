@@ -686,8 +686,10 @@ test_sqlite_migrate(void **state)
 	/* As chatstream 1a7bd42 left it. */
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(
-	    sqlite3_exec(db, "DROP TABLE held; PRAGMA user_version = 1", NULL,
-	        NULL, NULL),
+	    sqlite3_exec(db,
+	        "DROP TABLE held; DROP TABLE route_dep; DROP TABLE route_busy;"
+	        " ALTER TABLE ledger DROP COLUMN tried; PRAGMA user_version = 1",
+	        NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(cs_state_check(f->spec, msg, sizeof(msg)), CS_OK);

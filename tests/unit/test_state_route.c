@@ -209,14 +209,25 @@ failure(struct cs_state *st, const char *name, long allowed, long long window,
 	return cooled;
 }
 
-/* A stream opened on name at now through st, its id into id. */
+#define VALID_ID "0123456789abcdef0123456789abcdef"
+
+/* A new stream id into id: the caller makes it (route.h: random). */
+static void
+new_id(char *id)
+{
+	static unsigned long n;
+
+	snprintf(id, CS_STATE_ID_LEN + 1, "%016lx%016lx",
+	    (unsigned long)getpid(), ++n);
+}
+
+/* A stream opened on name at now through st, its new id into id. */
 static void
 open_stream(struct cs_state *st, const char *name, long long now,
     long long expire, char *id)
 {
-	assert_int_equal(cs_state_route_open(st, name, now, expire, id), CS_OK);
-	assert_int_equal(strlen(id), CS_STATE_ID_LEN);
-	assert_int_equal(strspn(id, "0123456789abcdef"), CS_STATE_ID_LEN);
+	new_id(id);
+	assert_int_equal(cs_state_route_open(st, name, id, now, expire), CS_OK);
 }
 
 /* Below allowed_fails nothing cools; the failure that reaches it cools
@@ -405,10 +416,9 @@ test_route_hostile(void **state)
 		    CS_EBADINPUT);
 		assert_int_equal(cooled, 0);
 		/* open and close */
-		memset(id, 'z', sizeof(id));
 		assert_int_equal(
-		    cs_state_route_open(st, bad, T0, T0 + 1, id), CS_EBADINPUT);
-		assert_string_equal(id, "");
+		    cs_state_route_open(st, bad, VALID_ID, T0, T0 + 1),
+		    CS_EBADINPUT);
 		assert_int_equal(cs_state_route_close(st, bad,
 		                     "0123456789abcdef0123456789abcdef", T0),
 		    CS_EBADINPUT);
@@ -444,17 +454,21 @@ test_route_hostile(void **state)
 	    cs_state_route_fail(st, "h", 1, 60000, 60000, T0, NULL),
 	    CS_EBADINPUT);
 	assert_int_equal(
-	    cs_state_route_open(st, "h", T0, T0, id), CS_EBADINPUT);
-	assert_string_equal(id, "");
+	    cs_state_route_open(st, "h", VALID_ID, T0, T0), CS_EBADINPUT);
 	assert_int_equal(
-	    cs_state_route_open(st, "h", T0, T0 - 1, id), CS_EBADINPUT);
+	    cs_state_route_open(st, "h", VALID_ID, T0, T0 - 1), CS_EBADINPUT);
 	assert_int_equal(
-	    cs_state_route_open(st, "h", -1, T0, id), CS_EBADINPUT);
+	    cs_state_route_open(st, "h", VALID_ID, -1, T0), CS_EBADINPUT);
 	assert_int_equal(
-	    cs_state_route_open(st, "h", T0, CS_STATE_TIME_MAX + 1, id),
+	    cs_state_route_open(st, "h", VALID_ID, T0, CS_STATE_TIME_MAX + 1),
 	    CS_EBADINPUT);
 	assert_int_equal(
-	    cs_state_route_open(st, "h", T0, T0 + 1, NULL), CS_EBADINPUT);
+	    cs_state_route_open(st, "h", NULL, T0, T0 + 1), CS_EBADINPUT);
+	assert_int_equal(cs_state_route_open(st, "h",
+	                     "0123456789ABCDEF0123456789abcdef", T0, T0 + 1),
+	    CS_EBADINPUT);
+	assert_int_equal(
+	    cs_state_route_open(st, "h", "0123", T0, T0 + 1), CS_EBADINPUT);
 	assert_int_equal(cs_state_route_close(
 	                     st, "h", "0123456789abcdef0123456789abcdef", -1),
 	    CS_EBADINPUT);
@@ -556,10 +570,11 @@ route_child(const char *spec, int go)
 	for (i = 0; i < 30; i++) {
 		tries = 0;
 		do
-			e = i < 25 ?
-			    cs_state_route_fail(
-			        st, "p", 1000, WEEK, 1000, T0 + i, &cooled) :
-			    cs_state_route_open(st, "p", T0, T0 + 60000, id);
+			e = i < 25 ? cs_state_route_fail(st, "p", 1000, WEEK,
+			                 1000, T0 + i, &cooled) :
+			             (new_id(id),
+			                 cs_state_route_open(
+			                     st, "p", id, T0, T0 + 60000));
 		while (e == CS_ESTATE && ++tries < 100);
 		if (e != CS_OK)
 			_exit(102);
@@ -649,6 +664,7 @@ test_sqlite_route_schema(void **state)
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
 	                     "DROP TABLE route_dep; DROP TABLE route_busy;"
+	                     " ALTER TABLE ledger DROP COLUMN tried;"
 	                     " PRAGMA user_version = 2",
 	                     NULL, NULL, NULL),
 	    SQLITE_OK);
@@ -683,7 +699,6 @@ static void
 test_sqlite_route_busy(void **state)
 {
 	struct fx *f = *state;
-	char id[CS_STATE_ID_LEN + 1];
 	sqlite3 *db = NULL;
 	long long cooled = -1, t;
 
@@ -696,8 +711,8 @@ test_sqlite_route_busy(void **state)
 	    CS_ESTATE);
 	assert_int_equal(cooled, 0);
 	assert_int_equal(
-	    cs_state_route_open(f->st, "b", T0, T0 + 1000, id), CS_ESTATE);
-	assert_string_equal(id, "");
+	    cs_state_route_open(f->st, "b", VALID_ID, T0, T0 + 1000),
+	    CS_ESTATE);
 	assert_int_equal(cs_state_route_close(f->st, "b",
 	                     "0123456789abcdef0123456789abcdef", T0),
 	    CS_ESTATE);
@@ -730,8 +745,8 @@ test_redis_route_down(void **state)
 	    CS_ESTATE);
 	assert_int_equal(cooled, 0);
 	assert_int_equal(
-	    cs_state_route_open(f->st, "r", T0, T0 + 1000, id), CS_ESTATE);
-	assert_string_equal(id, "");
+	    cs_state_route_open(f->st, "r", VALID_ID, T0, T0 + 1000),
+	    CS_ESTATE);
 	redis_start(f); /* empty: nothing was saved */
 	assert_seen(f->st, "r", T0, 0, 0, 0);
 	open_stream(f->st, "r", T0, T0 + 1000, id);
@@ -806,8 +821,9 @@ test_memory_route_bounded(void **state)
 	    cs_state_route_fail(f->st, "new", 1, 1000, 1000, T0, &cooled),
 	    CS_ESTATE);
 	assert_int_equal(cooled, 0);
+	new_id(id);
 	assert_int_equal(
-	    cs_state_route_open(f->st, "new", T0, T0 + 1000, id), CS_ESTATE);
+	    cs_state_route_open(f->st, "new", id, T0, T0 + 1000), CS_ESTATE);
 	assert_seen(f->st, "new", T0, 0, 0, 0);
 	/* n0 idle: its slot is the new name's. */
 	assert_int_equal(cs_state_route_close(f->st, "n0", first, T0), CS_OK);
@@ -822,8 +838,9 @@ test_memory_route_bounded(void **state)
 	assert_seen(f->st, "n0", T0 + 1000, 0, 1, 0);
 	for (i = 0; i < CS_STATE_ROUTE_MEM_OPEN; i++)
 		open_stream(f->st, "many", T0 + 1000, T0 + 2000, id);
+	new_id(id);
 	assert_int_equal(
-	    cs_state_route_open(f->st, "many", T0 + 1000, T0 + 2000, id),
+	    cs_state_route_open(f->st, "many", id, T0 + 1000, T0 + 2000),
 	    CS_ESTATE);
 	assert_seen(f->st, "many", T0 + 1999, 0, 0, CS_STATE_ROUTE_MEM_OPEN);
 	open_stream(f->st, "many", T0 + 2000, T0 + 3000, id);
