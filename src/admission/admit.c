@@ -406,6 +406,7 @@ static struct {
 	struct job *q; /* a ring of CS_ADMIT_QUEUE */
 	size_t head, n;
 	int running, stop;
+	int wanted; /* cs_admit_start was called: a server with loops */
 	long long drain_until; /* wall ms; while stopping */
 	pthread_t th;
 	const struct cs_config *cfg;
@@ -659,7 +660,7 @@ cs_admit_defer(
 	j->fn = fn;
 	memcpy(j->data, data, len);
 	if (!queue(j, &running)) {
-		if (!running)
+		if (!running && !sq.wanted)
 			settle(cfg, &st, j); /* CGI: no loop waits on it */
 		else if (cs_warn_due(&warned))
 			cs_warnx("routing: the settle queue is full; a "
@@ -672,6 +673,9 @@ cs_admit_defer(
 int
 cs_admit_start(const struct cs_config *cfg)
 {
+	/* Before the loops start: from now on one may ask, never block it
+	 * (cs_admit_defer drops what it cannot queue). */
+	sq.wanted = 1;
 	if ((sq.q = calloc(CS_ADMIT_QUEUE, sizeof(*sq.q))) == NULL) {
 		cs_warnx("admission: out of memory for the settle queue");
 		return -1;

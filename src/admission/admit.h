@@ -88,8 +88,9 @@ void cs_admit_end(const struct cs_config *cfg, struct cs_state **st,
 /*
  * Run fn(st, data) on the settle thread with its store handle st (data:
  * len <= CS_ADMIT_JOB_DATA bytes, copied), for a loop's write that must
- * not block it (route.h: a deployment's failure).  Without the thread
- * (CGI) it runs now, on a handle of its own.  A full queue drops it.
+ * not block it (route.h: a deployment's failure).  Without
+ * cs_admit_start (CGI) it runs now, on a handle of its own; a full queue,
+ * or a thread that could not start, drops it.
  */
 #define CS_ADMIT_JOB_DATA 512
 typedef void (*cs_store_fn)(struct cs_state *st, const void *data);

@@ -202,7 +202,7 @@ def case_purge(t):
     with sqlite3.connect(db, timeout=2) as c:
         for age_days, rid in [(3, "old-1"), (30, "old-2"), (1, "recent")]:
             c.execute("INSERT INTO ledger VALUES(?, ?, 'iph:0', '', 'gen-3', "
-                      "'default', 'done', 1, 1, 1, 1, 1, 1)",
+                      "'default', 'done', 1, 1, 1, 1, 1, 1, 1)",
                       (now - age_days * 86400000, rid))
     p = usage("--config", conf(lt), "--since", "3650d")
     _, got = table(p.stdout)
