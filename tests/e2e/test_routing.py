@@ -202,6 +202,8 @@ def test_weighted(t):
     t.eq(errors, [], "every request answered")
     got = paths(tag)
     n_p = got.count("p")
+    t.diag("weighted 3:1 over %d requests: %d and %d"
+           % (WEIGHTED_N, n_p, got.count("b")))
     t.eq(len(got), WEIGHTED_N, "one provider request each")
     t.check(abs(n_p - WEIGHTED_N * 3 // 4) <= WEIGHTED_TOL,
             "weights 3:1 over %d: %d on the first (want %d +- %d)"
@@ -225,6 +227,8 @@ def test_least_busy(t):
         th.join()
     t.eq([r.status for r in out if r.status != 200], [], "all answered")
     got = paths(tag)
+    t.diag("least-busy over %d overlapping streams: %d and %d"
+           % (LEAST_N, got.count("p"), got.count("b")))
     t.eq(len(got), LEAST_N, "one provider request each")
     t.check(abs(got.count("p") - LEAST_N // 2) <= 1,
             "least-busy spreads %d overlapping streams: %d and %d"
