@@ -29,6 +29,8 @@ struct cs_enc {
 	const char *model; /* the model name the client asked for */
 	long long created; /* Unix time the request arrived */
 	unsigned flags;    /* CS_ENC_* */
+	long ttfd_ms;      /* at a finish event: to the first delta (-1 none) */
+	long duration_ms;  /* and since the request arrived */
 	void *priv;        /* ops->state_size zeroed bytes, the encoder's
 	                         own; owned by cs_enc_init/cs_enc_free */
 };

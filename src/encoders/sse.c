@@ -48,6 +48,13 @@ put_data(const struct cs_enc *e, const struct cs_event *ev, struct cs_jsonw *w)
 			    ev->native_finish_reason);
 		if (e->model != NULL) /* the model that answered */
 			cs_jsonw_kstr(w, "model", e->model);
+		cs_jsonw_key(w, "ttfd_ms");
+		if (e->ttfd_ms >= 0)
+			cs_jsonw_int(w, e->ttfd_ms);
+		else
+			cs_jsonw_null(w);
+		cs_jsonw_key(w, "duration_ms");
+		cs_jsonw_int(w, e->duration_ms);
 	}
 	cs_jsonw_obj_end(w);
 }

@@ -91,6 +91,7 @@ cs_chat_provider(
 	const struct cs_provider *prov = req->model->up->provider_eff;
 	struct cs_route_plan plan;
 	long long now;
+	enum cs_err r;
 	struct cs_run *run;
 	void *src;
 
@@ -117,9 +118,12 @@ cs_chat_provider(
 	if (unsupported(s, req, &plan))
 		return;
 	/* The limits, on this worker, before the provider is asked. */
-	if (w->cfg->admission && w->rq != NULL && w->ticket != NULL &&
-	    cs_admit(w->cfg, &w->state, w->rq, req, s, w->ticket) != CS_OK)
-		return;
+	if (w->cfg->admission && w->rq != NULL && w->ticket != NULL) {
+		r = cs_admit(w->cfg, &w->state, w->rq, req, s, w->ticket);
+		cs_stream_time_admit(s, w->ticket->admit_us);
+		if (r != CS_OK)
+			return;
+	}
 	if (prov->source_new != NULL) {
 		if ((src = prov->source_new(w->cfg, req)) == NULL) {
 			cs_stream_fail(s, CS_FAIL_INTERNAL, "out of memory");

@@ -82,6 +82,7 @@ struct cs_stream {
 	const char *allow;           /* Allow: on a 405 (default POST) */
 	int head;                    /* HEAD: never a body */
 	char extra[CS_STREAM_EXTRA]; /* more head lines, or "" */
+	long admit_us, upstream_ms;  /* Server-Timing; < 0 unknown */
 };
 
 int64_t
@@ -123,6 +124,7 @@ cs_stream_new(struct cs_conn *conn, const struct cs_config *cfg,
 	s->outcome = CS_OUTCOME_DONE;
 	s->t_start = s->t_last_write = cs_now_ms();
 	s->t_first_delta = -1;
+	s->admit_us = s->upstream_ms = -1;
 	s->prompt_tokens = s->completion_tokens = -1;
 	return s;
 }
@@ -357,10 +359,34 @@ flush_out(struct cs_stream *s)
 static enum cs_err
 put_head(struct cs_stream *s, struct cs_buf *b, int status, const char *lines)
 {
+	char t[128] = "";
+	int n = 0;
+
+	/* W3C Server-Timing: durations in ms, admission with 3 decimals. */
+	if (s->admit_us >= 0)
+		n = snprintf(t, sizeof(t), "admit;dur=%ld.%03ld",
+		    s->admit_us / 1000, s->admit_us % 1000);
+	if (s->upstream_ms >= 0 && n >= 0 && (size_t)n < sizeof(t))
+		snprintf(t + n, sizeof(t) - (size_t)n, "%supstream;dur=%ld",
+		    n > 0 ? ", " : "", s->upstream_ms);
 	return cs_buf_printf(b,
 	    "Status: %d %s\r\n"
-	    "X-Request-Id: %s\r\n%s%s",
-	    status, reason_phrase(status), s->enc.stream_id, lines, s->extra);
+	    "X-Request-Id: %s\r\n%s%s%s%s%s",
+	    status, reason_phrase(status), s->enc.stream_id,
+	    t[0] != '\0' ? "Server-Timing: " : "", t,
+	    t[0] != '\0' ? "\r\n" : "", lines, s->extra);
+}
+
+void
+cs_stream_time_admit(struct cs_stream *s, long admit_us)
+{
+	s->admit_us = admit_us;
+}
+
+void
+cs_stream_time_upstream(struct cs_stream *s, long headers_ms)
+{
+	s->upstream_ms = headers_ms;
 }
 
 /*
@@ -658,6 +684,12 @@ cs_stream_emit(void *stream, const struct cs_event *ev)
 		ev = &safe;
 		if (s->state == ST_IDLE)
 			return fail_deferred(s, ev);
+	}
+	if (ev->type == CS_EV_FINISH) { /* the native finish shows them */
+		s->enc.ttfd_ms = s->t_first_delta < 0 ?
+		    -1 :
+		    (long)(s->t_first_delta - s->t_start);
+		s->enc.duration_ms = (long)(cs_now_ms() - s->t_start);
 	}
 	if ((r = cs_enc_event(&s->enc, ev, &s->out)) != CS_OK) {
 		cs_buf_reset(&s->out);

@@ -60,19 +60,14 @@ void cs_stream_set_served(
     struct cs_stream *s, const char *upstream, const char *model, int tried);
 void cs_stream_set_retries(struct cs_stream *s, int retries);
 
-/* The FastCGI connection's fd, to wait on for a departed client (-1 in
- * CGI mode). */
+/* The FastCGI connection's fd, for a departed client (-1 in CGI mode);
+ * has a finish or error been sent (or kept by a deferred encoder)? */
 int cs_stream_fd(const struct cs_stream *s);
-
-/* Has a finish or error been sent (or kept by a deferred encoder)?  No
- * provider event may follow. */
 int cs_stream_finished(const struct cs_stream *s);
 
-/* Has the connection failed (client gone, slow client)? */
+/* Has the connection failed (client gone, slow client)?  Make it so, before
+ * anything was sent (reading the body): client_gone or slow_client. */
 int cs_stream_is_lost(const struct cs_stream *s);
-
-/* The connection failed before anything was sent (reading the request
- * body): nothing goes out, the outcome is client_gone or slow_client. */
 void cs_stream_lost(struct cs_stream *s);
 
 /* Fill the stream's part of the access-log line: status, outcome, error,
@@ -81,9 +76,14 @@ void cs_stream_account(const struct cs_stream *s, struct cs_access *a);
 
 /*
  * Every response head starts with Status and X-Request-Id (the stream id,
- * as in the access log line).  Whole responses (errors, replies, deferred
- * answers) carry Content-Length; under HEAD they send no body.
+ * as in the access log line), then Server-Timing when a time below is set.
+ * Whole responses (errors, replies, deferred answers) carry
+ * Content-Length; under HEAD they send no body.
  */
+/* Server-Timing: what admission took (us), the provider's headers (ms
+ * after its attempt began); < 0: unknown.  Before the head goes out. */
+void cs_stream_time_admit(struct cs_stream *s, long admit_us);
+void cs_stream_time_upstream(struct cs_stream *s, long headers_ms);
 
 /* Send the 200 headers and prologue if not yet sent.  Under HEAD only
  * the headers go out, and this (and every later write) returns CS_EDONE:

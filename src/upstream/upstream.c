@@ -141,9 +141,14 @@ on_header(char *p, size_t size, size_t n, void *ctx)
 			return len;
 		x->status = v;
 		x->headers_done = 1;
-		/* The provider accepted the request: headers go out now. */
-		if (v <= 299 && (x->stop = cs_stream_start(x->s)) != CS_OK)
-			return 0;
+		/* The provider accepted the request: headers go out now,
+		 * with how long the provider took to send its own. */
+		if (v <= 299) {
+			cs_stream_time_upstream(
+			    x->s, (long)(cs_now_ms() - x->t_begin));
+			if ((x->stop = cs_stream_start(x->s)) != CS_OK)
+				return 0;
+		}
 		return len;
 	}
 	if (strncasecmp(p, "HTTP/", 5) == 0) {

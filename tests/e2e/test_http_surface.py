@@ -30,7 +30,10 @@ SCRIPT = os.path.join(CLIENTS, "openai_client.mjs")
 ID_RX = re.compile(r"^[0-9a-f]{16}$")
 # Response headers that differ between two answers to the same request, or
 # that lighttpd adds by itself (its framing, a HEAD has no body to frame).
-VOLATILE = {"x-request-id", "date", "accept-ranges", "transfer-encoding"}
+# Server-Timing differs by request, and HEAD asks no provider (no
+# upstream;dur): the timings are not part of "the same head".
+VOLATILE = {"x-request-id", "date", "accept-ranges", "transfer-encoding",
+            "server-timing"}
 S = {}
 
 

@@ -113,6 +113,13 @@ def fallback_case(alias, first):
         t.eq(paths(tag), [first, "b"], "the first upstream, then the backup")
         fin = r.finish or {}
         t.eq(fin.get("model"), "gen-3", "finish names the model that answered")
+        ttfd, dur = fin.get("ttfd_ms"), fin.get("duration_ms")
+        t.check(isinstance(ttfd, int) and isinstance(dur, int)
+                and 0 <= ttfd <= dur, "finish: ttfd_ms %r <= duration_ms %r"
+                % (ttfd, dur))
+        st = r.header("server-timing") or ""
+        t.check(re.fullmatch(r"upstream;dur=\d+", st),
+                "Server-Timing: the backup's time to headers: %r" % st)
         line = access(S["lt"], r"id=%s\b" % r.stream_id)
         t.eq(field(line, "upstream"), "b", "access line: upstream", line)
         t.eq(field(line, "tried"), "2", "access line: tried", line)
@@ -311,6 +318,25 @@ def test_all_cooling(t):
     t.eq(paths(tag), [], "the provider was not asked")
 
 
+def test_server_timing(t):
+    r = S["cool_a"].chat(tag=h.new_tag(), model="gen-1")
+    h.check_stream_shape(t, r)
+    st = r.header("server-timing") or ""
+    m = re.fullmatch(r"admit;dur=(\d+\.\d{3}), upstream;dur=(\d+)", st)
+    t.check(m, "Server-Timing: admission (a limit is set) and the provider's "
+            "time to headers: %r" % st)
+    fin = r.finish or {}
+    line = access(S["cool_a"], r"id=%s\b" % r.stream_id)
+    t.check(fin.get("duration_ms") is not None
+            and fin["duration_ms"] <= int(field(line, "duration_ms") or -1),
+            "finish duration_ms (%r) is at most the access line's (%s)"
+            % (fin.get("duration_ms"), field(line, "duration_ms")))
+    if m:
+        us = int(field(line, "admit_us") or -1)
+        t.eq(m.group(1), "%d.%03d" % (us // 1000, us % 1000),
+             "admit;dur is the access line's admit_us in ms")
+
+
 def test_v1_model(t):
     tag = h.new_tag()
     body = {"model": "r503", "stream": False,
@@ -384,6 +410,7 @@ CASES = [
     ("weighted balance over 200 requests", test_weighted),
     ("least-busy over 20 concurrent streams", test_least_busy),
     ("/api/v1 names the model that answered", test_v1_model),
+    ("Server-Timing and the finish event's timings", test_server_timing),
     ("--check-config prints the chains", test_check_config),
     ("bad chains are refused at start", test_bad_config),
 ]

@@ -91,6 +91,8 @@ test_finish_error_done_sequence(void **state)
 	ev.finish_reason = "other";
 	ev.native_finish_reason = "end_turn";
 	ev.tokens = &u;
+	e.ttfd_ms = 412; /* the stream's, at the finish */
+	e.duration_ms = 2310;
 	assert_int_equal(cs_enc_event(&e, &ev, &b), CS_OK);
 	assert_int_equal(cs_enc_done(&e, &b), CS_OK);
 	/* Unknown counts are null, unknown optional ones left out. */
@@ -99,7 +101,8 @@ test_finish_error_done_sequence(void **state)
 	    "data: {\"finish_reason\":\"other\",\"usage\":{\"prompt_tokens\":3,"
 	    "\"completion_tokens\":null,\"total_tokens\":null,"
 	    "\"cached_tokens\":1},"
-	    "\"native_finish_reason\":\"end_turn\"}\n\n"
+	    "\"native_finish_reason\":\"end_turn\",\"ttfd_ms\":412,"
+	    "\"duration_ms\":2310}\n\n"
 	    "id: 0123456789abcdef:2\ndata: [DONE]\n\n");
 	cs_buf_reset(&b);
 	memset(&ev, 0, sizeof(ev));
@@ -127,10 +130,13 @@ test_finish_without_usage(void **state)
 	memset(&ev, 0, sizeof(ev));
 	ev.type = CS_EV_FINISH;
 	ev.finish_reason = ev.native_finish_reason = "stop";
+	e.ttfd_ms = -1; /* no delta came */
+	e.duration_ms = 5;
 	assert_int_equal(cs_enc_event(&e, &ev, &b), CS_OK);
 	assert_string_equal(b.data,
 	    "id: 0123456789abcdef:1\nevent: finish\n"
-	    "data: {\"finish_reason\":\"stop\",\"usage\":null}\n\n");
+	    "data: {\"finish_reason\":\"stop\",\"usage\":null,"
+	    "\"ttfd_ms\":null,\"duration_ms\":5}\n\n");
 	cs_buf_free(&b);
 }
 

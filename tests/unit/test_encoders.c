@@ -76,6 +76,8 @@ enc_new(struct cs_enc *e, const struct cs_encoder *ops, unsigned flags)
 	memset(e, 0, sizeof(*e));
 	memcpy(e->stream_id, SID, CS_STREAM_ID_LEN + 1);
 	e->model = "fast";
+	e->ttfd_ms = 412;
+	e->duration_ms = 2310;
 	e->created = 1767225600;
 	e->flags = flags;
 	assert_int_equal(cs_enc_init(e, ops), CS_OK);
@@ -121,14 +123,14 @@ test_sse(void **state)
 	    "\"tool_calls\",\"usage\":{\"prompt_tokens\":9,"
 	    "\"completion_tokens\":2,\"total_tokens\":11,\"cached_tokens\":4,"
 	    "\"reasoning_tokens\":1},\"native_finish_reason\":\"tool_use\","
-	    "\"model\":\"fast\"}\n\n"
+	    "\"model\":\"fast\",\"ttfd_ms\":412,\"duration_ms\":2310}\n\n"
 	    "id: " SID ":7\ndata: [DONE]\n\n");
 	PLAY(&cs_encoder_sse, 0, bare,
 	    ": keep-alive\n"
 	    "id: " SID ":1\ndata: {\"content\":\"x\"}\n\n"
 	    "id: " SID ":2\nevent: finish\ndata: {\"finish_reason\":\"other\","
 	    "\"usage\":null,\"native_finish_reason\":\"end_turn\","
-	    "\"model\":\"fast\"}\n\n"
+	    "\"model\":\"fast\",\"ttfd_ms\":412,\"duration_ms\":2310}\n\n"
 	    "id: " SID ":3\ndata: [DONE]\n\n");
 	PLAY(&cs_encoder_sse, 0, failed,
 	    ": keep-alive\n"
