@@ -85,8 +85,10 @@ struct cs_run {
 	struct cs_adapter *ad;
 	long status; /* final HTTP status, 0 until known */
 	int headers_done;
-	int got_body; /* a 2xx body byte arrived */
-	int paused;   /* receiving paused: the client lags */
+	int got_body;    /* a 2xx body byte arrived */
+	int paused;      /* receiving paused: the client lags */
+	int early_error; /* a 2xx stream's error before any output, held
+	                    back: the next deployment is asked instead */
 	int64_t t_begin;
 	int64_t t_last_byte;
 	long retry_after_ms;   /* from the provider, -1 if none */
@@ -542,6 +544,27 @@ step(struct cs_run *x)
 	arm(x);
 }
 
+/*
+ * The adapter's events go to the stream, but for an error a provider
+ * sends inside a 200 stream (Anthropic's overloaded_error, the Responses
+ * API's error event) before anything it produced went out, while another
+ * deployment is left: that one is held back and the transfer stopped, so
+ * attempt_over moves on (a fallback, not an error event).
+ */
+static enum cs_err
+run_emit(void *arg, const struct cs_event *ev)
+{
+	struct cs_run *x = arg;
+
+	if (ev->type == CS_EV_ERROR && x->hop + 1 < x->n_hops &&
+	    !cs_stream_provider_output_sent(x->s) &&
+	    !cs_stream_finished(x->s)) {
+		x->early_error = 1;
+		return CS_EUPSTREAM;
+	}
+	return cs_stream_emit(x->s, ev);
+}
+
 /* Start attempt x->attempt. */
 static void
 start_attempt(struct cs_run *x)
@@ -557,11 +580,12 @@ start_attempt(struct cs_run *x)
 	    x->hops[x->hop].model, (int)x->hop + 1);
 	x->status = 0;
 	x->headers_done = x->got_body = x->errbody_cut = x->paused = 0;
+	x->early_error = 0;
 	x->retry_after_ms = -1;
 	x->stop = CS_OK;
 	x->t_begin = x->t_last_byte = cs_now_ms();
 	cs_buf_reset(&x->errbody);
-	if ((x->ad = x->p->adapter->new (x->p, cs_stream_emit, x->s)) == NULL ||
+	if ((x->ad = x->p->adapter->new (x->p, run_emit, x)) == NULL ||
 	    setup_easy(x->easy, x->cfg, &x->hops[x->hop].hr, x) != CS_OK ||
 	    cs_loop_xfer_add(x->loop, &x->slot, x->easy, on_xfer_done, x) !=
 	        0) {
@@ -663,7 +687,11 @@ attempt_over(struct cs_run *x, enum attempt_end end, CURLcode result)
 	char msg[256];
 
 	if (end == END_CURL && x->errbody_cut)
-		end = END_DONE; /* on_body refused the rest */
+		end = END_DONE;        /* on_body refused the rest */
+	if (x->early_error) {          /* run_emit held its error back */
+		next_hop(x, END_CURL); /* counted as the deployment's */
+		return;
+	}
 	if (end == END_STOPPED) {
 		r = x->stop;
 		if (r == CS_ESHUTDOWN)
@@ -675,7 +703,11 @@ attempt_over(struct cs_run *x, enum attempt_end end, CURLcode result)
 		return;
 	}
 	if (end == END_DONE && x->status >= 200 && x->status <= 299) {
-		drain(x, x->p->adapter->end(x->ad));
+		r = x->p->adapter->end(x->ad);
+		if (x->early_error)
+			next_hop(x, END_CURL); /* its end was the error */
+		else
+			drain(x, r);
 		return;
 	}
 	if (end != END_TOTAL && fallback_ok(x, end)) {

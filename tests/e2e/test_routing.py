@@ -35,8 +35,8 @@ SLOW = "gen-20+delay:150"  # 3 s: the least-busy streams overlap
 COOL_S = 3
 
 
-def upstream(name, root, path, **over):
-    rows = [("[upstream %s]" % name, None), ("provider", "openai-chat"),
+def upstream(name, root, path, provider="openai-chat", **over):
+    rows = [("[upstream %s]" % name, None), ("provider", provider),
             ("base_url", root + path), ("api_key_file", S["key_path"])]
     return rows + list(over.items())
 
@@ -55,7 +55,8 @@ def setup(stack):
     ups = (upstream("p", root, "/p/v1", max_retries=0)
            + upstream("b", root, "/b/v1", max_retries=0)
            + upstream("stall", root, "/s/v1", first_byte_timeout_seconds=1)
-           + upstream("down", "http://127.0.0.1:%d" % closed, "/v1"))
+           + upstream("down", "http://127.0.0.1:%d" % closed, "/v1")
+           + upstream("ant", root, "/a/v1", provider="anthropic"))
     models = (
         model("connect", "down, b", "gen-3")
         + model("r429", "p, b", "gen-3+status:429, gen-3")
@@ -64,6 +65,8 @@ def setup(stack):
         + model("ctx", "p, b", "gen-3+status:400+ctx, gen-3")
         + model("bad", "p, b", "gen-3+status:400, gen-3")
         + model("mid", "p, b", "gen-10+drop:4, gen-3")
+        + model("early", "ant, b", "anthropic-overloaded-early, gen-3")
+        + model("earlyalone", "ant", "anthropic-overloaded-early")
         + model("alldown", "p, b", "gen-1+status:503+retry-after:7, "
                 "gen-1+status:429+retry-after:9", allowed_fails=0)
         + model("all5xx", "p, b", "gen-1+status:429+retry-after:9, "
@@ -148,6 +151,20 @@ def test_stall_first_byte(t):
     t.eq(paths(tag), ["s", "b"], "the stalled upstream, then the backup")
     t.check(took < 3.5, "moved on at first_byte_timeout (1 s), not after "
             "the stall (4 s): took %.1f s" % took)
+
+
+def test_early_in_band_error(t):
+    tag = h.new_tag()
+    r = S["lt"].chat(tag=tag, model="early")
+    h.check_stream_shape(t, r)
+    t.eq(r.error_event, None, "the overloaded error inside the 200 is held "
+         "back", r.summary())
+    t.eq(r.text, h.gen_text(3), "the backup's text, once")
+    t.eq(paths(tag), ["a", "b"], "Anthropic, then the backup")
+    # Alone it is what it was: an error event.
+    r = S["lt"].chat(tag=h.new_tag(), model="earlyalone")
+    t.check((r.error_event or {}).get("error"), "alone: an error event",
+            r.summary())
 
 
 def test_plain_400_no_fallback(t):
@@ -403,6 +420,7 @@ CASES = [
     ("503 -> backup", fallback_case("r503", "p")),
     ("context too long -> backup", fallback_case("ctx", "p")),
     ("stall before the first byte -> backup", test_stall_first_byte),
+    ("an in-band error before any output -> backup", test_early_in_band_error),
     ("a plain 400 is not retried elsewhere", test_plain_400_no_fallback),
     ("failure mid-stream: error event, no fallback", test_mid_stream_no_fallback),
     ("every deployment down: the last status and Retry-After",
