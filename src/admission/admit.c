@@ -82,11 +82,49 @@ check_key(const struct cs_config *cfg, const struct cs_reqctx *rq, int v1,
 		return CS_EHANDLED;
 	}
 	i = (size_t)(*key - cfg->access_keys);
+	if (!(cfg->keys[i].perms & CS_PERM_CHAT)) {
+		cs_stream_fail(s, CS_FAIL_FORBIDDEN,
+		    "this access key may not chat (its permissions do not "
+		    "list chat)");
+		return CS_EHANDLED;
+	}
 	if (!(cfg->keys[i].models_mask &
 	        (1UL << (size_t)(req->model - cfg->models)))) {
 		snprintf(msg, sizeof(msg),
 		    "this access key may not use model %s", req->model->name);
 		cs_stream_fail(s, CS_FAIL_MODEL_NOT_ALLOWED, msg);
+		return CS_EHANDLED;
+	}
+	return CS_OK;
+}
+
+enum cs_err
+cs_admit_permit(const struct cs_config *cfg, const struct cs_reqctx *rq,
+    unsigned perm, struct cs_stream *s)
+{
+	char secret[CS_MAX_SECRET + 1];
+	const struct cs_access_key *key = NULL;
+	enum cs_err r = CS_EDONE;
+
+	if (cfg->n_keys > 0)
+		r = cs_key_from_headers(
+		    cs_conn_param(rq->conn, "HTTP_AUTHORIZATION"),
+		    cs_conn_param(rq->conn, "HTTP_X_API_KEY"), secret,
+		    sizeof(secret));
+	if (r == CS_OK)
+		key = cs_key_find(cfg->access_keys, cfg->n_keys, secret);
+	explicit_bzero(secret, sizeof(secret));
+	if (key == NULL) {
+		cs_stream_fail(s, CS_FAIL_UNAUTHORIZED,
+		    r == CS_EDONE ? "this endpoint needs an access key: send "
+		                    "it as \"Authorization: Bearer KEY\"" :
+		        r != CS_OK ? "the access key is malformed" :
+		                     "the access key is not valid");
+		return CS_EHANDLED;
+	}
+	if (!(cfg->keys[key - cfg->access_keys].perms & perm)) {
+		cs_stream_fail(s, CS_FAIL_FORBIDDEN,
+		    "this access key's permissions do not allow this endpoint");
 		return CS_EHANDLED;
 	}
 	return CS_OK;

@@ -73,6 +73,16 @@ enum cs_err cs_admit(const struct cs_config *cfg, struct cs_state **st,
     struct cs_stream *s, struct cs_ticket *t);
 
 /*
+ * For an endpoint a key permission guards (GET /api/metrics with
+ * metrics = key, the dashboard's data with admin = key): CS_OK when rq
+ * offers a [key] whose permissions have perm; else CS_EHANDLED after
+ * 401 unauthorized (no key, a malformed or unknown one) or 403
+ * forbidden (the key lacks perm).  Never counts anything.
+ */
+enum cs_err cs_admit_permit(const struct cs_config *cfg,
+    const struct cs_reqctx *rq, unsigned perm, struct cs_stream *s);
+
+/*
  * The stream of t is over, with the numbers of its access line a: settle
  * the reservation with the provider's usage (prompt + completion) or,
  * without one, t->prompt_est + the delivered text bytes / 4, and add

@@ -30,6 +30,12 @@
 #define CS_MAX_SECRET   256 /* bytes of an access key's secret */
 #define CS_MAX_KEY_NAME 64  /* bytes of an access key's name */
 
+/* What a [key]'s permissions allow: the chat routes, GET /api/metrics
+ * (metrics = key), the usage dashboard's data (admin = key). */
+#define CS_PERM_CHAT    1u
+#define CS_PERM_METRICS 2u
+#define CS_PERM_ADMIN   4u
+
 /* ---- address lists (trusted_proxies = 10.0.0.0/8 2001:db8::/32 ...) ---- */
 
 struct cs_cidr {

@@ -257,7 +257,7 @@ resolve_model(
 	return CS_OK;
 }
 
-/* A key's models list as a mask of cfg->models. */
+/* A key's permissions, and its models list as a mask of cfg->models. */
 static enum cs_err
 resolve_key_models(struct cs_config *cfg, struct cs_key_cfg *k,
     const char *name, char *err, size_t errlen)
@@ -268,6 +268,10 @@ resolve_key_models(struct cs_config *cfg, struct cs_key_cfg *k,
 
 	_Static_assert(CS_MAX_MODELS <= sizeof(unsigned long) * 8,
 	    "models_mask has a bit per model");
+	/* Checked by its row; unset, a key is for chatting. */
+	if (k->permissions[0] == '\0' ||
+	    cfg_parse_perms(k->permissions, &k->perms) != 0)
+		k->perms = CS_PERM_CHAT;
 	if (*v == '\0') {
 		k->models_mask = ~0UL;
 		return CS_OK;
@@ -392,11 +396,11 @@ cs_config_default_state(
 {
 	const struct pos at = { NULL, 0, err, errlen };
 	char *real = NULL, *slash;
-	const char *dir = ".", *sd;
+	const char *dir = ".", *sd, *sep;
 	size_t dlen = 1;
-	int n;
+	int n, m = 0;
 
-	if (cfg->state[0] != '\0')
+	if (cfg->state[0] != '\0' && cfg->metrics_file[0] != '\0')
 		return CS_OK;
 	/* The directory a service manager made for this service (systemd's
 	 * StateDirectory=, the first when it lists several), else the
@@ -418,15 +422,24 @@ cs_config_default_state(
 			dlen = slash == path ? 1 : (size_t)(slash - path);
 		}
 	}
-	n = snprintf(cfg->state, sizeof(cfg->state),
-	    "sqlite:%.*s%schatstream-state.db", (int)dlen, dir,
-	    dlen == 1 && dir[0] == '/' ? "" : "/");
+	sep = dlen == 1 && dir[0] == '/' ? "" : "/";
+	n = cfg->state[0] != '\0' ? 0 :
+	    snprintf(cfg->state, sizeof(cfg->state),
+	        "sqlite:%.*s%schatstream-state.db", (int)dlen, dir, sep);
+	if (cfg->metrics_file[0] == '\0')
+		m = snprintf(cfg->metrics_file, sizeof(cfg->metrics_file),
+		    "%.*s%schatstream-metrics", (int)dlen, dir, sep);
 	free(real);
-	if (n < 0 || (size_t)n >= sizeof(cfg->state)) {
-		memset(cfg->state, 0, sizeof(cfg->state));
+	if (n < 0 || (size_t)n >= sizeof(cfg->state) || m < 0 ||
+	    (size_t)m >= sizeof(cfg->metrics_file)) {
+		memset(n < 0 || (size_t)n >= sizeof(cfg->state) ?
+		        cfg->state :
+		        cfg->metrics_file,
+		    0, sizeof(cfg->metrics_file));
 		cfg_error(&at,
-		    "state: the directory of the default store is too "
-		    "long; set state = sqlite:PATH");
+		    "%s: the directory of the default is too long; set it",
+		    n < 0 || (size_t)n >= sizeof(cfg->state) ? "state" :
+		                                              "metrics_file");
 		return CS_ECONFIG;
 	}
 	return CS_OK;

@@ -24,20 +24,16 @@
 
 struct cs_provider; /* provider.h: one per wire format */
 
-/*
- * One provider endpoint: the top-level keys describe upstream "default";
- * each [upstream NAME] section adds another.
- */
+/* One provider endpoint: the top-level keys describe upstream "default";
+ * each [upstream NAME] section adds another. */
 struct cs_upstream_cfg {
 	char name[CS_MAX_NAME];
-	const struct cs_provider *provider; /* NULL = auto: openai-chat when
-	                                a key or base_url is configured,
-	                                else demo */
+	/* NULL = auto: openai-chat with a key or base_url, else demo */
+	const struct cs_provider *provider;
 	char base_url[512];     /* "" = the provider's env var or default */
 	char api_key_file[512]; /* "" = none */
-	char api_key_env[64];   /* env var with the key; the default
-	                                OPENAI_API_KEY means the provider's
-	                                usual variable */
+	char api_key_env[64]; /* env var with the key; the default
+	                         OPENAI_API_KEY: the provider's usual one */
 	char api_version[64];   /* azure-openai: api-version, or "v1" */
 	char headers[CS_MAX_UPSTREAM_HEADERS][CS_MAX_HEADER_LINE];
 	size_t n_headers; /* extra "Name: value" request headers */
@@ -67,10 +63,11 @@ struct cs_limits {
 
 /* A [key NAME] section; its name and hash are access_keys[same index]. */
 struct cs_key_cfg {
-	char secret_sha256[65], models[512]; /* as written; models "" = all */
+	char secret_sha256[65], models[512], permissions[64]; /* as written */
 	struct cs_limits lim;
 	size_t line;
 	unsigned long models_mask; /* resolved: bit i = models[i] allowed */
+	unsigned perms;            /* resolved: CS_PERM_* (identity.h) */
 };
 
 /*
@@ -148,6 +145,9 @@ struct cs_config {
 	long ledger_days;    /* 0 = keep the ledger forever */
 	int ledger_raw_ip;   /* yes: addresses in it as they are */
 	char api_v1_auth[8]; /* open | key */
+	/* GET /api/metrics (off|loopback|key), /api/admin (off|key), and the
+	 * pool's shared metrics segment (metrics.h; "" = beside the store) */
+	char metrics[12], admin[8], metrics_file[512];
 	struct cs_key_cfg keys[CS_MAX_KEYS];
 	struct cs_access_key access_keys[CS_MAX_KEYS]; /* same index */
 	size_t n_keys;
@@ -171,8 +171,9 @@ void cs_config_defaults(struct cs_config *cfg);
 enum cs_err cs_config_load(
     struct cs_config *cfg, const char *path, char *err, size_t errlen);
 
-/* state unset: "sqlite:DIR/chatstream-state.db", DIR $STATE_DIRECTORY
- * or the directory of path (a loaded file, may be NULL).  Between
+/* state unset: "sqlite:DIR/chatstream-state.db", metrics_file unset:
+ * DIR/chatstream-metrics; DIR $STATE_DIRECTORY or the directory of path
+ * (a loaded file, may be NULL: then nothing is set).  Between
  * cs_config_load and cs_config_resolve. */
 enum cs_err cs_config_default_state(
     struct cs_config *cfg, const char *path, char *err, size_t errlen);

@@ -25,7 +25,7 @@
 #define CONF_MAX_LINE        (16 * 1024)  /* bytes in one line, without "\n" */
 #define CONF_MAX_KEYFILE     4096         /* bytes in the api_key_file */
 #define CONF_MAX_TOKENS      10000000LL   /* ceiling for a model's cap */
-#define CONF_MAX_KEYS        64           /* rows of the key table */
+#define CONF_MAX_KEYS        80           /* rows of the key table */
 #define CONF_MAX_RATE        1000000000LL /* rpm, concurrent streams */
 #define CONF_MAX_DAY         1000000000000000LL /* tokens per day */
 #define CONF_MAX_LEDGER_DAYS 3650               /* ledger_days: ten years */
@@ -107,6 +107,9 @@ struct cs_upstream_cfg *
 cfg_upstream_new(struct cs_config *cfg, const char *name, size_t line);
 /* Model, upstream and section names: 1..CS_MAX_NAME-1 tame bytes. */
 int cfg_valid_model_name(const char *s, size_t n);
+/* A permissions value into CS_PERM_* bits: 0, or -1 (none, or a word
+ * that is none of chat, metrics, admin). */
+int cfg_parse_perms(const char *v, unsigned *out);
 /* http:// or https:// and a host; no spaces or controls. */
 int cfg_url_ok(const char *v);
 

@@ -30,6 +30,8 @@ static int check_cidrs(const struct ckey *, const char *, struct pos *);
 static int check_sha256(const struct ckey *, const char *, struct pos *);
 static int check_names(const struct ckey *, const char *, struct pos *);
 static int check_origins(const struct ckey *, const char *, struct pos *);
+static int check_expose(const struct ckey *, const char *, struct pos *);
+static int check_perms(const struct ckey *, const char *, struct pos *);
 
 #define FIELD_OF(type, f) offsetof(type, f), sizeof(((type *)0)->f)
 #define TOP(f)            SC_TOP, FIELD_OF(struct cs_config, f)
@@ -210,9 +212,17 @@ const struct ckey
 , ROW("ledger_raw_ip", TOP(ledger_raw_ip), CT_BOOL), .min = 0, .max = 1,
                                                      .def = "no"
 }
+, ROW("metrics", TOP(metrics), CT_STRING), .def = "off", .check = check_expose
+}
+, ROW("metrics_file", TOP(metrics_file), CT_STRING), .def = ""
+}
+, ROW("admin", TOP(admin), CT_STRING), .def = "off", .check = check_expose
+}
 ,
     /* [key NAME] sections */
     ROW("secret_sha256", KEY(secret_sha256), CT_STRING), .check = check_sha256
+}
+, ROW("permissions", KEY(permissions), CT_STRING), .check = check_perms
 }
 , ROW("models", KEY(models), CT_STRING), .check = check_names
 }
@@ -668,6 +678,57 @@ check_word(const struct ckey *k, const char *v, struct pos *p)
 	if (strcmp(v, a) == 0 || strcmp(v, b) == 0)
 		return 0;
 	return cfg_error(p, "%s: \"%.80s\" is not %s or %s", k->name, v, a, b);
+}
+
+/* metrics = off | loopback | key; admin = off | key. */
+static int
+check_expose(const struct ckey *k, const char *v, struct pos *p)
+{
+	int metrics = strcmp(k->name, "metrics") == 0;
+
+	if (strcmp(v, "off") == 0 || strcmp(v, "key") == 0 ||
+	    (metrics && strcmp(v, "loopback") == 0))
+		return 0;
+	return cfg_error(p, "%s: \"%.80s\" is not %s", k->name, v,
+	    metrics ? "off, loopback or key" : "off or key");
+}
+
+int
+cfg_parse_perms(const char *v, unsigned *out)
+{
+	static const struct {
+		const char *w;
+		unsigned bit;
+	} words[] = { { "chat", CS_PERM_CHAT }, { "metrics", CS_PERM_METRICS },
+		{ "admin", CS_PERM_ADMIN } };
+	size_t n, i;
+
+	*out = 0;
+	for (v += strspn(v, " \t,"); *v != '\0'; v += strspn(v, " \t,")) {
+		n = strcspn(v, " \t,");
+		for (i = 0; i < CS_ARRAY_LEN(words); i++)
+			if (strlen(words[i].w) == n &&
+			    memcmp(words[i].w, v, n) == 0)
+				break;
+		if (i == CS_ARRAY_LEN(words))
+			return -1;
+		*out |= words[i].bit;
+		v += n;
+	}
+	return *out == 0 ? -1 : 0;
+}
+
+/* permissions = chat metrics admin, any of them (spaces or commas). */
+static int
+check_perms(const struct ckey *k, const char *v, struct pos *p)
+{
+	unsigned perms;
+
+	if (cfg_parse_perms(v, &perms) == 0)
+		return 0;
+	return cfg_error(p,
+	    "%s: \"%.80s\" is not a list of chat, metrics and admin",
+	    k->name, v);
 }
 
 /* Up to CS_MAX_DEPLOY names split by ",": upstreams, or their models. */
