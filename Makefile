@@ -25,11 +25,13 @@ endif
 # make test adds cmocka, python3 (replay provider, e2e), the web servers the
 # deployment tests run, chromium (the browser tests of www/) and nodejs (unit
 # tests of www/js), clang and its libFuzzer runtime (the fuzz smoke test),
-# and redis-server (the unit tests of the redis state backend).
+# redis-server (the unit tests of the redis state backend) and prometheus
+# (test_metrics scrapes /api/metrics with it; promtool checks the format).
 RUN_PKGS = libfcgi-dev libcurl4-openssl-dev libjson-c-dev libsqlite3-dev \
            libhiredis-dev pkg-config gcc make lighttpd python3 curl
 PKGS     = $(RUN_PKGS) libcmocka-dev apache2 libapache2-mod-fcgid nginx spawn-fcgi \
-           nodejs chromium clang libclang-rt-14-dev clang-format redis-server
+           nodejs chromium clang libclang-rt-14-dev clang-format redis-server \
+           prometheus
 # make bench also plots (gnuplot) and counts syscalls and instructions.
 BENCH_PKGS = $(PKGS) gnuplot-nox strace valgrind
 CC      ?= cc

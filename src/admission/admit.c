@@ -116,8 +116,8 @@ cs_admit_permit(const struct cs_config *cfg, const struct cs_reqctx *rq,
 	explicit_bzero(secret, sizeof(secret));
 	if (key == NULL) {
 		cs_stream_fail(s, CS_FAIL_UNAUTHORIZED,
-		    r == CS_EDONE ? "this endpoint needs an access key: send "
-		                    "it as \"Authorization: Bearer KEY\"" :
+		    r == CS_EDONE  ? "this endpoint needs an access key: send "
+		                     "it as \"Authorization: Bearer KEY\"" :
 		        r != CS_OK ? "the access key is malformed" :
 		                     "the access key is not valid");
 		return CS_EHANDLED;

@@ -423,7 +423,8 @@ cs_config_default_state(
 		}
 	}
 	sep = dlen == 1 && dir[0] == '/' ? "" : "/";
-	n = cfg->state[0] != '\0' ? 0 :
+	n = cfg->state[0] != '\0' ?
+	    0 :
 	    snprintf(cfg->state, sizeof(cfg->state),
 	        "sqlite:%.*s%schatstream-state.db", (int)dlen, dir, sep);
 	if (cfg->metrics_file[0] == '\0')
@@ -439,7 +440,7 @@ cs_config_default_state(
 		cfg_error(&at,
 		    "%s: the directory of the default is too long; set it",
 		    n < 0 || (size_t)n >= sizeof(cfg->state) ? "state" :
-		                                              "metrics_file");
+		                                               "metrics_file");
 		return CS_ECONFIG;
 	}
 	return CS_OK;

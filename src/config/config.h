@@ -32,7 +32,7 @@ struct cs_upstream_cfg {
 	const struct cs_provider *provider;
 	char base_url[512];     /* "" = the provider's env var or default */
 	char api_key_file[512]; /* "" = none */
-	char api_key_env[64]; /* env var with the key; the default
+	char api_key_env[64];   /* env var with the key; the default
 	                         OPENAI_API_KEY: the provider's usual one */
 	char api_version[64];   /* azure-openai: api-version, or "v1" */
 	char headers[CS_MAX_UPSTREAM_HEADERS][CS_MAX_HEADER_LINE];

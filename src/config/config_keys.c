@@ -727,8 +727,8 @@ check_perms(const struct ckey *k, const char *v, struct pos *p)
 	if (cfg_parse_perms(v, &perms) == 0)
 		return 0;
 	return cfg_error(p,
-	    "%s: \"%.80s\" is not a list of chat, metrics and admin",
-	    k->name, v);
+	    "%s: \"%.80s\" is not a list of chat, metrics and admin", k->name,
+	    v);
 }
 
 /* Up to CS_MAX_DEPLOY names split by ",": upstreams, or their models. */

@@ -13,6 +13,7 @@
 #include "fcgi_out.h"
 #include "handler.h"
 #include "log.h"
+#include "metrics.h"
 #include "reqctx.h"
 #include "routes.h"
 #include "stream.h"
@@ -150,6 +151,7 @@ pass_done(void *arg, enum cs_err r)
 	(void)r;
 	cs_stream_account(p->s, &p->a);
 	cs_log_access(&p->a);
+	cs_metrics_request(p->cfg, &p->a);
 	cs_admit_end(p->cfg, NULL, p->ticket, &p->a); /* only queues */
 	cs_stream_free(p->s);
 	cs_upstream_free(p->run);
@@ -233,6 +235,9 @@ cs_handle(struct cs_worker *w, struct cs_conn *c, cs_over_fn over, void *arg)
 	a.id = id;
 	a.client = rq.client;
 	a.method = rq.method;
+	a.endpoint = rq.route->path != NULL ? rq.route->path :
+	    rq.route->pattern != NULL       ? "/v1/*" :
+	                                      NULL;
 	/* Log the path without its query string. */
 	if (rq.path != NULL) {
 		snprintf(logpath, sizeof(logpath), "%.*s",
@@ -247,6 +252,7 @@ cs_handle(struct cs_worker *w, struct cs_conn *c, cs_over_fn over, void *arg)
 	w->ticket = NULL;
 	cs_stream_account(s, &a);
 	cs_log_access(&a);
+	cs_metrics_request(w->cfg, &a);
 	cs_admit_end(w->cfg, &w->state, &ticket, &a);
 	cs_stream_free(s);
 	return 0;

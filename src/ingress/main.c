@@ -70,6 +70,7 @@
 #include "identity.h"
 #include "intake.h"
 #include "log.h"
+#include "metrics.h"
 #include "provider.h"
 #include "routes.h"
 #include "state.h"
@@ -290,6 +291,7 @@ log_read_timeout(long long t0)
 	/* As the 408 a body timeout gets. */
 	a.error = cs_failure(CS_FAIL_BODY_TIMEOUT)->type;
 	cs_log_access(&a);
+	cs_metrics_request(NULL, &a);
 }
 
 /* One accepted connection: the request libfcgi reads from it, and the
@@ -910,6 +912,12 @@ main(int argc, char *argv[])
 	}
 	if (FCGX_Init() != 0) {
 		cs_warnx("FCGX_Init failed");
+		goto out_curl;
+	}
+	/* Before any thread; CGI requests count too.  Never unmapped: a
+	 * thread that outlives shutdown may still count. */
+	if (cs_metrics_open(&cfg) != CS_OK) {
+		cs_warnx("out of memory for the metrics");
 		goto out_curl;
 	}
 	if (listen_addr != NULL) {

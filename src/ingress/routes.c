@@ -15,6 +15,7 @@
 #include "check.h"
 #include "config.h"
 #include "encoder.h"
+#include "metrics.h"
 #include "models.h"
 #include "native_api.h"
 #include "openai_api.h"
@@ -94,6 +95,8 @@ const struct cs_route cs_routes[] = {
 	    &cs_encoder_sse, NULL, serve_check, USE_GET, NULL },
 	{ "/openapi.json", "openapi.json", CS_MATCH_TAIL, CS_M_GET, 0,
 	    CS_BODY_NONE, &cs_encoder_sse, NULL, serve_openapi, USE_GET, NULL },
+	{ "/metrics", "metrics", CS_MATCH_TAIL, CS_M_GET, 0, CS_BODY_NONE,
+	    &cs_encoder_sse, NULL, cs_metrics_serve, USE_GET, NULL },
 	/* Anything else under …/v1 is OpenAI's 404, so an OpenAI client
 	 * never has to read the native one. */
 	{ NULL, "v1", CS_MATCH_SEGMENT, CS_M_ANY, 0, CS_BODY_NONE,

@@ -22,6 +22,7 @@ struct cs_access {
 	const char *client;   /* REMOTE_ADDR (untrusted: escaped) */
 	const char *method;   /* untrusted: escaped */
 	const char *path;     /* untrusted: escaped */
+	const char *endpoint; /* the route's documented path, or NULL */
 	const char *model;    /* may be NULL */
 	const char *upstream; /* the deployment that served, or NULL */
 	int tried;            /* deployments tried (0: none) */

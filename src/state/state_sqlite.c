@@ -405,10 +405,20 @@ sq_init(struct sq *s, char *err, size_t errlen)
 	const char *what = "cannot set WAL mode";
 	long long version = 0;
 	char mode[16] = "";
-	int in_tx = 0;
+	int in_tx = 0, rc, tries;
 
-	if (pragma_get(s->db, "PRAGMA journal_mode = WAL", NULL, mode,
-	        sizeof(mode)) != SQLITE_OK)
+	/* Switching a new file to WAL takes an exclusive lock, and SQLite
+	 * answers SQLITE_BUSY without its busy handler while another
+	 * process of a pool starting at the same moment reads it: try
+	 * again a few times (at most about 1 s in all). */
+	for (tries = 0;; tries++) {
+		rc = pragma_get(s->db, "PRAGMA journal_mode = WAL", NULL, mode,
+		    sizeof(mode));
+		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries >= 20)
+			break;
+		usleep(10000 + 2000 * (useconds_t)tries);
+	}
+	if (rc != SQLITE_OK)
 		goto fail;
 	if (strcmp(mode, "wal") != 0) {
 		cs_state_errf(err, errlen,

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "stream.h"
 
 /* One encoded event may carry at most this much (a whole tool call). */
@@ -83,6 +84,12 @@ struct cs_stream {
 	int head;                    /* HEAD: never a body */
 	char extra[CS_STREAM_EXTRA]; /* more head lines, or "" */
 	long admit_us, upstream_ms;  /* Server-Timing; < 0 unknown */
+	/* Metrics (metrics.h): pending bytes counted in the gauge, the
+	 * last delta, and the gap histogram of the deployment serving. */
+	size_t pend_counted;
+	int64_t t_last_delta;
+	struct cs_mseries *gaps;
+	const char *gaps_up;
 };
 
 int64_t
@@ -126,6 +133,7 @@ cs_stream_new(struct cs_conn *conn, const struct cs_config *cfg,
 	s->t_first_delta = -1;
 	s->admit_us = s->upstream_ms = -1;
 	s->prompt_tokens = s->completion_tokens = -1;
+	cs_metrics_gauge(CS_G_OPEN_STREAMS, 1);
 	return s;
 }
 
@@ -138,6 +146,8 @@ cs_stream_free(struct cs_stream *s)
 	cs_buf_free(&s->out);
 	cs_buf_free(&s->redacted);
 	cs_buf_free(&s->pending);
+	cs_metrics_gauge(CS_G_PENDING_BYTES, -(int64_t)s->pend_counted);
+	cs_metrics_gauge(CS_G_OPEN_STREAMS, -1);
 	free(s);
 }
 
@@ -278,6 +288,36 @@ cs_stream_lost(struct cs_stream *s)
 	set_lost(s);
 }
 
+/* The pending bytes gauge follows s->pending. */
+static void
+note_pending(struct cs_stream *s)
+{
+	cs_metrics_gauge(CS_G_PENDING_BYTES,
+	    (int64_t)s->pending.len - (int64_t)s->pend_counted);
+	s->pend_counted = s->pending.len;
+}
+
+/* A text delta went out: the gap since the one before, in the histogram
+ * of the deployment that serves (looked up once per deployment). */
+static void
+note_delta(struct cs_stream *s)
+{
+	int64_t now = cs_now_ms();
+	const char *l[1];
+
+	if (s->t_first_delta < 0)
+		s->t_first_delta = now;
+	else {
+		if (s->gaps_up != s->served_up || s->gaps == NULL) {
+			l[0] = s->served_up;
+			s->gaps = cs_metrics_series(CS_M_GAP, l);
+			s->gaps_up = s->served_up;
+		}
+		cs_metrics_observe(s->gaps, (now - s->t_last_delta) * 1000);
+	}
+	s->t_last_delta = now;
+}
+
 /* Write the first n pending bytes. */
 static enum cs_err
 write_pending(struct cs_stream *s, size_t n)
@@ -289,6 +329,7 @@ write_pending(struct cs_stream *s, size_t n)
 		return r;
 	}
 	cs_buf_consume(&s->pending, n);
+	note_pending(s);
 	s->t_last_write = cs_now_ms();
 	/* A client that took everything, or max_pending_bytes, is keeping
 	 * up: its next window starts now. */
@@ -311,6 +352,7 @@ keep(struct cs_stream *s, struct cs_buf *b)
 		s->drained = 0;
 	}
 	r = cs_buf_append(&s->pending, b->data, b->len);
+	note_pending(s);
 	cs_buf_reset(b);
 	if (r != CS_OK) {
 		/* Past max_pending_bytes by a whole event: the producer did
@@ -703,8 +745,7 @@ cs_stream_emit(void *stream, const struct cs_event *ev)
 		s->provider_events++;
 	switch (ev->type) {
 	case CS_EV_TEXT:
-		if (s->t_first_delta < 0)
-			s->t_first_delta = cs_now_ms();
+		note_delta(s);
 		s->deltas++;
 		s->text_bytes += ev->text_len;
 		break;

@@ -26,6 +26,7 @@
 #include "config.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "provider.h"
 #include "request.h"
 #include "route.h"
@@ -143,6 +144,8 @@ on_header(char *p, size_t size, size_t n, void *ctx)
 			return len;
 		x->status = v;
 		x->headers_done = 1;
+		cs_metrics_time(CS_M_UPSTREAM_TTFB, x->hops[x->hop].upstream,
+		    (cs_now_ms() - x->t_begin) * 1000);
 		/* The provider accepted the request: headers go out now,
 		 * with how long the provider took to send its own. */
 		if (v <= 299) {
@@ -644,6 +647,34 @@ fallback_ok(const struct cs_run *x, enum attempt_end end)
 	    (end == END_DONE && context_too_long(x));
 }
 
+/* What an attempt that ended so failed of, for the metrics. */
+static enum cs_mupstream
+fail_kind(const struct cs_run *x, enum attempt_end end, CURLcode result)
+{
+	if (x->early_error || end == END_STOPPED ||
+	    (end == END_DONE && x->status >= 200 && x->status <= 299))
+		return CS_MU_STREAM;
+	if (end == END_FIRST_BYTE || end == END_IDLE || end == END_TOTAL ||
+	    (end == END_CURL && result == CURLE_OPERATION_TIMEDOUT))
+		return CS_MU_TIMEOUT;
+	if (end == END_CURL)
+		return x->got_body ? CS_MU_LOST : CS_MU_CONNECT;
+	if (x->status == 429)
+		return CS_MU_RATE_LIMITED;
+	if (x->status == 401 || x->status == 403)
+		return CS_MU_AUTH;
+	return retryable_status(x->status) ? CS_MU_SERVER : CS_MU_CLIENT;
+}
+
+/* Count the attempt's failure against the deployment asked. */
+static void
+count_fail(const struct cs_run *x, enum attempt_end end, CURLcode result,
+    int retry, int fallback)
+{
+	cs_metrics_upstream_fail(x->hops[x->hop].upstream,
+	    fail_kind(x, end, result), retry, fallback);
+}
+
 /* The deployment now asked is done with: a fault counts toward its
  * cooldown. */
 static void
@@ -687,13 +718,16 @@ attempt_over(struct cs_run *x, enum attempt_end end, CURLcode result)
 	char msg[256];
 
 	if (end == END_CURL && x->errbody_cut)
-		end = END_DONE;        /* on_body refused the rest */
-	if (x->early_error) {          /* run_emit held its error back */
+		end = END_DONE; /* on_body refused the rest */
+	if (x->early_error) {   /* run_emit held its error back */
+		count_fail(x, end, result, 0, 1);
 		next_hop(x, END_CURL); /* counted as the deployment's */
 		return;
 	}
 	if (end == END_STOPPED) {
 		r = x->stop;
+		if (r == CS_EUPSTREAM)
+			count_fail(x, end, result, 0, 0);
 		if (r == CS_ESHUTDOWN)
 			cs_stream_fail(x->s, CS_FAIL_SHUTDOWN,
 			    "the server is shutting down");
@@ -704,6 +738,8 @@ attempt_over(struct cs_run *x, enum attempt_end end, CURLcode result)
 	}
 	if (end == END_DONE && x->status >= 200 && x->status <= 299) {
 		r = x->p->adapter->end(x->ad);
+		if (x->early_error || r == CS_EUPSTREAM)
+			count_fail(x, end, result, 0, x->early_error);
 		if (x->early_error)
 			next_hop(x, END_CURL); /* its end was the error */
 		else
@@ -711,10 +747,12 @@ attempt_over(struct cs_run *x, enum attempt_end end, CURLcode result)
 		return;
 	}
 	if (end != END_TOTAL && fallback_ok(x, end)) {
+		count_fail(x, end, result, 0, 1);
 		next_hop(x, end);
 		return;
 	}
 	if (end == END_FIRST_BYTE || end == END_IDLE || end == END_TOTAL) {
+		count_fail(x, end, result, 0, 0);
 		leave_hop(x, end);
 		drain(x,
 		    fail_timeout(x->s,
@@ -729,6 +767,7 @@ attempt_over(struct cs_run *x, enum attempt_end end, CURLcode result)
 	        (end == END_CURL && retryable_curl(result))) &&
 	    wait_fits(x->cfg, wait = backoff_ms(x->attempt, x->retry_after_ms),
 	        x->t_total_end)) {
+		count_fail(x, end, result, 1, 0);
 		x->p->adapter->free(x->ad);
 		x->ad = NULL;
 		x->attempt++;
@@ -739,6 +778,7 @@ attempt_over(struct cs_run *x, enum attempt_end end, CURLcode result)
 		return;
 	}
 	if (end == END_DONE) {
+		count_fail(x, end, result, 0, 0);
 		leave_hop(x, end);
 		drain(x, fail_status(x->s, x));
 		return;
@@ -749,6 +789,7 @@ attempt_over(struct cs_run *x, enum attempt_end end, CURLcode result)
 		drain(x, CS_OK);
 		return;
 	}
+	count_fail(x, end, result, 0, 0);
 	leave_hop(x, end);
 	if (result == CURLE_OPERATION_TIMEDOUT) {
 		drain(x, fail_timeout(x->s, "connect_timeout"));
