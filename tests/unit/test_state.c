@@ -621,52 +621,40 @@ static void
 test_ledger_scan(void **state)
 {
 	struct fx *f = *state;
-	static const struct {
-		const char *id;
-		long long t;
-		const char *model, *key, *outcome;
-		long long p, c;
-		long ttfd;
-		int tried;
-	} in[] = {
-		{ "r1", T0, "gpt-a", "alice", "done", 10, 1, 120, 1 },
-		{ "r2", T0 + 5, "gpt-b", NULL, "upstream_error", -1, -1, -1,
-		    2 },
-		{ "r3", T0 + DAY_MS, "gpt-a", "bob", "done", 30, 3, 45, 0 },
+#define REC(id_, t_, model_, key_, outcome_, p_, c_, ttfd_, tried_) \
+	{ \
+		.time_ms = (t_), .request_id = (id_), .identity = "iph:00", \
+		.model = (model_), .key_name = (key_), .outcome = (outcome_), \
+		.prompt_tokens = (p_), .completion_tokens = (c_), \
+		.generated_tokens = -1, .delivered_tokens = -1, \
+		.ttfd_ms = (ttfd_), .duration_ms = 77, .tried = (tried_) \
+	}
+	static const struct cs_ledger_rec in[] = {
+		REC("r1", T0, "gpt-a", "alice", "done", 10, 1, 120, 1),
+		REC("r2", T0 + 5, "gpt-b", NULL, "upstream_error", -1, -1, -1,
+		    2),
+		REC("r3", T0 + DAY_MS, "gpt-a", "bob", "done", 30, 3, 45, 0),
 	};
-	struct cs_ledger_rec rec;
+#undef REC
 	struct seen s;
 	size_t i;
 
-	for (i = 0; i < CS_ARRAY_LEN(in); i++) {
-		memset(&rec, 0, sizeof(rec));
-		rec.time_ms = in[i].t;
-		rec.request_id = in[i].id;
-		rec.identity = "iph:00";
-		rec.model = in[i].model;
-		rec.key_name = in[i].key;
-		rec.outcome = in[i].outcome;
-		rec.prompt_tokens = in[i].p;
-		rec.completion_tokens = in[i].c;
-		rec.generated_tokens = rec.delivered_tokens = -1;
-		rec.ttfd_ms = in[i].ttfd;
-		rec.duration_ms = 77;
-		rec.tried = in[i].tried;
-		assert_int_equal(cs_state_ledger_add(f->st, &rec), CS_OK);
-	}
+	for (i = 0; i < CS_ARRAY_LEN(in); i++)
+		assert_int_equal(cs_state_ledger_add(f->st, &in[i]), CS_OK);
 	memset(&s, 0, sizeof(s));
 	assert_int_equal(
 	    cs_state_ledger_scan(f->st, 0, scan_collect, &s), CS_OK);
 	assert_int_equal(s.n, 3);
 	for (i = 0; i < 3; i++) {
-		assert_string_equal(s.r[i].id, in[i].id);
-		assert_int_equal(s.r[i].t, in[i].t);
+		assert_string_equal(s.r[i].id, in[i].request_id);
+		assert_int_equal(s.r[i].t, in[i].time_ms);
 		assert_string_equal(s.r[i].model, in[i].model);
-		assert_string_equal(s.r[i].key, in[i].key ? in[i].key : "");
+		assert_string_equal(
+		    s.r[i].key, in[i].key_name ? in[i].key_name : "");
 		assert_string_equal(s.r[i].outcome, in[i].outcome);
-		assert_int_equal(s.r[i].p, in[i].p);
-		assert_int_equal(s.r[i].c, in[i].c);
-		assert_int_equal(s.r[i].ttfd, in[i].ttfd);
+		assert_int_equal(s.r[i].p, in[i].prompt_tokens);
+		assert_int_equal(s.r[i].c, in[i].completion_tokens);
+		assert_int_equal(s.r[i].ttfd, in[i].ttfd_ms);
 		assert_int_equal(s.r[i].dur, 77);
 		assert_int_equal(s.r[i].tried, in[i].tried);
 	}
