@@ -19,6 +19,7 @@
 #include "request.h"
 #include "routes.h"
 #include "sha256.h"
+#include "state_scan.h"
 #include "stream.h"
 
 _Static_assert(CS_MAX_KEY_NAME + 1 <= CS_MAX_NAME, "key names fit");
@@ -405,6 +406,46 @@ admit(const struct cs_config *cfg, struct cs_state **st,
 	return CS_OK;
 }
 
+/* A refusal to count (state_scan.h): its reason and time. */
+struct refusal {
+	long long time_ms;
+	char reason[CS_STATE_REASON_MAX + 1];
+};
+
+/* cs_store_fn, on the settle thread. */
+static void
+count_refusal(struct cs_state *st, const void *data)
+{
+	const struct refusal *rf = data;
+	static atomic_llong warned;
+	enum cs_err e;
+
+	if ((e = cs_state_refusal_add(st, rf->reason, rf->time_ms)) != CS_OK &&
+	    cs_warn_due(&warned))
+		cs_warnx("admission: a refusal (%s) was not counted: %s",
+		    rf->reason, cs_strerror(e));
+}
+
+/* The refusal s was answered with, if it is one the dashboard counts
+ * (401, 403 and 429: never a ledger record), handed to the settle
+ * thread: a flood of them costs the worker no store write. */
+static void
+refused(const struct cs_config *cfg, const struct cs_stream *s)
+{
+	struct cs_access acc;
+	struct refusal rf;
+
+	memset(&acc, 0, sizeof(acc));
+	cs_stream_account(s, &acc);
+	if ((acc.status != 401 && acc.status != 403 && acc.status != 429) ||
+	    acc.error == NULL)
+		return;
+	memset(&rf, 0, sizeof(rf));
+	rf.time_ms = cs_wall_ms();
+	snprintf(rf.reason, sizeof(rf.reason), "%s", acc.error);
+	cs_admit_defer(cfg, count_refusal, &rf, sizeof(rf));
+}
+
 enum cs_err
 cs_admit(const struct cs_config *cfg, struct cs_state **st,
     const struct cs_reqctx *rq, const struct cs_chat_request *req,
@@ -413,9 +454,12 @@ cs_admit(const struct cs_config *cfg, struct cs_state **st,
 	long long t0 = cs_mono_us();
 	enum cs_err r = admit(cfg, st, rq, req, s, t);
 
+
 	/* The access line's admit_us: the check, the store and the
 	 * refusal, when something is counted. */
 	t->admit_us = cfg->counted ? (long)(cs_mono_us() - t0) : -1;
+	if (r == CS_EHANDLED)
+		refused(cfg, s);
 	return r;
 }
 

@@ -14,6 +14,7 @@
 #include "chat.h"
 #include "check.h"
 #include "config.h"
+#include "dashboard.h"
 #include "encoder.h"
 #include "metrics.h"
 #include "models.h"
@@ -82,6 +83,9 @@ const struct cs_route cs_routes[] = {
 	    cs_anthropic_messages, USE_POST, NULL },
 	{ "/v1/models", "v1/models", CS_MATCH_TAIL, CS_M_GET, 0, CS_BODY_NONE,
 	    &cs_encoder_openai_json, NULL, cs_models_openai, USE_GET, NULL },
+	{ "/admin/usage", "admin/usage", CS_MATCH_TAIL, CS_M_GET, 0,
+	    CS_BODY_NONE, &cs_encoder_sse, NULL, cs_admin_usage, USE_GET,
+	    NULL },
 	{ "/chat", "chat", CS_MATCH_TAIL, CS_M_GET | CS_M_POST, CS_M_GET,
 	    CS_BODY_JSON, &cs_encoder_sse, cs_native_encoder, cs_native_chat,
 	    USE_POST,

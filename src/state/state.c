@@ -369,6 +369,45 @@ cs_state_usage(struct cs_state *st, long long since_ms, const char *by,
 	return CS_EBADINPUT;
 }
 
+enum cs_err
+cs_state_ledger_scan(
+    struct cs_state *st, long long since_ms, cs_ledger_fn fn, void *ctx)
+{
+	if (fn == NULL || !in_range(since_ms, 0, CS_STATE_TIME_MAX))
+		return CS_EBADINPUT;
+	return st->ops->ledger_scan(st, since_ms, fn, ctx);
+}
+
+/* A refusal reason: 1..CS_STATE_REASON_MAX bytes of [a-z_]. 0/1. */
+static int
+reason_ok(const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	return n > 0 && n <= CS_STATE_REASON_MAX &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyz_") == n;
+}
+
+enum cs_err
+cs_state_refusal_add(struct cs_state *st, const char *reason, long long now_ms)
+{
+	if (!reason_ok(reason) || !in_range(now_ms, 0, CS_STATE_TIME_MAX))
+		return CS_EBADINPUT;
+	return st->ops->refusal_add(st, reason, now_ms);
+}
+
+enum cs_err
+cs_state_refusals(struct cs_state *st, long long since_ms, long long until_ms,
+    cs_refusal_fn fn, void *ctx)
+{
+	if (fn == NULL || !in_range(since_ms, 0, CS_STATE_TIME_MAX) ||
+	    !in_range(until_ms, since_ms, CS_STATE_TIME_MAX) ||
+	    until_ms / CS_STATE_DAY_MS - since_ms / CS_STATE_DAY_MS >=
+	        CS_STATE_REFUSAL_DAYS)
+		return CS_EBADINPUT;
+	return st->ops->refusals(st, since_ms, until_ms, fn, ctx);
+}
+
 void
 cs_state_usage_key(
     const struct cs_ledger_rec *rec, enum cs_usage_by by, char *key)

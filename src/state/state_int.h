@@ -14,6 +14,7 @@
 #include "cs.h"
 #include "state.h"
 #include "state_route.h"
+#include "state_scan.h"
 
 #define CS_STATE_DAY_MS  86400000LL
 #define CS_STATE_TOKEN   60000LL /* one rate token in level units */
@@ -46,6 +47,14 @@ struct cs_state_ops {
 	enum cs_err (*ledger_purge)(struct cs_state *st, long long before_ms);
 	enum cs_err (*usage)(struct cs_state *st, long long since_ms,
 	    enum cs_usage_by by, cs_usage_row_fn fn, void *ctx);
+	/* state_scan.h, arguments valid: the days of refusals are
+	 * since_ms / CS_STATE_DAY_MS ... until_ms / CS_STATE_DAY_MS. */
+	enum cs_err (*ledger_scan)(struct cs_state *st, long long since_ms,
+	    cs_ledger_fn fn, void *ctx);
+	enum cs_err (*refusal_add)(
+	    struct cs_state *st, const char *reason, long long now_ms);
+	enum cs_err (*refusals)(struct cs_state *st, long long since_ms,
+	    long long until_ms, cs_refusal_fn fn, void *ctx);
 	/* cs_state_maintain's work; NULL: there is none. */
 	enum cs_err (*maintain)(struct cs_state *st);
 	/* state_route.h, arguments valid; seen[0..n) and *cooled_until_ms

@@ -19,6 +19,10 @@
  * slot of an idle one, found by a scan, else CS_ESTATE) and
  * CS_STATE_ROUTE_MEM_OPEN open streams in a dense array, its expired
  * entries dropped on each read and open.
+ *
+ * Refusal counters (state_scan.h): CS_STATE_MEM_REFUSALS (day, reason)
+ * pairs in a dense array; a new pair when full takes the place of one of
+ * the oldest day.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -29,6 +33,7 @@
 #include "state.h"
 #include "state_int.h"
 #include "state_route.h"
+#include "state_scan.h"
 
 #define HASH_SIZE  131072 /* a power of two */
 #define ROUTE_HASH 8192   /* a power of two, at most HASH_SIZE */
@@ -72,6 +77,11 @@ struct ledger_slot {
 	char *text;
 };
 
+struct refusal {
+	long long day, n;
+	char reason[CS_STATE_REASON_MAX + 1];
+};
+
 static struct {
 	pthread_mutex_t mu;
 	long refs;
@@ -86,6 +96,8 @@ static struct {
 	size_t rmade; /* rdeps[0..rmade) have been used */
 	struct route_stream *rstreams;
 	size_t nrstreams;
+	struct refusal rf[CS_STATE_MEM_REFUSALS];
+	size_t nrf;
 } mem = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 static size_t
@@ -215,6 +227,7 @@ mem_free_all(void)
 	mem.rhash = NULL;
 	mem.rstreams = NULL;
 	mem.rmade = mem.nrstreams = 0;
+	mem.nrf = 0;
 }
 
 static enum cs_err
@@ -443,7 +456,83 @@ mem_ledger_purge(struct cs_state *st, long long before_ms)
 	for (i = 0; i < CS_STATE_MEM_LEDGER; i++)
 		if (mem.ledger[i].live && mem.ledger[i].rec.time_ms < before_ms)
 			ledger_clear(&mem.ledger[i]);
+	for (i = 0; i < mem.nrf;)
+		if (mem.rf[i].day < before_ms / CS_STATE_DAY_MS)
+			mem.rf[i] = mem.rf[--mem.nrf];
+		else
+			i++;
 	pthread_mutex_unlock(&mem.mu);
+	return CS_OK;
+}
+
+/* fn under the lock: the records are the store's own, not copies. */
+static enum cs_err
+mem_ledger_scan(
+    struct cs_state *st, long long since_ms, cs_ledger_fn fn, void *ctx)
+{
+	size_t i;
+
+	(void)st;
+	pthread_mutex_lock(&mem.mu);
+	for (i = 0; i < CS_STATE_MEM_LEDGER; i++)
+		if (mem.ledger[i].live && mem.ledger[i].rec.time_ms >= since_ms)
+			fn(ctx, &mem.ledger[i].rec);
+	pthread_mutex_unlock(&mem.mu);
+	return CS_OK;
+}
+
+static enum cs_err
+mem_refusal_add(struct cs_state *st, const char *reason, long long now_ms)
+{
+	long long day = now_ms / CS_STATE_DAY_MS;
+	struct refusal *r = NULL;
+	size_t i;
+
+	(void)st;
+	pthread_mutex_lock(&mem.mu);
+	for (i = 0; i < mem.nrf && r == NULL; i++)
+		if (mem.rf[i].day == day &&
+		    strcmp(mem.rf[i].reason, reason) == 0)
+			r = &mem.rf[i];
+	if (r == NULL && mem.nrf < CS_STATE_MEM_REFUSALS)
+		r = &mem.rf[mem.nrf++];
+	else if (r == NULL) { /* full: one of the oldest day goes */
+		r = &mem.rf[0];
+		for (i = 1; i < mem.nrf; i++)
+			if (mem.rf[i].day < r->day)
+				r = &mem.rf[i];
+	}
+	if (r->day != day || strcmp(r->reason, reason) != 0) {
+		r->day = day;
+		r->n = 0;
+		snprintf(r->reason, sizeof(r->reason), "%s", reason);
+	}
+	r->n++;
+	pthread_mutex_unlock(&mem.mu);
+	return CS_OK;
+}
+
+/* Copied out under the lock, then fn without it. */
+static enum cs_err
+mem_refusals(struct cs_state *st, long long since_ms, long long until_ms,
+    cs_refusal_fn fn, void *ctx)
+{
+	long long lo = since_ms / CS_STATE_DAY_MS,
+	          hi = until_ms / CS_STATE_DAY_MS;
+	struct refusal *out;
+	size_t i, n = 0;
+
+	(void)st;
+	if ((out = malloc(sizeof(mem.rf))) == NULL)
+		return CS_ENOMEM;
+	pthread_mutex_lock(&mem.mu);
+	for (i = 0; i < mem.nrf; i++)
+		if (mem.rf[i].day >= lo && mem.rf[i].day <= hi)
+			out[n++] = mem.rf[i];
+	pthread_mutex_unlock(&mem.mu);
+	for (i = 0; i < n; i++)
+		fn(ctx, out[i].day, out[i].reason, out[i].n);
+	free(out);
 	return CS_OK;
 }
 
@@ -694,6 +783,9 @@ const struct cs_state_ops cs_state_memory_ops = {
 	.ledger_add = mem_ledger_add,
 	.ledger_purge = mem_ledger_purge,
 	.usage = mem_usage,
+	.ledger_scan = mem_ledger_scan,
+	.refusal_add = mem_refusal_add,
+	.refusals = mem_refusals,
 	.route_read = mem_route_read,
 	.route_fail = mem_route_fail,
 	.route_open = mem_route_open,

@@ -34,7 +34,10 @@
  *                    failures in it, c = cooldown end; state_route.h),
  *                    expires when both the window and the cooldown end;
  *   cs:rt:s:NAME     its open streams (sorted set of IDs by expire_ms),
- *                    expires with the last of them.
+ *                    expires with the last of them;
+ *   cs:refused:DAY   the refusals of UTC day DAY (hash: reason -> count;
+ *                    state_scan.h), expires RD_LEDGER_DAYS after its
+ *                    last count and goes with that day's ledger.
  * NAME is the name as given, passed as a key, never in a script's text;
  * the fixed prefixes differ, so no two families share a key.  Routing's
  * four calls are a script each too (read, fail, open, close), fail's
@@ -56,6 +59,7 @@
 #include "state.h"
 #include "state_int.h"
 #include "state_route.h"
+#include "state_scan.h"
 
 #define RD_HOST_MAX    253    /* a DNS name */
 #define RD_PASS_MAX    512    /* bytes of a password file */
@@ -209,12 +213,20 @@ static const char ledger_lua[] =
     "redis.call('PEXPIRE', KEYS[2], ARGV[4])\n"
     "return 1\n";
 
-/* KEYS: cs:ledger:days; ARGV: the last day to drop. */
+/* KEYS: cs:ledger:days; ARGV: the last day to drop.  The refusals of
+ * the RD_LEDGER_DAYS days up to it go too. */
 static const char purge_lua[] =
     "local ds = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])\n"
     "for _, d in ipairs(ds) do redis.call('DEL', 'cs:ledger:' .. d) end\n"
     "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])\n"
+    "local last = tonumber(ARGV[1])\n"
+    "for d = last - 400, last do redis.call('DEL', 'cs:refused:' .. d) end\n"
     "return #ds\n";
+
+/* KEYS: cs:refused:DAY; ARGV: reason, ttl. */
+static const char refusal_lua[] = "redis.call('HINCRBY', KEYS[1], ARGV[1], 1)\n"
+                                  "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+                                  "return 1\n";
 
 /* KEYS: cs:rt:d:NAME and cs:rt:s:NAME of each name; ARGV: now.  The
  * reply: cooled_until, fails and busy of each.  Writes nothing. */
@@ -271,6 +283,7 @@ enum {
 	S_SETTLE,
 	S_LEDGER,
 	S_PURGE,
+	S_REFUSAL,
 	S_RT_READ,
 	S_RT_FAIL,
 	S_RT_OPEN,
@@ -283,6 +296,7 @@ static const char *const scripts[S_N] = {
 	[S_SETTLE] = settle_lua,
 	[S_LEDGER] = ledger_lua,
 	[S_PURGE] = purge_lua,
+	[S_REFUSAL] = refusal_lua,
 	[S_RT_READ] = route_read_lua,
 	[S_RT_FAIL] = route_fail_lua,
 	[S_RT_OPEN] = route_open_lua,
@@ -1035,7 +1049,7 @@ rd_parse_rec(const char *s, size_t n, struct cs_ledger_rec *rec,
 {
 	const char **str[] = { &rec->request_id, &rec->identity, &rec->key_name,
 		&rec->model, &rec->upstream, &rec->outcome };
-	long long num[RD_FIELDS - 7];
+	long long num[RD_FIELDS - 7] = { 0 };
 	const char *f = s, *end = s + n, *z;
 	size_t i, fl;
 
@@ -1066,22 +1080,26 @@ rd_parse_rec(const char *s, size_t n, struct cs_ledger_rec *rec,
 	}
 	rec->prompt_tokens = num[0];
 	rec->completion_tokens = num[1];
+	rec->generated_tokens = num[2];
+	rec->delivered_tokens = num[3];
+	rec->ttfd_ms = (long)num[4];
+	rec->duration_ms = (long)num[5];
+	rec->tried = num[6] >= 0 && num[6] <= CS_STATE_ROUTE_MAX ? (int)num[6] :
+	                                                           0;
 	return 1;
 }
 
-/* Adds the records of one day's list since since_ms to gs, a page at a
+/* fn for each record of one day's list since since_ms, a page at a
  * time. */
 static enum cs_err
-rd_usage_day(struct rd *r, const char *date, long long since_ms,
-    enum cs_usage_by by, struct groups *gs)
+rd_scan_day(struct rd *r, const char *date, long long since_ms, cs_ledger_fn fn,
+    void *ctx)
 {
 	char key[32], from[24], to[24], why[256],
 	    text[6][CS_STATE_NAME_MAX + 1];
-	char gkey[CS_STATE_NAME_MAX + 1];
 	const char *argv[] = { "LRANGE", key, from, to };
 	struct cs_ledger_rec rec;
 	redisReply *rep, *el;
-	struct group *g;
 	long long off = 0;
 	size_t i, n;
 
@@ -1104,16 +1122,8 @@ rd_usage_day(struct rd *r, const char *date, long long since_ms,
 				return rd_fail(
 				    r, "usage", "a ledger record is malformed");
 			}
-			if (rec.time_ms < since_ms)
-				continue;
-			cs_state_usage_key(&rec, by, gkey);
-			if ((g = group_of(gs, gkey)) == NULL) {
-				freeReplyObject(rep);
-				return rd_fail(r, "usage", "too many groups");
-			}
-			g->requests++;
-			g->prompt += cs_state_count(rec.prompt_tokens);
-			g->completion += cs_state_count(rec.completion_tokens);
+			if (rec.time_ms >= since_ms)
+				fn(ctx, &rec);
 		}
 		n = rep->elements;
 		freeReplyObject(rep);
@@ -1122,17 +1132,14 @@ rd_usage_day(struct rd *r, const char *date, long long since_ms,
 	return CS_OK;
 }
 
-/* The days since since_ms that have records (the latest RD_LEDGER_DAYS),
- * read a page at a time; fn runs after the last read. */
+/* fn for each record of the days since since_ms that have records (the
+ * latest RD_LEDGER_DAYS), read a page at a time. */
 static enum cs_err
-rd_usage(struct cs_state *st, long long since_ms, enum cs_usage_by by,
-    cs_usage_row_fn fn, void *ctx)
+rd_scan(struct rd *r, long long since_ms, cs_ledger_fn fn, void *ctx)
 {
 	char lo[24], why[256], lim[24];
 	const char *argv[] = { "ZREVRANGEBYSCORE", RD_DAYS_KEY, "+inf", lo,
 		"LIMIT", "0", lim };
-	struct groups gs = { NULL, 0, 0 };
-	struct rd *r = st->be;
 	redisReply *days = NULL;
 	enum cs_err e = CS_OK;
 	size_t i;
@@ -1156,16 +1163,120 @@ rd_usage(struct cs_state *st, long long since_ms, enum cs_usage_by by,
 			e = rd_fail(r, "usage", "unexpected reply");
 			break;
 		}
-		e = rd_usage_day(r, days->element[i]->str, since_ms, by, &gs);
+		e = rd_scan_day(r, days->element[i]->str, since_ms, fn, ctx);
 	}
-	for (i = 0; e == CS_OK && i < gs.n; i++)
-		fn(ctx, gs.g[i].key, gs.g[i].requests, gs.g[i].prompt,
-		    gs.g[i].completion);
 out:
 	if (days != NULL)
 		freeReplyObject(days);
-	free(gs.g);
 	return e;
+}
+
+/* What rd_usage's scan adds up. */
+struct usage_scan {
+	struct groups gs;
+	enum cs_usage_by by;
+	int full; /* past RD_GROUPS_MAX (or out of memory) */
+};
+
+static void
+usage_add(void *ctx, const struct cs_ledger_rec *rec)
+{
+	struct usage_scan *u = ctx;
+	char gkey[CS_STATE_NAME_MAX + 1];
+	struct group *g;
+
+	cs_state_usage_key(rec, u->by, gkey);
+	if (u->full || (g = group_of(&u->gs, gkey)) == NULL) {
+		u->full = 1;
+		return;
+	}
+	g->requests++;
+	g->prompt += cs_state_count(rec->prompt_tokens);
+	g->completion += cs_state_count(rec->completion_tokens);
+}
+
+/* The scan grouped here; fn runs after the last read. */
+static enum cs_err
+rd_usage(struct cs_state *st, long long since_ms, enum cs_usage_by by,
+    cs_usage_row_fn fn, void *ctx)
+{
+	struct usage_scan u = { { NULL, 0, 0 }, by, 0 };
+	struct rd *r = st->be;
+	enum cs_err e;
+	size_t i;
+
+	e = rd_scan(r, since_ms, usage_add, &u);
+	if (e == CS_OK && u.full)
+		e = rd_fail(r, "usage", "too many groups");
+	for (i = 0; e == CS_OK && i < u.gs.n; i++)
+		fn(ctx, u.gs.g[i].key, u.gs.g[i].requests, u.gs.g[i].prompt,
+		    u.gs.g[i].completion);
+	free(u.gs.g);
+	return e;
+}
+
+static enum cs_err
+rd_ledger_scan(
+    struct cs_state *st, long long since_ms, cs_ledger_fn fn, void *ctx)
+{
+	return rd_scan(st->be, since_ms, fn, ctx);
+}
+
+static enum cs_err
+rd_refusal_add(struct cs_state *st, const char *reason, long long now_ms)
+{
+	char key[48], ttl[24];
+	const char *argv[] = { key, reason, ttl };
+	redisReply *rep;
+
+	snprintf(key, sizeof(key), "cs:refused:%lld", now_ms / CS_STATE_DAY_MS);
+	snprintf(ttl, sizeof(ttl), "%lld", RD_LEDGER_DAYS * CS_STATE_DAY_MS);
+	rep = rd_eval(
+	    st->be, S_REFUSAL, 0, 1, 3, argv, NULL, "count a refusal");
+	if (rep == NULL)
+		return CS_ESTATE;
+	freeReplyObject(rep);
+	return CS_OK;
+}
+
+/* One HGETALL a day (reason, count pairs); counts parsed strictly. */
+static enum cs_err
+rd_refusals(struct cs_state *st, long long since_ms, long long until_ms,
+    cs_refusal_fn fn, void *ctx)
+{
+	char key[48], why[256];
+	const char *argv[] = { "HGETALL", key };
+	struct rd *r = st->be;
+	redisReply *rep;
+	unsigned long long n;
+	long long d;
+	size_t i;
+
+	if (r->c == NULL && rd_connect(r, 1, why, sizeof(why)) != 0)
+		return rd_fail(r, "refusals", why);
+	for (d = since_ms / CS_STATE_DAY_MS; d <= until_ms / CS_STATE_DAY_MS;
+	     d++) {
+		snprintf(key, sizeof(key), "cs:refused:%lld", d);
+		if ((rep = rd_cmd(r, 2, argv, NULL, why, sizeof(why))) == NULL)
+			return rd_fail(r, "refusals", why);
+		for (i = 0;
+		     rep->type == REDIS_REPLY_ARRAY && i + 1 < rep->elements;
+		     i += 2) {
+			if (rep->element[i]->type != REDIS_REPLY_STRING ||
+			    rep->element[i + 1]->type != REDIS_REPLY_STRING ||
+			    cs_parse_dec(rep->element[i + 1]->str,
+			        rep->element[i + 1]->len, CS_STATE_TOKENS_MAX,
+			        &n) != 0)
+				break;
+			fn(ctx, d, rep->element[i]->str, (long long)n);
+		}
+		if (rep->type != REDIS_REPLY_ARRAY || i < rep->elements) {
+			freeReplyObject(rep);
+			return rd_fail(r, "refusals", "unexpected reply");
+		}
+		freeReplyObject(rep);
+	}
+	return CS_OK;
 }
 
 /* The key of deployment name in family fam ('d' or 's') into key. */
@@ -1300,6 +1411,9 @@ const struct cs_state_ops cs_state_redis_ops = {
 	.ledger_add = rd_ledger_add,
 	.ledger_purge = rd_ledger_purge,
 	.usage = rd_usage,
+	.ledger_scan = rd_ledger_scan,
+	.refusal_add = rd_refusal_add,
+	.refusals = rd_refusals,
 	.route_read = rd_route_read,
 	.route_fail = rd_route_fail,
 	.route_open = rd_route_open,
@@ -1317,6 +1431,9 @@ const struct cs_state_ops cs_state_redis_unix_ops = {
 	.ledger_add = rd_ledger_add,
 	.ledger_purge = rd_ledger_purge,
 	.usage = rd_usage,
+	.ledger_scan = rd_ledger_scan,
+	.refusal_add = rd_refusal_add,
+	.refusals = rd_refusals,
 	.route_read = rd_route_read,
 	.route_fail = rd_route_fail,
 	.route_open = rd_route_open,

@@ -30,6 +30,10 @@
  * BEGIN IMMEDIATE ones.  Open drops the expired streams first; idle
  * deployments and expired streams left behind go in cs_state_maintain's
  * tidy-up.
+ *
+ * Refusals (state_scan.h, schema version 4): refusal, one counter per
+ * UTC day and reason, dropped with the ledger's days by
+ * cs_state_ledger_purge.
  */
 #include <errno.h>
 #include <limits.h>
@@ -47,8 +51,9 @@
 #include "state.h"
 #include "state_int.h"
 #include "state_route.h"
+#include "state_scan.h"
 
-#define SCHEMA 3
+#define SCHEMA 4
 /* WAL pages after which a commit checkpoints, when the settle thread has
  * not (SQLite's default is 1000, about 4 MB). */
 #define CS_SQ_WAL_PAGES "20000"
@@ -72,6 +77,13 @@
 	"CREATE INDEX IF NOT EXISTS route_busy_expire ON" \
 	" route_busy(expire_ms);"
 
+/* Version 4: the refusal counters. */
+#define REFUSAL_SQL \
+	"CREATE TABLE IF NOT EXISTS refusal(day INTEGER NOT NULL," \
+	" reason TEXT NOT NULL, n INTEGER NOT NULL," \
+	" PRIMARY KEY(day, reason)) WITHOUT ROWID;"
+#define VERSION_SQL "PRAGMA user_version = 4;"
+
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS rate(name TEXT PRIMARY KEY,"
     " level INTEGER NOT NULL, last_ms INTEGER NOT NULL) WITHOUT ROWID;"
@@ -92,28 +104,31 @@ static const char schema_sql[] =
     " delivered_tokens INTEGER, ttfd_ms INTEGER, duration_ms INTEGER,"
     " tried INTEGER);"
     "CREATE INDEX IF NOT EXISTS ledger_time ON ledger(time_ms);" HELD_SQL
-        ROUTE_SQL "PRAGMA user_version = 3;";
+        ROUTE_SQL REFUSAL_SQL VERSION_SQL;
 
-/* Versions 1 and 2 to 3: the ledger's tried (route.h). */
+/* Versions 1 and 2 to 4: the ledger's tried (route.h). */
 #define TRIED_SQL "ALTER TABLE ledger ADD COLUMN tried INTEGER;"
 
-/* Version 1 to 3: the held counters, from the holds there are, and
- * routing's tables. */
+/* Version 1 to 4: the held counters, from the holds there are,
+ * routing's tables and the refusals. */
 static const char migrate_1_sql[] = HELD_SQL
     "INSERT INTO held SELECT name, day, COUNT(*), SUM(CASE WHEN metered"
     " THEN reserved ELSE 0 END) FROM hold GROUP BY name, day;" ROUTE_SQL
-        TRIED_SQL "PRAGMA user_version = 3;";
+        TRIED_SQL REFUSAL_SQL VERSION_SQL;
 
-/* Version 2 to 3: routing's tables, and how many deployments a chat
- * tried. */
-static const char migrate_2_sql[] = ROUTE_SQL TRIED_SQL
-    "PRAGMA user_version = 3;";
+/* Version 2 to 4: routing's tables, how many deployments a chat tried,
+ * and the refusals. */
+static const char migrate_2_sql[] = ROUTE_SQL TRIED_SQL REFUSAL_SQL VERSION_SQL;
+
+/* Version 3 to 4: the refusals. */
+static const char migrate_3_sql[] = REFUSAL_SQL VERSION_SQL;
 
 /* What brings a store of version v (the index) to SCHEMA. */
 static const char *const migrate_sql[SCHEMA] = {
 	schema_sql,
 	migrate_1_sql,
 	migrate_2_sql,
+	migrate_3_sql,
 };
 
 /* The statements a handle prepares once. */
@@ -147,6 +162,8 @@ enum {
 	Q_RT_BUSY_DEL,
 	Q_RT_BUSY_PURGE,
 	Q_RT_DEP_PURGE,
+	Q_REFUSAL_ADD,
+	Q_REFUSAL_PURGE,
 	Q_N
 };
 
@@ -216,6 +233,10 @@ static const char *const query_sql[Q_N] = {
 	                    " route_busy_expire WHERE expire_ms <= ?1",
 	[Q_RT_DEP_PURGE] = "DELETE FROM route_dep WHERE cooled_until <= ?1"
 	                   " AND win_end <= ?1",
+	[Q_REFUSAL_ADD] =
+	    "INSERT INTO refusal(day, reason, n) VALUES(?1, ?2, 1)"
+	    " ON CONFLICT(day, reason) DO UPDATE SET n = n + 1",
+	[Q_REFUSAL_PURGE] = "DELETE FROM refusal WHERE day < ?1",
 };
 
 /* cs_state_usage's grouping, by enum cs_usage_by (never from input). */
@@ -812,7 +833,9 @@ sq_ledger_purge(struct cs_state *st, long long before_ms)
 
 	if (sq_begin(s) != CS_OK)
 		return CS_ESTATE;
-	if (sq_run(s, Q_LEDGER_PURGE, "i", before_ms) != SQLITE_DONE)
+	if (sq_run(s, Q_LEDGER_PURGE, "i", before_ms) != SQLITE_DONE ||
+	    sq_run(s, Q_REFUSAL_PURGE, "i", before_ms / CS_STATE_DAY_MS) !=
+	        SQLITE_DONE)
 		e = sq_fail(s, "purge the ledger");
 	return sq_end(s, e);
 }
@@ -890,6 +913,105 @@ sq_usage(struct cs_state *st, long long since_ms, enum cs_usage_by by,
 	}
 	if (rc != SQLITE_DONE)
 		e = sq_fail(s, "usage");
+out:
+	sqlite3_finalize(q);
+	return e;
+}
+
+/* fn runs while the query steps: it must not use this handle. */
+static enum cs_err
+sq_ledger_scan(
+    struct cs_state *st, long long since_ms, cs_ledger_fn fn, void *ctx)
+{
+	struct sq *s = st->be;
+	const char **str[6];
+	struct cs_ledger_rec rec;
+	sqlite3_stmt *q = NULL;
+	const unsigned char *t;
+	enum cs_err e = CS_OK;
+	int rc, i;
+
+	if (sqlite3_prepare_v2(s->db,
+	        "SELECT time_ms, request_id, identity, key_name, model,"
+	        " upstream, outcome, COALESCE(prompt_tokens, -1),"
+	        " COALESCE(completion_tokens, -1),"
+	        " COALESCE(generated_tokens, -1),"
+	        " COALESCE(delivered_tokens, -1), COALESCE(ttfd_ms, -1),"
+	        " COALESCE(duration_ms, -1), COALESCE(tried, 0) FROM ledger"
+	        " WHERE time_ms >= ?1",
+	        -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(q, 1, since_ms) != SQLITE_OK) {
+		e = sq_fail(s, "scan the ledger");
+		goto out;
+	}
+	str[0] = &rec.request_id, str[1] = &rec.identity;
+	str[2] = &rec.key_name, str[3] = &rec.model;
+	str[4] = &rec.upstream, str[5] = &rec.outcome;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		memset(&rec, 0, sizeof(rec));
+		rec.time_ms = sqlite3_column_int64(q, 0);
+		for (i = 0; i < 6; i++) {
+			t = sqlite3_column_text(q, i + 1);
+			*str[i] = t != NULL ? (const char *)t : "";
+		}
+		rec.prompt_tokens = sqlite3_column_int64(q, 7);
+		rec.completion_tokens = sqlite3_column_int64(q, 8);
+		rec.generated_tokens = sqlite3_column_int64(q, 9);
+		rec.delivered_tokens = sqlite3_column_int64(q, 10);
+		rec.ttfd_ms = (long)sqlite3_column_int64(q, 11);
+		rec.duration_ms = (long)sqlite3_column_int64(q, 12);
+		rec.tried = (int)sqlite3_column_int64(q, 13);
+		fn(ctx, &rec);
+	}
+	if (rc != SQLITE_DONE)
+		e = sq_fail(s, "scan the ledger");
+out:
+	sqlite3_finalize(q);
+	return e;
+}
+
+static enum cs_err
+sq_refusal_add(struct cs_state *st, const char *reason, long long now_ms)
+{
+	struct sq *s = st->be;
+	enum cs_err e = CS_OK;
+
+	if (sq_begin(s) != CS_OK)
+		return CS_ESTATE;
+	if (sq_run(s, Q_REFUSAL_ADD, "is", now_ms / CS_STATE_DAY_MS, reason) !=
+	    SQLITE_DONE)
+		e = sq_fail(s, "count a refusal");
+	return sq_end(s, e);
+}
+
+/* fn runs while the query steps: it must not use this handle. */
+static enum cs_err
+sq_refusals(struct cs_state *st, long long since_ms, long long until_ms,
+    cs_refusal_fn fn, void *ctx)
+{
+	struct sq *s = st->be;
+	sqlite3_stmt *q = NULL;
+	const unsigned char *t;
+	enum cs_err e = CS_OK;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db,
+	        "SELECT day, reason, n FROM refusal WHERE day BETWEEN ?1"
+	        " AND ?2",
+	        -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(q, 1, since_ms / CS_STATE_DAY_MS) != SQLITE_OK ||
+	    sqlite3_bind_int64(q, 2, until_ms / CS_STATE_DAY_MS) != SQLITE_OK) {
+		e = sq_fail(s, "read the refusals");
+		goto out;
+	}
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		t = sqlite3_column_text(q, 1);
+		fn(ctx, sqlite3_column_int64(q, 0),
+		    t != NULL ? (const char *)t : "",
+		    sqlite3_column_int64(q, 2));
+	}
+	if (rc != SQLITE_DONE)
+		e = sq_fail(s, "read the refusals");
 out:
 	sqlite3_finalize(q);
 	return e;
@@ -1003,6 +1125,9 @@ const struct cs_state_ops cs_state_sqlite_ops = {
 	.ledger_add = sq_ledger_add,
 	.ledger_purge = sq_ledger_purge,
 	.usage = sq_usage,
+	.ledger_scan = sq_ledger_scan,
+	.refusal_add = sq_refusal_add,
+	.refusals = sq_refusals,
 	.maintain = sq_maintain,
 	.route_read = sq_route_read,
 	.route_fail = sq_route_fail,

@@ -24,7 +24,8 @@ S = {}
 
 def setup(stack):
     stack.start_replay()
-    S["lt"] = stack.server(["openai-chat-text-usage"], name="openapi")
+    S["lt"] = stack.server(["openai-chat-text-usage"], name="openapi",
+                           admin="key")  # /admin/usage: 401, not 404
 
 
 def served(t):

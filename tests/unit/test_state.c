@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "state.h"
+#include "state_scan.h"
 #include "testutil.h"
 
 #define T0             (1767225600000LL + 10 * 3600000LL) /* 2026-01-01 10:00Z */
@@ -580,6 +581,237 @@ test_ledger(void **state)
 	assert_row(&rows, 0, "2026-01-02", 2, 30, 4);
 }
 
+/* What a scan saw: records by request id, with their numbers. */
+struct seen {
+	size_t n;
+	struct {
+		char id[16], model[16], key[16], outcome[24];
+		long long t, p, c;
+		long ttfd, dur;
+		int tried;
+	} r[8];
+};
+
+static void
+scan_collect(void *ctx, const struct cs_ledger_rec *rec)
+{
+	struct seen *s = ctx;
+	size_t i;
+
+	assert_true(s->n < 8);
+	assert_non_null(rec->identity); /* never NULL, "" when empty */
+	for (i = s->n++; i > 0 && strcmp(s->r[i - 1].id, rec->request_id) > 0;
+	     i--)
+		s->r[i] = s->r[i - 1]; /* kept sorted by id */
+	snprintf(s->r[i].id, sizeof(s->r[i].id), "%s", rec->request_id);
+	snprintf(s->r[i].model, sizeof(s->r[i].model), "%s", rec->model);
+	snprintf(s->r[i].key, sizeof(s->r[i].key), "%s", rec->key_name);
+	snprintf(s->r[i].outcome, sizeof(s->r[i].outcome), "%s", rec->outcome);
+	s->r[i].t = rec->time_ms;
+	s->r[i].p = rec->prompt_tokens;
+	s->r[i].c = rec->completion_tokens;
+	s->r[i].ttfd = rec->ttfd_ms;
+	s->r[i].dur = rec->duration_ms;
+	s->r[i].tried = rec->tried;
+}
+
+/* Every field of every record since a time comes back as written
+ * (strings never NULL), and purged days are gone. */
+static void
+test_ledger_scan(void **state)
+{
+	struct fx *f = *state;
+#define REC(id_, t_, model_, key_, outcome_, p_, c_, ttfd_, tried_) \
+	{ \
+		.time_ms = (t_), .request_id = (id_), .identity = "iph:00", \
+		.model = (model_), .key_name = (key_), .outcome = (outcome_), \
+		.prompt_tokens = (p_), .completion_tokens = (c_), \
+		.generated_tokens = -1, .delivered_tokens = -1, \
+		.ttfd_ms = (ttfd_), .duration_ms = 77, .tried = (tried_) \
+	}
+	static const struct cs_ledger_rec in[] = {
+		REC("r1", T0, "gpt-a", "alice", "done", 10, 1, 120, 1),
+		REC("r2", T0 + 5, "gpt-b", NULL, "upstream_error", -1, -1, -1,
+		    2),
+		REC("r3", T0 + DAY_MS, "gpt-a", "bob", "done", 30, 3, 45, 0),
+	};
+#undef REC
+	struct seen s;
+	size_t i;
+
+	for (i = 0; i < CS_ARRAY_LEN(in); i++)
+		assert_int_equal(cs_state_ledger_add(f->st, &in[i]), CS_OK);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(
+	    cs_state_ledger_scan(f->st, 0, scan_collect, &s), CS_OK);
+	assert_int_equal(s.n, 3);
+	for (i = 0; i < 3; i++) {
+		assert_string_equal(s.r[i].id, in[i].request_id);
+		assert_int_equal(s.r[i].t, in[i].time_ms);
+		assert_string_equal(s.r[i].model, in[i].model);
+		assert_string_equal(
+		    s.r[i].key, in[i].key_name ? in[i].key_name : "");
+		assert_string_equal(s.r[i].outcome, in[i].outcome);
+		assert_int_equal(s.r[i].p, in[i].prompt_tokens);
+		assert_int_equal(s.r[i].c, in[i].completion_tokens);
+		assert_int_equal(s.r[i].ttfd, in[i].ttfd_ms);
+		assert_int_equal(s.r[i].dur, 77);
+		assert_int_equal(s.r[i].tried, in[i].tried);
+	}
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(
+	    cs_state_ledger_scan(f->st, T0 + 1, scan_collect, &s), CS_OK);
+	assert_int_equal(s.n, 2); /* r1 is before since */
+	assert_string_equal(s.r[0].id, "r2");
+	assert_int_equal(cs_state_ledger_purge(f->st, T0 + DAY_MS), CS_OK);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(
+	    cs_state_ledger_scan(f->st, 0, scan_collect, &s), CS_OK);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.r[0].id, "r3");
+	assert_int_equal(
+	    cs_state_ledger_scan(f->st, -1, scan_collect, &s), CS_EBADINPUT);
+	assert_int_equal(
+	    cs_state_ledger_scan(f->st, 0, NULL, &s), CS_EBADINPUT);
+}
+
+/* Refusal counters by day and reason. */
+struct refusals {
+	long long n[3][3]; /* day T0, +1, +2 by reason below */
+	size_t calls;
+};
+
+static const char *const reasons3[] = { "rate_limited", "unauthorized",
+	"budget_exceeded" };
+
+static void
+refusal_collect(void *ctx, long long day, const char *reason, long long n)
+{
+	struct refusals *r = ctx;
+	long long i = day - T0 / DAY_MS;
+	size_t k;
+
+	assert_true(i >= 0 && i < 3);
+	for (k = 0; k < 3 && strcmp(reasons3[k], reason) != 0; k++)
+		;
+	assert_true(k < 3);
+	r->n[i][k] += n;
+	r->calls++;
+}
+
+static void
+test_refusals(void **state)
+{
+	struct fx *f = *state;
+	struct refusals r;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		assert_int_equal(
+		    cs_state_refusal_add(f->st, "rate_limited", T0 + i), CS_OK);
+	assert_int_equal(
+	    cs_state_refusal_add(f->st, "unauthorized", T0 + DAY_MS), CS_OK);
+	assert_int_equal(
+	    cs_state_refusal_add(f->st, "budget_exceeded", T0 + 2 * DAY_MS),
+	    CS_OK);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(
+	    cs_state_refusals(f->st, T0, T0 + 2 * DAY_MS, refusal_collect, &r),
+	    CS_OK);
+	assert_int_equal(r.n[0][0], 3);
+	assert_int_equal(r.n[1][1], 1);
+	assert_int_equal(r.n[2][2], 1);
+	assert_int_equal(r.calls, 3); /* one counter per day and reason */
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(cs_state_refusals(f->st, T0 + DAY_MS, T0 + DAY_MS,
+	                     refusal_collect, &r),
+	    CS_OK);
+	assert_int_equal(r.calls, 1); /* that day only */
+	assert_int_equal(r.n[1][1], 1);
+	/* Hostile: nothing counted. */
+	assert_int_equal(
+	    cs_state_refusal_add(f->st, "Rate-Limited", T0), CS_EBADINPUT);
+	assert_int_equal(cs_state_refusal_add(f->st, "", T0), CS_EBADINPUT);
+	assert_int_equal(cs_state_refusal_add(f->st,
+	                     "a_reason_that_is_longer_than_32_bytes", T0),
+	    CS_EBADINPUT);
+	assert_int_equal(cs_state_refusals(
+	                     f->st, T0, T0 + 400 * DAY_MS, refusal_collect, &r),
+	    CS_EBADINPUT);
+	assert_int_equal(
+	    cs_state_refusals(f->st, T0 + 1, T0, refusal_collect, &r),
+	    CS_EBADINPUT);
+	/* The ledger's purge takes the days it drops. */
+	assert_int_equal(cs_state_ledger_purge(f->st, T0 + DAY_MS), CS_OK);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(
+	    cs_state_refusals(f->st, T0, T0 + 2 * DAY_MS, refusal_collect, &r),
+	    CS_OK);
+	assert_int_equal(r.n[0][0], 0);
+	assert_int_equal(r.n[1][1], 1);
+	assert_int_equal(r.n[2][2], 1);
+}
+
+/* A store of schema version 3 (no refusal table) gets one at open. */
+static void
+test_sqlite_migrate_3(void **state)
+{
+	struct fx *f = *state;
+	struct refusals r;
+	char err[256];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q;
+
+	cs_state_close(f->st);
+	f->st = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db, "DROP TABLE refusal; PRAGMA user_version = 3",
+	        NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(
+	    cs_state_open(f->spec, &f->st, err, sizeof(err)), CS_OK);
+	assert_int_equal(
+	    cs_state_refusal_add(f->st, "rate_limited", T0), CS_OK);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(
+	    cs_state_refusals(f->st, T0, T0, refusal_collect, &r), CS_OK);
+	assert_int_equal(r.n[0][0], 1);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db,
+	        "SELECT user_version FROM pragma_user_version", -1, &q, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int64(q, 0), 4);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+}
+
+/* The memory backend keeps CS_STATE_MEM_REFUSALS counters: a new one
+ * when full takes an oldest day's place. */
+static void
+test_memory_refusals_bounded(void **state)
+{
+	struct fx *f = *state;
+	struct refusals r;
+	long long d;
+
+	for (d = 0; d < CS_STATE_MEM_REFUSALS; d++)
+		assert_int_equal(cs_state_refusal_add(f->st, "rate_limited",
+		                     T0 - (d + 3) * DAY_MS),
+		    CS_OK);
+	assert_int_equal(
+	    cs_state_refusal_add(f->st, "unauthorized", T0 + DAY_MS), CS_OK);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(
+	    cs_state_refusals(f->st, T0, T0 + 2 * DAY_MS, refusal_collect, &r),
+	    CS_OK);
+	assert_int_equal(r.n[1][1], 1);
+	assert_int_equal(r.calls, 1);
+}
+
 /* A child: its own handle, 25 admits, as many allowed as its status. */
 static void
 race_child(const char *spec, int go)
@@ -688,6 +920,7 @@ test_sqlite_migrate(void **state)
 	assert_int_equal(
 	    sqlite3_exec(db,
 	        "DROP TABLE held; DROP TABLE route_dep; DROP TABLE route_busy;"
+	        " DROP TABLE refusal;"
 	        " ALTER TABLE ledger DROP COLUMN tried; PRAGMA user_version = 1",
 	        NULL, NULL, NULL),
 	    SQLITE_OK);
@@ -708,7 +941,7 @@ test_sqlite_migrate(void **state)
 	        -1, &q, NULL),
 	    SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int64(q, 0), 3);
+	assert_int_equal(sqlite3_column_int64(q, 0), 4);
 	used = sqlite3_column_int64(q, 1);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
@@ -995,7 +1228,7 @@ test_sqlite_check(void **state)
 
 	assert_int_equal(cs_state_check(f->spec, msg, sizeof(msg)), CS_OK);
 	assert_non_null(strstr(msg, f->path));
-	assert_non_null(strstr(msg, "writable, schema version 3"));
+	assert_non_null(strstr(msg, "writable, schema version 4"));
 	snprintf(path, sizeof(path), "%s/new.db", f->dir);
 	snprintf(spec, sizeof(spec), "sqlite:%s", path);
 	before = count_entries(f->dir);
@@ -1013,12 +1246,12 @@ test_sqlite_check(void **state)
 	/* A store from a later chatstream is not touched. */
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(
-	    sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL),
+	    sqlite3_exec(db, "PRAGMA user_version = 5", NULL, NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
-	assert_open_fails(spec, CS_ESTATE, "schema version 4 is newer");
+	assert_open_fails(spec, CS_ESTATE, "schema version 5 is newer");
 	assert_int_equal(cs_state_check(spec, msg, sizeof(msg)), CS_ESTATE);
-	assert_non_null(strstr(msg, "schema version 4 is newer"));
+	assert_non_null(strstr(msg, "schema version 5 is newer"));
 	assert_int_equal(cs_state_check("memory", msg, sizeof(msg)), CS_OK);
 	assert_non_null(strstr(msg, "memory"));
 	assert_int_equal(cs_state_check("mem", msg, sizeof(msg)), CS_ECONFIG);
@@ -1193,6 +1426,10 @@ main(void)
 		ALL(test_unlimited),
 		ALL(test_hostile),
 		ALL(test_ledger),
+		ALL(test_ledger_scan),
+		ALL(test_refusals),
+		ON(SQLITE, "sqlite", test_sqlite_migrate_3),
+		ON(MEMORY, "memory", test_memory_refusals_bounded),
 		ALL(test_names),
 		ON(SQLITE, "sqlite", test_processes),
 		ON(REDIS, "redis", test_processes),

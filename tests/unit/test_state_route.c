@@ -674,7 +674,7 @@ test_sqlite_route_schema(void **state)
 	assert_int_equal(
 	    cs_state_open(f->spec, &f->st, err, sizeof(err)), CS_OK);
 	assert_int_equal(cs_state_check(f->spec, msg, sizeof(msg)), CS_OK);
-	assert_non_null(strstr(msg, "schema version 3"));
+	assert_non_null(strstr(msg, "schema version 4"));
 	assert_int_equal(cs_state_admit(f->st, &a, &r), CS_OK);
 	assert_false(r.allowed); /* its stream still open */
 	/* Old and idle by the wall clock, or live. */
