@@ -828,8 +828,22 @@ load_config(const char *path, int check_only)
 		    path ? ": " : "", err);
 		return -1;
 	}
-	if (check_only)
+	if (check_only) {
 		print_check(path);
+		if (strcmp(cfg.metrics, "off") == 0)
+			printf("  metrics: off\n");
+		else
+			printf("  metrics: %s, GET /api/metrics, shared by the "
+			       "pool through %s\n",
+			    cfg.metrics,
+			    cfg.metrics_file[0] != '\0' ?
+			        cfg.metrics_file :
+			        "nothing (no metrics_file: each process alone)");
+		printf("  admin: %s\n",
+		    strcmp(cfg.admin, "key") == 0 ?
+		        "key, GET /api/admin/usage for www/admin/" :
+		        "off");
+	}
 	return check_state(check_only);
 }
 

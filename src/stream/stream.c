@@ -912,11 +912,15 @@ cs_stream_reply(struct cs_stream *s, int status, const char *content_type,
 	char lines[CS_MAX_HEADER_LINE];
 	int n;
 
+	/* no-cache unless the caller's own lines say otherwise. */
 	n = snprintf(lines, sizeof(lines),
 	    "Content-Type: %s\r\n"
-	    "Cache-Control: no-cache\r\n"
+	    "%s"
 	    "X-Content-Type-Options: nosniff\r\n",
-	    content_type);
+	    content_type,
+	    strcasestr(s->extra, "Cache-Control:") != NULL ?
+	        "" :
+	        "Cache-Control: no-cache\r\n");
 	if (n < 0 || (size_t)n >= sizeof(lines))
 		return CS_ETOOBIG;
 	cs_buf_reset(&s->out);

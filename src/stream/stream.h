@@ -166,8 +166,8 @@ enum cs_err cs_stream_no_content(struct cs_stream *s);
 /* Answer in protocol enc instead; no-op once the headers went out. */
 void cs_stream_use(struct cs_stream *s, const struct cs_encoder *enc);
 
-/* Send a complete non-streaming response (e.g. GET /api/models); body
- * (len bytes) is copied. */
+/* A whole non-streaming response (GET /api/models), no-cache unless an
+ * added line sets Cache-Control; body (len bytes) is copied. */
 enum cs_err cs_stream_reply(struct cs_stream *s, int status,
     const char *content_type, const char *body, size_t len);
 

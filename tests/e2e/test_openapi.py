@@ -25,7 +25,7 @@ S = {}
 def setup(stack):
     stack.start_replay()
     S["lt"] = stack.server(["openai-chat-text-usage"], name="openapi",
-                           admin="key")  # /admin/usage: 401, not 404
+                           admin="key", metrics="key")  # 401, not 404
 
 
 def served(t):
