@@ -406,44 +406,66 @@ admit(const struct cs_config *cfg, struct cs_state **st,
 	return CS_OK;
 }
 
-/* A refusal to count (state_scan.h): its reason and time. */
-struct refusal {
-	long long time_ms;
-	char reason[CS_STATE_REASON_MAX + 1];
-};
+/*
+ * Refusals the dashboard counts (state_scan.h), added up here per reason
+ * until the settle thread writes them: at most one job for them waits in
+ * its queue at a time, so a flood of 429s is a few store writes a
+ * second, and never crowds the settles out of the queue.
+ */
+static const char *const refusal_reasons[] = { "rate_limited",
+	"budget_exceeded", "unauthorized", "forbidden", "model_not_allowed" };
+static atomic_long refusals_owed[CS_ARRAY_LEN(refusal_reasons)];
+static atomic_int refusals_queued;
 
-/* cs_store_fn, on the settle thread. */
+/* cs_store_fn, on the settle thread: every count owed, one write a
+ * reason. */
 static void
-count_refusal(struct cs_state *st, const void *data)
+write_refusals(struct cs_state *st, const void *data)
 {
-	const struct refusal *rf = data;
 	static atomic_llong warned;
 	enum cs_err e;
+	long n;
+	size_t i;
 
-	if ((e = cs_state_refusal_add(st, rf->reason, rf->time_ms)) != CS_OK &&
-	    cs_warn_due(&warned))
-		cs_warnx("admission: a refusal (%s) was not counted: %s",
-		    rf->reason, cs_strerror(e));
+	(void)data;
+	atomic_store(&refusals_queued, 0); /* a later one queues again */
+	for (i = 0; i < CS_ARRAY_LEN(refusal_reasons); i++) {
+		if ((n = atomic_exchange(&refusals_owed[i], 0)) <= 0)
+			continue;
+		if (n > CS_STATE_LIMIT_MAX)
+			n = CS_STATE_LIMIT_MAX;
+		if ((e = cs_state_refusal_add(
+		         st, refusal_reasons[i], n, cs_wall_ms())) != CS_OK &&
+		    cs_warn_due(&warned))
+			cs_warnx("admission: %ld refusal(s) (%s) were not "
+			         "counted: %s",
+			    n, refusal_reasons[i], cs_strerror(e));
+	}
 }
 
 /* The refusal s was answered with, if it is one the dashboard counts
- * (401, 403 and 429: never a ledger record), handed to the settle
- * thread: a flood of them costs the worker no store write. */
+ * (401, 403 and 429: never a ledger record): owed, and the job that
+ * writes them queued unless one waits already. */
 static void
 refused(const struct cs_config *cfg, const struct cs_stream *s)
 {
 	struct cs_access acc;
-	struct refusal rf;
+	size_t i;
 
 	memset(&acc, 0, sizeof(acc));
 	cs_stream_account(s, &acc);
 	if ((acc.status != 401 && acc.status != 403 && acc.status != 429) ||
 	    acc.error == NULL)
 		return;
-	memset(&rf, 0, sizeof(rf));
-	rf.time_ms = cs_wall_ms();
-	snprintf(rf.reason, sizeof(rf.reason), "%s", acc.error);
-	cs_admit_defer(cfg, count_refusal, &rf, sizeof(rf));
+	for (i = 0; i < CS_ARRAY_LEN(refusal_reasons); i++)
+		if (strcmp(acc.error, refusal_reasons[i]) == 0)
+			break;
+	if (i == CS_ARRAY_LEN(refusal_reasons))
+		return;
+	atomic_fetch_add(&refusals_owed[i], 1);
+	if (atomic_exchange(&refusals_queued, 1) == 0 &&
+	    !cs_admit_defer(cfg, write_refusals, NULL, 0))
+		atomic_store(&refusals_queued, 0); /* dropped: the next tries */
 }
 
 enum cs_err
@@ -728,28 +750,33 @@ cs_admit_end(const struct cs_config *cfg, struct cs_state **st,
 		    running ? "full" : "not running", j.id);
 }
 
-void
+int
 cs_admit_defer(
     const struct cs_config *cfg, cs_store_fn fn, const void *data, size_t len)
 {
 	static atomic_llong warned;
 	struct cs_state *st = NULL;
 	struct job *j;
-	int running;
+	int running, done = 1;
 
 	if (len > CS_ADMIT_JOB_DATA || (j = calloc(1, sizeof(*j))) == NULL)
-		return;
+		return 0;
 	j->fn = fn;
-	memcpy(j->data, data, len);
+	if (len > 0)
+		memcpy(j->data, data, len);
 	if (!queue(j, &running)) {
 		if (!running && !sq.wanted)
 			settle(cfg, &st, j); /* CGI: no loop waits on it */
-		else if (cs_warn_due(&warned))
-			cs_warnx("routing: the settle queue is full; a "
-			         "deployment's failure was not counted");
+		else {
+			done = 0;
+			if (cs_warn_due(&warned))
+				cs_warnx("admission: the settle queue is "
+				         "full; a store write was dropped");
+		}
 		cs_state_close(st);
 	}
 	free(j);
+	return done;
 }
 
 int

@@ -100,11 +100,12 @@ void cs_admit_end(const struct cs_config *cfg, struct cs_state **st,
  * len <= CS_ADMIT_JOB_DATA bytes, copied), for a loop's write that must
  * not block it (route.h: a deployment's failure).  Without
  * cs_admit_start (CGI) it runs now, on a handle of its own; a full queue,
- * or a thread that could not start, drops it.
+ * or a thread that could not start, drops it.  1 when queued or run, 0
+ * when dropped.
  */
 #define CS_ADMIT_JOB_DATA 512
 typedef void (*cs_store_fn)(struct cs_state *st, const void *data);
-void cs_admit_defer(
+int cs_admit_defer(
     const struct cs_config *cfg, cs_store_fn fn, const void *data, size_t len);
 
 /* Start the settle thread (main.c, when cfg->admission or cfg->routed): 0, or -1 with

@@ -389,11 +389,13 @@ reason_ok(const char *s)
 }
 
 enum cs_err
-cs_state_refusal_add(struct cs_state *st, const char *reason, long long now_ms)
+cs_state_refusal_add(
+    struct cs_state *st, const char *reason, long n, long long now_ms)
 {
-	if (!reason_ok(reason) || !in_range(now_ms, 0, CS_STATE_TIME_MAX))
+	if (!reason_ok(reason) || !in_range(now_ms, 0, CS_STATE_TIME_MAX) ||
+	    !in_range(n, 1, CS_STATE_LIMIT_MAX))
 		return CS_EBADINPUT;
-	return st->ops->refusal_add(st, reason, now_ms);
+	return st->ops->refusal_add(st, reason, n, now_ms);
 }
 
 enum cs_err

@@ -52,7 +52,7 @@ struct cs_state_ops {
 	enum cs_err (*ledger_scan)(struct cs_state *st, long long since_ms,
 	    cs_ledger_fn fn, void *ctx);
 	enum cs_err (*refusal_add)(
-	    struct cs_state *st, const char *reason, long long now_ms);
+	    struct cs_state *st, const char *reason, long n, long long now_ms);
 	enum cs_err (*refusals)(struct cs_state *st, long long since_ms,
 	    long long until_ms, cs_refusal_fn fn, void *ctx);
 	/* cs_state_maintain's work; NULL: there is none. */

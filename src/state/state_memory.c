@@ -482,7 +482,8 @@ mem_ledger_scan(
 }
 
 static enum cs_err
-mem_refusal_add(struct cs_state *st, const char *reason, long long now_ms)
+mem_refusal_add(
+    struct cs_state *st, const char *reason, long n, long long now_ms)
 {
 	long long day = now_ms / CS_STATE_DAY_MS;
 	struct refusal *r = NULL;
@@ -507,7 +508,7 @@ mem_refusal_add(struct cs_state *st, const char *reason, long long now_ms)
 		r->n = 0;
 		snprintf(r->reason, sizeof(r->reason), "%s", reason);
 	}
-	r->n++;
+	r->n += n;
 	pthread_mutex_unlock(&mem.mu);
 	return CS_OK;
 }

@@ -224,9 +224,10 @@ static const char purge_lua[] =
     "return #ds\n";
 
 /* KEYS: cs:refused:DAY; ARGV: reason, ttl. */
-static const char refusal_lua[] = "redis.call('HINCRBY', KEYS[1], ARGV[1], 1)\n"
-                                  "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-                                  "return 1\n";
+static const char refusal_lua[] =
+    "redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[3])\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "return 1\n";
 
 /* KEYS: cs:rt:d:NAME and cs:rt:s:NAME of each name; ARGV: now.  The
  * reply: cooled_until, fails and busy of each.  Writes nothing. */
@@ -1223,16 +1224,18 @@ rd_ledger_scan(
 }
 
 static enum cs_err
-rd_refusal_add(struct cs_state *st, const char *reason, long long now_ms)
+rd_refusal_add(
+    struct cs_state *st, const char *reason, long n, long long now_ms)
 {
-	char key[48], ttl[24];
-	const char *argv[] = { key, reason, ttl };
+	char key[48], ttl[24], num[24];
+	const char *argv[] = { key, reason, ttl, num };
 	redisReply *rep;
 
 	snprintf(key, sizeof(key), "cs:refused:%lld", now_ms / CS_STATE_DAY_MS);
 	snprintf(ttl, sizeof(ttl), "%lld", RD_LEDGER_DAYS * CS_STATE_DAY_MS);
+	snprintf(num, sizeof(num), "%ld", n);
 	rep = rd_eval(
-	    st->be, S_REFUSAL, 0, 1, 3, argv, NULL, "count a refusal");
+	    st->be, S_REFUSAL, 0, 1, 4, argv, NULL, "count a refusal");
 	if (rep == NULL)
 		return CS_ESTATE;
 	freeReplyObject(rep);

@@ -40,10 +40,10 @@ typedef void (*cs_ledger_fn)(void *ctx, const struct cs_ledger_rec *rec);
 enum cs_err cs_state_ledger_scan(
     struct cs_state *st, long long since_ms, cs_ledger_fn fn, void *ctx);
 
-/* One more refusal for reason (1..CS_STATE_REASON_MAX bytes of
- * [a-z_]) on the UTC day of now_ms. */
-enum cs_err
-cs_state_refusal_add(struct cs_state *st, const char *reason, long long now_ms);
+/* n (1..CS_STATE_LIMIT_MAX) more refusals for reason
+ * (1..CS_STATE_REASON_MAX bytes of [a-z_]) on the UTC day of now_ms. */
+enum cs_err cs_state_refusal_add(
+    struct cs_state *st, const char *reason, long n, long long now_ms);
 
 /* One (day, reason) counter; day is days since the epoch (UTC), reason
  * borrowed for the call. */

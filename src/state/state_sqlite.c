@@ -234,8 +234,8 @@ static const char *const query_sql[Q_N] = {
 	[Q_RT_DEP_PURGE] = "DELETE FROM route_dep WHERE cooled_until <= ?1"
 	                   " AND win_end <= ?1",
 	[Q_REFUSAL_ADD] =
-	    "INSERT INTO refusal(day, reason, n) VALUES(?1, ?2, 1)"
-	    " ON CONFLICT(day, reason) DO UPDATE SET n = n + 1",
+	    "INSERT INTO refusal(day, reason, n) VALUES(?1, ?2, ?3)"
+	    " ON CONFLICT(day, reason) DO UPDATE SET n = n + ?3",
 	[Q_REFUSAL_PURGE] = "DELETE FROM refusal WHERE day < ?1",
 };
 
@@ -971,15 +971,16 @@ out:
 }
 
 static enum cs_err
-sq_refusal_add(struct cs_state *st, const char *reason, long long now_ms)
+sq_refusal_add(
+    struct cs_state *st, const char *reason, long n, long long now_ms)
 {
 	struct sq *s = st->be;
 	enum cs_err e = CS_OK;
 
 	if (sq_begin(s) != CS_OK)
 		return CS_ESTATE;
-	if (sq_run(s, Q_REFUSAL_ADD, "is", now_ms / CS_STATE_DAY_MS, reason) !=
-	    SQLITE_DONE)
+	if (sq_run(s, Q_REFUSAL_ADD, "isi", now_ms / CS_STATE_DAY_MS, reason,
+	        (long long)n) != SQLITE_DONE)
 		e = sq_fail(s, "count a refusal");
 	return sq_end(s, e);
 }

@@ -69,6 +69,8 @@ def setup(stack):
         models, admin="key") + keys())
     S["off"] = stack.server(None, name="off", settings=stack.settings(
         ["gen-3"]) + keys())
+    S["flood"] = stack.server(None, name="flood", settings=stack.settings(
+        ["gen-3"], admin="key") + keys())
     S["screens"] = os.path.join(stack.tmp, "screens")
     os.makedirs(S["screens"], exist_ok=True)
     S["browser"] = cdp.Browser(tmpdir=stack.tmp)
@@ -364,6 +366,30 @@ def case_page_refusals(t):
         page.close()
 
 
+FLOOD = 300
+
+
+def case_flood(t):
+    """A flood of 429s: every one counted, in a few store writes (the
+    worker adds them up; one job at a time waits in the settle queue), and
+    the settles still go through."""
+    import concurrent.futures as cf
+    lt = S["flood"]
+    with cf.ThreadPoolExecutor(16) as ex:
+        st = list(ex.map(lambda _: chat(lt, "gen-3", CAROL).status, range(FLOOD)))
+    t.eq((st.count(200), st.count(429)), (1, FLOOD - 1), "one admitted, the rest 429")
+    deadline, got = h.mono() + 15, None
+    while h.mono() < deadline:
+        r = admin_get(lt, ADMIN)
+        j = r.json() or {} if r.status == 200 else {}
+        got = (j.get("refusals") or {}).get("rate_limited", [0])[-1]
+        if got == FLOOD - 1:
+            break
+        h.time.sleep(0.05)
+    t.eq(got, FLOOD - 1, "every 429 counted today")
+    t.eq(len(ledger_rows(lt, "1 = 1", (), 1)), 1, "the admitted chat's ledger record")
+
+
 CASES = [
     ("the mix of requests", case_mix),
     ("admin = off: 404 as an unknown endpoint", case_off),
@@ -375,6 +401,7 @@ CASES = [
     ("the page at 375 px, light", browser_case(375, False)),
     ("the page at 375 px, dark", browser_case(375, True)),
     ("the page on 403 and 404", case_page_refusals),
+    ("a flood of 429s: every one counted, the settles still done", case_flood),
 ]
 
 

@@ -28,6 +28,7 @@ import harness as h  # noqa: E402
 
 S = {}
 SLOW = "gen-20+delay:150"          # 3 s, for the cancel and the gauge
+MED = "gen-3+delay:100"            # 0.3 s: N_OK at once spread over the pool
 FAIL = "gen-3+status:500"          # 500 on every attempt: 2 retries
 SCRAPER = "metrics-" + "s3cret-scraper-0123456789"
 CHATTER = "chat-" + "s3cret-chatter-0123456789"
@@ -44,7 +45,7 @@ def setup(stack):
     # The mix: three processes, one metrics file beside the config.  A
     # [model] with requests_per_minute = 1 gives the 429; [model fb]
     # falls back from a dead upstream to the replay provider.
-    pool = stack.settings(["gen-3", "gen-5", SLOW, FAIL], metrics="loopback",
+    pool = stack.settings([MED, "gen-5", SLOW, FAIL], metrics="loopback",
                           threads=16) + [
         ("[upstream dead]", None), ("provider", "openai-chat"),
         ("base_url", "http://127.0.0.1:%d/v1" % h.free_port()),
@@ -107,16 +108,36 @@ def chat_json(lt, model, tag=None):
     return lt.chat("hi", tag=tag or h.new_tag(), model=model)
 
 
+def writes(lt):
+    """{pid: write system calls} of the pool's chatstream processes."""
+    out = {}
+    for pid in h.group_pids(lt.proc.pid):
+        try:
+            if os.path.realpath("/proc/%d/exe" % pid) != os.path.realpath(lt.bin_path):
+                continue
+            with open("/proc/%d/io" % pid) as f:
+                out[pid] = int(re.search(r"^syscw: (\d+)", f.read(), re.M).group(1))
+        except (OSError, AttributeError):
+            continue
+    return out
+
+
 def case_mix(t):
     lt = S["pool"]
     res = []
-    threads = [threading.Thread(target=lambda: res.append(chat_json(lt, "gen-3")))
+    before = writes(lt)
+    t.eq(len(before), 3, "three chatstream processes", detail=before)
+    threads = [threading.Thread(target=lambda: res.append(chat_json(lt, MED)))
                for _ in range(N_OK)]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
     t.eq(sorted(r.status for r in res), [200] * N_OK, "the streams answered 200")
+    after = writes(lt)
+    busy = [p for p in before if after.get(p, 0) - before[p] >= 5]
+    t.check(len(busy) >= 2, "lighttpd spread the overlapping streams over the pool",
+            detail=(before, after))
     r5 = chat_json(lt, "gen-5")
     t.eq(r5.status, 200, "gen-5 answered")
     # A cancel: the client leaves after the first delta of a slow stream.
@@ -217,7 +238,7 @@ def case_prometheus(t):
         wait_prom(t, port, 'sum(chatstream_upstream_fallbacks_total{upstream="dead"})', 1.0)
         wait_prom(t, port, 'sum(chatstream_upstream_errors_total{upstream="dead",'
                   'type="connect"})', 1.0)
-        for model in ("gen-3", "gen-5"):
+        for model in (MED, "gen-5"):
             mine = [l for l in lines if l["model"] == model and int(l["prompt_tokens"]) > 0]
             wait_prom(t, port, 'sum(chatstream_prompt_tokens_total{model="%s"})' % model,
                       float(sum(int(l["prompt_tokens"]) for l in mine)))

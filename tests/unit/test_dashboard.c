@@ -322,7 +322,8 @@ test_read_memory(void **state)
 	}
 	r = rec_at(DAY0 - DAY_MS, "gpt-old", "alice", 5); /* before */
 	assert_int_equal(cs_state_ledger_add(st, &r), CS_OK);
-	assert_int_equal(cs_state_refusal_add(st, "rate_limited", NOW), CS_OK);
+	assert_int_equal(
+	    cs_state_refusal_add(st, "rate_limited", 1, NOW), CS_OK);
 	assert_int_equal(cs_dash_read(d, st), CS_OK);
 	o = json_of(d);
 	assert_int_equal(num(o, "daily.requests.29"), 1);

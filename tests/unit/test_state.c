@@ -708,17 +708,21 @@ test_refusals(void **state)
 
 	for (i = 0; i < 3; i++)
 		assert_int_equal(
-		    cs_state_refusal_add(f->st, "rate_limited", T0 + i), CS_OK);
+		    cs_state_refusal_add(f->st, "rate_limited", 1, T0 + i),
+		    CS_OK);
 	assert_int_equal(
-	    cs_state_refusal_add(f->st, "unauthorized", T0 + DAY_MS), CS_OK);
+	    cs_state_refusal_add(f->st, "unauthorized", 1, T0 + DAY_MS), CS_OK);
 	assert_int_equal(
-	    cs_state_refusal_add(f->st, "budget_exceeded", T0 + 2 * DAY_MS),
+	    cs_state_refusal_add(f->st, "budget_exceeded", 1, T0 + 2 * DAY_MS),
 	    CS_OK);
+	/* Several at once (the worker's counts, flushed together). */
+	assert_int_equal(
+	    cs_state_refusal_add(f->st, "rate_limited", 40, T0 + 5), CS_OK);
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(
 	    cs_state_refusals(f->st, T0, T0 + 2 * DAY_MS, refusal_collect, &r),
 	    CS_OK);
-	assert_int_equal(r.n[0][0], 3);
+	assert_int_equal(r.n[0][0], 43);
 	assert_int_equal(r.n[1][1], 1);
 	assert_int_equal(r.n[2][2], 1);
 	assert_int_equal(r.calls, 3); /* one counter per day and reason */
@@ -730,10 +734,14 @@ test_refusals(void **state)
 	assert_int_equal(r.n[1][1], 1);
 	/* Hostile: nothing counted. */
 	assert_int_equal(
-	    cs_state_refusal_add(f->st, "Rate-Limited", T0), CS_EBADINPUT);
-	assert_int_equal(cs_state_refusal_add(f->st, "", T0), CS_EBADINPUT);
+	    cs_state_refusal_add(f->st, "Rate-Limited", 1, T0), CS_EBADINPUT);
+	assert_int_equal(cs_state_refusal_add(f->st, "", 1, T0), CS_EBADINPUT);
+	assert_int_equal(
+	    cs_state_refusal_add(f->st, "rate_limited", 0, T0), CS_EBADINPUT);
+	assert_int_equal(
+	    cs_state_refusal_add(f->st, "rate_limited", -1, T0), CS_EBADINPUT);
 	assert_int_equal(cs_state_refusal_add(f->st,
-	                     "a_reason_that_is_longer_than_32_bytes", T0),
+	                     "a_reason_that_is_longer_than_32_bytes", 1, T0),
 	    CS_EBADINPUT);
 	assert_int_equal(cs_state_refusals(
 	                     f->st, T0, T0 + 400 * DAY_MS, refusal_collect, &r),
@@ -773,7 +781,7 @@ test_sqlite_migrate_3(void **state)
 	assert_int_equal(
 	    cs_state_open(f->spec, &f->st, err, sizeof(err)), CS_OK);
 	assert_int_equal(
-	    cs_state_refusal_add(f->st, "rate_limited", T0), CS_OK);
+	    cs_state_refusal_add(f->st, "rate_limited", 1, T0), CS_OK);
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(
 	    cs_state_refusals(f->st, T0, T0, refusal_collect, &r), CS_OK);
@@ -799,11 +807,11 @@ test_memory_refusals_bounded(void **state)
 	long long d;
 
 	for (d = 0; d < CS_STATE_MEM_REFUSALS; d++)
-		assert_int_equal(cs_state_refusal_add(f->st, "rate_limited",
+		assert_int_equal(cs_state_refusal_add(f->st, "rate_limited", 1,
 		                     T0 - (d + 3) * DAY_MS),
 		    CS_OK);
 	assert_int_equal(
-	    cs_state_refusal_add(f->st, "unauthorized", T0 + DAY_MS), CS_OK);
+	    cs_state_refusal_add(f->st, "unauthorized", 1, T0 + DAY_MS), CS_OK);
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(
 	    cs_state_refusals(f->st, T0, T0 + 2 * DAY_MS, refusal_collect, &r),
