@@ -31,7 +31,11 @@ RUN_PKGS = libfcgi-dev libcurl4-openssl-dev libjson-c-dev libsqlite3-dev \
            libhiredis-dev pkg-config gcc make lighttpd python3 curl
 PKGS     = $(RUN_PKGS) libcmocka-dev apache2 libapache2-mod-fcgid nginx spawn-fcgi \
            nodejs chromium clang libclang-rt-14-dev clang-format redis-server \
-           prometheus
+           prometheus $(PORT_PKGS)
+# make portable: apt-get source unpacks with dpkg-source; the embedded CA
+# bundle is Debian's; test_portable resolves through dnsmasq.
+PORT_PKGS = dpkg-dev ca-certificates libssl-dev zlib1g-dev file openssl \
+            dnsmasq-base
 # make bench also plots (gnuplot) and counts syscalls and instructions.
 BENCH_PKGS = $(PKGS) gnuplot-nox strace valgrind
 CC      ?= cc
@@ -41,12 +45,14 @@ WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wno-missing-field-initializers
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(if $(WERROR),-Werror,) \
-           $(SANFLAGS) $(SRC_INC) $(CFLAGS) \
+           $(SANFLAGS) $(PORT_CFLAGS) $(SRC_INC) $(CFLAGS) \
+           -DCS_FCGI_VERSION='"$(FCGI_VERSION)"' \
            $(shell $(PKGCONF) --cflags libcurl json-c 2>/dev/null)
 SQLITE_LIBS = $(or $(shell $(PKGCONF) --libs sqlite3 2>/dev/null),-lsqlite3)
 HIREDIS_LIBS = $(or $(shell $(PKGCONF) --libs hiredis 2>/dev/null),-lhiredis)
 LDLIBS   = -lfcgi $(shell $(PKGCONF) --libs libcurl json-c 2>/dev/null) \
            $(SQLITE_LIBS) $(HIREDIS_LIBS) -lpthread
+FCGI_VERSION := $(shell dpkg-query -W -f='$${Version}' libfcgi-dev 2>/dev/null)
 TEST_LDLIBS = $(shell $(PKGCONF) --libs cmocka 2>/dev/null)
 
 # One folder per stage of the pipeline (docs/hacking.md); every folder is
@@ -55,7 +61,7 @@ SRC_DIRS = $(sort $(patsubst %/,%,$(dir $(wildcard src/*/*.c src/*/*.h))))
 SRCS     = $(sort $(wildcard src/*/*.c))
 SRC_INC  = $(addprefix -I,$(SRC_DIRS))
 # docs/openapi.json is served from the binary (GET /api/openapi.json).
-GEN_OBJS = $(BUILD)/obj/gen/openapi_json.o
+GEN_OBJS = $(BUILD)/obj/gen/openapi_json.o $(PORT_GEN_OBJS)
 OBJS     = $(SRCS:%.c=$(BUILD)/obj/%.o) $(GEN_OBJS)
 LIB_OBJS = $(filter-out $(BUILD)/obj/src/ingress/main.o,$(OBJS))
 UNIT_SRCS = $(sort $(wildcard tests/unit/test_*.c))
@@ -66,7 +72,7 @@ UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 all: $(BUILD)/chatstream
 
 $(BUILD)/chatstream: $(OBJS)
-	$(CC) $(SANFLAGS) -o $@ $(OBJS) $(LDLIBS)
+	$(CC) $(SANFLAGS) $(PORT_LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
 $(BUILD)/gen/openapi_json.c: docs/openapi.json src/embed.py
 	@mkdir -p $(@D)
@@ -308,6 +314,109 @@ format:
 
 format-check: deps
 	clang-format --dry-run --Werror $(FORMAT_SRCS)
+
+# ---- make portable: one static x86_64 binary for any Linux host --------
+# (docs/deploy.md, "Shared hosting"), and the tarball of it with www/,
+# conf/ and INSTALL-shared-hosting.txt.  Built from Debian's packages
+# only: the static archives Debian ships (glibc, OpenSSL, zlib, libfcgi,
+# json-c, SQLite, hiredis) and libcurl compiled here from Debian's own
+# source package, because Debian's libcurl.a wants GSSAPI, LDAP, RTMP,
+# SSH2, PSL, nghttp2, zstd ... archives it does not ship.  apt-get source
+# fetches it once into build/cache/ (checked against the archive's signed
+# index); it is built with HTTP(S) only, OpenSSL, the threaded resolver,
+# and HTTP/2 when Debian ships libnghttp2.a.  The CA bundle of Debian's
+# ca-certificates is built in as the last resort (src/upstream/tls_ca.h).
+VERSION     := $(shell sed -n 's/^\#define CS_VERSION "\(.*\)"/\1/p' src/lib/cs.h)
+PORT_DIR     = build/portable
+DIST_DIR     = build/dist
+TARBALL      = $(DIST_DIR)/chatstream-$(VERSION)-linux-x86_64.tar.gz
+CURL_DEBVER := $(shell dpkg-query -W -f='$${Version}' libcurl4-openssl-dev 2>/dev/null)
+CURL_UPVER   = $(firstword $(subst -, ,$(CURL_DEBVER)))
+CURL_CACHE   = build/cache/curl-$(CURL_DEBVER)
+CODENAME    := $(shell . /etc/os-release 2>/dev/null && echo $$VERSION_CODENAME)
+CA_BUNDLE    = /etc/ssl/certs/ca-certificates.crt
+NGHTTP2_A    = $(wildcard /usr/lib/x86_64-linux-gnu/libnghttp2.a)
+APT_SRC      = -o Dir::Etc::SourceList=$(abspath $(CURL_CACHE))/sources.list \
+               -o Dir::Etc::SourceParts=/dev/null \
+               -o Dir::State::Lists=$(abspath $(CURL_CACHE))/lists \
+               -o Dir::Cache=$(abspath $(CURL_CACHE))/apt -o Debug::NoLocking=1
+CURL_CONFIGURE = --disable-shared --enable-static --with-openssl \
+  --enable-threaded-resolver --without-libpsl --without-brotli \
+  --without-zstd --without-libidn2 --without-librtmp --without-libssh2 \
+  --without-gssapi --without-hyper $(if $(NGHTTP2_A),--with-nghttp2,--without-nghttp2) \
+  --disable-ldap --disable-ldaps --disable-rtsp --disable-dict \
+  --disable-telnet --disable-tftp --disable-pop3 --disable-imap \
+  --disable-smb --disable-smtp --disable-gopher --disable-mqtt \
+  --disable-ftp --disable-file --disable-ntlm --disable-manual \
+  --disable-docs --disable-alt-svc --disable-hsts --without-ca-bundle \
+  --without-ca-path
+
+ifeq ($(PORTABLE_BUILD),1)
+PORT_CFLAGS   = -I$(PORT_DIR)/curl/include -DCURL_STATICLIB -DCS_EMBED_CA \
+  -DCS_CA_VERSION='"$(shell dpkg-query -W -f='$${Version}' ca-certificates)"' \
+  -DCS_BUILD_KIND='"portable: static x86_64, glibc $(shell dpkg-query -W -f='$${Version}' libc6-dev), libcurl built from Debian source curl $(CURL_DEBVER)"'
+PORT_GEN_OBJS = $(BUILD)/obj/gen/ca_bundle.o
+PORT_LDFLAGS  = -static
+LDLIBS = $(PORT_DIR)/curl/lib/libcurl.a $(if $(NGHTTP2_A),-lnghttp2,) \
+         -lfcgi -ljson-c -lsqlite3 -lhiredis -lssl -lcrypto -lz -lpthread -ldl -lm
+endif
+
+$(BUILD)/gen/ca_bundle.c: $(CA_BUNDLE) src/embed.py
+	@mkdir -p $(@D)
+	python3 src/embed.py $(CA_BUNDLE) cs_ca_bundle > $@
+
+$(BUILD)/obj/gen/ca_bundle.o: $(BUILD)/gen/ca_bundle.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+.PHONY: portable
+portable: $(TARBALL)
+
+$(CURL_CACHE)/src/configure:
+	@mkdir -p $(CURL_CACHE)/lists/partial $(CURL_CACHE)/apt/archives/partial
+	for s in $(CODENAME) $(CODENAME)-updates; do \
+	  echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $$s main"; done > $(CURL_CACHE)/sources.list
+	echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security $(CODENAME)-security main" >> $(CURL_CACHE)/sources.list
+	apt-get $(APT_SRC) update -qq
+	rm -rf $(CURL_CACHE)/get && mkdir -p $(CURL_CACHE)/get
+	cd $(CURL_CACHE)/get && { apt-get $(APT_SRC) source -qq curl=$(CURL_DEBVER) || \
+	  apt-get $(APT_SRC) source -qq curl; }
+	rm -rf $(CURL_CACHE)/src && mv $(CURL_CACHE)/get/curl-*/ $(CURL_CACHE)/src
+	test -x $@
+
+$(PORT_DIR)/curl/lib/libcurl.a: $(CURL_CACHE)/src/configure
+	rm -rf $(PORT_DIR)/curl-build $(PORT_DIR)/curl && mkdir -p $(PORT_DIR)
+	cp -a $(CURL_CACHE)/src $(PORT_DIR)/curl-build
+	cd $(PORT_DIR)/curl-build && ./configure -q $(CURL_CONFIGURE) \
+	  --prefix=$(abspath $(PORT_DIR)/curl) >/dev/null
+	$(MAKE) -s -C $(PORT_DIR)/curl-build/lib
+	$(MAKE) -s -C $(PORT_DIR)/curl-build/lib install >/dev/null
+	$(MAKE) -s -C $(PORT_DIR)/curl-build/include install >/dev/null
+
+# The static link warns that glibc's name service wants its shared
+# libraries at run time; without them names still resolve through
+# /etc/hosts and DNS (/etc/resolv.conf), as the tests check in an empty
+# chroot.
+$(PORT_DIR)/chatstream: $(PORT_DIR)/curl/lib/libcurl.a FORCE
+	$(MAKE) --no-print-directory BUILD=$(PORT_DIR) PORTABLE_BUILD=1 \
+	  $(PORT_DIR)/chatstream-static
+	strip -o $@ $(PORT_DIR)/chatstream-static
+
+$(PORT_DIR)/chatstream-static: $(OBJS)
+	$(CC) $(PORT_LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+$(TARBALL): $(PORT_DIR)/chatstream docs/INSTALL-shared-hosting.txt
+	rm -rf $(DIST_DIR)/stage && mkdir -p $(DIST_DIR)/stage/chatstream-$(VERSION)
+	cp $(PORT_DIR)/chatstream docs/INSTALL-shared-hosting.txt README.md \
+	  $(DIST_DIR)/stage/chatstream-$(VERSION)/
+	cp -r www conf $(DIST_DIR)/stage/chatstream-$(VERSION)/
+	tar -C $(DIST_DIR)/stage --sort=name --owner=0 --group=0 --numeric-owner \
+	  -czf $@ chatstream-$(VERSION)
+	rm -rf $(DIST_DIR)/stage
+	@echo "$@: $$(du -h $@ | cut -f1)"
+
+.PHONY: FORCE
+FORCE:
 
 # Benchmarks (bench/): the load tools, then make bench / make bench-quick.
 -include bench/tools.mk

@@ -713,9 +713,16 @@ def main():
     ap.add_argument("--fixtures", default=os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "fixtures", "upstream"))
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this PEM chain")
+    ap.add_argument("--tls-key", help="... and this PEM key")
     args = ap.parse_args()
     VERBOSE, FIXTURES = args.verbose, args.fixtures
     srv = Server((args.host, args.port), Handler)
+    if args.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     sys.stdout.write("READY %d\n" % srv.server_address[1])
     sys.stdout.flush()
     try:

@@ -143,6 +143,21 @@ set_base_url(struct cs_upstream_cfg *cfg, const char *url, const char *what,
 
 /* The key, base URL and provider of one upstream.  Errors name a
  * section's upstream as "[upstream NAME] (line N): ...". */
+/* Is u's ca_file or ca_path set and unreadable?  msg says which. */
+static int
+trust_unreadable(const struct cs_upstream_cfg *u, char *msg, size_t len)
+{
+	if (u->ca_file[0] != '\0' && access(u->ca_file, R_OK) != 0)
+		snprintf(msg, len, "ca_file %.400s: %s", u->ca_file,
+		    strerror(errno));
+	else if (u->ca_path[0] != '\0' && access(u->ca_path, R_OK | X_OK) != 0)
+		snprintf(msg, len, "ca_path %.400s: %s", u->ca_path,
+		    strerror(errno));
+	else
+		return 0;
+	return 1;
+}
+
 static enum cs_err
 resolve_upstream(struct cs_upstream_cfg *u, char *err, size_t errlen)
 {
@@ -209,6 +224,12 @@ resolve_upstream(struct cs_upstream_cfg *u, char *err, size_t errlen)
 		goto out;
 	}
 
+	/* The trust a TLS connection will need: readable now, not at the
+	 * first chat. */
+	if (trust_unreadable(u, msg, sizeof(msg))) {
+		rc = CS_ECONFIG;
+		goto out;
+	}
 	if (u->provider == NULL)
 		/* A URL alone counts: local servers often need no key. */
 		u->provider_eff = cs_provider_find(

@@ -35,6 +35,7 @@ struct cs_upstream_cfg {
 	char api_key_env[64];   /* env var with the key; the default
 	                         OPENAI_API_KEY: the provider's usual one */
 	char api_version[64];   /* azure-openai: api-version, or "v1" */
+	char ca_file[512], ca_path[512]; /* TLS trust (tls_ca.h); "" = none */
 	char headers[CS_MAX_UPSTREAM_HEADERS][CS_MAX_HEADER_LINE];
 	size_t n_headers; /* extra "Name: value" request headers */
 	long connect_timeout_ms;
@@ -160,7 +161,7 @@ struct cs_config {
 	struct cs_cidrs trusted_proxies;
 };
 
-/* Set every field to its default (as documented in conf/chatstream.conf). */
+/* Every field to its default (as documented in conf/chatstream.conf). */
 void cs_config_defaults(struct cs_config *cfg);
 
 /*
@@ -203,7 +204,6 @@ int cs_model_client_instructions(
 
 /* The name to send the provider for m: upstream_model, else the name. */
 const char *cs_model_wire_name(const struct cs_model_cfg *m);
-
 /* Wipe and free the keys.  NULL-safe. */
 void cs_config_free(struct cs_config *cfg);
 

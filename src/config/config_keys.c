@@ -97,6 +97,10 @@ const struct ckey
 , ROW("api_version", UP(api_version), CT_STRING), .def = "",
                                                   .check = check_token
 }
+, ROW("ca_file", UP(ca_file), CT_STRING), .def = "", .inherit = 1
+}
+, ROW("ca_path", UP(ca_path), CT_STRING), .def = "", .inherit = 1
+}
 , ROW("header", UP(headers), CT_HEADER), .def = NULL
 }
 , ROW("connect_timeout_seconds", UP(connect_timeout_ms), CT_DURATION),

@@ -71,6 +71,8 @@
 #include "intake.h"
 #include "log.h"
 #include "metrics.h"
+#include "tls_ca.h"
+#include "version.h"
 #include "provider.h"
 #include "routes.h"
 #include "state.h"
@@ -665,6 +667,12 @@ print_check(const char *path)
 			printf("    chain: %s\n", chain);
 		}
 	}
+	for (i = 0; i < cfg.n_upstreams; i++)
+		if (cfg.upstreams[i].provider_eff->source == NULL) {
+			cs_ca_describe(&cfg.upstreams[i], chain, sizeof(chain));
+			printf("  upstream %s: TLS trust %s\n",
+			    cfg.upstreams[i].name, chain);
+		}
 }
 
 /*
@@ -885,7 +893,7 @@ main(int argc, char *argv[])
 		} else if (strcmp(argv[i], "--hash-key") == 0) {
 			return cs_hash_key_main(stdin, stdout, stderr);
 		} else if (strcmp(argv[i], "--version") == 0) {
-			printf("chatstream %s\n", CS_VERSION);
+			cs_version_print(stdout);
 			return 0;
 		} else if (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0) {

@@ -31,6 +31,7 @@
 #include "request.h"
 #include "route.h"
 #include "stream.h"
+#include "tls_ca.h"
 #include "upstream.h"
 #include "utf8.h"
 
@@ -386,6 +387,8 @@ setup_easy(CURL *e, const struct cs_upstream_cfg *cfg,
 	    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, RECV_BUFFER) != CURLE_OK ||
 	    curl_easy_setopt(e, CURLOPT_USERAGENT, "chatstream/0.1") !=
 	        CURLE_OK)
+		return CS_ESYS;
+	if (cs_ca_apply(e, cfg) != 0)
 		return CS_ESYS;
 	/* Don't follow redirects: they could carry the key elsewhere. */
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);

@@ -468,8 +468,13 @@ HERMETIC_DROP = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CHATSTREAM_CONFIG",
 
 
 class Replay:
-    def __init__(self, tmpdir, fixtures=FIXTURES, verbose=False):
+    def __init__(self, tmpdir, fixtures=FIXTURES, verbose=False, tls=None,
+                 host_name="127.0.0.1"):
+        """tls: (cert.pem, key.pem) to serve HTTPS; host_name: the name
+        base_url gives (one the certificate names)."""
         self.tmpdir = tmpdir
+        self.tls = tls
+        self.host_name = host_name
         self.fixtures = fixtures
         self.verbose = verbose or bool(os.environ.get("REPLAY_VERBOSE"))
         self.proc = None
@@ -478,6 +483,8 @@ class Replay:
 
     def start(self, timeout=10.0):
         cmd = [sys.executable, REPLAY, "--port", "0", "--fixtures", self.fixtures]
+        if self.tls:
+            cmd += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
         if self.verbose:
             cmd.append("--verbose")
         self._log = open(self.log_path, "ab")
@@ -507,7 +514,8 @@ class Replay:
 
     @property
     def base_url(self):
-        return "http://127.0.0.1:%d/v1" % self.port
+        return "%s://%s:%d/v1" % ("https" if self.tls else "http",
+                                  self.host_name, self.port)
 
     def _get(self, path, timeout=30.0):
         r = request(self.port, "GET", path, timeout=timeout, record=False)
