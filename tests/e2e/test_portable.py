@@ -152,6 +152,13 @@ def setup(stack):
     chroot_tree(S["good"], settings(True), S["ca"], S["dns_addr"])
     S["bad"] = os.path.join(stack.tmp, "root-bad")
     chroot_tree(S["bad"], settings(False), None, S["dns_addr"])
+    # A RHEL-family host: its bundle (here holding the test CA) in
+    # /etc/pki/tls/certs, no ca_file.
+    S["rhel"] = os.path.join(stack.tmp, "root-rhel")
+    chroot_tree(S["rhel"], settings(False), None, S["dns_addr"])
+    os.makedirs(os.path.join(S["rhel"], "etc", "pki", "tls", "certs"))
+    shutil.copy(S["ca"], os.path.join(S["rhel"], "etc", "pki", "tls", "certs",
+                                      "ca-bundle.crt"))
 
 
 def need_root(t):
@@ -217,6 +224,16 @@ def case_embedded_refuses(t):
     t.eq(r.text, "", "no text from an untrusted provider")
     t.check(b"certificate" in r.body.lower(), "the error names the certificate",
             detail=r.body[:400])
+
+
+def case_probed(t):
+    need_root(t)
+    c = run([CHROOT, S["rhel"], "/chatstream", "--check-config", "/chatstream.conf"])
+    t.check(b"TLS trust system bundle /etc/pki/tls/certs/ca-bundle.crt (probed)" in c.stdout,
+            "--check-config: RHEL's bundle, probed", detail=c.stdout.decode())
+    p, r = cgi(S["rhel"], h.new_tag())
+    t.eq(r.text, h.gen_text(3), "the reply, trusted through the host's bundle",
+         detail=p.stderr.decode(errors="replace")[-1000:])
 
 
 def case_listener(t):
@@ -285,6 +302,7 @@ CASES = [
     ("make portable: a static binary, --version, the tarball", case_static),
     ("in an empty chroot as CGI: HTTPS by DNS name, ca_file", case_cgi_https),
     ("without ca_file the embedded bundle refuses the test CA", case_embedded_refuses),
+    ("a RHEL host's bundle in /etc/pki/tls/certs is found and used", case_probed),
     ("in an empty chroot as a FastCGI listener behind lighttpd", case_listener),
     ("behind Apache mod_fcgid and .htaccess, from the tarball", case_apache_fcgid),
 ]
