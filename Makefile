@@ -382,6 +382,7 @@ uninstall:
 # yet committed, not the ignored) in build/deb/chatstream-VERSION/, with
 # conf/debian/ as its debian/; dpkg-buildpackage leaves the .deb (and a
 # -dbgsym .deb) in build/deb/.  Build-Depends: see conf/debian/control.
+# Nothing of this make's variables (BUILD, SANITIZE, ...) reaches it.
 DEB_VERSION = $(shell sed -n 's/^\#define CS_VERSION "\(.*\)"/\1/p' src/lib/cs.h)
 DEB_TREE    = build/deb/chatstream-$(DEB_VERSION)
 deb:
@@ -395,7 +396,9 @@ deb:
 	  xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
 	  tar -c --null -T - -f - | tar -x -C $(DEB_TREE) -f -
 	cp -R conf/debian $(DEB_TREE)/debian
-	cd $(DEB_TREE) && DEB_BUILD_OPTIONS="$${DEB_BUILD_OPTIONS:-parallel=$$(nproc)}" \
+	cd $(DEB_TREE) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u BUILD \
+	  -u SANITIZE -u CFLAGS -u DESTDIR -u PREFIX \
+	  DEB_BUILD_OPTIONS="$${DEB_BUILD_OPTIONS:-parallel=$$(nproc)}" \
 	  dpkg-buildpackage -us -uc -b
 	@ls -l build/deb/*.deb
 
