@@ -310,9 +310,10 @@ endef
 # with its section 8 page.  For PREFIX=/usr write sysconfdir=/etc (as the
 # Debian package does).  The sample config is installed to
 # $(sysconfdir)/chatstream/chatstream.conf only when no file is there, and
-# uninstall removes it only while it is still the sample.  The unit is a
-# copy of conf/chatstream.service with its paths (binary, config, key)
-# pointed at these directories.
+# uninstall removes it only while it is still the sample.  The unit is
+# conf/chatstream.service without its opening comment (how to install it
+# by hand) and with its paths (binary, config, key) pointed at these
+# directories.
 PREFIX         ?= /usr/local
 sbindir        ?= $(PREFIX)/sbin
 datadir        ?= $(PREFIX)/share
@@ -335,7 +336,13 @@ INST_FILES = $(DESTDIR)$(sbindir)/chatstream $(INST_UNIT) \
              $(addprefix $(DESTDIR)$(docdir)/examples/,$(notdir $(INST_EXAMPLES))) \
              $(addprefix $(DESTDIR)$(docdir)/,$(notdir $(INST_DOCS)))
 # The unit's own paths (on its non-comment lines) made the installed ones.
-UNIT_SED = -e '1i \# Installed by make install from conf/chatstream.service (paths: $(sbindir), $(sysconfdir)).' \
+UNIT_SED = -e '1i \# chatstream.service: conf/chatstream.service as make install puts it,' \
+           -e '1i \# with the paths of $(sbindir) and $(sysconfdir) (the comments there' \
+           -e '1i \# explain each choice).  The key: $(sysconfdir)/chatstream/api-key,' \
+           -e '1i \# root-only, and chatstream.conf says' \
+           -e '1i \#   api_key_file = /run/credentials/chatstream.service/api-key' \
+           -e '1i \# See chatstream(8) and docs/deploy.md, "The systemd unit".' \
+           -e '/^\[Unit\]/,$$!d' \
            -e '/^\#/!s|/usr/local/lib/chatstream/chatstream|$(sbindir)/chatstream|g' \
            -e '/^\#/!s|/etc/chatstream/|$(sysconfdir)/chatstream/|g' \
            -e 's|^Description=.*|&\nDocumentation=man:chatstream(8) man:chatstream.conf(5)|'
