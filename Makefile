@@ -26,12 +26,15 @@ endif
 # deployment tests run, chromium (the browser tests of www/) and nodejs (unit
 # tests of www/js), clang and its libFuzzer runtime (the fuzz smoke test),
 # redis-server (the unit tests of the redis state backend) and prometheus
-# (test_metrics scrapes /api/metrics with it; promtool checks the format).
+# (test_metrics scrapes /api/metrics with it; promtool checks the format),
+# and what make deb and the man-page checks run (debhelper, dpkg-dev,
+# fakeroot, lintian; man-db, groff-base, mandoc: test_install, test_deb).
 RUN_PKGS = libfcgi-dev libcurl4-openssl-dev libjson-c-dev libsqlite3-dev \
            libhiredis-dev pkg-config gcc make lighttpd python3 curl
 PKGS     = $(RUN_PKGS) libcmocka-dev apache2 libapache2-mod-fcgid nginx spawn-fcgi \
            nodejs chromium clang libclang-rt-14-dev clang-format redis-server \
-           prometheus $(PORT_PKGS)
+           prometheus $(PORT_PKGS) \
+           debhelper fakeroot lintian man-db groff-base mandoc
 # make portable: apt-get source unpacks with dpkg-source; the embedded CA
 # bundle is Debian's; test_portable resolves through dnsmasq.
 PORT_PKGS = dpkg-dev ca-certificates libssl-dev zlib1g-dev file openssl \
@@ -301,6 +304,116 @@ define fuzz_seed
 	  done; done
 
 endef
+
+# ---- make install, make uninstall, make deb (issue 18, items 2 and 3) ----
+#
+#   make install [PREFIX=/usr/local] [DESTDIR=] [sysconfdir=$(PREFIX)/etc]
+#   make uninstall (the same variables)
+#   make deb        build/deb/chatstream_VERSION_ARCH.deb (conf/debian/)
+#
+# The binary goes to sbindir: chatstream is a daemon, and its commands
+# (usage, --hash-key, --check-config) are the administrator's, so it sits
+# with its section 8 page.  For PREFIX=/usr write sysconfdir=/etc (as the
+# Debian package does).  The sample config is installed to
+# $(sysconfdir)/chatstream/chatstream.conf only when no file is there, and
+# uninstall removes it only while it is still the sample.  The unit is
+# conf/chatstream.service without its opening comment (how to install it
+# by hand) and with its paths (binary, config, key) pointed at these
+# directories.
+PREFIX         ?= /usr/local
+sbindir        ?= $(PREFIX)/sbin
+datadir        ?= $(PREFIX)/share
+sysconfdir     ?= $(PREFIX)/etc
+mandir         ?= $(datadir)/man
+docdir         ?= $(datadir)/doc/chatstream
+systemdunitdir ?= $(PREFIX)/lib/systemd/system
+INSTALL        ?= install
+INST_WWW      = $(sort $(shell find www -type f 2>/dev/null))
+INST_EXAMPLES = $(wildcard conf/*.conf) conf/htaccess.example
+INST_DOCS     = README.md docs/deploy.md docs/protocol.md
+INST_MAN      = docs/man/chatstream.8 docs/man/chatstream.conf.5
+INST_CONF     = $(DESTDIR)$(sysconfdir)/chatstream/chatstream.conf
+INST_UNIT     = $(DESTDIR)$(systemdunitdir)/chatstream.service
+# Every file install adds, but the config (kept once edited).
+INST_FILES = $(DESTDIR)$(sbindir)/chatstream $(INST_UNIT) \
+             $(DESTDIR)$(mandir)/man8/chatstream.8 \
+             $(DESTDIR)$(mandir)/man5/chatstream.conf.5 \
+             $(INST_WWW:www/%=$(DESTDIR)$(datadir)/chatstream/www/%) \
+             $(addprefix $(DESTDIR)$(docdir)/examples/,$(notdir $(INST_EXAMPLES))) \
+             $(addprefix $(DESTDIR)$(docdir)/,$(notdir $(INST_DOCS)))
+# The unit's own paths (on its non-comment lines) made the installed ones.
+UNIT_SED = -e '1i \# chatstream.service: conf/chatstream.service as make install puts it,' \
+           -e '1i \# with the paths of $(sbindir) and $(sysconfdir) (the comments there' \
+           -e '1i \# explain each choice).  The key: $(sysconfdir)/chatstream/api-key,' \
+           -e '1i \# root-only, and chatstream.conf says' \
+           -e '1i \#   api_key_file = /run/credentials/chatstream.service/api-key' \
+           -e '1i \# See chatstream(8) and docs/deploy.md, "The systemd unit".' \
+           -e '/^\[Unit\]/,$$!d' \
+           -e '/^\#/!s|/usr/local/lib/chatstream/chatstream|$(sbindir)/chatstream|g' \
+           -e '/^\#/!s|/etc/chatstream/|$(sysconfdir)/chatstream/|g' \
+           -e 's|^Description=.*|&\nDocumentation=man:chatstream(8) man:chatstream.conf(5)|'
+
+.PHONY: install uninstall deb
+install: all
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(sbindir) $(DESTDIR)$(systemdunitdir) \
+	    $(DESTDIR)$(mandir)/man8 $(DESTDIR)$(mandir)/man5 \
+	    $(DESTDIR)$(docdir)/examples $(DESTDIR)$(sysconfdir)/chatstream
+	$(INSTALL) -m 0755 $(BUILD)/chatstream $(DESTDIR)$(sbindir)/chatstream
+	$(INSTALL) -m 0644 docs/man/chatstream.8 $(DESTDIR)$(mandir)/man8/
+	$(INSTALL) -m 0644 docs/man/chatstream.conf.5 $(DESTDIR)$(mandir)/man5/
+	@for f in $(INST_WWW); do \
+	  $(INSTALL) -D -m 0644 $$f $(DESTDIR)$(datadir)/chatstream/$$f || exit 1; \
+	done
+	$(INSTALL) -m 0644 $(INST_EXAMPLES) $(DESTDIR)$(docdir)/examples/
+	$(INSTALL) -m 0644 $(INST_DOCS) $(DESTDIR)$(docdir)/
+	sed $(UNIT_SED) conf/chatstream.service > $(INST_UNIT).tmp
+	@grep -q '^ExecStart=$(sbindir)/chatstream ' $(INST_UNIT).tmp || \
+	  { echo "conf/chatstream.service: no ExecStart to point at $(sbindir)" >&2; \
+	    rm -f $(INST_UNIT).tmp; exit 1; }
+	chmod 0644 $(INST_UNIT).tmp && mv $(INST_UNIT).tmp $(INST_UNIT)
+	@if [ -e $(INST_CONF) ]; then \
+	  echo "$(INST_CONF) exists: left as it is (the sample is in $(docdir)/examples)"; \
+	else \
+	  echo "$(INSTALL) -m 0644 conf/chatstream.conf $(INST_CONF)"; \
+	  $(INSTALL) -m 0644 conf/chatstream.conf $(INST_CONF); \
+	fi
+
+uninstall:
+	rm -f $(INST_FILES)
+	@if cmp -s conf/chatstream.conf $(INST_CONF); then \
+	  echo "rm -f $(INST_CONF)"; rm -f $(INST_CONF); \
+	elif [ -e $(INST_CONF) ]; then \
+	  echo "$(INST_CONF) was edited: kept"; \
+	fi
+	@for d in $$(printf '%s\n' $(dir $(INST_WWW:www/%=$(DESTDIR)$(datadir)/chatstream/www/%)) | sort -ru) \
+	    $(DESTDIR)$(datadir)/chatstream $(DESTDIR)$(docdir)/examples \
+	    $(DESTDIR)$(docdir) $(DESTDIR)$(sysconfdir)/chatstream; do \
+	  [ ! -d $$d ] || rmdir $$d 2>/dev/null || true; \
+	done
+
+# The package is built from a copy of the tracked files (and new ones not
+# yet committed, not the ignored) in build/deb/chatstream-VERSION/, with
+# conf/debian/ as its debian/; dpkg-buildpackage leaves the .deb (and a
+# -dbgsym .deb) in build/deb/.  Build-Depends: see conf/debian/control.
+# Nothing of this make's variables (BUILD, SANITIZE, ...) reaches it.
+DEB_VERSION = $(shell sed -n 's/^\#define CS_VERSION "\(.*\)"/\1/p' src/lib/cs.h)
+DEB_TREE    = build/deb/chatstream-$(DEB_VERSION)
+deb:
+	@[ -n "$(DEB_VERSION)" ] || { echo "no CS_VERSION in src/lib/cs.h" >&2; exit 1; }
+	@head -1 conf/debian/changelog | grep -q '($(DEB_VERSION))' || \
+	  { echo "conf/debian/changelog: its first entry is not $(DEB_VERSION)" >&2; exit 1; }
+	rm -rf $(DEB_TREE) && mkdir -p $(DEB_TREE)
+	{ git ls-files -z --cached --others --exclude-standard 2>/dev/null || \
+	  find . -path ./build -prune -o -path ./.git -prune -o -type f -print0; } | \
+	  grep -zv '^\(\./\)\?\(build\|conf/debian\)/' | \
+	  xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
+	  tar -c --null -T - -f - | tar -x -C $(DEB_TREE) -f -
+	cp -R conf/debian $(DEB_TREE)/debian
+	cd $(DEB_TREE) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u BUILD \
+	  -u SANITIZE -u CFLAGS -u DESTDIR -u PREFIX \
+	  DEB_BUILD_OPTIONS="$${DEB_BUILD_OPTIONS:-parallel=$$(nproc)}" \
+	  dpkg-buildpackage -us -uc -b
+	@ls -l build/deb/*.deb
 
 clean:
 	rm -rf build
