@@ -41,6 +41,12 @@ def setup(stack):
     S["sa"] = stack.standalone(MODELS, name="listen", default_model="gen-3",
                                write_timeout_seconds=WRITE_TIMEOUT,
                                max_pending_bytes=PENDING, loops=1)
+    # The same, with the metrics on and a longer write timeout: the
+    # stalled stream's pending bytes are in the gauge meanwhile.
+    S["gauge"] = stack.standalone(MODELS, name="gauge", default_model="gen-3",
+                                  write_timeout_seconds=3,
+                                  max_pending_bytes=PENDING, loops=1,
+                                  metrics="loopback")
 
 
 def chat_body(tag, model):
@@ -221,6 +227,42 @@ def slow_reader(t):
             "the provider request ran to completion")
 
 
+def pending_gauge(srv):
+    r = h.fcgi_request(srv.addr, h.cgi_env("GET", "/api/metrics"), timeout=10)
+    for line in r.text_body.splitlines():
+        if line.startswith("chatstream_pending_output_bytes "):
+            return int(line.split()[1])
+    return None
+
+
+def pending_in_gauge(t):
+    srv = S["gauge"]
+    tag = h.new_tag()
+    sock, sid = stall_fcgi(srv.addr, tag)
+    try:
+        t.require(sid is not None, "the stalled stream started")
+        # The provider is paused once max_pending_bytes wait for the peer.
+        deadline, got = h.mono() + 2.5, None
+        while h.mono() < deadline:
+            got = pending_gauge(srv)
+            if got is not None and got >= PENDING:
+                break
+            h.time.sleep(0.02)
+        t.check(got is not None and got >= PENDING,
+                "chatstream_pending_output_bytes holds the stalled stream's "
+                "bytes (max_pending_bytes %d)" % PENDING, got)
+        line = srv.log_line_for(sid, timeout=10)
+        t.require(line is not None and "outcome=slow_client" in line,
+                  "cut after the write timeout", line)
+        deadline = h.mono() + 5
+        while h.mono() < deadline and got:
+            got = pending_gauge(srv)
+            h.time.sleep(0.02)
+        t.eq(got, 0, "the gauge is back to 0 once the stream is gone")
+    finally:
+        sock.close()
+
+
 CASES = [
     ("through lighttpd: an HTTP client that stops reading is cut after "
      "write_timeout_seconds (slow_client, provider cancelled) while other "
@@ -231,6 +273,8 @@ CASES = [
     ("over --listen: a client slower than the provider gets every byte; "
      "the provider is paused at max_pending_bytes, the stream not cut",
      slow_reader),
+    ("the pending_output_bytes gauge counts a stalled stream's bytes",
+     pending_in_gauge),
 ]
 
 if __name__ == "__main__":
