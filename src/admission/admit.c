@@ -43,20 +43,21 @@ bucket_name(char out[CS_STATE_NAME_MAX + 1], const char *name)
 
 /* ---- who is asking ---- */
 
-/* The access key offered, checked: CS_OK with *key (NULL: none offered
- * and none needed), or CS_EHANDLED after the 401/403. */
+/*
+ * The [key] the request offers (Authorization: Bearer or x-api-key):
+ * CS_OK with *key (NULL when it matches none), CS_EDONE when none is
+ * offered or no [key] is configured (an SDK's dummy Bearer token is then
+ * nobody's business), else cs_key_from_headers' refusal.  The secret is
+ * wiped before returning.
+ */
 static enum cs_err
-check_key(const struct cs_config *cfg, const struct cs_reqctx *rq, int v1,
-    const struct cs_chat_request *req, struct cs_stream *s,
+offered_key(const struct cs_config *cfg, const struct cs_reqctx *rq,
     const struct cs_access_key **key)
 {
-	char secret[CS_MAX_SECRET + 1], msg[256];
+	char secret[CS_MAX_SECRET + 1];
 	enum cs_err r = CS_EDONE;
-	size_t i;
 
 	*key = NULL;
-	/* Without [key] sections keys are not in use: an SDK's dummy
-	 * Bearer token is nobody's business. */
 	if (cfg->n_keys > 0)
 		r = cs_key_from_headers(
 		    cs_conn_param(rq->conn, "HTTP_AUTHORIZATION"),
@@ -65,6 +66,20 @@ check_key(const struct cs_config *cfg, const struct cs_reqctx *rq, int v1,
 	if (r == CS_OK)
 		*key = cs_key_find(cfg->access_keys, cfg->n_keys, secret);
 	explicit_bzero(secret, sizeof(secret));
+	return r;
+}
+
+/* The access key offered, checked: CS_OK with *key (NULL: none offered
+ * and none needed), or CS_EHANDLED after the 401/403. */
+static enum cs_err
+check_key(const struct cs_config *cfg, const struct cs_reqctx *rq, int v1,
+    const struct cs_chat_request *req, struct cs_stream *s,
+    const struct cs_access_key **key)
+{
+	char msg[256];
+	enum cs_err r = offered_key(cfg, rq, key);
+	size_t i;
+
 	if (r == CS_EDONE && v1 && cfg->api_v1_key) {
 		cs_stream_fail(s, CS_FAIL_UNAUTHORIZED,
 		    "this API needs an access key: send it as "
@@ -103,18 +118,9 @@ enum cs_err
 cs_admit_permit(const struct cs_config *cfg, const struct cs_reqctx *rq,
     unsigned perm, struct cs_stream *s)
 {
-	char secret[CS_MAX_SECRET + 1];
-	const struct cs_access_key *key = NULL;
-	enum cs_err r = CS_EDONE;
+	const struct cs_access_key *key;
+	enum cs_err r = offered_key(cfg, rq, &key);
 
-	if (cfg->n_keys > 0)
-		r = cs_key_from_headers(
-		    cs_conn_param(rq->conn, "HTTP_AUTHORIZATION"),
-		    cs_conn_param(rq->conn, "HTTP_X_API_KEY"), secret,
-		    sizeof(secret));
-	if (r == CS_OK)
-		key = cs_key_find(cfg->access_keys, cfg->n_keys, secret);
-	explicit_bzero(secret, sizeof(secret));
 	if (key == NULL) {
 		cs_stream_fail(s, CS_FAIL_UNAUTHORIZED,
 		    r == CS_EDONE  ? "this endpoint needs an access key: send "

@@ -411,15 +411,32 @@ resolve_admission(struct cs_config *cfg, char *err, size_t errlen)
 	return CS_OK;
 }
 
+/* Unless out is set already: prefix, dir (dlen bytes), then name, into
+ * out (len bytes).  0, or -1 when that does not fit (out left empty). */
+static int
+default_in(char *out, size_t len, const char *prefix, const char *dir,
+    size_t dlen, const char *name)
+{
+	int n;
+
+	if (out[0] != '\0')
+		return 0;
+	n = snprintf(out, len, "%s%.*s%s%s", prefix, (int)dlen, dir,
+	    dlen == 1 && dir[0] == '/' ? "" : "/", name);
+	if (n >= 0 && (size_t)n < len)
+		return 0;
+	memset(out, 0, len);
+	return -1;
+}
+
 enum cs_err
 cs_config_default_state(
     struct cs_config *cfg, const char *path, char *err, size_t errlen)
 {
 	const struct pos at = { NULL, 0, err, errlen };
 	char *real = NULL, *slash;
-	const char *dir = ".", *sd, *sep;
+	const char *dir = ".", *sd, *what = NULL;
 	size_t dlen = 1;
-	int n, m = 0;
 
 	if (cfg->state[0] != '\0' && cfg->metrics_file[0] != '\0')
 		return CS_OK;
@@ -443,25 +460,18 @@ cs_config_default_state(
 			dlen = slash == path ? 1 : (size_t)(slash - path);
 		}
 	}
-	sep = dlen == 1 && dir[0] == '/' ? "" : "/";
-	n = cfg->state[0] != '\0' ?
-	    0 :
-	    snprintf(cfg->state, sizeof(cfg->state),
-	        "sqlite:%.*s%schatstream-state.db", (int)dlen, dir, sep);
-	if (cfg->metrics_file[0] == '\0')
-		m = snprintf(cfg->metrics_file, sizeof(cfg->metrics_file),
-		    "%.*s%schatstream-metrics", (int)dlen, dir, sep);
+	if (default_in(cfg->state, sizeof(cfg->state), "sqlite:", dir, dlen,
+	        "chatstream-state.db") != 0)
+		what = "state: the directory of the default store is too long; "
+		       "set state = sqlite:PATH";
+	else if (default_in(cfg->metrics_file, sizeof(cfg->metrics_file), "",
+	             dir, dlen, "chatstream-metrics") != 0)
+		what =
+		    "metrics_file: the directory of the default is too long; "
+		    "set metrics_file = PATH";
 	free(real);
-	if (n < 0 || (size_t)n >= sizeof(cfg->state) || m < 0 ||
-	    (size_t)m >= sizeof(cfg->metrics_file)) {
-		memset(n < 0 || (size_t)n >= sizeof(cfg->state) ?
-		        cfg->state :
-		        cfg->metrics_file,
-		    0, sizeof(cfg->metrics_file));
-		cfg_error(&at,
-		    "%s: the directory of the default is too long; set it",
-		    n < 0 || (size_t)n >= sizeof(cfg->state) ? "state" :
-		                                               "metrics_file");
+	if (what != NULL) {
+		cfg_error(&at, "%s", what);
 		return CS_ECONFIG;
 	}
 	return CS_OK;
