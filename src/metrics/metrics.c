@@ -382,12 +382,14 @@ cs_mproc_alive(const struct cs_mproc *p)
 static struct cs_mproc *
 my_proc(void)
 {
-	struct cs_mproc *p;
-	int32_t pid = (int32_t)getpid(), was;
+	struct cs_mproc *p = __atomic_load_n(&me, __ATOMIC_ACQUIRE);
+	int32_t pid, was;
 	size_t i;
 
-	if (me != NULL)
-		return me;
+	/* The common case, on every gauge move: no system call. */
+	if (p != NULL)
+		return p;
+	pid = (int32_t)getpid();
 	pthread_mutex_lock(&me_lock);
 	for (i = 0; me == NULL && i < CS_METRICS_PROCS; i++) {
 		p = &cs_mseg->procs[i];
@@ -399,7 +401,7 @@ my_proc(void)
 			continue;
 		memset(p->g, 0, sizeof(p->g));
 		p->start = proc_start(pid);
-		me = p;
+		__atomic_store_n(&me, p, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&me_lock);
 	return me;
